@@ -1,0 +1,113 @@
+import Foundation
+
+/// Makes write batches durable (WAL fsync) from a dedicated thread, merging the batches that queue
+/// up while one fsync runs into the next single write: one fsync then covers many callers.
+///
+/// Invariants:
+/// - A caller of ``write(_:)`` resumes only after its batch is durable (or failed): the ack path may
+///   rely on it.
+/// - Batches become durable in the order ``write(_:)`` was called, and callers are resumed in that
+///   order; a batch is never reordered before one submitted earlier.
+/// - RocksDB's blocking calls run on the writer's own thread, never on Swift's cooperative pool.
+public final class GroupCommitWriter: @unchecked Sendable {
+    // Safe: `queue`, `running` and the counters are only touched while holding `condition`.
+    private struct Pending {
+        var batch: WriteBatch
+        var continuation: CheckedContinuation<Result<Void, StorageError>, Never>
+    }
+
+    private let database: Database
+    private let condition = NSCondition()
+    private var queue: [Pending] = []
+    private var running = true
+    private var thread: Thread?
+    private let finished = DispatchSemaphore(value: 0)
+    /// A group stops growing once it holds this many bytes.
+    public let maxGroupBytes: Int
+    private var groupsWritten: UInt64 = 0
+    private var batchesWritten: UInt64 = 0
+
+    public init(database: Database, maxGroupBytes: Int = 32 << 20) {
+        self.database = database
+        self.maxGroupBytes = maxGroupBytes
+        let thread = Thread { [unowned self] in self.run() }
+        thread.name = "infranaut-wal-writer"
+        self.thread = thread
+        thread.start()
+    }
+
+    /// Writes `batch` durably (sync WAL write). Returns when the batch is on disk.
+    public func write(_ batch: WriteBatch) async throws(StorageError) {
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Void, StorageError>, Never>) in
+            condition.lock()
+            guard running else {
+                condition.unlock()
+                continuation.resume(
+                    returning: .failure(StorageError(.closed, operation: "write", message: "the WAL writer has shut down")))
+                return
+            }
+            queue.append(Pending(batch: batch, continuation: continuation))
+            condition.signal()
+            condition.unlock()
+        }
+        try result.get()
+    }
+
+    /// Groups written and batches they held so far (batches / groups is the mean group size).
+    public var statistics: (groups: UInt64, batches: UInt64) {
+        condition.lock()
+        defer { condition.unlock() }
+        return (groupsWritten, batchesWritten)
+    }
+
+    /// Finishes every batch already queued, then stops the thread. Later writes fail with `.closed`.
+    public func shutdown() {
+        condition.lock()
+        let wasRunning = running
+        running = false
+        condition.signal()
+        condition.unlock()
+        if wasRunning { finished.wait() }
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            while queue.isEmpty && running { condition.wait() }
+            if queue.isEmpty && !running {
+                condition.unlock()
+                finished.signal()
+                return
+            }
+            var group: [Pending] = []
+            var bytes = 0
+            var index = 0
+            while index < queue.count && (group.isEmpty || bytes + queue[index].batch.byteCount <= maxGroupBytes) {
+                bytes += queue[index].batch.byteCount
+                group.append(queue[index])
+                index += 1
+            }
+            queue.removeFirst(index)
+            condition.unlock()
+
+            var merged = WriteBatch()
+            for pending in group { merged.append(contentsOf: pending.batch) }
+            let result: Result<Void, StorageError>
+            do throws(StorageError) {
+                try database.write(merged, sync: true)
+                result = .success(())
+            } catch {
+                result = .failure(error)
+            }
+            condition.lock()
+            groupsWritten += 1
+            batchesWritten += UInt64(group.count)
+            condition.unlock()
+            for pending in group { pending.continuation.resume(returning: result) }
+        }
+    }
+
+    deinit {
+        assert(!running, "GroupCommitWriter released without shutdown()")
+    }
+}

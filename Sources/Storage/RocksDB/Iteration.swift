@@ -1,0 +1,111 @@
+internal import CRocksDB
+
+/// A consistent point-in-time view of a database. Reads through it see exactly the writes that
+/// were committed before it was taken. Release it with ``release()`` (or let it go out of scope).
+public final class Snapshot: @unchecked Sendable {
+    // Safe: `snapshot` and `readOptions` are created once and only freed in `release`, which holds
+    // the database's exclusive lock and is idempotent under `releaseLock`.
+    private let database: Database
+    private var snapshot: OpaquePointer?
+    private(set) var readOptions: OpaquePointer?
+    private let releaseLock = ReadWriteLock()
+
+    init(database: Database) throws(StorageError) {
+        self.database = database
+        let (snap, options) = try database.withHandle("snapshot") { db -> (OpaquePointer?, OpaquePointer?) in
+            let snap = rocksdb_create_snapshot(db)
+            let options = rocksdb_readoptions_create()
+            rocksdb_readoptions_set_snapshot(options, snap)
+            return (snap, options)
+        }
+        snapshot = snap
+        readOptions = options
+    }
+
+    /// Releases the snapshot. Harmless when called twice or after the database closed.
+    public func release() {
+        releaseLock.withWriteLock {
+            guard let snap = snapshot else { return }
+            // When the database is already closed, RocksDB released its snapshots with it.
+            try? database.withHandle("releaseSnapshot") { db in rocksdb_release_snapshot(db, snap) }
+            rocksdb_readoptions_destroy(readOptions)
+            snapshot = nil
+            readOptions = nil
+        }
+    }
+
+    deinit { release() }
+}
+
+/// One stored entry.
+public struct KeyValue: Sendable, Hashable {
+    public var key: [UInt8]
+    public var value: [UInt8]
+}
+
+extension Database {
+    /// Takes a snapshot of the database's current state.
+    public func makeSnapshot() throws(StorageError) -> Snapshot {
+        try Snapshot(database: self)
+    }
+
+    /// Calls `body` with every entry whose key starts with `prefix`, in ascending byte order, until
+    /// `body` returns `false`. Keys compare as unsigned bytes, so big-endian integers sort numerically.
+    ///
+    /// The scan holds the database's shared lock: `close()` waits for it to finish.
+    /// - Parameters:
+    ///   - prefix: the key prefix; empty scans the whole family.
+    ///   - start: optional first key to visit (must start with `prefix`); defaults to `prefix`.
+    ///   - snapshot: read from this snapshot instead of the latest state.
+    public func scan(
+        prefix: [UInt8],
+        from start: [UInt8]? = nil,
+        in family: ColumnFamily,
+        snapshot: Snapshot? = nil,
+        _ body: (KeyValue) throws(StorageError) -> Bool
+    ) throws(StorageError) {
+        try withHandle("scan(cf: \(family))") { (db) throws(StorageError) in
+            let cf = try familyHandle(family, "scan(cf: \(family))")
+            let iterator = rocksdb_create_iterator_cf(db, snapshot?.readOptions ?? defaultReadOptions, cf)
+            defer { rocksdb_iter_destroy(iterator) }
+            let first = start ?? prefix
+            first.withUnsafeBytes { k in
+                rocksdb_iter_seek(iterator, k.baseAddress?.assumingMemoryBound(to: CChar.self), k.count)
+            }
+            while rocksdb_iter_valid(iterator) != 0 {
+                var keyLength = 0
+                var valueLength = 0
+                guard let keyPointer = rocksdb_iter_key(iterator, &keyLength) else { break }
+                let key = keyPointer.withMemoryRebound(to: UInt8.self, capacity: keyLength) {
+                    Array(UnsafeBufferPointer(start: $0, count: keyLength))
+                }
+                guard key.starts(with: prefix) else { break }
+                let valuePointer = rocksdb_iter_value(iterator, &valueLength)
+                let value: [UInt8] = valuePointer.map { pointer in
+                    pointer.withMemoryRebound(to: UInt8.self, capacity: valueLength) {
+                        Array(UnsafeBufferPointer(start: $0, count: valueLength))
+                    }
+                } ?? []
+                guard try body(KeyValue(key: key, value: value)) else { return }
+                rocksdb_iter_next(iterator)
+            }
+            var err: UnsafeMutablePointer<CChar>?
+            rocksdb_iter_get_error(iterator, &err)
+            if let message = takeError(&err) {
+                throw StorageError(.read, operation: "scan(cf: \(family))", message: message)
+            }
+        }
+    }
+
+    /// Every entry whose key starts with `prefix`, in ascending key order (convenience for small ranges).
+    public func entries(
+        prefix: [UInt8], in family: ColumnFamily, snapshot: Snapshot? = nil
+    ) throws(StorageError) -> [KeyValue] {
+        var result: [KeyValue] = []
+        try scan(prefix: prefix, in: family, snapshot: snapshot) { entry in
+            result.append(entry)
+            return true
+        }
+        return result
+    }
+}
