@@ -38,7 +38,7 @@ public struct MomentStats: Sendable, Hashable {
     /// All values offered, including missing and non-finite ones.
     public var total: UInt64 { count + missing + nonFinite }
 
-
+    // Not @inlinable: the stored properties have private setters. Whole-module optimization inlines it here.
     public mutating func add(_ x: Double) {
         if x.isNaN {
             missing &+= 1

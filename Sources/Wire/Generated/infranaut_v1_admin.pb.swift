@@ -105,6 +105,44 @@ public nonisolated struct Infranaut_V1_FeatureStatus: Sendable {
   /// Boolean features only.
   public var trueCount: UInt64 = 0
 
+  /// Numeric features: estimated quantiles (KLL sketch, rank error at most 1%) at
+  /// q = 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99.
+  public var quantiles: [Infranaut_V1_Quantile] = []
+
+  /// String features: estimated number of distinct values (HyperLogLog, about 1.6% standard error).
+  public var distinctEstimate: Double = 0
+
+  /// String features: the most frequent values with their counts (at most 10).
+  public var topValues: [Infranaut_V1_ValueCount] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Infranaut_V1_Quantile: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var q: Double = 0
+
+  public var value: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Infranaut_V1_ValueCount: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var value: String = String()
+
+  public var count: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -208,7 +246,7 @@ nonisolated extension Infranaut_V1_StatusRequest: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Infranaut_V1_FeatureStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FeatureStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}type\0\u{1}count\0\u{1}missing\0\u{3}type_mismatches\0\u{3}non_finite\0\u{1}min\0\u{1}max\0\u{1}mean\0\u{1}variance\0\u{3}true_count\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}type\0\u{1}count\0\u{1}missing\0\u{3}type_mismatches\0\u{3}non_finite\0\u{1}min\0\u{1}max\0\u{1}mean\0\u{1}variance\0\u{3}true_count\0\u{1}quantiles\0\u{3}distinct_estimate\0\u{3}top_values\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -227,6 +265,9 @@ nonisolated extension Infranaut_V1_FeatureStatus: SwiftProtobuf.Message, SwiftPr
       case 9: try { try decoder.decodeSingularDoubleField(value: &self.mean) }()
       case 10: try { try decoder.decodeSingularDoubleField(value: &self.variance) }()
       case 11: try { try decoder.decodeSingularUInt64Field(value: &self.trueCount) }()
+      case 12: try { try decoder.decodeRepeatedMessageField(value: &self.quantiles) }()
+      case 13: try { try decoder.decodeSingularDoubleField(value: &self.distinctEstimate) }()
+      case 14: try { try decoder.decodeRepeatedMessageField(value: &self.topValues) }()
       default: break
       }
     }
@@ -266,6 +307,15 @@ nonisolated extension Infranaut_V1_FeatureStatus: SwiftProtobuf.Message, SwiftPr
     if self.trueCount != 0 {
       try visitor.visitSingularUInt64Field(value: self.trueCount, fieldNumber: 11)
     }
+    if !self.quantiles.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.quantiles, fieldNumber: 12)
+    }
+    if self.distinctEstimate.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.distinctEstimate, fieldNumber: 13)
+    }
+    if !self.topValues.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.topValues, fieldNumber: 14)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -281,6 +331,79 @@ nonisolated extension Infranaut_V1_FeatureStatus: SwiftProtobuf.Message, SwiftPr
     if lhs.mean != rhs.mean {return false}
     if lhs.variance != rhs.variance {return false}
     if lhs.trueCount != rhs.trueCount {return false}
+    if lhs.quantiles != rhs.quantiles {return false}
+    if lhs.distinctEstimate != rhs.distinctEstimate {return false}
+    if lhs.topValues != rhs.topValues {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_Quantile: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Quantile"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}q\0\u{1}value\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularDoubleField(value: &self.q) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.value) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.q.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.q, fieldNumber: 1)
+    }
+    if self.value.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.value, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_Quantile, rhs: Infranaut_V1_Quantile) -> Bool {
+    if lhs.q != rhs.q {return false}
+    if lhs.value != rhs.value {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_ValueCount: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ValueCount"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}value\0\u{1}count\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.value) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.count) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.value.isEmpty {
+      try visitor.visitSingularStringField(value: self.value, fieldNumber: 1)
+    }
+    if self.count != 0 {
+      try visitor.visitSingularUInt64Field(value: self.count, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_ValueCount, rhs: Infranaut_V1_ValueCount) -> Bool {
+    if lhs.value != rhs.value {return false}
+    if lhs.count != rhs.count {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

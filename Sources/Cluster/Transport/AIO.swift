@@ -1,0 +1,102 @@
+internal import CNNG
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Owns one `nng_aio` and forwards its completion callback to a Swift closure.
+///
+/// nng calls the completion callback on one of its own threads. The box is retained by an
+/// `Unmanaged` reference for as long as the aio exists, and released by ``free()`` or ``reap()``.
+/// The closure must not block: it copies what it needs and hands off to Swift concurrency.
+final class AIOBox: @unchecked Sendable {
+    // Safe: `aio` is written once in `make` before any operation starts; `onComplete` is only
+    // replaced between operations by the single owner of the in-flight operation.
+    private(set) var aio: OpaquePointer?
+    var onComplete: (@Sendable (AIOBox) -> Void)?
+
+    private init() {}
+
+    static func make(_ onComplete: @escaping @Sendable (AIOBox) -> Void) throws(TransportError) -> AIOBox {
+        let box = AIOBox()
+        box.onComplete = onComplete
+        let context = Unmanaged.passRetained(box).toOpaque()
+        var aio: OpaquePointer?
+        let rv = nng_aio_alloc(&aio, { raw in
+            guard let raw else { return }
+            let box = Unmanaged<AIOBox>.fromOpaque(raw).takeUnretainedValue()
+            // The callback may drop the box's last retain (reap); keep it alive until we return.
+            withExtendedLifetime(box) { box.onComplete?(box) }
+        }, context)
+        if rv != 0 {
+            Unmanaged<AIOBox>.fromOpaque(context).release()
+            throw TransportError.from(rv, "nng_aio_alloc")!
+        }
+        box.aio = aio
+        return box
+    }
+
+    var result: Int32 { nng_aio_result(aio) }
+
+    func setTimeout(_ duration: Duration) {
+        let ms = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        nng_aio_set_timeout(aio, nng_duration(clamping: max(1, ms)))
+    }
+
+    func setInfiniteTimeout() {
+        nng_aio_set_timeout(aio, NNG_DURATION_INFINITE)
+    }
+
+    /// Takes the received message out of the aio, copies its body and frees it.
+    func takeMessageBytes() -> [UInt8] {
+        guard let msg = nng_aio_get_msg(aio) else { return [] }
+        nng_aio_set_msg(aio, nil)
+        defer { nng_msg_free(msg) }
+        let length = nng_msg_len(msg)
+        guard length > 0, let body = nng_msg_body(msg) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: body, count: length))
+    }
+
+    /// Puts a message holding `bytes` into the aio for sending.
+    func setMessage(_ bytes: [UInt8]) throws(TransportError) {
+        var msg: OpaquePointer?
+        try check(nng_msg_alloc(&msg, bytes.count), "nng_msg_alloc(\(bytes.count) bytes)")
+        if !bytes.isEmpty, let body = nng_msg_body(msg) {
+            bytes.withUnsafeBytes { body.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        }
+        nng_aio_set_msg(aio, msg)
+    }
+
+    /// Frees a message left in the aio after a failed send (nng leaves ownership with the caller).
+    func discardMessage() {
+        if let msg = nng_aio_get_msg(aio) {
+            nng_aio_set_msg(aio, nil)
+            nng_msg_free(msg)
+        }
+    }
+
+    /// Frees the aio, waiting for a running callback to finish. Never call it from the callback.
+    func free() {
+        guard let aio else { return }
+        nng_aio_free(aio)
+        self.aio = nil
+        onComplete = nil
+        Unmanaged.passUnretained(self).release()
+    }
+
+    /// Frees the aio from its own completion callback: nng stops and frees it on its reaper thread,
+    /// after this callback has returned, and never calls back again.
+    func reap() {
+        guard let aio else { return }
+        self.aio = nil
+        onComplete = nil
+        nng_aio_reap(aio)
+        Unmanaged.passUnretained(self).release()
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+}

@@ -1,0 +1,158 @@
+internal import CNNG
+import Synchronization
+
+/// The receiving end of a one-way peer channel: an nng PULL socket that listens and yields every
+/// message it receives as an async sequence.
+///
+/// One receive is pending at a time; its callback yields the bytes and arms the next one.
+/// ``close()`` closes the socket (completing the pending receive with `NNG_ECLOSED`, which ends
+/// ``messages``) and then frees the aio after that callback; no aio is ever cancelled.
+public final class Mailbox: Sendable {
+    private let socket: nng_socket
+    private let box: Mutex<AIOBox?>
+    private let closed = Mutex(false)
+    private let stopped: Mutex<(done: Bool, waiter: CheckedContinuation<Void, Never>?)> = Mutex((false, nil))
+    /// Messages in arrival order. Ends when the mailbox closes.
+    public let messages: AsyncStream<[UInt8]>
+    private let continuation: AsyncStream<[UInt8]>.Continuation
+    public let boundAddress: String
+
+    /// Listens on `address`; `bufferLimit` bounds messages received but not yet consumed (older
+    /// ones are kept, newer ones dropped when full, as for any lossy peer channel).
+    public init(listen address: String, maxMessageBytes: Int = 64 << 20, bufferLimit: Int = 10_000) throws(TransportError) {
+        var socket = nng_socket()
+        try check(nng_pull0_open(&socket), "open pull socket")
+        var listener = nng_listener()
+        do throws(TransportError) {
+            try check(nng_socket_set_size(socket, NNG_OPT_RECVMAXSZ, maxMessageBytes), "set recv-size-max")
+            try check(nng_listener_create(&listener, socket, address), "listen \(address)")
+            try check(nng_listener_start(listener, 0), "listen \(address)")
+        } catch {
+            nng_close(socket)
+            throw error
+        }
+        self.socket = socket
+        var addr = nng_sockaddr()
+        if nng_listener_get_addr(listener, NNG_OPT_LOCADDR, &addr) == 0, addr.s_family == UInt16(NNG_AF_INET.rawValue) {
+            let ip = UInt32(bigEndian: addr.s_in.sa_addr)
+            boundAddress = "tcp://\(ip >> 24).\((ip >> 16) & 0xff).\((ip >> 8) & 0xff).\(ip & 0xff):\(UInt16(bigEndian: addr.s_in.sa_port))"
+        } else {
+            boundAddress = address
+        }
+        (messages, continuation) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .bufferingOldest(bufferLimit))
+        box = Mutex(nil)
+        let continuation = self.continuation
+        let made = try AIOBox.make { [socket] box in
+            let rv = box.result
+            if rv == 0 {
+                continuation.yield(box.takeMessageBytes())
+            } else if UInt32(rv) == NNG_ECLOSED.rawValue {
+                continuation.finish()
+                self.markStopped()
+                return
+            }
+            nng_recv_aio(socket, box.aio)
+        }
+        box.withLock { $0 = made }
+        made.setInfiniteTimeout()
+        nng_recv_aio(socket, made.aio)
+    }
+
+    private func markStopped() {
+        let waiter = stopped.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.done = true
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Closes the socket and ends ``messages``. Safe to call more than once.
+    public func close() async {
+        let first = closed.withLock { closed -> Bool in
+            defer { closed = true }
+            return !closed
+        }
+        guard first else { return }
+        let socket = self.socket
+        await offPool("nng-close") { _ = nng_close(socket) }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = stopped.withLock { state -> Bool in
+                if !state.done { state.waiter = continuation }
+                return state.done
+            }
+            if done { continuation.resume() }
+        }
+        let made = box.withLock { box -> AIOBox? in
+            defer { box = nil }
+            return box
+        }
+        // nng_aio_free waits for a running callback: keep it off the pool too.
+        if let made { await offPool("nng-aio-free") { made.free() } }
+    }
+}
+
+/// The sending end of a one-way peer channel: an nng PUSH socket dialing one mailbox.
+public final class MailboxSender: Sendable {
+    private let socket: nng_socket
+    private let closed = Mutex(false)
+    public let address: String
+
+    public init(dial address: String) throws(TransportError) {
+        self.address = address
+        var socket = nng_socket()
+        try check(nng_push0_open(&socket), "open push socket")
+        do throws(TransportError) {
+            try check(nng_socket_set_ms(socket, NNG_OPT_RECONNMINT, 50), "set reconnect-time-min")
+            try check(nng_socket_set_ms(socket, NNG_OPT_RECONNMAXT, 1000), "set reconnect-time-max")
+            try check(nng_dial(socket, address, nil, Int32(NNG_FLAG_NONBLOCK)), "dial \(address)")
+        } catch {
+            nng_close(socket)
+            throw error
+        }
+        self.socket = socket
+    }
+
+    deinit { close() }
+
+    /// Queues `message` for the peer. Returns once nng accepted it for sending (delivery is not
+    /// acknowledged: push/pull is for peer gossip, where the protocol above tolerates loss).
+    public func send(_ message: [UInt8], timeout: Duration = .seconds(2)) async throws(TransportError) {
+        guard !closed.withLock({ $0 }) else {
+            throw TransportError(.closed, operation: "send to \(address)", message: "the sender is closed")
+        }
+        let operation = "send to \(address)"
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Void, TransportError>, Never>) in
+            do throws(TransportError) {
+                let box = try AIOBox.make { box in
+                    let rv = box.result
+                    if rv != 0 { box.discardMessage() }
+                    box.reap()
+                    continuation.resume(returning: rv == 0 ? .success(()) : .failure(TransportError.from(rv, operation)!))
+                }
+                do throws(TransportError) {
+                    try box.setMessage(message)
+                } catch {
+                    box.free()
+                    throw error
+                }
+                box.setTimeout(timeout)
+                nng_send_aio(socket, box.aio)
+            } catch {
+                continuation.resume(returning: .failure(error))
+            }
+        }
+        try result.get()
+    }
+
+    public func close() {
+        let first = closed.withLock { closed -> Bool in
+            defer { closed = true }
+            return !closed
+        }
+        if first {
+            let socket = self.socket
+            detachOffPool("nng-close") { _ = nng_close(socket) }
+        }
+    }
+}

@@ -1,0 +1,239 @@
+internal import CNNG
+public import Logging
+import Synchronization
+
+/// Settings of a ``RequestServer``.
+public struct RequestServerSettings: Sendable {
+    /// Requests served at the same time (one nng context each). Default 64.
+    public var concurrency = 64
+    /// Largest request nng will receive; bigger messages are dropped by nng and the connection
+    /// closed. Keep it above the application's own limit so the application can answer an oversized
+    /// request with a clear error instead. Default 160 MiB.
+    public var maxMessageBytes = 160 << 20
+    /// How long ``RequestServer/close(grace:)`` waits by default for requests being handled.
+    public var shutdownGrace: Duration = .seconds(5)
+
+    public init() {}
+}
+
+/// A request/reply server on an nng REP socket.
+///
+/// Each of `concurrency` nng contexts runs a loop: receive, hand the bytes to `handler` in a Swift
+/// task, send its reply, receive again. No thread blocks on the socket: nng's completion callbacks
+/// only copy bytes and start tasks.
+///
+/// Shutdown and nng 1.5.2: nothing here ever cancels an aio. ``close(grace:)`` waits for
+/// waits for handlers still running to send their replies, then closes the socket, which completes
+/// every pending receive with `NNG_ECLOSED`; each context frees its aio only after that final
+/// callback. (nng 1.5.2 can crash when an aio is cancelled or freed while a send on the same
+/// context is pending, nng issue #1702; this design never does either.)
+public final class RequestServer: Sendable {
+    public typealias Handler = @Sendable ([UInt8]) async -> [UInt8]
+
+    private let socket: nng_socket
+    private let listener: nng_listener
+    private let workers: [Worker]
+    private let state: Mutex<State>
+    private let logger: Logger
+    /// The address actually bound (with the real port when listening on port 0).
+    public let boundAddress: String
+    private let settings: RequestServerSettings
+
+    private struct State {
+        var closed = false
+        var inFlight = 0
+    }
+
+    /// Listens on `address` (for example `tcp://127.0.0.1:7400`; port 0 picks a free port).
+    public init(
+        listen address: String,
+        settings: RequestServerSettings = RequestServerSettings(),
+        logger: Logger,
+        handler: @escaping Handler
+    ) throws(TransportError) {
+        self.settings = settings
+        self.logger = logger
+        var socket = nng_socket()
+        try check(nng_rep0_open(&socket), "open rep socket")
+        var listener = nng_listener()
+        do throws(TransportError) {
+            try check(nng_socket_set_size(socket, NNG_OPT_RECVMAXSZ, settings.maxMessageBytes), "set recv-size-max")
+            try check(nng_listener_create(&listener, socket, address), "listen \(address)")
+            try check(nng_listener_set_bool(listener, NNG_OPT_TCP_NODELAY, true), "set tcp-nodelay")
+            try check(nng_listener_start(listener, 0), "listen \(address)")
+        } catch {
+            nng_close(socket)
+            throw error
+        }
+        self.socket = socket
+        self.listener = listener
+        self.boundAddress = Self.resolveAddress(listener, requested: address)
+        self.state = Mutex(State())
+
+        var workers: [Worker] = []
+        for _ in 0..<max(1, settings.concurrency) {
+            var ctx = nng_ctx()
+            try check(nng_ctx_open(&ctx, socket), "open rep context")
+            workers.append(Worker(ctx: ctx))
+        }
+        self.workers = workers
+        for worker in workers {
+            try worker.start(server: self, handler: handler)
+        }
+        logger.debug("listening", metadata: ["address": "\(boundAddress)", "contexts": "\(workers.count)"])
+    }
+
+    /// Requests being handled right now.
+    public var inFlight: Int { state.withLock { $0.inFlight } }
+
+    /// Waits up to `grace` for handlers that are running to reply, then closes the socket and frees
+    /// every context. Safe to call more than once.
+    ///
+    /// The listener stays open while draining (closing an nng listener resets the connections it
+    /// accepted, which would cut off the replies being waited for); requests that arrive meanwhile
+    /// are still handled, so the application's handler should answer them with a retryable
+    /// "shutting down" error once it begins to stop.
+    public func close(grace: Duration? = nil) async {
+        let first = state.withLock { state -> Bool in
+            defer { state.closed = true }
+            return !state.closed
+        }
+        guard first else { return }
+        let deadline = ContinuousClock.now + (grace ?? settings.shutdownGrace)
+        while inFlight > 0 && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        // Close the contexts first, then the socket. Each context's pending receive completes with
+        // NNG_ECLOSED and its worker stops; only then are the aios freed.
+        let workers = self.workers
+        let socket = self.socket
+        let clean = await withBoundedWait(.seconds(5)) {
+            await offPool("nng-ctx-close") { for worker in workers { _ = nng_ctx_close(worker.ctx) } }
+            for worker in workers { await worker.waitStopped() }
+            await offPool("nng-close") { _ = nng_close(socket) }
+        }
+        if clean {
+            await offPool("nng-aio-free") { for worker in workers { worker.free() } }
+        } else {
+            // nng 1.5.2 can wedge inside nng_close (see docs/transport.md). Freeing the aios now
+            // could let a late callback touch freed memory, so they are leaked instead.
+            logger.warning("nng did not finish closing the socket in time; leaving its resources", metadata: ["address": "\(boundAddress)"])
+        }
+        logger.debug("closed", metadata: ["address": "\(boundAddress)"])
+    }
+
+    fileprivate func beginRequest() {
+        state.withLock { $0.inFlight += 1 }
+    }
+
+    fileprivate func endRequest() {
+        state.withLock { $0.inFlight -= 1 }
+    }
+
+    private static func resolveAddress(_ listener: nng_listener, requested: String) -> String {
+        var addr = nng_sockaddr()
+        guard nng_listener_get_addr(listener, NNG_OPT_LOCADDR, &addr) == 0 else { return requested }
+        guard addr.s_family == UInt16(NNG_AF_INET.rawValue) else { return requested }
+        let port = UInt16(bigEndian: addr.s_in.sa_port)
+        let ip = UInt32(bigEndian: addr.s_in.sa_addr)
+        let host = "\(ip >> 24).\((ip >> 16) & 0xff).\((ip >> 8) & 0xff).\(ip & 0xff)"
+        return "tcp://\(host):\(port)"
+    }
+}
+
+/// One nng context's receive -> handle -> reply loop.
+private final class Worker: @unchecked Sendable {
+    // Safe: the loop is strictly sequential (one operation in flight per context), so `phase` is
+    // only touched by the single callback or task that currently owns the context; `stopped` is
+    // guarded by its Mutex.
+    private enum Phase { case receiving, handling, sending }
+
+    let ctx: nng_ctx
+    private var box: AIOBox?
+    private var phase: Phase = .receiving
+    private let stopped = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    init(ctx: nng_ctx) { self.ctx = ctx }
+
+    func start(server: RequestServer, handler: @escaping RequestServer.Handler) throws(TransportError) {
+        let box = try AIOBox.make { box in
+            self.completed(box, server: server, handler: handler)
+        }
+        self.box = box
+        receive()
+    }
+
+    private func receive() {
+        guard let box else { return }
+        phase = .receiving
+        box.setInfiniteTimeout()
+        nng_ctx_recv(ctx, box.aio)
+    }
+
+    private func completed(_ box: AIOBox, server: RequestServer, handler: @escaping RequestServer.Handler) {
+        let rv = box.result
+        switch phase {
+        case .receiving:
+            guard rv == 0 else {
+                if UInt32(rv) == NNG_ECLOSED.rawValue { return markStopped() }
+                // A transient receive failure (for example a message over the size limit on one
+                // pipe): keep serving.
+                return receive()
+            }
+            let request = box.takeMessageBytes()
+            server.beginRequest()
+            phase = .handling
+            Task {
+                let reply = await handler(request)
+                self.send(reply, server: server)
+            }
+        case .sending:
+            server.endRequest()
+            if rv != 0 {
+                box.discardMessage()
+                if UInt32(rv) == NNG_ECLOSED.rawValue { return markStopped() }
+            }
+            receive()
+        case .handling:
+            assertionFailure("aio completed while no operation was pending")
+        }
+    }
+
+    private func send(_ reply: [UInt8], server: RequestServer) {
+        guard let box else { return }
+        phase = .sending
+        do throws(TransportError) {
+            try box.setMessage(reply)
+        } catch {
+            // Out of memory for the reply: drop it; the client's deadline answers for us.
+            server.endRequest()
+            return receive()
+        }
+        box.setTimeout(.seconds(30))
+        nng_ctx_send(ctx, box.aio)
+    }
+
+    private func markStopped() {
+        let waiters = stopped.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.done = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        waiters.forEach { $0.resume() }
+    }
+
+    func waitStopped() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = stopped.withLock { state -> Bool in
+                if !state.done { state.waiters.append(continuation) }
+                return state.done
+            }
+            if done { continuation.resume() }
+        }
+    }
+
+    func free() {
+        box?.free()
+        box = nil
+    }
+}

@@ -1,0 +1,180 @@
+import Cluster
+import Logging
+import Testing
+
+private let logger = Logger(label: "test.transport")
+
+private func echoServer(
+    concurrency: Int = 16, maxMessageBytes: Int = 1 << 20,
+    handler: @escaping RequestServer.Handler = { $0 }
+) throws -> RequestServer {
+    var settings = RequestServerSettings()
+    settings.concurrency = concurrency
+    settings.maxMessageBytes = maxMessageBytes
+    return try RequestServer(listen: "tcp://127.0.0.1:0", settings: settings, logger: logger, handler: handler)
+}
+
+@Suite("nng transport", .timeLimit(.minutes(1)))
+struct TransportTests {
+    @Test("a request gets its own reply, with many requests in flight at once")
+    func concurrentRequests() async throws {
+        let server = try echoServer { request in
+            try? await Task.sleep(for: .milliseconds(Int.random(in: 0...5)))
+            return request.reversed()
+        }
+        #expect(!server.boundAddress.hasSuffix(":0"))
+        let client = try RequestClient(dial: server.boundAddress)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<200 {
+                group.addTask {
+                    let payload = Array("request-\(i)-".utf8) + [UInt8](repeating: UInt8(i % 251), count: i * 37)
+                    let reply = try await client.request(payload, timeout: .seconds(10))
+                    #expect(reply == payload.reversed())
+                }
+            }
+            try await group.waitForAll()
+        }
+        client.close()
+        await server.close()
+    }
+
+    @Test("a slow handler makes the request time out near its deadline, not hang")
+    func requestTimeout() async throws {
+        let server = try echoServer { request in
+            try? await Task.sleep(for: .seconds(2))
+            return request
+        }
+        let client = try RequestClient(dial: server.boundAddress)
+        let started = ContinuousClock.now
+        await #expect(throws: TransportError.self) { try await client.request([1, 2, 3], timeout: .milliseconds(300)) }
+        let elapsed = ContinuousClock.now - started
+        #expect(elapsed >= .milliseconds(250))
+        #expect(elapsed < .seconds(2))
+        client.close()
+        await server.close(grace: .seconds(3))
+    }
+
+    @Test("no server at the address: timed out, retryable")
+    func noServer() async throws {
+        // Bind and close a server to learn a port nobody listens on.
+        let probe = try echoServer()
+        let address = probe.boundAddress
+        await probe.close()
+        let client = try RequestClient(dial: address)
+        do {
+            _ = try await client.request([1], timeout: .milliseconds(300))
+            Issue.record("a request to a closed port succeeded")
+        } catch {
+            #expect(error.code == .timedOut)
+            #expect(error.isRetryable)
+        }
+        client.close()
+    }
+
+    @Test("closing the client fails requests in flight with .closed promptly")
+    func clientCloseWithRequestsInFlight() async throws {
+        let server = try echoServer { request in
+            try? await Task.sleep(for: .milliseconds(800))
+            return request
+        }
+        let client = try RequestClient(dial: server.boundAddress)
+        let started = ContinuousClock.now
+        try await withThrowingTaskGroup(of: TransportError.Code?.self) { group in
+            for i in 0..<20 {
+                group.addTask {
+                    do {
+                        _ = try await client.request([UInt8(i)], timeout: .seconds(10))
+                        return nil
+                    } catch {
+                        return (error as? TransportError)?.code
+                    }
+                }
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            client.close()
+            var codes: [TransportError.Code?] = []
+            for try await code in group { codes.append(code) }
+            #expect(codes.count == 20)
+            #expect(codes.allSatisfy { $0 == .closed }, "codes: \(codes)")
+        }
+        #expect(ContinuousClock.now - started < .seconds(5))
+        await #expect(throws: TransportError.self) { try await client.request([1]) }
+        await server.close(grace: .seconds(2))
+    }
+
+    @Test("closing the server lets running handlers reply, then refuses")
+    func serverCloseDrainsInFlight() async throws {
+        let server = try echoServer { request in
+            try? await Task.sleep(for: .milliseconds(300))
+            return request
+        }
+        let client = try RequestClient(dial: server.boundAddress)
+        async let first = client.request([42], timeout: .seconds(5))
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(server.inFlight == 1)
+        await server.close(grace: .seconds(3))
+        #expect(try await first == [42])
+        await #expect(throws: TransportError.self) { try await client.request([7], timeout: .milliseconds(300)) }
+        client.close()
+    }
+
+    @Test("a message over the server's size limit is dropped by nng; the client sees a timeout")
+    func oversizedMessage() async throws {
+        let server = try echoServer(maxMessageBytes: 1024)
+        let client = try RequestClient(dial: server.boundAddress)
+        #expect(try await client.request([UInt8](repeating: 1, count: 512), timeout: .seconds(5)).count == 512)
+        await #expect(throws: TransportError.self) {
+            try await client.request([UInt8](repeating: 1, count: 64 * 1024), timeout: .milliseconds(500))
+        }
+        // The server keeps serving other requests after dropping one.
+        let other = try RequestClient(dial: server.boundAddress)
+        #expect(try await other.request([3], timeout: .seconds(5)) == [3])
+        other.close()
+        client.close()
+        await server.close()
+    }
+
+    @Test("repeated open, use and close leaves nothing behind")
+    func openCloseCycles() async throws {
+        for _ in 0..<20 {
+            let server = try echoServer(concurrency: 4)
+            let client = try RequestClient(dial: server.boundAddress)
+            #expect(try await client.request([9], timeout: .seconds(5)) == [9])
+            client.close()
+            await server.close()
+        }
+    }
+}
+
+@Suite("nng mailboxes", .timeLimit(.minutes(1)))
+struct MailboxTests {
+    @Test("messages pushed arrive in order and close ends the stream")
+    func pushPull() async throws {
+        let mailbox = try Mailbox(listen: "tcp://127.0.0.1:0")
+        let sender = try MailboxSender(dial: mailbox.boundAddress)
+        for i in 0..<500 {
+            try await sender.send(Array("m\(i)".utf8))
+        }
+        var received: [String] = []
+        for await message in mailbox.messages {
+            received.append(String(decoding: message, as: UTF8.self))
+            if received.count == 500 { break }
+        }
+        #expect(received == (0..<500).map { "m\($0)" })
+        sender.close()
+        await mailbox.close()
+        var after = 0
+        for await _ in mailbox.messages { after += 1 }
+        #expect(after == 0)
+    }
+
+    @Test("send to nobody times out instead of hanging")
+    func sendWithoutPeer() async throws {
+        let probe = try Mailbox(listen: "tcp://127.0.0.1:0")
+        let address = probe.boundAddress
+        await probe.close()
+        let sender = try MailboxSender(dial: address)
+        await #expect(throws: TransportError.self) { try await sender.send([1], timeout: .milliseconds(200)) }
+        sender.close()
+    }
+}
