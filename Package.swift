@@ -29,6 +29,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "Monitoring", swiftSettings: strict),
+        .target(name: "Tabular", swiftSettings: strict),
         .target(name: "Storage", dependencies: ["CRocksDB"], swiftSettings: strict),
         .target(
             name: "Cluster",
@@ -47,7 +48,7 @@ let package = Package(
         .executableTarget(
             name: "Node",
             dependencies: [
-                "Actors", "Wire", "Monitoring", "Cluster",
+                "Actors", "Wire", "Monitoring", "Cluster", "Tabular",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -67,6 +68,7 @@ let package = Package(
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "MonitoringTests", dependencies: ["Monitoring"], resources: [.copy("Fixtures")]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
+        .testTarget(name: "TabularTests", dependencies: ["Tabular"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster"]),
         .testTarget(name: "ActorsTests", dependencies: ["Actors", "Wire", "Storage", "Cluster", "Monitoring"]),
         .testTarget(name: "NodeTests", dependencies: ["Wire", "Cluster"]),

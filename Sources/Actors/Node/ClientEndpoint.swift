@@ -1,0 +1,127 @@
+import Cluster
+import Foundation
+import Logging
+import SwiftProtobuf
+import Synchronization
+import Wire
+
+/// Decodes client frames, checks them, routes them to shards, and encodes the answer.
+///
+/// Every failure becomes a `Response` with a status code and a message naming what was wrong; the
+/// endpoint never drops a request silently and never throws to the transport.
+final class ClientEndpoint: Sendable {
+    private let router: Router
+    private let settings: NodeSettings
+    private let logger: Logger
+    private let draining = Mutex(false)
+
+    init(router: Router, settings: NodeSettings, logger: Logger) {
+        self.router = router
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// From now on, answer every request with a retryable UNAVAILABLE.
+    func startDraining() { draining.withLock { $0 = true } }
+
+    func handle(_ bytes: [UInt8]) async -> [UInt8] {
+        encode(await respond(to: bytes))
+    }
+
+    private func respond(to bytes: [UInt8]) async -> Infranaut_V1_Response {
+        if draining.withLock({ $0 }) {
+            return .error(.unavailable, "the node is shutting down; retry against another node or after it restarts")
+        }
+        guard bytes.count <= settings.maxRequestBytes else {
+            return .error(.tooLarge, "request is \(bytes.count) bytes; this node accepts at most \(settings.maxRequestBytes) (--max-request-bytes); send smaller batches")
+        }
+        let request: Infranaut_V1_Request
+        do {
+            request = try Infranaut_V1_Request(serializedBytes: bytes)
+        } catch {
+            return .error(.invalidArgument, "malformed frame: \(bytes.count) bytes are not an infranaut.v1.Request (\(error))")
+        }
+        guard request.version == 1 else {
+            return .error(.invalidArgument, "unsupported protocol version \(request.version); this node speaks version 1")
+        }
+        switch request.body {
+        case .ingest(let ingest):
+            do throws(WireError) {
+                try ingest.validate(settings.limits)
+            } catch {
+                return .with { $0.ingest = .with { $0.status = Infranaut_V1_Status(code: error.code, message: error.message) } }
+            }
+            let shard = router.shard(for: ingest.batch.modelID)
+            let outcome = await withDeadline(settings.requestTimeout) { await shard.ingest(ingest) }
+            let response = outcome ?? .with {
+                $0.status = Infranaut_V1_Status(
+                    code: .deadlineExceeded,
+                    message: "the batch was not applied within \(settings.requestTimeout); it may still be; retry with the same idempotency key")
+            }
+            return .with { $0.ingest = response }
+        case .status(let status):
+            guard !status.modelID.isEmpty else {
+                return .with { $0.status = .with { $0.status = Infranaut_V1_Status(code: .invalidArgument, message: "status.model_id is empty") } }
+            }
+            let shard = router.shard(for: status.modelID)
+            guard let model = await shard.status(model: status.modelID) else {
+                return .with {
+                    $0.status = .with {
+                        $0.status = Infranaut_V1_Status(code: .notFound, message: "model \"\(status.modelID)\" has no telemetry on this node")
+                    }
+                }
+            }
+            return .with { $0.status = .with { $0.status = .ok; $0.model = model } }
+        case .none:
+            return .error(.invalidArgument, "request has no body (expected ingest or status)")
+        }
+    }
+
+    private func encode(_ response: Infranaut_V1_Response) -> [UInt8] {
+        (try? response.serializedBytes()) ?? []
+    }
+}
+
+extension Infranaut_V1_Response {
+    static func error(_ code: Infranaut_V1_StatusCode, _ message: String) -> Infranaut_V1_Response {
+        .with { $0.error = Infranaut_V1_Status(code: code, message: message) }
+    }
+}
+
+/// Runs `body`, returning `nil` if it has not finished after `limit` (it keeps running).
+func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async -> T) async -> T? {
+    await withCheckedContinuation { (continuation: CheckedContinuation<T?, Never>) in
+        let once = Once(continuation)
+        Task {
+            let value = await body()
+            once.resume(value)
+        }
+        Task {
+            try? await Task.sleep(for: limit)
+            once.resume(nil)
+        }
+    }
+}
+
+private final class Once<T: Sendable>: Sendable {
+    private let continuation: Mutex<CheckedContinuation<T?, Never>?>
+
+    init(_ continuation: CheckedContinuation<T?, Never>) { self.continuation = Mutex(continuation) }
+
+    func resume(_ value: T?) {
+        let taken = continuation.withLock { stored -> CheckedContinuation<T?, Never>? in
+            defer { stored = nil }
+            return stored
+        }
+        taken?.resume(returning: value)
+    }
+}
+
+/// model id -> shard actor, by the cluster's stable hash.
+struct Router: Sendable {
+    let shards: [ShardActor]
+
+    func shard(for model: String) -> ShardActor {
+        shards[ShardID(model: model, shardCount: shards.count).rawValue]
+    }
+}

@@ -1,0 +1,78 @@
+import Cluster
+import Foundation
+public import Logging
+public import ServiceLifecycle
+import Storage
+
+/// A running Infranaut node: RocksDB, the shards recovered from it, and the client endpoint.
+///
+/// `run()` opens and recovers everything before it listens, serves until graceful shutdown
+/// (SIGTERM/SIGINT through the ServiceGroup), then drains: new requests get a retryable
+/// UNAVAILABLE, requests in flight finish, every shard checkpoints, the WAL writer stops and the
+/// database closes. A `kill -9` at any point loses nothing that was acknowledged: acks wait for the
+/// WAL fsync, and recovery replays the op log after the last checkpoint.
+public final class NodeService: Service {
+    private let settings: NodeSettings
+    private let logger: Logger
+    private let onReady: @Sendable (String) -> Void
+
+    /// - Parameter onReady: called with the bound client address once the node serves.
+    public init(settings: NodeSettings, logger: Logger, onReady: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.settings = settings
+        self.logger = logger
+        self.onReady = onReady
+    }
+
+    public func run() async throws {
+        try FileManager.default.createDirectory(atPath: settings.dataDirectory, withIntermediateDirectories: true)
+        var options = DatabaseOptions()
+        options.compression = settings.compression
+        let database = try Database.open(
+            path: settings.dataDirectory + "/rocksdb", columnFamilies: ShardStore.families, options: options)
+        let writer = GroupCommitWriter(database: database)
+        defer {
+            writer.shutdown()
+            database.close()
+        }
+        let store = try ShardStore(database: database)
+        let shardCount = try store.shardCount(requested: settings.shardCount)
+        if shardCount != settings.shardCount {
+            logger.warning("data directory was created with a different shard count; using the stored one",
+                           metadata: ["stored": "\(shardCount)", "requested": "\(settings.shardCount)"])
+        }
+        let started = ContinuousClock.now
+        var recovered: [ShardActor] = []
+        for shard in 0..<shardCount {
+            recovered.append(try ShardActor(shard: shard, store: store, writer: writer, settings: settings.shard, logger: logger))
+        }
+        let shards = recovered
+        logger.info("recovered", metadata: ["shards": "\(shardCount)", "took": "\(ContinuousClock.now - started)"])
+
+        let endpoint = ClientEndpoint(router: Router(shards: shards), settings: settings, logger: logger)
+        var serverSettings = RequestServerSettings()
+        serverSettings.concurrency = settings.concurrency
+        // nng's own limit sits above ours so that an oversized request still gets a TOO_LARGE answer
+        // (up to twice the limit); beyond that nng drops it and closes the connection.
+        serverSettings.maxMessageBytes = settings.maxRequestBytes * 2 + (1 << 20)
+        serverSettings.shutdownGrace = settings.shutdownGrace
+        let server = try RequestServer(listen: settings.clientListen, settings: serverSettings, logger: logger) { bytes in
+            await endpoint.handle(bytes)
+        }
+        logger.info("serving", metadata: ["client": "\(server.boundAddress)", "data": "\(settings.dataDirectory)"])
+        onReady(server.boundAddress)
+
+        // Periodic checkpoints until graceful shutdown.
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: self.settings.checkpointInterval)
+                for shard in shards { await shard.checkpoint() }
+            }
+        }
+
+        logger.info("shutting down")
+        endpoint.startDraining()
+        await server.close(grace: settings.shutdownGrace)
+        for shard in shards { await shard.stop() }
+        logger.info("stopped")
+    }
+}

@@ -1,0 +1,31 @@
+public import Storage
+public import Wire
+
+/// Everything `infranaut start` configures. Defaults suit a single node on a laptop.
+public struct NodeSettings: Sendable {
+    /// Where RocksDB keeps the node's data. Created when missing.
+    public var dataDirectory: String
+    /// The client endpoint (nng REQ/REP over TCP). Port 0 picks a free port; the node logs and
+    /// prints the address it bound.
+    public var clientListen = "tcp://127.0.0.1:7400"
+    /// Shards of the node's data set. Fixed when the data directory is created; a different value on
+    /// a later start is ignored with a warning. Default 64.
+    public var shardCount = 64
+    /// Largest request accepted, in bytes; bigger ones are answered with TOO_LARGE. Default 64 MiB.
+    public var maxRequestBytes = 64 << 20
+    /// How long one request may take before the node answers DEADLINE_EXCEEDED. Default 30 s.
+    public var requestTimeout: Duration = .seconds(30)
+    /// Requests served concurrently. Default 64.
+    public var concurrency = 64
+    /// Interval between background checkpoints of every shard. Default 10 s.
+    public var checkpointInterval: Duration = .seconds(10)
+    /// How long shutdown waits for requests in flight. Default 5 s.
+    public var shutdownGrace: Duration = .seconds(5)
+    public var compression: Compression = .lz4
+    public var shard = ShardSettings()
+    public var limits = IngestLimits()
+
+    public init(dataDirectory: String) {
+        self.dataDirectory = dataDirectory
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+public import Monitoring
+public import Wire
+
+/// Everything a shard knows about one model: row and batch counts and one ``FeatureState`` per
+/// feature. Changed only by applying normalised ops, in sequence order.
+public struct ModelState: Sendable {
+    public let modelID: String
+    public private(set) var rows: UInt64 = 0
+    public private(set) var batches: UInt64 = 0
+    public private(set) var features: [String: FeatureState] = [:]
+    /// Feature names in the order they were first seen.
+    public private(set) var featureOrder: [String] = []
+    public private(set) var lastEventTimeUnixMs: Int64 = 0
+    public private(set) var predictionColumn = ""
+    public private(set) var labelColumn = ""
+
+    public init(modelID: String) { self.modelID = modelID }
+
+    /// The established type of each feature.
+    public var schema: [String: Infranaut_V1_FeatureType] { features.mapValues(\.type) }
+
+    /// Applies one normalised op.
+    public mutating func apply(_ op: Infranaut_V1_StoredOp) {
+        let batch = op.batch
+        rows &+= UInt64(batch.rowCount)
+        batches &+= 1
+        if let newest = batch.eventTimeUnixMs.max(), newest > lastEventTimeUnixMs { lastEventTimeUnixMs = newest }
+        if !batch.predictionColumn.isEmpty { predictionColumn = batch.predictionColumn }
+        if !batch.labelColumn.isEmpty { labelColumn = batch.labelColumn }
+        for (index, column) in batch.columns.enumerated() {
+            let mismatches = index < op.typeMismatches.count ? op.typeMismatches[index] : 0
+            if features[column.name] == nil {
+                features[column.name] = FeatureState(name: column.name, type: column.featureType)
+                featureOrder.append(column.name)
+            }
+            features[column.name]!.apply(column, mismatches: mismatches)
+        }
+    }
+
+    public func status(shard: Int) -> Infranaut_V1_ModelStatus {
+        .with {
+            $0.modelID = modelID
+            $0.rows = rows
+            $0.batches = batches
+            $0.shard = UInt32(shard)
+            $0.lastEventTimeUnixMs = lastEventTimeUnixMs
+            $0.predictionColumn = predictionColumn
+            $0.labelColumn = labelColumn
+            $0.features = featureOrder.compactMap { features[$0]?.status }
+        }
+    }
+
+    public var snapshot: Infranaut_V1_ModelSnapshot {
+        .with {
+            $0.modelID = modelID
+            $0.rows = rows
+            $0.batches = batches
+            $0.lastEventTimeUnixMs = lastEventTimeUnixMs
+            $0.predictionColumn = predictionColumn
+            $0.labelColumn = labelColumn
+            $0.features = featureOrder.compactMap { features[$0]?.snapshot }
+        }
+    }
+
+    public init(snapshot: Infranaut_V1_ModelSnapshot) throws(ProfileDecodingError) {
+        modelID = snapshot.modelID
+        rows = snapshot.rows
+        batches = snapshot.batches
+        lastEventTimeUnixMs = snapshot.lastEventTimeUnixMs
+        predictionColumn = snapshot.predictionColumn
+        labelColumn = snapshot.labelColumn
+        for feature in snapshot.features {
+            features[feature.name] = try FeatureState(snapshot: feature)
+            featureOrder.append(feature.name)
+        }
+    }
+}

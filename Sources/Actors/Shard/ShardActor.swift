@@ -1,0 +1,296 @@
+import Foundation
+public import Logging
+public import Storage
+public import Wire
+
+/// Settings shared by a node's shards.
+public struct ShardSettings: Sendable {
+    /// How long an idempotency key is remembered after its request was applied. A retry within
+    /// this window is answered with the original outcome and applied once. Default 10 minutes.
+    public var idempotencyWindow: Duration = .seconds(600)
+    /// A checkpoint is taken once this many ops were applied since the last one. Default 2,000.
+    public var checkpointEveryOps = 2_000
+
+    public init() {}
+}
+
+/// One shard: the models hashed to it, their state in memory, and their op log in RocksDB.
+///
+/// Write path invariants:
+/// 1. An ingest is acknowledged only after its op and its idempotency record are durable in the
+///    WAL (one atomic batch through the ``GroupCommitWriter``, fsync'd).
+/// 2. Ops are applied to memory strictly in sequence order, and an ack is sent only after the op
+///    was applied, so a `status` that follows an ack sees it.
+/// 3. A storage write failure stops the shard (state `.failed`): every later request gets a
+///    retryable error, and a restart recovers from what is durable. Nothing acknowledged is lost,
+///    and a retry of an op that became durable without an ack is answered from its record.
+public actor ShardActor {
+    public enum State: Sendable, Equatable {
+        case serving
+        case stopping
+        case failed(String)
+    }
+
+    private struct Pending {
+        var op: Infranaut_V1_StoredOp
+        var durable = false
+        var waiters: [CheckedContinuation<Bool, Never>] = []
+    }
+
+    private struct IdempotencyKey: Hashable {
+        var model: String
+        var key: String
+    }
+
+    private struct Remembered {
+        var record: Infranaut_V1_IdempotencyRecord
+    }
+
+    public let shard: Int
+    private let store: ShardStore
+    private let writer: GroupCommitWriter
+    private let settings: ShardSettings
+    private let logger: Logger
+    public private(set) var state: State = .serving
+
+    private var models: [String: ModelState]
+    private var projectedSchemas: [String: [String: Infranaut_V1_FeatureType]] = [:]
+    private var nextSequence: UInt64
+    public private(set) var appliedSequence: UInt64
+    public private(set) var checkpointSequence: UInt64
+    private var pending: [UInt64: Pending] = [:]
+    private var remembered: [IdempotencyKey: Remembered]
+    private var rememberedOrder: [(key: IdempotencyKey, acceptedMs: Int64)]
+    private var rememberedHead = 0
+    private var inFlight: [IdempotencyKey: [CheckedContinuation<Infranaut_V1_IngestResponse, Never>]] = [:]
+    private var dirtyModels: Set<String> = []
+    private var checkpointRunning = false
+
+    /// Rebuilds the shard from its checkpoint and op log. Runs before the shard serves anything.
+    public init(shard: Int, store: ShardStore, writer: GroupCommitWriter, settings: ShardSettings, logger: Logger) throws(StorageError) {
+        self.shard = shard
+        self.store = store
+        self.writer = writer
+        self.settings = settings
+        var logger = logger
+        logger[metadataKey: "shard"] = "\(shard)"
+        self.logger = logger
+
+        let recovered = try ShardRecovery.recover(shard: shard, store: store)
+        models = recovered.models
+        checkpointSequence = recovered.checkpoint
+        appliedSequence = recovered.lastSequence
+        nextSequence = recovered.lastSequence + 1
+        var remembered: [IdempotencyKey: Remembered] = [:]
+        var order: [(key: IdempotencyKey, acceptedMs: Int64)] = []
+        for entry in recovered.idempotency.sorted(by: { $0.record.acceptedUnixMs < $1.record.acceptedUnixMs }) {
+            let key = IdempotencyKey(model: entry.model, key: entry.key)
+            remembered[key] = Remembered(record: entry.record)
+            order.append((key, entry.record.acceptedUnixMs))
+        }
+        self.remembered = remembered
+        rememberedOrder = order
+        if recovered.replayed > 0 {
+            dirtyModels = Set(models.keys)
+        }
+        let modelCount = recovered.models.count
+        let keyCount = remembered.count
+        logger.debug("recovered", metadata: [
+            "models": "\(modelCount)", "checkpoint": "\(recovered.checkpoint)",
+            "replayed": "\(recovered.replayed)", "keys": "\(keyCount)",
+        ])
+    }
+
+    // MARK: - Ingest
+
+    /// Applies a validated ingest request durably and returns the response to send.
+    public func ingest(_ request: Infranaut_V1_IngestRequest) async -> Infranaut_V1_IngestResponse {
+        guard state == .serving else { return failure(unavailableMessage) }
+        let model = request.batch.modelID
+        let key = IdempotencyKey(model: model, key: request.idempotencyKey)
+        if let done = remembered[key] { return replay(done.record) }
+        if inFlight[key] != nil {
+            // The same key is being applied right now (a client retry racing its original).
+            var response = await withCheckedContinuation { inFlight[key, default: []].append($0) }
+            if response.status.code == .ok { response.replayed = true }
+            return response
+        }
+        inFlight[key] = []
+
+        var schema = projectedSchemas[model] ?? models[model]?.schema ?? [:]
+        let normalized = BatchNormalizer.normalize(request.batch, schema: &schema)
+        projectedSchemas[model] = schema
+
+        let sequence = nextSequence
+        nextSequence += 1
+        let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
+        let op = Infranaut_V1_StoredOp.with {
+            $0.sequence = sequence
+            $0.idempotencyKey = request.idempotencyKey
+            $0.batch = normalized.batch
+            $0.typeMismatches = normalized.mismatchCounts
+            $0.acceptedUnixMs = nowMs
+        }
+        let record = Infranaut_V1_IdempotencyRecord.with {
+            $0.acceptedUnixMs = nowMs
+            $0.sequence = sequence
+            $0.rowsAccepted = UInt64(request.batch.rowCount)
+            $0.typeMismatchCount = normalized.totalMismatches
+        }
+        var batch = WriteBatch()
+        batch.put(ShardStore.opKey(shard: shard, sequence: sequence), encode(op), in: store.ops)
+        batch.put(ShardStore.idempotencyKey(shard: shard, model: model, key: key.key), encode(record), in: store.idempotency)
+        pending[sequence] = Pending(op: op)
+
+        var response: Infranaut_V1_IngestResponse
+        do throws(StorageError) {
+            try await writer.write(batch)
+            pending[sequence]?.durable = true
+            drainApplied()
+            let applied = appliedSequence >= sequence ? true : await waitApplied(sequence)
+            if applied {
+                response = .with {
+                    $0.status = .ok
+                    $0.rowsAccepted = record.rowsAccepted
+                    $0.sequence = sequence
+                    $0.shard = UInt32(shard)
+                    $0.typeMismatchCount = record.typeMismatchCount
+                    $0.typeMismatches = normalized.firstMismatches
+                }
+                remember(key, record)
+            } else {
+                response = failure("the shard stopped before the batch was applied; retry with the same idempotency key")
+            }
+        } catch {
+            fail("durable write failed: \(error)")
+            response = failure("the node could not make the batch durable (\(error.code.rawValue)); retry with the same idempotency key")
+        }
+        for waiter in inFlight.removeValue(forKey: key) ?? [] { waiter.resume(returning: response) }
+        if state == .serving && Int(appliedSequence - checkpointSequence) >= settings.checkpointEveryOps {
+            Task { await self.checkpoint() }
+        }
+        return response
+    }
+
+    private var unavailableMessage: String {
+        switch state {
+        case .serving: ""
+        case .stopping: "the node is shutting down; retry against another node or after it restarts"
+        case .failed(let reason): "shard \(shard) stopped after a storage failure (\(reason)); restart the node"
+        }
+    }
+
+    private func failure(_ message: String) -> Infranaut_V1_IngestResponse {
+        .with {
+            $0.status = Infranaut_V1_Status(code: .unavailable, message: message)
+            $0.shard = UInt32(shard)
+        }
+    }
+
+    private func replay(_ record: Infranaut_V1_IdempotencyRecord) -> Infranaut_V1_IngestResponse {
+        .with {
+            $0.status = .ok
+            $0.rowsAccepted = record.rowsAccepted
+            $0.sequence = record.sequence
+            $0.shard = UInt32(shard)
+            $0.typeMismatchCount = record.typeMismatchCount
+            $0.replayed = true
+        }
+    }
+
+    private func remember(_ key: IdempotencyKey, _ record: Infranaut_V1_IdempotencyRecord) {
+        remembered[key] = Remembered(record: record)
+        rememberedOrder.append((key, record.acceptedUnixMs))
+    }
+
+    /// Applies every durable op that directly follows the applied prefix.
+    private func drainApplied() {
+        while let next = pending[appliedSequence + 1], next.durable {
+            let op = next.op
+            pending[appliedSequence + 1] = nil
+            let model = op.batch.modelID
+            models[model, default: ModelState(modelID: model)].apply(op)
+            dirtyModels.insert(model)
+            appliedSequence += 1
+            for waiter in next.waiters { waiter.resume(returning: true) }
+        }
+    }
+
+    private func waitApplied(_ sequence: UInt64) async -> Bool {
+        guard state == .serving else { return false }
+        return await withCheckedContinuation { continuation in
+            pending[sequence, default: Pending(op: .init())].waiters.append(continuation)
+        }
+    }
+
+    private func fail(_ reason: String) {
+        guard state != .failed(reason) else { return }
+        logger.error("shard stopped", metadata: ["reason": "\(reason)"])
+        state = .failed(reason)
+        for (sequence, entry) in pending {
+            for waiter in entry.waiters { waiter.resume(returning: false) }
+            pending[sequence]?.waiters = []
+        }
+    }
+
+    // MARK: - Reads
+
+    public func status(model: String) -> Infranaut_V1_ModelStatus? {
+        models[model]?.status(shard: shard)
+    }
+
+    public var modelIDs: [String] { Array(models.keys) }
+
+    // MARK: - Checkpoints
+
+    /// Writes the state of every model changed since the last checkpoint, together with the
+    /// checkpoint sequence, and drops the ops it covers (one atomic batch).
+    public func checkpoint() async {
+        if case .failed = state { return }
+        guard !checkpointRunning, appliedSequence > checkpointSequence else { return }
+        checkpointRunning = true
+        defer { checkpointRunning = false }
+        let upTo = appliedSequence
+        let dirty = dirtyModels
+        dirtyModels = []
+        var batch = WriteBatch()
+        for model in dirty {
+            guard let state = models[model] else { continue }
+            batch.put(ShardStore.modelKey(shard: shard, model: model), encode(state.snapshot), in: store.models)
+        }
+        batch.put(ShardStore.checkpointKey(shard: shard), KeyBuilder().appending(bigEndian: upTo).bytes, in: store.meta)
+        batch.deleteRange(
+            from: ShardStore.opKey(shard: shard, sequence: 0),
+            to: ShardStore.opKey(shard: shard, sequence: upTo + 1), in: store.ops)
+        pruneIdempotency(into: &batch)
+        do throws(StorageError) {
+            try await writer.write(batch)
+            checkpointSequence = max(checkpointSequence, upTo)
+        } catch {
+            dirtyModels.formUnion(dirty)
+            fail("checkpoint write failed: \(error)")
+        }
+    }
+
+    private func pruneIdempotency(into batch: inout WriteBatch) {
+        let windowMs = settings.idempotencyWindow.components.seconds * 1000
+        let cutoff = Int64(Date().timeIntervalSince1970 * 1000) - windowMs
+        while rememberedHead < rememberedOrder.count, rememberedOrder[rememberedHead].acceptedMs < cutoff {
+            let key = rememberedOrder[rememberedHead].key
+            remembered[key] = nil
+            batch.delete(ShardStore.idempotencyKey(shard: shard, model: key.model, key: key.key), in: store.idempotency)
+            rememberedHead += 1
+        }
+        if rememberedHead > 4_096 && rememberedHead * 2 > rememberedOrder.count {
+            rememberedOrder.removeFirst(rememberedHead)
+            rememberedHead = 0
+        }
+    }
+
+    /// Refuses new ingests (retryable), then takes a final checkpoint.
+    public func stop() async {
+        if case .failed = state { return }
+        state = .stopping
+        await checkpoint()
+    }
+}

@@ -1,0 +1,59 @@
+import Foundation
+import Monitoring
+import Storage
+import Wire
+
+/// Rebuilds a shard's memory from RocksDB: model snapshots as of the checkpoint, then every op
+/// after it, in sequence order, then the idempotency keys still inside their window.
+enum ShardRecovery {
+    struct Result {
+        var models: [String: ModelState] = [:]
+        var checkpoint: UInt64 = 0
+        var lastSequence: UInt64 = 0
+        var replayed = 0
+        var idempotency: [(model: String, key: String, record: Infranaut_V1_IdempotencyRecord)] = []
+    }
+
+    static func recover(shard: Int, store: ShardStore) throws(StorageError) -> Result {
+        var result = Result()
+        let db = store.database
+        let prefix = ShardStore.shardPrefix(shard)
+        result.checkpoint = try store.checkpoint(shard: shard)
+        result.lastSequence = result.checkpoint
+
+        try db.scan(prefix: prefix, in: store.models) { (entry) throws(StorageError) -> Bool in
+            let snapshot = try decode(Infranaut_V1_ModelSnapshot.self, entry.value, "model snapshot of shard \(shard)")
+            do throws(ProfileDecodingError) {
+                result.models[snapshot.modelID] = try ModelState(snapshot: snapshot)
+            } catch {
+                throw StorageError(.corruption, operation: "load model \(snapshot.modelID)", message: error.description)
+            }
+            return true
+        }
+
+        let from = ShardStore.opKey(shard: shard, sequence: result.checkpoint + 1)
+        try db.scan(prefix: prefix, from: from, in: store.ops) { (entry) throws(StorageError) -> Bool in
+            let op = try decode(Infranaut_V1_StoredOp.self, entry.value, "op of shard \(shard)")
+            guard op.sequence > result.lastSequence else {
+                throw StorageError(.corruption, operation: "replay shard \(shard)", message: "op \(op.sequence) after \(result.lastSequence)")
+            }
+            let model = op.batch.modelID
+            result.models[model, default: ModelState(modelID: model)].apply(op)
+            result.lastSequence = op.sequence
+            result.replayed += 1
+            return true
+        }
+
+        try db.scan(prefix: prefix, in: store.idempotency) { (entry) throws(StorageError) -> Bool in
+            var reader = KeyReader(entry.key)
+            _ = try reader.read(UInt16.self)
+            let model = try reader.readString()
+            let key = try reader.readString()
+            let record = try decode(Infranaut_V1_IdempotencyRecord.self, entry.value, "idempotency record")
+            // Expired keys are loaded too: the next checkpoint's pruning deletes them from disk.
+            result.idempotency.append((model, key, record))
+            return true
+        }
+        return result
+    }
+}

@@ -1,0 +1,275 @@
+import ArgumentParser
+import Foundation
+import Tabular
+import Wire
+
+struct PushCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "push",
+        abstract: "Send a CSV or JSON Lines file to a node as telemetry batches for one model.",
+        discussion: """
+            Each batch carries an idempotency key; a batch that fails with a retryable error is sent
+            again with the same key, so it is applied exactly once. Values that do not fit a feature's
+            established type are accepted as missing and counted as type mismatches; the first few
+            are printed with their row and column.
+            """
+    )
+
+    @Option(help: "Node client address.")
+    var node = "tcp://127.0.0.1:7400"
+
+    @Option(help: "Model id the telemetry belongs to.")
+    var model: String
+
+    @Option(help: "A .csv (with a header row) or .jsonl file.")
+    var file: String
+
+    @Option(name: .customLong("batch-size"), help: "Rows per batch.")
+    var batchSize = 1_000
+
+    @Option(name: .customLong("id-column"), help: "Column holding prediction ids (sent as ids, not as a feature).")
+    var idColumn: String?
+
+    @Option(name: .customLong("time-column"), help: "Column holding event times: Unix ms, or ISO 8601 text.")
+    var timeColumn: String?
+
+    @Option(name: .customLong("prediction-column"), help: "Column holding the model's prediction.")
+    var predictionColumn: String?
+
+    @Option(name: .customLong("label-column"), help: "Column holding the true label.")
+    var labelColumn: String?
+
+    @Option(name: .customLong("timeout-ms"), help: "Deadline per batch request.")
+    var timeoutMs = 30_000
+
+    @Flag(help: "Print the result as JSON.")
+    var json = false
+
+    func validate() throws {
+        guard batchSize > 0 && batchSize <= 1_000_000 else { throw ValidationError("--batch-size must be between 1 and 1000000") }
+        guard !model.isEmpty else { throw ValidationError("--model must not be empty") }
+    }
+
+    struct Mismatch: Encodable {
+        var row: Int
+        var column: String
+        var expected: String
+        var value: String
+    }
+
+    struct Result: Encodable {
+        var model: String
+        var node: String
+        var file: String
+        var rows_accepted: UInt64
+        var batches: Int
+        var replayed_batches: Int
+        var type_mismatch_count: UInt64
+        var type_mismatches: [Mismatch]
+        var seconds: Double
+    }
+
+    func run() async throws {
+        let reader: TabularReader
+        do {
+            reader = try TabularReader(path: file)
+        } catch {
+            throw CLIError("cannot read \(error.description)")
+        }
+        let client = try NodeClient(address: node, timeout: .milliseconds(timeoutMs))
+        defer { client.close() }
+        let runID = UUID().uuidString.prefix(13).lowercased()
+        let started = Date()
+        var result = Result(
+            model: model, node: node, file: file, rows_accepted: 0, batches: 0, replayed_batches: 0,
+            type_mismatch_count: 0, type_mismatches: [], seconds: 0)
+        var builder = BatchBuilder(model: model, idColumn: idColumn, timeColumn: timeColumn,
+                                   predictionColumn: predictionColumn, labelColumn: labelColumn)
+        var rowsRead = 0
+        var lastProgress = Date()
+        let interactive = isatty(STDERR_FILENO) != 0
+
+        func flush() async throws {
+            guard builder.rowCount > 0 else { return }
+            let firstRow = rowsRead - builder.rowCount
+            let batch = try builder.take(columns: reader.columns)
+            let request = Infranaut_V1_Request.with {
+                $0.version = 1
+                $0.ingest = .with {
+                    $0.idempotencyKey = "push-\(runID)-\(result.batches)"
+                    $0.batch = batch
+                }
+            }
+            let response = try await client.send(request) { $0.ingest.status.retryable || $0.error.retryable }
+            let status: Infranaut_V1_Status
+            switch response.body {
+            case .ingest(let ingest): status = ingest.status
+            case .error(let error): status = error
+            default: throw CLIError("\(node) answered an ingest with an unexpected response")
+            }
+            guard status.code == .ok else {
+                let rows = "rows \(firstRow + 1)-\(firstRow + Int(batch.rowCount))"
+                throw CLIError("\(node) rejected batch \(result.batches + 1) (\(rows) of \(file)); \(result.rows_accepted) rows were accepted before it: \(statusLine(status))")
+            }
+            let ingest = response.ingest
+            result.batches += 1
+            result.rows_accepted += ingest.rowsAccepted
+            if ingest.replayed { result.replayed_batches += 1 }
+            result.type_mismatch_count += ingest.typeMismatchCount
+            for mismatch in ingest.typeMismatches where result.type_mismatches.count < 10 {
+                result.type_mismatches.append(Mismatch(
+                    row: firstRow + Int(mismatch.row) + 1, column: mismatch.column,
+                    expected: mismatch.expected, value: mismatch.value))
+            }
+            if Date().timeIntervalSince(lastProgress) >= 1 {
+                lastProgress = Date()
+                let rate = Double(result.rows_accepted) / max(Date().timeIntervalSince(started), 0.001)
+                let line = "pushed \(result.rows_accepted) rows in \(result.batches) batches (\(Int(rate)) rows/s)"
+                FileHandle.standardError.write(Data((interactive ? "\r\(line)" : line + "\n").utf8))
+            }
+        }
+
+        while true {
+            let row: [TabularCell]?
+            do throws(TabularError) {
+                row = try reader.nextRow()
+            } catch {
+                // Rows before the bad one were sent; say so, and send nothing more.
+                throw CLIError("\(error.description) (\(result.rows_accepted) rows before it were accepted)")
+            }
+            guard let row else { break }
+            builder.append(row)
+            rowsRead += 1
+            if builder.rowCount >= batchSize { try await flush() }
+        }
+        try await flush()
+        if interactive && result.batches > 0 && Date().timeIntervalSince(started) >= 1 {
+            FileHandle.standardError.write(Data("\n".utf8))
+        }
+        result.seconds = Date().timeIntervalSince(started)
+
+        if json {
+            try printJSON(result)
+            return
+        }
+        print("accepted \(result.rows_accepted) rows in \(result.batches) batches for model \(model) (\(String(format: "%.2f", result.seconds)) s)")
+        if result.replayed_batches > 0 {
+            print("\(result.replayed_batches) batches had already been applied (idempotent retries)")
+        }
+        if result.type_mismatch_count > 0 {
+            print("\(result.type_mismatch_count) values did not fit their feature's type and were counted as type mismatches:")
+            for m in result.type_mismatches {
+                print("  row \(m.row), column \(m.column): expected \(m.expected), got \"\(m.value)\"")
+            }
+        }
+    }
+}
+
+/// Collects rows and turns them into one columnar batch. A column is sent as doubles when all its
+/// non-missing cells of the batch are numbers, as bools when all are booleans, and as strings
+/// otherwise (the node then converts or counts mismatches against the feature's established type).
+struct BatchBuilder {
+    let model: String
+    let idColumn: String?
+    let timeColumn: String?
+    let predictionColumn: String?
+    let labelColumn: String?
+    private var rows: [[TabularCell]] = []
+
+    init(model: String, idColumn: String?, timeColumn: String?, predictionColumn: String?, labelColumn: String?) {
+        self.model = model
+        self.idColumn = idColumn
+        self.timeColumn = timeColumn
+        self.predictionColumn = predictionColumn
+        self.labelColumn = labelColumn
+    }
+
+    var rowCount: Int { rows.count }
+
+    mutating func append(_ row: [TabularCell]) { rows.append(row) }
+
+    mutating func take(columns names: [String]) throws -> Infranaut_V1_TelemetryBatch {
+        defer { rows.removeAll(keepingCapacity: true) }
+        for (flag, name) in [("--id-column", idColumn), ("--time-column", timeColumn),
+                             ("--prediction-column", predictionColumn), ("--label-column", labelColumn)] {
+            if let name, !names.contains(name) {
+                throw CLIError("\(flag) \(name) is not a column of the file (columns: \(names.joined(separator: ", ")))")
+            }
+        }
+        var batch = Infranaut_V1_TelemetryBatch()
+        batch.modelID = model
+        batch.rowCount = UInt32(rows.count)
+        batch.predictionColumn = predictionColumn ?? ""
+        batch.labelColumn = labelColumn ?? ""
+        for (index, name) in names.enumerated() {
+            let cells = rows.map { index < $0.count ? $0[index] : .missing }
+            if name == idColumn {
+                batch.predictionIds = cells.map(Self.text)
+            } else if name == timeColumn {
+                batch.eventTimeUnixMs = try cells.enumerated().map { row, cell in
+                    try Self.eventTime(cell, column: name, row: row)
+                }
+            } else {
+                batch.columns.append(Self.column(name, cells))
+            }
+        }
+        return batch
+    }
+
+    static func column(_ name: String, _ cells: [TabularCell]) -> Infranaut_V1_Column {
+        var column = Infranaut_V1_Column()
+        column.name = name
+        var numbers = true
+        var bools = true
+        for cell in cells {
+            switch cell {
+            case .missing: continue
+            case .number: bools = false
+            case .bool: numbers = false
+            case .string:
+                numbers = false
+                bools = false
+            }
+        }
+        if numbers {
+            column.doubles = .with {
+                $0.values = cells.map { if case .number(let n) = $0 { n } else { .nan } }
+            }
+        } else if bools {
+            column.bools = .with {
+                $0.values = cells.map { if case .bool(let b) = $0 { b } else { false } }
+                $0.missingRows = cells.indices.filter { cells[$0] == .missing }.map(UInt32.init)
+            }
+        } else {
+            column.strings = .with {
+                $0.values = cells.map(text)
+                $0.missingRows = cells.indices.filter { cells[$0] == .missing }.map(UInt32.init)
+            }
+        }
+        return column
+    }
+
+    static func text(_ cell: TabularCell) -> String {
+        switch cell {
+        case .missing: ""
+        case .number(let n): n.short
+        case .bool(let b): String(b)
+        case .string(let s): s
+        }
+    }
+
+    static func eventTime(_ cell: TabularCell, column: String, row: Int) throws -> Int64 {
+        switch cell {
+        case .number(let n) where n.isFinite: return Int64(n)
+        case .string(let s):
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            if let date = formatter.date(from: s) ?? ISO8601DateFormatter().date(from: s) {
+                return Int64(date.timeIntervalSince1970 * 1000)
+            }
+            throw CLIError("--time-column \(column): \"\(s)\" is neither Unix milliseconds nor ISO 8601 time")
+        case .missing: return 0
+        default: throw CLIError("--time-column \(column): row value \(text(cell)) is not a time")
+        }
+    }
+}

@@ -1,0 +1,96 @@
+import Actors
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import Storage
+
+struct StartCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "start",
+        abstract: "Run a node: a client endpoint and shards that keep model state in RocksDB.",
+        discussion: """
+            The node acknowledges a batch only after it is durable in RocksDB's write-ahead log, and
+            restores every acknowledged batch after a restart (including kill -9). SIGTERM or SIGINT
+            stops it gracefully: requests in flight finish, shards checkpoint, the database closes.
+            """
+    )
+
+    @Option(name: .customLong("data-dir"), help: "Directory for the node's RocksDB data (created if missing).")
+    var dataDirectory = "./infranaut-data"
+
+    @Option(name: .customLong("client-listen"), help: "nng address for clients; port 0 picks a free port.")
+    var clientListen = "tcp://127.0.0.1:7400"
+
+    @Option(help: "Shards of the data set; fixed when the data dir is created.")
+    var shards = 64
+
+    @Option(name: .customLong("max-request-bytes"), help: "Largest request accepted (bytes); bigger ones get TOO_LARGE.")
+    var maxRequestBytes = 64 << 20
+
+    @Option(name: .customLong("request-timeout-ms"), help: "Deadline for handling one request.")
+    var requestTimeoutMs = 30_000
+
+    @Option(name: .customLong("checkpoint-interval-ms"), help: "Interval between background shard checkpoints.")
+    var checkpointIntervalMs = 10_000
+
+    @Option(name: .customLong("idempotency-window-s"), help: "How long a retried idempotency key is recognised.")
+    var idempotencyWindowSeconds = 600
+
+    @Option(help: "Block compression for RocksDB: none, snappy, lz4 or zstd.")
+    var compression = "lz4"
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel = "info"
+
+    @Flag(help: "Print the ready line as JSON.")
+    var json = false
+
+    func validate() throws {
+        guard shards > 0 && shards <= 65_535 else { throw ValidationError("--shards must be between 1 and 65535") }
+        guard maxRequestBytes >= 1024 else { throw ValidationError("--max-request-bytes must be at least 1024") }
+        guard Compression(rawValue: compression) != nil else {
+            throw ValidationError("--compression must be one of none, snappy, lz4, zstd")
+        }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a level") }
+        guard requestTimeoutMs > 0, checkpointIntervalMs > 0, idempotencyWindowSeconds > 0 else {
+            throw ValidationError("timeouts and intervals must be positive")
+        }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var logger = Logger(label: "infranaut")
+        logger.logLevel = level
+
+        var settings = NodeSettings(dataDirectory: dataDirectory)
+        settings.clientListen = clientListen
+        settings.shardCount = shards
+        settings.maxRequestBytes = maxRequestBytes
+        settings.requestTimeout = .milliseconds(requestTimeoutMs)
+        settings.checkpointInterval = .milliseconds(checkpointIntervalMs)
+        settings.shard.idempotencyWindow = .seconds(idempotencyWindowSeconds)
+        settings.compression = Compression(rawValue: compression) ?? .lz4
+
+        let json = self.json
+        let dataDirectory = self.dataDirectory
+        let node = NodeService(settings: settings, logger: logger) { address in
+            let line = json
+                ? "{\"event\":\"serving\",\"client\":\"\(address)\",\"data_dir\":\"\(dataDirectory)\",\"pid\":\(getpid())}\n"
+                : "infranaut node serving on \(address) (data: \(dataDirectory), pid \(getpid()))\n"
+            FileHandle.standardOutput.write(Data(line.utf8))
+        }
+        let group = ServiceGroup(
+            configuration: .init(services: [node], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            throw CLIError("node stopped: \(error)")
+        }
+    }
+}

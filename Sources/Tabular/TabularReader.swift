@@ -1,0 +1,300 @@
+import Foundation
+
+/// One value of a row read from a CSV or JSON Lines file.
+public enum TabularCell: Sendable, Equatable {
+    /// An empty CSV field, a JSON `null`, or a key absent from a JSON object.
+    case missing
+    case number(Double)
+    case string(String)
+    case bool(Bool)
+}
+
+/// The file formats ``TabularReader`` understands.
+public enum TabularFormat: String, Sendable {
+    case csv
+    case jsonl
+
+    /// The format implied by a path's extension (`.csv`, `.jsonl`, `.ndjson`), or `nil`.
+    public init?(path: String) {
+        switch (path as NSString).pathExtension.lowercased() {
+        case "csv": self = .csv
+        case "jsonl", "ndjson": self = .jsonl
+        default: return nil
+        }
+    }
+}
+
+/// A problem reading a file: what and where (line number, column).
+public struct TabularError: Error, CustomStringConvertible, Sendable {
+    public var path: String
+    public var line: Int?
+    public var message: String
+
+    public var description: String {
+        if let line { return "\(path):\(line): \(message)" }
+        return "\(path): \(message)"
+    }
+}
+
+/// Streams rows from a CSV (RFC 4180: header row, quoted fields, `""` escapes, CRLF or LF) or JSON
+/// Lines file in bounded memory: the file is read in 1 MiB chunks and only the current row is kept.
+///
+/// CSV cells: an empty field is `.missing`; a field that parses completely as a number is
+/// `.number`; `true`/`false` (any case) is `.bool`; anything else is `.string`. JSON Lines: each
+/// line is one object of scalars; a key first seen in a later line becomes a new column (missing in
+/// earlier rows); nested arrays and objects are kept as their JSON text.
+public final class TabularReader {
+    public let path: String
+    public let format: TabularFormat
+    /// Column names: the CSV header, or the JSON keys in order of first appearance.
+    public private(set) var columns: [String] = []
+    /// Line number of the row last returned (1-based, counting the header).
+    public private(set) var lineNumber = 0
+
+    private let handle: FileHandle
+    private var buffer: [UInt8] = []
+    private var position = 0
+    private var atEOF = false
+    private var columnIndex: [String: Int] = [:]
+
+    /// Opens `path`; the format comes from its extension unless given.
+    public init(path: String, format: TabularFormat? = nil) throws(TabularError) {
+        self.path = path
+        guard let format = format ?? TabularFormat(path: path) else {
+            throw TabularError(path: path, message: "unknown file type; use a .csv or .jsonl file")
+        }
+        self.format = format
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw TabularError(path: path, message: "no such file")
+        }
+        guard !isDirectory.boolValue else { throw TabularError(path: path, message: "is a directory, not a file") }
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw TabularError(path: path, message: "cannot open the file for reading (permissions?)")
+        }
+        self.handle = handle
+        if format == .csv {
+            guard let header = try nextRecord() else { throw TabularError(path: path, line: 1, message: "the file is empty; expected a header row") }
+            lineNumber = 1
+            columns = header.map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespaces) }
+            for (index, name) in columns.enumerated() {
+                guard !name.isEmpty else { throw TabularError(path: path, line: 1, message: "column \(index + 1) has an empty name") }
+                guard columnIndex[name] == nil else {
+                    throw TabularError(path: path, line: 1, message: "column \"\(name)\" appears twice in the header")
+                }
+                columnIndex[name] = index
+            }
+        }
+    }
+
+    deinit { try? handle.close() }
+
+    /// The next row, one cell per column of ``columns`` (as it is after this row), or `nil` at the end.
+    public func nextRow() throws(TabularError) -> [TabularCell]? {
+        switch format {
+        case .csv: return try nextCSVRow()
+        case .jsonl: return try nextJSONRow()
+        }
+    }
+
+    // MARK: - CSV
+
+    private func nextCSVRow() throws(TabularError) -> [TabularCell]? {
+        while true {
+            let startLine = lineNumber + 1
+            guard let fields = try nextRecord() else { return nil }
+            if fields.count == 1 && fields[0].isEmpty { continue }  // blank line
+            guard fields.count == columns.count else {
+                throw TabularError(path: path, line: startLine, message: "row has \(fields.count) fields; the header has \(columns.count)")
+            }
+            return fields.map(Self.cell)
+        }
+    }
+
+    static func cell(_ field: [UInt8]) -> TabularCell {
+        if field.isEmpty { return .missing }
+        if let number = parseNumber(field) { return .number(number) }
+        if field.count == 4 || field.count == 5 {
+            let lower = field.map { $0 | 0x20 }
+            if lower == Array("true".utf8) { return .bool(true) }
+            if lower == Array("false".utf8) { return .bool(false) }
+        }
+        return .string(String(decoding: field, as: UTF8.self))
+    }
+
+    /// Parses the whole field as a number with `strtod` (decimal, exponent, `inf`, `nan`).
+    static func parseNumber(_ field: [UInt8]) -> Double? {
+        guard let first = field.first, first == UInt8(ascii: "-") || first == UInt8(ascii: "+") || first == UInt8(ascii: ".")
+            || (first >= UInt8(ascii: "0") && first <= UInt8(ascii: "9")) || first | 0x20 == UInt8(ascii: "i") || first | 0x20 == UInt8(ascii: "n")
+        else { return nil }
+        guard field.count < 64 else { return nil }
+        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: field.count + 1) { buffer -> Double? in
+            for (i, byte) in field.enumerated() { buffer[i] = CChar(bitPattern: byte) }
+            buffer[field.count] = 0
+            var end: UnsafeMutablePointer<CChar>?
+            let value = strtod(buffer.baseAddress!, &end)
+            guard let end, end == buffer.baseAddress! + field.count else { return nil }
+            return value
+        }
+    }
+
+    /// Reads one CSV record (which may span lines inside quotes) as raw field bytes.
+    private func nextRecord() throws(TabularError) -> [[UInt8]]? {
+        var fields: [[UInt8]] = []
+        var field: [UInt8] = []
+        var inQuotes = false
+        var quotedField = false
+        var sawAnything = false
+        while true {
+            guard let byte = try nextByte() else {
+                if inQuotes { throw TabularError(path: path, line: lineNumber + 1, message: "a quoted field is not closed before the end of the file") }
+                if !sawAnything { return nil }
+                fields.append(field)
+                lineNumber += 1
+                return fields
+            }
+            sawAnything = true
+            if inQuotes {
+                if byte == UInt8(ascii: "\"") {
+                    if peekByte() == UInt8(ascii: "\"") {
+                        _ = try nextByte()
+                        field.append(byte)
+                    } else {
+                        inQuotes = false
+                    }
+                } else {
+                    if byte == UInt8(ascii: "\n") { lineNumber += 1 }
+                    field.append(byte)
+                }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: ","):
+                fields.append(quotedField ? field : trimmed(field))
+                field.removeAll(keepingCapacity: true)
+                quotedField = false
+            case UInt8(ascii: "\""):
+                if field.allSatisfy({ $0 == UInt8(ascii: " ") }) {
+                    field.removeAll(keepingCapacity: true)
+                    inQuotes = true
+                    quotedField = true
+                } else {
+                    field.append(byte)
+                }
+            case UInt8(ascii: "\n"):
+                if field.last == UInt8(ascii: "\r") { field.removeLast() }
+                fields.append(quotedField ? field : trimmed(field))
+                lineNumber += 1
+                return fields
+            default:
+                field.append(byte)
+            }
+        }
+    }
+
+    private func trimmed(_ field: [UInt8]) -> [UInt8] {
+        guard field.first == UInt8(ascii: " ") || field.last == UInt8(ascii: " ") || field.last == UInt8(ascii: "\r") else { return field }
+        var slice = field[...]
+        while let first = slice.first, first == UInt8(ascii: " ") { slice = slice.dropFirst() }
+        while let last = slice.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\r") { slice = slice.dropLast() }
+        return Array(slice)
+    }
+
+    // MARK: - JSON Lines
+
+    private func nextJSONRow() throws(TabularError) -> [TabularCell]? {
+        while true {
+            guard let line = try nextLine() else { return nil }
+            lineNumber += 1
+            if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\r") }) { continue }
+            let object: Any
+            do {
+                object = try JSONSerialization.jsonObject(with: Data(line), options: [.fragmentsAllowed])
+            } catch {
+                throw TabularError(path: path, line: lineNumber, message: "not valid JSON (\((error as NSError).localizedDescription))")
+            }
+            guard let dictionary = object as? [String: Any] else {
+                throw TabularError(path: path, line: lineNumber, message: "expected a JSON object per line")
+            }
+            var row = [TabularCell](repeating: .missing, count: columns.count)
+            for key in dictionary.keys.sorted() {
+                let index: Int
+                if let known = columnIndex[key] {
+                    index = known
+                } else {
+                    index = columns.count
+                    columns.append(key)
+                    columnIndex[key] = index
+                    row.append(.missing)
+                }
+                row[index] = Self.cell(json: dictionary[key]!)
+            }
+            return row
+        }
+    }
+
+    static func cell(json value: Any) -> TabularCell {
+        switch value {
+        case is NSNull: return .missing
+        case let flag as Bool where Self.isBoolean(value):
+            return .bool(flag)
+        case let number as NSNumber:
+            return .number(number.doubleValue)
+        case let string as String: return .string(string)
+        default:
+            if let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys]) {
+                return .string(String(decoding: data, as: UTF8.self))
+            }
+            return .string("\(value)")
+        }
+    }
+
+    /// JSON `true`/`false` arrive as NSNumbers whose Objective-C type is `c` (char); integers and
+    /// doubles use other codes, so 1 and 0 stay numbers.
+    static func isBoolean(_ value: Any) -> Bool {
+        guard let number = value as? NSNumber else { return false }
+        return String(cString: number.objCType) == "c"
+    }
+
+    private func nextLine() throws(TabularError) -> [UInt8]? {
+        var line: [UInt8] = []
+        while true {
+            guard let byte = try nextByte() else { return line.isEmpty ? nil : line }
+            if byte == UInt8(ascii: "\n") { return line }
+            line.append(byte)
+        }
+    }
+
+    // MARK: - Buffered bytes
+
+    @inline(__always)
+    private func nextByte() throws(TabularError) -> UInt8? {
+        if position == buffer.count {
+            guard try refill() else { return nil }
+        }
+        defer { position += 1 }
+        return buffer[position]
+    }
+
+    private func peekByte() -> UInt8? {
+        if position == buffer.count { guard (try? refill()) == true else { return nil } }
+        return buffer[position]
+    }
+
+    private func refill() throws(TabularError) -> Bool {
+        guard !atEOF else { return false }
+        let data: Data
+        do {
+            data = try handle.read(upToCount: 1 << 20) ?? Data()
+        } catch {
+            throw TabularError(path: path, line: lineNumber, message: "read failed: \(error.localizedDescription)")
+        }
+        if data.isEmpty {
+            atEOF = true
+            return false
+        }
+        buffer = [UInt8](data)
+        position = 0
+        return true
+    }
+}

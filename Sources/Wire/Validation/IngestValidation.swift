@@ -1,0 +1,104 @@
+/// Limits applied to every ingest request before it reaches a shard.
+public struct IngestLimits: Sendable {
+    /// Rows in one batch. Default 1,000,000.
+    public var maxRows = 1_000_000
+    /// Columns in one batch. Default 4,096.
+    public var maxColumns = 4_096
+    /// Bytes of a model id, column name or prediction id. Default 256.
+    public var maxNameBytes = 256
+    /// Bytes of an idempotency key. Default 128.
+    public var maxIdempotencyKeyBytes = 128
+    /// Bytes of one string value. Default 64 KiB.
+    public var maxStringValueBytes = 64 << 10
+
+    public init() {}
+}
+
+extension Infranaut_V1_IngestRequest {
+    /// Checks the request's structure; throws the first problem found, naming the field.
+    ///
+    /// Values of a wrong *type* inside a well-formed column are not an error here: they are counted
+    /// as type mismatches when the batch meets the model's established schema.
+    public func validate(_ limits: IngestLimits = IngestLimits()) throws(WireError) {
+        guard !idempotencyKey.isEmpty else {
+            throw .invalid("idempotency_key is required (1 to \(limits.maxIdempotencyKeyBytes) bytes)")
+        }
+        guard idempotencyKey.utf8.count <= limits.maxIdempotencyKeyBytes else {
+            throw .invalid("idempotency_key is \(idempotencyKey.utf8.count) bytes; the limit is \(limits.maxIdempotencyKeyBytes)")
+        }
+        guard hasBatch else { throw .invalid("batch is missing") }
+        try batch.validate(limits)
+    }
+}
+
+extension Infranaut_V1_TelemetryBatch {
+    public func validate(_ limits: IngestLimits = IngestLimits()) throws(WireError) {
+        guard !modelID.isEmpty else { throw .invalid("batch.model_id is empty") }
+        guard modelID.utf8.count <= limits.maxNameBytes else {
+            throw .invalid("batch.model_id is \(modelID.utf8.count) bytes; the limit is \(limits.maxNameBytes)")
+        }
+        let rows = Int(rowCount)
+        guard rows > 0 else { throw .invalid("batch.row_count is 0; a batch carries at least one row") }
+        guard rows <= limits.maxRows else {
+            throw WireError(.tooLarge, "batch.row_count is \(rows); the limit is \(limits.maxRows) rows per batch")
+        }
+        guard !columns.isEmpty else { throw .invalid("batch has no columns") }
+        guard columns.count <= limits.maxColumns else {
+            throw WireError(.tooLarge, "batch has \(columns.count) columns; the limit is \(limits.maxColumns)")
+        }
+        guard predictionIds.isEmpty || predictionIds.count == rows else {
+            throw .invalid("batch.prediction_ids has \(predictionIds.count) entries for \(rows) rows")
+        }
+        guard eventTimeUnixMs.isEmpty || eventTimeUnixMs.count == rows else {
+            throw .invalid("batch.event_time_unix_ms has \(eventTimeUnixMs.count) entries for \(rows) rows")
+        }
+        for (index, id) in predictionIds.enumerated() where id.utf8.count > limits.maxNameBytes {
+            throw .invalid("batch.prediction_ids[\(index)] is \(id.utf8.count) bytes; the limit is \(limits.maxNameBytes)")
+        }
+        var names = Set<String>()
+        for (index, column) in columns.enumerated() {
+            let place = "batch.columns[\(index)]"
+            guard !column.name.isEmpty else { throw .invalid("\(place).name is empty") }
+            guard column.name.utf8.count <= limits.maxNameBytes else {
+                throw .invalid("\(place).name is \(column.name.utf8.count) bytes; the limit is \(limits.maxNameBytes)")
+            }
+            guard names.insert(column.name).inserted else {
+                throw .invalid("\(place): column \"\(column.name)\" appears more than once")
+            }
+            let where_ = "\(place) (\"\(column.name)\")"
+            switch column.values {
+            case .none:
+                throw .invalid("\(where_) has no values of a known type (doubles, strings or bools)")
+            case .doubles(let values):
+                try checkLength(values.values.count, rows, where_)
+            case .strings(let values):
+                try checkLength(values.values.count, rows, where_)
+                try checkMissing(values.missingRows, rows, where_)
+                for (row, value) in values.values.enumerated() where value.utf8.count > limits.maxStringValueBytes {
+                    throw .invalid("\(where_) row \(row): value is \(value.utf8.count) bytes; the limit is \(limits.maxStringValueBytes)")
+                }
+            case .bools(let values):
+                try checkLength(values.values.count, rows, where_)
+                try checkMissing(values.missingRows, rows, where_)
+            }
+        }
+        if !predictionColumn.isEmpty && !names.contains(predictionColumn) {
+            throw .invalid("batch.prediction_column names \"\(predictionColumn)\", which is not a column of the batch")
+        }
+        if !labelColumn.isEmpty && !names.contains(labelColumn) {
+            throw .invalid("batch.label_column names \"\(labelColumn)\", which is not a column of the batch")
+        }
+    }
+
+    private func checkLength(_ count: Int, _ rows: Int, _ place: String) throws(WireError) {
+        guard count == rows else {
+            throw .invalid("\(place) has \(count) values but the batch has \(rows) rows (columns must have equal length)")
+        }
+    }
+
+    private func checkMissing(_ missing: [UInt32], _ rows: Int, _ place: String) throws(WireError) {
+        for row in missing where Int(row) >= rows {
+            throw .invalid("\(place).missing_rows lists row \(row), beyond the batch's \(rows) rows")
+        }
+    }
+}
