@@ -1,0 +1,182 @@
+import Actors
+import Foundation
+import Logging
+import Storage
+import Testing
+import Wire
+
+/// A real RocksDB in a temporary directory with a shard on top, reopenable to test recovery.
+private final class Harness {
+    let directory: String
+    var database: Database!
+    var writer: GroupCommitWriter!
+    var store: ShardStore!
+    var settings = ShardSettings()
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-shard-\(UUID().uuidString)").path
+        try open()
+    }
+
+    func open() throws {
+        database = try Database.open(path: directory, columnFamilies: ShardStore.families)
+        writer = GroupCommitWriter(database: database)
+        store = try ShardStore(database: database)
+    }
+
+    func shard(_ number: Int = 0) throws -> ShardActor {
+        try ShardActor(shard: number, store: store, writer: writer, settings: settings, logger: Logger(label: "test"))
+    }
+
+    /// Closes everything as a crash would leave it: no checkpoint is taken.
+    func crashAndReopen() throws {
+        writer.shutdown()
+        database.close()
+        try open()
+    }
+
+    deinit {
+        writer.shutdown()
+        database.close()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+private func request(model: String = "m", key: String, rows: Int = 4, x: [Double]? = nil, city: [String]? = nil) -> Infranaut_V1_IngestRequest {
+    .with {
+        $0.idempotencyKey = key
+        $0.batch = .with {
+            $0.modelID = model
+            $0.rowCount = UInt32(rows)
+            $0.columns = [
+                .with {
+                    $0.name = "x"
+                    $0.doubles = .with { $0.values = x ?? (0..<rows).map(Double.init) }
+                },
+                .with {
+                    $0.name = "city"
+                    $0.strings = .with { $0.values = city ?? (0..<rows).map { "c\($0 % 2)" } }
+                },
+            ]
+        }
+    }
+}
+
+@Suite("shard actor on RocksDB")
+struct ShardActorTests {
+    @Test("acknowledged batches are applied and survive a crash without checkpoint (op log replay)")
+    func replayAfterCrash() async throws {
+        let harness = try Harness()
+        let shard = try harness.shard()
+        for i in 0..<5 {
+            let response = await shard.ingest(request(key: "k\(i)", x: [1, 2, 3, Double(i)]))
+            #expect(response.status.code == .ok)
+            #expect(response.sequence == UInt64(i + 1))
+        }
+        let before = await shard.status(model: "m")
+        #expect(before?.rows == 20)
+        try harness.crashAndReopen()
+        let recovered = try harness.shard()
+        let after = await recovered.status(model: "m")
+        #expect(after == before)
+        #expect(await recovered.appliedSequence == 5)
+        // New ops continue the sequence.
+        #expect(await recovered.ingest(request(key: "k5")).sequence == 6)
+    }
+
+    @Test("a checkpoint then more ops then a crash recovers snapshot plus the ops after it")
+    func checkpointPlusReplay() async throws {
+        let harness = try Harness()
+        let shard = try harness.shard()
+        for i in 0..<3 { _ = await shard.ingest(request(key: "a\(i)")) }
+        await shard.checkpoint()
+        #expect(await shard.checkpointSequence == 3)
+        // The checkpoint dropped the ops it covers.
+        #expect(try harness.database.entries(prefix: [0, 0], in: harness.store.ops).isEmpty)
+        for i in 0..<2 { _ = await shard.ingest(request(key: "b\(i)", x: [10, 20, 30, 40])) }
+        let before = await shard.status(model: "m")
+        try harness.crashAndReopen()
+        let recovered = try harness.shard()
+        #expect(await recovered.status(model: "m") == before)
+        #expect(before?.rows == 20)
+        let x = before?.features.first { $0.name == "x" }
+        #expect(x?.max == 40)
+        #expect(x?.count == 20)
+    }
+
+    @Test("a retried idempotency key is applied once, also after a crash")
+    func idempotentRetries() async throws {
+        let harness = try Harness()
+        let shard = try harness.shard()
+        let first = await shard.ingest(request(key: "same"))
+        let again = await shard.ingest(request(key: "same"))
+        #expect(first.status.code == .ok && !first.replayed)
+        #expect(again.replayed)
+        #expect(again.sequence == first.sequence)
+        #expect(await shard.status(model: "m")?.rows == 4)
+        // Concurrent duplicates of a new key: exactly one applies.
+        async let a = shard.ingest(request(key: "race"))
+        async let b = shard.ingest(request(key: "race"))
+        let (ra, rb) = await (a, b)
+        #expect(ra.sequence == rb.sequence)
+        #expect(ra.replayed != rb.replayed)
+        #expect(await shard.status(model: "m")?.rows == 8)
+        try harness.crashAndReopen()
+        let recovered = try harness.shard()
+        #expect(await recovered.ingest(request(key: "same")).replayed)
+        #expect(await recovered.status(model: "m")?.rows == 8)
+    }
+
+    @Test("values that do not fit the established type are counted, reported with row and column, and stored as missing")
+    func typeMismatches() async throws {
+        let harness = try Harness()
+        let shard = try harness.shard()
+        _ = await shard.ingest(request(key: "schema"))  // x: double, city: string
+        var mixed = request(key: "mixed", rows: 3)
+        mixed.batch.columns[0] = .with {
+            $0.name = "x"
+            $0.strings = .with { $0.values = ["7.5", "oops", "8"] }
+        }
+        mixed.batch.columns[1] = .with {
+            $0.name = "city"
+            $0.doubles = .with { $0.values = [1, .nan, 3] }
+        }
+        let response = await shard.ingest(mixed)
+        #expect(response.status.code == .ok)
+        #expect(response.rowsAccepted == 3)
+        #expect(response.typeMismatchCount == 3)
+        #expect(response.typeMismatches.first == .with {
+            $0.row = 1
+            $0.column = "x"
+            $0.expected = "double"
+            $0.value = "oops"
+        })
+        let status = await shard.status(model: "m")
+        let x = status?.features.first { $0.name == "x" }
+        let city = status?.features.first { $0.name == "city" }
+        #expect(x?.typeMismatches == 1)
+        #expect(x?.count == 6)  // 4 + "7.5" + "8"
+        #expect(x?.max == 8)
+        #expect(x?.missing == 1)
+        #expect(city?.typeMismatches == 2)
+        #expect(city?.missing == 3)  // 2 mismatched + 1 NaN
+        try harness.crashAndReopen()
+        let reopened = try harness.shard()
+        #expect(await reopened.status(model: "m") == status)
+    }
+
+    @Test("after the store fails the shard refuses writes with a retryable error")
+    func storageFailureStopsShard() async throws {
+        let harness = try Harness()
+        let shard = try harness.shard()
+        #expect(await shard.ingest(request(key: "ok")).status.code == .ok)
+        harness.writer.shutdown()
+        let failed = await shard.ingest(request(key: "lost"))
+        #expect(failed.status.code == .unavailable)
+        #expect(failed.status.retryable)
+        let next = await shard.ingest(request(key: "next"))
+        #expect(next.status.code == .unavailable)
+        #expect(await shard.status(model: "m")?.rows == 4)
+        harness.writer = GroupCommitWriter(database: harness.database)
+    }
+}

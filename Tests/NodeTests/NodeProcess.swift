@@ -1,0 +1,120 @@
+import Cluster
+import Foundation
+import Testing
+import Wire
+
+/// A real `infranaut` process for end-to-end tests. Logs go to a file that is printed when a test
+/// fails to get the node up; the process is killed when the object goes away.
+final class NodeProcess: @unchecked Sendable {
+    // Only touched from the test's own task.
+    let dataDirectory: String
+    let logPath: String
+    private(set) var process: Process?
+    private(set) var address = ""
+    let extraArguments: [String]
+
+    static var binary: String {
+        let bundleDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        return bundleDirectory.appendingPathComponent("infranaut").path
+    }
+
+    init(dataDirectory: String? = nil, arguments: [String] = []) {
+        let dir = dataDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-node-\(UUID().uuidString)").path
+        self.dataDirectory = dir
+        logPath = dir + ".log"
+        extraArguments = arguments
+    }
+
+    /// Starts the node on a free port and waits (up to 20 s) for its ready line.
+    func start() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = ["start", "--data-dir", dataDirectory, "--client-listen", "tcp://127.0.0.1:0"] + extraArguments
+        let out = Pipe()
+        process.standardOutput = out
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        process.standardError = FileHandle(forWritingAtPath: logPath)
+        try process.run()
+        self.process = process
+        let deadline = Date().addingTimeInterval(20)
+        var buffer = Data()
+        while Date() < deadline {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            buffer.append(chunk)
+            let text = String(decoding: buffer, as: UTF8.self)
+            if let range = text.range(of: #"serving on (tcp://[0-9.]+:[0-9]+)"#, options: .regularExpression) {
+                address = String(text[range].dropFirst("serving on ".count))
+                return
+            }
+        }
+        let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        process.terminate()
+        throw NodeTestError("node did not report ready within 20 s; log:\n\(log)")
+    }
+
+    func kill(_ signal: Int32 = SIGKILL) {
+        guard let process, process.isRunning else { return }
+        Foundation.kill(process.processIdentifier, signal)
+        process.waitUntilExit()
+    }
+
+    /// Exit status after `kill(SIGTERM)`.
+    var terminationStatus: Int32? { process.map { $0.isRunning ? nil : $0.terminationStatus } ?? nil }
+
+    deinit {
+        kill()
+    }
+}
+
+struct NodeTestError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Runs the CLI to completion and returns its exit status and output.
+func runCLI(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: NodeProcess.binary)
+    process.arguments = arguments
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+}
+
+/// Sends one request to a node and decodes the response.
+func call(_ client: RequestClient, _ request: Infranaut_V1_Request, timeout: Duration = .seconds(10)) async throws -> Infranaut_V1_Response {
+    try Infranaut_V1_Response(serializedBytes: try await client.request(try request.serializedBytes(), timeout: timeout))
+}
+
+func ingestRequest(model: String, key: String, rows: Int, base: Double = 0) -> Infranaut_V1_Request {
+    .with {
+        $0.version = 1
+        $0.ingest = .with {
+            $0.idempotencyKey = key
+            $0.batch = .with {
+                $0.modelID = model
+                $0.rowCount = UInt32(rows)
+                $0.columns = (0..<4).map { f in
+                    .with {
+                        $0.name = "f\(f)"
+                        $0.doubles = .with { $0.values = (0..<rows).map { base + Double($0 * (f + 1)) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+func statusRequest(_ model: String) -> Infranaut_V1_Request {
+    .with {
+        $0.version = 1
+        $0.status = .with { $0.modelID = model }
+    }
+}

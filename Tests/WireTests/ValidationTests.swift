@@ -1,0 +1,62 @@
+import Testing
+import Wire
+
+private func valid() -> Infranaut_V1_IngestRequest {
+    .with {
+        $0.idempotencyKey = "k"
+        $0.batch = .with {
+            $0.modelID = "m"
+            $0.rowCount = 2
+            $0.columns = [
+                .with { $0.name = "a"; $0.doubles = .with { $0.values = [1, 2] } },
+                .with { $0.name = "b"; $0.strings = .with { $0.values = ["x", ""]; $0.missingRows = [1] } },
+            ]
+        }
+    }
+}
+
+@Suite("ingest validation")
+struct ValidationTests {
+    @Test("a well-formed request passes")
+    func accepts() throws {
+        try valid().validate()
+    }
+
+    @Test("each structural problem is refused with a message naming the field")
+    func refuses() {
+        let cases: [(String, (inout Infranaut_V1_IngestRequest) -> Void)] = [
+            ("idempotency", { $0.idempotencyKey = "" }),
+            ("model_id", { $0.batch.modelID = "" }),
+            ("row_count is 0", { $0.batch.rowCount = 0 }),
+            ("equal length", { $0.batch.columns[0].doubles.values = [1] }),
+            ("no values of a known type", { $0.batch.columns[1].values = nil }),
+            ("appears more than once", { $0.batch.columns[1].name = "a" }),
+            ("missing_rows lists row 5", { $0.batch.columns[1].strings.missingRows = [5] }),
+            ("prediction_ids has 1", { $0.batch.predictionIds = ["only-one"] }),
+            ("event_time_unix_ms has 3", { $0.batch.eventTimeUnixMs = [1, 2, 3] }),
+            ("label_column names", { $0.batch.labelColumn = "nope" }),
+            ("name is empty", { $0.batch.columns[0].name = "" }),
+        ]
+        for (expected, mutate) in cases {
+            var request = valid()
+            mutate(&request)
+            do {
+                try request.validate()
+                Issue.record("accepted a request with a problem: \(expected)")
+            } catch {
+                #expect(error.message.contains(expected), "message: \(error.message)")
+                #expect(error.code == .invalidArgument)
+            }
+        }
+    }
+
+    @Test("limits answer TOO_LARGE")
+    func limits() {
+        var request = valid()
+        var limits = IngestLimits()
+        limits.maxRows = 1
+        #expect(throws: WireError(.tooLarge, "batch.row_count is 2; the limit is 1 rows per batch")) { try request.validate(limits) }
+        request.idempotencyKey = String(repeating: "k", count: 200)
+        #expect(throws: WireError.self) { try request.validate() }
+    }
+}
