@@ -30,8 +30,9 @@ public struct DatabaseOptions: Sendable {
     public var syncWrites = true
     /// Background threads for flushes and compactions. Default 2.
     public var backgroundThreads: Int32 = 2
-    /// Memtable size per column family before it is flushed. Default 32 MiB.
-    public var writeBufferSize = 32 << 20
+    /// Memtable size per column family before it is flushed. Default 16 MiB: the op log is
+    /// trimmed by checkpoints, so small memtables flush little and keep the node's memory low.
+    public var writeBufferSize = 16 << 20
 
     public init() {}
 }

@@ -1,0 +1,152 @@
+import ArgumentParser
+import Cluster
+import Foundation
+import Synchronization
+import Wire
+
+/// Starts a real node process (the release `infranaut` binary) on a fresh data dir and drives it
+/// over loopback TCP with durable-ack ingest batches from concurrent senders.
+struct IngestBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ingest", abstract: "Ingest throughput, ack latency and node memory.")
+
+    @Option(help: "Path of the infranaut binary (default: next to this one).")
+    var binary: String?
+
+    @Option(help: "Seconds of measured load (after a 3 s warm-up).")
+    var duration = 30
+
+    @Option(help: "Concurrent senders (requests in flight).")
+    var concurrency = 32
+
+    @Option(help: "Rows per batch.")
+    var rows = 1_000
+
+    @Option(help: "Numeric features per row.")
+    var features = 20
+
+    @Option(help: "Models the batches are spread over.")
+    var models = 100
+
+    func run() async throws {
+        let binary = self.binary ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("infranaut").path
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-bench-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let node = Process()
+        node.executableURL = URL(fileURLWithPath: binary)
+        node.arguments = ["start", "--data-dir", data, "--client-listen", "tcp://127.0.0.1:0", "--log-level", "warning"]
+        let out = Pipe()
+        node.standardOutput = out
+        try node.run()
+        defer { node.terminate(); node.waitUntilExit() }
+        var text = ""
+        while !text.contains("\n") {
+            let chunk = out.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { throw ValidationError("the node exited before it was ready") }
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+        guard let range = text.range(of: #"tcp://[0-9.]+:[0-9]+"#, options: .regularExpression) else {
+            throw ValidationError("no address in the node's ready line: \(text)")
+        }
+        let address = String(text[range])
+        let pid = node.processIdentifier
+        print("node pid \(pid) at \(address); \(concurrency) senders, \(rows) rows x \(features) features per batch, \(models) models")
+
+        // Pre-encode one batch body per model; each request only adds its own idempotency key.
+        var bodies: [[UInt8]] = []
+        var generator = SystemRandomNumberGenerator()
+        for model in 0..<models {
+            let batch = Infranaut_V1_TelemetryBatch.with {
+                $0.modelID = "bench-model-\(model)"
+                $0.rowCount = UInt32(rows)
+                $0.columns = (0..<features).map { f in
+                    .with {
+                        $0.name = "feature_\(f)"
+                        $0.doubles = .with { $0.values = (0..<rows).map { _ in Double.random(in: -1...1, using: &generator) * Double(f + 1) } }
+                    }
+                }
+            }
+            bodies.append(try batch.serializedBytes())
+        }
+        let frozenBodies = bodies
+        let client = try RequestClient(dial: address)
+        defer { client.close() }
+        let recorder = Recorder()
+        let start = ContinuousClock.now
+        let warmupEnd = start + .seconds(3)
+        let end = warmupEnd + .seconds(duration)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for sender in 0..<concurrency {
+                group.addTask {
+                    var sequence = 0
+                    while ContinuousClock.now < end {
+                        let model = (sender + sequence * concurrency) % frozenBodies.count
+                        let request = encodeIngest(key: "s\(sender)-\(sequence)", batch: frozenBodies[model])
+                        sequence += 1
+                        let sent = ContinuousClock.now
+                        let reply = try await client.request(request, timeout: .seconds(30))
+                        let response = try Infranaut_V1_Response(serializedBytes: reply)
+                        guard response.ingest.status.code == .ok else {
+                            throw ValidationError("ingest failed: \(response.ingest.status.message) \(response.error.message)")
+                        }
+                        if sent >= warmupEnd { recorder.record(ContinuousClock.now - sent) }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let measured = recorder.latencies
+        let seconds = Double(duration)
+        let batchesPerSecond = Double(measured.count) / seconds
+        let rowsPerSecond = batchesPerSecond * Double(rows)
+        let sorted = measured.sorted()
+        func percentile(_ p: Double) -> Double {
+            guard !sorted.isEmpty else { return .nan }
+            let d = sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+            return Double(d.components.attoseconds) / 1e15 + Double(d.components.seconds) * 1000
+        }
+        let rss = residentMegabytes(pid: pid)
+        try await Task.sleep(for: .seconds(12))  // one checkpoint interval later, load stopped
+        let idleRSS = residentMegabytes(pid: pid)
+        print(String(format: "measured %d s: %d batches, %.0f rows/s, %.2f M feature values/s", duration, measured.count, rowsPerSecond, rowsPerSecond * Double(features) / 1e6))
+        print(String(format: "ack latency: p50 %.2f ms, p99 %.2f ms, max %.2f ms", percentile(0.5), percentile(0.99), percentile(1.0)))
+        print(String(format: "node resident memory (%d models x %d features): %.1f MB at the end of the load, %.1f MB 12 s later", models, features, rss, idleRSS))
+    }
+}
+
+/// Request{version: 1, ingest: IngestRequest{idempotency_key, batch}} encoded by hand around a
+/// pre-serialized batch (protobuf: tag, length, bytes).
+func encodeIngest(key: String, batch: [UInt8]) -> [UInt8] {
+    var inner: [UInt8] = [0x0A]
+    appendVarint(&inner, UInt64(key.utf8.count))
+    inner += Array(key.utf8)
+    inner.append(0x12)
+    appendVarint(&inner, UInt64(batch.count))
+    inner += batch
+    var outer: [UInt8] = [0x08, 0x01, 0x52]  // version = 1; field 10 (ingest), length-delimited
+    appendVarint(&outer, UInt64(inner.count))
+    return outer + inner
+}
+
+func appendVarint(_ bytes: inout [UInt8], _ value: UInt64) {
+    var v = value
+    while v >= 0x80 {
+        bytes.append(UInt8(v & 0x7F) | 0x80)
+        v >>= 7
+    }
+    bytes.append(UInt8(v))
+}
+
+func residentMegabytes(pid: Int32) -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return .nan }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+        let kb = line.split(separator: " ").compactMap { Double($0) }.first ?? .nan
+        return kb / 1024
+    }
+    return .nan
+}
+
+final class Recorder: Sendable {
+    private let values = Mutex<[Duration]>([])
+    func record(_ d: Duration) { values.withLock { $0.append(d) } }
+    var latencies: [Duration] { values.withLock { $0 } }
+}

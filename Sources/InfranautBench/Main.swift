@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct InfranautBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "infranaut-bench",
+        abstract: "Release-mode benchmarks; figures go to docs/benchmarks.md with the command that made them.",
+        subcommands: [IngestBench.self, ProfileBench.self]
+    )
+}
