@@ -50,6 +50,6 @@ cat <<NEXT
 The node keeps running (pid $(cat "$demo/node.pid"), logs in $demo/node.log). Next:
   $bin status --node $address --model fraud-v1 --json
   $bin push --node $address --model my-model --file your-data.csv
-  kill -9 $(cat "$demo/node.pid"); $bin start --data-dir $demo/node   # restart: nothing acknowledged is lost
+  kill -9 $(cat "$demo/node.pid"); $bin start --data-dir $demo/node --client-listen $address   # restart: nothing acknowledged is lost
   kill $(cat "$demo/node.pid")                                        # stop it gracefully
 NEXT

@@ -1,5 +1,6 @@
 import Actors
 import ArgumentParser
+import Cluster
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -21,6 +22,18 @@ struct StartCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("client-listen"), help: "nng address for clients; port 0 picks a free port.")
     var clientListen = "tcp://127.0.0.1:7400"
+
+    @Option(name: .customLong("node-id"), help: "Node id in the cluster (default: the one stored in the data dir, or a new one).")
+    var nodeID: String?
+
+    @Option(name: .customLong("cluster-listen"), help: "nng address for peer (membership) traffic; port 0 picks a free port.")
+    var clusterListen = "tcp://127.0.0.1:7401"
+
+    @Option(name: .customLong("seed"), help: "Cluster address of a node to join through (repeatable). Without seeds the node forms a new cluster.")
+    var seeds: [String] = []
+
+    @Option(help: "Comma-separated roles: worker, coordinator.")
+    var roles = "worker,coordinator"
 
     @Option(help: "Shards of the data set; fixed when the data dir is created.")
     var shards = 64
@@ -52,6 +65,9 @@ struct StartCommand: AsyncParsableCommand {
         guard Compression(rawValue: compression) != nil else {
             throw ValidationError("--compression must be one of none, snappy, lz4, zstd")
         }
+        for role in roles.split(separator: ",") where NodeRole(rawValue: role.trimmingCharacters(in: .whitespaces)) == nil {
+            throw ValidationError("--roles: unknown role \(role); use worker, coordinator or both")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a level") }
         guard requestTimeoutMs > 0, checkpointIntervalMs > 0, idempotencyWindowSeconds > 0 else {
             throw ValidationError("timeouts and intervals must be positive")
@@ -76,13 +92,18 @@ struct StartCommand: AsyncParsableCommand {
         settings.checkpointInterval = .milliseconds(checkpointIntervalMs)
         settings.shard.idempotencyWindow = .seconds(idempotencyWindowSeconds)
         settings.compression = Compression(rawValue: compression) ?? .lz4
+        settings.cluster.nodeID = nodeID ?? ""
+        settings.cluster.listen = clusterListen
+        settings.cluster.seeds = seeds
+        settings.cluster.roles = Set(roles.split(separator: ",").compactMap { NodeRole(rawValue: $0.trimmingCharacters(in: .whitespaces)) })
+        settings.cluster.placement.shardCount = shards
 
         let json = self.json
         let dataDirectory = self.dataDirectory
-        let node = NodeService(settings: settings, logger: logger) { address in
+        let node = NodeService(settings: settings, logger: logger) { ready in
             let line = json
-                ? "{\"event\":\"serving\",\"client\":\"\(address)\",\"data_dir\":\"\(dataDirectory)\",\"pid\":\(getpid())}\n"
-                : "infranaut node serving on \(address) (data: \(dataDirectory), pid \(getpid()))\n"
+                ? "{\"event\":\"serving\",\"client\":\"\(ready.client)\",\"cluster\":\"\(ready.cluster)\",\"node_id\":\"\(ready.nodeID)\",\"data_dir\":\"\(dataDirectory)\",\"pid\":\(getpid())}\n"
+                : "infranaut node \(ready.nodeID) serving on \(ready.client) (cluster \(ready.cluster), data: \(dataDirectory), pid \(getpid()))\n"
             FileHandle.standardOutput.write(Data(line.utf8))
         }
         let group = ServiceGroup(

@@ -11,12 +11,15 @@ final class NodeProcess: @unchecked Sendable {
     let logPath: String
     private(set) var process: Process?
     private(set) var address = ""
+    private(set) var clusterAddress = ""
     let extraArguments: [String]
 
     static var binary: String {
         let bundleDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         return bundleDirectory.appendingPathComponent("infranaut").path
     }
+
+    var arguments: [String] { extraArguments }
 
     init(dataDirectory: String? = nil, arguments: [String] = []) {
         let dir = dataDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-node-\(UUID().uuidString)").path
@@ -29,7 +32,8 @@ final class NodeProcess: @unchecked Sendable {
     func start() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["start", "--data-dir", dataDirectory, "--client-listen", "tcp://127.0.0.1:0"] + extraArguments
+        process.arguments = ["start", "--data-dir", dataDirectory, "--client-listen", "tcp://127.0.0.1:0",
+                             "--cluster-listen", "tcp://127.0.0.1:0"] + extraArguments
         let out = Pipe()
         process.standardOutput = out
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
@@ -45,6 +49,9 @@ final class NodeProcess: @unchecked Sendable {
             let text = String(decoding: buffer, as: UTF8.self)
             if let range = text.range(of: #"serving on (tcp://[0-9.]+:[0-9]+)"#, options: .regularExpression) {
                 address = String(text[range].dropFirst("serving on ".count))
+                if let cluster = text.range(of: #"cluster (tcp://[0-9.]+:[0-9]+)"#, options: .regularExpression) {
+                    clusterAddress = String(text[cluster].dropFirst("cluster ".count))
+                }
                 return
             }
         }

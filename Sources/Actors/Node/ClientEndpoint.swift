@@ -11,12 +11,14 @@ import Wire
 /// endpoint never drops a request silently and never throws to the transport.
 final class ClientEndpoint: Sendable {
     private let router: Router
+    private let membership: MembershipService
     private let settings: NodeSettings
     private let logger: Logger
     private let draining = Mutex(false)
 
-    init(router: Router, settings: NodeSettings, logger: Logger) {
+    init(router: Router, membership: MembershipService, settings: NodeSettings, logger: Logger) {
         self.router = router
+        self.membership = membership
         self.settings = settings
         self.logger = logger
     }
@@ -72,8 +74,54 @@ final class ClientEndpoint: Sendable {
                 }
             }
             return .with { $0.status = .with { $0.status = .ok; $0.model = model } }
+        case .members:
+            let view = await membership.view
+            return .with { $0.members = membersResponse(view) }
+        case .ring(let ring):
+            let view = await membership.view
+            return .with { $0.ring = ringResponse(view, model: ring.modelID) }
         case .none:
-            return .error(.invalidArgument, "request has no body (expected ingest or status)")
+            return .error(.invalidArgument, "request has no body (expected ingest, status, members or ring)")
+        }
+    }
+
+    private func membersResponse(_ view: MembershipView) -> Infranaut_V1_MembersResponse {
+        .with {
+            $0.status = .ok
+            $0.selfID = view.myself.id.rawValue
+            $0.shardCount = UInt32(view.placement.settings.shardCount)
+            $0.replicationFactor = UInt32(view.placement.settings.replicationFactor)
+            $0.seesMajority = view.seesMajority
+            $0.members = view.members.sorted { $0.id < $1.id }.map { member in
+                .with {
+                    $0.id = member.id.rawValue
+                    $0.address = member.address
+                    $0.status = "\(member.status)"
+                    $0.incarnation = member.incarnation
+                    $0.roles = member.roles.sorted().map(\.rawValue)
+                    $0.primaries = view.placement.primaries(of: member.id).map { UInt32($0.rawValue) }
+                    $0.followers = view.placement.followers(of: member.id).map { UInt32($0.rawValue) }
+                    let heard = member.id == view.myself.id ? .zero : view.lastHeard[member.id] ?? .zero
+                    $0.lastHeardMsAgo = UInt64(max(0, heard.components.seconds * 1000 + heard.components.attoseconds / 1_000_000_000_000_000))
+                }
+            }
+        }
+    }
+
+    private func ringResponse(_ view: MembershipView, model: String) -> Infranaut_V1_RingResponse {
+        .with {
+            $0.status = .ok
+            $0.shards = view.placement.assignments.map { assignment in
+                .with {
+                    $0.shard = UInt32(assignment.shard.rawValue)
+                    $0.replicas = assignment.replicas.map(\.rawValue)
+                    $0.epoch = assignment.epoch
+                }
+            }
+            if !model.isEmpty {
+                $0.modelID = model
+                $0.modelShard = UInt32(view.placement.shard(forModel: model).rawValue)
+            }
         }
     }
 

@@ -14,10 +14,17 @@ import Storage
 public final class NodeService: Service {
     private let settings: NodeSettings
     private let logger: Logger
-    private let onReady: @Sendable (String) -> Void
+    private let onReady: @Sendable (ReadyInfo) -> Void
 
-    /// - Parameter onReady: called with the bound client address once the node serves.
-    public init(settings: NodeSettings, logger: Logger, onReady: @escaping @Sendable (String) -> Void = { _ in }) {
+    /// What a node reports once it serves.
+    public struct ReadyInfo: Sendable {
+        public var client: String
+        public var cluster: String
+        public var nodeID: String
+    }
+
+    /// - Parameter onReady: called with the bound addresses once the node serves.
+    public init(settings: NodeSettings, logger: Logger, onReady: @escaping @Sendable (ReadyInfo) -> Void = { _ in }) {
         self.settings = settings
         self.logger = logger
         self.onReady = onReady
@@ -48,7 +55,13 @@ public final class NodeService: Service {
         let shards = recovered
         logger.info("recovered", metadata: ["shards": "\(shardCount)", "took": "\(ContinuousClock.now - started)"])
 
-        let endpoint = ClientEndpoint(router: Router(shards: shards), settings: settings, logger: logger)
+        var clusterSettings = settings.cluster
+        clusterSettings.nodeID = try store.nodeID(requested: clusterSettings.nodeID)
+        clusterSettings.placement.shardCount = shardCount
+        let membership = try MembershipService(settings: clusterSettings, logger: logger)
+        let membershipTask = Task { await membership.run() }
+
+        let endpoint = ClientEndpoint(router: Router(shards: shards), membership: membership, settings: settings, logger: logger)
         var serverSettings = RequestServerSettings()
         serverSettings.concurrency = settings.concurrency
         // nng's own limit sits above ours so that an oversized request still gets a TOO_LARGE answer
@@ -58,8 +71,11 @@ public final class NodeService: Service {
         let server = try RequestServer(listen: settings.clientListen, settings: serverSettings, logger: logger) { bytes in
             await endpoint.handle(bytes)
         }
-        logger.info("serving", metadata: ["client": "\(server.boundAddress)", "data": "\(settings.dataDirectory)"])
-        onReady(server.boundAddress)
+        logger.info("serving", metadata: [
+            "client": "\(server.boundAddress)", "cluster": "\(membership.address)", "node": "\(clusterSettings.nodeID)",
+            "data": "\(settings.dataDirectory)",
+        ])
+        onReady(ReadyInfo(client: server.boundAddress, cluster: membership.address, nodeID: clusterSettings.nodeID))
 
         // Periodic checkpoints until graceful shutdown.
         await cancelWhenGracefulShutdown {
@@ -70,6 +86,8 @@ public final class NodeService: Service {
         }
 
         logger.info("shutting down")
+        await membership.stop(leave: true)
+        await membershipTask.value
         endpoint.startDraining()
         await server.close(grace: settings.shutdownGrace)
         for shard in shards { await shard.stop() }

@@ -24,6 +24,8 @@ public struct NodeSettings: Sendable {
     public var compression: Compression = .lz4
     public var shard = ShardSettings()
     public var limits = IngestLimits()
+    /// Cluster membership. An empty node id means: the id stored in the data dir, or a new one.
+    public var cluster = ClusterSettings(nodeID: "")
 
     public init(dataDirectory: String) {
         self.dataDirectory = dataDirectory

@@ -66,6 +66,20 @@ public struct ShardStore: Sendable {
         return requested
     }
 
+    static let nodeIDKey = Array("node-id".utf8)
+
+    /// The node id: `requested` when given (and then stored), else the stored one, else a new one.
+    public func nodeID(requested: String) throws(StorageError) -> String {
+        if !requested.isEmpty {
+            try database.put(Self.nodeIDKey, Array(requested.utf8), in: meta, sync: true)
+            return requested
+        }
+        if let stored = try database.get(Self.nodeIDKey, in: meta) { return String(decoding: stored, as: UTF8.self) }
+        let generated = "node-" + UUID().uuidString.prefix(8).lowercased()
+        try database.put(Self.nodeIDKey, Array(generated.utf8), in: meta, sync: true)
+        return generated
+    }
+
     func checkpoint(shard: Int) throws(StorageError) -> UInt64 {
         guard let bytes = try database.get(Self.checkpointKey(shard: shard), in: meta) else { return 0 }
         var reader = KeyReader(bytes)

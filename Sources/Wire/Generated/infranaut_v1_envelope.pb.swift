@@ -47,11 +47,29 @@ public nonisolated struct Infranaut_V1_Request: Sendable {
     set {body = .status(newValue)}
   }
 
+  public var members: Infranaut_V1_MembersRequest {
+    get {
+      if case .members(let v)? = body {return v}
+      return Infranaut_V1_MembersRequest()
+    }
+    set {body = .members(newValue)}
+  }
+
+  public var ring: Infranaut_V1_RingRequest {
+    get {
+      if case .ring(let v)? = body {return v}
+      return Infranaut_V1_RingRequest()
+    }
+    set {body = .ring(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
     case ingest(Infranaut_V1_IngestRequest)
     case status(Infranaut_V1_StatusRequest)
+    case members(Infranaut_V1_MembersRequest)
+    case ring(Infranaut_V1_RingRequest)
 
   }
 
@@ -91,12 +109,30 @@ public nonisolated struct Infranaut_V1_Response: Sendable {
     set {body = .status(newValue)}
   }
 
+  public var members: Infranaut_V1_MembersResponse {
+    get {
+      if case .members(let v)? = body {return v}
+      return Infranaut_V1_MembersResponse()
+    }
+    set {body = .members(newValue)}
+  }
+
+  public var ring: Infranaut_V1_RingResponse {
+    get {
+      if case .ring(let v)? = body {return v}
+      return Infranaut_V1_RingResponse()
+    }
+    set {body = .ring(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
     case error(Infranaut_V1_Status)
     case ingest(Infranaut_V1_IngestResponse)
     case status(Infranaut_V1_StatusResponse)
+    case members(Infranaut_V1_MembersResponse)
+    case ring(Infranaut_V1_RingResponse)
 
   }
 
@@ -109,7 +145,7 @@ fileprivate nonisolated let _protobuf_package = "infranaut.v1"
 
 nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Request"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{2}\u{9}ingest\0\u{1}status\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{2}\u{9}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -144,6 +180,32 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
           self.body = .status(v)
         }
       }()
+      case 12: try {
+        var v: Infranaut_V1_MembersRequest?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .members(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .members(v)
+        }
+      }()
+      case 13: try {
+        var v: Infranaut_V1_RingRequest?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .ring(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .ring(v)
+        }
+      }()
       default: break
       }
     }
@@ -166,6 +228,14 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
       guard case .status(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
     }()
+    case .members?: try {
+      guard case .members(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
+    }()
+    case .ring?: try {
+      guard case .ring(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -181,7 +251,7 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Response"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{9}error\0\u{1}ingest\0\u{1}status\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{9}error\0\u{1}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -228,6 +298,32 @@ nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobu
           self.body = .status(v)
         }
       }()
+      case 12: try {
+        var v: Infranaut_V1_MembersResponse?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .members(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .members(v)
+        }
+      }()
+      case 13: try {
+        var v: Infranaut_V1_RingResponse?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .ring(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .ring(v)
+        }
+      }()
       default: break
       }
     }
@@ -250,6 +346,14 @@ nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobu
     case .status?: try {
       guard case .status(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+    }()
+    case .members?: try {
+      guard case .members(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
+    }()
+    case .ring?: try {
+      guard case .ring(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
     }()
     case nil: break
     }

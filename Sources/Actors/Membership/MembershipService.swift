@@ -1,0 +1,172 @@
+public import Cluster
+import Foundation
+public import Logging
+import SwiftProtobuf
+import Wire
+
+/// Cluster settings of a node. A node without seeds forms a new cluster (of one, until others join).
+public struct ClusterSettings: Sendable {
+    /// Stable identity of the node in the cluster.
+    public var nodeID: String
+    /// nng address for peer traffic (PUSH/PULL). Port 0 picks a free port.
+    public var listen = "tcp://127.0.0.1:7401"
+    /// Cluster addresses of nodes to join through.
+    public var seeds: [String] = []
+    public var roles: Set<NodeRole> = [.worker, .coordinator]
+    public var swim = SWIMSettings()
+    public var placement = PlacementSettings()
+
+    public init(nodeID: String) { self.nodeID = nodeID }
+}
+
+/// What `members` and `ring` report: one node's current view.
+public struct MembershipView: Sendable {
+    public var myself: Member
+    public var members: [Member]
+    public var lastHeard: [NodeID: Duration]
+    public var placement: PlacementTable
+    public var seesMajority: Bool
+}
+
+/// The actor shell around the pure ``SWIMInstance``: it feeds the state machine the messages that
+/// arrive on the node's mailbox and the ticks it asks for, and carries out its directives (send a
+/// message, schedule the next tick, report a member change). It also keeps the shard placement
+/// derived from the live workers.
+///
+/// Time given to the state machine is the time since the shell started (a monotonic clock).
+public actor MembershipService {
+    private var instance: SWIMInstance
+    private let mailbox: Mailbox
+    private var senders: [String: MailboxSender] = [:]
+    private var placement: PlacementTable
+    private let settings: ClusterSettings
+    private let logger: Logger
+    private let origin = ContinuousClock.now
+    private var nextTick: Duration = .zero
+    private var stopped = false
+
+    /// The address peers reach this node on.
+    public nonisolated let address: String
+
+    public init(settings: ClusterSettings, logger: Logger) throws(TransportError) {
+        mailbox = try Mailbox(listen: settings.listen, maxMessageBytes: 8 << 20)
+        address = mailbox.boundAddress
+        self.settings = settings
+        var logger = logger
+        logger[metadataKey: "node"] = "\(settings.nodeID)"
+        self.logger = logger
+        let myself = Member(id: NodeID(settings.nodeID), address: mailbox.boundAddress, roles: settings.roles)
+        instance = SWIMInstance(settings: settings.swim, myself: myself, seed: UInt64.random(in: 1...UInt64.max))
+        placement = PlacementTable(settings: settings.placement)
+        _ = placement.update(members: instance.members)
+    }
+
+    private var now: Duration { ContinuousClock.now - origin }
+
+    /// Joins through the seeds, then serves peer traffic and ticks until ``stop(leave:)``.
+    public func run() async {
+        perform(instance.join(seeds: settings.seeds.filter { $0 != address }, now: now))
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.receiveLoop() }
+            group.addTask { await self.tickLoop() }
+        }
+    }
+
+    private func receiveLoop() async {
+        for await bytes in mailbox.messages {
+            handle(bytes)
+        }
+    }
+
+    private func tickLoop() async {
+        while !stopped {
+            try? await Task.sleep(for: .milliseconds(20))
+            if !stopped && now >= nextTick { perform(instance.onTick(now: now)) }
+        }
+    }
+
+    private func handle(_ bytes: [UInt8]) {
+        guard !stopped else { return }
+        let message: SWIMMessage
+        do {
+            let frame = try Infranaut_V1_ClusterMessage(serializedBytes: bytes)
+            guard case .swim(let swim) = frame.body else {
+                logger.debug("ignoring a cluster frame without a SWIM body", metadata: ["bytes": "\(bytes.count)"])
+                return
+            }
+            message = try SWIMMessage(wire: swim)
+        } catch {
+            logger.warning("dropping a malformed cluster frame", metadata: ["bytes": "\(bytes.count)", "error": "\(error)"])
+            return
+        }
+        perform(instance.onMessage(message, now: now))
+    }
+
+    private func perform(_ directives: [SWIMDirective]) {
+        for directive in directives {
+            switch directive {
+            case .send(let message, let to):
+                send(message, to: to)
+            case .scheduleTick(let at):
+                nextTick = at
+            case .memberChanged(let change):
+                logger.info("member changed", metadata: [
+                    "member": "\(change.member.id)", "status": "\(change.member.status)",
+                    "previous": "\(change.previousStatus.map { "\($0)" } ?? "new")",
+                    "incarnation": "\(change.member.incarnation)",
+                ])
+                let diff = placement.update(members: instance.members)
+                if !diff.moves.isEmpty {
+                    logger.info("placement changed", metadata: ["shards": "\(diff.moves.count)"])
+                }
+            }
+        }
+    }
+
+    private func send(_ message: SWIMMessage, to address: String) {
+        guard !stopped else { return }
+        let frame = Infranaut_V1_ClusterMessage.with {
+            $0.version = 1
+            $0.swim = message.wire
+        }
+        guard let bytes: [UInt8] = try? frame.serializedBytes() else { return }
+        let sender: MailboxSender
+        if let known = senders[address] {
+            sender = known
+        } else {
+            guard let made = try? MailboxSender(dial: address) else {
+                logger.debug("cannot dial peer", metadata: ["address": "\(address)"])
+                return
+            }
+            senders[address] = made
+            sender = made
+        }
+        // Peer messages are best-effort (SWIM tolerates loss); never hold the actor on a send.
+        Task { try? await sender.send(bytes, timeout: .milliseconds(500)) }
+    }
+
+    /// This node's current view of the cluster.
+    public var view: MembershipView {
+        var heard: [NodeID: Duration] = [:]
+        for member in instance.members {
+            if let at = instance.lastHeard(member.id) { heard[member.id] = now - at }
+        }
+        return MembershipView(
+            myself: instance.myself, members: instance.members, lastHeard: heard, placement: placement,
+            seesMajority: instance.seesMajority)
+    }
+
+    /// Stops peer traffic. With `leave`, first announces a graceful leave and gives the
+    /// announcement a moment to spread.
+    public func stop(leave: Bool) async {
+        guard !stopped else { return }
+        if leave {
+            perform(instance.leave(now: now))
+            try? await Task.sleep(for: .milliseconds(300))
+        }
+        stopped = true
+        await mailbox.close()
+        for sender in senders.values { sender.close() }
+        senders = [:]
+    }
+}

@@ -1,0 +1,119 @@
+import ArgumentParser
+import Foundation
+import Wire
+
+struct MembersCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "members",
+        abstract: "List the cluster's members as one node sees them: status, incarnation, roles, shards held."
+    )
+
+    @Option(help: "Node client address.")
+    var node = "tcp://127.0.0.1:7400"
+
+    @Flag(help: "Print as JSON.")
+    var json = false
+
+    struct Member: Encodable {
+        var id: String
+        var address: String
+        var status: String
+        var incarnation: UInt64
+        var roles: [String]
+        var primaries: [UInt32]
+        var followers: [UInt32]
+        var last_heard_ms_ago: UInt64
+    }
+
+    struct Output: Encodable {
+        var node: String
+        var self_id: String
+        var sees_majority: Bool
+        var shard_count: UInt32
+        var replication_factor: UInt32
+        var members: [Member]
+    }
+
+    func run() async throws {
+        let client = try NodeClient(address: node, timeout: .seconds(5))
+        defer { client.close() }
+        let response = try await client.send(.with {
+            $0.version = 1
+            $0.members = .init()
+        })
+        guard case .members(let members) = response.body, members.status.code == .ok else {
+            throw CLIError("\(node): \(statusLine(response.error.code != .unspecified ? response.error : response.members.status))")
+        }
+        let output = Output(
+            node: node, self_id: members.selfID, sees_majority: members.seesMajority, shard_count: members.shardCount,
+            replication_factor: members.replicationFactor,
+            members: members.members.map {
+                Member(id: $0.id, address: $0.address, status: $0.status, incarnation: $0.incarnation, roles: $0.roles,
+                       primaries: $0.primaries, followers: $0.followers, last_heard_ms_ago: $0.lastHeardMsAgo)
+            })
+        if json {
+            try printJSON(output)
+            return
+        }
+        print("cluster as seen by \(members.selfID) (\(members.shardCount) shards, replication factor \(members.replicationFactor)\(members.seesMajority ? "" : ", NO MAJORITY"))")
+        var rows = [["id", "address", "status", "incarnation", "roles", "primaries", "followers", "last heard"]]
+        for m in output.members {
+            rows.append([m.id, m.address, m.status, String(m.incarnation), m.roles.joined(separator: ","),
+                         String(m.primaries.count), String(m.followers.count), m.id == members.selfID ? "self" : "\(m.last_heard_ms_ago) ms ago"])
+        }
+        printTable(rows)
+    }
+}
+
+struct RingCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ring",
+        abstract: "Show shard placement: each shard's replica set (primary first) and epoch."
+    )
+
+    @Option(help: "Node client address.")
+    var node = "tcp://127.0.0.1:7400"
+
+    @Option(help: "Also show which shard this model maps to.")
+    var model: String?
+
+    @Flag(help: "Print as JSON.")
+    var json = false
+
+    struct Shard: Encodable {
+        var shard: UInt32
+        var replicas: [String]
+        var epoch: UInt64
+    }
+
+    struct Output: Encodable {
+        var shards: [Shard]
+        var model: String?
+        var model_shard: UInt32?
+    }
+
+    func run() async throws {
+        let client = try NodeClient(address: node, timeout: .seconds(5))
+        defer { client.close() }
+        let response = try await client.send(.with {
+            $0.version = 1
+            $0.ring = .with { $0.modelID = model ?? "" }
+        })
+        guard case .ring(let ring) = response.body, ring.status.code == .ok else {
+            throw CLIError("\(node): \(statusLine(response.error.code != .unspecified ? response.error : response.ring.status))")
+        }
+        let output = Output(
+            shards: ring.shards.map { Shard(shard: $0.shard, replicas: $0.replicas, epoch: $0.epoch) },
+            model: model, model_shard: model == nil ? nil : ring.modelShard)
+        if json {
+            try printJSON(output)
+            return
+        }
+        if let model { print("model \(model) -> shard \(ring.modelShard)") }
+        var rows = [["shard", "primary", "followers", "epoch"]]
+        for s in output.shards {
+            rows.append([String(s.shard), s.replicas.first ?? "-", s.replicas.dropFirst().joined(separator: ","), String(s.epoch)])
+        }
+        printTable(rows)
+    }
+}

@@ -1,0 +1,71 @@
+import Cluster
+import Foundation
+import Testing
+import Wire
+
+private func members(_ node: NodeProcess) async throws -> [Infranaut_V1_MemberInfo] {
+    let client = try RequestClient(dial: node.address)
+    defer { client.close() }
+    let response = try await call(client, .with {
+        $0.version = 1
+        $0.members = .init()
+    }, timeout: .seconds(5))
+    return response.members.members
+}
+
+/// Polls `condition` every 100 ms until it holds or `limit` passes; returns the time it took.
+private func eventually(within limit: Duration, _ condition: () async throws -> Bool) async throws -> Duration? {
+    let start = ContinuousClock.now
+    while ContinuousClock.now - start < limit {
+        if try await condition() { return ContinuousClock.now - start }
+        try await Task.sleep(for: .milliseconds(100))
+    }
+    return nil
+}
+
+@Suite("cluster membership with real node processes", .serialized, .timeLimit(.minutes(3)))
+struct ClusterProcessTests {
+    @Test("3 nodes form a cluster; a kill -9'd node is declared dead by the others; restarted, it rejoins with a higher incarnation")
+    func formDetectRejoin() async throws {
+        let first = NodeProcess(arguments: ["--node-id", "n1"])
+        try first.start()
+        let second = NodeProcess(arguments: ["--node-id", "n2", "--seed", first.clusterAddress])
+        let third = NodeProcess(arguments: ["--node-id", "n3", "--seed", first.clusterAddress])
+        try second.start()
+        try third.start()
+
+        let formed = try await eventually(within: .seconds(15)) {
+            for node in [first, second, third] {
+                let view = try await members(node)
+                guard view.count == 3, view.allSatisfy({ $0.status == "alive" }) else { return false }
+            }
+            return true
+        }
+        #expect(formed != nil, "the three nodes did not all see three alive members within 15 s")
+        let placed = try await members(first)
+        #expect(placed.reduce(0) { $0 + $1.primaries.count } == 64)
+        #expect(placed.reduce(0) { $0 + $1.followers.count } == 64)
+
+        let before = try await members(first).first { $0.id == "n2" }?.incarnation ?? 0
+        second.kill(SIGKILL)
+        let detected = try await eventually(within: .seconds(20)) {
+            let a = try await members(first).first { $0.id == "n2" }?.status
+            let b = try await members(third).first { $0.id == "n2" }?.status
+            return a == "dead" && b == "dead"
+        }
+        #expect(detected != nil, "n2 was not declared dead by both survivors within 20 s")
+        if let detected { print("kill -9 of n2 declared dead by both survivors after \(detected)") }
+        let survivors = try await members(first)
+        #expect(survivors.first { $0.id == "n2" }?.primaries.isEmpty == true)
+        #expect(survivors.reduce(0) { $0 + $1.primaries.count } == 64)
+
+        // Restart with the same data dir (same node id) and no explicit id: it comes back.
+        let restarted = NodeProcess(dataDirectory: second.dataDirectory, arguments: ["--seed", first.clusterAddress])
+        try restarted.start()
+        let rejoined = try await eventually(within: .seconds(20)) {
+            let n2 = try await members(third).first { $0.id == "n2" }
+            return n2?.status == "alive" && (n2?.incarnation ?? 0) > before
+        }
+        #expect(rejoined != nil, "the restarted n2 did not rejoin alive with a higher incarnation within 20 s")
+    }
+}
