@@ -39,8 +39,8 @@ struct PushCommand: AsyncParsableCommand {
     @Option(name: .customLong("label-column"), help: "Column holding the true label.")
     var labelColumn: String?
 
-    @Option(name: .customLong("timeout-ms"), help: "Deadline per batch request.")
-    var timeoutMs = 30_000
+    @Option(name: .customLong("timeout-ms"), help: "Deadline per batch request (above the node's own 30 s).")
+    var timeoutMs = 40_000
 
     @Flag(help: "Print the result as JSON.")
     var json = false
@@ -252,7 +252,7 @@ struct BatchBuilder {
     static func text(_ cell: TabularCell) -> String {
         switch cell {
         case .missing: ""
-        case .number(let n): n.short
+        case .number(let n): n == n.rounded() && abs(n) < 9e15 ? String(Int64(n)) : String(n)
         case .bool(let b): String(b)
         case .string(let s): s
         }

@@ -180,3 +180,27 @@ struct ShardActorTests {
         harness.writer = GroupCommitWriter(database: harness.database)
     }
 }
+
+@Suite("schema establishment")
+struct SchemaEstablishmentTests {
+    @Test("a first column without any value does not fix the feature's type; its rows count as missing")
+    func allMissingFirstColumn() async throws {
+        let harness = try Harness()
+        let shard = try harness.shard()
+        var empty = request(key: "empty", rows: 3)
+        empty.batch.columns[1] = .with {
+            $0.name = "city"
+            $0.doubles = .with { $0.values = [.nan, .nan, .nan] }
+        }
+        #expect(await shard.ingest(empty).status.code == .ok)
+        let typed = await shard.ingest(request(key: "typed", rows: 2, city: ["paris", "rome"]))
+        #expect(typed.typeMismatchCount == 0)
+        let city = await shard.status(model: "m")?.features.first { $0.name == "city" }
+        #expect(city?.type == .string)
+        #expect(city?.count == 2)
+        #expect(city?.missing == 3)
+        try harness.crashAndReopen()
+        let reopened = try harness.shard()
+        #expect(await reopened.status(model: "m")?.features.first { $0.name == "city" } == city)
+    }
+}

@@ -136,17 +136,20 @@ extension Infranaut_V1_Response {
     }
 }
 
-/// Runs `body`, returning `nil` if it has not finished after `limit` (it keeps running).
+/// Runs `body`, returning `nil` if it has not finished after `limit`. The body is not cancelled
+/// (an ingest that is already durable must still be applied); the timer is cancelled as soon as
+/// the body finishes, so no sleeping task outlives a request.
 func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async -> T) async -> T? {
     await withCheckedContinuation { (continuation: CheckedContinuation<T?, Never>) in
         let once = Once(continuation)
-        Task {
-            let value = await body()
-            once.resume(value)
+        let timer = Task {
+            try? await Task.sleep(for: limit)
+            if !Task.isCancelled { once.resume(nil) }
         }
         Task {
-            try? await Task.sleep(for: limit)
-            once.resume(nil)
+            let value = await body()
+            timer.cancel()
+            once.resume(value)
         }
     }
 }

@@ -34,7 +34,9 @@ public struct BatchNormalizer: Sendable {
             let column = batch.columns[index]
             let incoming = column.featureType
             guard let established = schema[column.name] else {
-                schema[column.name] = incoming
+                // A column with no values says nothing about the feature's type: it does not
+                // establish one (ModelState counts its rows as missing until a typed column does).
+                if !column.isAllMissing { schema[column.name] = incoming }
                 counts.append(0)
                 continue
             }
@@ -155,6 +157,16 @@ extension Infranaut_V1_Column {
         case .doubles: .double
         case .bools: .bool
         case .strings, .none: .string
+        }
+    }
+
+    /// Whether no row of the column carries a value.
+    public var isAllMissing: Bool {
+        switch values {
+        case .doubles(let column): column.values.allSatisfy(\.isNaN)
+        case .strings(let column): Set(column.missingRows).count >= column.values.count
+        case .bools(let column): Set(column.missingRows).count >= column.values.count
+        case .none: true
         }
     }
 

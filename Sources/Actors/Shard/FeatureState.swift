@@ -31,6 +31,11 @@ public struct FeatureState: Sendable {
         if type == .double { numeric = NumericProfile() } else { categorical = CategoricalProfile() }
     }
 
+    /// Counts `n` missing values (rows seen before the feature had a type).
+    mutating func addMissing(_ n: UInt64) {
+        if numeric != nil { numeric!.addMissing(n) } else { categorical!.addMissing(n) }
+    }
+
     /// Adds a normalised column (already of this feature's type; see ``BatchNormalizer``).
     mutating func apply(_ column: Infranaut_V1_Column, mismatches: UInt64) {
         typeMismatches &+= mismatches

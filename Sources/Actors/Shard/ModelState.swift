@@ -14,6 +14,8 @@ public struct ModelState: Sendable {
     public private(set) var lastEventTimeUnixMs: Int64 = 0
     public private(set) var predictionColumn = ""
     public private(set) var labelColumn = ""
+    /// Missing values of features seen so far only in columns without any value (no type yet).
+    public private(set) var untypedMissing: [String: UInt64] = [:]
 
     public init(modelID: String) { self.modelID = modelID }
 
@@ -31,7 +33,13 @@ public struct ModelState: Sendable {
         for (index, column) in batch.columns.enumerated() {
             let mismatches = index < op.typeMismatches.count ? op.typeMismatches[index] : 0
             if features[column.name] == nil {
-                features[column.name] = FeatureState(name: column.name, type: column.featureType)
+                if column.isAllMissing {
+                    untypedMissing[column.name, default: 0] += UInt64(batch.rowCount)
+                    continue
+                }
+                var feature = FeatureState(name: column.name, type: column.featureType)
+                if let earlier = untypedMissing.removeValue(forKey: column.name) { feature.addMissing(earlier) }
+                features[column.name] = feature
                 featureOrder.append(column.name)
             }
             features[column.name]!.apply(column, mismatches: mismatches)
@@ -60,6 +68,7 @@ public struct ModelState: Sendable {
             $0.predictionColumn = predictionColumn
             $0.labelColumn = labelColumn
             $0.features = featureOrder.compactMap { features[$0]?.snapshot }
+            $0.untypedMissing = untypedMissing
         }
     }
 
@@ -74,5 +83,6 @@ public struct ModelState: Sendable {
             features[feature.name] = try FeatureState(snapshot: feature)
             featureOrder.append(feature.name)
         }
+        untypedMissing = snapshot.untypedMissing
     }
 }

@@ -291,6 +291,7 @@ public actor ShardActor {
     public func stop() async {
         if case .failed = state { return }
         state = .stopping
+        while checkpointRunning { try? await Task.sleep(for: .milliseconds(5)) }
         await checkpoint()
     }
 }

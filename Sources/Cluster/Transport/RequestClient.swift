@@ -19,9 +19,10 @@ public struct RequestClientSettings: Sendable {
 /// Every request opens its own nng context and one aio that is used for the send and then for the
 /// receive, strictly one after the other: a receive is never pending while the send on the same
 /// context is, which sidesteps nng 1.5.2's crash when such a receive is cancelled or times out
-/// (nng issue #1702). Deadlines are aio timeouts; nothing calls `nng_aio_cancel`. nng's automatic
-/// resend is disabled, so a request reaches the server at most once per call; callers retry with
-/// the same idempotency key.
+/// (nng issue #1702). Deadlines are aio timeouts; nothing calls `nng_aio_cancel`. nng's timed
+/// resend is disabled, so a request is normally delivered once per call; callers retry with
+/// the same idempotency key. (nng's REQ protocol may still resend a request whose connection
+/// dropped before the reply; the node's idempotency keys make that harmless.)
 ///
 /// Cancelling the calling task does not abort a request already on the wire; it ends at its
 /// deadline or when the client closes.
@@ -124,9 +125,16 @@ private final class Exchange: @unchecked Sendable {
         let box: AIOBox
         do throws(TransportError) {
             box = try AIOBox.make { box in self.completed(box) }
+        } catch {
+            nng_ctx_close(ctx)
+            continuation.resume(returning: .failure(error))
+            return
+        }
+        do throws(TransportError) {
             try box.setMessage(request)
         } catch {
             nng_ctx_close(ctx)
+            box.free()
             continuation.resume(returning: .failure(error))
             return
         }

@@ -23,7 +23,7 @@ public struct RequestServerSettings: Sendable {
 /// only copy bytes and start tasks.
 ///
 /// Shutdown and nng 1.5.2: nothing here ever cancels an aio. ``close(grace:)`` waits for
-/// waits for handlers still running to send their replies, then closes the socket, which completes
+/// handlers still running to send their replies, then closes the socket, which completes
 /// every pending receive with `NNG_ECLOSED`; each context frees its aio only after that final
 /// callback. (nng 1.5.2 can crash when an aio is cancelled or freed while a send on the same
 /// context is pending, nng issue #1702; this design never does either.)

@@ -100,6 +100,10 @@ public nonisolated struct Infranaut_V1_ModelSnapshot: Sendable {
 
   public var labelColumn: String = String()
 
+  /// Features seen so far only in columns without any value: their missing-value counts, kept
+  /// until a column with values establishes the feature's type.
+  public var untypedMissing: Dictionary<String,UInt64> = [:]
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -229,7 +233,7 @@ nonisolated extension Infranaut_V1_FeatureSnapshot: SwiftProtobuf.Message, Swift
 
 nonisolated extension Infranaut_V1_ModelSnapshot: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelSnapshot"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_id\0\u{1}rows\0\u{1}batches\0\u{1}features\0\u{3}last_event_time_unix_ms\0\u{3}prediction_column\0\u{3}label_column\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_id\0\u{1}rows\0\u{1}batches\0\u{1}features\0\u{3}last_event_time_unix_ms\0\u{3}prediction_column\0\u{3}label_column\0\u{3}untyped_missing\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -244,6 +248,7 @@ nonisolated extension Infranaut_V1_ModelSnapshot: SwiftProtobuf.Message, SwiftPr
       case 5: try { try decoder.decodeSingularInt64Field(value: &self.lastEventTimeUnixMs) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.predictionColumn) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.labelColumn) }()
+      case 8: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: &self.untypedMissing) }()
       default: break
       }
     }
@@ -271,6 +276,9 @@ nonisolated extension Infranaut_V1_ModelSnapshot: SwiftProtobuf.Message, SwiftPr
     if !self.labelColumn.isEmpty {
       try visitor.visitSingularStringField(value: self.labelColumn, fieldNumber: 7)
     }
+    if !self.untypedMissing.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: self.untypedMissing, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -282,6 +290,7 @@ nonisolated extension Infranaut_V1_ModelSnapshot: SwiftProtobuf.Message, SwiftPr
     if lhs.lastEventTimeUnixMs != rhs.lastEventTimeUnixMs {return false}
     if lhs.predictionColumn != rhs.predictionColumn {return false}
     if lhs.labelColumn != rhs.labelColumn {return false}
+    if lhs.untypedMissing != rhs.untypedMissing {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

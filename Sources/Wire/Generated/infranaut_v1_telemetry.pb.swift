@@ -180,7 +180,7 @@ public nonisolated struct Infranaut_V1_TypeMismatch: Sendable {
   /// The feature's established type, for example "double".
   public var expected: String = String()
 
-  /// The offending value, truncated to 64 bytes.
+  /// The offending value, truncated to 64 characters.
   public var value: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
