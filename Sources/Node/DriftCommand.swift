@@ -40,8 +40,13 @@ struct DriftCommand: AsyncParsableCommand {
     func run() async throws {
         let selected = columns.map { Set($0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }) }
         let started = Date()
-        let referenceProfiles = try Self.profile(reference, selected: selected)
-        let currentProfiles = try Self.profile(current, selected: selected)
+        // The two files are independent: profile them at the same time, one core each.
+        let referencePath = reference
+        let currentPath = current
+        async let referenceTask = Task.detached { try Self.profile(referencePath, selected: selected) }.value
+        async let currentTask = Task.detached { try Self.profile(currentPath, selected: selected) }.value
+        let referenceProfiles = try await referenceTask
+        let currentProfiles = try await currentTask
         if let selected {
             let known = Set(referenceProfiles.map(\.name))
             let unknown = selected.subtracting(known).sorted()

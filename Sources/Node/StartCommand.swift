@@ -2,6 +2,9 @@ import Actors
 import ArgumentParser
 import Cluster
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import ServiceLifecycle
 import Storage
@@ -75,6 +78,12 @@ struct StartCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        #if canImport(Glibc)
+        // glibc gives every thread that allocates its own malloc arena; with nng's, RocksDB's and
+        // Swift's threads all moving 100 KB batches that fragments into tens of idle megabytes.
+        // Two arenas keep the node's resident memory close to what it actually holds.
+        _ = glibcMallopt(-8 /* M_ARENA_MAX, from malloc.h */, 2)
+        #endif
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -115,3 +124,9 @@ struct StartCommand: AsyncParsableCommand {
         }
     }
 }
+
+#if canImport(Glibc)
+/// glibc's `mallopt` (declared in malloc.h, which the Glibc module does not import).
+@_silgen_name("mallopt")
+private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
+#endif

@@ -101,6 +101,10 @@ public final class TabularReader {
 
     private func nextCSVRow() throws(TabularError) -> [TabularCell]? {
         while true {
+            if let row = try fastRecord() {
+                if row.isEmpty { continue }  // blank line
+                return row
+            }
             let startLine = lineNumber + 1
             guard let fields = try nextRecord() else { return nil }
             if fields.count == 1 && fields[0].isEmpty { continue }  // blank line
@@ -109,6 +113,67 @@ public final class TabularReader {
             }
             return fields.map(Self.cell)
         }
+    }
+
+    /// The common case without copying: the next line lies wholly in the buffer and holds no quote,
+    /// so its fields are the bytes between commas. Returns `nil` to fall back to the general parser
+    /// (quotes, or a line that crosses the buffer's end), `[]` for a blank line.
+    private func fastRecord() throws(TabularError) -> [TabularCell]? {
+        if position == buffer.count { guard try refill() else { return nil } }
+        let expected = columns.count
+        let line = lineNumber + 1
+        let result: Result<[TabularCell], TabularError>? = buffer.withUnsafeBufferPointer { bytes in
+            var end = position
+            while end < bytes.count {
+                let byte = bytes[end]
+                if byte == UInt8(ascii: "\n") { break }
+                if byte == UInt8(ascii: "\"") { return nil }
+                end += 1
+            }
+            guard end < bytes.count else { return nil }
+            var lineEnd = end
+            if lineEnd > position && bytes[lineEnd - 1] == UInt8(ascii: "\r") { lineEnd -= 1 }
+            if lineEnd == position {
+                position = end + 1
+                return .success([])
+            }
+            var cells: [TabularCell] = []
+            cells.reserveCapacity(expected)
+            var start = position
+            var index = position
+            while true {
+                if index == lineEnd || bytes[index] == UInt8(ascii: ",") {
+                    cells.append(Self.cell(UnsafeBufferPointer(rebasing: bytes[start..<index])))
+                    if index == lineEnd { break }
+                    start = index + 1
+                }
+                index += 1
+            }
+            position = end + 1
+            guard cells.count == expected else {
+                return .failure(TabularError(path: path, line: line, message: "row has \(cells.count) fields; the header has \(expected)"))
+            }
+            return .success(cells)
+        }
+        guard let result else { return nil }
+        lineNumber = line
+        return try result.get()
+    }
+
+    static func cell(_ raw: UnsafeBufferPointer<UInt8>) -> TabularCell {
+        var lower = 0
+        var upper = raw.count
+        while lower < upper && raw[lower] == UInt8(ascii: " ") { lower += 1 }
+        while upper > lower && (raw[upper - 1] == UInt8(ascii: " ") || raw[upper - 1] == UInt8(ascii: "\r")) { upper -= 1 }
+        let field = UnsafeBufferPointer(rebasing: raw[lower..<upper])
+        if field.isEmpty { return .missing }
+        if let number = parseNumber(field) { return .number(number) }
+        if field.count == 4 || field.count == 5 {
+            let lowered = field.map { $0 | 0x20 }
+            if lowered.elementsEqual("true".utf8) { return .bool(true) }
+            if lowered.elementsEqual("false".utf8) { return .bool(false) }
+        }
+        return .string(String(decoding: field, as: UTF8.self))
     }
 
     static func cell(_ field: [UInt8]) -> TabularCell {
@@ -122,8 +187,12 @@ public final class TabularReader {
         return .string(String(decoding: field, as: UTF8.self))
     }
 
-    /// Parses the whole field as a number with `strtod` (decimal, exponent, `inf`, `nan`).
     static func parseNumber(_ field: [UInt8]) -> Double? {
+        field.withUnsafeBufferPointer { parseNumber($0) }
+    }
+
+    /// Parses the whole field as a number with `strtod` (decimal, exponent, `inf`, `nan`).
+    static func parseNumber(_ field: UnsafeBufferPointer<UInt8>) -> Double? {
         guard let first = field.first, first == UInt8(ascii: "-") || first == UInt8(ascii: "+") || first == UInt8(ascii: ".")
             || (first >= UInt8(ascii: "0") && first <= UInt8(ascii: "9")) || first | 0x20 == UInt8(ascii: "i") || first | 0x20 == UInt8(ascii: "n")
         else { return nil }
