@@ -30,6 +30,23 @@ struct GenerateCommand: AsyncParsableCommand {
     @Option(help: "Output path (.csv).")
     var out: String
 
+    @Flag(help: "Print a summary of what was written as JSON.")
+    var json = false
+
+    struct Summary: Encodable {
+        var path: String
+        var rows: Int
+        var columns: [String]
+        var shift: Double
+        var seed: UInt64
+    }
+
+    func validate() throws {
+        guard rows > 0 else { throw ValidationError("--rows must be positive") }
+        guard (1...1_000).contains(features) else { throw ValidationError("--features must be between 1 and 1000") }
+        guard (0...1).contains(missing) else { throw ValidationError("--missing is a share between 0 and 1") }
+    }
+
     func run() async throws {
         guard FileManager.default.createFile(atPath: out, contents: nil),
               let handle = FileHandle(forWritingAtPath: out) else {
@@ -37,7 +54,8 @@ struct GenerateCommand: AsyncParsableCommand {
         }
         defer { try? handle.close() }
         var rng = SplitMix(seed: seed)
-        var text = "id,ts," + (0..<features).map { "f\($0)" }.joined(separator: ",") + ",segment,score,label\n"
+        let columns = ["id", "ts"] + (0..<features).map { "f\($0)" } + ["segment", "score", "label"]
+        var text = columns.joined(separator: ",") + "\n"
         let segments = ["alpha", "beta", "gamma", "delta"]
         let start = Int64(Date().timeIntervalSince1970 * 1000)
         for row in 0..<rows {
@@ -60,6 +78,11 @@ struct GenerateCommand: AsyncParsableCommand {
             }
         }
         handle.write(Data(text.utf8))
+        if json {
+            try printJSON(Summary(path: out, rows: rows, columns: columns, shift: shift, seed: seed))
+        } else {
+            print("wrote \(rows) rows x \(columns.count) columns to \(out)")
+        }
     }
 }
 
