@@ -3,7 +3,7 @@ import Foundation
 import Testing
 import Wire
 
-private func members(_ node: NodeProcess) async throws -> [Infranaut_V1_MemberInfo] {
+func members(_ node: NodeProcess) async throws -> [Infranaut_V1_MemberInfo] {
     let client = try RequestClient(dial: node.address)
     defer { client.close() }
     let response = try await call(client, .with {
@@ -14,7 +14,7 @@ private func members(_ node: NodeProcess) async throws -> [Infranaut_V1_MemberIn
 }
 
 /// Polls `condition` every 100 ms until it holds or `limit` passes; returns the time it took.
-private func eventually(within limit: Duration, _ condition: () async throws -> Bool) async throws -> Duration? {
+func eventually(within limit: Duration, _ condition: () async throws -> Bool) async throws -> Duration? {
     let start = ContinuousClock.now
     while ContinuousClock.now - start < limit {
         if try await condition() { return ContinuousClock.now - start }
@@ -67,5 +67,37 @@ struct ClusterProcessTests {
             return n2?.status == "alive" && (n2?.incarnation ?? 0) > before
         }
         #expect(rejoined != nil, "the restarted n2 did not rejoin alive with a higher incarnation within 20 s")
+    }
+}
+
+@Suite("minority refuses writes", .serialized, .timeLimit(.minutes(2)))
+struct MinorityTests {
+    @Test("a node that loses sight of the majority refuses writes (retryable) but still answers reads")
+    func minorityRefusesWrites() async throws {
+        let first = NodeProcess(arguments: ["--node-id", "a"])
+        try first.start()
+        let second = NodeProcess(arguments: ["--node-id", "b", "--seed", first.clusterAddress])
+        let third = NodeProcess(arguments: ["--node-id", "c", "--seed", first.clusterAddress])
+        try second.start()
+        try third.start()
+        let client = try RequestClient(dial: first.address)
+        defer { client.close() }
+        let formed = try await eventually(within: .seconds(15)) { try await members(first).filter { $0.status == "alive" }.count == 3 }
+        #expect(formed != nil)
+        #expect(try await call(client, ingestRequest(model: "p", key: "before", rows: 5)).ingest.status.code == .ok)
+
+        second.kill(SIGKILL)
+        third.kill(SIGKILL)
+        let refused = try await eventually(within: .seconds(25)) {
+            try await call(client, ingestRequest(model: "p", key: "probe-\(UUID())", rows: 1)).ingest.status.code == .unavailable
+        }
+        #expect(refused != nil, "the lone survivor kept accepting writes")
+        let response = try await call(client, ingestRequest(model: "p", key: "after", rows: 5))
+        #expect(response.ingest.status.code == .unavailable)
+        #expect(response.ingest.status.retryable)
+        #expect(response.ingest.status.message.contains("majority"))
+        // Reads still work and show only what was accepted before.
+        let rows = try await call(client, statusRequest("p")).status.model.rows
+        #expect(rows >= 5)
     }
 }

@@ -2,6 +2,7 @@ public import Cluster
 import Foundation
 public import Logging
 import SwiftProtobuf
+import Synchronization
 import Wire
 
 /// Cluster settings of a node. A node without seeds forms a new cluster (of one, until others join).
@@ -44,6 +45,10 @@ public actor MembershipService {
     private let origin = ContinuousClock.now
     private var nextTick: Duration = .zero
     private var stopped = false
+    /// Every member seen since start that has not left gracefully. Dead members stay in it after
+    /// SWIM forgets their tombstones, so a node cut off from the others keeps counting them.
+    private var everKnown: Set<NodeID> = []
+    private let majority = Atomic<Bool>(true)
 
     /// The address peers reach this node on.
     public nonisolated let address: String
@@ -59,6 +64,16 @@ public actor MembershipService {
         instance = SWIMInstance(settings: settings.swim, myself: myself, seed: UInt64.random(in: 1...UInt64.max))
         placement = PlacementTable(settings: settings.placement)
         _ = placement.update(members: instance.members)
+        everKnown = [myself.id]
+    }
+
+    /// Whether this node sees a strict majority of the members it has known (itself included).
+    /// A node that does not stops accepting writes: it may be the minority side of a partition.
+    public nonisolated var seesMajority: Bool { majority.load(ordering: .acquiring) }
+
+    private func recomputeMajority() {
+        let live = instance.liveMembers.filter { everKnown.contains($0.id) }.count
+        majority.store(live * 2 > everKnown.count, ordering: .releasing)
     }
 
     private var now: Duration { ContinuousClock.now - origin }
@@ -110,6 +125,12 @@ public actor MembershipService {
             case .scheduleTick(let at):
                 nextTick = at
             case .memberChanged(let change):
+                if change.member.status == .left {
+                    everKnown.remove(change.member.id)
+                } else {
+                    everKnown.insert(change.member.id)
+                }
+                recomputeMajority()
                 logger.info("member changed", metadata: [
                     "member": "\(change.member.id)", "status": "\(change.member.status)",
                     "previous": "\(change.previousStatus.map { "\($0)" } ?? "new")",
@@ -153,7 +174,7 @@ public actor MembershipService {
         }
         return MembershipView(
             myself: instance.myself, members: instance.members, lastHeard: heard, placement: placement,
-            seesMajority: instance.seesMajority)
+            seesMajority: seesMajority)
     }
 
     /// Stops peer traffic. With `leave`, first announces a graceful leave and gives the

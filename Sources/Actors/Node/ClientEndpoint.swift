@@ -53,6 +53,15 @@ final class ClientEndpoint: Sendable {
             } catch {
                 return .with { $0.ingest = .with { $0.status = Infranaut_V1_Status(code: error.code, message: error.message) } }
             }
+            guard membership.seesMajority else {
+                return .with {
+                    $0.ingest = .with {
+                        $0.status = Infranaut_V1_Status(
+                            code: .unavailable,
+                            message: "this node cannot see a majority of the cluster's members (it may be on the minority side of a partition); it refuses writes until it does; retry, or send to another node")
+                    }
+                }
+            }
             let shard = router.shard(for: ingest.batch.modelID)
             let outcome = await withDeadline(settings.requestTimeout) { await shard.ingest(ingest) }
             let response = outcome ?? .with {
