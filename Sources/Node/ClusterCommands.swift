@@ -17,6 +17,7 @@ struct MembersCommand: AsyncParsableCommand {
     struct Member: Encodable {
         var id: String
         var address: String
+        var client_address: String
         var status: String
         var incarnation: UInt64
         var roles: [String]
@@ -48,7 +49,7 @@ struct MembersCommand: AsyncParsableCommand {
             node: node, self_id: members.selfID, sees_majority: members.seesMajority, shard_count: members.shardCount,
             replication_factor: members.replicationFactor,
             members: members.members.map {
-                Member(id: $0.id, address: $0.address, status: $0.status, incarnation: $0.incarnation, roles: $0.roles,
+                Member(id: $0.id, address: $0.address, client_address: $0.clientAddress, status: $0.status, incarnation: $0.incarnation, roles: $0.roles,
                        primaries: $0.primaries, followers: $0.followers, last_heard_ms_ago: $0.lastHeardMsAgo)
             })
         if json {

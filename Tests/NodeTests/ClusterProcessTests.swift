@@ -70,6 +70,50 @@ struct ClusterProcessTests {
     }
 }
 
+@Suite("routing to the primary", .serialized, .timeLimit(.minutes(2)))
+struct RoutingTests {
+    @Test("telemetry sent to any node lands on the model's primary; status from any node sees all of it")
+    func anyNodeAcceptsAndForwards() async throws {
+        let first = NodeProcess(arguments: ["--node-id", "r1"])
+        try first.start()
+        let second = NodeProcess(arguments: ["--node-id", "r2", "--seed", first.clusterAddress])
+        let third = NodeProcess(arguments: ["--node-id", "r3", "--seed", first.clusterAddress])
+        try second.start()
+        try third.start()
+        let nodes = [first, second, third]
+        let formed = try await eventually(within: .seconds(15)) {
+            for node in nodes where try await members(node).filter({ $0.status == "alive" && !$0.clientAddress.isEmpty }).count != 3 {
+                return false
+            }
+            return true
+        }
+        #expect(formed != nil)
+        let clients = try nodes.map { try RequestClient(dial: $0.address) }
+        defer { clients.forEach { $0.close() } }
+        let models = (0..<12).map { "routed-\($0)" }
+        for round in 0..<3 {
+            for (index, model) in models.enumerated() {
+                let client = clients[(index + round) % 3]
+                let response = try await call(client, ingestRequest(model: model, key: "\(model)-\(round)", rows: 10))
+                #expect(response.ingest.status.code == .ok, "\(response.ingest.status.message) \(response.error.message)")
+            }
+        }
+        // Every node answers with the primary's complete state, and the models are spread.
+        var shardsUsed = Set<UInt32>()
+        for model in models {
+            for client in clients {
+                let status = try await call(client, statusRequest(model))
+                #expect(status.status.model.rows == 30, "model \(model): \(status.status.model.rows) rows")
+                shardsUsed.insert(status.status.model.shard)
+            }
+        }
+        #expect(shardsUsed.count > 3)
+        // A retry through another node is recognised as the same batch.
+        let retry = try await call(clients[2], ingestRequest(model: models[0], key: "\(models[0])-0", rows: 10))
+        #expect(retry.ingest.replayed)
+    }
+}
+
 @Suite("minority refuses writes", .serialized, .timeLimit(.minutes(2)))
 struct MinorityTests {
     @Test("a node that loses sight of the majority refuses writes (retryable) but still answers reads")

@@ -79,7 +79,9 @@ public actor MembershipService {
     private var now: Duration { ContinuousClock.now - origin }
 
     /// Joins through the seeds, then serves peer traffic and ticks until ``stop(leave:)``.
-    public func run() async {
+    /// - Parameter clientAddress: this node's client endpoint, announced to the cluster.
+    public func run(clientAddress: String) async {
+        instance.setClientAddress(clientAddress)
         perform(instance.join(seeds: settings.seeds.filter { $0 != address }, now: now))
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.receiveLoop() }
@@ -165,6 +167,14 @@ public actor MembershipService {
         // Peer messages are best-effort (SWIM tolerates loss); never hold the actor on a send.
         Task { try? await sender.send(bytes, timeout: .milliseconds(500)) }
     }
+
+    /// The member that is primary for `model`'s shard in this node's placement, if any.
+    public func primary(forModel model: String) -> Member? {
+        guard let id = placement.assignment(forModel: model).primary else { return nil }
+        return id == instance.myself.id ? instance.myself : instance.member(id)
+    }
+
+    public nonisolated var nodeID: String { settings.nodeID }
 
     /// This node's current view of the cluster.
     public var view: MembershipView {

@@ -77,6 +77,7 @@ extension MemberUpdate {
             $0.incarnation = incarnation
             $0.roles = roles.sorted().map(\.rawValue)
             $0.source = source?.rawValue ?? ""
+            $0.clientAddress = clientAddress
         }
     }
 
@@ -93,5 +94,6 @@ extension MemberUpdate {
         self.init(
             id: NodeID(wire.id), address: wire.address, status: status, incarnation: wire.incarnation, roles: roles,
             source: wire.source.isEmpty ? nil : NodeID(wire.source))
+        clientAddress = wire.clientAddress
     }
 }

@@ -16,6 +16,8 @@ final class ClientEndpoint: Sendable {
     private let logger: Logger
     private let draining = Mutex(false)
 
+    private let forwarder = Forwarder()
+
     init(router: Router, membership: MembershipService, settings: NodeSettings, logger: Logger) {
         self.router = router
         self.membership = membership
@@ -24,7 +26,32 @@ final class ClientEndpoint: Sendable {
     }
 
     /// From now on, answer every request with a retryable UNAVAILABLE.
-    func startDraining() { draining.withLock { $0 = true } }
+    func startDraining() {
+        draining.withLock { $0 = true }
+        forwarder.closeAll()
+    }
+
+    /// Sends `request` to the model's primary when that is another live node, and returns its
+    /// answer; `nil` when this node should serve the request itself. A forwarded request carries
+    /// `hops = 1` and is served where it arrives, so views that disagree cannot make it loop.
+    private func forwardIfRemote(_ request: Infranaut_V1_Request, model: String) async -> Infranaut_V1_Response? {
+        guard request.hops == 0, let primary = await membership.primary(forModel: model),
+              primary.id.rawValue != membership.nodeID, !primary.clientAddress.isEmpty
+        else { return nil }
+        guard primary.status == .alive else {
+            return .error(.unavailable, "the primary of model \(model)'s shard (\(primary.id)) is \(primary.status); retry shortly")
+        }
+        var forwarded = request
+        forwarded.hops = 1
+        do {
+            let client = try forwarder.client(for: primary.clientAddress)
+            let reply = try await client.request(try forwarded.serializedBytes(), timeout: settings.forwardTimeout)
+            return try Infranaut_V1_Response(serializedBytes: reply)
+        } catch {
+            logger.debug("forward failed", metadata: ["to": "\(primary.id)", "error": "\(error)"])
+            return .error(.unavailable, "could not reach \(primary.id), the primary of model \(model)'s shard (\(error)); retry with the same idempotency key")
+        }
+    }
 
     func handle(_ bytes: [UInt8]) async -> [UInt8] {
         encode(await respond(to: bytes))
@@ -53,6 +80,7 @@ final class ClientEndpoint: Sendable {
             } catch {
                 return .with { $0.ingest = .with { $0.status = Infranaut_V1_Status(code: error.code, message: error.message) } }
             }
+            if let relayed = await forwardIfRemote(request, model: ingest.batch.modelID) { return relayed }
             guard membership.seesMajority else {
                 return .with {
                     $0.ingest = .with {
@@ -74,6 +102,7 @@ final class ClientEndpoint: Sendable {
             guard !status.modelID.isEmpty else {
                 return .with { $0.status = .with { $0.status = Infranaut_V1_Status(code: .invalidArgument, message: "status.model_id is empty") } }
             }
+            if let relayed = await forwardIfRemote(request, model: status.modelID) { return relayed }
             let shard = router.shard(for: status.modelID)
             guard let model = await shard.status(model: status.modelID) else {
                 return .with {
@@ -111,6 +140,7 @@ final class ClientEndpoint: Sendable {
                     $0.primaries = view.placement.primaries(of: member.id).map { UInt32($0.rawValue) }
                     $0.followers = view.placement.followers(of: member.id).map { UInt32($0.rawValue) }
                     let heard = member.id == view.myself.id ? .zero : view.lastHeard[member.id] ?? .zero
+                    $0.clientAddress = member.clientAddress
                     $0.lastHeardMsAgo = UInt64(max(0, heard.components.seconds * 1000 + heard.components.attoseconds / 1_000_000_000_000_000))
                 }
             }
@@ -183,5 +213,27 @@ struct Router: Sendable {
 
     func shard(for model: String) -> ShardActor {
         shards[ShardID(model: model, shardCount: shards.count).rawValue]
+    }
+}
+
+/// One request client per peer client address, created on first use.
+final class Forwarder: Sendable {
+    private let clients = Mutex<[String: RequestClient]>([:])
+
+    func client(for address: String) throws -> RequestClient {
+        try clients.withLock { clients in
+            if let known = clients[address] { return known }
+            let made = try RequestClient(dial: address)
+            clients[address] = made
+            return made
+        }
+    }
+
+    func closeAll() {
+        let all = clients.withLock { clients -> [RequestClient] in
+            defer { clients = [:] }
+            return Array(clients.values)
+        }
+        for client in all { client.close() }
     }
 }

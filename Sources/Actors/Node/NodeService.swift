@@ -59,7 +59,6 @@ public final class NodeService: Service {
         clusterSettings.nodeID = try store.nodeID(requested: clusterSettings.nodeID)
         clusterSettings.placement.shardCount = shardCount
         let membership = try MembershipService(settings: clusterSettings, logger: logger)
-        let membershipTask = Task { await membership.run() }
 
         let endpoint = ClientEndpoint(router: Router(shards: shards), membership: membership, settings: settings, logger: logger)
         var serverSettings = RequestServerSettings()
@@ -71,6 +70,8 @@ public final class NodeService: Service {
         let server = try RequestServer(listen: settings.clientListen, settings: serverSettings, logger: logger) { bytes in
             await endpoint.handle(bytes)
         }
+        let clientAddress = server.boundAddress
+        let membershipTask = Task { await membership.run(clientAddress: clientAddress) }
         logger.info("serving", metadata: [
             "client": "\(server.boundAddress)", "cluster": "\(membership.address)", "node": "\(clusterSettings.nodeID)",
             "data": "\(settings.dataDirectory)",

@@ -15,6 +15,9 @@ public struct NodeSettings: Sendable {
     public var maxRequestBytes = 64 << 20
     /// How long one request may take before the node answers DEADLINE_EXCEEDED. Default 30 s.
     public var requestTimeout: Duration = .seconds(30)
+    /// How long a request forwarded to the model's primary may take before the client is told to
+    /// retry (a primary that just died is only declared dead a few seconds later). Default 5 s.
+    public var forwardTimeout: Duration = .seconds(5)
     /// Requests served concurrently. Default 64.
     public var concurrency = 64
     /// Interval between background checkpoints of every shard. Default 10 s.

@@ -95,6 +95,9 @@ public struct Member: Hashable, Sendable, CustomStringConvertible {
     public var incarnation: UInt64
     /// The roles the member announced when it joined.
     public var roles: Set<NodeRole>
+    /// Where the member serves clients (its client endpoint); fixed for the member's lifetime and
+    /// carried in gossip so any node can forward a request to it. Empty when unknown.
+    public var clientAddress: String
 
     /// Creates a member.
     public init(
@@ -102,8 +105,10 @@ public struct Member: Hashable, Sendable, CustomStringConvertible {
         address: String,
         status: MemberStatus = .alive,
         incarnation: UInt64 = 0,
-        roles: Set<NodeRole> = [.worker]
+        roles: Set<NodeRole> = [.worker],
+        clientAddress: String = ""
     ) {
+        self.clientAddress = clientAddress
         self.id = id
         self.address = address
         self.status = status

@@ -18,6 +18,8 @@ public struct MemberUpdate: Hashable, Sendable, CustomStringConvertible {
     /// For `suspect` updates: the node that suspects. Distinct sources for the same suspicion are
     /// the independent confirmations that shorten the Lifeguard suspicion timeout. `nil` otherwise.
     public var source: NodeID?
+    /// The member's client endpoint (see ``Member/clientAddress``).
+    public var clientAddress: String = ""
 
     /// Creates an update.
     public init(
@@ -46,11 +48,12 @@ public struct MemberUpdate: Hashable, Sendable, CustomStringConvertible {
             roles: member.roles,
             source: source
         )
+        clientAddress = member.clientAddress
     }
 
     /// The member this update describes.
     public var member: Member {
-        Member(id: id, address: address, status: status, incarnation: incarnation, roles: roles)
+        Member(id: id, address: address, status: status, incarnation: incarnation, roles: roles, clientAddress: clientAddress)
     }
 
     /// Whether this update carries newer information than a record with `incarnation` and `status`.

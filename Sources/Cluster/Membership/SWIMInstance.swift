@@ -64,6 +64,12 @@ public struct SWIMInstance: Sendable {
 
     // MARK: Events
 
+    /// Sets this node's client address before it joins (it then travels with every update about
+    /// this node).
+    public mutating func setClientAddress(_ address: String) {
+        myself.clientAddress = address
+    }
+
     /// Starts the protocol and asks every seed address to let this node in. Retries every
     /// `joinRetryInterval` until some member is known. With no seeds, forms a cluster of one.
     public mutating func join(seeds: [String], now: Duration) -> [SWIMDirective] {

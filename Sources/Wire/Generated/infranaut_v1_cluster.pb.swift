@@ -82,6 +82,9 @@ public nonisolated struct Infranaut_V1_MemberRecord: Sendable {
   /// The node that reported this update (empty when unknown).
   public var source: String = String()
 
+  /// The member's client endpoint (nng REQ/REP address), where requests are forwarded to it.
+  public var clientAddress: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -300,6 +303,8 @@ public nonisolated struct Infranaut_V1_MemberInfo: Sendable {
   /// Milliseconds since the answering node last heard from this member (0 for itself).
   public var lastHeardMsAgo: UInt64 = 0
 
+  public var clientAddress: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -404,7 +409,7 @@ nonisolated extension Infranaut_V1_MemberState: SwiftProtobuf._ProtoNameProvidin
 
 nonisolated extension Infranaut_V1_MemberRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".MemberRecord"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}address\0\u{1}state\0\u{1}incarnation\0\u{1}roles\0\u{1}source\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}address\0\u{1}state\0\u{1}incarnation\0\u{1}roles\0\u{1}source\0\u{3}client_address\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -418,6 +423,7 @@ nonisolated extension Infranaut_V1_MemberRecord: SwiftProtobuf.Message, SwiftPro
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.incarnation) }()
       case 5: try { try decoder.decodeRepeatedStringField(value: &self.roles) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.source) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.clientAddress) }()
       default: break
       }
     }
@@ -442,6 +448,9 @@ nonisolated extension Infranaut_V1_MemberRecord: SwiftProtobuf.Message, SwiftPro
     if !self.source.isEmpty {
       try visitor.visitSingularStringField(value: self.source, fieldNumber: 6)
     }
+    if !self.clientAddress.isEmpty {
+      try visitor.visitSingularStringField(value: self.clientAddress, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -452,6 +461,7 @@ nonisolated extension Infranaut_V1_MemberRecord: SwiftProtobuf.Message, SwiftPro
     if lhs.incarnation != rhs.incarnation {return false}
     if lhs.roles != rhs.roles {return false}
     if lhs.source != rhs.source {return false}
+    if lhs.clientAddress != rhs.clientAddress {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -787,7 +797,7 @@ nonisolated extension Infranaut_V1_MembersRequest: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Infranaut_V1_MemberInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".MemberInfo"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}address\0\u{1}status\0\u{1}incarnation\0\u{1}roles\0\u{1}primaries\0\u{1}followers\0\u{3}last_heard_ms_ago\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}address\0\u{1}status\0\u{1}incarnation\0\u{1}roles\0\u{1}primaries\0\u{1}followers\0\u{3}last_heard_ms_ago\0\u{3}client_address\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -803,6 +813,7 @@ nonisolated extension Infranaut_V1_MemberInfo: SwiftProtobuf.Message, SwiftProto
       case 6: try { try decoder.decodeRepeatedUInt32Field(value: &self.primaries) }()
       case 7: try { try decoder.decodeRepeatedUInt32Field(value: &self.followers) }()
       case 8: try { try decoder.decodeSingularUInt64Field(value: &self.lastHeardMsAgo) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.clientAddress) }()
       default: break
       }
     }
@@ -833,6 +844,9 @@ nonisolated extension Infranaut_V1_MemberInfo: SwiftProtobuf.Message, SwiftProto
     if self.lastHeardMsAgo != 0 {
       try visitor.visitSingularUInt64Field(value: self.lastHeardMsAgo, fieldNumber: 8)
     }
+    if !self.clientAddress.isEmpty {
+      try visitor.visitSingularStringField(value: self.clientAddress, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -845,6 +859,7 @@ nonisolated extension Infranaut_V1_MemberInfo: SwiftProtobuf.Message, SwiftProto
     if lhs.primaries != rhs.primaries {return false}
     if lhs.followers != rhs.followers {return false}
     if lhs.lastHeardMsAgo != rhs.lastHeardMsAgo {return false}
+    if lhs.clientAddress != rhs.clientAddress {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -29,6 +29,10 @@ public nonisolated struct Infranaut_V1_Request: Sendable {
   /// Protocol version; this document describes version 1.
   public var version: UInt32 = 0
 
+  /// Set by a node that forwards the request to the model's primary; clients leave it 0. A
+  /// forwarded request is served where it arrives, never forwarded again.
+  public var hops: UInt32 = 0
+
   public var body: Infranaut_V1_Request.OneOf_Body? = nil
 
   public var ingest: Infranaut_V1_IngestRequest {
@@ -145,7 +149,7 @@ fileprivate nonisolated let _protobuf_package = "infranaut.v1"
 
 nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Request"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{2}\u{9}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}hops\0\u{2}\u{8}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -154,6 +158,7 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.version) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.hops) }()
       case 10: try {
         var v: Infranaut_V1_IngestRequest?
         var hadOneofValue = false
@@ -219,6 +224,9 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
     if self.version != 0 {
       try visitor.visitSingularUInt32Field(value: self.version, fieldNumber: 1)
     }
+    if self.hops != 0 {
+      try visitor.visitSingularUInt32Field(value: self.hops, fieldNumber: 2)
+    }
     switch self.body {
     case .ingest?: try {
       guard case .ingest(let v)? = self.body else { preconditionFailure() }
@@ -243,6 +251,7 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
 
   public static func ==(lhs: Infranaut_V1_Request, rhs: Infranaut_V1_Request) -> Bool {
     if lhs.version != rhs.version {return false}
+    if lhs.hops != rhs.hops {return false}
     if lhs.body != rhs.body {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
