@@ -54,7 +54,9 @@ public actor MembershipService {
     public nonisolated let address: String
 
     public init(settings: ClusterSettings, logger: Logger) throws(TransportError) {
-        mailbox = try Mailbox(listen: settings.listen, maxMessageBytes: 8 << 20)
+        // Gossip frames are small; cap both their size and how many may wait, so a flood on the
+        // cluster port costs at most 256 MiB.
+        mailbox = try Mailbox(listen: settings.listen, maxMessageBytes: 1 << 20, bufferLimit: 256)
         address = mailbox.boundAddress
         self.settings = settings
         var logger = logger
@@ -65,6 +67,11 @@ public actor MembershipService {
         placement = PlacementTable(settings: settings.placement)
         _ = placement.update(members: instance.members)
         everKnown = [myself.id]
+        // A node that joins through seeds has no say until it has heard from the cluster: before
+        // that it would see itself as primary of every shard and accept writes meant elsewhere.
+        if !settings.seeds.filter({ $0 != mailbox.boundAddress }).isEmpty {
+            majority.store(false, ordering: .releasing)
+        }
     }
 
     /// Whether this node sees a strict majority of the members it has known (itself included).
@@ -72,6 +79,7 @@ public actor MembershipService {
     public nonisolated var seesMajority: Bool { majority.load(ordering: .acquiring) }
 
     private func recomputeMajority() {
+        guard everKnown.count > 1 || settings.seeds.filter({ $0 != address }).isEmpty else { return }
         let live = instance.liveMembers.filter { everKnown.contains($0.id) }.count
         majority.store(live * 2 > everKnown.count, ordering: .releasing)
     }
@@ -131,6 +139,9 @@ public actor MembershipService {
                     everKnown.remove(change.member.id)
                 } else {
                     everKnown.insert(change.member.id)
+                }
+                if !change.member.status.isLive, let sender = senders.removeValue(forKey: change.member.address) {
+                    sender.close()
                 }
                 recomputeMajority()
                 logger.info("member changed", metadata: [

@@ -17,6 +17,7 @@ final class ClientEndpoint: Sendable {
     private let draining = Mutex(false)
 
     private let forwarder = Forwarder()
+    private let inFlight = InFlightBytes()
 
     init(router: Router, membership: MembershipService, settings: NodeSettings, logger: Logger) {
         self.router = router
@@ -61,7 +62,8 @@ final class ClientEndpoint: Sendable {
         if draining.withLock({ $0 }) {
             return .error(.unavailable, "the node is shutting down; retry against another node or after it restarts")
         }
-        guard bytes.count <= settings.maxRequestBytes else {
+        // 64 bytes of headroom: forwarding adds the `hops` field to a request accepted at the limit.
+        guard bytes.count <= settings.maxRequestBytes + 64 else {
             return .error(.tooLarge, "request is \(bytes.count) bytes; this node accepts at most \(settings.maxRequestBytes) (--max-request-bytes); send smaller batches")
         }
         let request: Infranaut_V1_Request
@@ -90,8 +92,25 @@ final class ClientEndpoint: Sendable {
                     }
                 }
             }
+            // Back-pressure: an ingest that outlives its deadline keeps its batch in memory until it
+            // is durable, so bound the bytes of ingests in progress and shed load above that.
+            let size = bytes.count
+            guard inFlight.admit(size, limit: settings.maxInFlightIngestBytes) else {
+                return .with {
+                    $0.ingest = .with {
+                        $0.status = Infranaut_V1_Status(
+                            code: .unavailable,
+                            message: "the node is overloaded (\(settings.maxInFlightIngestBytes >> 20) MiB of batches in progress); retry with the same idempotency key after a short pause")
+                    }
+                }
+            }
             let shard = router.shard(for: ingest.batch.modelID)
-            let outcome = await withDeadline(settings.requestTimeout) { await shard.ingest(ingest) }
+            let inFlight = self.inFlight
+            let outcome = await withDeadline(settings.requestTimeout) {
+                let response = await shard.ingest(ingest)
+                inFlight.release(size)
+                return response
+            }
             let response = outcome ?? .with {
                 $0.status = Infranaut_V1_Status(
                     code: .deadlineExceeded,
@@ -216,12 +235,31 @@ struct Router: Sendable {
     }
 }
 
+/// Bytes of ingest requests being applied (admitted but not finished).
+final class InFlightBytes: Sendable {
+    private let bytes = Mutex(0)
+
+    func admit(_ size: Int, limit: Int) -> Bool {
+        bytes.withLock { current in
+            guard current == 0 || current + size <= limit else { return false }
+            current += size
+            return true
+        }
+    }
+
+    func release(_ size: Int) { bytes.withLock { $0 -= size } }
+}
+
 /// One request client per peer client address, created on first use.
 final class Forwarder: Sendable {
     private let clients = Mutex<[String: RequestClient]>([:])
+    private let closed = Mutex(false)
 
     func client(for address: String) throws -> RequestClient {
-        try clients.withLock { clients in
+        guard !closed.withLock({ $0 }) else {
+            throw TransportError(.closed, operation: "forward to \(address)", message: "the node is shutting down")
+        }
+        return try clients.withLock { clients in
             if let known = clients[address] { return known }
             let made = try RequestClient(dial: address)
             clients[address] = made
@@ -230,6 +268,7 @@ final class Forwarder: Sendable {
     }
 
     func closeAll() {
+        closed.withLock { $0 = true }
         let all = clients.withLock { clients -> [RequestClient] in
             defer { clients = [:] }
             return Array(clients.values)

@@ -87,9 +87,10 @@ public final class NodeService: Service {
         }
 
         logger.info("shutting down")
+        // Refuse writes first: once peers see the leave they route this node's shards elsewhere.
+        endpoint.startDraining()
         await membership.stop(leave: true)
         await membershipTask.value
-        endpoint.startDraining()
         await server.close(grace: settings.shutdownGrace)
         for shard in shards { await shard.stop() }
         logger.info("stopped")

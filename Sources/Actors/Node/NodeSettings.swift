@@ -18,6 +18,9 @@ public struct NodeSettings: Sendable {
     /// How long a request forwarded to the model's primary may take before the client is told to
     /// retry (a primary that just died is only declared dead a few seconds later). Default 5 s.
     public var forwardTimeout: Duration = .seconds(5)
+    /// Bytes of ingest requests that may be in progress at once; beyond it the node answers a
+    /// retryable UNAVAILABLE instead of queueing more. Default 512 MiB.
+    public var maxInFlightIngestBytes = 512 << 20
     /// Requests served concurrently. Default 64.
     public var concurrency = 64
     /// Interval between background checkpoints of every shard. Default 10 s.

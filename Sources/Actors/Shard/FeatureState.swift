@@ -56,7 +56,7 @@ public struct FeatureState: Sendable {
             }
             if trues > 0 { categorical!.add("true", weight: trues) }
             if falses > 0 { categorical!.add("false", weight: falses) }
-            categorical!.addMissing(UInt64(values.missingRows.count))
+            categorical!.addMissing(UInt64(Set(values.missingRows).count))
         default:
             // The normaliser guarantees the column's type; a mismatch here is a programming error.
             assertionFailure("column \(column.name) does not match feature type \(type)")

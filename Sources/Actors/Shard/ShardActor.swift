@@ -137,13 +137,13 @@ public actor ShardActor {
             $0.rowsAccepted = UInt64(request.batch.rowCount)
             $0.typeMismatchCount = normalized.totalMismatches
         }
-        var batch = WriteBatch()
-        batch.put(ShardStore.opKey(shard: shard, sequence: sequence), encode(op), in: store.ops)
-        batch.put(ShardStore.idempotencyKey(shard: shard, model: model, key: key.key), encode(record), in: store.idempotency)
         pending[sequence] = Pending(op: op)
 
         var response: Infranaut_V1_IngestResponse
         do throws(StorageError) {
+            var batch = WriteBatch()
+            batch.put(ShardStore.opKey(shard: shard, sequence: sequence), try encode(op), in: store.ops)
+            batch.put(ShardStore.idempotencyKey(shard: shard, model: model, key: key.key), try encode(record), in: store.idempotency)
             try await writer.write(batch)
             pending[sequence]?.durable = true
             drainApplied()
@@ -253,17 +253,17 @@ public actor ShardActor {
         let upTo = appliedSequence
         let dirty = dirtyModels
         dirtyModels = []
-        var batch = WriteBatch()
-        for model in dirty {
-            guard let state = models[model] else { continue }
-            batch.put(ShardStore.modelKey(shard: shard, model: model), encode(state.snapshot), in: store.models)
-        }
-        batch.put(ShardStore.checkpointKey(shard: shard), KeyBuilder().appending(bigEndian: upTo).bytes, in: store.meta)
-        batch.deleteRange(
-            from: ShardStore.opKey(shard: shard, sequence: 0),
-            to: ShardStore.opKey(shard: shard, sequence: upTo + 1), in: store.ops)
-        pruneIdempotency(into: &batch)
         do throws(StorageError) {
+            var batch = WriteBatch()
+            for model in dirty {
+                guard let state = models[model] else { continue }
+                batch.put(ShardStore.modelKey(shard: shard, model: model), try encode(state.snapshot), in: store.models)
+            }
+            batch.put(ShardStore.checkpointKey(shard: shard), KeyBuilder().appending(bigEndian: upTo).bytes, in: store.meta)
+            batch.deleteRange(
+                from: ShardStore.opKey(shard: shard, sequence: 0),
+                to: ShardStore.opKey(shard: shard, sequence: upTo + 1), in: store.ops)
+            pruneIdempotency(into: &batch)
             try await writer.write(batch)
             checkpointSequence = max(checkpointSequence, upTo)
         } catch {

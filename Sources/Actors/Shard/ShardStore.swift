@@ -95,7 +95,10 @@ func decode<M: SwiftProtobuf.Message>(_ type: M.Type, _ bytes: [UInt8], _ what: 
     }
 }
 
-func encode(_ message: some SwiftProtobuf.Message) -> [UInt8] {
-    // Encoding a fully initialised proto3 message cannot fail.
-    (try? message.serializedBytes()) ?? []
+func encode(_ message: some SwiftProtobuf.Message) throws(StorageError) -> [UInt8] {
+    do {
+        return try message.serializedBytes()
+    } catch {
+        throw StorageError(.write, operation: "encode \(type(of: message))", message: "\(error)")
+    }
 }

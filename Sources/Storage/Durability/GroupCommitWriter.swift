@@ -24,6 +24,9 @@ public final class GroupCommitWriter: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
     /// A group stops growing once it holds this many bytes.
     public let maxGroupBytes: Int
+    /// Set by the first failed group: every later batch fails too, so nothing queued after a failed
+    /// batch can become durable ahead of it (which would break submission order).
+    private var failure: StorageError?
     private var groupsWritten: UInt64 = 0
     private var batchesWritten: UInt64 = 0
 
@@ -92,14 +95,22 @@ public final class GroupCommitWriter: @unchecked Sendable {
 
             var merged = WriteBatch()
             for pending in group { merged.append(contentsOf: pending.batch) }
+            condition.lock()
+            let earlier = failure
+            condition.unlock()
             let result: Result<Void, StorageError>
-            do throws(StorageError) {
-                try database.write(merged, sync: true)
-                result = .success(())
-            } catch {
-                result = .failure(error)
+            if let earlier {
+                result = .failure(earlier)
+            } else {
+                do throws(StorageError) {
+                    try database.write(merged, sync: true)
+                    result = .success(())
+                } catch {
+                    result = .failure(error)
+                }
             }
             condition.lock()
+            if case .failure(let error) = result, failure == nil { failure = error }
             groupsWritten += 1
             batchesWritten += UInt64(group.count)
             condition.unlock()
