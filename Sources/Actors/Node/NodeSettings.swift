@@ -16,8 +16,10 @@ public struct NodeSettings: Sendable {
     /// How long one request may take before the node answers DEADLINE_EXCEEDED. Default 30 s.
     public var requestTimeout: Duration = .seconds(30)
     /// How long a request forwarded to the model's primary may take before the client is told to
-    /// retry (a primary that just died is only declared dead a few seconds later). Default 5 s.
-    public var forwardTimeout: Duration = .seconds(5)
+    /// retry. A primary that was just killed is suspected within about a second and declared dead
+    /// within about three; until it is suspected, a forward to it can only end by this timeout,
+    /// which therefore bounds how long writes to its models stall. Default 2 s.
+    public var forwardTimeout: Duration = .seconds(2)
     /// Bytes of ingest requests that may be in progress at once; beyond it the node answers a
     /// retryable UNAVAILABLE instead of queueing more. Default 512 MiB.
     public var maxInFlightIngestBytes = 512 << 20

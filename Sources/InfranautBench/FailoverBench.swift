@@ -1,0 +1,185 @@
+import ArgumentParser
+import Cluster
+import Foundation
+import Wire
+
+/// Kill -9 drills on a local cluster of real node processes: for each drill, one node is killed
+/// and the bench measures (a) detection: until every survivor reports it dead, and (b) ingest
+/// availability: until an ingest for a model whose primary was the victim, sent to a survivor,
+/// succeeds again. The victim is restarted and rejoins before the next drill.
+///
+/// Without replication (not built yet) the new primary starts that model from empty state, so
+/// (b) measures availability of writes, not recovery of the model's earlier state.
+struct FailoverBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "failover", abstract: "Failure detection and write availability after kill -9.")
+
+    @Option(help: "Path of the infranaut binary (default: next to this one).")
+    var binary: String?
+
+    @Option(help: "Nodes in the local cluster.")
+    var nodes = 5
+
+    @Option(help: "Drills to run.")
+    var drills = 20
+
+    final class Node {
+        let id: String
+        let data: String
+        var process: Process?
+        var client = ""
+        var cluster = ""
+
+        init(id: String, data: String) {
+            self.id = id
+            self.data = data
+        }
+    }
+
+    func run() async throws {
+        let binary = self.binary ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("infranaut").path
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-failover-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let cluster = (0..<nodes).map { Node(id: "n\($0)", data: "\(root)/n\($0)") }
+        defer { for node in cluster { node.process?.terminate() } }
+        for node in cluster {
+            try start(node, binary: binary, seed: node === cluster[0] ? nil : cluster[0].cluster)
+        }
+        try await Self.waitUntil(timeout: .seconds(30)) { try await allAlive(cluster) }
+        print("\(nodes)-node cluster formed; \(drills) drills")
+
+        var detections: [Double] = []
+        var availability: [Double] = []
+        for drill in 0..<drills {
+            let victim = cluster[1 + drill % (nodes - 1)]
+            let survivor = cluster[0]
+            let model = try await modelOwned(by: victim.id, asking: survivor)
+            let client = try RequestClient(dial: survivor.client)
+            defer { client.close() }
+            let killed = ContinuousClock.now
+            kill(victim.process!.processIdentifier, SIGKILL)
+            victim.process!.waitUntilExit()
+
+            let survivors = cluster.filter { $0 !== victim }.map(\.client)
+            let victimID = victim.id
+            let detector = Task {
+                try await Self.waitUntil(timeout: .seconds(60)) {
+                    for address in survivors {
+                        guard try await Self.members(asking: address).first(where: { $0.id == victimID })?.status == "dead" else { return false }
+                    }
+                    return true
+                }
+                return ContinuousClock.now - killed
+            }
+            var attempt = 0
+            while true {
+                attempt += 1
+                let request = ingest(model: model, key: "drill-\(drill)-\(attempt)")
+                if let reply = try? await client.request(request, timeout: .seconds(6)),
+                   let response = try? Infranaut_V1_Response(serializedBytes: reply),
+                   response.ingest.status.code == .ok {
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            let writable = ContinuousClock.now - killed
+            let detection = try await detector.value
+            detections.append(detection.seconds)
+            availability.append(writable.seconds)
+            print(String(format: "drill %2d: killed %@; declared dead by all survivors after %.2f s; writes to its model accepted again after %.2f s",
+                         drill + 1, victim.id, detection.seconds, writable.seconds))
+            try start(victim, binary: binary, seed: cluster[0].cluster)
+            try await Self.waitUntil(timeout: .seconds(60)) { try await allAlive(cluster) }
+        }
+        func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
+        print(String(format: "detection: median %.2f s, max %.2f s; writes available again: median %.2f s, max %.2f s (%d drills, %d nodes)",
+                     median(detections), detections.max() ?? 0, median(availability), availability.max() ?? 0, drills, nodes))
+    }
+
+    private func start(_ node: Node, binary: String, seed: String?) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["start", "--data-dir", node.data, "--node-id", node.id, "--log-level", "error",
+                             "--client-listen", node.client.isEmpty ? "tcp://127.0.0.1:0" : node.client,
+                             "--cluster-listen", node.cluster.isEmpty ? "tcp://127.0.0.1:0" : node.cluster]
+            + (seed.map { ["--seed", $0] } ?? [])
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        node.process = process
+        var text = ""
+        while !text.contains("\n") {
+            let chunk = out.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { throw ValidationError("node \(node.id) exited before it was ready") }
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+        let addresses = text.matches(of: /tcp:\/\/[0-9.]+:[0-9]+/).map { String($0.output) }
+        guard addresses.count >= 2 else { throw ValidationError("no addresses in \(text)") }
+        node.client = addresses[0]
+        node.cluster = addresses[1]
+    }
+
+    private static func members(asking address: String) async throws -> [Infranaut_V1_MemberInfo] {
+        let client = try RequestClient(dial: address)
+        defer { client.close() }
+        let request = Infranaut_V1_Request.with {
+            $0.version = 1
+            $0.members = .init()
+        }
+        let reply = try await client.request(try request.serializedBytes(), timeout: .seconds(5))
+        return try Infranaut_V1_Response(serializedBytes: reply).members.members
+    }
+
+    private func allAlive(_ cluster: [Node]) async throws -> Bool {
+        for node in cluster {
+            let view = try await Self.members(asking: node.client)
+            guard view.filter({ $0.status == "alive" }).count == cluster.count else { return false }
+        }
+        return true
+    }
+
+    private func modelOwned(by id: String, asking node: Node) async throws -> String {
+        let client = try RequestClient(dial: node.client)
+        defer { client.close() }
+        for candidate in 0..<1_000 {
+            let model = "drill-model-\(candidate)"
+            let request = Infranaut_V1_Request.with {
+                $0.version = 1
+                $0.ring = .with { $0.modelID = model }
+            }
+            let ring = try Infranaut_V1_Response(serializedBytes: try await client.request(try request.serializedBytes(), timeout: .seconds(5))).ring
+            if ring.shards[Int(ring.modelShard)].replicas.first == id { return model }
+        }
+        throw ValidationError("no model maps to \(id)")
+    }
+
+    private func ingest(model: String, key: String) -> [UInt8] {
+        let request = Infranaut_V1_Request.with {
+            $0.version = 1
+            $0.ingest = .with {
+                $0.idempotencyKey = key
+                $0.batch = .with {
+                    $0.modelID = model
+                    $0.rowCount = 1
+                    $0.columns = [.with {
+                        $0.name = "x"
+                        $0.doubles = .with { $0.values = [1] }
+                    }]
+                }
+            }
+        }
+        return (try? request.serializedBytes()) ?? []
+    }
+
+    private static func waitUntil(timeout: Duration, _ condition: () async throws -> Bool) async throws {
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < timeout {
+            if (try? await condition()) == true { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw ValidationError("condition not met within \(timeout)")
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
