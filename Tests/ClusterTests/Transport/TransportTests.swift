@@ -109,8 +109,10 @@ struct TransportTests {
             return request
         }
         let client = try RequestClient(dial: server.boundAddress)
-        async let first = client.request([42], timeout: .seconds(5))
-        try await Task.sleep(for: .milliseconds(100))
+        async let first = client.request([42], timeout: .seconds(10))
+        // Wait until the handler is running (the machine may be busy with other tests).
+        let deadline = ContinuousClock.now + .seconds(5)
+        while server.inFlight == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
         #expect(server.inFlight == 1)
         await server.close(grace: .seconds(3))
         #expect(try await first == [42])
