@@ -36,7 +36,7 @@ struct FailoverBench: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let binary = self.binary ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("infranaut").path
+        let binary = infranautBinary(self.binary)
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-failover-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: root) }
         let cluster = (0..<nodes).map { Node(id: "n\($0)", data: "\(root)/n\($0)") }
@@ -96,26 +96,14 @@ struct FailoverBench: AsyncParsableCommand {
     }
 
     private func start(_ node: Node, binary: String, seed: String?) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["start", "--data-dir", node.data, "--node-id", node.id, "--log-level", "error",
-                             "--client-listen", node.client.isEmpty ? "tcp://127.0.0.1:0" : node.client,
-                             "--cluster-listen", node.cluster.isEmpty ? "tcp://127.0.0.1:0" : node.cluster]
-            + (seed.map { ["--seed", $0] } ?? [])
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        node.process = process
-        var text = ""
-        while !text.contains("\n") {
-            let chunk = out.fileHandleForReading.availableData
-            guard !chunk.isEmpty else { throw ValidationError("node \(node.id) exited before it was ready") }
-            text += String(decoding: chunk, as: UTF8.self)
-        }
-        let addresses = text.matches(of: /tcp:\/\/[0-9.]+:[0-9]+/).map { String($0.output) }
-        guard addresses.count >= 2 else { throw ValidationError("no addresses in \(text)") }
-        node.client = addresses[0]
-        node.cluster = addresses[1]
+        let launched = try launchNode(
+            binary: binary, dataDirectory: node.data,
+            client: node.client.isEmpty ? "tcp://127.0.0.1:0" : node.client,
+            cluster: node.cluster.isEmpty ? "tcp://127.0.0.1:0" : node.cluster,
+            extra: ["--node-id", node.id, "--log-level", "error"] + (seed.map { ["--seed", $0] } ?? []))
+        node.process = launched.process
+        node.client = launched.client
+        node.cluster = launched.cluster
     }
 
     private static func members(asking address: String) async throws -> [Infranaut_V1_MemberInfo] {

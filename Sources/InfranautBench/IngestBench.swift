@@ -28,26 +28,12 @@ struct IngestBench: AsyncParsableCommand {
     var models = 100
 
     func run() async throws {
-        let binary = self.binary ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("infranaut").path
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-bench-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: data) }
-        let node = Process()
-        node.executableURL = URL(fileURLWithPath: binary)
-        node.arguments = ["start", "--data-dir", data, "--client-listen", "tcp://127.0.0.1:0", "--log-level", "warning"]
-        let out = Pipe()
-        node.standardOutput = out
-        try node.run()
+        let launched = try launchNode(binary: infranautBinary(binary), dataDirectory: data, extra: ["--log-level", "warning"])
+        let node = launched.process
         defer { node.terminate(); node.waitUntilExit() }
-        var text = ""
-        while !text.contains("\n") {
-            let chunk = out.fileHandleForReading.availableData
-            guard !chunk.isEmpty else { throw ValidationError("the node exited before it was ready") }
-            text += String(decoding: chunk, as: UTF8.self)
-        }
-        guard let range = text.range(of: #"tcp://[0-9.]+:[0-9]+"#, options: .regularExpression) else {
-            throw ValidationError("no address in the node's ready line: \(text)")
-        }
-        let address = String(text[range])
+        let address = launched.client
         let pid = node.processIdentifier
         print("node pid \(pid) at \(address); \(concurrency) senders, \(rows) rows x \(features) features per batch, \(models) models")
 

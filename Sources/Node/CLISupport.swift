@@ -33,8 +33,9 @@ struct NodeClient {
         }
     }
 
-    /// Sends `request`, retrying transport failures and retryable statuses with backoff.
-    func send(_ request: Infranaut_V1_Request, isRetryable: (Infranaut_V1_Response) -> Bool = { _ in false }) async throws -> Infranaut_V1_Response {
+    /// Sends `request`, retrying transport failures and retryable statuses (with the same bytes,
+    /// so the same idempotency key) with backoff.
+    func send(_ request: Infranaut_V1_Request) async throws -> Infranaut_V1_Response {
         let bytes: [UInt8] = try request.serializedBytes()
         var attempt = 0
         var delay: Duration = .milliseconds(100)
@@ -43,7 +44,7 @@ struct NodeClient {
             do {
                 let reply = try await client.request(bytes, timeout: timeout)
                 let response = try Infranaut_V1_Response(serializedBytes: reply)
-                if isRetryable(response) && attempt <= retries {
+                if response.outcome.retryable && attempt <= retries {
                     try await Task.sleep(for: delay)
                     delay = min(delay * 2, .seconds(2))
                     continue
@@ -71,6 +72,21 @@ func printJSON<T: Encodable>(_ value: T) throws {
     encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     let data = try encoder.encode(value)
     print(String(decoding: data, as: UTF8.self))
+}
+
+extension Infranaut_V1_Response {
+    /// The status that answers the request: the frame-level error when there is one, otherwise the
+    /// status inside the body.
+    var outcome: Infranaut_V1_Status {
+        switch body {
+        case .error(let error): error
+        case .ingest(let ingest): ingest.status
+        case .status(let status): status.status
+        case .members(let members): members.status
+        case .ring(let ring): ring.status
+        case .none: Infranaut_V1_Status(code: .internal, message: "the node sent an empty response")
+        }
+    }
 }
 
 func statusLine(_ status: Infranaut_V1_Status) -> String {

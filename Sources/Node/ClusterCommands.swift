@@ -43,7 +43,7 @@ struct MembersCommand: AsyncParsableCommand {
             $0.members = .init()
         })
         guard case .members(let members) = response.body, members.status.code == .ok else {
-            throw CLIError("\(node): \(statusLine(response.error.code != .unspecified ? response.error : response.members.status))")
+            throw CLIError("\(node): \(statusLine(response.outcome))")
         }
         let output = Output(
             node: node, self_id: members.selfID, sees_majority: members.seesMajority, shard_count: members.shardCount,
@@ -101,7 +101,7 @@ struct RingCommand: AsyncParsableCommand {
             $0.ring = .with { $0.modelID = model ?? "" }
         })
         guard case .ring(let ring) = response.body, ring.status.code == .ok else {
-            throw CLIError("\(node): \(statusLine(response.error.code != .unspecified ? response.error : response.ring.status))")
+            throw CLIError("\(node): \(statusLine(response.outcome))")
         }
         let output = Output(
             shards: ring.shards.map { Shard(shard: $0.shard, replicas: $0.replicas, epoch: $0.epoch) },

@@ -84,13 +84,17 @@ struct DriftCommand: AsyncParsableCommand {
         } catch {
             throw CLIError("cannot read \(error.description)")
         }
+        // One builder per column (nil for columns not selected); JSON Lines may add columns late.
         var builders: [ColumnProfileBuilder?] = []
+        func coverNewColumns() {
+            while builders.count < reader.columns.count {
+                let name = reader.columns[builders.count]
+                builders.append(selected.map { $0.contains(name) } ?? true ? ColumnProfileBuilder(name: name) : nil)
+            }
+        }
         do throws(TabularError) {
             while let row = try reader.nextRow() {
-                while builders.count < reader.columns.count {
-                    let name = reader.columns[builders.count]
-                    builders.append(selected.map { $0.contains(name) } ?? true ? ColumnProfileBuilder(name: name) : nil)
-                }
+                coverNewColumns()
                 for index in row.indices where builders[index] != nil {
                     switch row[index] {
                     case .missing: builders[index]!.addMissing()
@@ -103,10 +107,7 @@ struct DriftCommand: AsyncParsableCommand {
         } catch {
             throw CLIError(error.description)
         }
-        while builders.count < reader.columns.count {
-            let name = reader.columns[builders.count]
-            builders.append(selected.map { $0.contains(name) } ?? true ? ColumnProfileBuilder(name: name) : nil)
-        }
+        coverNewColumns()
         return builders.compactMap { $0?.build() }
     }
 }

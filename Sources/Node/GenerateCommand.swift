@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cluster
 import Foundation
 
 struct GenerateCommand: AsyncParsableCommand {
@@ -53,7 +54,7 @@ struct GenerateCommand: AsyncParsableCommand {
             throw CLIError("cannot write \(out)")
         }
         defer { try? handle.close() }
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let columns = ["id", "ts"] + (0..<features).map { "f\($0)" } + ["segment", "score", "label"]
         var text = columns.joined(separator: ",") + "\n"
         let segments = ["alpha", "beta", "gamma", "delta"]
@@ -86,21 +87,11 @@ struct GenerateCommand: AsyncParsableCommand {
     }
 }
 
-/// A small deterministic generator (SplitMix64) so generated files are reproducible.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+extension SplitMix64 {
+    /// Uniform in [0, 1).
     mutating func uniform() -> Double { Double(next() >> 11) / Double(1 << 53) }
 
+    /// Standard normal (Box-Muller).
     mutating func normal() -> Double {
         let u1 = max(uniform(), 1e-300)
         return (-2 * log(u1)).squareRoot() * cos(2 * .pi * uniform())

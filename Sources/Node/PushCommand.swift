@@ -100,13 +100,8 @@ struct PushCommand: AsyncParsableCommand {
                     $0.batch = batch
                 }
             }
-            let response = try await client.send(request) { $0.ingest.status.retryable || $0.error.retryable }
-            let status: Infranaut_V1_Status
-            switch response.body {
-            case .ingest(let ingest): status = ingest.status
-            case .error(let error): status = error
-            default: throw CLIError("\(node) answered an ingest with an unexpected response")
-            }
+            let response = try await client.send(request)
+            let status = response.outcome
             guard status.code == .ok else {
                 let rows = "rows \(firstRow + 1)-\(firstRow + Int(batch.rowCount))"
                 throw CLIError("\(node) rejected batch \(result.batches + 1) (\(rows) of \(file)); \(result.rows_accepted) rows were accepted before it: \(statusLine(status))")

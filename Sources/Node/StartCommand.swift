@@ -105,7 +105,6 @@ struct StartCommand: AsyncParsableCommand {
         settings.cluster.listen = clusterListen
         settings.cluster.seeds = seeds
         settings.cluster.roles = Set(roles.split(separator: ",").compactMap { NodeRole(rawValue: $0.trimmingCharacters(in: .whitespaces)) })
-        settings.cluster.placement.shardCount = shards
 
         let json = self.json
         let dataDirectory = self.dataDirectory

@@ -54,8 +54,8 @@ struct StatusCommand: AsyncParsableCommand {
         let response = try await client.send(.with {
             $0.version = 1
             $0.status = .with { $0.modelID = model }
-        }) { $0.status.status.retryable || $0.error.retryable }
-        let status: Infranaut_V1_Status = response.error.code != .unspecified ? response.error : response.status.status
+        })
+        let status = response.outcome
         guard status.code == .ok else { throw CLIError("\(node): \(statusLine(status))") }
         let m = response.status.model
         let output = Output(

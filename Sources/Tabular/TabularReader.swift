@@ -143,7 +143,7 @@ public final class TabularReader {
             var index = position
             while true {
                 if index == lineEnd || bytes[index] == UInt8(ascii: ",") {
-                    cells.append(Self.cell(UnsafeBufferPointer(rebasing: bytes[start..<index])))
+                    cells.append(Self.cell(Self.trimmed(UnsafeBufferPointer(rebasing: bytes[start..<index]))))
                     if index == lineEnd { break }
                     start = index + 1
                 }
@@ -160,12 +160,17 @@ public final class TabularReader {
         return try result.get()
     }
 
-    static func cell(_ raw: UnsafeBufferPointer<UInt8>) -> TabularCell {
+    /// An unquoted field without its surrounding spaces (and a trailing carriage return).
+    static func trimmed(_ raw: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> {
         var lower = 0
         var upper = raw.count
         while lower < upper && raw[lower] == UInt8(ascii: " ") { lower += 1 }
         while upper > lower && (raw[upper - 1] == UInt8(ascii: " ") || raw[upper - 1] == UInt8(ascii: "\r")) { upper -= 1 }
-        let field = UnsafeBufferPointer(rebasing: raw[lower..<upper])
+        return UnsafeBufferPointer(rebasing: raw[lower..<upper])
+    }
+
+    /// The cell a field's bytes stand for (see the type's documentation).
+    static func cell(_ field: UnsafeBufferPointer<UInt8>) -> TabularCell {
         if field.isEmpty { return .missing }
         if let number = parseNumber(field) { return .number(number) }
         if field.count == 4 || field.count == 5 {
@@ -177,18 +182,7 @@ public final class TabularReader {
     }
 
     static func cell(_ field: [UInt8]) -> TabularCell {
-        if field.isEmpty { return .missing }
-        if let number = parseNumber(field) { return .number(number) }
-        if field.count == 4 || field.count == 5 {
-            let lower = field.map { $0 | 0x20 }
-            if lower == Array("true".utf8) { return .bool(true) }
-            if lower == Array("false".utf8) { return .bool(false) }
-        }
-        return .string(String(decoding: field, as: UTF8.self))
-    }
-
-    static func parseNumber(_ field: [UInt8]) -> Double? {
-        field.withUnsafeBufferPointer { parseNumber($0) }
+        field.withUnsafeBufferPointer { cell($0) }
     }
 
     /// Parses the whole field as a number with `strtod` (decimal, exponent, `inf`, `nan`).
@@ -262,11 +256,7 @@ public final class TabularReader {
     }
 
     private func trimmed(_ field: [UInt8]) -> [UInt8] {
-        guard field.first == UInt8(ascii: " ") || field.last == UInt8(ascii: " ") || field.last == UInt8(ascii: "\r") else { return field }
-        var slice = field[...]
-        while let first = slice.first, first == UInt8(ascii: " ") { slice = slice.dropFirst() }
-        while let last = slice.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\r") { slice = slice.dropLast() }
-        return Array(slice)
+        field.withUnsafeBufferPointer { Array(Self.trimmed($0)) }
     }
 
     // MARK: - JSON Lines

@@ -49,6 +49,8 @@ public actor MembershipService {
     /// SWIM forgets their tombstones, so a node cut off from the others keeps counting them.
     private var everKnown: Set<NodeID> = []
     private let majority = Atomic<Bool>(true)
+    /// Seeds other than this node's own address: a node that has some joins an existing cluster.
+    private let otherSeeds: [String]
 
     /// The address peers reach this node on.
     public nonisolated let address: String
@@ -67,11 +69,11 @@ public actor MembershipService {
         placement = PlacementTable(settings: settings.placement)
         _ = placement.update(members: instance.members)
         everKnown = [myself.id]
+        let bound = mailbox.boundAddress
+        otherSeeds = settings.seeds.filter { $0 != bound }
         // A node that joins through seeds has no say until it has heard from the cluster: before
         // that it would see itself as primary of every shard and accept writes meant elsewhere.
-        if !settings.seeds.filter({ $0 != mailbox.boundAddress }).isEmpty {
-            majority.store(false, ordering: .releasing)
-        }
+        if !otherSeeds.isEmpty { majority.store(false, ordering: .releasing) }
     }
 
     /// Whether this node sees a strict majority of the members it has known (itself included).
@@ -79,7 +81,7 @@ public actor MembershipService {
     public nonisolated var seesMajority: Bool { majority.load(ordering: .acquiring) }
 
     private func recomputeMajority() {
-        guard everKnown.count > 1 || settings.seeds.filter({ $0 != address }).isEmpty else { return }
+        guard everKnown.count > 1 || otherSeeds.isEmpty else { return }
         let live = instance.liveMembers.filter { everKnown.contains($0.id) }.count
         majority.store(live * 2 > everKnown.count, ordering: .releasing)
     }
@@ -90,7 +92,7 @@ public actor MembershipService {
     /// - Parameter clientAddress: this node's client endpoint, announced to the cluster.
     public func run(clientAddress: String) async {
         instance.setClientAddress(clientAddress)
-        perform(instance.join(seeds: settings.seeds.filter { $0 != address }, now: now))
+        perform(instance.join(seeds: otherSeeds, now: now))
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.receiveLoop() }
             group.addTask { await self.tickLoop() }

@@ -35,18 +35,19 @@ final class ClientEndpoint: Sendable {
     /// Sends `request` to the model's primary when that is another live node, and returns its
     /// answer; `nil` when this node should serve the request itself. A forwarded request carries
     /// `hops = 1` and is served where it arrives, so views that disagree cannot make it loop.
-    private func forwardIfRemote(_ request: Infranaut_V1_Request, model: String) async -> Infranaut_V1_Response? {
+    private func forwardIfRemote(_ request: Infranaut_V1_Request, bytes: [UInt8], model: String) async -> Infranaut_V1_Response? {
         guard request.hops == 0, let primary = await membership.primary(forModel: model),
               primary.id.rawValue != membership.nodeID, !primary.clientAddress.isEmpty
         else { return nil }
         guard primary.status == .alive else {
             return .error(.unavailable, "the primary of model \(model)'s shard (\(primary.id)) is \(primary.status); retry shortly")
         }
-        var forwarded = request
-        forwarded.hops = 1
+        // The received frame with `hops = 1` appended (field 2, varint; a later field value wins),
+        // so a large batch is not encoded a second time.
+        let forwarded = bytes + [0x10, 0x01]
         do {
             let client = try forwarder.client(for: primary.clientAddress)
-            let reply = try await client.request(try forwarded.serializedBytes(), timeout: settings.forwardTimeout)
+            let reply = try await client.request(forwarded, timeout: settings.forwardTimeout)
             return try Infranaut_V1_Response(serializedBytes: reply)
         } catch {
             logger.debug("forward failed", metadata: ["to": "\(primary.id)", "error": "\(error)"])
@@ -82,7 +83,7 @@ final class ClientEndpoint: Sendable {
             } catch {
                 return .with { $0.ingest = .with { $0.status = Infranaut_V1_Status(code: error.code, message: error.message) } }
             }
-            if let relayed = await forwardIfRemote(request, model: ingest.batch.modelID) { return relayed }
+            if let relayed = await forwardIfRemote(request, bytes: bytes, model: ingest.batch.modelID) { return relayed }
             guard membership.seesMajority else {
                 return .with {
                     $0.ingest = .with {
@@ -121,7 +122,7 @@ final class ClientEndpoint: Sendable {
             guard !status.modelID.isEmpty else {
                 return .with { $0.status = .with { $0.status = Infranaut_V1_Status(code: .invalidArgument, message: "status.model_id is empty") } }
             }
-            if let relayed = await forwardIfRemote(request, model: status.modelID) { return relayed }
+            if let relayed = await forwardIfRemote(request, bytes: bytes, model: status.modelID) { return relayed }
             let shard = router.shard(for: status.modelID)
             guard let model = await shard.status(model: status.modelID) else {
                 return .with {
@@ -191,38 +192,6 @@ final class ClientEndpoint: Sendable {
 extension Infranaut_V1_Response {
     static func error(_ code: Infranaut_V1_StatusCode, _ message: String) -> Infranaut_V1_Response {
         .with { $0.error = Infranaut_V1_Status(code: code, message: message) }
-    }
-}
-
-/// Runs `body`, returning `nil` if it has not finished after `limit`. The body is not cancelled
-/// (an ingest that is already durable must still be applied); the timer is cancelled as soon as
-/// the body finishes, so no sleeping task outlives a request.
-func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async -> T) async -> T? {
-    await withCheckedContinuation { (continuation: CheckedContinuation<T?, Never>) in
-        let once = Once(continuation)
-        let timer = Task {
-            try? await Task.sleep(for: limit)
-            if !Task.isCancelled { once.resume(nil) }
-        }
-        Task {
-            let value = await body()
-            timer.cancel()
-            once.resume(value)
-        }
-    }
-}
-
-private final class Once<T: Sendable>: Sendable {
-    private let continuation: Mutex<CheckedContinuation<T?, Never>?>
-
-    init(_ continuation: CheckedContinuation<T?, Never>) { self.continuation = Mutex(continuation) }
-
-    func resume(_ value: T?) {
-        let taken = continuation.withLock { stored -> CheckedContinuation<T?, Never>? in
-            defer { stored = nil }
-            return stored
-        }
-        taken?.resume(returning: value)
     }
 }
 

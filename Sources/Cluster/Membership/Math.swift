@@ -30,14 +30,14 @@ func decimalLog(_ x: Double) -> Double {
 
 /// A small, fast, seedable PRNG (SplitMix64). Deterministic across platforms, so a seeded
 /// `SWIMInstance` makes the same choices everywhere.
-struct SplitMix64: RandomNumberGenerator, Hashable, Sendable {
+public struct SplitMix64: RandomNumberGenerator, Hashable, Sendable {
     private var state: UInt64
 
-    init(seed: UInt64) {
+    public init(seed: UInt64) {
         state = seed
     }
 
-    mutating func next() -> UInt64 {
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9

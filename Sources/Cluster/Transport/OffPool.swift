@@ -27,29 +27,37 @@ func detachOffPool(_ name: String, _ body: @escaping @Sendable () -> Void) {
 /// Runs `body` but stops waiting for it after `limit`. Returns whether it finished in time; when it
 /// did not, `body` keeps running in the background.
 func withBoundedWait(_ limit: Duration, _ body: @escaping @Sendable () async -> Void) async -> Bool {
-    await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+    await withDeadline(limit) { await body(); return true } ?? false
+}
+
+/// Runs `body`, returning `nil` if it has not finished after `limit`. The body is not cancelled
+/// (work that has started, such as an ingest already durable, must still complete); the timer is
+/// cancelled as soon as the body finishes, so no sleeping task outlives the call.
+public func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async -> T) async -> T? {
+    await withCheckedContinuation { (continuation: CheckedContinuation<T?, Never>) in
         let once = ResumeOnce(continuation)
-        Task {
-            await body()
-            once.resume(true)
+        let timer = Task {
+            try? await Task.sleep(for: limit)
+            if !Task.isCancelled { once.resume(nil) }
         }
         Task {
-            try? await Task.sleep(for: limit)
-            once.resume(false)
+            let value = await body()
+            timer.cancel()
+            once.resume(value)
         }
     }
 }
 
 /// A continuation that is resumed by whichever caller comes first.
-private final class ResumeOnce: Sendable {
-    private let continuation: Mutex<CheckedContinuation<Bool, Never>?>
+private final class ResumeOnce<T: Sendable>: Sendable {
+    private let continuation: Mutex<CheckedContinuation<T?, Never>?>
 
-    init(_ continuation: CheckedContinuation<Bool, Never>) {
+    init(_ continuation: CheckedContinuation<T?, Never>) {
         self.continuation = Mutex(continuation)
     }
 
-    func resume(_ value: Bool) {
-        let taken = continuation.withLock { stored -> CheckedContinuation<Bool, Never>? in
+    func resume(_ value: T?) {
+        let taken = continuation.withLock { stored -> CheckedContinuation<T?, Never>? in
             defer { stored = nil }
             return stored
         }
