@@ -19,8 +19,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
     ],
     targets: [
-        // C libraries from Debian: libnng-dev (no .pc file, so linked by name) and librocksdb-dev.
-        .systemLibrary(name: "CNNG", providers: [.apt(["libnng-dev"])]),
+        // C libraries: nng 1.11 built statically by scripts/install-nng.sh (Debian's 1.5.2 hangs in
+        // nng_close; docs/transport.md) and librocksdb-dev from Debian.
+        .systemLibrary(name: "CNNG", pkgConfig: "infranaut-nng"),
         .systemLibrary(name: "CRocksDB", pkgConfig: "rocksdb", providers: [.apt(["librocksdb-dev"])]),
 
         .target(

@@ -2,7 +2,9 @@
 # Installs the Debian packages Infranaut builds on (only those missing). Swift 6 must already be
 # on PATH (https://www.swift.org/install/linux/).
 set -euo pipefail
-packages=(libnng-dev librocksdb-dev libprotobuf-c-dev protobuf-compiler protobuf-c-compiler)
+# nng is built from source by install-nng.sh (Debian's 1.5.2 hangs in nng_close); cmake and curl
+# are what that build needs.
+packages=(librocksdb-dev libprotobuf-c-dev protobuf-compiler protobuf-c-compiler cmake curl pkg-config)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -22,3 +24,4 @@ if ! command -v swift >/dev/null 2>&1; then
         exit 1
     fi
 fi
+"$(dirname "$0")/install-nng.sh"

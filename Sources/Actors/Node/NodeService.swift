@@ -74,7 +74,7 @@ public final class NodeService: Service {
         let membershipTask = Task { await membership.run(clientAddress: clientAddress) }
         logger.info("serving", metadata: [
             "client": "\(server.boundAddress)", "cluster": "\(membership.address)", "node": "\(clusterSettings.nodeID)",
-            "data": "\(settings.dataDirectory)",
+            "data": "\(settings.dataDirectory)", "nng": "\(nngVersion)",
         ])
         onReady(ReadyInfo(client: server.boundAddress, cluster: membership.address, nodeID: clusterSettings.nodeID))
 

@@ -67,6 +67,16 @@ public final class Mailbox: Sendable {
         waiter?.resume()
     }
 
+    private func waitStopped() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = stopped.withLock { state -> Bool in
+                if !state.done { state.waiter = continuation }
+                return state.done
+            }
+            if done { continuation.resume() }
+        }
+    }
+
     /// Closes the socket and ends ``messages``. Safe to call more than once.
     public func close() async {
         let first = closed.withLock { closed -> Bool in
@@ -75,14 +85,13 @@ public final class Mailbox: Sendable {
         }
         guard first else { return }
         let socket = self.socket
-        await offPool("nng-close") { _ = nng_close(socket) }
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let done = stopped.withLock { state -> Bool in
-                if !state.done { state.waiter = continuation }
-                return state.done
-            }
-            if done { continuation.resume() }
+        // Bounded like RequestServer.close: a close that does not finish leaks the socket and its
+        // aio instead of freeing memory a late callback could touch (docs/transport.md).
+        let clean = await withBoundedWait(.seconds(5)) {
+            await offPool("nng-close") { _ = nng_close(socket) }
+            await self.waitStopped()
         }
+        guard clean else { return }
         let made = box.withLock { box -> AIOBox? in
             defer { box = nil }
             return box

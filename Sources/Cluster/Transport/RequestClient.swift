@@ -1,4 +1,5 @@
 internal import CNNG
+import Dispatch
 import Synchronization
 
 /// Settings of a ``RequestClient``.
@@ -30,7 +31,7 @@ public final class RequestClient: Sendable {
     private let socket: nng_socket
     private let settings: RequestClientSettings
     public let address: String
-    private let state = Mutex<(closed: Bool, inFlight: Int)>((false, 0))
+    private let registry = ExchangeRegistry()
 
     /// Creates a client for `address` (for example `tcp://127.0.0.1:7400`). Dialing happens in the
     /// background; a server that is not up yet is retried until a request's deadline.
@@ -67,18 +68,22 @@ public final class RequestClient: Sendable {
     public func request(_ request: [UInt8], timeout: Duration? = nil) async throws(TransportError) -> [UInt8] {
         let deadline = ContinuousClock.now + (timeout ?? settings.defaultTimeout)
         let operation = "request to \(address)"
-        let started = state.withLock { state -> Bool in
-            guard !state.closed else { return false }
-            state.inFlight += 1
-            return true
+        let registry = self.registry
+        let exchange = Exchange(deadline: deadline, operation: operation, registry: registry)
+        guard registry.register(exchange) else {
+            throw TransportError(.closed, operation: operation, message: "the client is closed")
         }
-        guard started else { throw TransportError(.closed, operation: operation, message: "the client is closed") }
-        defer { state.withLock { $0.inFlight -= 1 } }
-
         var ctx = nng_ctx()
-        try check(nng_ctx_open(&ctx, socket), operation)
-        let exchange = Exchange(ctx: ctx, deadline: deadline, operation: operation) { [weak self] in
-            self?.isClosed ?? true
+        let rv = nng_ctx_open(&ctx, socket)
+        if rv != 0 {
+            registry.unregister(exchange)
+            throw TransportError.from(rv, operation)!
+        }
+        guard exchange.attach(ctx) else {
+            // close() ran between registering and opening: the context is ours to close.
+            nng_ctx_close(ctx)
+            registry.unregister(exchange)
+            throw TransportError(.closed, operation: operation, message: "the client is closed")
         }
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<[UInt8], TransportError>, Never>) in
             exchange.start(request, continuation: continuation)
@@ -87,37 +92,126 @@ public final class RequestClient: Sendable {
     }
 
     /// Whether ``close()`` was called.
-    public var isClosed: Bool { state.withLock { $0.closed } }
+    public var isClosed: Bool { registry.isClosed }
 
     /// Closes the socket. Requests in flight fail with `.closed`. Safe to call more than once.
+    ///
+    /// nng (seen with 1.11) can touch a socket's memory after `nng_close` has freed it when a
+    /// context of that socket is closed at the same moment on another thread. So the socket is
+    /// closed only after every request's context is: close each in-flight context (its pending
+    /// operation completes with `NNG_ECLOSED`), wait for those exchanges to finish, then close the
+    /// socket. All of it runs on a thread of its own; the caller never blocks.
     public func close() {
-        let first = state.withLock { state -> Bool in
-            defer { state.closed = true }
-            return !state.closed
+        guard let exchanges = registry.beginClose() else { return }
+        let socket = self.socket
+        let registry = self.registry
+        detachOffPool("nng-close") {
+            for exchange in exchanges { exchange.closeContext() }
+            if registry.waitDrained(seconds: 5) {
+                _ = nng_close(socket)
+            }
+            // Otherwise a context might still be closing; leaking the socket is safer than freeing
+            // it under that context (see docs/transport.md).
         }
-        // nng_close waits for the contexts' callbacks; never block the caller's (pool) thread on it.
-        if first {
-            let socket = self.socket
-            detachOffPool("nng-close") { _ = nng_close(socket) }
+    }
+}
+
+/// The exchanges of one client that are in flight, so that ``RequestClient/close()`` can close
+/// their contexts and wait for them before closing the socket.
+private final class ExchangeRegistry: Sendable {
+    private struct State {
+        var closed = false
+        var live: [ObjectIdentifier: Exchange] = [:]
+    }
+    private let state = Mutex(State())
+    private let drained = DispatchSemaphore(value: 0)
+
+    var isClosed: Bool { state.withLock { $0.closed } }
+
+    /// Adds an exchange; false once the client is closed.
+    func register(_ exchange: Exchange) -> Bool {
+        state.withLock { state in
+            guard !state.closed else { return false }
+            state.live[ObjectIdentifier(exchange)] = exchange
+            return true
         }
+    }
+
+    /// Removes a finished exchange (after its context is closed).
+    func unregister(_ exchange: Exchange) {
+        let signal = state.withLock { state -> Bool in
+            state.live[ObjectIdentifier(exchange)] = nil
+            return state.closed && state.live.isEmpty
+        }
+        if signal { drained.signal() }
+    }
+
+    /// Marks the client closed and returns the exchanges in flight; nil if it was closed already.
+    func beginClose() -> [Exchange]? {
+        let result = state.withLock { state -> [Exchange]? in
+            guard !state.closed else { return nil }
+            state.closed = true
+            return Array(state.live.values)
+        }
+        if let result, result.isEmpty { drained.signal() }
+        return result
+    }
+
+    /// Blocks the calling (dedicated) thread until no exchange is in flight, at most `seconds`.
+    func waitDrained(seconds: Double) -> Bool {
+        if state.withLock({ $0.live.isEmpty }) { return true }
+        _ = drained.wait(timeout: .now() + seconds)
+        return state.withLock { $0.live.isEmpty }
     }
 }
 
 /// One request's send-then-receive on its own context and aio.
 private final class Exchange: @unchecked Sendable {
-    // Safe: strictly sequential; the send callback starts the receive, the receive callback ends it.
-    private let ctx: nng_ctx
+    // Safe: `receiving` and `continuation` are touched strictly in sequence (start, then the send
+    // callback, then the receive callback); the context's state is guarded by its Mutex because
+    // the client's close may close it from another thread.
+    private enum Context { case notOpen, open(nng_ctx), closed }
+
+    private let context = Mutex(Context.notOpen)
+    /// An nng call on the context may still be returning when its callback already ran; the
+    /// exchange leaves the registry (allowing the socket to close) only after both.
+    private let progress = Mutex((calling: false, finished: false))
     private let deadline: ContinuousClock.Instant
     private let operation: String
     private var receiving = false
     private var continuation: CheckedContinuation<Result<[UInt8], TransportError>, Never>?
-    private let clientClosed: @Sendable () -> Bool
+    private let registry: ExchangeRegistry
 
-    init(ctx: nng_ctx, deadline: ContinuousClock.Instant, operation: String, clientClosed: @escaping @Sendable () -> Bool) {
-        self.ctx = ctx
+    init(deadline: ContinuousClock.Instant, operation: String, registry: ExchangeRegistry) {
         self.deadline = deadline
         self.operation = operation
-        self.clientClosed = clientClosed
+        self.registry = registry
+    }
+
+    /// Takes ownership of the opened context; false if the client closed meanwhile.
+    func attach(_ ctx: nng_ctx) -> Bool {
+        context.withLock { context in
+            guard case .notOpen = context else { return false }
+            context = .open(ctx)
+            return true
+        }
+    }
+
+    /// Closes the context once, whoever calls first (the exchange finishing, or the client's close).
+    func closeContext() {
+        let ctx = context.withLock { context -> nng_ctx? in
+            defer { context = .closed }
+            if case .open(let ctx) = context { return ctx }
+            return nil
+        }
+        if let ctx { nng_ctx_close(ctx) }
+    }
+
+    private var ctx: nng_ctx {
+        context.withLock { context in
+            if case .open(let ctx) = context { return ctx }
+            return nng_ctx()  // closed: operations on the zero id fail with NNG_ECLOSED
+        }
     }
 
     func start(_ request: [UInt8], continuation: CheckedContinuation<Result<[UInt8], TransportError>, Never>) {
@@ -126,20 +220,16 @@ private final class Exchange: @unchecked Sendable {
         do throws(TransportError) {
             box = try AIOBox.make { box in self.completed(box) }
         } catch {
-            nng_ctx_close(ctx)
-            continuation.resume(returning: .failure(error))
-            return
+            return fail(error)
         }
         do throws(TransportError) {
             try box.setMessage(request)
         } catch {
-            nng_ctx_close(ctx)
             box.free()
-            continuation.resume(returning: .failure(error))
-            return
+            return fail(error)
         }
         guard setRemainingTimeout(box) else { return finish(box, .failure(timedOut())) }
-        nng_ctx_send(ctx, box.aio)
+        call { nng_ctx_send(ctx, box.aio) }
     }
 
     private func completed(_ box: AIOBox) {
@@ -149,7 +239,7 @@ private final class Exchange: @unchecked Sendable {
             var error = TransportError.from(rv, operation)!
             if error.code == .timedOut {
                 error = timedOut()
-            } else if clientClosed() {
+            } else if registry.isClosed {
                 // Closing the socket surfaces as ECLOSED or as a reset pipe depending on timing.
                 error = TransportError(.closed, operation: operation, message: "the client was closed")
             }
@@ -160,7 +250,7 @@ private final class Exchange: @unchecked Sendable {
         }
         receiving = true
         guard setRemainingTimeout(box) else { return finish(box, .failure(timedOut())) }
-        nng_ctx_recv(ctx, box.aio)
+        call { nng_ctx_recv(ctx, box.aio) }
     }
 
     private func setRemainingTimeout(_ box: AIOBox) -> Bool {
@@ -174,10 +264,32 @@ private final class Exchange: @unchecked Sendable {
         TransportError(.timedOut, operation: operation, message: "no reply before the deadline (is the node running and reachable?)")
     }
 
+    private func call(_ body: () -> Void) {
+        progress.withLock { $0.calling = true }
+        body()
+        let done = progress.withLock { progress -> Bool in
+            progress.calling = false
+            return progress.finished
+        }
+        if done { registry.unregister(self) }
+    }
+
+    private func fail(_ error: TransportError) {
+        closeContext()
+        continuation?.resume(returning: .failure(error))
+        continuation = nil
+        registry.unregister(self)
+    }
+
     private func finish(_ box: AIOBox, _ result: Result<[UInt8], TransportError>) {
-        nng_ctx_close(ctx)
+        closeContext()
         box.reap()
         continuation?.resume(returning: result)
         continuation = nil
+        let done = progress.withLock { progress -> Bool in
+            progress.finished = true
+            return !progress.calling
+        }
+        if done { registry.unregister(self) }
     }
 }

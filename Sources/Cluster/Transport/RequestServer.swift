@@ -151,7 +151,11 @@ private final class Worker: @unchecked Sendable {
     let ctx: nng_ctx
     private var box: AIOBox?
     private var phase: Phase = .receiving
-    private let stopped = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    /// `done` once the final `NNG_ECLOSED` callback ran and no nng call on the context is still
+    /// returning (the callback can run before the call that started the operation returns, and
+    /// the socket must not close under that call).
+    private let stopped = Mutex<(closedSeen: Bool, calling: Bool, done: Bool, waiters: [CheckedContinuation<Void, Never>])>(
+        (false, false, false, []))
 
     init(ctx: nng_ctx) { self.ctx = ctx }
 
@@ -167,7 +171,7 @@ private final class Worker: @unchecked Sendable {
         guard let box else { return }
         phase = .receiving
         box.setInfiniteTimeout()
-        nng_ctx_recv(ctx, box.aio)
+        call { nng_ctx_recv(ctx, box.aio) }
     }
 
     private func completed(_ box: AIOBox, server: RequestServer, handler: @escaping RequestServer.Handler) {
@@ -210,16 +214,33 @@ private final class Worker: @unchecked Sendable {
             return receive()
         }
         box.setTimeout(.seconds(30))
-        nng_ctx_send(ctx, box.aio)
+        call { nng_ctx_send(ctx, box.aio) }
+    }
+
+    private func call(_ body: () -> Void) {
+        stopped.withLock { $0.calling = true }
+        body()
+        let waiters = stopped.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.calling = false
+            return state.closedSeen ? Self.finishStop(&state) : []
+        }
+        waiters.forEach { $0.resume() }
     }
 
     private func markStopped() {
         let waiters = stopped.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.done = true
-            defer { state.waiters = [] }
-            return state.waiters
+            state.closedSeen = true
+            return state.calling ? [] : Self.finishStop(&state)
         }
         waiters.forEach { $0.resume() }
+    }
+
+    private static func finishStop(
+        _ state: inout (closedSeen: Bool, calling: Bool, done: Bool, waiters: [CheckedContinuation<Void, Never>])
+    ) -> [CheckedContinuation<Void, Never>] {
+        state.done = true
+        defer { state.waiters = [] }
+        return state.waiters
     }
 
     func waitStopped() async {

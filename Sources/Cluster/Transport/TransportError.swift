@@ -55,3 +55,9 @@ public struct TransportError: Error, CustomStringConvertible, Sendable, Equatabl
 func check(_ rv: Int32, _ operation: @autoclosure () -> String) throws(TransportError) {
     if let error = TransportError.from(rv, operation()) { throw error }
 }
+
+/// The version of the nng library linked in, for example "1.11.0".
+///
+/// Infranaut needs 1.8.0 or later: 1.5.2 (Debian bookworm's) can hang forever in `nng_close`
+/// (see docs/transport.md); scripts/install-nng.sh builds a fixed version.
+public var nngVersion: String { String(cString: nng_version()) }

@@ -136,6 +136,13 @@ struct TransportTests {
         await server.close()
     }
 
+    @Test("the linked nng is 1.8.0 or later (1.5.2 hangs in nng_close)")
+    func nngIsRecentEnough() {
+        let parts = nngVersion.split(separator: ".").compactMap { Int($0) }
+        #expect(parts.count == 3, "nng version \(nngVersion)")
+        #expect(parts.lexicographicallyPrecedes([1, 8, 0]) == false, "linked nng \(nngVersion); run scripts/install-nng.sh")
+    }
+
     @Test("repeated open, use and close leaves nothing behind")
     func openCloseCycles() async throws {
         for _ in 0..<20 {
