@@ -84,6 +84,9 @@ extension Infranaut_V1_Response {
         case .status(let status): status.status
         case .members(let members): members.status
         case .ring(let ring): ring.status
+        case .replicate(let reply): reply.status
+        case .installSnapshot(let reply): reply.status
+        case .fetchSnapshot(let reply): reply.status
         case .none: Infranaut_V1_Status(code: .internal, message: "the node sent an empty response")
         }
     }

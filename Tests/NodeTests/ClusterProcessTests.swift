@@ -145,8 +145,11 @@ struct MinorityTests {
 
         second.kill(SIGKILL)
         third.kill(SIGKILL)
+        // Writes are refused at once because the followers no longer acknowledge them; the test
+        // waits for the refusal that comes from losing the majority.
         let refused = try await eventually(within: .seconds(25)) {
-            try await call(client, ingestRequest(model: model, key: "probe-\(UUID())", rows: 1)).ingest.status.code == .unavailable
+            let status = try await call(client, ingestRequest(model: model, key: "probe-\(UUID())", rows: 1)).ingest.status
+            return status.code == .unavailable && status.message.contains("majority")
         }
         #expect(refused != nil, "the lone survivor kept accepting writes")
         let response = try await call(client, ingestRequest(model: model, key: "after", rows: 5))

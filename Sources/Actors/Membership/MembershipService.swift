@@ -189,6 +189,17 @@ public actor MembershipService {
 
     public nonisolated var nodeID: String { settings.nodeID }
 
+    /// Client addresses of the shard's followers while this node is the shard's primary (empty
+    /// otherwise). Suspect followers are included: a write is acknowledged only once every
+    /// follower that is not known dead holds it.
+    public func followerAddresses(shard: Int) -> [String] {
+        let assignment = placement.assignment(for: ShardID(shard))
+        guard assignment.primary == instance.myself.id else { return [] }
+        return assignment.followers.compactMap { instance.member($0) }
+            .filter { ($0.status == .alive || $0.status == .suspect) && !$0.clientAddress.isEmpty }
+            .map(\.clientAddress)
+    }
+
     /// This node's current view of the cluster.
     public var view: MembershipView {
         var heard: [NodeID: Duration] = [:]

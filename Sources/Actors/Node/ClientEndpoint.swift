@@ -138,6 +138,18 @@ final class ClientEndpoint: Sendable {
         case .ring(let ring):
             let view = await membership.view
             return .with { $0.ring = ringResponse(view, model: ring.modelID) }
+        case .replicate(let replicate):
+            guard let shard = router.shard(number: replicate.shard) else { return .error(.invalidArgument, "no shard \(replicate.shard) on this node") }
+            let reply = await shard.receiveReplicate(replicate)
+            return .with { $0.replicate = reply }
+        case .installSnapshot(let install):
+            guard let shard = router.shard(number: install.snapshot.shard) else { return .error(.invalidArgument, "no shard \(install.snapshot.shard) on this node") }
+            let reply = await shard.receiveSnapshot(install)
+            return .with { $0.installSnapshot = reply }
+        case .fetchSnapshot(let fetch):
+            guard let shard = router.shard(number: fetch.shard) else { return .error(.invalidArgument, "no shard \(fetch.shard) on this node") }
+            let reply = await shard.snapshotForPeer()
+            return .with { $0.fetchSnapshot = reply }
         case .none:
             return .error(.invalidArgument, "request has no body (expected ingest, status, members or ring)")
         }
@@ -201,6 +213,10 @@ struct Router: Sendable {
 
     func shard(for model: String) -> ShardActor {
         shards[ShardID(model: model, shardCount: shards.count).rawValue]
+    }
+
+    func shard(number: UInt32) -> ShardActor? {
+        Int(number) < shards.count ? shards[Int(number)] : nil
     }
 }
 

@@ -3,6 +3,7 @@ import Foundation
 public import Logging
 public import ServiceLifecycle
 import Storage
+import Wire
 
 /// A running Infranaut node: RocksDB, the shards recovered from it, and the client endpoint.
 ///
@@ -60,6 +61,17 @@ public final class NodeService: Service {
         clusterSettings.placement.shardCount = shardCount
         let membership = try MembershipService(settings: clusterSettings, logger: logger)
 
+        // Replication: the primary of a shard sends its ops to the followers' client endpoints.
+        let peers = Forwarder()
+        let link = ReplicationLink(
+            nodeID: clusterSettings.nodeID, ackTimeout: settings.replicationAckTimeout,
+            followers: { shard in await membership.followerAddresses(shard: shard) },
+            send: { address, request in
+                let client = try peers.client(for: address)
+                let reply = try await client.request(try request.serializedBytes(), timeout: .seconds(3))
+                return try Infranaut_V1_Response(serializedBytes: reply)
+            })
+        for shard in shards { await shard.attach(link) }
         let endpoint = ClientEndpoint(router: Router(shards: shards), membership: membership, settings: settings, logger: logger)
         var serverSettings = RequestServerSettings()
         serverSettings.concurrency = settings.concurrency
@@ -89,6 +101,7 @@ public final class NodeService: Service {
         logger.info("shutting down")
         // Refuse writes first: once peers see the leave they route this node's shards elsewhere.
         endpoint.startDraining()
+        peers.closeAll()
         await membership.stop(leave: true)
         await membershipTask.value
         await server.close(grace: settings.shutdownGrace)

@@ -20,6 +20,10 @@ public struct NodeSettings: Sendable {
     /// within about three; until it is suspected, a forward to it can only end by this timeout,
     /// which therefore bounds how long writes to its models stall. Default 2 s.
     public var forwardTimeout: Duration = .seconds(2)
+    /// How long an ingest waits for the shard's followers to hold its op before it is answered
+    /// with a retryable error (the op stays applied on the primary and is sent on). Keep it below
+    /// `forwardTimeout`. Default 1.5 s.
+    public var replicationAckTimeout: Duration = .milliseconds(1500)
     /// Bytes of ingest requests that may be in progress at once; beyond it the node answers a
     /// retryable UNAVAILABLE instead of queueing more. Default 512 MiB.
     public var maxInFlightIngestBytes = 512 << 20

@@ -37,34 +37,55 @@ public actor ShardActor {
         var waiters: [CheckedContinuation<Bool, Never>] = []
     }
 
-    private struct IdempotencyKey: Hashable {
+    struct IdempotencyKey: Hashable {
         var model: String
         var key: String
     }
 
-    private struct Remembered {
+    struct Remembered {
         var record: Infranaut_V1_IdempotencyRecord
     }
 
     public let shard: Int
-    private let store: ShardStore
-    private let writer: GroupCommitWriter
-    private let settings: ShardSettings
-    private let logger: Logger
+    let store: ShardStore
+    let writer: GroupCommitWriter
+    let settings: ShardSettings
+    let logger: Logger
     public private(set) var state: State = .serving
 
-    private var models: [String: ModelState]
-    private var projectedSchemas: [String: [String: Infranaut_V1_FeatureType]] = [:]
-    private var nextSequence: UInt64
-    public private(set) var appliedSequence: UInt64
-    public private(set) var checkpointSequence: UInt64
+    var models: [String: ModelState]
+    var projectedSchemas: [String: [String: Infranaut_V1_FeatureType]] = [:]
+    var nextSequence: UInt64
+    public internal(set) var appliedSequence: UInt64
+    public internal(set) var checkpointSequence: UInt64
     private var pending: [UInt64: Pending] = [:]
-    private var remembered: [IdempotencyKey: Remembered]
-    private var rememberedOrder: [(key: IdempotencyKey, acceptedMs: Int64)]
-    private var rememberedHead = 0
+    var remembered: [IdempotencyKey: Remembered]
+    var rememberedOrder: [(key: IdempotencyKey, acceptedMs: Int64)]
+    var rememberedHead = 0
     private var inFlight: [IdempotencyKey: [CheckedContinuation<Infranaut_V1_IngestResponse, Never>]] = [:]
-    private var dirtyModels: Set<String> = []
-    private var checkpointRunning = false
+    var dirtyModels: Set<String> = []
+    var checkpointRunning = false
+
+    // Replication (ShardReplication.swift; docs/replication.md).
+    /// The term of the op at `appliedSequence` (0 before the first op).
+    public internal(set) var lastTerm: UInt64
+    /// Terms of recently applied ops, to check where a replica's history continues.
+    var recentTerms: [UInt64: UInt64] = [:]
+    /// The term this shard writes in while it acts as primary; nil while it has not (again).
+    var writingTerm: UInt64?
+    var link: ReplicationLink?
+    /// Ops applied here and not yet held by every current follower, in sequence order.
+    var outbox: [Infranaut_V1_StoredOp] = []
+    /// Per follower client address: the sequence it is known to hold (nil: not known yet).
+    var followerAcked: [String: UInt64] = [:]
+    var replicatedThrough: UInt64 = 0
+    var replicationWaiters: [(sequence: UInt64, deadline: ContinuousClock.Instant, continuation: CheckedContinuation<Bool, Never>)] = []
+    var pumping = false
+    var establishing = false
+    /// A replica write (ops or snapshot from another node) is being made durable.
+    var replicaBusy = false
+    /// Keys applied here whose op is not yet known to be on every follower.
+    var unreplicatedKeys: Set<IdempotencyKey> = []
 
     /// Rebuilds the shard from its checkpoint and op log. Runs before the shard serves anything.
     public init(shard: Int, store: ShardStore, writer: GroupCommitWriter, settings: ShardSettings, logger: Logger) throws(StorageError) {
@@ -81,6 +102,8 @@ public actor ShardActor {
         checkpointSequence = recovered.checkpoint
         appliedSequence = recovered.lastSequence
         nextSequence = recovered.lastSequence + 1
+        lastTerm = recovered.lastTerm
+        replicatedThrough = recovered.lastSequence
         var remembered: [IdempotencyKey: Remembered] = [:]
         var order: [(key: IdempotencyKey, acceptedMs: Int64)] = []
         for entry in recovered.idempotency.sorted(by: { $0.record.acceptedUnixMs < $1.record.acceptedUnixMs }) {
@@ -108,9 +131,27 @@ public actor ShardActor {
         guard state == .serving else { return failure(unavailableMessage) }
         let model = request.batch.modelID
         let key = IdempotencyKey(model: model, key: request.idempotencyKey)
-        if let done = remembered[key] { return replay(done.record) }
+        if let done = remembered[key] {
+            // Applied here; answered as a replay only once its op is on every follower too.
+            guard unreplicatedKeys.contains(key) else { return replay(done.record) }
+            guard await awaitReplicated(done.record.sequence) else { return failure(notReplicatedMessage) }
+            unreplicatedKeys.remove(key)
+            return replay(done.record)
+        }
         if inFlight[key] != nil {
             // The same key is being applied right now (a client retry racing its original).
+            var response = await withCheckedContinuation { inFlight[key, default: []].append($0) }
+            if response.status.code == .ok { response.replayed = true }
+            return response
+        }
+        if writingTerm == nil {
+            guard await establishTerm() else {
+                return failure("shard \(shard) is taking over as primary and could not reach its followers yet; retry with the same idempotency key")
+            }
+            // The state may have been replaced by a follower's newer one meanwhile.
+            if let done = remembered[key] { return replay(done.record) }
+        }
+        guard inFlight[key] == nil else {
             var response = await withCheckedContinuation { inFlight[key, default: []].append($0) }
             if response.status.code == .ok { response.replayed = true }
             return response
@@ -124,8 +165,10 @@ public actor ShardActor {
         let sequence = nextSequence
         nextSequence += 1
         let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
+        let term = writingTerm ?? lastTerm + 1
         let op = Infranaut_V1_StoredOp.with {
             $0.sequence = sequence
+            $0.term = term
             $0.idempotencyKey = request.idempotencyKey
             $0.batch = normalized.batch
             $0.typeMismatches = normalized.mismatchCounts
@@ -149,6 +192,12 @@ public actor ShardActor {
             drainApplied()
             let applied = appliedSequence >= sequence ? true : await waitApplied(sequence)
             if applied {
+                remember(key, record)
+            }
+            if applied, !(await awaitReplicated(sequence)) {
+                unreplicatedKeys.insert(key)
+                response = failure(notReplicatedMessage)
+            } else if applied {
                 response = .with {
                     $0.status = .ok
                     $0.rowsAccepted = record.rowsAccepted
@@ -157,7 +206,6 @@ public actor ShardActor {
                     $0.typeMismatchCount = record.typeMismatchCount
                     $0.typeMismatches = normalized.firstMismatches
                 }
-                remember(key, record)
             } else {
                 response = failure("the shard stopped before the batch was applied; retry with the same idempotency key")
             }
@@ -180,7 +228,7 @@ public actor ShardActor {
         }
     }
 
-    private func failure(_ message: String) -> Infranaut_V1_IngestResponse {
+    func failure(_ message: String) -> Infranaut_V1_IngestResponse {
         .with {
             $0.status = Infranaut_V1_Status(code: .unavailable, message: message)
             $0.shard = UInt32(shard)
@@ -198,7 +246,7 @@ public actor ShardActor {
         }
     }
 
-    private func remember(_ key: IdempotencyKey, _ record: Infranaut_V1_IdempotencyRecord) {
+    func remember(_ key: IdempotencyKey, _ record: Infranaut_V1_IdempotencyRecord) {
         remembered[key] = Remembered(record: record)
         rememberedOrder.append((key, record.acceptedUnixMs))
     }
@@ -208,13 +256,27 @@ public actor ShardActor {
         while let next = pending[appliedSequence + 1], next.durable {
             let op = next.op
             pending[appliedSequence + 1] = nil
-            let model = op.batch.modelID
-            models[model, default: ModelState(modelID: model)].apply(op)
-            dirtyModels.insert(model)
-            appliedSequence += 1
+            applyInMemory(op)
+            if link != nil { outbox.append(op) }
             for waiter in next.waiters { waiter.resume(returning: true) }
         }
     }
+
+    /// Applies one op to memory; the caller made it durable and ensures sequence order.
+    func applyInMemory(_ op: Infranaut_V1_StoredOp) {
+        let model = op.batch.modelID
+        models[model, default: ModelState(modelID: model)].apply(op)
+        dirtyModels.insert(model)
+        appliedSequence = op.sequence
+        lastTerm = op.term
+        recentTerms[op.sequence] = op.term
+        if recentTerms.count > 8_192 {
+            recentTerms = recentTerms.filter { $0.key + 4_096 > appliedSequence }
+        }
+    }
+
+    /// Whether ops of local ingests are in progress (made durable or applied right now).
+    var hasPendingOps: Bool { !pending.isEmpty }
 
     private func waitApplied(_ sequence: UInt64) async -> Bool {
         guard state == .serving else { return false }
@@ -223,7 +285,7 @@ public actor ShardActor {
         }
     }
 
-    private func fail(_ reason: String) {
+    func fail(_ reason: String) {
         guard state != .failed(reason) else { return }
         logger.error("shard stopped", metadata: ["reason": "\(reason)"])
         state = .failed(reason)
@@ -251,6 +313,7 @@ public actor ShardActor {
         checkpointRunning = true
         defer { checkpointRunning = false }
         let upTo = appliedSequence
+        let termAtUpTo = lastTerm
         let dirty = dirtyModels
         dirtyModels = []
         do throws(StorageError) {
@@ -259,7 +322,7 @@ public actor ShardActor {
                 guard let state = models[model] else { continue }
                 batch.put(ShardStore.modelKey(shard: shard, model: model), try encode(state.snapshot), in: store.models)
             }
-            batch.put(ShardStore.checkpointKey(shard: shard), KeyBuilder().appending(bigEndian: upTo).bytes, in: store.meta)
+            batch.put(ShardStore.checkpointKey(shard: shard), ShardStore.checkpointValue(sequence: upTo, term: termAtUpTo), in: store.meta)
             batch.deleteRange(
                 from: ShardStore.opKey(shard: shard, sequence: 0),
                 to: ShardStore.opKey(shard: shard, sequence: upTo + 1), in: store.ops)

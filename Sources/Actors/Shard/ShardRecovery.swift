@@ -10,6 +10,7 @@ enum ShardRecovery {
         var models: [String: ModelState] = [:]
         var checkpoint: UInt64 = 0
         var lastSequence: UInt64 = 0
+        var lastTerm: UInt64 = 0
         var replayed = 0
         var idempotency: [(model: String, key: String, record: Infranaut_V1_IdempotencyRecord)] = []
     }
@@ -18,8 +19,10 @@ enum ShardRecovery {
         var result = Result()
         let db = store.database
         let prefix = ShardStore.shardPrefix(shard)
-        result.checkpoint = try store.checkpoint(shard: shard)
-        result.lastSequence = result.checkpoint
+        let checkpoint = try store.checkpoint(shard: shard)
+        result.checkpoint = checkpoint.sequence
+        result.lastSequence = checkpoint.sequence
+        result.lastTerm = checkpoint.term
 
         try db.scan(prefix: prefix, in: store.models) { (entry) throws(StorageError) -> Bool in
             let snapshot = try decode(Infranaut_V1_ModelSnapshot.self, entry.value, "model snapshot of shard \(shard)")
@@ -40,6 +43,7 @@ enum ShardRecovery {
             let model = op.batch.modelID
             result.models[model, default: ModelState(modelID: model)].apply(op)
             result.lastSequence = op.sequence
+            result.lastTerm = op.term
             result.replayed += 1
             return true
         }

@@ -11,7 +11,7 @@ import Wire
 /// | `ops` | shard, sequence (UInt64 BE) | `StoredOp` |
 /// | `models` | shard, model id | `ModelSnapshot` as of the shard's checkpoint |
 /// | `idempotency` | shard, model id, key | `IdempotencyRecord` |
-/// | `meta` | `"checkpoint"`, shard | checkpoint sequence (UInt64 BE) |
+/// | `meta` | `"checkpoint"`, shard | checkpoint sequence, term of the op at it (UInt64 BE each) |
 /// | `meta` | `"shard-count"` | UInt32 BE, fixed when the data dir is created |
 ///
 /// Invariant: for every shard, `models` holds the state produced by applying every op with
@@ -80,10 +80,17 @@ public struct ShardStore: Sendable {
         return generated
     }
 
-    func checkpoint(shard: Int) throws(StorageError) -> UInt64 {
-        guard let bytes = try database.get(Self.checkpointKey(shard: shard), in: meta) else { return 0 }
+    /// The checkpoint sequence and the term of the op at it (0 in data written before terms).
+    func checkpoint(shard: Int) throws(StorageError) -> (sequence: UInt64, term: UInt64) {
+        guard let bytes = try database.get(Self.checkpointKey(shard: shard), in: meta) else { return (0, 0) }
         var reader = KeyReader(bytes)
-        return try reader.read(UInt64.self)
+        let sequence = try reader.read(UInt64.self)
+        let term = bytes.count >= 16 ? try reader.read(UInt64.self) : 0
+        return (sequence, term)
+    }
+
+    static func checkpointValue(sequence: UInt64, term: UInt64) -> [UInt8] {
+        KeyBuilder().appending(bigEndian: sequence).appending(bigEndian: term).bytes
     }
 }
 

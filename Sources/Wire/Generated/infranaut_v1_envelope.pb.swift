@@ -67,6 +67,31 @@ public nonisolated struct Infranaut_V1_Request: Sendable {
     set {body = .ring(newValue)}
   }
 
+  /// Node to node (replication); clients never send these.
+  public var replicate: Infranaut_V1_ReplicateRequest {
+    get {
+      if case .replicate(let v)? = body {return v}
+      return Infranaut_V1_ReplicateRequest()
+    }
+    set {body = .replicate(newValue)}
+  }
+
+  public var installSnapshot: Infranaut_V1_InstallSnapshotRequest {
+    get {
+      if case .installSnapshot(let v)? = body {return v}
+      return Infranaut_V1_InstallSnapshotRequest()
+    }
+    set {body = .installSnapshot(newValue)}
+  }
+
+  public var fetchSnapshot: Infranaut_V1_FetchSnapshotRequest {
+    get {
+      if case .fetchSnapshot(let v)? = body {return v}
+      return Infranaut_V1_FetchSnapshotRequest()
+    }
+    set {body = .fetchSnapshot(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -74,6 +99,10 @@ public nonisolated struct Infranaut_V1_Request: Sendable {
     case status(Infranaut_V1_StatusRequest)
     case members(Infranaut_V1_MembersRequest)
     case ring(Infranaut_V1_RingRequest)
+    /// Node to node (replication); clients never send these.
+    case replicate(Infranaut_V1_ReplicateRequest)
+    case installSnapshot(Infranaut_V1_InstallSnapshotRequest)
+    case fetchSnapshot(Infranaut_V1_FetchSnapshotRequest)
 
   }
 
@@ -129,6 +158,30 @@ public nonisolated struct Infranaut_V1_Response: Sendable {
     set {body = .ring(newValue)}
   }
 
+  public var replicate: Infranaut_V1_ReplicateResponse {
+    get {
+      if case .replicate(let v)? = body {return v}
+      return Infranaut_V1_ReplicateResponse()
+    }
+    set {body = .replicate(newValue)}
+  }
+
+  public var installSnapshot: Infranaut_V1_InstallSnapshotResponse {
+    get {
+      if case .installSnapshot(let v)? = body {return v}
+      return Infranaut_V1_InstallSnapshotResponse()
+    }
+    set {body = .installSnapshot(newValue)}
+  }
+
+  public var fetchSnapshot: Infranaut_V1_FetchSnapshotResponse {
+    get {
+      if case .fetchSnapshot(let v)? = body {return v}
+      return Infranaut_V1_FetchSnapshotResponse()
+    }
+    set {body = .fetchSnapshot(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -137,6 +190,9 @@ public nonisolated struct Infranaut_V1_Response: Sendable {
     case status(Infranaut_V1_StatusResponse)
     case members(Infranaut_V1_MembersResponse)
     case ring(Infranaut_V1_RingResponse)
+    case replicate(Infranaut_V1_ReplicateResponse)
+    case installSnapshot(Infranaut_V1_InstallSnapshotResponse)
+    case fetchSnapshot(Infranaut_V1_FetchSnapshotResponse)
 
   }
 
@@ -149,7 +205,7 @@ fileprivate nonisolated let _protobuf_package = "infranaut.v1"
 
 nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Request"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}hops\0\u{2}\u{8}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}hops\0\u{2}\u{8}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{2}\u{7}replicate\0\u{3}install_snapshot\0\u{3}fetch_snapshot\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -211,6 +267,45 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
           self.body = .ring(v)
         }
       }()
+      case 20: try {
+        var v: Infranaut_V1_ReplicateRequest?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .replicate(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .replicate(v)
+        }
+      }()
+      case 21: try {
+        var v: Infranaut_V1_InstallSnapshotRequest?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .installSnapshot(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .installSnapshot(v)
+        }
+      }()
+      case 22: try {
+        var v: Infranaut_V1_FetchSnapshotRequest?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .fetchSnapshot(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .fetchSnapshot(v)
+        }
+      }()
       default: break
       }
     }
@@ -244,6 +339,18 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
       guard case .ring(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
     }()
+    case .replicate?: try {
+      guard case .replicate(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
+    }()
+    case .installSnapshot?: try {
+      guard case .installSnapshot(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 21)
+    }()
+    case .fetchSnapshot?: try {
+      guard case .fetchSnapshot(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -260,7 +367,7 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Response"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{9}error\0\u{1}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{9}error\0\u{1}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{2}\u{7}replicate\0\u{3}install_snapshot\0\u{3}fetch_snapshot\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -333,6 +440,45 @@ nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobu
           self.body = .ring(v)
         }
       }()
+      case 20: try {
+        var v: Infranaut_V1_ReplicateResponse?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .replicate(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .replicate(v)
+        }
+      }()
+      case 21: try {
+        var v: Infranaut_V1_InstallSnapshotResponse?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .installSnapshot(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .installSnapshot(v)
+        }
+      }()
+      case 22: try {
+        var v: Infranaut_V1_FetchSnapshotResponse?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .fetchSnapshot(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .fetchSnapshot(v)
+        }
+      }()
       default: break
       }
     }
@@ -363,6 +509,18 @@ nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobu
     case .ring?: try {
       guard case .ring(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+    }()
+    case .replicate?: try {
+      guard case .replicate(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
+    }()
+    case .installSnapshot?: try {
+      guard case .installSnapshot(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 21)
+    }()
+    case .fetchSnapshot?: try {
+      guard case .fetchSnapshot(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
     }()
     case nil: break
     }

@@ -52,6 +52,10 @@ public nonisolated struct Infranaut_V1_StoredOp: Sendable {
   /// Wall-clock time the node accepted the op, ms since the Unix epoch.
   public var acceptedUnixMs: Int64 = 0
 
+  /// The primary term the op was written in (docs/replication.md). 0 in data written before
+  /// replication existed.
+  public var term: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -134,7 +138,7 @@ fileprivate nonisolated let _protobuf_package = "infranaut.v1"
 
 nonisolated extension Infranaut_V1_StoredOp: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StoredOp"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{3}idempotency_key\0\u{1}batch\0\u{3}type_mismatches\0\u{3}accepted_unix_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{3}idempotency_key\0\u{1}batch\0\u{3}type_mismatches\0\u{3}accepted_unix_ms\0\u{1}term\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -147,6 +151,7 @@ nonisolated extension Infranaut_V1_StoredOp: SwiftProtobuf.Message, SwiftProtobu
       case 3: try { try decoder.decodeSingularMessageField(value: &self._batch) }()
       case 4: try { try decoder.decodeRepeatedUInt64Field(value: &self.typeMismatches) }()
       case 5: try { try decoder.decodeSingularInt64Field(value: &self.acceptedUnixMs) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.term) }()
       default: break
       }
     }
@@ -172,6 +177,9 @@ nonisolated extension Infranaut_V1_StoredOp: SwiftProtobuf.Message, SwiftProtobu
     if self.acceptedUnixMs != 0 {
       try visitor.visitSingularInt64Field(value: self.acceptedUnixMs, fieldNumber: 5)
     }
+    if self.term != 0 {
+      try visitor.visitSingularUInt64Field(value: self.term, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -181,6 +189,7 @@ nonisolated extension Infranaut_V1_StoredOp: SwiftProtobuf.Message, SwiftProtobu
     if lhs._batch != rhs._batch {return false}
     if lhs.typeMismatches != rhs.typeMismatches {return false}
     if lhs.acceptedUnixMs != rhs.acceptedUnixMs {return false}
+    if lhs.term != rhs.term {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

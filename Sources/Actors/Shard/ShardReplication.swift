@@ -1,0 +1,391 @@
+import Foundation
+import Monitoring
+import Storage
+public import Wire
+
+/// How a shard reaches the other replicas of its shard. Provided by the node (membership and
+/// forwarding clients); a shard without a link is a single replica.
+public struct ReplicationLink: Sendable {
+    /// Client addresses of the shard's followers while this node is its primary; empty when it is
+    /// not, or has no followers. Followers that are alive or suspect count: a write is
+    /// acknowledged only once every one of them holds it.
+    public var followers: @Sendable (_ shard: Int) async -> [String]
+    /// Sends one request to a peer node and returns its response.
+    public var send: @Sendable (_ address: String, _ request: Infranaut_V1_Request) async throws -> Infranaut_V1_Response
+    public var nodeID: String
+    /// How long an ingest waits for its followers before it is answered with a retryable error.
+    public var ackTimeout: Duration
+
+    public init(
+        nodeID: String, ackTimeout: Duration,
+        followers: @escaping @Sendable (_ shard: Int) async -> [String],
+        send: @escaping @Sendable (_ address: String, _ request: Infranaut_V1_Request) async throws -> Infranaut_V1_Response
+    ) {
+        self.nodeID = nodeID
+        self.ackTimeout = ackTimeout
+        self.followers = followers
+        self.send = send
+    }
+}
+
+/// Replication of a shard from its primary to its followers (docs/replication.md).
+///
+/// Invariants:
+/// 1. An ingest is acknowledged only after its op is durable and applied here *and* on every
+///    current follower. A key applied here but not yet replicated is answered as a replay only
+///    after its op reached the followers.
+/// 2. Every op carries the term of the primary that wrote it. A node starts a new term (its last
+///    op's term + 1) the first time it writes after being a follower or restarting. Replica
+///    histories are compared by (term of the last op, applied sequence): the larger one holds every
+///    acknowledged op, because an op is acknowledged only when the followers hold it.
+/// 3. Followers apply ops strictly in sequence order and only where their history continues the
+///    primary's (`prev_sequence`/`prev_term`). Otherwise the primary sends its snapshot when it is
+///    ahead, or fetches the follower's when the follower is ahead (a node that returns after a
+///    crash, or a new node taking over shards, adopts the state of the replica that served meanwhile).
+extension ShardActor {
+    public func attach(_ link: ReplicationLink) {
+        self.link = link
+    }
+
+    var notReplicatedMessage: String {
+        "the batch is durable on the shard's primary but not yet on its followers; retry with the same idempotency key"
+    }
+
+    /// Waits until every current follower holds `sequence`, or the link's ack timeout passes.
+    func awaitReplicated(_ sequence: UInt64) async -> Bool {
+        guard let link else { return true }
+        if sequence <= replicatedThrough { return true }
+        let deadline = ContinuousClock.now + link.ackTimeout
+        let done = await withCheckedContinuation { continuation in
+            replicationWaiters.append((sequence, deadline, continuation))
+            if !pumping { Task { await self.pump() } }
+        }
+        return done
+    }
+
+    /// Before its first write as primary (after a restart or after being a follower), the shard
+    /// asks every follower for its history: it adopts a follower's state that is ahead of its own,
+    /// and starts a term above every term it heard of, so terms order the histories of the
+    /// replicas. False when a follower could not be asked (the write is refused, retryably).
+    func establishTerm() async -> Bool {
+        guard let link else {
+            if writingTerm == nil { writingTerm = lastTerm + 1 }
+            return true
+        }
+        guard !establishing else { return false }
+        establishing = true
+        defer { establishing = false }
+        var highest = lastTerm
+        for follower in await link.followers(shard) {
+            let request = replicateRequest(after: appliedSequence, term: lastTerm, ops: [], link: link)
+            guard let response = try? await link.send(follower, request), case .replicate(let reply) = response.body,
+                  reply.status.code == .ok
+            else { return false }
+            if (reply.lastTerm, reply.applied) > (lastTerm, appliedSequence) {
+                guard await adopt(from: follower, link: link) else { return false }
+            }
+            highest = max(highest, reply.lastTerm)
+            if reply.outcome == .applied { followerAcked[follower] = reply.applied }
+        }
+        writingTerm = max(highest, lastTerm) + 1
+        logger.debug("writing in a new term", metadata: ["term": "\(writingTerm ?? 0)", "applied": "\(appliedSequence)"])
+        return true
+    }
+
+    private func replicateRequest(
+        after sequence: UInt64, term: UInt64, ops: [Infranaut_V1_StoredOp], link: ReplicationLink
+    ) -> Infranaut_V1_Request {
+        .with {
+            $0.version = 1
+            $0.hops = 1
+            $0.replicate = .with {
+                $0.shard = UInt32(shard)
+                $0.prevSequence = sequence
+                $0.prevTerm = term
+                $0.ops = ops
+                $0.fromNode = link.nodeID
+            }
+        }
+    }
+
+    private func termAt(_ sequence: UInt64) -> UInt64? {
+        if sequence == appliedSequence { return lastTerm }
+        if sequence == 0 { return 0 }
+        return recentTerms[sequence]
+    }
+
+    /// Sends ops (or snapshots) to the followers until every waiter is answered.
+    private func pump() async {
+        guard !pumping, let link else { return }
+        pumping = true
+        defer { pumping = false }
+        while case .serving = state, !replicationWaiters.isEmpty {
+            let followers = await link.followers(shard)
+            followerAcked = followerAcked.filter { followers.contains($0.key) }
+            let before = replicatedThrough
+            for follower in followers where (followerAcked[follower] ?? 0) < appliedSequence {
+                await sync(follower, link: link)
+            }
+            let held = followers.map { followerAcked[$0] ?? 0 }.min() ?? appliedSequence
+            replicatedThrough = max(replicatedThrough, min(held, appliedSequence))
+            outbox.removeAll { $0.sequence <= replicatedThrough }
+            let now = ContinuousClock.now
+            var waiting: [(sequence: UInt64, deadline: ContinuousClock.Instant, continuation: CheckedContinuation<Bool, Never>)] = []
+            for waiter in replicationWaiters {
+                if waiter.sequence <= replicatedThrough {
+                    waiter.continuation.resume(returning: true)
+                } else if waiter.deadline <= now {
+                    waiter.continuation.resume(returning: false)
+                } else {
+                    waiting.append(waiter)
+                }
+            }
+            replicationWaiters = waiting
+            if replicatedThrough == before && !waiting.isEmpty {
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        // A stopped or failed shard answers the waiters it still has.
+        for waiter in replicationWaiters where waiter.sequence > replicatedThrough {
+            waiter.continuation.resume(returning: false)
+        }
+        replicationWaiters.removeAll()
+    }
+
+    /// One exchange with one follower: ops after what it holds, or a snapshot either way.
+    private func sync(_ follower: String, link: ReplicationLink) async {
+        let from = followerAcked[follower] ?? (outbox.first.map { $0.sequence - 1 } ?? appliedSequence)
+        guard let prevTerm = termAt(from), outbox.isEmpty || from + 1 >= outbox[0].sequence else {
+            return await pushSnapshot(to: follower, link: link)
+        }
+        var ops: [Infranaut_V1_StoredOp] = []
+        var bytes = 0
+        for op in outbox where op.sequence > from {
+            ops.append(op)
+            bytes += Int(op.batch.rowCount) * max(1, op.batch.columns.count) * 8
+            if ops.count >= 512 || bytes >= 8 << 20 { break }
+        }
+        let request = replicateRequest(after: from, term: prevTerm, ops: ops, link: link)
+        guard let response = try? await link.send(follower, request), case .replicate(let reply) = response.body else {
+            followerAcked[follower] = nil
+            return
+        }
+        guard reply.status.code == .ok else {
+            logger.debug("follower refused ops", metadata: ["follower": "\(follower)", "message": "\(reply.status.message)"])
+            return
+        }
+        switch reply.outcome {
+        case .applied:
+            followerAcked[follower] = reply.applied
+        default:
+            if (reply.lastTerm, reply.applied) > (lastTerm, appliedSequence) {
+                await adopt(from: follower, link: link)
+            } else {
+                await pushSnapshot(to: follower, link: link)
+            }
+        }
+    }
+
+    private func pushSnapshot(to follower: String, link: ReplicationLink) async {
+        let snapshot = exportSnapshot()
+        let request = Infranaut_V1_Request.with {
+            $0.version = 1
+            $0.hops = 1
+            $0.installSnapshot = .with {
+                $0.snapshot = snapshot
+                $0.fromNode = link.nodeID
+            }
+        }
+        guard let response = try? await link.send(follower, request), case .installSnapshot(let reply) = response.body,
+              reply.status.code == .ok
+        else { return }
+        logger.info("follower caught up from a snapshot", metadata: ["follower": "\(follower)", "applied": "\(snapshot.applied)"])
+        followerAcked[follower] = snapshot.applied
+    }
+
+    /// Takes over the state of a follower that is ahead of this primary.
+    @discardableResult
+    private func adopt(from follower: String, link: ReplicationLink) async -> Bool {
+        let request = Infranaut_V1_Request.with {
+            $0.version = 1
+            $0.hops = 1
+            $0.fetchSnapshot = .with {
+                $0.shard = UInt32(shard)
+                $0.fromNode = link.nodeID
+            }
+        }
+        guard let response = try? await link.send(follower, request), case .fetchSnapshot(let reply) = response.body,
+              reply.status.code == .ok
+        else { return false }
+        guard (reply.snapshot.lastTerm, reply.snapshot.applied) > (lastTerm, appliedSequence) else { return true }
+        let status = await install(reply.snapshot)
+        guard status.code == .ok else { return false }
+        logger.info("adopted a follower's newer state", metadata: ["follower": "\(follower)", "applied": "\(reply.snapshot.applied)"])
+        followerAcked[follower] = reply.snapshot.applied
+        return true
+    }
+
+    // MARK: - Follower side
+
+    /// Applies ops from the shard's primary.
+    public func receiveReplicate(_ request: Infranaut_V1_ReplicateRequest) async -> Infranaut_V1_ReplicateResponse {
+        guard case .serving = state else { return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) is not serving") } }
+        guard !replicaBusy, !hasPendingOps else {
+            return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) is busy; retry") }
+        }
+        becomeFollower()
+        func mismatch() -> Infranaut_V1_ReplicateResponse {
+            .with {
+                $0.status = .ok
+                $0.outcome = .mismatch
+                $0.applied = appliedSequence
+                $0.lastTerm = lastTerm
+            }
+        }
+        guard request.prevSequence <= appliedSequence, termAt(request.prevSequence) == request.prevTerm else { return mismatch() }
+        var expected = request.prevSequence + 1
+        var fresh: [Infranaut_V1_StoredOp] = []
+        for op in request.ops {
+            guard op.sequence == expected else { return mismatch() }
+            expected += 1
+            if op.sequence <= appliedSequence {
+                guard termAt(op.sequence) == op.term else { return mismatch() }
+            } else {
+                fresh.append(op)
+            }
+        }
+        if !fresh.isEmpty {
+            replicaBusy = true
+            defer { replicaBusy = false }
+            do throws(StorageError) {
+                var batch = WriteBatch()
+                for op in fresh {
+                    batch.put(ShardStore.opKey(shard: shard, sequence: op.sequence), try encode(op), in: store.ops)
+                    batch.put(
+                        ShardStore.idempotencyKey(shard: shard, model: op.batch.modelID, key: op.idempotencyKey),
+                        try encode(Self.record(of: op)), in: store.idempotency)
+                }
+                try await writer.write(batch)
+            } catch {
+                fail("durable write of replicated ops failed: \(error)")
+                return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) could not store the ops") }
+            }
+            for op in fresh {
+                applyInMemory(op)
+                remember(IdempotencyKey(model: op.batch.modelID, key: op.idempotencyKey), Self.record(of: op))
+            }
+            nextSequence = appliedSequence + 1
+            replicatedThrough = appliedSequence
+        }
+        return .with {
+            $0.status = .ok
+            $0.outcome = .applied
+            $0.applied = appliedSequence
+            $0.lastTerm = lastTerm
+        }
+    }
+
+    /// Replaces this replica's state of the shard with a snapshot from its primary.
+    public func receiveSnapshot(_ request: Infranaut_V1_InstallSnapshotRequest) async -> Infranaut_V1_InstallSnapshotResponse {
+        guard request.snapshot.shard == UInt32(shard) else {
+            return .with { $0.status = Infranaut_V1_Status(code: .invalidArgument, message: "snapshot of shard \(request.snapshot.shard) sent to shard \(shard)") }
+        }
+        becomeFollower()
+        let status = await install(request.snapshot)
+        return .with { $0.status = status }
+    }
+
+    /// This replica's state of the shard, for a primary that is behind it.
+    public func snapshotForPeer() -> Infranaut_V1_FetchSnapshotResponse {
+        .with {
+            $0.status = .ok
+            $0.snapshot = exportSnapshot()
+        }
+    }
+
+    /// Drops the primary role: ops written from now on come from another node.
+    private func becomeFollower() {
+        writingTerm = nil
+        outbox.removeAll()
+        followerAcked.removeAll()
+    }
+
+    static func record(of op: Infranaut_V1_StoredOp) -> Infranaut_V1_IdempotencyRecord {
+        .with {
+            $0.acceptedUnixMs = op.acceptedUnixMs
+            $0.sequence = op.sequence
+            $0.rowsAccepted = UInt64(op.batch.rowCount)
+            $0.typeMismatchCount = op.typeMismatches.reduce(0, +)
+        }
+    }
+
+    func exportSnapshot() -> Infranaut_V1_ShardSnapshot {
+        .with {
+            $0.shard = UInt32(shard)
+            $0.applied = appliedSequence
+            $0.lastTerm = lastTerm
+            $0.models = models.values.map(\.snapshot)
+            $0.idempotency = remembered.map { key, value in
+                .with {
+                    $0.modelID = key.model
+                    $0.key = key.key
+                    $0.record = value.record
+                }
+            }
+        }
+    }
+
+    /// Replaces the shard's state, on disk (one atomic batch) and in memory.
+    private func install(_ snapshot: Infranaut_V1_ShardSnapshot) async -> Infranaut_V1_Status {
+        guard case .serving = state else { return Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) is not serving") }
+        guard !replicaBusy, !hasPendingOps else { return Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) is busy; retry") }
+        var loaded: [String: ModelState] = [:]
+        for model in snapshot.models {
+            do throws(ProfileDecodingError) {
+                loaded[model.modelID] = try ModelState(snapshot: model)
+            } catch {
+                return Infranaut_V1_Status(code: .invalidArgument, message: "snapshot model \(model.modelID): \(error.description)")
+            }
+        }
+        replicaBusy = true
+        defer { replicaBusy = false }
+        do throws(StorageError) {
+            var batch = WriteBatch()
+            let from = ShardStore.shardPrefix(shard)
+            let to = ShardStore.shardPrefix(shard + 1)
+            batch.deleteRange(from: from, to: to, in: store.ops)
+            batch.deleteRange(from: from, to: to, in: store.models)
+            batch.deleteRange(from: from, to: to, in: store.idempotency)
+            for model in snapshot.models {
+                batch.put(ShardStore.modelKey(shard: shard, model: model.modelID), try encode(model), in: store.models)
+            }
+            for entry in snapshot.idempotency {
+                batch.put(ShardStore.idempotencyKey(shard: shard, model: entry.modelID, key: entry.key), try encode(entry.record), in: store.idempotency)
+            }
+            batch.put(ShardStore.checkpointKey(shard: shard), ShardStore.checkpointValue(sequence: snapshot.applied, term: snapshot.lastTerm), in: store.meta)
+            try await writer.write(batch)
+        } catch {
+            fail("snapshot install failed: \(error)")
+            return Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) could not store the snapshot")
+        }
+        models = loaded
+        projectedSchemas = [:]
+        dirtyModels = []
+        appliedSequence = snapshot.applied
+        checkpointSequence = snapshot.applied
+        nextSequence = snapshot.applied + 1
+        lastTerm = snapshot.lastTerm
+        recentTerms = [snapshot.applied: snapshot.lastTerm]
+        replicatedThrough = snapshot.applied
+        writingTerm = nil
+        outbox.removeAll()
+        unreplicatedKeys.removeAll()
+        remembered = [:]
+        rememberedOrder = []
+        rememberedHead = 0
+        for entry in snapshot.idempotency.sorted(by: { $0.record.acceptedUnixMs < $1.record.acceptedUnixMs }) {
+            remember(IdempotencyKey(model: entry.modelID, key: entry.key), entry.record)
+        }
+        return .ok
+    }
+}
