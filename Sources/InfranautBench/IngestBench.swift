@@ -27,15 +27,22 @@ struct IngestBench: AsyncParsableCommand {
     @Option(help: "Models the batches are spread over.")
     var models = 100
 
+    @Option(help: "Nodes in the cluster (1: a single node; more: a local cluster with replication factor 2, senders spread over all nodes).")
+    var nodes = 1
+
     func run() async throws {
-        let data = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-bench-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: data) }
-        let launched = try launchNode(binary: infranautBinary(binary), dataDirectory: data, extra: ["--log-level", "warning"])
-        let node = launched.process
-        defer { node.terminate(); node.waitUntilExit() }
-        let address = launched.client
-        let pid = node.processIdentifier
-        print("node pid \(pid) at \(address); \(concurrency) senders, \(rows) rows x \(features) features per batch, \(models) models")
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-bench-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        var launchedNodes: [LaunchedNode] = []
+        defer { for node in launchedNodes { node.process.terminate(); node.process.waitUntilExit() } }
+        for index in 0..<max(1, nodes) {
+            var extra = ["--log-level", "warning", "--node-id", "bench-\(index)"]
+            if let first = launchedNodes.first { extra += ["--seed", first.cluster] }
+            launchedNodes.append(try launchNode(binary: infranautBinary(binary), dataDirectory: "\(base)/\(index)", extra: extra))
+        }
+        if nodes > 1 { try await waitForCluster(launchedNodes) }
+        let pid = launchedNodes[0].process.processIdentifier
+        print("\(launchedNodes.count) node(s), first pid \(pid) at \(launchedNodes[0].client); \(concurrency) senders, \(rows) rows x \(features) features per batch, \(models) models")
 
         // Pre-encode one batch body per model; each request only adds its own idempotency key.
         var bodies: [[UInt8]] = []
@@ -54,8 +61,8 @@ struct IngestBench: AsyncParsableCommand {
             bodies.append(try batch.serializedBytes())
         }
         let frozenBodies = bodies
-        let client = try RequestClient(dial: address)
-        defer { client.close() }
+        let clients = try launchedNodes.map { try RequestClient(dial: $0.client) }
+        defer { clients.forEach { $0.close() } }
         let recorder = Recorder()
         let start = ContinuousClock.now
         let warmupEnd = start + .seconds(3)
@@ -69,8 +76,15 @@ struct IngestBench: AsyncParsableCommand {
                         let request = encodeIngest(key: "s\(sender)-\(sequence)", batch: frozenBodies[model])
                         sequence += 1
                         let sent = ContinuousClock.now
-                        let reply = try await client.request(request, timeout: .seconds(30))
-                        let response = try Infranaut_V1_Response(serializedBytes: reply)
+                        // Retryable refusals (a shard taking over, a follower not yet known dead)
+                        // are retried with the same key, as a client does; they count in the latency.
+                        var response = Infranaut_V1_Response()
+                        for attempt in 0..<100 {
+                            let reply = try await clients[sender % clients.count].request(request, timeout: .seconds(30))
+                            response = try Infranaut_V1_Response(serializedBytes: reply)
+                            guard response.ingest.status.code != .ok, response.ingest.status.retryable, attempt < 99 else { break }
+                            try await Task.sleep(for: .milliseconds(20))
+                        }
                         guard response.ingest.status.code == .ok else {
                             throw ValidationError("ingest failed: \(response.ingest.status.message) \(response.error.message)")
                         }
@@ -96,6 +110,27 @@ struct IngestBench: AsyncParsableCommand {
         print(String(format: "measured %d s: %d batches, %.0f rows/s, %.2f M feature values/s", duration, measured.count, rowsPerSecond, rowsPerSecond * Double(features) / 1e6))
         print(String(format: "ack latency: p50 %.2f ms, p99 %.2f ms, max %.2f ms", percentile(0.5), percentile(0.99), percentile(1.0)))
         print(String(format: "node resident memory (%d models x %d features): %.1f MB at the end of the load, %.1f MB 12 s later", models, features, rss, idleRSS))
+    }
+
+    /// Waits until the first node sees every node alive with its client address.
+    private func waitForCluster(_ launched: [LaunchedNode]) async throws {
+        let client = try RequestClient(dial: launched[0].client)
+        defer { client.close() }
+        let request: [UInt8] = try Infranaut_V1_Request.with {
+            $0.version = 1
+            $0.members = .init()
+        }.serializedBytes()
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if let reply = try? await client.request(request, timeout: .seconds(2)),
+               let response = try? Infranaut_V1_Response(serializedBytes: reply),
+               response.members.members.filter({ $0.status == "alive" && !$0.clientAddress.isEmpty }).count == launched.count {
+                try await Task.sleep(for: .seconds(2))  // let every node's view settle
+                return
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw ValidationError("the \(launched.count) nodes did not form a cluster within 30 s")
     }
 }
 
