@@ -49,7 +49,7 @@ public actor ShardActor {
     public let shard: Int
     let store: ShardStore
     let writer: GroupCommitWriter
-    let settings: ShardSettings
+    private let settings: ShardSettings
     let logger: Logger
     public private(set) var state: State = .serving
 
@@ -64,7 +64,7 @@ public actor ShardActor {
     var rememberedHead = 0
     private var inFlight: [IdempotencyKey: [CheckedContinuation<Infranaut_V1_IngestResponse, Never>]] = [:]
     var dirtyModels: Set<String> = []
-    var checkpointRunning = false
+    private var checkpointRunning = false
 
     // Replication (ShardReplication.swift; docs/replication.md).
     /// The term of the op at `appliedSequence` (0 before the first op).
@@ -79,7 +79,7 @@ public actor ShardActor {
     /// Per follower client address: the sequence it is known to hold (nil: not known yet).
     var followerAcked: [String: UInt64] = [:]
     var replicatedThrough: UInt64 = 0
-    var replicationWaiters: [(sequence: UInt64, deadline: ContinuousClock.Instant, continuation: CheckedContinuation<Bool, Never>)] = []
+    var replicationWaiters: [ReplicationWaiter] = []
     var pumping = false
     var establishing = false
     /// A replica write (ops or snapshot from another node) is being made durable.
@@ -104,20 +104,12 @@ public actor ShardActor {
         nextSequence = recovered.lastSequence + 1
         lastTerm = recovered.lastTerm
         replicatedThrough = recovered.lastSequence
-        var remembered: [IdempotencyKey: Remembered] = [:]
-        var order: [(key: IdempotencyKey, acceptedMs: Int64)] = []
-        for entry in recovered.idempotency.sorted(by: { $0.record.acceptedUnixMs < $1.record.acceptedUnixMs }) {
-            let key = IdempotencyKey(model: entry.model, key: entry.key)
-            remembered[key] = Remembered(record: entry.record)
-            order.append((key, entry.record.acceptedUnixMs))
-        }
-        self.remembered = remembered
-        rememberedOrder = order
+        (remembered, rememberedOrder) = Self.rememberedKeys(recovered.idempotency)
         if recovered.replayed > 0 {
             dirtyModels = Set(models.keys)
         }
         let modelCount = recovered.models.count
-        let keyCount = remembered.count
+        let keyCount = recovered.idempotency.count
         logger.debug("recovered", metadata: [
             "models": "\(modelCount)", "checkpoint": "\(recovered.checkpoint)",
             "replayed": "\(recovered.replayed)", "keys": "\(keyCount)",
@@ -138,12 +130,7 @@ public actor ShardActor {
             unreplicatedKeys.remove(key)
             return replay(done.record)
         }
-        if inFlight[key] != nil {
-            // The same key is being applied right now (a client retry racing its original).
-            var response = await withCheckedContinuation { inFlight[key, default: []].append($0) }
-            if response.status.code == .ok { response.replayed = true }
-            return response
-        }
+        if inFlight[key] != nil { return await joinInFlight(key) }
         if writingTerm == nil {
             guard await establishTerm() else {
                 return failure("shard \(shard) is taking over as primary and could not reach its followers yet; retry with the same idempotency key")
@@ -151,11 +138,7 @@ public actor ShardActor {
             // The state may have been replaced by a follower's newer one meanwhile.
             if let done = remembered[key] { return replay(done.record) }
         }
-        guard inFlight[key] == nil else {
-            var response = await withCheckedContinuation { inFlight[key, default: []].append($0) }
-            if response.status.code == .ok { response.replayed = true }
-            return response
-        }
+        if inFlight[key] != nil { return await joinInFlight(key) }
         inFlight[key] = []
 
         var schema = projectedSchemas[model] ?? models[model]?.schema ?? [:]
@@ -191,13 +174,13 @@ public actor ShardActor {
             pending[sequence]?.durable = true
             drainApplied()
             let applied = appliedSequence >= sequence ? true : await waitApplied(sequence)
-            if applied {
-                remember(key, record)
-            }
-            if applied, !(await awaitReplicated(sequence)) {
+            if applied { remember(key, record) }
+            if !applied {
+                response = failure("the shard stopped before the batch was applied; retry with the same idempotency key")
+            } else if !(await awaitReplicated(sequence)) {
                 unreplicatedKeys.insert(key)
                 response = failure(notReplicatedMessage)
-            } else if applied {
+            } else {
                 response = .with {
                     $0.status = .ok
                     $0.rowsAccepted = record.rowsAccepted
@@ -206,8 +189,6 @@ public actor ShardActor {
                     $0.typeMismatchCount = record.typeMismatchCount
                     $0.typeMismatches = normalized.firstMismatches
                 }
-            } else {
-                response = failure("the shard stopped before the batch was applied; retry with the same idempotency key")
             }
         } catch {
             fail("durable write failed: \(error)")
@@ -228,7 +209,7 @@ public actor ShardActor {
         }
     }
 
-    func failure(_ message: String) -> Infranaut_V1_IngestResponse {
+    private func failure(_ message: String) -> Infranaut_V1_IngestResponse {
         .with {
             $0.status = Infranaut_V1_Status(code: .unavailable, message: message)
             $0.shard = UInt32(shard)
@@ -244,6 +225,28 @@ public actor ShardActor {
             $0.typeMismatchCount = record.typeMismatchCount
             $0.replayed = true
         }
+    }
+
+    /// Waits for the outcome of the same key being applied right now (a client retry racing its
+    /// original) and answers it as a replay.
+    private func joinInFlight(_ key: IdempotencyKey) async -> Infranaut_V1_IngestResponse {
+        var response = await withCheckedContinuation { inFlight[key, default: []].append($0) }
+        if response.status.code == .ok { response.replayed = true }
+        return response
+    }
+
+    /// The remembered-keys table and its expiry order, oldest first.
+    static func rememberedKeys(
+        _ entries: [(model: String, key: String, record: Infranaut_V1_IdempotencyRecord)]
+    ) -> ([IdempotencyKey: Remembered], [(key: IdempotencyKey, acceptedMs: Int64)]) {
+        var remembered: [IdempotencyKey: Remembered] = [:]
+        var order: [(key: IdempotencyKey, acceptedMs: Int64)] = []
+        for entry in entries.sorted(by: { $0.record.acceptedUnixMs < $1.record.acceptedUnixMs }) {
+            let key = IdempotencyKey(model: entry.model, key: entry.key)
+            remembered[key] = Remembered(record: entry.record)
+            order.append((key, entry.record.acceptedUnixMs))
+        }
+        return (remembered, order)
     }
 
     func remember(_ key: IdempotencyKey, _ record: Infranaut_V1_IdempotencyRecord) {

@@ -42,6 +42,13 @@ public struct ReplicationLink: Sendable {
 ///    primary's (`prev_sequence`/`prev_term`). Otherwise the primary sends its snapshot when it is
 ///    ahead, or fetches the follower's when the follower is ahead (a node that returns after a
 ///    crash, or a new node taking over shards, adopts the state of the replica that served meanwhile).
+/// An ingest waiting until its op is on every follower.
+struct ReplicationWaiter {
+    var sequence: UInt64
+    var deadline: ContinuousClock.Instant
+    var continuation: CheckedContinuation<Bool, Never>
+}
+
 extension ShardActor {
     public func attach(_ link: ReplicationLink) {
         self.link = link
@@ -57,7 +64,7 @@ extension ShardActor {
         if sequence <= replicatedThrough { return true }
         let deadline = ContinuousClock.now + link.ackTimeout
         let done = await withCheckedContinuation { continuation in
-            replicationWaiters.append((sequence, deadline, continuation))
+            replicationWaiters.append(ReplicationWaiter(sequence: sequence, deadline: deadline, continuation: continuation))
             if !pumping { Task { await self.pump() } }
         }
         return done
@@ -69,7 +76,7 @@ extension ShardActor {
     /// replicas. False when a follower could not be asked (the write is refused, retryably).
     func establishTerm() async -> Bool {
         guard let link else {
-            if writingTerm == nil { writingTerm = lastTerm + 1 }
+            writingTerm = lastTerm + 1
             return true
         }
         guard !establishing else { return false }
@@ -92,20 +99,25 @@ extension ShardActor {
         return true
     }
 
-    private func replicateRequest(
-        after sequence: UInt64, term: UInt64, ops: [Infranaut_V1_StoredOp], link: ReplicationLink
-    ) -> Infranaut_V1_Request {
+    /// A node-to-node request: never forwarded (`hops = 1`).
+    private func peerRequest(_ body: Infranaut_V1_Request.OneOf_Body) -> Infranaut_V1_Request {
         .with {
             $0.version = 1
             $0.hops = 1
-            $0.replicate = .with {
-                $0.shard = UInt32(shard)
-                $0.prevSequence = sequence
-                $0.prevTerm = term
-                $0.ops = ops
-                $0.fromNode = link.nodeID
-            }
+            $0.body = body
         }
+    }
+
+    private func replicateRequest(
+        after sequence: UInt64, term: UInt64, ops: [Infranaut_V1_StoredOp], link: ReplicationLink
+    ) -> Infranaut_V1_Request {
+        peerRequest(.replicate(.with {
+            $0.shard = UInt32(shard)
+            $0.prevSequence = sequence
+            $0.prevTerm = term
+            $0.ops = ops
+            $0.fromNode = link.nodeID
+        }))
     }
 
     private func termAt(_ sequence: UInt64) -> UInt64? {
@@ -130,7 +142,7 @@ extension ShardActor {
             replicatedThrough = max(replicatedThrough, min(held, appliedSequence))
             outbox.removeAll { $0.sequence <= replicatedThrough }
             let now = ContinuousClock.now
-            var waiting: [(sequence: UInt64, deadline: ContinuousClock.Instant, continuation: CheckedContinuation<Bool, Never>)] = []
+            var waiting: [ReplicationWaiter] = []
             for waiter in replicationWaiters {
                 if waiter.sequence <= replicatedThrough {
                     waiter.continuation.resume(returning: true)
@@ -188,14 +200,10 @@ extension ShardActor {
 
     private func pushSnapshot(to follower: String, link: ReplicationLink) async {
         let snapshot = exportSnapshot()
-        let request = Infranaut_V1_Request.with {
-            $0.version = 1
-            $0.hops = 1
-            $0.installSnapshot = .with {
-                $0.snapshot = snapshot
-                $0.fromNode = link.nodeID
-            }
-        }
+        let request = peerRequest(.installSnapshot(.with {
+            $0.snapshot = snapshot
+            $0.fromNode = link.nodeID
+        }))
         guard let response = try? await link.send(follower, request), case .installSnapshot(let reply) = response.body,
               reply.status.code == .ok
         else { return }
@@ -206,14 +214,10 @@ extension ShardActor {
     /// Takes over the state of a follower that is ahead of this primary.
     @discardableResult
     private func adopt(from follower: String, link: ReplicationLink) async -> Bool {
-        let request = Infranaut_V1_Request.with {
-            $0.version = 1
-            $0.hops = 1
-            $0.fetchSnapshot = .with {
-                $0.shard = UInt32(shard)
-                $0.fromNode = link.nodeID
-            }
-        }
+        let request = peerRequest(.fetchSnapshot(.with {
+            $0.shard = UInt32(shard)
+            $0.fromNode = link.nodeID
+        }))
         guard let response = try? await link.send(follower, request), case .fetchSnapshot(let reply) = response.body,
               reply.status.code == .ok
         else { return false }
@@ -380,12 +384,8 @@ extension ShardActor {
         writingTerm = nil
         outbox.removeAll()
         unreplicatedKeys.removeAll()
-        remembered = [:]
-        rememberedOrder = []
+        (remembered, rememberedOrder) = Self.rememberedKeys(snapshot.idempotency.map { ($0.modelID, $0.key, $0.record) })
         rememberedHead = 0
-        for entry in snapshot.idempotency.sorted(by: { $0.record.acceptedUnixMs < $1.record.acceptedUnixMs }) {
-            remember(IdempotencyKey(model: entry.modelID, key: entry.key), entry.record)
-        }
         return .ok
     }
 }

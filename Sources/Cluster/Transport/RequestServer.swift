@@ -151,11 +151,24 @@ private final class Worker: @unchecked Sendable {
     let ctx: nng_ctx
     private var box: AIOBox?
     private var phase: Phase = .receiving
-    /// `done` once the final `NNG_ECLOSED` callback ran and no nng call on the context is still
-    /// returning (the callback can run before the call that started the operation returns, and
-    /// the socket must not close under that call).
-    private let stopped = Mutex<(closedSeen: Bool, calling: Bool, done: Bool, waiters: [CheckedContinuation<Void, Never>])>(
-        (false, false, false, []))
+    /// The worker is stopped once the final `NNG_ECLOSED` callback ran and no nng call on the
+    /// context is still returning (the callback can run before the call that started the operation
+    /// returns, and the socket must not close under that call).
+    private struct StopState {
+        var closedSeen = false
+        var calling = false
+        var done = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+
+        /// The waiters to resume if the worker just became stopped.
+        mutating func settle() -> [CheckedContinuation<Void, Never>] {
+            guard closedSeen, !calling, !done else { return [] }
+            done = true
+            defer { waiters = [] }
+            return waiters
+        }
+    }
+    private let stopped = Mutex(StopState())
 
     init(ctx: nng_ctx) { self.ctx = ctx }
 
@@ -220,27 +233,19 @@ private final class Worker: @unchecked Sendable {
     private func call(_ body: () -> Void) {
         stopped.withLock { $0.calling = true }
         body()
-        let waiters = stopped.withLock { state -> [CheckedContinuation<Void, Never>] in
+        let waiters = stopped.withLock { state in
             state.calling = false
-            return state.closedSeen ? Self.finishStop(&state) : []
+            return state.settle()
         }
         waiters.forEach { $0.resume() }
     }
 
     private func markStopped() {
-        let waiters = stopped.withLock { state -> [CheckedContinuation<Void, Never>] in
+        let waiters = stopped.withLock { state in
             state.closedSeen = true
-            return state.calling ? [] : Self.finishStop(&state)
+            return state.settle()
         }
         waiters.forEach { $0.resume() }
-    }
-
-    private static func finishStop(
-        _ state: inout (closedSeen: Bool, calling: Bool, done: Bool, waiters: [CheckedContinuation<Void, Never>])
-    ) -> [CheckedContinuation<Void, Never>] {
-        state.done = true
-        defer { state.waiters = [] }
-        return state.waiters
     }
 
     func waitStopped() async {
