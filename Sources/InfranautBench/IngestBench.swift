@@ -40,7 +40,9 @@ struct IngestBench: AsyncParsableCommand {
             if let first = launchedNodes.first { extra += ["--seed", first.cluster] }
             launchedNodes.append(try launchNode(binary: infranautBinary(binary), dataDirectory: "\(base)/\(index)", extra: extra))
         }
-        if nodes > 1 { try await waitForCluster(launchedNodes) }
+        if nodes > 1 {
+            try await waitUntil(timeout: .seconds(30)) { try await allSeeAlive(launchedNodes.map(\.client)) }
+        }
         let pid = launchedNodes[0].process.processIdentifier
         print("\(launchedNodes.count) node(s), first pid \(pid) at \(launchedNodes[0].client); \(concurrency) senders, \(rows) rows x \(features) features per batch, \(models) models")
 
@@ -82,11 +84,11 @@ struct IngestBench: AsyncParsableCommand {
                         for attempt in 0..<100 {
                             let reply = try await clients[sender % clients.count].request(request, timeout: .seconds(30))
                             response = try Infranaut_V1_Response(serializedBytes: reply)
-                            guard response.ingest.status.code != .ok, response.ingest.status.retryable, attempt < 99 else { break }
+                            guard response.outcome.code != .ok, response.outcome.retryable, attempt < 99 else { break }
                             try await Task.sleep(for: .milliseconds(20))
                         }
-                        guard response.ingest.status.code == .ok else {
-                            throw ValidationError("ingest failed: \(response.ingest.status.message) \(response.error.message)")
+                        guard response.outcome.code == .ok else {
+                            throw ValidationError("ingest failed: \(response.outcome.code.name): \(response.outcome.message)")
                         }
                         if sent >= warmupEnd { recorder.record(ContinuousClock.now - sent) }
                     }
@@ -110,27 +112,6 @@ struct IngestBench: AsyncParsableCommand {
         print(String(format: "measured %d s: %d batches, %.0f rows/s, %.2f M feature values/s", duration, measured.count, rowsPerSecond, rowsPerSecond * Double(features) / 1e6))
         print(String(format: "ack latency: p50 %.2f ms, p99 %.2f ms, max %.2f ms", percentile(0.5), percentile(0.99), percentile(1.0)))
         print(String(format: "node resident memory (%d models x %d features): %.1f MB at the end of the load, %.1f MB 12 s later", models, features, rss, idleRSS))
-    }
-
-    /// Waits until the first node sees every node alive with its client address.
-    private func waitForCluster(_ launched: [LaunchedNode]) async throws {
-        let client = try RequestClient(dial: launched[0].client)
-        defer { client.close() }
-        let request: [UInt8] = try Infranaut_V1_Request.with {
-            $0.version = 1
-            $0.members = .init()
-        }.serializedBytes()
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline {
-            if let reply = try? await client.request(request, timeout: .seconds(2)),
-               let response = try? Infranaut_V1_Response(serializedBytes: reply),
-               response.members.members.filter({ $0.status == "alive" && !$0.clientAddress.isEmpty }).count == launched.count {
-                try await Task.sleep(for: .seconds(2))  // let every node's view settle
-                return
-            }
-            try await Task.sleep(for: .milliseconds(200))
-        }
-        throw ValidationError("the \(launched.count) nodes did not form a cluster within 30 s")
     }
 }
 

@@ -74,24 +74,6 @@ func printJSON<T: Encodable>(_ value: T) throws {
     print(String(decoding: data, as: UTF8.self))
 }
 
-extension Infranaut_V1_Response {
-    /// The status that answers the request: the frame-level error when there is one, otherwise the
-    /// status inside the body.
-    var outcome: Infranaut_V1_Status {
-        switch body {
-        case .error(let error): error
-        case .ingest(let ingest): ingest.status
-        case .status(let status): status.status
-        case .members(let members): members.status
-        case .ring(let ring): ring.status
-        case .replicate(let reply): reply.status
-        case .installSnapshot(let reply): reply.status
-        case .fetchSnapshot(let reply): reply.status
-        case .none: Infranaut_V1_Status(code: .internal, message: "the node sent an empty response")
-        }
-    }
-}
-
 func statusLine(_ status: Infranaut_V1_Status) -> String {
     "\(status.code.name): \(status.message)"
 }

@@ -16,11 +16,13 @@ final class ClientEndpoint: Sendable {
     private let logger: Logger
     private let draining = Mutex(false)
 
-    private let forwarder = Forwarder()
+    private let forwarder: Forwarder
     private let inFlight = InFlightBytes()
 
-    init(router: Router, membership: MembershipService, settings: NodeSettings, logger: Logger) {
+    /// `forwarder` holds the clients to peer nodes; the endpoint closes it when it starts draining.
+    init(router: Router, membership: MembershipService, forwarder: Forwarder, settings: NodeSettings, logger: Logger) {
         self.router = router
+        self.forwarder = forwarder
         self.membership = membership
         self.settings = settings
         self.logger = logger
@@ -235,28 +237,28 @@ final class InFlightBytes: Sendable {
     func release(_ size: Int) { bytes.withLock { $0 -= size } }
 }
 
-/// One request client per peer client address, created on first use.
+/// One request client per peer client address, created on first use; shared by forwarding and
+/// replication.
 final class Forwarder: Sendable {
-    private let clients = Mutex<[String: RequestClient]>([:])
-    private let closed = Mutex(false)
+    /// nil once closed, so that no client can be added after `closeAll`.
+    private let clients = Mutex<[String: RequestClient]?>([:])
 
     func client(for address: String) throws -> RequestClient {
-        guard !closed.withLock({ $0 }) else {
-            throw TransportError(.closed, operation: "forward to \(address)", message: "the node is shutting down")
-        }
-        return try clients.withLock { clients in
-            if let known = clients[address] { return known }
+        try clients.withLock { clients in
+            guard clients != nil else {
+                throw TransportError(.closed, operation: "send to \(address)", message: "the node is shutting down")
+            }
+            if let known = clients?[address] { return known }
             let made = try RequestClient(dial: address)
-            clients[address] = made
+            clients?[address] = made
             return made
         }
     }
 
     func closeAll() {
-        closed.withLock { $0 = true }
         let all = clients.withLock { clients -> [RequestClient] in
-            defer { clients = [:] }
-            return Array(clients.values)
+            defer { clients = nil }
+            return clients.map { Array($0.values) } ?? []
         }
         for client in all { client.close() }
     }

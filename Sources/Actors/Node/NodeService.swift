@@ -61,18 +61,22 @@ public final class NodeService: Service {
         clusterSettings.placement.shardCount = shardCount
         let membership = try MembershipService(settings: clusterSettings, logger: logger)
 
-        // Replication: the primary of a shard sends its ops to the followers' client endpoints.
+        // Replication: the primary of a shard sends its ops to the followers' client endpoints,
+        // over the same peer clients that forwarding uses. A send may take no longer than an
+        // ingest waits for its followers, so a dead follower cannot hold an ingest past the
+        // forward timeout of the node that relayed it.
         let peers = Forwarder()
+        let sendTimeout = settings.replicationAckTimeout
         let link = ReplicationLink(
             nodeID: clusterSettings.nodeID, ackTimeout: settings.replicationAckTimeout,
             followers: { shard in await membership.followerAddresses(shard: shard) },
             send: { address, request in
                 let client = try peers.client(for: address)
-                let reply = try await client.request(try request.serializedBytes(), timeout: .seconds(3))
+                let reply = try await client.request(try request.serializedBytes(), timeout: sendTimeout)
                 return try Infranaut_V1_Response(serializedBytes: reply)
             })
         for shard in shards { await shard.attach(link) }
-        let endpoint = ClientEndpoint(router: Router(shards: shards), membership: membership, settings: settings, logger: logger)
+        let endpoint = ClientEndpoint(router: Router(shards: shards), membership: membership, forwarder: peers, settings: settings, logger: logger)
         var serverSettings = RequestServerSettings()
         serverSettings.concurrency = settings.concurrency
         // nng's own limit sits above ours so that an oversized request still gets a TOO_LARGE answer
@@ -101,7 +105,6 @@ public final class NodeService: Service {
         logger.info("shutting down")
         // Refuse writes first: once peers see the leave they route this node's shards elsewhere.
         endpoint.startDraining()
-        peers.closeAll()
         await membership.stop(leave: true)
         await membershipTask.value
         await server.close(grace: settings.shutdownGrace)

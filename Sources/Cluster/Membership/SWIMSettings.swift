@@ -106,7 +106,7 @@ public struct SWIMSettings: Hashable, Sendable {
 
 extension Duration {
     /// This duration in seconds as a `Double`.
-    var inSeconds: Double {
+    public var inSeconds: Double {
         let parts = components
         return Double(parts.seconds) + Double(parts.attoseconds) * 1e-18
     }

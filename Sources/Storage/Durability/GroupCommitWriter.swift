@@ -91,17 +91,18 @@ public final class GroupCommitWriter: @unchecked Sendable {
                 index += 1
             }
             queue.removeFirst(index)
-            condition.unlock()
-
-            var merged = WriteBatch()
-            for pending in group { merged.append(contentsOf: pending.batch) }
-            condition.lock()
+            // Only this thread sets `failure`; reading it under the lock taken anyway is enough.
             let earlier = failure
             condition.unlock()
+
             let result: Result<Void, StorageError>
             if let earlier {
-                result = .failure(earlier)
+                result = .failure(StorageError(
+                    earlier.code, operation: "write",
+                    message: "an earlier WAL write failed (\(earlier.operation): \(earlier.message)); this writer accepts no more writes; restart the node"))
             } else {
+                var merged = WriteBatch()
+                for pending in group { merged.append(contentsOf: pending.batch) }
                 do throws(StorageError) {
                     try database.write(merged, sync: true)
                     result = .success(())
@@ -110,9 +111,13 @@ public final class GroupCommitWriter: @unchecked Sendable {
                 }
             }
             condition.lock()
-            if case .failure(let error) = result, failure == nil { failure = error }
-            groupsWritten += 1
-            batchesWritten += UInt64(group.count)
+            switch result {
+            case .success:
+                groupsWritten += 1
+                batchesWritten += UInt64(group.count)
+            case .failure(let error):
+                if earlier == nil { failure = error }
+            }
             condition.unlock()
             for pending in group { pending.continuation.resume(returning: result) }
         }

@@ -1,0 +1,17 @@
+extension Infranaut_V1_Response {
+    /// The status that answers the request: the frame-level error when there is one, otherwise the
+    /// status inside the body.
+    public var outcome: Infranaut_V1_Status {
+        switch body {
+        case .error(let error): error
+        case .ingest(let ingest): ingest.status
+        case .status(let status): status.status
+        case .members(let members): members.status
+        case .ring(let ring): ring.status
+        case .replicate(let reply): reply.status
+        case .installSnapshot(let reply): reply.status
+        case .fetchSnapshot(let reply): reply.status
+        case .none: Infranaut_V1_Status(code: .internal, message: "the node sent an empty response")
+        }
+    }
+}
