@@ -87,7 +87,7 @@ struct RoutingTests {
             }
             return true
         }
-        #expect(formed != nil)
+        try #require(formed != nil, "the nodes did not form a cluster within 15 s")
         let clients = try nodes.map { try RequestClient(dial: $0.address) }
         defer { clients.forEach { $0.close() } }
         let models = (0..<12).map { "routed-\($0)" }
@@ -127,7 +127,7 @@ struct MinorityTests {
         let client = try RequestClient(dial: first.address)
         defer { client.close() }
         let formed = try await eventually(within: .seconds(15)) { try await members(first).filter { $0.status == "alive" }.count == 3 }
-        #expect(formed != nil)
+        try #require(formed != nil, "the nodes did not form a cluster within 15 s")
         // A model whose primary is the node that will survive, so its state stays readable there.
         var model = ""
         for candidate in (0..<200).map({ "p\($0)" }) {
@@ -140,7 +140,7 @@ struct MinorityTests {
                 break
             }
         }
-        #expect(!model.isEmpty)
+        try #require(!model.isEmpty, "no model of the first 200 has its primary on node a")
         #expect(try await call(client, ingestRequest(model: model, key: "before", rows: 5)).ingest.status.code == .ok)
 
         second.kill(SIGKILL)

@@ -46,7 +46,7 @@ struct ReplicationProcessTests {
             }
             return true
         }
-        #expect(formed != nil, "the three nodes did not form a cluster within 15 s")
+        try #require(formed != nil, "the three nodes did not form a cluster within 15 s")
 
         // The victim is the primary of the first model; the writer talks to a node that survives.
         let models = (0..<6).map { "replicated-\($0)" }

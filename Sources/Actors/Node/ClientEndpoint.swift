@@ -65,16 +65,18 @@ final class ClientEndpoint: Sendable {
         if draining.withLock({ $0 }) {
             return .error(.unavailable, "the node is shutting down; retry against another node or after it restarts")
         }
-        // 64 bytes of headroom: forwarding adds the `hops` field to a request accepted at the limit.
-        guard bytes.count <= settings.maxRequestBytes + 64 else {
-            return .error(.tooLarge, "request is \(bytes.count) bytes; this node accepts at most \(settings.maxRequestBytes) (--max-request-bytes); send smaller batches")
-        }
+        // 64 bytes of headroom, for node-to-node requests only: forwarding adds the `hops` field to
+        // a request a client sent at the limit.
+        let tooLarge = Infranaut_V1_Response.error(
+            .tooLarge, "request is \(bytes.count) bytes; this node accepts at most \(settings.maxRequestBytes) (--max-request-bytes); send smaller batches")
+        guard bytes.count <= settings.maxRequestBytes + 64 else { return tooLarge }
         let request: Infranaut_V1_Request
         do {
             request = try Infranaut_V1_Request(serializedBytes: bytes)
         } catch {
             return .error(.invalidArgument, "malformed frame: \(bytes.count) bytes are not an infranaut.v1.Request (\(error))")
         }
+        guard request.hops > 0 || bytes.count <= settings.maxRequestBytes else { return tooLarge }
         guard request.version == 1 else {
             return .error(.invalidArgument, "unsupported protocol version \(request.version); this node speaks version 1")
         }
