@@ -45,9 +45,6 @@ public actor MembershipService {
     private let origin = ContinuousClock.now
     private var nextTick: Duration = .zero
     private var stopped = false
-    /// Every member seen since start that has not left gracefully. Dead members stay in it after
-    /// SWIM forgets their tombstones, so a node cut off from the others keeps counting them.
-    private var everKnown: Set<NodeID> = []
     private let majority = Atomic<Bool>(true)
     /// Seeds other than this node's own address: a node that has some joins an existing cluster.
     private let otherSeeds: [String]
@@ -68,7 +65,6 @@ public actor MembershipService {
         instance = SWIMInstance(settings: settings.swim, myself: myself, seed: UInt64.random(in: 1...UInt64.max))
         placement = PlacementTable(settings: settings.placement)
         _ = placement.update(members: instance.members)
-        everKnown = [myself.id]
         let bound = mailbox.boundAddress
         otherSeeds = settings.seeds.filter { $0 != bound }
         // A node that joins through seeds has no say until it has heard from the cluster: before
@@ -81,9 +77,9 @@ public actor MembershipService {
     public nonisolated var seesMajority: Bool { majority.load(ordering: .acquiring) }
 
     private func recomputeMajority() {
-        guard everKnown.count > 1 || otherSeeds.isEmpty else { return }
-        let live = instance.liveMembers.filter { everKnown.contains($0.id) }.count
-        majority.store(live * 2 > everKnown.count, ordering: .releasing)
+        // A node joining through seeds keeps refusing until it has heard of another member.
+        guard instance.knownMemberCount > 1 || otherSeeds.isEmpty else { return }
+        majority.store(instance.seesMajority, ordering: .releasing)
     }
 
     private var now: Duration { ContinuousClock.now - origin }
@@ -137,11 +133,6 @@ public actor MembershipService {
             case .scheduleTick(let at):
                 nextTick = at
             case .memberChanged(let change):
-                if change.member.status == .left {
-                    everKnown.remove(change.member.id)
-                } else {
-                    everKnown.insert(change.member.id)
-                }
                 if !change.member.status.isLive, let sender = senders.removeValue(forKey: change.member.address) {
                     sender.close()
                 }

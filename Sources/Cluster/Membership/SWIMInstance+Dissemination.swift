@@ -21,6 +21,7 @@ extension SWIMInstance {
             record.confirmers = []
             if update.status == .suspect, let source = update.source { record.confirmers.insert(source) }
             records[update.id] = record
+            if update.status == .left { everKnown.remove(update.id) } else { everKnown.insert(update.id) }
             if previous.isLive != update.status.isLive { cachedLiveCount = nil }
             refreshTimer(update.id)
             if !update.status.isLive && probe?.target == update.id { probe = nil }
@@ -42,6 +43,7 @@ extension SWIMInstance {
         var record = MemberRecord(member: update.member, lastHeard: nil, statusSince: now)
         if update.status == .suspect, let source = update.source { record.confirmers.insert(source) }
         records[update.id] = record
+        everKnown.insert(update.id)
         let index = sortedIDs.firstIndex { $0 > update.id } ?? sortedIDs.count
         sortedIDs.insert(update.id, at: index)
         cachedLiveCount = nil

@@ -28,6 +28,9 @@ public struct SWIMInstance: Sendable {
     var records: [NodeID: MemberRecord] = [:]
     /// All known member ids except `myself`, sorted, so random choices are reproducible.
     var sortedIDs: [NodeID] = []
+    /// Every other member heard of that has not left gracefully. Unlike `records`, it keeps dead
+    /// members after their tombstones expire, so a node cut off from the others keeps counting them.
+    var everKnown: Set<NodeID> = []
     var cachedLiveCount: Int?
     var rng: SplitMix64
     var lastSequence: UInt64 = 0
@@ -197,12 +200,14 @@ public struct SWIMInstance: Sendable {
     }
 
     /// Whether this node sees a majority of the members it knows: live members (`myself`
-    /// included) against every known member that has not left (dead tombstones count, so the
-    /// minority side of a partition reports `false` until the tombstones expire).
+    /// included) against every member ever heard of that has not left gracefully (dead ones keep
+    /// counting after their tombstones expire, so the minority side of a partition stays `false`).
     public var seesMajority: Bool {
-        let known = members.filter { $0.status != .left }.count
-        return MajorityCheck.hasMajority(reachable: liveCount, known: known)
+        MajorityCheck.hasMajority(reachable: liveCount, known: knownMemberCount)
     }
+
+    /// Members ever heard of that have not left gracefully, `myself` included.
+    public var knownMemberCount: Int { everKnown.count + 1 }
 
     /// The next time `onTick(now:)` has work to do (also given by the last `.scheduleTick`).
     public var nextDeadline: Duration? {

@@ -122,6 +122,19 @@ struct FailureSimulationTests {
         print("partition 3|7 for 30 s healed in \((sim.now - healedAt).pretty)")
     }
 
+    @Test("the minority side still sees no majority after the other side's tombstones expire")
+    func minorityOutlivesTombstones() {
+        let sim = formedCluster(5, seed: 77)
+        let minority = Array(0..<2)
+        sim.partition([minority, Array(2..<5)])
+        sim.run(for: sim.settings.tombstoneTTL + .seconds(30))
+        for observer in minority {
+            // The dead members are forgotten as tombstones, but still count against the majority.
+            #expect(sim.nodes[observer].instance.members.count == 2)
+            #expect(!sim.nodes[observer].instance.seesMajority)
+        }
+    }
+
     @Test("a graceful leave is seen as left by every member within a second")
     func gracefulLeave() {
         let sim = formedCluster(8, seed: 9)
