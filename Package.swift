@@ -46,10 +46,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(name: "Drill", dependencies: ["Wire", "Cluster"], swiftSettings: strict),
         .executableTarget(
             name: "Node",
             dependencies: [
-                "Actors", "Wire", "Monitoring", "Cluster", "Tabular",
+                "Actors", "Drill", "Wire", "Monitoring", "Cluster", "Tabular",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -59,7 +60,7 @@ let package = Package(
         .executableTarget(
             name: "InfranautBench",
             dependencies: [
-                "Actors", "Wire", "Monitoring", "Cluster", "Storage",
+                "Actors", "Drill", "Wire", "Monitoring", "Cluster", "Storage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -72,6 +73,6 @@ let package = Package(
         .testTarget(name: "TabularTests", dependencies: ["Tabular"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster"]),
         .testTarget(name: "ActorsTests", dependencies: ["Actors", "Wire", "Storage", "Cluster", "Monitoring"]),
-        .testTarget(name: "NodeTests", dependencies: ["Wire", "Cluster"]),
+        .testTarget(name: "NodeTests", dependencies: ["Wire", "Cluster", "Drill"]),
     ]
 )

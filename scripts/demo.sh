@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what is needed, builds a release binary, starts a local node and pushes synthetic
-# telemetry to it, then shows what the node holds and how to look further.
+# Installs what is needed, builds a release binary, starts a local 3-node cluster, pushes
+# synthetic telemetry to it through different nodes, then shows what the cluster holds and how to
+# look further.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -8,22 +9,47 @@ scripts/setup.sh
 swift build -c release --product infranaut
 bin="$(swift build -c release --show-bin-path)/infranaut"
 demo="${DEMO_DIR:-$PWD/demo-data}"
-address="${DEMO_ADDRESS:-tcp://127.0.0.1:7400}"
+host="${DEMO_HOST:-127.0.0.1}"
 mkdir -p "$demo"
 
-if [[ -f "$demo/node.pid" ]] && kill -0 "$(cat "$demo/node.pid")" 2>/dev/null; then
-    echo "stopping the previous demo node (pid $(cat "$demo/node.pid"))"
-    kill "$(cat "$demo/node.pid")"
-    sleep 1
-fi
-"$bin" start --data-dir "$demo/node" --client-listen "$address" >"$demo/node.out" 2>"$demo/node.log" &
-echo $! >"$demo/node.pid"
-for _ in $(seq 1 50); do
-    grep -q "serving on" "$demo/node.out" 2>/dev/null && break
+# Node i listens for clients on 7400+10i and for peers on 7401+10i.
+client() { echo "tcp://$host:$((7400 + 10 * $1))"; }
+peer() { echo "tcp://$host:$((7401 + 10 * $1))"; }
+
+for i in 0 1 2; do
+    if [[ -f "$demo/node$i.pid" ]] && kill -0 "$(cat "$demo/node$i.pid")" 2>/dev/null; then
+        echo "stopping the previous demo node $i (pid $(cat "$demo/node$i.pid"))"
+        kill "$(cat "$demo/node$i.pid")"
+        sleep 1
+    fi
+done
+
+for i in 0 1 2; do
+    seed=()
+    [[ $i -gt 0 ]] && seed=(--seed "$(peer 0)")
+    "$bin" start --node-id "node$i" --data-dir "$demo/node$i" --client-listen "$(client $i)" \
+        --cluster-listen "$(peer $i)" "${seed[@]}" >"$demo/node$i.out" 2>"$demo/node$i.log" &
+    echo $! >"$demo/node$i.pid"
+    for _ in $(seq 1 50); do
+        grep -q "serving on" "$demo/node$i.out" 2>/dev/null && break
+        sleep 0.2
+    done
+    grep -q "serving on" "$demo/node$i.out" || { echo "node $i did not start; see $demo/node$i.log" >&2; exit 1; }
+    cat "$demo/node$i.out"
+done
+
+echo
+echo "== waiting until every node sees all three alive"
+for _ in $(seq 1 100); do
+    alive=0
+    for i in 0 1 2; do
+        n=$("$bin" members --node "$(client $i)" --json 2>/dev/null | grep -c '"status" : "alive"' || true)
+        [[ "$n" == 3 ]] && alive=$((alive + 1))
+    done
+    [[ $alive == 3 ]] && break
     sleep 0.2
 done
-grep -q "serving on" "$demo/node.out" || { echo "the node did not start; see $demo/node.log" >&2; exit 1; }
-cat "$demo/node.out"
+"$bin" members --node "$(client 0)"
 
 echo
 echo "== generating synthetic telemetry (a reference week and a drifted current week)"
@@ -31,15 +57,16 @@ echo "== generating synthetic telemetry (a reference week and a drifted current 
 "$bin" generate --rows 50000 --features 8 --seed 2 --shift 0.3 --out "$demo/current.csv"
 
 echo
-echo "== pushing to $address"
-"$bin" push --node "$address" --model fraud-v1 --file "$demo/reference.csv" \
+echo "== pushing fraud-v1 through node0 and fraud-v2 through node2 (each is forwarded to its model's primary)"
+"$bin" push --node "$(client 0)" --model fraud-v1 --file "$demo/reference.csv" \
     --id-column id --time-column ts --prediction-column score --label-column label
-"$bin" push --node "$address" --model fraud-v2 --file "$demo/current.csv" \
+"$bin" push --node "$(client 2)" --model fraud-v2 --file "$demo/current.csv" \
     --id-column id --time-column ts --prediction-column score --label-column label
 
 echo
-echo "== what the node holds for fraud-v2"
-"$bin" status --node "$address" --model fraud-v2
+echo "== where fraud-v2 lives, and what the cluster holds for it (asked through node1)"
+"$bin" ring --node "$(client 1)" --model fraud-v2 | awk 'NR == 1 { print; shard = $NF } NR == 2 || (NR > 2 && $1 == shard)'
+"$bin" status --node "$(client 1)" --model fraud-v2
 
 echo
 echo "== offline drift of the current file against the reference"
@@ -47,9 +74,10 @@ echo "== offline drift of the current file against the reference"
 
 cat <<NEXT
 
-The node keeps running (pid $(cat "$demo/node.pid"), logs in $demo/node.log). Next:
-  $bin status --node $address --model fraud-v1 --json
-  $bin push --node $address --model my-model --file your-data.csv
-  kill -9 $(cat "$demo/node.pid"); $bin start --data-dir $demo/node --client-listen $address   # restart: nothing acknowledged is lost
-  kill $(cat "$demo/node.pid")                                        # stop it gracefully
+The cluster keeps running (pids $(cat "$demo"/node*.pid | tr '\n' ' '), logs in $demo/node*.log). Next:
+  $bin members --node $(client 0)
+  $bin status --node $(client 2) --model fraud-v1 --json
+  kill -9 $(cat "$demo/node1.pid"); sleep 5; $bin status --node $(client 0) --model fraud-v2   # a node dies: nothing acknowledged is lost
+  $bin drill --nodes 5 --kill 1 --rounds 3                               # a failover drill on its own local cluster
+  kill $(cat "$demo"/node*.pid | tr '\n' ' ')                            # stop the cluster gracefully
 NEXT

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Cluster
+import Drill
 import Foundation
 import Synchronization
 import Wire

@@ -41,6 +41,9 @@ struct StartCommand: AsyncParsableCommand {
     @Option(help: "Shards of the data set; fixed when the data dir is created.")
     var shards = 64
 
+    @Option(name: .customLong("replication-factor"), help: "Replicas of every shard (every node of a cluster must use the same value).")
+    var replicationFactor = 2
+
     @Option(name: .customLong("max-request-bytes"), help: "Largest request accepted (bytes); bigger ones get TOO_LARGE.")
     var maxRequestBytes = 64 << 20
 
@@ -64,6 +67,7 @@ struct StartCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard shards > 0 && shards <= 65_535 else { throw ValidationError("--shards must be between 1 and 65535") }
+        guard replicationFactor >= 1 && replicationFactor <= 7 else { throw ValidationError("--replication-factor must be between 1 and 7") }
         guard maxRequestBytes >= 1024 else { throw ValidationError("--max-request-bytes must be at least 1024") }
         guard Compression(rawValue: compression) != nil else {
             throw ValidationError("--compression must be one of none, snappy, lz4, zstd")
@@ -104,6 +108,7 @@ struct StartCommand: AsyncParsableCommand {
         settings.cluster.nodeID = nodeID ?? ""
         settings.cluster.listen = clusterListen
         settings.cluster.seeds = seeds
+        settings.cluster.placement.replicationFactor = replicationFactor
         settings.cluster.roles = Set(roles.split(separator: ",").compactMap { NodeRole(rawValue: $0.trimmingCharacters(in: .whitespaces)) })
 
         let json = self.json

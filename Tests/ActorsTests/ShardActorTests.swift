@@ -6,7 +6,7 @@ import Testing
 import Wire
 
 /// A real RocksDB in a temporary directory with a shard on top, reopenable to test recovery.
-private final class Harness {
+final class Harness {
     let directory: String
     var database: Database!
     var writer: GroupCommitWriter!
@@ -42,7 +42,7 @@ private final class Harness {
     }
 }
 
-private func request(model: String = "m", key: String, rows: Int = 4, x: [Double]? = nil, city: [String]? = nil) -> Infranaut_V1_IngestRequest {
+func request(model: String = "m", key: String, rows: Int = 4, x: [Double]? = nil, city: [String]? = nil) -> Infranaut_V1_IngestRequest {
     .with {
         $0.idempotencyKey = key
         $0.batch = .with {

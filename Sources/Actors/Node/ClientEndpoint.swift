@@ -128,6 +128,7 @@ final class ClientEndpoint: Sendable {
             }
             if let relayed = await forwardIfRemote(request, bytes: bytes, model: status.modelID) { return relayed }
             let shard = router.shard(for: status.modelID)
+            guard await shard.readyForReads() else { return .with { $0.status = .with { $0.status = takingOver(status.modelID) } } }
             guard let model = await shard.status(model: status.modelID) else {
                 return .with {
                     $0.status = .with {
@@ -136,6 +137,17 @@ final class ClientEndpoint: Sendable {
                 }
             }
             return .with { $0.status = .with { $0.status = .ok; $0.model = model } }
+        case .receipts(let receipts):
+            do throws(WireError) {
+                try receipts.validate(settings.limits)
+            } catch {
+                return .with { $0.receipts = .with { $0.status = Infranaut_V1_Status(code: error.code, message: error.message) } }
+            }
+            if let relayed = await forwardIfRemote(request, bytes: bytes, model: receipts.modelID) { return relayed }
+            let shard = router.shard(for: receipts.modelID)
+            guard await shard.readyForReads() else { return .with { $0.receipts = .with { $0.status = takingOver(receipts.modelID) } } }
+            let reply = await shard.receipts(model: receipts.modelID, keys: receipts.idempotencyKeys)
+            return .with { $0.receipts = reply }
         case .members:
             let view = await membership.view
             return .with { $0.members = membersResponse(view) }
@@ -155,8 +167,14 @@ final class ClientEndpoint: Sendable {
             let reply = await shard.snapshotForPeer()
             return .with { $0.fetchSnapshot = reply }
         case .none:
-            return .error(.invalidArgument, "request has no body (expected ingest, status, members or ring)")
+            return .error(.invalidArgument, "request has no body (expected ingest, status, receipts, members or ring)")
         }
+    }
+
+    private func takingOver(_ model: String) -> Infranaut_V1_Status {
+        Infranaut_V1_Status(
+            code: .unavailable,
+            message: "model \(model)'s shard is taking over as primary here and could not reach its followers yet; retry shortly")
     }
 
     private func membersResponse(_ view: MembershipView) -> Infranaut_V1_MembersResponse {

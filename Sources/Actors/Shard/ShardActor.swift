@@ -71,6 +71,8 @@ public actor ShardActor {
     public internal(set) var lastTerm: UInt64
     /// Terms of recently applied ops, to check where a replica's history continues.
     var recentTerms: [UInt64: UInt64] = [:]
+    /// The highest term this replica promised, durable in the meta column family.
+    var promise: TermPromise
     /// The term this shard writes in while it acts as primary; nil while it has not (again).
     var writingTerm: UInt64?
     var link: ReplicationLink?
@@ -84,8 +86,6 @@ public actor ShardActor {
     var establishing = false
     /// A replica write (ops or snapshot from another node) is being made durable.
     var replicaBusy = false
-    /// Keys applied here whose op is not yet known to be on every follower.
-    var unreplicatedKeys: Set<IdempotencyKey> = []
 
     /// Rebuilds the shard from its checkpoint and op log. Runs before the shard serves anything.
     public init(shard: Int, store: ShardStore, writer: GroupCommitWriter, settings: ShardSettings, logger: Logger) throws(StorageError) {
@@ -103,6 +103,7 @@ public actor ShardActor {
         appliedSequence = recovered.lastSequence
         nextSequence = recovered.lastSequence + 1
         lastTerm = recovered.lastTerm
+        promise = try store.promise(shard: shard)
         replicatedThrough = recovered.lastSequence
         (remembered, rememberedOrder) = Self.rememberedKeys(recovered.idempotency)
         if recovered.replayed > 0 {
@@ -123,20 +124,18 @@ public actor ShardActor {
         guard state == .serving else { return failure(unavailableMessage) }
         let model = request.batch.modelID
         let key = IdempotencyKey(model: model, key: request.idempotencyKey)
-        if let done = remembered[key] {
-            // Applied here; answered as a replay only once its op is on every follower too.
-            guard unreplicatedKeys.contains(key) else { return replay(done.record) }
-            guard await awaitReplicated(done.record.sequence) else { return failure(notReplicatedMessage) }
-            unreplicatedKeys.remove(key)
-            return replay(done.record)
-        }
-        if inFlight[key] != nil { return await joinInFlight(key) }
+        if remembered[key] == nil, inFlight[key] != nil { return await joinInFlight(key) }
+        // Before anything is written or replayed as primary, the shard claims its term and adopts
+        // a follower's newer state (a key this replica holds may not be in that history).
         if writingTerm == nil {
             guard await establishTerm() else {
                 return failure("shard \(shard) is taking over as primary and could not reach its followers yet; retry with the same idempotency key")
             }
-            // The state may have been replaced by a follower's newer one meanwhile.
-            if let done = remembered[key] { return replay(done.record) }
+        }
+        if let done = remembered[key] {
+            // Applied here; answered as a replay only once its op is on every follower too.
+            guard await awaitReplicated(done.record.sequence) else { return failure(notReplicatedMessage) }
+            return replay(done.record)
         }
         if inFlight[key] != nil { return await joinInFlight(key) }
         inFlight[key] = []
@@ -178,7 +177,6 @@ public actor ShardActor {
             if !applied {
                 response = failure("the shard stopped before the batch was applied; retry with the same idempotency key")
             } else if !(await awaitReplicated(sequence)) {
-                unreplicatedKeys.insert(key)
                 response = failure(notReplicatedMessage)
             } else {
                 response = .with {
@@ -305,6 +303,26 @@ public actor ShardActor {
     }
 
     public var modelIDs: [String] { Array(models.keys) }
+
+    /// The receipts of `keys` for `model` and the model's counts, read in one actor turn so the
+    /// counts and the receipts describe the same state. A key is remembered exactly when its op is
+    /// applied here (op and record are written and installed together), for the idempotency window.
+    public func receipts(model: String, keys: [String]) -> Infranaut_V1_ReceiptsResponse {
+        .with {
+            $0.status = .ok
+            $0.receipts = keys.compactMap { key in
+                remembered[IdempotencyKey(model: model, key: key)].map { found in
+                    .with {
+                        $0.idempotencyKey = key
+                        $0.sequence = found.record.sequence
+                        $0.rowsAccepted = found.record.rowsAccepted
+                    }
+                }
+            }
+            $0.modelBatches = models[model]?.batches ?? 0
+            $0.modelRows = models[model]?.rows ?? 0
+        }
+    }
 
     // MARK: - Checkpoints
 

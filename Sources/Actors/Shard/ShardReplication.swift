@@ -42,6 +42,16 @@ public struct ReplicationLink: Sendable {
 ///    primary's (`prev_sequence`/`prev_term`). Otherwise the primary sends its snapshot when it is
 ///    ahead, or fetches the follower's when the follower is ahead (a node that returns after a
 ///    crash, or a new node taking over shards, adopts the state of the replica that served meanwhile).
+/// 4. Terms are fencing tokens. A replica durably promises a term to one node before it accepts
+///    anything in it, and from then refuses ops and snapshots of lower terms and of other nodes in
+///    the same term (outcome STALE). A primary claims its term from every follower before its
+///    first write and steps down on STALE, failing whatever waited for that follower. So two
+///    nodes that both believe they are primary for a moment cannot both get a write acknowledged
+///    through a follower they share.
+/// 5. A remembered key is answered as a replay only by an established primary and only once its
+///    op is on every follower (`replicatedThrough`), so a replay never acknowledges an op that a
+///    newer history does not contain.
+
 /// An ingest waiting until its op is on every follower.
 struct ReplicationWaiter {
     var sequence: UInt64
@@ -62,6 +72,8 @@ extension ShardActor {
     func awaitReplicated(_ sequence: UInt64) async -> Bool {
         guard let link else { return true }
         if sequence <= replicatedThrough { return true }
+        // Not the primary (any more): the op cannot reach the followers from here.
+        guard writingTerm != nil else { return false }
         let deadline = ContinuousClock.now + link.ackTimeout
         let done = await withCheckedContinuation { continuation in
             replicationWaiters.append(ReplicationWaiter(sequence: sequence, deadline: deadline, continuation: continuation))
@@ -71,32 +83,86 @@ extension ShardActor {
     }
 
     /// Before its first write as primary (after a restart or after being a follower), the shard
-    /// asks every follower for its history: it adopts a follower's state that is ahead of its own,
-    /// and starts a term above every term it heard of, so terms order the histories of the
-    /// replicas. False when a follower could not be asked (the write is refused, retryably).
+    /// claims a new term: it promises the term to itself, then asks every follower to promise it
+    /// (a `ReplicateRequest` with no ops). A follower promises durably before it answers, so from
+    /// then on it refuses every older primary; its answer says where its history ends, and the
+    /// shard adopts a follower's state that is ahead of its own. A follower that promised a higher
+    /// term makes the shard try again above it (at most three times). False when a follower could
+    /// not be asked or kept outbidding (the write is refused, retryably).
     func establishTerm() async -> Bool {
-        guard let link else {
-            writingTerm = lastTerm + 1
-            return true
-        }
         guard !establishing else { return false }
         establishing = true
         defer { establishing = false }
-        var highest = lastTerm
-        for follower in await link.followers(shard) {
-            let request = replicateRequest(after: appliedSequence, term: lastTerm, ops: [], link: link)
-            guard let response = try? await link.send(follower, request), case .replicate(let reply) = response.body,
-                  reply.status.code == .ok
-            else { return false }
-            if (reply.lastTerm, reply.applied) > (lastTerm, appliedSequence) {
-                guard await adopt(from: follower, link: link) else { return false }
+        let me = link?.nodeID ?? ""
+        var term = max(lastTerm, promise.term) + 1
+        for _ in 0..<3 {
+            guard await promiseDurably(TermPromise(term: term, holder: me)) else { return false }
+            guard let link else {
+                writingTerm = term
+                return true
             }
-            highest = max(highest, reply.lastTerm)
-            if reply.outcome == .applied { followerAcked[follower] = reply.applied }
+            var outbid: UInt64?
+            for follower in await link.followers(shard) {
+                let request = replicateRequest(after: appliedSequence, prevTerm: lastTerm, term: term, ops: [], link: link)
+                guard let response = try? await link.send(follower, request), case .replicate(let reply) = response.body,
+                      reply.status.code == .ok
+                else { return false }
+                if reply.outcome == .stale {
+                    outbid = max(outbid ?? 0, reply.promisedTerm)
+                    break
+                }
+                if (reply.lastTerm, reply.applied) > (lastTerm, appliedSequence) {
+                    guard await adopt(from: follower, link: link) else { return false }
+                }
+                if reply.outcome == .applied { followerAcked[follower] = reply.applied }
+            }
+            if let outbid {
+                term = max(term, outbid) + 1
+                continue
+            }
+            // A higher claim may have reached this replica while it asked its followers.
+            guard promise == TermPromise(term: term, holder: me) else { return false }
+            writingTerm = term
+            // What every follower is known to hold; after a restart the ops after it are sent again
+            // before a retry of their keys is answered.
+            let followers = await link.followers(shard)
+            replicatedThrough = min(appliedSequence, followers.map { followerAcked[$0] ?? 0 }.min() ?? appliedSequence)
+            logger.debug("writing in a new term", metadata: ["term": "\(term)", "applied": "\(appliedSequence)"])
+            return true
         }
-        writingTerm = max(highest, lastTerm) + 1
-        logger.debug("writing in a new term", metadata: ["term": "\(writingTerm ?? 0)", "applied": "\(appliedSequence)"])
+        return false
+    }
+
+    /// Records `promise` durably (a no-op when it is not above the current one).
+    private func promiseDurably(_ promise: TermPromise) async -> Bool {
+        guard promise.term > self.promise.term else { return promise == self.promise }
+        var batch = WriteBatch()
+        batch.put(ShardStore.promiseKey(shard: shard), ShardStore.promiseValue(promise), in: store.meta)
+        do throws(StorageError) {
+            try await writer.write(batch)
+        } catch {
+            fail("durable write of a term promise failed: \(error)")
+            return false
+        }
+        self.promise = promise
         return true
+    }
+
+    /// This replica promised a higher term to another primary: whatever waits for the followers
+    /// is not acknowledged (clients retry, and the retry goes to the new primary's history).
+    private func stepDown(promised: UInt64, by follower: String) {
+        logger.info("another primary claimed the shard", metadata: ["follower": "\(follower)", "promised": "\(promised)"])
+        becomeFollower()
+        for waiter in replicationWaiters { waiter.continuation.resume(returning: false) }
+        replicationWaiters.removeAll()
+    }
+
+    /// Whether reads may be served from this replica's state. A primary that has not yet written
+    /// in its term (just restarted, or just took over) may hold an older history than a follower,
+    /// so it first establishes its term, as a write would, and adopts a newer follower state.
+    public func readyForReads() async -> Bool {
+        guard writingTerm == nil, let link, !(await link.followers(shard)).isEmpty else { return true }
+        return await establishTerm()
     }
 
     /// A node-to-node request: never forwarded (`hops = 1`).
@@ -109,14 +175,15 @@ extension ShardActor {
     }
 
     private func replicateRequest(
-        after sequence: UInt64, term: UInt64, ops: [Infranaut_V1_StoredOp], link: ReplicationLink
+        after sequence: UInt64, prevTerm: UInt64, term: UInt64, ops: [Infranaut_V1_StoredOp], link: ReplicationLink
     ) -> Infranaut_V1_Request {
         peerRequest(.replicate(.with {
             $0.shard = UInt32(shard)
             $0.prevSequence = sequence
-            $0.prevTerm = term
+            $0.prevTerm = prevTerm
             $0.ops = ops
             $0.fromNode = link.nodeID
+            $0.term = term
         }))
     }
 
@@ -177,7 +244,8 @@ extension ShardActor {
             bytes += Int(op.batch.rowCount) * max(1, op.batch.columns.count) * 8
             if ops.count >= 512 || bytes >= 8 << 20 { break }
         }
-        let request = replicateRequest(after: from, term: prevTerm, ops: ops, link: link)
+        guard let term = writingTerm else { return }
+        let request = replicateRequest(after: from, prevTerm: prevTerm, term: term, ops: ops, link: link)
         guard let response = try? await link.send(follower, request), case .replicate(let reply) = response.body else {
             followerAcked[follower] = nil
             return
@@ -189,6 +257,8 @@ extension ShardActor {
         switch reply.outcome {
         case .applied:
             followerAcked[follower] = reply.applied
+        case .stale:
+            stepDown(promised: reply.promisedTerm, by: follower)
         default:
             if (reply.lastTerm, reply.applied) > (lastTerm, appliedSequence) {
                 await adopt(from: follower, link: link)
@@ -199,14 +269,16 @@ extension ShardActor {
     }
 
     private func pushSnapshot(to follower: String, link: ReplicationLink) async {
+        guard let term = writingTerm else { return }
         let snapshot = exportSnapshot()
         let request = peerRequest(.installSnapshot(.with {
             $0.snapshot = snapshot
             $0.fromNode = link.nodeID
+            $0.term = term
         }))
-        guard let response = try? await link.send(follower, request), case .installSnapshot(let reply) = response.body,
-              reply.status.code == .ok
-        else { return }
+        guard let response = try? await link.send(follower, request), case .installSnapshot(let reply) = response.body else { return }
+        if reply.stale { return stepDown(promised: reply.promisedTerm, by: follower) }
+        guard reply.status.code == .ok else { return }
         logger.info("follower caught up from a snapshot", metadata: ["follower": "\(follower)", "applied": "\(snapshot.applied)"])
         followerAcked[follower] = snapshot.applied
     }
@@ -234,18 +306,33 @@ extension ShardActor {
     /// Applies ops from the shard's primary.
     public func receiveReplicate(_ request: Infranaut_V1_ReplicateRequest) async -> Infranaut_V1_ReplicateResponse {
         guard case .serving = state else { return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) is not serving") } }
+        func answer(_ outcome: Infranaut_V1_ReplicaOutcome) -> Infranaut_V1_ReplicateResponse {
+            .with {
+                $0.status = .ok
+                $0.outcome = outcome
+                $0.applied = appliedSequence
+                $0.lastTerm = lastTerm
+                $0.promisedTerm = promise.term
+            }
+        }
+        guard promise.admits(term: request.term, from: request.fromNode) else { return answer(.stale) }
         guard !replicaBusy, !hasPendingOps else {
             return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) is busy; retry") }
         }
-        becomeFollower()
-        func mismatch() -> Infranaut_V1_ReplicateResponse {
-            .with {
-                $0.status = .ok
-                $0.outcome = .mismatch
-                $0.applied = appliedSequence
-                $0.lastTerm = lastTerm
+        let claimed = TermPromise(term: request.term, holder: request.fromNode)
+        if claimed != promise {
+            // A new primary: promise its term before answering (and before applying its ops), so no
+            // older primary can write here any more.
+            becomeFollower()
+            guard await promiseDurably(claimed) else {
+                return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) could not store the term promise") }
+            }
+            // The write may have let another request in.
+            guard promise == claimed, !replicaBusy, !hasPendingOps else {
+                return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) is busy; retry") }
             }
         }
+        func mismatch() -> Infranaut_V1_ReplicateResponse { answer(.mismatch) }
         guard request.prevSequence <= appliedSequence, termAt(request.prevSequence) == request.prevTerm else { return mismatch() }
         var expected = request.prevSequence + 1
         var fresh: [Infranaut_V1_StoredOp] = []
@@ -281,12 +368,7 @@ extension ShardActor {
             nextSequence = appliedSequence + 1
             replicatedThrough = appliedSequence
         }
-        return .with {
-            $0.status = .ok
-            $0.outcome = .applied
-            $0.applied = appliedSequence
-            $0.lastTerm = lastTerm
-        }
+        return answer(.applied)
     }
 
     /// Replaces this replica's state of the shard with a snapshot from its primary.
@@ -294,7 +376,18 @@ extension ShardActor {
         guard request.snapshot.shard == UInt32(shard) else {
             return .with { $0.status = Infranaut_V1_Status(code: .invalidArgument, message: "snapshot of shard \(request.snapshot.shard) sent to shard \(shard)") }
         }
+        guard promise.admits(term: request.term, from: request.fromNode) else {
+            return .with {
+                $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) promised term \(promise.term) to \(promise.holder)")
+                $0.stale = true
+                $0.promisedTerm = promise.term
+            }
+        }
         becomeFollower()
+        let claimed = TermPromise(term: request.term, holder: request.fromNode)
+        guard await promiseDurably(claimed), promise == claimed else {
+            return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) could not store the term promise; retry") }
+        }
         let status = await install(request.snapshot)
         return .with { $0.status = status }
     }
@@ -372,6 +465,10 @@ extension ShardActor {
             fail("snapshot install failed: \(error)")
             return Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) could not store the snapshot")
         }
+        // Ops waiting for their followers were replaced by another history: they are not
+        // acknowledged (their clients retry, and the retry is applied in the new history).
+        for waiter in replicationWaiters { waiter.continuation.resume(returning: false) }
+        replicationWaiters.removeAll()
         models = loaded
         projectedSchemas = [:]
         dirtyModels = []
@@ -383,7 +480,6 @@ extension ShardActor {
         replicatedThrough = snapshot.applied
         writingTerm = nil
         outbox.removeAll()
-        unreplicatedKeys.removeAll()
         (remembered, rememberedOrder) = Self.rememberedKeys(snapshot.idempotency.map { ($0.modelID, $0.key, $0.record) })
         rememberedHead = 0
         return .ok

@@ -92,6 +92,22 @@ public struct ShardStore: Sendable {
     static func checkpointValue(sequence: UInt64, term: UInt64) -> [UInt8] {
         KeyBuilder().appending(bigEndian: sequence).appending(bigEndian: term).bytes
     }
+
+    /// The highest term this replica of the shard promised, and to which node (docs/replication.md).
+    static func promiseKey(shard: Int) -> [UInt8] {
+        Array("promise/".utf8) + shardPrefix(shard)
+    }
+
+    static func promiseValue(_ promise: TermPromise) -> [UInt8] {
+        KeyBuilder().appending(bigEndian: promise.term).bytes + Array(promise.holder.utf8)
+    }
+
+    func promise(shard: Int) throws(StorageError) -> TermPromise {
+        guard let bytes = try database.get(Self.promiseKey(shard: shard), in: meta) else { return TermPromise(term: 0, holder: "") }
+        var reader = KeyReader(bytes)
+        let term = try reader.read(UInt64.self)
+        return TermPromise(term: term, holder: String(decoding: bytes.dropFirst(8), as: UTF8.self))
+    }
 }
 
 func decode<M: SwiftProtobuf.Message>(_ type: M.Type, _ bytes: [UInt8], _ what: @autoclosure () -> String) throws(StorageError) -> M {
@@ -107,5 +123,17 @@ func encode(_ message: some SwiftProtobuf.Message) throws(StorageError) -> [UInt
         return try message.serializedBytes()
     } catch {
         throw StorageError(.write, operation: "encode \(type(of: message))", message: "\(error)")
+    }
+}
+
+/// A replica's promise not to accept writes of a shard from any primary but `holder` in `term`,
+/// nor from any primary in a lower term.
+struct TermPromise: Equatable, Sendable {
+    var term: UInt64
+    var holder: String
+
+    /// Whether a request from `node` written in `term` keeps this promise.
+    func admits(term: UInt64, from node: String) -> Bool {
+        term > self.term || (term == self.term && node == holder)
     }
 }

@@ -67,6 +67,14 @@ public nonisolated struct Infranaut_V1_Request: Sendable {
     set {body = .ring(newValue)}
   }
 
+  public var receipts: Infranaut_V1_ReceiptsRequest {
+    get {
+      if case .receipts(let v)? = body {return v}
+      return Infranaut_V1_ReceiptsRequest()
+    }
+    set {body = .receipts(newValue)}
+  }
+
   /// Node to node (replication); clients never send these.
   public var replicate: Infranaut_V1_ReplicateRequest {
     get {
@@ -99,6 +107,7 @@ public nonisolated struct Infranaut_V1_Request: Sendable {
     case status(Infranaut_V1_StatusRequest)
     case members(Infranaut_V1_MembersRequest)
     case ring(Infranaut_V1_RingRequest)
+    case receipts(Infranaut_V1_ReceiptsRequest)
     /// Node to node (replication); clients never send these.
     case replicate(Infranaut_V1_ReplicateRequest)
     case installSnapshot(Infranaut_V1_InstallSnapshotRequest)
@@ -158,6 +167,14 @@ public nonisolated struct Infranaut_V1_Response: Sendable {
     set {body = .ring(newValue)}
   }
 
+  public var receipts: Infranaut_V1_ReceiptsResponse {
+    get {
+      if case .receipts(let v)? = body {return v}
+      return Infranaut_V1_ReceiptsResponse()
+    }
+    set {body = .receipts(newValue)}
+  }
+
   public var replicate: Infranaut_V1_ReplicateResponse {
     get {
       if case .replicate(let v)? = body {return v}
@@ -190,6 +207,7 @@ public nonisolated struct Infranaut_V1_Response: Sendable {
     case status(Infranaut_V1_StatusResponse)
     case members(Infranaut_V1_MembersResponse)
     case ring(Infranaut_V1_RingResponse)
+    case receipts(Infranaut_V1_ReceiptsResponse)
     case replicate(Infranaut_V1_ReplicateResponse)
     case installSnapshot(Infranaut_V1_InstallSnapshotResponse)
     case fetchSnapshot(Infranaut_V1_FetchSnapshotResponse)
@@ -205,7 +223,7 @@ fileprivate nonisolated let _protobuf_package = "infranaut.v1"
 
 nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Request"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}hops\0\u{2}\u{8}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{2}\u{7}replicate\0\u{3}install_snapshot\0\u{3}fetch_snapshot\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}hops\0\u{2}\u{8}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{2}\u{6}replicate\0\u{3}install_snapshot\0\u{3}fetch_snapshot\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -265,6 +283,19 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
         if let v = v {
           if hadOneofValue {try decoder.handleConflictingOneOf()}
           self.body = .ring(v)
+        }
+      }()
+      case 14: try {
+        var v: Infranaut_V1_ReceiptsRequest?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .receipts(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .receipts(v)
         }
       }()
       case 20: try {
@@ -339,6 +370,10 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
       guard case .ring(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
     }()
+    case .receipts?: try {
+      guard case .receipts(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
+    }()
     case .replicate?: try {
       guard case .replicate(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
@@ -367,7 +402,7 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Response"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{9}error\0\u{1}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{2}\u{7}replicate\0\u{3}install_snapshot\0\u{3}fetch_snapshot\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{9}error\0\u{1}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{2}\u{6}replicate\0\u{3}install_snapshot\0\u{3}fetch_snapshot\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -440,6 +475,19 @@ nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobu
           self.body = .ring(v)
         }
       }()
+      case 14: try {
+        var v: Infranaut_V1_ReceiptsResponse?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .receipts(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .receipts(v)
+        }
+      }()
       case 20: try {
         var v: Infranaut_V1_ReplicateResponse?
         var hadOneofValue = false
@@ -509,6 +557,10 @@ nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobu
     case .ring?: try {
       guard case .ring(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+    }()
+    case .receipts?: try {
+      guard case .receipts(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
     }()
     case .replicate?: try {
       guard case .replicate(let v)? = self.body else { preconditionFailure() }

@@ -30,6 +30,10 @@ public nonisolated enum Infranaut_V1_ReplicaOutcome: SwiftProtobuf.Enum, Swift.C
   /// The follower's history does not continue at prev_sequence (it lacks ops, or holds other
   /// ones): the primary decides from `applied`/`last_term` whether to send or fetch a snapshot.
   case mismatch // = 2
+
+  /// The replica promised a higher term to another primary: the sender is no longer the primary
+  /// and must not acknowledge anything that waits for this replica.
+  case stale // = 3
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -41,6 +45,7 @@ public nonisolated enum Infranaut_V1_ReplicaOutcome: SwiftProtobuf.Enum, Swift.C
     case 0: self = .unspecified
     case 1: self = .applied
     case 2: self = .mismatch
+    case 3: self = .stale
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -50,6 +55,7 @@ public nonisolated enum Infranaut_V1_ReplicaOutcome: SwiftProtobuf.Enum, Swift.C
     case .unspecified: return 0
     case .applied: return 1
     case .mismatch: return 2
+    case .stale: return 3
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -59,6 +65,7 @@ public nonisolated enum Infranaut_V1_ReplicaOutcome: SwiftProtobuf.Enum, Swift.C
     .unspecified,
     .applied,
     .mismatch,
+    .stale,
   ]
 
 }
@@ -80,6 +87,12 @@ public nonisolated struct Infranaut_V1_ReplicateRequest: Sendable {
 
   /// The sender's node id, for logs and errors.
   public var fromNode: String = String()
+
+  /// The term the sender writes in (its ownership epoch of the shard). A replica that promised a
+  /// higher term refuses the request (outcome STALE); a higher term than it promised so far is
+  /// promised durably before the answer, so from then on no older primary can write to it. A
+  /// request with no ops and a new term is how a primary claims the shard before its first write.
+  public var term: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -106,6 +119,9 @@ public nonisolated struct Infranaut_V1_ReplicateResponse: Sendable {
   public var applied: UInt64 = 0
 
   public var lastTerm: UInt64 = 0
+
+  /// The highest term the replica promised (after the request).
+  public var promisedTerm: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -177,6 +193,9 @@ public nonisolated struct Infranaut_V1_InstallSnapshotRequest: Sendable {
 
   public var fromNode: String = String()
 
+  /// The sender's term, checked like ReplicateRequest.term.
+  public var term: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -197,6 +216,11 @@ public nonisolated struct Infranaut_V1_InstallSnapshotResponse: Sendable {
   public var hasStatus: Bool {self._status != nil}
   /// Clears the value of `status`. Subsequent reads from it will return its default value.
   public mutating func clearStatus() {self._status = nil}
+
+  /// True when the replica refused because it promised a higher term (`promised_term`).
+  public var stale: Bool = false
+
+  public var promisedTerm: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -256,12 +280,12 @@ public nonisolated struct Infranaut_V1_FetchSnapshotResponse: Sendable {
 fileprivate nonisolated let _protobuf_package = "infranaut.v1"
 
 nonisolated extension Infranaut_V1_ReplicaOutcome: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0REPLICA_OUTCOME_UNSPECIFIED\0\u{1}REPLICA_OUTCOME_APPLIED\0\u{1}REPLICA_OUTCOME_MISMATCH\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0REPLICA_OUTCOME_UNSPECIFIED\0\u{1}REPLICA_OUTCOME_APPLIED\0\u{1}REPLICA_OUTCOME_MISMATCH\0\u{1}REPLICA_OUTCOME_STALE\0")
 }
 
 nonisolated extension Infranaut_V1_ReplicateRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ReplicateRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{3}prev_sequence\0\u{3}prev_term\0\u{1}ops\0\u{3}from_node\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{3}prev_sequence\0\u{3}prev_term\0\u{1}ops\0\u{3}from_node\0\u{1}term\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -274,6 +298,7 @@ nonisolated extension Infranaut_V1_ReplicateRequest: SwiftProtobuf.Message, Swif
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.prevTerm) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.ops) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.fromNode) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.term) }()
       default: break
       }
     }
@@ -295,6 +320,9 @@ nonisolated extension Infranaut_V1_ReplicateRequest: SwiftProtobuf.Message, Swif
     if !self.fromNode.isEmpty {
       try visitor.visitSingularStringField(value: self.fromNode, fieldNumber: 5)
     }
+    if self.term != 0 {
+      try visitor.visitSingularUInt64Field(value: self.term, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -304,6 +332,7 @@ nonisolated extension Infranaut_V1_ReplicateRequest: SwiftProtobuf.Message, Swif
     if lhs.prevTerm != rhs.prevTerm {return false}
     if lhs.ops != rhs.ops {return false}
     if lhs.fromNode != rhs.fromNode {return false}
+    if lhs.term != rhs.term {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -311,7 +340,7 @@ nonisolated extension Infranaut_V1_ReplicateRequest: SwiftProtobuf.Message, Swif
 
 nonisolated extension Infranaut_V1_ReplicateResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ReplicateResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}outcome\0\u{1}applied\0\u{3}last_term\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}outcome\0\u{1}applied\0\u{3}last_term\0\u{3}promised_term\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -323,6 +352,7 @@ nonisolated extension Infranaut_V1_ReplicateResponse: SwiftProtobuf.Message, Swi
       case 2: try { try decoder.decodeSingularEnumField(value: &self.outcome) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.applied) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.lastTerm) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.promisedTerm) }()
       default: break
       }
     }
@@ -345,6 +375,9 @@ nonisolated extension Infranaut_V1_ReplicateResponse: SwiftProtobuf.Message, Swi
     if self.lastTerm != 0 {
       try visitor.visitSingularUInt64Field(value: self.lastTerm, fieldNumber: 4)
     }
+    if self.promisedTerm != 0 {
+      try visitor.visitSingularUInt64Field(value: self.promisedTerm, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -353,6 +386,7 @@ nonisolated extension Infranaut_V1_ReplicateResponse: SwiftProtobuf.Message, Swi
     if lhs.outcome != rhs.outcome {return false}
     if lhs.applied != rhs.applied {return false}
     if lhs.lastTerm != rhs.lastTerm {return false}
+    if lhs.promisedTerm != rhs.promisedTerm {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -454,7 +488,7 @@ nonisolated extension Infranaut_V1_IdempotencyEntry: SwiftProtobuf.Message, Swif
 
 nonisolated extension Infranaut_V1_InstallSnapshotRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".InstallSnapshotRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}snapshot\0\u{3}from_node\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}snapshot\0\u{3}from_node\0\u{1}term\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -464,6 +498,7 @@ nonisolated extension Infranaut_V1_InstallSnapshotRequest: SwiftProtobuf.Message
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._snapshot) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.fromNode) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.term) }()
       default: break
       }
     }
@@ -480,12 +515,16 @@ nonisolated extension Infranaut_V1_InstallSnapshotRequest: SwiftProtobuf.Message
     if !self.fromNode.isEmpty {
       try visitor.visitSingularStringField(value: self.fromNode, fieldNumber: 2)
     }
+    if self.term != 0 {
+      try visitor.visitSingularUInt64Field(value: self.term, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Infranaut_V1_InstallSnapshotRequest, rhs: Infranaut_V1_InstallSnapshotRequest) -> Bool {
     if lhs._snapshot != rhs._snapshot {return false}
     if lhs.fromNode != rhs.fromNode {return false}
+    if lhs.term != rhs.term {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -493,7 +532,7 @@ nonisolated extension Infranaut_V1_InstallSnapshotRequest: SwiftProtobuf.Message
 
 nonisolated extension Infranaut_V1_InstallSnapshotResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".InstallSnapshotResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}stale\0\u{3}promised_term\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -502,6 +541,8 @@ nonisolated extension Infranaut_V1_InstallSnapshotResponse: SwiftProtobuf.Messag
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._status) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.stale) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.promisedTerm) }()
       default: break
       }
     }
@@ -515,11 +556,19 @@ nonisolated extension Infranaut_V1_InstallSnapshotResponse: SwiftProtobuf.Messag
     try { if let v = self._status {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
     } }()
+    if self.stale != false {
+      try visitor.visitSingularBoolField(value: self.stale, fieldNumber: 2)
+    }
+    if self.promisedTerm != 0 {
+      try visitor.visitSingularUInt64Field(value: self.promisedTerm, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Infranaut_V1_InstallSnapshotResponse, rhs: Infranaut_V1_InstallSnapshotResponse) -> Bool {
     if lhs._status != rhs._status {return false}
+    if lhs.stale != rhs.stale {return false}
+    if lhs.promisedTerm != rhs.promisedTerm {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -102,3 +102,23 @@ extension Infranaut_V1_TelemetryBatch {
         }
     }
 }
+
+extension Infranaut_V1_ReceiptsRequest {
+    /// Keys one receipts request may ask about.
+    public static let maxKeys = 10_000
+
+    /// Checks the request's structure; throws the first problem found, naming the field.
+    public func validate(_ limits: IngestLimits = IngestLimits()) throws(WireError) {
+        guard !modelID.isEmpty else { throw .invalid("receipts.model_id is empty") }
+        guard modelID.utf8.count <= limits.maxNameBytes else {
+            throw .invalid("receipts.model_id is \(modelID.utf8.count) bytes; the limit is \(limits.maxNameBytes)")
+        }
+        guard !idempotencyKeys.isEmpty else { throw .invalid("receipts.idempotency_keys is empty; ask about 1 to \(Self.maxKeys) keys") }
+        guard idempotencyKeys.count <= Self.maxKeys else {
+            throw WireError(.tooLarge, "receipts asks about \(idempotencyKeys.count) keys; the limit is \(Self.maxKeys) per request")
+        }
+        for (index, key) in idempotencyKeys.enumerated() where key.isEmpty || key.utf8.count > limits.maxIdempotencyKeyBytes {
+            throw .invalid("receipts.idempotency_keys[\(index)] is \(key.utf8.count) bytes; keys are 1 to \(limits.maxIdempotencyKeyBytes) bytes")
+        }
+    }
+}

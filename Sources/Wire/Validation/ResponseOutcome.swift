@@ -8,6 +8,7 @@ extension Infranaut_V1_Response {
         case .status(let status): status.status
         case .members(let members): members.status
         case .ring(let ring): ring.status
+        case .receipts(let receipts): receipts.status
         case .replicate(let reply): reply.status
         case .installSnapshot(let reply): reply.status
         case .fetchSnapshot(let reply): reply.status

@@ -1,0 +1,402 @@
+import Cluster
+import Foundation
+import Wire
+
+/// What a drill does (see ``Drill``).
+public struct DrillOptions: Sendable {
+    /// The `infranaut` binary that runs the nodes.
+    public var binary: String
+    public var nodes = 3
+    /// Nodes killed with SIGKILL in each round, at the same moment.
+    public var kill = 1
+    /// Length of one round: load before the kill, the failure, and load after it.
+    public var duration: Duration = .seconds(20)
+    public var rounds = 1
+    /// When set, each round also stops one surviving node with SIGSTOP for this long, then SIGCONT.
+    public var pause: Duration?
+    /// Batches per second the client sends, in all.
+    public var rate = 400
+    public var rowsPerBatch = 20
+    /// Where the nodes keep their data and logs; a fresh temporary directory when nil (removed
+    /// afterwards unless `keepData`).
+    public var workDirectory: String?
+    public var keepData = false
+    /// The nodes' replication factor (the kill count must stay below it).
+    public var replicationFactor = 2
+    /// Progress lines, as they happen.
+    public var progress: @Sendable (String) -> Void = { _ in }
+
+    public init(binary: String) { self.binary = binary }
+
+    /// Why these options cannot give a meaningful drill, or nil.
+    public var problem: String? {
+        if nodes < 2 { return "--nodes must be at least 2" }
+        if nodes > 16 { return "--nodes must be at most 16 (every node is a local process)" }
+        if kill < 1 { return "--kill must be at least 1" }
+        if kill >= replicationFactor {
+            return "--kill \(kill) would kill every replica of some shards (replication factor \(replicationFactor)); at most \(replicationFactor - 1)"
+        }
+        if kill > (nodes - 1) / 2 {
+            return "--kill \(kill) of \(nodes) nodes leaves no majority; at most \((nodes - 1) / 2) (use more nodes)"
+        }
+        if rounds < 1 { return "--rounds must be at least 1" }
+        if duration < .seconds(6) { return "--duration must be at least 6 s: load runs a third of it before the kill" }
+        if duration * rounds > .seconds(480) {
+            return "--duration × --rounds must stay under 8 minutes: receipts are checked within the nodes' 10-minute idempotency window"
+        }
+        if rate < 1 || rate > 20_000 { return "--rate must be between 1 and 20000 batches per second" }
+        if let pause {
+            if pause <= .zero { return "--pause must be positive" }
+            if nodes - kill - 1 < nodes / 2 + 1 {
+                return "--pause needs a node to spare: with \(kill) killed and one paused, \(nodes) nodes keep no majority (use at least \(2 * kill + 3))"
+            }
+        }
+        return nil
+    }
+}
+
+/// The outcome of a drill. `passed` is false when an acknowledged record is missing, a record was
+/// applied twice, a failure was not detected, or ingest did not recover.
+public struct DrillReport: Encodable, Sendable {
+    public struct Failure: Codable, Sendable {
+        public var round: Int
+        public var node: String
+        /// Models whose shard had the killed node as primary when it was killed.
+        public var affectedModels: [String]
+        /// Kill until every survivor's `members` reported the node dead; nil: not within 60 s.
+        public var detectionSeconds: Double?
+        /// Kill until a batch first sent after the kill was acknowledged for every affected
+        /// model; nil: not within 60 s.
+        public var recoverySeconds: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case round, node, affectedModels = "affected_models", detectionSeconds = "detection_seconds", recoverySeconds = "recovery_seconds"
+        }
+    }
+
+    public struct Pause: Codable, Sendable {
+        public var round: Int
+        public var node: String
+        public var seconds: Double
+        /// Whether a node reported the paused node dead while it was stopped.
+        public var declaredDead: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case round, node, seconds, declaredDead = "declared_dead"
+        }
+    }
+
+    public struct Summary: Codable, Sendable {
+        public var median: Double
+        public var max: Double
+    }
+
+    public var nodes: Int
+    public var killPerRound: Int
+    public var rounds: Int
+    public var roundSeconds: Double
+    public var failures: [Failure] = []
+    public var pauses: [Pause] = []
+    public var detection: Summary?
+    public var recovery: Summary?
+    public var batchesSent = 0
+    public var batchesAcknowledged = 0
+    public var recordsAcknowledged = 0
+    /// Batches still unacknowledged when the client gave up (they may or may not be applied).
+    public var batchesUnresolved = 0
+    /// Acknowledged records the cluster does not hold.
+    public var recordsLost = 0
+    /// Records the cluster applied more than once.
+    public var recordsDuplicated = 0
+    /// Retryable refusals and transport failures the client retried.
+    public var retries = 0
+    public var problems: [String] = []
+    public var passed: Bool { problems.isEmpty }
+
+    enum CodingKeys: String, CodingKey {
+        case nodes, killPerRound = "kill_per_round", rounds, roundSeconds = "round_seconds", failures, pauses
+        case detection, recovery, batchesSent = "batches_sent", batchesAcknowledged = "batches_acknowledged"
+        case recordsAcknowledged = "records_acknowledged", batchesUnresolved = "batches_unresolved"
+        case recordsLost = "records_lost", recordsDuplicated = "records_duplicated", retries, problems, passed
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(nodes, forKey: .nodes)
+        try container.encode(killPerRound, forKey: .killPerRound)
+        try container.encode(rounds, forKey: .rounds)
+        try container.encode(roundSeconds, forKey: .roundSeconds)
+        try container.encode(failures, forKey: .failures)
+        try container.encode(pauses, forKey: .pauses)
+        try container.encodeIfPresent(detection, forKey: .detection)
+        try container.encodeIfPresent(recovery, forKey: .recovery)
+        try container.encode(batchesSent, forKey: .batchesSent)
+        try container.encode(batchesAcknowledged, forKey: .batchesAcknowledged)
+        try container.encode(recordsAcknowledged, forKey: .recordsAcknowledged)
+        try container.encode(batchesUnresolved, forKey: .batchesUnresolved)
+        try container.encode(recordsLost, forKey: .recordsLost)
+        try container.encode(recordsDuplicated, forKey: .recordsDuplicated)
+        try container.encode(retries, forKey: .retries)
+        try container.encode(problems, forKey: .problems)
+        try container.encode(passed, forKey: .passed)
+    }
+}
+
+/// A failover drill on a local cluster of real node processes.
+///
+/// Each round: load runs for a third of the round; then `kill` nodes (never the first, which the
+/// drill asks about placement) are killed with SIGKILL at once; the drill measures when every
+/// survivor reports each of them dead and when each model whose primary it was accepted a new
+/// batch again; optionally one survivor is paused; at the end of the round the killed nodes are
+/// restarted on their data and addresses, and the next round starts once all see each other.
+///
+/// Verification, after the load stopped: for every model, the drill asks the cluster for the
+/// receipts of every key it sent (`ReceiptsRequest`). An acknowledged key without a receipt is a
+/// lost batch. The model's batch count minus the number of its keys with a receipt is the number
+/// of batches applied more than once (each op carries one key, and a key has one receipt).
+public struct Drill: Sendable {
+    let options: DrillOptions
+
+    public init(options: DrillOptions) { self.options = options }
+
+    final class Node: @unchecked Sendable {
+        // Only touched by the drill's driving task.
+        let id: String
+        let data: String
+        var process: Process?
+        var client = ""
+        var cluster = ""
+
+        init(id: String, data: String) {
+            self.id = id
+            self.data = data
+        }
+    }
+
+    public func run() async throws -> DrillReport {
+        if let problem = options.problem { throw DrillError(problem) }
+        guard FileManager.default.isExecutableFile(atPath: options.binary) else {
+            throw DrillError("no infranaut binary at \(options.binary)")
+        }
+        let runID = String(UUID().uuidString.prefix(8)).lowercased()
+        let root = options.workDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-drill-\(runID)").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { if !options.keepData && options.workDirectory == nil { try? FileManager.default.removeItem(atPath: root) } }
+        let cluster = (0..<options.nodes).map { Node(id: "drill-\($0)", data: "\(root)/node-\($0)") }
+        defer {
+            for node in cluster {
+                if let process = node.process, process.isRunning {
+                    kill(process.processIdentifier, SIGCONT)
+                    process.terminate()
+                    process.waitUntilExit()
+                }
+            }
+        }
+        for node in cluster {
+            try start(node, seed: node === cluster[0] ? nil : cluster[0].cluster, root: root)
+        }
+        try await waitUntil(timeout: .seconds(60), "all \(options.nodes) nodes seeing each other alive") {
+            try await allSeeAlive(cluster.map(\.client))
+        }
+        options.progress("\(options.nodes)-node cluster formed in \(root); \(options.rounds) round(s) of \(options.duration), killing \(options.kill) per round")
+
+        let models = try await chooseModels(cluster: cluster, runID: runID)
+        let load = DrillLoad(
+            settings: .init(models: models, rate: options.rate, rowsPerBatch: options.rowsPerBatch, runID: runID),
+            targets: cluster.map(\.client))
+        load.start()
+        let started = ContinuousClock.now
+        var report = DrillReport(nodes: options.nodes, killPerRound: options.kill, rounds: options.rounds, roundSeconds: options.duration.inSeconds)
+        var kills: [(failure: Int, at: ContinuousClock.Instant)] = []
+
+        for round in 1...options.rounds {
+            let roundStart = ContinuousClock.now
+            try await Task.sleep(until: roundStart + options.duration / 3, clock: .continuous)
+            let victims = (0..<options.kill).map { cluster[1 + ((round - 1) * options.kill + $0) % (options.nodes - 1)] }
+            let survivors = cluster.filter { node in !victims.contains { $0 === node } }
+            let ring = try await ask(cluster[0].client, .ring(.init())).ring
+            load.setTargets(survivors.map(\.client))
+            let killed = ContinuousClock.now
+            for victim in victims {
+                kill(victim.process!.processIdentifier, SIGKILL)
+                victim.process!.waitUntilExit()
+            }
+            var detections: [Task<Duration?, Never>] = []
+            for victim in victims {
+                let affected = models.filter { model in
+                    let shard = ShardID(model: model, shardCount: ring.shards.count).rawValue
+                    return ring.shards[shard].replicas.first == victim.id
+                }
+                report.failures.append(.init(round: round, node: victim.id, affectedModels: affected))
+                kills.append((report.failures.count - 1, killed))
+                let addresses = survivors.map(\.client)
+                let id = victim.id
+                detections.append(Task {
+                    try? await waitUntil(timeout: .seconds(60)) {
+                        for address in addresses {
+                            guard try await members(asking: address).first(where: { $0.id == id })?.status == "dead" else { return false }
+                        }
+                        return true
+                    }
+                    let elapsed = ContinuousClock.now - killed
+                    return elapsed < .seconds(60) ? elapsed : nil
+                })
+            }
+            for (offset, detection) in detections.enumerated() {
+                let index = report.failures.count - victims.count + offset
+                report.failures[index].detectionSeconds = await detection.value?.inSeconds
+                let failure = report.failures[index]
+                options.progress("round \(round): killed \(failure.node) (primary of \(failure.affectedModels.count) drill model(s)); "
+                    + (failure.detectionSeconds.map { String(format: "declared dead by all survivors after %.2f s", $0) } ?? "NOT declared dead within 60 s"))
+            }
+            // The pause starts once every interrupted model took writes again, so it does not
+            // stretch the recovery it would otherwise overlap.
+            let interrupted = Set(report.failures.suffix(victims.count).flatMap(\.affectedModels))
+            // A round lasts at least until then (at most 60 s after the kill).
+            try? await waitUntil(timeout: .seconds(60) - (ContinuousClock.now - killed)) {
+                load.recovered(interrupted, after: killed)
+            }
+            if let pause = options.pause, let paused = survivors.last, paused !== cluster[0] {
+                report.pauses.append(try await pauseNode(paused, for: pause, round: round, watcher: cluster[0], load: load, targets: survivors))
+            }
+            let roundEnd = roundStart + options.duration
+            if roundEnd > .now { try await Task.sleep(until: roundEnd, clock: .continuous) }
+            for victim in victims { try start(victim, seed: cluster[0].cluster, root: root) }
+            try await waitUntil(timeout: .seconds(60), "restarted nodes rejoining") { try await allSeeAlive(cluster.map(\.client)) }
+            load.setTargets(cluster.map(\.client))
+            options.progress("round \(round): restarted \(victims.map(\.id).joined(separator: ", ")); all \(options.nodes) nodes alive again")
+        }
+        options.progress("stopping the load after \(String(format: "%.1f", (ContinuousClock.now - started).inSeconds)) s; waiting for batches in flight")
+        await load.stop()
+        let batches = load.batches
+
+        // Recovery: per failure, the first acknowledgement of a batch first sent after the kill,
+        // for the slowest affected model.
+        for (index, at) in kills {
+            var slowest: Duration = .zero
+            for model in report.failures[index].affectedModels {
+                let first = batches.filter { $0.model == model && $0.firstSent > at }.compactMap(\.acknowledged).min()
+                guard let first else {
+                    slowest = .seconds(-1)
+                    break
+                }
+                slowest = max(slowest, first - at)
+            }
+            report.failures[index].recoverySeconds = slowest < .zero ? nil : slowest.inSeconds
+        }
+        try await Self.audit(batches: batches, models: models, asking: cluster.map(\.client), into: &report)
+        report.retries = load.retries
+        if let fatal = load.fatal { report.problems.append(fatal) }
+        for failure in report.failures {
+            if failure.detectionSeconds == nil { report.problems.append("round \(failure.round): \(failure.node) was not declared dead by every survivor within 60 s") }
+            if failure.recoverySeconds == nil {
+                report.problems.append("round \(failure.round): ingest for the models \(failure.node) was primary of did not recover within 60 s")
+            }
+        }
+        func summary(_ values: [Double]) -> DrillReport.Summary? {
+            guard !values.isEmpty else { return nil }
+            let sorted = values.sorted()
+            let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+            return .init(median: median, max: sorted.last!)
+        }
+        report.detection = summary(report.failures.compactMap(\.detectionSeconds))
+        report.recovery = summary(report.failures.compactMap(\.recoverySeconds))
+        return report
+    }
+
+    /// The drill's models: for every node, two models whose shard it is primary of, so every kill
+    /// interrupts some models.
+    private func chooseModels(cluster: [Node], runID: String) async throws -> [String] {
+        let ring = try await ask(cluster[0].client, .ring(.init())).ring
+        guard !ring.shards.isEmpty else { throw DrillError("the cluster reported no shards") }
+        var perNode: [String: [String]] = [:]
+        var candidate = 0
+        while perNode.count < cluster.count || perNode.values.contains(where: { $0.count < 2 }) {
+            guard candidate < 10_000 else { throw DrillError("the ring gives some node no primary shard; is every node a worker?") }
+            let model = "drill-\(runID)-m\(candidate)"
+            candidate += 1
+            let shard = ShardID(model: model, shardCount: ring.shards.count).rawValue
+            guard let primary = ring.shards[shard].replicas.first, (perNode[primary]?.count ?? 0) < 2 else { continue }
+            perNode[primary, default: []].append(model)
+        }
+        return cluster.flatMap { perNode[$0.id] ?? [] }
+    }
+
+    private func pauseNode(
+        _ node: Node, for pause: Duration, round: Int, watcher: Node, load: DrillLoad, targets: [Node]
+    ) async throws -> DrillReport.Pause {
+        load.setTargets(targets.filter { $0 !== node }.map(\.client))
+        kill(node.process!.processIdentifier, SIGSTOP)
+        let resume = ContinuousClock.now + pause
+        var declaredDead = false
+        while ContinuousClock.now < resume {
+            if let status = try? await members(asking: watcher.client).first(where: { $0.id == node.id })?.status, status == "dead" {
+                declaredDead = true
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        kill(node.process!.processIdentifier, SIGCONT)
+        load.setTargets(targets.map(\.client))
+        options.progress("round \(round): paused \(node.id) for \(pause); " + (declaredDead ? "it was declared dead meanwhile" : "it was not declared dead"))
+        return .init(round: round, node: node.id, seconds: pause.inSeconds, declaredDead: declaredDead)
+    }
+
+    /// Checks every key the client sent against the receipts the cluster holds.
+    static func audit(batches: [SentBatch], models: [String], asking nodes: [String], into report: inout DrillReport) async throws {
+        report.batchesSent = batches.count
+        let acknowledged = batches.filter { $0.acknowledged != nil }
+        report.batchesAcknowledged = acknowledged.count
+        report.recordsAcknowledged = acknowledged.reduce(0) { $0 + $1.rows }
+        report.batchesUnresolved = batches.count - acknowledged.count
+        let byModel = Dictionary(grouping: batches, by: \.model)
+        for model in models {
+            let sent = byModel[model] ?? []
+            guard !sent.isEmpty else { continue }
+            var known: Set<String> = []
+            var modelBatches: UInt64 = 0
+            var modelRows: UInt64 = 0
+            for start in stride(from: 0, to: sent.count, by: Infranaut_V1_ReceiptsRequest.maxKeys) {
+                let keys = sent[start..<min(sent.count, start + Infranaut_V1_ReceiptsRequest.maxKeys)].map(\.key)
+                var reply: Infranaut_V1_ReceiptsResponse?
+                try await waitUntil(timeout: .seconds(60), "receipts for \(model)") {
+                    let response = try await ask(nodes[0], .receipts(.with {
+                        $0.modelID = model
+                        $0.idempotencyKeys = keys
+                    }), timeout: .seconds(10))
+                    guard case .receipts(let receipts) = response.body, receipts.status.code == .ok else { return false }
+                    reply = receipts
+                    return true
+                }
+                guard let reply else { continue }
+                known.formUnion(reply.receipts.map(\.idempotencyKey))
+                modelBatches = reply.modelBatches
+                modelRows = reply.modelRows
+            }
+            let lost = sent.filter { $0.acknowledged != nil && !known.contains($0.key) }
+            report.recordsLost += lost.reduce(0) { $0 + $1.rows }
+            let heldRows = sent.filter { known.contains($0.key) }.reduce(0) { $0 + $1.rows }
+            let extraBatches = Int(modelBatches) - known.count
+            let extraRows = Int(modelRows) - heldRows
+            report.recordsDuplicated += max(0, extraRows)
+            if !lost.isEmpty {
+                report.problems.append("\(model): \(lost.count) acknowledged batch(es) missing, e.g. \(lost[0].key)")
+            }
+            if extraBatches != 0 || extraRows != 0 {
+                report.problems.append("\(model): the cluster holds \(modelBatches) batches / \(modelRows) rows, but receipts account for \(known.count) / \(heldRows)")
+            }
+        }
+    }
+
+    private func start(_ node: Node, seed: String?, root: String) throws {
+        let launched = try launchNode(
+            binary: options.binary, dataDirectory: node.data,
+            client: node.client.isEmpty ? "tcp://127.0.0.1:0" : node.client,
+            cluster: node.cluster.isEmpty ? "tcp://127.0.0.1:0" : node.cluster,
+            extra: ["--node-id", node.id, "--log-level", "warning", "--replication-factor", "\(options.replicationFactor)"]
+                + (seed.map { ["--seed", $0] } ?? []),
+            logPath: "\(root)/\(node.id).log")
+        node.process = launched.process
+        node.client = launched.client
+        node.cluster = launched.cluster
+    }
+}

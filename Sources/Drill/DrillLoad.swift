@@ -1,0 +1,169 @@
+import Cluster
+import Foundation
+import Synchronization
+import Wire
+
+/// Every batch the drill's client sent, and what became of it.
+struct SentBatch: Sendable {
+    var model: String
+    var key: String
+    var rows: Int
+    var firstSent: ContinuousClock.Instant
+    var acknowledged: ContinuousClock.Instant?
+}
+
+/// The drill's client: `senders` tasks push batches with unique idempotency keys to the nodes in
+/// `targets` (round robin), paced to `rate` batches per second in all, and retry every retryable
+/// refusal or transport failure with the same key (on the next node) until the batch is
+/// acknowledged. After `stop()`, each sender finishes the batch it holds, giving up only at
+/// `drainDeadline`; a batch never acknowledged is "unresolved" (it may or may not be applied).
+final class DrillLoad: Sendable {
+    struct Settings: Sendable {
+        var models: [String]
+        var senders = 4
+        var rate = 400
+        var rowsPerBatch = 20
+        var requestTimeout: Duration = .seconds(4)
+        var drainTimeout: Duration = .seconds(30)
+        var runID: String
+    }
+
+    private struct State {
+        var batches: [SentBatch] = []
+        var targets: [String] = []
+        var stopping = false
+        var drainDeadline: ContinuousClock.Instant?
+        var retries = 0
+        var lastRetryReason = ""
+        var fatal: String?
+    }
+
+    private let settings: Settings
+    private let state = Mutex(State())
+    private let tasks = Mutex<[Task<Void, Never>]>([])
+
+    init(settings: Settings, targets: [String]) {
+        self.settings = settings
+        state.withLock { $0.targets = targets }
+    }
+
+    /// Client addresses the senders may use (nodes the drill has not killed or paused).
+    func setTargets(_ targets: [String]) { state.withLock { $0.targets = targets } }
+
+    var batches: [SentBatch] { state.withLock { $0.batches } }
+    var retries: Int { state.withLock { $0.retries } }
+    var lastRetryReason: String { state.withLock { $0.lastRetryReason } }
+    var fatal: String? { state.withLock { $0.fatal } }
+
+    /// Whether every model in `models` had a batch first sent after `instant` acknowledged.
+    func recovered(_ models: Set<String>, after instant: ContinuousClock.Instant) -> Bool {
+        state.withLock { state in
+            var pending = models
+            // Batches are appended under the lock with their send time: newest last.
+            for batch in state.batches.reversed() {
+                if batch.firstSent <= instant { break }
+                guard batch.acknowledged != nil else { continue }
+                pending.remove(batch.model)
+                if pending.isEmpty { return true }
+            }
+            return pending.isEmpty
+        }
+    }
+
+    func start() {
+        let started = ContinuousClock.now
+        let spacing = Duration.seconds(Double(settings.senders) / Double(max(1, settings.rate)))
+        let spawned = (0..<settings.senders).map { sender in
+            Task { await self.send(as: sender, started: started, spacing: spacing) }
+        }
+        tasks.withLock { $0 = spawned }
+    }
+
+    /// Stops sending new batches and waits until every sender has finished the one it holds.
+    func stop() async {
+        state.withLock {
+            $0.stopping = true
+            $0.drainDeadline = .now + settings.drainTimeout
+        }
+        for task in tasks.withLock({ $0 }) { await task.value }
+    }
+
+    private func send(as sender: Int, started: ContinuousClock.Instant, spacing: Duration) async {
+        var clients: [String: RequestClient] = [:]
+        defer { for client in clients.values { client.close() } }
+        var next = 0
+        var turn = sender
+        while !state.withLock({ $0.stopping || $0.fatal != nil }) {
+            let slot = started + spacing * next
+            if slot > .now { try? await Task.sleep(until: slot, clock: .continuous) }
+            let model = settings.models[(sender + next * settings.senders) % settings.models.count]
+            let key = "\(settings.runID)-\(sender)-\(next)"
+            next += 1
+            let bytes = request(model: model, key: key, seed: next)
+            let index = state.withLock {
+                $0.batches.append(SentBatch(model: model, key: key, rows: settings.rowsPerBatch, firstSent: .now))
+                return $0.batches.count - 1
+            }
+            while true {
+                let (target, giveUp) = state.withLock { state -> (String?, Bool) in
+                    let giveUp = state.drainDeadline.map { ContinuousClock.now > $0 } ?? false
+                    guard !state.targets.isEmpty else { return (nil, giveUp) }
+                    return (state.targets[turn % state.targets.count], giveUp)
+                }
+                if giveUp { break }
+                turn += 1
+                guard let target else {
+                    try? await Task.sleep(for: .milliseconds(50))
+                    continue
+                }
+                let outcome: Infranaut_V1_Status
+                do {
+                    if clients[target] == nil { clients[target] = try RequestClient(dial: target) }
+                    let reply = try await clients[target]!.request(bytes, timeout: settings.requestTimeout)
+                    outcome = try Infranaut_V1_Response(serializedBytes: reply).outcome
+                } catch {
+                    outcome = Infranaut_V1_Status(code: .unavailable, message: "\(target): \(error)")
+                }
+                if outcome.code == .ok {
+                    state.withLock { $0.batches[index].acknowledged = .now }
+                    break
+                }
+                guard outcome.retryable else {
+                    state.withLock { $0.fatal = "batch \(key) for \(model) was refused for good: \(outcome.code.name): \(outcome.message)" }
+                    return
+                }
+                state.withLock {
+                    $0.retries += 1
+                    $0.lastRetryReason = outcome.message
+                }
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+        }
+    }
+
+    private func request(model: String, key: String, seed: Int) -> [UInt8] {
+        let rows = settings.rowsPerBatch
+        let request = Infranaut_V1_Request.with {
+            $0.version = 1
+            $0.ingest = .with {
+                $0.idempotencyKey = key
+                $0.batch = .with {
+                    $0.modelID = model
+                    $0.rowCount = UInt32(rows)
+                    $0.predictionColumn = "score"
+                    $0.columns = [
+                        .with {
+                            $0.name = "x"
+                            $0.doubles = .with { $0.values = (0..<rows).map { Double(($0 * 7919 + seed * 104_729) % 1000) / 10 } }
+                        },
+                        .with {
+                            $0.name = "score"
+                            $0.doubles = .with { $0.values = (0..<rows).map { Double(($0 + seed) % 100) / 100 } }
+                        },
+                    ]
+                }
+            }
+        }
+        return (try? request.serializedBytes()) ?? []
+    }
+}

@@ -1,0 +1,97 @@
+import Cluster
+@testable import Drill
+import Foundation
+import Testing
+import Wire
+
+@Suite("failover drill", .serialized, .timeLimit(.minutes(3)))
+struct DrillTests {
+    @Test("infranaut drill kills a node under load and accounts for every acknowledged record")
+    func drillPasses() async throws {
+        let run = try runCLI(["drill", "--nodes", "3", "--kill", "1", "--duration", "9", "--rate", "200", "--json"])
+        #expect(run.status == 0, "drill failed:\n\(run.stdout)\n\(run.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any], "no JSON report:\n\(run.stdout)\n\(run.stderr)")
+        #expect(report["passed"] as? Bool == true)
+        #expect(report["records_lost"] as? Int == 0)
+        #expect(report["records_duplicated"] as? Int == 0)
+        #expect((report["batches_acknowledged"] as? Int ?? 0) > 500, "the load barely ran: \(report)")
+        let failures = try #require(report["failures"] as? [[String: Any]])
+        #expect(failures.count == 1)
+        #expect(failures.first?["detection_seconds"] is Double, "the kill was not detected: \(failures)")
+        #expect(failures.first?["recovery_seconds"] is Double, "ingest did not recover: \(failures)")
+        #expect((failures.first?["affected_models"] as? [String])?.isEmpty == false)
+    }
+
+    @Test("the drill refuses to kill every replica of a shard or the majority")
+    func drillRefusesImpossibleKills() throws {
+        let tooMany = try runCLI(["drill", "--nodes", "5", "--kill", "2"])
+        #expect(tooMany.status != 0)
+        #expect(tooMany.stderr.contains("replication factor 2"))
+        let noMajority = try runCLI(["drill", "--nodes", "3", "--kill", "2", "--replication-factor", "3"])
+        #expect(noMajority.status != 0)
+        #expect(noMajority.stderr.contains("leaves no majority"))
+    }
+
+    /// The audit must be able to fail: a key the cluster never saw but the ledger says was
+    /// acknowledged is a loss, and a batch the cluster holds under a key the ledger does not list is
+    /// counted against the receipts.
+    @Test("the drill's audit detects a missing acknowledged batch and an extra applied batch")
+    func auditDetectsLossAndExtras() async throws {
+        let node = NodeProcess()
+        try node.start()
+        defer { node.kill() }
+        let client = try RequestClient(dial: node.address)
+        defer { client.close() }
+        let model = "audit-model"
+        for key in ["k1", "k2", "not-in-ledger"] {
+            let reply = try await call(client, ingestRequest(model: model, key: key, rows: 5))
+            #expect(reply.outcome.code == .ok)
+        }
+        let now = ContinuousClock.now
+        func batch(_ key: String, acknowledged: Bool) -> SentBatch {
+            SentBatch(model: model, key: key, rows: 5, firstSent: now, acknowledged: acknowledged ? now : nil)
+        }
+
+        var clean = DrillReport(nodes: 1, killPerRound: 0, rounds: 0, roundSeconds: 0)
+        try await Drill.audit(
+            batches: [batch("k1", acknowledged: true), batch("k2", acknowledged: true), batch("not-in-ledger", acknowledged: false)],
+            models: [model], asking: [node.address], into: &clean)
+        #expect(clean.passed, "\(clean.problems)")
+        #expect(clean.recordsLost == 0 && clean.recordsDuplicated == 0)
+        #expect(clean.batchesUnresolved == 1)
+
+        var broken = DrillReport(nodes: 1, killPerRound: 0, rounds: 0, roundSeconds: 0)
+        try await Drill.audit(
+            batches: [batch("k1", acknowledged: true), batch("k2", acknowledged: true), batch("never-sent", acknowledged: true)],
+            models: [model], asking: [node.address], into: &broken)
+        #expect(!broken.passed)
+        #expect(broken.recordsLost == 5)
+        #expect(broken.recordsDuplicated == 5, "the batch under an unlisted key is one more than the receipts account for")
+    }
+
+    @Test("receipts requests are checked: empty model, no keys, too many keys")
+    func receiptsValidation() async throws {
+        let node = NodeProcess()
+        try node.start()
+        defer { node.kill() }
+        let client = try RequestClient(dial: node.address)
+        defer { client.close() }
+        func receipts(_ model: String, _ keys: [String]) async throws -> Infranaut_V1_Status {
+            try await call(client, .with {
+                $0.version = 1
+                $0.receipts = .with {
+                    $0.modelID = model
+                    $0.idempotencyKeys = keys
+                }
+            }).outcome
+        }
+        let noModel = try await receipts("", ["a"])
+        #expect(noModel.code == .invalidArgument && noModel.message.contains("model_id"))
+        let noKeys = try await receipts("m", [])
+        #expect(noKeys.code == .invalidArgument && noKeys.message.contains("idempotency_keys"))
+        let tooMany = try await receipts("m", (0...10_000).map { "k\($0)" })
+        #expect(tooMany.code == .tooLarge && tooMany.message.contains("10000"))
+        let unknown = try await receipts("m", ["a"])
+        #expect(unknown.code == .ok)
+    }
+}
