@@ -392,7 +392,7 @@ public struct Drill: Sendable {
             binary: options.binary, dataDirectory: node.data,
             client: node.client.isEmpty ? "tcp://127.0.0.1:0" : node.client,
             cluster: node.cluster.isEmpty ? "tcp://127.0.0.1:0" : node.cluster,
-            extra: ["--node-id", node.id, "--log-level", "warning", "--replication-factor", "\(options.replicationFactor)"]
+            extra: ["--node-id", node.id, "--log-level", "info", "--replication-factor", "\(options.replicationFactor)"]
                 + (seed.map { ["--seed", $0] } ?? []),
             logPath: "\(root)/\(node.id).log")
         node.process = launched.process

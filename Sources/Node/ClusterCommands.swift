@@ -118,3 +118,49 @@ struct RingCommand: AsyncParsableCommand {
         printTable(rows)
     }
 }
+
+struct LeaveCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "leave",
+        abstract: "Decommission a node: it hands every shard it holds off to the new replicas, then exits.",
+        discussion: """
+            The node refuses clients from the moment it is asked, announces that it leaves, waits until
+            its peers see it gone, and asks each shard's new primary to bring the new followers up to
+            date. It exits only when every shard it held is confirmed on its new replica set;
+            otherwise the command fails, the node stays up (refusing clients), and the command can be
+            repeated. To restart a node in place (a rolling upgrade), stop it with SIGTERM instead.
+            """
+    )
+
+    @Option(help: "Client address of the node to decommission.")
+    var node = "tcp://127.0.0.1:7400"
+
+    @Flag(help: "Print as JSON.")
+    var json = false
+
+    struct Output: Encodable {
+        var node: String
+        var shards_held: UInt32
+        var shards_handed_off: UInt32
+        var took_ms: UInt64
+    }
+
+    func run() async throws {
+        var client = try NodeClient(address: node, timeout: .seconds(120))
+        client.retries = 0
+        defer { client.close() }
+        let response = try await client.send(.with {
+            $0.version = 1
+            $0.leave = .init()
+        })
+        guard case .leave(let leave) = response.body, leave.status.code == .ok else {
+            throw CLIError("\(node) did not leave: \(statusLine(response.outcome))")
+        }
+        let output = Output(node: node, shards_held: leave.shardsHeld, shards_handed_off: leave.shardsHandedOff, took_ms: leave.tookMs)
+        if json {
+            try printJSON(output)
+        } else {
+            print("\(node) left the cluster: \(leave.shardsHandedOff) of \(leave.shardsHeld) shards it held are confirmed on their new replicas (\(leave.tookMs) ms); it is stopping")
+        }
+    }
+}

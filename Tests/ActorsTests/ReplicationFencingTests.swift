@@ -11,7 +11,8 @@ private final class Replicas: @unchecked Sendable {
     // `harnesses` is only touched by the test's own task; the link closures use `shards` and `followers`.
     let harnesses: [String: Harness]
     let shards: [String: ShardActor]
-    /// Per replica: the followers it believes it has (its view of the placement).
+    /// Per replica: the followers it believes it has while it believes it is primary (its view of
+    /// the placement); no entry: it is not the primary in its view.
     let followers = Mutex<[String: [String]]>([:])
 
     init(_ names: [String]) throws {
@@ -30,7 +31,7 @@ private final class Replicas: @unchecked Sendable {
         for (name, shard) in shards {
             await shard.attach(ReplicationLink(
                 nodeID: name, ackTimeout: .seconds(1),
-                followers: { [self] _ in followers.withLock { $0[name] ?? [] } },
+                followers: { [self] _ in followers.withLock { $0[name] } },
                 send: { [self] address, request in try await deliver(request, to: address) }))
         }
     }

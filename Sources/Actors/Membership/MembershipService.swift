@@ -180,15 +180,34 @@ public actor MembershipService {
 
     public nonisolated var nodeID: String { settings.nodeID }
 
-    /// Client addresses of the shard's followers while this node is the shard's primary (empty
-    /// otherwise). Suspect followers are included: a write is acknowledged only once every
+    /// Client addresses of the shard's followers while this node is the shard's primary; nil
+    /// when it is not. Suspect followers are included: a write is acknowledged only once every
     /// follower that is not known dead holds it.
-    public func followerAddresses(shard: Int) -> [String] {
+    public func followerAddresses(shard: Int) -> [String]? {
         let assignment = placement.assignment(for: ShardID(shard))
-        guard assignment.primary == instance.myself.id else { return [] }
+        guard assignment.primary == instance.myself.id else { return nil }
         return assignment.followers.compactMap { instance.member($0) }
             .filter { ($0.status == .alive || $0.status == .suspect) && !$0.clientAddress.isEmpty }
             .map(\.clientAddress)
+    }
+
+    /// Announces a graceful leave but keeps the node in the protocol (it still answers peers), so
+    /// that it can hand its shards off before it stops. Its own placement then excludes it.
+    public func announceLeave() {
+        perform(instance.leave(now: now))
+        _ = placement.update(members: instance.members)
+    }
+
+    /// Client addresses of the shard's replicas (primary first) in this node's placement.
+    public func replicaAddresses(shard: Int) -> [String] {
+        placement.assignment(for: ShardID(shard)).replicas.compactMap { id in
+            id == instance.myself.id ? instance.myself : instance.member(id)
+        }.map(\.clientAddress).filter { !$0.isEmpty }
+    }
+
+    /// Client addresses of the live members other than this node.
+    public var peerClientAddresses: [String] {
+        instance.members.filter { $0.id != instance.myself.id && $0.status.isLive && !$0.clientAddress.isEmpty }.map(\.clientAddress)
     }
 
     /// This node's current view of the cluster.

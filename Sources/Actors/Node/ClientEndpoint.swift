@@ -17,21 +17,32 @@ final class ClientEndpoint: Sendable {
     private let draining = Mutex(false)
 
     private let forwarder: Forwarder
+    private let decommission: Decommission
     private let inFlight = InFlightBytes()
 
     /// `forwarder` holds the clients to peer nodes; the endpoint closes it when it starts draining.
-    init(router: Router, membership: MembershipService, forwarder: Forwarder, settings: NodeSettings, logger: Logger) {
+    init(
+        router: Router, membership: MembershipService, forwarder: Forwarder, decommission: Decommission,
+        settings: NodeSettings, logger: Logger
+    ) {
         self.router = router
         self.forwarder = forwarder
         self.membership = membership
+        self.decommission = decommission
         self.settings = settings
         self.logger = logger
     }
 
     /// From now on, answer every request with a retryable UNAVAILABLE.
     func startDraining() {
-        draining.withLock { $0 = true }
+        refuseRequests()
         forwarder.closeAll()
+    }
+
+    /// Like ``startDraining()``, but this node keeps its peer clients (a leave in progress still
+    /// talks to its peers) and still takes a repeated `leave`.
+    private func refuseRequests() {
+        draining.withLock { $0 = true }
     }
 
     /// Sends `request` to the model's primary when that is another live node, and returns its
@@ -62,9 +73,6 @@ final class ClientEndpoint: Sendable {
     }
 
     private func respond(to bytes: [UInt8]) async -> Infranaut_V1_Response {
-        if draining.withLock({ $0 }) {
-            return .error(.unavailable, "the node is shutting down; retry against another node or after it restarts")
-        }
         // 64 bytes of headroom, for node-to-node requests only: forwarding adds the `hops` field to
         // a request a client sent at the limit.
         let tooLarge = Infranaut_V1_Response.error(
@@ -75,6 +83,13 @@ final class ClientEndpoint: Sendable {
             request = try Infranaut_V1_Request(serializedBytes: bytes)
         } catch {
             return .error(.invalidArgument, "malformed frame: \(bytes.count) bytes are not an infranaut.v1.Request (\(error))")
+        }
+        var isLeave: Bool {
+            if case .leave = request.body { return true }
+            return false
+        }
+        if draining.withLock({ $0 }), !isLeave {
+            return .error(.unavailable, "the node is shutting down or leaving the cluster; retry against another node")
         }
         guard request.hops > 0 || bytes.count <= settings.maxRequestBytes else { return tooLarge }
         guard request.version == 1 else {
@@ -143,9 +158,10 @@ final class ClientEndpoint: Sendable {
             } catch {
                 return .with { $0.receipts = .with { $0.status = Infranaut_V1_Status(code: error.code, message: error.message) } }
             }
-            if let relayed = await forwardIfRemote(request, bytes: bytes, model: receipts.modelID) { return relayed }
+            if !receipts.local, let relayed = await forwardIfRemote(request, bytes: bytes, model: receipts.modelID) { return relayed }
             let shard = router.shard(for: receipts.modelID)
-            guard await shard.readyForReads() else { return .with { $0.receipts = .with { $0.status = takingOver(receipts.modelID) } } }
+            let ready = receipts.local ? true : await shard.readyForReads()
+            guard ready else { return .with { $0.receipts = .with { $0.status = takingOver(receipts.modelID) } } }
             let reply = await shard.receipts(model: receipts.modelID, keys: receipts.idempotencyKeys)
             return .with { $0.receipts = reply }
         case .members:
@@ -166,6 +182,13 @@ final class ClientEndpoint: Sendable {
             guard let shard = router.shard(number: fetch.shard) else { return .error(.invalidArgument, "no shard \(fetch.shard) on this node") }
             let reply = await shard.snapshotForPeer()
             return .with { $0.fetchSnapshot = reply }
+        case .leave:
+            let reply = await decommission.leave { self.refuseRequests() }
+            return .with { $0.leave = reply }
+        case .handOff(let handOff):
+            guard let shard = router.shard(number: handOff.shard) else { return .error(.invalidArgument, "no shard \(handOff.shard) on this node") }
+            let reply = await shard.handOff(timeout: Decommission.perShardTimeout)
+            return .with { $0.handOff = reply }
         case .none:
             return .error(.invalidArgument, "request has no body (expected ingest, status, receipts, members or ring)")
         }

@@ -76,7 +76,10 @@ public final class NodeService: Service {
                 return try Infranaut_V1_Response(serializedBytes: reply)
             })
         for shard in shards { await shard.attach(link) }
-        let endpoint = ClientEndpoint(router: Router(shards: shards), membership: membership, forwarder: peers, settings: settings, logger: logger)
+        let decommission = Decommission(shards: shards, membership: membership, forwarder: peers, logger: logger)
+        let endpoint = ClientEndpoint(
+            router: Router(shards: shards), membership: membership, forwarder: peers, decommission: decommission,
+            settings: settings, logger: logger)
         var serverSettings = RequestServerSettings()
         serverSettings.concurrency = settings.concurrency
         // nng's own limit sits above ours so that an oversized request still gets a TOO_LARGE answer
@@ -94,11 +97,21 @@ public final class NodeService: Service {
         ])
         onReady(ReadyInfo(client: server.boundAddress, cluster: membership.address, nodeID: clusterSettings.nodeID))
 
-        // Periodic checkpoints until graceful shutdown.
+        // Periodic checkpoints until graceful shutdown, or until `leave` handed everything off.
+        let checkpointInterval = settings.checkpointInterval
         await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: self.settings.checkpointInterval)
-                for shard in shards { await shard.checkpoint() }
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: checkpointInterval)
+                        for shard in shards { await shard.checkpoint() }
+                    }
+                }
+                group.addTask {
+                    for await _ in decommission.finished { break }
+                }
+                await group.next()
+                group.cancelAll()
             }
         }
 

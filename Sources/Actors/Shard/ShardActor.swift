@@ -199,7 +199,7 @@ public actor ShardActor {
         return response
     }
 
-    private var unavailableMessage: String {
+    var unavailableMessage: String {
         switch state {
         case .serving: ""
         case .stopping: "the node is shutting down; retry against another node or after it restarts"

@@ -6,10 +6,10 @@ public import Wire
 /// How a shard reaches the other replicas of its shard. Provided by the node (membership and
 /// forwarding clients); a shard without a link is a single replica.
 public struct ReplicationLink: Sendable {
-    /// Client addresses of the shard's followers while this node is its primary; empty when it is
-    /// not, or has no followers. Followers that are alive or suspect count: a write is
-    /// acknowledged only once every one of them holds it.
-    public var followers: @Sendable (_ shard: Int) async -> [String]
+    /// Client addresses of the shard's followers while this node is its primary (empty when it has
+    /// none); nil when this node is not the shard's primary in its own view. Followers that are
+    /// alive or suspect count: a write is acknowledged only once every one of them holds it.
+    public var followers: @Sendable (_ shard: Int) async -> [String]?
     /// Sends one request to a peer node and returns its response.
     public var send: @Sendable (_ address: String, _ request: Infranaut_V1_Request) async throws -> Infranaut_V1_Response
     public var nodeID: String
@@ -18,7 +18,7 @@ public struct ReplicationLink: Sendable {
 
     public init(
         nodeID: String, ackTimeout: Duration,
-        followers: @escaping @Sendable (_ shard: Int) async -> [String],
+        followers: @escaping @Sendable (_ shard: Int) async -> [String]?,
         send: @escaping @Sendable (_ address: String, _ request: Infranaut_V1_Request) async throws -> Infranaut_V1_Response
     ) {
         self.nodeID = nodeID
@@ -101,8 +101,11 @@ extension ShardActor {
                 writingTerm = term
                 return true
             }
+            // A node that is not the primary in its own view must not write: a request forwarded
+            // by a node whose view differs would otherwise be acknowledged with no follower.
+            guard let followers = await link.followers(shard) else { return false }
             var outbid: UInt64?
-            for follower in await link.followers(shard) {
+            for follower in followers {
                 let request = replicateRequest(after: appliedSequence, prevTerm: lastTerm, term: term, ops: [], link: link)
                 guard let response = try? await link.send(follower, request), case .replicate(let reply) = response.body,
                       reply.status.code == .ok
@@ -125,7 +128,6 @@ extension ShardActor {
             writingTerm = term
             // What every follower is known to hold; after a restart the ops after it are sent again
             // before a retry of their keys is answered.
-            let followers = await link.followers(shard)
             replicatedThrough = min(appliedSequence, followers.map { followerAcked[$0] ?? 0 }.min() ?? appliedSequence)
             logger.debug("writing in a new term", metadata: ["term": "\(term)", "applied": "\(appliedSequence)"])
             return true
@@ -161,8 +163,44 @@ extension ShardActor {
     /// in its term (just restarted, or just took over) may hold an older history than a follower,
     /// so it first establishes its term, as a write would, and adopts a newer follower state.
     public func readyForReads() async -> Bool {
-        guard writingTerm == nil, let link, !(await link.followers(shard)).isEmpty else { return true }
+        guard writingTerm == nil, let link, let followers = await link.followers(shard), !followers.isEmpty else { return true }
         return await establishTerm()
+    }
+
+    /// For a node that leaves: as this shard's primary, brings every current follower up to
+    /// everything applied here (snapshots as needed) and answers once they hold it, or after
+    /// `timeout` with a retryable error. Unlike ``awaitReplicated(_:)`` it checks each follower's
+    /// acknowledged sequence, so a follower that just joined the replica set counts.
+    public func handOff(timeout: Duration) async -> Infranaut_V1_HandOffResponse {
+        guard case .serving = state else { return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: unavailableMessage) } }
+        guard let link else { return .with { $0.status = .ok; $0.applied = appliedSequence } }
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if writingTerm == nil, !(await establishTerm()) {
+                try? await Task.sleep(for: .milliseconds(100))
+                continue
+            }
+            guard let followers = await link.followers(shard) else {
+                return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "this node is not shard \(shard)'s primary in its view; retry") }
+            }
+            let target = appliedSequence
+            if followers.allSatisfy({ (followerAcked[$0] ?? 0) >= target }) {
+                return .with {
+                    $0.status = .ok
+                    $0.applied = target
+                    $0.followers = followers
+                }
+            }
+            for follower in followers where (followerAcked[follower] ?? 0) < target {
+                await sync(follower, link: link)
+            }
+            if !followers.allSatisfy({ (followerAcked[$0] ?? 0) >= target }) {
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        return .with {
+            $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard)'s followers did not catch up within \(timeout); retry")
+        }
     }
 
     /// A node-to-node request: never forwarded (`hops = 1`).
@@ -199,7 +237,13 @@ extension ShardActor {
         pumping = true
         defer { pumping = false }
         while case .serving = state, !replicationWaiters.isEmpty {
-            let followers = await link.followers(shard)
+            guard let followers = await link.followers(shard) else {
+                // No longer the primary in this node's view: nothing waiting is acknowledged here.
+                becomeFollower()
+                for waiter in replicationWaiters { waiter.continuation.resume(returning: false) }
+                replicationWaiters.removeAll()
+                break
+            }
             followerAcked = followerAcked.filter { followers.contains($0.key) }
             let before = replicatedThrough
             for follower in followers where (followerAcked[follower] ?? 0) < appliedSequence {

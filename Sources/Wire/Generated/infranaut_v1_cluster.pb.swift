@@ -399,6 +399,47 @@ public nonisolated struct Infranaut_V1_RingResponse: Sendable {
   fileprivate var _status: Infranaut_V1_Status? = nil
 }
 
+/// Decommission the answering node: it refuses client requests from now on, announces that it
+/// leaves, waits until its peers see it gone, asks the new primary of every shard it held to bring
+/// that shard's followers up to date, answers, and exits. Nothing it held has fewer replicas after.
+public nonisolated struct Infranaut_V1_LeaveRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Infranaut_V1_LeaveResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var status: Infranaut_V1_Status {
+    get {_status ?? Infranaut_V1_Status()}
+    set {_status = newValue}
+  }
+  /// Returns true if `status` has been explicitly set.
+  public var hasStatus: Bool {self._status != nil}
+  /// Clears the value of `status`. Subsequent reads from it will return its default value.
+  public mutating func clearStatus() {self._status = nil}
+
+  /// Shards the node held a copy of, and how many of them are confirmed on their new replicas.
+  public var shardsHeld: UInt32 = 0
+
+  public var shardsHandedOff: UInt32 = 0
+
+  public var tookMs: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _status: Infranaut_V1_Status? = nil
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "infranaut.v1"
@@ -1038,6 +1079,74 @@ nonisolated extension Infranaut_V1_RingResponse: SwiftProtobuf.Message, SwiftPro
     if lhs.shards != rhs.shards {return false}
     if lhs.modelID != rhs.modelID {return false}
     if lhs.modelShard != rhs.modelShard {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_LeaveRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LeaveRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_LeaveRequest, rhs: Infranaut_V1_LeaveRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_LeaveResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LeaveResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{3}shards_held\0\u{3}shards_handed_off\0\u{3}took_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._status) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.shardsHeld) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.shardsHandedOff) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.tookMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._status {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.shardsHeld != 0 {
+      try visitor.visitSingularUInt32Field(value: self.shardsHeld, fieldNumber: 2)
+    }
+    if self.shardsHandedOff != 0 {
+      try visitor.visitSingularUInt32Field(value: self.shardsHandedOff, fieldNumber: 3)
+    }
+    if self.tookMs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.tookMs, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_LeaveResponse, rhs: Infranaut_V1_LeaveResponse) -> Bool {
+    if lhs._status != rhs._status {return false}
+    if lhs.shardsHeld != rhs.shardsHeld {return false}
+    if lhs.shardsHandedOff != rhs.shardsHandedOff {return false}
+    if lhs.tookMs != rhs.tookMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -75,6 +75,14 @@ public nonisolated struct Infranaut_V1_Request: Sendable {
     set {body = .receipts(newValue)}
   }
 
+  public var leave: Infranaut_V1_LeaveRequest {
+    get {
+      if case .leave(let v)? = body {return v}
+      return Infranaut_V1_LeaveRequest()
+    }
+    set {body = .leave(newValue)}
+  }
+
   /// Node to node (replication); clients never send these.
   public var replicate: Infranaut_V1_ReplicateRequest {
     get {
@@ -100,6 +108,14 @@ public nonisolated struct Infranaut_V1_Request: Sendable {
     set {body = .fetchSnapshot(newValue)}
   }
 
+  public var handOff: Infranaut_V1_HandOffRequest {
+    get {
+      if case .handOff(let v)? = body {return v}
+      return Infranaut_V1_HandOffRequest()
+    }
+    set {body = .handOff(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -108,10 +124,12 @@ public nonisolated struct Infranaut_V1_Request: Sendable {
     case members(Infranaut_V1_MembersRequest)
     case ring(Infranaut_V1_RingRequest)
     case receipts(Infranaut_V1_ReceiptsRequest)
+    case leave(Infranaut_V1_LeaveRequest)
     /// Node to node (replication); clients never send these.
     case replicate(Infranaut_V1_ReplicateRequest)
     case installSnapshot(Infranaut_V1_InstallSnapshotRequest)
     case fetchSnapshot(Infranaut_V1_FetchSnapshotRequest)
+    case handOff(Infranaut_V1_HandOffRequest)
 
   }
 
@@ -175,6 +193,14 @@ public nonisolated struct Infranaut_V1_Response: Sendable {
     set {body = .receipts(newValue)}
   }
 
+  public var leave: Infranaut_V1_LeaveResponse {
+    get {
+      if case .leave(let v)? = body {return v}
+      return Infranaut_V1_LeaveResponse()
+    }
+    set {body = .leave(newValue)}
+  }
+
   public var replicate: Infranaut_V1_ReplicateResponse {
     get {
       if case .replicate(let v)? = body {return v}
@@ -199,6 +225,14 @@ public nonisolated struct Infranaut_V1_Response: Sendable {
     set {body = .fetchSnapshot(newValue)}
   }
 
+  public var handOff: Infranaut_V1_HandOffResponse {
+    get {
+      if case .handOff(let v)? = body {return v}
+      return Infranaut_V1_HandOffResponse()
+    }
+    set {body = .handOff(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -208,9 +242,11 @@ public nonisolated struct Infranaut_V1_Response: Sendable {
     case members(Infranaut_V1_MembersResponse)
     case ring(Infranaut_V1_RingResponse)
     case receipts(Infranaut_V1_ReceiptsResponse)
+    case leave(Infranaut_V1_LeaveResponse)
     case replicate(Infranaut_V1_ReplicateResponse)
     case installSnapshot(Infranaut_V1_InstallSnapshotResponse)
     case fetchSnapshot(Infranaut_V1_FetchSnapshotResponse)
+    case handOff(Infranaut_V1_HandOffResponse)
 
   }
 
@@ -223,7 +259,7 @@ fileprivate nonisolated let _protobuf_package = "infranaut.v1"
 
 nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Request"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}hops\0\u{2}\u{8}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{2}\u{6}replicate\0\u{3}install_snapshot\0\u{3}fetch_snapshot\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}hops\0\u{2}\u{8}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{2}\u{5}replicate\0\u{3}install_snapshot\0\u{3}fetch_snapshot\0\u{3}hand_off\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -298,6 +334,19 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
           self.body = .receipts(v)
         }
       }()
+      case 15: try {
+        var v: Infranaut_V1_LeaveRequest?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .leave(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .leave(v)
+        }
+      }()
       case 20: try {
         var v: Infranaut_V1_ReplicateRequest?
         var hadOneofValue = false
@@ -337,6 +386,19 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
           self.body = .fetchSnapshot(v)
         }
       }()
+      case 23: try {
+        var v: Infranaut_V1_HandOffRequest?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .handOff(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .handOff(v)
+        }
+      }()
       default: break
       }
     }
@@ -374,6 +436,10 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
       guard case .receipts(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
     }()
+    case .leave?: try {
+      guard case .leave(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
+    }()
     case .replicate?: try {
       guard case .replicate(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
@@ -385,6 +451,10 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
     case .fetchSnapshot?: try {
       guard case .fetchSnapshot(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
+    }()
+    case .handOff?: try {
+      guard case .handOff(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
     }()
     case nil: break
     }
@@ -402,7 +472,7 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Response"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{9}error\0\u{1}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{2}\u{6}replicate\0\u{3}install_snapshot\0\u{3}fetch_snapshot\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{9}error\0\u{1}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{2}\u{5}replicate\0\u{3}install_snapshot\0\u{3}fetch_snapshot\0\u{3}hand_off\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -488,6 +558,19 @@ nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobu
           self.body = .receipts(v)
         }
       }()
+      case 15: try {
+        var v: Infranaut_V1_LeaveResponse?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .leave(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .leave(v)
+        }
+      }()
       case 20: try {
         var v: Infranaut_V1_ReplicateResponse?
         var hadOneofValue = false
@@ -527,6 +610,19 @@ nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobu
           self.body = .fetchSnapshot(v)
         }
       }()
+      case 23: try {
+        var v: Infranaut_V1_HandOffResponse?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .handOff(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .handOff(v)
+        }
+      }()
       default: break
       }
     }
@@ -562,6 +658,10 @@ nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobu
       guard case .receipts(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
     }()
+    case .leave?: try {
+      guard case .leave(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
+    }()
     case .replicate?: try {
       guard case .replicate(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
@@ -573,6 +673,10 @@ nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobu
     case .fetchSnapshot?: try {
       guard case .fetchSnapshot(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
+    }()
+    case .handOff?: try {
+      guard case .handOff(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
     }()
     case nil: break
     }

@@ -238,6 +238,10 @@ public nonisolated struct Infranaut_V1_ReceiptsRequest: Sendable {
   /// 1 to 10,000 keys.
   public var idempotencyKeys: [String] = []
 
+  /// Answer from the receiving node's own copy of the shard, whatever its role there, without
+  /// forwarding (diagnostics: a follower's copy may be behind its primary).
+  public var local: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -694,7 +698,7 @@ nonisolated extension Infranaut_V1_IngestResponse: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Infranaut_V1_ReceiptsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ReceiptsRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_id\0\u{3}idempotency_keys\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_id\0\u{3}idempotency_keys\0\u{1}local\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -704,6 +708,7 @@ nonisolated extension Infranaut_V1_ReceiptsRequest: SwiftProtobuf.Message, Swift
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.modelID) }()
       case 2: try { try decoder.decodeRepeatedStringField(value: &self.idempotencyKeys) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.local) }()
       default: break
       }
     }
@@ -716,12 +721,16 @@ nonisolated extension Infranaut_V1_ReceiptsRequest: SwiftProtobuf.Message, Swift
     if !self.idempotencyKeys.isEmpty {
       try visitor.visitRepeatedStringField(value: self.idempotencyKeys, fieldNumber: 2)
     }
+    if self.local != false {
+      try visitor.visitSingularBoolField(value: self.local, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Infranaut_V1_ReceiptsRequest, rhs: Infranaut_V1_ReceiptsRequest) -> Bool {
     if lhs.modelID != rhs.modelID {return false}
     if lhs.idempotencyKeys != rhs.idempotencyKeys {return false}
+    if lhs.local != rhs.local {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -9,6 +9,8 @@ extension Infranaut_V1_Response {
         case .members(let members): members.status
         case .ring(let ring): ring.status
         case .receipts(let receipts): receipts.status
+        case .leave(let leave): leave.status
+        case .handOff(let reply): reply.status
         case .replicate(let reply): reply.status
         case .installSnapshot(let reply): reply.status
         case .fetchSnapshot(let reply): reply.status

@@ -1,0 +1,155 @@
+import Cluster
+import Foundation
+import Logging
+import Synchronization
+import Wire
+
+/// `infranaut leave`: takes a node out of the cluster without lowering any shard's replica count.
+///
+/// Steps: refuse client requests; announce the leave (SWIM `left`); wait until every live peer
+/// sees this node as left, so their placements no longer count it; then, for every shard this
+/// node holds data of, ask the shard's primary in the new placement to bring its followers up to
+/// date (`HandOffRequest`) and check that the followers it confirmed are the new replica set.
+/// Only when every shard is confirmed does the node stop; otherwise it answers with what is
+/// missing and stays up (refusing clients), and `leave` can be asked again.
+final class Decommission: Sendable {
+    private let shards: [ShardActor]
+    private let membership: MembershipService
+    private let forwarder: Forwarder
+    private let logger: Logger
+    private let state = Mutex(State())
+    /// Finishes once the node handed everything off; the node then shuts down.
+    let finished: AsyncStream<Void>
+    private let finish: AsyncStream<Void>.Continuation
+
+    private struct State {
+        var running = false
+        var announced = false
+    }
+
+    /// How long one shard's hand-off may take, and all of them together.
+    static let perShardTimeout: Duration = .seconds(10)
+    static let totalTimeout: Duration = .seconds(90)
+
+    init(shards: [ShardActor], membership: MembershipService, forwarder: Forwarder, logger: Logger) {
+        self.shards = shards
+        self.membership = membership
+        self.forwarder = forwarder
+        self.logger = logger
+        (finished, finish) = AsyncStream.makeStream()
+    }
+
+    func leave(refuseClients: () -> Void) async -> Infranaut_V1_LeaveResponse {
+        let started = ContinuousClock.now
+        func failed(_ code: Infranaut_V1_StatusCode, _ message: String, held: Int = 0, done: Int = 0) -> Infranaut_V1_LeaveResponse {
+            .with {
+                $0.status = Infranaut_V1_Status(code: code, message: message)
+                $0.shardsHeld = UInt32(held)
+                $0.shardsHandedOff = UInt32(done)
+                $0.tookMs = UInt64((ContinuousClock.now - started).inSeconds * 1000)
+            }
+        }
+        guard state.withLock({ state in
+            guard !state.running else { return false }
+            state.running = true
+            return true
+        }) else { return failed(.unavailable, "a leave is already in progress on this node") }
+        defer { state.withLock { $0.running = false } }
+
+        let peers = await membership.peerClientAddresses
+        let announced = state.withLock { $0.announced }
+        if !announced {
+            guard !peers.isEmpty else {
+                return failed(.invalidArgument, "this node is the cluster's only live member: its data would have nowhere to go; stop it instead")
+            }
+            refuseClients()
+            await membership.announceLeave()
+            state.withLock { $0.announced = true }
+            logger.notice("leaving the cluster: handing shards off")
+        }
+        let me = membership.nodeID
+        let deadline = ContinuousClock.now + Self.totalTimeout
+        // Every live peer must see this node as left before it can be sure their placements moved.
+        while !(await allPeersSeeLeft(peers, me: me)) {
+            guard ContinuousClock.now < deadline else { return failed(.unavailable, "peers did not see this node leave within \(Self.totalTimeout); ask again") }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+
+        var held: [Int] = []
+        for shard in shards where await shard.appliedSequence > 0 { held.append(shard.shard) }
+        var done = 0
+        var missing: [String] = []
+        for shard in held {
+            if await handOff(shard, until: deadline) {
+                done += 1
+            } else {
+                missing.append(String(shard))
+            }
+        }
+        guard missing.isEmpty else {
+            return failed(.unavailable, "shards \(missing.joined(separator: ",")) are not confirmed on their new replicas; the node stays up; ask again",
+                          held: held.count, done: done)
+        }
+        logger.notice("handed every shard off; stopping", metadata: ["shards": "\(done)"])
+        // Let the answer leave before the node shuts down.
+        let finish = self.finish
+        Task {
+            try? await Task.sleep(for: .milliseconds(200))
+            finish.yield()
+            finish.finish()
+        }
+        return .with {
+            $0.status = .ok
+            $0.shardsHeld = UInt32(held.count)
+            $0.shardsHandedOff = UInt32(done)
+            $0.tookMs = UInt64((ContinuousClock.now - started).inSeconds * 1000)
+        }
+    }
+
+    private func allPeersSeeLeft(_ peers: [String], me: String) async -> Bool {
+        for peer in peers {
+            let request = Infranaut_V1_Request.with {
+                $0.version = 1
+                $0.members = .init()
+            }
+            guard let reply = try? await send(request, to: peer), case .members(let members) = reply.body else { return false }
+            // Left (or dead, or already forgotten): the peer's placement no longer counts this node.
+            if let entry = members.members.first(where: { $0.id == me }), entry.status == "alive" || entry.status == "suspect" {
+                return false
+            }
+        }
+        return true
+    }
+
+    /// Asks the shard's new primary to bring its followers up to date, until the followers it
+    /// confirms cover the new replica set.
+    private func handOff(_ shard: Int, until deadline: ContinuousClock.Instant) async -> Bool {
+        while ContinuousClock.now < deadline {
+            let replicas = await membership.replicaAddresses(shard: shard)
+            if let primary = replicas.first {
+                let request = Infranaut_V1_Request.with {
+                    $0.version = 1
+                    $0.hops = 1
+                    $0.handOff = .with {
+                        $0.shard = UInt32(shard)
+                        $0.fromNode = membership.nodeID
+                    }
+                }
+                if let reply = try? await send(request, to: primary, timeout: Self.perShardTimeout + .seconds(2)),
+                   case .handOff(let handOff) = reply.body, handOff.status.code == .ok,
+                   Set(replicas.dropFirst()).isSubset(of: Set(handOff.followers))
+                {
+                    logger.debug("shard handed off", metadata: ["shard": "\(shard)", "primary": "\(primary)", "applied": "\(handOff.applied)"])
+                    return true
+                }
+            }
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+        return false
+    }
+
+    private func send(_ request: Infranaut_V1_Request, to address: String, timeout: Duration = .seconds(5)) async throws -> Infranaut_V1_Response {
+        let client = try forwarder.client(for: address)
+        return try Infranaut_V1_Response(serializedBytes: try await client.request(try request.serializedBytes(), timeout: timeout))
+    }
+}

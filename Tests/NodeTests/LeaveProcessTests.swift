@@ -1,0 +1,100 @@
+import Cluster
+import Foundation
+import Testing
+import Wire
+
+/// The receipts `node`'s own copy holds for `keys` (`local`: not forwarded to the primary).
+private func localReceipts(_ node: NodeProcess, model: String, keys: [String]) async throws -> Set<String> {
+    let client = try RequestClient(dial: node.address)
+    defer { client.close() }
+    let response = try await call(client, .with {
+        $0.version = 1
+        $0.receipts = .with {
+            $0.local = true
+            $0.modelID = model
+            $0.idempotencyKeys = keys
+        }
+    })
+    guard case .receipts(let receipts) = response.body, receipts.status.code == .ok else {
+        throw NodeTestError("receipts from \(node.address): \(response.outcome.message)")
+    }
+    return Set(receipts.receipts.map(\.idempotencyKey))
+}
+
+@Suite("leave with hand-off", .serialized, .timeLimit(.minutes(3)))
+struct LeaveProcessTests {
+    /// With replication factor 2, a shard whose replicas were n2 and one other node has a single
+    /// copy once n2 is gone, until the new follower receives it. `leave` must not return (and n2
+    /// must not exit) before that happened for every shard n2 held, even with no writes after it.
+    @Test("a node that leaves hands its shards off: afterwards both remaining nodes hold every acknowledged batch")
+    func leaveHandsOff() async throws {
+        let n0 = NodeProcess(arguments: ["--node-id", "n0"])
+        try n0.start()
+        let n1 = NodeProcess(arguments: ["--node-id", "n1", "--seed", n0.clusterAddress])
+        let n2 = NodeProcess(arguments: ["--node-id", "n2", "--seed", n0.clusterAddress])
+        try n1.start()
+        try n2.start()
+        let formed = try await eventually(within: .seconds(15)) {
+            for node in [n0, n1, n2] {
+                let view = try await members(node)
+                guard view.count == 3, view.allSatisfy({ $0.status == "alive" && !$0.clientAddress.isEmpty }) else { return false }
+            }
+            return true
+        }
+        try #require(formed != nil, "the three nodes did not form a cluster within 15 s")
+
+        let client = try RequestClient(dial: n0.address)
+        defer { client.close() }
+        let models = (0..<16).map { "leave-model-\($0)" }
+        var keys: [String: [String]] = [:]
+        for model in models {
+            for batch in 0..<3 {
+                let key = "\(model)-\(batch)"
+                var acknowledged = false
+                for _ in 0..<20 where !acknowledged {
+                    acknowledged = (try? await call(client, ingestRequest(model: model, key: key, rows: 5)))?.outcome.code == .ok
+                    if !acknowledged { try await Task.sleep(for: .milliseconds(200)) }
+                }
+                try #require(acknowledged, "batch \(key) was not acknowledged")
+                keys[model, default: []].append(key)
+            }
+        }
+        let heldByN2 = try await members(n0).first { $0.id == "n2" }
+        let n2Shards = (heldByN2?.primaries.count ?? 0) + (heldByN2?.followers.count ?? 0)
+        #expect(n2Shards > 0)
+
+        let run = try runCLI(["leave", "--node", n2.address, "--json"])
+        #expect(run.status == 0, "leave failed: \(run.stdout) \(run.stderr)")
+        let output = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any], "no JSON: \(run.stdout) \(run.stderr)")
+        let held = output["shards_held"] as? Int ?? -1
+        #expect(held > 0, "n2 held no shard with data: \(output)")
+        #expect(output["shards_handed_off"] as? Int == held)
+
+        let exited = try await eventually(within: .seconds(15)) { !(n2.process?.isRunning ?? false) }
+        #expect(exited != nil, "n2 did not exit after leaving")
+        #expect(n2.process?.terminationStatus == 0)
+        let view = try await members(n0)
+        #expect(view.first { $0.id == "n2" }?.status == "left")
+
+        // Replication factor 2 on two nodes: every shard is on both. No write happened since the
+        // leave, so only the hand-off can have put n2's shards on their new follower.
+        for model in models {
+            let expected = Set(keys[model] ?? [])
+            for node in [n0, n1] {
+                let local = try await localReceipts(node, model: model, keys: Array(expected))
+                #expect(local == expected, "\(node.address) holds \(local.count) of \(expected.count) batches of \(model)")
+            }
+        }
+    }
+
+    @Test("the only node of a cluster refuses to leave: its data would have nowhere to go")
+    func lastNodeRefuses() async throws {
+        let node = NodeProcess()
+        try node.start()
+        defer { node.kill() }
+        let run = try runCLI(["leave", "--node", node.address])
+        #expect(run.status != 0)
+        #expect(run.stderr.contains("only live member"), "\(run.stderr)")
+        #expect(node.process?.isRunning == true)
+    }
+}
