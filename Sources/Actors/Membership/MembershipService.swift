@@ -205,6 +205,14 @@ public actor MembershipService {
         }.map(\.clientAddress).filter { !$0.isEmpty }
     }
 
+    /// The members with the coordinator role, this node included: live while alive or suspect;
+    /// members that left (or were forgotten) are not listed.
+    public var coordinators: [DeliveryQueue.Coordinator] {
+        instance.members.filter { $0.roles.contains(.coordinator) && $0.status != .left }.map {
+            DeliveryQueue.Coordinator(id: $0.id.rawValue, address: $0.clientAddress, live: $0.status.isLive && !$0.clientAddress.isEmpty)
+        }
+    }
+
     /// Client addresses of the live members other than this node.
     public var peerClientAddresses: [String] {
         instance.members.filter { $0.id != instance.myself.id && $0.status.isLive && !$0.clientAddress.isEmpty }.map(\.clientAddress)

@@ -18,13 +18,15 @@ final class ClientEndpoint: Sendable {
 
     private let forwarder: Forwarder
     private let decommission: Decommission
+    private let events: EventRelay
     private let inFlight = InFlightBytes()
 
     /// `forwarder` holds the clients to peer nodes; the endpoint closes it when it starts draining.
     init(
         router: Router, membership: MembershipService, forwarder: Forwarder, decommission: Decommission,
-        settings: NodeSettings, logger: Logger
+        events: EventRelay, settings: NodeSettings, logger: Logger
     ) {
+        self.events = events
         self.router = router
         self.forwarder = forwarder
         self.membership = membership
@@ -182,6 +184,15 @@ final class ClientEndpoint: Sendable {
             guard let shard = router.shard(number: fetch.shard) else { return .error(.invalidArgument, "no shard \(fetch.shard) on this node") }
             let reply = await shard.snapshotForPeer()
             return .with { $0.fetchSnapshot = reply }
+        case .publishEvent(let publish):
+            let reply = await events.publish(publish.event)
+            return .with { $0.publishEvent = reply }
+        case .events(let list):
+            let reply = await events.list(limit: list.limit == 0 ? 1_000 : Int(min(list.limit, 100_000)))
+            return .with { $0.events = reply }
+        case .deliverEvent(let deliver):
+            let reply = await events.receive(deliver)
+            return .with { $0.deliverEvent = reply }
         case .leave:
             let reply = await decommission.leave { self.refuseRequests() }
             return .with { $0.leave = reply }

@@ -77,9 +77,12 @@ public final class NodeService: Service {
             })
         for shard in shards { await shard.attach(link) }
         let decommission = Decommission(shards: shards, membership: membership, forwarder: peers, logger: logger)
+        let events = try EventRelay(
+            database: database, meta: store.meta, writer: writer, membership: membership, forwarder: peers,
+            nodeID: clusterSettings.nodeID, isCoordinator: clusterSettings.roles.contains(.coordinator), logger: logger)
         let endpoint = ClientEndpoint(
             router: Router(shards: shards), membership: membership, forwarder: peers, decommission: decommission,
-            settings: settings, logger: logger)
+            events: events, settings: settings, logger: logger)
         var serverSettings = RequestServerSettings()
         serverSettings.concurrency = settings.concurrency
         // nng's own limit sits above ours so that an oversized request still gets a TOO_LARGE answer
@@ -91,6 +94,7 @@ public final class NodeService: Service {
         }
         let clientAddress = server.boundAddress
         let membershipTask = Task { await membership.run(clientAddress: clientAddress) }
+        let deliveries = Task { await events.run() }
         logger.info("serving", metadata: [
             "client": "\(server.boundAddress)", "cluster": "\(membership.address)", "node": "\(clusterSettings.nodeID)",
             "data": "\(settings.dataDirectory)", "nng": "\(nngVersion)",
@@ -117,6 +121,8 @@ public final class NodeService: Service {
 
         logger.info("shutting down")
         // Refuse writes first: once peers see the leave they route this node's shards elsewhere.
+        deliveries.cancel()
+        await deliveries.value
         endpoint.startDraining()
         await membership.stop(leave: true)
         await membershipTask.value

@@ -83,6 +83,22 @@ public nonisolated struct Infranaut_V1_Request: Sendable {
     set {body = .leave(newValue)}
   }
 
+  public var publishEvent: Infranaut_V1_PublishEventRequest {
+    get {
+      if case .publishEvent(let v)? = body {return v}
+      return Infranaut_V1_PublishEventRequest()
+    }
+    set {body = .publishEvent(newValue)}
+  }
+
+  public var events: Infranaut_V1_EventsRequest {
+    get {
+      if case .events(let v)? = body {return v}
+      return Infranaut_V1_EventsRequest()
+    }
+    set {body = .events(newValue)}
+  }
+
   /// Node to node (replication); clients never send these.
   public var replicate: Infranaut_V1_ReplicateRequest {
     get {
@@ -116,6 +132,14 @@ public nonisolated struct Infranaut_V1_Request: Sendable {
     set {body = .handOff(newValue)}
   }
 
+  public var deliverEvent: Infranaut_V1_DeliverEventRequest {
+    get {
+      if case .deliverEvent(let v)? = body {return v}
+      return Infranaut_V1_DeliverEventRequest()
+    }
+    set {body = .deliverEvent(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -125,11 +149,14 @@ public nonisolated struct Infranaut_V1_Request: Sendable {
     case ring(Infranaut_V1_RingRequest)
     case receipts(Infranaut_V1_ReceiptsRequest)
     case leave(Infranaut_V1_LeaveRequest)
+    case publishEvent(Infranaut_V1_PublishEventRequest)
+    case events(Infranaut_V1_EventsRequest)
     /// Node to node (replication); clients never send these.
     case replicate(Infranaut_V1_ReplicateRequest)
     case installSnapshot(Infranaut_V1_InstallSnapshotRequest)
     case fetchSnapshot(Infranaut_V1_FetchSnapshotRequest)
     case handOff(Infranaut_V1_HandOffRequest)
+    case deliverEvent(Infranaut_V1_DeliverEventRequest)
 
   }
 
@@ -201,6 +228,22 @@ public nonisolated struct Infranaut_V1_Response: Sendable {
     set {body = .leave(newValue)}
   }
 
+  public var publishEvent: Infranaut_V1_PublishEventResponse {
+    get {
+      if case .publishEvent(let v)? = body {return v}
+      return Infranaut_V1_PublishEventResponse()
+    }
+    set {body = .publishEvent(newValue)}
+  }
+
+  public var events: Infranaut_V1_EventsResponse {
+    get {
+      if case .events(let v)? = body {return v}
+      return Infranaut_V1_EventsResponse()
+    }
+    set {body = .events(newValue)}
+  }
+
   public var replicate: Infranaut_V1_ReplicateResponse {
     get {
       if case .replicate(let v)? = body {return v}
@@ -233,6 +276,14 @@ public nonisolated struct Infranaut_V1_Response: Sendable {
     set {body = .handOff(newValue)}
   }
 
+  public var deliverEvent: Infranaut_V1_DeliverEventResponse {
+    get {
+      if case .deliverEvent(let v)? = body {return v}
+      return Infranaut_V1_DeliverEventResponse()
+    }
+    set {body = .deliverEvent(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -243,10 +294,13 @@ public nonisolated struct Infranaut_V1_Response: Sendable {
     case ring(Infranaut_V1_RingResponse)
     case receipts(Infranaut_V1_ReceiptsResponse)
     case leave(Infranaut_V1_LeaveResponse)
+    case publishEvent(Infranaut_V1_PublishEventResponse)
+    case events(Infranaut_V1_EventsResponse)
     case replicate(Infranaut_V1_ReplicateResponse)
     case installSnapshot(Infranaut_V1_InstallSnapshotResponse)
     case fetchSnapshot(Infranaut_V1_FetchSnapshotResponse)
     case handOff(Infranaut_V1_HandOffResponse)
+    case deliverEvent(Infranaut_V1_DeliverEventResponse)
 
   }
 
@@ -259,7 +313,7 @@ fileprivate nonisolated let _protobuf_package = "infranaut.v1"
 
 nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Request"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}hops\0\u{2}\u{8}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{2}\u{5}replicate\0\u{3}install_snapshot\0\u{3}fetch_snapshot\0\u{3}hand_off\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}hops\0\u{2}\u{8}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{2}\u{3}replicate\0\u{3}install_snapshot\0\u{3}fetch_snapshot\0\u{3}hand_off\0\u{3}deliver_event\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -347,6 +401,32 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
           self.body = .leave(v)
         }
       }()
+      case 16: try {
+        var v: Infranaut_V1_PublishEventRequest?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .publishEvent(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .publishEvent(v)
+        }
+      }()
+      case 17: try {
+        var v: Infranaut_V1_EventsRequest?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .events(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .events(v)
+        }
+      }()
       case 20: try {
         var v: Infranaut_V1_ReplicateRequest?
         var hadOneofValue = false
@@ -399,6 +479,19 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
           self.body = .handOff(v)
         }
       }()
+      case 24: try {
+        var v: Infranaut_V1_DeliverEventRequest?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .deliverEvent(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .deliverEvent(v)
+        }
+      }()
       default: break
       }
     }
@@ -440,6 +533,14 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
       guard case .leave(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
     }()
+    case .publishEvent?: try {
+      guard case .publishEvent(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
+    }()
+    case .events?: try {
+      guard case .events(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
+    }()
     case .replicate?: try {
       guard case .replicate(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
@@ -455,6 +556,10 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
     case .handOff?: try {
       guard case .handOff(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
+    }()
+    case .deliverEvent?: try {
+      guard case .deliverEvent(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 24)
     }()
     case nil: break
     }
@@ -472,7 +577,7 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Response"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{9}error\0\u{1}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{2}\u{5}replicate\0\u{3}install_snapshot\0\u{3}fetch_snapshot\0\u{3}hand_off\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{9}error\0\u{1}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{2}\u{3}replicate\0\u{3}install_snapshot\0\u{3}fetch_snapshot\0\u{3}hand_off\0\u{3}deliver_event\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -571,6 +676,32 @@ nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobu
           self.body = .leave(v)
         }
       }()
+      case 16: try {
+        var v: Infranaut_V1_PublishEventResponse?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .publishEvent(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .publishEvent(v)
+        }
+      }()
+      case 17: try {
+        var v: Infranaut_V1_EventsResponse?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .events(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .events(v)
+        }
+      }()
       case 20: try {
         var v: Infranaut_V1_ReplicateResponse?
         var hadOneofValue = false
@@ -623,6 +754,19 @@ nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobu
           self.body = .handOff(v)
         }
       }()
+      case 24: try {
+        var v: Infranaut_V1_DeliverEventResponse?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .deliverEvent(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .deliverEvent(v)
+        }
+      }()
       default: break
       }
     }
@@ -662,6 +806,14 @@ nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobu
       guard case .leave(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
     }()
+    case .publishEvent?: try {
+      guard case .publishEvent(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
+    }()
+    case .events?: try {
+      guard case .events(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
+    }()
     case .replicate?: try {
       guard case .replicate(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
@@ -677,6 +829,10 @@ nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobu
     case .handOff?: try {
       guard case .handOff(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
+    }()
+    case .deliverEvent?: try {
+      guard case .deliverEvent(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 24)
     }()
     case nil: break
     }

@@ -122,3 +122,17 @@ extension Infranaut_V1_ReceiptsRequest {
         }
     }
 }
+
+extension Infranaut_V1_ClusterEvent {
+    /// Bytes of an event payload. 64 KiB.
+    public static let maxPayloadBytes = 64 << 10
+
+    /// Checks the event's structure; throws the first problem found, naming the field.
+    public func validate() throws(WireError) {
+        guard !id.isEmpty, id.utf8.count <= 128 else { throw .invalid("event.id is \(id.utf8.count) bytes; it must be 1 to 128") }
+        guard !kind.isEmpty, kind.utf8.count <= 64 else { throw .invalid("event.kind is \(kind.utf8.count) bytes; it must be 1 to 64") }
+        guard payload.count <= Self.maxPayloadBytes else {
+            throw WireError(.tooLarge, "event.payload is \(payload.count) bytes; the limit is \(Self.maxPayloadBytes)")
+        }
+    }
+}

@@ -11,6 +11,9 @@ extension Infranaut_V1_Response {
         case .receipts(let receipts): receipts.status
         case .leave(let leave): leave.status
         case .handOff(let reply): reply.status
+        case .publishEvent(let reply): reply.status
+        case .events(let reply): reply.status
+        case .deliverEvent(let reply): reply.status
         case .replicate(let reply): reply.status
         case .installSnapshot(let reply): reply.status
         case .fetchSnapshot(let reply): reply.status

@@ -1,0 +1,209 @@
+import Cluster
+import Foundation
+import Logging
+import Storage
+import SwiftProtobuf
+import Wire
+
+/// Reliable dissemination of cluster events to every coordinator: the I/O shell around
+/// ``DeliveryQueue``.
+///
+/// Publisher side: an event is acknowledged to its publisher only once it is durable here
+/// (`outbox/<id>` in the meta column family); it is deleted from disk when every coordinator it
+/// waited for acknowledged it, so a publisher that restarts resumes delivery. Coordinator side: a
+/// delivered event is stored (`inbox/<id>`) before it is acknowledged, and a known id is
+/// acknowledged again without being stored twice, so retries after a lost acknowledgement or a
+/// coordinator restart deliver each event once.
+actor EventRelay {
+    /// Events a coordinator keeps (oldest dropped first, from memory and disk).
+    static let inboxCapacity = 100_000
+    static let attemptTimeout: Duration = .seconds(2)
+
+    private let database: Database
+    private let meta: ColumnFamily
+    private let writer: GroupCommitWriter
+    private let membership: MembershipService
+    private let forwarder: Forwarder
+    private let nodeID: String
+    private let isCoordinator: Bool
+    private let logger: Logger
+    private let origin = ContinuousClock.now
+
+    private var queue: DeliveryQueue
+    private var inbox: [String: Infranaut_V1_ReceivedEvent] = [:]
+    private var inboxOrder: [String] = []
+    private var inboxHead = 0
+    private var receivedTotal: UInt64 = 0
+
+    private static let outboxPrefix = Array("outbox/".utf8)
+    private static let inboxPrefix = Array("inbox/".utf8)
+
+    init(
+        database: Database, meta: ColumnFamily, writer: GroupCommitWriter, membership: MembershipService, forwarder: Forwarder,
+        nodeID: String, isCoordinator: Bool, settings: DeliveryQueue.Settings = .init(), logger: Logger
+    ) throws(StorageError) {
+        self.database = database
+        self.meta = meta
+        self.writer = writer
+        self.membership = membership
+        self.forwarder = forwarder
+        self.nodeID = nodeID
+        self.isCoordinator = isCoordinator
+        self.logger = logger
+        var queue = DeliveryQueue(settings: settings)
+        try database.scan(prefix: Self.outboxPrefix, in: meta) { (entry) throws(StorageError) -> Bool in
+            let id = String(decoding: entry.key.dropFirst(Self.outboxPrefix.count), as: UTF8.self)
+            queue.publish(id: id, payload: entry.value, now: .zero)
+            return true
+        }
+        self.queue = queue
+        var received: [Infranaut_V1_ReceivedEvent] = []
+        try database.scan(prefix: Self.inboxPrefix, in: meta) { (entry) throws(StorageError) -> Bool in
+            let event = try decode(Infranaut_V1_ReceivedEvent.self, entry.value, "received event")
+            received.append(event)
+            return true
+        }
+        received.sort { $0.receivedUnixMs < $1.receivedUnixMs }
+        for event in received {
+            inbox[event.event.id] = event
+            inboxOrder.append(event.event.id)
+        }
+        receivedTotal = UInt64(received.count)
+    }
+
+    private var now: Duration { ContinuousClock.now - origin }
+
+    // MARK: - Publisher
+
+    func publish(_ event: Infranaut_V1_ClusterEvent) async -> Infranaut_V1_PublishEventResponse {
+        do throws(WireError) {
+            try event.validate()
+        } catch {
+            return .with { $0.status = Infranaut_V1_Status(code: error.code, message: error.message) }
+        }
+        if queue.payload(of: event.id) != nil { return .with { $0.status = .ok; $0.duplicate = true } }
+        var stamped = event
+        stamped.sourceNode = nodeID
+        if stamped.createdUnixMs == 0 { stamped.createdUnixMs = Int64(Date().timeIntervalSince1970 * 1000) }
+        let payload: [UInt8]
+        do {
+            payload = try stamped.serializedBytes()
+        } catch {
+            return .with { $0.status = Infranaut_V1_Status(code: .internal, message: "cannot encode the event: \(error)") }
+        }
+        var batch = WriteBatch()
+        batch.put(Self.outboxPrefix + Array(event.id.utf8), payload, in: meta)
+        do throws(StorageError) {
+            try await writer.write(batch)
+        } catch {
+            return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "the event could not be made durable (\(error.code.rawValue)); retry") }
+        }
+        // Another publish of the same id may have been made durable meanwhile: then this is it.
+        guard queue.publish(id: event.id, payload: payload, now: now) else { return .with { $0.status = .ok; $0.duplicate = true } }
+        queue.coordinatorsChanged(await membership.coordinators, now: now)
+        return .with { $0.status = .ok }
+    }
+
+    /// Delivers until cancelled: every 50 ms, refresh the coordinators and send what is due.
+    func run() async {
+        while !Task.isCancelled {
+            queue.coordinatorsChanged(await membership.coordinators, now: now)
+            for attempt in queue.due(now: now) {
+                guard let payload = queue.payload(of: attempt.id) else { continue }
+                Task { await self.finish(attempt, delivered: await self.deliver(payload, attempt: attempt)) }
+            }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    private nonisolated func deliver(_ payload: [UInt8], attempt: DeliveryQueue.Attempt) async -> Bool {
+        guard let event = try? Infranaut_V1_ClusterEvent(serializedBytes: payload) else { return false }
+        let request = Infranaut_V1_Request.with {
+            $0.version = 1
+            $0.hops = 1
+            $0.deliverEvent = .with {
+                $0.event = event
+                $0.fromNode = nodeID
+            }
+        }
+        do {
+            let client = try forwarder.client(for: attempt.address)
+            let reply = try Infranaut_V1_Response(serializedBytes: try await client.request(try request.serializedBytes(), timeout: Self.attemptTimeout))
+            guard case .deliverEvent(let answer) = reply.body else { return false }
+            return answer.status.code == .ok
+        } catch {
+            return false
+        }
+    }
+
+    private func finish(_ attempt: DeliveryQueue.Attempt, delivered: Bool) async {
+        guard delivered else {
+            queue.failed(attempt, now: now)
+            return
+        }
+        queue.delivered(attempt)
+        if queue.payload(of: attempt.id) == nil {
+            var batch = WriteBatch()
+            batch.delete(Self.outboxPrefix + Array(attempt.id.utf8), in: meta)
+            // Losing this delete only means the event is delivered again after a restart (deduped).
+            try? await writer.write(batch)
+        }
+    }
+
+    // MARK: - Coordinator
+
+    func receive(_ request: Infranaut_V1_DeliverEventRequest) async -> Infranaut_V1_DeliverEventResponse {
+        guard isCoordinator else {
+            return .with { $0.status = Infranaut_V1_Status(code: .invalidArgument, message: "node \(nodeID) is not a coordinator") }
+        }
+        do throws(WireError) {
+            try request.event.validate()
+        } catch {
+            return .with { $0.status = Infranaut_V1_Status(code: error.code, message: error.message) }
+        }
+        if inbox[request.event.id] != nil { return .with { $0.status = .ok; $0.duplicate = true } }
+        let received = Infranaut_V1_ReceivedEvent.with {
+            $0.event = request.event
+            $0.receivedUnixMs = Int64(Date().timeIntervalSince1970 * 1000)
+        }
+        var batch = WriteBatch()
+        do throws(StorageError) {
+            batch.put(Self.inboxPrefix + Array(request.event.id.utf8), try encode(received), in: meta)
+            try await writer.write(batch)
+        } catch {
+            return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "the event could not be stored (\(error.code.rawValue)); retry") }
+        }
+        guard inbox[request.event.id] == nil else { return .with { $0.status = .ok; $0.duplicate = true } }
+        inbox[request.event.id] = received
+        inboxOrder.append(request.event.id)
+        receivedTotal += 1
+        await trimInbox()
+        return .with { $0.status = .ok }
+    }
+
+    private func trimInbox() async {
+        guard inboxOrder.count - inboxHead > Self.inboxCapacity else { return }
+        var batch = WriteBatch()
+        while inboxOrder.count - inboxHead > Self.inboxCapacity {
+            let id = inboxOrder[inboxHead]
+            inbox[id] = nil
+            batch.delete(Self.inboxPrefix + Array(id.utf8), in: meta)
+            inboxHead += 1
+        }
+        if inboxHead > 4_096 {
+            inboxOrder.removeFirst(inboxHead)
+            inboxHead = 0
+        }
+        try? await writer.write(batch)
+    }
+
+    func list(limit: Int) -> Infranaut_V1_EventsResponse {
+        let ids = inboxOrder[inboxHead...].suffix(limit)
+        return .with {
+            $0.status = .ok
+            $0.events = ids.compactMap { inbox[$0] }
+            $0.pendingOutbound = UInt32(queue.pendingIDs.count)
+            $0.receivedTotal = receivedTotal
+        }
+    }
+}
