@@ -103,6 +103,7 @@ public final class NodeService: Service {
 
         // Periodic checkpoints until graceful shutdown, or until `leave` handed everything off.
         let checkpointInterval = settings.checkpointInterval
+        let sweepInterval = settings.replicationSweepInterval
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
@@ -113,6 +114,13 @@ public final class NodeService: Service {
                 }
                 group.addTask {
                     for await _ in decommission.finished { break }
+                }
+                group.addTask {
+                    // Anti-entropy: idle shards get their new followers up to date too.
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: sweepInterval)
+                        for shard in shards where !Task.isCancelled { await shard.sweepFollowers() }
+                    }
                 }
                 await group.next()
                 group.cancelAll()

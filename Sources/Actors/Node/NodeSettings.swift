@@ -24,6 +24,10 @@ public struct NodeSettings: Sendable {
     /// with a retryable error (the op stays applied on the primary and is sent on). Keep it below
     /// `forwardTimeout`. Default 1.5 s.
     public var replicationAckTimeout: Duration = .milliseconds(1500)
+    /// How often every shard this node is primary of brings its followers up to date without
+    /// waiting for a write (a new follower after a failure, a join or a leave gets the shard's
+    /// state within about this long, even if the shard is idle). Default 2 s.
+    public var replicationSweepInterval: Duration = .seconds(2)
     /// Bytes of ingest requests that may be in progress at once; beyond it the node answers a
     /// retryable UNAVAILABLE instead of queueing more. Default 512 MiB.
     public var maxInFlightIngestBytes = 512 << 20

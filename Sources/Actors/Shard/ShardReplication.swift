@@ -203,6 +203,31 @@ extension ShardActor {
         }
     }
 
+    /// One anti-entropy pass: as the shard's primary (in this node's view), claim the term if not
+    /// done yet (adopting a follower's newer state), then send every follower that is not known to
+    /// hold everything applied here what it lacks. Does nothing while writes are replicating (they
+    /// do the same) or when this node is not the primary.
+    public func sweepFollowers() async {
+        guard case .serving = state, let link, !pumping, !establishing else { return }
+        guard let followers = await link.followers(shard), !followers.isEmpty else { return }
+        // A node that just became primary (a join, or its old primary died) may be behind its
+        // follower: the claim adopts the newer state before anything is served from here.
+        if writingTerm == nil {
+            guard await establishTerm() else { return }
+        }
+        guard !pumping else { return }
+        pumping = true
+        for follower in followers where followerAcked[follower] == nil || followerAcked[follower]! < appliedSequence {
+            await sync(follower, link: link)
+        }
+        let held = followers.map { followerAcked[$0] ?? 0 }.min() ?? appliedSequence
+        replicatedThrough = max(replicatedThrough, min(held, appliedSequence))
+        outbox.removeAll { $0.sequence <= replicatedThrough }
+        pumping = false
+        // Writes that arrived meanwhile found a pass running and started no pump of their own.
+        if !replicationWaiters.isEmpty { Task { await self.pump() } }
+    }
+
     /// A node-to-node request: never forwarded (`hops = 1`).
     private func peerRequest(_ body: Infranaut_V1_Request.OneOf_Body) -> Infranaut_V1_Request {
         .with {
