@@ -120,4 +120,30 @@ struct ReplicationFencingTests {
         #expect(stale.outcome == .stale)
         #expect(stale.promisedTerm >= 2)
     }
+
+    /// Two claims reach a replica at once. Whatever the interleaving of their durable writes, the
+    /// replica ends up promised to the higher one and refuses the lower one afterwards.
+    @Test("concurrent claims never leave a replica promised to the lower term")
+    func concurrentClaims() async throws {
+        let replicas = try Replicas(["C"])
+        let c = replicas.shards["C"]!
+        func claim(_ term: UInt64, from node: String) -> Infranaut_V1_ReplicateRequest {
+            .with {
+                $0.shard = 0
+                $0.fromNode = node
+                $0.term = term
+            }
+        }
+        for round in 0..<20 {
+            let high = UInt64(100 * (round + 1)), low = high - 1
+            async let first = c.receiveReplicate(claim(high, from: "B"))
+            async let second = c.receiveReplicate(claim(low, from: "A"))
+            let (higher, _) = await (first, second)
+            // The higher claim may have been refused as busy (its sender would retry).
+            guard higher.status.code == .ok, higher.outcome == .applied else { continue }
+            let late = await c.receiveReplicate(claim(low, from: "A"))
+            #expect(late.outcome == .stale, "round \(round): a claim of term \(low) was accepted after term \(high)")
+            #expect(late.promisedTerm == high)
+        }
+    }
 }

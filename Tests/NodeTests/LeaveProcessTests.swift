@@ -28,20 +28,8 @@ struct LeaveProcessTests {
     /// must not exit) before that happened for every shard n2 held, even with no writes after it.
     @Test("a node that leaves hands its shards off: afterwards both remaining nodes hold every acknowledged batch")
     func leaveHandsOff() async throws {
-        let n0 = NodeProcess(arguments: ["--node-id", "n0"])
-        try n0.start()
-        let n1 = NodeProcess(arguments: ["--node-id", "n1", "--seed", n0.clusterAddress])
-        let n2 = NodeProcess(arguments: ["--node-id", "n2", "--seed", n0.clusterAddress])
-        try n1.start()
-        try n2.start()
-        let formed = try await eventually(within: .seconds(15)) {
-            for node in [n0, n1, n2] {
-                let view = try await members(node)
-                guard view.count == 3, view.allSatisfy({ $0.status == "alive" && !$0.clientAddress.isEmpty }) else { return false }
-            }
-            return true
-        }
-        try #require(formed != nil, "the three nodes did not form a cluster within 15 s")
+        let nodes = try await startCluster(["n0", "n1", "n2"])
+        let (n0, n1, n2) = (nodes[0], nodes[1], nodes[2])
 
         let client = try RequestClient(dial: n0.address)
         defer { client.close() }
@@ -91,19 +79,8 @@ struct LeaveProcessTests {
     /// crash, only the primaries' periodic sweep can bring that follower up to date.
     @Test("after kill -9 of a node, idle shards are copied to their new followers without any write")
     func idleShardsReReplicate() async throws {
-        let n0 = NodeProcess(arguments: ["--node-id", "n0"])
-        try n0.start()
-        let n1 = NodeProcess(arguments: ["--node-id", "n1", "--seed", n0.clusterAddress])
-        let n2 = NodeProcess(arguments: ["--node-id", "n2", "--seed", n0.clusterAddress])
-        try n1.start()
-        try n2.start()
-        let formed = try await eventually(within: .seconds(15)) {
-            for node in [n0, n1, n2] where try await members(node).filter({ $0.status == "alive" && !$0.clientAddress.isEmpty }).count != 3 {
-                return false
-            }
-            return true
-        }
-        try #require(formed != nil, "the three nodes did not form a cluster within 15 s")
+        let nodes = try await startCluster(["n0", "n1", "n2"])
+        let (n0, n1, n2) = (nodes[0], nodes[1], nodes[2])
         let client = try RequestClient(dial: n0.address)
         defer { client.close() }
         let models = (0..<16).map { "idle-model-\($0)" }

@@ -125,3 +125,23 @@ func statusRequest(_ model: String) -> Infranaut_V1_Request {
         $0.status = .with { $0.modelID = model }
     }
 }
+
+/// Starts one node per id (the first forms the cluster, the others join through it, each with
+/// `arguments` appended) and waits up to 15 s until every node sees all of them alive.
+func startCluster(_ ids: [String], arguments: [String] = []) async throws -> [NodeProcess] {
+    var nodes: [NodeProcess] = []
+    for id in ids {
+        let seed = nodes.first.map { ["--seed", $0.clusterAddress] } ?? []
+        let node = NodeProcess(arguments: ["--node-id", id] + seed + arguments)
+        try node.start()
+        nodes.append(node)
+    }
+    let formed = try await eventually(within: .seconds(15)) {
+        for node in nodes where try await members(node).filter({ $0.status == "alive" && !$0.clientAddress.isEmpty }).count != ids.count {
+            return false
+        }
+        return true
+    }
+    guard formed != nil else { throw NodeTestError("the nodes \(ids) did not form a cluster within 15 s") }
+    return nodes
+}

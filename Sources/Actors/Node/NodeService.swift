@@ -75,7 +75,11 @@ public final class NodeService: Service {
                 let reply = try await client.request(try request.serializedBytes(), timeout: sendTimeout)
                 return try Infranaut_V1_Response(serializedBytes: reply)
             })
-        for shard in shards { await shard.attach(link) }
+        // Fail-stop: a shard that cannot write stops serving, and a replica that answers "busy" to
+        // every replication request would keep its primaries from acknowledging anything. So a
+        // storage failure stops the whole node; its peers then declare it dead and move on.
+        let (storageFailures, reportFailure) = AsyncStream<String>.makeStream()
+        for shard in shards { await shard.attach(link, onFailure: { reason in reportFailure.yield(reason) }) }
         let decommission = Decommission(shards: shards, membership: membership, forwarder: peers, logger: logger)
         let events = try EventRelay(
             database: database, meta: store.meta, writer: writer, membership: membership, forwarder: peers,
@@ -101,19 +105,30 @@ public final class NodeService: Service {
         ])
         onReady(ReadyInfo(client: server.boundAddress, cluster: membership.address, nodeID: clusterSettings.nodeID))
 
-        // Periodic checkpoints until graceful shutdown, or until `leave` handed everything off.
+        // Periodic checkpoints and anti-entropy sweeps until graceful shutdown, until `leave`
+        // handed everything off, or until a storage failure (then `failure` says why).
         let checkpointInterval = settings.checkpointInterval
         let sweepInterval = settings.replicationSweepInterval
-        await cancelWhenGracefulShutdown {
-            await withTaskGroup(of: Void.self) { group in
+        let logger = self.logger
+        let failure: String? = await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: String?.self) { group in
                 group.addTask {
                     while !Task.isCancelled {
                         try? await Task.sleep(for: checkpointInterval)
                         for shard in shards { await shard.checkpoint() }
                     }
+                    return nil
                 }
                 group.addTask {
                     for await _ in decommission.finished { break }
+                    return nil
+                }
+                group.addTask {
+                    for await reason in storageFailures {
+                        logger.critical("stopping the node after a storage failure", metadata: ["reason": "\(reason)"])
+                        return reason
+                    }
+                    return nil
                 }
                 group.addTask {
                     // Anti-entropy: idle shards get their new followers up to date too.
@@ -121,11 +136,13 @@ public final class NodeService: Service {
                         try? await Task.sleep(for: sweepInterval)
                         for shard in shards where !Task.isCancelled { await shard.sweepFollowers() }
                     }
+                    return nil
                 }
-                await group.next()
+                let first = await group.next() ?? nil
                 group.cancelAll()
+                return first
             }
-        }
+        } ?? nil
 
         logger.info("shutting down")
         // Refuse writes first: once peers see the leave they route this node's shards elsewhere.
@@ -136,6 +153,14 @@ public final class NodeService: Service {
         await membershipTask.value
         await server.close(grace: settings.shutdownGrace)
         for shard in shards { await shard.stop() }
+        reportFailure.finish()
         logger.info("stopped")
+        if let failure { throw NodeFailure(reason: failure) }
     }
+}
+
+/// The node stopped itself because storage failed (a restart recovers what is durable).
+public struct NodeFailure: Error, CustomStringConvertible {
+    public var reason: String
+    public var description: String { "storage failure: \(reason); restart the node to recover what is durable" }
 }

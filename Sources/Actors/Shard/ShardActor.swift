@@ -64,7 +64,7 @@ public actor ShardActor {
     var rememberedHead = 0
     private var inFlight: [IdempotencyKey: [CheckedContinuation<Infranaut_V1_IngestResponse, Never>]] = [:]
     var dirtyModels: Set<String> = []
-    private var checkpointRunning = false
+    var checkpointRunning = false
 
     // Replication (ShardReplication.swift; docs/replication.md).
     /// The term of the op at `appliedSequence` (0 before the first op).
@@ -73,6 +73,10 @@ public actor ShardActor {
     var recentTerms: [UInt64: UInt64] = [:]
     /// The highest term this replica promised, durable in the meta column family.
     var promise: TermPromise
+    /// A promise is being made durable (one at a time, so a promise never goes backwards).
+    var promising = false
+    /// Called once when the shard stops after a storage failure (the node fail-stops on it).
+    var onFailure: (@Sendable (String) -> Void)?
     /// The term this shard writes in while it acts as primary; nil while it has not (again).
     var writingTerm: UInt64?
     var link: ReplicationLink?
@@ -173,7 +177,6 @@ public actor ShardActor {
             pending[sequence]?.durable = true
             drainApplied()
             let applied = appliedSequence >= sequence ? true : await waitApplied(sequence)
-            if applied { remember(key, record) }
             if !applied {
                 response = failure("the shard stopped before the batch was applied; retry with the same idempotency key")
             } else if !(await awaitReplicated(sequence)) {
@@ -258,6 +261,8 @@ public actor ShardActor {
             let op = next.op
             pending[appliedSequence + 1] = nil
             applyInMemory(op)
+            // Remembered in the same step as applied, so no snapshot holds the op without its key.
+            remember(IdempotencyKey(model: op.batch.modelID, key: op.idempotencyKey), Self.record(of: op))
             if link != nil { outbox.append(op) }
             for waiter in next.waiters { waiter.resume(returning: true) }
         }
@@ -290,6 +295,7 @@ public actor ShardActor {
         guard state != .failed(reason) else { return }
         logger.error("shard stopped", metadata: ["reason": "\(reason)"])
         state = .failed(reason)
+        onFailure?(reason)
         for (sequence, entry) in pending {
             for waiter in entry.waiters { waiter.resume(returning: false) }
             pending[sequence]?.waiters = []
@@ -330,7 +336,9 @@ public actor ShardActor {
     /// checkpoint sequence, and drops the ops it covers (one atomic batch).
     public func checkpoint() async {
         if case .failed = state { return }
-        guard !checkpointRunning, appliedSequence > checkpointSequence else { return }
+        // Not while another replica's state is being installed: this checkpoint's batch would land
+        // after the snapshot's and write the replaced history's models over it.
+        guard !checkpointRunning, !replicaBusy, appliedSequence > checkpointSequence else { return }
         checkpointRunning = true
         defer { checkpointRunning = false }
         let upTo = appliedSequence

@@ -60,8 +60,9 @@ struct ReplicationWaiter {
 }
 
 extension ShardActor {
-    public func attach(_ link: ReplicationLink) {
+    public func attach(_ link: ReplicationLink, onFailure: (@Sendable (String) -> Void)? = nil) {
         self.link = link
+        self.onFailure = onFailure
     }
 
     var notReplicatedMessage: String {
@@ -136,8 +137,14 @@ extension ShardActor {
     }
 
     /// Records `promise` durably (a no-op when it is not above the current one).
+    /// Records `promise` durably (a no-op when it equals the current one). One promise is made at
+    /// a time: a second request meanwhile is refused (its sender retries), so two claims can never
+    /// both pass the check and the promise can never go backwards.
     private func promiseDurably(_ promise: TermPromise) async -> Bool {
         guard promise.term > self.promise.term else { return promise == self.promise }
+        guard !promising else { return false }
+        promising = true
+        defer { promising = false }
         var batch = WriteBatch()
         batch.put(ShardStore.promiseKey(shard: shard), ShardStore.promiseValue(promise), in: store.meta)
         do throws(StorageError) {
@@ -191,8 +198,14 @@ extension ShardActor {
                     $0.followers = followers
                 }
             }
-            for follower in followers where (followerAcked[follower] ?? 0) < target {
-                await sync(follower, link: link)
+            // One exchange with a follower at a time: a pump or sweep in progress does the same.
+            if !pumping {
+                pumping = true
+                for follower in followers where (followerAcked[follower] ?? 0) < target {
+                    await sync(follower, link: link)
+                }
+                pumping = false
+                if !replicationWaiters.isEmpty { Task { await self.pump() } }
             }
             if !followers.allSatisfy({ (followerAcked[$0] ?? 0) >= target }) {
                 try? await Task.sleep(for: .milliseconds(100))
@@ -452,8 +465,16 @@ extension ShardActor {
                 $0.promisedTerm = promise.term
             }
         }
-        becomeFollower()
         let claimed = TermPromise(term: request.term, holder: request.fromNode)
+        // From the primary this replica already follows, a snapshot behind what it holds in that
+        // primary's term is an older one overtaken by ops or a newer snapshot: installing it
+        // would move the replica backwards.
+        if claimed == promise, lastTerm == promise.term,
+           (request.snapshot.lastTerm, request.snapshot.applied) < (lastTerm, appliedSequence)
+        {
+            return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) already holds a newer state from \(request.fromNode)") }
+        }
+        becomeFollower()
         guard await promiseDurably(claimed), promise == claimed else {
             return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) could not store the term promise; retry") }
         }
@@ -504,7 +525,9 @@ extension ShardActor {
     /// Replaces the shard's state, on disk (one atomic batch) and in memory.
     private func install(_ snapshot: Infranaut_V1_ShardSnapshot) async -> Infranaut_V1_Status {
         guard case .serving = state else { return Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) is not serving") }
-        guard !replicaBusy, !hasPendingOps else { return Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) is busy; retry") }
+        guard !replicaBusy, !hasPendingOps, !checkpointRunning else {
+            return Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) is busy; retry")
+        }
         var loaded: [String: ModelState] = [:]
         for model in snapshot.models {
             do throws(ProfileDecodingError) {
@@ -549,6 +572,7 @@ extension ShardActor {
         replicatedThrough = snapshot.applied
         writingTerm = nil
         outbox.removeAll()
+        followerAcked.removeAll()
         (remembered, rememberedOrder) = Self.rememberedKeys(snapshot.idempotency.map { ($0.modelID, $0.key, $0.record) })
         rememberedHead = 0
         return .ok
