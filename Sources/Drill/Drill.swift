@@ -45,6 +45,9 @@ public struct DrillOptions: Sendable {
             return "--duration × --rounds must stay under 8 minutes: receipts are checked within the nodes' 10-minute idempotency window"
         }
         if rate < 1 || rate > 20_000 { return "--rate must be between 1 and 20000 batches per second" }
+        if Double(rate) * duration.inSeconds * Double(rounds) > 2_000_000 {
+            return "--rate × --duration × --rounds would send over 2,000,000 batches; the drill keeps every one in memory to audit it"
+        }
         if let pause {
             if pause <= .zero { return "--pause must be positive" }
             if nodes - kill - 1 < nodes / 2 + 1 {
@@ -185,11 +188,14 @@ public struct Drill: Sendable {
         let cluster = (0..<options.nodes).map { Node(id: "drill-\($0)", data: "\(root)/node-\($0)") }
         defer {
             for node in cluster {
-                if let process = node.process, process.isRunning {
-                    kill(process.processIdentifier, SIGCONT)
-                    process.terminate()
-                    process.waitUntilExit()
-                }
+                guard let process = node.process, process.isRunning else { continue }
+                kill(process.processIdentifier, SIGCONT)
+                process.terminate()
+                // A node that does not stop within 10 s of SIGTERM is killed.
+                let deadline = Date().addingTimeInterval(10)
+                while process.isRunning && Date() < deadline { usleep(20_000) }
+                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+                process.waitUntilExit()
             }
         }
         for node in cluster {
@@ -272,24 +278,28 @@ public struct Drill: Sendable {
 
         // Recovery: per failure, the first acknowledgement of a batch first sent after the kill,
         // for the slowest affected model.
-        for (index, at) in kills {
-            var slowest: Duration = .zero
+        // Only batches first sent before the next kill count, and only within 60 s.
+        for (position, (index, at)) in kills.enumerated() {
+            let next = kills.dropFirst(position + 1).first { $0.at > at }?.at
+            var slowest: Duration? = .zero
             for model in report.failures[index].affectedModels {
-                let first = batches.filter { $0.model == model && $0.firstSent > at }.compactMap(\.acknowledged).min()
-                guard let first else {
-                    slowest = .seconds(-1)
+                let first = batches.filter { batch in
+                    batch.model == model && batch.firstSent > at && next.map { batch.firstSent < $0 } ?? true
+                }.compactMap(\.acknowledged).min()
+                guard let first, first - at <= .seconds(60) else {
+                    slowest = nil
                     break
                 }
-                slowest = max(slowest, first - at)
+                slowest = max(slowest!, first - at)
             }
-            report.failures[index].recoverySeconds = slowest < .zero ? nil : slowest.inSeconds
+            report.failures[index].recoverySeconds = report.failures[index].affectedModels.isEmpty ? nil : slowest?.inSeconds
         }
         try await Self.audit(batches: batches, models: models, asking: cluster.map(\.client), into: &report)
         report.retries = load.retries
         if let fatal = load.fatal { report.problems.append(fatal) }
         for failure in report.failures {
             if failure.detectionSeconds == nil { report.problems.append("round \(failure.round): \(failure.node) was not declared dead by every survivor within 60 s") }
-            if failure.recoverySeconds == nil {
+            if failure.recoverySeconds == nil && !failure.affectedModels.isEmpty {
                 report.problems.append("round \(failure.round): ingest for the models \(failure.node) was primary of did not recover within 60 s")
             }
         }
@@ -353,6 +363,7 @@ public struct Drill: Sendable {
             let sent = byModel[model] ?? []
             guard !sent.isEmpty else { continue }
             var known: Set<String> = []
+            var totals: Set<[UInt64]> = []
             var modelBatches: UInt64 = 0
             var modelRows: UInt64 = 0
             for start in stride(from: 0, to: sent.count, by: Infranaut_V1_ReceiptsRequest.maxKeys) {
@@ -371,12 +382,19 @@ public struct Drill: Sendable {
                 known.formUnion(reply.receipts.map(\.idempotencyKey))
                 modelBatches = reply.modelBatches
                 modelRows = reply.modelRows
+                totals.insert([reply.modelBatches, reply.modelRows])
+            }
+            if totals.count > 1 {
+                report.problems.append("\(model): its counts changed while the audit read them (\(totals.count) different totals); the load had not stopped")
             }
             let lost = sent.filter { $0.acknowledged != nil && !known.contains($0.key) }
-            report.recordsLost += lost.reduce(0) { $0 + $1.rows }
             let heldRows = sent.filter { known.contains($0.key) }.reduce(0) { $0 + $1.rows }
             let extraBatches = Int(modelBatches) - known.count
             let extraRows = Int(modelRows) - heldRows
+            // Rows missing although every key has its receipt are lost as well; rows beyond the
+            // receipts are duplicates. (A loss and a duplicate of equal size in one model would
+            // cancel in the counts; they still show in `extraBatches` only if batch counts differ.)
+            report.recordsLost += lost.reduce(0) { $0 + $1.rows } + max(0, -extraRows)
             report.recordsDuplicated += max(0, extraRows)
             if !lost.isEmpty {
                 report.problems.append("\(model): \(lost.count) acknowledged batch(es) missing, e.g. \(lost[0].key)")

@@ -104,6 +104,39 @@ struct LeaveProcessTests {
         #expect(copied != nil, "some shard n2 held is still on one node 30 s after the crash")
     }
 
+    /// With replication factor 1 the leaving node holds the only copy of its shards: the new
+    /// primary must take it from the leaving node itself.
+    @Test("with replication factor 1, a leaving node's shards are adopted by their new primaries")
+    func leaveWithSingleReplica() async throws {
+        let nodes = try await startCluster(["s0", "s1", "s2"], arguments: ["--replication-factor", "1"])
+        let client = try RequestClient(dial: nodes[0].address)
+        defer { client.close() }
+        let models = (0..<16).map { "single-model-\($0)" }
+        for model in models {
+            var acknowledged = false
+            for _ in 0..<20 where !acknowledged {
+                acknowledged = (try? await call(client, ingestRequest(model: model, key: "\(model)-k", rows: 5)))?.outcome.code == .ok
+                if !acknowledged { try await Task.sleep(for: .milliseconds(200)) }
+            }
+            try #require(acknowledged)
+        }
+        let run = try runCLI(["leave", "--node", nodes[2].address, "--json"])
+        #expect(run.status == 0, "leave failed: \(run.stdout) \(run.stderr)")
+        let exited = try await eventually(within: .seconds(15)) { !(nodes[2].process?.isRunning ?? false) }
+        #expect(exited != nil)
+        for model in models {
+            let reply = try await call(client, .with {
+                $0.version = 1
+                $0.receipts = .with {
+                    $0.modelID = model
+                    $0.idempotencyKeys = ["\(model)-k"]
+                }
+            })
+            #expect(reply.receipts.receipts.map(\.idempotencyKey) == ["\(model)-k"], "\(model): \(reply.outcome.message)")
+            #expect(reply.receipts.modelRows == 5)
+        }
+    }
+
     @Test("the only node of a cluster refuses to leave: its data would have nowhere to go")
     func lastNodeRefuses() async throws {
         let node = NodeProcess()

@@ -205,11 +205,12 @@ public actor MembershipService {
         }.map(\.clientAddress).filter { !$0.isEmpty }
     }
 
-    /// The members with the coordinator role, this node included: live while alive or suspect;
-    /// members that left (or were forgotten) are not listed.
+    /// The members with the coordinator role, this node included: live while alive or suspect
+    /// (with a client address), `left` after a graceful leave.
     public var coordinators: [DeliveryQueue.Coordinator] {
-        instance.members.filter { $0.roles.contains(.coordinator) && $0.status != .left }.map {
-            DeliveryQueue.Coordinator(id: $0.id.rawValue, address: $0.clientAddress, live: $0.status.isLive && !$0.clientAddress.isEmpty)
+        instance.members.filter { $0.roles.contains(.coordinator) }.map {
+            DeliveryQueue.Coordinator(
+                id: $0.id.rawValue, address: $0.clientAddress, live: $0.status.isLive && !$0.clientAddress.isEmpty, left: $0.status == .left)
         }
     }
 

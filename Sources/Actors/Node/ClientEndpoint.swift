@@ -14,7 +14,17 @@ final class ClientEndpoint: Sendable {
     private let membership: MembershipService
     private let settings: NodeSettings
     private let logger: Logger
-    private let draining = Mutex(false)
+    /// What the endpoint still serves.
+    private enum Mode {
+        case serving
+        /// `leave` in progress: no client requests; peers' requests (replication, hand-off, event
+        /// delivery) and the admin views are still answered, and `leave` may be asked again.
+        case leaving
+        /// Shutting down: only the admin views.
+        case stopping
+    }
+
+    private let mode = Mutex(Mode.serving)
 
     private let forwarder: Forwarder
     private let decommission: Decommission
@@ -35,16 +45,25 @@ final class ClientEndpoint: Sendable {
         self.logger = logger
     }
 
-    /// From now on, answer every request with a retryable UNAVAILABLE.
+    /// From now on, answer every request but `members` and `ring` with a retryable UNAVAILABLE.
     func startDraining() {
-        refuseRequests()
+        mode.withLock { $0 = .stopping }
         forwarder.closeAll()
     }
 
-    /// Like ``startDraining()``, but this node keeps its peer clients (a leave in progress still
-    /// talks to its peers) and still takes a repeated `leave`.
-    private func refuseRequests() {
-        draining.withLock { $0 = true }
+    /// Like ``startDraining()`` for clients, but this node keeps its peer clients and keeps
+    /// answering its peers (a leave in progress still hands shards off).
+    private func refuseClients() {
+        mode.withLock { if $0 == .serving { $0 = .leaving } }
+    }
+
+    private func admitted(_ body: Infranaut_V1_Request.OneOf_Body?, in mode: Mode) -> Bool {
+        switch (mode, body) {
+        case (.serving, _), (_, .members), (_, .ring): true
+        case (.leaving, .leave), (.leaving, .replicate), (.leaving, .installSnapshot), (.leaving, .fetchSnapshot),
+             (.leaving, .handOff), (.leaving, .deliverEvent): true
+        default: false
+        }
     }
 
     /// Sends `request` to the model's primary when that is another live node, and returns its
@@ -86,11 +105,7 @@ final class ClientEndpoint: Sendable {
         } catch {
             return .error(.invalidArgument, "malformed frame: \(bytes.count) bytes are not an infranaut.v1.Request (\(error))")
         }
-        var isLeave: Bool {
-            if case .leave = request.body { return true }
-            return false
-        }
-        if draining.withLock({ $0 }), !isLeave {
+        if !admitted(request.body, in: mode.withLock({ $0 })) {
             return .error(.unavailable, "the node is shutting down or leaving the cluster; retry against another node")
         }
         guard request.hops > 0 || bytes.count <= settings.maxRequestBytes else { return tooLarge }
@@ -185,20 +200,27 @@ final class ClientEndpoint: Sendable {
             let reply = await shard.snapshotForPeer()
             return .with { $0.fetchSnapshot = reply }
         case .publishEvent(let publish):
-            let reply = await events.publish(publish.event)
+            let events = self.events
+            let reply = await withDeadline(settings.requestTimeout) { await events.publish(publish.event) } ?? .with {
+                $0.status = Infranaut_V1_Status(
+                    code: .deadlineExceeded, message: "the event was not made durable within \(settings.requestTimeout); it may still be; publish it again")
+            }
             return .with { $0.publishEvent = reply }
         case .events(let list):
             let reply = await events.list(limit: list.limit == 0 ? 1_000 : Int(min(list.limit, 100_000)))
             return .with { $0.events = reply }
         case .deliverEvent(let deliver):
-            let reply = await events.receive(deliver)
+            let events = self.events
+            let reply = await withDeadline(settings.requestTimeout) { await events.receive(deliver) } ?? .with {
+                $0.status = Infranaut_V1_Status(code: .deadlineExceeded, message: "the event was not stored within \(settings.requestTimeout)")
+            }
             return .with { $0.deliverEvent = reply }
         case .leave:
-            let reply = await decommission.leave { self.refuseRequests() }
+            let reply = await decommission.leave { self.refuseClients() }
             return .with { $0.leave = reply }
         case .handOff(let handOff):
             guard let shard = router.shard(number: handOff.shard) else { return .error(.invalidArgument, "no shard \(handOff.shard) on this node") }
-            let reply = await shard.handOff(timeout: Decommission.perShardTimeout)
+            let reply = await shard.handOff(handOff, timeout: Decommission.perShardTimeout)
             return .with { $0.handOff = reply }
         case .none:
             return .error(.invalidArgument, "request has no body (expected ingest, status, receipts, members or ring)")

@@ -14,6 +14,7 @@ import Wire
 /// missing and stays up (refusing clients), and `leave` can be asked again.
 final class Decommission: Sendable {
     private let shards: [ShardActor]
+    private let events: EventRelay
     private let membership: MembershipService
     private let forwarder: Forwarder
     private let logger: Logger
@@ -31,8 +32,9 @@ final class Decommission: Sendable {
     static let perShardTimeout: Duration = .seconds(10)
     static let totalTimeout: Duration = .seconds(90)
 
-    init(shards: [ShardActor], membership: MembershipService, forwarder: Forwarder, logger: Logger) {
+    init(shards: [ShardActor], events: EventRelay, membership: MembershipService, forwarder: Forwarder, logger: Logger) {
         self.shards = shards
+        self.events = events
         self.membership = membership
         self.forwarder = forwarder
         self.logger = logger
@@ -75,20 +77,27 @@ final class Decommission: Sendable {
             try? await Task.sleep(for: .milliseconds(100))
         }
 
-        var held: [Int] = []
-        for shard in shards where await shard.appliedSequence > 0 { held.append(shard.shard) }
+        let myAddress = await membership.view.myself.clientAddress
+        var held: [ShardActor] = []
+        for shard in shards where await shard.appliedSequence > 0 { held.append(shard) }
         var done = 0
         var missing: [String] = []
         for shard in held {
-            if await handOff(shard, until: deadline) {
+            if await handOff(shard, from: myAddress, peers: peers, until: deadline) {
                 done += 1
             } else {
-                missing.append(String(shard))
+                missing.append(String(shard.shard))
             }
         }
         guard missing.isEmpty else {
             return failed(.unavailable, "shards \(missing.joined(separator: ",")) are not confirmed on their new replicas; the node stays up; ask again",
                           held: held.count, done: done)
+        }
+        // Events published here and not yet delivered everywhere go to a peer, which delivers them
+        // (coordinators drop the copies they already have, by id).
+        let unsent = await events.pendingEvents()
+        for event in unsent where !(await republish(event, peers: peers)) {
+            return failed(.unavailable, "event \(event.id) could not be handed to a peer; the node stays up; ask again", held: held.count, done: done)
         }
         logger.notice("handed every shard off; stopping", metadata: ["shards": "\(done)"])
         // Let the answer leave before the node shuts down.
@@ -112,7 +121,9 @@ final class Decommission: Sendable {
                 $0.version = 1
                 $0.members = .init()
             }
-            guard let reply = try? await send(request, to: peer), case .members(let members) = reply.body else { return false }
+            // A peer that does not answer routes nothing here either (and this node, having left,
+            // no longer learns whether it died): it does not hold the leave up.
+            guard let reply = try? await send(request, to: peer), case .members(let members) = reply.body else { continue }
             // Left (or dead, or already forgotten): the peer's placement no longer counts this node.
             if let entry = members.members.first(where: { $0.id == me }), entry.status == "alive" || entry.status == "suspect" {
                 return false
@@ -121,29 +132,66 @@ final class Decommission: Sendable {
         return true
     }
 
-    /// Asks the shard's new primary to bring its followers up to date, until the followers it
-    /// confirms cover the new replica set.
-    private func handOff(_ shard: Int, until deadline: ContinuousClock.Instant) async -> Bool {
+    /// Asks the shard's new primary (in a live peer's placement: this node's own view stopped
+    /// changing when it left) to adopt this node's copy if it is newer and bring its followers up to
+    /// date, until the primary confirms a history at least as far as this node's and followers that
+    /// cover the new replica set.
+    private func handOff(_ shard: ShardActor, from myAddress: String, peers: [String], until deadline: ContinuousClock.Instant) async -> Bool {
+        let number = shard.shard
+        let applied = await shard.appliedSequence
+        let lastTerm = await shard.lastTerm
         while ContinuousClock.now < deadline {
-            let replicas = await membership.replicaAddresses(shard: shard)
-            if let primary = replicas.first {
+            if let replicas = await currentReplicas(of: number, peers: peers), let primary = replicas.first {
                 let request = Infranaut_V1_Request.with {
                     $0.version = 1
                     $0.hops = 1
                     $0.handOff = .with {
-                        $0.shard = UInt32(shard)
+                        $0.shard = UInt32(number)
                         $0.fromNode = membership.nodeID
+                        $0.applied = applied
+                        $0.lastTerm = lastTerm
+                        $0.fromAddress = myAddress
                     }
                 }
                 if let reply = try? await send(request, to: primary, timeout: Self.perShardTimeout + .seconds(2)),
                    case .handOff(let handOff) = reply.body, handOff.status.code == .ok,
+                   (handOff.lastTerm, handOff.applied) >= (lastTerm, applied),
                    Set(replicas.dropFirst()).isSubset(of: Set(handOff.followers))
                 {
-                    logger.debug("shard handed off", metadata: ["shard": "\(shard)", "primary": "\(primary)", "applied": "\(handOff.applied)"])
+                    logger.debug("shard handed off", metadata: ["shard": "\(number)", "primary": "\(primary)", "applied": "\(handOff.applied)"])
                     return true
                 }
             }
             try? await Task.sleep(for: .milliseconds(200))
+        }
+        return false
+    }
+
+    /// The client addresses of the shard's replicas, primary first, as the first answering peer
+    /// places them.
+    private func currentReplicas(of shard: Int, peers: [String]) async -> [String]? {
+        for peer in peers {
+            guard let ring = try? await send(.with { $0.version = 1; $0.ring = .init() }, to: peer), case .ring(let placement) = ring.body,
+                  shard < placement.shards.count,
+                  let view = try? await send(.with { $0.version = 1; $0.members = .init() }, to: peer), case .members(let members) = view.body
+            else { continue }
+            let addresses = Dictionary(members.members.map { ($0.id, $0.clientAddress) }, uniquingKeysWith: { $1 })
+            let replicas = placement.shards[shard].replicas.compactMap { addresses[$0] }.filter { !$0.isEmpty }
+            guard replicas.count == placement.shards[shard].replicas.count else { continue }
+            return replicas
+        }
+        return nil
+    }
+
+    private func republish(_ event: Infranaut_V1_ClusterEvent, peers: [String]) async -> Bool {
+        for peer in peers {
+            let request = Infranaut_V1_Request.with {
+                $0.version = 1
+                $0.publishEvent = .with { $0.event = event }
+            }
+            if let reply = try? await send(request, to: peer), case .publishEvent(let answer) = reply.body, answer.status.code == .ok {
+                return true
+            }
         }
         return false
     }

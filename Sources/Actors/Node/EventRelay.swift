@@ -18,6 +18,11 @@ actor EventRelay {
     /// Events a coordinator keeps (oldest dropped first, from memory and disk).
     static let inboxCapacity = 100_000
     static let attemptTimeout: Duration = .seconds(2)
+    /// Events a publisher keeps until delivered; beyond it, publishing is refused (retryably).
+    static let outboxCapacity = 100_000
+    /// A restarted node waits this long at most for its membership to learn the cluster before it
+    /// delivers (so it does not finish an event with itself as the only coordinator it knows).
+    static let startupGrace: Duration = .seconds(5)
 
     private let database: Database
     private let meta: ColumnFamily
@@ -82,8 +87,15 @@ actor EventRelay {
             return .with { $0.status = Infranaut_V1_Status(code: error.code, message: error.message) }
         }
         if queue.payload(of: event.id) != nil { return .with { $0.status = .ok; $0.duplicate = true } }
+        guard queue.pendingCount < Self.outboxCapacity else {
+            return .with {
+                $0.status = Infranaut_V1_Status(
+                    code: .unavailable, message: "\(queue.pendingCount) events are still being delivered from this node; retry later or through another node")
+            }
+        }
         var stamped = event
-        stamped.sourceNode = nodeID
+        // Kept when a leaving node hands its undelivered events to a peer.
+        if stamped.sourceNode.isEmpty { stamped.sourceNode = nodeID }
         if stamped.createdUnixMs == 0 { stamped.createdUnixMs = Int64(Date().timeIntervalSince1970 * 1000) }
         let payload: [UInt8]
         do {
@@ -104,8 +116,17 @@ actor EventRelay {
         return .with { $0.status = .ok }
     }
 
+    /// The events published here that some coordinator has not acknowledged yet.
+    func pendingEvents() -> [Infranaut_V1_ClusterEvent] {
+        queue.pendingIDs.compactMap { queue.payload(of: $0).flatMap { try? Infranaut_V1_ClusterEvent(serializedBytes: $0) } }
+    }
+
     /// Delivers until cancelled: every 50 ms, refresh the coordinators and send what is due.
     func run() async {
+        let started = ContinuousClock.now
+        while !Task.isCancelled, ContinuousClock.now - started < Self.startupGrace, await membership.view.members.count < 2 {
+            try? await Task.sleep(for: .milliseconds(100))
+        }
         while !Task.isCancelled {
             queue.coordinatorsChanged(await membership.coordinators, now: now)
             for attempt in queue.due(now: now) {

@@ -67,12 +67,19 @@ public final class NodeService: Service {
         // forward timeout of the node that relayed it.
         let peers = Forwarder()
         let sendTimeout = settings.replicationAckTimeout
+        let snapshotTimeout = settings.snapshotTimeout
         let link = ReplicationLink(
             nodeID: clusterSettings.nodeID, ackTimeout: settings.replicationAckTimeout,
             followers: { shard in await membership.followerAddresses(shard: shard) },
             send: { address, request in
                 let client = try peers.client(for: address)
-                let reply = try await client.request(try request.serializedBytes(), timeout: sendTimeout)
+                // A whole-shard snapshot may take far longer to move and install than a batch of ops.
+                let timeout: Duration
+                switch request.body {
+                case .installSnapshot, .fetchSnapshot: timeout = snapshotTimeout
+                default: timeout = sendTimeout
+                }
+                let reply = try await client.request(try request.serializedBytes(), timeout: timeout)
                 return try Infranaut_V1_Response(serializedBytes: reply)
             })
         // Fail-stop: a shard that cannot write stops serving, and a replica that answers "busy" to
@@ -80,10 +87,10 @@ public final class NodeService: Service {
         // storage failure stops the whole node; its peers then declare it dead and move on.
         let (storageFailures, reportFailure) = AsyncStream<String>.makeStream()
         for shard in shards { await shard.attach(link, onFailure: { reason in reportFailure.yield(reason) }) }
-        let decommission = Decommission(shards: shards, membership: membership, forwarder: peers, logger: logger)
         let events = try EventRelay(
             database: database, meta: store.meta, writer: writer, membership: membership, forwarder: peers,
             nodeID: clusterSettings.nodeID, isCoordinator: clusterSettings.roles.contains(.coordinator), logger: logger)
+        let decommission = Decommission(shards: shards, events: events, membership: membership, forwarder: peers, logger: logger)
         let endpoint = ClientEndpoint(
             router: Router(shards: shards), membership: membership, forwarder: peers, decommission: decommission,
             events: events, settings: settings, logger: logger)

@@ -174,40 +174,59 @@ extension ShardActor {
         return await establishTerm()
     }
 
-    /// For a node that leaves: as this shard's primary, brings every current follower up to
-    /// everything applied here (snapshots as needed) and answers once they hold it, or after
-    /// `timeout` with a retryable error. Unlike ``awaitReplicated(_:)`` it checks each follower's
-    /// acknowledged sequence, so a follower that just joined the replica set counts.
-    public func handOff(timeout: Duration) async -> Infranaut_V1_HandOffResponse {
+    /// For a node that leaves: as this shard's primary, first adopts the leaving node's copy when
+    /// it is ahead of this one (it may be the only up-to-date copy, e.g. with replication factor 1),
+    /// then brings every current follower up to what is applied here (snapshots as needed) and
+    /// answers once they hold it, or after `timeout` with a retryable error. The target is fixed
+    /// when the followers are first synced, so writes arriving meanwhile cannot keep it moving.
+    public func handOff(_ request: Infranaut_V1_HandOffRequest, timeout: Duration) async -> Infranaut_V1_HandOffResponse {
         guard case .serving = state else { return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: unavailableMessage) } }
-        guard let link else { return .with { $0.status = .ok; $0.applied = appliedSequence } }
         let deadline = ContinuousClock.now + timeout
+        var target: UInt64?
         while ContinuousClock.now < deadline {
-            if writingTerm == nil, !(await establishTerm()) {
+            if link != nil, writingTerm == nil, !(await establishTerm()) {
                 try? await Task.sleep(for: .milliseconds(100))
                 continue
+            }
+            if (request.lastTerm, request.applied) > (lastTerm, appliedSequence) {
+                guard let link, !request.fromAddress.isEmpty, await adopt(from: request.fromAddress, link: link) else {
+                    return .with {
+                        $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) could not fetch the leaving node's newer copy; retry")
+                    }
+                }
+                // The install dropped the term: claim again before syncing followers.
+                continue
+            }
+            guard let link else {
+                return .with {
+                    $0.status = .ok
+                    $0.applied = appliedSequence
+                    $0.lastTerm = lastTerm
+                }
             }
             guard let followers = await link.followers(shard) else {
                 return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "this node is not shard \(shard)'s primary in its view; retry") }
             }
-            let target = appliedSequence
-            if followers.allSatisfy({ (followerAcked[$0] ?? 0) >= target }) {
+            let goal = target ?? appliedSequence
+            target = goal
+            if followers.allSatisfy({ (followerAcked[$0] ?? 0) >= goal }) {
                 return .with {
                     $0.status = .ok
-                    $0.applied = target
+                    $0.applied = goal
+                    $0.lastTerm = termAt(goal) ?? lastTerm
                     $0.followers = followers
                 }
             }
             // One exchange with a follower at a time: a pump or sweep in progress does the same.
             if !pumping {
                 pumping = true
-                for follower in followers where (followerAcked[follower] ?? 0) < target {
+                for follower in followers where (followerAcked[follower] ?? 0) < goal {
                     await sync(follower, link: link)
                 }
                 pumping = false
                 if !replicationWaiters.isEmpty { Task { await self.pump() } }
             }
-            if !followers.allSatisfy({ (followerAcked[$0] ?? 0) >= target }) {
+            if !followers.allSatisfy({ (followerAcked[$0] ?? 0) >= goal }) {
                 try? await Task.sleep(for: .milliseconds(100))
             }
         }

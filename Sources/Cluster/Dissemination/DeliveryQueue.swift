@@ -1,11 +1,11 @@
 /// Reliable delivery of events to every coordinator: the protocol logic, without I/O.
 ///
 /// A publisher keeps each event until every coordinator that should have it acknowledged it:
-/// - the targets of an event are the coordinators live when it was published, plus those that
-///   become live while it is pending;
-/// - a target that is declared dead stays a target for `deadRetention` (a coordinator killed
-///   mid-delivery gets the event once it is back, if it returns in time); after that, or when it
-///   left gracefully, it is dropped;
+/// - the targets of an event are the coordinators known when it was published (down ones
+///   included), plus those that become live while it is pending;
+/// - a target that is dead (or forgotten by the membership) stays a target for `deadRetention`
+///   from when it was first seen down (a coordinator killed mid-delivery gets the event once it is
+///   back, if it returns in time); after that, or when it left gracefully, it is dropped;
 /// - a failed or unanswered attempt is retried with exponential backoff (`initialBackoff`
 ///   doubling to `maxBackoff`); at most one attempt per (event, target) is in flight;
 /// - an event is complete, and forgotten, when every target acknowledged it; one published while
@@ -29,11 +29,15 @@ public struct DeliveryQueue: Sendable {
     public struct Coordinator: Hashable, Sendable {
         public var id: String
         public var address: String
+        /// Alive or suspect, with a known address.
         public var live: Bool
-        public init(id: String, address: String, live: Bool) {
+        /// Left gracefully: no longer a target.
+        public var left: Bool
+        public init(id: String, address: String, live: Bool, left: Bool = false) {
             self.id = id
             self.address = address
             self.live = live
+            self.left = left
         }
     }
 
@@ -76,13 +80,19 @@ public struct DeliveryQueue: Sendable {
 
     public func payload(of id: String) -> [UInt8]? { pending[id]?.payload }
 
+    /// Events pending, the bound a publisher checks before accepting more.
+    public var pendingCount: Int { pending.count }
+
     /// Adds an event. False (and no change) when an event with this id is already pending.
     @discardableResult
     public mutating func publish(id: String, payload: [UInt8], now: Duration) -> Bool {
         guard pending[id] == nil else { return false }
+        // Every coordinator that has not left, down ones included: a coordinator that is dead when
+        // the event is published still gets it if it returns within the retention.
         var targets: [String: TargetState] = [:]
-        for coordinator in coordinators.values where coordinator.live {
-            targets[coordinator.id] = TargetState(address: coordinator.address, nextAttemptAt: now)
+        for coordinator in coordinators.values where !coordinator.left {
+            targets[coordinator.id] = TargetState(
+                address: coordinator.address, nextAttemptAt: now, deadSince: coordinator.live ? nil : now)
         }
         published += 1
         pending[id] = Pending(payload: payload, targets: targets, sequence: published, publishedAt: now)
@@ -95,7 +105,7 @@ public struct DeliveryQueue: Sendable {
         coordinators = Dictionary(current.map { ($0.id, $0) }, uniquingKeysWith: { $1 })
         for id in pending.keys {
             guard var entry = pending[id] else { continue }
-            for coordinator in current where coordinator.live && !entry.acknowledged.contains(coordinator.id) {
+            for coordinator in current where coordinator.live && !coordinator.left && !entry.acknowledged.contains(coordinator.id) {
                 if var target = entry.targets[coordinator.id] {
                     target.deadSince = nil
                     if target.address != coordinator.address {
@@ -109,11 +119,14 @@ public struct DeliveryQueue: Sendable {
                 }
             }
             for (targetID, var target) in entry.targets {
-                guard let coordinator = coordinators[targetID] else {
+                let coordinator = coordinators[targetID]
+                if coordinator?.left == true {
                     entry.targets[targetID] = nil
                     continue
                 }
-                if !coordinator.live && target.deadSince == nil {
+                // Not live, or forgotten by the membership (its tombstone expired): dead, and waited
+                // for until the retention runs out.
+                if !(coordinator?.live ?? false) && target.deadSince == nil {
                     target.deadSince = now
                     entry.targets[targetID] = target
                 }

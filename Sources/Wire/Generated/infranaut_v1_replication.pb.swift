@@ -286,6 +286,14 @@ public nonisolated struct Infranaut_V1_HandOffRequest: Sendable {
 
   public var fromNode: String = String()
 
+  /// The leaving node's own copy: where its history ends, and its client address. A primary that
+  /// is behind it adopts the leaving node's state first (it may be the only up-to-date copy).
+  public var applied: UInt64 = 0
+
+  public var lastTerm: UInt64 = 0
+
+  public var fromAddress: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -305,10 +313,12 @@ public nonisolated struct Infranaut_V1_HandOffResponse: Sendable {
   /// Clears the value of `status`. Subsequent reads from it will return its default value.
   public mutating func clearStatus() {self._status = nil}
 
-  /// The primary's applied sequence, now held by every follower listed.
+  /// The primary's applied sequence and the term of the op at it, now held by every follower listed.
   public var applied: UInt64 = 0
 
   public var followers: [String] = []
+
+  public var lastTerm: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -692,7 +702,7 @@ nonisolated extension Infranaut_V1_FetchSnapshotResponse: SwiftProtobuf.Message,
 
 nonisolated extension Infranaut_V1_HandOffRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HandOffRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{3}from_node\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{3}from_node\0\u{1}applied\0\u{3}last_term\0\u{3}from_address\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -702,6 +712,9 @@ nonisolated extension Infranaut_V1_HandOffRequest: SwiftProtobuf.Message, SwiftP
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.shard) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.fromNode) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.applied) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.lastTerm) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.fromAddress) }()
       default: break
       }
     }
@@ -714,12 +727,24 @@ nonisolated extension Infranaut_V1_HandOffRequest: SwiftProtobuf.Message, SwiftP
     if !self.fromNode.isEmpty {
       try visitor.visitSingularStringField(value: self.fromNode, fieldNumber: 2)
     }
+    if self.applied != 0 {
+      try visitor.visitSingularUInt64Field(value: self.applied, fieldNumber: 3)
+    }
+    if self.lastTerm != 0 {
+      try visitor.visitSingularUInt64Field(value: self.lastTerm, fieldNumber: 4)
+    }
+    if !self.fromAddress.isEmpty {
+      try visitor.visitSingularStringField(value: self.fromAddress, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Infranaut_V1_HandOffRequest, rhs: Infranaut_V1_HandOffRequest) -> Bool {
     if lhs.shard != rhs.shard {return false}
     if lhs.fromNode != rhs.fromNode {return false}
+    if lhs.applied != rhs.applied {return false}
+    if lhs.lastTerm != rhs.lastTerm {return false}
+    if lhs.fromAddress != rhs.fromAddress {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -727,7 +752,7 @@ nonisolated extension Infranaut_V1_HandOffRequest: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Infranaut_V1_HandOffResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HandOffResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}applied\0\u{1}followers\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}applied\0\u{1}followers\0\u{3}last_term\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -738,6 +763,7 @@ nonisolated extension Infranaut_V1_HandOffResponse: SwiftProtobuf.Message, Swift
       case 1: try { try decoder.decodeSingularMessageField(value: &self._status) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.applied) }()
       case 3: try { try decoder.decodeRepeatedStringField(value: &self.followers) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.lastTerm) }()
       default: break
       }
     }
@@ -757,6 +783,9 @@ nonisolated extension Infranaut_V1_HandOffResponse: SwiftProtobuf.Message, Swift
     if !self.followers.isEmpty {
       try visitor.visitRepeatedStringField(value: self.followers, fieldNumber: 3)
     }
+    if self.lastTerm != 0 {
+      try visitor.visitSingularUInt64Field(value: self.lastTerm, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -764,6 +793,7 @@ nonisolated extension Infranaut_V1_HandOffResponse: SwiftProtobuf.Message, Swift
     if lhs._status != rhs._status {return false}
     if lhs.applied != rhs.applied {return false}
     if lhs.followers != rhs.followers {return false}
+    if lhs.lastTerm != rhs.lastTerm {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -7,10 +7,10 @@ struct DeliveryQueueTests {
         .init(id: id, address: address ?? "tcp://\(id)", live: live)
     }
 
-    @Test("an event goes to every live coordinator and is forgotten once all acknowledged")
+    @Test("an event goes to every coordinator and is forgotten once all acknowledged")
     func deliversToAll() {
         var queue = DeliveryQueue()
-        queue.coordinatorsChanged([coordinator("a"), coordinator("b"), coordinator("c", live: false)], now: .zero)
+        queue.coordinatorsChanged([coordinator("a"), coordinator("b")], now: .zero)
         let first = queue.publish(id: "e1", payload: [1], now: .zero)
         let second = queue.publish(id: "e1", payload: [2], now: .zero)
         #expect(first)
@@ -20,6 +20,23 @@ struct DeliveryQueueTests {
         #expect(Set(attempts.map(\.target)) == ["a", "b"])
         #expect(queue.due(now: .zero).isEmpty, "at most one attempt per target in flight")
         for attempt in attempts { queue.delivered(attempt) }
+        #expect(queue.pendingIDs.isEmpty)
+    }
+
+    @Test("a coordinator that is down when the event is published gets it when it returns")
+    func downAtPublish() {
+        var queue = DeliveryQueue()
+        queue.coordinatorsChanged([coordinator("a"), coordinator("c", live: false)], now: .zero)
+        queue.publish(id: "e", payload: [], now: .zero)
+        #expect(queue.waitingTargets(of: "e") == ["a", "c"])
+        let attempts = queue.due(now: .zero)
+        #expect(attempts.map(\.target) == ["a"], "no attempt to a dead coordinator")
+        queue.delivered(attempts[0])
+        #expect(queue.pendingIDs == ["e"], "still waiting for c")
+        queue.coordinatorsChanged([coordinator("a"), coordinator("c")], now: .seconds(60))
+        let retry = queue.due(now: .seconds(60))
+        #expect(retry.map(\.target) == ["c"])
+        queue.delivered(retry[0])
         #expect(queue.pendingIDs.isEmpty)
     }
 
@@ -71,15 +88,19 @@ struct DeliveryQueueTests {
         #expect(queue.pendingIDs.isEmpty)
     }
 
-    @Test("a coordinator that appears while an event is pending becomes a target; one that left is dropped")
+    @Test("a coordinator that appears while an event is pending becomes a target; one that left is dropped; a forgotten one is waited for")
     func membershipChanges() {
         var queue = DeliveryQueue()
-        queue.coordinatorsChanged([coordinator("a")], now: .zero)
+        queue.coordinatorsChanged([coordinator("a"), coordinator("b")], now: .zero)
         queue.publish(id: "e", payload: [], now: .zero)
-        queue.coordinatorsChanged([coordinator("a"), coordinator("n")], now: .seconds(1))
-        #expect(queue.waitingTargets(of: "e") == ["a", "n"])
-        queue.coordinatorsChanged([coordinator("n")], now: .seconds(2))
-        #expect(queue.waitingTargets(of: "e") == ["n"])
+        queue.coordinatorsChanged([coordinator("a"), coordinator("b"), coordinator("n")], now: .seconds(1))
+        #expect(queue.waitingTargets(of: "e") == ["a", "b", "n"])
+        var left = coordinator("a", live: false)
+        left.left = true
+        // a left gracefully; b's tombstone was forgotten: b is still waited for, as a dead one.
+        queue.coordinatorsChanged([left, coordinator("n")], now: .seconds(2))
+        #expect(queue.waitingTargets(of: "e") == ["b", "n"])
+        #expect(queue.due(now: .seconds(2)).map(\.target) == ["n"])
     }
 
     @Test("an event published while no coordinator is live waits for one")
