@@ -38,12 +38,7 @@ struct LeaveProcessTests {
         for model in models {
             for batch in 0..<3 {
                 let key = "\(model)-\(batch)"
-                var acknowledged = false
-                for _ in 0..<20 where !acknowledged {
-                    acknowledged = (try? await call(client, ingestRequest(model: model, key: key, rows: 5)))?.outcome.code == .ok
-                    if !acknowledged { try await Task.sleep(for: .milliseconds(200)) }
-                }
-                try #require(acknowledged, "batch \(key) was not acknowledged")
+                try #require(await ingestUntilAcked(client, model: model, key: key, rows: 5), "batch \(key) was not acknowledged")
                 keys[model, default: []].append(key)
             }
         }
@@ -85,12 +80,7 @@ struct LeaveProcessTests {
         defer { client.close() }
         let models = (0..<16).map { "idle-model-\($0)" }
         for model in models {
-            var acknowledged = false
-            for _ in 0..<20 where !acknowledged {
-                acknowledged = (try? await call(client, ingestRequest(model: model, key: "\(model)-k", rows: 5)))?.outcome.code == .ok
-                if !acknowledged { try await Task.sleep(for: .milliseconds(200)) }
-            }
-            try #require(acknowledged)
+            try #require(await ingestUntilAcked(client, model: model, key: "\(model)-k", rows: 5))
         }
         n2.kill(SIGKILL)
         let copied = try await eventually(within: .seconds(30)) {
@@ -113,12 +103,7 @@ struct LeaveProcessTests {
         defer { client.close() }
         let models = (0..<16).map { "single-model-\($0)" }
         for model in models {
-            var acknowledged = false
-            for _ in 0..<20 where !acknowledged {
-                acknowledged = (try? await call(client, ingestRequest(model: model, key: "\(model)-k", rows: 5)))?.outcome.code == .ok
-                if !acknowledged { try await Task.sleep(for: .milliseconds(200)) }
-            }
-            try #require(acknowledged)
+            try #require(await ingestUntilAcked(client, model: model, key: "\(model)-k", rows: 5))
         }
         let run = try runCLI(["leave", "--node", nodes[2].address, "--json"])
         #expect(run.status == 0, "leave failed: \(run.stdout) \(run.stderr)")

@@ -145,3 +145,15 @@ func startCluster(_ ids: [String], arguments: [String] = []) async throws -> [No
     guard formed != nil else { throw NodeTestError("the nodes \(ids) did not form a cluster within 15 s") }
     return nodes
 }
+
+/// Sends one batch (same key each time) until it is acknowledged, at most `attempts` times.
+func ingestUntilAcked(_ client: RequestClient, model: String, key: String, rows: Int = 10, attempts: Int = 20) async -> Bool {
+    for _ in 0..<attempts {
+        if let response = try? await call(client, ingestRequest(model: model, key: key, rows: rows), timeout: .seconds(5)),
+           response.ingest.status.code == .ok {
+            return true
+        }
+        try? await Task.sleep(for: .milliseconds(200))
+    }
+    return false
+}

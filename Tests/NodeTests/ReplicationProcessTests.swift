@@ -18,16 +18,6 @@ private func ringPrimary(of model: String, via client: RequestClient) async thro
 }
 
 /// Sends one batch until it is acknowledged or `attempts` run out; returns whether it was.
-private func ingestUntilAcked(_ client: RequestClient, model: String, key: String, attempts: Int) async -> Bool {
-    for _ in 0..<attempts {
-        if let response = try? await call(client, ingestRequest(model: model, key: key, rows: 10), timeout: .seconds(5)),
-           response.ingest.status.code == .ok {
-            return true
-        }
-        try? await Task.sleep(for: .milliseconds(200))
-    }
-    return false
-}
 
 @Suite("replication with real node processes", .serialized, .timeLimit(.minutes(3)))
 struct ReplicationProcessTests {
