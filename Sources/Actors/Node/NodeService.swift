@@ -73,13 +73,18 @@ public final class NodeService: Service {
             followers: { shard in await membership.followerAddresses(shard: shard) },
             send: { address, request in
                 let client = try peers.client(for: address)
-                // A whole-shard snapshot may take far longer to move and install than a batch of ops.
+                // A whole-shard snapshot may take longer to move and install than a batch of ops:
+                // its sends get the ack timeout plus a second per 16 MiB (a fetched one, whose size
+                // is unknown here, up to `snapshotTimeout`). Not more: a send to a peer that died
+                // waits for the whole timeout, and the shard's replication waits with it.
+                let bytes: [UInt8] = try request.serializedBytes()
                 let timeout: Duration
                 switch request.body {
-                case .installSnapshot, .fetchSnapshot: timeout = snapshotTimeout
+                case .installSnapshot: timeout = min(snapshotTimeout, sendTimeout + .seconds(Double(bytes.count) / Double(16 << 20)))
+                case .fetchSnapshot: timeout = min(snapshotTimeout, sendTimeout * 4)
                 default: timeout = sendTimeout
                 }
-                let reply = try await client.request(try request.serializedBytes(), timeout: timeout)
+                let reply = try await client.request(bytes, timeout: timeout)
                 return try Infranaut_V1_Response(serializedBytes: reply)
             })
         // Fail-stop: a shard that cannot write stops serving, and a replica that answers "busy" to

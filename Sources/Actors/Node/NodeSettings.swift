@@ -24,7 +24,8 @@ public struct NodeSettings: Sendable {
     /// with a retryable error (the op stays applied on the primary and is sent on). Keep it below
     /// `forwardTimeout`. Default 1.5 s.
     public var replicationAckTimeout: Duration = .milliseconds(1500)
-    /// How long sending one whole-shard snapshot to a replica (or fetching one) may take. Default 30 s.
+    /// The most that sending one whole-shard snapshot to a replica (or fetching one) may take;
+    /// within it, an install gets the ack timeout plus 1 s per 16 MiB. Default 30 s.
     public var snapshotTimeout: Duration = .seconds(30)
     /// How often every shard this node is primary of brings its followers up to date without
     /// waiting for a write (a new follower after a failure, a join or a leave gets the shard's
