@@ -85,7 +85,7 @@ struct EventsCommand: AsyncParsableCommand {
     }
 
     func validate() throws {
-        guard limit > 0 && limit <= 100_000 else { throw ValidationError("--limit must be between 1 and 100000") }
+        guard limit > 0 && limit <= 10_000 else { throw ValidationError("--limit must be between 1 and 10000") }
     }
 
     func run() async throws {

@@ -207,7 +207,7 @@ final class ClientEndpoint: Sendable {
             }
             return .with { $0.publishEvent = reply }
         case .events(let list):
-            let reply = await events.list(limit: list.limit == 0 ? 1_000 : Int(min(list.limit, 100_000)))
+            let reply = await events.list(limit: list.limit == 0 ? 1_000 : Int(min(list.limit, 10_000)))
             return .with { $0.events = reply }
         case .deliverEvent(let deliver):
             let events = self.events

@@ -218,11 +218,21 @@ actor EventRelay {
         try? await writer.write(batch)
     }
 
+    /// Bytes of event payloads one `events` answer carries at most (newest first kept).
+    static let maxListBytes = 16 << 20
+
     func list(limit: Int) -> Infranaut_V1_EventsResponse {
-        let ids = inboxOrder[inboxHead...].suffix(limit)
+        var bytes = 0
+        var newestFirst: [Infranaut_V1_ReceivedEvent] = []
+        for id in inboxOrder[inboxHead...].suffix(limit).reversed() {
+            guard let event = inbox[id] else { continue }
+            bytes += event.event.payload.count + 256
+            if bytes > Self.maxListBytes { break }
+            newestFirst.append(event)
+        }
         return .with {
             $0.status = .ok
-            $0.events = ids.compactMap { inbox[$0] }
+            $0.events = newestFirst.reversed()
             $0.pendingOutbound = UInt32(queue.pendingIDs.count)
             $0.receivedTotal = receivedTotal
         }

@@ -153,7 +153,8 @@ public nonisolated struct Infranaut_V1_EventsRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// At most this many (newest); 0 means 1,000.
+  /// At most this many (newest); 0 means 1,000; at most 10,000. An answer carries at most 16 MiB
+  /// of events (the newest are kept).
   public var limit: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
