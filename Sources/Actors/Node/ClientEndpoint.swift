@@ -331,6 +331,18 @@ final class Forwarder: Sendable {
         }
     }
 
+    /// Closes the clients of addresses not in `live` (peers that died, left or restarted on
+    /// another port), so the pool does not grow with every restart.
+    func retain(only live: Set<String>) {
+        let stale = clients.withLock { clients -> [RequestClient] in
+            guard let current = clients else { return [] }
+            let gone = current.filter { !live.contains($0.key) }
+            for address in gone.keys { clients?[address] = nil }
+            return Array(gone.values)
+        }
+        for client in stale { client.close() }
+    }
+
     func closeAll() {
         let all = clients.withLock { clients -> [RequestClient] in
             defer { clients = nil }

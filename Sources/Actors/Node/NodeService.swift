@@ -147,6 +147,7 @@ public final class NodeService: Service {
                     while !Task.isCancelled {
                         try? await Task.sleep(for: sweepInterval)
                         for shard in shards where !Task.isCancelled { await shard.sweepFollowers() }
+                        peers.retain(only: Set(await membership.peerClientAddresses))
                     }
                     return nil
                 }
