@@ -198,6 +198,18 @@ public actor MembershipService {
         _ = placement.update(members: instance.members)
     }
 
+    /// Per shard, the client addresses of the replicas (primary first) the placement would have
+    /// if this node left now: where a leaving node's shards go.
+    public func replicaAddressesWithoutMe() -> [[String]] {
+        var table = PlacementTable(settings: placement.settings)
+        var members = instance.members
+        if let index = members.firstIndex(where: { $0.id == instance.myself.id }) { members[index].status = .left }
+        _ = table.update(members: members)
+        return (0..<placement.settings.shardCount).map { shard in
+            table.assignment(for: ShardID(shard)).replicas.compactMap { instance.member($0)?.clientAddress }.filter { !$0.isEmpty }
+        }
+    }
+
     /// Client addresses of the shard's replicas (primary first) in this node's placement.
     public func replicaAddresses(shard: Int) -> [String] {
         placement.assignment(for: ShardID(shard)).replicas.compactMap { id in

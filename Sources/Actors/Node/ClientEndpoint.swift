@@ -18,7 +18,7 @@ final class ClientEndpoint: Sendable {
     private enum Mode {
         case serving
         /// `leave` in progress: no client requests; peers' requests (replication, hand-off, event
-        /// delivery) and the admin views are still answered, and `leave` may be asked again.
+        /// delivery), `members` and `ring` are still answered, and `leave` may be asked again.
         case leaving
         /// Shutting down: only the admin views.
         case stopping
@@ -316,29 +316,43 @@ final class InFlightBytes: Sendable {
 /// One request client per peer client address, created on first use; shared by forwarding and
 /// replication.
 final class Forwarder: Sendable {
+    private struct Entry {
+        var client: RequestClient
+        var lastUsed: ContinuousClock.Instant
+    }
+
     /// nil once closed, so that no client can be added after `closeAll`.
-    private let clients = Mutex<[String: RequestClient]?>([:])
+    private let clients = Mutex<[String: Entry]?>([:])
+
+    /// Longer than any request a peer client carries (snapshots are capped at 30 s).
+    static let idleBeforeClose: Duration = .seconds(120)
 
     func client(for address: String) throws -> RequestClient {
         try clients.withLock { clients in
             guard clients != nil else {
                 throw TransportError(.closed, operation: "send to \(address)", message: "the node is shutting down")
             }
-            if let known = clients?[address] { return known }
+            if let known = clients?[address] {
+                clients?[address]?.lastUsed = .now
+                return known.client
+            }
             let made = try RequestClient(dial: address)
-            clients?[address] = made
+            clients?[address] = Entry(client: made, lastUsed: .now)
             return made
         }
     }
 
     /// Closes the clients of addresses not in `live` (peers that died, left or restarted on
-    /// another port), so the pool does not grow with every restart.
+    /// another port) once nothing used them for `idleBeforeClose`, so the pool does not grow
+    /// with every restart and no request in flight (a hand-off, a snapshot fetch from a node
+    /// that is leaving) is cut.
     func retain(only live: Set<String>) {
+        let now = ContinuousClock.now
         let stale = clients.withLock { clients -> [RequestClient] in
             guard let current = clients else { return [] }
-            let gone = current.filter { !live.contains($0.key) }
+            let gone = current.filter { !live.contains($0.key) && now - $0.value.lastUsed > Self.idleBeforeClose }
             for address in gone.keys { clients?[address] = nil }
-            return Array(gone.values)
+            return gone.values.map(\.client)
         }
         for client in stale { client.close() }
     }
@@ -346,7 +360,7 @@ final class Forwarder: Sendable {
     func closeAll() {
         let all = clients.withLock { clients -> [RequestClient] in
             defer { clients = nil }
-            return clients.map { Array($0.values) } ?? []
+            return clients.map { $0.values.map(\.client) } ?? []
         }
         for client in all { client.close() }
     }

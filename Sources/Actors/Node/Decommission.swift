@@ -65,6 +65,23 @@ final class Decommission: Sendable {
                 return failed(.invalidArgument, "this node is the cluster's only live member: its data would have nowhere to go; stop it instead")
             }
             refuseClients()
+            // Shards whose only copy is here (no follower, e.g. replication factor 1) go to their
+            // next primary now, before the leave lets it take writes: otherwise it would start an
+            // empty history of its own and the two could not be reconciled.
+            let destinations = await membership.replicaAddressesWithoutMe()
+            for shard in shards where await shard.appliedSequence > 0 {
+                guard let followers = await membership.followerAddresses(shard: shard.shard), followers.isEmpty,
+                      let next = destinations[shard.shard].first
+                else { continue }
+                var seeded = false
+                while !seeded && ContinuousClock.now < started + Self.totalTimeout {
+                    seeded = await shard.seed(next)
+                    if !seeded { try? await Task.sleep(for: .milliseconds(200)) }
+                }
+                guard seeded else {
+                    return failed(.unavailable, "shard \(shard.shard) (held only here) could not be copied to \(next); the node stays in the cluster; ask again")
+                }
+            }
             await membership.announceLeave()
             state.withLock { $0.announced = true }
             logger.notice("leaving the cluster: handing shards off")
@@ -95,9 +112,13 @@ final class Decommission: Sendable {
         }
         // Events published here and not yet delivered everywhere go to a peer, which delivers them
         // (coordinators drop the copies they already have, by id).
-        let unsent = await events.pendingEvents()
-        for event in unsent where !(await republish(event, peers: peers)) {
-            return failed(.unavailable, "event \(event.id) could not be handed to a peer; the node stays up; ask again", held: held.count, done: done)
+        var reachable = peers
+        for event in await events.pendingEvents() {
+            guard ContinuousClock.now < deadline, let peer = await republish(event, peers: reachable) else {
+                return failed(.unavailable, "event \(event.id) could not be handed to a peer in time; the node stays up; ask again", held: held.count, done: done)
+            }
+            // The peer that took this one is asked first for the next.
+            reachable = [peer] + reachable.filter { $0 != peer }
         }
         logger.notice("handed every shard off; stopping", metadata: ["shards": "\(done)"])
         // Let the answer leave before the node shuts down.
@@ -155,7 +176,7 @@ final class Decommission: Sendable {
                 }
                 if let reply = try? await send(request, to: primary, timeout: Self.perShardTimeout + .seconds(2)),
                    case .handOff(let handOff) = reply.body, handOff.status.code == .ok,
-                   (handOff.lastTerm, handOff.applied) >= (lastTerm, applied),
+                   (handOff.lastTerm, handOff.applied) >= (lastTerm, applied), handOff.containsLeavingCopy,
                    Set(replicas.dropFirst()).isSubset(of: Set(handOff.followers))
                 {
                     logger.debug("shard handed off", metadata: ["shard": "\(number)", "primary": "\(primary)", "applied": "\(handOff.applied)"])
@@ -183,17 +204,18 @@ final class Decommission: Sendable {
         return nil
     }
 
-    private func republish(_ event: Infranaut_V1_ClusterEvent, peers: [String]) async -> Bool {
+    /// Publishes `event` through the first peer that takes it; that peer's address, or nil.
+    private func republish(_ event: Infranaut_V1_ClusterEvent, peers: [String]) async -> String? {
         for peer in peers {
             let request = Infranaut_V1_Request.with {
                 $0.version = 1
                 $0.publishEvent = .with { $0.event = event }
             }
             if let reply = try? await send(request, to: peer), case .publishEvent(let answer) = reply.body, answer.status.code == .ok {
-                return true
+                return peer
             }
         }
-        return false
+        return nil
     }
 
     private func send(_ request: Infranaut_V1_Request, to address: String, timeout: Duration = .seconds(5)) async throws -> Infranaut_V1_Response {

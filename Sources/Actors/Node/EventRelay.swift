@@ -35,6 +35,9 @@ actor EventRelay {
     private let origin = ContinuousClock.now
 
     private var queue: DeliveryQueue
+    /// Events found in the outbox at startup, queued once the membership knows the cluster (so
+    /// that coordinators that are down are targets too).
+    private var loaded: [(id: String, payload: [UInt8])]
     private var inbox: [String: Infranaut_V1_ReceivedEvent] = [:]
     private var inboxOrder: [String] = []
     private var inboxHead = 0
@@ -55,13 +58,13 @@ actor EventRelay {
         self.nodeID = nodeID
         self.isCoordinator = isCoordinator
         self.logger = logger
-        var queue = DeliveryQueue(settings: settings)
+        queue = DeliveryQueue(settings: settings)
+        var loaded: [(id: String, payload: [UInt8])] = []
         try database.scan(prefix: Self.outboxPrefix, in: meta) { (entry) throws(StorageError) -> Bool in
-            let id = String(decoding: entry.key.dropFirst(Self.outboxPrefix.count), as: UTF8.self)
-            queue.publish(id: id, payload: entry.value, now: .zero)
+            loaded.append((String(decoding: entry.key.dropFirst(Self.outboxPrefix.count), as: UTF8.self), entry.value))
             return true
         }
-        self.queue = queue
+        self.loaded = loaded
         var received: [Infranaut_V1_ReceivedEvent] = []
         try database.scan(prefix: Self.inboxPrefix, in: meta) { (entry) throws(StorageError) -> Bool in
             let event = try decode(Infranaut_V1_ReceivedEvent.self, entry.value, "received event")
@@ -87,7 +90,7 @@ actor EventRelay {
             return .with { $0.status = Infranaut_V1_Status(code: error.code, message: error.message) }
         }
         if queue.payload(of: event.id) != nil { return .with { $0.status = .ok; $0.duplicate = true } }
-        guard queue.pendingCount < Self.outboxCapacity else {
+        guard queue.pendingCount + loaded.count < Self.outboxCapacity else {
             return .with {
                 $0.status = Infranaut_V1_Status(
                     code: .unavailable, message: "\(queue.pendingCount) events are still being delivered from this node; retry later or through another node")
@@ -118,7 +121,8 @@ actor EventRelay {
 
     /// The events published here that some coordinator has not acknowledged yet.
     func pendingEvents() -> [Infranaut_V1_ClusterEvent] {
-        queue.pendingIDs.compactMap { queue.payload(of: $0).flatMap { try? Infranaut_V1_ClusterEvent(serializedBytes: $0) } }
+        let payloads = queue.pendingIDs.compactMap { queue.payload(of: $0) } + loaded.map(\.payload)
+        return payloads.compactMap { try? Infranaut_V1_ClusterEvent(serializedBytes: $0) }
     }
 
     /// Delivers until cancelled: every 50 ms, refresh the coordinators and send what is due.
@@ -127,8 +131,18 @@ actor EventRelay {
         while !Task.isCancelled, ContinuousClock.now - started < Self.startupGrace, await membership.view.members.count < 2 {
             try? await Task.sleep(for: .milliseconds(100))
         }
+        queue.coordinatorsChanged(await membership.coordinators, now: now)
+        for event in loaded { queue.publish(id: event.id, payload: event.payload, now: now) }
+        loaded = []
         while !Task.isCancelled {
             queue.coordinatorsChanged(await membership.coordinators, now: now)
+            let expired = queue.takeExpired()
+            if !expired.isEmpty {
+                var batch = WriteBatch()
+                for id in expired { batch.delete(Self.outboxPrefix + Array(id.utf8), in: meta) }
+                try? await writer.write(batch)
+                logger.warning("events expired before every coordinator acknowledged them", metadata: ["events": "\(expired.count)"])
+            }
             for attempt in queue.due(now: now) {
                 guard let payload = queue.payload(of: attempt.id) else { continue }
                 Task { await self.finish(attempt, delivered: await self.deliver(payload, attempt: attempt)) }

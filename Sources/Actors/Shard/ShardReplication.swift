@@ -189,7 +189,18 @@ extension ShardActor {
                 continue
             }
             if (request.lastTerm, request.applied) > (lastTerm, appliedSequence) {
-                guard let link, !request.fromAddress.isEmpty, await adopt(from: request.fromAddress, link: link) else {
+                // Adopting would discard what this primary wrote in its own term: the histories
+                // have split, and neither may simply replace the other.
+                guard writingTerm == nil || lastTerm < writingTerm! else {
+                    return .with {
+                        $0.status = Infranaut_V1_Status(
+                            code: .internal,
+                            message: "shard \(shard) was written here in term \(lastTerm) while the leaving node's copy is ahead; the histories have split")
+                    }
+                }
+                guard let link, !request.fromAddress.isEmpty, await adopt(from: request.fromAddress, link: link),
+                      (lastTerm, appliedSequence) >= (request.lastTerm, request.applied)
+                else {
                     return .with {
                         $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) could not fetch the leaving node's newer copy; retry")
                     }
@@ -215,6 +226,8 @@ extension ShardActor {
                     $0.applied = goal
                     $0.lastTerm = termAt(goal) ?? lastTerm
                     $0.followers = followers
+                    // Whether this history holds the leaving node's last op (nil: too old to tell).
+                    $0.containsLeavingCopy = request.applied == 0 || termAt(request.applied).map { $0 == request.lastTerm } ?? true
                 }
             }
             // One exchange with a follower at a time: a pump or sweep in progress does the same.
@@ -233,6 +246,22 @@ extension ShardActor {
         return .with {
             $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard)'s followers did not catch up within \(timeout); retry")
         }
+    }
+
+    /// For a node about to leave that holds the only copy of this shard (it is primary with no
+    /// follower): installs its state on `address`, the shard's primary once it is gone, under its
+    /// own term, before anyone can write there. True once `address` holds everything applied here.
+    public func seed(_ address: String) async -> Bool {
+        guard case .serving = state, let link else { return false }
+        if writingTerm == nil {
+            guard await establishTerm() else { return false }
+        }
+        guard !pumping else { return false }
+        pumping = true
+        await pushSnapshot(to: address, link: link)
+        pumping = false
+        if !replicationWaiters.isEmpty { Task { await self.pump() } }
+        return followerAcked[address] == appliedSequence
     }
 
     /// One anti-entropy pass: as the shard's primary (in this node's view), claim the term if not

@@ -67,6 +67,8 @@ public struct DeliveryQueue: Sendable {
 
     public let settings: Settings
     private var pending: [String: Pending] = [:]
+    /// Events dropped by expiry since the last `takeExpired()` (their publisher forgets them).
+    private var expired: [String] = []
     private var coordinators: [String: Coordinator] = [:]
     private var published = 0
 
@@ -191,7 +193,19 @@ public struct DeliveryQueue: Sendable {
             for (targetID, target) in entry.targets {
                 if let since = target.deadSince, now - since >= settings.deadRetention { entry.targets[targetID] = nil }
             }
-            pending[id] = entry.targets.isEmpty && now - entry.publishedAt >= settings.deadRetention ? nil : entry
+            if entry.targets.isEmpty && now - entry.publishedAt >= settings.deadRetention {
+                pending[id] = nil
+                expired.append(id)
+            } else {
+                pending[id] = entry
+            }
         }
+    }
+
+    /// The events dropped because every coordinator they still waited for stayed away past the
+    /// retention, since the last call.
+    public mutating func takeExpired() -> [String] {
+        defer { expired = [] }
+        return expired
     }
 }

@@ -320,6 +320,10 @@ public nonisolated struct Infranaut_V1_HandOffResponse: Sendable {
 
   public var lastTerm: UInt64 = 0
 
+  /// Whether the primary's history holds the leaving node's last op (its `applied` at
+  /// `last_term`); when the primary cannot tell (the op is too old), true if it is at or past it.
+  public var containsLeavingCopy: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -752,7 +756,7 @@ nonisolated extension Infranaut_V1_HandOffRequest: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Infranaut_V1_HandOffResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HandOffResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}applied\0\u{1}followers\0\u{3}last_term\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}applied\0\u{1}followers\0\u{3}last_term\0\u{3}contains_leaving_copy\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -764,6 +768,7 @@ nonisolated extension Infranaut_V1_HandOffResponse: SwiftProtobuf.Message, Swift
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.applied) }()
       case 3: try { try decoder.decodeRepeatedStringField(value: &self.followers) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.lastTerm) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.containsLeavingCopy) }()
       default: break
       }
     }
@@ -786,6 +791,9 @@ nonisolated extension Infranaut_V1_HandOffResponse: SwiftProtobuf.Message, Swift
     if self.lastTerm != 0 {
       try visitor.visitSingularUInt64Field(value: self.lastTerm, fieldNumber: 4)
     }
+    if self.containsLeavingCopy != false {
+      try visitor.visitSingularBoolField(value: self.containsLeavingCopy, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -794,6 +802,7 @@ nonisolated extension Infranaut_V1_HandOffResponse: SwiftProtobuf.Message, Swift
     if lhs.applied != rhs.applied {return false}
     if lhs.followers != rhs.followers {return false}
     if lhs.lastTerm != rhs.lastTerm {return false}
+    if lhs.containsLeavingCopy != rhs.containsLeavingCopy {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -86,6 +86,8 @@ struct DeliveryQueueTests {
         #expect(queue.waitingTargets(of: "f") == ["b"])
         _ = queue.due(now: .seconds(31) + queue.settings.deadRetention)
         #expect(queue.pendingIDs.isEmpty)
+        #expect(queue.takeExpired() == ["f"], "the publisher is told, to delete its durable copy")
+        #expect(queue.takeExpired().isEmpty)
     }
 
     @Test("a coordinator that appears while an event is pending becomes a target; one that left is dropped; a forgotten one is waited for")
