@@ -85,6 +85,7 @@ struct RingCommand: AsyncParsableCommand {
         var shard: UInt32
         var replicas: [String]
         var epoch: UInt64
+        var term: UInt64
     }
 
     struct Output: Encodable {
@@ -104,16 +105,16 @@ struct RingCommand: AsyncParsableCommand {
             throw CLIError("\(node): \(statusLine(response.outcome))")
         }
         let output = Output(
-            shards: ring.shards.map { Shard(shard: $0.shard, replicas: $0.replicas, epoch: $0.epoch) },
+            shards: ring.shards.map { Shard(shard: $0.shard, replicas: $0.replicas, epoch: $0.epoch, term: $0.term) },
             model: model, model_shard: model == nil ? nil : ring.modelShard)
         if json {
             try printJSON(output)
             return
         }
         if let model { print("model \(model) -> shard \(ring.modelShard)") }
-        var rows = [["shard", "primary", "followers", "epoch"]]
+        var rows = [["shard", "primary", "followers", "epoch", "term"]]
         for s in output.shards {
-            rows.append([String(s.shard), s.replicas.first ?? "-", s.replicas.dropFirst().joined(separator: ","), String(s.epoch)])
+            rows.append([String(s.shard), s.replicas.first ?? "-", s.replicas.dropFirst().joined(separator: ","), String(s.epoch), String(s.term)])
         }
         printTable(rows)
     }

@@ -42,6 +42,15 @@ struct LeaveProcessTests {
                 keys[model, default: []].append(key)
             }
         }
+        // Every shard n0 holds has a writer with a term, as n0 knows it (the sweep claims idle ones).
+        let claimed = try await eventually(within: .seconds(10)) {
+            let ring = try await call(client, .with {
+                $0.version = 1
+                $0.ring = .init()
+            }).ring
+            return ring.shards.filter { $0.replicas.contains("n0") }.allSatisfy { $0.term > 0 }
+        }
+        #expect(claimed != nil, "some shard n0 holds shows no term in `ring`")
         let heldByN2 = try await members(n0).first { $0.id == "n2" }
         let n2Shards = (heldByN2?.primaries.count ?? 0) + (heldByN2?.followers.count ?? 0)
         #expect(n2Shards > 0)

@@ -186,7 +186,9 @@ final class ClientEndpoint: Sendable {
             return .with { $0.members = membersResponse(view) }
         case .ring(let ring):
             let view = await membership.view
-            return .with { $0.ring = ringResponse(view, model: ring.modelID) }
+            var terms: [UInt64] = []
+            for shard in router.shards { terms.append(await shard.promisedTerm) }
+            return .with { $0.ring = ringResponse(view, terms: terms, model: ring.modelID) }
         case .replicate(let replicate):
             guard let shard = router.shard(number: replicate.shard) else { return .error(.invalidArgument, "no shard \(replicate.shard) on this node") }
             let reply = await shard.receiveReplicate(replicate)
@@ -257,7 +259,7 @@ final class ClientEndpoint: Sendable {
         }
     }
 
-    private func ringResponse(_ view: MembershipView, model: String) -> Infranaut_V1_RingResponse {
+    private func ringResponse(_ view: MembershipView, terms: [UInt64], model: String) -> Infranaut_V1_RingResponse {
         .with {
             $0.status = .ok
             $0.shards = view.placement.assignments.map { assignment in
@@ -265,6 +267,7 @@ final class ClientEndpoint: Sendable {
                     $0.shard = UInt32(assignment.shard.rawValue)
                     $0.replicas = assignment.replicas.map(\.rawValue)
                     $0.epoch = assignment.epoch
+                    if assignment.shard.rawValue < terms.count { $0.term = terms[assignment.shard.rawValue] }
                 }
             }
             if !model.isEmpty {

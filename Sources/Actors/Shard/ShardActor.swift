@@ -310,6 +310,9 @@ public actor ShardActor {
 
     public var modelIDs: [String] { Array(models.keys) }
 
+    /// The replication term this replica promised last (0: never).
+    public var promisedTerm: UInt64 { promise.term }
+
     /// The receipts of `keys` for `model` and the model's counts, read in one actor turn so the
     /// counts and the receipts describe the same state. A key is remembered exactly when its op is
     /// applied here (op and record are written and installed together), for the idempotency window.

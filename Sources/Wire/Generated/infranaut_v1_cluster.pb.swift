@@ -364,7 +364,12 @@ public nonisolated struct Infranaut_V1_ShardPlacementInfo: Sendable {
   /// Replica set, primary first.
   public var replicas: [String] = []
 
+  /// How often the answering node saw this replica list change (its local placement epoch).
   public var epoch: UInt64 = 0
+
+  /// The replication term the answering node's copy of the shard promised last: the fencing token
+  /// of the shard's current writer as far as this node knows (0: it never held the shard).
+  public var term: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -997,7 +1002,7 @@ nonisolated extension Infranaut_V1_RingRequest: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Infranaut_V1_ShardPlacementInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ShardPlacementInfo"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}replicas\0\u{1}epoch\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}replicas\0\u{1}epoch\0\u{1}term\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1008,6 +1013,7 @@ nonisolated extension Infranaut_V1_ShardPlacementInfo: SwiftProtobuf.Message, Sw
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.shard) }()
       case 2: try { try decoder.decodeRepeatedStringField(value: &self.replicas) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.epoch) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.term) }()
       default: break
       }
     }
@@ -1023,6 +1029,9 @@ nonisolated extension Infranaut_V1_ShardPlacementInfo: SwiftProtobuf.Message, Sw
     if self.epoch != 0 {
       try visitor.visitSingularUInt64Field(value: self.epoch, fieldNumber: 3)
     }
+    if self.term != 0 {
+      try visitor.visitSingularUInt64Field(value: self.term, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1030,6 +1039,7 @@ nonisolated extension Infranaut_V1_ShardPlacementInfo: SwiftProtobuf.Message, Sw
     if lhs.shard != rhs.shard {return false}
     if lhs.replicas != rhs.replicas {return false}
     if lhs.epoch != rhs.epoch {return false}
+    if lhs.term != rhs.term {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
