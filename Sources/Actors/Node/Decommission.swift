@@ -161,6 +161,7 @@ final class Decommission: Sendable {
         let number = shard.shard
         let applied = await shard.appliedSequence
         let lastTerm = await shard.lastTerm
+        let lastOp = await shard.lastOpKey
         while ContinuousClock.now < deadline {
             if let replicas = await currentReplicas(of: number, peers: peers), let primary = replicas.first {
                 let request = Infranaut_V1_Request.with {
@@ -172,6 +173,8 @@ final class Decommission: Sendable {
                         $0.applied = applied
                         $0.lastTerm = lastTerm
                         $0.fromAddress = myAddress
+                        $0.lastModel = lastOp?.model ?? ""
+                        $0.lastKey = lastOp?.key ?? ""
                     }
                 }
                 if let reply = try? await send(request, to: primary, timeout: Self.perShardTimeout + .seconds(2)),

@@ -226,8 +226,7 @@ extension ShardActor {
                     $0.applied = goal
                     $0.lastTerm = termAt(goal) ?? lastTerm
                     $0.followers = followers
-                    // Whether this history holds the leaving node's last op (nil: too old to tell).
-                    $0.containsLeavingCopy = request.applied == 0 || termAt(request.applied).map { $0 == request.lastTerm } ?? true
+                    $0.containsLeavingCopy = holdsOp(at: request.applied, term: request.lastTerm, model: request.lastModel, key: request.lastKey)
                 }
             }
             // One exchange with a follower at a time: a pump or sweep in progress does the same.
@@ -246,6 +245,22 @@ extension ShardActor {
         return .with {
             $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard)'s followers did not catch up within \(timeout); retry")
         }
+    }
+
+    /// Whether this history holds the op another replica has at `sequence`: by its key when given
+    /// (the same key applied at the same sequence), else by the term at that sequence; true when
+    /// neither can be checked any more (older than the idempotency window and the term memory).
+    func holdsOp(at sequence: UInt64, term: UInt64, model: String, key: String) -> Bool {
+        if sequence == 0 { return true }
+        if !key.isEmpty, let record = remembered[IdempotencyKey(model: model, key: key)] { return record.record.sequence == sequence }
+        if let known = termAt(sequence) { return known == term && key.isEmpty }
+        return key.isEmpty
+    }
+
+    /// The model and key of the op at `appliedSequence`, while it is remembered.
+    public var lastOpKey: (model: String, key: String)? {
+        guard appliedSequence > 0 else { return nil }
+        return remembered.first { $0.value.record.sequence == appliedSequence }.map { ($0.key.model, $0.key.key) }
     }
 
     /// For a node about to leave that holds the only copy of this shard (it is primary with no

@@ -294,6 +294,13 @@ public nonisolated struct Infranaut_V1_HandOffRequest: Sendable {
 
   public var fromAddress: String = String()
 
+  /// The model and idempotency key of the leaving node's op at `applied` (empty when it does not
+  /// know them, e.g. the op is older than the idempotency window): the primary checks that its
+  /// history holds this very op.
+  public var lastModel: String = String()
+
+  public var lastKey: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -320,8 +327,9 @@ public nonisolated struct Infranaut_V1_HandOffResponse: Sendable {
 
   public var lastTerm: UInt64 = 0
 
-  /// Whether the primary's history holds the leaving node's last op (its `applied` at
-  /// `last_term`); when the primary cannot tell (the op is too old), true if it is at or past it.
+  /// Whether the primary's history holds the leaving node's last op: the same key at the same
+  /// sequence, or without a key the same term at that sequence; when it cannot tell (the op is too
+  /// old), true if it is at or past it.
   public var containsLeavingCopy: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -706,7 +714,7 @@ nonisolated extension Infranaut_V1_FetchSnapshotResponse: SwiftProtobuf.Message,
 
 nonisolated extension Infranaut_V1_HandOffRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HandOffRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{3}from_node\0\u{1}applied\0\u{3}last_term\0\u{3}from_address\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{3}from_node\0\u{1}applied\0\u{3}last_term\0\u{3}from_address\0\u{3}last_model\0\u{3}last_key\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -719,6 +727,8 @@ nonisolated extension Infranaut_V1_HandOffRequest: SwiftProtobuf.Message, SwiftP
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.applied) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.lastTerm) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.fromAddress) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.lastModel) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.lastKey) }()
       default: break
       }
     }
@@ -740,6 +750,12 @@ nonisolated extension Infranaut_V1_HandOffRequest: SwiftProtobuf.Message, SwiftP
     if !self.fromAddress.isEmpty {
       try visitor.visitSingularStringField(value: self.fromAddress, fieldNumber: 5)
     }
+    if !self.lastModel.isEmpty {
+      try visitor.visitSingularStringField(value: self.lastModel, fieldNumber: 6)
+    }
+    if !self.lastKey.isEmpty {
+      try visitor.visitSingularStringField(value: self.lastKey, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -749,6 +765,8 @@ nonisolated extension Infranaut_V1_HandOffRequest: SwiftProtobuf.Message, SwiftP
     if lhs.applied != rhs.applied {return false}
     if lhs.lastTerm != rhs.lastTerm {return false}
     if lhs.fromAddress != rhs.fromAddress {return false}
+    if lhs.lastModel != rhs.lastModel {return false}
+    if lhs.lastKey != rhs.lastKey {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
