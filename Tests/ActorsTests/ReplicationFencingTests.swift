@@ -38,22 +38,27 @@ private final class Replicas: @unchecked Sendable {
 
     private func deliver(_ request: Infranaut_V1_Request, to address: String) async throws -> Infranaut_V1_Response {
         guard let shard = shards[address] else { throw CancellationError() }
-        switch request.body {
-        case .replicate(let body):
-            let reply = await shard.receiveReplicate(body)
-            return .with { $0.replicate = reply }
-        case .installSnapshot(let body):
-            let reply = await shard.receiveSnapshot(body)
-            return .with { $0.installSnapshot = reply }
-        case .fetchSnapshot:
-            let reply = await shard.snapshotForPeer()
-            return .with { $0.fetchSnapshot = reply }
-        default: throw CancellationError()
-        }
+        return try await deliverInProcess(request, to: shard)
     }
 
     func receipts(on name: String, _ keys: [String]) async -> Set<String> {
         Set(await shards[name]!.receipts(model: "m", keys: keys).receipts.map(\.idempotencyKey))
+    }
+}
+
+/// Hands a replication request to `shard` as its node's endpoint would.
+func deliverInProcess(_ request: Infranaut_V1_Request, to shard: ShardActor) async throws -> Infranaut_V1_Response {
+    switch request.body {
+    case .replicate(let body):
+        let reply = await shard.receiveReplicate(body)
+        return .with { $0.replicate = reply }
+    case .installSnapshot(let body):
+        let reply = await shard.receiveSnapshot(body)
+        return .with { $0.installSnapshot = reply }
+    case .fetchSnapshot:
+        let reply = await shard.snapshotForPeer()
+        return .with { $0.fetchSnapshot = reply }
+    default: throw CancellationError()
     }
 }
 

@@ -1,6 +1,7 @@
 import Actors
 import Foundation
 import Logging
+import Monitoring
 import Synchronization
 import Testing
 import Wire
@@ -52,19 +53,7 @@ private final class Cluster: @unchecked Sendable {
 
     private func deliver(_ request: Infranaut_V1_Request, to address: String) async throws -> Infranaut_V1_Response {
         guard let shard = shards.withLock({ $0[address] }) else { throw CancellationError() }
-        switch request.body {
-        case .replicate(let body):
-            let reply = await shard.receiveReplicate(body)
-            return .with { $0.replicate = reply }
-        case .installSnapshot(let body):
-            let reply = await shard.receiveSnapshot(body)
-            return .with { $0.installSnapshot = reply }
-        case .fetchSnapshot:
-            let reply = await shard.snapshotForPeer()
-            return .with { $0.fetchSnapshot = reply }
-        default:
-            throw CancellationError()
-        }
+        return try await deliverInProcess(request, to: shard)
     }
 
     func crashAndRestart(_ name: String) async throws {
@@ -74,23 +63,11 @@ private final class Cluster: @unchecked Sendable {
     }
 }
 
-/// SplitMix64: a tiny seeded generator, so a failing seed replays the same schedule of choices.
-private struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 @Suite("replication under random views, crashes and concurrent primaries", .serialized)
 struct ReplicationSimulationTests {
     @Test("no acknowledged write is lost and none is applied twice", arguments: Array(1...8) as [UInt64])
     func randomSchedules(seed: UInt64) async throws {
-        var random = SeededGenerator(state: seed)
+        var random = SplitMix64(seed: seed)
         let cluster = try Cluster()
         for name in cluster.names { try await cluster.start(name) }
         var acknowledged: Set<String> = []

@@ -1,13 +1,13 @@
 /// SplitMix64: a tiny, fast, seedable generator. Its whole state is one `UInt64`, which is
 /// serialized with the sketches that use it, so replicas fed the same operations in the same
 /// order (or restored from the same bytes) make the same random choices.
-struct SplitMix64: Sendable, Hashable {
-    var state: UInt64
+public struct SplitMix64: Sendable, Hashable, RandomNumberGenerator {
+    public var state: UInt64
 
-    init(seed: UInt64) { state = seed }
+    public init(seed: UInt64) { state = seed }
 
     @inline(__always)
-    mutating func next() -> UInt64 {
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
