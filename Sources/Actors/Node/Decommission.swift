@@ -100,14 +100,14 @@ final class Decommission: Sendable {
         var done = 0
         var missing: [String] = []
         for shard in held {
-            if await handOff(shard, from: myAddress, peers: peers, until: deadline) {
-                done += 1
+            if let problem = await handOff(shard, from: myAddress, peers: peers, until: deadline) {
+                missing.append("\(shard.shard) (\(problem))")
             } else {
-                missing.append(String(shard.shard))
+                done += 1
             }
         }
         guard missing.isEmpty else {
-            return failed(.unavailable, "shards \(missing.joined(separator: ",")) are not confirmed on their new replicas; the node stays up; ask again",
+            return failed(.unavailable, "shards not confirmed on their new replicas: \(missing.joined(separator: "; ")); the node stays up; ask again",
                           held: held.count, done: done)
         }
         // Events published here and not yet delivered everywhere go to a peer, which delivers them
@@ -157,12 +157,15 @@ final class Decommission: Sendable {
     /// changing when it left) to adopt this node's copy if it is newer and bring its followers up to
     /// date, until the primary confirms a history at least as far as this node's and followers that
     /// cover the new replica set.
-    private func handOff(_ shard: ShardActor, from myAddress: String, peers: [String], until deadline: ContinuousClock.Instant) async -> Bool {
+    /// Nil once handed off; otherwise what stood in the way last.
+    private func handOff(_ shard: ShardActor, from myAddress: String, peers: [String], until deadline: ContinuousClock.Instant) async -> String? {
         let number = shard.shard
         let applied = await shard.appliedSequence
         let lastTerm = await shard.lastTerm
         let lastOp = await shard.lastOpKey
+        var problem = "the leave's time ran out before this shard was tried"
         while ContinuousClock.now < deadline {
+            problem = "no peer answered with the shard's placement"
             if let replicas = await currentReplicas(of: number, peers: peers), let primary = replicas.first {
                 let request = Infranaut_V1_Request.with {
                     $0.version = 1
@@ -177,18 +180,26 @@ final class Decommission: Sendable {
                         $0.lastKey = lastOp?.key ?? ""
                     }
                 }
-                if let reply = try? await send(request, to: primary, timeout: Self.perShardTimeout + .seconds(2)),
-                   case .handOff(let handOff) = reply.body, handOff.status.code == .ok,
-                   (handOff.lastTerm, handOff.applied) >= (lastTerm, applied), handOff.containsLeavingCopy,
-                   Set(replicas.dropFirst()).isSubset(of: Set(handOff.followers))
-                {
+                do {
+                    let reply = try await send(request, to: primary, timeout: Self.perShardTimeout + .seconds(2))
+                    guard case .handOff(let handOff) = reply.body, handOff.status.code == .ok else {
+                        throw DecommissionProblem("\(primary): \(reply.outcome.message)")
+                    }
+                    guard (handOff.lastTerm, handOff.applied) >= (lastTerm, applied), handOff.containsLeavingCopy else {
+                        throw DecommissionProblem("\(primary) does not hold this node's last op (sequence \(applied), term \(lastTerm))")
+                    }
+                    guard Set(replicas.dropFirst()).isSubset(of: Set(handOff.followers)) else {
+                        throw DecommissionProblem("\(primary) confirmed followers \(handOff.followers), not \(Array(replicas.dropFirst()))")
+                    }
                     logger.debug("shard handed off", metadata: ["shard": "\(number)", "primary": "\(primary)", "applied": "\(handOff.applied)"])
-                    return true
+                    return nil
+                } catch {
+                    problem = "\(error)"
                 }
             }
             try? await Task.sleep(for: .milliseconds(200))
         }
-        return false
+        return problem
     }
 
     /// The client addresses of the shard's replicas, primary first, as the first answering peer
@@ -225,4 +236,9 @@ final class Decommission: Sendable {
         let client = try forwarder.client(for: address)
         return try Infranaut_V1_Response(serializedBytes: try await client.request(try request.serializedBytes(), timeout: timeout))
     }
+}
+
+private struct DecommissionProblem: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
 }

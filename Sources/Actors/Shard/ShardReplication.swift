@@ -162,8 +162,33 @@ extension ShardActor {
     private func stepDown(promised: UInt64, by follower: String) {
         logger.info("another primary claimed the shard", metadata: ["follower": "\(follower)", "promised": "\(promised)"])
         becomeFollower()
+        failReplicationWaiters()
+    }
+
+    /// Answers every ingest waiting for its followers with "not acknowledged".
+    private func failReplicationWaiters() {
         for waiter in replicationWaiters { waiter.continuation.resume(returning: false) }
         replicationWaiters.removeAll()
+    }
+
+    /// Raises `replicatedThrough` to what every one of `followers` is known to hold, and drops the
+    /// ops they all have from the outbox.
+    private func noteHeld(by followers: [String]) {
+        let held = followers.map { followerAcked[$0] ?? 0 }.min() ?? appliedSequence
+        replicatedThrough = max(replicatedThrough, min(held, appliedSequence))
+        outbox.removeAll { $0.sequence <= replicatedThrough }
+    }
+
+    /// Runs `body` as the shard's only exchange with its followers (the writes' pump, the sweep,
+    /// a hand-off and seeding take turns); false, without running it, while another one runs.
+    /// Writes that arrived meanwhile get their pump afterwards.
+    private func asTheOnlyExchange(_ body: () async -> Void) async -> Bool {
+        guard !pumping else { return false }
+        pumping = true
+        await body()
+        pumping = false
+        if !replicationWaiters.isEmpty { Task { await self.pump() } }
+        return true
     }
 
     /// Whether reads may be served from this replica's state. A primary that has not yet written
@@ -229,14 +254,11 @@ extension ShardActor {
                     $0.containsLeavingCopy = holdsOp(at: request.applied, term: request.lastTerm, model: request.lastModel, key: request.lastKey)
                 }
             }
-            // One exchange with a follower at a time: a pump or sweep in progress does the same.
-            if !pumping {
-                pumping = true
+            // While a pump or sweep runs, it does the same; the next pass checks again.
+            _ = await asTheOnlyExchange {
                 for follower in followers where (followerAcked[follower] ?? 0) < goal {
                     await sync(follower, link: link)
                 }
-                pumping = false
-                if !replicationWaiters.isEmpty { Task { await self.pump() } }
             }
             if !followers.allSatisfy({ (followerAcked[$0] ?? 0) >= goal }) {
                 try? await Task.sleep(for: .milliseconds(100))
@@ -271,11 +293,7 @@ extension ShardActor {
         if writingTerm == nil {
             guard await establishTerm() else { return false }
         }
-        guard !pumping else { return false }
-        pumping = true
-        await pushSnapshot(to: address, link: link)
-        pumping = false
-        if !replicationWaiters.isEmpty { Task { await self.pump() } }
+        guard await asTheOnlyExchange({ await pushSnapshot(to: address, link: link) }) else { return false }
         return followerAcked[address] == appliedSequence
     }
 
@@ -291,17 +309,12 @@ extension ShardActor {
         if writingTerm == nil {
             guard await establishTerm() else { return }
         }
-        guard !pumping else { return }
-        pumping = true
-        for follower in followers where followerAcked[follower] == nil || followerAcked[follower]! < appliedSequence {
-            await sync(follower, link: link)
+        _ = await asTheOnlyExchange {
+            for follower in followers where followerAcked[follower] == nil || followerAcked[follower]! < appliedSequence {
+                await sync(follower, link: link)
+            }
+            noteHeld(by: followers)
         }
-        let held = followers.map { followerAcked[$0] ?? 0 }.min() ?? appliedSequence
-        replicatedThrough = max(replicatedThrough, min(held, appliedSequence))
-        outbox.removeAll { $0.sequence <= replicatedThrough }
-        pumping = false
-        // Writes that arrived meanwhile found a pass running and started no pump of their own.
-        if !replicationWaiters.isEmpty { Task { await self.pump() } }
     }
 
     /// A node-to-node request: never forwarded (`hops = 1`).
@@ -341,8 +354,7 @@ extension ShardActor {
             guard let followers = await link.followers(shard) else {
                 // No longer the primary in this node's view: nothing waiting is acknowledged here.
                 becomeFollower()
-                for waiter in replicationWaiters { waiter.continuation.resume(returning: false) }
-                replicationWaiters.removeAll()
+                failReplicationWaiters()
                 break
             }
             followerAcked = followerAcked.filter { followers.contains($0.key) }
@@ -350,9 +362,7 @@ extension ShardActor {
             for follower in followers where (followerAcked[follower] ?? 0) < appliedSequence {
                 await sync(follower, link: link)
             }
-            let held = followers.map { followerAcked[$0] ?? 0 }.min() ?? appliedSequence
-            replicatedThrough = max(replicatedThrough, min(held, appliedSequence))
-            outbox.removeAll { $0.sequence <= replicatedThrough }
+            noteHeld(by: followers)
             let now = ContinuousClock.now
             var waiting: [ReplicationWaiter] = []
             for waiter in replicationWaiters {
@@ -622,8 +632,7 @@ extension ShardActor {
         }
         // Ops waiting for their followers were replaced by another history: they are not
         // acknowledged (their clients retry, and the retry is applied in the new history).
-        for waiter in replicationWaiters { waiter.continuation.resume(returning: false) }
-        replicationWaiters.removeAll()
+        failReplicationWaiters()
         models = loaded
         projectedSchemas = [:]
         dirtyModels = []
