@@ -169,6 +169,7 @@ public struct Drill: Sendable {
         var process: Process?
         var client = ""
         var cluster = ""
+        var peer = ""
 
         init(id: String, data: String) {
             self.id = id
@@ -410,11 +411,14 @@ public struct Drill: Sendable {
             binary: options.binary, dataDirectory: node.data,
             client: node.client.isEmpty ? "tcp://127.0.0.1:0" : node.client,
             cluster: node.cluster.isEmpty ? "tcp://127.0.0.1:0" : node.cluster,
+            peer: node.peer.isEmpty ? "tcp://127.0.0.1:0" : node.peer,
+            secretFile: try writeClusterSecret(to: "\(root)/cluster-secret"),
             extra: ["--node-id", node.id, "--log-level", "info", "--replication-factor", "\(options.replicationFactor)"]
                 + (seed.map { ["--seed", $0] } ?? []),
             logPath: "\(root)/\(node.id).log")
         node.process = launched.process
         node.client = launched.client
         node.cluster = launched.cluster
+        node.peer = launched.peer
     }
 }

@@ -1,4 +1,4 @@
-import Cluster
+public import Cluster
 public import Foundation
 public import Wire
 
@@ -13,6 +13,17 @@ public struct LaunchedNode: Sendable {
     public var process: Process
     public var client: String
     public var cluster: String
+    public var peer: String
+}
+
+/// Writes a new cluster secret to `path` (mode 0600) unless the file exists; returns `path`.
+@discardableResult
+public func writeClusterSecret(to path: String) throws -> String {
+    guard !FileManager.default.fileExists(atPath: path) else { return path }
+    guard FileManager.default.createFile(atPath: path, contents: Data(ClusterSecret.generate().utf8), attributes: [.posixPermissions: 0o600]) else {
+        throw DrillError("cannot write a cluster secret to \(path)")
+    }
+    return path
 }
 
 /// The `infranaut` binary next to the running executable's, unless a path is given.
@@ -26,11 +37,13 @@ public func infranautBinary(_ path: String?) -> String {
 /// `logPath` when given, else to this process's stderr.
 public func launchNode(
     binary: String, dataDirectory: String, client: String = "tcp://127.0.0.1:0",
-    cluster: String = "tcp://127.0.0.1:0", extra: [String] = [], logPath: String? = nil
+    cluster: String = "tcp://127.0.0.1:0", peer: String = "tcp://127.0.0.1:0", secretFile: String, extra: [String] = [],
+    logPath: String? = nil
 ) throws -> LaunchedNode {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: binary)
-    process.arguments = ["start", "--data-dir", dataDirectory, "--client-listen", client, "--cluster-listen", cluster] + extra
+    process.arguments = ["start", "--data-dir", dataDirectory, "--client-listen", client, "--cluster-listen", cluster,
+                         "--peer-listen", peer, "--cluster-secret-file", secretFile] + extra
     let out = Pipe()
     process.standardOutput = out
     if let logPath {
@@ -53,10 +66,10 @@ public func launchNode(
         }
         text += String(decoding: chunk, as: UTF8.self)
     }
-    // Ready line: "infranaut node ID serving on CLIENT (cluster CLUSTER, ...)".
+    // Ready line: "infranaut node ID serving on CLIENT (cluster CLUSTER, peer PEER, ...)".
     let addresses = text.matches(of: /tcp:\/\/[0-9.]+:[0-9]+/).map { String($0.output) }
-    guard addresses.count >= 2 else { throw DrillError("no addresses in the node's ready line: \(text)") }
-    return LaunchedNode(process: process, client: addresses[0], cluster: addresses[1])
+    guard addresses.count >= 3 else { throw DrillError("no addresses in the node's ready line: \(text)") }
+    return LaunchedNode(process: process, client: addresses[0], cluster: addresses[1], peer: addresses[2])
 }
 
 /// Sends one request to the node whose client endpoint is `address` and decodes the answer.
@@ -70,6 +83,25 @@ public func ask(_ address: String, _ body: Infranaut_V1_Request.OneOf_Body, time
     return try Infranaut_V1_Response(serializedBytes: try await client.request(try request.serializedBytes(), timeout: timeout))
 }
 
+/// Sends one request to the peer listener at `address`, sealed with `secret` as an admin sender,
+/// and opens the sealed answer. A refusal (the secret does not match) comes back as the node's
+/// unsealed PERMISSION_DENIED.
+public func askPeer(
+    _ address: String, _ body: Infranaut_V1_Request.OneOf_Body, secret: ClusterSecret, timeout: Duration = .seconds(5)
+) async throws -> Infranaut_V1_Response {
+    let client = try RequestClient(dial: address)
+    defer { client.close() }
+    let seal = PeerSeal(secret: secret, sender: "admin-\(UInt64.random(in: 1...UInt64.max))")
+    let request = Infranaut_V1_Request.with {
+        $0.version = 1
+        $0.body = body
+    }
+    let (frame, header) = seal.seal(try request.serializedBytes(), channel: .request)
+    let reply = try await client.request(frame, timeout: timeout)
+    guard PeerSeal.isSealed(reply) else { return try Infranaut_V1_Response(serializedBytes: reply) }
+    return try Infranaut_V1_Response(serializedBytes: Array(try seal.openReply(reply, to: header)))
+}
+
 /// The `members` view of the node whose client endpoint is `address`.
 public func members(asking address: String) async throws -> [Infranaut_V1_MemberInfo] {
     try await ask(address, .members(.init())).members.members
@@ -79,7 +111,7 @@ public func members(asking address: String) async throws -> [Infranaut_V1_Member
 public func allSeeAlive(_ addresses: [String]) async throws -> Bool {
     for address in addresses {
         let view = try await members(asking: address)
-        guard view.filter({ $0.status == "alive" && !$0.clientAddress.isEmpty }).count == addresses.count else { return false }
+        guard view.filter({ $0.status == "alive" && !$0.clientAddress.isEmpty && !$0.peerAddress.isEmpty }).count == addresses.count else { return false }
     }
     return true
 }

@@ -39,7 +39,10 @@ struct IngestBench: AsyncParsableCommand {
         for index in 0..<max(1, nodes) {
             var extra = ["--log-level", "warning", "--node-id", "bench-\(index)"]
             if let first = launchedNodes.first { extra += ["--seed", first.cluster] }
-            launchedNodes.append(try launchNode(binary: infranautBinary(binary), dataDirectory: "\(base)/\(index)", extra: extra))
+            try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+            launchedNodes.append(try launchNode(
+                binary: infranautBinary(binary), dataDirectory: "\(base)/\(index)",
+                secretFile: try writeClusterSecret(to: "\(base)/cluster-secret"), extra: extra))
         }
         if nodes > 1 {
             try await waitUntil(timeout: .seconds(30)) { try await allSeeAlive(launchedNodes.map(\.client)) }

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Cluster
+import Drill
 import Foundation
 import Wire
 
@@ -18,6 +20,7 @@ struct MembersCommand: AsyncParsableCommand {
         var id: String
         var address: String
         var client_address: String
+        var peer_address: String
         var status: String
         var incarnation: UInt64
         var roles: [String]
@@ -33,6 +36,17 @@ struct MembersCommand: AsyncParsableCommand {
         var shard_count: UInt32
         var replication_factor: UInt32
         var members: [Member]
+        var refused: Refused
+    }
+
+    /// What the answering node refused since it started.
+    struct Refused: Encodable {
+        var peer_body_on_client: UInt64
+        var not_sealed: UInt64
+        var bad_mac: UInt64
+        var wrong_channel: UInt64
+        var stale: UInt64
+        var replayed: UInt64
     }
 
     func run() async throws {
@@ -49,9 +63,13 @@ struct MembersCommand: AsyncParsableCommand {
             node: node, self_id: members.selfID, sees_majority: members.seesMajority, shard_count: members.shardCount,
             replication_factor: members.replicationFactor,
             members: members.members.map {
-                Member(id: $0.id, address: $0.address, client_address: $0.clientAddress, status: $0.status, incarnation: $0.incarnation, roles: $0.roles,
+                Member(id: $0.id, address: $0.address, client_address: $0.clientAddress, peer_address: $0.peerAddress, status: $0.status, incarnation: $0.incarnation, roles: $0.roles,
                        primaries: $0.primaries, followers: $0.followers, last_heard_ms_ago: $0.lastHeardMsAgo)
-            })
+            },
+            refused: Refused(
+                peer_body_on_client: members.refused.peerBodyOnClient, not_sealed: members.refused.notSealed,
+                bad_mac: members.refused.badMac, wrong_channel: members.refused.wrongChannel, stale: members.refused.stale,
+                replayed: members.refused.replayed))
         if json {
             try printJSON(output)
             return
@@ -136,6 +154,11 @@ struct LeaveCommand: AsyncParsableCommand {
     @Option(help: "Client address of the node to decommission.")
     var node = "tcp://127.0.0.1:7400"
 
+    @Option(
+        name: .customLong("cluster-secret-file"),
+        help: "File holding the cluster secret (leave changes the cluster, so it needs the secret). Default: $INFRANAUT_CLUSTER_SECRET.")
+    var clusterSecretFile: String?
+
     @Flag(help: "Print as JSON.")
     var json = false
 
@@ -147,13 +170,37 @@ struct LeaveCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var client = try NodeClient(address: node, timeout: .seconds(120))
-        client.retries = 0
-        defer { client.close() }
-        let response = try await client.send(.with {
+        let secret: ClusterSecret
+        do {
+            if let clusterSecretFile {
+                secret = try ClusterSecret(file: clusterSecretFile)
+            } else if let value = ProcessInfo.processInfo.environment["INFRANAUT_CLUSTER_SECRET"] {
+                secret = try ClusterSecret(Array(value.utf8), source: "INFRANAUT_CLUSTER_SECRET")
+            } else {
+                throw CLIError("leave needs the cluster secret: pass --cluster-secret-file or set INFRANAUT_CLUSTER_SECRET")
+            }
+        } catch let error as SecretError {
+            throw CLIError("\(error)")
+        }
+        // The request goes to the node's peer listener, sealed; its address comes from the node's
+        // own `members` answer on the client listener.
+        let client = try NodeClient(address: node, timeout: .seconds(10))
+        let view = try await client.send(.with {
             $0.version = 1
-            $0.leave = .init()
+            $0.members = .init()
         })
+        client.close()
+        guard case .members(let members) = view.body, let me = members.members.first(where: { $0.id == members.selfID }),
+              !me.peerAddress.isEmpty
+        else {
+            throw CLIError("\(node) did not say where its peer listener is: \(statusLine(view.outcome))")
+        }
+        let response: Infranaut_V1_Response
+        do {
+            response = try await askPeer(me.peerAddress, .leave(.init()), secret: secret, timeout: .seconds(120))
+        } catch {
+            throw CLIError("no answer from \(node)'s peer listener \(me.peerAddress): \(error)")
+        }
         guard case .leave(let leave) = response.body, leave.status.code == .ok else {
             throw CLIError("\(node) did not leave: \(statusLine(response.outcome))")
         }

@@ -32,6 +32,14 @@ struct StartCommand: AsyncParsableCommand {
     @Option(name: .customLong("cluster-listen"), help: "nng address for peer (membership) traffic; port 0 picks a free port.")
     var clusterListen = "tcp://127.0.0.1:7401"
 
+    @Option(name: .customLong("peer-listen"), help: "nng address for requests between nodes (sealed with the cluster secret); port 0 picks a free port.")
+    var peerListen = "tcp://127.0.0.1:7402"
+
+    @Option(
+        name: .customLong("cluster-secret-file"),
+        help: "File holding the cluster secret (at least 16 bytes). Default: $INFRANAUT_CLUSTER_SECRET, else <data-dir>/cluster-secret, which a node without seeds creates.")
+    var clusterSecretFile: String?
+
     @Option(name: .customLong("seed"), help: "Cluster address of a node to join through (repeatable). Without seeds the node forms a new cluster.")
     var seeds: [String] = []
 
@@ -44,8 +52,11 @@ struct StartCommand: AsyncParsableCommand {
     @Option(name: .customLong("replication-factor"), help: "Replicas of every shard (every node of a cluster must use the same value).")
     var replicationFactor = 2
 
-    @Option(name: .customLong("max-request-bytes"), help: "Largest request accepted (bytes); bigger ones get TOO_LARGE.")
-    var maxRequestBytes = 64 << 20
+    @Option(name: .customLong("max-request-bytes"), help: "Largest client request accepted (bytes); bigger ones get TOO_LARGE.")
+    var maxRequestBytes = 16 << 20
+
+    @Option(name: .customLong("max-client-connections"), help: "Client connections kept at once; more are closed as they arrive.")
+    var maxClientConnections = 1_024
 
     @Option(name: .customLong("request-timeout-ms"), help: "Deadline for handling one request.")
     var requestTimeoutMs = 30_000
@@ -68,7 +79,10 @@ struct StartCommand: AsyncParsableCommand {
     func validate() throws {
         guard shards > 0 && shards <= 65_535 else { throw ValidationError("--shards must be between 1 and 65535") }
         guard replicationFactor >= 1 && replicationFactor <= 7 else { throw ValidationError("--replication-factor must be between 1 and 7") }
-        guard maxRequestBytes >= 1024 else { throw ValidationError("--max-request-bytes must be at least 1024") }
+        guard maxRequestBytes >= 1024 && maxRequestBytes <= 64 << 20 else {
+            throw ValidationError("--max-request-bytes must be between 1024 and 67108864 (64 MiB)")
+        }
+        guard maxClientConnections >= 1 else { throw ValidationError("--max-client-connections must be at least 1") }
         guard Compression(rawValue: compression) != nil else {
             throw ValidationError("--compression must be one of none, snappy, lz4, zstd")
         }
@@ -99,6 +113,13 @@ struct StartCommand: AsyncParsableCommand {
 
         var settings = NodeSettings(dataDirectory: dataDirectory)
         settings.clientListen = clientListen
+        settings.peerListen = peerListen
+        settings.maxClientConnections = maxClientConnections
+        do {
+            settings.secret = try resolveSecret(logger: logger)
+        } catch {
+            throw CLIError("\(error)")
+        }
         settings.shardCount = shards
         settings.maxRequestBytes = maxRequestBytes
         settings.requestTimeout = .milliseconds(requestTimeoutMs)
@@ -115,8 +136,8 @@ struct StartCommand: AsyncParsableCommand {
         let dataDirectory = self.dataDirectory
         let node = NodeService(settings: settings, logger: logger) { ready in
             let line = json
-                ? "{\"event\":\"serving\",\"client\":\"\(ready.client)\",\"cluster\":\"\(ready.cluster)\",\"node_id\":\"\(ready.nodeID)\",\"data_dir\":\"\(dataDirectory)\",\"pid\":\(getpid())}\n"
-                : "infranaut node \(ready.nodeID) serving on \(ready.client) (cluster \(ready.cluster), data: \(dataDirectory), pid \(getpid()))\n"
+                ? "{\"event\":\"serving\",\"client\":\"\(ready.client)\",\"cluster\":\"\(ready.cluster)\",\"peer\":\"\(ready.peer)\",\"node_id\":\"\(ready.nodeID)\",\"data_dir\":\"\(dataDirectory)\",\"pid\":\(getpid())}\n"
+                : "infranaut node \(ready.nodeID) serving on \(ready.client) (cluster \(ready.cluster), peer \(ready.peer), data: \(dataDirectory), pid \(getpid()))\n"
             FileHandle.standardOutput.write(Data(line.utf8))
         }
         let group = ServiceGroup(
@@ -129,6 +150,31 @@ struct StartCommand: AsyncParsableCommand {
         } catch {
             throw CLIError("node stopped: \(error)")
         }
+    }
+}
+
+extension StartCommand {
+    /// The cluster secret, in this order: the file given, `INFRANAUT_CLUSTER_SECRET`, the data
+    /// dir's `cluster-secret`. A node without seeds that has none creates the data dir's (mode
+    /// 0600); a node with seeds must be given the cluster's.
+    func resolveSecret(logger: Logger) throws -> ClusterSecret {
+        if let clusterSecretFile { return try ClusterSecret(file: clusterSecretFile) }
+        if let value = ProcessInfo.processInfo.environment["INFRANAUT_CLUSTER_SECRET"] {
+            return try ClusterSecret(Array(value.utf8), source: "INFRANAUT_CLUSTER_SECRET")
+        }
+        let stored = dataDirectory + "/cluster-secret"
+        if FileManager.default.fileExists(atPath: stored) { return try ClusterSecret(file: stored) }
+        guard seeds.isEmpty else {
+            throw CLIError(
+                "joining a cluster through --seed needs the cluster's secret: pass --cluster-secret-file with a copy of the first node's <data-dir>/cluster-secret, or set INFRANAUT_CLUSTER_SECRET")
+        }
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        let made = ClusterSecret.generate()
+        guard FileManager.default.createFile(atPath: stored, contents: Data((made + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw CLIError("cannot write the new cluster secret to \(stored)")
+        }
+        logger.notice("created a cluster secret; nodes that join this cluster need a copy (--cluster-secret-file)", metadata: ["file": "\(stored)"])
+        return try ClusterSecret(file: stored)
     }
 }
 

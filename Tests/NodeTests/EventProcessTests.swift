@@ -1,16 +1,21 @@
 import Cluster
+import Drill
 import Foundation
 import Testing
 import Wire
 
-private func send(_ node: NodeProcess, _ body: Infranaut_V1_Request.OneOf_Body, hops: UInt32 = 0) async throws -> Infranaut_V1_Response {
+private func send(_ node: NodeProcess, _ body: Infranaut_V1_Request.OneOf_Body) async throws -> Infranaut_V1_Response {
     let client = try RequestClient(dial: node.address)
     defer { client.close() }
     return try await call(client, .with {
         $0.version = 1
-        $0.hops = hops
         $0.body = body
     }, timeout: .seconds(5))
+}
+
+/// Node-to-node requests go to the peer listener, sealed with the cluster secret.
+private func sendAsPeer(_ node: NodeProcess, _ body: Infranaut_V1_Request.OneOf_Body) async throws -> Infranaut_V1_Response {
+    try await askPeer(node.peerAddress, body, secret: try NodeProcess.secret)
 }
 
 private func publish(_ node: NodeProcess, _ id: String) async throws -> Infranaut_V1_PublishEventResponse {
@@ -71,13 +76,13 @@ struct EventProcessTests {
         // Dedupe: publishing again, and delivering again directly, change nothing.
         let again = try await publish(w, "event-5")
         #expect(again.status.code == .ok)
-        let redelivered = try await send(c0, .deliverEvent(.with {
+        let redelivered = try await sendAsPeer(c0, .deliverEvent(.with {
             $0.event = .with {
                 $0.id = "event-5"
                 $0.kind = "alert"
             }
             $0.fromNode = "w"
-        }), hops: 1).deliverEvent
+        })).deliverEvent
         #expect(redelivered.status.code == .ok && redelivered.duplicate)
         try await Task.sleep(for: .milliseconds(500))
         #expect(try await received(c0).receivedTotal == 40)
@@ -85,12 +90,12 @@ struct EventProcessTests {
 
         // A worker-only node is not a target and refuses deliveries.
         #expect(try await received(w).receivedTotal == 0)
-        let refused = try await send(w, .deliverEvent(.with {
+        let refused = try await sendAsPeer(w, .deliverEvent(.with {
             $0.event = .with {
                 $0.id = "x"
                 $0.kind = "alert"
             }
-        }), hops: 1).deliverEvent
+        })).deliverEvent
         #expect(refused.status.code == .invalidArgument)
     }
 

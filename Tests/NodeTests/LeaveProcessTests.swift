@@ -1,22 +1,19 @@
 import Cluster
+import Drill
 import Foundation
 import Testing
 import Wire
 
 /// The receipts `node`'s own copy holds for `keys` (`local`: not forwarded to the primary).
 private func localReceipts(_ node: NodeProcess, model: String, keys: [String]) async throws -> Set<String> {
-    let client = try RequestClient(dial: node.address)
-    defer { client.close() }
-    let response = try await call(client, .with {
-        $0.version = 1
-        $0.receipts = .with {
-            $0.local = true
-            $0.modelID = model
-            $0.idempotencyKeys = keys
-        }
-    })
+    // A local read skips forwarding, so it is for peers only: the peer listener, sealed.
+    let response = try await askPeer(node.peerAddress, .receipts(.with {
+        $0.local = true
+        $0.modelID = model
+        $0.idempotencyKeys = keys
+    }), secret: try NodeProcess.secret)
     guard case .receipts(let receipts) = response.body, receipts.status.code == .ok else {
-        throw NodeTestError("receipts from \(node.address): \(response.outcome.message)")
+        throw NodeTestError("receipts from \(node.peerAddress): \(response.outcome.message)")
     }
     return Set(receipts.receipts.map(\.idempotencyKey))
 }
@@ -55,7 +52,7 @@ struct LeaveProcessTests {
         let n2Shards = (heldByN2?.primaries.count ?? 0) + (heldByN2?.followers.count ?? 0)
         #expect(n2Shards > 0)
 
-        let run = try runCLI(["leave", "--node", n2.address, "--json"])
+        let run = try runCLI(["leave", "--node", n2.address, "--cluster-secret-file", NodeProcess.secretFile, "--json"])
         #expect(run.status == 0, "leave failed: \(run.stdout) \(run.stderr)")
         let output = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any], "no JSON: \(run.stdout) \(run.stderr)")
         let held = output["shards_held"] as? Int ?? -1
@@ -131,7 +128,7 @@ struct LeaveProcessTests {
             }
             return acknowledged
         }
-        let run = try runCLI(["leave", "--node", nodes[2].address, "--json"])
+        let run = try runCLI(["leave", "--node", nodes[2].address, "--cluster-secret-file", NodeProcess.secretFile, "--json"])
         #expect(run.status == 0, "leave failed: \(run.stdout) \(run.stderr)")
         let exited = try await eventually(within: .seconds(15)) { !(nodes[2].process?.isRunning ?? false) }
         #expect(exited != nil)
@@ -158,7 +155,7 @@ struct LeaveProcessTests {
         let node = NodeProcess()
         try node.start()
         defer { node.kill() }
-        let run = try runCLI(["leave", "--node", node.address])
+        let run = try runCLI(["leave", "--node", node.address, "--cluster-secret-file", NodeProcess.secretFile])
         #expect(run.status != 0)
         #expect(run.stderr.contains("only live member"), "\(run.stderr)")
         #expect(node.process?.isRunning == true)

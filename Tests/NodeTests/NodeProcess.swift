@@ -1,4 +1,5 @@
 import Cluster
+import Drill
 import Foundation
 import Testing
 import Wire
@@ -12,6 +13,7 @@ final class NodeProcess: @unchecked Sendable {
     private(set) var process: Process?
     private(set) var address = ""
     private(set) var clusterAddress = ""
+    private(set) var peerAddress = ""
     let extraArguments: [String]
 
     static var binary: String {
@@ -20,6 +22,17 @@ final class NodeProcess: @unchecked Sendable {
     }
 
     var arguments: [String] { extraArguments }
+
+    /// The cluster secret every test node gets unless its arguments name another.
+    static let secretFile: String = {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-test-secret-\(getpid())").path
+        _ = try? writeClusterSecret(to: path)
+        return path
+    }()
+
+    static var secret: ClusterSecret {
+        get throws { try ClusterSecret(file: secretFile) }
+    }
 
     init(dataDirectory: String? = nil, arguments: [String] = []) {
         let dir = dataDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-node-\(UUID().uuidString)").path
@@ -33,7 +46,8 @@ final class NodeProcess: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = ["start", "--data-dir", dataDirectory, "--client-listen", "tcp://127.0.0.1:0",
-                             "--cluster-listen", "tcp://127.0.0.1:0"] + extraArguments
+                             "--cluster-listen", "tcp://127.0.0.1:0", "--peer-listen", "tcp://127.0.0.1:0"]
+            + (extraArguments.contains("--cluster-secret-file") ? [] : ["--cluster-secret-file", Self.secretFile]) + extraArguments
         let out = Pipe()
         process.standardOutput = out
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
@@ -51,6 +65,9 @@ final class NodeProcess: @unchecked Sendable {
                 address = String(text[range].dropFirst("serving on ".count))
                 if let cluster = text.range(of: #"cluster (tcp://[0-9.]+:[0-9]+)"#, options: .regularExpression) {
                     clusterAddress = String(text[cluster].dropFirst("cluster ".count))
+                }
+                if let peer = text.range(of: #"peer (tcp://[0-9.]+:[0-9]+)"#, options: .regularExpression) {
+                    peerAddress = String(text[peer].dropFirst("peer ".count))
                 }
                 return
             }

@@ -48,11 +48,15 @@ public actor MembershipService {
     private let majority = Atomic<Bool>(true)
     /// Seeds other than this node's own address: a node that has some joins an existing cluster.
     private let otherSeeds: [String]
+    /// Seals every frame this node sends and admits only sealed, fresh frames.
+    private let authenticator: PeerAuthenticator
+    private let refusalLog = RateLimiter(every: .seconds(5))
 
     /// The address peers reach this node on.
     public nonisolated let address: String
 
-    public init(settings: ClusterSettings, logger: Logger) throws(TransportError) {
+    public init(settings: ClusterSettings, authenticator: PeerAuthenticator, logger: Logger) throws(TransportError) {
+        self.authenticator = authenticator
         // Gossip frames are small; cap both their size and how many may wait, so a flood on the
         // cluster port costs at most 256 MiB.
         mailbox = try Mailbox(listen: settings.listen, maxMessageBytes: 1 << 20, bufferLimit: 256)
@@ -85,9 +89,11 @@ public actor MembershipService {
     private var now: Duration { ContinuousClock.now - origin }
 
     /// Joins through the seeds, then serves peer traffic and ticks until ``stop(leave:)``.
-    /// - Parameter clientAddress: this node's client endpoint, announced to the cluster.
-    public func run(clientAddress: String) async {
-        instance.setClientAddress(clientAddress)
+    /// - Parameters:
+    ///   - clientAddress: this node's client endpoint, announced to the cluster.
+    ///   - peerAddress: this node's peer endpoint, announced to the cluster.
+    public func run(clientAddress: String, peerAddress: String) async {
+        instance.setEndpoints(client: clientAddress, peer: peerAddress)
         perform(instance.join(seeds: otherSeeds, now: now))
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.receiveLoop() }
@@ -110,9 +116,16 @@ public actor MembershipService {
 
     private func handle(_ bytes: [UInt8]) {
         guard !stopped else { return }
+        let body: ArraySlice<UInt8>
+        do throws(SealRefusal) {
+            body = try authenticator.admit(bytes, on: .gossip).body
+        } catch {
+            refused(bytes, error)
+            return
+        }
         let message: SWIMMessage
         do {
-            let frame = try Infranaut_V1_ClusterMessage(serializedBytes: bytes)
+            let frame = try Infranaut_V1_ClusterMessage(serializedBytes: Array(body))
             guard case .swim(let swim) = frame.body else {
                 logger.debug("ignoring a cluster frame without a SWIM body", metadata: ["bytes": "\(bytes.count)"])
                 return
@@ -123,6 +136,45 @@ public actor MembershipService {
             return
         }
         perform(instance.onMessage(message, now: now))
+    }
+
+    /// A gossip frame that is not sealed with this cluster's secret changes nothing. It is logged
+    /// (at most every 5 s per reason), and the sender it names hears why (at most every 5 s per
+    /// address), so a node started with another secret can say why it cannot join. An unsealed
+    /// refusal from another node is only logged.
+    private func refused(_ bytes: [UInt8], _ refusal: SealRefusal) {
+        let frame: Infranaut_V1_ClusterMessage?
+        if refusal == .badMAC, let opened = try? Infranaut_V1_ClusterMessage(
+            serializedBytes: Array(bytes.dropFirst(PeerSeal.headerBytes(of: bytes)))) {
+            frame = opened
+        } else {
+            frame = try? Infranaut_V1_ClusterMessage(serializedBytes: bytes)
+        }
+        if refusal == .notSealed, case .refusal(let notice)? = frame?.body {
+            if refusalLog.allow("notice \(notice.fromAddress)") {
+                logger.error("a node refused this node's gossip: check that every node has the same cluster secret (--cluster-secret-file)",
+                             metadata: ["by": "\(notice.fromAddress)", "reason": "\(notice.reason)"])
+            }
+            return
+        }
+        if refusalLog.allow("refused \(refusal)") {
+            logger.warning("refused a gossip frame", metadata: ["reason": "\(refusal)", "bytes": "\(bytes.count)"])
+        }
+        guard refusal == .badMAC, case .swim(let swim)? = frame?.body, !swim.sender.address.isEmpty,
+              swim.sender.address != address, refusalLog.allow("notify \(swim.sender.address)")
+        else { return }
+        let notice = Infranaut_V1_ClusterMessage.with {
+            $0.version = 1
+            $0.refusal = .with {
+                $0.fromAddress = address
+                $0.reason = "\(refusal)"
+            }
+        }
+        guard let noticeBytes: [UInt8] = try? notice.serializedBytes(), let sender = try? MailboxSender(dial: swim.sender.address) else { return }
+        Task {
+            try? await sender.send(noticeBytes, timeout: .milliseconds(500))
+            sender.close()
+        }
     }
 
     private func perform(_ directives: [SWIMDirective]) {
@@ -156,7 +208,8 @@ public actor MembershipService {
             $0.version = 1
             $0.swim = message.wire
         }
-        guard let bytes: [UInt8] = try? frame.serializedBytes() else { return }
+        guard let body: [UInt8] = try? frame.serializedBytes() else { return }
+        let bytes = authenticator.seal.seal(body, channel: .gossip).bytes
         let sender: MailboxSender
         if let known = senders[address] {
             sender = known
@@ -180,15 +233,15 @@ public actor MembershipService {
 
     public nonisolated var nodeID: String { settings.nodeID }
 
-    /// Client addresses of the shard's followers while this node is the shard's primary; nil
+    /// Peer addresses of the shard's followers while this node is the shard's primary; nil
     /// when it is not. Suspect followers are included: a write is acknowledged only once every
     /// follower that is not known dead holds it.
     public func followerAddresses(shard: Int) -> [String]? {
         let assignment = placement.assignment(for: ShardID(shard))
         guard assignment.primary == instance.myself.id else { return nil }
         return assignment.followers.compactMap { instance.member($0) }
-            .filter { ($0.status == .alive || $0.status == .suspect) && !$0.clientAddress.isEmpty }
-            .map(\.clientAddress)
+            .filter { ($0.status == .alive || $0.status == .suspect) && !$0.peerAddress.isEmpty }
+            .map(\.peerAddress)
     }
 
     /// Announces a graceful leave but keeps the node in the protocol (it still answers peers), so
@@ -198,7 +251,7 @@ public actor MembershipService {
         _ = placement.update(members: instance.members)
     }
 
-    /// Per shard, the client addresses of the replicas (primary first) the placement would have
+    /// Per shard, the peer addresses of the replicas (primary first) the placement would have
     /// if this node left now: where a leaving node's shards go.
     public func replicaAddressesWithoutMe() -> [[String]] {
         var table = PlacementTable(settings: placement.settings)
@@ -206,29 +259,29 @@ public actor MembershipService {
         if let index = members.firstIndex(where: { $0.id == instance.myself.id }) { members[index].status = .left }
         _ = table.update(members: members)
         return (0..<placement.settings.shardCount).map { shard in
-            table.assignment(for: ShardID(shard)).replicas.compactMap { instance.member($0)?.clientAddress }.filter { !$0.isEmpty }
+            table.assignment(for: ShardID(shard)).replicas.compactMap { instance.member($0)?.peerAddress }.filter { !$0.isEmpty }
         }
     }
 
-    /// Client addresses of the shard's replicas (primary first) in this node's placement.
+    /// Peer addresses of the shard's replicas (primary first) in this node's placement.
     public func replicaAddresses(shard: Int) -> [String] {
         placement.assignment(for: ShardID(shard)).replicas.compactMap { id in
             id == instance.myself.id ? instance.myself : instance.member(id)
-        }.map(\.clientAddress).filter { !$0.isEmpty }
+        }.map(\.peerAddress).filter { !$0.isEmpty }
     }
 
     /// The members with the coordinator role, this node included: live while alive or suspect
-    /// (with a client address), `left` after a graceful leave.
+    /// (with a peer address), `left` after a graceful leave.
     public var coordinators: [DeliveryQueue.Coordinator] {
         instance.members.filter { $0.roles.contains(.coordinator) }.map {
             DeliveryQueue.Coordinator(
-                id: $0.id.rawValue, address: $0.clientAddress, live: $0.status.isLive && !$0.clientAddress.isEmpty, left: $0.status == .left)
+                id: $0.id.rawValue, address: $0.peerAddress, live: $0.status.isLive && !$0.peerAddress.isEmpty, left: $0.status == .left)
         }
     }
 
-    /// Client addresses of the live members other than this node.
-    public var peerClientAddresses: [String] {
-        instance.members.filter { $0.id != instance.myself.id && $0.status.isLive && !$0.clientAddress.isEmpty }.map(\.clientAddress)
+    /// Peer addresses of the live members other than this node.
+    public var peerAddresses: [String] {
+        instance.members.filter { $0.id != instance.myself.id && $0.status.isLive && !$0.peerAddress.isEmpty }.map(\.peerAddress)
     }
 
     /// This node's current view of the cluster.

@@ -78,6 +78,7 @@ extension MemberUpdate {
             $0.roles = roles.sorted().map(\.rawValue)
             $0.source = source?.rawValue ?? ""
             $0.clientAddress = clientAddress
+            $0.peerAddress = peerAddress
         }
     }
 
@@ -95,5 +96,6 @@ extension MemberUpdate {
             id: NodeID(wire.id), address: wire.address, status: status, incarnation: wire.incarnation, roles: roles,
             source: wire.source.isEmpty ? nil : NodeID(wire.source))
         clientAddress = wire.clientAddress
+        peerAddress = wire.peerAddress
     }
 }

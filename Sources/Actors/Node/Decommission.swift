@@ -16,7 +16,7 @@ final class Decommission: Sendable {
     private let shards: [ShardActor]
     private let events: EventRelay
     private let membership: MembershipService
-    private let forwarder: Forwarder
+    private let peers: PeerClients
     private let logger: Logger
     private let state = Mutex(State())
     /// Finishes once the node handed everything off; the node then shuts down.
@@ -32,11 +32,11 @@ final class Decommission: Sendable {
     static let perShardTimeout: Duration = .seconds(10)
     static let totalTimeout: Duration = .seconds(90)
 
-    init(shards: [ShardActor], events: EventRelay, membership: MembershipService, forwarder: Forwarder, logger: Logger) {
+    init(shards: [ShardActor], events: EventRelay, membership: MembershipService, peers: PeerClients, logger: Logger) {
         self.shards = shards
         self.events = events
         self.membership = membership
-        self.forwarder = forwarder
+        self.peers = peers
         self.logger = logger
         (finished, finish) = AsyncStream.makeStream()
     }
@@ -58,7 +58,7 @@ final class Decommission: Sendable {
         }) else { return failed(.unavailable, "a leave is already in progress on this node") }
         defer { state.withLock { $0.running = false } }
 
-        let peers = await membership.peerClientAddresses
+        let peers = await membership.peerAddresses
         let announced = state.withLock { $0.announced }
         if !announced {
             guard !peers.isEmpty else {
@@ -94,7 +94,7 @@ final class Decommission: Sendable {
             try? await Task.sleep(for: .milliseconds(100))
         }
 
-        let myAddress = await membership.view.myself.clientAddress
+        let myAddress = await membership.view.myself.peerAddress
         var held: [ShardActor] = []
         for shard in shards where await shard.appliedSequence > 0 { held.append(shard) }
         var done = 0
@@ -210,7 +210,7 @@ final class Decommission: Sendable {
                   shard < placement.shards.count,
                   let view = try? await send(.with { $0.version = 1; $0.members = .init() }, to: peer), case .members(let members) = view.body
             else { continue }
-            let addresses = Dictionary(members.members.map { ($0.id, $0.clientAddress) }, uniquingKeysWith: { $1 })
+            let addresses = Dictionary(members.members.map { ($0.id, $0.peerAddress) }, uniquingKeysWith: { $1 })
             let replicas = placement.shards[shard].replicas.compactMap { addresses[$0] }.filter { !$0.isEmpty }
             guard replicas.count == placement.shards[shard].replicas.count else { continue }
             return replicas
@@ -233,8 +233,7 @@ final class Decommission: Sendable {
     }
 
     private func send(_ request: Infranaut_V1_Request, to address: String, timeout: Duration = .seconds(5)) async throws -> Infranaut_V1_Response {
-        let client = try forwarder.client(for: address)
-        return try Infranaut_V1_Response(serializedBytes: try await client.request(try request.serializedBytes(), timeout: timeout))
+        try await peers.call(request, to: address, timeout: timeout)
     }
 }
 

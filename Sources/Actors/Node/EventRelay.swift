@@ -28,7 +28,7 @@ actor EventRelay {
     private let meta: ColumnFamily
     private let writer: GroupCommitWriter
     private let membership: MembershipService
-    private let forwarder: Forwarder
+    private let peers: PeerClients
     private let nodeID: String
     private let isCoordinator: Bool
     private let logger: Logger
@@ -47,14 +47,14 @@ actor EventRelay {
     private static let inboxPrefix = Array("inbox/".utf8)
 
     init(
-        database: Database, meta: ColumnFamily, writer: GroupCommitWriter, membership: MembershipService, forwarder: Forwarder,
+        database: Database, meta: ColumnFamily, writer: GroupCommitWriter, membership: MembershipService, peers: PeerClients,
         nodeID: String, isCoordinator: Bool, settings: DeliveryQueue.Settings = .init(), logger: Logger
     ) throws(StorageError) {
         self.database = database
         self.meta = meta
         self.writer = writer
         self.membership = membership
-        self.forwarder = forwarder
+        self.peers = peers
         self.nodeID = nodeID
         self.isCoordinator = isCoordinator
         self.logger = logger
@@ -162,8 +162,7 @@ actor EventRelay {
             }
         }
         do {
-            let client = try forwarder.client(for: attempt.address)
-            let reply = try Infranaut_V1_Response(serializedBytes: try await client.request(try request.serializedBytes(), timeout: Self.attemptTimeout))
+            let reply = try await peers.call(request, to: attempt.address, timeout: Self.attemptTimeout)
             guard case .deliverEvent(let answer) = reply.body else { return false }
             return answer.status.code == .ok
         } catch {

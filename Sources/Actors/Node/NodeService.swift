@@ -21,6 +21,7 @@ public final class NodeService: Service {
     public struct ReadyInfo: Sendable {
         public var client: String
         public var cluster: String
+        public var peer: String
         public var nodeID: String
     }
 
@@ -59,20 +60,23 @@ public final class NodeService: Service {
         var clusterSettings = settings.cluster
         clusterSettings.nodeID = try store.nodeID(requested: clusterSettings.nodeID)
         clusterSettings.placement.shardCount = shardCount
-        let membership = try MembershipService(settings: clusterSettings, logger: logger)
+        guard let secret = settings.secret else {
+            throw NodeFailure(reason: "no cluster secret: every node needs one (--cluster-secret-file)")
+        }
+        let authenticator = PeerAuthenticator(seal: PeerSeal(secret: secret, sender: clusterSettings.nodeID))
+        let membership = try MembershipService(settings: clusterSettings, authenticator: authenticator, logger: logger)
 
-        // Replication: the primary of a shard sends its ops to the followers' client endpoints,
+        // Replication: the primary of a shard sends its ops to the followers' peer listeners,
         // over the same peer clients that forwarding uses. A send may take no longer than an
         // ingest waits for its followers, so a dead follower cannot hold an ingest past the
         // forward timeout of the node that relayed it.
-        let peers = Forwarder()
+        let peers = PeerClients(authenticator: authenticator, maxReplyBytes: settings.maxPeerFrameBytes)
         let sendTimeout = settings.replicationAckTimeout
         let snapshotTimeout = settings.snapshotTimeout
         let link = ReplicationLink(
             nodeID: clusterSettings.nodeID, ackTimeout: settings.replicationAckTimeout,
             followers: { shard in await membership.followerAddresses(shard: shard) },
             send: { address, request in
-                let client = try peers.client(for: address)
                 // A whole-shard snapshot may take longer to move and install than a batch of ops:
                 // its sends get the ack timeout plus a second per 16 MiB (a fetched one, whose size
                 // is unknown here, up to `snapshotTimeout`). Not more: a send to a peer that died
@@ -84,8 +88,7 @@ public final class NodeService: Service {
                 case .fetchSnapshot: timeout = min(snapshotTimeout, sendTimeout * 4)
                 default: timeout = sendTimeout
                 }
-                let reply = try await client.request(bytes, timeout: timeout)
-                return try Infranaut_V1_Response(serializedBytes: reply)
+                return try await peers.call(encoded: bytes, to: address, timeout: timeout)
             })
         // Fail-stop: a shard that cannot write stops serving, and a replica that answers "busy" to
         // every replication request would keep its primaries from acknowledging anything. So a
@@ -93,29 +96,43 @@ public final class NodeService: Service {
         let (storageFailures, reportFailure) = AsyncStream<String>.makeStream()
         for shard in shards { await shard.attach(link, onFailure: { reason in reportFailure.yield(reason) }) }
         let events = try EventRelay(
-            database: database, meta: store.meta, writer: writer, membership: membership, forwarder: peers,
+            database: database, meta: store.meta, writer: writer, membership: membership, peers: peers,
             nodeID: clusterSettings.nodeID, isCoordinator: clusterSettings.roles.contains(.coordinator), logger: logger)
-        let decommission = Decommission(shards: shards, events: events, membership: membership, forwarder: peers, logger: logger)
-        let endpoint = ClientEndpoint(
-            router: Router(shards: shards), membership: membership, forwarder: peers, decommission: decommission,
+        let decommission = Decommission(shards: shards, events: events, membership: membership, peers: peers, logger: logger)
+        let handler = RequestHandler(
+            router: Router(shards: shards), membership: membership, peers: peers, decommission: decommission,
             events: events, settings: settings, logger: logger)
+        // Two listeners, each with its own contexts: peer requests (replication above all) never
+        // wait behind client requests, which may themselves be waiting on replication.
+        var peerServerSettings = RequestServerSettings()
+        peerServerSettings.concurrency = settings.peerConcurrency
+        peerServerSettings.maxMessageBytes = settings.maxPeerFrameBytes
+        peerServerSettings.maxConnections = settings.maxPeerConnections
+        peerServerSettings.shutdownGrace = settings.shutdownGrace
+        let peerService = PeerService(handler: handler, authenticator: authenticator, settings: settings, logger: logger)
+        let peerServer = try RequestServer(listen: settings.peerListen, settings: peerServerSettings, logger: logger) { bytes in
+            await peerService.handle(bytes)
+        }
         var serverSettings = RequestServerSettings()
         serverSettings.concurrency = settings.concurrency
-        // nng's own limit sits above ours so that an oversized request still gets a TOO_LARGE answer
-        // (up to twice the limit); beyond that nng drops it and closes the connection.
-        serverSettings.maxMessageBytes = settings.maxRequestBytes * 2 + (1 << 20)
+        // nng's own limit sits 1 MiB above ours so that a slightly oversized request still gets a
+        // TOO_LARGE answer; beyond that nng drops it and closes the connection.
+        serverSettings.maxMessageBytes = settings.maxRequestBytes + (1 << 20)
+        serverSettings.maxConnections = settings.maxClientConnections
         serverSettings.shutdownGrace = settings.shutdownGrace
+        let clientService = ClientService(handler: handler, settings: settings, logger: logger)
         let server = try RequestServer(listen: settings.clientListen, settings: serverSettings, logger: logger) { bytes in
-            await endpoint.handle(bytes)
+            await clientService.handle(bytes)
         }
         let clientAddress = server.boundAddress
-        let membershipTask = Task { await membership.run(clientAddress: clientAddress) }
+        let peerAddress = peerServer.boundAddress
+        let membershipTask = Task { await membership.run(clientAddress: clientAddress, peerAddress: peerAddress) }
         let deliveries = Task { await events.run() }
         logger.info("serving", metadata: [
-            "client": "\(server.boundAddress)", "cluster": "\(membership.address)", "node": "\(clusterSettings.nodeID)",
-            "data": "\(settings.dataDirectory)", "nng": "\(nngVersion)",
+            "client": "\(server.boundAddress)", "cluster": "\(membership.address)", "peer": "\(peerAddress)",
+            "node": "\(clusterSettings.nodeID)", "data": "\(settings.dataDirectory)", "nng": "\(nngVersion)",
         ])
-        onReady(ReadyInfo(client: server.boundAddress, cluster: membership.address, nodeID: clusterSettings.nodeID))
+        onReady(ReadyInfo(client: server.boundAddress, cluster: membership.address, peer: peerAddress, nodeID: clusterSettings.nodeID))
 
         // Periodic checkpoints and anti-entropy sweeps until graceful shutdown, until `leave`
         // handed everything off, or until a storage failure (then `failure` says why).
@@ -147,7 +164,8 @@ public final class NodeService: Service {
                     while !Task.isCancelled {
                         try? await Task.sleep(for: sweepInterval)
                         for shard in shards where !Task.isCancelled { await shard.sweepFollowers() }
-                        peers.retain(only: Set(await membership.peerClientAddresses))
+                        peers.retain(only: Set(await membership.peerAddresses))
+                        authenticator.prune()
                     }
                     return nil
                 }
@@ -161,10 +179,11 @@ public final class NodeService: Service {
         // Refuse writes first: once peers see the leave they route this node's shards elsewhere.
         deliveries.cancel()
         await deliveries.value
-        endpoint.startDraining()
+        handler.startDraining()
         await membership.stop(leave: true)
         await membershipTask.value
         await server.close(grace: settings.shutdownGrace)
+        await peerServer.close(grace: settings.shutdownGrace)
         for shard in shards { await shard.stop() }
         reportFailure.finish()
         logger.info("stopped")

@@ -1,3 +1,4 @@
+public import Cluster
 public import Storage
 public import Wire
 
@@ -8,11 +9,27 @@ public struct NodeSettings: Sendable {
     /// The client endpoint (nng REQ/REP over TCP). Port 0 picks a free port; the node logs and
     /// prints the address it bound.
     public var clientListen = "tcp://127.0.0.1:7400"
+    /// The peer endpoint (nng REQ/REP, sealed frames only): replication, snapshots, hand-off, event
+    /// delivery, forwarded requests and `leave`. Port 0 picks a free port. Default port 7402.
+    public var peerListen = "tcp://127.0.0.1:7402"
+    /// The cluster secret every peer frame is sealed with (docs/security.md). Required.
+    public var secret: ClusterSecret?
     /// Shards of the node's data set. Fixed when the data directory is created; a different value on
     /// a later start is ignored with a warning. Default 64.
     public var shardCount = 64
-    /// Largest request accepted, in bytes; bigger ones are answered with TOO_LARGE. Default 64 MiB.
-    public var maxRequestBytes = 64 << 20
+    /// Largest client request accepted, in bytes; bigger ones are answered with TOO_LARGE (up to
+    /// 1 MiB over the limit; beyond that nng drops the connection). A 1,000 × 1,000 numeric batch
+    /// is about 8 MiB. Default 16 MiB.
+    public var maxRequestBytes = 16 << 20
+    /// Largest peer frame, in bytes (a whole-shard snapshot travels in one). Default 80 MiB.
+    public var maxPeerFrameBytes = 80 << 20
+    /// Connections the client listener keeps at once; more are closed as they arrive. With
+    /// `maxRequestBytes` this bounds what partial frames can pin: about connections × (limit +
+    /// 1 MiB). Default 1,024.
+    public var maxClientConnections = 1_024
+    /// Connections the peer listener keeps at once (a peer uses one; admin commands one each).
+    /// Default 64.
+    public var maxPeerConnections = 64
     /// How long one request may take before the node answers DEADLINE_EXCEEDED. Default 30 s.
     public var requestTimeout: Duration = .seconds(30)
     /// How long a request forwarded to the model's primary may take before the client is told to
@@ -32,10 +49,21 @@ public struct NodeSettings: Sendable {
     /// state within about this long, even if the shard is idle). Default 2 s.
     public var replicationSweepInterval: Duration = .seconds(2)
     /// Bytes of ingest requests that may be in progress at once; beyond it the node answers a
-    /// retryable UNAVAILABLE instead of queueing more. Default 512 MiB.
-    public var maxInFlightIngestBytes = 512 << 20
-    /// Requests served concurrently. Default 64.
-    public var concurrency = 64
+    /// retryable RESOURCE_EXHAUSTED instead of queueing more. Default 256 MiB.
+    public var maxInFlightIngestBytes = 256 << 20
+    /// Client requests served concurrently (nng contexts of the client listener). Default 256.
+    public var concurrency = 256
+    /// Peer requests served concurrently (contexts of the peer listener, never shared with
+    /// clients, so replication cannot queue behind client requests that wait on it). Default 256.
+    public var peerConcurrency = 256
+    /// Requests this node forwards to other nodes' primaries at once; more wait up to
+    /// `forwardQueueWait`, then get RESOURCE_EXHAUSTED. Default 64.
+    public var maxForwardsInFlight = 64
+    /// Forwarded requests this node serves for other nodes at once; more get RESOURCE_EXHAUSTED,
+    /// so forwards can never take every peer context from replication. Default 128.
+    public var maxForwardedServed = 128
+    /// How long a request may wait for a forwarding slot. Default 1 s.
+    public var forwardQueueWait: Duration = .seconds(1)
     /// Interval between background checkpoints of every shard. Default 10 s.
     public var checkpointInterval: Duration = .seconds(10)
     /// How long shutdown waits for requests in flight. Default 5 s.

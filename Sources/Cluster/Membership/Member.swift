@@ -98,6 +98,9 @@ public struct Member: Hashable, Sendable, CustomStringConvertible {
     /// Where the member serves clients (its client endpoint); fixed for the member's lifetime and
     /// carried in gossip so any node can forward a request to it. Empty when unknown.
     public var clientAddress: String
+    /// Where the member serves its peers (sealed requests: replication, snapshots, hand-off,
+    /// event delivery, forwarded requests); fixed for the member's lifetime. Empty when unknown.
+    public var peerAddress: String
 
     /// Creates a member.
     public init(
@@ -106,9 +109,11 @@ public struct Member: Hashable, Sendable, CustomStringConvertible {
         status: MemberStatus = .alive,
         incarnation: UInt64 = 0,
         roles: Set<NodeRole> = [.worker],
-        clientAddress: String = ""
+        clientAddress: String = "",
+        peerAddress: String = ""
     ) {
         self.clientAddress = clientAddress
+        self.peerAddress = peerAddress
         self.id = id
         self.address = address
         self.status = status

@@ -20,6 +20,8 @@ public struct MemberUpdate: Hashable, Sendable, CustomStringConvertible {
     public var source: NodeID?
     /// The member's client endpoint (see ``Member/clientAddress``).
     public var clientAddress: String = ""
+    /// The member's peer endpoint (see ``Member/peerAddress``).
+    public var peerAddress: String = ""
 
     /// Creates an update.
     public init(
@@ -49,11 +51,12 @@ public struct MemberUpdate: Hashable, Sendable, CustomStringConvertible {
             source: source
         )
         clientAddress = member.clientAddress
+        peerAddress = member.peerAddress
     }
 
     /// The member this update describes.
     public var member: Member {
-        Member(id: id, address: address, status: status, incarnation: incarnation, roles: roles, clientAddress: clientAddress)
+        Member(id: id, address: address, status: status, incarnation: incarnation, roles: roles, clientAddress: clientAddress, peerAddress: peerAddress)
     }
 
     /// Whether this update carries newer information than a record with `incarnation` and `status`.

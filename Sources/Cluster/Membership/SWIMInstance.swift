@@ -67,10 +67,11 @@ public struct SWIMInstance: Sendable {
 
     // MARK: Events
 
-    /// Sets this node's client address before it joins (it then travels with every update about
-    /// this node).
-    public mutating func setClientAddress(_ address: String) {
-        myself.clientAddress = address
+    /// Sets this node's client and peer addresses before it joins (they then travel with every
+    /// update about this node).
+    public mutating func setEndpoints(client: String, peer: String) {
+        myself.clientAddress = client
+        myself.peerAddress = peer
     }
 
     /// Starts the protocol and asks every seed address to let this node in. Retries every

@@ -12,6 +12,10 @@ public struct RequestServerSettings: Sendable {
     public var maxMessageBytes = 160 << 20
     /// How long ``RequestServer/close(grace:)`` waits by default for requests being handled.
     public var shutdownGrace: Duration = .seconds(5)
+    /// Connections kept at once; a connection beyond it is closed as it arrives. nng's size limit
+    /// is per message and a message's buffer fills as its bytes arrive, so connections × limit
+    /// bounds the memory that partial frames can pin. Default 1,024.
+    public var maxConnections = 1_024
 
     public init() {}
 }
@@ -38,6 +42,7 @@ public final class RequestServer: Sendable {
     /// The address actually bound (with the real port when listening on port 0).
     public let boundAddress: String
     private let settings: RequestServerSettings
+    private let connections: ConnectionLimit
 
     private struct State {
         var closed = false
@@ -56,13 +61,17 @@ public final class RequestServer: Sendable {
         var socket = nng_socket()
         try check(nng_rep0_open(&socket), "open rep socket")
         var listener = nng_listener()
+        let connections = ConnectionLimit(max: settings.maxConnections, logger: logger)
+        self.connections = connections
         do throws(TransportError) {
             try check(nng_socket_set_size(socket, NNG_OPT_RECVMAXSZ, settings.maxMessageBytes), "set recv-size-max")
+            try connections.register(on: socket)
             try check(nng_listener_create(&listener, socket, address), "listen \(address)")
             try check(nng_listener_set_bool(listener, NNG_OPT_TCP_NODELAY, true), "set tcp-nodelay")
             try check(nng_listener_start(listener, 0), "listen \(address)")
         } catch {
             nng_close(socket)
+            connections.release()
             throw error
         }
         self.socket = socket
@@ -85,6 +94,9 @@ public final class RequestServer: Sendable {
 
     /// Requests being handled right now.
     public var inFlight: Int { state.withLock { $0.inFlight } }
+
+    /// Connections open right now, and connections refused since the server started.
+    public var connectionCounts: (open: Int, refused: Int) { connections.counts }
 
     /// Waits up to `grace` for handlers that are running to reply, then closes the socket and frees
     /// every context. Safe to call more than once.
@@ -114,6 +126,8 @@ public final class RequestServer: Sendable {
         }
         if clean {
             await offPool("nng-aio-free") { for worker in workers { worker.free() } }
+            // No pipe callback can run once the socket is closed.
+            connections.release()
         } else {
             // nng 1.5.2 can wedge inside nng_close (see docs/transport.md). Freeing the aios now
             // could let a late callback touch freed memory, so they are leaked instead.
@@ -261,5 +275,68 @@ private final class Worker: @unchecked Sendable {
     func free() {
         box?.free()
         box = nil
+    }
+}
+
+/// Counts a socket's connections through nng's pipe notifications and closes those beyond the
+/// limit before they are added (`NNG_PIPE_EV_ADD_PRE`), so they never receive a byte.
+private final class ConnectionLimit: Sendable {
+    private struct State {
+        var open: Set<UInt32> = []
+        var refused = 0
+    }
+
+    private let max: Int
+    private let state = Mutex(State())
+    private let logger: Logger
+    /// The retain that the C callbacks' `arg` holds until the socket is closed.
+    private let retained = Mutex<Unmanaged<ConnectionLimit>?>(nil)
+
+    init(max: Int, logger: Logger) {
+        self.max = Swift.max(1, max)
+        self.logger = logger
+    }
+
+    var counts: (open: Int, refused: Int) { state.withLock { ($0.open.count, $0.refused) } }
+
+    func register(on socket: nng_socket) throws(TransportError) {
+        let unmanaged = Unmanaged.passRetained(self)
+        retained.withLock { $0 = unmanaged }
+        let callback: nng_pipe_cb = { pipe, event, arg in
+            guard let arg else { return }
+            Unmanaged<ConnectionLimit>.fromOpaque(arg).takeUnretainedValue().notify(pipe, event)
+        }
+        for event in [NNG_PIPE_EV_ADD_PRE, NNG_PIPE_EV_REM_POST] {
+            try check(nng_pipe_notify(socket, event, callback, unmanaged.toOpaque()), "set pipe notification")
+        }
+    }
+
+    /// Drops the callbacks' retain; only once the socket is closed (or was never opened).
+    func release() {
+        retained.withLock { retained in
+            retained?.release()
+            retained = nil
+        }
+    }
+
+    private func notify(_ pipe: nng_pipe, _ event: nng_pipe_ev) {
+        let id = UInt32(bitPattern: nng_pipe_id(pipe))
+        if event == NNG_PIPE_EV_ADD_PRE {
+            let admitted = state.withLock { state -> Bool in
+                guard state.open.count < max else {
+                    state.refused += 1
+                    return false
+                }
+                state.open.insert(id)
+                return true
+            }
+            if !admitted {
+                // Allowed from the callback: nng then never adds the pipe to the socket.
+                nng_pipe_close(pipe)
+            }
+        } else {
+            // Also delivered for pipes closed in ADD_PRE; those were never counted.
+            state.withLock { _ = $0.open.remove(id) }
+        }
     }
 }

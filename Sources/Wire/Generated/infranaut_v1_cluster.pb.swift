@@ -85,6 +85,10 @@ public nonisolated struct Infranaut_V1_MemberRecord: Sendable {
   /// The member's client endpoint (nng REQ/REP address), where requests are forwarded to it.
   public var clientAddress: String = String()
 
+  /// The member's peer endpoint (nng REQ/REP, sealed frames only): replication, snapshots,
+  /// hand-off, event delivery and forwarded requests go here.
+  public var peerAddress: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -242,6 +246,10 @@ public nonisolated struct Infranaut_V1_SwimPushPull: Sendable {
   public init() {}
 }
 
+/// On the gossip listener every ClusterMessage travels sealed with the cluster secret (see
+/// docs/security.md), except `refusal`, which a node sends unsealed to a sender whose frame it
+/// refused, so that a node started with the wrong secret can say why it cannot join. A refusal
+/// changes nothing on the node that receives it; it is only logged.
 public nonisolated struct Infranaut_V1_ClusterMessage: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -259,12 +267,36 @@ public nonisolated struct Infranaut_V1_ClusterMessage: Sendable {
     set {body = .swim(newValue)}
   }
 
+  public var refusal: Infranaut_V1_GossipRefusal {
+    get {
+      if case .refusal(let v)? = body {return v}
+      return Infranaut_V1_GossipRefusal()
+    }
+    set {body = .refusal(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
     case swim(Infranaut_V1_SwimMessage)
+    case refusal(Infranaut_V1_GossipRefusal)
 
   }
+
+  public init() {}
+}
+
+public nonisolated struct Infranaut_V1_GossipRefusal: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The refusing node's gossip address.
+  public var fromAddress: String = String()
+
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
@@ -305,6 +337,8 @@ public nonisolated struct Infranaut_V1_MemberInfo: Sendable {
 
   public var clientAddress: String = String()
 
+  public var peerAddress: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -334,11 +368,49 @@ public nonisolated struct Infranaut_V1_MembersResponse: Sendable {
 
   public var seesMajority: Bool = false
 
+  /// Frames and requests the answering node refused since it started.
+  public var refused: Infranaut_V1_RefusalCounts {
+    get {_refused ?? Infranaut_V1_RefusalCounts()}
+    set {_refused = newValue}
+  }
+  /// Returns true if `refused` has been explicitly set.
+  public var hasRefused: Bool {self._refused != nil}
+  /// Clears the value of `refused`. Subsequent reads from it will return its default value.
+  public mutating func clearRefused() {self._refused = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _status: Infranaut_V1_Status? = nil
+  fileprivate var _refused: Infranaut_V1_RefusalCounts? = nil
+}
+
+public nonisolated struct Infranaut_V1_RefusalCounts: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Peer-only requests that arrived on the client endpoint.
+  public var peerBodyOnClient: UInt64 = 0
+
+  /// Frames on the peer or gossip listener that were not sealed at all.
+  public var notSealed: UInt64 = 0
+
+  /// Frames whose MAC did not verify (another or no cluster secret).
+  public var badMac: UInt64 = 0
+
+  public var wrongChannel: UInt64 = 0
+
+  /// Frames outside the allowed clock skew or sent before the node started.
+  public var stale: UInt64 = 0
+
+  /// Frames already received.
+  public var replayed: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 public nonisolated struct Infranaut_V1_RingRequest: Sendable {
@@ -455,7 +527,7 @@ nonisolated extension Infranaut_V1_MemberState: SwiftProtobuf._ProtoNameProvidin
 
 nonisolated extension Infranaut_V1_MemberRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".MemberRecord"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}address\0\u{1}state\0\u{1}incarnation\0\u{1}roles\0\u{1}source\0\u{3}client_address\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}address\0\u{1}state\0\u{1}incarnation\0\u{1}roles\0\u{1}source\0\u{3}client_address\0\u{3}peer_address\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -470,6 +542,7 @@ nonisolated extension Infranaut_V1_MemberRecord: SwiftProtobuf.Message, SwiftPro
       case 5: try { try decoder.decodeRepeatedStringField(value: &self.roles) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.source) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.clientAddress) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.peerAddress) }()
       default: break
       }
     }
@@ -497,6 +570,9 @@ nonisolated extension Infranaut_V1_MemberRecord: SwiftProtobuf.Message, SwiftPro
     if !self.clientAddress.isEmpty {
       try visitor.visitSingularStringField(value: self.clientAddress, fieldNumber: 7)
     }
+    if !self.peerAddress.isEmpty {
+      try visitor.visitSingularStringField(value: self.peerAddress, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -508,6 +584,7 @@ nonisolated extension Infranaut_V1_MemberRecord: SwiftProtobuf.Message, SwiftPro
     if lhs.roles != rhs.roles {return false}
     if lhs.source != rhs.source {return false}
     if lhs.clientAddress != rhs.clientAddress {return false}
+    if lhs.peerAddress != rhs.peerAddress {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -773,7 +850,7 @@ nonisolated extension Infranaut_V1_SwimPushPull: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Infranaut_V1_ClusterMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ClusterMessage"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{2}\u{9}swim\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{2}\u{9}swim\0\u{1}refusal\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -795,6 +872,19 @@ nonisolated extension Infranaut_V1_ClusterMessage: SwiftProtobuf.Message, SwiftP
           self.body = .swim(v)
         }
       }()
+      case 11: try {
+        var v: Infranaut_V1_GossipRefusal?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .refusal(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .refusal(v)
+        }
+      }()
       default: break
       }
     }
@@ -808,15 +898,58 @@ nonisolated extension Infranaut_V1_ClusterMessage: SwiftProtobuf.Message, SwiftP
     if self.version != 0 {
       try visitor.visitSingularUInt32Field(value: self.version, fieldNumber: 1)
     }
-    try { if case .swim(let v)? = self.body {
+    switch self.body {
+    case .swim?: try {
+      guard case .swim(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
-    } }()
+    }()
+    case .refusal?: try {
+      guard case .refusal(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+    }()
+    case nil: break
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Infranaut_V1_ClusterMessage, rhs: Infranaut_V1_ClusterMessage) -> Bool {
     if lhs.version != rhs.version {return false}
     if lhs.body != rhs.body {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_GossipRefusal: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GossipRefusal"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}from_address\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.fromAddress) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.fromAddress.isEmpty {
+      try visitor.visitSingularStringField(value: self.fromAddress, fieldNumber: 1)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_GossipRefusal, rhs: Infranaut_V1_GossipRefusal) -> Bool {
+    if lhs.fromAddress != rhs.fromAddress {return false}
+    if lhs.reason != rhs.reason {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -843,7 +976,7 @@ nonisolated extension Infranaut_V1_MembersRequest: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Infranaut_V1_MemberInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".MemberInfo"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}address\0\u{1}status\0\u{1}incarnation\0\u{1}roles\0\u{1}primaries\0\u{1}followers\0\u{3}last_heard_ms_ago\0\u{3}client_address\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}address\0\u{1}status\0\u{1}incarnation\0\u{1}roles\0\u{1}primaries\0\u{1}followers\0\u{3}last_heard_ms_ago\0\u{3}client_address\0\u{3}peer_address\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -860,6 +993,7 @@ nonisolated extension Infranaut_V1_MemberInfo: SwiftProtobuf.Message, SwiftProto
       case 7: try { try decoder.decodeRepeatedUInt32Field(value: &self.followers) }()
       case 8: try { try decoder.decodeSingularUInt64Field(value: &self.lastHeardMsAgo) }()
       case 9: try { try decoder.decodeSingularStringField(value: &self.clientAddress) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self.peerAddress) }()
       default: break
       }
     }
@@ -893,6 +1027,9 @@ nonisolated extension Infranaut_V1_MemberInfo: SwiftProtobuf.Message, SwiftProto
     if !self.clientAddress.isEmpty {
       try visitor.visitSingularStringField(value: self.clientAddress, fieldNumber: 9)
     }
+    if !self.peerAddress.isEmpty {
+      try visitor.visitSingularStringField(value: self.peerAddress, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -906,6 +1043,7 @@ nonisolated extension Infranaut_V1_MemberInfo: SwiftProtobuf.Message, SwiftProto
     if lhs.followers != rhs.followers {return false}
     if lhs.lastHeardMsAgo != rhs.lastHeardMsAgo {return false}
     if lhs.clientAddress != rhs.clientAddress {return false}
+    if lhs.peerAddress != rhs.peerAddress {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -913,7 +1051,7 @@ nonisolated extension Infranaut_V1_MemberInfo: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Infranaut_V1_MembersResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".MembersResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{3}self_id\0\u{1}members\0\u{3}shard_count\0\u{3}replication_factor\0\u{3}sees_majority\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{3}self_id\0\u{1}members\0\u{3}shard_count\0\u{3}replication_factor\0\u{3}sees_majority\0\u{1}refused\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -927,6 +1065,7 @@ nonisolated extension Infranaut_V1_MembersResponse: SwiftProtobuf.Message, Swift
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.shardCount) }()
       case 5: try { try decoder.decodeSingularUInt32Field(value: &self.replicationFactor) }()
       case 6: try { try decoder.decodeSingularBoolField(value: &self.seesMajority) }()
+      case 7: try { try decoder.decodeSingularMessageField(value: &self._refused) }()
       default: break
       }
     }
@@ -955,6 +1094,9 @@ nonisolated extension Infranaut_V1_MembersResponse: SwiftProtobuf.Message, Swift
     if self.seesMajority != false {
       try visitor.visitSingularBoolField(value: self.seesMajority, fieldNumber: 6)
     }
+    try { if let v = self._refused {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -965,6 +1107,62 @@ nonisolated extension Infranaut_V1_MembersResponse: SwiftProtobuf.Message, Swift
     if lhs.shardCount != rhs.shardCount {return false}
     if lhs.replicationFactor != rhs.replicationFactor {return false}
     if lhs.seesMajority != rhs.seesMajority {return false}
+    if lhs._refused != rhs._refused {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_RefusalCounts: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RefusalCounts"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}peer_body_on_client\0\u{3}not_sealed\0\u{3}bad_mac\0\u{3}wrong_channel\0\u{1}stale\0\u{1}replayed\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.peerBodyOnClient) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.notSealed) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.badMac) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.wrongChannel) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.stale) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.replayed) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.peerBodyOnClient != 0 {
+      try visitor.visitSingularUInt64Field(value: self.peerBodyOnClient, fieldNumber: 1)
+    }
+    if self.notSealed != 0 {
+      try visitor.visitSingularUInt64Field(value: self.notSealed, fieldNumber: 2)
+    }
+    if self.badMac != 0 {
+      try visitor.visitSingularUInt64Field(value: self.badMac, fieldNumber: 3)
+    }
+    if self.wrongChannel != 0 {
+      try visitor.visitSingularUInt64Field(value: self.wrongChannel, fieldNumber: 4)
+    }
+    if self.stale != 0 {
+      try visitor.visitSingularUInt64Field(value: self.stale, fieldNumber: 5)
+    }
+    if self.replayed != 0 {
+      try visitor.visitSingularUInt64Field(value: self.replayed, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_RefusalCounts, rhs: Infranaut_V1_RefusalCounts) -> Bool {
+    if lhs.peerBodyOnClient != rhs.peerBodyOnClient {return false}
+    if lhs.notSealed != rhs.notSealed {return false}
+    if lhs.badMac != rhs.badMac {return false}
+    if lhs.wrongChannel != rhs.wrongChannel {return false}
+    if lhs.stale != rhs.stale {return false}
+    if lhs.replayed != rhs.replayed {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

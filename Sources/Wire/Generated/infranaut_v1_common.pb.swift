@@ -47,6 +47,15 @@ public nonisolated enum Infranaut_V1_StatusCode: SwiftProtobuf.Enum, Swift.CaseI
 
   /// A deadline passed before the node could answer. Retry with the same idempotency key.
   case deadlineExceeded // = 7
+
+  /// The request is for peers only (replication, snapshots, hand-off, event delivery, leave,
+  /// forwarded or local requests) and arrived on the client endpoint, or a peer frame did not
+  /// prove the cluster secret. Not retryable.
+  case permissionDenied // = 8
+
+  /// The node is at a limit that frees up by itself (requests or forwards in flight, buffered
+  /// bytes). Retry with the same idempotency key after `retry_after_ms`.
+  case resourceExhausted // = 9
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -63,6 +72,8 @@ public nonisolated enum Infranaut_V1_StatusCode: SwiftProtobuf.Enum, Swift.CaseI
     case 5: self = .unavailable
     case 6: self = .internal
     case 7: self = .deadlineExceeded
+    case 8: self = .permissionDenied
+    case 9: self = .resourceExhausted
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -77,6 +88,8 @@ public nonisolated enum Infranaut_V1_StatusCode: SwiftProtobuf.Enum, Swift.CaseI
     case .unavailable: return 5
     case .internal: return 6
     case .deadlineExceeded: return 7
+    case .permissionDenied: return 8
+    case .resourceExhausted: return 9
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -91,6 +104,8 @@ public nonisolated enum Infranaut_V1_StatusCode: SwiftProtobuf.Enum, Swift.CaseI
     .unavailable,
     .internal,
     .deadlineExceeded,
+    .permissionDenied,
+    .resourceExhausted,
   ]
 
 }
@@ -108,6 +123,10 @@ public nonisolated struct Infranaut_V1_Status: Sendable {
   /// True when the client may retry the same request (same idempotency key).
   public var retryable: Bool = false
 
+  /// With RESOURCE_EXHAUSTED (and some UNAVAILABLE answers): wait at least this long before
+  /// retrying. 0 when the node gives no hint.
+  public var retryAfterMs: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -118,12 +137,12 @@ public nonisolated struct Infranaut_V1_Status: Sendable {
 fileprivate nonisolated let _protobuf_package = "infranaut.v1"
 
 nonisolated extension Infranaut_V1_StatusCode: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0STATUS_CODE_UNSPECIFIED\0\u{1}OK\0\u{1}INVALID_ARGUMENT\0\u{1}NOT_FOUND\0\u{1}TOO_LARGE\0\u{1}UNAVAILABLE\0\u{1}INTERNAL\0\u{1}DEADLINE_EXCEEDED\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0STATUS_CODE_UNSPECIFIED\0\u{1}OK\0\u{1}INVALID_ARGUMENT\0\u{1}NOT_FOUND\0\u{1}TOO_LARGE\0\u{1}UNAVAILABLE\0\u{1}INTERNAL\0\u{1}DEADLINE_EXCEEDED\0\u{1}PERMISSION_DENIED\0\u{1}RESOURCE_EXHAUSTED\0")
 }
 
 nonisolated extension Infranaut_V1_Status: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Status"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}code\0\u{1}message\0\u{1}retryable\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}code\0\u{1}message\0\u{1}retryable\0\u{3}retry_after_ms\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -134,6 +153,7 @@ nonisolated extension Infranaut_V1_Status: SwiftProtobuf.Message, SwiftProtobuf.
       case 1: try { try decoder.decodeSingularEnumField(value: &self.code) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.message) }()
       case 3: try { try decoder.decodeSingularBoolField(value: &self.retryable) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.retryAfterMs) }()
       default: break
       }
     }
@@ -149,6 +169,9 @@ nonisolated extension Infranaut_V1_Status: SwiftProtobuf.Message, SwiftProtobuf.
     if self.retryable != false {
       try visitor.visitSingularBoolField(value: self.retryable, fieldNumber: 3)
     }
+    if self.retryAfterMs != 0 {
+      try visitor.visitSingularUInt32Field(value: self.retryAfterMs, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -156,6 +179,7 @@ nonisolated extension Infranaut_V1_Status: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.code != rhs.code {return false}
     if lhs.message != rhs.message {return false}
     if lhs.retryable != rhs.retryable {return false}
+    if lhs.retryAfterMs != rhs.retryAfterMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -22,13 +22,21 @@ extension Infranaut_V1_Status {
         self.message = message
         self.retryable = code.isRetryable
     }
+
+    /// A retryable "come back later" with a hint of how much later.
+    public static func resourceExhausted(_ message: String, retryAfter: Duration) -> Infranaut_V1_Status {
+        var status = Infranaut_V1_Status(code: .resourceExhausted, message: message)
+        let (seconds, attoseconds) = retryAfter.components
+        status.retryAfterMs = UInt32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+        return status
+    }
 }
 
 extension Infranaut_V1_StatusCode {
     /// Whether a client should retry a request answered with this code (same idempotency key).
     public var isRetryable: Bool {
         switch self {
-        case .unavailable, .internal, .deadlineExceeded: true
+        case .unavailable, .internal, .deadlineExceeded, .resourceExhausted: true
         default: false
         }
     }
@@ -43,6 +51,8 @@ extension Infranaut_V1_StatusCode {
         case .unavailable: "UNAVAILABLE"
         case .internal: "INTERNAL"
         case .deadlineExceeded: "DEADLINE_EXCEEDED"
+        case .permissionDenied: "PERMISSION_DENIED"
+        case .resourceExhausted: "RESOURCE_EXHAUSTED"
         case .unspecified: "UNSPECIFIED"
         case .UNRECOGNIZED(let raw): "UNRECOGNIZED(\(raw))"
         }

@@ -1,21 +1,77 @@
 import Cluster
 import Foundation
 import Logging
-import SwiftProtobuf
 import Synchronization
 import Wire
 
-/// Decodes client frames, checks them, routes them to shards, and encodes the answer.
+/// Who sent a request: decided by the listener it arrived on, never by the request itself.
+enum Caller: Sendable, Equatable {
+    /// Anyone who can reach the client listener.
+    case client
+    /// A holder of the cluster secret (a peer node or an admin command), by its sealed sender id.
+    case peer(String)
+}
+
+extension Infranaut_V1_Request {
+    /// Why a client may not send this request; nil when it may. Peer-only requests change the
+    /// cluster or a replica's state below the shard's own checks (replication, snapshots,
+    /// hand-off, event delivery, leave), or ask a node to skip forwarding (`hops`, local receipts).
+    var peerOnlyReason: String? {
+        if hops > 0 { return "hops is set only by a node that forwards a request" }
+        switch body {
+        case .replicate, .installSnapshot, .fetchSnapshot, .handOff, .deliverEvent:
+            return "\(bodyName) is node-to-node traffic"
+        case .leave:
+            return "leave changes the cluster and needs the cluster secret (infranaut leave --cluster-secret-file)"
+        case .receipts(let receipts) where receipts.local:
+            return "receipts.local reads one replica's copy, for peers and drills"
+        default:
+            return nil
+        }
+    }
+
+    var bodyName: String {
+        switch body {
+        case .ingest: "ingest"
+        case .status: "status"
+        case .members: "members"
+        case .ring: "ring"
+        case .receipts: "receipts"
+        case .leave: "leave"
+        case .publishEvent: "publish_event"
+        case .events: "events"
+        case .replicate: "replicate"
+        case .installSnapshot: "install_snapshot"
+        case .fetchSnapshot: "fetch_snapshot"
+        case .handOff: "hand_off"
+        case .deliverEvent: "deliver_event"
+        case .none: "no body"
+        }
+    }
+}
+
+/// Serves a decoded request for either listener: routes it to the model's shard (forwarding to
+/// the primary on another node when needed), or answers the admin and peer requests. The
+/// listeners decide who may send what (``ClientService``, ``PeerService``); this type decides
+/// what the node does.
 ///
-/// Every failure becomes a `Response` with a status code and a message naming what was wrong; the
-/// endpoint never drops a request silently and never throws to the transport.
-final class ClientEndpoint: Sendable {
+/// Every failure becomes a `Response` with a status code and a message naming what was wrong; it
+/// never drops a request silently and never throws to the transport.
+final class RequestHandler: Sendable {
     private let router: Router
     private let membership: MembershipService
     private let settings: NodeSettings
     private let logger: Logger
-    /// What the endpoint still serves.
-    private enum Mode {
+    private let peers: PeerClients
+    private let decommission: Decommission
+    private let events: EventRelay
+    private let inFlight = InFlightBytes()
+    private let forwards: AdmissionGate
+    private let forwardedServed: AdmissionGate
+    let clientRefusals = Atomic<UInt64>(0)
+
+    /// What the node still serves.
+    enum Mode {
         case serving
         /// `leave` in progress: no client requests; peers' requests (replication, hand-off, event
         /// delivery), `members` and `ring` are still answered, and `leave` may be asked again.
@@ -26,29 +82,25 @@ final class ClientEndpoint: Sendable {
 
     private let mode = Mutex(Mode.serving)
 
-    private let forwarder: Forwarder
-    private let decommission: Decommission
-    private let events: EventRelay
-    private let inFlight = InFlightBytes()
-
-    /// `forwarder` holds the clients to peer nodes; the endpoint closes it when it starts draining.
     init(
-        router: Router, membership: MembershipService, forwarder: Forwarder, decommission: Decommission,
+        router: Router, membership: MembershipService, peers: PeerClients, decommission: Decommission,
         events: EventRelay, settings: NodeSettings, logger: Logger
     ) {
         self.events = events
         self.router = router
-        self.forwarder = forwarder
+        self.peers = peers
         self.membership = membership
         self.decommission = decommission
         self.settings = settings
         self.logger = logger
+        forwards = AdmissionGate(limit: settings.maxForwardsInFlight, maxWaiting: settings.concurrency)
+        forwardedServed = AdmissionGate(limit: settings.maxForwardedServed, maxWaiting: 0)
     }
 
     /// From now on, answer every request but `members` and `ring` with a retryable UNAVAILABLE.
     func startDraining() {
         mode.withLock { $0 = .stopping }
-        forwarder.closeAll()
+        peers.closeAll()
     }
 
     /// Like ``startDraining()`` for clients, but this node keeps its peer clients and keeps
@@ -57,11 +109,12 @@ final class ClientEndpoint: Sendable {
         mode.withLock { if $0 == .serving { $0 = .leaving } }
     }
 
-    private func admitted(_ body: Infranaut_V1_Request.OneOf_Body?, in mode: Mode) -> Bool {
-        switch (mode, body) {
-        case (.serving, _), (_, .members), (_, .ring): true
-        case (.leaving, .leave), (.leaving, .replicate), (.leaving, .installSnapshot), (.leaving, .fetchSnapshot),
-             (.leaving, .handOff), (.leaving, .deliverEvent): true
+    /// Whether the node in its current mode serves `request` from `caller`.
+    private func admits(_ request: Infranaut_V1_Request, from caller: Caller) -> Bool {
+        switch (mode.withLock({ $0 }), request.body, caller) {
+        case (.serving, _, _), (_, .members, _), (_, .ring, _): true
+        case (.leaving, .leave, .peer), (.leaving, .replicate, .peer), (.leaving, .installSnapshot, .peer),
+             (.leaving, .fetchSnapshot, .peer), (.leaving, .handOff, .peer), (.leaving, .deliverEvent, .peer): true
         default: false
         }
     }
@@ -71,47 +124,70 @@ final class ClientEndpoint: Sendable {
     /// `hops = 1` and is served where it arrives, so views that disagree cannot make it loop.
     private func forwardIfRemote(_ request: Infranaut_V1_Request, bytes: [UInt8], model: String) async -> Infranaut_V1_Response? {
         guard request.hops == 0, let primary = await membership.primary(forModel: model),
-              primary.id.rawValue != membership.nodeID, !primary.clientAddress.isEmpty
+              primary.id.rawValue != membership.nodeID, !primary.peerAddress.isEmpty
         else { return nil }
         guard primary.status == .alive else {
             return .error(.unavailable, "the primary of model \(model)'s shard (\(primary.id)) is \(primary.status); retry shortly")
         }
+        // Forwards have their own bounded concurrency: a burst through this node waits here for a
+        // slot (briefly, in arrival order) instead of piling requests onto the primary.
+        guard await forwards.enter(patience: settings.forwardQueueWait) else {
+            return .with {
+                $0.error = .resourceExhausted(
+                    "this node is forwarding \(settings.maxForwardsInFlight) requests to primaries already; retry with the same idempotency key",
+                    retryAfter: .milliseconds(200))
+            }
+        }
+        defer { forwards.leave() }
         // The received frame with `hops = 1` appended (field 2, varint; a later field value wins),
         // so a large batch is not encoded a second time.
-        let forwarded = bytes + [0x10, 0x01]
         do {
-            let client = try forwarder.client(for: primary.clientAddress)
-            let reply = try await client.request(forwarded, timeout: settings.forwardTimeout)
-            return try Infranaut_V1_Response(serializedBytes: reply)
+            return try await peers.call(encoded: bytes + [0x10, 0x01], to: primary.peerAddress, timeout: settings.forwardTimeout)
         } catch {
             logger.debug("forward failed", metadata: ["to": "\(primary.id)", "error": "\(error)"])
             return .error(.unavailable, "could not reach \(primary.id), the primary of model \(model)'s shard (\(error)); retry with the same idempotency key")
         }
     }
 
-    func handle(_ bytes: [UInt8]) async -> [UInt8] {
-        encode(await respond(to: bytes))
-    }
-
-    private func respond(to bytes: [UInt8]) async -> Infranaut_V1_Response {
-        // 64 bytes of headroom, for node-to-node requests only: forwarding adds the `hops` field to
-        // a request a client sent at the limit.
-        let tooLarge = Infranaut_V1_Response.error(
-            .tooLarge, "request is \(bytes.count) bytes; this node accepts at most \(settings.maxRequestBytes) (--max-request-bytes); send smaller batches")
-        guard bytes.count <= settings.maxRequestBytes + 64 else { return tooLarge }
+    /// Decodes a frame and serves it. Malformed frames, other protocol versions and requests the
+    /// node's mode does not admit are answered here; `screen` may refuse a request before that.
+    func handle(
+        _ bytes: [UInt8], from caller: Caller, screen: (Infranaut_V1_Request) -> Infranaut_V1_Response? = { _ in nil }
+    ) async -> Infranaut_V1_Response {
         let request: Infranaut_V1_Request
         do {
             request = try Infranaut_V1_Request(serializedBytes: bytes)
         } catch {
             return .error(.invalidArgument, "malformed frame: \(bytes.count) bytes are not an infranaut.v1.Request (\(error))")
         }
-        if !admitted(request.body, in: mode.withLock({ $0 })) {
-            return .error(.unavailable, "the node is shutting down or leaving the cluster; retry against another node")
-        }
-        guard request.hops > 0 || bytes.count <= settings.maxRequestBytes else { return tooLarge }
         guard request.version == 1 else {
             return .error(.invalidArgument, "unsupported protocol version \(request.version); this node speaks version 1")
         }
+        if let refusal = screen(request) { return refusal }
+        guard admits(request, from: caller) else {
+            return .error(.unavailable, "the node is shutting down or leaving the cluster; retry against another node")
+        }
+        return await respond(to: request, bytes: bytes, from: caller)
+    }
+
+    private func respond(to request: Infranaut_V1_Request, bytes: [UInt8], from caller: Caller) async -> Infranaut_V1_Response {
+        // A forwarded request holds a peer context until it is served; cap how many, so forwards
+        // from every other node together can never take the contexts replication needs.
+        if request.hops > 0, case .peer = caller, request.forwardable {
+            guard forwardedServed.tryEnter() else {
+                return .with {
+                    $0.error = .resourceExhausted(
+                        "this node serves \(settings.maxForwardedServed) forwarded requests already; retry with the same idempotency key",
+                        retryAfter: .milliseconds(100))
+                }
+            }
+            defer { forwardedServed.leave() }
+            return await serve(request, bytes: bytes)
+        }
+        return await serve(request, bytes: bytes)
+    }
+
+    private func serve(_ request: Infranaut_V1_Request, bytes: [UInt8]) async -> Infranaut_V1_Response {
         switch request.body {
         case .ingest(let ingest):
             do throws(WireError) {
@@ -135,9 +211,9 @@ final class ClientEndpoint: Sendable {
             guard inFlight.admit(size, limit: settings.maxInFlightIngestBytes) else {
                 return .with {
                     $0.ingest = .with {
-                        $0.status = Infranaut_V1_Status(
-                            code: .unavailable,
-                            message: "the node is overloaded (\(settings.maxInFlightIngestBytes >> 20) MiB of batches in progress); retry with the same idempotency key after a short pause")
+                        $0.status = .resourceExhausted(
+                            "the node is overloaded (\(settings.maxInFlightIngestBytes >> 20) MiB of batches in progress); retry with the same idempotency key",
+                            retryAfter: .milliseconds(250))
                     }
                 }
             }
@@ -236,12 +312,22 @@ final class ClientEndpoint: Sendable {
     }
 
     private func membersResponse(_ view: MembershipView) -> Infranaut_V1_MembersResponse {
-        .with {
+        let refused = peers.authenticator.refusalCounts
+        let onClient = clientRefusals.load(ordering: .relaxed)
+        return .with {
             $0.status = .ok
             $0.selfID = view.myself.id.rawValue
             $0.shardCount = UInt32(view.placement.settings.shardCount)
             $0.replicationFactor = UInt32(view.placement.settings.replicationFactor)
             $0.seesMajority = view.seesMajority
+            $0.refused = .with {
+                $0.peerBodyOnClient = onClient
+                $0.notSealed = refused.notSealed
+                $0.badMac = refused.badMAC
+                $0.wrongChannel = refused.wrongChannel
+                $0.stale = refused.stale
+                $0.replayed = refused.replayed
+            }
             $0.members = view.members.sorted { $0.id < $1.id }.map { member in
                 .with {
                     $0.id = member.id.rawValue
@@ -253,6 +339,7 @@ final class ClientEndpoint: Sendable {
                     $0.followers = view.placement.followers(of: member.id).map { UInt32($0.rawValue) }
                     let heard = member.id == view.myself.id ? .zero : view.lastHeard[member.id] ?? .zero
                     $0.clientAddress = member.clientAddress
+                    $0.peerAddress = member.peerAddress
                     $0.lastHeardMsAgo = UInt64(max(0, heard.components.seconds * 1000 + heard.components.attoseconds / 1_000_000_000_000_000))
                 }
             }
@@ -276,95 +363,21 @@ final class ClientEndpoint: Sendable {
             }
         }
     }
+}
 
-    private func encode(_ response: Infranaut_V1_Response) -> [UInt8] {
-        (try? response.serializedBytes()) ?? []
+extension Infranaut_V1_Request {
+    /// Requests a node forwards to a model's primary.
+    var forwardable: Bool {
+        switch body {
+        case .ingest, .status: true
+        case .receipts(let receipts): !receipts.local
+        default: false
+        }
     }
 }
 
 extension Infranaut_V1_Response {
     static func error(_ code: Infranaut_V1_StatusCode, _ message: String) -> Infranaut_V1_Response {
         .with { $0.error = Infranaut_V1_Status(code: code, message: message) }
-    }
-}
-
-/// model id -> shard actor, by the cluster's stable hash.
-struct Router: Sendable {
-    let shards: [ShardActor]
-
-    func shard(for model: String) -> ShardActor {
-        shards[ShardID(model: model, shardCount: shards.count).rawValue]
-    }
-
-    func shard(number: UInt32) -> ShardActor? {
-        Int(number) < shards.count ? shards[Int(number)] : nil
-    }
-}
-
-/// Bytes of ingest requests being applied (admitted but not finished).
-final class InFlightBytes: Sendable {
-    private let bytes = Mutex(0)
-
-    func admit(_ size: Int, limit: Int) -> Bool {
-        bytes.withLock { current in
-            guard current == 0 || current + size <= limit else { return false }
-            current += size
-            return true
-        }
-    }
-
-    func release(_ size: Int) { bytes.withLock { $0 -= size } }
-}
-
-/// One request client per peer client address, created on first use; shared by forwarding and
-/// replication.
-final class Forwarder: Sendable {
-    private struct Entry {
-        var client: RequestClient
-        var lastUsed: ContinuousClock.Instant
-    }
-
-    /// nil once closed, so that no client can be added after `closeAll`.
-    private let clients = Mutex<[String: Entry]?>([:])
-
-    /// Longer than any request a peer client carries (snapshots are capped at 30 s).
-    static let idleBeforeClose: Duration = .seconds(120)
-
-    func client(for address: String) throws -> RequestClient {
-        try clients.withLock { clients in
-            guard clients != nil else {
-                throw TransportError(.closed, operation: "send to \(address)", message: "the node is shutting down")
-            }
-            if let known = clients?[address] {
-                clients?[address]?.lastUsed = .now
-                return known.client
-            }
-            let made = try RequestClient(dial: address)
-            clients?[address] = Entry(client: made, lastUsed: .now)
-            return made
-        }
-    }
-
-    /// Closes the clients of addresses not in `live` (peers that died, left or restarted on
-    /// another port) once nothing used them for `idleBeforeClose`, so the pool does not grow
-    /// with every restart and no request in flight (a hand-off, a snapshot fetch from a node
-    /// that is leaving) is cut.
-    func retain(only live: Set<String>) {
-        let now = ContinuousClock.now
-        let stale = clients.withLock { clients -> [RequestClient] in
-            guard let current = clients else { return [] }
-            let gone = current.filter { !live.contains($0.key) && now - $0.value.lastUsed > Self.idleBeforeClose }
-            for address in gone.keys { clients?[address] = nil }
-            return gone.values.map(\.client)
-        }
-        for client in stale { client.close() }
-    }
-
-    func closeAll() {
-        let all = clients.withLock { clients -> [RequestClient] in
-            defer { clients = nil }
-            return clients.map { $0.values.map(\.client) } ?? []
-        }
-        for client in all { client.close() }
     }
 }

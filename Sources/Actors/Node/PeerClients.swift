@@ -1,0 +1,99 @@
+import Cluster
+import SwiftProtobuf
+import Synchronization
+import Wire
+
+/// The one way a node calls another node: one request client per peer address (created on first
+/// use), every request sealed with the cluster secret, every reply checked to be the sealed answer
+/// to that request. Used by forwarding, replication, hand-off, leave and event delivery.
+final class PeerClients: Sendable {
+    private struct Entry {
+        var client: RequestClient
+        var lastUsed: ContinuousClock.Instant
+    }
+
+    let authenticator: PeerAuthenticator
+    private let maxReplyBytes: Int
+    /// nil once closed, so that no client can be added after `closeAll`.
+    private let clients = Mutex<[String: Entry]?>([:])
+
+    /// Longer than any request a peer client carries (snapshots are capped at 30 s).
+    static let idleBeforeClose: Duration = .seconds(120)
+
+    init(authenticator: PeerAuthenticator, maxReplyBytes: Int) {
+        self.authenticator = authenticator
+        self.maxReplyBytes = maxReplyBytes
+    }
+
+    /// Sends `request` to the peer listener at `address` and returns its answer. A peer that
+    /// refuses the frame answers PERMISSION_DENIED (unsealed, since it cannot trust the sender);
+    /// that answer is returned as is. Any other reply that is not sealed for this request throws.
+    func call(_ request: Infranaut_V1_Request, to address: String, timeout: Duration) async throws -> Infranaut_V1_Response {
+        try await call(encoded: try request.serializedBytes(), to: address, timeout: timeout)
+    }
+
+    /// ``call(_:to:timeout:)`` for a request that is already encoded (a forwarded client frame).
+    func call(encoded body: [UInt8], to address: String, timeout: Duration) async throws -> Infranaut_V1_Response {
+        let client = try client(for: address)
+        let (frame, header) = authenticator.seal.seal(body, channel: .request)
+        let reply = try await client.request(frame, timeout: timeout)
+        let body: ArraySlice<UInt8>
+        do throws(SealRefusal) {
+            body = try authenticator.seal.openReply(reply, to: header)
+        } catch {
+            if error == .notSealed, let refusal = try? Infranaut_V1_Response(serializedBytes: reply),
+               refusal.outcome.code == .permissionDenied {
+                return refusal
+            }
+            authenticator.count(error)
+            throw PeerCallError("the reply from \(address) was refused: \(error)")
+        }
+        return try Infranaut_V1_Response(serializedBytes: Array(body))
+    }
+
+    private func client(for address: String) throws -> RequestClient {
+        try clients.withLock { clients in
+            guard clients != nil else {
+                throw TransportError(.closed, operation: "send to \(address)", message: "the node is shutting down")
+            }
+            if let known = clients?[address] {
+                clients?[address]?.lastUsed = .now
+                return known.client
+            }
+            var settings = RequestClientSettings()
+            settings.maxMessageBytes = maxReplyBytes
+            let made = try RequestClient(dial: address, settings: settings)
+            clients?[address] = Entry(client: made, lastUsed: .now)
+            return made
+        }
+    }
+
+    /// Closes the clients of addresses not in `live` (peers that died, left or restarted on
+    /// another port) once nothing used them for `idleBeforeClose`, so the pool does not grow
+    /// with every restart and no request in flight (a hand-off, a snapshot fetch from a node
+    /// that is leaving) is cut.
+    func retain(only live: Set<String>) {
+        let now = ContinuousClock.now
+        let stale = clients.withLock { clients -> [RequestClient] in
+            guard let current = clients else { return [] }
+            let gone = current.filter { !live.contains($0.key) && now - $0.value.lastUsed > Self.idleBeforeClose }
+            for address in gone.keys { clients?[address] = nil }
+            return gone.values.map(\.client)
+        }
+        for client in stale { client.close() }
+    }
+
+    func closeAll() {
+        let all = clients.withLock { clients -> [RequestClient] in
+            defer { clients = nil }
+            return clients.map { $0.values.map(\.client) } ?? []
+        }
+        for client in all { client.close() }
+    }
+}
+
+/// A peer's reply could not be trusted.
+struct PeerCallError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,44 @@
+import Cluster
+import Logging
+import SwiftProtobuf
+import Wire
+
+/// The peer listener's side: only frames sealed with the cluster secret, fresh and not seen
+/// before, are served (``PeerAuthenticator``); every answer is sealed as the reply to its
+/// request. A refused frame gets an unsealed PERMISSION_DENIED (the sender cannot be trusted
+/// with anything else), is counted, and is logged at most every 5 s per reason.
+///
+/// Authentication happens here and only here: a mutual-TLS transport would replace the MAC check
+/// with the certificate's identity and leave the rest as it is.
+final class PeerService: Sendable {
+    private let handler: RequestHandler
+    private let authenticator: PeerAuthenticator
+    private let settings: NodeSettings
+    private let logger: Logger
+    private let refusalLog = RateLimiter(every: .seconds(5))
+
+    init(handler: RequestHandler, authenticator: PeerAuthenticator, settings: NodeSettings, logger: Logger) {
+        self.handler = handler
+        self.authenticator = authenticator
+        self.settings = settings
+        self.logger = logger
+    }
+
+    func handle(_ bytes: [UInt8]) async -> [UInt8] {
+        let opened: (header: SealHeader, body: ArraySlice<UInt8>)
+        do throws(SealRefusal) {
+            opened = try authenticator.admit(bytes, on: .request)
+        } catch {
+            if refusalLog.allow("\(error)") {
+                logger.warning("refused a frame on the peer listener", metadata: ["reason": "\(error)", "bytes": "\(bytes.count)"])
+            }
+            return encode(.error(.permissionDenied, "refused by the peer listener: \(error)"))
+        }
+        let response = await handler.handle(Array(opened.body), from: .peer(opened.header.sender))
+        return authenticator.seal.seal(encode(response), channel: .reply, replyingTo: opened.header).bytes
+    }
+
+    private func encode(_ response: Infranaut_V1_Response) -> [UInt8] {
+        (try? response.serializedBytes()) ?? []
+    }
+}

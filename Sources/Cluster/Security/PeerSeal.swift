@@ -1,0 +1,201 @@
+import Crypto
+import Foundation
+import Synchronization
+
+/// The cluster secret: every node of a cluster (and every admin command that changes it) holds
+/// the same one. Peers prove it to each other with a MAC on every frame; the secret itself never
+/// travels.
+public struct ClusterSecret: Sendable {
+    /// The key bytes (Crypto's `SymmetricKey` is not `Sendable` on every platform).
+    let keyBytes: [UInt8]
+
+    /// Shortest secret accepted, in bytes (after trimming surrounding whitespace).
+    public static let minimumBytes = 16
+
+    /// - Parameter source: where the secret came from, for the error message (a file path or an
+    ///   environment variable's name; never the secret).
+    public init(_ bytes: some Collection<UInt8>, source: String) throws(SecretError) {
+        var trimmed = Array(bytes)
+        while let last = trimmed.last, last == 0x0A || last == 0x0D || last == 0x20 || last == 0x09 { trimmed.removeLast() }
+        while let first = trimmed.first, first == 0x0A || first == 0x0D || first == 0x20 || first == 0x09 { trimmed.removeFirst() }
+        guard trimmed.count >= Self.minimumBytes else {
+            throw SecretError("the cluster secret from \(source) has \(trimmed.count) bytes; it needs at least \(Self.minimumBytes)")
+        }
+        keyBytes = trimmed
+    }
+
+    /// Reads the secret from a file.
+    public init(file path: String) throws(SecretError) {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw SecretError("cannot read the cluster secret file \(path)")
+        }
+        try self.init(data, source: path)
+    }
+
+    /// 32 random bytes as 64 hex characters: what `start` writes when it creates a cluster.
+    public static func generate() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+    }
+}
+
+/// The cluster secret is missing or unusable.
+public struct SecretError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// What a sealed frame carries besides its body: who sent it, and where it sits in the sender's
+/// sequence of frames.
+///
+/// Frame layout (all integers big-endian):
+/// ```
+/// "INF1" | channel u8 | sender length u8 | sender (UTF-8) | boot u64 | counter u64 | sent ms u64
+///        | reply-to boot u64 | reply-to counter u64 | HMAC-SHA256 (32 bytes) | body
+/// ```
+/// The MAC covers every byte before it and the body. `boot` identifies one run of the sender
+/// (its start time in ns since 1970, so a later run has a larger boot); `counter` grows by one for
+/// every frame the sender seals in that run. A reply names the request it answers (`replyTo`), so
+/// a reply cannot be replayed as the answer to another request.
+public struct SealHeader: Sendable, Equatable {
+    public enum Channel: UInt8, Sendable {
+        /// A request to a node's peer listener.
+        case request = 1
+        /// The answer to a request.
+        case reply = 2
+        /// A membership (SWIM) frame on the gossip listener.
+        case gossip = 3
+    }
+
+    public var channel: Channel
+    public var sender: String
+    public var boot: UInt64
+    public var counter: UInt64
+    public var sentUnixMs: UInt64
+    public var replyToBoot: UInt64 = 0
+    public var replyToCounter: UInt64 = 0
+}
+
+/// Why a frame was refused. Each is counted by the receiver.
+public enum SealRefusal: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Not a sealed frame at all (for example a client's plain request sent to the peer port).
+    case notSealed
+    /// The MAC does not verify: the sender does not hold this cluster's secret, or the frame was
+    /// altered.
+    case badMAC
+    /// Sent on another channel than the one it arrived on.
+    case wrongChannel
+    /// The frame's time is further from this node's clock than the allowed skew, or older than this
+    /// node's start.
+    case stale
+    /// A frame this node already accepted, or older than the window it remembers.
+    case replayed
+
+    public var description: String {
+        switch self {
+        case .notSealed: "the frame is not sealed with the cluster secret (is this a client talking to the peer port?)"
+        case .badMAC: "the frame's MAC does not verify: the sender does not hold this cluster's secret"
+        case .wrongChannel: "the frame was sealed for another channel"
+        case .stale: "the frame's timestamp is outside the allowed clock skew (or before this node started)"
+        case .replayed: "the frame was already received (a replay)"
+        }
+    }
+}
+
+/// Seals and opens peer frames with the cluster secret. Pure apart from the clock and the
+/// counter it owns; the replay check is ``ReplayWindow``'s.
+///
+/// A later mutual-TLS transport slots in under this: the peer service asks a `PeerSeal` who sent
+/// a frame, and with TLS the answer would come from the certificate instead of the MAC.
+public final class PeerSeal: Sendable {
+    private let keyBytes: [UInt8]
+    private var key: SymmetricKey { SymmetricKey(data: keyBytes) }
+    /// This side's identity: a node id, or `admin-<random>` for an admin command.
+    public let sender: String
+    private let boot: UInt64
+    private let counter = Atomic<UInt64>(0)
+
+    static let magic: [UInt8] = Array("INF1".utf8)
+    static let macBytes = 32
+    static let fixedBytes = 4 + 1 + 1 + 8 * 5 + macBytes
+
+    public init(secret: ClusterSecret, sender: String, boot: UInt64 = PeerSeal.wallClockNanoseconds()) {
+        precondition(!sender.isEmpty && sender.utf8.count <= 255, "sender ids are 1...255 bytes")
+        keyBytes = secret.keyBytes
+        self.sender = sender
+        self.boot = boot
+    }
+
+    public static func wallClockNanoseconds() -> UInt64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
+    }
+
+    static func wallClockMilliseconds() -> UInt64 { wallClockNanoseconds() / 1_000_000 }
+
+    /// Seals `body` as a new frame of `channel`; returns the frame and its header.
+    public func seal(_ body: [UInt8], channel: SealHeader.Channel, replyingTo request: SealHeader? = nil) -> (bytes: [UInt8], header: SealHeader) {
+        let header = SealHeader(
+            channel: channel, sender: sender, boot: boot, counter: counter.add(1, ordering: .relaxed).newValue,
+            sentUnixMs: Self.wallClockMilliseconds(), replyToBoot: request?.boot ?? 0, replyToCounter: request?.counter ?? 0)
+        var frame = Self.encode(header)
+        let mac = HMAC<SHA256>.authenticationCode(for: frame + body, using: key)
+        frame.append(contentsOf: mac)
+        frame.append(contentsOf: body)
+        return (frame, header)
+    }
+
+    /// Bytes before the body of a frame that looks sealed (before any check); 0 otherwise.
+    public static func headerBytes(of bytes: [UInt8]) -> Int {
+        guard isSealed(bytes) else { return 0 }
+        return min(bytes.count, 6 + Int(bytes[5]) + 40 + macBytes)
+    }
+
+    /// Whether `bytes` look like a sealed frame (before any check).
+    public static func isSealed(_ bytes: [UInt8]) -> Bool { bytes.count >= fixedBytes && bytes.starts(with: magic) }
+
+    /// Checks the MAC and the channel; returns the header and body. Freshness and replays are the
+    /// caller's ``ReplayWindow``'s to judge.
+    public func open(_ bytes: [UInt8], expecting channel: SealHeader.Channel) throws(SealRefusal) -> (header: SealHeader, body: ArraySlice<UInt8>) {
+        guard Self.isSealed(bytes) else { throw .notSealed }
+        let senderLength = Int(bytes[5])
+        let headerEnd = 6 + senderLength + 40
+        guard senderLength > 0, bytes.count >= headerEnd + Self.macBytes,
+              let sender = String(validating: bytes[6..<(6 + senderLength)], as: UTF8.self)
+        else { throw .notSealed }
+        let mac = bytes[headerEnd..<(headerEnd + Self.macBytes)]
+        let body = bytes[(headerEnd + Self.macBytes)...]
+        guard HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: bytes[..<headerEnd] + body, using: key) else {
+            throw .badMAC
+        }
+        guard let kind = SealHeader.Channel(rawValue: bytes[4]), kind == channel else { throw .wrongChannel }
+        var offset = 6 + senderLength
+        func next() -> UInt64 {
+            defer { offset += 8 }
+            return bytes[offset..<(offset + 8)].reduce(0) { $0 << 8 | UInt64($1) }
+        }
+        let header = SealHeader(
+            channel: kind, sender: sender, boot: next(), counter: next(), sentUnixMs: next(), replyToBoot: next(), replyToCounter: next())
+        return (header, body)
+    }
+
+    /// Opens the reply to `request`: it must be a reply frame naming that request.
+    public func openReply(_ bytes: [UInt8], to request: SealHeader) throws(SealRefusal) -> ArraySlice<UInt8> {
+        let (header, body) = try open(bytes, expecting: .reply)
+        guard header.replyToBoot == request.boot, header.replyToCounter == request.counter else { throw .replayed }
+        return body
+    }
+
+    private static func encode(_ header: SealHeader) -> [UInt8] {
+        var bytes = magic
+        bytes.reserveCapacity(fixedBytes + header.sender.utf8.count)
+        bytes.append(header.channel.rawValue)
+        bytes.append(UInt8(header.sender.utf8.count))
+        bytes.append(contentsOf: header.sender.utf8)
+        for value in [header.boot, header.counter, header.sentUnixMs, header.replyToBoot, header.replyToCounter] {
+            withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
+        }
+        return bytes
+    }
+}
