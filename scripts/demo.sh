@@ -12,9 +12,10 @@ demo="${DEMO_DIR:-$PWD/demo-data}"
 host="${DEMO_HOST:-127.0.0.1}"
 mkdir -p "$demo"
 
-# Node i listens for clients on 7400+10i and for peers on 7401+10i.
+# Node i listens for clients on 7400+10i, for gossip on 7401+10i and for peer requests on 7402+10i.
 client() { echo "tcp://$host:$((7400 + 10 * $1))"; }
-peer() { echo "tcp://$host:$((7401 + 10 * $1))"; }
+gossip() { echo "tcp://$host:$((7401 + 10 * $1))"; }
+peer() { echo "tcp://$host:$((7402 + 10 * $1))"; }
 
 for i in 0 1 2; do
     if [[ -f "$demo/node$i.pid" ]] && kill -0 "$(cat "$demo/node$i.pid")" 2>/dev/null; then
@@ -25,10 +26,11 @@ for i in 0 1 2; do
 done
 
 for i in 0 1 2; do
+    # node0 creates the cluster secret in its data dir; the others join with a copy of it.
     seed=()
-    [[ $i -gt 0 ]] && seed=(--seed "$(peer 0)")
+    [[ $i -gt 0 ]] && seed=(--seed "$(gossip 0)" --cluster-secret-file "$demo/node0/cluster-secret")
     "$bin" start --node-id "node$i" --data-dir "$demo/node$i" --client-listen "$(client $i)" \
-        --cluster-listen "$(peer $i)" "${seed[@]}" >"$demo/node$i.out" 2>"$demo/node$i.log" &
+        --cluster-listen "$(gossip $i)" --peer-listen "$(peer $i)" "${seed[@]}" >"$demo/node$i.out" 2>"$demo/node$i.log" &
     echo $! >"$demo/node$i.pid"
     for _ in $(seq 1 50); do
         grep -q "serving on" "$demo/node$i.out" 2>/dev/null && break
