@@ -1,6 +1,7 @@
 import ArgumentParser
 import Cluster
 import Foundation
+import Monitoring
 import SwiftProtobuf
 import Wire
 
@@ -65,13 +66,17 @@ struct NodeClient {
     func close() { client.close() }
 }
 
-/// Writes `value` as pretty, key-sorted JSON on stdout.
+/// Writes `value` as pretty, key-sorted JSON on stdout. Non-finite numbers (undefined figures, or
+/// figures beyond the `Double` range) are written as `null`, never as strings like "nan".
 func printJSON<T: Encodable>(_ value: T) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-    let data = try encoder.encode(value)
-    print(String(decoding: data, as: UTF8.self))
+    let text = try JSONNumbers.render { placeholder in
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: placeholder, negativeInfinity: placeholder, nan: placeholder)
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+    print(text)
 }
 
 func statusLine(_ status: Infranaut_V1_Status) -> String {

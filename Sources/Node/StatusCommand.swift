@@ -34,7 +34,12 @@ struct StatusCommand: AsyncParsableCommand {
         var quantiles: [String: Double]?
         var true_count: UInt64?
         var distinct_estimate: Double?
-        var top_values: [[String: String]]?
+        var top_values: [TopValue]?
+    }
+
+    struct TopValue: Encodable {
+        var value: String
+        var count: UInt64
     }
 
     struct Output: Encodable {
@@ -77,7 +82,7 @@ struct StatusCommand: AsyncParsableCommand {
                 numeric ? f.min.map(\.short) ?? "-" : "-", numeric ? f.mean.map(\.short) ?? "-" : "-",
                 numeric ? f.max.map(\.short) ?? "-" : "-", numeric ? f.variance.map { $0.squareRoot().short } ?? "-" : "-",
                 f.quantiles?["p50"].map(\.short) ?? "-",
-                numeric ? "-" : "\(Int((f.distinct_estimate ?? 0).rounded())) / \(f.top_values?.first?["value"] ?? "-")",
+                numeric ? "-" : "\(Int((f.distinct_estimate ?? 0).rounded())) / \(f.top_values?.first?.value ?? "-")",
             ])
         }
         printTable(rows)
@@ -90,12 +95,13 @@ struct StatusCommand: AsyncParsableCommand {
             name: f.name, type: f.type.wireName, count: f.count, missing: f.missing, type_mismatches: f.typeMismatches,
             non_finite: numeric ? f.nonFinite : nil,
             min: numeric && hasValues ? f.min : nil, max: numeric && hasValues ? f.max : nil,
-            mean: numeric && hasValues ? f.mean : nil, variance: numeric && hasValues ? f.variance : nil,
+            // The sample variance of one value is undefined (the node reports 0): null, not 0.
+            mean: numeric && hasValues ? f.mean : nil, variance: numeric && f.count > 1 ? f.variance : nil,
             quantiles: numeric && hasValues
                 ? Dictionary(uniqueKeysWithValues: f.quantiles.map { ("p\(Int(($0.q * 100).rounded()))", $0.value) })
                 : nil,
             true_count: f.type == .bool ? f.trueCount : nil,
             distinct_estimate: numeric ? nil : f.distinctEstimate,
-            top_values: numeric ? nil : f.topValues.map { ["value": $0.value, "count": String($0.count)] })
+            top_values: numeric ? nil : f.topValues.map { TopValue(value: $0.value, count: $0.count) })
     }
 }

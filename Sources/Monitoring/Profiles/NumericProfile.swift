@@ -105,16 +105,21 @@ public struct NumericProfile: Sendable, Hashable {
 
 extension NumericProfile {
     static let magic: StaticString = "IQNP"
-    static let version: UInt8 = 1
+    /// Version 1 stores plain M2; version 2 stores M2 / 4^scale (``MomentStats/scaledM2``).
+    static let versions: ClosedRange<UInt8> = 1...2
 
     /// Compact binary form (little-endian):
     ///
     /// ```
-    /// "IQNP" magic, version u8 (= 1)
+    /// "IQNP" magic, version u8 (1 or 2)
     /// moments: count u64, missing u64, nonFinite u64, min f64, max f64, mean f64, m2 f64
     /// small table: n u8 (0xFF = more than 5 distinct values), then n × (value f64, count varint)
     /// sketch: the QuantileSketch layout ("IQKS" …)
     /// ```
+    /// Version 2 differs only in the m2 field: M2 / 4^s, with s the ``MomentStats/scale`` implied by
+    /// min and max. Ordinary profiles have s = 0, where both versions are the same bytes, so they
+    /// are written as version 1 and builds that read only version 1 keep reading them.
+    ///
     /// About 100 bytes plus 8 bytes per retained sketch item (≤ ≈ 10.6 KiB at k = 400).
     public func serialized() -> [UInt8] {
         var w = ByteWriter(capacity: 128 + sketch.retainedCount * 8)
@@ -123,7 +128,7 @@ extension NumericProfile {
     }
 
     func encode(into w: inout ByteWriter) {
-        w.write(magic: Self.magic, version: Self.version)
+        w.write(magic: Self.magic, version: moments.scale == 0 ? 1 : 2)
         moments.encode(into: &w)
         if smallOverflow {
             w.write(UInt8(0xFF))
@@ -146,8 +151,8 @@ extension NumericProfile {
     }
 
     init(decoding r: inout ByteReader) throws(ProfileDecodingError) {
-        try r.expect(magic: Self.magic, version: Self.version)
-        let moments = try MomentStats(decoding: &r)
+        let version = try r.expect(magic: Self.magic, versions: Self.versions)
+        let moments = try MomentStats(decoding: &r, scaledM2: version >= 2)
         let n = try r.readUInt8()
         var values: [Double] = [], counts: [UInt64] = []
         if n != 0xFF {

@@ -91,13 +91,22 @@ struct ByteReader {
     }
 
     mutating func expect(magic: StaticString, version: UInt8) throws(ProfileDecodingError) {
+        _ = try expect(magic: magic, versions: version...version)
+    }
+
+    /// Reads the header of a structure with several readable format versions; returns the version.
+    mutating func expect(magic: StaticString, versions: ClosedRange<UInt8>) throws(ProfileDecodingError) -> UInt8 {
         let m = magic.withUTF8Buffer { Array($0) }
         guard remaining >= m.count + 1 else { throw fail(.truncated, "missing header") }
         guard Array(bytes[offset..<offset + m.count]) == m else { throw fail(.badMagic, "unexpected magic bytes") }
         offset += m.count
         let v = bytes[offset]
-        guard v == version else { throw fail(.unsupportedVersion, "version \(v), expected \(version)") }
+        guard versions.contains(v) else {
+            let expected = versions.count == 1 ? "\(versions.lowerBound)" : "\(versions.lowerBound)...\(versions.upperBound)"
+            throw fail(.unsupportedVersion, "version \(v), expected \(expected)")
+        }
         offset += 1
+        return v
     }
 
     mutating func readUInt8() throws(ProfileDecodingError) -> UInt8 {
