@@ -88,6 +88,9 @@ public actor ShardActor {
     var replicationWaiters: [ReplicationWaiter] = []
     var pumping = false
     var establishing = false
+    /// Ingests that arrived while the term was being established; they share its outcome instead
+    /// of being refused (a burst on a shard's first write would otherwise be refused whole).
+    var establishWaiters: [CheckedContinuation<Bool, Never>] = []
     /// A replica write (ops or snapshot from another node) is being made durable.
     var replicaBusy = false
 

@@ -91,9 +91,18 @@ extension ShardActor {
     /// term makes the shard try again above it (at most three times). False when a follower could
     /// not be asked or kept outbidding (the write is refused, retryably).
     func establishTerm() async -> Bool {
-        guard !establishing else { return false }
+        guard !establishing else {
+            return await withCheckedContinuation { establishWaiters.append($0) }
+        }
         establishing = true
-        defer { establishing = false }
+        let established = await claimTerm()
+        establishing = false
+        for waiter in establishWaiters { waiter.resume(returning: established) }
+        establishWaiters = []
+        return established
+    }
+
+    private func claimTerm() async -> Bool {
         let me = link?.nodeID ?? ""
         var term = max(lastTerm, promise.term) + 1
         for _ in 0..<3 {

@@ -1,0 +1,63 @@
+import ArgumentParser
+import Drill
+import Foundation
+
+/// A burst of clients arriving at once: every client connects, then all send one small ingest at
+/// the same instant, through the model's primary, a follower and a node without a replica.
+struct BurstBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "burst", abstract: "What N clients arriving at once see, through each kind of node.")
+
+    @Option(help: "Path of the infranaut binary (default: next to this one).")
+    var binary: String?
+
+    @Option(help: "Nodes in the local cluster (replication factor 2).")
+    var nodes = 3
+
+    @Option(help: "Clients in each burst.")
+    var clients = 500
+
+    @Option(help: "Rows per client's batch.")
+    var rows = 1
+
+    @Option(help: "Bursts through each kind of node (medians are reported).")
+    var rounds = 3
+
+    func run() async throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-burst-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let secret = try writeClusterSecret(to: "\(base)/cluster-secret")
+        var launched: [LaunchedNode] = []
+        defer { for node in launched { node.process.terminate(); node.process.waitUntilExit() } }
+        for index in 0..<max(3, nodes) {
+            var extra = ["--log-level", "warning", "--node-id", "burst-\(index)"]
+            if let first = launched.first { extra += ["--seed", first.cluster] }
+            launched.append(try launchNode(
+                binary: infranautBinary(binary), dataDirectory: "\(base)/\(index)", secretFile: secret, extra: extra,
+                logPath: "\(base)/\(index).log"))
+        }
+        try await waitUntil(timeout: .seconds(30), "every node sees the others") { try await allSeeAlive(launched.map(\.client)) }
+        let model = "burst-model"
+        let roles = try await replicaRoles(of: model, asking: launched[0].client)
+        print("\(launched.count) nodes; \(clients) clients per burst, \(rows) row(s) each; model \(model)")
+        var targets = [("primary", roles.primary)]
+        if let follower = roles.follower { targets.append(("follower", follower)) }
+        if let other = roles.other { targets.append(("non-replica", other)) }
+        for (name, address) in targets {
+            var reports: [BurstReport] = []
+            for round in 0..<rounds {
+                reports.append(try await runBurst(
+                    address: address, model: model, clients: clients, rows: rows, keyPrefix: "\(name)-\(round)"))
+            }
+            func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+            let refusals = reports.flatMap(\.refusals).reduce(into: [String: Int]()) { $0[$1.key, default: 0] += $1.value }
+            print(String(
+                format: "through the %@: first-try ack %@ of %d (median of %d bursts; worst %d), p50 %.0f ms, p99 %.0f ms, max %.0f ms; all acked after %.0f ms; failed %d; first-try refusals %@",
+                name, "\(Int(median(reports.map { Double($0.acknowledgedFirstTry) })))", clients, rounds,
+                reports.map(\.acknowledgedFirstTry).min() ?? 0, median(reports.map(\.p50Ms)), median(reports.map(\.p99Ms)),
+                median(reports.map(\.maxMs)), median(reports.map(\.allAcknowledgedMs)), reports.map(\.failed).reduce(0, +),
+                refusals.isEmpty ? "none" : refusals.map { "\($0.key) \($0.value)" }.sorted().joined(separator: ", ")))
+        }
+    }
+}
