@@ -57,9 +57,10 @@ public actor MembershipService {
 
     public init(settings: ClusterSettings, authenticator: PeerAuthenticator, logger: Logger) throws(TransportError) {
         self.authenticator = authenticator
-        // Gossip frames are small; cap both their size and how many may wait, so a flood on the
-        // cluster port costs at most 256 MiB.
-        mailbox = try Mailbox(listen: settings.listen, maxMessageBytes: 1 << 20, bufferLimit: 256)
+        // Gossip frames are small; cap their size, how many may wait and how many senders may be
+        // connected, so a flood on the cluster port costs at most 256 MiB queued and 256 MiB of
+        // partial frames.
+        mailbox = try Mailbox(listen: settings.listen, maxMessageBytes: 1 << 20, bufferLimit: 256, maxConnections: 256)
         address = mailbox.boundAddress
         self.settings = settings
         var logger = logger

@@ -16,19 +16,28 @@ public final class Mailbox: Sendable {
     public let messages: AsyncStream<[UInt8]>
     private let continuation: AsyncStream<[UInt8]>.Continuation
     public let boundAddress: String
+    private let connections: ConnectionLimit
 
     /// Listens on `address`; `bufferLimit` bounds messages received but not yet consumed (older
-    /// ones are kept, newer ones dropped when full, as for any lossy peer channel).
-    public init(listen address: String, maxMessageBytes: Int = 64 << 20, bufferLimit: Int = 10_000) throws(TransportError) {
+    /// ones are kept, newer ones dropped when full, as for any lossy peer channel). At most
+    /// `maxConnections` senders are connected at once, so partial frames can pin at most
+    /// `maxConnections × maxMessageBytes`.
+    public init(
+        listen address: String, maxMessageBytes: Int = 64 << 20, bufferLimit: Int = 10_000, maxConnections: Int = 1_024
+    ) throws(TransportError) {
         var socket = nng_socket()
         try check(nng_pull0_open(&socket), "open pull socket")
         var listener = nng_listener()
+        let connections = ConnectionLimit(max: maxConnections)
+        self.connections = connections
         do throws(TransportError) {
             try check(nng_socket_set_size(socket, NNG_OPT_RECVMAXSZ, maxMessageBytes), "set recv-size-max")
+            try connections.register(on: socket)
             try check(nng_listener_create(&listener, socket, address), "listen \(address)")
             try check(nng_listener_start(listener, 0), "listen \(address)")
         } catch {
             nng_close(socket)
+            connections.release()
             throw error
         }
         self.socket = socket
@@ -98,6 +107,7 @@ public final class Mailbox: Sendable {
         }
         // nng_aio_free waits for a running callback: keep it off the pool too.
         if let made { await offPool("nng-aio-free") { made.free() } }
+        connections.release()
     }
 }
 

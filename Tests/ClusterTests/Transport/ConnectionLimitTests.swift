@@ -1,0 +1,38 @@
+import Cluster
+import Logging
+import Testing
+
+@Suite("connection limit", .timeLimit(.minutes(1)))
+struct ConnectionLimitTests {
+    @Test("a server keeps at most maxConnections connections; a closed one frees its place")
+    func limit() async throws {
+        var settings = RequestServerSettings()
+        settings.maxConnections = 2
+        let server = try RequestServer(listen: "tcp://127.0.0.1:0", settings: settings, logger: Logger(label: "test")) { $0 }
+        let first = try RequestClient(dial: server.boundAddress)
+        let second = try RequestClient(dial: server.boundAddress)
+        #expect(try await first.request([1], timeout: .seconds(10)) == [1])
+        #expect(try await second.request([2], timeout: .seconds(10)) == [2])
+        #expect(server.connectionCounts.open == 2)
+
+        // The third connection is closed as it arrives (and again on every redial): no answer.
+        var third = try RequestClient(dial: server.boundAddress)
+        await #expect(throws: TransportError.self) { try await third.request([3], timeout: .milliseconds(500)) }
+        #expect(server.connectionCounts.refused >= 1)
+        #expect(server.connectionCounts.open == 2)
+        third.close()
+
+        // Once one of the first two goes, a new client gets its place.
+        first.close()
+        var freed = false
+        for _ in 0..<100 where !freed {
+            if server.connectionCounts.open < 2 { freed = true } else { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(freed)
+        third = try RequestClient(dial: server.boundAddress)
+        #expect(try await third.request([4], timeout: .seconds(10)) == [4])
+        third.close()
+        second.close()
+        await server.close()
+    }
+}
