@@ -71,6 +71,49 @@ struct TransportTests {
         client.close()
     }
 
+    @Test("reporting the first dial: a refused port and an unresolvable host fail with their own codes, not a timeout")
+    func firstDialReported() async throws {
+        var settings = RequestClientSettings()
+        settings.dial = .reportFirstAttempt
+        let probe = try echoServer()
+        let closedPort = probe.boundAddress
+        await probe.close()
+        // Deadlines far beyond the test's time limit: only the dial's own error can end these.
+        func firstError(_ address: String) async throws -> TransportError? {
+            let client = try RequestClient(dial: address, settings: settings)
+            defer { client.close() }
+            do {
+                _ = try await client.request([1], timeout: .seconds(120))
+                return nil
+            } catch {
+                return error
+            }
+        }
+        let refused = try await firstError(closedPort)
+        #expect(refused?.code == .refused, "\(String(describing: refused))")
+        #expect(refused?.isRetryable == false)
+        let unresolvable = try await firstError("tcp://no-such-host.invalid:7400")
+        #expect(unresolvable?.code == .address, "\(String(describing: unresolvable))")
+        // nng accepts a port out of range when the client is made; the dial then reports it.
+        let badPort = try await firstError("tcp://127.0.0.1:99999")
+        #expect(badPort?.code == .address, "\(String(describing: badPort))")
+
+        // Concurrent first requests share the one attempt and all get through.
+        let server = try echoServer()
+        let client = try RequestClient(dial: server.boundAddress, settings: settings)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<8 {
+                group.addTask {
+                    let reply = try await client.request([UInt8(i)], timeout: .seconds(10))
+                    #expect(reply == [UInt8(i)])
+                }
+            }
+            try await group.waitForAll()
+        }
+        client.close()
+        await server.close()
+    }
+
     @Test("closing the client fails requests in flight with .closed promptly")
     func clientCloseWithRequestsInFlight() async throws {
         let server = try echoServer { request in
