@@ -116,6 +116,7 @@ struct LeaveProcessTests {
         }
         // Writes keep coming through s0 while s2 leaves: none acknowledged may be lost, and the
         // new owners must not start histories of their own next to s2's.
+        let rounds = Locked(0)
         let writer = Task { () -> [String: [String]] in
             var acknowledged: [String: [String]] = [:]
             var round = 0
@@ -128,6 +129,7 @@ struct LeaveProcessTests {
                     }
                 }
                 round += 1
+                rounds.update { $0 = round }
             }
             return acknowledged
         }
@@ -135,7 +137,10 @@ struct LeaveProcessTests {
         #expect(run.status == 0, "leave failed: \(run.stdout) \(run.stderr)")
         let exited = try await eventually(within: .seconds(15)) { !(nodes[2].process?.isRunning ?? false) }
         #expect(exited != nil)
-        try await Task.sleep(for: .seconds(1))
+        // Keep writing until one whole round over every model has run after s2 exited.
+        let roundAtExit = rounds.value
+        let wroteAfter = try await eventually(within: .seconds(60)) { rounds.value >= roundAtExit + 2 }
+        #expect(wroteAfter != nil, "the writer did not complete a round after s2 exited")
         writer.cancel()
         let during = await writer.value
         #expect(during.values.reduce(0) { $0 + $1.count } > 0, "no write was acknowledged during the leave")

@@ -15,26 +15,31 @@ struct NodeProcessTests {
         let attempted = Locked<Set<Int>>([])
         let rowsPerBatch = 200
         let batches = 100_000  // far more than fit before the kill
-        // Four writers push batches with unique keys until the node dies under them.
+        let killAfter = 40  // acknowledged batches before the kill, however fast the machine is
+        let killed = Locked(false)
+        // Four writers push batches with unique keys until the node dies under them; the kill
+        // comes once `killAfter` batches are acknowledged, while the writers are still sending.
         await withTaskGroup(of: Void.self) { group in
             for writer in 0..<4 {
                 group.addTask {
                     for batch in stride(from: writer, to: batches, by: 4) {
                         attempted.update { _ = $0.insert(batch) }
-                        guard let response = try? await call(client, ingestRequest(model: "m\(batch % 3)", key: "b\(batch)", rows: rowsPerBatch), timeout: .seconds(2)),
+                        guard let response = try? await call(client, ingestRequest(model: "m\(batch % 3)", key: "b\(batch)", rows: rowsPerBatch), timeout: .seconds(5)),
                               response.ingest.status.code == .ok else { return }
                         acked.update { _ = $0.insert(batch) }
                     }
                 }
             }
             group.addTask {
-                try? await Task.sleep(for: .milliseconds(700))
+                let enough = try? await eventually(within: .seconds(60)) { acked.value.count >= killAfter }
                 node.kill(SIGKILL)
+                killed.update { $0 = enough != nil }
             }
         }
         client.close()
         let ackedBeforeCrash = acked.value
-        #expect(ackedBeforeCrash.count > 10, "too few acks before the crash to test anything")
+        #expect(killed.value, "fewer than \(killAfter) batches were acknowledged within 60 s")
+        #expect(ackedBeforeCrash.count >= killAfter)
         #expect(ackedBeforeCrash.count < batches, "the node died after everything was sent; the test did not crash mid-ingest")
 
         try node.start()
