@@ -55,7 +55,7 @@ struct LeaveProcessTests {
         let n2Shards = (heldByN2?.primaries.count ?? 0) + (heldByN2?.followers.count ?? 0)
         #expect(n2Shards > 0)
 
-        let run = try runCLI(["leave", "--node", n2.address, "--json"])
+        let run = try await runCLI(["leave", "--node", n2.address, "--json"])
         #expect(run.status == 0, "leave failed: \(run.stdout) \(run.stderr)")
         let output = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any], "no JSON: \(run.stdout) \(run.stderr)")
         let held = output["shards_held"] as? Int ?? -1
@@ -133,7 +133,7 @@ struct LeaveProcessTests {
             }
             return acknowledged
         }
-        let run = try runCLI(["leave", "--node", nodes[2].address, "--json"])
+        let run = try await runCLI(["leave", "--node", nodes[2].address, "--json"])
         #expect(run.status == 0, "leave failed: \(run.stdout) \(run.stderr)")
         let exited = try await eventually(within: .seconds(15)) { !(nodes[2].process?.isRunning ?? false) }
         #expect(exited != nil)
@@ -161,9 +161,9 @@ struct LeaveProcessTests {
     @Test("the only node of a cluster refuses to leave: its data would have nowhere to go")
     func lastNodeRefuses() async throws {
         let node = NodeProcess()
-        try node.start()
+        try await node.start()
         defer { node.kill() }
-        let run = try runCLI(["leave", "--node", node.address])
+        let run = try await runCLI(["leave", "--node", node.address])
         #expect(run.status != 0)
         #expect(run.stderr.contains("only live member"), "\(run.stderr)")
         #expect(node.process?.isRunning == true)
