@@ -19,19 +19,51 @@ struct NodeClient {
     var timeout: Duration = .seconds(30)
     var retries = 5
 
+    /// Checks the address at once (scheme, host, port range) without touching the network. The
+    /// first request then makes one connection attempt and fails with its own message when nothing
+    /// listens or the host does not resolve, instead of waiting out its deadline.
     init(address: String, timeout: Duration = .seconds(30)) throws {
-        guard address.hasPrefix("tcp://") || address.hasPrefix("ipc://") else {
-            throw CLIError("--node \(address) is not an nng address; expected tcp://HOST:PORT")
-        }
+        try Self.validate(address)
         self.address = address
         self.timeout = timeout
         var settings = RequestClientSettings()
         settings.maxMessageBytes = 256 << 20
+        settings.dial = .reportFirstAttempt
         do {
             client = try RequestClient(dial: address, settings: settings)
         } catch {
-            throw CLIError("cannot dial \(address): \(error.message)")
+            throw CLIError("--node \(address) is not a valid address: \(error.message)")
         }
+    }
+
+    /// `tcp://HOST:PORT` with a port in 1-65535 (an IPv6 host in brackets), or `ipc://PATH`.
+    static func validate(_ address: String) throws {
+        if address.hasPrefix("ipc://") {
+            guard address.count > "ipc://".count else { throw CLIError("--node \(address) names no socket path") }
+            return
+        }
+        guard address.hasPrefix("tcp://") else {
+            throw CLIError("--node \(address) is not an nng address; expected tcp://HOST:PORT")
+        }
+        let rest = address.dropFirst("tcp://".count)
+        guard let colon = rest.lastIndex(of: ":") else {
+            throw CLIError("--node \(address) has no port; expected tcp://HOST:PORT")
+        }
+        let host = rest[..<colon]
+        let port = rest[rest.index(after: colon)...]
+        guard !host.isEmpty, host != "[]" else { throw CLIError("--node \(address) has no host; expected tcp://HOST:PORT") }
+        guard !port.isEmpty, port.allSatisfy(\.isASCII), port.allSatisfy(\.isNumber) else {
+            throw CLIError("--node \(address): port \"\(port)\" is not a number")
+        }
+        guard let number = Int(port.prefix(6)), (1...65_535).contains(number) else {
+            throw CLIError("--node \(address): port \(port) is out of range (1-65535)")
+        }
+    }
+
+    /// The host of a `tcp://HOST:PORT` address, for messages.
+    private var host: String {
+        let rest = address.dropFirst("tcp://".count)
+        return String(rest[..<(rest.lastIndex(of: ":") ?? rest.endIndex)])
     }
 
     /// Sends `request`, retrying transport failures and retryable statuses (with the same bytes,
@@ -51,6 +83,10 @@ struct NodeClient {
                     continue
                 }
                 return response
+            } catch let error as TransportError where error.code == .refused {
+                throw CLIError("cannot connect to \(address): connection refused; is the node running, and is this its client address?")
+            } catch let error as TransportError where error.code == .address {
+                throw CLIError("cannot connect to \(address): host \"\(host)\" does not resolve (\(error.message))")
             } catch let error as TransportError {
                 guard error.isRetryable && attempt <= retries else {
                     throw CLIError("no answer from \(address) after \(attempt) attempt(s): \(error.message)")

@@ -28,10 +28,14 @@ struct DriftCommand: AsyncParsableCommand {
     @Option(help: "auto, ks, psi, js, wasserstein, chi2 or hellinger.")
     var method = "auto"
 
+    @Option(name: .customLong("max-line-bytes"), help: "Longest line accepted, in bytes (default 1 MiB); a longer one is an error.")
+    var maxLineBytes = TabularReaderSettings().maxLineBytes
+
     @Flag(help: "Print the report as JSON.")
     var json = false
 
     func validate() throws {
+        guard maxLineBytes > 0 else { throw ValidationError("--max-line-bytes must be positive") }
         guard DriftMethod(rawValue: method) != nil else {
             throw ValidationError("--method must be one of \(DriftMethod.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -43,10 +47,12 @@ struct DriftCommand: AsyncParsableCommand {
         // The two files are independent: profile them at the same time, one core each.
         let referencePath = reference
         let currentPath = current
-        async let referenceTask = Task.detached { try Self.profile(referencePath, selected: selected) }.value
-        async let currentTask = Task.detached { try Self.profile(currentPath, selected: selected) }.value
-        let referenceProfiles = try await referenceTask
-        let currentProfiles = try await currentTask
+        var settings = TabularReaderSettings()
+        settings.maxLineBytes = maxLineBytes
+        async let referenceTask = Task.detached { [settings] in try Self.profile(referencePath, selected: selected, settings: settings) }.value
+        async let currentTask = Task.detached { [settings] in try Self.profile(currentPath, selected: selected, settings: settings) }.value
+        let (referenceColumns, referenceProfiles) = try await referenceTask
+        let (currentColumns, currentProfiles) = try await currentTask
         if let selected {
             let known = Set(referenceProfiles.map(\.name))
             let unknown = selected.subtracting(known).sorted()
@@ -56,6 +62,11 @@ struct DriftCommand: AsyncParsableCommand {
         }
         let report = DriftReport.compute(
             reference: referenceProfiles, current: currentProfiles, method: DriftMethod(rawValue: method) ?? .auto)
+        guard !report.columns.isEmpty else {
+            let which = selected == nil ? "" : " of those selected by --columns"
+            throw CLIError(
+                "\(reference) and \(current) share no column\(which) to compare; reference columns: \(Self.list(referenceColumns)); current columns: \(Self.list(currentColumns))")
+        }
         let seconds = Date().timeIntervalSince(started)
         if json {
             try printJSON(DriftJSON(report, reference: reference, current: current, seconds: seconds))
@@ -76,11 +87,20 @@ struct DriftCommand: AsyncParsableCommand {
         if !report.onlyInCurrent.isEmpty { print("only in current: \(report.onlyInCurrent.joined(separator: ", "))") }
     }
 
-    /// Streams `path` into one profile per column.
-    static func profile(_ path: String, selected: Set<String>?) throws -> [ColumnProfile] {
+    /// Up to `limit` names (each cut at 40 characters), then how many more there are.
+    static func list(_ names: [String], limit: Int = 8) -> String {
+        let shown = names.prefix(limit).map { $0.count > 40 ? "\($0.prefix(40))…" : $0 }
+        let more = names.count > limit ? ", … (\(names.count - limit) more)" : ""
+        return names.isEmpty ? "(none)" : shown.joined(separator: ", ") + more
+    }
+
+    /// Streams `path` into one profile per column; returns every column name of the file too.
+    static func profile(
+        _ path: String, selected: Set<String>?, settings: TabularReaderSettings
+    ) throws -> (columns: [String], profiles: [ColumnProfile]) {
         let reader: TabularReader
         do {
-            reader = try TabularReader(path: path)
+            reader = try TabularReader(path: path, settings: settings)
         } catch {
             throw CLIError("cannot read \(error.description)")
         }
@@ -108,7 +128,7 @@ struct DriftCommand: AsyncParsableCommand {
             throw CLIError(error.description)
         }
         coverNewColumns()
-        return builders.compactMap { $0?.build() }
+        return (reader.columns, builders.compactMap { $0?.build() })
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct Infranaut: AsyncParsableCommand {
@@ -10,4 +11,42 @@ struct Infranaut: AsyncParsableCommand {
             MembersCommand.self, RingCommand.self, LeaveCommand.self, DrillCommand.self, PublishEventCommand.self, EventsCommand.self,
         ]
     )
+
+    /// Runs the command; every error ends as one line on stderr. A usage error (unknown option,
+    /// missing or invalid value) prints `error: <message> (see 'infranaut <cmd> --help')` and exits
+    /// 64 instead of the whole usage screen; any other error prints `error: <message>` and exits 1.
+    /// Help and version requests print as usual.
+    static func main() async {
+        do {
+            var command = try await asyncParseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            let code = exitCode(for: error)
+            let message = oneLine(message(for: error))
+            guard code != .success, !message.isEmpty else { exit(withError: error) }
+            var line = "error: \(message)"
+            if code == .validationFailure { line += " (see '\(commandPath()) --help')" }
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+            Foundation.exit(code.rawValue)
+        }
+    }
+
+    /// `infranaut` and the subcommand named on the command line, if any.
+    static func commandPath(_ arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> String {
+        let names = Set(configuration.subcommands.compactMap { $0.configuration.commandName })
+        guard let name = arguments.first(where: { names.contains($0) }) else { return "infranaut" }
+        return "infranaut \(name)"
+    }
+
+    /// A message on one line: an `Error: ` prefix dropped, line breaks joined with "; ".
+    static func oneLine(_ message: String) -> String {
+        var text = message.trimmingCharacters(in: .whitespacesAndNewlines)
+        if text.hasPrefix("Error: ") { text.removeFirst("Error: ".count) }
+        return text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }.joined(separator: "; ")
+    }
 }

@@ -42,12 +42,16 @@ struct PushCommand: AsyncParsableCommand {
     @Option(name: .customLong("timeout-ms"), help: "Deadline per batch request (above the node's own 30 s).")
     var timeoutMs = 40_000
 
+    @Option(name: .customLong("max-line-bytes"), help: "Longest line accepted, in bytes (default 1 MiB); a longer one is an error.")
+    var maxLineBytes = TabularReaderSettings().maxLineBytes
+
     @Flag(help: "Print the result as JSON.")
     var json = false
 
     func validate() throws {
         guard batchSize > 0 && batchSize <= 1_000_000 else { throw ValidationError("--batch-size must be between 1 and 1000000") }
         guard !model.isEmpty else { throw ValidationError("--model must not be empty") }
+        guard maxLineBytes > 0 else { throw ValidationError("--max-line-bytes must be positive") }
     }
 
     struct Mismatch: Encodable {
@@ -71,10 +75,19 @@ struct PushCommand: AsyncParsableCommand {
 
     func run() async throws {
         let reader: TabularReader
+        var settings = TabularReaderSettings()
+        settings.maxLineBytes = maxLineBytes
         do {
-            reader = try TabularReader(path: file)
+            reader = try TabularReader(path: file, settings: settings)
         } catch {
             throw CLIError("cannot read \(error.description)")
+        }
+        // The first row is read before dialing: a file without data fails before the network is used.
+        var firstRow: [TabularCell]?
+        do throws(TabularError) {
+            firstRow = try reader.nextRow()
+        } catch {
+            throw CLIError(error.description)
         }
         let client = try NodeClient(address: node, timeout: .milliseconds(timeoutMs))
         defer { client.close() }
@@ -127,7 +140,12 @@ struct PushCommand: AsyncParsableCommand {
         while true {
             let row: [TabularCell]?
             do throws(TabularError) {
-                row = try reader.nextRow()
+                if let first = firstRow {
+                    row = first
+                    firstRow = nil
+                } else {
+                    row = try reader.nextRow()
+                }
             } catch {
                 // Rows before the bad one were sent; say so, and send nothing more.
                 throw CLIError("\(error.description) (\(result.rows_accepted) rows before it were accepted)")

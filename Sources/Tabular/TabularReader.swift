@@ -36,13 +36,35 @@ public struct TabularError: Error, CustomStringConvertible, Sendable {
     }
 }
 
+/// Limits of a ``TabularReader``.
+public struct TabularReaderSettings: Sendable {
+    /// Longest line accepted, in bytes; a longer one is an error naming its line, so that a file
+    /// that is not text (or has no line breaks) fails fast instead of filling memory. A quoted CSV
+    /// field that spans lines counts towards the line it starts on. Default 1 MiB.
+    public var maxLineBytes = 1 << 20
+
+    public init() {}
+}
+
 /// Streams rows from a CSV (RFC 4180: header row, quoted fields, `""` escapes, CRLF or LF) or JSON
-/// Lines file in bounded memory: the file is read in 1 MiB chunks and only the current row is kept.
+/// Lines file in bounded memory: the file is read in 1 MiB chunks and only the current row is kept,
+/// and no row may exceed ``TabularReaderSettings/maxLineBytes``. A UTF-8 byte-order mark at the
+/// start is skipped. A CSV line holding a NUL byte is an error (the file is not text).
 ///
-/// CSV cells: an empty field is `.missing`; a field that parses completely as a number is
-/// `.number`; `true`/`false` (any case) is `.bool`; anything else is `.string`. JSON Lines: each
-/// line is one object of scalars; a key first seen in a later line becomes a new column (missing in
-/// earlier rows); nested arrays and objects are kept as their JSON text.
+/// CSV cells: an empty field is `.missing`; a field that is a number (below) is `.number`;
+/// `true`/`false` (any case) is `.bool`; anything else is `.string`. JSON Lines: each line is one
+/// object of scalars; a key first seen in a later line becomes a new column (missing in earlier
+/// rows); nested arrays and objects are kept as their JSON text.
+///
+/// Numbers: a decimal literal (optional sign, digits with an optional fraction, optional
+/// exponent), or in CSV also `inf`, `infinity` or `nan` in any case with an optional sign. Hex
+/// literals are text. A literal whose magnitude is beyond `Double`'s range (such as `1e400`) is an
+/// error naming the line, column and value in both formats: no 64-bit producer writes such a value,
+/// so it marks a corrupt or mistyped file, and turning it into infinity would hide that in a count.
+/// Literals too small to represent become 0 or the nearest subnormal.
+///
+/// ``nextRow()`` throws at the end of a file that held no row (empty, only a header or only blank
+/// lines): a file without data is a mistake, not an empty dataset.
 public final class TabularReader {
     public let path: String
     public let format: TabularFormat
@@ -51,15 +73,18 @@ public final class TabularReader {
     /// Line number of the row last returned (1-based, counting the header).
     public private(set) var lineNumber = 0
 
+    public let settings: TabularReaderSettings
     private let handle: FileHandle
     private var buffer: [UInt8] = []
     private var position = 0
     private var atEOF = false
     private var columnIndex: [String: Int] = [:]
+    private var rowsReturned = 0
 
     /// Opens `path`; the format comes from its extension unless given.
-    public init(path: String, format: TabularFormat? = nil) throws(TabularError) {
+    public init(path: String, format: TabularFormat? = nil, settings: TabularReaderSettings = TabularReaderSettings()) throws(TabularError) {
         self.path = path
+        self.settings = settings
         guard let format = format ?? TabularFormat(path: path) else {
             throw TabularError(path: path, message: "unknown file type; use a .csv or .jsonl file")
         }
@@ -73,6 +98,7 @@ public final class TabularReader {
             throw TabularError(path: path, message: "cannot open the file for reading (permissions?)")
         }
         self.handle = handle
+        if try refill(), buffer.starts(with: [0xEF, 0xBB, 0xBF]) { position = 3 }
         if format == .csv {
             guard let header = try nextRecord() else { throw TabularError(path: path, line: 1, message: "the file is empty; expected a header row") }
             lineNumber = 1
@@ -89,12 +115,42 @@ public final class TabularReader {
 
     deinit { try? handle.close() }
 
-    /// The next row, one cell per column of ``columns`` (as it is after this row), or `nil` at the end.
+    /// The next row, one cell per column of ``columns`` (as it is after this row), or `nil` at the
+    /// end. Throws at the end of a file that held no row at all.
     public func nextRow() throws(TabularError) -> [TabularCell]? {
+        let row: [TabularCell]?
         switch format {
-        case .csv: return try nextCSVRow()
-        case .jsonl: return try nextJSONRow()
+        case .csv: row = try nextCSVRow()
+        case .jsonl: row = try nextJSONRow()
         }
+        guard let row else {
+            if rowsReturned == 0 {
+                let what = format == .csv ? "only a header" : (lineNumber == 0 ? "nothing" : "only blank lines")
+                throw TabularError(path: path, line: nil, message: "no rows: the file holds \(what)")
+            }
+            return nil
+        }
+        rowsReturned += 1
+        return row
+    }
+
+    private func lineTooLong(_ line: Int) -> TabularError {
+        TabularError(
+            path: path, line: line,
+            message: "line longer than \(settings.maxLineBytes) bytes (the line limit); is this a \(format == .csv ? "CSV" : "JSON Lines") file?")
+    }
+
+    private func nulByte(_ line: Int) -> TabularError {
+        TabularError(path: path, line: line, message: "line holds a NUL byte; is this a text file?")
+    }
+
+    /// The error for a number literal beyond `Double`'s range.
+    private func outOfRange(_ line: Int, column: String, value: some Collection<UInt8>) -> TabularError {
+        var text = String(decoding: value.prefix(40), as: UTF8.self)
+        if value.count > 40 { text += "…" }
+        return TabularError(
+            path: path, line: line,
+            message: "column \"\(column)\": \(text) is beyond the range of a 64-bit number (±1.8e308)")
     }
 
     // MARK: - CSV
@@ -111,7 +167,15 @@ public final class TabularReader {
             guard fields.count == columns.count else {
                 throw TabularError(path: path, line: startLine, message: "row has \(fields.count) fields; the header has \(columns.count)")
             }
-            return fields.map(Self.cell)
+            var row: [TabularCell] = []
+            row.reserveCapacity(fields.count)
+            for (index, field) in fields.enumerated() {
+                guard let cell = Self.cell(field) else {
+                    throw outOfRange(startLine, column: columns[index], value: field)
+                }
+                row.append(cell)
+            }
+            return row
         }
     }
 
@@ -127,10 +191,11 @@ public final class TabularReader {
             while end < bytes.count {
                 let byte = bytes[end]
                 if byte == UInt8(ascii: "\n") { break }
-                if byte == UInt8(ascii: "\"") { return nil }
+                if byte == UInt8(ascii: "\"") || byte == 0 { return nil }
                 end += 1
             }
             guard end < bytes.count else { return nil }
+            guard end - position <= settings.maxLineBytes else { return .failure(lineTooLong(line)) }
             var lineEnd = end
             if lineEnd > position && bytes[lineEnd - 1] == UInt8(ascii: "\r") { lineEnd -= 1 }
             if lineEnd == position {
@@ -143,7 +208,12 @@ public final class TabularReader {
             var index = position
             while true {
                 if index == lineEnd || bytes[index] == UInt8(ascii: ",") {
-                    cells.append(Self.cell(Self.trimmed(UnsafeBufferPointer(rebasing: bytes[start..<index]))))
+                    let field = Self.trimmed(UnsafeBufferPointer(rebasing: bytes[start..<index]))
+                    guard let cell = Self.cell(field) else {
+                        let column = cells.count < expected ? columns[cells.count] : "#\(cells.count + 1)"
+                        return .failure(outOfRange(line, column: column, value: field))
+                    }
+                    cells.append(cell)
                     if index == lineEnd { break }
                     start = index + 1
                 }
@@ -169,10 +239,15 @@ public final class TabularReader {
         return UnsafeBufferPointer(rebasing: raw[lower..<upper])
     }
 
-    /// The cell a field's bytes stand for (see the type's documentation).
-    static func cell(_ field: UnsafeBufferPointer<UInt8>) -> TabularCell {
+    /// The cell a field's bytes stand for (see the type's documentation), or `nil` for a number
+    /// literal beyond `Double`'s range.
+    static func cell(_ field: UnsafeBufferPointer<UInt8>) -> TabularCell? {
         if field.isEmpty { return .missing }
-        if let number = parseNumber(field) { return .number(number) }
+        switch TabularNumber.parse(field, words: true) {
+        case .number(let number): return .number(number)
+        case .outOfRange: return nil
+        case .notANumber: break
+        }
         if field.count == 4 || field.count == 5 {
             let lowered = field.map { $0 | 0x20 }
             if lowered.elementsEqual("true".utf8) { return .bool(true) }
@@ -181,24 +256,8 @@ public final class TabularReader {
         return .string(String(decoding: field, as: UTF8.self))
     }
 
-    static func cell(_ field: [UInt8]) -> TabularCell {
+    static func cell(_ field: [UInt8]) -> TabularCell? {
         field.withUnsafeBufferPointer { cell($0) }
-    }
-
-    /// Parses the whole field as a number with `strtod` (decimal, exponent, `inf`, `nan`).
-    static func parseNumber(_ field: UnsafeBufferPointer<UInt8>) -> Double? {
-        guard let first = field.first, first == UInt8(ascii: "-") || first == UInt8(ascii: "+") || first == UInt8(ascii: ".")
-            || (first >= UInt8(ascii: "0") && first <= UInt8(ascii: "9")) || first | 0x20 == UInt8(ascii: "i") || first | 0x20 == UInt8(ascii: "n")
-        else { return nil }
-        guard field.count < 64 else { return nil }
-        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: field.count + 1) { buffer -> Double? in
-            for (i, byte) in field.enumerated() { buffer[i] = CChar(bitPattern: byte) }
-            buffer[field.count] = 0
-            var end: UnsafeMutablePointer<CChar>?
-            let value = strtod(buffer.baseAddress!, &end)
-            guard let end, end == buffer.baseAddress! + field.count else { return nil }
-            return value
-        }
     }
 
     /// Reads one CSV record (which may span lines inside quotes) as raw field bytes.
@@ -208,6 +267,8 @@ public final class TabularReader {
         var inQuotes = false
         var quotedField = false
         var sawAnything = false
+        let startLine = lineNumber + 1
+        var length = 0
         while true {
             guard let byte = try nextByte() else {
                 if inQuotes { throw TabularError(path: path, line: lineNumber + 1, message: "a quoted field is not closed before the end of the file") }
@@ -217,6 +278,9 @@ public final class TabularReader {
                 return fields
             }
             sawAnything = true
+            length += 1
+            guard length <= settings.maxLineBytes else { throw lineTooLong(startLine) }
+            guard byte != 0 else { throw nulByte(lineNumber + 1) }
             if inQuotes {
                 if byte == UInt8(ascii: "\"") {
                     if peekByte() == UInt8(ascii: "\"") {
@@ -270,6 +334,10 @@ public final class TabularReader {
             do {
                 object = try JSONSerialization.jsonObject(with: Data(line), options: [.fragmentsAllowed])
             } catch {
+                // Foundation rejects a number beyond Double's range with a generic message: name it.
+                if let (key, literal) = TabularNumber.firstOutOfRange(inJSON: line) {
+                    throw outOfRange(lineNumber, column: key, value: literal)
+                }
                 throw TabularError(path: path, line: lineNumber, message: "not valid JSON (\((error as NSError).localizedDescription))")
             }
             guard let dictionary = object as? [String: Any] else {
@@ -286,19 +354,25 @@ public final class TabularReader {
                     columnIndex[key] = index
                     row.append(.missing)
                 }
-                row[index] = Self.cell(json: dictionary[key]!)
+                guard let cell = Self.cell(json: dictionary[key]!) else {
+                    throw outOfRange(lineNumber, column: key, value: Array("\(dictionary[key]!)".utf8))
+                }
+                row[index] = cell
             }
             return row
         }
     }
 
-    static func cell(json value: Any) -> TabularCell {
+    /// The cell of a JSON value, or `nil` for a number beyond `Double`'s range (JSON has no
+    /// infinity, so an infinite value can only come from such a literal).
+    static func cell(json value: Any) -> TabularCell? {
         switch value {
         case is NSNull: return .missing
         case let flag as Bool where Self.isBoolean(value):
             return .bool(flag)
         case let number as NSNumber:
-            return .number(number.doubleValue)
+            let double = number.doubleValue
+            return double.isFinite ? .number(double) : nil
         case let string as String: return .string(string)
         default:
             if let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys]) {
@@ -320,6 +394,7 @@ public final class TabularReader {
         while true {
             guard let byte = try nextByte() else { return line.isEmpty ? nil : line }
             if byte == UInt8(ascii: "\n") { return line }
+            guard line.count < settings.maxLineBytes else { throw lineTooLong(lineNumber + 1) }
             line.append(byte)
         }
     }

@@ -28,11 +28,11 @@ struct ClusterProcessTests {
     @Test("3 nodes form a cluster; a kill -9'd node is declared dead by the others; restarted, it rejoins with a higher incarnation")
     func formDetectRejoin() async throws {
         let first = NodeProcess(arguments: ["--node-id", "n1"])
-        try first.start()
+        try await first.start()
         let second = NodeProcess(arguments: ["--node-id", "n2", "--seed", first.clusterAddress])
         let third = NodeProcess(arguments: ["--node-id", "n3", "--seed", first.clusterAddress])
-        try second.start()
-        try third.start()
+        try await second.start()
+        try await third.start()
 
         let formed = try await eventually(within: .seconds(15)) {
             for node in [first, second, third] {
@@ -61,7 +61,7 @@ struct ClusterProcessTests {
 
         // Restart with the same data dir (same node id) and no explicit id: it comes back.
         let restarted = NodeProcess(dataDirectory: second.dataDirectory, arguments: ["--seed", first.clusterAddress])
-        try restarted.start()
+        try await restarted.start()
         let rejoined = try await eventually(within: .seconds(20)) {
             let n2 = try await members(third).first { $0.id == "n2" }
             return n2?.status == "alive" && (n2?.incarnation ?? 0) > before
@@ -75,11 +75,11 @@ struct RoutingTests {
     @Test("telemetry sent to any node lands on the model's primary; status from any node sees all of it")
     func anyNodeAcceptsAndForwards() async throws {
         let first = NodeProcess(arguments: ["--node-id", "r1"])
-        try first.start()
+        try await first.start()
         let second = NodeProcess(arguments: ["--node-id", "r2", "--seed", first.clusterAddress])
         let third = NodeProcess(arguments: ["--node-id", "r3", "--seed", first.clusterAddress])
-        try second.start()
-        try third.start()
+        try await second.start()
+        try await third.start()
         let nodes = [first, second, third]
         let formed = try await eventually(within: .seconds(15)) {
             for node in nodes where try await members(node).filter({ $0.status == "alive" && !$0.clientAddress.isEmpty }).count != 3 {
@@ -119,11 +119,11 @@ struct MinorityTests {
     @Test("a node that loses sight of the majority refuses writes (retryable) but still answers reads")
     func minorityRefusesWrites() async throws {
         let first = NodeProcess(arguments: ["--node-id", "a"])
-        try first.start()
+        try await first.start()
         let second = NodeProcess(arguments: ["--node-id", "b", "--seed", first.clusterAddress])
         let third = NodeProcess(arguments: ["--node-id", "c", "--seed", first.clusterAddress])
-        try second.start()
-        try third.start()
+        try await second.start()
+        try await third.start()
         let client = try RequestClient(dial: first.address)
         defer { client.close() }
         let formed = try await eventually(within: .seconds(15)) { try await members(first).filter { $0.status == "alive" }.count == 3 }

@@ -8,7 +8,7 @@ import Wire
 struct DrillTests {
     @Test("infranaut drill kills a node under load and accounts for every acknowledged record")
     func drillPasses() async throws {
-        let run = try runCLI(["drill", "--nodes", "3", "--kill", "1", "--duration", "9", "--rate", "200", "--json"])
+        let run = try await runCLI(["drill", "--nodes", "3", "--kill", "1", "--duration", "9", "--rate", "200", "--json"])
         #expect(run.status == 0, "drill failed:\n\(run.stdout)\n\(run.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any], "no JSON report:\n\(run.stdout)\n\(run.stderr)")
         #expect(report["passed"] as? Bool == true)
@@ -23,11 +23,11 @@ struct DrillTests {
     }
 
     @Test("the drill refuses to kill every replica of a shard or the majority")
-    func drillRefusesImpossibleKills() throws {
-        let tooMany = try runCLI(["drill", "--nodes", "5", "--kill", "2"])
+    func drillRefusesImpossibleKills() async throws {
+        let tooMany = try await runCLI(["drill", "--nodes", "5", "--kill", "2"])
         #expect(tooMany.status != 0)
         #expect(tooMany.stderr.contains("replication factor 2"))
-        let noMajority = try runCLI(["drill", "--nodes", "3", "--kill", "2", "--replication-factor", "3"])
+        let noMajority = try await runCLI(["drill", "--nodes", "3", "--kill", "2", "--replication-factor", "3"])
         #expect(noMajority.status != 0)
         #expect(noMajority.stderr.contains("leaves no majority"))
     }
@@ -38,7 +38,7 @@ struct DrillTests {
     @Test("the drill's audit detects a missing acknowledged batch and an extra applied batch")
     func auditDetectsLossAndExtras() async throws {
         let node = NodeProcess()
-        try node.start()
+        try await node.start()
         defer { node.kill() }
         let client = try RequestClient(dial: node.address)
         defer { client.close() }
@@ -72,7 +72,7 @@ struct DrillTests {
     @Test("receipts requests are checked: empty model, no keys, too many keys")
     func receiptsValidation() async throws {
         let node = NodeProcess()
-        try node.start()
+        try await node.start()
         defer { node.kill() }
         let client = try RequestClient(dial: node.address)
         defer { client.close() }

@@ -52,7 +52,7 @@ struct LeaveProcessTests {
         let n2Shards = (heldByN2?.primaries.count ?? 0) + (heldByN2?.followers.count ?? 0)
         #expect(n2Shards > 0)
 
-        let run = try runCLI(["leave", "--node", n2.address, "--cluster-secret-file", NodeProcess.secretFile, "--json"])
+        let run = try await runCLI(["leave", "--node", n2.address, "--cluster-secret-file", NodeProcess.secretFile, "--json"])
         #expect(run.status == 0, "leave failed: \(run.stdout) \(run.stderr)")
         let output = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any], "no JSON: \(run.stdout) \(run.stderr)")
         let held = output["shards_held"] as? Int ?? -1
@@ -113,6 +113,7 @@ struct LeaveProcessTests {
         }
         // Writes keep coming through s0 while s2 leaves: none acknowledged may be lost, and the
         // new owners must not start histories of their own next to s2's.
+        let rounds = Locked(0)
         let writer = Task { () -> [String: [String]] in
             var acknowledged: [String: [String]] = [:]
             var round = 0
@@ -125,14 +126,18 @@ struct LeaveProcessTests {
                     }
                 }
                 round += 1
+                rounds.update { $0 = round }
             }
             return acknowledged
         }
-        let run = try runCLI(["leave", "--node", nodes[2].address, "--cluster-secret-file", NodeProcess.secretFile, "--json"])
+        let run = try await runCLI(["leave", "--node", nodes[2].address, "--cluster-secret-file", NodeProcess.secretFile, "--json"])
         #expect(run.status == 0, "leave failed: \(run.stdout) \(run.stderr)")
         let exited = try await eventually(within: .seconds(15)) { !(nodes[2].process?.isRunning ?? false) }
         #expect(exited != nil)
-        try await Task.sleep(for: .seconds(1))
+        // Keep writing until one whole round over every model has run after s2 exited.
+        let roundAtExit = rounds.value
+        let wroteAfter = try await eventually(within: .seconds(60)) { rounds.value >= roundAtExit + 2 }
+        #expect(wroteAfter != nil, "the writer did not complete a round after s2 exited")
         writer.cancel()
         let during = await writer.value
         #expect(during.values.reduce(0) { $0 + $1.count } > 0, "no write was acknowledged during the leave")
@@ -153,9 +158,9 @@ struct LeaveProcessTests {
     @Test("the only node of a cluster refuses to leave: its data would have nowhere to go")
     func lastNodeRefuses() async throws {
         let node = NodeProcess()
-        try node.start()
+        try await node.start()
         defer { node.kill() }
-        let run = try runCLI(["leave", "--node", node.address, "--cluster-secret-file", NodeProcess.secretFile])
+        let run = try await runCLI(["leave", "--node", node.address, "--cluster-secret-file", NodeProcess.secretFile])
         #expect(run.status != 0)
         #expect(run.stderr.contains("only live member"), "\(run.stderr)")
         #expect(node.process?.isRunning == true)

@@ -42,7 +42,11 @@ final class NodeProcess: @unchecked Sendable {
     }
 
     /// Starts the node on a free port and waits (up to 20 s) for its ready line.
-    func start() throws {
+    func start() async throws {
+        try await offPool { try self.startBlocking() }
+    }
+
+    private func startBlocking() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = ["start", "--data-dir", dataDirectory, "--client-listen", "tcp://127.0.0.1:0",
@@ -96,8 +100,22 @@ struct NodeTestError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
+/// Runs `body` on a thread of its own. Starting a node and running the CLI block (reading a
+/// child's output, waiting for it to exit); on the cooperative pool (two threads on this machine)
+/// that starved the in-process servers and clients of suites running at the same time, whose
+/// requests then timed out.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}
+
 /// Runs the CLI to completion and returns its exit status and output.
-func runCLI(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+func runCLI(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
+    try await offPool { try runCLIBlocking(arguments) }
+}
+
+private func runCLIBlocking(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: NodeProcess.binary)
     process.arguments = arguments
@@ -150,7 +168,7 @@ func startCluster(_ ids: [String], arguments: [String] = []) async throws -> [No
     for id in ids {
         let seed = nodes.first.map { ["--seed", $0.clusterAddress] } ?? []
         let node = NodeProcess(arguments: ["--node-id", id] + seed + arguments)
-        try node.start()
+        try await node.start()
         nodes.append(node)
     }
     let formed = try await eventually(within: .seconds(15)) {

@@ -9,35 +9,40 @@ struct NodeProcessTests {
     @Test("kill -9 mid-ingest loses no acknowledged batch, and retries after restart apply exactly once")
     func killNineMidIngest() async throws {
         let node = NodeProcess()
-        try node.start()
+        try await node.start()
         let client = try RequestClient(dial: node.address)
         let acked = Locked<Set<Int>>([])
         let attempted = Locked<Set<Int>>([])
         let rowsPerBatch = 200
         let batches = 100_000  // far more than fit before the kill
-        // Four writers push batches with unique keys until the node dies under them.
+        let killAfter = 40  // acknowledged batches before the kill, however fast the machine is
+        let killed = Locked(false)
+        // Four writers push batches with unique keys until the node dies under them; the kill
+        // comes once `killAfter` batches are acknowledged, while the writers are still sending.
         await withTaskGroup(of: Void.self) { group in
             for writer in 0..<4 {
                 group.addTask {
                     for batch in stride(from: writer, to: batches, by: 4) {
                         attempted.update { _ = $0.insert(batch) }
-                        guard let response = try? await call(client, ingestRequest(model: "m\(batch % 3)", key: "b\(batch)", rows: rowsPerBatch), timeout: .seconds(2)),
+                        guard let response = try? await call(client, ingestRequest(model: "m\(batch % 3)", key: "b\(batch)", rows: rowsPerBatch), timeout: .seconds(5)),
                               response.ingest.status.code == .ok else { return }
                         acked.update { _ = $0.insert(batch) }
                     }
                 }
             }
             group.addTask {
-                try? await Task.sleep(for: .milliseconds(700))
+                let enough = try? await eventually(within: .seconds(60)) { acked.value.count >= killAfter }
                 node.kill(SIGKILL)
+                killed.update { $0 = enough != nil }
             }
         }
         client.close()
         let ackedBeforeCrash = acked.value
-        #expect(ackedBeforeCrash.count > 10, "too few acks before the crash to test anything")
+        #expect(killed.value, "fewer than \(killAfter) batches were acknowledged within 60 s")
+        #expect(ackedBeforeCrash.count >= killAfter)
         #expect(ackedBeforeCrash.count < batches, "the node died after everything was sent; the test did not crash mid-ingest")
 
-        try node.start()
+        try await node.start()
         let after = try RequestClient(dial: node.address)
         defer { after.close() }
         var rowsAfterRestart: UInt64 = 0
@@ -66,13 +71,13 @@ struct NodeProcessTests {
     @Test("SIGTERM drains and exits 0; the data is there after restart")
     func gracefulShutdown() async throws {
         let node = NodeProcess()
-        try node.start()
+        try await node.start()
         let client = try RequestClient(dial: node.address)
         for i in 0..<10 { _ = try await call(client, ingestRequest(model: "g", key: "k\(i)", rows: 50)) }
         client.close()
         node.kill(SIGTERM)
         #expect(node.terminationStatus == 0)
-        try node.start()
+        try await node.start()
         let again = try RequestClient(dial: node.address)
         defer { again.close() }
         #expect(try await call(again, statusRequest("g")).status.model.rows == 500)
@@ -81,7 +86,7 @@ struct NodeProcessTests {
     @Test("bad input gets a clear error and changes nothing")
     func badInput() async throws {
         let node = NodeProcess(arguments: ["--max-request-bytes", "65536"])
-        try node.start()
+        try await node.start()
         let client = try RequestClient(dial: node.address)
         defer { client.close() }
         _ = try await call(client, ingestRequest(model: "b", key: "good", rows: 10))
@@ -115,12 +120,12 @@ struct NodeProcessTests {
     @Test("push and status through the CLI: rows, type mismatches with row and column, JSON shape")
     func cliPushAndStatus() async throws {
         let node = NodeProcess()
-        try node.start()
+        try await node.start()
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-cli-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let generated = try runCLI(["generate", "--rows", "2500", "--features", "3", "--out", dir + "/a.csv"])
+        let generated = try await runCLI(["generate", "--rows", "2500", "--features", "3", "--out", dir + "/a.csv"])
         #expect(generated.status == 0, "\(generated.stderr)")
-        let push = try runCLI(["push", "--node", node.address, "--model", "cli", "--file", dir + "/a.csv",
+        let push = try await runCLI(["push", "--node", node.address, "--model", "cli", "--file", dir + "/a.csv",
                                "--batch-size", "1000", "--id-column", "id", "--time-column", "ts", "--json"])
         #expect(push.status == 0, "\(push.stderr)")
         let pushed = try JSONSerialization.jsonObject(with: Data(push.stdout.utf8)) as? [String: Any]
@@ -128,12 +133,12 @@ struct NodeProcessTests {
         #expect(pushed?["batches"] as? Int == 3)
 
         try "f0,f1\n1.5,x\nnot-a-number,y\n2.5,z\n".write(toFile: dir + "/b.csv", atomically: true, encoding: .utf8)
-        let mixed = try runCLI(["push", "--node", node.address, "--model", "cli", "--file", dir + "/b.csv"])
+        let mixed = try await runCLI(["push", "--node", node.address, "--model", "cli", "--file", dir + "/b.csv"])
         #expect(mixed.status == 0, "\(mixed.stderr)")
         #expect(mixed.stdout.contains("row 2, column f0: expected double, got \"not-a-number\""), "\(mixed.stdout)")
         #expect(mixed.stdout.contains("column f1: expected double"), "\(mixed.stdout)")
 
-        let status = try runCLI(["status", "--node", node.address, "--model", "cli", "--json"])
+        let status = try await runCLI(["status", "--node", node.address, "--model", "cli", "--json"])
         #expect(status.status == 0, "\(status.stderr)")
         let json = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
         #expect(json?["model"] as? String == "cli")
@@ -144,10 +149,10 @@ struct NodeProcessTests {
         #expect(f0?["count"] != nil && f0?["missing"] != nil && f0?["mean"] != nil && f0?["variance"] != nil)
         #expect(features.contains { $0["name"] as? String == "segment" && $0["type"] as? String == "string" })
 
-        let missingFile = try runCLI(["push", "--node", node.address, "--model", "cli", "--file", dir + "/nope.csv"])
+        let missingFile = try await runCLI(["push", "--node", node.address, "--model", "cli", "--file", dir + "/nope.csv"])
         #expect(missingFile.status != 0)
         #expect(missingFile.stderr.contains("nope.csv: no such file"), "\(missingFile.stderr)")
-        let after = try runCLI(["status", "--node", node.address, "--model", "cli", "--json"])
+        let after = try await runCLI(["status", "--node", node.address, "--model", "cli", "--json"])
         #expect((try JSONSerialization.jsonObject(with: Data(after.stdout.utf8)) as? [String: Any])?["rows"] as? Int == 2503)
     }
 }

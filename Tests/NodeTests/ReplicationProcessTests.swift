@@ -24,11 +24,11 @@ struct ReplicationProcessTests {
     @Test("kill -9 of a shard's primary loses no acknowledged batch: the follower serves all of them, and retries apply once")
     func primaryKillLosesNothingAcknowledged() async throws {
         let first = NodeProcess(arguments: ["--node-id", "a1"])
-        try first.start()
+        try await first.start()
         let second = NodeProcess(arguments: ["--node-id", "a2", "--seed", first.clusterAddress])
         let third = NodeProcess(arguments: ["--node-id", "a3", "--seed", first.clusterAddress])
-        try second.start()
-        try third.start()
+        try await second.start()
+        try await third.start()
         let nodes = [(id: "a1", process: first), (id: "a2", process: second), (id: "a3", process: third)]
         let formed = try await eventually(within: .seconds(15)) {
             for entry in nodes where try await members(entry.process).filter({ $0.status == "alive" && !$0.clientAddress.isEmpty }).count != 3 {
@@ -102,7 +102,7 @@ struct ReplicationProcessTests {
         // The victim comes back with its old data and is the shard's primary again: it must take
         // over the state its follower built meanwhile, not serve its own older copy.
         let restarted = NodeProcess(dataDirectory: victim.dataDirectory, arguments: ["--seed", first.clusterAddress == victim.clusterAddress ? second.clusterAddress : first.clusterAddress])
-        try restarted.start()
+        try await restarted.start()
         let back = try await eventually(within: .seconds(20)) {
             for survivor in survivors where try await members(survivor).first(where: { $0.id == victimID })?.status != "alive" {
                 return false

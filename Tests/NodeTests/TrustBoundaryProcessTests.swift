@@ -88,7 +88,7 @@ struct TrustBoundaryProcessTests {
     @Test("every peer-only request is refused on the client port with PERMISSION_DENIED")
     func peerBodiesOnClientPort() async throws {
         let node = NodeProcess()
-        try node.start()
+        try await node.start()
         let client = try RequestClient(dial: node.address)
         defer { client.close() }
         let bodies: [Infranaut_V1_Request.OneOf_Body] = [
@@ -110,7 +110,7 @@ struct TrustBoundaryProcessTests {
     @Test("a sealed frame is accepted once: a replay of it, or a frame sealed with another secret, is refused and counted")
     func replayIsRefused() async throws {
         let node = NodeProcess()
-        try node.start()
+        try await node.start()
         let seal = PeerSeal(secret: try NodeProcess.secret, sender: "admin-replay-test")
         let members = try Infranaut_V1_Request.with { $0.version = 1; $0.members = .init() }.serializedBytes() as [UInt8]
         let (frame, header) = seal.seal(members, channel: .request)
@@ -132,10 +132,10 @@ struct TrustBoundaryProcessTests {
     @Test("a node without the cluster's secret cannot join, and says why")
     func strangerCannotJoin() async throws {
         let seed = NodeProcess(arguments: ["--node-id", "seed"])
-        try seed.start()
+        try await seed.start()
         // No secret at all: refused at start, with the reason.
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-nosecret-\(UUID().uuidString)").path
-        let noSecret = try runCLI(["start", "--data-dir", data, "--client-listen", "tcp://127.0.0.1:0", "--cluster-listen", "tcp://127.0.0.1:0",
+        let noSecret = try await runCLI(["start", "--data-dir", data, "--client-listen", "tcp://127.0.0.1:0", "--cluster-listen", "tcp://127.0.0.1:0",
                                    "--peer-listen", "tcp://127.0.0.1:0", "--seed", seed.clusterAddress])
         #expect(noSecret.status != 0)
         #expect(noSecret.stderr.contains("needs the cluster's secret"), "stderr: \(noSecret.stderr)")
@@ -144,7 +144,7 @@ struct TrustBoundaryProcessTests {
         let wrongFile = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-wrong-secret-\(UUID().uuidString)").path
         try writeClusterSecret(to: wrongFile)
         let stranger = NodeProcess(arguments: ["--node-id", "stranger", "--seed", seed.clusterAddress, "--cluster-secret-file", wrongFile])
-        try stranger.start()
+        try await stranger.start()
         let told = try await eventually(within: .seconds(15)) {
             try String(contentsOfFile: stranger.logPath, encoding: .utf8).contains("a node refused this node's gossip")
         }

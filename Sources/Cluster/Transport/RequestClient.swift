@@ -11,8 +11,22 @@ public struct RequestClientSettings: Sendable {
     /// Reconnect back-off bounds while the server is unreachable.
     public var reconnectMin: Duration = .milliseconds(50)
     public var reconnectMax: Duration = .seconds(1)
+    /// How the first connection is made. Default ``RequestClientDial/background``.
+    public var dial: RequestClientDial = .background
 
     public init() {}
+}
+
+/// How a ``RequestClient`` makes its first connection.
+public enum RequestClientDial: Sendable {
+    /// Dial in the background and keep retrying with back-off; a request to a server that is not
+    /// up waits for it until the request's deadline. For peers, which come and go.
+    case background
+    /// The first request makes one connection attempt (name resolution included) and fails with
+    /// its error if it fails: `.refused` when nothing listens, `.address` when the host does not
+    /// resolve, `.timedOut` when the attempt outlasts the request's deadline. Once connected, a
+    /// dropped connection is redialled in the background. For the CLI, where a user waits.
+    case reportFirstAttempt
 }
 
 /// A request client on an nng REQ socket, dialing one server address and reconnecting on its own.
@@ -32,9 +46,12 @@ public final class RequestClient: Sendable {
     private let settings: RequestClientSettings
     public let address: String
     private let registry = ExchangeRegistry()
+    /// The dialer that the first request starts, with ``RequestClientDial/reportFirstAttempt``.
+    private let firstDial: FirstDial?
 
-    /// Creates a client for `address` (for example `tcp://127.0.0.1:7400`). Dialing happens in the
-    /// background; a server that is not up yet is retried until a request's deadline.
+    /// Creates a client for `address` (for example `tcp://127.0.0.1:7400`). A malformed address
+    /// fails here. By default dialing happens in the background and a server that is not up yet is
+    /// retried until a request's deadline; see ``RequestClientSettings/dial``.
     public init(dial address: String, settings: RequestClientSettings = RequestClientSettings()) throws(TransportError) {
         self.address = address
         self.settings = settings
@@ -52,7 +69,13 @@ public final class RequestClient: Sendable {
             var dialer = nng_dialer()
             try check(nng_dialer_create(&dialer, socket, address), "dial \(address)")
             try check(nng_dialer_set_bool(dialer, NNG_OPT_TCP_NODELAY, true), "set tcp-nodelay")
-            try check(nng_dialer_start(dialer, Int32(NNG_FLAG_NONBLOCK)), "dial \(address)")
+            switch settings.dial {
+            case .background:
+                try check(nng_dialer_start(dialer, Int32(NNG_FLAG_NONBLOCK)), "dial \(address)")
+                firstDial = nil
+            case .reportFirstAttempt:
+                firstDial = FirstDial(dialer: dialer, address: address)
+            }
         } catch {
             nng_close(socket)
             throw error
@@ -68,6 +91,15 @@ public final class RequestClient: Sendable {
     public func request(_ request: [UInt8], timeout: Duration? = nil) async throws(TransportError) -> [UInt8] {
         let deadline = ContinuousClock.now + (timeout ?? settings.defaultTimeout)
         let operation = "request to \(address)"
+        if let firstDial {
+            let remaining = deadline - ContinuousClock.now
+            // The attempt blocks a thread of its own; the request stops waiting at its deadline.
+            let outcome = await withDeadline(remaining) { await firstDial.outcome() }
+            guard let outcome else {
+                throw TransportError(.timedOut, operation: "dial \(address)", message: "no connection before the deadline")
+            }
+            if let outcome { throw outcome }
+        }
         let registry = self.registry
         let exchange = Exchange(deadline: deadline, operation: operation, registry: registry)
         guard registry.register(exchange) else {
@@ -112,6 +144,66 @@ public final class RequestClient: Sendable {
             }
             // Otherwise a context might still be closing; leaking the socket is safer than freeing
             // it under that context (see docs/transport.md).
+        }
+    }
+}
+
+/// The one synchronous connection attempt of a ``RequestClientDial/reportFirstAttempt`` client:
+/// started by the first request, awaited by every request until it ends, its error kept.
+private final class FirstDial: Sendable {
+    private enum State {
+        case notStarted
+        case dialing([CheckedContinuation<TransportError?, Never>])
+        case done(TransportError?)
+    }
+    private let state = Mutex(State.notStarted)
+    private let dialer: nng_dialer
+    private let address: String
+
+    init(dialer: nng_dialer, address: String) {
+        self.dialer = dialer
+        self.address = address
+    }
+
+    /// Nil once connected, or the error of the attempt.
+    func outcome() async -> TransportError? {
+        await withCheckedContinuation { (continuation: CheckedContinuation<TransportError?, Never>) in
+            let start = state.withLock { state -> Bool? in
+                switch state {
+                case .notStarted:
+                    state = .dialing([continuation])
+                    return true
+                case .dialing(let waiting):
+                    state = .dialing(waiting + [continuation])
+                    return false
+                case .done:
+                    return nil
+                }
+            }
+            switch start {
+            case nil:
+                let error = state.withLock { state -> TransportError? in
+                    if case .done(let error) = state { return error }
+                    return nil
+                }
+                continuation.resume(returning: error)
+            case false?:
+                break
+            case true?:
+                let dialer = self.dialer
+                let operation = "dial \(address)"
+                // Without NNG_FLAG_NONBLOCK nng_dialer_start blocks until the first attempt
+                // (name resolution included) succeeds or fails: off the cooperative pool.
+                detachOffPool("nng-dial") {
+                    let error = TransportError.from(nng_dialer_start(dialer, 0), operation)
+                    let waiting = self.state.withLock { state -> [CheckedContinuation<TransportError?, Never>] in
+                        defer { state = .done(error) }
+                        if case .dialing(let waiting) = state { return waiting }
+                        return []
+                    }
+                    for continuation in waiting { continuation.resume(returning: error) }
+                }
+            }
         }
     }
 }

@@ -7,8 +7,10 @@ public struct TransportError: Error, CustomStringConvertible, Sendable, Equatabl
         case timedOut
         /// The socket was closed (locally, by shutdown) while the operation was pending.
         case closed
-        /// The address could not be listened on or dialed (malformed, in use, refused).
+        /// The address could not be listened on or dialed (malformed, in use, host not resolvable).
         case address
+        /// Nothing accepts connections at the address (connection refused).
+        case refused
         /// The connection dropped while the request was outstanding; it may or may not have been applied.
         case connectionLost
         /// A message exceeded the configured size limit.
@@ -40,8 +42,9 @@ public struct TransportError: Error, CustomStringConvertible, Sendable, Equatabl
         switch UInt32(rv) {
         case NNG_ETIMEDOUT.rawValue: code = .timedOut
         case NNG_ECLOSED.rawValue, NNG_ECANCELED.rawValue: code = .closed
-        case NNG_EADDRINUSE.rawValue, NNG_EADDRINVAL.rawValue, NNG_ECONNREFUSED.rawValue, NNG_ENOTSUP.rawValue:
+        case NNG_EADDRINUSE.rawValue, NNG_EADDRINVAL.rawValue, NNG_ENOTSUP.rawValue:
             code = .address
+        case NNG_ECONNREFUSED.rawValue: code = .refused
         case NNG_EMSGSIZE.rawValue: code = .tooLarge
         case NNG_ECONNRESET.rawValue, NNG_ECONNSHUT.rawValue, NNG_ECONNABORTED.rawValue: code = .connectionLost
         default: code = .failed

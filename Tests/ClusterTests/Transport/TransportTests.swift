@@ -1,5 +1,6 @@
 import Cluster
 import Logging
+import Synchronization
 import Testing
 
 private let logger = Logger(label: "test.transport")
@@ -12,6 +13,31 @@ private func echoServer(
     settings.concurrency = concurrency
     settings.maxMessageBytes = maxMessageBytes
     return try RequestServer(listen: "tcp://127.0.0.1:0", settings: settings, logger: logger, handler: handler)
+}
+
+/// Holds request handlers until the test opens it, so that "still running" does not depend on
+/// how long a sleep lasts on a busy machine.
+private final class Gate: Sendable {
+    private let state = Mutex<(open: Bool, waiting: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func wait() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let isOpen = state.withLock { state -> Bool in
+                if !state.open { state.waiting.append(continuation) }
+                return state.open
+            }
+            if isOpen { continuation.resume() }
+        }
+    }
+
+    func open() {
+        let waiting = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.open = true
+            defer { state.waiting = [] }
+            return state.waiting
+        }
+        for continuation in waiting { continuation.resume() }
+    }
 }
 
 @Suite("nng transport", .timeLimit(.minutes(1)))
@@ -38,18 +64,24 @@ struct TransportTests {
         await server.close()
     }
 
-    @Test("a slow handler makes the request time out near its deadline, not hang")
+    @Test("a handler that does not answer makes the request time out at its deadline, not hang")
     func requestTimeout() async throws {
+        let gate = Gate()
         let server = try echoServer { request in
-            try? await Task.sleep(for: .seconds(2))
+            await gate.wait()
             return request
         }
         let client = try RequestClient(dial: server.boundAddress)
         let started = ContinuousClock.now
-        await #expect(throws: TransportError.self) { try await client.request([1, 2, 3], timeout: .milliseconds(300)) }
-        let elapsed = ContinuousClock.now - started
-        #expect(elapsed >= .milliseconds(250))
-        #expect(elapsed < .seconds(2))
+        do {
+            _ = try await client.request([1, 2, 3], timeout: .milliseconds(300))
+            Issue.record("a request to a handler that never answers got a reply")
+        } catch {
+            #expect(error.code == .timedOut, "\(error)")
+        }
+        // Not before the deadline (a busy machine can only make it later).
+        #expect(ContinuousClock.now - started >= .milliseconds(300))
+        gate.open()
         client.close()
         await server.close(grace: .seconds(3))
     }
@@ -71,34 +103,81 @@ struct TransportTests {
         client.close()
     }
 
-    @Test("closing the client fails requests in flight with .closed promptly")
+    @Test("reporting the first dial: a refused port and an unresolvable host fail with their own codes, not a timeout")
+    func firstDialReported() async throws {
+        var settings = RequestClientSettings()
+        settings.dial = .reportFirstAttempt
+        let probe = try echoServer()
+        let closedPort = probe.boundAddress
+        await probe.close()
+        // Deadlines far beyond the test's time limit: only the dial's own error can end these.
+        func firstError(_ address: String) async throws -> TransportError? {
+            let client = try RequestClient(dial: address, settings: settings)
+            defer { client.close() }
+            do {
+                _ = try await client.request([1], timeout: .seconds(120))
+                return nil
+            } catch {
+                return error
+            }
+        }
+        let refused = try await firstError(closedPort)
+        #expect(refused?.code == .refused, "\(String(describing: refused))")
+        #expect(refused?.isRetryable == false)
+        let unresolvable = try await firstError("tcp://no-such-host.invalid:7400")
+        #expect(unresolvable?.code == .address, "\(String(describing: unresolvable))")
+        // nng accepts a port out of range when the client is made; the dial then reports it.
+        let badPort = try await firstError("tcp://127.0.0.1:99999")
+        #expect(badPort?.code == .address, "\(String(describing: badPort))")
+
+        // Concurrent first requests share the one attempt and all get through.
+        let server = try echoServer()
+        let client = try RequestClient(dial: server.boundAddress, settings: settings)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<8 {
+                group.addTask {
+                    let reply = try await client.request([UInt8(i)], timeout: .seconds(10))
+                    #expect(reply == [UInt8(i)])
+                }
+            }
+            try await group.waitForAll()
+        }
+        client.close()
+        await server.close()
+    }
+
+    @Test("closing the client fails requests in flight with .closed, not at their deadline")
     func clientCloseWithRequestsInFlight() async throws {
+        let gate = Gate()
         let server = try echoServer { request in
-            try? await Task.sleep(for: .milliseconds(800))
+            await gate.wait()
             return request
         }
         let client = try RequestClient(dial: server.boundAddress)
-        let started = ContinuousClock.now
         try await withThrowingTaskGroup(of: TransportError.Code?.self) { group in
             for i in 0..<20 {
                 group.addTask {
                     do {
-                        _ = try await client.request([UInt8(i)], timeout: .seconds(10))
+                        // A deadline beyond the suite's time limit: only the close can end these.
+                        _ = try await client.request([UInt8(i)], timeout: .seconds(120))
                         return nil
                     } catch {
                         return (error as? TransportError)?.code
                     }
                 }
             }
-            try await Task.sleep(for: .milliseconds(100))
+            // Close once requests are in flight (held by the gate), however long that takes.
+            let deadline = ContinuousClock.now + .seconds(20)
+            while server.inFlight == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(server.inFlight > 0)
             client.close()
             var codes: [TransportError.Code?] = []
             for try await code in group { codes.append(code) }
             #expect(codes.count == 20)
             #expect(codes.allSatisfy { $0 == .closed }, "codes: \(codes)")
         }
-        #expect(ContinuousClock.now - started < .seconds(5))
         await #expect(throws: TransportError.self) { try await client.request([1]) }
+        gate.open()
         await server.close(grace: .seconds(2))
     }
 
