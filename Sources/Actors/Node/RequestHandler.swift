@@ -142,7 +142,14 @@ final class RequestHandler: Sendable {
         // The received frame with `hops = 1` appended (field 2, varint; a later field value wins),
         // so a large batch is not encoded a second time.
         do {
-            return try await peers.call(encoded: bytes + [0x10, 0x01], to: primary.peerAddress, timeout: settings.forwardTimeout)
+            let reply = try await peers.call(encoded: bytes + [0x10, 0x01], to: primary.peerAddress, timeout: settings.forwardTimeout)
+            // The primary refused this node's frame (a secret changed, or clocks drifted apart):
+            // not the client's doing, and another node or a later try may get through.
+            if case .error(let refusal) = reply.body, refusal.code == .permissionDenied {
+                logger.warning("the primary refused a forwarded request", metadata: ["to": "\(primary.id)", "reason": "\(refusal.message)"])
+                return .error(.unavailable, "\(primary.id), the primary of model \(model)'s shard, refused this node's forward (\(refusal.message)); retry with the same idempotency key")
+            }
+            return reply
         } catch {
             logger.debug("forward failed", metadata: ["to": "\(primary.id)", "error": "\(error)"])
             return .error(.unavailable, "could not reach \(primary.id), the primary of model \(model)'s shard (\(error)); retry with the same idempotency key")
