@@ -96,7 +96,7 @@ public func askPeer(
         $0.version = 1
         $0.body = body
     }
-    let (frame, header) = seal.seal(try request.serializedBytes(), channel: .request)
+    let (frame, header) = seal.seal(try request.serializedBytes(), channel: .request, to: address)
     let reply = try await client.request(frame, timeout: timeout)
     guard PeerSeal.isSealed(reply) else { return try Infranaut_V1_Response(serializedBytes: reply) }
     return try Infranaut_V1_Response(serializedBytes: Array(try seal.openReply(reply, to: header)))

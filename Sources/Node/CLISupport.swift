@@ -78,7 +78,8 @@ struct NodeClient {
                 let reply = try await client.request(bytes, timeout: timeout)
                 let response = try Infranaut_V1_Response(serializedBytes: reply)
                 if response.outcome.retryable && attempt <= retries {
-                    try await Task.sleep(for: delay)
+                    // A node at a limit says how long to wait (RESOURCE_EXHAUSTED's retry_after_ms).
+                    try await Task.sleep(for: max(delay, .milliseconds(Int(response.outcome.retryAfterMs))))
                     delay = min(delay * 2, .seconds(2))
                     continue
                 }

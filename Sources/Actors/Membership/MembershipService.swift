@@ -210,7 +210,7 @@ public actor MembershipService {
             $0.swim = message.wire
         }
         guard let body: [UInt8] = try? frame.serializedBytes() else { return }
-        let bytes = authenticator.seal.seal(body, channel: .gossip).bytes
+        let bytes = authenticator.seal.seal(body, channel: .gossip, to: address).bytes
         let sender: MailboxSender
         if let known = senders[address] {
             sender = known

@@ -35,7 +35,7 @@ final class PeerClients: Sendable {
     /// ``call(_:to:timeout:)`` for a request that is already encoded (a forwarded client frame).
     func call(encoded body: [UInt8], to address: String, timeout: Duration) async throws -> Infranaut_V1_Response {
         let client = try client(for: address)
-        let (frame, header) = authenticator.seal.seal(body, channel: .request)
+        let (frame, header) = authenticator.seal.seal(body, channel: .request, to: address)
         let reply = try await client.request(frame, timeout: timeout)
         let body: ArraySlice<UInt8>
         do throws(SealRefusal) {

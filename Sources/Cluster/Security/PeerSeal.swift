@@ -113,7 +113,10 @@ public final class PeerSeal: Sendable {
     /// This side's identity: a node id, or `admin-<random>` for an admin command.
     public let sender: String
     private let boot: UInt64
-    private let counter = Atomic<UInt64>(0)
+    /// One counter per destination: a receiver's window then sees only the frames sent to it, so a
+    /// slow frame (a large snapshot) can be overtaken only by frames to the same node, not by
+    /// everything this node sends to the rest of the cluster meanwhile.
+    private let counters = Mutex<[String: UInt64]>([:])
 
     static let magic: [UInt8] = Array("INF1".utf8)
     static let macBytes = 32
@@ -134,10 +137,19 @@ public final class PeerSeal: Sendable {
 
     static func wallClockMilliseconds() -> UInt64 { wallClockNanoseconds() / 1_000_000 }
 
-    /// Seals `body` as a new frame of `channel`; returns the frame and its header.
-    public func seal(_ body: [UInt8], channel: SealHeader.Channel, replyingTo request: SealHeader? = nil) -> (bytes: [UInt8], header: SealHeader) {
+    /// Seals `body` as a new frame of `channel` for `destination` (the address it is sent to;
+    /// replies need none); returns the frame and its header.
+    public func seal(
+        _ body: [UInt8], channel: SealHeader.Channel, to destination: String = "", replyingTo request: SealHeader? = nil
+    ) -> (bytes: [UInt8], header: SealHeader) {
+        // Never reset within a run (a receiver would take the restarted counters for replays); the
+        // table grows by one entry per address this node ever sends to.
+        let counter = counters.withLock { counters -> UInt64 in
+            counters[destination, default: 0] += 1
+            return counters[destination]!
+        }
         let header = SealHeader(
-            channel: channel, sender: sender, boot: boot, counter: counter.add(1, ordering: .relaxed).newValue,
+            channel: channel, sender: sender, boot: boot, counter: counter,
             sentUnixMs: Self.wallClockMilliseconds(), replyToBoot: request?.boot ?? 0, replyToCounter: request?.counter ?? 0)
         var frame = Self.encode(header)
         let mac = HMAC<SHA256>.authenticationCode(for: frame + body, using: key)

@@ -39,6 +39,19 @@ struct PeerSealTests {
         #expect(throws: SealRefusal.self) { try a.openReply(reply, to: second) }
     }
 
+    @Test("counters are per destination: a frame held back while thousands go to other nodes is still accepted where it goes")
+    func perDestinationCounters() throws {
+        let seal = PeerSeal(secret: secret, sender: "s")
+        let (slow, header) = seal.seal([1], channel: .request, to: "tcp://b")
+        for _ in 0..<10_000 { _ = seal.seal([2], channel: .request, to: "tcp://c") }
+        let (next, _) = seal.seal([3], channel: .request, to: "tcp://b")
+        #expect(header.counter == 1)
+        var window = ReplayWindow(startedUnixMs: 0)
+        let now = header.sentUnixMs
+        try window.admit(try seal.open(next, expecting: .request).header, nowUnixMs: now)
+        try window.admit(try seal.open(slow, expecting: .request).header, nowUnixMs: now)
+    }
+
     @Test("secrets shorter than 16 bytes are refused; surrounding whitespace is not part of the secret")
     func secretRules() throws {
         #expect(throws: SecretError.self) { try ClusterSecret(Array("short".utf8), source: "test") }
