@@ -304,8 +304,15 @@ public actor ShardActor {
 
     // MARK: - Reads
 
+    /// The whole status of `model` (every feature; for in-process readers).
     public func status(model: String) -> Infranaut_V1_ModelStatus? {
         models[model]?.status(shard: shard)
+    }
+
+    /// One page of `request.model_id`'s status (``StatusPaging``); nil when the shard holds no
+    /// such model.
+    public func status(_ request: Infranaut_V1_StatusRequest) -> Infranaut_V1_StatusResponse? {
+        models[request.modelID]?.statusPage(shard: shard, after: request.featuresAfter, limit: request.featureLimit)
     }
 
     public var modelIDs: [String] { Array(models.keys) }
