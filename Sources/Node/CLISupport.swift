@@ -106,14 +106,18 @@ struct NodeClient {
 /// Writes `value` as pretty, key-sorted JSON on stdout. Non-finite numbers (undefined figures, or
 /// figures beyond the `Double` range) are written as `null`, never as strings like "nan".
 func printJSON<T: Encodable>(_ value: T) throws {
+    print(try renderJSON(value))
+}
+
+/// `value` as pretty, key-sorted JSON, non-finite numbers as `null` (see ``printJSON(_:)``).
+func renderJSON<T: Encodable>(_ value: T) throws -> String {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    let text = try JSONNumbers.render { placeholder in
+    return try JSONNumbers.render { placeholder in
         encoder.nonConformingFloatEncodingStrategy = .convertToString(
             positiveInfinity: placeholder, negativeInfinity: placeholder, nan: placeholder)
         return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
-    print(text)
 }
 
 func statusLine(_ status: Infranaut_V1_Status) -> String {

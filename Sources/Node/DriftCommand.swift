@@ -190,9 +190,14 @@ func printTable(_ rows: [[String]]) {
     for row in rows {
         for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) }
     }
+    printTable(rows, widths: widths)
+}
+
+/// Prints rows with the given column widths (a longer cell pushes its line's later columns right).
+func printTable(_ rows: [[String]], widths: [Int]) {
     for row in rows {
         let line = row.enumerated().map { i, cell in
-            i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+            i == row.count - 1 ? cell : cell.padding(toLength: max(widths[i], cell.count), withPad: " ", startingAt: 0)
         }.joined(separator: "  ")
         print(line)
     }

@@ -67,6 +67,12 @@ struct StartCommand: AsyncParsableCommand {
     @Option(name: .customLong("idempotency-window-s"), help: "How long a retried idempotency key is recognised.")
     var idempotencyWindowSeconds = 600
 
+    @Option(name: .customLong("max-features-per-model"), help: "Features one model may hold; a batch that would add more is refused.")
+    var maxFeaturesPerModel = 1_000
+
+    @Option(name: .customLong("max-models"), help: "Models this node's shards may hold together; the first batch of one more is refused.")
+    var maxModels = 10_000
+
     @Option(help: "Block compression for RocksDB: none, snappy, lz4 or zstd.")
     var compression = "lz4"
 
@@ -83,6 +89,9 @@ struct StartCommand: AsyncParsableCommand {
             throw ValidationError("--max-request-bytes must be between 1024 and 67108864 (64 MiB)")
         }
         guard maxClientConnections >= 1 else { throw ValidationError("--max-client-connections must be at least 1") }
+        guard maxFeaturesPerModel >= 1, maxModels >= 1 else {
+            throw ValidationError("--max-features-per-model and --max-models must be at least 1")
+        }
         guard Compression(rawValue: compression) != nil else {
             throw ValidationError("--compression must be one of none, snappy, lz4, zstd")
         }
@@ -125,6 +134,8 @@ struct StartCommand: AsyncParsableCommand {
         settings.requestTimeout = .milliseconds(requestTimeoutMs)
         settings.checkpointInterval = .milliseconds(checkpointIntervalMs)
         settings.shard.idempotencyWindow = .seconds(idempotencyWindowSeconds)
+        settings.shard.maxFeaturesPerModel = maxFeaturesPerModel
+        settings.shard.maxModels = maxModels
         settings.compression = Compression(rawValue: compression) ?? .lz4
         settings.cluster.nodeID = nodeID ?? ""
         settings.cluster.listen = clusterListen

@@ -135,7 +135,11 @@ func call(_ client: RequestClient, _ request: Infranaut_V1_Request, timeout: Dur
     try Infranaut_V1_Response(serializedBytes: try await client.request(try request.serializedBytes(), timeout: timeout))
 }
 
-func ingestRequest(model: String, key: String, rows: Int, base: Double = 0) -> Infranaut_V1_Request {
+/// A batch of double columns named `features` (f0 to f3 by default); column i holds
+/// base + row × (i + 1).
+func ingestRequest(
+    model: String, key: String, rows: Int, base: Double = 0, features: [String] = (0..<4).map { "f\($0)" }
+) -> Infranaut_V1_Request {
     .with {
         $0.version = 1
         $0.ingest = .with {
@@ -143,9 +147,9 @@ func ingestRequest(model: String, key: String, rows: Int, base: Double = 0) -> I
             $0.batch = .with {
                 $0.modelID = model
                 $0.rowCount = UInt32(rows)
-                $0.columns = (0..<4).map { f in
+                $0.columns = features.enumerated().map { f, name in
                     .with {
-                        $0.name = "f\(f)"
+                        $0.name = name
                         $0.doubles = .with { $0.values = (0..<rows).map { base + Double($0 * (f + 1)) } }
                     }
                 }

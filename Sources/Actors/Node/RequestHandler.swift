@@ -244,14 +244,14 @@ final class RequestHandler: Sendable {
             if let relayed = await forwardIfRemote(request, bytes: bytes, model: status.modelID) { return relayed }
             let shard = router.shard(for: status.modelID)
             guard await shard.readyForReads() else { return .with { $0.status = .with { $0.status = takingOver(status.modelID) } } }
-            guard let model = await shard.status(model: status.modelID) else {
+            guard let page = await shard.status(status) else {
                 return .with {
                     $0.status = .with {
                         $0.status = Infranaut_V1_Status(code: .notFound, message: "model \"\(status.modelID)\" has no telemetry on this node")
                     }
                 }
             }
-            return .with { $0.status = .with { $0.status = .ok; $0.model = model } }
+            return .with { $0.status = page }
         case .receipts(let receipts):
             do throws(WireError) {
                 try receipts.validate(settings.limits)

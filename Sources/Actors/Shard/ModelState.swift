@@ -11,6 +11,8 @@ public struct ModelState: Sendable {
     public private(set) var features: [String: FeatureState] = [:]
     /// Feature names in the order they were first seen.
     public private(set) var featureOrder: [String] = []
+    /// Feature names sorted, for status pages (a cursor is a name in this order).
+    public private(set) var sortedNames: [String] = []
     public private(set) var lastEventTimeUnixMs: Int64 = 0
     public private(set) var predictionColumn = ""
     public private(set) var labelColumn = ""
@@ -41,12 +43,42 @@ public struct ModelState: Sendable {
                 if let earlier = untypedMissing.removeValue(forKey: column.name) { feature.addMissing(earlier) }
                 features[column.name] = feature
                 featureOrder.append(column.name)
+                sortedNames.insert(column.name, at: Self.firstIndex(after: column.name, in: sortedNames))
             }
             features[column.name]!.apply(column, mismatches: mismatches)
         }
     }
 
-    public func status(shard: Int) -> Infranaut_V1_ModelStatus {
+    /// Features and not-yet-typed column names the model holds, which the feature limit counts.
+    public var featureCount: Int { features.count + untypedMissing.count }
+
+    /// One page of the model's status: counts, and up to `limit` features sorted by name that come
+    /// after `after` ("" for the first page), with the cursor of the next page ("" after the last).
+    public func statusPage(shard: Int, after: String, limit: Int) -> Infranaut_V1_StatusResponse {
+        let start = after.isEmpty ? 0 : Self.firstIndex(after: after, in: sortedNames)
+        let end = min(sortedNames.count, start + max(0, limit))
+        var model = header(shard: shard)
+        model.features = sortedNames[start..<end].compactMap { features[$0]?.status }
+        return .with {
+            $0.status = .ok
+            $0.model = model
+            $0.featuresTotal = UInt64(features.count)
+            $0.nextFeaturesAfter = end < sortedNames.count && end > start ? sortedNames[end - 1] : ""
+        }
+    }
+
+    /// The index of the first name in `sorted` that sorts after `name`.
+    static func firstIndex(after name: String, in sorted: [String]) -> Int {
+        var low = 0
+        var high = sorted.count
+        while low < high {
+            let middle = (low + high) / 2
+            if sorted[middle] <= name { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+
+    private func header(shard: Int) -> Infranaut_V1_ModelStatus {
         .with {
             $0.modelID = modelID
             $0.rows = rows
@@ -55,8 +87,15 @@ public struct ModelState: Sendable {
             $0.lastEventTimeUnixMs = lastEventTimeUnixMs
             $0.predictionColumn = predictionColumn
             $0.labelColumn = labelColumn
-            $0.features = featureOrder.compactMap { features[$0]?.status }
         }
+    }
+
+    /// The whole status, every feature in the order first seen (in-process readers; replies to
+    /// clients are paged with ``statusPage(shard:after:limit:)``).
+    public func status(shard: Int) -> Infranaut_V1_ModelStatus {
+        var model = header(shard: shard)
+        model.features = featureOrder.compactMap { features[$0]?.status }
+        return model
     }
 
     public var snapshot: Infranaut_V1_ModelSnapshot {
@@ -83,6 +122,7 @@ public struct ModelState: Sendable {
             features[feature.name] = try FeatureState(snapshot: feature)
             featureOrder.append(feature.name)
         }
+        sortedNames = featureOrder.sorted()
         untypedMissing = snapshot.untypedMissing
     }
 }

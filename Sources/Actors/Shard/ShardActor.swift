@@ -10,6 +10,14 @@ public struct ShardSettings: Sendable {
     public var idempotencyWindow: Duration = .seconds(600)
     /// A checkpoint is taken once this many ops were applied since the last one. Default 2,000.
     public var checkpointEveryOps = 2_000
+    /// Features (column names) one model may hold. A batch that would take a model past it is
+    /// refused whole with INVALID_ARGUMENT; batches of known columns still pass when a model holds
+    /// more (a lower limit on a later start). Every feature costs memory on every replica and a
+    /// line in every status reply. Default 1,000.
+    public var maxFeaturesPerModel = 1_000
+    /// Models the node's shards may hold together; the first batch of one more is refused whole
+    /// with INVALID_ARGUMENT (see ``ModelCount``). Default 10,000.
+    public var maxModels = 10_000
 
     public init() {}
 }
@@ -54,7 +62,9 @@ public actor ShardActor {
     public private(set) var state: State = .serving
 
     var models: [String: ModelState]
-    var projectedSchemas: [String: [String: Infranaut_V1_FeatureType]] = [:]
+    /// Per model: its names once every accepted op is applied (includes ops written and not yet
+    /// applied, so concurrent batches agree on feature types and on the feature count).
+    var projectedSchemas: [String: ProjectedSchema] = [:]
     var nextSequence: UInt64
     public internal(set) var appliedSequence: UInt64
     public internal(set) var checkpointSequence: UInt64
@@ -116,6 +126,7 @@ public actor ShardActor {
         if recovered.replayed > 0 {
             dirtyModels = Set(models.keys)
         }
+        store.modelCount.add(models.count)
         let modelCount = recovered.models.count
         let keyCount = recovered.idempotency.count
         logger.debug("recovered", metadata: [
@@ -147,9 +158,19 @@ public actor ShardActor {
         if inFlight[key] != nil { return await joinInFlight(key) }
         inFlight[key] = []
 
-        var schema = projectedSchemas[model] ?? models[model]?.schema ?? [:]
-        let normalized = BatchNormalizer.normalize(request.batch, schema: &schema)
-        projectedSchemas[model] = schema
+        // The limits are checked against the projection, in the same actor turn that extends it, so
+        // concurrent batches are counted in order and cannot pass a limit together. Only the
+        // primary checks: a replica applies what its primary accepted.
+        if let refusal = admit(request.batch) {
+            inFlight[key] = nil
+            return .with {
+                $0.status = Infranaut_V1_Status(code: refusal.code, message: refusal.message)
+                $0.shard = UInt32(shard)
+            }
+        }
+        var projection = projectedSchemas[model] ?? ProjectedSchema(models[model])
+        let normalized = projection.normalize(request.batch)
+        projectedSchemas[model] = projection
 
         let sequence = nextSequence
         nextSequence += 1
@@ -203,6 +224,25 @@ public actor ShardActor {
             Task { await self.checkpoint() }
         }
         return response
+    }
+
+    /// Checks the feature and model limits for `batch`, reserving the model's place in the node's
+    /// count when it is new; the refusal, or nil when the batch may be written.
+    private func admit(_ batch: Infranaut_V1_TelemetryBatch) -> WireError? {
+        let model = batch.modelID
+        let known = projectedSchemas[model] != nil || models[model] != nil
+        let projection = projectedSchemas[model] ?? ProjectedSchema(models[model])
+        let current = projection.featureCount
+        if let refusal = settings.featureLimitError(model: model, current: current, adding: projection.newNames(in: batch)) {
+            return refusal
+        }
+        if !known {
+            guard store.modelCount.reserve(limit: settings.maxModels) else {
+                return settings.modelLimitError(model: model, current: store.modelCount.value)
+            }
+            projectedSchemas[model] = projection
+        }
+        return nil
     }
 
     var unavailableMessage: String {
@@ -274,6 +314,13 @@ public actor ShardActor {
     /// Applies one op to memory; the caller made it durable and ensures sequence order.
     func applyInMemory(_ op: Infranaut_V1_StoredOp) {
         let model = op.batch.modelID
+        if projectedSchemas[model] != nil {
+            // A no-op for this shard's own ops; keeps the projection whole when ops of another
+            // primary's history are applied here.
+            projectedSchemas[model]!.absorb(op.batch)
+        } else if models[model] == nil {
+            store.modelCount.add(1)
+        }
         models[model, default: ModelState(modelID: model)].apply(op)
         dirtyModels.insert(model)
         appliedSequence = op.sequence
@@ -307,8 +354,15 @@ public actor ShardActor {
 
     // MARK: - Reads
 
+    /// The whole status of `model` (every feature; for in-process readers).
     public func status(model: String) -> Infranaut_V1_ModelStatus? {
         models[model]?.status(shard: shard)
+    }
+
+    /// One page of `request.model_id`'s status (``StatusPaging``); nil when the shard holds no
+    /// such model.
+    public func status(_ request: Infranaut_V1_StatusRequest) -> Infranaut_V1_StatusResponse? {
+        models[request.modelID]?.statusPage(shard: shard, after: request.featuresAfter, limit: request.featureLimit)
     }
 
     public var modelIDs: [String] { Array(models.keys) }

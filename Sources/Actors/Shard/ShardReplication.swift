@@ -642,6 +642,7 @@ extension ShardActor {
         // Ops waiting for their followers were replaced by another history: they are not
         // acknowledged (their clients retry, and the retry is applied in the new history).
         failReplicationWaiters()
+        store.modelCount.add(loaded.count - Set(models.keys).union(projectedSchemas.keys).count)
         models = loaded
         projectedSchemas = [:]
         dirtyModels = []

@@ -25,6 +25,8 @@ public struct ShardStore: Sendable {
     public let models: ColumnFamily
     public let idempotency: ColumnFamily
     public let meta: ColumnFamily
+    /// Models held by the node's shards (every shard gets a copy of this store, so they share it).
+    public let modelCount = ModelCount()
 
     public static let families = ["ops", "models", "idempotency", "meta"]
 

@@ -69,6 +69,14 @@ public nonisolated struct Infranaut_V1_StatusRequest: Sendable {
 
   public var modelID: String = String()
 
+  /// Features to return in this reply: 0 means the node's cap (1,000), and more than the cap is
+  /// answered with the cap. Features come sorted by name.
+  public var maxFeatures: UInt32 = 0
+
+  /// Return only features whose name sorts after this one: empty for the first page, then the
+  /// previous reply's next_features_after.
+  public var featuresAfter: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -189,6 +197,7 @@ public nonisolated struct Infranaut_V1_StatusResponse: Sendable {
   /// Clears the value of `status`. Subsequent reads from it will return its default value.
   public mutating func clearStatus() {self._status = nil}
 
+  /// The model's counts and one page of its features (ModelStatus.features, sorted by name).
   public var model: Infranaut_V1_ModelStatus {
     get {_model ?? Infranaut_V1_ModelStatus()}
     set {_model = newValue}
@@ -197,6 +206,12 @@ public nonisolated struct Infranaut_V1_StatusResponse: Sendable {
   public var hasModel: Bool {self._model != nil}
   /// Clears the value of `model`. Subsequent reads from it will return its default value.
   public mutating func clearModel() {self._model = nil}
+
+  /// The cursor for the next page (the last name in this one); empty when this page is the last.
+  public var nextFeaturesAfter: String = String()
+
+  /// Features the model has in all (typed features; every page lists a part of them).
+  public var featuresTotal: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -216,7 +231,7 @@ nonisolated extension Infranaut_V1_FeatureType: SwiftProtobuf._ProtoNameProvidin
 
 nonisolated extension Infranaut_V1_StatusRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StatusRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_id\0\u{3}max_features\0\u{3}features_after\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -225,6 +240,8 @@ nonisolated extension Infranaut_V1_StatusRequest: SwiftProtobuf.Message, SwiftPr
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.modelID) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.maxFeatures) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.featuresAfter) }()
       default: break
       }
     }
@@ -234,11 +251,19 @@ nonisolated extension Infranaut_V1_StatusRequest: SwiftProtobuf.Message, SwiftPr
     if !self.modelID.isEmpty {
       try visitor.visitSingularStringField(value: self.modelID, fieldNumber: 1)
     }
+    if self.maxFeatures != 0 {
+      try visitor.visitSingularUInt32Field(value: self.maxFeatures, fieldNumber: 2)
+    }
+    if !self.featuresAfter.isEmpty {
+      try visitor.visitSingularStringField(value: self.featuresAfter, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Infranaut_V1_StatusRequest, rhs: Infranaut_V1_StatusRequest) -> Bool {
     if lhs.modelID != rhs.modelID {return false}
+    if lhs.maxFeatures != rhs.maxFeatures {return false}
+    if lhs.featuresAfter != rhs.featuresAfter {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -476,7 +501,7 @@ nonisolated extension Infranaut_V1_ModelStatus: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Infranaut_V1_StatusResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StatusResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}model\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}model\0\u{3}next_features_after\0\u{3}features_total\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -486,6 +511,8 @@ nonisolated extension Infranaut_V1_StatusResponse: SwiftProtobuf.Message, SwiftP
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._status) }()
       case 2: try { try decoder.decodeSingularMessageField(value: &self._model) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.nextFeaturesAfter) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.featuresTotal) }()
       default: break
       }
     }
@@ -502,12 +529,20 @@ nonisolated extension Infranaut_V1_StatusResponse: SwiftProtobuf.Message, SwiftP
     try { if let v = self._model {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
     } }()
+    if !self.nextFeaturesAfter.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextFeaturesAfter, fieldNumber: 3)
+    }
+    if self.featuresTotal != 0 {
+      try visitor.visitSingularUInt64Field(value: self.featuresTotal, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Infranaut_V1_StatusResponse, rhs: Infranaut_V1_StatusResponse) -> Bool {
     if lhs._status != rhs._status {return false}
     if lhs._model != rhs._model {return false}
+    if lhs.nextFeaturesAfter != rhs.nextFeaturesAfter {return false}
+    if lhs.featuresTotal != rhs.featuresTotal {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
