@@ -17,7 +17,7 @@ struct LimitProcessTests {
     @Test("25 batches of 4,096 new column names are refused with a message naming the limit, and the node stays under 400 MB")
     func featureExplosionIsRefused() async throws {
         let node = NodeProcess()
-        try node.start()
+        try await node.start()
         let client = try RequestClient(dial: node.address)
         defer { client.close() }
         let pid = try #require(node.process?.processIdentifier)
@@ -49,7 +49,7 @@ struct LimitProcessTests {
     @Test("infranaut status pages through every feature and prints each once, as JSON and as a table")
     func statusCommandPages() async throws {
         let node = NodeProcess(arguments: ["--max-features-per-model", "2500"])
-        try node.start()
+        try await node.start()
         let client = try RequestClient(dial: node.address)
         defer { client.close() }
         let names = (0..<2_500).map { "f\($0)" }
@@ -59,7 +59,7 @@ struct LimitProcessTests {
         #expect(first.model.features.count == StatusPaging.maxFeatures)
         #expect(!first.nextFeaturesAfter.isEmpty)
 
-        let json = try runCLI(["status", "--node", node.address, "--model", "m", "--json"])
+        let json = try await runCLI(["status", "--node", node.address, "--model", "m", "--json"])
         #expect(json.status == 0, "\(json.stderr)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
         let features = try #require(object["features"] as? [[String: Any]])
@@ -71,7 +71,7 @@ struct LimitProcessTests {
         #expect(object["rows"] as? Int == 3)
         #expect((features.first?["mean"] as? Double) == 1)
 
-        let some = try runCLI(["status", "--node", node.address, "--model", "m", "--max-features", "1500"])
+        let some = try await runCLI(["status", "--node", node.address, "--model", "m", "--max-features", "1500"])
         #expect(some.status == 0, "\(some.stderr)")
         let lines = some.stdout.split(separator: "\n")
         #expect(lines.first?.contains("2500 features") == true)

@@ -308,7 +308,7 @@ final class RequestHandler: Sendable {
             let reply = await shard.handOff(handOff, timeout: Decommission.perShardTimeout)
             return .with { $0.handOff = reply }
         case .none:
-            return .error(.invalidArgument, "request has no body (expected ingest, status, receipts, members or ring)")
+            return .error(.invalidArgument, "request has no body (expected ingest, status, receipts, members, ring, publish_event or events)")
         }
     }
 

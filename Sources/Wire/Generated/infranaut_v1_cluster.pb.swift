@@ -82,7 +82,7 @@ public nonisolated struct Infranaut_V1_MemberRecord: Sendable {
   /// The node that reported this update (empty when unknown).
   public var source: String = String()
 
-  /// The member's client endpoint (nng REQ/REP address), where requests are forwarded to it.
+  /// The member's client endpoint (nng REQ/REP address), where clients reach it.
   public var clientAddress: String = String()
 
   /// The member's peer endpoint (nng REQ/REP, sealed frames only): replication, snapshots,

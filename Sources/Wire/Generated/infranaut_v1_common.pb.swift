@@ -123,8 +123,8 @@ public nonisolated struct Infranaut_V1_Status: Sendable {
   /// True when the client may retry the same request (same idempotency key).
   public var retryable: Bool = false
 
-  /// With RESOURCE_EXHAUSTED (and some UNAVAILABLE answers): wait at least this long before
-  /// retrying. 0 when the node gives no hint.
+  /// With RESOURCE_EXHAUSTED: wait at least this long before retrying. 0 when the node gives no
+  /// hint.
   public var retryAfterMs: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
