@@ -41,6 +41,7 @@ struct StatusCommand: AsyncParsableCommand {
         var max: Double?
         var mean: Double?
         var variance: Double?
+        var std_dev: Double?
         var quantiles: [String: Double]?
         var true_count: UInt64?
         var distinct_estimate: Double?
@@ -109,6 +110,7 @@ struct StatusCommand: AsyncParsableCommand {
             min: numeric && hasValues ? f.min : nil, max: numeric && hasValues ? f.max : nil,
             // The sample variance of one value is undefined (the node reports 0): null, not 0.
             mean: numeric && hasValues ? f.mean : nil, variance: numeric && f.count > 1 ? f.variance : nil,
+            std_dev: numeric && f.count > 1 ? f.stdDev : nil,
             quantiles: numeric && hasValues
                 ? Dictionary(uniqueKeysWithValues: f.quantiles.map { ("p\(Int(($0.q * 100).rounded()))", $0.value) })
                 : nil,
@@ -162,7 +164,7 @@ private struct FeaturePrinter {
             rows.append([
                 f.name, f.type, String(f.count), String(f.missing), String(f.type_mismatches),
                 numeric ? f.min.map(\.short) ?? "-" : "-", numeric ? f.mean.map(\.short) ?? "-" : "-",
-                numeric ? f.max.map(\.short) ?? "-" : "-", numeric ? f.variance.map { $0.squareRoot().short } ?? "-" : "-",
+                numeric ? f.max.map(\.short) ?? "-" : "-", numeric ? f.std_dev.map(\.short) ?? "-" : "-",
                 f.quantiles?["p50"].map(\.short) ?? "-",
                 numeric ? "-" : "\(Int((f.distinct_estimate ?? 0).rounded())) / \(f.top_values?.first?.value ?? "-")",
             ])

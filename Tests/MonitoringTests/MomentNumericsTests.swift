@@ -298,4 +298,16 @@ enum MomentPath: String, CaseIterable, CustomTestStringConvertible {
         #expect(s.count == 2 && s.missing == 2 && s.nonFinite == 2 && s.total == 6)
         #expect(s.mean == 3 && s.variance == 1)
     }
+
+    @Test func sampleStandardDeviationStaysFiniteWhereTheVarianceCannot() {
+        var s = MomentStats()
+        for x in [1e308, -1e308, 1e308, -1e308] { s.add(x) }
+        #expect(s.sampleVariance == .infinity)
+        // M2 = 4e616 over n - 1 = 3: std = 1e308 * sqrt(4 / 3).
+        let expected = 1e308 * (4.0 / 3.0).squareRoot()
+        #expect(abs(s.sampleStandardDeviation - expected) / expected < 1e-12)
+        var small = MomentStats()
+        for x in [1.0, 2.0, 3.0, 4.0] { small.add(x) }
+        #expect(abs(small.sampleStandardDeviation - small.sampleVariance.squareRoot()) < 1e-15)
+    }
 }

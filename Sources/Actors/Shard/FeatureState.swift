@@ -80,6 +80,7 @@ public struct FeatureState: Sendable {
                 status.max = m.max
                 status.mean = m.mean
                 status.variance = m.sampleVariance
+                status.stdDev = m.sampleStandardDeviation
                 let qs = [0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99]
                 status.quantiles = zip(qs, numeric.sketch.quantiles(qs)).map { q, value in
                     .with {

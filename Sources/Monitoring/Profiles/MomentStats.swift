@@ -75,6 +75,12 @@ public struct MomentStats: Sendable, Hashable {
         let std = Self.scaled((scaledM2 / Double(count)).squareRoot(), by: scale)
         return Swift.min(std, max / 2 - min / 2)
     }
+    /// Sample standard deviation (n - 1 denominator); 0 when fewer than two values. Computed in the
+    /// stats' own scale, so it is `+infinity` only when it exceeds the `Double` range itself.
+    public var sampleStandardDeviation: Double {
+        guard count > 1 else { return 0 }
+        return Self.scaled((scaledM2 / Double(count - 1)).squareRoot(), by: scale)
+    }
     /// All values offered, including missing and non-finite ones.
     public var total: UInt64 { count + missing + nonFinite }
 

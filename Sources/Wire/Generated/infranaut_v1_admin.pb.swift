@@ -108,6 +108,7 @@ public nonisolated struct Infranaut_V1_FeatureStatus: Sendable {
 
   public var mean: Double = 0
 
+  /// Sample variance (n - 1); +inf when it exceeds the double range (values near ±1e308).
   public var variance: Double = 0
 
   /// Boolean features only.
@@ -122,6 +123,10 @@ public nonisolated struct Infranaut_V1_FeatureStatus: Sendable {
 
   /// String features: the most frequent values with their counts (at most 10).
   public var topValues: [Infranaut_V1_ValueCount] = []
+
+  /// Numeric features: sample standard deviation (n - 1), computed without overflow; finite
+  /// whenever `variance` is, and also for most spreads where `variance` is not.
+  public var stdDev: Double = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -271,7 +276,7 @@ nonisolated extension Infranaut_V1_StatusRequest: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Infranaut_V1_FeatureStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FeatureStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}type\0\u{1}count\0\u{1}missing\0\u{3}type_mismatches\0\u{3}non_finite\0\u{1}min\0\u{1}max\0\u{1}mean\0\u{1}variance\0\u{3}true_count\0\u{1}quantiles\0\u{3}distinct_estimate\0\u{3}top_values\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}type\0\u{1}count\0\u{1}missing\0\u{3}type_mismatches\0\u{3}non_finite\0\u{1}min\0\u{1}max\0\u{1}mean\0\u{1}variance\0\u{3}true_count\0\u{1}quantiles\0\u{3}distinct_estimate\0\u{3}top_values\0\u{3}std_dev\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -293,6 +298,7 @@ nonisolated extension Infranaut_V1_FeatureStatus: SwiftProtobuf.Message, SwiftPr
       case 12: try { try decoder.decodeRepeatedMessageField(value: &self.quantiles) }()
       case 13: try { try decoder.decodeSingularDoubleField(value: &self.distinctEstimate) }()
       case 14: try { try decoder.decodeRepeatedMessageField(value: &self.topValues) }()
+      case 15: try { try decoder.decodeSingularDoubleField(value: &self.stdDev) }()
       default: break
       }
     }
@@ -341,6 +347,9 @@ nonisolated extension Infranaut_V1_FeatureStatus: SwiftProtobuf.Message, SwiftPr
     if !self.topValues.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.topValues, fieldNumber: 14)
     }
+    if self.stdDev.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.stdDev, fieldNumber: 15)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -359,6 +368,7 @@ nonisolated extension Infranaut_V1_FeatureStatus: SwiftProtobuf.Message, SwiftPr
     if lhs.quantiles != rhs.quantiles {return false}
     if lhs.distinctEstimate != rhs.distinctEstimate {return false}
     if lhs.topValues != rhs.topValues {return false}
+    if lhs.stdDev != rhs.stdDev {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
