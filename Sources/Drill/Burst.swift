@@ -7,6 +7,8 @@ import Wire
 /// same key until acknowledged or `retryBudget` runs out).
 public struct BurstReport: Sendable, Encodable {
     public var clients: Int
+    /// Clients whose warm-up request got no answer (for example beyond the node's connection limit).
+    public var unconnected: Int
     public var acknowledgedFirstTry: Int
     public var acknowledgedAfterRetry: Int
     public var failed: Int
@@ -32,14 +34,16 @@ public func runBurst(
     settings.reconnectMax = .milliseconds(200)
     let clients = try (0..<count).map { _ in try RequestClient(dial: address, settings: settings) }
     defer { clients.forEach { $0.close() } }
-    // Connect everyone first (in waves of 50, so that connecting is not itself the burst).
+    // Connect everyone first (in waves of 50, so that connecting is not itself the burst). A client
+    // the node does not let in (beyond its connection limit) is counted and still takes part.
     let ping = try Infranaut_V1_Request.with { $0.version = 1; $0.members = .init() }.serializedBytes() as [UInt8]
+    var unconnected = 0
     for wave in stride(from: 0, to: count, by: 50) {
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        unconnected += await withTaskGroup(of: Int.self) { group in
             for client in clients[wave..<min(count, wave + 50)] {
-                group.addTask { _ = try await client.request(ping, timeout: .seconds(30)) }
+                group.addTask { (try? await client.request(ping, timeout: .seconds(10))) == nil ? 1 : 0 }
             }
-            try await group.waitForAll()
+            return await group.reduce(0, +)
         }
     }
     let requests = try (0..<count).map { index in
@@ -104,7 +108,7 @@ public func runBurst(
     let firstTry = outcomes.filter { $0.firstCode == .ok }.count
     let acknowledged = outcomes.filter(\.acknowledged).count
     return BurstReport(
-        clients: count, acknowledgedFirstTry: firstTry, acknowledgedAfterRetry: acknowledged - firstTry, failed: count - acknowledged,
+        clients: count, unconnected: unconnected, acknowledgedFirstTry: firstTry, acknowledgedAfterRetry: acknowledged - firstTry, failed: count - acknowledged,
         refusals: refusals, p50Ms: percentile(0.5), p99Ms: percentile(0.99), maxMs: latencies.last ?? 0,
         allAcknowledgedMs: outcomes.filter(\.acknowledged).map { ms($0.done) }.max() ?? 0)
 }

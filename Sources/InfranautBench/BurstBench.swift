@@ -52,6 +52,8 @@ struct BurstBench: AsyncParsableCommand {
             }
             func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
             let refusals = reports.flatMap(\.refusals).reduce(into: [String: Int]()) { $0[$1.key, default: 0] += $1.value }
+            let unconnected = reports.map(\.unconnected).max() ?? 0
+            if unconnected > 0 { print("through the \(name): up to \(unconnected) clients got no answer to their warm-up request (connection limit)") }
             print(String(
                 format: "through the %@: first-try ack %@ of %d (median of %d bursts; worst %d), p50 %.0f ms, p99 %.0f ms, max %.0f ms; all acked after %.0f ms; failed %d; first-try refusals %@",
                 name, "\(Int(median(reports.map { Double($0.acknowledgedFirstTry) })))", clients, rounds,
