@@ -1,5 +1,6 @@
 import ArgumentParser
 import Cluster
+import Drill
 import Foundation
 import Monitoring
 import SwiftProtobuf
@@ -130,5 +131,41 @@ extension Double {
         if isNaN { return "nan" }
         if self == rounded() && abs(self) < 1e15 { return String(Int64(self)) }
         return String(format: "%.6g", self)
+    }
+}
+
+/// Sends a request that needs the cluster secret (`leave`, `publish_event`) to the node whose client
+/// address is `node`: its peer address comes from the node's own `members` answer, and the request
+/// is sealed with the secret from `secretFile` or `INFRANAUT_CLUSTER_SECRET`.
+func askWithSecret(
+    node: String, secretFile: String?, _ body: Infranaut_V1_Request.OneOf_Body, what: String, timeout: Duration
+) async throws -> Infranaut_V1_Response {
+    let secret: ClusterSecret
+    do {
+        if let secretFile {
+            secret = try ClusterSecret(file: secretFile)
+        } else if let value = ProcessInfo.processInfo.environment["INFRANAUT_CLUSTER_SECRET"] {
+            secret = try ClusterSecret(Array(value.utf8), source: "INFRANAUT_CLUSTER_SECRET")
+        } else {
+            throw CLIError("\(what) needs the cluster secret: pass --cluster-secret-file or set INFRANAUT_CLUSTER_SECRET")
+        }
+    } catch let error as SecretError {
+        throw CLIError("\(error)")
+    }
+    let client = try NodeClient(address: node, timeout: .seconds(10))
+    let view = try await client.send(.with {
+        $0.version = 1
+        $0.members = .init()
+    })
+    client.close()
+    guard case .members(let members) = view.body, let me = members.members.first(where: { $0.id == members.selfID }),
+          !me.peerAddress.isEmpty
+    else {
+        throw CLIError("\(node) did not say where its peer listener is: \(statusLine(view.outcome))")
+    }
+    do {
+        return try await askPeer(me.peerAddress, body, secret: secret, timeout: timeout)
+    } catch {
+        throw CLIError("no answer from \(node)'s peer listener \(me.peerAddress): \(error)")
     }
 }

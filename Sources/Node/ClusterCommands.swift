@@ -170,37 +170,9 @@ struct LeaveCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let secret: ClusterSecret
-        do {
-            if let clusterSecretFile {
-                secret = try ClusterSecret(file: clusterSecretFile)
-            } else if let value = ProcessInfo.processInfo.environment["INFRANAUT_CLUSTER_SECRET"] {
-                secret = try ClusterSecret(Array(value.utf8), source: "INFRANAUT_CLUSTER_SECRET")
-            } else {
-                throw CLIError("leave needs the cluster secret: pass --cluster-secret-file or set INFRANAUT_CLUSTER_SECRET")
-            }
-        } catch let error as SecretError {
-            throw CLIError("\(error)")
-        }
-        // The request goes to the node's peer listener, sealed; its address comes from the node's
-        // own `members` answer on the client listener.
-        let client = try NodeClient(address: node, timeout: .seconds(10))
-        let view = try await client.send(.with {
-            $0.version = 1
-            $0.members = .init()
-        })
-        client.close()
-        guard case .members(let members) = view.body, let me = members.members.first(where: { $0.id == members.selfID }),
-              !me.peerAddress.isEmpty
-        else {
-            throw CLIError("\(node) did not say where its peer listener is: \(statusLine(view.outcome))")
-        }
-        let response: Infranaut_V1_Response
-        do {
-            response = try await askPeer(me.peerAddress, .leave(.init()), secret: secret, timeout: .seconds(120))
-        } catch {
-            throw CLIError("no answer from \(node)'s peer listener \(me.peerAddress): \(error)")
-        }
+        // Leave changes the cluster: it goes to the node's peer listener, sealed with the secret.
+        let response = try await askWithSecret(
+            node: node, secretFile: clusterSecretFile, .leave(.init()), what: "leave", timeout: .seconds(120))
         guard case .leave(let leave) = response.body, leave.status.code == .ok else {
             throw CLIError("\(node) did not leave: \(statusLine(response.outcome))")
         }

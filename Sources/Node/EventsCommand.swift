@@ -25,22 +25,24 @@ struct PublishEventCommand: AsyncParsableCommand {
     @Option(help: "Payload text (at most 64 KiB).")
     var data = ""
 
+    @Option(
+        name: .customLong("cluster-secret-file"),
+        help: "File holding the cluster secret (events reach every coordinator, so publishing needs it). Default: $INFRANAUT_CLUSTER_SECRET.")
+    var clusterSecretFile: String?
+
     @Flag(help: "Print as JSON.")
     var json = false
 
     func run() async throws {
-        let client = try NodeClient(address: node, timeout: .seconds(10))
-        defer { client.close() }
-        let response = try await client.send(.with {
-            $0.version = 1
-            $0.publishEvent = .with {
+        let response = try await askWithSecret(
+            node: node, secretFile: clusterSecretFile,
+            .publishEvent(.with {
                 $0.event = .with {
                     $0.id = id
                     $0.kind = kind
                     $0.payload = Data(data.utf8)
                 }
-            }
-        })
+            }), what: "publish-event", timeout: .seconds(40))
         guard case .publishEvent(let reply) = response.body, reply.status.code == .ok else {
             throw CLIError("\(node): \(statusLine(response.outcome))")
         }

@@ -19,7 +19,7 @@ private func sendAsPeer(_ node: NodeProcess, _ body: Infranaut_V1_Request.OneOf_
 }
 
 private func publish(_ node: NodeProcess, _ id: String) async throws -> Infranaut_V1_PublishEventResponse {
-    try await send(node, .publishEvent(.with {
+    try await sendAsPeer(node, .publishEvent(.with {
         $0.event = .with {
             $0.id = id
             $0.kind = "alert"
@@ -107,9 +107,9 @@ struct EventProcessTests {
         let node = NodeProcess()
         try await node.start()
         defer { node.kill() }
-        let noID = try await send(node, .publishEvent(.with { $0.event = .with { $0.kind = "alert" } })).publishEvent
+        let noID = try await sendAsPeer(node, .publishEvent(.with { $0.event = .with { $0.kind = "alert" } })).publishEvent
         #expect(noID.status.code == .invalidArgument && noID.status.message.contains("event.id"))
-        let big = try await send(node, .publishEvent(.with {
+        let big = try await sendAsPeer(node, .publishEvent(.with {
             $0.event = .with {
                 $0.id = "big"
                 $0.kind = "alert"

@@ -93,7 +93,7 @@ struct TrustBoundaryProcessTests {
         defer { client.close() }
         let bodies: [Infranaut_V1_Request.OneOf_Body] = [
             .replicate(.with { $0.shard = 0 }), .installSnapshot(.init()), .fetchSnapshot(.init()), .handOff(.init()),
-            .deliverEvent(.init()), .leave(.init()), .receipts(.with { $0.modelID = "m"; $0.idempotencyKeys = ["k"]; $0.local = true }),
+            .deliverEvent(.init()), .leave(.init()), .publishEvent(.with { $0.event = .with { $0.id = "e"; $0.kind = "alert" } }), .receipts(.with { $0.modelID = "m"; $0.idempotencyKeys = ["k"]; $0.local = true }),
         ]
         for body in bodies {
             let response = try await call(client, .with { $0.version = 1; $0.body = body })

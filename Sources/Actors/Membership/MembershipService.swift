@@ -51,6 +51,10 @@ public actor MembershipService {
     /// Seals every frame this node sends and admits only sealed, fresh frames.
     private let authenticator: PeerAuthenticator
     private let refusalLog = RateLimiter(every: .seconds(5))
+    /// Unsealed frames are anyone's to send: one limit over all of them, whatever addresses they
+    /// name, for the log lines they cause and for the notices this node sends back.
+    private let unsealedLog = RateLimiter(every: .seconds(5))
+    private let noticesSent = RateLimiter(every: .seconds(1))
 
     /// The address peers reach this node on.
     public nonisolated let address: String
@@ -152,9 +156,11 @@ public actor MembershipService {
             frame = try? Infranaut_V1_ClusterMessage(serializedBytes: bytes)
         }
         if refusal == .notSealed, case .refusal(let notice)? = frame?.body {
-            if refusalLog.allow("notice \(notice.fromAddress)") {
+            // Unauthenticated text: logged at most every 5 s in all, cut short, control characters
+            // escaped, so a flood of notices can neither fill the log nor forge lines in it.
+            if unsealedLog.allow("notice") {
                 logger.error("a node refused this node's gossip: check that every node has the same cluster secret (--cluster-secret-file)",
-                             metadata: ["by": "\(notice.fromAddress)", "reason": "\(notice.reason)"])
+                             metadata: ["by": "\(notice.fromAddress.printableForLog)", "reason": "\(notice.reason.printableForLog)"])
             }
             return
         }
@@ -162,7 +168,8 @@ public actor MembershipService {
             logger.warning("refused a gossip frame", metadata: ["reason": "\(refusal)", "bytes": "\(bytes.count)"])
         }
         guard refusal == .badMAC, case .swim(let swim)? = frame?.body, !swim.sender.address.isEmpty,
-              swim.sender.address != address, refusalLog.allow("notify \(swim.sender.address)")
+              swim.sender.address != address, swim.sender.address.utf8.count <= 256,
+              refusalLog.allow("notify \(swim.sender.address)"), noticesSent.allow("any")
         else { return }
         let notice = Infranaut_V1_ClusterMessage.with {
             $0.version = 1

@@ -15,8 +15,11 @@ import Wire
 /// acknowledged again without being stored twice, so retries after a lost acknowledgement or a
 /// coordinator restart deliver each event once.
 actor EventRelay {
-    /// Events a coordinator keeps (oldest dropped first, from memory and disk).
+    /// Events a coordinator keeps, and the payload bytes they may hold together (oldest dropped
+    /// first, from memory and disk): payloads are up to 64 KiB, so the count alone would let
+    /// 100,000 events hold 6 GiB.
     static let inboxCapacity = 100_000
+    static let inboxMaxBytes = 64 << 20
     static let attemptTimeout: Duration = .seconds(2)
     /// Events a publisher keeps until delivered; beyond it, publishing is refused (retryably).
     static let outboxCapacity = 100_000
@@ -41,6 +44,9 @@ actor EventRelay {
     private var inbox: [String: Infranaut_V1_ReceivedEvent] = [:]
     private var inboxOrder: [String] = []
     private var inboxHead = 0
+    private var inboxBytes = 0
+    /// Stored events beyond the caps when the node started; deleted from disk by the first trim.
+    private var droppedAtLoad: [String] = []
     private var receivedTotal: UInt64 = 0
 
     private static let outboxPrefix = Array("outbox/".utf8)
@@ -72,10 +78,23 @@ actor EventRelay {
             return true
         }
         received.sort { $0.receivedUnixMs < $1.receivedUnixMs }
-        for event in received {
+        // Newest first, as long as they fit the caps.
+        var kept = 0
+        var keptBytes = 0
+        for event in received.reversed() {
+            // Once one does not fit, every older one goes too, so what is kept is the newest run.
+            if droppedAtLoad.isEmpty, kept < Self.inboxCapacity, keptBytes + event.event.payload.count <= Self.inboxMaxBytes {
+                kept += 1
+                keptBytes += event.event.payload.count
+            } else {
+                droppedAtLoad.append(event.event.id)
+            }
+        }
+        for event in received.suffix(kept) {
             inbox[event.event.id] = event
             inboxOrder.append(event.event.id)
         }
+        inboxBytes = keptBytes
         receivedTotal = UInt64(received.count)
     }
 
@@ -131,6 +150,7 @@ actor EventRelay {
         while !Task.isCancelled, ContinuousClock.now - started < Self.startupGrace, await membership.view.members.count < 2 {
             try? await Task.sleep(for: .milliseconds(100))
         }
+        await trimInbox()
         queue.coordinatorsChanged(await membership.coordinators, now: now)
         for event in loaded { queue.publish(id: event.id, payload: event.payload, now: now) }
         loaded = []
@@ -210,16 +230,21 @@ actor EventRelay {
         guard inbox[request.event.id] == nil else { return .with { $0.status = .ok; $0.duplicate = true } }
         inbox[request.event.id] = received
         inboxOrder.append(request.event.id)
+        inboxBytes += received.event.payload.count
         receivedTotal += 1
         await trimInbox()
         return .with { $0.status = .ok }
     }
 
     private func trimInbox() async {
-        guard inboxOrder.count - inboxHead > Self.inboxCapacity else { return }
+        func over() -> Bool { inboxOrder.count - inboxHead > Self.inboxCapacity || inboxBytes > Self.inboxMaxBytes }
+        guard over() || !droppedAtLoad.isEmpty else { return }
         var batch = WriteBatch()
-        while inboxOrder.count - inboxHead > Self.inboxCapacity {
+        for id in droppedAtLoad { batch.delete(Self.inboxPrefix + Array(id.utf8), in: meta) }
+        droppedAtLoad = []
+        while over() {
             let id = inboxOrder[inboxHead]
+            inboxBytes -= inbox[id]?.event.payload.count ?? 0
             inbox[id] = nil
             batch.delete(Self.inboxPrefix + Array(id.utf8), in: meta)
             inboxHead += 1

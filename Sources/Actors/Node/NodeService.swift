@@ -108,11 +108,13 @@ public final class NodeService: Service {
         peerServerSettings.concurrency = settings.peerConcurrency
         peerServerSettings.maxMessageBytes = settings.maxPeerFrameBytes
         peerServerSettings.maxConnections = settings.maxPeerConnections
+        // Connections that have not proved the secret yet: few at once, the oldest making room.
+        peerServerSettings.maxUnvouchedConnections = settings.maxUnprovenPeerConnections
         peerServerSettings.shutdownGrace = settings.shutdownGrace
         let peerService = PeerService(handler: handler, authenticator: authenticator, settings: settings, logger: logger)
-        let peerServer = try RequestServer(listen: settings.peerListen, settings: peerServerSettings, logger: logger) { bytes in
-            await peerService.handle(bytes)
-        }
+        let peerServer = try RequestServer(
+            listen: settings.peerListen, settings: peerServerSettings, logger: logger,
+            vouchingHandler: { bytes in await peerService.answer(bytes) })
         var serverSettings = RequestServerSettings()
         serverSettings.concurrency = settings.concurrency
         // nng's own limit sits 1 MiB above ours so that a slightly oversized request still gets a

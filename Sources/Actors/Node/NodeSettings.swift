@@ -30,6 +30,10 @@ public struct NodeSettings: Sendable {
     /// Connections the peer listener keeps at once (a peer uses one; admin commands one each).
     /// Default 64.
     public var maxPeerConnections = 64
+    /// Of those, connections that have not yet sent a frame proving the secret; at either limit a
+    /// new connection replaces the oldest of them, so strangers cannot lock peers out, and their
+    /// partial frames pin at most this many × `maxPeerFrameBytes`. Default 8.
+    public var maxUnprovenPeerConnections = 8
     /// How long one request may take before the node answers DEADLINE_EXCEEDED. Default 30 s.
     public var requestTimeout: Duration = .seconds(30)
     /// How long a request forwarded to the model's primary may take before the client is told to

@@ -24,13 +24,24 @@ final class PeerService: Sendable {
         self.logger = logger
     }
 
+    /// The reply, and whether the frame vouches for its connection: only a frame that proved the
+    /// secret does, so strangers' connections are the first to make room for new ones.
+    func answer(_ bytes: [UInt8]) async -> RequestServer.Answer {
+        let reply = await handle(bytes)
+        return RequestServer.Answer(reply: reply, vouch: PeerSeal.isSealed(reply))
+    }
+
     func handle(_ bytes: [UInt8]) async -> [UInt8] {
         let opened: (header: SealHeader, body: ArraySlice<UInt8>)
         do throws(SealRefusal) {
             opened = try authenticator.admit(bytes, on: .request)
         } catch {
             if refusalLog.allow("\(error)") {
-                logger.warning("refused a frame on the peer listener", metadata: ["reason": "\(error)", "bytes": "\(bytes.count)"])
+                // Past the MAC (stale, replayed), the sender is known: name it, since a node holding
+                // the secret is the one to look at.
+                let sender = error == .stale || error == .replayed
+                    ? (try? authenticator.seal.open(bytes, expecting: .request))?.header.sender ?? "?" : "unauthenticated"
+                logger.warning("refused a frame on the peer listener", metadata: ["reason": "\(error)", "sender": "\(sender)", "bytes": "\(bytes.count)"])
             }
             return encode(.error(.permissionDenied, "refused by the peer listener: \(error)"))
         }

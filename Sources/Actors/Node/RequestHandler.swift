@@ -23,6 +23,8 @@ extension Infranaut_V1_Request {
             return "\(bodyName) is node-to-node traffic"
         case .leave:
             return "leave changes the cluster and needs the cluster secret (infranaut leave --cluster-secret-file)"
+        case .publishEvent:
+            return "events reach every coordinator (and, with alerting, the people they notify), so publishing needs the cluster secret (infranaut publish-event --cluster-secret-file)"
         case .receipts(let receipts) where receipts.local:
             return "receipts.local reads one replica's copy, for peers and drills"
         default:
@@ -152,7 +154,7 @@ final class RequestHandler: Sendable {
             return reply
         } catch {
             logger.debug("forward failed", metadata: ["to": "\(primary.id)", "error": "\(error)"])
-            return .error(.unavailable, "could not reach \(primary.id), the primary of model \(model)'s shard (\(error)); retry with the same idempotency key")
+            return .error(.unavailable, "no answer from \(primary.id), the primary of model \(model)'s shard (\(error)); the request may or may not have been applied; retry with the same idempotency key")
         }
     }
 

@@ -18,3 +18,15 @@ final class RateLimiter: Sendable {
         }
     }
 }
+
+extension String {
+    /// At most 120 characters of the string with control characters escaped: for text that came
+    /// from an unauthenticated sender and goes into a log line.
+    var printableForLog: String {
+        var out = ""
+        for scalar in unicodeScalars.prefix(120) {
+            if scalar.properties.generalCategory == .control { out += scalar.escaped(asASCII: true) } else { out.unicodeScalars.append(scalar) }
+        }
+        return unicodeScalars.count > 120 ? out + "…" : out
+    }
+}

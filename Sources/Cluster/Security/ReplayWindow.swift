@@ -16,8 +16,12 @@
 /// any order within the window is accepted.
 public struct ReplayWindow: Sendable {
     public struct Settings: Sendable {
-        /// How far a frame's timestamp may be from this node's clock (either way). Default 30 s.
+        /// How old a frame may be by this node's clock (its age in flight plus clock skew). Default 30 s.
         public var maxSkewMs: UInt64 = 30_000
+        /// How far ahead of this node's clock a frame's timestamp may be. Kept small: a frame dated
+        /// ahead is still fresh after this node restarts (and forgets its windows), so a captured
+        /// one could be replayed once within this much of a restart. Default 5 s.
+        public var maxFutureMs: UInt64 = 5_000
         /// Counters remembered per sender. Default 4,096 (512 bytes).
         public var windowSize = 4_096
         /// Senders remembered at once. Default 65,536.
@@ -49,7 +53,7 @@ public struct ReplayWindow: Sendable {
     /// Accepts the frame (and remembers it) or says why not.
     public mutating func admit(_ header: SealHeader, nowUnixMs now: UInt64) throws(SealRefusal) {
         let sent = header.sentUnixMs
-        guard sent + settings.maxSkewMs >= now, sent <= now + settings.maxSkewMs, sent >= startedUnixMs else { throw .stale }
+        guard sent + settings.maxSkewMs >= now, sent <= now + settings.maxFutureMs, sent >= startedUnixMs else { throw .stale }
         let words = (settings.windowSize + 63) / 64
         guard var state = senders[header.sender], state.boot >= header.boot else {
             // A new sender, or a new run of a known one.

@@ -48,6 +48,12 @@ final class AIOBox: @unchecked Sendable {
     }
 
     /// Takes the received message out of the aio, copies its body and frees it.
+    /// The id of the connection (nng pipe) the received message came in on; 0 when unknown.
+    func receivedPipeID() -> UInt32 {
+        guard let msg = nng_aio_get_msg(aio) else { return 0 }
+        return UInt32(bitPattern: nng_pipe_id(nng_msg_get_pipe(msg)))
+    }
+
     func takeMessageBytes() -> [UInt8] {
         guard let msg = nng_aio_get_msg(aio) else { return [] }
         nng_aio_set_msg(aio, nil)

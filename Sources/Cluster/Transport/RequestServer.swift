@@ -16,6 +16,10 @@ public struct RequestServerSettings: Sendable {
     /// is per message and a message's buffer fills as its bytes arrive, so connections × limit
     /// bounds the memory that partial frames can pin. Default 1,024.
     public var maxConnections = 1_024
+    /// Connections that have not yet delivered an accepted request (``RequestServer/Answer``'s
+    /// `vouch`) kept at once; at either limit a new connection replaces the oldest of them.
+    /// Default: no separate limit (`maxConnections`).
+    public var maxUnvouchedConnections: Int?
 
     public init() {}
 }
@@ -34,6 +38,19 @@ public struct RequestServerSettings: Sendable {
 public final class RequestServer: Sendable {
     public typealias Handler = @Sendable ([UInt8]) async -> [UInt8]
 
+    /// A reply, and whether the request vouches for its connection (see ``ConnectionLimit``).
+    public struct Answer: Sendable {
+        public var reply: [UInt8]
+        public var vouch: Bool
+
+        public init(reply: [UInt8], vouch: Bool) {
+            self.reply = reply
+            self.vouch = vouch
+        }
+    }
+
+    public typealias VouchingHandler = @Sendable ([UInt8]) async -> Answer
+
     private let socket: nng_socket
     private let listener: nng_listener
     private let workers: [Worker]
@@ -50,18 +67,29 @@ public final class RequestServer: Sendable {
     }
 
     /// Listens on `address` (for example `tcp://127.0.0.1:7400`; port 0 picks a free port).
-    public init(
+    public convenience init(
         listen address: String,
         settings: RequestServerSettings = RequestServerSettings(),
         logger: Logger,
         handler: @escaping Handler
+    ) throws(TransportError) {
+        try self.init(listen: address, settings: settings, logger: logger, vouchingHandler: { Answer(reply: await handler($0), vouch: true) })
+    }
+
+    /// Like ``init(listen:settings:logger:handler:)``; the handler also says whether the request
+    /// vouches for the connection it came on.
+    public init(
+        listen address: String,
+        settings: RequestServerSettings = RequestServerSettings(),
+        logger: Logger,
+        vouchingHandler handler: @escaping VouchingHandler
     ) throws(TransportError) {
         self.settings = settings
         self.logger = logger
         var socket = nng_socket()
         try check(nng_rep0_open(&socket), "open rep socket")
         var listener = nng_listener()
-        let connections = ConnectionLimit(max: settings.maxConnections)
+        let connections = ConnectionLimit(max: settings.maxConnections, maxUnvouched: settings.maxUnvouchedConnections)
         self.connections = connections
         do throws(TransportError) {
             try check(nng_socket_set_size(socket, NNG_OPT_RECVMAXSZ, settings.maxMessageBytes), "set recv-size-max")
@@ -87,7 +115,7 @@ public final class RequestServer: Sendable {
         }
         self.workers = workers
         for worker in workers {
-            try worker.start(server: self, handler: handler)
+            try worker.start(server: self, connections: connections, handler: handler)
         }
         logger.debug("listening", metadata: ["address": "\(boundAddress)", "contexts": "\(workers.count)"])
     }
@@ -95,8 +123,9 @@ public final class RequestServer: Sendable {
     /// Requests being handled right now.
     public var inFlight: Int { state.withLock { $0.inFlight } }
 
-    /// Connections open right now, and connections refused since the server started.
-    public var connectionCounts: (open: Int, refused: Int) { connections.counts }
+    /// Connections open right now, connections refused, and connections closed to make room for
+    /// a newer one, since the server started.
+    public var connectionCounts: (open: Int, refused: Int, evicted: Int) { connections.counts }
 
     /// Waits up to `grace` for handlers that are running to reply, then closes the socket and frees
     /// every context. Safe to call more than once.
@@ -186,9 +215,9 @@ private final class Worker: @unchecked Sendable {
 
     init(ctx: nng_ctx) { self.ctx = ctx }
 
-    func start(server: RequestServer, handler: @escaping RequestServer.Handler) throws(TransportError) {
+    func start(server: RequestServer, connections: ConnectionLimit, handler: @escaping RequestServer.VouchingHandler) throws(TransportError) {
         let box = try AIOBox.make { box in
-            self.completed(box, server: server, handler: handler)
+            self.completed(box, server: server, connections: connections, handler: handler)
         }
         self.box = box
         receive()
@@ -201,7 +230,9 @@ private final class Worker: @unchecked Sendable {
         call { nng_ctx_recv(ctx, box.aio) }
     }
 
-    private func completed(_ box: AIOBox, server: RequestServer, handler: @escaping RequestServer.Handler) {
+    private func completed(
+        _ box: AIOBox, server: RequestServer, connections: ConnectionLimit, handler: @escaping RequestServer.VouchingHandler
+    ) {
         let rv = box.result
         switch phase {
         case .receiving:
@@ -211,12 +242,14 @@ private final class Worker: @unchecked Sendable {
                 // pipe): keep serving.
                 return receive()
             }
+            let pipe = box.receivedPipeID()
             let request = box.takeMessageBytes()
             server.beginRequest()
             phase = .handling
             Task {
-                let reply = await handler(request)
-                self.send(reply, server: server)
+                let answer = await handler(request)
+                if answer.vouch { connections.vouch(for: pipe) }
+                self.send(answer.reply, server: server)
             }
         case .sending:
             server.endRequest()

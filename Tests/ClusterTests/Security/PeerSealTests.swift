@@ -93,6 +93,9 @@ struct PeerSealTests {
         var window = ReplayWindow(startedUnixMs: 500_000)
         #expect(throws: SealRefusal.stale) { try window.admit(header(counter: 1, sent: 499_999), nowUnixMs: 510_000) }
         #expect(throws: SealRefusal.stale) { try window.admit(header(counter: 2, sent: 600_000), nowUnixMs: 560_000) }
+        // Ahead of the receiver's clock: at most 5 s.
+        #expect(throws: SealRefusal.stale) { try window.admit(header(counter: 5, sent: 566_000), nowUnixMs: 560_000) }
+        try window.admit(header(counter: 6, sent: 564_000), nowUnixMs: 560_000)
         #expect(throws: SealRefusal.stale) { try window.admit(header(counter: 3, sent: 510_000), nowUnixMs: 550_000) }
         try window.admit(header(counter: 4, sent: 530_000), nowUnixMs: 550_000)
     }

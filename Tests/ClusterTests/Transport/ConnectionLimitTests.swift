@@ -35,4 +35,28 @@ struct ConnectionLimitTests {
         second.close()
         await server.close()
     }
+
+    @Test("connections that never vouched for themselves make room: the oldest of them is closed for a new one")
+    func unvouchedMakeRoom() async throws {
+        var settings = RequestServerSettings()
+        settings.maxConnections = 8
+        settings.maxUnvouchedConnections = 2
+        // Only requests starting with 1 vouch for their connection (think: proved the secret).
+        let server = try RequestServer(
+            listen: "tcp://127.0.0.1:0", settings: settings, logger: Logger(label: "test"),
+            vouchingHandler: { RequestServer.Answer(reply: $0, vouch: $0.first == 1) })
+        let trusted = try RequestClient(dial: server.boundAddress)
+        #expect(try await trusted.request([1], timeout: .seconds(10)) == [1])
+        // Two strangers that talk but never vouch fill the unvouched places.
+        let strangers = try (0..<2).map { _ in try RequestClient(dial: server.boundAddress) }
+        for stranger in strangers { #expect(try await stranger.request([0], timeout: .seconds(10)) == [0]) }
+        #expect(server.connectionCounts.open == 3)
+        // A newcomer still gets in, in place of the oldest stranger; the trusted one is untouched.
+        let newcomer = try RequestClient(dial: server.boundAddress)
+        #expect(try await newcomer.request([1], timeout: .seconds(10)) == [1])
+        #expect(server.connectionCounts.evicted >= 1)
+        #expect(try await trusted.request([1, 2], timeout: .seconds(10)) == [1, 2])
+        for client in strangers + [trusted, newcomer] { client.close() }
+        await server.close()
+    }
 }
