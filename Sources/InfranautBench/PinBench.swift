@@ -18,6 +18,9 @@ struct PinBench: AsyncParsableCommand {
     @Option(help: "Connections that each hold one partial frame.")
     var connections = 16
 
+    @Option(help: "Which listener to attack: client or peer (connections there have no secret).")
+    var listener = "client"
+
     @Option(name: .customLong("declared-mib"), help: "Declared frame size in MiB (the attack of the issue: 120).")
     var declaredMiB = 120
 
@@ -34,7 +37,8 @@ struct PinBench: AsyncParsableCommand {
         defer { node.process.terminate(); node.process.waitUntilExit() }
         let pid = node.process.processIdentifier
         let idle = residentMegabytes(pid: pid)
-        let port = UInt16(node.client.split(separator: ":").last.flatMap { Int($0) } ?? 0)
+        let target = listener == "peer" ? node.peer : node.client
+        let port = UInt16(target.split(separator: ":").last.flatMap { Int($0) } ?? 0)
         let declared = UInt64(declaredMiB) << 20
         let toSend = sentMiB.map { UInt64($0) << 20 } ?? (declared - 1)
         var sockets: [Int32] = []
@@ -62,8 +66,8 @@ struct PinBench: AsyncParsableCommand {
         try await Task.sleep(for: .seconds(2))
         let held = residentMegabytes(pid: pid)
         print(String(
-            format: "%d connections declaring %d MiB, sending %.1f MiB each: %d kept every byte; node RSS %.0f MB idle, peak %.0f MB while sending, %.0f MB while held",
-            connections, declaredMiB, Double(toSend) / 1_048_576, accepted, idle, max(peakDuring, held), held))
+            format: "%@ listener, %d connections declaring %d MiB, sending %.1f MiB each: %d kept every byte; node RSS %.0f MB idle, peak %.0f MB while sending, %.0f MB while held",
+            listener, connections, declaredMiB, Double(toSend) / 1_048_576, accepted, idle, max(peakDuring, held), held))
     }
 }
 

@@ -152,7 +152,7 @@ public final class PeerSeal: Sendable {
             channel: channel, sender: sender, boot: boot, counter: counter,
             sentUnixMs: Self.wallClockMilliseconds(), replyToBoot: request?.boot ?? 0, replyToCounter: request?.counter ?? 0)
         var frame = Self.encode(header)
-        let mac = HMAC<SHA256>.authenticationCode(for: frame + body, using: key)
+        let mac = Self.mac(header: frame[...], body: body[...], key: key)
         frame.append(contentsOf: mac)
         frame.append(contentsOf: body)
         return (frame, header)
@@ -178,7 +178,7 @@ public final class PeerSeal: Sendable {
         else { throw .notSealed }
         let mac = bytes[headerEnd..<(headerEnd + Self.macBytes)]
         let body = bytes[(headerEnd + Self.macBytes)...]
-        guard HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: bytes[..<headerEnd] + body, using: key) else {
+        guard Self.constantTimeEqual(Self.mac(header: bytes[..<headerEnd], body: body, key: key), mac) else {
             throw .badMAC
         }
         guard let kind = SealHeader.Channel(rawValue: bytes[4]), kind == channel else { throw .wrongChannel }
@@ -190,6 +190,21 @@ public final class PeerSeal: Sendable {
         let header = SealHeader(
             channel: kind, sender: sender, boot: next(), counter: next(), sentUnixMs: next(), replyToBoot: next(), replyToCounter: next())
         return (header, body)
+    }
+
+    /// HMAC-SHA256 over the header then the body, fed in place (a batch is not copied to be hashed).
+    private static func mac(header: ArraySlice<UInt8>, body: ArraySlice<UInt8>, key: SymmetricKey) -> [UInt8] {
+        var hmac = HMAC<SHA256>(key: key)
+        hmac.update(data: header)
+        hmac.update(data: body)
+        return Array(hmac.finalize())
+    }
+
+    private static func constantTimeEqual(_ a: [UInt8], _ b: ArraySlice<UInt8>) -> Bool {
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for (x, y) in zip(a, b) { difference |= x ^ y }
+        return difference == 0
     }
 
     /// Opens the reply to `request`: it must be a reply frame naming that request.
