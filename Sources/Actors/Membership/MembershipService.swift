@@ -55,6 +55,9 @@ public actor MembershipService {
     /// name, for the log lines they cause and for the notices this node sends back.
     private let unsealedLog = RateLimiter(every: .seconds(5))
     private let noticesSent = RateLimiter(every: .seconds(1))
+    /// Largest unsealed (or wrongly sealed) gossip frame that is parsed at all, to find a refusal
+    /// notice or the address to send one to.
+    static let maxUnauthenticatedParse = 4_096
 
     /// The address peers reach this node on.
     public nonisolated let address: String
@@ -148,8 +151,13 @@ public actor MembershipService {
     /// address), so a node started with another secret can say why it cannot join. An unsealed
     /// refusal from another node is only logged.
     private func refused(_ bytes: [UInt8], _ refusal: SealRefusal) {
+        // Unauthenticated bytes are parsed only when small: a join and a refusal notice are a few
+        // hundred bytes, and parsing a 1 MB frame (in the membership actor, before any rate limit)
+        // let a flood of them delay real gossip until peers declared this node dead.
         let frame: Infranaut_V1_ClusterMessage?
-        if refusal == .badMAC, let opened = try? Infranaut_V1_ClusterMessage(
+        if bytes.count > Self.maxUnauthenticatedParse {
+            frame = nil
+        } else if refusal == .badMAC, let opened = try? Infranaut_V1_ClusterMessage(
             serializedBytes: Array(bytes.dropFirst(PeerSeal.headerBytes(of: bytes)))) {
             frame = opened
         } else {

@@ -47,16 +47,29 @@ struct ConnectionLimitTests {
             vouchingHandler: { RequestServer.Answer(reply: $0, vouch: $0.first == 1) })
         let trusted = try RequestClient(dial: server.boundAddress)
         #expect(try await trusted.request([1], timeout: .seconds(10)) == [1])
-        // Two strangers that talk but never vouch fill the unvouched places.
+        // Two strangers that talk but never vouch fill the unvouched places. (On a loaded machine a
+        // connection may be reset while it is being set up, as any client can see; retry then.)
         let strangers = try (0..<2).map { _ in try RequestClient(dial: server.boundAddress) }
-        for stranger in strangers { #expect(try await stranger.request([0], timeout: .seconds(10)) == [0]) }
+        for stranger in strangers { #expect(try await Self.request(stranger, [0]) == [0]) }
         #expect(server.connectionCounts.open == 3)
         // A newcomer still gets in, in place of the oldest stranger; the trusted one is untouched.
         let newcomer = try RequestClient(dial: server.boundAddress)
-        #expect(try await newcomer.request([1], timeout: .seconds(10)) == [1])
+        #expect(try await Self.request(newcomer, [1]) == [1])
         #expect(server.connectionCounts.evicted >= 1)
         #expect(try await trusted.request([1, 2], timeout: .seconds(10)) == [1, 2])
         for client in strangers + [trusted, newcomer] { client.close() }
         await server.close()
+    }
+
+    /// A request retried (up to 5 times) when its connection was reset or closed under it.
+    private static func request(_ client: RequestClient, _ bytes: [UInt8]) async throws -> [UInt8] {
+        for _ in 0..<4 {
+            do {
+                return try await client.request(bytes, timeout: .seconds(10))
+            } catch {
+                guard error.code == .connectionLost || error.code == .closed else { throw error }
+            }
+        }
+        return try await client.request(bytes, timeout: .seconds(10))
     }
 }
