@@ -245,15 +245,22 @@ final class RequestHandler: Sendable {
             }
             if let relayed = await forwardIfRemote(request, bytes: bytes, model: status.modelID) { return relayed }
             let shard = router.shard(for: status.modelID)
-            guard await shard.readyForReads() else { return .with { $0.status = .with { $0.status = takingOver(status.modelID) } } }
-            guard let page = await shard.status(status) else {
-                return .with {
-                    $0.status = .with {
+            // Reads get the same deadline as writes: a shard busy taking over must not hold a
+            // reader (and its context) without end.
+            let answer = await withDeadline(settings.requestTimeout) { () -> Infranaut_V1_StatusResponse in
+                guard await shard.readyForReads() else { return .with { $0.status = self.takingOver(status.modelID) } }
+                guard let page = await shard.status(status) else {
+                    return .with {
                         $0.status = Infranaut_V1_Status(code: .notFound, message: "model \"\(status.modelID)\" has no telemetry on this node")
                     }
                 }
+                return page
             }
-            return .with { $0.status = page }
+            return .with {
+                $0.status = answer ?? .with {
+                    $0.status = Infranaut_V1_Status(code: .deadlineExceeded, message: "the status was not read within \(settings.requestTimeout); retry")
+                }
+            }
         case .receipts(let receipts):
             do throws(WireError) {
                 try receipts.validate(settings.limits)
@@ -262,10 +269,16 @@ final class RequestHandler: Sendable {
             }
             if !receipts.local, let relayed = await forwardIfRemote(request, bytes: bytes, model: receipts.modelID) { return relayed }
             let shard = router.shard(for: receipts.modelID)
-            let ready = receipts.local ? true : await shard.readyForReads()
-            guard ready else { return .with { $0.receipts = .with { $0.status = takingOver(receipts.modelID) } } }
-            let reply = await shard.receipts(model: receipts.modelID, keys: receipts.idempotencyKeys)
-            return .with { $0.receipts = reply }
+            let answer = await withDeadline(settings.requestTimeout) { () -> Infranaut_V1_ReceiptsResponse in
+                let ready = receipts.local ? true : await shard.readyForReads()
+                guard ready else { return .with { $0.status = self.takingOver(receipts.modelID) } }
+                return await shard.receipts(model: receipts.modelID, keys: receipts.idempotencyKeys)
+            }
+            return .with {
+                $0.receipts = answer ?? .with {
+                    $0.status = Infranaut_V1_Status(code: .deadlineExceeded, message: "the receipts were not read within \(settings.requestTimeout); retry")
+                }
+            }
         case .members:
             let view = await membership.view
             return .with { $0.members = membersResponse(view) }
