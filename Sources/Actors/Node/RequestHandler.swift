@@ -342,6 +342,7 @@ final class RequestHandler: Sendable {
                     $0.id = member.id.rawValue
                     $0.address = member.address
                     $0.status = "\(member.status)"
+                    $0.state = member.status.wire
                     $0.incarnation = member.incarnation
                     $0.roles = member.roles.sorted().map(\.rawValue)
                     $0.primaries = view.placement.primaries(of: member.id).map { UInt32($0.rawValue) }
