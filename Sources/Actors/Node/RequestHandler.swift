@@ -144,7 +144,7 @@ final class RequestHandler: Sendable {
         // The received frame with `hops = 1` appended (field 2, varint; a later field value wins),
         // so a large batch is not encoded a second time.
         do {
-            let reply = try await peers.call(encoded: bytes + [0x10, 0x01], to: primary.peerAddress, timeout: settings.forwardTimeout)
+            let reply = try await peers.call(encoded: Infranaut_V1_Request.markingForwarded(bytes), to: primary.peerAddress, timeout: settings.forwardTimeout)
             // The primary refused this node's frame (a secret changed, or clocks drifted apart):
             // not the client's doing, and another node or a later try may get through.
             if case .error(let refusal) = reply.body, refusal.code == .permissionDenied {
