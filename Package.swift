@@ -35,8 +35,9 @@ let package = Package(
         .target(name: "Storage", dependencies: ["CRocksDB"], swiftSettings: strict),
         .target(
             name: "Cluster",
+            // Monitoring: SplitMix64 and FNV-1a, one copy of each (Monitoring itself depends on nothing).
             dependencies: [
-                "CNNG", .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto"),
+                "Monitoring", "CNNG", .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict
         ),
@@ -53,7 +54,7 @@ let package = Package(
         .executableTarget(
             name: "Node",
             dependencies: [
-                "Actors", "Drill", "Wire", "Monitoring", "Cluster", "Tabular",
+                "Actors", "Drill", "Wire", "Monitoring", "Cluster", "Tabular", "Storage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Regenerates Sources/Wire/Generated from proto/. Needs protoc (Debian: protobuf-compiler) and
-# protoc-gen-swift built from swift-protobuf at the version Package.swift resolves:
-#   git clone https://github.com/apple/swift-protobuf && cd swift-protobuf &&
+# protoc-gen-swift built from swift-protobuf at the version Package.swift resolves: clone the
+# swift-protobuf repository Package.swift names, then
 #   git checkout 1.39.0 && swift build -c release --product protoc-gen-swift
-# then point PROTOC_GEN_SWIFT at .build/release/protoc-gen-swift.
+# and point PROTOC_GEN_SWIFT at .build/release/protoc-gen-swift.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 plugin="${PROTOC_GEN_SWIFT:-$(command -v protoc-gen-swift || true)}"

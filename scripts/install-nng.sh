@@ -9,13 +9,14 @@
 # later close in the process then waits behind it). Our CI hung on exactly that; see
 # docs/transport.md. Debian's newer builds need glibc 2.38, so we build from source.
 #
-# Where the source comes from: the nng tree vendored in the pynng 0.9.0 source distribution on
-# PyPI (a registry every build machine here reaches), checked against its published sha256.
-# Nothing of nng is committed to this repository.
+# Where the source comes from: the nng tree vendored in the pynng 0.9.0 source distribution,
+# fetched with `pip download` through whatever package index pip is configured to use (pip.conf,
+# PIP_INDEX_URL: every build machine here reaches one), and checked against its published sha256
+# whichever index served it. Nothing of nng is committed to this repository.
 set -euo pipefail
 
 NNG_VERSION=1.11.0
-SDIST_URL="https://files.pythonhosted.org/packages/4a/58/ec352db5f82a3fe56856fa9510dd051cdfba03c490dd58c0bbca0bdf7771/pynng-0.9.0.tar.gz"
+PYNNG_VERSION=0.9.0
 SDIST_SHA256="fcd839abf82a2934fa8c27ff57b574b41810458e35895bac6288814defa8fb4e"
 PREFIX=/usr/local
 LIBDIR="$PREFIX/lib/x86_64-linux-gnu"
@@ -31,10 +32,15 @@ if [[ $(id -u) -ne 0 ]]; then sudo_cmd="sudo"; fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 echo "building nng $NNG_VERSION (static) into $PREFIX"
-curl -fsSL --retry 3 -o "$work/src.tar.gz" "$SDIST_URL"
-echo "$SDIST_SHA256  $work/src.tar.gz" | sha256sum -c --quiet -
-tar -xzf "$work/src.tar.gz" -C "$work"
-src="$work/pynng-0.9.0/nng"
+# `--no-binary pynng`: the sdist, since a wheel has no nng source. Not `:all:`, which would also
+# refuse wheels for the build dependencies pip installs to read the sdist's metadata (cmake among
+# them, compiled from source for a quarter of an hour). `--no-deps`: pynng's own are not needed.
+python3 -m pip download --no-deps --no-binary pynng "pynng==$PYNNG_VERSION" -d "$work/sdist" >"$work/pip.log" 2>&1 \
+    || { cat "$work/pip.log"; exit 1; }
+sdist="$work/sdist/pynng-$PYNNG_VERSION.tar.gz"
+echo "$SDIST_SHA256  $sdist" | sha256sum -c --quiet -
+tar -xzf "$sdist" -C "$work"
+src="$work/pynng-$PYNNG_VERSION/nng"
 grep -q "NNG_MINOR_VERSION 11" "$src/include/nng/nng.h"
 
 cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \

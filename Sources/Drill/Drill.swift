@@ -241,7 +241,7 @@ public struct Drill: Sendable {
                 detections.append(Task {
                     try? await waitUntil(timeout: .seconds(60)) {
                         for address in addresses {
-                            guard try await members(asking: address).first(where: { $0.id == id })?.status == "dead" else { return false }
+                            guard try await members(asking: address).first(where: { $0.id == id })?.state == .dead else { return false }
                         }
                         return true
                     }
@@ -341,7 +341,7 @@ public struct Drill: Sendable {
         let resume = ContinuousClock.now + pause
         var declaredDead = false
         while ContinuousClock.now < resume {
-            if let status = try? await members(asking: watcher.client).first(where: { $0.id == node.id })?.status, status == "dead" {
+            if let state = try? await members(asking: watcher.client).first(where: { $0.id == node.id })?.state, state == .dead {
                 declaredDead = true
             }
             try await Task.sleep(for: .milliseconds(100))

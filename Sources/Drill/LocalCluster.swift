@@ -111,7 +111,7 @@ public func members(asking address: String) async throws -> [Infranaut_V1_Member
 public func allSeeAlive(_ addresses: [String]) async throws -> Bool {
     for address in addresses {
         let view = try await members(asking: address)
-        guard view.filter({ $0.status == "alive" && !$0.clientAddress.isEmpty && !$0.peerAddress.isEmpty }).count == addresses.count else { return false }
+        guard view.filter({ $0.state == .alive && !$0.clientAddress.isEmpty && !$0.peerAddress.isEmpty }).count == addresses.count else { return false }
     }
     return true
 }

@@ -79,7 +79,7 @@ struct IngestBench: AsyncParsableCommand {
                     var sequence = 0
                     while ContinuousClock.now < end {
                         let model = (sender + sequence * concurrency) % frozenBodies.count
-                        let request = encodeIngest(key: "s\(sender)-\(sequence)", batch: frozenBodies[model])
+                        let request = Infranaut_V1_Request.encodedIngest(key: "s\(sender)-\(sequence)", batchBytes: frozenBodies[model])
                         sequence += 1
                         let sent = ContinuousClock.now
                         // Retryable refusals (a shard taking over, a follower not yet known dead)
@@ -117,29 +117,6 @@ struct IngestBench: AsyncParsableCommand {
         print(String(format: "ack latency: p50 %.2f ms, p99 %.2f ms, max %.2f ms", percentile(0.5), percentile(0.99), percentile(1.0)))
         print(String(format: "node resident memory (%d models x %d features): %.1f MB at the end of the load, %.1f MB 12 s later", models, features, rss, idleRSS))
     }
-}
-
-/// Request{version: 1, ingest: IngestRequest{idempotency_key, batch}} encoded by hand around a
-/// pre-serialized batch (protobuf: tag, length, bytes).
-func encodeIngest(key: String, batch: [UInt8]) -> [UInt8] {
-    var inner: [UInt8] = [0x0A]
-    appendVarint(&inner, UInt64(key.utf8.count))
-    inner += Array(key.utf8)
-    inner.append(0x12)
-    appendVarint(&inner, UInt64(batch.count))
-    inner += batch
-    var outer: [UInt8] = [0x08, 0x01, 0x52]  // version = 1; field 10 (ingest), length-delimited
-    appendVarint(&outer, UInt64(inner.count))
-    return outer + inner
-}
-
-func appendVarint(_ bytes: inout [UInt8], _ value: UInt64) {
-    var v = value
-    while v >= 0x80 {
-        bytes.append(UInt8(v & 0x7F) | 0x80)
-        v >>= 7
-    }
-    bytes.append(UInt8(v))
 }
 
 func residentMegabytes(pid: Int32) -> Double {

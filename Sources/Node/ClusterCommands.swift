@@ -63,7 +63,7 @@ struct MembersCommand: AsyncParsableCommand {
             node: node, self_id: members.selfID, sees_majority: members.seesMajority, shard_count: members.shardCount,
             replication_factor: members.replicationFactor,
             members: members.members.map {
-                Member(id: $0.id, address: $0.address, client_address: $0.clientAddress, peer_address: $0.peerAddress, status: $0.status, incarnation: $0.incarnation, roles: $0.roles,
+                Member(id: $0.id, address: $0.address, client_address: $0.clientAddress, peer_address: $0.peerAddress, status: "\($0.state)", incarnation: $0.incarnation, roles: $0.roles,
                        primaries: $0.primaries, followers: $0.followers, last_heard_ms_ago: $0.lastHeardMsAgo)
             },
             refused: Refused(

@@ -1,6 +1,6 @@
 import ArgumentParser
-import Cluster
 import Foundation
+import Monitoring
 
 struct GenerateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -37,7 +37,7 @@ struct ClusterProcessTests {
         let formed = try await eventually(within: .seconds(15)) {
             for node in [first, second, third] {
                 let view = try await members(node)
-                guard view.count == 3, view.allSatisfy({ $0.status == "alive" }) else { return false }
+                guard view.count == 3, view.allSatisfy({ $0.state == .alive }) else { return false }
             }
             return true
         }
@@ -49,9 +49,9 @@ struct ClusterProcessTests {
         let before = try await members(first).first { $0.id == "n2" }?.incarnation ?? 0
         second.kill(SIGKILL)
         let detected = try await eventually(within: .seconds(20)) {
-            let a = try await members(first).first { $0.id == "n2" }?.status
-            let b = try await members(third).first { $0.id == "n2" }?.status
-            return a == "dead" && b == "dead"
+            let a = try await members(first).first { $0.id == "n2" }?.state
+            let b = try await members(third).first { $0.id == "n2" }?.state
+            return a == .dead && b == .dead
         }
         #expect(detected != nil, "n2 was not declared dead by both survivors within 20 s")
         if let detected { print("kill -9 of n2 declared dead by both survivors after \(detected)") }
@@ -64,7 +64,7 @@ struct ClusterProcessTests {
         try await restarted.start()
         let rejoined = try await eventually(within: .seconds(20)) {
             let n2 = try await members(third).first { $0.id == "n2" }
-            return n2?.status == "alive" && (n2?.incarnation ?? 0) > before
+            return n2?.state == .alive && (n2?.incarnation ?? 0) > before
         }
         #expect(rejoined != nil, "the restarted n2 did not rejoin alive with a higher incarnation within 20 s")
     }
@@ -82,7 +82,7 @@ struct RoutingTests {
         try await third.start()
         let nodes = [first, second, third]
         let formed = try await eventually(within: .seconds(15)) {
-            for node in nodes where try await members(node).filter({ $0.status == "alive" && !$0.clientAddress.isEmpty }).count != 3 {
+            for node in nodes where try await members(node).filter({ $0.state == .alive && !$0.clientAddress.isEmpty }).count != 3 {
                 return false
             }
             return true
@@ -126,7 +126,7 @@ struct MinorityTests {
         try await third.start()
         let client = try RequestClient(dial: first.address)
         defer { client.close() }
-        let formed = try await eventually(within: .seconds(15)) { try await members(first).filter { $0.status == "alive" }.count == 3 }
+        let formed = try await eventually(within: .seconds(15)) { try await members(first).filter { $0.state == .alive }.count == 3 }
         try #require(formed != nil, "the nodes did not form a cluster within 15 s")
         // A model whose primary is the node that will survive, so its state stays readable there.
         var model = ""

@@ -41,7 +41,7 @@ struct EventProcessTests {
         let w = NodeProcess(arguments: ["--node-id", "w", "--roles", "worker", "--seed", c0.clusterAddress])
         try await w.start()
         let formed = try await eventually(within: .seconds(15)) {
-            for node in [c0, c1, w] where try await members(node).filter({ $0.status == "alive" && !$0.clientAddress.isEmpty }).count != 3 {
+            for node in [c0, c1, w] where try await members(node).filter({ $0.state == .alive && !$0.clientAddress.isEmpty }).count != 3 {
                 return false
             }
             return true

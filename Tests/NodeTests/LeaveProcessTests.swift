@@ -63,7 +63,9 @@ struct LeaveProcessTests {
         #expect(exited != nil, "n2 did not exit after leaving")
         #expect(n2.process?.terminationStatus == 0)
         let view = try await members(n0)
-        #expect(view.first { $0.id == "n2" }?.status == "left")
+        #expect(view.first { $0.id == "n2" }?.state == .left)
+        // Clients built before `state` existed still read the deprecated string.
+        #expect(view.allSatisfy { $0.status == "\($0.state)" }, "status and state disagree: \(view.map { ($0.status, $0.state) })")
 
         // Replication factor 2 on two nodes: every shard is on both. No write happened since the
         // leave, so only the hand-off can have put n2's shards on their new follower.

@@ -176,7 +176,7 @@ func startCluster(_ ids: [String], arguments: [String] = []) async throws -> [No
         nodes.append(node)
     }
     let formed = try await eventually(within: .seconds(15)) {
-        for node in nodes where try await members(node).filter({ $0.status == "alive" && !$0.clientAddress.isEmpty }).count != ids.count {
+        for node in nodes where try await members(node).filter({ $0.state == .alive && !$0.clientAddress.isEmpty }).count != ids.count {
             return false
         }
         return true

@@ -31,7 +31,7 @@ struct ReplicationProcessTests {
         try await third.start()
         let nodes = [(id: "a1", process: first), (id: "a2", process: second), (id: "a3", process: third)]
         let formed = try await eventually(within: .seconds(15)) {
-            for entry in nodes where try await members(entry.process).filter({ $0.status == "alive" && !$0.clientAddress.isEmpty }).count != 3 {
+            for entry in nodes where try await members(entry.process).filter({ $0.state == .alive && !$0.clientAddress.isEmpty }).count != 3 {
                 return false
             }
             return true
@@ -69,7 +69,7 @@ struct ReplicationProcessTests {
             }
         }
         let noticed = try await eventually(within: .seconds(20)) {
-            for survivor in survivors where try await members(survivor).first(where: { $0.id == victimID })?.status != "dead" {
+            for survivor in survivors where try await members(survivor).first(where: { $0.id == victimID })?.state != .dead {
                 return false
             }
             return true
@@ -104,10 +104,10 @@ struct ReplicationProcessTests {
         let restarted = NodeProcess(dataDirectory: victim.dataDirectory, arguments: ["--seed", first.clusterAddress == victim.clusterAddress ? second.clusterAddress : first.clusterAddress])
         try await restarted.start()
         let back = try await eventually(within: .seconds(20)) {
-            for survivor in survivors where try await members(survivor).first(where: { $0.id == victimID })?.status != "alive" {
+            for survivor in survivors where try await members(survivor).first(where: { $0.id == victimID })?.state != .alive {
                 return false
             }
-            return try await members(restarted).filter({ $0.status == "alive" && !$0.clientAddress.isEmpty }).count == 3
+            return try await members(restarted).filter({ $0.state == .alive && !$0.clientAddress.isEmpty }).count == 3
         }
         #expect(back != nil, "the restarted \(victimID) did not rejoin within 20 s")
         for round in 30..<35 {

@@ -73,7 +73,7 @@ extension MemberUpdate {
         .with {
             $0.id = id.rawValue
             $0.address = address
-            $0.state = Infranaut_V1_MemberState(rawValue: Int(status.rawValue)) ?? .alive
+            $0.state = status.wire
             $0.incarnation = incarnation
             $0.roles = roles.sorted().map(\.rawValue)
             $0.source = source?.rawValue ?? ""
@@ -97,5 +97,17 @@ extension MemberUpdate {
             source: wire.source.isEmpty ? nil : NodeID(wire.source))
         clientAddress = wire.clientAddress
         peerAddress = wire.peerAddress
+    }
+}
+
+extension MemberStatus {
+    /// The status as it travels in `MemberRecord.state` and `MemberInfo.state`.
+    var wire: Infranaut_V1_MemberState {
+        switch self {
+        case .alive: .alive
+        case .suspect: .suspect
+        case .dead: .dead
+        case .left: .left
+        }
     }
 }

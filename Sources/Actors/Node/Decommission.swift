@@ -146,7 +146,7 @@ final class Decommission: Sendable {
             // no longer learns whether it died): it does not hold the leave up.
             guard let reply = try? await send(request, to: peer), case .members(let members) = reply.body else { continue }
             // Left (or dead, or already forgotten): the peer's placement no longer counts this node.
-            if let entry = members.members.first(where: { $0.id == me }), entry.status == "alive" || entry.status == "suspect" {
+            if let entry = members.members.first(where: { $0.id == me }), entry.state == .alive || entry.state == .suspect {
                 return false
             }
         }

@@ -144,7 +144,7 @@ final class RequestHandler: Sendable {
         // The received frame with `hops = 1` appended (field 2, varint; a later field value wins),
         // so a large batch is not encoded a second time.
         do {
-            let reply = try await peers.call(encoded: bytes + [0x10, 0x01], to: primary.peerAddress, timeout: settings.forwardTimeout)
+            let reply = try await peers.call(encoded: Infranaut_V1_Request.markingForwarded(bytes), to: primary.peerAddress, timeout: settings.forwardTimeout)
             // The primary refused this node's frame (a secret changed, or clocks drifted apart):
             // not the client's doing, and another node or a later try may get through.
             if case .error(let refusal) = reply.body, refusal.code == .permissionDenied {
@@ -355,6 +355,7 @@ final class RequestHandler: Sendable {
                     $0.id = member.id.rawValue
                     $0.address = member.address
                     $0.status = "\(member.status)"
+                    $0.state = member.status.wire
                     $0.incarnation = member.incarnation
                     $0.roles = member.roles.sorted().map(\.rawValue)
                     $0.primaries = view.placement.primaries(of: member.id).map { UInt32($0.rawValue) }

@@ -27,21 +27,3 @@ func naturalLog(_ x: Double) -> Double {
 func decimalLog(_ x: Double) -> Double {
     naturalLog(x) / 2.302_585_092_994_045_7
 }
-
-/// A small, fast, seedable PRNG (SplitMix64). Deterministic across platforms, so a seeded
-/// `SWIMInstance` makes the same choices everywhere.
-public struct SplitMix64: RandomNumberGenerator, Hashable, Sendable {
-    private var state: UInt64
-
-    public init(seed: UInt64) {
-        state = seed
-    }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -1,3 +1,5 @@
+import Monitoring
+
 /// The SWIM membership protocol with the Lifeguard refinements, as a pure state machine.
 ///
 /// The instance never reads a clock, never does I/O and never spawns tasks: the shell hands it

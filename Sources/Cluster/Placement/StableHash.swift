@@ -1,14 +1,11 @@
+import Monitoring
+
 /// Hash functions whose values are fixed forever: the same on every process, platform and
 /// release. (Swift's `Hasher` is seeded per process and must never be used for placement.)
 public enum StableHash {
     /// 64-bit FNV-1a over `bytes` (offset basis 0xcbf29ce484222325, prime 0x100000001b3).
     public static func fnv1a64<Bytes: Sequence>(_ bytes: Bytes) -> UInt64 where Bytes.Element == UInt8 {
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in bytes {
-            hash ^= UInt64(byte)
-            hash &*= 0x0000_0100_0000_01B3
-        }
-        return hash
+        Monitoring.fnv1a64(bytes)
     }
 
     /// 64-bit FNV-1a over the UTF-8 bytes of `string`.
@@ -19,10 +16,7 @@ public enum StableHash {
     /// The SplitMix64 finalizer: a bijective mix that spreads every input bit over the output.
     /// FNV-1a's low bits are weak, so placement always mixes before reducing modulo a count.
     public static func mix(_ value: UInt64) -> UInt64 {
-        var z = value
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        SplitMix64.mix(value)
     }
 
     /// Rendezvous (highest random weight) score of `node` for `shard`; the node with the highest

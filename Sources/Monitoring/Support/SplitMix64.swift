@@ -9,7 +9,14 @@ public struct SplitMix64: Sendable, Hashable, RandomNumberGenerator {
     @inline(__always)
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
+        return Self.mix(state)
+    }
+
+    /// The SplitMix64 finalizer: a bijective mix that spreads every input bit over the output.
+    /// Cluster placement uses it as a stable hash finalizer; its values must never change.
+    @inlinable
+    public static func mix(_ value: UInt64) -> UInt64 {
+        var z = value
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
@@ -35,11 +42,21 @@ public func stableHash64(_ string: String) -> UInt64 {
 /// A stable 64-bit hash of raw bytes (FNV-1a followed by the MurmurHash3 finalizer).
 @inlinable
 public func stableHash64(bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
-    var h: UInt64 = 0xCBF2_9CE4_8422_2325
-    for b in bytes {
-        h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3
+    fmix64(fnv1a64(bytes))
+}
+
+/// 64-bit FNV-1a over `bytes` (offset basis 0xcbf29ce484222325, prime 0x100000001b3), unmixed.
+///
+/// Its low bits are weak, so callers finalize it (``fmix64(_:)`` here, `SplitMix64.mix` for
+/// cluster placement) before reducing it modulo a count. Values are fixed forever: they are stored
+/// in sketches and decide shard placement.
+@inlinable
+public func fnv1a64<Bytes: Sequence>(_ bytes: Bytes) -> UInt64 where Bytes.Element == UInt8 {
+    var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+    for byte in bytes {
+        hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
     }
-    return fmix64(h)
+    return hash
 }
 
 /// MurmurHash3's 64-bit finalizer: a bijective mix with full avalanche.

@@ -320,7 +320,8 @@ public nonisolated struct Infranaut_V1_MemberInfo: Sendable {
 
   public var address: String = String()
 
-  /// alive, suspect, dead or left.
+  /// Deprecated: read `state`. The same as `state` in lowercase ("alive", "suspect", "dead" or
+  /// "left"), still filled in for clients built before `state` existed.
   public var status: String = String()
 
   public var incarnation: UInt64 = 0
@@ -338,6 +339,10 @@ public nonisolated struct Infranaut_V1_MemberInfo: Sendable {
   public var clientAddress: String = String()
 
   public var peerAddress: String = String()
+
+  /// alive, suspect, dead or left. Nodes built before this field existed leave it unset, which
+  /// reads as MEMBER_STATE_ALIVE (the enum's zero value); their `status` string is the truth.
+  public var state: Infranaut_V1_MemberState = .alive
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -976,7 +981,7 @@ nonisolated extension Infranaut_V1_MembersRequest: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Infranaut_V1_MemberInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".MemberInfo"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}address\0\u{1}status\0\u{1}incarnation\0\u{1}roles\0\u{1}primaries\0\u{1}followers\0\u{3}last_heard_ms_ago\0\u{3}client_address\0\u{3}peer_address\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}address\0\u{1}status\0\u{1}incarnation\0\u{1}roles\0\u{1}primaries\0\u{1}followers\0\u{3}last_heard_ms_ago\0\u{3}client_address\0\u{3}peer_address\0\u{1}state\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -994,6 +999,7 @@ nonisolated extension Infranaut_V1_MemberInfo: SwiftProtobuf.Message, SwiftProto
       case 8: try { try decoder.decodeSingularUInt64Field(value: &self.lastHeardMsAgo) }()
       case 9: try { try decoder.decodeSingularStringField(value: &self.clientAddress) }()
       case 10: try { try decoder.decodeSingularStringField(value: &self.peerAddress) }()
+      case 11: try { try decoder.decodeSingularEnumField(value: &self.state) }()
       default: break
       }
     }
@@ -1030,6 +1036,9 @@ nonisolated extension Infranaut_V1_MemberInfo: SwiftProtobuf.Message, SwiftProto
     if !self.peerAddress.isEmpty {
       try visitor.visitSingularStringField(value: self.peerAddress, fieldNumber: 10)
     }
+    if self.state != .alive {
+      try visitor.visitSingularEnumField(value: self.state, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1044,6 +1053,7 @@ nonisolated extension Infranaut_V1_MemberInfo: SwiftProtobuf.Message, SwiftProto
     if lhs.lastHeardMsAgo != rhs.lastHeardMsAgo {return false}
     if lhs.clientAddress != rhs.clientAddress {return false}
     if lhs.peerAddress != rhs.peerAddress {return false}
+    if lhs.state != rhs.state {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,6 +1,6 @@
 import Cluster
 
-/// SplitMix64, a seedable PRNG for the simulation (independent of the one inside Cluster).
+/// SplitMix64, a seedable PRNG for the simulation (independent of the generator each SWIM instance keeps).
 struct SimRandom: RandomNumberGenerator {
     private var state: UInt64
 
