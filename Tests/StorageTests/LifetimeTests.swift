@@ -81,6 +81,35 @@ struct LifetimeTests {
             }
         }
     }
+
+    /// The writer's thread used to hold it `unowned`: dropping the last reference before the thread
+    /// got to `run()` freed the writer under it (an assertion in debug builds, a trap or worse after).
+    @Test("the WAL writer stays alive until shut down, then is freed")
+    func writerOwnership() async throws {
+        try await withTemporaryDirectory { dir in
+            let db = try Database.open(path: dir + "/db")
+            defer { db.close() }
+            weak var weakWriter: GroupCommitWriter?
+            // Dropped at once, before its thread has (most likely) started.
+            do {
+                let writer = GroupCommitWriter(database: db)
+                weakWriter = writer
+            }
+            do {
+                // Not shut down, so its thread still owns it: it must be alive and working.
+                let writer = try #require(weakWriter)
+                var batch = WriteBatch()
+                batch.put([2], [2], in: db.defaultFamily)
+                try await writer.write(batch)
+                writer.shutdown()
+            }
+            // The thread drops its reference as it exits, shortly after `shutdown()` returns.
+            let deadline = ContinuousClock.now + .seconds(10)
+            while weakWriter != nil && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(weakWriter == nil)
+            #expect(try db.get([2], in: db.defaultFamily) == [2])
+        }
+    }
 }
 
 private final class RaceCounts: Sendable {
