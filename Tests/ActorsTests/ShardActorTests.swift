@@ -92,7 +92,7 @@ struct ShardActorTests {
         await shard.checkpoint()
         #expect(await shard.checkpointSequence == 3)
         // The checkpoint dropped the ops it covers.
-        #expect(try harness.database.entries(prefix: [0, 0], in: harness.store.ops).isEmpty)
+        #expect(try harness.database.entries(prefix: StorageKeys.Shard.prefix(0), in: harness.store.ops).isEmpty)
         for i in 0..<2 { _ = await shard.ingest(request(key: "b\(i)", x: [10, 20, 30, 40])) }
         let before = await shard.status(model: "m")
         try harness.crashAndReopen()

@@ -49,9 +49,6 @@ actor EventRelay {
     private var droppedAtLoad: [String] = []
     private var receivedTotal: UInt64 = 0
 
-    private static let outboxPrefix = Array("outbox/".utf8)
-    private static let inboxPrefix = Array("inbox/".utf8)
-
     init(
         database: Database, meta: ColumnFamily, writer: GroupCommitWriter, membership: MembershipService, peers: PeerClients,
         nodeID: String, isCoordinator: Bool, settings: DeliveryQueue.Settings = .init(), logger: Logger
@@ -66,13 +63,14 @@ actor EventRelay {
         self.logger = logger
         queue = DeliveryQueue(settings: settings)
         var loaded: [(id: String, payload: [UInt8])] = []
-        try database.scan(prefix: Self.outboxPrefix, in: meta) { (entry) throws(StorageError) -> Bool in
-            loaded.append((String(decoding: entry.key.dropFirst(Self.outboxPrefix.count), as: UTF8.self), entry.value))
+        try database.scan(prefix: StorageKeys.Outbox.prefix, in: meta) { (entry) throws(StorageError) -> Bool in
+            let id = try StorageKeys.Outbox.parse(entry.key)
+            loaded.append((id, entry.value))
             return true
         }
         self.loaded = loaded
         var received: [Infranaut_V1_ReceivedEvent] = []
-        try database.scan(prefix: Self.inboxPrefix, in: meta) { (entry) throws(StorageError) -> Bool in
+        try database.scan(prefix: StorageKeys.Inbox.prefix, in: meta) { (entry) throws(StorageError) -> Bool in
             let event = try decode(Infranaut_V1_ReceivedEvent.self, entry.value, "received event")
             received.append(event)
             return true
@@ -126,7 +124,7 @@ actor EventRelay {
             return .with { $0.status = Infranaut_V1_Status(code: .internal, message: "cannot encode the event: \(error)") }
         }
         var batch = WriteBatch()
-        batch.put(Self.outboxPrefix + Array(event.id.utf8), payload, in: meta)
+        batch.put(StorageKeys.Outbox.key(eventID: event.id), payload, in: meta)
         do throws(StorageError) {
             try await writer.write(batch)
         } catch {
@@ -159,7 +157,7 @@ actor EventRelay {
             let expired = queue.takeExpired()
             if !expired.isEmpty {
                 var batch = WriteBatch()
-                for id in expired { batch.delete(Self.outboxPrefix + Array(id.utf8), in: meta) }
+                for id in expired { batch.delete(StorageKeys.Outbox.key(eventID: id), in: meta) }
                 try? await writer.write(batch)
                 logger.warning("events expired before every coordinator acknowledged them", metadata: ["events": "\(expired.count)"])
             }
@@ -198,7 +196,7 @@ actor EventRelay {
         queue.delivered(attempt)
         if queue.payload(of: attempt.id) == nil {
             var batch = WriteBatch()
-            batch.delete(Self.outboxPrefix + Array(attempt.id.utf8), in: meta)
+            batch.delete(StorageKeys.Outbox.key(eventID: attempt.id), in: meta)
             // Losing this delete only means the event is delivered again after a restart (deduped).
             try? await writer.write(batch)
         }
@@ -222,7 +220,7 @@ actor EventRelay {
         }
         var batch = WriteBatch()
         do throws(StorageError) {
-            batch.put(Self.inboxPrefix + Array(request.event.id.utf8), try encode(received), in: meta)
+            batch.put(StorageKeys.Inbox.key(eventID: request.event.id), try encode(received), in: meta)
             try await writer.write(batch)
         } catch {
             return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "the event could not be stored (\(error.code.rawValue)); retry") }
@@ -240,13 +238,13 @@ actor EventRelay {
         func over() -> Bool { inboxOrder.count - inboxHead > Self.inboxCapacity || inboxBytes > Self.inboxMaxBytes }
         guard over() || !droppedAtLoad.isEmpty else { return }
         var batch = WriteBatch()
-        for id in droppedAtLoad { batch.delete(Self.inboxPrefix + Array(id.utf8), in: meta) }
+        for id in droppedAtLoad { batch.delete(StorageKeys.Inbox.key(eventID: id), in: meta) }
         droppedAtLoad = []
         while over() {
             let id = inboxOrder[inboxHead]
             inboxBytes -= inbox[id]?.event.payload.count ?? 0
             inbox[id] = nil
-            batch.delete(Self.inboxPrefix + Array(id.utf8), in: meta)
+            batch.delete(StorageKeys.Inbox.key(eventID: id), in: meta)
             inboxHead += 1
         }
         if inboxHead > 4_096 {

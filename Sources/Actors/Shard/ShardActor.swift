@@ -195,8 +195,8 @@ public actor ShardActor {
         var response: Infranaut_V1_IngestResponse
         do throws(StorageError) {
             var batch = WriteBatch()
-            batch.put(ShardStore.opKey(shard: shard, sequence: sequence), try encode(op), in: store.ops)
-            batch.put(ShardStore.idempotencyKey(shard: shard, model: model, key: key.key), try encode(record), in: store.idempotency)
+            batch.put(StorageKeys.Ops.key(shard: shard, sequence: sequence), try encode(op), in: store.ops)
+            batch.put(StorageKeys.Idempotency.key(shard: shard, model: model, key: key.key), try encode(record), in: store.idempotency)
             try await writer.write(batch)
             pending[sequence]?.durable = true
             drainApplied()
@@ -409,12 +409,12 @@ public actor ShardActor {
             var batch = WriteBatch()
             for model in dirty {
                 guard let state = models[model] else { continue }
-                batch.put(ShardStore.modelKey(shard: shard, model: model), try encode(state.snapshot), in: store.models)
+                batch.put(StorageKeys.Models.key(shard: shard, model: model), try encode(state.snapshot), in: store.models)
             }
-            batch.put(ShardStore.checkpointKey(shard: shard), ShardStore.checkpointValue(sequence: upTo, term: termAtUpTo), in: store.meta)
+            batch.put(StorageKeys.Checkpoint.key(shard: shard), StorageKeys.Checkpoint.value(sequence: upTo, term: termAtUpTo), in: store.meta)
             batch.deleteRange(
-                from: ShardStore.opKey(shard: shard, sequence: 0),
-                to: ShardStore.opKey(shard: shard, sequence: upTo + 1), in: store.ops)
+                from: StorageKeys.Ops.key(shard: shard, sequence: 0),
+                to: StorageKeys.Ops.key(shard: shard, sequence: upTo + 1), in: store.ops)
             pruneIdempotency(into: &batch)
             try await writer.write(batch)
             checkpointSequence = max(checkpointSequence, upTo)
@@ -430,7 +430,7 @@ public actor ShardActor {
         while rememberedHead < rememberedOrder.count, rememberedOrder[rememberedHead].acceptedMs < cutoff {
             let key = rememberedOrder[rememberedHead].key
             remembered[key] = nil
-            batch.delete(ShardStore.idempotencyKey(shard: shard, model: key.model, key: key.key), in: store.idempotency)
+            batch.delete(StorageKeys.Idempotency.key(shard: shard, model: key.model, key: key.key), in: store.idempotency)
             rememberedHead += 1
         }
         if rememberedHead > 4_096 && rememberedHead * 2 > rememberedOrder.count {

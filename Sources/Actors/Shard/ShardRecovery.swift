@@ -18,7 +18,7 @@ enum ShardRecovery {
     static func recover(shard: Int, store: ShardStore) throws(StorageError) -> Result {
         var result = Result()
         let db = store.database
-        let prefix = ShardStore.shardPrefix(shard)
+        let prefix = StorageKeys.Shard.prefix(shard)
         let checkpoint = try store.checkpoint(shard: shard)
         result.checkpoint = checkpoint.sequence
         result.lastSequence = checkpoint.sequence
@@ -34,7 +34,7 @@ enum ShardRecovery {
             return true
         }
 
-        let from = ShardStore.opKey(shard: shard, sequence: result.checkpoint + 1)
+        let from = StorageKeys.Ops.key(shard: shard, sequence: result.checkpoint + 1)
         try db.scan(prefix: prefix, from: from, in: store.ops) { (entry) throws(StorageError) -> Bool in
             let op = try decode(Infranaut_V1_StoredOp.self, entry.value, "op of shard \(shard)")
             guard op.sequence > result.lastSequence else {
@@ -49,10 +49,7 @@ enum ShardRecovery {
         }
 
         try db.scan(prefix: prefix, in: store.idempotency) { (entry) throws(StorageError) -> Bool in
-            var reader = KeyReader(entry.key)
-            _ = try reader.read(UInt16.self)
-            let model = try reader.readString()
-            let key = try reader.readString()
+            let (_, model, key) = try StorageKeys.Idempotency.parse(entry.key)
             let record = try decode(Infranaut_V1_IdempotencyRecord.self, entry.value, "idempotency record")
             // Expired keys are loaded too: the next checkpoint's pruning deletes them from disk.
             result.idempotency.append((model, key, record))

@@ -155,7 +155,7 @@ extension ShardActor {
         promising = true
         defer { promising = false }
         var batch = WriteBatch()
-        batch.put(ShardStore.promiseKey(shard: shard), ShardStore.promiseValue(promise), in: store.meta)
+        batch.put(StorageKeys.Promise.key(shard: shard), StorageKeys.Promise.value(term: promise.term, holder: promise.holder), in: store.meta)
         do throws(StorageError) {
             try await writer.write(batch)
         } catch {
@@ -515,9 +515,9 @@ extension ShardActor {
             do throws(StorageError) {
                 var batch = WriteBatch()
                 for op in fresh {
-                    batch.put(ShardStore.opKey(shard: shard, sequence: op.sequence), try encode(op), in: store.ops)
+                    batch.put(StorageKeys.Ops.key(shard: shard, sequence: op.sequence), try encode(op), in: store.ops)
                     batch.put(
-                        ShardStore.idempotencyKey(shard: shard, model: op.batch.modelID, key: op.idempotencyKey),
+                        StorageKeys.Idempotency.key(shard: shard, model: op.batch.modelID, key: op.idempotencyKey),
                         try encode(Self.record(of: op)), in: store.idempotency)
                 }
                 try await writer.write(batch)
@@ -622,18 +622,17 @@ extension ShardActor {
         defer { replicaBusy = false }
         do throws(StorageError) {
             var batch = WriteBatch()
-            let from = ShardStore.shardPrefix(shard)
-            let to = ShardStore.shardPrefix(shard + 1)
+            let (from, to) = StorageKeys.Shard.range(shard)
             batch.deleteRange(from: from, to: to, in: store.ops)
             batch.deleteRange(from: from, to: to, in: store.models)
             batch.deleteRange(from: from, to: to, in: store.idempotency)
             for model in snapshot.models {
-                batch.put(ShardStore.modelKey(shard: shard, model: model.modelID), try encode(model), in: store.models)
+                batch.put(StorageKeys.Models.key(shard: shard, model: model.modelID), try encode(model), in: store.models)
             }
             for entry in snapshot.idempotency {
-                batch.put(ShardStore.idempotencyKey(shard: shard, model: entry.modelID, key: entry.key), try encode(entry.record), in: store.idempotency)
+                batch.put(StorageKeys.Idempotency.key(shard: shard, model: entry.modelID, key: entry.key), try encode(entry.record), in: store.idempotency)
             }
-            batch.put(ShardStore.checkpointKey(shard: shard), ShardStore.checkpointValue(sequence: snapshot.applied, term: snapshot.lastTerm), in: store.meta)
+            batch.put(StorageKeys.Checkpoint.key(shard: shard), StorageKeys.Checkpoint.value(sequence: snapshot.applied, term: snapshot.lastTerm), in: store.meta)
             try await writer.write(batch)
         } catch {
             fail("snapshot install failed: \(error)")

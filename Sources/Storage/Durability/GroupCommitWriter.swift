@@ -9,8 +9,14 @@ import Foundation
 /// - Batches become durable in the order ``write(_:)`` was called, and callers are resumed in that
 ///   order; a batch is never reordered before one submitted earlier.
 /// - RocksDB's blocking calls run on the writer's own thread, never on Swift's cooperative pool.
+/// - Ownership: the thread holds a strong reference to the writer from `init` until `run()` returns,
+///   which happens only after ``shutdown()`` and once the queue is empty. The writer therefore
+///   outlives its thread: it is never freed while the thread waits on or reads its state. The writer
+///   keeps no reference to the thread (that would be a cycle), so after shutdown the last caller's
+///   release frees it. A writer that is never shut down is never freed (nor is its thread): callers
+///   must call ``shutdown()``.
 public final class GroupCommitWriter: @unchecked Sendable {
-    // Safe: `queue`, `running` and the counters are only touched while holding `condition`.
+    // Safe: `queue`, `running`, `failure` and the counters are only touched while holding `condition`.
     private struct Pending {
         var batch: WriteBatch
         var continuation: CheckedContinuation<Result<Void, StorageError>, Never>
@@ -20,7 +26,6 @@ public final class GroupCommitWriter: @unchecked Sendable {
     private let condition = NSCondition()
     private var queue: [Pending] = []
     private var running = true
-    private var thread: Thread?
     private let finished = DispatchSemaphore(value: 0)
     /// A group stops growing once it holds this many bytes.
     public let maxGroupBytes: Int
@@ -33,9 +38,9 @@ public final class GroupCommitWriter: @unchecked Sendable {
     public init(database: Database, maxGroupBytes: Int = 32 << 20) {
         self.database = database
         self.maxGroupBytes = maxGroupBytes
-        let thread = Thread { [unowned self] in self.run() }
+        // Strong on purpose (see "Ownership" above): released when `run()` returns.
+        let thread = Thread { [self] in self.run() }
         thread.name = "infranaut-wal-writer"
-        self.thread = thread
         thread.start()
     }
 

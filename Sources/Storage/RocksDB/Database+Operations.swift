@@ -45,9 +45,8 @@ public struct WriteBatch: Sendable {
 extension Database {
     /// Reads the value stored under `key`, or `nil` when there is none.
     public func get(_ key: [UInt8], in family: ColumnFamily, snapshot: Snapshot? = nil) throws(StorageError) -> [UInt8]? {
-        try withHandle("get(cf: \(family))") { (db) throws(StorageError) -> [UInt8]? in
+        try withReadHandle("get(cf: \(family))", snapshot: snapshot) { (db, readOptions) throws(StorageError) -> [UInt8]? in
             let cf = try familyHandle(family, "get(cf: \(family))")
-            let readOptions = snapshot?.readOptions ?? defaultReadOptions
             var err: UnsafeMutablePointer<CChar>?
             var length = 0
             let value = key.withUnsafeBufferPointer { k in

@@ -182,6 +182,24 @@ public final class Database: @unchecked Sendable {
         }
     }
 
+    /// Runs `body` with the open handle and the read options of `snapshot` (of the latest state when
+    /// `nil`), both valid until it returns: a released snapshot throws `.closed` instead.
+    func withReadHandle<T>(
+        _ operation: String, snapshot: Snapshot?,
+        _ body: (OpaquePointer, OpaquePointer?) throws(StorageError) -> T
+    ) throws(StorageError) -> T {
+        guard let snapshot else {
+            return try withHandle(operation) { (db) throws(StorageError) -> T in try body(db, readOptions) }
+        }
+        guard snapshot.database === self else {
+            throw StorageError(.invalidArgument, operation: operation, message: "the snapshot belongs to another database")
+        }
+        // The snapshot's lock first, then the database's: the order `Snapshot.release()` takes them.
+        return try snapshot.withReadOptions(operation) { (options) throws(StorageError) -> T in
+            try withHandle(operation) { (db) throws(StorageError) -> T in try body(db, options) }
+        }
+    }
+
     func familyHandle(_ family: ColumnFamily, _ operation: @autoclosure () -> String) throws(StorageError) -> OpaquePointer? {
         guard family.owner == ObjectIdentifier(self), family.index < families.count else {
             throw StorageError(
@@ -194,8 +212,6 @@ public final class Database: @unchecked Sendable {
     func writeOptions(sync: Bool?) -> OpaquePointer? {
         (sync ?? options.syncWrites) ? syncWriteOptions : noSyncWriteOptions
     }
-
-    var defaultReadOptions: OpaquePointer? { readOptions }
 }
 
 /// Copies RocksDB's error string (if any), frees it, and clears the pointer.

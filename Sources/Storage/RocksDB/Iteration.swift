@@ -1,13 +1,19 @@
 internal import CRocksDB
 
 /// A consistent point-in-time view of a database. Reads through it see exactly the writes that
-/// were committed before it was taken. Release it with ``release()`` (or let it go out of scope).
+/// were committed before it was taken. Release it with ``release()`` (or let it go out of scope);
+/// reads through a released snapshot throw `.closed`.
+///
+/// Do not release a snapshot from inside a ``Database/scan(prefix:from:in:snapshot:_:)`` body that
+/// reads through it: the release waits for that scan to finish.
 public final class Snapshot: @unchecked Sendable {
-    // Safe: `snapshot` and `readOptions` are created once and only freed in `release`, which holds
-    // the database's exclusive lock and is idempotent under `releaseLock`.
-    private let database: Database
+    // Safe: `snapshot` and `readOptions` are set once in `init` and freed only in `release`, which
+    // holds `releaseLock` exclusively. Every read through them goes through `withReadOptions`, which
+    // holds `releaseLock` shared for the whole RocksDB call, so a release waits for the reads that
+    // run and later reads find `nil`. Lock order, everywhere: `releaseLock`, then the database's lock.
+    let database: Database
     private var snapshot: OpaquePointer?
-    private(set) var readOptions: OpaquePointer?
+    private var readOptions: OpaquePointer?
     private let releaseLock = ReadWriteLock()
 
     init(database: Database) throws(StorageError) {
@@ -31,6 +37,18 @@ public final class Snapshot: @unchecked Sendable {
             rocksdb_readoptions_destroy(readOptions)
             snapshot = nil
             readOptions = nil
+        }
+    }
+
+    /// Runs `body` with the snapshot's read options, which stay valid until it returns.
+    func withReadOptions<T>(
+        _ operation: String, _ body: (OpaquePointer) throws(StorageError) -> T
+    ) throws(StorageError) -> T {
+        try releaseLock.withReadLock { () throws(StorageError) -> T in
+            guard let readOptions else {
+                throw StorageError(.closed, operation: operation, message: "the snapshot was released")
+            }
+            return try body(readOptions)
         }
     }
 
@@ -64,9 +82,9 @@ extension Database {
         snapshot: Snapshot? = nil,
         _ body: (KeyValue) throws(StorageError) -> Bool
     ) throws(StorageError) {
-        try withHandle("scan(cf: \(family))") { (db) throws(StorageError) in
+        try withReadHandle("scan(cf: \(family))", snapshot: snapshot) { (db, readOptions) throws(StorageError) in
             let cf = try familyHandle(family, "scan(cf: \(family))")
-            let iterator = rocksdb_create_iterator_cf(db, snapshot?.readOptions ?? defaultReadOptions, cf)
+            let iterator = rocksdb_create_iterator_cf(db, readOptions, cf)
             defer { rocksdb_iter_destroy(iterator) }
             let first = start ?? prefix
             first.withUnsafeBytes { k in
