@@ -19,10 +19,7 @@ public struct LaunchedNode: Sendable {
 /// Writes a new cluster secret to `path` (mode 0600) unless the file exists; returns `path`.
 @discardableResult
 public func writeClusterSecret(to path: String) throws -> String {
-    guard !FileManager.default.fileExists(atPath: path) else { return path }
-    guard FileManager.default.createFile(atPath: path, contents: Data(ClusterSecret.generate().utf8), attributes: [.posixPermissions: 0o600]) else {
-        throw DrillError("cannot write a cluster secret to \(path)")
-    }
+    try ClusterSecret.createFile(at: path)
     return path
 }
 
@@ -72,6 +69,32 @@ public func launchNode(
     return LaunchedNode(process: process, client: addresses[0], cluster: addresses[1], peer: addresses[2])
 }
 
+/// Starts `count` nodes under `base` (data dirs `base/0`, `base/1`, ..., logs beside them, one
+/// shared cluster secret), the first forming the cluster and the others joining through it, and
+/// waits until every node sees all of them alive. On failure the nodes already started are stopped.
+public func launchLocalCluster(
+    binary: String, nodes count: Int, base: String, idPrefix: String, extra: [String] = []
+) async throws -> [LaunchedNode] {
+    try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+    let secret = try writeClusterSecret(to: "\(base)/cluster-secret")
+    var launched: [LaunchedNode] = []
+    do {
+        for index in 0..<max(1, count) {
+            let seed = launched.first.map { ["--seed", $0.cluster] } ?? []
+            launched.append(try launchNode(
+                binary: binary, dataDirectory: "\(base)/\(index)", secretFile: secret,
+                extra: ["--node-id", "\(idPrefix)-\(index)"] + seed + extra, logPath: "\(base)/\(index).log"))
+        }
+        if launched.count > 1 {
+            try await waitUntil(timeout: .seconds(30), "every node sees the others") { try await allSeeAlive(launched.map(\.client)) }
+        }
+        return launched
+    } catch {
+        for node in launched { node.process.terminate(); node.process.waitUntilExit() }
+        throw error
+    }
+}
+
 /// Sends one request to the node whose client endpoint is `address` and decodes the answer.
 public func ask(_ address: String, _ body: Infranaut_V1_Request.OneOf_Body, timeout: Duration = .seconds(5)) async throws -> Infranaut_V1_Response {
     let client = try RequestClient(dial: address)
@@ -96,10 +119,9 @@ public func askPeer(
         $0.version = 1
         $0.body = body
     }
-    let (frame, header) = seal.seal(try request.serializedBytes(), channel: .request, to: address)
-    let reply = try await client.request(frame, timeout: timeout)
-    guard PeerSeal.isSealed(reply) else { return try Infranaut_V1_Response(serializedBytes: reply) }
-    return try Infranaut_V1_Response(serializedBytes: Array(try seal.openReply(reply, to: header)))
+    switch try await client.sealedRequest(try request.serializedBytes(), seal: seal, timeout: timeout) {
+    case .sealed(let reply), .unsealed(let reply): return try Infranaut_V1_Response(serializedBytes: reply)
+    }
 }
 
 /// The `members` view of the node whose client endpoint is `address`.

@@ -25,19 +25,10 @@ struct BurstBench: AsyncParsableCommand {
 
     func run() async throws {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-burst-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: base) }
-        let secret = try writeClusterSecret(to: "\(base)/cluster-secret")
-        var launched: [LaunchedNode] = []
+        let launched = try await launchLocalCluster(
+            binary: infranautBinary(binary), nodes: max(3, nodes), base: base, idPrefix: "burst", extra: ["--log-level", "warning"])
         defer { for node in launched { node.process.terminate(); node.process.waitUntilExit() } }
-        for index in 0..<max(3, nodes) {
-            var extra = ["--log-level", "warning", "--node-id", "burst-\(index)"]
-            if let first = launched.first { extra += ["--seed", first.cluster] }
-            launched.append(try launchNode(
-                binary: infranautBinary(binary), dataDirectory: "\(base)/\(index)", secretFile: secret, extra: extra,
-                logPath: "\(base)/\(index).log"))
-        }
-        try await waitUntil(timeout: .seconds(30), "every node sees the others") { try await allSeeAlive(launched.map(\.client)) }
         let model = "burst-model"
         let roles = try await replicaRoles(of: model, asking: launched[0].client)
         print("\(launched.count) nodes; \(clients) clients per burst, \(rows) row(s) each; model \(model)")

@@ -34,19 +34,9 @@ struct IngestBench: AsyncParsableCommand {
     func run() async throws {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-bench-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: base) }
-        var launchedNodes: [LaunchedNode] = []
+        let launchedNodes = try await launchLocalCluster(
+            binary: infranautBinary(binary), nodes: nodes, base: base, idPrefix: "bench", extra: ["--log-level", "warning"])
         defer { for node in launchedNodes { node.process.terminate(); node.process.waitUntilExit() } }
-        for index in 0..<max(1, nodes) {
-            var extra = ["--log-level", "warning", "--node-id", "bench-\(index)"]
-            if let first = launchedNodes.first { extra += ["--seed", first.cluster] }
-            try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
-            launchedNodes.append(try launchNode(
-                binary: infranautBinary(binary), dataDirectory: "\(base)/\(index)",
-                secretFile: try writeClusterSecret(to: "\(base)/cluster-secret"), extra: extra))
-        }
-        if nodes > 1 {
-            try await waitUntil(timeout: .seconds(30)) { try await allSeeAlive(launchedNodes.map(\.client)) }
-        }
         let pid = launchedNodes[0].process.processIdentifier
         print("\(launchedNodes.count) node(s), first pid \(pid) at \(launchedNodes[0].client); \(concurrency) senders, \(rows) rows x \(features) features per batch, \(models) models")
 

@@ -29,11 +29,9 @@ struct PinBench: AsyncParsableCommand {
 
     func run() async throws {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-pin-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: base) }
-        let node = try launchNode(
-            binary: infranautBinary(binary), dataDirectory: "\(base)/data", secretFile: try writeClusterSecret(to: "\(base)/secret"),
-            extra: ["--log-level", "warning"], logPath: "\(base)/node.log")
+        let node = try await launchLocalCluster(
+            binary: infranautBinary(binary), nodes: 1, base: base, idPrefix: "pin", extra: ["--log-level", "warning"])[0]
         defer { node.process.terminate(); node.process.waitUntilExit() }
         let pid = node.process.processIdentifier
         let idle = residentMegabytes(pid: pid)

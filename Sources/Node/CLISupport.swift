@@ -142,13 +142,10 @@ func askWithSecret(
 ) async throws -> Infranaut_V1_Response {
     let secret: ClusterSecret
     do {
-        if let secretFile {
-            secret = try ClusterSecret(file: secretFile)
-        } else if let value = ProcessInfo.processInfo.environment["INFRANAUT_CLUSTER_SECRET"] {
-            secret = try ClusterSecret(Array(value.utf8), source: "INFRANAUT_CLUSTER_SECRET")
-        } else {
+        guard let given = try ClusterSecret.given(file: secretFile) else {
             throw CLIError("\(what) needs the cluster secret: pass --cluster-secret-file or set INFRANAUT_CLUSTER_SECRET")
         }
+        secret = given
     } catch let error as SecretError {
         throw CLIError("\(error)")
     }

@@ -169,10 +169,7 @@ extension StartCommand {
     /// dir's `cluster-secret`. A node without seeds that has none creates the data dir's (mode
     /// 0600); a node with seeds must be given the cluster's.
     func resolveSecret(logger: Logger) throws -> ClusterSecret {
-        if let clusterSecretFile { return try ClusterSecret(file: clusterSecretFile) }
-        if let value = ProcessInfo.processInfo.environment["INFRANAUT_CLUSTER_SECRET"] {
-            return try ClusterSecret(Array(value.utf8), source: "INFRANAUT_CLUSTER_SECRET")
-        }
+        if let given = try ClusterSecret.given(file: clusterSecretFile) { return given }
         let stored = dataDirectory + "/cluster-secret"
         if FileManager.default.fileExists(atPath: stored) { return try ClusterSecret(file: stored) }
         guard seeds.isEmpty else {
@@ -180,10 +177,7 @@ extension StartCommand {
                 "joining a cluster through --seed needs the cluster's secret: pass --cluster-secret-file with a copy of the first node's <data-dir>/cluster-secret, or set INFRANAUT_CLUSTER_SECRET")
         }
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
-        let made = ClusterSecret.generate()
-        guard FileManager.default.createFile(atPath: stored, contents: Data((made + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
-            throw CLIError("cannot write the new cluster secret to \(stored)")
-        }
+        try ClusterSecret.createFile(at: stored)
         logger.notice("created a cluster secret; nodes that join this cluster need a copy (--cluster-secret-file)", metadata: ["file": "\(stored)"])
         return try ClusterSecret(file: stored)
     }

@@ -20,7 +20,7 @@ final class ClientService: Sendable {
     }
 
     func handle(_ bytes: [UInt8]) async -> [UInt8] {
-        encode(await respond(to: bytes))
+        await respond(to: bytes).encoded
     }
 
     private func respond(to bytes: [UInt8]) async -> Infranaut_V1_Response {
@@ -43,9 +43,5 @@ final class ClientService: Sendable {
             logger.warning("refused a peer-only request on the client listener", metadata: ["request": "\(what)", "reason": "\(reason)"])
         }
         return .error(.permissionDenied, "\(what) is not accepted on the client endpoint: \(reason)")
-    }
-
-    private func encode(_ response: Infranaut_V1_Response) -> [UInt8] {
-        (try? response.serializedBytes()) ?? []
     }
 }

@@ -111,7 +111,7 @@ public final class NodeService: Service {
         // Connections that have not proved the secret yet: few at once, the oldest making room.
         peerServerSettings.maxUnvouchedConnections = settings.maxUnprovenPeerConnections
         peerServerSettings.shutdownGrace = settings.shutdownGrace
-        let peerService = PeerService(handler: handler, authenticator: authenticator, settings: settings, logger: logger)
+        let peerService = PeerService(handler: handler, authenticator: authenticator, logger: logger)
         let peerServer = try RequestServer(
             listen: settings.peerListen, settings: peerServerSettings, logger: logger,
             vouchingHandler: { bytes in await peerService.answer(bytes) })

@@ -34,21 +34,23 @@ final class PeerClients: Sendable {
 
     /// ``call(_:to:timeout:)`` for a request that is already encoded (a forwarded client frame).
     func call(encoded body: [UInt8], to address: String, timeout: Duration) async throws -> Infranaut_V1_Response {
-        let client = try client(for: address)
-        let (frame, header) = authenticator.seal.seal(body, channel: .request, to: address)
-        let reply = try await client.request(frame, timeout: timeout)
-        let body: ArraySlice<UInt8>
-        do throws(SealRefusal) {
-            body = try authenticator.seal.openReply(reply, to: header)
-        } catch {
-            if error == .notSealed, let refusal = try? Infranaut_V1_Response(serializedBytes: reply),
-               refusal.outcome.code == .permissionDenied {
+        let reply: SealedReply
+        do {
+            reply = try await client(for: address).sealedRequest(body, seal: authenticator.seal, timeout: timeout)
+        } catch let refusal as SealRefusal {
+            authenticator.count(refusal)
+            throw PeerCallError("the reply from \(address) was refused: \(refusal)")
+        }
+        switch reply {
+        case .sealed(let answer):
+            return try Infranaut_V1_Response(serializedBytes: answer)
+        case .unsealed(let bytes):
+            if let refusal = try? Infranaut_V1_Response(serializedBytes: bytes), refusal.outcome.code == .permissionDenied {
                 return refusal
             }
-            authenticator.count(error)
-            throw PeerCallError("the reply from \(address) was refused: \(error)")
+            authenticator.count(.notSealed)
+            throw PeerCallError("the reply from \(address) was refused: \(SealRefusal.notSealed)")
         }
-        return try Infranaut_V1_Response(serializedBytes: Array(body))
     }
 
     private func client(for address: String) throws -> RequestClient {

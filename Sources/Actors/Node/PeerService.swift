@@ -13,25 +13,18 @@ import Wire
 final class PeerService: Sendable {
     private let handler: RequestHandler
     private let authenticator: PeerAuthenticator
-    private let settings: NodeSettings
     private let logger: Logger
     private let refusalLog = RateLimiter(every: .seconds(5))
 
-    init(handler: RequestHandler, authenticator: PeerAuthenticator, settings: NodeSettings, logger: Logger) {
+    init(handler: RequestHandler, authenticator: PeerAuthenticator, logger: Logger) {
         self.handler = handler
         self.authenticator = authenticator
-        self.settings = settings
         self.logger = logger
     }
 
     /// The reply, and whether the frame vouches for its connection: only a frame that proved the
     /// secret does, so strangers' connections are the first to make room for new ones.
     func answer(_ bytes: [UInt8]) async -> RequestServer.Answer {
-        let reply = await handle(bytes)
-        return RequestServer.Answer(reply: reply, vouch: PeerSeal.isSealed(reply))
-    }
-
-    func handle(_ bytes: [UInt8]) async -> [UInt8] {
         let opened: (header: SealHeader, body: ArraySlice<UInt8>)
         do throws(SealRefusal) {
             opened = try authenticator.admit(bytes, on: .request)
@@ -43,13 +36,9 @@ final class PeerService: Sendable {
                     ? (try? authenticator.seal.open(bytes, expecting: .request))?.header.sender ?? "?" : "unauthenticated"
                 logger.warning("refused a frame on the peer listener", metadata: ["reason": "\(error)", "sender": "\(sender)", "bytes": "\(bytes.count)"])
             }
-            return encode(.error(.permissionDenied, "refused by the peer listener: \(error)"))
+            return RequestServer.Answer(reply: Infranaut_V1_Response.error(.permissionDenied, "refused by the peer listener: \(error)").encoded, vouch: false)
         }
         let response = await handler.handle(Array(opened.body), from: .peer(opened.header.sender))
-        return authenticator.seal.seal(encode(response), channel: .reply, replyingTo: opened.header).bytes
-    }
-
-    private func encode(_ response: Infranaut_V1_Response) -> [UInt8] {
-        (try? response.serializedBytes()) ?? []
+        return RequestServer.Answer(reply: authenticator.seal.seal(response.encoded, channel: .reply, replyingTo: opened.header).bytes, vouch: true)
     }
 }

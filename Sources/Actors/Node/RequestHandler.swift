@@ -400,6 +400,9 @@ extension Infranaut_V1_Request {
 }
 
 extension Infranaut_V1_Response {
+    /// The bytes of the answer (an encoding failure, which a built message cannot have, sends none).
+    var encoded: [UInt8] { (try? serializedBytes()) ?? [] }
+
     static func error(_ code: Infranaut_V1_StatusCode, _ message: String) -> Infranaut_V1_Response {
         .with { $0.error = Infranaut_V1_Status(code: code, message: message) }
     }

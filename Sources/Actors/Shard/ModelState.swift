@@ -49,8 +49,6 @@ public struct ModelState: Sendable {
         }
     }
 
-    /// Features and not-yet-typed column names the model holds, which the feature limit counts.
-    public var featureCount: Int { features.count + untypedMissing.count }
 
     /// One page of the model's status: counts, and up to `limit` features sorted by name that come
     /// after `after` ("" for the first page), with the cursor of the next page ("" after the last).

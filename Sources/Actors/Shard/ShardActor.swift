@@ -161,14 +161,16 @@ public actor ShardActor {
         // The limits are checked against the projection, in the same actor turn that extends it, so
         // concurrent batches are counted in order and cannot pass a limit together. Only the
         // primary checks: a replica applies what its primary accepted.
-        if let refusal = admit(request.batch) {
+        var projection: ProjectedSchema
+        do throws(WireError) {
+            projection = try admit(request.batch)
+        } catch {
             inFlight[key] = nil
             return .with {
-                $0.status = Infranaut_V1_Status(code: refusal.code, message: refusal.message)
+                $0.status = Infranaut_V1_Status(code: error.code, message: error.message)
                 $0.shard = UInt32(shard)
             }
         }
-        var projection = projectedSchemas[model] ?? ProjectedSchema(models[model])
         let normalized = projection.normalize(request.batch)
         projectedSchemas[model] = projection
 
@@ -227,22 +229,19 @@ public actor ShardActor {
     }
 
     /// Checks the feature and model limits for `batch`, reserving the model's place in the node's
-    /// count when it is new; the refusal, or nil when the batch may be written.
-    private func admit(_ batch: Infranaut_V1_TelemetryBatch) -> WireError? {
+    /// count when it is new; returns the model's projection for the caller to extend (and store) in
+    /// the same actor turn, or throws the refusal.
+    private func admit(_ batch: Infranaut_V1_TelemetryBatch) throws(WireError) -> ProjectedSchema {
         let model = batch.modelID
         let known = projectedSchemas[model] != nil || models[model] != nil
         let projection = projectedSchemas[model] ?? ProjectedSchema(models[model])
-        let current = projection.featureCount
-        if let refusal = settings.featureLimitError(model: model, current: current, adding: projection.newNames(in: batch)) {
-            return refusal
+        if let refusal = settings.featureLimitError(model: model, current: projection.featureCount, adding: projection.newNames(in: batch)) {
+            throw refusal
         }
-        if !known {
-            guard store.modelCount.reserve(limit: settings.maxModels) else {
-                return settings.modelLimitError(model: model, current: store.modelCount.value)
-            }
-            projectedSchemas[model] = projection
+        if !known, !store.modelCount.reserve(limit: settings.maxModels) {
+            throw settings.modelLimitError(model: model, current: store.modelCount.value)
         }
-        return nil
+        return projection
     }
 
     var unavailableMessage: String {

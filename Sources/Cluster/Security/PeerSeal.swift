@@ -32,10 +32,25 @@ public struct ClusterSecret: Sendable {
         try self.init(data, source: path)
     }
 
-    /// 32 random bytes as 64 hex characters: what `start` writes when it creates a cluster.
-    public static func generate() -> String {
+    /// The secret given to a command: the file named, else the environment variable
+    /// `INFRANAUT_CLUSTER_SECRET` (the secret itself); nil when neither is given.
+    public static func given(file: String?) throws(SecretError) -> ClusterSecret? {
+        if let file { return try ClusterSecret(file: file) }
+        guard let value = ProcessInfo.processInfo.environment["INFRANAUT_CLUSTER_SECRET"] else { return nil }
+        return try ClusterSecret(Array(value.utf8), source: "INFRANAUT_CLUSTER_SECRET")
+    }
+
+    /// Writes a new secret (32 random bytes as 64 hex characters, mode 0600) to `path` unless the
+    /// file exists; true when it wrote one.
+    @discardableResult
+    public static func createFile(at path: String) throws(SecretError) -> Bool {
+        guard !FileManager.default.fileExists(atPath: path) else { return false }
         var generator = SystemRandomNumberGenerator()
-        return (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        let secret = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        guard FileManager.default.createFile(atPath: path, contents: Data((secret + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw SecretError("cannot write a new cluster secret to \(path)")
+        }
+        return true
     }
 }
 
