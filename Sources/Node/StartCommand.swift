@@ -46,11 +46,16 @@ struct StartCommand: AsyncParsableCommand {
     @Option(help: "Comma-separated roles: worker, coordinator.")
     var roles = "worker,coordinator"
 
-    @Option(help: "Shards of the data set; fixed when the data dir is created.")
-    var shards = 64
+    @Option(help: "Shards of the data set; fixed when the data dir is created, and the same on every node of a cluster.")
+    var shards = PlacementSettings().shardCount
 
     @Option(name: .customLong("replication-factor"), help: "Replicas of every shard (every node of a cluster must use the same value).")
     var replicationFactor = 2
+
+    @Option(
+        name: .customLong("replica-load-factor"),
+        help: "No node holds more than this times the mean number of replicas (0: unbounded rendezvous placement); fixed when the data dir is created, and the same on every node.")
+    var replicaLoadFactor = PlacementSettings().replicaLoadFactor ?? 0
 
     @Option(name: .customLong("max-request-bytes"), help: "Largest client request accepted (bytes); bigger ones get TOO_LARGE.")
     var maxRequestBytes = 16 << 20
@@ -85,6 +90,9 @@ struct StartCommand: AsyncParsableCommand {
     func validate() throws {
         guard shards > 0 && shards <= 65_535 else { throw ValidationError("--shards must be between 1 and 65535") }
         guard replicationFactor >= 1 && replicationFactor <= 7 else { throw ValidationError("--replication-factor must be between 1 and 7") }
+        guard replicaLoadFactor == 0 || (replicaLoadFactor >= 1 && replicaLoadFactor <= 10) else {
+            throw ValidationError("--replica-load-factor must be 0 (unbounded) or between 1 and 10")
+        }
         guard maxRequestBytes >= 1024 && maxRequestBytes <= 64 << 20 else {
             throw ValidationError("--max-request-bytes must be between 1024 and 67108864 (64 MiB)")
         }
@@ -141,6 +149,7 @@ struct StartCommand: AsyncParsableCommand {
         settings.cluster.listen = clusterListen
         settings.cluster.seeds = seeds
         settings.cluster.placement.replicationFactor = replicationFactor
+        settings.cluster.placement.replicaLoadFactor = replicaLoadFactor == 0 ? nil : replicaLoadFactor
         settings.cluster.roles = Set(roles.split(separator: ",").compactMap { NodeRole(rawValue: $0.trimmingCharacters(in: .whitespaces)) })
 
         let json = self.json

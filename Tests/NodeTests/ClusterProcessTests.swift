@@ -43,8 +43,8 @@ struct ClusterProcessTests {
         }
         #expect(formed != nil, "the three nodes did not all see three alive members within 15 s")
         let placed = try await members(first)
-        #expect(placed.reduce(0) { $0 + $1.primaries.count } == 64)
-        #expect(placed.reduce(0) { $0 + $1.followers.count } == 64)
+        #expect(placed.reduce(0) { $0 + $1.primaries.count } == 1_024)
+        #expect(placed.reduce(0) { $0 + $1.followers.count } == 1_024)
 
         let before = try await members(first).first { $0.id == "n2" }?.incarnation ?? 0
         second.kill(SIGKILL)
@@ -57,7 +57,7 @@ struct ClusterProcessTests {
         if let detected { print("kill -9 of n2 declared dead by both survivors after \(detected)") }
         let survivors = try await members(first)
         #expect(survivors.first { $0.id == "n2" }?.primaries.isEmpty == true)
-        #expect(survivors.reduce(0) { $0 + $1.primaries.count } == 64)
+        #expect(survivors.reduce(0) { $0 + $1.primaries.count } == 1_024)
 
         // Restart with the same data dir (same node id) and no explicit id: it comes back.
         let restarted = NodeProcess(dataDirectory: second.dataDirectory, arguments: ["--seed", first.clusterAddress])

@@ -152,4 +152,21 @@ struct TrustBoundaryProcessTests {
         #expect(try await members(seed).allSatisfy { $0.id != "stranger" })
         #expect(try await refusedCounts(seed).badMac > 0)
     }
+
+    @Test("a node of another shard count cannot join: both sides refuse its gossip, and it is told the flags that fit")
+    func otherShapeCannotJoin() async throws {
+        let seed = NodeProcess(arguments: ["--node-id", "seed", "--shards", "64"])
+        try await seed.start()
+        // The same secret (every test node gets it) but the default shard count.
+        let other = NodeProcess(arguments: ["--node-id", "other", "--seed", seed.clusterAddress])
+        try await other.start()
+        let told = try await eventually(within: .seconds(15)) {
+            try String(contentsOfFile: other.logPath, encoding: .utf8).contains("--shards 64")
+        }
+        #expect(told != nil, "the other node's log does not say which shard count the cluster has")
+        let seedLog = try String(contentsOfFile: seed.logPath, encoding: .utf8)
+        #expect(seedLog.contains("refused gossip from a node of another cluster shape"), "seed log: \(seedLog.suffix(2_000))")
+        #expect(try await members(seed).map(\.id) == ["seed"])
+        #expect(try await members(other).map(\.id) == ["other"])
+    }
 }

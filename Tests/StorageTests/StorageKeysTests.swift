@@ -63,12 +63,15 @@ struct StorageKeysGoldenTests {
         #expect(StorageKeys.Inbox.key(eventID: "ev-1") == utf8("inbox/ev-1"))
     }
 
-    @Test("meta shard-count and node-id")
-    func nodeEntries() {
+    @Test("meta shard-count, replica-load and node-id")
+    func nodeEntries() throws {
         #expect(StorageKeys.meta == "meta")
         #expect(StorageKeys.ShardCount.key == utf8("shard-count"))
         #expect(StorageKeys.ShardCount.value(16) == [0, 0, 0, 16])
         #expect(StorageKeys.ShardCount.value(65_535) == [0, 0, 0xFF, 0xFF])
+        #expect(StorageKeys.ReplicaLoad.key == utf8("replica-load"))
+        #expect(StorageKeys.ReplicaLoad.value(permille: 1_250) == [0, 0, 0x04, 0xE2])
+        #expect(try StorageKeys.ReplicaLoad.parseValue(StorageKeys.ReplicaLoad.value(permille: 0)) == 0)
         #expect(StorageKeys.NodeID.key == utf8("node-id"))
         #expect(StorageKeys.NodeID.value("node-1a2b") == utf8("node-1a2b"))
     }

@@ -134,11 +134,24 @@ public actor MembershipService {
         let message: SWIMMessage
         do {
             let frame = try Infranaut_V1_ClusterMessage(serializedBytes: Array(body))
-            guard case .swim(let swim) = frame.body else {
-                logger.debug("ignoring a cluster frame without a SWIM body", metadata: ["bytes": "\(bytes.count)"])
+            switch frame.body {
+            case .swim(let swim):
+                if let reason = settings.placement.mismatch(frame.shape, sender: swim.sender.address.printableForLog) {
+                    return refuseShape(of: swim.sender.address, reason: reason)
+                }
+                message = try SWIMMessage(wire: swim)
+            case .refusal(let notice):
+                // Sealed with this cluster's secret: a member of it says why it refuses this node.
+                if refusalLog.allow("shape notice") {
+                    logger.error("a node of the cluster refuses this node", metadata: [
+                        "by": "\(notice.fromAddress.prefix(256))", "reason": "\(notice.reason.prefix(1_024))",
+                    ])
+                }
+                return
+            case nil:
+                logger.debug("ignoring a cluster frame without a body", metadata: ["bytes": "\(bytes.count)"])
                 return
             }
-            message = try SWIMMessage(wire: swim)
         } catch {
             logger.warning("dropping a malformed cluster frame", metadata: ["bytes": "\(bytes.count)", "error": "\(error)"])
             return
@@ -193,6 +206,28 @@ public actor MembershipService {
         }
     }
 
+    /// A sealed frame from a node of another shape changes nothing; the sender hears why (at most
+    /// every 5 s per address), sealed, so it can log the reason and the flags that fix it.
+    private func refuseShape(of sender: String, reason: String) {
+        guard refusalLog.allow("shape \(sender)") else { return }
+        logger.warning("refused gossip from a node of another cluster shape", metadata: ["reason": "\(reason)"])
+        guard !sender.isEmpty, sender != address, sender.utf8.count <= 256, noticesSent.allow("any") else { return }
+        let notice = Infranaut_V1_ClusterMessage.with {
+            $0.version = 1
+            $0.shape = settings.placement.shape
+            $0.refusal = .with {
+                $0.fromAddress = address
+                $0.reason = reason
+            }
+        }
+        guard let body: [UInt8] = try? notice.serializedBytes(), let mailbox = try? MailboxSender(dial: sender) else { return }
+        let bytes = authenticator.seal.seal(body, channel: .gossip, to: sender).bytes
+        Task {
+            try? await mailbox.send(bytes, timeout: .milliseconds(500))
+            mailbox.close()
+        }
+    }
+
     private func perform(_ directives: [SWIMDirective]) {
         for directive in directives {
             switch directive {
@@ -222,6 +257,7 @@ public actor MembershipService {
         guard !stopped else { return }
         let frame = Infranaut_V1_ClusterMessage.with {
             $0.version = 1
+            $0.shape = settings.placement.shape
             $0.swim = message.wire
         }
         guard let body: [UInt8] = try? frame.serializedBytes() else { return }

@@ -44,10 +44,14 @@ public final class NodeService: Service {
             database.close()
         }
         let store = try ShardStore(database: database)
-        let shardCount = try store.shardCount(requested: settings.shardCount)
-        if shardCount != settings.shardCount {
-            logger.warning("data directory was created with a different shard count; using the stored one",
-                           metadata: ["stored": "\(shardCount)", "requested": "\(settings.shardCount)"])
+        var requestedShape = settings.cluster.placement
+        requestedShape.shardCount = settings.shardCount
+        let shape = try store.placement(requested: requestedShape)
+        let shardCount = shape.shardCount
+        if shape != requestedShape {
+            logger.warning("data directory was created with another placement shape; using the stored one",
+                           metadata: ["stored": "\(shardCount) shards, replica load \(shape.replicaLoadPermille)‰",
+                                      "requested": "\(settings.shardCount) shards, replica load \(requestedShape.replicaLoadPermille)‰"])
         }
         let started = ContinuousClock.now
         var recovered: [ShardActor] = []
@@ -59,7 +63,7 @@ public final class NodeService: Service {
 
         var clusterSettings = settings.cluster
         clusterSettings.nodeID = try store.nodeID(requested: clusterSettings.nodeID)
-        clusterSettings.placement.shardCount = shardCount
+        clusterSettings.placement = shape
         guard let secret = settings.secret else {
             throw NodeFailure(reason: "no cluster secret: every node needs one (--cluster-secret-file)")
         }

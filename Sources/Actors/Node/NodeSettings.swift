@@ -15,8 +15,8 @@ public struct NodeSettings: Sendable {
     /// The cluster secret every peer frame is sealed with (docs/security.md). Required.
     public var secret: ClusterSecret?
     /// Shards of the node's data set. Fixed when the data directory is created; a different value on
-    /// a later start is ignored with a warning. Default 64.
-    public var shardCount = 64
+    /// a later start is ignored with a warning. Default 1,024 (``PlacementSettings``).
+    public var shardCount = PlacementSettings().shardCount
     /// Largest client request accepted, in bytes; bigger ones are answered with TOO_LARGE (up to
     /// 1 MiB over the limit; beyond that nng drops the connection). A 1,000 × 1,000 numeric batch
     /// is about 8 MiB. Default 16 MiB.

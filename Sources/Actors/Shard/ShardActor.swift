@@ -45,14 +45,7 @@ public actor ShardActor {
         var waiters: [CheckedContinuation<Bool, Never>] = []
     }
 
-    struct IdempotencyKey: Hashable {
-        var model: String
-        var key: String
-    }
-
-    struct Remembered {
-        var record: Infranaut_V1_IdempotencyRecord
-    }
+    typealias IdempotencyKey = IdempotencyTable.Key
 
     public let shard: Int
     let store: ShardStore
@@ -69,9 +62,7 @@ public actor ShardActor {
     public internal(set) var appliedSequence: UInt64
     public internal(set) var checkpointSequence: UInt64
     private var pending: [UInt64: Pending] = [:]
-    var remembered: [IdempotencyKey: Remembered]
-    var rememberedOrder: [(key: IdempotencyKey, acceptedMs: Int64)]
-    var rememberedHead = 0
+    var remembered: IdempotencyTable
     private var inFlight: [IdempotencyKey: [CheckedContinuation<Infranaut_V1_IngestResponse, Never>]] = [:]
     var dirtyModels: Set<String> = []
     var checkpointRunning = false
@@ -122,7 +113,7 @@ public actor ShardActor {
         lastTerm = recovered.lastTerm
         promise = try store.promise(shard: shard)
         replicatedThrough = recovered.lastSequence
-        (remembered, rememberedOrder) = Self.rememberedKeys(recovered.idempotency)
+        remembered = IdempotencyTable(recovered.idempotency)
         if recovered.replayed > 0 {
             dirtyModels = Set(models.keys)
         }
@@ -152,8 +143,8 @@ public actor ShardActor {
         }
         if let done = remembered[key] {
             // Applied here; answered as a replay only once its op is on every follower too.
-            guard await awaitReplicated(done.record.sequence) else { return failure(notReplicatedMessage) }
-            return replay(done.record)
+            guard await awaitReplicated(done.sequence) else { return failure(notReplicatedMessage) }
+            return replay(done)
         }
         if inFlight[key] != nil { return await joinInFlight(key) }
         inFlight[key] = []
@@ -278,23 +269,8 @@ public actor ShardActor {
         return response
     }
 
-    /// The remembered-keys table and its expiry order, oldest first.
-    static func rememberedKeys(
-        _ entries: [(model: String, key: String, record: Infranaut_V1_IdempotencyRecord)]
-    ) -> ([IdempotencyKey: Remembered], [(key: IdempotencyKey, acceptedMs: Int64)]) {
-        var remembered: [IdempotencyKey: Remembered] = [:]
-        var order: [(key: IdempotencyKey, acceptedMs: Int64)] = []
-        for entry in entries.sorted(by: { $0.record.acceptedUnixMs < $1.record.acceptedUnixMs }) {
-            let key = IdempotencyKey(model: entry.model, key: entry.key)
-            remembered[key] = Remembered(record: entry.record)
-            order.append((key, entry.record.acceptedUnixMs))
-        }
-        return (remembered, order)
-    }
-
     func remember(_ key: IdempotencyKey, _ record: Infranaut_V1_IdempotencyRecord) {
-        remembered[key] = Remembered(record: record)
-        rememberedOrder.append((key, record.acceptedUnixMs))
+        remembered.remember(key, record)
     }
 
     /// Applies every durable op that directly follows the applied prefix.
@@ -379,8 +355,8 @@ public actor ShardActor {
                 remembered[IdempotencyKey(model: model, key: key)].map { found in
                     .with {
                         $0.idempotencyKey = key
-                        $0.sequence = found.record.sequence
-                        $0.rowsAccepted = found.record.rowsAccepted
+                        $0.sequence = found.sequence
+                        $0.rowsAccepted = found.rowsAccepted
                     }
                 }
             }
@@ -426,15 +402,8 @@ public actor ShardActor {
     private func pruneIdempotency(into batch: inout WriteBatch) {
         let windowMs = settings.idempotencyWindow.components.seconds * 1000
         let cutoff = Int64(Date().timeIntervalSince1970 * 1000) - windowMs
-        while rememberedHead < rememberedOrder.count, rememberedOrder[rememberedHead].acceptedMs < cutoff {
-            let key = rememberedOrder[rememberedHead].key
-            remembered[key] = nil
+        for key in remembered.expire(acceptedBefore: cutoff) {
             batch.delete(StorageKeys.Idempotency.key(shard: shard, model: key.model, key: key.key), in: store.idempotency)
-            rememberedHead += 1
-        }
-        if rememberedHead > 4_096 && rememberedHead * 2 > rememberedOrder.count {
-            rememberedOrder.removeFirst(rememberedHead)
-            rememberedHead = 0
         }
     }
 

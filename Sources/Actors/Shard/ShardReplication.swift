@@ -283,7 +283,7 @@ extension ShardActor {
     /// neither can be checked any more (older than the idempotency window and the term memory).
     func holdsOp(at sequence: UInt64, term: UInt64, model: String, key: String) -> Bool {
         if sequence == 0 { return true }
-        if !key.isEmpty, let record = remembered[IdempotencyKey(model: model, key: key)] { return record.record.sequence == sequence }
+        if !key.isEmpty, let record = remembered[IdempotencyKey(model: model, key: key)] { return record.sequence == sequence }
         if let known = termAt(sequence) { return known == term && key.isEmpty }
         return key.isEmpty
     }
@@ -291,7 +291,7 @@ extension ShardActor {
     /// The model and key of the op at `appliedSequence`, while it is remembered.
     public var lastOpKey: (model: String, key: String)? {
         guard appliedSequence > 0 else { return nil }
-        return remembered.first { $0.value.record.sequence == appliedSequence }.map { ($0.key.model, $0.key.key) }
+        return remembered.key(atSequence: appliedSequence).map { ($0.model, $0.key) }
     }
 
     /// For a node about to leave that holds the only copy of this shard (it is primary with no
@@ -594,13 +594,7 @@ extension ShardActor {
             $0.applied = appliedSequence
             $0.lastTerm = lastTerm
             $0.models = models.values.map(\.snapshot)
-            $0.idempotency = remembered.map { key, value in
-                .with {
-                    $0.modelID = key.model
-                    $0.key = key.key
-                    $0.record = value.record
-                }
-            }
+            $0.idempotency = remembered.snapshotEntries
         }
     }
 
@@ -654,8 +648,7 @@ extension ShardActor {
         writingTerm = nil
         outbox.removeAll()
         followerAcked.removeAll()
-        (remembered, rememberedOrder) = Self.rememberedKeys(snapshot.idempotency.map { ($0.modelID, $0.key, $0.record) })
-        rememberedHead = 0
+        remembered = IdempotencyTable(snapshot.idempotency.map { ($0.modelID, $0.key, $0.record) })
         return .ok
     }
 }

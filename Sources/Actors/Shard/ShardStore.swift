@@ -1,4 +1,5 @@
 import Foundation
+public import Cluster
 public import Storage
 import SwiftProtobuf
 import Wire
@@ -31,13 +32,25 @@ public struct ShardStore: Sendable {
         meta = try database.columnFamily(StorageKeys.meta)
     }
 
-    /// The shard count stored in the data dir, storing `requested` when there is none yet.
-    public func shardCount(requested: Int) throws(StorageError) -> Int {
+    /// The placement shape stored in the data dir (shard count and replica bound), storing
+    /// `requested`'s when there is none yet. A data dir that predates the stored bound keeps the
+    /// unbounded placement it was created with. The replication factor is not stored: it is a flag
+    /// every node of a cluster must agree on (gossip refuses nodes that differ).
+    public func placement(requested: PlacementSettings) throws(StorageError) -> PlacementSettings {
+        var shape = requested
         if let stored = try database.get(StorageKeys.ShardCount.key, in: meta) {
-            return try StorageKeys.ShardCount.parseValue(stored)
+            shape.shardCount = try StorageKeys.ShardCount.parseValue(stored)
+            let bound = try database.get(StorageKeys.ReplicaLoad.key, in: meta).map { bytes throws(StorageError) in
+                try StorageKeys.ReplicaLoad.parseValue(bytes)
+            } ?? 0
+            shape.replicaLoadFactor = bound == 0 ? nil : Double(bound) / 1_000
+            return shape
         }
-        try database.put(StorageKeys.ShardCount.key, StorageKeys.ShardCount.value(requested), in: meta, sync: true)
-        return requested
+        var batch = WriteBatch()
+        batch.put(StorageKeys.ShardCount.key, StorageKeys.ShardCount.value(requested.shardCount), in: meta)
+        batch.put(StorageKeys.ReplicaLoad.key, StorageKeys.ReplicaLoad.value(permille: requested.replicaLoadPermille), in: meta)
+        try database.write(batch, sync: true)
+        return shape
     }
 
     /// The node id: `requested` when given (and then stored), else the stored one, else a new one.

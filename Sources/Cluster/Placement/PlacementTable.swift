@@ -119,4 +119,16 @@ public struct PlacementTable: Hashable, Sendable {
         }
         return load
     }
+
+    /// The most replicas one worker holds over the mean (1: perfectly even; 1 without workers).
+    public var replicaSkew: Double { Self.skew(replicaLoad) }
+
+    /// The most primaries one worker holds over the mean (1: perfectly even; 1 without workers).
+    public var primarySkew: Double { Self.skew(primaryLoad) }
+
+    private static func skew(_ load: [NodeID: Int]) -> Double {
+        guard !load.isEmpty else { return 1 }
+        let mean = Double(load.values.reduce(0, +)) / Double(load.count)
+        return mean == 0 ? 1 : Double(load.values.max() ?? 0) / mean
+    }
 }

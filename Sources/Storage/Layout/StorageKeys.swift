@@ -175,6 +175,22 @@ public enum StorageKeys {
         }
     }
 
+    /// `meta` `"replica-load"`: the placement's bounded-load factor for replicas in thousandths
+    /// (0: none), fixed when the data dir is created. Absent in data dirs that predate it, whose
+    /// clusters place replicas without a bound.
+    public enum ReplicaLoad {
+        public static let key = Array("replica-load".utf8)
+
+        public static func value(permille: Int) -> [UInt8] {
+            KeyBuilder().appending(bigEndian: UInt32(permille)).bytes
+        }
+
+        public static func parseValue(_ bytes: [UInt8]) throws(StorageError) -> Int {
+            var reader = KeyReader(bytes)
+            return Int(try reader.read(UInt32.self))
+        }
+    }
+
     /// `meta` `"node-id"`: the node's id in the cluster.
     public enum NodeID {
         public static let key = Array("node-id".utf8)

@@ -257,6 +257,18 @@ public nonisolated struct Infranaut_V1_ClusterMessage: Sendable {
 
   public var version: UInt32 = 0
 
+  /// The sender's cluster shape. A node gossips only with nodes of its own shape: nodes that hash
+  /// models into different shard counts, or place different numbers of replicas, would route and
+  /// replicate the same model to different shards. Unset in frames of nodes that predate it.
+  public var shape: Infranaut_V1_ClusterShape {
+    get {_shape ?? Infranaut_V1_ClusterShape()}
+    set {_shape = newValue}
+  }
+  /// Returns true if `shape` has been explicitly set.
+  public var hasShape: Bool {self._shape != nil}
+  /// Clears the value of `shape`. Subsequent reads from it will return its default value.
+  public mutating func clearShape() {self._shape = nil}
+
   public var body: Infranaut_V1_ClusterMessage.OneOf_Body? = nil
 
   public var swim: Infranaut_V1_SwimMessage {
@@ -282,6 +294,26 @@ public nonisolated struct Infranaut_V1_ClusterMessage: Sendable {
     case refusal(Infranaut_V1_GossipRefusal)
 
   }
+
+  public init() {}
+
+  fileprivate var _shape: Infranaut_V1_ClusterShape? = nil
+}
+
+/// What every node of a cluster must agree on, fixed when the cluster is created.
+public nonisolated struct Infranaut_V1_ClusterShape: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shardCount: UInt32 = 0
+
+  public var replicationFactor: UInt32 = 0
+
+  /// The placement's bounded-load factor for replicas, in thousandths (0: unbounded).
+  public var replicaLoadPermille: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
@@ -855,7 +887,7 @@ nonisolated extension Infranaut_V1_SwimPushPull: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Infranaut_V1_ClusterMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ClusterMessage"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{2}\u{9}swim\0\u{1}refusal\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}shape\0\u{2}\u{8}swim\0\u{1}refusal\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -864,6 +896,7 @@ nonisolated extension Infranaut_V1_ClusterMessage: SwiftProtobuf.Message, SwiftP
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.version) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._shape) }()
       case 10: try {
         var v: Infranaut_V1_SwimMessage?
         var hadOneofValue = false
@@ -903,6 +936,9 @@ nonisolated extension Infranaut_V1_ClusterMessage: SwiftProtobuf.Message, SwiftP
     if self.version != 0 {
       try visitor.visitSingularUInt32Field(value: self.version, fieldNumber: 1)
     }
+    try { if let v = self._shape {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
     switch self.body {
     case .swim?: try {
       guard case .swim(let v)? = self.body else { preconditionFailure() }
@@ -919,7 +955,48 @@ nonisolated extension Infranaut_V1_ClusterMessage: SwiftProtobuf.Message, SwiftP
 
   public static func ==(lhs: Infranaut_V1_ClusterMessage, rhs: Infranaut_V1_ClusterMessage) -> Bool {
     if lhs.version != rhs.version {return false}
+    if lhs._shape != rhs._shape {return false}
     if lhs.body != rhs.body {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_ClusterShape: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ClusterShape"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}shard_count\0\u{3}replication_factor\0\u{3}replica_load_permille\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.shardCount) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.replicationFactor) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.replicaLoadPermille) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.shardCount != 0 {
+      try visitor.visitSingularUInt32Field(value: self.shardCount, fieldNumber: 1)
+    }
+    if self.replicationFactor != 0 {
+      try visitor.visitSingularUInt32Field(value: self.replicationFactor, fieldNumber: 2)
+    }
+    if self.replicaLoadPermille != 0 {
+      try visitor.visitSingularUInt32Field(value: self.replicaLoadPermille, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_ClusterShape, rhs: Infranaut_V1_ClusterShape) -> Bool {
+    if lhs.shardCount != rhs.shardCount {return false}
+    if lhs.replicationFactor != rhs.replicationFactor {return false}
+    if lhs.replicaLoadPermille != rhs.replicaLoadPermille {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

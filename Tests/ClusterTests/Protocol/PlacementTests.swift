@@ -19,26 +19,56 @@ struct PlacementTests {
 
     static let pinnedShards = [0, 29, 27]
 
+    /// The shape most tests here were written for: few shards per node, where balance is hardest,
+    /// and pure rendezvous replica sets (no load bound), where a join moves only the joiner's share.
+    static let sixtyFour = {
+        var settings = PlacementSettings(shardCount: 64, replicationFactor: 2)
+        settings.replicaLoadFactor = nil
+        return settings
+    }()
+
+    @Test("the default shape (1,024 shards, load bound 1.25) over 3 to 100 nodes: no node above 1.25x the mean, and a join moves little more than its share")
+    func defaultShapeBalance() {
+        let settings = PlacementSettings()
+        #expect(settings.shardCount == 1_024)
+        #expect(settings.replicaLoadFactor == 1.25)
+        for nodeCount in [3, 10, 50, 100] {
+            for trial in 0..<3 {
+                let workers = ids(nodeCount, trial: trial)
+                var table = PlacementTable(settings: settings)
+                table.update(workers: workers)
+                #expect(table.primaryLoad.values.reduce(0, +) == settings.shardCount)
+                #expect(table.replicaLoad.values.reduce(0, +) == settings.shardCount * 2)
+                #expect(table.primarySkew <= 1.25 + 1e-9, "N=\(nodeCount) trial \(trial): primaries \(table.primarySkew)")
+                #expect(table.replicaSkew <= 1.25 + 1e-9, "N=\(nodeCount) trial \(trial): replicas \(table.replicaSkew)")
+                // The bound moves some replicas besides the joiner's; still a small share of all.
+                let moved = table.update(workers: workers + [NodeID("newcomer-\(trial)")]).movedReplicas
+                let share = Double(moved) / Double(settings.shardCount * 2)
+                #expect(share <= 1.6 / Double(nodeCount + 1) + 0.01, "N=\(nodeCount) trial \(trial): a join moved \(share)")
+            }
+        }
+    }
+
     @Test("every node derives the same placement whatever the order it learned members in")
     func deterministic() {
         let workers = ids(7, trial: 1)
-        let a = ShardPlacement.replicaSets(workers: workers, settings: PlacementSettings())
-        let b = ShardPlacement.replicaSets(workers: workers.reversed() + [workers[3]], settings: PlacementSettings())
+        let a = ShardPlacement.replicaSets(workers: workers, settings: Self.sixtyFour)
+        let b = ShardPlacement.replicaSets(workers: workers.reversed() + [workers[3]], settings: Self.sixtyFour)
         #expect(a == b)
         #expect(a.count == 64)
         for replicas in a {
             #expect(replicas.count == 2)
             #expect(Set(replicas).count == 2)
         }
-        let single = ShardPlacement.replicaSets(workers: [NodeID("solo")], settings: PlacementSettings())
+        let single = ShardPlacement.replicaSets(workers: [NodeID("solo")], settings: Self.sixtyFour)
         #expect(single.allSatisfy { $0 == [NodeID("solo")] })
-        let none = ShardPlacement.replicaSets(workers: [NodeID](), settings: PlacementSettings())
+        let none = ShardPlacement.replicaSets(workers: [NodeID](), settings: Self.sixtyFour)
         #expect(none.allSatisfy { $0.isEmpty })
     }
 
     @Test("max/mean primary load ≤ 1.25 up to 16 workers (≥ 4 shards each); beyond, at most ceil(S/N) + 1")
     func primaryLoadBalanced() {
-        let settings = PlacementSettings()
+        let settings = Self.sixtyFour
         var worst: [Int: Double] = [:]
         for nodeCount in 2...64 {
             for trial in 0..<20 {
@@ -59,7 +89,7 @@ struct PlacementTests {
 
     @Test("a join or leave moves only the joining or leaving node's replicas: mean ≤ 1/N + 5%")
     func minimalMovement() {
-        let settings = PlacementSettings()
+        let settings = Self.sixtyFour
         let slots = Double(settings.shardCount * settings.replicationFactor)
         for nodeCount in 3...40 {
             var joinTotal = 0.0
@@ -94,7 +124,7 @@ struct PlacementTests {
 
     @Test("epochs rise exactly for the shards whose replica list changed")
     func epochs() {
-        var table = PlacementTable()
+        var table = PlacementTable(settings: Self.sixtyFour)
         let workers = ids(5, trial: 0)
         let first = table.update(workers: workers)
         #expect(first.moves.count == 64)
@@ -156,7 +186,7 @@ struct PlacementTests {
         let id = sim.nodes[4].id
         #expect(sim.run(until: { sim.runningIndices.allSatisfy { sim.nodes[$0].instance.member(id)?.status == .dead } }, limit: .seconds(20)))
         let tables = sim.runningIndices.map { index -> [[NodeID]] in
-            var table = PlacementTable()
+            var table = PlacementTable(settings: Self.sixtyFour)
             table.update(members: sim.nodes[index].instance.members)
             return table.assignments.map(\.replicas)
         }
