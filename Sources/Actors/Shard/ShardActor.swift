@@ -65,7 +65,6 @@ public actor ShardActor {
     var remembered: IdempotencyTable
     private var inFlight: [IdempotencyKey: [CheckedContinuation<Infranaut_V1_IngestResponse, Never>]] = [:]
     var dirtyModels: Set<String> = []
-    var checkpointRunning = false
 
     // Replication (ShardReplication.swift; docs/replication.md).
     /// The term of the op at `appliedSequence` (0 before the first op).
@@ -75,25 +74,13 @@ public actor ShardActor {
     /// The highest term this replica promised, durable in the meta column family.
     var promise: TermPromise
     /// A promise is being made durable (one at a time, so a promise never goes backwards).
-    var promising = false
     /// Called once when the shard stops after a storage failure (the node fail-stops on it).
     var onFailure: (@Sendable (String) -> Void)?
-    /// The term this shard writes in while it acts as primary; nil while it has not (again).
-    var writingTerm: UInt64?
     var link: ReplicationLink?
-    /// Ops applied here and not yet held by every current follower, in sequence order.
-    var outbox: [Infranaut_V1_StoredOp] = []
-    /// Per follower client address: the sequence it is known to hold (nil: not known yet).
-    var followerAcked: [String: UInt64] = [:]
-    var replicatedThrough: UInt64 = 0
-    var replicationWaiters: [ReplicationWaiter] = []
-    var pumping = false
-    var establishing = false
-    /// Ingests that arrived while the term was being established; they share its outcome instead
-    /// of being refused (a burst on a shard's first write would otherwise be refused whole).
-    var establishWaiters: [CheckedContinuation<Bool, Never>] = []
-    /// A replica write (ops or snapshot from another node) is being made durable.
-    var replicaBusy = false
+    /// What the shard keeps while it acts as its shard's primary (``PrimaryRole``).
+    var primary = PrimaryRole()
+    /// Which exclusive activities run (``ShardActivities``), and the shard's own background tasks.
+    var activities = ShardActivities()
 
     /// Rebuilds the shard from its checkpoint and op log. Runs before the shard serves anything.
     public init(shard: Int, store: ShardStore, writer: GroupCommitWriter, settings: ShardSettings, logger: Logger) throws(StorageError) {
@@ -112,7 +99,7 @@ public actor ShardActor {
         nextSequence = recovered.lastSequence + 1
         lastTerm = recovered.lastTerm
         promise = try store.promise(shard: shard)
-        replicatedThrough = recovered.lastSequence
+        primary.replicatedThrough = recovered.lastSequence
         remembered = IdempotencyTable(recovered.idempotency)
         if recovered.replayed > 0 {
             dirtyModels = Set(models.keys)
@@ -136,7 +123,7 @@ public actor ShardActor {
         if remembered[key] == nil, inFlight[key] != nil { return await joinInFlight(key) }
         // Before anything is written or replayed as primary, the shard claims its term and adopts
         // a follower's newer state (a key this replica holds may not be in that history).
-        if writingTerm == nil {
+        if primary.writingTerm == nil {
             guard await establishTerm() else {
                 return failure("shard \(shard) is taking over as primary and could not reach its followers yet; retry with the same idempotency key")
             }
@@ -168,7 +155,7 @@ public actor ShardActor {
         let sequence = nextSequence
         nextSequence += 1
         let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
-        let term = writingTerm ?? lastTerm + 1
+        let term = primary.writingTerm ?? lastTerm + 1
         let op = Infranaut_V1_StoredOp.with {
             $0.sequence = sequence
             $0.term = term
@@ -214,7 +201,7 @@ public actor ShardActor {
         }
         for waiter in inFlight.removeValue(forKey: key) ?? [] { waiter.resume(returning: response) }
         if state == .serving && Int(appliedSequence - checkpointSequence) >= settings.checkpointEveryOps {
-            Task { await self.checkpoint() }
+            inBackground { await self.checkpoint() }
         }
         return response
     }
@@ -281,7 +268,7 @@ public actor ShardActor {
             applyInMemory(op)
             // Remembered in the same step as applied, so no snapshot holds the op without its key.
             remember(IdempotencyKey(model: op.batch.modelID, key: op.idempotencyKey), Self.record(of: op))
-            if link != nil { outbox.append(op) }
+            if link != nil { primary.outbox.append(op) }
             for waiter in next.waiters { waiter.resume(returning: true) }
         }
     }
@@ -373,9 +360,8 @@ public actor ShardActor {
         if case .failed = state { return }
         // Not while another replica's state is being installed: this checkpoint's batch would land
         // after the snapshot's and write the replaced history's models over it.
-        guard !checkpointRunning, !replicaBusy, appliedSequence > checkpointSequence else { return }
-        checkpointRunning = true
-        defer { checkpointRunning = false }
+        guard !activities.isRunning(.replicaWrite), appliedSequence > checkpointSequence, activities.begin(.checkpoint) else { return }
+        defer { finish(.checkpoint) }
         let upTo = appliedSequence
         let termAtUpTo = lastTerm
         let dirty = dirtyModels
@@ -411,7 +397,8 @@ public actor ShardActor {
     public func stop() async {
         if case .failed = state { return }
         state = .stopping
-        while checkpointRunning { try? await Task.sleep(for: .milliseconds(5)) }
+        await awaitBackground()
+        await awaitEnd(of: .checkpoint)
         await checkpoint()
     }
 }

@@ -72,13 +72,13 @@ extension ShardActor {
     /// Waits until every current follower holds `sequence`, or the link's ack timeout passes.
     func awaitReplicated(_ sequence: UInt64) async -> Bool {
         guard let link else { return true }
-        if sequence <= replicatedThrough { return true }
+        if sequence <= primary.replicatedThrough { return true }
         // Not the primary (any more): the op cannot reach the followers from here.
-        guard writingTerm != nil else { return false }
+        guard primary.writingTerm != nil else { return false }
         let deadline = ContinuousClock.now + link.ackTimeout
         let done = await withCheckedContinuation { continuation in
-            replicationWaiters.append(ReplicationWaiter(sequence: sequence, deadline: deadline, continuation: continuation))
-            if !pumping { Task { await self.pump() } }
+            primary.replicationWaiters.append(ReplicationWaiter(sequence: sequence, deadline: deadline, continuation: continuation))
+            if !activities.isRunning(.exchange) { inBackground { await self.pump() } }
         }
         return done
     }
@@ -91,14 +91,13 @@ extension ShardActor {
     /// term makes the shard try again above it (at most three times). False when a follower could
     /// not be asked or kept outbidding (the write is refused, retryably).
     func establishTerm() async -> Bool {
-        guard !establishing else {
-            return await withCheckedContinuation { establishWaiters.append($0) }
+        guard activities.begin(.claim) else {
+            return await withCheckedContinuation { primary.claimWaiters.append($0) }
         }
-        establishing = true
         let established = await claimTerm()
-        establishing = false
-        for waiter in establishWaiters { waiter.resume(returning: established) }
-        establishWaiters = []
+        finish(.claim)
+        for waiter in primary.claimWaiters { waiter.resume(returning: established) }
+        primary.claimWaiters = []
         return established
     }
 
@@ -108,7 +107,7 @@ extension ShardActor {
         for _ in 0..<3 {
             guard await promiseDurably(TermPromise(term: term, holder: me)) else { return false }
             guard let link else {
-                writingTerm = term
+                primary.writingTerm = term
                 return true
             }
             // A node that is not the primary in its own view must not write: a request forwarded
@@ -127,7 +126,7 @@ extension ShardActor {
                 if (reply.lastTerm, reply.applied) > (lastTerm, appliedSequence) {
                     guard await adopt(from: follower, link: link) else { return false }
                 }
-                if reply.outcome == .applied { followerAcked[follower] = reply.applied }
+                if reply.outcome == .applied { primary.followerAcked[follower] = reply.applied }
             }
             if let outbid {
                 term = max(term, outbid) + 1
@@ -135,25 +134,23 @@ extension ShardActor {
             }
             // A higher claim may have reached this replica while it asked its followers.
             guard promise == TermPromise(term: term, holder: me) else { return false }
-            writingTerm = term
+            primary.writingTerm = term
             // What every follower is known to hold; after a restart the ops after it are sent again
             // before a retry of their keys is answered.
-            replicatedThrough = min(appliedSequence, followers.map { followerAcked[$0] ?? 0 }.min() ?? appliedSequence)
+            primary.replicatedThrough = min(appliedSequence, followers.map { primary.followerAcked[$0] ?? 0 }.min() ?? appliedSequence)
             logger.debug("writing in a new term", metadata: ["term": "\(term)", "applied": "\(appliedSequence)"])
             return true
         }
         return false
     }
 
-    /// Records `promise` durably (a no-op when it is not above the current one).
     /// Records `promise` durably (a no-op when it equals the current one). One promise is made at
     /// a time: a second request meanwhile is refused (its sender retries), so two claims can never
     /// both pass the check and the promise can never go backwards.
     private func promiseDurably(_ promise: TermPromise) async -> Bool {
         guard promise.term > self.promise.term else { return promise == self.promise }
-        guard !promising else { return false }
-        promising = true
-        defer { promising = false }
+        guard activities.begin(.promise) else { return false }
+        defer { finish(.promise) }
         var batch = WriteBatch()
         batch.put(StorageKeys.Promise.key(shard: shard), StorageKeys.Promise.value(term: promise.term, holder: promise.holder), in: store.meta)
         do throws(StorageError) {
@@ -176,27 +173,27 @@ extension ShardActor {
 
     /// Answers every ingest waiting for its followers with "not acknowledged".
     private func failReplicationWaiters() {
-        for waiter in replicationWaiters { waiter.continuation.resume(returning: false) }
-        replicationWaiters.removeAll()
+        for waiter in primary.replicationWaiters { waiter.continuation.resume(returning: false) }
+        primary.replicationWaiters.removeAll()
     }
 
     /// Raises `replicatedThrough` to what every one of `followers` is known to hold, and drops the
     /// ops they all have from the outbox.
     private func noteHeld(by followers: [String]) {
-        let held = followers.map { followerAcked[$0] ?? 0 }.min() ?? appliedSequence
-        replicatedThrough = max(replicatedThrough, min(held, appliedSequence))
-        outbox.removeAll { $0.sequence <= replicatedThrough }
+        let held = followers.map { primary.followerAcked[$0] ?? 0 }.min() ?? appliedSequence
+        primary.replicatedThrough = max(primary.replicatedThrough, min(held, appliedSequence))
+        let through = primary.replicatedThrough
+        primary.outbox.removeAll { $0.sequence <= through }
     }
 
     /// Runs `body` as the shard's only exchange with its followers (the writes' pump, the sweep,
     /// a hand-off and seeding take turns); false, without running it, while another one runs.
     /// Writes that arrived meanwhile get their pump afterwards.
     private func asTheOnlyExchange(_ body: () async -> Void) async -> Bool {
-        guard !pumping else { return false }
-        pumping = true
+        guard activities.begin(.exchange) else { return false }
         await body()
-        pumping = false
-        if !replicationWaiters.isEmpty { Task { await self.pump() } }
+        finish(.exchange)
+        if !primary.replicationWaiters.isEmpty { inBackground { await self.pump() } }
         return true
     }
 
@@ -204,7 +201,7 @@ extension ShardActor {
     /// in its term (just restarted, or just took over) may hold an older history than a follower,
     /// so it first establishes its term, as a write would, and adopts a newer follower state.
     public func readyForReads() async -> Bool {
-        guard writingTerm == nil, let link, let followers = await link.followers(shard), !followers.isEmpty else { return true }
+        guard primary.writingTerm == nil, let link, let followers = await link.followers(shard), !followers.isEmpty else { return true }
         return await establishTerm()
     }
 
@@ -218,14 +215,14 @@ extension ShardActor {
         let deadline = ContinuousClock.now + timeout
         var target: UInt64?
         while ContinuousClock.now < deadline {
-            if link != nil, writingTerm == nil, !(await establishTerm()) {
+            if link != nil, primary.writingTerm == nil, !(await establishTerm()) {
                 try? await Task.sleep(for: .milliseconds(100))
                 continue
             }
             if (request.lastTerm, request.applied) > (lastTerm, appliedSequence) {
                 // Adopting would discard what this primary wrote in its own term: the histories
                 // have split, and neither may simply replace the other.
-                guard writingTerm == nil || lastTerm < writingTerm! else {
+                guard primary.writingTerm == nil || lastTerm < primary.writingTerm! else {
                     return .with {
                         $0.status = Infranaut_V1_Status(
                             code: .internal,
@@ -254,7 +251,7 @@ extension ShardActor {
             }
             let goal = target ?? appliedSequence
             target = goal
-            if followers.allSatisfy({ (followerAcked[$0] ?? 0) >= goal }) {
+            if followers.allSatisfy({ (primary.followerAcked[$0] ?? 0) >= goal }) {
                 return .with {
                     $0.status = .ok
                     $0.applied = goal
@@ -265,11 +262,11 @@ extension ShardActor {
             }
             // While a pump or sweep runs, it does the same; the next pass checks again.
             _ = await asTheOnlyExchange {
-                for follower in followers where (followerAcked[follower] ?? 0) < goal {
+                for follower in followers where (primary.followerAcked[follower] ?? 0) < goal {
                     await sync(follower, link: link)
                 }
             }
-            if !followers.allSatisfy({ (followerAcked[$0] ?? 0) >= goal }) {
+            if !followers.allSatisfy({ (primary.followerAcked[$0] ?? 0) >= goal }) {
                 try? await Task.sleep(for: .milliseconds(100))
             }
         }
@@ -299,11 +296,11 @@ extension ShardActor {
     /// own term, before anyone can write there. True once `address` holds everything applied here.
     public func seed(_ address: String) async -> Bool {
         guard case .serving = state, let link else { return false }
-        if writingTerm == nil {
+        if primary.writingTerm == nil {
             guard await establishTerm() else { return false }
         }
         guard await asTheOnlyExchange({ await pushSnapshot(to: address, link: link) }) else { return false }
-        return followerAcked[address] == appliedSequence
+        return primary.followerAcked[address] == appliedSequence
     }
 
     /// One anti-entropy pass: as the shard's primary (in this node's view), claim the term if not
@@ -311,15 +308,15 @@ extension ShardActor {
     /// hold everything applied here what it lacks. Does nothing while writes are replicating (they
     /// do the same) or when this node is not the primary.
     public func sweepFollowers() async {
-        guard case .serving = state, let link, !pumping, !establishing else { return }
+        guard case .serving = state, let link, !activities.isRunning(.exchange), !activities.isRunning(.claim) else { return }
         guard let followers = await link.followers(shard), !followers.isEmpty else { return }
         // A node that just became primary (a join, or its old primary died) may be behind its
         // follower: the claim adopts the newer state before anything is served from here.
-        if writingTerm == nil {
+        if primary.writingTerm == nil {
             guard await establishTerm() else { return }
         }
         _ = await asTheOnlyExchange {
-            for follower in followers where followerAcked[follower] == nil || followerAcked[follower]! < appliedSequence {
+            for follower in followers where primary.followerAcked[follower] == nil || primary.followerAcked[follower]! < appliedSequence {
                 await sync(follower, link: link)
             }
             noteHeld(by: followers)
@@ -356,26 +353,25 @@ extension ShardActor {
 
     /// Sends ops (or snapshots) to the followers until every waiter is answered.
     private func pump() async {
-        guard !pumping, let link else { return }
-        pumping = true
-        defer { pumping = false }
-        while case .serving = state, !replicationWaiters.isEmpty {
+        guard let link, activities.begin(.exchange) else { return }
+        defer { finish(.exchange) }
+        while case .serving = state, !primary.replicationWaiters.isEmpty {
             guard let followers = await link.followers(shard) else {
                 // No longer the primary in this node's view: nothing waiting is acknowledged here.
                 becomeFollower()
                 failReplicationWaiters()
                 break
             }
-            followerAcked = followerAcked.filter { followers.contains($0.key) }
-            let before = replicatedThrough
-            for follower in followers where (followerAcked[follower] ?? 0) < appliedSequence {
+            primary.followerAcked = primary.followerAcked.filter { followers.contains($0.key) }
+            let before = primary.replicatedThrough
+            for follower in followers where (primary.followerAcked[follower] ?? 0) < appliedSequence {
                 await sync(follower, link: link)
             }
             noteHeld(by: followers)
             let now = ContinuousClock.now
             var waiting: [ReplicationWaiter] = []
-            for waiter in replicationWaiters {
-                if waiter.sequence <= replicatedThrough {
+            for waiter in primary.replicationWaiters {
+                if waiter.sequence <= primary.replicatedThrough {
                     waiter.continuation.resume(returning: true)
                 } else if waiter.deadline <= now {
                     waiter.continuation.resume(returning: false)
@@ -383,35 +379,35 @@ extension ShardActor {
                     waiting.append(waiter)
                 }
             }
-            replicationWaiters = waiting
-            if replicatedThrough == before && !waiting.isEmpty {
+            primary.replicationWaiters = waiting
+            if primary.replicatedThrough == before && !waiting.isEmpty {
                 try? await Task.sleep(for: .milliseconds(50))
             }
         }
         // A stopped or failed shard answers the waiters it still has.
-        for waiter in replicationWaiters where waiter.sequence > replicatedThrough {
+        for waiter in primary.replicationWaiters where waiter.sequence > primary.replicatedThrough {
             waiter.continuation.resume(returning: false)
         }
-        replicationWaiters.removeAll()
+        primary.replicationWaiters.removeAll()
     }
 
     /// One exchange with one follower: ops after what it holds, or a snapshot either way.
     private func sync(_ follower: String, link: ReplicationLink) async {
-        let from = followerAcked[follower] ?? (outbox.first.map { $0.sequence - 1 } ?? appliedSequence)
-        guard let prevTerm = termAt(from), outbox.isEmpty || from + 1 >= outbox[0].sequence else {
+        let from = primary.followerAcked[follower] ?? (primary.outbox.first.map { $0.sequence - 1 } ?? appliedSequence)
+        guard let prevTerm = termAt(from), primary.outbox.isEmpty || from + 1 >= primary.outbox[0].sequence else {
             return await pushSnapshot(to: follower, link: link)
         }
         var ops: [Infranaut_V1_StoredOp] = []
         var bytes = 0
-        for op in outbox where op.sequence > from {
+        for op in primary.outbox where op.sequence > from {
             ops.append(op)
             bytes += Int(op.batch.rowCount) * max(1, op.batch.columns.count) * 8
             if ops.count >= 512 || bytes >= 8 << 20 { break }
         }
-        guard let term = writingTerm else { return }
+        guard let term = primary.writingTerm else { return }
         let request = replicateRequest(after: from, prevTerm: prevTerm, term: term, ops: ops, link: link)
         guard let response = try? await link.send(follower, request), case .replicate(let reply) = response.body else {
-            followerAcked[follower] = nil
+            primary.followerAcked[follower] = nil
             return
         }
         guard reply.status.code == .ok else {
@@ -420,7 +416,7 @@ extension ShardActor {
         }
         switch reply.outcome {
         case .applied:
-            followerAcked[follower] = reply.applied
+            primary.followerAcked[follower] = reply.applied
         case .stale:
             stepDown(promised: reply.promisedTerm, by: follower)
         default:
@@ -433,7 +429,7 @@ extension ShardActor {
     }
 
     private func pushSnapshot(to follower: String, link: ReplicationLink) async {
-        guard let term = writingTerm else { return }
+        guard let term = primary.writingTerm else { return }
         let snapshot = exportSnapshot()
         let request = peerRequest(.installSnapshot(.with {
             $0.snapshot = snapshot
@@ -444,7 +440,7 @@ extension ShardActor {
         if reply.stale { return stepDown(promised: reply.promisedTerm, by: follower) }
         guard reply.status.code == .ok else { return }
         logger.info("follower caught up from a snapshot", metadata: ["follower": "\(follower)", "applied": "\(snapshot.applied)"])
-        followerAcked[follower] = snapshot.applied
+        primary.followerAcked[follower] = snapshot.applied
     }
 
     /// Takes over the state of a follower that is ahead of this primary.
@@ -461,7 +457,7 @@ extension ShardActor {
         let status = await install(reply.snapshot)
         guard status.code == .ok else { return false }
         logger.info("adopted a follower's newer state", metadata: ["follower": "\(follower)", "applied": "\(reply.snapshot.applied)"])
-        followerAcked[follower] = reply.snapshot.applied
+        primary.followerAcked[follower] = reply.snapshot.applied
         return true
     }
 
@@ -480,7 +476,7 @@ extension ShardActor {
             }
         }
         guard promise.admits(term: request.term, from: request.fromNode) else { return answer(.stale) }
-        guard !replicaBusy, !hasPendingOps else {
+        guard !activities.isRunning(.replicaWrite), !hasPendingOps else {
             return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) is busy; retry") }
         }
         let claimed = TermPromise(term: request.term, holder: request.fromNode)
@@ -492,7 +488,7 @@ extension ShardActor {
                 return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) could not store the term promise") }
             }
             // The write may have let another request in.
-            guard promise == claimed, !replicaBusy, !hasPendingOps else {
+            guard promise == claimed, !activities.isRunning(.replicaWrite), !hasPendingOps else {
                 return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) is busy; retry") }
             }
         }
@@ -510,8 +506,10 @@ extension ShardActor {
             }
         }
         if !fresh.isEmpty {
-            replicaBusy = true
-            defer { replicaBusy = false }
+            guard activities.begin(.replicaWrite) else {
+                return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) is busy; retry") }
+            }
+            defer { finish(.replicaWrite) }
             do throws(StorageError) {
                 var batch = WriteBatch()
                 for op in fresh {
@@ -530,7 +528,7 @@ extension ShardActor {
                 remember(IdempotencyKey(model: op.batch.modelID, key: op.idempotencyKey), Self.record(of: op))
             }
             nextSequence = appliedSequence + 1
-            replicatedThrough = appliedSequence
+            primary.replicatedThrough = appliedSequence
         }
         return answer(.applied)
     }
@@ -574,9 +572,7 @@ extension ShardActor {
 
     /// Drops the primary role: ops written from now on come from another node.
     private func becomeFollower() {
-        writingTerm = nil
-        outbox.removeAll()
-        followerAcked.removeAll()
+        primary.becomeFollower()
     }
 
     static func record(of op: Infranaut_V1_StoredOp) -> Infranaut_V1_IdempotencyRecord {
@@ -601,7 +597,7 @@ extension ShardActor {
     /// Replaces the shard's state, on disk (one atomic batch) and in memory.
     private func install(_ snapshot: Infranaut_V1_ShardSnapshot) async -> Infranaut_V1_Status {
         guard case .serving = state else { return Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) is not serving") }
-        guard !replicaBusy, !hasPendingOps, !checkpointRunning else {
+        guard !activities.isRunning(.replicaWrite), !hasPendingOps, !activities.isRunning(.checkpoint) else {
             return Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) is busy; retry")
         }
         var loaded: [String: ModelState] = [:]
@@ -612,8 +608,8 @@ extension ShardActor {
                 return Infranaut_V1_Status(code: .invalidArgument, message: "snapshot model \(model.modelID): \(error.description)")
             }
         }
-        replicaBusy = true
-        defer { replicaBusy = false }
+        guard activities.begin(.replicaWrite) else { return Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) is busy; retry") }
+        defer { finish(.replicaWrite) }
         do throws(StorageError) {
             var batch = WriteBatch()
             let (from, to) = StorageKeys.Shard.range(shard)
@@ -644,10 +640,10 @@ extension ShardActor {
         nextSequence = snapshot.applied + 1
         lastTerm = snapshot.lastTerm
         recentTerms = [snapshot.applied: snapshot.lastTerm]
-        replicatedThrough = snapshot.applied
-        writingTerm = nil
-        outbox.removeAll()
-        followerAcked.removeAll()
+        primary.replicatedThrough = snapshot.applied
+        primary.writingTerm = nil
+        primary.outbox.removeAll()
+        primary.followerAcked.removeAll()
         remembered = IdempotencyTable(snapshot.idempotency.map { ($0.modelID, $0.key, $0.record) })
         return .ok
     }
