@@ -54,26 +54,17 @@ public actor ShardActor {
     let logger: Logger
     public private(set) var state: State = .serving
 
-    var models: [String: ModelState]
-    /// Per model: its names once every accepted op is applied (includes ops written and not yet
-    /// applied, so concurrent batches agree on feature types and on the feature count).
-    var projectedSchemas: [String: ProjectedSchema] = [:]
-    var nextSequence: UInt64
-    public internal(set) var appliedSequence: UInt64
-    public internal(set) var checkpointSequence: UInt64
+    /// The models in memory (``ShardModels``).
+    var models: ShardModels
+    /// Where the op log stands (``LogPosition``).
+    var log: LogPosition
     private var pending: [UInt64: Pending] = [:]
     var remembered: IdempotencyTable
     private var inFlight: [IdempotencyKey: [CheckedContinuation<Infranaut_V1_IngestResponse, Never>]] = [:]
-    var dirtyModels: Set<String> = []
 
     // Replication (ShardReplication.swift; docs/replication.md).
-    /// The term of the op at `appliedSequence` (0 before the first op).
-    public internal(set) var lastTerm: UInt64
-    /// Terms of recently applied ops, to check where a replica's history continues.
-    var recentTerms: [UInt64: UInt64] = [:]
     /// The highest term this replica promised, durable in the meta column family.
     var promise: TermPromise
-    /// A promise is being made durable (one at a time, so a promise never goes backwards).
     /// Called once when the shard stops after a storage failure (the node fail-stops on it).
     var onFailure: (@Sendable (String) -> Void)?
     var link: ReplicationLink?
@@ -93,18 +84,12 @@ public actor ShardActor {
         self.logger = logger
 
         let recovered = try ShardRecovery.recover(shard: shard, store: store)
-        models = recovered.models
-        checkpointSequence = recovered.checkpoint
-        appliedSequence = recovered.lastSequence
-        nextSequence = recovered.lastSequence + 1
-        lastTerm = recovered.lastTerm
+        models = ShardModels(recovered.models, dirty: recovered.replayed > 0)
+        log = LogPosition(applied: recovered.lastSequence, lastTerm: recovered.lastTerm, checkpoint: recovered.checkpoint)
         promise = try store.promise(shard: shard)
         primary.replicatedThrough = recovered.lastSequence
         remembered = IdempotencyTable(recovered.idempotency)
-        if recovered.replayed > 0 {
-            dirtyModels = Set(models.keys)
-        }
-        store.modelCount.add(models.count)
+        store.modelCount.add(recovered.models.count)
         let modelCount = recovered.models.count
         let keyCount = recovered.idempotency.count
         logger.debug("recovered", metadata: [
@@ -150,10 +135,9 @@ public actor ShardActor {
             }
         }
         let normalized = projection.normalize(request.batch)
-        projectedSchemas[model] = projection
+        models.project(model, projection)
 
-        let sequence = nextSequence
-        nextSequence += 1
+        let sequence = log.takeNext()
         let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
         let term = primary.writingTerm ?? lastTerm + 1
         let op = Infranaut_V1_StoredOp.with {
@@ -211,8 +195,8 @@ public actor ShardActor {
     /// the same actor turn, or throws the refusal.
     private func admit(_ batch: Infranaut_V1_TelemetryBatch) throws(WireError) -> ProjectedSchema {
         let model = batch.modelID
-        let known = projectedSchemas[model] != nil || models[model] != nil
-        let projection = projectedSchemas[model] ?? ProjectedSchema(models[model])
+        let known = models.knows(model)
+        let projection = models.projection(of: model)
         if let refusal = settings.featureLimitError(model: model, current: projection.featureCount, adding: projection.newNames(in: batch)) {
             throw refusal
         }
@@ -275,22 +259,8 @@ public actor ShardActor {
 
     /// Applies one op to memory; the caller made it durable and ensures sequence order.
     func applyInMemory(_ op: Infranaut_V1_StoredOp) {
-        let model = op.batch.modelID
-        if projectedSchemas[model] != nil {
-            // A no-op for this shard's own ops; keeps the projection whole when ops of another
-            // primary's history are applied here.
-            projectedSchemas[model]!.absorb(op.batch)
-        } else if models[model] == nil {
-            store.modelCount.add(1)
-        }
-        models[model, default: ModelState(modelID: model)].apply(op)
-        dirtyModels.insert(model)
-        appliedSequence = op.sequence
-        lastTerm = op.term
-        recentTerms[op.sequence] = op.term
-        if recentTerms.count > 8_192 {
-            recentTerms = recentTerms.filter { $0.key + 4_096 > appliedSequence }
-        }
+        if models.apply(op) { store.modelCount.add(1) }
+        log.apply(sequence: op.sequence, term: op.term)
     }
 
     /// Whether ops of local ingests are in progress (made durable or applied right now).
@@ -327,7 +297,14 @@ public actor ShardActor {
         models[request.modelID]?.statusPage(shard: shard, after: request.featuresAfter, limit: request.featureLimit)
     }
 
-    public var modelIDs: [String] { Array(models.keys) }
+    public var modelIDs: [String] { Array(models.states.keys) }
+
+    /// The last op applied to memory.
+    public var appliedSequence: UInt64 { log.applied }
+    /// The term of the op at `appliedSequence` (0 before the first op).
+    public var lastTerm: UInt64 { log.lastTerm }
+    /// The last op covered by a durable checkpoint.
+    public var checkpointSequence: UInt64 { log.checkpoint }
 
     /// The replication term this replica promised last (0: never).
     public var promisedTerm: UInt64 { promise.term }
@@ -364,8 +341,7 @@ public actor ShardActor {
         defer { finish(.checkpoint) }
         let upTo = appliedSequence
         let termAtUpTo = lastTerm
-        let dirty = dirtyModels
-        dirtyModels = []
+        let dirty = models.takeDirty()
         do throws(StorageError) {
             var batch = WriteBatch()
             for model in dirty {
@@ -378,9 +354,9 @@ public actor ShardActor {
                 to: StorageKeys.Ops.key(shard: shard, sequence: upTo + 1), in: store.ops)
             pruneIdempotency(into: &batch)
             try await writer.write(batch)
-            checkpointSequence = max(checkpointSequence, upTo)
+            log.checkpointed(through: upTo)
         } catch {
-            dirtyModels.formUnion(dirty)
+            models.restoreDirty(dirty)
             fail("checkpoint write failed: \(error)")
         }
     }

@@ -6,7 +6,7 @@ public import Wire
 /// How a shard reaches the other replicas of its shard. Provided by the node (membership and
 /// forwarding clients); a shard without a link is a single replica.
 public struct ReplicationLink: Sendable {
-    /// Client addresses of the shard's followers while this node is its primary (empty when it has
+    /// Peer addresses of the shard's followers while this node is its primary (empty when it has
     /// none); nil when this node is not the shard's primary in its own view. Followers that are
     /// alive or suspect count: a write is acknowledged only once every one of them holds it.
     public var followers: @Sendable (_ shard: Int) async -> [String]?
@@ -101,7 +101,7 @@ extension ShardActor {
         return established
     }
 
-    private func claimTerm() async -> Bool {
+    func claimTerm() async -> Bool {
         let me = link?.nodeID ?? ""
         var term = max(lastTerm, promise.term) + 1
         for _ in 0..<3 {
@@ -147,7 +147,7 @@ extension ShardActor {
     /// Records `promise` durably (a no-op when it equals the current one). One promise is made at
     /// a time: a second request meanwhile is refused (its sender retries), so two claims can never
     /// both pass the check and the promise can never go backwards.
-    private func promiseDurably(_ promise: TermPromise) async -> Bool {
+    func promiseDurably(_ promise: TermPromise) async -> Bool {
         guard promise.term > self.promise.term else { return promise == self.promise }
         guard activities.begin(.promise) else { return false }
         defer { finish(.promise) }
@@ -165,21 +165,21 @@ extension ShardActor {
 
     /// This replica promised a higher term to another primary: whatever waits for the followers
     /// is not acknowledged (clients retry, and the retry goes to the new primary's history).
-    private func stepDown(promised: UInt64, by follower: String) {
+    func stepDown(promised: UInt64, by follower: String) {
         logger.info("another primary claimed the shard", metadata: ["follower": "\(follower)", "promised": "\(promised)"])
         becomeFollower()
         failReplicationWaiters()
     }
 
     /// Answers every ingest waiting for its followers with "not acknowledged".
-    private func failReplicationWaiters() {
+    func failReplicationWaiters() {
         for waiter in primary.replicationWaiters { waiter.continuation.resume(returning: false) }
         primary.replicationWaiters.removeAll()
     }
 
     /// Raises `replicatedThrough` to what every one of `followers` is known to hold, and drops the
     /// ops they all have from the outbox.
-    private func noteHeld(by followers: [String]) {
+    func noteHeld(by followers: [String]) {
         let held = followers.map { primary.followerAcked[$0] ?? 0 }.min() ?? appliedSequence
         primary.replicatedThrough = max(primary.replicatedThrough, min(held, appliedSequence))
         let through = primary.replicatedThrough
@@ -189,7 +189,7 @@ extension ShardActor {
     /// Runs `body` as the shard's only exchange with its followers (the writes' pump, the sweep,
     /// a hand-off and seeding take turns); false, without running it, while another one runs.
     /// Writes that arrived meanwhile get their pump afterwards.
-    private func asTheOnlyExchange(_ body: () async -> Void) async -> Bool {
+    func asTheOnlyExchange(_ body: () async -> Void) async -> Bool {
         guard activities.begin(.exchange) else { return false }
         await body()
         finish(.exchange)
@@ -203,104 +203,6 @@ extension ShardActor {
     public func readyForReads() async -> Bool {
         guard primary.writingTerm == nil, let link, let followers = await link.followers(shard), !followers.isEmpty else { return true }
         return await establishTerm()
-    }
-
-    /// For a node that leaves: as this shard's primary, first adopts the leaving node's copy when
-    /// it is ahead of this one (it may be the only up-to-date copy, e.g. with replication factor 1),
-    /// then brings every current follower up to what is applied here (snapshots as needed) and
-    /// answers once they hold it, or after `timeout` with a retryable error. The target is fixed
-    /// when the followers are first synced, so writes arriving meanwhile cannot keep it moving.
-    public func handOff(_ request: Infranaut_V1_HandOffRequest, timeout: Duration) async -> Infranaut_V1_HandOffResponse {
-        guard case .serving = state else { return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: unavailableMessage) } }
-        let deadline = ContinuousClock.now + timeout
-        var target: UInt64?
-        while ContinuousClock.now < deadline {
-            if link != nil, primary.writingTerm == nil, !(await establishTerm()) {
-                try? await Task.sleep(for: .milliseconds(100))
-                continue
-            }
-            if (request.lastTerm, request.applied) > (lastTerm, appliedSequence) {
-                // Adopting would discard what this primary wrote in its own term: the histories
-                // have split, and neither may simply replace the other.
-                guard primary.writingTerm == nil || lastTerm < primary.writingTerm! else {
-                    return .with {
-                        $0.status = Infranaut_V1_Status(
-                            code: .internal,
-                            message: "shard \(shard) was written here in term \(lastTerm) while the leaving node's copy is ahead; the histories have split")
-                    }
-                }
-                guard let link, !request.fromAddress.isEmpty, await adopt(from: request.fromAddress, link: link),
-                      (lastTerm, appliedSequence) >= (request.lastTerm, request.applied)
-                else {
-                    return .with {
-                        $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) could not fetch the leaving node's newer copy; retry")
-                    }
-                }
-                // The install dropped the term: claim again before syncing followers.
-                continue
-            }
-            guard let link else {
-                return .with {
-                    $0.status = .ok
-                    $0.applied = appliedSequence
-                    $0.lastTerm = lastTerm
-                }
-            }
-            guard let followers = await link.followers(shard) else {
-                return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "this node is not shard \(shard)'s primary in its view; retry") }
-            }
-            let goal = target ?? appliedSequence
-            target = goal
-            if followers.allSatisfy({ (primary.followerAcked[$0] ?? 0) >= goal }) {
-                return .with {
-                    $0.status = .ok
-                    $0.applied = goal
-                    $0.lastTerm = termAt(goal) ?? lastTerm
-                    $0.followers = followers
-                    $0.containsLeavingCopy = holdsOp(at: request.applied, term: request.lastTerm, model: request.lastModel, key: request.lastKey)
-                }
-            }
-            // While a pump or sweep runs, it does the same; the next pass checks again.
-            _ = await asTheOnlyExchange {
-                for follower in followers where (primary.followerAcked[follower] ?? 0) < goal {
-                    await sync(follower, link: link)
-                }
-            }
-            if !followers.allSatisfy({ (primary.followerAcked[$0] ?? 0) >= goal }) {
-                try? await Task.sleep(for: .milliseconds(100))
-            }
-        }
-        return .with {
-            $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard)'s followers did not catch up within \(timeout); retry")
-        }
-    }
-
-    /// Whether this history holds the op another replica has at `sequence`: by its key when given
-    /// (the same key applied at the same sequence), else by the term at that sequence; true when
-    /// neither can be checked any more (older than the idempotency window and the term memory).
-    func holdsOp(at sequence: UInt64, term: UInt64, model: String, key: String) -> Bool {
-        if sequence == 0 { return true }
-        if !key.isEmpty, let record = remembered[IdempotencyKey(model: model, key: key)] { return record.sequence == sequence }
-        if let known = termAt(sequence) { return known == term && key.isEmpty }
-        return key.isEmpty
-    }
-
-    /// The model and key of the op at `appliedSequence`, while it is remembered.
-    public var lastOpKey: (model: String, key: String)? {
-        guard appliedSequence > 0 else { return nil }
-        return remembered.key(atSequence: appliedSequence).map { ($0.model, $0.key) }
-    }
-
-    /// For a node about to leave that holds the only copy of this shard (it is primary with no
-    /// follower): installs its state on `address`, the shard's primary once it is gone, under its
-    /// own term, before anyone can write there. True once `address` holds everything applied here.
-    public func seed(_ address: String) async -> Bool {
-        guard case .serving = state, let link else { return false }
-        if primary.writingTerm == nil {
-            guard await establishTerm() else { return false }
-        }
-        guard await asTheOnlyExchange({ await pushSnapshot(to: address, link: link) }) else { return false }
-        return primary.followerAcked[address] == appliedSequence
     }
 
     /// One anti-entropy pass: as the shard's primary (in this node's view), claim the term if not
@@ -324,7 +226,7 @@ extension ShardActor {
     }
 
     /// A node-to-node request: never forwarded (`hops = 1`).
-    private func peerRequest(_ body: Infranaut_V1_Request.OneOf_Body) -> Infranaut_V1_Request {
+    func peerRequest(_ body: Infranaut_V1_Request.OneOf_Body) -> Infranaut_V1_Request {
         .with {
             $0.version = 1
             $0.hops = 1
@@ -332,7 +234,7 @@ extension ShardActor {
         }
     }
 
-    private func replicateRequest(
+    func replicateRequest(
         after sequence: UInt64, prevTerm: UInt64, term: UInt64, ops: [Infranaut_V1_StoredOp], link: ReplicationLink
     ) -> Infranaut_V1_Request {
         peerRequest(.replicate(.with {
@@ -345,14 +247,12 @@ extension ShardActor {
         }))
     }
 
-    private func termAt(_ sequence: UInt64) -> UInt64? {
-        if sequence == appliedSequence { return lastTerm }
-        if sequence == 0 { return 0 }
-        return recentTerms[sequence]
+    func termAt(_ sequence: UInt64) -> UInt64? {
+        log.term(at: sequence)
     }
 
     /// Sends ops (or snapshots) to the followers until every waiter is answered.
-    private func pump() async {
+    func pump() async {
         guard let link, activities.begin(.exchange) else { return }
         defer { finish(.exchange) }
         while case .serving = state, !primary.replicationWaiters.isEmpty {
@@ -392,7 +292,7 @@ extension ShardActor {
     }
 
     /// One exchange with one follower: ops after what it holds, or a snapshot either way.
-    private func sync(_ follower: String, link: ReplicationLink) async {
+    func sync(_ follower: String, link: ReplicationLink) async {
         let from = primary.followerAcked[follower] ?? (primary.outbox.first.map { $0.sequence - 1 } ?? appliedSequence)
         guard let prevTerm = termAt(from), primary.outbox.isEmpty || from + 1 >= primary.outbox[0].sequence else {
             return await pushSnapshot(to: follower, link: link)
@@ -428,7 +328,7 @@ extension ShardActor {
         }
     }
 
-    private func pushSnapshot(to follower: String, link: ReplicationLink) async {
+    func pushSnapshot(to follower: String, link: ReplicationLink) async {
         guard let term = primary.writingTerm else { return }
         let snapshot = exportSnapshot()
         let request = peerRequest(.installSnapshot(.with {
@@ -445,7 +345,7 @@ extension ShardActor {
 
     /// Takes over the state of a follower that is ahead of this primary.
     @discardableResult
-    private func adopt(from follower: String, link: ReplicationLink) async -> Bool {
+    func adopt(from follower: String, link: ReplicationLink) async -> Bool {
         let request = peerRequest(.fetchSnapshot(.with {
             $0.shard = UInt32(shard)
             $0.fromNode = link.nodeID
@@ -459,192 +359,5 @@ extension ShardActor {
         logger.info("adopted a follower's newer state", metadata: ["follower": "\(follower)", "applied": "\(reply.snapshot.applied)"])
         primary.followerAcked[follower] = reply.snapshot.applied
         return true
-    }
-
-    // MARK: - Follower side
-
-    /// Applies ops from the shard's primary.
-    public func receiveReplicate(_ request: Infranaut_V1_ReplicateRequest) async -> Infranaut_V1_ReplicateResponse {
-        guard case .serving = state else { return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) is not serving") } }
-        func answer(_ outcome: Infranaut_V1_ReplicaOutcome) -> Infranaut_V1_ReplicateResponse {
-            .with {
-                $0.status = .ok
-                $0.outcome = outcome
-                $0.applied = appliedSequence
-                $0.lastTerm = lastTerm
-                $0.promisedTerm = promise.term
-            }
-        }
-        guard promise.admits(term: request.term, from: request.fromNode) else { return answer(.stale) }
-        guard !activities.isRunning(.replicaWrite), !hasPendingOps else {
-            return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) is busy; retry") }
-        }
-        let claimed = TermPromise(term: request.term, holder: request.fromNode)
-        if claimed != promise {
-            // A new primary: promise its term before answering (and before applying its ops), so no
-            // older primary can write here any more.
-            becomeFollower()
-            guard await promiseDurably(claimed) else {
-                return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) could not store the term promise") }
-            }
-            // The write may have let another request in.
-            guard promise == claimed, !activities.isRunning(.replicaWrite), !hasPendingOps else {
-                return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) is busy; retry") }
-            }
-        }
-        func mismatch() -> Infranaut_V1_ReplicateResponse { answer(.mismatch) }
-        guard request.prevSequence <= appliedSequence, termAt(request.prevSequence) == request.prevTerm else { return mismatch() }
-        var expected = request.prevSequence + 1
-        var fresh: [Infranaut_V1_StoredOp] = []
-        for op in request.ops {
-            guard op.sequence == expected else { return mismatch() }
-            expected += 1
-            if op.sequence <= appliedSequence {
-                guard termAt(op.sequence) == op.term else { return mismatch() }
-            } else {
-                fresh.append(op)
-            }
-        }
-        if !fresh.isEmpty {
-            guard activities.begin(.replicaWrite) else {
-                return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) is busy; retry") }
-            }
-            defer { finish(.replicaWrite) }
-            do throws(StorageError) {
-                var batch = WriteBatch()
-                for op in fresh {
-                    batch.put(StorageKeys.Ops.key(shard: shard, sequence: op.sequence), try encode(op), in: store.ops)
-                    batch.put(
-                        StorageKeys.Idempotency.key(shard: shard, model: op.batch.modelID, key: op.idempotencyKey),
-                        try encode(Self.record(of: op)), in: store.idempotency)
-                }
-                try await writer.write(batch)
-            } catch {
-                fail("durable write of replicated ops failed: \(error)")
-                return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) could not store the ops") }
-            }
-            for op in fresh {
-                applyInMemory(op)
-                remember(IdempotencyKey(model: op.batch.modelID, key: op.idempotencyKey), Self.record(of: op))
-            }
-            nextSequence = appliedSequence + 1
-            primary.replicatedThrough = appliedSequence
-        }
-        return answer(.applied)
-    }
-
-    /// Replaces this replica's state of the shard with a snapshot from its primary.
-    public func receiveSnapshot(_ request: Infranaut_V1_InstallSnapshotRequest) async -> Infranaut_V1_InstallSnapshotResponse {
-        guard request.snapshot.shard == UInt32(shard) else {
-            return .with { $0.status = Infranaut_V1_Status(code: .invalidArgument, message: "snapshot of shard \(request.snapshot.shard) sent to shard \(shard)") }
-        }
-        guard promise.admits(term: request.term, from: request.fromNode) else {
-            return .with {
-                $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) promised term \(promise.term) to \(promise.holder)")
-                $0.stale = true
-                $0.promisedTerm = promise.term
-            }
-        }
-        let claimed = TermPromise(term: request.term, holder: request.fromNode)
-        // From the primary this replica already follows, a snapshot behind what it holds in that
-        // primary's term is an older one overtaken by ops or a newer snapshot: installing it
-        // would move the replica backwards.
-        if claimed == promise, lastTerm == promise.term,
-           (request.snapshot.lastTerm, request.snapshot.applied) < (lastTerm, appliedSequence)
-        {
-            return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) already holds a newer state from \(request.fromNode)") }
-        }
-        becomeFollower()
-        guard await promiseDurably(claimed), promise == claimed else {
-            return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) could not store the term promise; retry") }
-        }
-        let status = await install(request.snapshot)
-        return .with { $0.status = status }
-    }
-
-    /// This replica's state of the shard, for a primary that is behind it.
-    public func snapshotForPeer() -> Infranaut_V1_FetchSnapshotResponse {
-        .with {
-            $0.status = .ok
-            $0.snapshot = exportSnapshot()
-        }
-    }
-
-    /// Drops the primary role: ops written from now on come from another node.
-    private func becomeFollower() {
-        primary.becomeFollower()
-    }
-
-    static func record(of op: Infranaut_V1_StoredOp) -> Infranaut_V1_IdempotencyRecord {
-        .with {
-            $0.acceptedUnixMs = op.acceptedUnixMs
-            $0.sequence = op.sequence
-            $0.rowsAccepted = UInt64(op.batch.rowCount)
-            $0.typeMismatchCount = op.typeMismatches.reduce(0, +)
-        }
-    }
-
-    func exportSnapshot() -> Infranaut_V1_ShardSnapshot {
-        .with {
-            $0.shard = UInt32(shard)
-            $0.applied = appliedSequence
-            $0.lastTerm = lastTerm
-            $0.models = models.values.map(\.snapshot)
-            $0.idempotency = remembered.snapshotEntries
-        }
-    }
-
-    /// Replaces the shard's state, on disk (one atomic batch) and in memory.
-    private func install(_ snapshot: Infranaut_V1_ShardSnapshot) async -> Infranaut_V1_Status {
-        guard case .serving = state else { return Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) is not serving") }
-        guard !activities.isRunning(.replicaWrite), !hasPendingOps, !activities.isRunning(.checkpoint) else {
-            return Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) is busy; retry")
-        }
-        var loaded: [String: ModelState] = [:]
-        for model in snapshot.models {
-            do throws(ProfileDecodingError) {
-                loaded[model.modelID] = try ModelState(snapshot: model)
-            } catch {
-                return Infranaut_V1_Status(code: .invalidArgument, message: "snapshot model \(model.modelID): \(error.description)")
-            }
-        }
-        guard activities.begin(.replicaWrite) else { return Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) is busy; retry") }
-        defer { finish(.replicaWrite) }
-        do throws(StorageError) {
-            var batch = WriteBatch()
-            let (from, to) = StorageKeys.Shard.range(shard)
-            batch.deleteRange(from: from, to: to, in: store.ops)
-            batch.deleteRange(from: from, to: to, in: store.models)
-            batch.deleteRange(from: from, to: to, in: store.idempotency)
-            for model in snapshot.models {
-                batch.put(StorageKeys.Models.key(shard: shard, model: model.modelID), try encode(model), in: store.models)
-            }
-            for entry in snapshot.idempotency {
-                batch.put(StorageKeys.Idempotency.key(shard: shard, model: entry.modelID, key: entry.key), try encode(entry.record), in: store.idempotency)
-            }
-            batch.put(StorageKeys.Checkpoint.key(shard: shard), StorageKeys.Checkpoint.value(sequence: snapshot.applied, term: snapshot.lastTerm), in: store.meta)
-            try await writer.write(batch)
-        } catch {
-            fail("snapshot install failed: \(error)")
-            return Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) could not store the snapshot")
-        }
-        // Ops waiting for their followers were replaced by another history: they are not
-        // acknowledged (their clients retry, and the retry is applied in the new history).
-        failReplicationWaiters()
-        store.modelCount.add(loaded.count - Set(models.keys).union(projectedSchemas.keys).count)
-        models = loaded
-        projectedSchemas = [:]
-        dirtyModels = []
-        appliedSequence = snapshot.applied
-        checkpointSequence = snapshot.applied
-        nextSequence = snapshot.applied + 1
-        lastTerm = snapshot.lastTerm
-        recentTerms = [snapshot.applied: snapshot.lastTerm]
-        primary.replicatedThrough = snapshot.applied
-        primary.writingTerm = nil
-        primary.outbox.removeAll()
-        primary.followerAcked.removeAll()
-        remembered = IdempotencyTable(snapshot.idempotency.map { ($0.modelID, $0.key, $0.record) })
-        return .ok
     }
 }
