@@ -78,7 +78,10 @@ let package = Package(
         .testTarget(name: "TabularTests", dependencies: ["Tabular"]),
         .testTarget(name: "TelemetryTests", dependencies: ["Telemetry", "Tabular", "Wire"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster"]),
-        .testTarget(name: "ActorsTests", dependencies: ["Actors", "Wire", "Storage", "Cluster", "Monitoring"]),
+        .testTarget(
+            name: "ActorsTests",
+            dependencies: ["Actors", "Wire", "Storage", "Cluster", "Monitoring", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
         .testTarget(name: "NodeTests", dependencies: ["Wire", "Cluster", "Drill"]),
     ]
 )

@@ -70,7 +70,9 @@ func decode<M: SwiftProtobuf.Message>(_ type: M.Type, _ bytes: [UInt8], _ what: 
     do {
         return try M(serializedBytes: bytes)
     } catch {
-        throw StorageError(.corruption, operation: "decode \(what())", message: "\(error)")
+        throw StorageError(
+            .corruption, operation: "decode \(what())", message: "\(bytes.count) stored bytes are not a valid \(M.protoMessageName)",
+            cause: error)
     }
 }
 
@@ -78,7 +80,9 @@ func encode(_ message: some SwiftProtobuf.Message) throws(StorageError) -> [UInt
     do {
         return try message.serializedBytes()
     } catch {
-        throw StorageError(.write, operation: "encode \(type(of: message))", message: "\(error)")
+        throw StorageError(
+            .encoding, operation: "encode \(type(of: message).protoMessageName)", message: "the message could not be serialized",
+            cause: error)
     }
 }
 
