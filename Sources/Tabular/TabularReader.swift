@@ -94,10 +94,11 @@ public final class TabularReader {
             throw TabularError(path: path, message: "no such file")
         }
         guard !isDirectory.boolValue else { throw TabularError(path: path, message: "is a directory, not a file") }
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw TabularError(path: path, message: "cannot open the file for reading (permissions?)")
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw TabularError(path: path, message: "cannot open the file for reading: \(String(cString: strerror(errno)))")
         }
-        self.handle = handle
+        handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         if try refill(), buffer.starts(with: [0xEF, 0xBB, 0xBF]) { position = 3 }
         if format == .csv {
             guard let header = try nextRecord() else { throw TabularError(path: path, line: 1, message: "the file is empty; expected a header row") }
@@ -283,7 +284,7 @@ public final class TabularReader {
             guard byte != 0 else { throw nulByte(lineNumber + 1) }
             if inQuotes {
                 if byte == UInt8(ascii: "\"") {
-                    if peekByte() == UInt8(ascii: "\"") {
+                    if try peekByte() == UInt8(ascii: "\"") {
                         _ = try nextByte()
                         field.append(byte)
                     } else {
@@ -410,8 +411,8 @@ public final class TabularReader {
         return buffer[position]
     }
 
-    private func peekByte() -> UInt8? {
-        if position == buffer.count { guard (try? refill()) == true else { return nil } }
+    private func peekByte() throws(TabularError) -> UInt8? {
+        if position == buffer.count { guard try refill() else { return nil } }
         return buffer[position]
     }
 
