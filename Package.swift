@@ -33,6 +33,7 @@ let package = Package(
         .target(name: "Monitoring", swiftSettings: strict),
         .target(name: "Tabular", swiftSettings: strict),
         .target(name: "Storage", dependencies: ["CRocksDB"], swiftSettings: strict),
+        .target(name: "Telemetry", dependencies: ["Wire", "Tabular"], swiftSettings: strict),
         .target(
             name: "Cluster",
             // Monitoring: SplitMix64 and FNV-1a, one copy of each (Monitoring itself depends on nothing).
@@ -50,11 +51,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "Drill", dependencies: ["Wire", "Cluster"], swiftSettings: strict),
+        .target(name: "Drill", dependencies: ["Wire", "Cluster", "Tabular", "Telemetry"], swiftSettings: strict),
         .executableTarget(
             name: "Node",
             dependencies: [
-                "Actors", "Drill", "Wire", "Monitoring", "Cluster", "Tabular", "Storage",
+                "Actors", "Drill", "Wire", "Monitoring", "Cluster", "Tabular", "Storage", "Telemetry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -64,7 +65,7 @@ let package = Package(
         .executableTarget(
             name: "InfranautBench",
             dependencies: [
-                "Actors", "Drill", "Wire", "Monitoring", "Cluster", "Storage",
+                "Actors", "Drill", "Wire", "Monitoring", "Cluster", "Storage", "Tabular", "Telemetry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -75,8 +76,12 @@ let package = Package(
         .testTarget(name: "MonitoringTests", dependencies: ["Monitoring"], resources: [.copy("Fixtures")]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         .testTarget(name: "TabularTests", dependencies: ["Tabular"]),
+        .testTarget(name: "TelemetryTests", dependencies: ["Telemetry", "Tabular", "Wire"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster"]),
-        .testTarget(name: "ActorsTests", dependencies: ["Actors", "Wire", "Storage", "Cluster", "Monitoring"]),
+        .testTarget(
+            name: "ActorsTests",
+            dependencies: ["Actors", "Wire", "Storage", "Cluster", "Monitoring", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
         .testTarget(name: "NodeTests", dependencies: ["Wire", "Cluster", "Drill"]),
     ]
 )

@@ -1,5 +1,7 @@
 import Cluster
 import Foundation
+import Tabular
+import Telemetry
 import Wire
 
 /// What a burst of clients saw: how many were acknowledged on their first try, and how long the
@@ -46,21 +48,11 @@ public func runBurst(
             return await group.reduce(0, +)
         }
     }
+    var builder = BatchBuilder(model: model)
     let requests = try (0..<count).map { index in
-        try Infranaut_V1_Request.with {
-            $0.version = 1
-            $0.ingest = .with {
-                $0.idempotencyKey = "\(keyPrefix)-\(index)"
-                $0.batch = .with {
-                    $0.modelID = model
-                    $0.rowCount = UInt32(rows)
-                    $0.columns = [.with {
-                        $0.name = "x"
-                        $0.doubles = .with { $0.values = (0..<rows).map { Double(index + $0) } }
-                    }]
-                }
-            }
-        }.serializedBytes() as [UInt8]
+        for row in 0..<rows { builder.append([.number(Double(index + row))]) }
+        let batch = try builder.take(columns: ["x"])
+        return Infranaut_V1_Request.encodedIngest(key: "\(keyPrefix)-\(index)", batchBytes: try batch.serializedBytes())
     }
     struct Outcome: Sendable {
         var firstCode: Infranaut_V1_StatusCode

@@ -1,6 +1,8 @@
 import Cluster
 import Foundation
 import Synchronization
+import Tabular
+import Telemetry
 import Wire
 
 /// Every batch the drill's client sent, and what became of it.
@@ -99,7 +101,13 @@ final class DrillLoad: Sendable {
             let model = settings.models[(sender + next * settings.senders) % settings.models.count]
             let key = "\(settings.runID)-\(sender)-\(next)"
             next += 1
-            let bytes = request(model: model, key: key, seed: next)
+            let bytes: [UInt8]
+            do {
+                bytes = try request(model: model, key: key, seed: next)
+            } catch {
+                state.withLock { $0.fatal = "batch \(key) for \(model) could not be encoded: \(error)" }
+                return
+            }
             let index = state.withLock {
                 $0.batches.append(SentBatch(model: model, key: key, rows: settings.rowsPerBatch, firstSent: .now))
                 return $0.batches.count - 1
@@ -141,29 +149,12 @@ final class DrillLoad: Sendable {
         }
     }
 
-    private func request(model: String, key: String, seed: Int) -> [UInt8] {
-        let rows = settings.rowsPerBatch
-        let request = Infranaut_V1_Request.with {
-            $0.version = 1
-            $0.ingest = .with {
-                $0.idempotencyKey = key
-                $0.batch = .with {
-                    $0.modelID = model
-                    $0.rowCount = UInt32(rows)
-                    $0.predictionColumn = "score"
-                    $0.columns = [
-                        .with {
-                            $0.name = "x"
-                            $0.doubles = .with { $0.values = (0..<rows).map { Double(($0 * 7919 + seed * 104_729) % 1000) / 10 } }
-                        },
-                        .with {
-                            $0.name = "score"
-                            $0.doubles = .with { $0.values = (0..<rows).map { Double(($0 + seed) % 100) / 100 } }
-                        },
-                    ]
-                }
-            }
+    private func request(model: String, key: String, seed: Int) throws -> [UInt8] {
+        var builder = BatchBuilder(model: model, predictionColumn: "score")
+        for row in 0..<settings.rowsPerBatch {
+            builder.append([.number(Double((row * 7919 + seed * 104_729) % 1000) / 10), .number(Double((row + seed) % 100) / 100)])
         }
-        return (try? request.serializedBytes()) ?? []
+        let batch = try builder.take(columns: ["x", "score"])
+        return Infranaut_V1_Request.encodedIngest(key: key, batchBytes: try batch.serializedBytes())
     }
 }

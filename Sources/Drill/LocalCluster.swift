@@ -138,12 +138,19 @@ public func allSeeAlive(_ addresses: [String]) async throws -> Bool {
     return true
 }
 
-/// Polls `condition` every 50 ms (a throwing poll counts as "not yet") until it holds.
+/// Polls `condition` every 50 ms (a throwing poll counts as "not yet") until it holds. On timeout
+/// the error says why the last poll failed, when it threw.
 public func waitUntil(timeout: Duration, _ what: String = "condition", _ condition: () async throws -> Bool) async throws {
     let start = ContinuousClock.now
+    var lastFailure: (any Error)?
     while ContinuousClock.now - start < timeout {
-        if (try? await condition()) == true { return }
+        do {
+            if try await condition() { return }
+            lastFailure = nil
+        } catch {
+            lastFailure = error
+        }
         try await Task.sleep(for: .milliseconds(50))
     }
-    throw DrillError("\(what) not met within \(timeout)")
+    throw DrillError("\(what) not met within \(timeout)" + (lastFailure.map { "; the last check failed: \($0)" } ?? ""))
 }

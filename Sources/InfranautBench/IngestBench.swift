@@ -3,6 +3,8 @@ import Cluster
 import Drill
 import Foundation
 import Synchronization
+import Tabular
+import Telemetry
 import Wire
 
 /// Starts a real node process (the release `infranaut` binary) on a fresh data dir and drives it
@@ -43,18 +45,13 @@ struct IngestBench: AsyncParsableCommand {
         // Pre-encode one batch body per model; each request only adds its own idempotency key.
         var bodies: [[UInt8]] = []
         var generator = SystemRandomNumberGenerator()
+        let names = (0..<features).map { "feature_\($0)" }
         for model in 0..<models {
-            let batch = Infranaut_V1_TelemetryBatch.with {
-                $0.modelID = "bench-model-\(model)"
-                $0.rowCount = UInt32(rows)
-                $0.columns = (0..<features).map { f in
-                    .with {
-                        $0.name = "feature_\(f)"
-                        $0.doubles = .with { $0.values = (0..<rows).map { _ in Double.random(in: -1...1, using: &generator) * Double(f + 1) } }
-                    }
-                }
+            var builder = BatchBuilder(model: "bench-model-\(model)")
+            for _ in 0..<rows {
+                builder.append((0..<features).map { f in .number(Double.random(in: -1...1, using: &generator) * Double(f + 1)) })
             }
-            bodies.append(try batch.serializedBytes())
+            bodies.append(try builder.take(columns: names).serializedBytes())
         }
         let frozenBodies = bodies
         let clients = try launchedNodes.map { try RequestClient(dial: $0.client) }

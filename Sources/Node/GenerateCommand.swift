@@ -49,11 +49,16 @@ struct GenerateCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        guard FileManager.default.createFile(atPath: out, contents: nil),
-              let handle = FileHandle(forWritingAtPath: out) else {
-            throw CLIError("cannot write \(out)")
+        // C stdio, so that every failure names its reason (no such directory, permission denied,
+        // disk full).
+        func cannotWrite() -> CLIError { CLIError("cannot write \(out): \(String(cString: strerror(errno)))") }
+        guard let file = fopen(out, "w") else { throw cannotWrite() }
+        var needsClose = true
+        defer { if needsClose { fclose(file) } }
+        func write(_ text: String) throws {
+            let bytes = Array(text.utf8)
+            guard fwrite(bytes, 1, bytes.count, file) == bytes.count else { throw cannotWrite() }
         }
-        defer { try? handle.close() }
         var rng = SplitMix64(seed: seed)
         let columns = ["id", "ts"] + (0..<features).map { "f\($0)" } + ["segment", "score", "label"]
         var text = columns.joined(separator: ",") + "\n"
@@ -74,11 +79,13 @@ struct GenerateCommand: AsyncParsableCommand {
             line += String(format: "%.5f,%d\n", score, label)
             text += line
             if text.utf8.count > 1 << 20 {
-                handle.write(Data(text.utf8))
+                try write(text)
                 text = ""
             }
         }
-        handle.write(Data(text.utf8))
+        try write(text)
+        needsClose = false
+        guard fclose(file) == 0 else { throw cannotWrite() }
         if json {
             try printJSON(Summary(path: out, rows: rows, columns: columns, shift: shift, seed: seed))
         } else {

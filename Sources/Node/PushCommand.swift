@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Tabular
+import Telemetry
 import Wire
 
 struct PushCommand: AsyncParsableCommand {
@@ -105,7 +106,13 @@ struct PushCommand: AsyncParsableCommand {
         func flush() async throws {
             guard builder.rowCount > 0 else { return }
             let firstRow = rowsRead - builder.rowCount
-            let batch = try builder.take(columns: reader.columns)
+            let batch: Infranaut_V1_TelemetryBatch
+            do throws(BatchError) {
+                batch = try builder.take(columns: reader.columns)
+            } catch {
+                let place = error.row.map { "\(file) row \(firstRow + $0 + 1): " } ?? ""
+                throw CLIError("\(place)--\(error.role.rawValue)-column \(error.column): \(error.message) (\(result.rows_accepted) rows before it were accepted)")
+            }
             let request = Infranaut_V1_Request.with {
                 $0.version = 1
                 $0.ingest = .with {
@@ -174,115 +181,6 @@ struct PushCommand: AsyncParsableCommand {
             for m in result.type_mismatches {
                 print("  row \(m.row), column \(m.column): expected \(m.expected), got \"\(m.value)\"")
             }
-        }
-    }
-}
-
-/// Collects rows and turns them into one columnar batch. A column is sent as doubles when all its
-/// non-missing cells of the batch are numbers, as bools when all are booleans, and as strings
-/// otherwise (the node then converts or counts mismatches against the feature's established type).
-struct BatchBuilder {
-    let model: String
-    let idColumn: String?
-    let timeColumn: String?
-    let predictionColumn: String?
-    let labelColumn: String?
-    private var rows: [[TabularCell]] = []
-
-    init(model: String, idColumn: String?, timeColumn: String?, predictionColumn: String?, labelColumn: String?) {
-        self.model = model
-        self.idColumn = idColumn
-        self.timeColumn = timeColumn
-        self.predictionColumn = predictionColumn
-        self.labelColumn = labelColumn
-    }
-
-    var rowCount: Int { rows.count }
-
-    mutating func append(_ row: [TabularCell]) { rows.append(row) }
-
-    mutating func take(columns names: [String]) throws -> Infranaut_V1_TelemetryBatch {
-        defer { rows.removeAll(keepingCapacity: true) }
-        for (flag, name) in [("--id-column", idColumn), ("--time-column", timeColumn),
-                             ("--prediction-column", predictionColumn), ("--label-column", labelColumn)] {
-            if let name, !names.contains(name) {
-                throw CLIError("\(flag) \(name) is not a column of the file (columns: \(names.joined(separator: ", ")))")
-            }
-        }
-        var batch = Infranaut_V1_TelemetryBatch()
-        batch.modelID = model
-        batch.rowCount = UInt32(rows.count)
-        batch.predictionColumn = predictionColumn ?? ""
-        batch.labelColumn = labelColumn ?? ""
-        for (index, name) in names.enumerated() {
-            let cells = rows.map { index < $0.count ? $0[index] : .missing }
-            if name == idColumn {
-                batch.predictionIds = cells.map(Self.text)
-            } else if name == timeColumn {
-                batch.eventTimeUnixMs = try cells.enumerated().map { row, cell in
-                    try Self.eventTime(cell, column: name, row: row)
-                }
-            } else {
-                batch.columns.append(Self.column(name, cells))
-            }
-        }
-        return batch
-    }
-
-    static func column(_ name: String, _ cells: [TabularCell]) -> Infranaut_V1_Column {
-        var column = Infranaut_V1_Column()
-        column.name = name
-        var numbers = true
-        var bools = true
-        for cell in cells {
-            switch cell {
-            case .missing: continue
-            case .number: bools = false
-            case .bool: numbers = false
-            case .string:
-                numbers = false
-                bools = false
-            }
-        }
-        if numbers {
-            column.doubles = .with {
-                $0.values = cells.map { if case .number(let n) = $0 { n } else { .nan } }
-            }
-        } else if bools {
-            column.bools = .with {
-                $0.values = cells.map { if case .bool(let b) = $0 { b } else { false } }
-                $0.missingRows = cells.indices.filter { cells[$0] == .missing }.map(UInt32.init)
-            }
-        } else {
-            column.strings = .with {
-                $0.values = cells.map(text)
-                $0.missingRows = cells.indices.filter { cells[$0] == .missing }.map(UInt32.init)
-            }
-        }
-        return column
-    }
-
-    static func text(_ cell: TabularCell) -> String {
-        switch cell {
-        case .missing: ""
-        case .number(let n): n == n.rounded() && abs(n) < 9e15 ? String(Int64(n)) : String(n)
-        case .bool(let b): String(b)
-        case .string(let s): s
-        }
-    }
-
-    static func eventTime(_ cell: TabularCell, column: String, row: Int) throws -> Int64 {
-        switch cell {
-        case .number(let n) where n.isFinite: return Int64(n)
-        case .string(let s):
-            let formatter = ISO8601DateFormatter()
-            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-            if let date = formatter.date(from: s) ?? ISO8601DateFormatter().date(from: s) {
-                return Int64(date.timeIntervalSince1970 * 1000)
-            }
-            throw CLIError("--time-column \(column): \"\(s)\" is neither Unix milliseconds nor ISO 8601 time")
-        case .missing: return 0
-        default: throw CLIError("--time-column \(column): row value \(text(cell)) is not a time")
         }
     }
 }

@@ -101,6 +101,21 @@ struct CLIEdgeTests {
         #expect(status.contains("connection refused"), "\(status)")
     }
 
+    @Test("file and column errors name their cause: the system's reason, the row, the column")
+    func causesAreNamed() async throws {
+        let dir = try directory(["t.csv": Data("id,ts,x\na,1,2\nb,soon,3\n".utf8)])
+        let generate = try await failure(["generate", "--rows", "5", "--out", dir + "/missing/g.csv"])
+        #expect(generate == "error: cannot write \(dir)/missing/g.csv: No such file or directory")
+
+        let badTime = try await failure(["push", "--node", nowhere, "--model", "m", "--file", dir + "/t.csv", "--time-column", "ts"])
+        #expect(badTime == "error: \(dir)/t.csv row 2: --time-column ts: \"soon\" is neither Unix milliseconds nor ISO 8601 time (0 rows before it were accepted)")
+        let noColumn = try await failure(["push", "--node", nowhere, "--model", "m", "--file", dir + "/t.csv", "--label-column", "truth"])
+        #expect(noColumn == "error: --label-column truth: no such column; the columns are id, ts, x (0 rows before it were accepted)")
+
+        let secret = try await failure(["start", "--data-dir", dir + "/data", "--cluster-secret-file", dir + "/no-secret"])
+        #expect(secret == "error: cannot read the cluster secret file \(dir)/no-secret: No such file or directory")
+    }
+
     @Test("argument errors print one line with a hint and exit 64, not the usage screen")
     func usageErrors() async throws {
         let missing = try await failure(["push", "--model", "m"], status: 64)

@@ -32,6 +32,18 @@ struct DrillTests {
         #expect(noMajority.stderr.contains("leaves no majority"))
     }
 
+    @Test("a wait that times out says why its last check failed, and nothing when the check only said no")
+    func waitNamesLastFailure() async throws {
+        let failing = await #expect(throws: DrillError.self) {
+            try await waitUntil(timeout: .milliseconds(120), "the receipts") { throw DrillError("connection refused") }
+        }
+        #expect(failing?.description == "the receipts not met within 0.12 seconds; the last check failed: connection refused")
+        let notYet = await #expect(throws: DrillError.self) {
+            try await waitUntil(timeout: .milliseconds(120), "the receipts") { false }
+        }
+        #expect(notYet?.description == "the receipts not met within 0.12 seconds")
+    }
+
     /// The audit must be able to fail: a key the cluster never saw but the ledger says was
     /// acknowledged is a loss, and a batch the cluster holds under a key the ledger does not list is
     /// counted against the receipts.

@@ -204,6 +204,27 @@ struct GroupCommitTests {
         }
     }
 
+    @Test("after a failed write every later write fails too, carrying the first failure as its cause")
+    func failStopKeepsCause() async throws {
+        try await withTemporaryDirectory { dir in
+            let db = try Database.open(path: dir + "/db")
+            let writer = GroupCommitWriter(database: db)
+            defer { writer.shutdown() }
+            var batch = WriteBatch()
+            batch.put([1], [1], in: db.defaultFamily)
+            try await writer.write(batch)
+            db.close()  // closed under the writer: its next write fails
+            let first = try await #require(throws: StorageError.self) { try await writer.write(batch) }
+            #expect(first.code == .closed)
+            #expect(first.cause == nil)
+            let later = try await #require(throws: StorageError.self) { try await writer.write(batch) }
+            #expect(later.code == .closed)
+            #expect(later.message.contains("an earlier WAL write failed"))
+            #expect(later.cause as? StorageError == first)
+            #expect("\(later)".hasSuffix("(cause: \(first))"))
+        }
+    }
+
     @Test("writes after shutdown fail with .closed")
     func writeAfterShutdown() async throws {
         try await withTemporaryDirectory { dir in

@@ -29,7 +29,9 @@ enum ShardRecovery {
             do throws(ProfileDecodingError) {
                 result.models[snapshot.modelID] = try ModelState(snapshot: snapshot)
             } catch {
-                throw StorageError(.corruption, operation: "load model \(snapshot.modelID)", message: error.description)
+                throw StorageError(
+                    .corruption, operation: "load model \(snapshot.modelID) of shard \(shard)", message: "its stored profiles cannot be decoded",
+                    cause: error)
             }
             return true
         }

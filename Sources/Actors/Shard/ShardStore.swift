@@ -9,10 +9,15 @@ import Wire
 /// (Sources/Storage/Layout/StorageKeys.swift).
 ///
 /// Invariant: for every shard, `models` holds the state produced by applying every op with
-/// sequence <= checkpoint, and `ops` holds every acknowledged op with sequence > checkpoint.
-/// Both are written in one atomic batch when a checkpoint is taken, and ops are only deleted by
-/// that batch, so a crash at any point leaves a state from which replay rebuilds exactly the
-/// acknowledged history.
+/// sequence <= the checkpoint sequence (`meta` `checkpoint/<shard>`), and `ops` holds every op
+/// written with a higher sequence, acknowledged or not yet (each op is written together with its
+/// idempotency record). Ops are deleted only by two atomic batches, each of which also moves the
+/// checkpoint: a checkpoint (`ShardActor.checkpoint()`: the changed models' snapshots, the new
+/// checkpoint, the ops up to it) and the install of another replica's snapshot
+/// (`ShardReplication`: the shard's ops, models and idempotency records replaced, the checkpoint
+/// set to the snapshot's applied sequence). So a crash at any point leaves a state from which
+/// replay (`ShardRecovery`) rebuilds the shard as of its last durable op: every acknowledged op,
+/// and any op that became durable but was never acknowledged.
 public struct ShardStore: Sendable {
     public let database: Database
     public let ops: ColumnFamily
@@ -83,7 +88,9 @@ func decode<M: SwiftProtobuf.Message>(_ type: M.Type, _ bytes: [UInt8], _ what: 
     do {
         return try M(serializedBytes: bytes)
     } catch {
-        throw StorageError(.corruption, operation: "decode \(what())", message: "\(error)")
+        throw StorageError(
+            .corruption, operation: "decode \(what())", message: "\(bytes.count) stored bytes are not a valid \(M.protoMessageName)",
+            cause: error)
     }
 }
 
@@ -91,7 +98,9 @@ func encode(_ message: some SwiftProtobuf.Message) throws(StorageError) -> [UInt
     do {
         return try message.serializedBytes()
     } catch {
-        throw StorageError(.write, operation: "encode \(type(of: message))", message: "\(error)")
+        throw StorageError(
+            .encoding, operation: "encode \(type(of: message).protoMessageName)", message: "the message could not be serialized",
+            cause: error)
     }
 }
 

@@ -26,10 +26,26 @@ public struct ClusterSecret: Sendable {
 
     /// Reads the secret from a file.
     public init(file path: String) throws(SecretError) {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw SecretError("cannot read the cluster secret file \(path)")
+        // POSIX calls, so that a failure says what to fix: "Permission denied", "No such file or
+        // directory", "Is a directory".
+        func unreadable() -> SecretError {
+            SecretError("cannot read the cluster secret file \(path): \(String(cString: strerror(errno)))")
         }
-        try self.init(data, source: path)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw unreadable() }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = read(fd, &chunk, chunk.count)
+            if count == 0 { break }
+            guard count > 0 else {
+                if errno == EINTR { continue }
+                throw unreadable()
+            }
+            bytes += chunk[..<count]
+        }
+        try self.init(bytes, source: path)
     }
 
     /// The secret given to a command: the file named, else the environment variable
@@ -44,11 +60,23 @@ public struct ClusterSecret: Sendable {
     /// file exists; true when it wrote one.
     @discardableResult
     public static func createFile(at path: String) throws(SecretError) -> Bool {
-        guard !FileManager.default.fileExists(atPath: path) else { return false }
         var generator = SystemRandomNumberGenerator()
         let secret = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
-        guard FileManager.default.createFile(atPath: path, contents: Data((secret + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
-            throw SecretError("cannot write a new cluster secret to \(path)")
+        // Created with mode 0600 from the start (never readable by others, not even for a moment),
+        // and only if no file is there (O_EXCL: one created meanwhile by another process is kept).
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            let code = errno
+            if code == EEXIST { return false }
+            throw SecretError("cannot write a new cluster secret to \(path): \(String(cString: strerror(code)))")
+        }
+        let bytes = Array((secret + "\n").utf8)
+        let written = write(fd, bytes, bytes.count)
+        let failure = written == bytes.count ? nil : written < 0 ? String(cString: strerror(errno)) : "only \(written) bytes were written"
+        close(fd)
+        if let failure {
+            unlink(path)  // a partial secret would only make the next start fail
+            throw SecretError("cannot write a new cluster secret to \(path): \(failure)")
         }
         return true
     }

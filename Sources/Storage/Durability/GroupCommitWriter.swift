@@ -104,7 +104,7 @@ public final class GroupCommitWriter: @unchecked Sendable {
             if let earlier {
                 result = .failure(StorageError(
                     earlier.code, operation: "write",
-                    message: "an earlier WAL write failed (\(earlier.operation): \(earlier.message)); this writer accepts no more writes; restart the node"))
+                    message: "an earlier WAL write failed; this writer accepts no more writes; restart the node", cause: earlier))
             } else {
                 var merged = WriteBatch()
                 for pending in group { merged.append(contentsOf: pending.batch) }

@@ -69,7 +69,7 @@ public nonisolated struct Infranaut_V1_MemberRecord: Sendable {
 
   public var id: String = String()
 
-  /// The member's cluster (peer) address.
+  /// The member's cluster (gossip) address.
   public var address: String = String()
 
   public var state: Infranaut_V1_MemberState = .alive

@@ -286,7 +286,7 @@ public nonisolated struct Infranaut_V1_HandOffRequest: Sendable {
 
   public var fromNode: String = String()
 
-  /// The leaving node's own copy: where its history ends, and its client address. A primary that
+  /// The leaving node's own copy: where its history ends, and its peer address. A primary that
   /// is behind it adopts the leaving node's state first (it may be the only up-to-date copy).
   public var applied: UInt64 = 0
 
