@@ -38,8 +38,13 @@ final class AIOBox: @unchecked Sendable {
 
     var result: Int32 { nng_aio_result(aio) }
 
+    /// Sets the timeout of the next operation. nng counts whole milliseconds on a clock that
+    /// truncates, so a timeout of n ms can fire up to 1 ms before n ms have passed: the duration
+    /// is rounded up and given one millisecond more, so that an operation never times out before
+    /// its deadline (callers report "no reply before the deadline").
     func setTimeout(_ duration: Duration) {
-        let ms = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        let (seconds, attoseconds) = duration.components
+        let ms = seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000 + 1
         nng_aio_set_timeout(aio, nng_duration(clamping: max(1, ms)))
     }
 
