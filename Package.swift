@@ -37,8 +37,10 @@ let package = Package(
         .target(
             name: "Cluster",
             // Monitoring: SplitMix64 and FNV-1a, one copy of each (Monitoring itself depends on nothing).
+            // ServiceLifecycle: the request servers are services of the node's group.
             dependencies: [
                 "Monitoring", "CNNG", .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),

@@ -14,6 +14,7 @@ final class AIOBox: @unchecked Sendable {
     // replaced between operations by the single owner of the in-flight operation.
     private(set) var aio: OpaquePointer?
     var onComplete: (@Sendable (AIOBox) -> Void)?
+    private let handles = HandleCount.current
 
     private init() {}
 
@@ -33,6 +34,7 @@ final class AIOBox: @unchecked Sendable {
             throw TransportError.from(rv, "nng_aio_alloc")!
         }
         box.aio = aio
+        box.handles?.opened()
         return box
     }
 
@@ -92,6 +94,7 @@ final class AIOBox: @unchecked Sendable {
         nng_aio_free(aio)
         self.aio = nil
         onComplete = nil
+        handles?.released()
         Unmanaged.passUnretained(self).release()
     }
 
@@ -102,6 +105,7 @@ final class AIOBox: @unchecked Sendable {
         self.aio = nil
         onComplete = nil
         nng_aio_reap(aio)
+        handles?.released()
         Unmanaged.passUnretained(self).release()
     }
 }

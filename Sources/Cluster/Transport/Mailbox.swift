@@ -11,36 +11,62 @@ public final class Mailbox: Sendable {
     private let socket: nng_socket
     private let box: Mutex<AIOBox?>
     private let closed = Mutex(false)
-    private let stopped: Mutex<(done: Bool, waiter: CheckedContinuation<Void, Never>?)> = Mutex((false, nil))
+    /// Signalled once, by the receive that completes with `NNG_ECLOSED`.
+    private let stopped: Wakeup
     /// Messages in arrival order. Ends when the mailbox closes.
     public let messages: AsyncStream<[UInt8]>
-    private let continuation: AsyncStream<[UInt8]>.Continuation
     public let boundAddress: String
     private let connections: ConnectionLimit
+    private let handles: HandleCount?
 
     /// Listens on `address`; `bufferLimit` bounds messages received but not yet consumed (older
     /// ones are kept, newer ones dropped when full, as for any lossy peer channel). At most
     /// `maxConnections` senders are connected at once, so partial frames can pin at most
     /// `maxConnections × maxMessageBytes`.
+    ///
+    /// The aio is allocated before the listener starts, so a start-up that fails half way closes
+    /// the socket and frees the aio without waiting on a callback.
     public init(
         listen address: String, maxMessageBytes: Int = 64 << 20, bufferLimit: Int = 10_000, maxConnections: Int = 1_024
     ) throws(TransportError) {
+        let handles = HandleCount.current
+        self.handles = handles
         var socket = nng_socket()
         try check(nng_pull0_open(&socket), "open pull socket")
+        handles?.opened()
         var listener = nng_listener()
         let connections = ConnectionLimit(max: maxConnections)
         self.connections = connections
+        let (messages, continuation) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .bufferingOldest(bufferLimit))
+        let stopped = Wakeup()
+        var made: AIOBox?
         do throws(TransportError) {
             try check(nng_socket_set_size(socket, NNG_OPT_RECVMAXSZ, maxMessageBytes), "set recv-size-max")
             try connections.register(on: socket)
+            made = try AIOBox.make { [socket] box in
+                let rv = box.result
+                if rv == 0 {
+                    continuation.yield(box.takeMessageBytes())
+                } else if UInt32(rv) == NNG_ECLOSED.rawValue {
+                    continuation.finish()
+                    stopped.signal()
+                    return
+                }
+                nng_recv_aio(socket, box.aio)
+            }
             try check(nng_listener_create(&listener, socket, address), "listen \(address)")
             try check(nng_listener_start(listener, 0), "listen \(address)")
         } catch {
+            // No receive was started, so neither call waits on a callback.
+            made?.free()
             nng_close(socket)
+            handles?.released()
             connections.release()
             throw error
         }
         self.socket = socket
+        self.messages = messages
+        self.stopped = stopped
         var addr = nng_sockaddr()
         if nng_listener_get_addr(listener, NNG_OPT_LOCADDR, &addr) == 0, addr.s_family == UInt16(NNG_AF_INET.rawValue) {
             let ip = UInt32(bigEndian: addr.s_in.sa_addr)
@@ -48,41 +74,10 @@ public final class Mailbox: Sendable {
         } else {
             boundAddress = address
         }
-        (messages, continuation) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .bufferingOldest(bufferLimit))
-        box = Mutex(nil)
-        let continuation = self.continuation
-        let made = try AIOBox.make { [socket] box in
-            let rv = box.result
-            if rv == 0 {
-                continuation.yield(box.takeMessageBytes())
-            } else if UInt32(rv) == NNG_ECLOSED.rawValue {
-                continuation.finish()
-                self.markStopped()
-                return
-            }
-            nng_recv_aio(socket, box.aio)
-        }
-        box.withLock { $0 = made }
-        made.setInfiniteTimeout()
-        nng_recv_aio(socket, made.aio)
-    }
-
-    private func markStopped() {
-        let waiter = stopped.withLock { state -> CheckedContinuation<Void, Never>? in
-            state.done = true
-            defer { state.waiter = nil }
-            return state.waiter
-        }
-        waiter?.resume()
-    }
-
-    private func waitStopped() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let done = stopped.withLock { state -> Bool in
-                if !state.done { state.waiter = continuation }
-                return state.done
-            }
-            if done { continuation.resume() }
+        box = Mutex(made)
+        if let made {
+            made.setInfiniteTimeout()
+            nng_recv_aio(socket, made.aio)
         }
     }
 
@@ -94,11 +89,16 @@ public final class Mailbox: Sendable {
         }
         guard first else { return }
         let socket = self.socket
+        let handles = self.handles
+        let stopped = self.stopped
         // Bounded like RequestServer.close: a close that does not finish leaks the socket and its
         // aio instead of freeing memory a late callback could touch (docs/transport.md).
         let clean = await withBoundedWait(.seconds(5)) {
-            await offPool("nng-close") { _ = nng_close(socket) }
-            await self.waitStopped()
+            await offPool("nng-close") {
+                _ = nng_close(socket)
+                handles?.released()
+            }
+            await stopped.wait(until: nil, honouringCancellation: false)
         }
         guard clean else { return }
         let made = box.withLock { box -> AIOBox? in

@@ -1,5 +1,6 @@
 internal import CNNG
 public import Logging
+public import ServiceLifecycle
 import Synchronization
 
 /// Settings of a ``RequestServer``.
@@ -55,11 +56,14 @@ public final class RequestServer: Sendable {
     private let listener: nng_listener
     private let workers: [Worker]
     private let state: Mutex<State>
+    /// Signalled when the last request in flight ends after ``close(grace:)`` began.
+    private let idle = Wakeup()
     private let logger: Logger
     /// The address actually bound (with the real port when listening on port 0).
     public let boundAddress: String
     private let settings: RequestServerSettings
     private let connections: ConnectionLimit
+    private let handles: HandleCount?
 
     private struct State {
         var closed = false
@@ -78,6 +82,10 @@ public final class RequestServer: Sendable {
 
     /// Like ``init(listen:settings:logger:handler:)``; the handler also says whether the request
     /// vouches for the connection it came on.
+    ///
+    /// Everything that can fail (the socket, its contexts and their aios, then the listener) is
+    /// opened before any operation starts, so a start-up that fails half way closes and frees what
+    /// it opened without waiting on a callback.
     public init(
         listen address: String,
         settings: RequestServerSettings = RequestServerSettings(),
@@ -86,19 +94,38 @@ public final class RequestServer: Sendable {
     ) throws(TransportError) {
         self.settings = settings
         self.logger = logger
+        let handles = HandleCount.current
+        self.handles = handles
         var socket = nng_socket()
         try check(nng_rep0_open(&socket), "open rep socket")
+        handles?.opened()
         var listener = nng_listener()
         let connections = ConnectionLimit(max: settings.maxConnections, maxUnvouched: settings.maxUnvouchedConnections)
         self.connections = connections
+        var workers: [Worker] = []
         do throws(TransportError) {
             try check(nng_socket_set_size(socket, NNG_OPT_RECVMAXSZ, settings.maxMessageBytes), "set recv-size-max")
             try connections.register(on: socket)
+            for _ in 0..<max(1, settings.concurrency) {
+                var ctx = nng_ctx()
+                try check(nng_ctx_open(&ctx, socket), "open rep context")
+                let worker = Worker(ctx: ctx)
+                handles?.opened()
+                workers.append(worker)
+                try worker.allocate()
+            }
             try check(nng_listener_create(&listener, socket, address), "listen \(address)")
             try check(nng_listener_set_bool(listener, NNG_OPT_TCP_NODELAY, true), "set tcp-nodelay")
             try check(nng_listener_start(listener, 0), "listen \(address)")
         } catch {
+            // No operation was started on any context, so none of these calls waits on a callback.
+            for worker in workers {
+                nng_ctx_close(worker.ctx)
+                handles?.released()
+                worker.free()
+            }
             nng_close(socket)
+            handles?.released()
             connections.release()
             throw error
         }
@@ -106,16 +133,9 @@ public final class RequestServer: Sendable {
         self.listener = listener
         self.boundAddress = Self.resolveAddress(listener, requested: address)
         self.state = Mutex(State())
-
-        var workers: [Worker] = []
-        for _ in 0..<max(1, settings.concurrency) {
-            var ctx = nng_ctx()
-            try check(nng_ctx_open(&ctx, socket), "open rep context")
-            workers.append(Worker(ctx: ctx))
-        }
         self.workers = workers
         for worker in workers {
-            try worker.start(server: self, connections: connections, handler: handler)
+            worker.start(server: self, connections: connections, handler: handler)
         }
         logger.debug("listening", metadata: ["address": "\(boundAddress)", "contexts": "\(workers.count)"])
     }
@@ -141,17 +161,29 @@ public final class RequestServer: Sendable {
         }
         guard first else { return }
         let deadline = ContinuousClock.now + (grace ?? settings.shutdownGrace)
-        while inFlight > 0 && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(10))
+        // A caller that is cancelled stops waiting for the handlers, not the close itself.
+        while inFlight > 0, ContinuousClock.now < deadline, !Task.isCancelled {
+            await idle.wait(until: deadline)
         }
         // Close the contexts first, then the socket. Each context's pending receive completes with
-        // NNG_ECLOSED and its worker stops; only then are the aios freed.
+        // NNG_ECLOSED and its worker stops; only then are the aios freed. A worker whose handler is
+        // still running (past the grace) stops when that handler's reply fails with NNG_ECLOSED:
+        // waiting for the workers is waiting for every handler task too.
         let workers = self.workers
         let socket = self.socket
+        let handles = self.handles
         let clean = await withBoundedWait(.seconds(5)) {
-            await offPool("nng-ctx-close") { for worker in workers { _ = nng_ctx_close(worker.ctx) } }
+            await offPool("nng-ctx-close") {
+                for worker in workers {
+                    _ = nng_ctx_close(worker.ctx)
+                    handles?.released()
+                }
+            }
             for worker in workers { await worker.waitStopped() }
-            await offPool("nng-close") { _ = nng_close(socket) }
+            await offPool("nng-close") {
+                _ = nng_close(socket)
+                handles?.released()
+            }
         }
         if clean {
             await offPool("nng-aio-free") { for worker in workers { worker.free() } }
@@ -170,7 +202,11 @@ public final class RequestServer: Sendable {
     }
 
     fileprivate func endRequest() {
-        state.withLock { $0.inFlight -= 1 }
+        let drained = state.withLock { state -> Bool in
+            state.inFlight -= 1
+            return state.inFlight == 0 && state.closed
+        }
+        if drained { idle.signal() }
     }
 
     private static func resolveAddress(_ listener: nng_listener, requested: String) -> String {
@@ -187,13 +223,18 @@ public final class RequestServer: Sendable {
 /// One nng context's receive -> handle -> reply loop.
 private final class Worker: @unchecked Sendable {
     // Safe: the loop is strictly sequential (one operation in flight per context), so `phase` is
-    // only touched by the single callback or task that currently owns the context; `stopped` is
-    // guarded by its Mutex.
+    // only touched by the single callback or task that currently owns the context; `box`, `server`,
+    // `connections` and `handler` are written before the first operation starts and after the last
+    // callback ran; `stopped` is guarded by its Mutex.
     private enum Phase { case receiving, handling, sending }
 
     let ctx: nng_ctx
     private var box: AIOBox?
     private var phase: Phase = .receiving
+    /// Set by `start`, before the first operation, and not changed after.
+    private var server: RequestServer?
+    private var connections: ConnectionLimit?
+    private var handler: RequestServer.VouchingHandler?
     /// The worker is stopped once the final `NNG_ECLOSED` callback ran and no nng call on the
     /// context is still returning (the callback can run before the call that started the operation
     /// returns, and the socket must not close under that call).
@@ -215,11 +256,15 @@ private final class Worker: @unchecked Sendable {
 
     init(ctx: nng_ctx) { self.ctx = ctx }
 
-    func start(server: RequestServer, connections: ConnectionLimit, handler: @escaping RequestServer.VouchingHandler) throws(TransportError) {
-        let box = try AIOBox.make { box in
-            self.completed(box, server: server, connections: connections, handler: handler)
-        }
-        self.box = box
+    /// Allocates the aio; no operation starts until ``start(server:connections:handler:)``.
+    func allocate() throws(TransportError) {
+        box = try AIOBox.make { box in self.completed(box) }
+    }
+
+    func start(server: RequestServer, connections: ConnectionLimit, handler: @escaping RequestServer.VouchingHandler) {
+        self.server = server
+        self.connections = connections
+        self.handler = handler
         receive()
     }
 
@@ -230,9 +275,8 @@ private final class Worker: @unchecked Sendable {
         call { nng_ctx_recv(ctx, box.aio) }
     }
 
-    private func completed(
-        _ box: AIOBox, server: RequestServer, connections: ConnectionLimit, handler: @escaping RequestServer.VouchingHandler
-    ) {
+    private func completed(_ box: AIOBox) {
+        guard let server, let connections, let handler else { return assertionFailure("aio completed before the worker started") }
         let rv = box.result
         switch phase {
         case .receiving:
@@ -246,6 +290,10 @@ private final class Worker: @unchecked Sendable {
             let request = box.takeMessageBytes()
             server.beginRequest()
             phase = .handling
+            // A task per request, unstructured because nng's callback cannot await. It is still
+            // awaited: the server's close() waits for every worker to stop, and a worker whose
+            // handler is running stops only when that handler's reply is sent or fails, the last
+            // thing its task does.
             Task {
                 let answer = await handler(request)
                 if answer.vouch { connections.vouch(for: pipe) }
@@ -305,8 +353,22 @@ private final class Worker: @unchecked Sendable {
         }
     }
 
+    /// Frees the aio once no callback can come any more (the worker stopped, or never started), and
+    /// lets go of the server, which the worker kept alive while it ran.
     func free() {
         box?.free()
         box = nil
+        server = nil
+        connections = nil
+        handler = nil
+    }
+}
+
+extension RequestServer: Service {
+    /// Serves until the service group shuts down gracefully (or the task is cancelled), then
+    /// closes: waits up to `shutdownGrace` for the requests in flight, and closes the socket.
+    public func run() async {
+        try? await gracefulShutdown()
+        await close()
     }
 }
