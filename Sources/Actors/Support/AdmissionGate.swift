@@ -1,3 +1,4 @@
+import Cluster
 import Synchronization
 
 /// A counting gate with a bounded queue: at most `limit` holders at once; up to `maxWaiting`
@@ -7,7 +8,8 @@ import Synchronization
 final class AdmissionGate: Sendable {
     private struct Waiter {
         var id: UInt64
-        var continuation: CheckedContinuation<Bool, Never>
+        /// Signalled when a holder hands this waiter its slot.
+        var wakeup: Wakeup
     }
 
     private struct State {
@@ -34,38 +36,40 @@ final class AdmissionGate: Sendable {
         }
     }
 
-    /// Takes a slot, waiting up to `patience`; false when none came free in time or the queue is full.
+    /// Takes a slot, waiting up to `patience` (less if the task is cancelled); false when none came
+    /// free in time or the queue is full.
     func enter(patience: Duration) async -> Bool {
-        enum Step { case entered, refused, wait(UInt64) }
-        let id = state.withLock { $0.nextID &+= 1; return $0.nextID }
-        return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-            let step = state.withLock { state -> Step in
-                if state.holders < limit {
-                    state.holders += 1
-                    return .entered
-                }
-                guard state.waiting.count < maxWaiting else { return .refused }
-                state.waiting.append(Waiter(id: id, continuation: continuation))
-                return .wait(id)
+        enum Step { case entered, refused, wait(UInt64, Wakeup) }
+        let step = state.withLock { state -> Step in
+            if state.holders < limit {
+                state.holders += 1
+                return .entered
             }
-            switch step {
-            case .entered: continuation.resume(returning: true)
-            case .refused: continuation.resume(returning: false)
-            case .wait(let id):
-                Task {
-                    try? await Task.sleep(for: patience)
-                    self.giveUp(id)
-                }
-            }
+            guard state.waiting.count < maxWaiting else { return .refused }
+            state.nextID &+= 1
+            let waiter = Waiter(id: state.nextID, wakeup: Wakeup())
+            state.waiting.append(waiter)
+            return .wait(waiter.id, waiter.wakeup)
+        }
+        guard case .wait(let id, let wakeup) = step else {
+            if case .entered = step { return true }
+            return false
+        }
+        let deadline = ContinuousClock.now + patience
+        while ContinuousClock.now < deadline, !Task.isCancelled, isWaiting(id) {
+            await wakeup.wait(until: deadline)
+        }
+        // Still queued: give up. Gone from the queue: a holder handed this waiter its slot, whether
+        // or not that was what ended the wait.
+        return state.withLock { state in
+            guard let index = state.waiting.firstIndex(where: { $0.id == id }) else { return true }
+            state.waiting.remove(at: index)
+            return false
         }
     }
 
-    private func giveUp(_ id: UInt64) {
-        let waiter = state.withLock { state -> Waiter? in
-            guard let index = state.waiting.firstIndex(where: { $0.id == id }) else { return nil }
-            return state.waiting.remove(at: index)
-        }
-        waiter?.continuation.resume(returning: false)
+    private func isWaiting(_ id: UInt64) -> Bool {
+        state.withLock { state in state.waiting.contains { $0.id == id } }
     }
 
     /// Returns a slot: the longest waiter takes it over.
@@ -77,8 +81,11 @@ final class AdmissionGate: Sendable {
             }
             return state.waiting.removeFirst()
         }
-        next?.continuation.resume(returning: true)
+        next?.wakeup.signal()
     }
 
     var holders: Int { state.withLock { $0.holders } }
+
+    /// Callers waiting for a slot.
+    var waiting: Int { state.withLock { $0.waiting.count } }
 }
