@@ -185,6 +185,22 @@ public struct DeliveryQueue: Sendable {
         pending.values.flatMap { $0.targets.values.filter { !$0.inFlight && $0.deadSince == nil }.map(\.nextAttemptAt) }.min()
     }
 
+    /// When the queue next has something to do that no call brings about: an attempt falls due, or a
+    /// dead target or a target-less event reaches the retention. Nil when nothing is pending. A shell
+    /// can sleep until then, waking earlier only for a publish, a finished attempt or a change of
+    /// coordinators.
+    public var nextDeadline: Duration? {
+        var deadline = nextDue
+        func consider(_ time: Duration) { deadline = min(deadline ?? time, time) }
+        for entry in pending.values {
+            for target in entry.targets.values {
+                if let since = target.deadSince { consider(since + settings.deadRetention) }
+            }
+            if entry.targets.isEmpty { consider(entry.publishedAt + settings.deadRetention) }
+        }
+        return deadline
+    }
+
     /// Drops targets dead for longer than the retention. An event left without targets waits
     /// for a coordinator to appear until it is `deadRetention` old.
     private mutating func expire(now: Duration) {

@@ -114,4 +114,24 @@ struct DeliveryQueueTests {
         queue.coordinatorsChanged([coordinator("a")], now: .seconds(2))
         #expect(queue.due(now: .seconds(2)).map(\.target) == ["a"])
     }
+
+    @Test("the next deadline is the next retry or the next retention to run out, whichever comes first")
+    func nextDeadline() {
+        var queue = DeliveryQueue()
+        #expect(queue.nextDeadline == nil)
+        queue.publish(id: "lonely", payload: [], now: .zero)
+        #expect(queue.nextDeadline == queue.settings.deadRetention, "an event without targets waits for a coordinator that long")
+
+        queue = DeliveryQueue()
+        queue.coordinatorsChanged([coordinator("a"), coordinator("b")], now: .seconds(1))
+        queue.publish(id: "e", payload: [], now: .seconds(1))
+        #expect(queue.nextDeadline == .seconds(1), "attempts due at once")
+        let attempts = queue.due(now: .seconds(1))
+        #expect(queue.nextDeadline == nil, "nothing to do until an attempt in flight finishes")
+        queue.failed(attempts.first { $0.target == "a" }!, now: .seconds(2))
+        #expect(queue.nextDeadline == .seconds(2) + queue.settings.initialBackoff)
+        queue.delivered(attempts.first { $0.target == "b" }!)
+        queue.coordinatorsChanged([coordinator("a", live: false), coordinator("b")], now: .seconds(3))
+        #expect(queue.nextDeadline == .seconds(3) + queue.settings.deadRetention, "a dead target is waited for until its retention")
+    }
 }
