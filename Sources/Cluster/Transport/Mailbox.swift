@@ -137,31 +137,41 @@ public final class MailboxSender: Sendable {
     /// Queues `message` for the peer. Returns once nng accepted it for sending (delivery is not
     /// acknowledged: push/pull is for peer gossip, where the protocol above tolerates loss).
     public func send(_ message: [UInt8], timeout: Duration = .seconds(2)) async throws(TransportError) {
-        guard !closed.withLock({ $0 }) else {
-            throw TransportError(.closed, operation: "send to \(address)", message: "the sender is closed")
+        let error = await withCheckedContinuation { (continuation: CheckedContinuation<TransportError?, Never>) in
+            post(message, timeout: timeout) { continuation.resume(returning: $0) }
         }
+        if let error { throw error }
+    }
+
+    /// Hands `message` to nng for sending and returns at once: nothing waits for the send, and its
+    /// aio frees itself when the send completes. `completion`, if given, is called once with the
+    /// outcome (nil when nng accepted the message), from nng's thread or from this call.
+    public func post(_ message: [UInt8], timeout: Duration = .seconds(2), completion: (@Sendable (TransportError?) -> Void)? = nil) {
         let operation = "send to \(address)"
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Void, TransportError>, Never>) in
-            do throws(TransportError) {
-                let box = try AIOBox.make { box in
-                    let rv = box.result
-                    if rv != 0 { box.discardMessage() }
-                    box.reap()
-                    continuation.resume(returning: rv == 0 ? .success(()) : .failure(TransportError.from(rv, operation)!))
-                }
-                do throws(TransportError) {
-                    try box.setMessage(message)
-                } catch {
-                    box.free()
-                    throw error
-                }
-                box.setTimeout(timeout)
-                nng_send_aio(socket, box.aio)
-            } catch {
-                continuation.resume(returning: .failure(error))
-            }
+        guard !closed.withLock({ $0 }) else {
+            completion?(TransportError(.closed, operation: operation, message: "the sender is closed"))
+            return
         }
-        try result.get()
+        do throws(TransportError) {
+            // The callback holds the sender until the send completes: releasing the last other
+            // reference (closing its socket in deinit) must not cut off a message already posted.
+            let box = try AIOBox.make { [self] box in
+                let rv = box.result
+                if rv != 0 { box.discardMessage() }
+                box.reap()
+                withExtendedLifetime(self) { completion?(TransportError.from(rv, operation)) }
+            }
+            do throws(TransportError) {
+                try box.setMessage(message)
+            } catch {
+                box.free()
+                throw error
+            }
+            box.setTimeout(timeout)
+            nng_send_aio(socket, box.aio)
+        } catch {
+            completion?(error)
+        }
     }
 
     public func close() {
