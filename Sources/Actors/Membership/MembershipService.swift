@@ -1,6 +1,7 @@
 public import Cluster
 import Foundation
 public import Logging
+public import ServiceLifecycle
 import SwiftProtobuf
 import Synchronization
 import Wire
@@ -34,8 +35,13 @@ public struct MembershipView: Sendable {
 /// message, schedule the next tick, report a member change). It also keeps the shard placement
 /// derived from the live workers.
 ///
-/// Time given to the state machine is the time since the shell started (a monotonic clock).
-public actor MembershipService {
+/// Time given to the state machine is the time since the shell started (a monotonic clock). The
+/// shell keeps the one timer the state machine asks for: it sleeps until the scheduled tick, and a
+/// schedule that moves the tick earlier wakes it.
+///
+/// As a ServiceLifecycle service it runs until the node shuts down; on graceful shutdown it
+/// announces a graceful leave, lets it spread, then stops.
+public actor MembershipService: Service {
     private var instance: SWIMInstance
     private let mailbox: Mailbox
     private var senders: [String: MailboxSender] = [:]
@@ -44,7 +50,11 @@ public actor MembershipService {
     private let logger: Logger
     private let origin = ContinuousClock.now
     private var nextTick: Duration = .zero
+    /// Signalled when the next tick moves earlier, and on stop.
+    private let tickMoved = Wakeup()
     private var stopped = false
+    /// Signalled whenever a member's record changes (see ``notifyChanges(to:)``).
+    private var watchers: [Wakeup] = []
     private let majority = Atomic<Bool>(true)
     /// Seeds other than this node's own address: a node that has some joins an existing cluster.
     private let otherSeeds: [String]
@@ -96,16 +106,36 @@ public actor MembershipService {
 
     private var now: Duration { ContinuousClock.now - origin }
 
-    /// Joins through the seeds, then serves peer traffic and ticks until ``stop(leave:)``.
+    /// The endpoints this node announces to the cluster; set before ``run()``.
     /// - Parameters:
-    ///   - clientAddress: this node's client endpoint, announced to the cluster.
-    ///   - peerAddress: this node's peer endpoint, announced to the cluster.
-    public func run(clientAddress: String, peerAddress: String) async {
-        instance.setEndpoints(client: clientAddress, peer: peerAddress)
+    ///   - client: this node's client endpoint.
+    ///   - peer: this node's peer endpoint.
+    public func setEndpoints(client: String, peer: String) {
+        instance.setEndpoints(client: client, peer: peer)
+        notifyWatchers()
+    }
+
+    /// Wakes `wakeup` whenever a member's record changes (status, addresses, this node's leave).
+    func notifyChanges(to wakeup: Wakeup) {
+        watchers.append(wakeup)
+    }
+
+    private func notifyWatchers() {
+        for watcher in watchers { watcher.signal() }
+    }
+
+    /// Joins through the seeds, then serves peer traffic and ticks until the node shuts down: on
+    /// graceful shutdown it leaves the cluster gracefully (``stop(leave:)``), on cancellation it
+    /// just stops.
+    public func run() async {
         perform(instance.join(seeds: otherSeeds, now: now))
-        await withTaskGroup(of: Void.self) { group in
+        await withDiscardingTaskGroup { group in
             group.addTask { await self.receiveLoop() }
             group.addTask { await self.tickLoop() }
+            group.addTask {
+                let graceful = (try? await gracefulShutdown()) != nil
+                await self.stop(leave: graceful)
+            }
         }
     }
 
@@ -116,8 +146,8 @@ public actor MembershipService {
     }
 
     private func tickLoop() async {
-        while !stopped {
-            try? await Task.sleep(for: .milliseconds(20))
+        while !stopped && !Task.isCancelled {
+            await tickMoved.wait(until: origin + nextTick)
             if !stopped && now >= nextTick { perform(instance.onTick(now: now)) }
         }
     }
@@ -200,10 +230,8 @@ public actor MembershipService {
             }
         }
         guard let noticeBytes: [UInt8] = try? notice.serializedBytes(), let sender = try? MailboxSender(dial: swim.sender.address) else { return }
-        Task {
-            try? await sender.send(noticeBytes, timeout: .milliseconds(500))
-            sender.close()
-        }
+        // The completion keeps the sender alive until the notice left (or timed out).
+        sender.post(noticeBytes, timeout: .milliseconds(500)) { _ in sender.close() }
     }
 
     /// A sealed frame from a node of another shape changes nothing; the sender hears why (at most
@@ -222,20 +250,22 @@ public actor MembershipService {
         }
         guard let body: [UInt8] = try? notice.serializedBytes(), let mailbox = try? MailboxSender(dial: sender) else { return }
         let bytes = authenticator.seal.seal(body, channel: .gossip, to: sender).bytes
-        Task {
-            try? await mailbox.send(bytes, timeout: .milliseconds(500))
-            mailbox.close()
-        }
+        // The completion keeps the sender alive until the notice left (or timed out).
+        mailbox.post(bytes, timeout: .milliseconds(500)) { _ in mailbox.close() }
     }
 
     private func perform(_ directives: [SWIMDirective]) {
+        var changed = false
         for directive in directives {
             switch directive {
             case .send(let message, let to):
                 send(message, to: to)
             case .scheduleTick(let at):
+                let earlier = at < nextTick
                 nextTick = at
+                if earlier { tickMoved.signal() }
             case .memberChanged(let change):
+                changed = true
                 if !change.member.status.isLive, let sender = senders.removeValue(forKey: change.member.address) {
                     sender.close()
                 }
@@ -251,6 +281,7 @@ public actor MembershipService {
                 }
             }
         }
+        if changed { notifyWatchers() }
     }
 
     private func send(_ message: SWIMMessage, to address: String) {
@@ -273,8 +304,8 @@ public actor MembershipService {
             senders[address] = made
             sender = made
         }
-        // Peer messages are best-effort (SWIM tolerates loss); never hold the actor on a send.
-        Task { try? await sender.send(bytes, timeout: .milliseconds(500)) }
+        // Peer messages are best-effort (SWIM tolerates loss): handed to nng, never waited for.
+        sender.post(bytes, timeout: .milliseconds(500))
     }
 
     /// The member that is primary for `model`'s shard in this node's placement, if any.
@@ -301,6 +332,7 @@ public actor MembershipService {
     public func announceLeave() {
         perform(instance.leave(now: now))
         _ = placement.update(members: instance.members)
+        notifyWatchers()
     }
 
     /// Per shard, the peer addresses of the replicas (primary first) the placement would have
@@ -347,15 +379,22 @@ public actor MembershipService {
             seesMajority: seesMajority)
     }
 
+    /// Closes the gossip listener of a node whose start-up failed before ``run()``.
+    func close() async {
+        await stop(leave: false)
+    }
+
     /// Stops peer traffic. With `leave`, first announces a graceful leave and gives the
     /// announcement a moment to spread.
-    public func stop(leave: Bool) async {
+    private func stop(leave: Bool) async {
         guard !stopped else { return }
         if leave {
             perform(instance.leave(now: now))
+            notifyWatchers()
             try? await Task.sleep(for: .milliseconds(300))
         }
         stopped = true
+        tickMoved.signal()
         await mailbox.close()
         for sender in senders.values { sender.close() }
         senders = [:]

@@ -1,6 +1,7 @@
 import Cluster
 import Foundation
 import Logging
+import ServiceLifecycle
 import Synchronization
 import Wire
 
@@ -12,20 +13,23 @@ import Wire
 /// date (`HandOffRequest`) and check that the followers it confirmed are the new replica set.
 /// Only when every shard is confirmed does the node stop; otherwise it answers with what is
 /// missing and stays up (refusing clients), and `leave` can be asked again.
-final class Decommission: Sendable {
+///
+/// As a ServiceLifecycle service it runs until a leave has handed everything off, and then
+/// returns, which shuts the node down.
+final class Decommission: Service {
     private let shards: [ShardActor]
     private let events: EventRelay
     private let membership: MembershipService
     private let peers: PeerClients
     private let logger: Logger
     private let state = Mutex(State())
-    /// Finishes once the node handed everything off; the node then shuts down.
-    let finished: AsyncStream<Void>
-    private let finish: AsyncStream<Void>.Continuation
+    /// Signalled once the node handed everything off (and at graceful shutdown).
+    private let handedOff = Wakeup()
 
     private struct State {
         var running = false
         var announced = false
+        var finished = false
     }
 
     /// How long one shard's hand-off may take, and all of them together.
@@ -38,7 +42,21 @@ final class Decommission: Sendable {
         self.membership = membership
         self.peers = peers
         self.logger = logger
-        (finished, finish) = AsyncStream.makeStream()
+    }
+
+    /// Returns once a leave handed every shard off (the node then shuts down), or at graceful
+    /// shutdown or cancellation.
+    func run() async {
+        await withTaskCancellationOrGracefulShutdownHandler {
+            while !state.withLock({ $0.finished }) && !isStopping {
+                await handedOff.wait()
+            }
+        } onCancelOrGracefulShutdown: { [handedOff] in
+            handedOff.signal()
+        }
+        guard state.withLock({ $0.finished }) else { return }
+        // Let the leave's answer leave before the node shuts down.
+        try? await Task.sleep(for: .milliseconds(200))
     }
 
     func leave(refuseClients: () -> Void) async -> Infranaut_V1_LeaveResponse {
@@ -121,13 +139,8 @@ final class Decommission: Sendable {
             reachable = [peer] + reachable.filter { $0 != peer }
         }
         logger.notice("handed every shard off; stopping", metadata: ["shards": "\(done)"])
-        // Let the answer leave before the node shuts down.
-        let finish = self.finish
-        Task {
-            try? await Task.sleep(for: .milliseconds(200))
-            finish.yield()
-            finish.finish()
-        }
+        state.withLock { $0.finished = true }
+        handedOff.signal()
         return .with {
             $0.status = .ok
             $0.shardsHeld = UInt32(held.count)

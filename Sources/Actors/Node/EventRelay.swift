@@ -1,6 +1,7 @@
 import Cluster
 import Foundation
 import Logging
+import ServiceLifecycle
 import Storage
 import SwiftProtobuf
 import Wire
@@ -14,7 +15,10 @@ import Wire
 /// delivered event is stored (`inbox/<id>`) before it is acknowledged, and a known id is
 /// acknowledged again without being stored twice, so retries after a lost acknowledgement or a
 /// coordinator restart deliver each event once.
-actor EventRelay {
+///
+/// As a ServiceLifecycle service it delivers until the node shuts down, sleeping until the next
+/// attempt is due unless a publish, a finished attempt or a membership change wakes it.
+actor EventRelay: Service {
     /// Events a coordinator keeps, and the payload bytes they may hold together (oldest dropped
     /// first, from memory and disk): payloads are up to 64 KiB, so the count alone would let
     /// 100,000 events hold 6 GiB.
@@ -48,6 +52,9 @@ actor EventRelay {
     /// Stored events beyond the caps when the node started; deleted from disk by the first trim.
     private var droppedAtLoad: [String] = []
     private var receivedTotal: UInt64 = 0
+    /// Signalled when there may be something new to do: an event published, an attempt finished,
+    /// the membership changed, the node shutting down.
+    private let work = Wakeup()
 
     init(
         database: Database, meta: ColumnFamily, writer: GroupCommitWriter, membership: MembershipService, peers: PeerClients,
@@ -133,6 +140,7 @@ actor EventRelay {
         // Another publish of the same id may have been made durable meanwhile: then this is it.
         guard queue.publish(id: event.id, payload: payload, now: now) else { return .with { $0.status = .ok; $0.duplicate = true } }
         queue.coordinatorsChanged(await membership.coordinators, now: now)
+        work.signal()
         return .with { $0.status = .ok }
     }
 
@@ -142,30 +150,42 @@ actor EventRelay {
         return payloads.compactMap { try? Infranaut_V1_ClusterEvent(serializedBytes: $0) }
     }
 
-    /// Delivers until cancelled: every 50 ms, refresh the coordinators and send what is due.
+    /// Delivers until graceful shutdown or cancellation. Each attempt runs in a child task, so the
+    /// attempts in flight when it stops are awaited (each ends within `attemptTimeout`).
     func run() async {
-        let started = ContinuousClock.now
-        while !Task.isCancelled, ContinuousClock.now - started < Self.startupGrace, await membership.view.members.count < 2 {
-            try? await Task.sleep(for: .milliseconds(100))
+        await membership.notifyChanges(to: work)
+        await withTaskCancellationOrGracefulShutdownHandler {
+            await deliverUntilStopped()
+        } onCancelOrGracefulShutdown: { [work] in
+            work.signal()
+        }
+    }
+
+    private func deliverUntilStopped() async {
+        let graceEnds = ContinuousClock.now + Self.startupGrace
+        while !isStopping, ContinuousClock.now < graceEnds, await membership.view.members.count < 2 {
+            await work.wait(until: graceEnds)
         }
         await trimInbox()
         queue.coordinatorsChanged(await membership.coordinators, now: now)
         for event in loaded { queue.publish(id: event.id, payload: event.payload, now: now) }
         loaded = []
-        while !Task.isCancelled {
-            queue.coordinatorsChanged(await membership.coordinators, now: now)
-            let expired = queue.takeExpired()
-            if !expired.isEmpty {
-                var batch = WriteBatch()
-                for id in expired { batch.delete(StorageKeys.Outbox.key(eventID: id), in: meta) }
-                try? await writer.write(batch)
-                logger.warning("events expired before every coordinator acknowledged them", metadata: ["events": "\(expired.count)"])
+        await withDiscardingTaskGroup { attempts in
+            while !isStopping {
+                queue.coordinatorsChanged(await membership.coordinators, now: now)
+                let expired = queue.takeExpired()
+                if !expired.isEmpty {
+                    var batch = WriteBatch()
+                    for id in expired { batch.delete(StorageKeys.Outbox.key(eventID: id), in: meta) }
+                    try? await writer.write(batch)
+                    logger.warning("events expired before every coordinator acknowledged them", metadata: ["events": "\(expired.count)"])
+                }
+                for attempt in queue.due(now: now) {
+                    guard let payload = queue.payload(of: attempt.id) else { continue }
+                    attempts.addTask { await self.finish(attempt, delivered: await self.deliver(payload, attempt: attempt)) }
+                }
+                await work.wait(until: queue.nextDeadline.map { origin + $0 })
             }
-            for attempt in queue.due(now: now) {
-                guard let payload = queue.payload(of: attempt.id) else { continue }
-                Task { await self.finish(attempt, delivered: await self.deliver(payload, attempt: attempt)) }
-            }
-            try? await Task.sleep(for: .milliseconds(50))
         }
     }
 
@@ -189,6 +209,7 @@ actor EventRelay {
     }
 
     private func finish(_ attempt: DeliveryQueue.Attempt, delivered: Bool) async {
+        defer { work.signal() }
         guard delivered else {
             queue.failed(attempt, now: now)
             return

@@ -1,6 +1,7 @@
 import Cluster
 import Foundation
 import Logging
+import ServiceLifecycle
 import Synchronization
 import Wire
 
@@ -59,7 +60,9 @@ extension Infranaut_V1_Request {
 ///
 /// Every failure becomes a `Response` with a status code and a message naming what was wrong; it
 /// never drops a request silently and never throws to the transport.
-final class RequestHandler: Sendable {
+///
+/// As a ServiceLifecycle service it only waits: when the node shuts down it starts draining.
+final class RequestHandler: Service {
     private let router: Router
     private let membership: MembershipService
     private let settings: NodeSettings
@@ -99,7 +102,14 @@ final class RequestHandler: Sendable {
         forwardedServed = AdmissionGate(limit: settings.maxForwardedServed, maxWaiting: 0)
     }
 
-    /// From now on, answer every request but `members` and `ring` with a retryable UNAVAILABLE.
+    /// Serves until the node shuts down, then starts draining.
+    func run() async {
+        try? await gracefulShutdown()
+        startDraining()
+    }
+
+    /// From now on, answer every request but `members` and `ring` with a retryable UNAVAILABLE,
+    /// and close the peer clients.
     func startDraining() {
         mode.withLock { $0 = .stopping }
         peers.closeAll()

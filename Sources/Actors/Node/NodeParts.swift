@@ -1,0 +1,126 @@
+import Cluster
+import Logging
+import Storage
+import Wire
+
+/// The parts of a node that serve, wired together over its storage: membership, the peer clients
+/// and the replication link, the event relay, decommission, the request handler and both
+/// listeners. Each long-running part is a service of the node's group (NodeService.swift).
+struct NodeParts {
+    let membership: MembershipService
+    let authenticator: PeerAuthenticator
+    let peers: PeerClients
+    let events: EventRelay
+    let decommission: Decommission
+    let handler: RequestHandler
+    let peerServer: RequestServer
+    let clientServer: RequestServer
+    /// Storage failures reported by the shards (the node fail-stops on the first).
+    let storageFailures: AsyncStream<String>
+
+    /// Builds the parts and opens the gossip listener, then the peer and client listeners. When a
+    /// step fails, the listeners already opened are closed again.
+    init(storage: NodeStorage, secret: ClusterSecret, settings: NodeSettings, logger: Logger) async throws {
+        var clusterSettings = settings.cluster
+        clusterSettings.nodeID = storage.nodeID
+        clusterSettings.placement = storage.shape
+        let authenticator = PeerAuthenticator(seal: PeerSeal(secret: secret, sender: clusterSettings.nodeID))
+        let membership = try MembershipService(settings: clusterSettings, authenticator: authenticator, logger: logger)
+        let peers = PeerClients(authenticator: authenticator, maxReplyBytes: settings.maxPeerFrameBytes)
+        let (storageFailures, reportFailure) = AsyncStream<String>.makeStream()
+        let link = Self.replicationLink(nodeID: clusterSettings.nodeID, membership: membership, peers: peers, settings: settings)
+        for shard in storage.shards { await shard.attach(link, onFailure: { reason in reportFailure.yield(reason) }) }
+        do {
+            // The outbox and inbox are read from RocksDB: off the pool, like the rest of recovery.
+            let isCoordinator = clusterSettings.roles.contains(.coordinator)
+            let events = try await offPool("infranaut-events-load") { () throws(StorageError) -> EventRelay in
+                try EventRelay(
+                    database: storage.database, meta: storage.store.meta, writer: storage.writer, membership: membership, peers: peers,
+                    nodeID: storage.nodeID, isCoordinator: isCoordinator, logger: logger)
+            }
+            let decommission = Decommission(shards: storage.shards, events: events, membership: membership, peers: peers, logger: logger)
+            let handler = RequestHandler(
+                router: Router(shards: storage.shards), membership: membership, peers: peers, decommission: decommission,
+                events: events, settings: settings, logger: logger)
+            let peerServer = try Self.peerServer(handler: handler, authenticator: authenticator, settings: settings, logger: logger)
+            do {
+                clientServer = try Self.clientServer(handler: handler, settings: settings, logger: logger)
+            } catch {
+                await peerServer.close(grace: .zero)
+                throw error
+            }
+            self.events = events
+            self.decommission = decommission
+            self.handler = handler
+            self.peerServer = peerServer
+        } catch {
+            await membership.close()
+            throw error
+        }
+        self.membership = membership
+        self.authenticator = authenticator
+        self.peers = peers
+        self.storageFailures = storageFailures
+    }
+
+    /// Replication: the primary of a shard sends its ops to the followers' peer listeners, over the
+    /// same peer clients that forwarding uses. A send may take no longer than an ingest waits for
+    /// its followers, so a dead follower cannot hold an ingest past the forward timeout of the node
+    /// that relayed it.
+    private static func replicationLink(
+        nodeID: String, membership: MembershipService, peers: PeerClients, settings: NodeSettings
+    ) -> ReplicationLink {
+        let sendTimeout = settings.replicationAckTimeout
+        let snapshotTimeout = settings.snapshotTimeout
+        return ReplicationLink(
+            nodeID: nodeID, ackTimeout: settings.replicationAckTimeout,
+            followers: { shard in await membership.followerAddresses(shard: shard) },
+            send: { address, request in
+                // A whole-shard snapshot may take longer to move and install than a batch of ops:
+                // its sends get the ack timeout plus a second per 16 MiB (a fetched one, whose size
+                // is unknown here, up to `snapshotTimeout`). Not more: a send to a peer that died
+                // waits for the whole timeout, and the shard's replication waits with it.
+                let bytes: [UInt8] = try request.serializedBytes()
+                let timeout: Duration
+                switch request.body {
+                case .installSnapshot: timeout = min(snapshotTimeout, sendTimeout + .seconds(Double(bytes.count) / Double(16 << 20)))
+                case .fetchSnapshot: timeout = min(snapshotTimeout, sendTimeout * 4)
+                default: timeout = sendTimeout
+                }
+                return try await peers.call(encoded: bytes, to: address, timeout: timeout)
+            })
+    }
+
+    /// The peer listener. Two listeners, each with its own contexts: peer requests (replication
+    /// above all) never wait behind client requests, which may themselves be waiting on replication.
+    private static func peerServer(
+        handler: RequestHandler, authenticator: PeerAuthenticator, settings: NodeSettings, logger: Logger
+    ) throws(TransportError) -> RequestServer {
+        var serverSettings = RequestServerSettings()
+        serverSettings.concurrency = settings.peerConcurrency
+        serverSettings.maxMessageBytes = settings.maxPeerFrameBytes
+        serverSettings.maxConnections = settings.maxPeerConnections
+        // Connections that have not proved the secret yet: few at once, the oldest making room.
+        serverSettings.maxUnvouchedConnections = settings.maxUnprovenPeerConnections
+        serverSettings.shutdownGrace = settings.shutdownGrace
+        let peerService = PeerService(handler: handler, authenticator: authenticator, logger: logger)
+        return try RequestServer(
+            listen: settings.peerListen, settings: serverSettings, logger: logger,
+            vouchingHandler: { bytes in await peerService.answer(bytes) })
+    }
+
+    /// The client listener.
+    private static func clientServer(handler: RequestHandler, settings: NodeSettings, logger: Logger) throws(TransportError) -> RequestServer {
+        var serverSettings = RequestServerSettings()
+        serverSettings.concurrency = settings.concurrency
+        // nng's own limit sits 1 MiB above ours so that a slightly oversized request still gets a
+        // TOO_LARGE answer; beyond that nng drops it and closes the connection.
+        serverSettings.maxMessageBytes = settings.maxRequestBytes + (1 << 20)
+        serverSettings.maxConnections = settings.maxClientConnections
+        serverSettings.shutdownGrace = settings.shutdownGrace
+        let clientService = ClientService(handler: handler, settings: settings, logger: logger)
+        return try RequestServer(listen: settings.clientListen, settings: serverSettings, logger: logger) { bytes in
+            await clientService.handle(bytes)
+        }
+    }
+}

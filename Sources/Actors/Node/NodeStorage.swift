@@ -1,0 +1,72 @@
+import Cluster
+import Foundation
+import Logging
+import Storage
+
+/// A node's storage: the RocksDB database, the WAL writer, and the shards recovered from them.
+///
+/// Opening and closing block on RocksDB (opening, recovery scans and the start-up writes can take
+/// seconds on a large data directory; stopping the writer waits for its last fsync), so both run on
+/// a thread of their own (``offPool(_:_:)``), never on the cooperative pool.
+struct NodeStorage: Sendable {
+    let database: Database
+    let writer: GroupCommitWriter
+    let store: ShardStore
+    let shards: [ShardActor]
+    /// The node id stored in the data dir (or the one given, now stored).
+    let nodeID: String
+    /// The placement shape (shard count, replica load bound) fixed when the data dir was created.
+    let shape: PlacementSettings
+
+    /// Opens the database, starts the writer, reads or stores the placement shape and the node id,
+    /// and recovers every shard (sequentially). If a step fails, what was opened is closed again.
+    static func open(settings: NodeSettings, logger: Logger) async throws -> NodeStorage {
+        try await offPool("infranaut-storage-open") { () throws -> NodeStorage in
+            try openBlocking(settings: settings, logger: logger)
+        }
+    }
+
+    private static func openBlocking(settings: NodeSettings, logger: Logger) throws -> NodeStorage {
+        try FileManager.default.createDirectory(atPath: settings.dataDirectory, withIntermediateDirectories: true)
+        var options = DatabaseOptions()
+        options.compression = settings.compression
+        let database = try Database.open(
+            path: settings.dataDirectory + "/rocksdb", columnFamilies: ShardStore.families, options: options)
+        let writer = GroupCommitWriter(database: database)
+        do {
+            let store = try ShardStore(database: database)
+            var requestedShape = settings.cluster.placement
+            requestedShape.shardCount = settings.shardCount
+            let shape = try store.placement(requested: requestedShape)
+            let shardCount = shape.shardCount
+            if shape != requestedShape {
+                logger.warning("data directory was created with another placement shape; using the stored one",
+                               metadata: ["stored": "\(shardCount) shards, replica load \(shape.replicaLoadPermille)‰",
+                                          "requested": "\(settings.shardCount) shards, replica load \(requestedShape.replicaLoadPermille)‰"])
+            }
+            let started = ContinuousClock.now
+            var shards: [ShardActor] = []
+            for shard in 0..<shardCount {
+                shards.append(try ShardActor(shard: shard, store: store, writer: writer, settings: settings.shard, logger: logger))
+            }
+            logger.info("recovered", metadata: ["shards": "\(shardCount)", "took": "\(ContinuousClock.now - started)"])
+            let nodeID = try store.nodeID(requested: settings.cluster.nodeID)
+            return NodeStorage(database: database, writer: writer, store: store, shards: shards, nodeID: nodeID, shape: shape)
+        } catch {
+            writer.shutdown()
+            database.close()
+            throw error
+        }
+    }
+
+    /// Finishes the batches already queued, stops the writer, and closes the database. The last
+    /// step of a node's shutdown, once every shard took its final checkpoint.
+    func close() async {
+        let writer = self.writer
+        let database = self.database
+        await offPool("infranaut-storage-close") {
+            writer.shutdown()
+            database.close()
+        }
+    }
+}
