@@ -93,10 +93,12 @@ public final class RequestClient: Sendable {
         let operation = "request to \(address)"
         if let firstDial {
             let remaining = deadline - ContinuousClock.now
-            // The attempt blocks a thread of its own; the request stops waiting at its deadline.
+            // The attempt blocks a thread of its own; the request stops waiting at its deadline, or
+            // when its task is cancelled.
             let outcome = await withDeadline(remaining) { await firstDial.outcome() }
             guard let outcome else {
-                throw TransportError(.timedOut, operation: "dial \(address)", message: "no connection before the deadline")
+                let why = Task.isCancelled ? "the request was cancelled before a connection was made" : "no connection before the deadline"
+                throw TransportError(.timedOut, operation: "dial \(address)", message: why)
             }
             if let outcome { throw outcome }
         }
