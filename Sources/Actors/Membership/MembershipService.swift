@@ -308,9 +308,9 @@ public actor MembershipService: Service {
         sender.post(bytes, timeout: .milliseconds(500))
     }
 
-    /// The member that is primary for `model`'s shard in this node's placement, if any.
-    public func primary(forModel model: String) -> Member? {
-        guard let id = placement.assignment(forModel: model).primary else { return nil }
+    /// The member that is primary for `shard` in this node's placement, if any.
+    public func primary(of shard: ShardID) -> Member? {
+        guard let id = placement.assignment(for: shard).primary else { return nil }
         return id == instance.myself.id ? instance.myself : instance.member(id)
     }
 

@@ -134,8 +134,10 @@ final class RequestHandler: Service {
     /// Sends `request` to the model's primary when that is another live node, and returns its
     /// answer; `nil` when this node should serve the request itself. A forwarded request carries
     /// `hops = 1` and is served where it arrives, so views that disagree cannot make it loop.
-    private func forwardIfRemote(_ request: Infranaut_V1_Request, bytes: [UInt8], model: String) async -> Infranaut_V1_Response? {
-        guard request.hops == 0, let primary = await membership.primary(forModel: model),
+    private func forwardIfRemote(
+        _ request: Infranaut_V1_Request, bytes: [UInt8], model: String, shard: ShardID
+    ) async -> Infranaut_V1_Response? {
+        guard request.hops == 0, let primary = await membership.primary(of: shard),
               primary.id.rawValue != membership.nodeID, !primary.peerAddress.isEmpty
         else { return nil }
         guard primary.status == .alive else {
@@ -214,7 +216,8 @@ final class RequestHandler: Service {
             } catch {
                 return .with { $0.ingest = .with { $0.status = Infranaut_V1_Status(code: error.code, message: error.message) } }
             }
-            if let relayed = await forwardIfRemote(request, bytes: bytes, model: ingest.batch.modelID) { return relayed }
+            let shardID = router.shardID(for: ingest.batch.modelID)
+            if let relayed = await forwardIfRemote(request, bytes: bytes, model: ingest.batch.modelID, shard: shardID) { return relayed }
             guard membership.seesMajority else {
                 return .with {
                     $0.ingest = .with {
@@ -236,7 +239,7 @@ final class RequestHandler: Service {
                     }
                 }
             }
-            let shard = router.shard(for: ingest.batch.modelID)
+            let shard = router.shard(shardID)
             let inFlight = self.inFlight
             let outcome = await withDeadline(settings.requestTimeout) {
                 let response = await shard.ingest(ingest)
@@ -253,8 +256,9 @@ final class RequestHandler: Service {
             guard !status.modelID.isEmpty else {
                 return .with { $0.status = .with { $0.status = Infranaut_V1_Status(code: .invalidArgument, message: "status.model_id is empty") } }
             }
-            if let relayed = await forwardIfRemote(request, bytes: bytes, model: status.modelID) { return relayed }
-            let shard = router.shard(for: status.modelID)
+            let shardID = router.shardID(for: status.modelID)
+            if let relayed = await forwardIfRemote(request, bytes: bytes, model: status.modelID, shard: shardID) { return relayed }
+            let shard = router.shard(shardID)
             // Reads get the same deadline as writes: a shard busy taking over must not hold a
             // reader (and its context) without end.
             let answer = await withDeadline(settings.requestTimeout) { () -> Infranaut_V1_StatusResponse in
@@ -277,8 +281,9 @@ final class RequestHandler: Service {
             } catch {
                 return .with { $0.receipts = .with { $0.status = Infranaut_V1_Status(code: error.code, message: error.message) } }
             }
-            if !receipts.local, let relayed = await forwardIfRemote(request, bytes: bytes, model: receipts.modelID) { return relayed }
-            let shard = router.shard(for: receipts.modelID)
+            let shardID = router.shardID(for: receipts.modelID)
+            if !receipts.local, let relayed = await forwardIfRemote(request, bytes: bytes, model: receipts.modelID, shard: shardID) { return relayed }
+            let shard = router.shard(shardID)
             let answer = await withDeadline(settings.requestTimeout) { () -> Infranaut_V1_ReceiptsResponse in
                 let ready = receipts.local ? true : await shard.readyForReads()
                 guard ready else { return .with { $0.status = self.takingOver(receipts.modelID) } }

@@ -5,8 +5,14 @@ import Synchronization
 struct Router: Sendable {
     let shards: [ShardActor]
 
-    func shard(for model: String) -> ShardActor {
-        shards[ShardID(model: model, shardCount: shards.count).rawValue]
+    /// The shard `model` belongs to: the one place a node hashes a model id (the placement then
+    /// answers who holds that shard, and ``shard(_:)`` which local actor serves it).
+    func shardID(for model: String) -> ShardID {
+        ShardID(model: model, shardCount: shards.count)
+    }
+
+    func shard(_ id: ShardID) -> ShardActor {
+        shards[id.rawValue]
     }
 
     func shard(number: UInt32) -> ShardActor? {

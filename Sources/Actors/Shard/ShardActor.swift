@@ -180,7 +180,7 @@ public actor ShardActor {
                 }
             }
         } catch {
-            fail("durable write failed: \(error)")
+            fail("could not make a batch durable: \(error)")
             response = failure("the node could not make the batch durable (\(error.code.rawValue)); retry with the same idempotency key")
         }
         for waiter in inFlight.removeValue(forKey: key) ?? [] { waiter.resume(returning: response) }
