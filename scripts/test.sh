@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
 scripts/setup.sh
+# Formatting first: it takes seconds, and scripts/format.sh fixes what it reports.
+scripts/format.sh --check
 swift build --build-tests -Xswiftc -warnings-as-errors
 # A hang must fail the run, not eat CI's time: each part takes well under a minute.
 # The multi-process tests (NodeTests: real node processes, drills) run after the others, so the

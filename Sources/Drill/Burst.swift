@@ -38,7 +38,11 @@ public func runBurst(
     defer { clients.forEach { $0.close() } }
     // Connect everyone first (in waves of 50, so that connecting is not itself the burst). A client
     // the node does not let in (beyond its connection limit) is counted and still takes part.
-    let ping = try Infranaut_V1_Request.with { $0.version = 1; $0.members = .init() }.serializedBytes() as [UInt8]
+    let ping =
+        try Infranaut_V1_Request.with {
+            $0.version = 1
+            $0.members = .init()
+        }.serializedBytes() as [UInt8]
     var unconnected = 0
     for wave in stride(from: 0, to: count, by: 50) {
         unconnected += await withTaskGroup(of: Int.self) { group in
@@ -70,7 +74,8 @@ public func runBurst(
                     let code: Infranaut_V1_StatusCode
                     var hint: Duration = .zero
                     do {
-                        let reply = try Infranaut_V1_Response(serializedBytes: try await client.request(request, timeout: timeout))
+                        let reply = try Infranaut_V1_Response(
+                            serializedBytes: try await client.request(request, timeout: timeout))
                         code = reply.outcome.code
                         hint = .milliseconds(Int(reply.outcome.retryAfterMs))
                     } catch {
@@ -79,7 +84,8 @@ public func runBurst(
                     let now = ContinuousClock.now - start
                     if first == nil { first = (code, now) }
                     if code == .ok || !code.isRetryable || now > retryBudget {
-                        return Outcome(firstCode: first!.0, firstLatency: first!.1, acknowledged: code == .ok, done: now)
+                        return Outcome(
+                            firstCode: first!.0, firstLatency: first!.1, acknowledged: code == .ok, done: now)
                     }
                     try? await Task.sleep(for: max(delay, hint))
                     delay = min(delay * 2, .seconds(1))
@@ -94,26 +100,33 @@ public func runBurst(
         Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
     }
     let latencies = outcomes.map { ms($0.firstLatency) }.sorted()
-    func percentile(_ p: Double) -> Double { latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
+    func percentile(_ p: Double) -> Double {
+        latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]
+    }
     var refusals: [String: Int] = [:]
     for outcome in outcomes where outcome.firstCode != .ok { refusals[outcome.firstCode.name, default: 0] += 1 }
     let firstTry = outcomes.filter { $0.firstCode == .ok }.count
     let acknowledged = outcomes.filter(\.acknowledged).count
     return BurstReport(
-        clients: count, unconnected: unconnected, acknowledgedFirstTry: firstTry, acknowledgedAfterRetry: acknowledged - firstTry, failed: count - acknowledged,
+        clients: count, unconnected: unconnected, acknowledgedFirstTry: firstTry,
+        acknowledgedAfterRetry: acknowledged - firstTry, failed: count - acknowledged,
         refusals: refusals, p50Ms: percentile(0.5), p99Ms: percentile(0.99), maxMs: latencies.last ?? 0,
         allAcknowledgedMs: outcomes.filter(\.acknowledged).map { ms($0.done) }.max() ?? 0)
 }
 
 /// The client addresses of `model`'s primary, one follower, and one node that holds no replica of
 /// its shard (when the cluster has one), as `address`'s node places them.
-public func replicaRoles(of model: String, asking address: String) async throws -> (primary: String, follower: String?, other: String?) {
+public func replicaRoles(of model: String, asking address: String) async throws -> (
+    primary: String, follower: String?, other: String?
+) {
     let ring = try await ask(address, .ring(.with { $0.modelID = model })).ring
     let view = try await members(asking: address)
     guard Int(ring.modelShard) < ring.shards.count else { throw DrillError("no placement for \(model)") }
     let replicas = ring.shards[Int(ring.modelShard)].replicas
     let byID = Dictionary(view.map { ($0.id, $0.clientAddress) }, uniquingKeysWith: { $1 })
-    guard let primaryID = replicas.first, let primary = byID[primaryID] else { throw DrillError("\(model)'s shard has no primary") }
+    guard let primaryID = replicas.first, let primary = byID[primaryID] else {
+        throw DrillError("\(model)'s shard has no primary")
+    }
     let follower = replicas.dropFirst().first.flatMap { byID[$0] }
     let other = view.first { !replicas.contains($0.id) }?.clientAddress
     return (primary, follower, other)

@@ -40,9 +40,13 @@ public struct Drill: Sendable {
             throw DrillError("no infranaut binary at \(options.binary)")
         }
         let runID = String(UUID().uuidString.prefix(8)).lowercased()
-        let root = options.workDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-drill-\(runID)").path
+        let root =
+            options.workDirectory
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-drill-\(runID)").path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        defer { if !options.keepData && options.workDirectory == nil { try? FileManager.default.removeItem(atPath: root) } }
+        defer {
+            if !options.keepData && options.workDirectory == nil { try? FileManager.default.removeItem(atPath: root) }
+        }
         let cluster = (0..<options.nodes).map { Node(id: "drill-\($0)", data: "\(root)/node-\($0)") }
         defer {
             for node in cluster {
@@ -62,7 +66,9 @@ public struct Drill: Sendable {
         try await waitUntil(timeout: .seconds(60), "all \(options.nodes) nodes seeing each other alive") {
             try await allSeeAlive(cluster.map(\.client))
         }
-        options.progress("\(options.nodes)-node cluster formed in \(root); \(options.rounds) round(s) of \(options.duration), killing \(options.kill) per round")
+        options.progress(
+            "\(options.nodes)-node cluster formed in \(root); \(options.rounds) round(s) of \(options.duration), killing \(options.kill) per round"
+        )
 
         let models = try await chooseModels(cluster: cluster, runID: runID)
         let load = DrillLoad(
@@ -70,13 +76,17 @@ public struct Drill: Sendable {
             targets: cluster.map(\.client))
         load.start()
         let started = ContinuousClock.now
-        var report = DrillReport(nodes: options.nodes, killPerRound: options.kill, rounds: options.rounds, roundSeconds: options.duration.inSeconds)
+        var report = DrillReport(
+            nodes: options.nodes, killPerRound: options.kill, rounds: options.rounds,
+            roundSeconds: options.duration.inSeconds)
         var kills: [(failure: Int, at: ContinuousClock.Instant)] = []
 
         for round in 1...options.rounds {
             let roundStart = ContinuousClock.now
             try await Task.sleep(until: roundStart + options.duration / 3, clock: .continuous)
-            let victims = (0..<options.kill).map { cluster[1 + ((round - 1) * options.kill + $0) % (options.nodes - 1)] }
+            let victims = (0..<options.kill).map {
+                cluster[1 + ((round - 1) * options.kill + $0) % (options.nodes - 1)]
+            }
             let survivors = cluster.filter { node in !victims.contains { $0 === node } }
             let ring = try await ask(cluster[0].client, .ring(.init())).ring
             load.setTargets(survivors.map(\.client))
@@ -95,23 +105,28 @@ public struct Drill: Sendable {
                 kills.append((report.failures.count - 1, killed))
                 let addresses = survivors.map(\.client)
                 let id = victim.id
-                detections.append(Task {
-                    try? await waitUntil(timeout: .seconds(60)) {
-                        for address in addresses {
-                            guard try await members(asking: address).first(where: { $0.id == id })?.state == .dead else { return false }
+                detections.append(
+                    Task {
+                        try? await waitUntil(timeout: .seconds(60)) {
+                            for address in addresses {
+                                guard try await members(asking: address).first(where: { $0.id == id })?.state == .dead
+                                else { return false }
+                            }
+                            return true
                         }
-                        return true
-                    }
-                    let elapsed = ContinuousClock.now - killed
-                    return elapsed < .seconds(60) ? elapsed : nil
-                })
+                        let elapsed = ContinuousClock.now - killed
+                        return elapsed < .seconds(60) ? elapsed : nil
+                    })
             }
             for (offset, detection) in detections.enumerated() {
                 let index = report.failures.count - victims.count + offset
                 report.failures[index].detectionSeconds = await detection.value?.inSeconds
                 let failure = report.failures[index]
-                options.progress("round \(round): killed \(failure.node) (primary of \(failure.affectedModels.count) drill model(s)); "
-                    + (failure.detectionSeconds.map { String(format: "declared dead by all survivors after %.2f s", $0) } ?? "NOT declared dead within 60 s"))
+                options.progress(
+                    "round \(round): killed \(failure.node) (primary of \(failure.affectedModels.count) drill model(s)); "
+                        + (failure.detectionSeconds.map {
+                            String(format: "declared dead by all survivors after %.2f s", $0)
+                        } ?? "NOT declared dead within 60 s"))
             }
             // The pause starts once every interrupted model took writes again, so it does not
             // stretch the recovery it would otherwise overlap.
@@ -121,16 +136,24 @@ public struct Drill: Sendable {
                 load.recovered(interrupted, after: killed)
             }
             if let pause = options.pause, let paused = survivors.last, paused !== cluster[0] {
-                report.pauses.append(try await pauseNode(paused, for: pause, round: round, watcher: cluster[0], load: load, targets: survivors))
+                report.pauses.append(
+                    try await pauseNode(
+                        paused, for: pause, round: round, watcher: cluster[0], load: load, targets: survivors))
             }
             let roundEnd = roundStart + options.duration
             if roundEnd > .now { try await Task.sleep(until: roundEnd, clock: .continuous) }
             for victim in victims { try start(victim, seed: cluster[0].cluster, root: root) }
-            try await waitUntil(timeout: .seconds(60), "restarted nodes rejoining") { try await allSeeAlive(cluster.map(\.client)) }
+            try await waitUntil(timeout: .seconds(60), "restarted nodes rejoining") {
+                try await allSeeAlive(cluster.map(\.client))
+            }
             load.setTargets(cluster.map(\.client))
-            options.progress("round \(round): restarted \(victims.map(\.id).joined(separator: ", ")); all \(options.nodes) nodes alive again")
+            options.progress(
+                "round \(round): restarted \(victims.map(\.id).joined(separator: ", ")); all \(options.nodes) nodes alive again"
+            )
         }
-        options.progress("stopping the load after \(String(format: "%.1f", (ContinuousClock.now - started).inSeconds)) s; waiting for batches in flight")
+        options.progress(
+            "stopping the load after \(String(format: "%.1f", (ContinuousClock.now - started).inSeconds)) s; waiting for batches in flight"
+        )
         await load.stop()
         let batches = load.batches
 
@@ -150,21 +173,29 @@ public struct Drill: Sendable {
                 }
                 slowest = max(slowest!, first - at)
             }
-            report.failures[index].recoverySeconds = report.failures[index].affectedModels.isEmpty ? nil : slowest?.inSeconds
+            report.failures[index].recoverySeconds =
+                report.failures[index].affectedModels.isEmpty ? nil : slowest?.inSeconds
         }
         try await Self.audit(batches: batches, models: models, asking: cluster.map(\.client), into: &report)
         report.retries = load.retries
         if let fatal = load.fatal { report.problems.append(fatal) }
         for failure in report.failures {
-            if failure.detectionSeconds == nil { report.problems.append("round \(failure.round): \(failure.node) was not declared dead by every survivor within 60 s") }
+            if failure.detectionSeconds == nil {
+                report.problems.append(
+                    "round \(failure.round): \(failure.node) was not declared dead by every survivor within 60 s")
+            }
             if failure.recoverySeconds == nil && !failure.affectedModels.isEmpty {
-                report.problems.append("round \(failure.round): ingest for the models \(failure.node) was primary of did not recover within 60 s")
+                report.problems.append(
+                    "round \(failure.round): ingest for the models \(failure.node) was primary of did not recover within 60 s"
+                )
             }
         }
         func summary(_ values: [Double]) -> DrillReport.Summary? {
             guard !values.isEmpty else { return nil }
             let sorted = values.sorted()
-            let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+            let median =
+                sorted.count % 2 == 1
+                ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
             return .init(median: median, max: sorted.last!)
         }
         report.detection = summary(report.failures.compactMap(\.detectionSeconds))
@@ -180,7 +211,9 @@ public struct Drill: Sendable {
         var perNode: [String: [String]] = [:]
         var candidate = 0
         while perNode.count < cluster.count || perNode.values.contains(where: { $0.count < 2 }) {
-            guard candidate < 10_000 else { throw DrillError("the ring gives some node no primary shard; is every node a worker?") }
+            guard candidate < 10_000 else {
+                throw DrillError("the ring gives some node no primary shard; is every node a worker?")
+            }
             let model = "drill-\(runID)-m\(candidate)"
             candidate += 1
             let shard = ShardID(model: model, shardCount: ring.shards.count).rawValue
@@ -198,14 +231,18 @@ public struct Drill: Sendable {
         let resume = ContinuousClock.now + pause
         var declaredDead = false
         while ContinuousClock.now < resume {
-            if let state = try? await members(asking: watcher.client).first(where: { $0.id == node.id })?.state, state == .dead {
+            if let state = try? await members(asking: watcher.client).first(where: { $0.id == node.id })?.state,
+                state == .dead
+            {
                 declaredDead = true
             }
             try await Task.sleep(for: .milliseconds(100))
         }
         kill(node.process!.processIdentifier, SIGCONT)
         load.setTargets(targets.map(\.client))
-        options.progress("round \(round): paused \(node.id) for \(pause); " + (declaredDead ? "it was declared dead meanwhile" : "it was not declared dead"))
+        options.progress(
+            "round \(round): paused \(node.id) for \(pause); "
+                + (declaredDead ? "it was declared dead meanwhile" : "it was not declared dead"))
         return .init(round: round, node: node.id, seconds: pause.inSeconds, declaredDead: declaredDead)
     }
 
@@ -216,7 +253,9 @@ public struct Drill: Sendable {
             cluster: node.cluster.isEmpty ? "tcp://127.0.0.1:0" : node.cluster,
             peer: node.peer.isEmpty ? "tcp://127.0.0.1:0" : node.peer,
             secretFile: try writeClusterSecret(to: "\(root)/cluster-secret"),
-            extra: ["--node-id", node.id, "--log-level", "info", "--replication-factor", "\(options.replicationFactor)"]
+            extra: [
+                "--node-id", node.id, "--log-level", "info", "--replication-factor", "\(options.replicationFactor)",
+            ]
                 + (seed.map { ["--seed", $0] } ?? []),
             logPath: "\(root)/\(node.id).log")
         node.process = launched.process

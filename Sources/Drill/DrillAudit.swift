@@ -2,7 +2,9 @@ import Wire
 
 extension Drill {
     /// Checks every key the client sent against the receipts the cluster holds.
-    static func audit(batches: [SentBatch], models: [String], asking nodes: [String], into report: inout DrillReport) async throws {
+    static func audit(batches: [SentBatch], models: [String], asking nodes: [String], into report: inout DrillReport)
+        async throws
+    {
         report.batchesSent = batches.count
         let acknowledged = batches.filter { $0.acknowledged != nil }
         report.batchesAcknowledged = acknowledged.count
@@ -20,11 +22,16 @@ extension Drill {
                 let keys = sent[start..<min(sent.count, start + Infranaut_V1_ReceiptsRequest.maxKeys)].map(\.key)
                 var reply: Infranaut_V1_ReceiptsResponse?
                 try await waitUntil(timeout: .seconds(60), "receipts for \(model)") {
-                    let response = try await ask(nodes[0], .receipts(.with {
-                        $0.modelID = model
-                        $0.idempotencyKeys = keys
-                    }), timeout: .seconds(10))
-                    guard case .receipts(let receipts) = response.body, receipts.status.code == .ok else { return false }
+                    let response = try await ask(
+                        nodes[0],
+                        .receipts(
+                            .with {
+                                $0.modelID = model
+                                $0.idempotencyKeys = keys
+                            }), timeout: .seconds(10))
+                    guard case .receipts(let receipts) = response.body, receipts.status.code == .ok else {
+                        return false
+                    }
                     reply = receipts
                     return true
                 }
@@ -35,7 +42,9 @@ extension Drill {
                 totals.insert([reply.modelBatches, reply.modelRows])
             }
             if totals.count > 1 {
-                report.problems.append("\(model): its counts changed while the audit read them (\(totals.count) different totals); the load had not stopped")
+                report.problems.append(
+                    "\(model): its counts changed while the audit read them (\(totals.count) different totals); the load had not stopped"
+                )
             }
             let lost = sent.filter { $0.acknowledged != nil && !known.contains($0.key) }
             let heldRows = sent.filter { known.contains($0.key) }.reduce(0) { $0 + $1.rows }
@@ -50,7 +59,9 @@ extension Drill {
                 report.problems.append("\(model): \(lost.count) acknowledged batch(es) missing, e.g. \(lost[0].key)")
             }
             if extraBatches != 0 || extraRows != 0 {
-                report.problems.append("\(model): the cluster holds \(modelBatches) batches / \(modelRows) rows, but receipts account for \(known.count) / \(heldRows)")
+                report.problems.append(
+                    "\(model): the cluster holds \(modelBatches) batches / \(modelRows) rows, but receipts account for \(known.count) / \(heldRows)"
+                )
             }
         }
     }

@@ -137,7 +137,10 @@ final class DrillLoad: Sendable {
                     break
                 }
                 guard outcome.retryable else {
-                    state.withLock { $0.fatal = "batch \(key) for \(model) was refused for good: \(outcome.code.name): \(outcome.message)" }
+                    state.withLock {
+                        $0.fatal =
+                            "batch \(key) for \(model) was refused for good: \(outcome.code.name): \(outcome.message)"
+                    }
                     return
                 }
                 state.withLock {
@@ -152,7 +155,9 @@ final class DrillLoad: Sendable {
     private func request(model: String, key: String, seed: Int) throws -> [UInt8] {
         var builder = BatchBuilder(model: model, predictionColumn: "score")
         for row in 0..<settings.rowsPerBatch {
-            builder.append([.number(Double((row * 7919 + seed * 104_729) % 1000) / 10), .number(Double((row + seed) % 100) / 100)])
+            builder.append([
+                .number(Double((row * 7919 + seed * 104_729) % 1000) / 10), .number(Double((row + seed) % 100) / 100),
+            ])
         }
         let batch = try builder.take(columns: ["x", "score"])
         return Infranaut_V1_Request.encodedIngest(key: key, batchBytes: try batch.serializedBytes())

@@ -32,7 +32,8 @@ public struct DrillOptions: Sendable {
         if nodes > 16 { return "--nodes must be at most 16 (every node is a local process)" }
         if kill < 1 { return "--kill must be at least 1" }
         if kill >= replicationFactor {
-            return "--kill \(kill) would kill every replica of some shards (replication factor \(replicationFactor)); at most \(replicationFactor - 1)"
+            return
+                "--kill \(kill) would kill every replica of some shards (replication factor \(replicationFactor)); at most \(replicationFactor - 1)"
         }
         if kill > (nodes - 1) / 2 {
             return "--kill \(kill) of \(nodes) nodes leaves no majority; at most \((nodes - 1) / 2) (use more nodes)"
@@ -40,16 +41,19 @@ public struct DrillOptions: Sendable {
         if rounds < 1 { return "--rounds must be at least 1" }
         if duration < .seconds(6) { return "--duration must be at least 6 s: load runs a third of it before the kill" }
         if duration * rounds > .seconds(480) {
-            return "--duration × --rounds must stay under 8 minutes: receipts are checked within the nodes' 10-minute idempotency window"
+            return
+                "--duration × --rounds must stay under 8 minutes: receipts are checked within the nodes' 10-minute idempotency window"
         }
         if rate < 1 || rate > 20_000 { return "--rate must be between 1 and 20000 batches per second" }
         if Double(rate) * duration.inSeconds * Double(rounds) > 2_000_000 {
-            return "--rate × --duration × --rounds would send over 2,000,000 batches; the drill keeps every one in memory to audit it"
+            return
+                "--rate × --duration × --rounds would send over 2,000,000 batches; the drill keeps every one in memory to audit it"
         }
         if let pause {
             if pause <= .zero { return "--pause must be positive" }
             if nodes - kill - 1 < nodes / 2 + 1 {
-                return "--pause needs a node to spare: with \(kill) killed and one paused, \(nodes) nodes keep no majority (use at least \(2 * kill + 3))"
+                return
+                    "--pause needs a node to spare: with \(kill) killed and one paused, \(nodes) nodes keep no majority (use at least \(2 * kill + 3))"
             }
         }
         return nil

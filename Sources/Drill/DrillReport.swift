@@ -13,7 +13,8 @@ public struct DrillReport: Encodable, Sendable {
         public var recoverySeconds: Double?
 
         enum CodingKeys: String, CodingKey {
-            case round, node, affectedModels = "affected_models", detectionSeconds = "detection_seconds", recoverySeconds = "recovery_seconds"
+            case round, node, affectedModels = "affected_models", detectionSeconds = "detection_seconds",
+                recoverySeconds = "recovery_seconds"
         }
     }
 

@@ -39,12 +39,17 @@ public func launchNode(
 ) throws -> LaunchedNode {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: binary)
-    process.arguments = ["start", "--data-dir", dataDirectory, "--client-listen", client, "--cluster-listen", cluster,
-                         "--peer-listen", peer, "--cluster-secret-file", secretFile] + extra
+    process.arguments =
+        [
+            "start", "--data-dir", dataDirectory, "--client-listen", client, "--cluster-listen", cluster,
+            "--peer-listen", peer, "--cluster-secret-file", secretFile,
+        ] + extra
     let out = Pipe()
     process.standardOutput = out
     if let logPath {
-        if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
+        if !FileManager.default.fileExists(atPath: logPath) {
+            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        }
         if let log = FileHandle(forWritingAtPath: logPath) {
             log.seekToEndOfFile()
             process.standardError = log
@@ -59,7 +64,8 @@ public func launchNode(
     while !text.contains("\n") {
         let chunk = out.fileHandleForReading.availableData
         guard !chunk.isEmpty else {
-            throw DrillError("the node at \(dataDirectory) exited before it was ready\(logPath.map { " (log: \($0))" } ?? "")")
+            throw DrillError(
+                "the node at \(dataDirectory) exited before it was ready\(logPath.map { " (log: \($0))" } ?? "")")
         }
         text += String(decoding: chunk, as: UTF8.self)
     }
@@ -81,29 +87,38 @@ public func launchLocalCluster(
     do {
         for index in 0..<max(1, count) {
             let seed = launched.first.map { ["--seed", $0.cluster] } ?? []
-            launched.append(try launchNode(
-                binary: binary, dataDirectory: "\(base)/\(index)", secretFile: secret,
-                extra: ["--node-id", "\(idPrefix)-\(index)"] + seed + extra, logPath: "\(base)/\(index).log"))
+            launched.append(
+                try launchNode(
+                    binary: binary, dataDirectory: "\(base)/\(index)", secretFile: secret,
+                    extra: ["--node-id", "\(idPrefix)-\(index)"] + seed + extra, logPath: "\(base)/\(index).log"))
         }
         if launched.count > 1 {
-            try await waitUntil(timeout: .seconds(30), "every node sees the others") { try await allSeeAlive(launched.map(\.client)) }
+            try await waitUntil(timeout: .seconds(30), "every node sees the others") {
+                try await allSeeAlive(launched.map(\.client))
+            }
         }
         return launched
     } catch {
-        for node in launched { node.process.terminate(); node.process.waitUntilExit() }
+        for node in launched {
+            node.process.terminate()
+            node.process.waitUntilExit()
+        }
         throw error
     }
 }
 
 /// Sends one request to the node whose client endpoint is `address` and decodes the answer.
-public func ask(_ address: String, _ body: Infranaut_V1_Request.OneOf_Body, timeout: Duration = .seconds(5)) async throws -> Infranaut_V1_Response {
+public func ask(_ address: String, _ body: Infranaut_V1_Request.OneOf_Body, timeout: Duration = .seconds(5))
+    async throws -> Infranaut_V1_Response
+{
     let client = try RequestClient(dial: address)
     defer { client.close() }
     let request = Infranaut_V1_Request.with {
         $0.version = 1
         $0.body = body
     }
-    return try Infranaut_V1_Response(serializedBytes: try await client.request(try request.serializedBytes(), timeout: timeout))
+    return try Infranaut_V1_Response(
+        serializedBytes: try await client.request(try request.serializedBytes(), timeout: timeout))
 }
 
 /// Sends one request to the peer listener at `address`, sealed with `secret` as an admin sender,
@@ -133,14 +148,19 @@ public func members(asking address: String) async throws -> [Infranaut_V1_Member
 public func allSeeAlive(_ addresses: [String]) async throws -> Bool {
     for address in addresses {
         let view = try await members(asking: address)
-        guard view.filter({ $0.state == .alive && !$0.clientAddress.isEmpty && !$0.peerAddress.isEmpty }).count == addresses.count else { return false }
+        guard
+            view.filter({ $0.state == .alive && !$0.clientAddress.isEmpty && !$0.peerAddress.isEmpty }).count
+                == addresses.count
+        else { return false }
     }
     return true
 }
 
 /// Polls `condition` every 50 ms (a throwing poll counts as "not yet") until it holds. On timeout
 /// the error says why the last poll failed, when it threw.
-public func waitUntil(timeout: Duration, _ what: String = "condition", _ condition: () async throws -> Bool) async throws {
+public func waitUntil(timeout: Duration, _ what: String = "condition", _ condition: () async throws -> Bool)
+    async throws
+{
     let start = ContinuousClock.now
     var lastFailure: (any Error)?
     while ContinuousClock.now - start < timeout {

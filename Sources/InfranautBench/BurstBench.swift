@@ -24,11 +24,18 @@ struct BurstBench: AsyncParsableCommand {
     var rounds = 3
 
     func run() async throws {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-burst-\(UUID().uuidString)").path
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-burst-\(UUID().uuidString)")
+            .path
         defer { try? FileManager.default.removeItem(atPath: base) }
         let launched = try await launchLocalCluster(
-            binary: infranautBinary(binary), nodes: max(3, nodes), base: base, idPrefix: "burst", extra: ["--log-level", "warning"])
-        defer { for node in launched { node.process.terminate(); node.process.waitUntilExit() } }
+            binary: infranautBinary(binary), nodes: max(3, nodes), base: base, idPrefix: "burst",
+            extra: ["--log-level", "warning"])
+        defer {
+            for node in launched {
+                node.process.terminate()
+                node.process.waitUntilExit()
+            }
+        }
         let model = "burst-model"
         let roles = try await replicaRoles(of: model, asking: launched[0].client)
         print("\(launched.count) nodes; \(clients) clients per burst, \(rows) row(s) each; model \(model)")
@@ -38,19 +45,31 @@ struct BurstBench: AsyncParsableCommand {
         for (name, address) in targets {
             var reports: [BurstReport] = []
             for round in 0..<rounds {
-                reports.append(try await runBurst(
-                    address: address, model: model, clients: clients, rows: rows, keyPrefix: "\(name)-\(round)"))
+                reports.append(
+                    try await runBurst(
+                        address: address, model: model, clients: clients, rows: rows, keyPrefix: "\(name)-\(round)"))
             }
             func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
-            let refusals = reports.flatMap(\.refusals).reduce(into: [String: Int]()) { $0[$1.key, default: 0] += $1.value }
+            let refusals = reports.flatMap(\.refusals).reduce(into: [String: Int]()) {
+                $0[$1.key, default: 0] += $1.value
+            }
             let unconnected = reports.map(\.unconnected).max() ?? 0
-            if unconnected > 0 { print("through the \(name): up to \(unconnected) clients got no answer to their warm-up request (connection limit)") }
-            print(String(
-                format: "through the %@: first-try ack %@ of %d (median of %d bursts; worst %d), p50 %.0f ms, p99 %.0f ms, max %.0f ms; all acked after %.0f ms; failed %d; first-try refusals %@",
-                name, "\(Int(median(reports.map { Double($0.acknowledgedFirstTry) })))", clients, rounds,
-                reports.map(\.acknowledgedFirstTry).min() ?? 0, median(reports.map(\.p50Ms)), median(reports.map(\.p99Ms)),
-                median(reports.map(\.maxMs)), median(reports.map(\.allAcknowledgedMs)), reports.map(\.failed).reduce(0, +),
-                refusals.isEmpty ? "none" : refusals.map { "\($0.key) \($0.value)" }.sorted().joined(separator: ", ")))
+            if unconnected > 0 {
+                print(
+                    "through the \(name): up to \(unconnected) clients got no answer to their warm-up request (connection limit)"
+                )
+            }
+            print(
+                String(
+                    format:
+                        "through the %@: first-try ack %@ of %d (median of %d bursts; worst %d), p50 %.0f ms, p99 %.0f ms, max %.0f ms; all acked after %.0f ms; failed %d; first-try refusals %@",
+                    name, "\(Int(median(reports.map { Double($0.acknowledgedFirstTry) })))", clients, rounds,
+                    reports.map(\.acknowledgedFirstTry).min() ?? 0, median(reports.map(\.p50Ms)),
+                    median(reports.map(\.p99Ms)),
+                    median(reports.map(\.maxMs)), median(reports.map(\.allAcknowledgedMs)),
+                    reports.map(\.failed).reduce(0, +),
+                    refusals.isEmpty
+                        ? "none" : refusals.map { "\($0.key) \($0.value)" }.sorted().joined(separator: ", ")))
         }
     }
 }

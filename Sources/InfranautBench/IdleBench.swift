@@ -35,12 +35,18 @@ struct IdleBench: AsyncParsableCommand {
     }
 
     private func measure(shardCount: Int) async throws {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-idle-\(UUID().uuidString)").path
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-idle-\(UUID().uuidString)")
+            .path
         defer { try? FileManager.default.removeItem(atPath: base) }
         let launched = try await launchLocalCluster(
             binary: infranautBinary(binary), nodes: nodes, base: base, idPrefix: "idle",
             extra: ["--log-level", "warning", "--shards", "\(shardCount)"])
-        defer { for node in launched { node.process.terminate(); node.process.waitUntilExit() } }
+        defer {
+            for node in launched {
+                node.process.terminate()
+                node.process.waitUntilExit()
+            }
+        }
         let pids = launched.map(\.process.processIdentifier)
         let emptyRSS = pids.map { residentMegabytes(pid: $0) }
 
@@ -58,12 +64,14 @@ struct IdleBench: AsyncParsableCommand {
         let percent = zip(before, after).map { ($1 - $0) / elapsed * 100 }
         let rss = pids.map { residentMegabytes(pid: $0) }
         let replicas = shardCount * min(2, nodes) / nodes
-        print(String(
-            format: "%d shards, %d nodes (~%d replicas per node), %d models: first write to all took %.1f s; idle CPU per node %@ %% of a core; RSS per node %@ MB (before any write %@ MB)",
-            shardCount, nodes, replicas, models, writeTook / .seconds(1),
-            percent.map { String(format: "%.2f", $0) }.joined(separator: " / "),
-            rss.map { String(format: "%.0f", $0) }.joined(separator: " / "),
-            emptyRSS.map { String(format: "%.0f", $0) }.joined(separator: " / ")))
+        print(
+            String(
+                format:
+                    "%d shards, %d nodes (~%d replicas per node), %d models: first write to all took %.1f s; idle CPU per node %@ %% of a core; RSS per node %@ MB (before any write %@ MB)",
+                shardCount, nodes, replicas, models, writeTook / .seconds(1),
+                percent.map { String(format: "%.2f", $0) }.joined(separator: " / "),
+                rss.map { String(format: "%.0f", $0) }.joined(separator: " / "),
+                emptyRSS.map { String(format: "%.0f", $0) }.joined(separator: " / ")))
     }
 
     /// One small batch per model, 32 at a time, through every node in turn; retryable refusals
@@ -78,21 +86,30 @@ struct IdleBench: AsyncParsableCommand {
                     for model in stride(from: sender, to: models, by: 32) {
                         let request = Infranaut_V1_Request.with {
                             $0.version = 1
-                            $0.body = .ingest(.with {
-                                $0.idempotencyKey = "idle-\(model)"
-                                $0.batch = .with {
-                                    $0.modelID = "idle-model-\(model)"
-                                    $0.rowCount = 1
-                                    $0.columns = [.with { $0.name = "x"; $0.doubles = .with { $0.values = [Double(model)] } }]
-                                }
-                            })
+                            $0.body = .ingest(
+                                .with {
+                                    $0.idempotencyKey = "idle-\(model)"
+                                    $0.batch = .with {
+                                        $0.modelID = "idle-model-\(model)"
+                                        $0.rowCount = 1
+                                        $0.columns = [
+                                            .with {
+                                                $0.name = "x"
+                                                $0.doubles = .with { $0.values = [Double(model)] }
+                                            }
+                                        ]
+                                    }
+                                })
                         }
                         let bytes: [UInt8] = try request.serializedBytes()
                         for attempt in 0..<200 {
-                            let reply = try Infranaut_V1_Response(serializedBytes: try await clients[model % clients.count].request(bytes, timeout: .seconds(30)))
+                            let reply = try Infranaut_V1_Response(
+                                serializedBytes: try await clients[model % clients.count].request(
+                                    bytes, timeout: .seconds(30)))
                             if reply.outcome.code == .ok { break }
                             guard reply.outcome.retryable, attempt < 199 else {
-                                throw ValidationError("ingest failed: \(reply.outcome.code.name): \(reply.outcome.message)")
+                                throw ValidationError(
+                                    "ingest failed: \(reply.outcome.code.name): \(reply.outcome.message)")
                             }
                             try await Task.sleep(for: .milliseconds(50))
                         }
@@ -107,7 +124,7 @@ struct IdleBench: AsyncParsableCommand {
 /// User plus system CPU time of a process so far, in seconds.
 func cpuSeconds(pid: Int32) -> Double {
     guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-          let close = stat.lastIndex(of: ")")
+        let close = stat.lastIndex(of: ")")
     else { return .nan }
     // Fields after the command name: state is field 3; utime and stime are fields 14 and 15.
     let fields = stat[stat.index(after: close)...].split(separator: " ")

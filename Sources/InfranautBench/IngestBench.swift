@@ -10,7 +10,8 @@ import Wire
 /// Starts a real node process (the release `infranaut` binary) on a fresh data dir and drives it
 /// over loopback TCP with durable-ack ingest batches from concurrent senders.
 struct IngestBench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ingest", abstract: "Ingest throughput, ack latency and node memory.")
+    static let configuration = CommandConfiguration(
+        commandName: "ingest", abstract: "Ingest throughput, ack latency and node memory.")
 
     @Option(help: "Path of the infranaut binary (default: next to this one).")
     var binary: String?
@@ -30,17 +31,29 @@ struct IngestBench: AsyncParsableCommand {
     @Option(help: "Models the batches are spread over.")
     var models = 100
 
-    @Option(help: "Nodes in the cluster (1: a single node; more: a local cluster with replication factor 2, senders spread over all nodes).")
+    @Option(
+        help:
+            "Nodes in the cluster (1: a single node; more: a local cluster with replication factor 2, senders spread over all nodes)."
+    )
     var nodes = 1
 
     func run() async throws {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-bench-\(UUID().uuidString)").path
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-bench-\(UUID().uuidString)")
+            .path
         defer { try? FileManager.default.removeItem(atPath: base) }
         let launchedNodes = try await launchLocalCluster(
-            binary: infranautBinary(binary), nodes: nodes, base: base, idPrefix: "bench", extra: ["--log-level", "warning"])
-        defer { for node in launchedNodes { node.process.terminate(); node.process.waitUntilExit() } }
+            binary: infranautBinary(binary), nodes: nodes, base: base, idPrefix: "bench",
+            extra: ["--log-level", "warning"])
+        defer {
+            for node in launchedNodes {
+                node.process.terminate()
+                node.process.waitUntilExit()
+            }
+        }
         let pid = launchedNodes[0].process.processIdentifier
-        print("\(launchedNodes.count) node(s), first pid \(pid) at \(launchedNodes[0].client); \(concurrency) senders, \(rows) rows x \(features) features per batch, \(models) models")
+        print(
+            "\(launchedNodes.count) node(s), first pid \(pid) at \(launchedNodes[0].client); \(concurrency) senders, \(rows) rows x \(features) features per batch, \(models) models"
+        )
 
         // Pre-encode one batch body per model; each request only adds its own idempotency key.
         var bodies: [[UInt8]] = []
@@ -49,7 +62,8 @@ struct IngestBench: AsyncParsableCommand {
         for model in 0..<models {
             var builder = BatchBuilder(model: "bench-model-\(model)")
             for _ in 0..<rows {
-                builder.append((0..<features).map { f in .number(Double.random(in: -1...1, using: &generator) * Double(f + 1)) })
+                builder.append(
+                    (0..<features).map { f in .number(Double.random(in: -1...1, using: &generator) * Double(f + 1)) })
             }
             bodies.append(try builder.take(columns: names).serializedBytes())
         }
@@ -66,20 +80,23 @@ struct IngestBench: AsyncParsableCommand {
                     var sequence = 0
                     while ContinuousClock.now < end {
                         let model = (sender + sequence * concurrency) % frozenBodies.count
-                        let request = Infranaut_V1_Request.encodedIngest(key: "s\(sender)-\(sequence)", batchBytes: frozenBodies[model])
+                        let request = Infranaut_V1_Request.encodedIngest(
+                            key: "s\(sender)-\(sequence)", batchBytes: frozenBodies[model])
                         sequence += 1
                         let sent = ContinuousClock.now
                         // Retryable refusals (a shard taking over, a follower not yet known dead)
                         // are retried with the same key, as a client does; they count in the latency.
                         var response = Infranaut_V1_Response()
                         for attempt in 0..<100 {
-                            let reply = try await clients[sender % clients.count].request(request, timeout: .seconds(30))
+                            let reply = try await clients[sender % clients.count].request(
+                                request, timeout: .seconds(30))
                             response = try Infranaut_V1_Response(serializedBytes: reply)
                             guard response.outcome.code != .ok, response.outcome.retryable, attempt < 99 else { break }
                             try await Task.sleep(for: .milliseconds(20))
                         }
                         guard response.outcome.code == .ok else {
-                            throw ValidationError("ingest failed: \(response.outcome.code.name): \(response.outcome.message)")
+                            throw ValidationError(
+                                "ingest failed: \(response.outcome.code.name): \(response.outcome.message)")
                         }
                         if sent >= warmupEnd { recorder.record(ContinuousClock.now - sent) }
                     }
@@ -100,9 +117,19 @@ struct IngestBench: AsyncParsableCommand {
         let rss = residentMegabytes(pid: pid)
         try await Task.sleep(for: .seconds(12))  // one checkpoint interval later, load stopped
         let idleRSS = residentMegabytes(pid: pid)
-        print(String(format: "measured %d s: %d batches, %.0f rows/s, %.2f M feature values/s", duration, measured.count, rowsPerSecond, rowsPerSecond * Double(features) / 1e6))
-        print(String(format: "ack latency: p50 %.2f ms, p99 %.2f ms, max %.2f ms", percentile(0.5), percentile(0.99), percentile(1.0)))
-        print(String(format: "node resident memory (%d models x %d features): %.1f MB at the end of the load, %.1f MB 12 s later", models, features, rss, idleRSS))
+        print(
+            String(
+                format: "measured %d s: %d batches, %.0f rows/s, %.2f M feature values/s", duration, measured.count,
+                rowsPerSecond, rowsPerSecond * Double(features) / 1e6))
+        print(
+            String(
+                format: "ack latency: p50 %.2f ms, p99 %.2f ms, max %.2f ms", percentile(0.5), percentile(0.99),
+                percentile(1.0)))
+        print(
+            String(
+                format:
+                    "node resident memory (%d models x %d features): %.1f MB at the end of the load, %.1f MB 12 s later",
+                models, features, rss, idleRSS))
     }
 }
 

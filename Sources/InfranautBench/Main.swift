@@ -5,6 +5,8 @@ struct InfranautBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "infranaut-bench",
         abstract: "Release-mode benchmarks; figures go to docs/benchmarks.md with the command that made them.",
-        subcommands: [IngestBench.self, BurstBench.self, PinBench.self, ProfileBench.self, IdleBench.self, PlacementBench.self]
+        subcommands: [
+            IngestBench.self, BurstBench.self, PinBench.self, ProfileBench.self, IdleBench.self, PlacementBench.self,
+        ]
     )
 }

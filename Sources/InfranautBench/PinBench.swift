@@ -1,8 +1,9 @@
 import ArgumentParser
 import Drill
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The partial-frame attack: raw TCP connections to a node's client port that each declare a large
@@ -24,15 +25,22 @@ struct PinBench: AsyncParsableCommand {
     @Option(name: .customLong("declared-mib"), help: "Declared frame size in MiB (the attack of the issue: 120).")
     var declaredMiB = 120
 
-    @Option(name: .customLong("sent-mib"), help: "Bytes actually sent per connection, in MiB (default: the declared size minus one byte).")
+    @Option(
+        name: .customLong("sent-mib"),
+        help: "Bytes actually sent per connection, in MiB (default: the declared size minus one byte).")
     var sentMiB: Int?
 
     func run() async throws {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-pin-\(UUID().uuidString)").path
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-pin-\(UUID().uuidString)")
+            .path
         defer { try? FileManager.default.removeItem(atPath: base) }
         let node = try await launchLocalCluster(
-            binary: infranautBinary(binary), nodes: 1, base: base, idPrefix: "pin", extra: ["--log-level", "warning"])[0]
-        defer { node.process.terminate(); node.process.waitUntilExit() }
+            binary: infranautBinary(binary), nodes: 1, base: base, idPrefix: "pin", extra: ["--log-level", "warning"])[
+                0]
+        defer {
+            node.process.terminate()
+            node.process.waitUntilExit()
+        }
         let pid = node.process.processIdentifier
         let idle = residentMegabytes(pid: pid)
         let target = listener == "peer" ? node.peer : node.client
@@ -63,9 +71,12 @@ struct PinBench: AsyncParsableCommand {
         }
         try await Task.sleep(for: .seconds(2))
         let held = residentMegabytes(pid: pid)
-        print(String(
-            format: "%@ listener, %d connections declaring %d MiB, sending %.1f MiB each: %d kept every byte; node RSS %.0f MB idle, peak %.0f MB while sending, %.0f MB while held",
-            listener, connections, declaredMiB, Double(toSend) / 1_048_576, accepted, idle, max(peakDuring, held), held))
+        print(
+            String(
+                format:
+                    "%@ listener, %d connections declaring %d MiB, sending %.1f MiB each: %d kept every byte; node RSS %.0f MB idle, peak %.0f MB while sending, %.0f MB while held",
+                listener, connections, declaredMiB, Double(toSend) / 1_048_576, accepted, idle, max(peakDuring, held),
+                held))
     }
 }
 
@@ -77,7 +88,9 @@ private func connectLoopback(port: UInt16) throws -> Int32 {
     address.sin_port = port.bigEndian
     address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
     let result = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
     }
     guard result == 0 else {
         close(fd)

@@ -17,13 +17,17 @@ struct PlacementBench: AsyncParsableCommand {
     @Option(name: .customLong("replication-factor"), help: "Replicas per shard.")
     var replicationFactor = 2
 
-    @Option(name: .customLong("replica-load-factor"), help: "Bounded-load factor for replicas (default: the placement's own default).")
+    @Option(
+        name: .customLong("replica-load-factor"),
+        help: "Bounded-load factor for replicas (default: the placement's own default).")
     var replicaLoadFactor: Double?
 
     func run() async throws {
         let shardCounts = shards.split(separator: ",").compactMap { Int($0) }
         let sizes = nodes.split(separator: ",").compactMap { Int($0) }
-        print("| shards | nodes | replicas per node (mean) | replicas max/mean | primaries max/mean | replicas moved by a join (share) | compute (median of 5) |")
+        print(
+            "| shards | nodes | replicas per node (mean) | replicas max/mean | primaries max/mean | replicas moved by a join (share) | compute (median of 5) |"
+        )
         print("|---:|---:|---:|---:|---:|---:|---:|")
         for shardCount in shardCounts {
             for size in sizes {
@@ -43,10 +47,12 @@ struct PlacementBench: AsyncParsableCommand {
                 let diff = joined.update(workers: workers + [NodeID("node-\(size)")])
                 let moved = Double(diff.movedReplicas) / Double(shardCount * min(replicationFactor, size))
                 let median = times.sorted()[2]
-                print(String(
-                    format: "| %d | %d | %.1f | %.2f | %.2f | %.3f | %.1f ms |",
-                    shardCount, size, Double(shardCount * min(replicationFactor, size)) / Double(size), table.replicaSkew, table.primarySkew, moved,
-                    Double(median.components.attoseconds) / 1e15 + Double(median.components.seconds) * 1000))
+                print(
+                    String(
+                        format: "| %d | %d | %.1f | %.2f | %.2f | %.3f | %.1f ms |",
+                        shardCount, size, Double(shardCount * min(replicationFactor, size)) / Double(size),
+                        table.replicaSkew, table.primarySkew, moved,
+                        Double(median.components.attoseconds) / 1e15 + Double(median.components.seconds) * 1000))
             }
         }
     }

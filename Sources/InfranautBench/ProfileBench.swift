@@ -2,12 +2,13 @@ import ArgumentParser
 import Monitoring
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Release-mode micro benchmarks of the Monitoring target; prints the median of several runs.
 struct ProfileBench: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "profile", abstract: "Profile updates and drift evaluation speed.")
+    static let configuration = CommandConfiguration(
+        commandName: "profile", abstract: "Profile updates and drift evaluation speed.")
 
     @Argument(help: "Only run benchmarks whose name contains this text.")
     var only: String?
@@ -53,7 +54,10 @@ struct ProfileBench: ParsableCommand {
             refProfiles.append(ColumnProfile(name: "f\(f)", content: .numeric(r)))
             curProfiles.append(ColumnProfile(name: "f\(f)", content: .numeric(c)))
         }
-        measure("DriftReport.compute, 100 numeric features (100k rows each side)", only: only, runs: only == nil ? 9 : 200, unit: "features", perRun: 100) {
+        measure(
+            "DriftReport.compute, 100 numeric features (100k rows each side)", only: only, runs: only == nil ? 9 : 200,
+            unit: "features", perRun: 100
+        ) {
             let report = DriftReport.compute(reference: refProfiles, current: curProfiles)
             sink += report.driftShare
         }
@@ -64,7 +68,10 @@ struct ProfileBench: ParsableCommand {
         let words = (0..<40).map { "category-\($0)" }
         let cells: [Double] = (0..<(rows * 6)).map { _ in rng.next() * 10 }
         let labels: [Int] = (0..<(rows * 2)).map { _ in Int(rng.next() * 40) }
-        measure("ColumnProfileBuilder + DriftReport, 2 x 500k rows x 8 cols (6 numeric, 2 categorical)", only: only, runs: 5, unit: "cells", perRun: Double(2 * rows * 8)) {
+        measure(
+            "ColumnProfileBuilder + DriftReport, 2 x 500k rows x 8 cols (6 numeric, 2 categorical)", only: only,
+            runs: 5, unit: "cells", perRun: Double(2 * rows * 8)
+        ) {
             var profiles: [[ColumnProfile]] = []
             for side in 0..<2 {
                 var builders = (0..<8).map { ColumnProfileBuilder(name: "c\($0)") }
@@ -111,10 +118,11 @@ func measure(_ name: String, only: String?, runs: Int = 7, unit: String, perRun:
         times.append(now() - t0)
     }
     let m = median(times)
-    let rate = perRun >= 10_000 ? "\(fmt(perRun / m / 1e6, 1)) M \(unit)/s" : "\(fmt(m / perRun * 1e6, 1)) µs per \(unit.dropLast())"
+    let rate =
+        perRun >= 10_000
+        ? "\(fmt(perRun / m / 1e6, 1)) M \(unit)/s" : "\(fmt(m / perRun * 1e6, 1)) µs per \(unit.dropLast())"
     print("\(name): median \(fmt(m * 1000)) ms over \(runs) runs; \(rate)")
 }
-
 
 struct LCG {
     var state: UInt64 = 12345

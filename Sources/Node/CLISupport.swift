@@ -52,7 +52,9 @@ struct NodeClient {
         }
         let host = rest[..<colon]
         let port = rest[rest.index(after: colon)...]
-        guard !host.isEmpty, host != "[]" else { throw CLIError("--node \(address) has no host; expected tcp://HOST:PORT") }
+        guard !host.isEmpty, host != "[]" else {
+            throw CLIError("--node \(address) has no host; expected tcp://HOST:PORT")
+        }
         guard !port.isEmpty, port.allSatisfy(\.isASCII), port.allSatisfy(\.isNumber) else {
             throw CLIError("--node \(address): port \"\(port)\" is not a number")
         }
@@ -86,7 +88,9 @@ struct NodeClient {
                 }
                 return response
             } catch let error as TransportError where error.code == .refused {
-                throw CLIError("cannot connect to \(address): connection refused; is the node running, and is this its client address?")
+                throw CLIError(
+                    "cannot connect to \(address): connection refused; is the node running, and is this its client address?"
+                )
             } catch let error as TransportError where error.code == .address {
                 throw CLIError("cannot connect to \(address): host \"\(host)\" does not resolve (\(error.message))")
             } catch let error as TransportError {
@@ -143,20 +147,22 @@ func askWithSecret(
     let secret: ClusterSecret
     do {
         guard let given = try ClusterSecret.given(file: secretFile) else {
-            throw CLIError("\(what) needs the cluster secret: pass --cluster-secret-file or set INFRANAUT_CLUSTER_SECRET")
+            throw CLIError(
+                "\(what) needs the cluster secret: pass --cluster-secret-file or set INFRANAUT_CLUSTER_SECRET")
         }
         secret = given
     } catch let error as SecretError {
         throw CLIError("\(error)")
     }
     let client = try NodeClient(address: node, timeout: .seconds(10))
-    let view = try await client.send(.with {
-        $0.version = 1
-        $0.members = .init()
-    })
+    let view = try await client.send(
+        .with {
+            $0.version = 1
+            $0.members = .init()
+        })
     client.close()
     guard case .members(let members) = view.body, let me = members.members.first(where: { $0.id == members.selfID }),
-          !me.peerAddress.isEmpty
+        !me.peerAddress.isEmpty
     else {
         throw CLIError("\(node) did not say where its peer listener is: \(statusLine(view.outcome))")
     }

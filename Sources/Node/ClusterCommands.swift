@@ -52,10 +52,11 @@ struct MembersCommand: AsyncParsableCommand {
     func run() async throws {
         let client = try NodeClient(address: node, timeout: .seconds(5))
         defer { client.close() }
-        let response = try await client.send(.with {
-            $0.version = 1
-            $0.members = .init()
-        })
+        let response = try await client.send(
+            .with {
+                $0.version = 1
+                $0.members = .init()
+            })
         guard case .members(let members) = response.body, members.status.code == .ok else {
             throw CLIError("\(node): \(statusLine(response.outcome))")
         }
@@ -63,22 +64,30 @@ struct MembersCommand: AsyncParsableCommand {
             node: node, self_id: members.selfID, sees_majority: members.seesMajority, shard_count: members.shardCount,
             replication_factor: members.replicationFactor,
             members: members.members.map {
-                Member(id: $0.id, address: $0.address, client_address: $0.clientAddress, peer_address: $0.peerAddress, status: "\($0.state)", incarnation: $0.incarnation, roles: $0.roles,
-                       primaries: $0.primaries, followers: $0.followers, last_heard_ms_ago: $0.lastHeardMsAgo)
+                Member(
+                    id: $0.id, address: $0.address, client_address: $0.clientAddress, peer_address: $0.peerAddress,
+                    status: "\($0.state)", incarnation: $0.incarnation, roles: $0.roles,
+                    primaries: $0.primaries, followers: $0.followers, last_heard_ms_ago: $0.lastHeardMsAgo)
             },
             refused: Refused(
                 peer_body_on_client: members.refused.peerBodyOnClient, not_sealed: members.refused.notSealed,
-                bad_mac: members.refused.badMac, wrong_channel: members.refused.wrongChannel, stale: members.refused.stale,
+                bad_mac: members.refused.badMac, wrong_channel: members.refused.wrongChannel,
+                stale: members.refused.stale,
                 replayed: members.refused.replayed))
         if json {
             try printJSON(output)
             return
         }
-        print("cluster as seen by \(members.selfID) (\(members.shardCount) shards, replication factor \(members.replicationFactor)\(members.seesMajority ? "" : ", NO MAJORITY"))")
+        print(
+            "cluster as seen by \(members.selfID) (\(members.shardCount) shards, replication factor \(members.replicationFactor)\(members.seesMajority ? "" : ", NO MAJORITY"))"
+        )
         var rows = [["id", "address", "status", "incarnation", "roles", "primaries", "followers", "last heard"]]
         for m in output.members {
-            rows.append([m.id, m.address, m.status, String(m.incarnation), m.roles.joined(separator: ","),
-                         String(m.primaries.count), String(m.followers.count), m.id == members.selfID ? "self" : "\(m.last_heard_ms_ago) ms ago"])
+            rows.append([
+                m.id, m.address, m.status, String(m.incarnation), m.roles.joined(separator: ","),
+                String(m.primaries.count), String(m.followers.count),
+                m.id == members.selfID ? "self" : "\(m.last_heard_ms_ago) ms ago",
+            ])
         }
         printTable(rows)
     }
@@ -115,10 +124,11 @@ struct RingCommand: AsyncParsableCommand {
     func run() async throws {
         let client = try NodeClient(address: node, timeout: .seconds(5))
         defer { client.close() }
-        let response = try await client.send(.with {
-            $0.version = 1
-            $0.ring = .with { $0.modelID = model ?? "" }
-        })
+        let response = try await client.send(
+            .with {
+                $0.version = 1
+                $0.ring = .with { $0.modelID = model ?? "" }
+            })
         guard case .ring(let ring) = response.body, ring.status.code == .ok else {
             throw CLIError("\(node): \(statusLine(response.outcome))")
         }
@@ -132,7 +142,10 @@ struct RingCommand: AsyncParsableCommand {
         if let model { print("model \(model) -> shard \(ring.modelShard)") }
         var rows = [["shard", "primary", "followers", "epoch", "term"]]
         for s in output.shards {
-            rows.append([String(s.shard), s.replicas.first ?? "-", s.replicas.dropFirst().joined(separator: ","), String(s.epoch), String(s.term)])
+            rows.append([
+                String(s.shard), s.replicas.first ?? "-", s.replicas.dropFirst().joined(separator: ","),
+                String(s.epoch), String(s.term),
+            ])
         }
         printTable(rows)
     }
@@ -156,7 +169,9 @@ struct LeaveCommand: AsyncParsableCommand {
 
     @Option(
         name: .customLong("cluster-secret-file"),
-        help: "File holding the cluster secret (leave changes the cluster, so it needs the secret). Default: $INFRANAUT_CLUSTER_SECRET.")
+        help:
+            "File holding the cluster secret (leave changes the cluster, so it needs the secret). Default: $INFRANAUT_CLUSTER_SECRET."
+    )
     var clusterSecretFile: String?
 
     @Flag(help: "Print as JSON.")
@@ -176,11 +191,14 @@ struct LeaveCommand: AsyncParsableCommand {
         guard case .leave(let leave) = response.body, leave.status.code == .ok else {
             throw CLIError("\(node) did not leave: \(statusLine(response.outcome))")
         }
-        let output = Output(node: node, shards_held: leave.shardsHeld, shards_handed_off: leave.shardsHandedOff, took_ms: leave.tookMs)
+        let output = Output(
+            node: node, shards_held: leave.shardsHeld, shards_handed_off: leave.shardsHandedOff, took_ms: leave.tookMs)
         if json {
             try printJSON(output)
         } else {
-            print("\(node) left the cluster: \(leave.shardsHandedOff) of \(leave.shardsHeld) shards it held are confirmed on their new replicas (\(leave.tookMs) ms); it is stopping")
+            print(
+                "\(node) left the cluster: \(leave.shardsHandedOff) of \(leave.shardsHeld) shards it held are confirmed on their new replicas (\(leave.tookMs) ms); it is stopping"
+            )
         }
     }
 }

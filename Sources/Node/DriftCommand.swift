@@ -28,7 +28,9 @@ struct DriftCommand: AsyncParsableCommand {
     @Option(help: "auto, ks, psi, js, wasserstein, chi2 or hellinger.")
     var method = "auto"
 
-    @Option(name: .customLong("max-line-bytes"), help: "Longest line accepted, in bytes (default 1 MiB); a longer one is an error.")
+    @Option(
+        name: .customLong("max-line-bytes"),
+        help: "Longest line accepted, in bytes (default 1 MiB); a longer one is an error.")
     var maxLineBytes = TabularReaderSettings().maxLineBytes
 
     @Flag(help: "Print the report as JSON.")
@@ -37,7 +39,8 @@ struct DriftCommand: AsyncParsableCommand {
     func validate() throws {
         guard maxLineBytes > 0 else { throw ValidationError("--max-line-bytes must be positive") }
         guard DriftMethod(rawValue: method) != nil else {
-            throw ValidationError("--method must be one of \(DriftMethod.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ValidationError(
+                "--method must be one of \(DriftMethod.allCases.map(\.rawValue).joined(separator: ", "))")
         }
     }
 
@@ -49,8 +52,12 @@ struct DriftCommand: AsyncParsableCommand {
         let currentPath = current
         var settings = TabularReaderSettings()
         settings.maxLineBytes = maxLineBytes
-        async let referenceTask = Task.detached { [settings] in try Self.profile(referencePath, selected: selected, settings: settings) }.value
-        async let currentTask = Task.detached { [settings] in try Self.profile(currentPath, selected: selected, settings: settings) }.value
+        async let referenceTask = Task.detached { [settings] in
+            try Self.profile(referencePath, selected: selected, settings: settings)
+        }.value
+        async let currentTask = Task.detached { [settings] in
+            try Self.profile(currentPath, selected: selected, settings: settings)
+        }.value
         let (referenceColumns, referenceProfiles) = try await referenceTask
         let (currentColumns, currentProfiles) = try await currentTask
         if let selected {
@@ -65,14 +72,17 @@ struct DriftCommand: AsyncParsableCommand {
         guard !report.columns.isEmpty else {
             let which = selected == nil ? "" : " of those selected by --columns"
             throw CLIError(
-                "\(reference) and \(current) share no column\(which) to compare; reference columns: \(Self.list(referenceColumns)); current columns: \(Self.list(currentColumns))")
+                "\(reference) and \(current) share no column\(which) to compare; reference columns: \(Self.list(referenceColumns)); current columns: \(Self.list(currentColumns))"
+            )
         }
         let seconds = Date().timeIntervalSince(started)
         if json {
             try printJSON(DriftJSON(report, reference: reference, current: current, seconds: seconds))
             return
         }
-        print("drift of \(current) against \(reference): \(report.driftedCount) of \(report.columns.count) columns drift (share \(report.driftShare.short))\(report.datasetDrift ? " - dataset drift" : "")")
+        print(
+            "drift of \(current) against \(reference): \(report.driftedCount) of \(report.columns.count) columns drift (share \(report.driftShare.short))\(report.datasetDrift ? " - dataset drift" : "")"
+        )
         let header = ["column", "type", "method", "score", "threshold", "drift", "ks", "psi", "js", "wasserstein"]
         var rows = [header]
         for column in report.columns {
@@ -83,7 +93,9 @@ struct DriftCommand: AsyncParsableCommand {
             ])
         }
         printTable(rows)
-        if !report.onlyInReference.isEmpty { print("only in reference: \(report.onlyInReference.joined(separator: ", "))") }
+        if !report.onlyInReference.isEmpty {
+            print("only in reference: \(report.onlyInReference.joined(separator: ", "))")
+        }
         if !report.onlyInCurrent.isEmpty { print("only in current: \(report.onlyInCurrent.joined(separator: ", "))") }
     }
 

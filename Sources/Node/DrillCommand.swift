@@ -5,7 +5,8 @@ import Foundation
 struct DrillCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "drill",
-        abstract: "Failover drill: a local cluster of node processes under load, nodes killed with SIGKILL, every acknowledged record checked.",
+        abstract:
+            "Failover drill: a local cluster of node processes under load, nodes killed with SIGKILL, every acknowledged record checked.",
         discussion: """
             Starts N `infranaut start` processes on loopback and a client that pushes batches with unique
             idempotency keys to all of them, retrying every retryable refusal until the batch is
@@ -42,7 +43,9 @@ struct DrillCommand: AsyncParsableCommand {
     @Option(help: "Path of the infranaut binary that runs the nodes (default: this one).")
     var binary: String?
 
-    @Option(name: .customLong("work-dir"), help: "Keep node data and logs here (default: a temporary directory, removed afterwards).")
+    @Option(
+        name: .customLong("work-dir"),
+        help: "Keep node data and logs here (default: a temporary directory, removed afterwards).")
     var workDirectory: String?
 
     @Flag(help: "Print the report as JSON (progress goes to stderr).")
@@ -70,7 +73,9 @@ struct DrillCommand: AsyncParsableCommand {
     }
 
     func validate() throws {
-        guard duration.isFinite, pause?.isFinite ?? true else { throw ValidationError("--duration and --pause must be numbers of seconds") }
+        guard duration.isFinite, pause?.isFinite ?? true else {
+            throw ValidationError("--duration and --pause must be numbers of seconds")
+        }
         if let problem = options().problem { throw ValidationError(problem) }
     }
 
@@ -85,15 +90,21 @@ struct DrillCommand: AsyncParsableCommand {
             try printJSON(report)
         } else {
             for failure in report.failures {
-                print(String(
-                    format: "round %d: %@ killed; detected after %@, ingest for its %d model(s) recovered after %@",
-                    failure.round, failure.node, seconds(failure.detectionSeconds), failure.affectedModels.count, seconds(failure.recoverySeconds)))
+                print(
+                    String(
+                        format: "round %d: %@ killed; detected after %@, ingest for its %d model(s) recovered after %@",
+                        failure.round, failure.node, seconds(failure.detectionSeconds), failure.affectedModels.count,
+                        seconds(failure.recoverySeconds)))
             }
             if let detection = report.detection, let recovery = report.recovery {
-                print(String(format: "detection: median %.2f s, max %.2f s; recovery: median %.2f s, max %.2f s",
-                             detection.median, detection.max, recovery.median, recovery.max))
+                print(
+                    String(
+                        format: "detection: median %.2f s, max %.2f s; recovery: median %.2f s, max %.2f s",
+                        detection.median, detection.max, recovery.median, recovery.max))
             }
-            print("batches sent \(report.batchesSent), acknowledged \(report.batchesAcknowledged) (\(report.recordsAcknowledged) records), unresolved \(report.batchesUnresolved); retries \(report.retries)")
+            print(
+                "batches sent \(report.batchesSent), acknowledged \(report.batchesAcknowledged) (\(report.recordsAcknowledged) records), unresolved \(report.batchesUnresolved); retries \(report.retries)"
+            )
             print("records lost: \(report.recordsLost); records duplicated: \(report.recordsDuplicated)")
             for problem in report.problems { print("problem: \(problem)") }
             print(report.passed ? "drill passed" : "drill FAILED")

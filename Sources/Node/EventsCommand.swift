@@ -27,7 +27,9 @@ struct PublishEventCommand: AsyncParsableCommand {
 
     @Option(
         name: .customLong("cluster-secret-file"),
-        help: "File holding the cluster secret (events reach every coordinator, so publishing needs it). Default: $INFRANAUT_CLUSTER_SECRET.")
+        help:
+            "File holding the cluster secret (events reach every coordinator, so publishing needs it). Default: $INFRANAUT_CLUSTER_SECRET."
+    )
     var clusterSecretFile: String?
 
     @Flag(help: "Print as JSON.")
@@ -36,21 +38,28 @@ struct PublishEventCommand: AsyncParsableCommand {
     func run() async throws {
         let response = try await askWithSecret(
             node: node, secretFile: clusterSecretFile,
-            .publishEvent(.with {
-                $0.event = .with {
-                    $0.id = id
-                    $0.kind = kind
-                    $0.payload = Data(data.utf8)
-                }
-            }), what: "publish-event", timeout: .seconds(40))
+            .publishEvent(
+                .with {
+                    $0.event = .with {
+                        $0.id = id
+                        $0.kind = kind
+                        $0.payload = Data(data.utf8)
+                    }
+                }), what: "publish-event", timeout: .seconds(40))
         guard case .publishEvent(let reply) = response.body, reply.status.code == .ok else {
             throw CLIError("\(node): \(statusLine(response.outcome))")
         }
         if json {
-            struct Output: Encodable { var id: String; var duplicate: Bool }
+            struct Output: Encodable {
+                var id: String
+                var duplicate: Bool
+            }
             try printJSON(Output(id: id, duplicate: reply.duplicate))
         } else {
-            print(reply.duplicate ? "event \(id) was already published through \(node)" : "event \(id) published; \(node) delivers it to every coordinator")
+            print(
+                reply.duplicate
+                    ? "event \(id) was already published through \(node)"
+                    : "event \(id) published; \(node) delivers it to every coordinator")
         }
     }
 }
@@ -93,26 +102,33 @@ struct EventsCommand: AsyncParsableCommand {
     func run() async throws {
         let client = try NodeClient(address: node, timeout: .seconds(10))
         defer { client.close() }
-        let response = try await client.send(.with {
-            $0.version = 1
-            $0.events = .with { $0.limit = UInt32(limit) }
-        })
+        let response = try await client.send(
+            .with {
+                $0.version = 1
+                $0.events = .with { $0.limit = UInt32(limit) }
+            })
         guard case .events(let reply) = response.body, reply.status.code == .ok else {
             throw CLIError("\(node): \(statusLine(response.outcome))")
         }
         let output = Output(
             node: node, received_total: reply.receivedTotal, pending_outbound: reply.pendingOutbound,
             events: reply.events.map {
-                Event(id: $0.event.id, kind: $0.event.kind, payload: String(decoding: $0.event.payload, as: UTF8.self),
-                      source_node: $0.event.sourceNode, created_unix_ms: $0.event.createdUnixMs, received_unix_ms: $0.receivedUnixMs)
+                Event(
+                    id: $0.event.id, kind: $0.event.kind, payload: String(decoding: $0.event.payload, as: UTF8.self),
+                    source_node: $0.event.sourceNode, created_unix_ms: $0.event.createdUnixMs,
+                    received_unix_ms: $0.receivedUnixMs)
             })
         if json {
             try printJSON(output)
             return
         }
-        print("\(node): \(reply.receivedTotal) event(s) received, \(reply.pendingOutbound) published here still being delivered")
+        print(
+            "\(node): \(reply.receivedTotal) event(s) received, \(reply.pendingOutbound) published here still being delivered"
+        )
         var rows = [["id", "kind", "from", "payload"]]
-        for event in output.events { rows.append([event.id, event.kind, event.source_node, String(event.payload.prefix(60))]) }
+        for event in output.events {
+            rows.append([event.id, event.kind, event.source_node, String(event.payload.prefix(60))])
+        }
         printTable(rows)
     }
 }

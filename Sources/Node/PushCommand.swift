@@ -43,14 +43,18 @@ struct PushCommand: AsyncParsableCommand {
     @Option(name: .customLong("timeout-ms"), help: "Deadline per batch request (above the node's own 30 s).")
     var timeoutMs = 40_000
 
-    @Option(name: .customLong("max-line-bytes"), help: "Longest line accepted, in bytes (default 1 MiB); a longer one is an error.")
+    @Option(
+        name: .customLong("max-line-bytes"),
+        help: "Longest line accepted, in bytes (default 1 MiB); a longer one is an error.")
     var maxLineBytes = TabularReaderSettings().maxLineBytes
 
     @Flag(help: "Print the result as JSON.")
     var json = false
 
     func validate() throws {
-        guard batchSize > 0 && batchSize <= 1_000_000 else { throw ValidationError("--batch-size must be between 1 and 1000000") }
+        guard batchSize > 0 && batchSize <= 1_000_000 else {
+            throw ValidationError("--batch-size must be between 1 and 1000000")
+        }
         guard !model.isEmpty else { throw ValidationError("--model must not be empty") }
         guard maxLineBytes > 0 else { throw ValidationError("--max-line-bytes must be positive") }
     }
@@ -97,8 +101,9 @@ struct PushCommand: AsyncParsableCommand {
         var result = Result(
             model: model, node: node, file: file, rows_accepted: 0, batches: 0, replayed_batches: 0,
             type_mismatch_count: 0, type_mismatches: [], seconds: 0)
-        var builder = BatchBuilder(model: model, idColumn: idColumn, timeColumn: timeColumn,
-                                   predictionColumn: predictionColumn, labelColumn: labelColumn)
+        var builder = BatchBuilder(
+            model: model, idColumn: idColumn, timeColumn: timeColumn,
+            predictionColumn: predictionColumn, labelColumn: labelColumn)
         var rowsRead = 0
         var lastProgress = Date()
         let interactive = isatty(STDERR_FILENO) != 0
@@ -111,7 +116,9 @@ struct PushCommand: AsyncParsableCommand {
                 batch = try builder.take(columns: reader.columns)
             } catch {
                 let place = error.row.map { "\(file) row \(firstRow + $0 + 1): " } ?? ""
-                throw CLIError("\(place)--\(error.role.rawValue)-column \(error.column): \(error.message) (\(result.rows_accepted) rows before it were accepted)")
+                throw CLIError(
+                    "\(place)--\(error.role.rawValue)-column \(error.column): \(error.message) (\(result.rows_accepted) rows before it were accepted)"
+                )
             }
             let request = Infranaut_V1_Request.with {
                 $0.version = 1
@@ -124,7 +131,9 @@ struct PushCommand: AsyncParsableCommand {
             let status = response.outcome
             guard status.code == .ok else {
                 let rows = "rows \(firstRow + 1)-\(firstRow + Int(batch.rowCount))"
-                throw CLIError("\(node) rejected batch \(result.batches + 1) (\(rows) of \(file)); \(result.rows_accepted) rows were accepted before it: \(statusLine(status))")
+                throw CLIError(
+                    "\(node) rejected batch \(result.batches + 1) (\(rows) of \(file)); \(result.rows_accepted) rows were accepted before it: \(statusLine(status))"
+                )
             }
             let ingest = response.ingest
             result.batches += 1
@@ -132,9 +141,10 @@ struct PushCommand: AsyncParsableCommand {
             if ingest.replayed { result.replayed_batches += 1 }
             result.type_mismatch_count += ingest.typeMismatchCount
             for mismatch in ingest.typeMismatches where result.type_mismatches.count < 10 {
-                result.type_mismatches.append(Mismatch(
-                    row: firstRow + Int(mismatch.row) + 1, column: mismatch.column,
-                    expected: mismatch.expected, value: mismatch.value))
+                result.type_mismatches.append(
+                    Mismatch(
+                        row: firstRow + Int(mismatch.row) + 1, column: mismatch.column,
+                        expected: mismatch.expected, value: mismatch.value))
             }
             if Date().timeIntervalSince(lastProgress) >= 1 {
                 lastProgress = Date()
@@ -172,12 +182,16 @@ struct PushCommand: AsyncParsableCommand {
             try printJSON(result)
             return
         }
-        print("accepted \(result.rows_accepted) rows in \(result.batches) batches for model \(model) (\(String(format: "%.2f", result.seconds)) s)")
+        print(
+            "accepted \(result.rows_accepted) rows in \(result.batches) batches for model \(model) (\(String(format: "%.2f", result.seconds)) s)"
+        )
         if result.replayed_batches > 0 {
             print("\(result.replayed_batches) batches had already been applied (idempotent retries)")
         }
         if result.type_mismatch_count > 0 {
-            print("\(result.type_mismatch_count) values did not fit their feature's type and were counted as type mismatches:")
+            print(
+                "\(result.type_mismatch_count) values did not fit their feature's type and were counted as type mismatches:"
+            )
             for m in result.type_mismatches {
                 print("  row \(m.row), column \(m.column): expected \(m.expected), got \"\(m.value)\"")
             }

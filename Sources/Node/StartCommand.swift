@@ -2,12 +2,13 @@ import Actors
 import ArgumentParser
 import Cluster
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
 import ServiceLifecycle
 import Storage
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 struct StartCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -26,41 +27,60 @@ struct StartCommand: AsyncParsableCommand {
     @Option(name: .customLong("client-listen"), help: "nng address for clients; port 0 picks a free port.")
     var clientListen = "tcp://127.0.0.1:7400"
 
-    @Option(name: .customLong("node-id"), help: "Node id in the cluster (default: the one stored in the data dir, or a new one).")
+    @Option(
+        name: .customLong("node-id"),
+        help: "Node id in the cluster (default: the one stored in the data dir, or a new one).")
     var nodeID: String?
 
-    @Option(name: .customLong("cluster-listen"), help: "nng address for peer (membership) traffic; port 0 picks a free port.")
+    @Option(
+        name: .customLong("cluster-listen"),
+        help: "nng address for peer (membership) traffic; port 0 picks a free port.")
     var clusterListen = "tcp://127.0.0.1:7401"
 
-    @Option(name: .customLong("peer-listen"), help: "nng address for requests between nodes (sealed with the cluster secret); port 0 picks a free port.")
+    @Option(
+        name: .customLong("peer-listen"),
+        help: "nng address for requests between nodes (sealed with the cluster secret); port 0 picks a free port.")
     var peerListen = "tcp://127.0.0.1:7402"
 
     @Option(
         name: .customLong("cluster-secret-file"),
-        help: "File holding the cluster secret (at least 16 bytes). Default: $INFRANAUT_CLUSTER_SECRET, else <data-dir>/cluster-secret, which a node without seeds creates.")
+        help:
+            "File holding the cluster secret (at least 16 bytes). Default: $INFRANAUT_CLUSTER_SECRET, else <data-dir>/cluster-secret, which a node without seeds creates."
+    )
     var clusterSecretFile: String?
 
-    @Option(name: .customLong("seed"), help: "Cluster address of a node to join through (repeatable). Without seeds the node forms a new cluster.")
+    @Option(
+        name: .customLong("seed"),
+        help: "Cluster address of a node to join through (repeatable). Without seeds the node forms a new cluster.")
     var seeds: [String] = []
 
     @Option(help: "Comma-separated roles: worker, coordinator.")
     var roles = "worker,coordinator"
 
-    @Option(help: "Shards of the data set; fixed when the data dir is created, and the same on every node of a cluster.")
+    @Option(
+        help: "Shards of the data set; fixed when the data dir is created, and the same on every node of a cluster.")
     var shards = PlacementSettings().shardCount
 
-    @Option(name: .customLong("replication-factor"), help: "Replicas of every shard (every node of a cluster must use the same value).")
+    @Option(
+        name: .customLong("replication-factor"),
+        help: "Replicas of every shard (every node of a cluster must use the same value).")
     var replicationFactor = 2
 
     @Option(
         name: .customLong("replica-load-factor"),
-        help: "No node holds more than this times the mean number of replicas (0: unbounded rendezvous placement); fixed when the data dir is created, and the same on every node.")
+        help:
+            "No node holds more than this times the mean number of replicas (0: unbounded rendezvous placement); fixed when the data dir is created, and the same on every node."
+    )
     var replicaLoadFactor = PlacementSettings().replicaLoadFactor ?? 0
 
-    @Option(name: .customLong("max-request-bytes"), help: "Largest client request accepted (bytes); bigger ones get TOO_LARGE.")
+    @Option(
+        name: .customLong("max-request-bytes"),
+        help: "Largest client request accepted (bytes); bigger ones get TOO_LARGE.")
     var maxRequestBytes = 16 << 20
 
-    @Option(name: .customLong("max-client-connections"), help: "Client connections kept at once; more are closed as they arrive.")
+    @Option(
+        name: .customLong("max-client-connections"),
+        help: "Client connections kept at once; more are closed as they arrive.")
     var maxClientConnections = 1_024
 
     @Option(name: .customLong("request-timeout-ms"), help: "Deadline for handling one request.")
@@ -72,10 +92,14 @@ struct StartCommand: AsyncParsableCommand {
     @Option(name: .customLong("idempotency-window-s"), help: "How long a retried idempotency key is recognised.")
     var idempotencyWindowSeconds = 600
 
-    @Option(name: .customLong("max-features-per-model"), help: "Features one model may hold; a batch that would add more is refused.")
+    @Option(
+        name: .customLong("max-features-per-model"),
+        help: "Features one model may hold; a batch that would add more is refused.")
     var maxFeaturesPerModel = 1_000
 
-    @Option(name: .customLong("max-models"), help: "Models this node's shards may hold together; the first batch of one more is refused.")
+    @Option(
+        name: .customLong("max-models"),
+        help: "Models this node's shards may hold together; the first batch of one more is refused.")
     var maxModels = 10_000
 
     @Option(help: "Block compression for RocksDB: none, snappy, lz4 or zstd.")
@@ -89,7 +113,9 @@ struct StartCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard shards > 0 && shards <= 65_535 else { throw ValidationError("--shards must be between 1 and 65535") }
-        guard replicationFactor >= 1 && replicationFactor <= 7 else { throw ValidationError("--replication-factor must be between 1 and 7") }
+        guard replicationFactor >= 1 && replicationFactor <= 7 else {
+            throw ValidationError("--replication-factor must be between 1 and 7")
+        }
         guard replicaLoadFactor == 0 || (replicaLoadFactor >= 1 && replicaLoadFactor <= 10) else {
             throw ValidationError("--replica-load-factor must be 0 (unbounded) or between 1 and 10")
         }
@@ -103,10 +129,13 @@ struct StartCommand: AsyncParsableCommand {
         guard Compression(rawValue: compression) != nil else {
             throw ValidationError("--compression must be one of none, snappy, lz4, zstd")
         }
-        for role in roles.split(separator: ",") where NodeRole(rawValue: role.trimmingCharacters(in: .whitespaces)) == nil {
+        for role in roles.split(separator: ",")
+        where NodeRole(rawValue: role.trimmingCharacters(in: .whitespaces)) == nil {
             throw ValidationError("--roles: unknown role \(role); use worker, coordinator or both")
         }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a level") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level \(logLevel) is not a level")
+        }
         guard requestTimeoutMs > 0, checkpointIntervalMs > 0, idempotencyWindowSeconds > 0 else {
             throw ValidationError("timeouts and intervals must be positive")
         }
@@ -114,10 +143,11 @@ struct StartCommand: AsyncParsableCommand {
 
     func run() async throws {
         #if canImport(Glibc)
-        // glibc gives every thread that allocates its own malloc arena; with nng's, RocksDB's and
-        // Swift's threads all moving 100 KB batches that fragments into tens of idle megabytes.
-        // Two arenas keep the node's resident memory close to what it actually holds.
-        _ = glibcMallopt(-8 /* M_ARENA_MAX, from malloc.h */, 2)
+            // glibc gives every thread that allocates its own malloc arena; with nng's, RocksDB's and
+            // Swift's threads all moving 100 KB batches that fragments into tens of idle megabytes.
+            // Two arenas keep the node's resident memory close to what it actually holds.
+            let arenaMax: Int32 = -8  // M_ARENA_MAX, from malloc.h
+            _ = glibcMallopt(arenaMax, 2)
         #endif
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
@@ -150,12 +180,14 @@ struct StartCommand: AsyncParsableCommand {
         settings.cluster.seeds = seeds
         settings.cluster.placement.replicationFactor = replicationFactor
         settings.cluster.placement.replicaLoadFactor = replicaLoadFactor == 0 ? nil : replicaLoadFactor
-        settings.cluster.roles = Set(roles.split(separator: ",").compactMap { NodeRole(rawValue: $0.trimmingCharacters(in: .whitespaces)) })
+        settings.cluster.roles = Set(
+            roles.split(separator: ",").compactMap { NodeRole(rawValue: $0.trimmingCharacters(in: .whitespaces)) })
 
         let json = self.json
         let dataDirectory = self.dataDirectory
         let node = NodeService(settings: settings, logger: logger) { ready in
-            let line = json
+            let line =
+                json
                 ? "{\"event\":\"serving\",\"client\":\"\(ready.client)\",\"cluster\":\"\(ready.cluster)\",\"peer\":\"\(ready.peer)\",\"node_id\":\"\(ready.nodeID)\",\"data_dir\":\"\(dataDirectory)\",\"pid\":\(getpid())}\n"
                 : "infranaut node \(ready.nodeID) serving on \(ready.client) (cluster \(ready.cluster), peer \(ready.peer), data: \(dataDirectory), pid \(getpid()))\n"
             FileHandle.standardOutput.write(Data(line.utf8))
@@ -183,17 +215,20 @@ extension StartCommand {
         if FileManager.default.fileExists(atPath: stored) { return try ClusterSecret(file: stored) }
         guard seeds.isEmpty else {
             throw CLIError(
-                "joining a cluster through --seed needs the cluster's secret: pass --cluster-secret-file with a copy of the first node's <data-dir>/cluster-secret, or set INFRANAUT_CLUSTER_SECRET")
+                "joining a cluster through --seed needs the cluster's secret: pass --cluster-secret-file with a copy of the first node's <data-dir>/cluster-secret, or set INFRANAUT_CLUSTER_SECRET"
+            )
         }
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         try ClusterSecret.createFile(at: stored)
-        logger.notice("created a cluster secret; nodes that join this cluster need a copy (--cluster-secret-file)", metadata: ["file": "\(stored)"])
+        logger.notice(
+            "created a cluster secret; nodes that join this cluster need a copy (--cluster-secret-file)",
+            metadata: ["file": "\(stored)"])
         return try ClusterSecret(file: stored)
     }
 }
 
 #if canImport(Glibc)
-/// glibc's `mallopt` (declared in malloc.h, which the Glibc module does not import).
-@_silgen_name("mallopt")
-private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
+    /// glibc's `mallopt` (declared in malloc.h, which the Glibc module does not import).
+    @_silgen_name("mallopt")
+    private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
 #endif

@@ -88,14 +88,15 @@ struct StatusCommand: AsyncParsableCommand {
     }
 
     private func fetch(_ client: NodeClient, after: String, limit: Int) async throws -> Infranaut_V1_StatusResponse {
-        let response = try await client.send(.with {
-            $0.version = 1
-            $0.status = .with {
-                $0.modelID = model
-                $0.featuresAfter = after
-                $0.maxFeatures = UInt32(min(limit, StatusPaging.maxFeatures))
-            }
-        })
+        let response = try await client.send(
+            .with {
+                $0.version = 1
+                $0.status = .with {
+                    $0.modelID = model
+                    $0.featuresAfter = after
+                    $0.maxFeatures = UInt32(min(limit, StatusPaging.maxFeatures))
+                }
+            })
         let status = response.outcome
         guard status.code == .ok else { throw CLIError("\(node): \(statusLine(status))") }
         return response.status
@@ -143,7 +144,9 @@ private struct FeaturePrinter {
             while text.last == "\n" || text.last == " " { text.removeLast() }
             Swift.print(text + ",\n  \"features\" : [", terminator: "")
         } else {
-            Swift.print("model \(m.modelID): \(m.rows) rows in \(m.batches) batches (shard \(m.shard)), \(page.featuresTotal) features")
+            Swift.print(
+                "model \(m.modelID): \(m.rows) rows in \(m.batches) batches (shard \(m.shard)), \(page.featuresTotal) features"
+            )
         }
     }
 
@@ -157,8 +160,10 @@ private struct FeaturePrinter {
             }
             return
         }
-        var rows: [[String]] = printedFeatures == 0
-            ? [["feature", "type", "count", "missing", "mismatch", "min", "mean", "max", "std", "p50", "distinct/top"]] : []
+        var rows: [[String]] =
+            printedFeatures == 0
+            ? [["feature", "type", "count", "missing", "mismatch", "min", "mean", "max", "std", "p50", "distinct/top"]]
+            : []
         for f in features {
             let numeric = f.type == "double"
             rows.append([

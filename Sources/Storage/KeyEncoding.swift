@@ -77,11 +77,15 @@ public struct KeyReader: Sendable {
     /// Throws unless every byte was read (a key with bytes left over has another layout).
     public func expectEnd() throws(StorageError) {
         guard remaining == 0 else {
-            throw StorageError(.corruption, operation: "decode key", message: "key of \(bytes.count) bytes has \(remaining) bytes left after offset \(offset)")
+            throw StorageError(
+                .corruption, operation: "decode key",
+                message: "key of \(bytes.count) bytes has \(remaining) bytes left after offset \(offset)")
         }
     }
 
     private func truncated(_ what: String) -> StorageError {
-        StorageError(.corruption, operation: "decode key", message: "key of \(bytes.count) bytes ends before \(what) at offset \(offset)")
+        StorageError(
+            .corruption, operation: "decode key",
+            message: "key of \(bytes.count) bytes ends before \(what) at offset \(offset)")
     }
 }

@@ -24,17 +24,26 @@ enum TabularNumber: Equatable {
             return word.elementsEqual("nan".utf8) ? .number(.nan) : .notANumber
         }
         var digits = 0
-        while i < count && isDigit(field[i]) { i += 1; digits += 1 }
+        while i < count && isDigit(field[i]) {
+            i += 1
+            digits += 1
+        }
         if i < count && field[i] == UInt8(ascii: ".") {
             i += 1
-            while i < count && isDigit(field[i]) { i += 1; digits += 1 }
+            while i < count && isDigit(field[i]) {
+                i += 1
+                digits += 1
+            }
         }
         guard digits > 0 else { return .notANumber }
         if i < count && field[i] | 0x20 == UInt8(ascii: "e") {
             i += 1
             if i < count && (field[i] == UInt8(ascii: "+") || field[i] == UInt8(ascii: "-")) { i += 1 }
             var exponentDigits = 0
-            while i < count && isDigit(field[i]) { i += 1; exponentDigits += 1 }
+            while i < count && isDigit(field[i]) {
+                i += 1
+                exponentDigits += 1
+            }
             guard exponentDigits > 0 else { return .notANumber }
         }
         guard i == count else { return .notANumber }
@@ -82,8 +91,13 @@ enum TabularNumber: Equatable {
                 i += 1
             case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
                 let start = i
-                while i < line.count && (isDigit(line[i]) || [UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
-                                                             UInt8(ascii: "e"), UInt8(ascii: "E")].contains(line[i])) {
+                while i < line.count
+                    && (isDigit(line[i])
+                        || [
+                            UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
+                            UInt8(ascii: "e"), UInt8(ascii: "E"),
+                        ].contains(line[i]))
+                {
                     i += 1
                 }
                 let literal = Array(line[start..<i])

@@ -11,7 +11,9 @@ extension TabularReader {
             guard let fields = try nextRecord() else { return nil }
             if fields.count == 1 && fields[0].isEmpty { continue }  // blank line
             guard fields.count == columns.count else {
-                throw TabularError(path: path, line: startLine, message: "row has \(fields.count) fields; the header has \(columns.count)")
+                throw TabularError(
+                    path: path, line: startLine,
+                    message: "row has \(fields.count) fields; the header has \(columns.count)")
             }
             var row: [TabularCell] = []
             row.reserveCapacity(fields.count)
@@ -67,7 +69,9 @@ extension TabularReader {
             }
             position = end + 1
             guard cells.count == expected else {
-                return .failure(TabularError(path: path, line: line, message: "row has \(cells.count) fields; the header has \(expected)"))
+                return .failure(
+                    TabularError(
+                        path: path, line: line, message: "row has \(cells.count) fields; the header has \(expected)"))
             }
             return .success(cells)
         }
@@ -81,7 +85,9 @@ extension TabularReader {
         var lower = 0
         var upper = raw.count
         while lower < upper && raw[lower] == UInt8(ascii: " ") { lower += 1 }
-        while upper > lower && (raw[upper - 1] == UInt8(ascii: " ") || raw[upper - 1] == UInt8(ascii: "\r")) { upper -= 1 }
+        while upper > lower && (raw[upper - 1] == UInt8(ascii: " ") || raw[upper - 1] == UInt8(ascii: "\r")) {
+            upper -= 1
+        }
         return UnsafeBufferPointer(rebasing: raw[lower..<upper])
     }
 
@@ -117,7 +123,11 @@ extension TabularReader {
         var length = 0
         while true {
             guard let byte = try nextByte() else {
-                if inQuotes { throw TabularError(path: path, line: lineNumber + 1, message: "a quoted field is not closed before the end of the file") }
+                if inQuotes {
+                    throw TabularError(
+                        path: path, line: lineNumber + 1,
+                        message: "a quoted field is not closed before the end of the file")
+                }
                 if !sawAnything { return nil }
                 fields.append(field)
                 lineNumber += 1

@@ -6,7 +6,9 @@ extension TabularReader {
         while true {
             guard let line = try nextLine() else { return nil }
             lineNumber += 1
-            if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\r") }) { continue }
+            if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\r") }) {
+                continue
+            }
             let object: Any
             do {
                 object = try JSONSerialization.jsonObject(with: Data(line), options: [.fragmentsAllowed])
@@ -15,7 +17,9 @@ extension TabularReader {
                 if let (key, literal) = TabularNumber.firstOutOfRange(inJSON: line) {
                     throw outOfRange(lineNumber, column: key, value: literal)
                 }
-                throw TabularError(path: path, line: lineNumber, message: "not valid JSON (\((error as NSError).localizedDescription))")
+                throw TabularError(
+                    path: path, line: lineNumber, message: "not valid JSON (\((error as NSError).localizedDescription))"
+                )
             }
             guard let dictionary = object as? [String: Any] else {
                 throw TabularError(path: path, line: lineNumber, message: "expected a JSON object per line")

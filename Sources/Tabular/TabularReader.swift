@@ -82,7 +82,9 @@ public final class TabularReader {
     private var rowsReturned = 0
 
     /// Opens `path`; the format comes from its extension unless given.
-    public init(path: String, format: TabularFormat? = nil, settings: TabularReaderSettings = TabularReaderSettings()) throws(TabularError) {
+    public init(path: String, format: TabularFormat? = nil, settings: TabularReaderSettings = TabularReaderSettings())
+        throws(TabularError)
+    {
         self.path = path
         self.settings = settings
         guard let format = format ?? TabularFormat(path: path) else {
@@ -96,16 +98,21 @@ public final class TabularReader {
         guard !isDirectory.boolValue else { throw TabularError(path: path, message: "is a directory, not a file") }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
-            throw TabularError(path: path, message: "cannot open the file for reading: \(String(cString: strerror(errno)))")
+            throw TabularError(
+                path: path, message: "cannot open the file for reading: \(String(cString: strerror(errno)))")
         }
         handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         if try refill(), buffer.starts(with: [0xEF, 0xBB, 0xBF]) { position = 3 }
         if format == .csv {
-            guard let header = try nextRecord() else { throw TabularError(path: path, line: 1, message: "the file is empty; expected a header row") }
+            guard let header = try nextRecord() else {
+                throw TabularError(path: path, line: 1, message: "the file is empty; expected a header row")
+            }
             lineNumber = 1
             columns = header.map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespaces) }
             for (index, name) in columns.enumerated() {
-                guard !name.isEmpty else { throw TabularError(path: path, line: 1, message: "column \(index + 1) has an empty name") }
+                guard !name.isEmpty else {
+                    throw TabularError(path: path, line: 1, message: "column \(index + 1) has an empty name")
+                }
                 guard columnIndex[name] == nil else {
                     throw TabularError(path: path, line: 1, message: "column \"\(name)\" appears twice in the header")
                 }
@@ -138,7 +145,9 @@ public final class TabularReader {
     func lineTooLong(_ line: Int) -> TabularError {
         TabularError(
             path: path, line: line,
-            message: "line longer than \(settings.maxLineBytes) bytes (the line limit); is this a \(format == .csv ? "CSV" : "JSON Lines") file?")
+            message:
+                "line longer than \(settings.maxLineBytes) bytes (the line limit); is this a \(format == .csv ? "CSV" : "JSON Lines") file?"
+        )
     }
 
     func nulByte(_ line: Int) -> TabularError {

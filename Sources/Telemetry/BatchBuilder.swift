@@ -55,7 +55,9 @@ public struct BatchBuilder {
     /// afterwards, also when it throws.
     public mutating func take(columns names: [String]) throws(BatchError) -> Infranaut_V1_TelemetryBatch {
         defer { rows.removeAll(keepingCapacity: true) }
-        for (role, name) in [(BatchError.Role.id, idColumn), (.time, timeColumn), (.prediction, predictionColumn), (.label, labelColumn)] {
+        for (role, name) in [
+            (BatchError.Role.id, idColumn), (.time, timeColumn), (.prediction, predictionColumn), (.label, labelColumn),
+        ] {
             if let name, !names.contains(name) {
                 throw BatchError(
                     .unknownColumn, role: role, column: name,
@@ -136,14 +138,19 @@ public struct BatchBuilder {
         case .number(let n):
             // Int64(_:) traps beyond its range; such a value is no time anyway.
             if n.isFinite, let ms = Int64(exactly: n.rounded(.towardZero)) { return ms }
-            throw BatchError(.badTime, role: .time, column: column, row: row, message: "\(Self.text(cell)) is not a time in Unix milliseconds")
+            throw BatchError(
+                .badTime, role: .time, column: column, row: row,
+                message: "\(Self.text(cell)) is not a time in Unix milliseconds")
         case .string(let s):
             if let formats = timeFormats, let date = formats.fractional.date(from: s) ?? formats.plain.date(from: s) {
                 return Int64(date.timeIntervalSince1970 * 1000)
             }
-            throw BatchError(.badTime, role: .time, column: column, row: row, message: "\"\(s)\" is neither Unix milliseconds nor ISO 8601 time")
+            throw BatchError(
+                .badTime, role: .time, column: column, row: row,
+                message: "\"\(s)\" is neither Unix milliseconds nor ISO 8601 time")
         case .bool:
-            throw BatchError(.badTime, role: .time, column: column, row: row, message: "\(Self.text(cell)) is not a time")
+            throw BatchError(
+                .badTime, role: .time, column: column, row: row, message: "\(Self.text(cell)) is not a time")
         }
     }
 }

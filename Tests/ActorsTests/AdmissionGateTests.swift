@@ -1,5 +1,6 @@
-@testable import Actors
 import Testing
+
+@testable import Actors
 
 @Suite("admission gate", .timeLimit(.minutes(1)))
 struct AdmissionGateTests {

@@ -29,10 +29,11 @@ private final class Replicas: @unchecked Sendable {
 
     func link() async {
         for (name, shard) in shards {
-            await shard.attach(ReplicationLink(
-                nodeID: name, ackTimeout: .seconds(1),
-                followers: { [self] _ in followers.withLock { $0[name] } },
-                send: { [self] address, request in try await deliver(request, to: address) }))
+            await shard.attach(
+                ReplicationLink(
+                    nodeID: name, ackTimeout: .seconds(1),
+                    followers: { [self] _ in followers.withLock { $0[name] } },
+                    send: { [self] address, request in try await deliver(request, to: address) }))
         }
     }
 
@@ -115,13 +116,14 @@ struct ReplicationFencingTests {
         await replicas.shards["C"]!.stop()
         try harness.crashAndReopen()
         let restarted = try harness.shard()
-        let stale = await restarted.receiveReplicate(.with {
-            $0.shard = 0
-            $0.prevSequence = 1
-            $0.prevTerm = 1
-            $0.fromNode = "A"
-            $0.term = 1
-        })
+        let stale = await restarted.receiveReplicate(
+            .with {
+                $0.shard = 0
+                $0.prevSequence = 1
+                $0.prevTerm = 1
+                $0.fromNode = "A"
+                $0.term = 1
+            })
         #expect(stale.outcome == .stale)
         #expect(stale.promisedTerm >= 2)
     }

@@ -33,10 +33,11 @@ private final class Cluster: @unchecked Sendable {
 
     func start(_ name: String) async throws {
         let shard = try harnesses[name]!.shard()
-        await shard.attach(ReplicationLink(
-            nodeID: name, ackTimeout: .milliseconds(300),
-            followers: { [self] _ in followers(of: name) },
-            send: { [self] address, request in try await deliver(request, to: address) }))
+        await shard.attach(
+            ReplicationLink(
+                nodeID: name, ackTimeout: .milliseconds(300),
+                followers: { [self] _ in followers(of: name) },
+                send: { [self] address, request in try await deliver(request, to: address) }))
         shards.withLock { $0[name] = shard }
     }
 
@@ -125,8 +126,12 @@ struct ReplicationSimulationTests {
             let held = Set(receipts.receipts.map(\.idempotencyKey))
             let missing = acknowledged.subtracting(held)
             #expect(missing.isEmpty, "seed \(seed): \(holder) lacks acknowledged \(missing.sorted())")
-            #expect(receipts.modelBatches == UInt64(held.count), "seed \(seed): \(holder) applied \(receipts.modelBatches) batches for \(held.count) keys")
+            #expect(
+                receipts.modelBatches == UInt64(held.count),
+                "seed \(seed): \(holder) applied \(receipts.modelBatches) batches for \(held.count) keys")
         }
-        #expect(acknowledged.count > 5, "seed \(seed): only \(acknowledged.count) writes were acknowledged; the schedule tests little")
+        #expect(
+            acknowledged.count > 5,
+            "seed \(seed): only \(acknowledged.count) writes were acknowledged; the schedule tests little")
     }
 }

@@ -14,7 +14,8 @@ final class Harness {
     var settings = ShardSettings()
 
     init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-shard-\(UUID().uuidString)").path
+        directory =
+            FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-shard-\(UUID().uuidString)").path
         try open()
     }
 
@@ -42,7 +43,9 @@ final class Harness {
     }
 }
 
-func request(model: String = "m", key: String, rows: Int = 4, x: [Double]? = nil, city: [String]? = nil) -> Infranaut_V1_IngestRequest {
+func request(model: String = "m", key: String, rows: Int = 4, x: [Double]? = nil, city: [String]? = nil)
+    -> Infranaut_V1_IngestRequest
+{
     .with {
         $0.idempotencyKey = key
         $0.batch = .with {
@@ -127,7 +130,8 @@ struct ShardActorTests {
         #expect(await recovered.status(model: "m")?.rows == 8)
     }
 
-    @Test("values that do not fit the established type are counted, reported with row and column, and stored as missing")
+    @Test(
+        "values that do not fit the established type are counted, reported with row and column, and stored as missing")
     func typeMismatches() async throws {
         let harness = try Harness()
         let shard = try harness.shard()
@@ -145,12 +149,14 @@ struct ShardActorTests {
         #expect(response.status.code == .ok)
         #expect(response.rowsAccepted == 3)
         #expect(response.typeMismatchCount == 3)
-        #expect(response.typeMismatches.first == .with {
-            $0.row = 1
-            $0.column = "x"
-            $0.expected = "double"
-            $0.value = "oops"
-        })
+        #expect(
+            response.typeMismatches.first
+                == .with {
+                    $0.row = 1
+                    $0.column = "x"
+                    $0.expected = "double"
+                    $0.value = "oops"
+                })
         let status = await shard.status(model: "m")
         let x = status?.features.first { $0.name == "x" }
         let city = status?.features.first { $0.name == "city" }

@@ -60,12 +60,13 @@ struct ShardLimitTests {
         harness.settings.maxFeaturesPerModel = 3
         let shard = try harness.shard()
         var batch = wide(key: "a", names: ["x"])
-        batch.batch.columns.append(contentsOf: ["u", "v"].map { name in
-            .with {
-                $0.name = name
-                $0.doubles = .with { $0.values = [.nan] }
-            }
-        })
+        batch.batch.columns.append(
+            contentsOf: ["u", "v"].map { name in
+                .with {
+                    $0.name = name
+                    $0.doubles = .with { $0.values = [.nan] }
+                }
+            })
         #expect(await shard.ingest(batch).status.code == .ok)
         #expect(await shard.ingest(wide(key: "b", names: ["w"])).status.code == .invalidArgument)
         // A typed column for an untyped name is no new name.
@@ -83,7 +84,9 @@ struct ShardLimitTests {
         // 40 batches of 10 distinct new names each: exactly 9 fit.
         let codes = await withTaskGroup(of: Infranaut_V1_StatusCode.self) { group in
             for batch in 0..<40 {
-                group.addTask { await shard.ingest(wide(key: "k\(batch)", names: names("b\(batch)-", 0..<10))).status.code }
+                group.addTask {
+                    await shard.ingest(wide(key: "k\(batch)", names: names("b\(batch)-", 0..<10))).status.code
+                }
             }
             return await group.reduce(into: [Infranaut_V1_StatusCode]()) { $0.append($1) }
         }
@@ -147,11 +150,13 @@ struct ShardLimitTests {
             var cursor = ""
             var pages = 0
             repeat {
-                let page = try #require(await shard.status(.with {
-                    $0.modelID = "m"
-                    $0.maxFeatures = pageSize
-                    $0.featuresAfter = cursor
-                }))
+                let page = try #require(
+                    await shard.status(
+                        .with {
+                            $0.modelID = "m"
+                            $0.maxFeatures = pageSize
+                            $0.featuresAfter = cursor
+                        }))
                 pages += 1
                 #expect(page.status.code == .ok)
                 #expect(page.featuresTotal == 2_500)
@@ -167,7 +172,13 @@ struct ShardLimitTests {
             #expect(pages == expectedPages, "page size \(pageSize)")
         }
         // A cursor that is not a feature name continues after where it would sort.
-        let page = try #require(await shard.status(.with { $0.modelID = "m"; $0.featuresAfter = "f2498a"; $0.maxFeatures = 10 }))
+        let page = try #require(
+            await shard.status(
+                .with {
+                    $0.modelID = "m"
+                    $0.featuresAfter = "f2498a"
+                    $0.maxFeatures = 10
+                }))
         #expect(page.model.features.prefix(3).map(\.name) == ["f2499", "f25", "f250"])
         #expect(page.nextFeaturesAfter == page.model.features.last?.name)
     }

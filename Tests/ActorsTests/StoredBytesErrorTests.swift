@@ -1,9 +1,10 @@
-@testable import Actors
 import Foundation
 import Storage
 import SwiftProtobuf
 import Testing
 import Wire
+
+@testable import Actors
 
 /// A message the protobuf encoder refuses: it reports a required field as unset.
 private struct Unencodable: SwiftProtobuf.Message {
@@ -23,10 +24,15 @@ struct StoredBytesErrorTests {
         #expect(error.code == .encoding)
         #expect(error.operation == "encode test.Unencodable")
         #expect(error.cause as? BinaryEncodingError == .missingRequiredFields)
-        #expect(error.description == "storage encoding error in encode test.Unencodable: the message could not be serialized (cause: missingRequiredFields)")
+        #expect(
+            error.description
+                == "storage encoding error in encode test.Unencodable: the message could not be serialized (cause: missingRequiredFields)"
+        )
     }
 
-    @Test("a corrupt model snapshot stops recovery with a corruption error naming the shard, the bytes and the decoder's reason")
+    @Test(
+        "a corrupt model snapshot stops recovery with a corruption error naming the shard, the bytes and the decoder's reason"
+    )
     func corruptSnapshot() throws {
         let harness = try Harness()
         let key = StorageKeys.Models.key(shard: 0, model: "m")

@@ -14,7 +14,8 @@ import Testing
     func sketchKSWithinOneHundredthOfExactAt50kRows(input: Inputs, shift: Double) {
         let ref = input.values(50_000, seed: 1)
         let cur = input.values(50_000, seed: 2).map { $0 + shift }
-        let exact = DriftMeasures.kolmogorovSmirnov(EmpiricalDistribution(samples: ref), EmpiricalDistribution(samples: cur))
+        let exact = DriftMeasures.kolmogorovSmirnov(
+            EmpiricalDistribution(samples: ref), EmpiricalDistribution(samples: cur))
         let result = ColumnDrift.compute(reference: numeric("x", ref), current: numeric("x", cur))
         let ks = result.ks ?? .nan
         #expect(abs(ks - exact) <= 0.01, "sketch \(ks) exact \(exact)")
@@ -22,12 +23,15 @@ import Testing
         var m = MomentStats()
         for x in ref { m.add(x) }
         // Wasserstein from sketches: within 1 % of the reference spread plus 5 % relative.
-        #expect(abs((result.wasserstein ?? .nan) - exactW / m.standardDeviation) <= 0.01 + 0.05 * exactW / m.standardDeviation)
+        #expect(
+            abs((result.wasserstein ?? .nan) - exactW / m.standardDeviation) <= 0.01 + 0.05 * exactW
+                / m.standardDeviation)
     }
 
     @Test func autoUsesWassersteinForLargeNumericAndDecidesByThreshold() {
         let ref = Inputs.normal.values(20_000, seed: 1)  // std 3
-        let same = ColumnDrift.compute(reference: numeric("x", ref), current: numeric("x", Inputs.normal.values(20_000, seed: 2)))
+        let same = ColumnDrift.compute(
+            reference: numeric("x", ref), current: numeric("x", Inputs.normal.values(20_000, seed: 2)))
         #expect(same.method == .wasserstein && same.threshold == 0.1)
         #expect(same.drift == false)
         #expect((same.score ?? 1) < 0.05)
@@ -48,7 +52,8 @@ import Testing
         let expected = DriftMeasures.jensenShannon([1, 1, 1], [1, 1, 0])
         #expect(isClose(result.js ?? 0, expected, rel: 1e-9))
         #expect(result.drift)
-        let small = ColumnDrift.compute(reference: numeric("c", Array(ref.prefix(300))), current: numeric("c", Array(cur.prefix(300))))
+        let small = ColumnDrift.compute(
+            reference: numeric("c", Array(ref.prefix(300))), current: numeric("c", Array(cur.prefix(300))))
         #expect(small.method == .chi2 && small.drift)
     }
 
@@ -56,7 +61,8 @@ import Testing
         var r = CategoricalProfile(), c = CategoricalProfile()
         for i in 0..<3_000 { r.add(i % 4 == 0 ? "a" : "b") }
         for i in 0..<3_000 { c.add(i % 2 == 0 ? "a" : "b") }
-        let rp = ColumnProfile(name: "k", content: .categorical(r)), cp = ColumnProfile(name: "k", content: .categorical(c))
+        let rp = ColumnProfile(name: "k", content: .categorical(r)),
+            cp = ColumnProfile(name: "k", content: .categorical(c))
         let auto = ColumnDrift.compute(reference: rp, current: cp)
         #expect(auto.method == .js && auto.drift)
         let ks = ColumnDrift.compute(reference: rp, current: cp, method: .ks)

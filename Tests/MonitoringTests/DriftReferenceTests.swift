@@ -17,15 +17,20 @@ import Testing
             let ref = EmpiricalDistribution(samples: c["reference"] as! [Double])
             let cur = EmpiricalDistribution(samples: c["current"] as! [Double])
             #expect(isClose(DriftMeasures.kolmogorovSmirnov(ref, cur), c["ks"] as! Double, abs: 1e-12), "\(name)")
-            #expect(isClose(DriftMeasures.wasserstein(ref, cur), c["wasserstein"] as! Double, abs: 1e-12, rel: 1e-9), "\(name)")
+            #expect(
+                isClose(DriftMeasures.wasserstein(ref, cur), c["wasserstein"] as! Double, abs: 1e-12, rel: 1e-9),
+                "\(name)")
             let edges = DriftMeasures.quantileEdges(ref, bins: 10)
             #expect(edges == c["edges"] as! [Double], "\(name)")
             let rs = DriftMeasures.binShares(ref, edges: edges), cs = DriftMeasures.binShares(cur, edges: edges)
             #expect(zip(rs, c["reference_shares"] as! [Double]).allSatisfy { isClose($0, $1, abs: 1e-12) }, "\(name)")
             #expect(zip(cs, c["current_shares"] as! [Double]).allSatisfy { isClose($0, $1, abs: 1e-12) }, "\(name)")
-            #expect(isClose(DriftMeasures.psi(reference: rs, current: cs), c["psi"] as! Double, abs: 1e-12, rel: 1e-9), "\(name)")
+            #expect(
+                isClose(DriftMeasures.psi(reference: rs, current: cs), c["psi"] as! Double, abs: 1e-12, rel: 1e-9),
+                "\(name)")
             #expect(isClose(DriftMeasures.jensenShannon(rs, cs), c["js"] as! Double, abs: 1e-12, rel: 1e-9), "\(name)")
-            #expect(isClose(DriftMeasures.hellinger(rs, cs), c["hellinger"] as! Double, abs: 1e-12, rel: 1e-9), "\(name)")
+            #expect(
+                isClose(DriftMeasures.hellinger(rs, cs), c["hellinger"] as! Double, abs: 1e-12, rel: 1e-9), "\(name)")
             let nr = Double(ref.totalWeight), nc = Double(cur.totalWeight)
             let chi = DriftMeasures.chiSquare(reference: rs.map { $0 * nr }, current: cs.map { $0 * nc })
             #expect(isClose(chi.statistic, c["chi2"] as! Double, abs: 1e-9, rel: 1e-9), "\(name)")
@@ -87,7 +92,8 @@ import Testing
             #expect(result.type == .categorical)
             #expect(result.method == (refValues.count <= 1000 ? .chi2 : .js))
             #expect(isClose(try #require(result.chi2), c["chi2"] as! Double, rel: 1e-9), "\(name)")
-            #expect(isClose(try #require(result.chi2PValue), c["chi2_pvalue"] as! Double, abs: 1e-14, rel: 1e-7), "\(name)")
+            #expect(
+                isClose(try #require(result.chi2PValue), c["chi2_pvalue"] as! Double, abs: 1e-14, rel: 1e-7), "\(name)")
             #expect(result.chi2DegreesOfFreedom == c["chi2_dof"] as? Int, "\(name)")
             #expect(isClose(try #require(result.psi), c["psi"] as! Double, rel: 1e-9), "\(name)")
             #expect(isClose(try #require(result.js), c["js"] as! Double, rel: 1e-9), "\(name)")

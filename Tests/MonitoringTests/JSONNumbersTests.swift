@@ -24,10 +24,13 @@ import Testing
 
     @Test func nonFiniteNumbersBecomeNull() throws {
         let placeholder = JSONNumbers.placeholders.0
-        let text = try render(Sample(
-            name: placeholder, mean: .nan, variance: .infinity, values: [1.5, -.infinity, 0, .nan],
-            counts: ["a": 3]))
-        for bad in ["nan", "inf", "-inf", JSONNumbers.placeholders.1] { #expect(!text.contains("\"\(bad)\""), "\(text)") }
+        let text = try render(
+            Sample(
+                name: placeholder, mean: .nan, variance: .infinity, values: [1.5, -.infinity, 0, .nan],
+                counts: ["a": 3]))
+        for bad in ["nan", "inf", "-inf", JSONNumbers.placeholders.1] {
+            #expect(!text.contains("\"\(bad)\""), "\(text)")
+        }
         let json = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
         #expect(json["mean"] is NSNull && json["variance"] is NSNull)
         let values = try #require(json["values"] as? [Any])

@@ -45,9 +45,12 @@ struct ReferenceMoments {
         #expect(stats.count == UInt64(count), sourceLocation: sourceLocation)
         #expect(stats.mean.isFinite && stats.scaledM2.isFinite, "\(stats)", sourceLocation: sourceLocation)
         let meanTolerance = rel * Swift.max(mean.magnitude, standardDeviation)
-        #expect((stats.mean - mean).magnitude <= meanTolerance, "mean \(stats.mean) vs \(mean)", sourceLocation: sourceLocation)
+        #expect(
+            (stats.mean - mean).magnitude <= meanTolerance, "mean \(stats.mean) vs \(mean)",
+            sourceLocation: sourceLocation)
         let m2 = Double(sign: .plus, exponent: 2 * (stats.scale - power), significand: stats.scaledM2)
-        #expect(isRelClose(m2, scaledM2, rel: rel), "M2/4^\(power) \(m2) vs \(scaledM2)", sourceLocation: sourceLocation)
+        #expect(
+            isRelClose(m2, scaledM2, rel: rel), "M2/4^\(power) \(m2) vs \(scaledM2)", sourceLocation: sourceLocation)
         #expect(isRelClose(stats.standardDeviation, standardDeviation, rel: rel), sourceLocation: sourceLocation)
         if variance.isFinite {
             #expect(isRelClose(stats.variance, variance, rel: rel), sourceLocation: sourceLocation)
@@ -66,8 +69,14 @@ func isRelClose(_ a: Double, _ b: Double, rel: Double) -> Bool {
 struct DoubleDouble {
     var hi: Double
     var lo: Double
-    init(_ x: Double) { hi = x; lo = 0 }
-    init(hi: Double, lo: Double) { self.hi = hi; self.lo = lo }
+    init(_ x: Double) {
+        hi = x
+        lo = 0
+    }
+    init(hi: Double, lo: Double) {
+        self.hi = hi
+        self.lo = lo
+    }
     var value: Double { hi + lo }
 
     static func twoSum(_ a: Double, _ b: Double) -> DoubleDouble {
@@ -131,7 +140,9 @@ enum MomentPath: String, CaseIterable, CustomTestStringConvertible {
         let s = path.stats([1e308, 1e308])
         #expect(s.mean == 1e308)
         #expect(s.variance == 0 && s.sampleVariance == 0 && s.standardDeviation == 0)
-        let t = path.stats([-Double.greatestFiniteMagnitude, -Double.greatestFiniteMagnitude, -Double.greatestFiniteMagnitude])
+        let t = path.stats([
+            -Double.greatestFiniteMagnitude, -Double.greatestFiniteMagnitude, -Double.greatestFiniteMagnitude,
+        ])
         #expect(t.mean == -Double.greatestFiniteMagnitude)
         #expect(t.variance == 0)
     }
@@ -196,7 +207,12 @@ enum MomentPath: String, CaseIterable, CustomTestStringConvertible {
             #expect(merged.min == onePass.min && merged.max == onePass.max && merged.count == onePass.count)
         }
         // A tree of merges, as shards and windows combine.
-        let left = { var a = stats[0]; a.merge(stats[1]); a.merge(stats[2]); return a }()
+        let left = {
+            var a = stats[0]
+            a.merge(stats[1])
+            a.merge(stats[2])
+            return a
+        }()
         var right = stats[3]
         right.merge(stats[4])
         right.merge(stats[5])
@@ -250,8 +266,10 @@ enum MomentPath: String, CaseIterable, CustomTestStringConvertible {
         ReferenceMoments(values).check(s, rel: 1e-12)
         let plain = path.stats(base)
         #expect(isRelClose(s.mean, Double(sign: .plus, exponent: power, significand: plain.mean), rel: 1e-13))
-        #expect(isRelClose(
-            s.standardDeviation, Double(sign: .plus, exponent: power, significand: plain.standardDeviation), rel: 1e-12))
+        #expect(
+            isRelClose(
+                s.standardDeviation, Double(sign: .plus, exponent: power, significand: plain.standardDeviation),
+                rel: 1e-12))
     }
 
     @Test func hugeMomentsSerializeAsVersionTwoAndOrdinaryAsVersionOne() throws {
@@ -280,7 +298,9 @@ enum MomentPath: String, CaseIterable, CustomTestStringConvertible {
         let plainM2 = m.m2
         #expect(plainM2.isFinite)
         let m2Offset = 5 + 3 * 8 + 3 * 8
-        withUnsafeBytes(of: plainM2.bitPattern.littleEndian) { bytes.replaceSubrange(m2Offset..<m2Offset + 8, with: $0) }
+        withUnsafeBytes(of: plainM2.bitPattern.littleEndian) {
+            bytes.replaceSubrange(m2Offset..<m2Offset + 8, with: $0)
+        }
         let restored = try NumericProfile(serialized: bytes)
         #expect(restored.moments.count == 4 && restored.moments.mean == m.mean)
         #expect(isRelClose(restored.moments.variance, m.variance, rel: 1e-15))

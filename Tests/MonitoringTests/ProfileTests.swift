@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import Monitoring
@@ -134,5 +135,3 @@ import Testing
         #expect(try CategoricalProfile(serialized: big.serialized()) == big)
     }
 }
-
-import Foundation

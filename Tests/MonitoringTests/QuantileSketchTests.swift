@@ -108,14 +108,22 @@ import Testing
         }
         var badMagic = bytes
         badMagic[0] = UInt8(ascii: "X")
-        #expect { try QuantileSketch(serialized: badMagic) } throws: { ($0 as? ProfileDecodingError)?.code == .badMagic }
+        #expect { try QuantileSketch(serialized: badMagic) } throws: {
+            ($0 as? ProfileDecodingError)?.code == .badMagic
+        }
         var badVersion = bytes
         badVersion[4] = 9
-        #expect { try QuantileSketch(serialized: badVersion) } throws: { ($0 as? ProfileDecodingError)?.code == .unsupportedVersion }
+        #expect { try QuantileSketch(serialized: badVersion) } throws: {
+            ($0 as? ProfileDecodingError)?.code == .unsupportedVersion
+        }
         var badCount = bytes
         badCount[8] ^= 0x01  // low byte of count
-        #expect { try QuantileSketch(serialized: badCount) } throws: { ($0 as? ProfileDecodingError)?.code == .invalidValue }
-        #expect { try QuantileSketch(serialized: bytes + [0]) } throws: { ($0 as? ProfileDecodingError)?.code == .trailingBytes }
+        #expect { try QuantileSketch(serialized: badCount) } throws: {
+            ($0 as? ProfileDecodingError)?.code == .invalidValue
+        }
+        #expect { try QuantileSketch(serialized: bytes + [0]) } throws: {
+            ($0 as? ProfileDecodingError)?.code == .trailingBytes
+        }
         // Random corruption never traps: it either throws or decodes to a valid sketch.
         var r = TestRandom(seed: 11)
         for _ in 0..<300 {

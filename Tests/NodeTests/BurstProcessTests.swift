@@ -8,7 +8,9 @@ struct BurstProcessTests {
     /// Before the peer listener existed, a burst through a follower deadlocked for seconds: the
     /// follower's contexts were all held by requests forwarded to the primary, which waited on
     /// replication to that same follower, which had no context left to receive it.
-    @Test("150 clients sending at the same instant through the primary, a follower and a non-replica are acknowledged on the first try")
+    @Test(
+        "150 clients sending at the same instant through the primary, a follower and a non-replica are acknowledged on the first try"
+    )
     func burstThroughEveryRole() async throws {
         let nodes = try await startCluster(["b1", "b2", "b3"])
         let model = "burst-test-model"

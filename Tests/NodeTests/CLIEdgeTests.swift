@@ -3,7 +3,8 @@ import Testing
 
 /// A temporary directory holding `files` (name → contents).
 private func directory(_ files: [String: Data]) throws -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-cli-edge-\(UUID().uuidString)").path
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-cli-edge-\(UUID().uuidString)")
+        .path
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     for (name, contents) in files { try contents.write(to: URL(fileURLWithPath: dir + "/" + name)) }
     return dir
@@ -19,7 +20,9 @@ private func closedPort() throws -> Int {
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     let bound = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+        }
     }
     guard bound else { throw NodeTestError("bind() failed") }
     return Int(UInt16(bigEndian: address.sin_port))
@@ -34,7 +37,8 @@ private func failure(_ arguments: [String], status: Int32 = 1) async throws -> S
     return lines.first.map(String.init) ?? ""
 }
 
-@Suite("CLI edges: files without rows, binary files, node addresses, usage errors", .serialized, .timeLimit(.minutes(2)))
+@Suite(
+    "CLI edges: files without rows, binary files, node addresses, usage errors", .serialized, .timeLimit(.minutes(2)))
 struct CLIEdgeTests {
     // No node listens on these; file errors must come before the network is used.
     let nowhere = "tcp://127.0.0.1:1"
@@ -58,7 +62,9 @@ struct CLIEdgeTests {
         ])
         let zeros = try await failure(["push", "--node", nowhere, "--model", "m", "--file", dir + "/zeros.csv"])
         #expect(zeros == "error: cannot read \(dir)/zeros.csv:1: line holds a NUL byte; is this a text file?")
-        let long = try await failure(["push", "--node", nowhere, "--model", "m", "--file", dir + "/long.csv", "--max-line-bytes", "1000"])
+        let long = try await failure([
+            "push", "--node", nowhere, "--model", "m", "--file", dir + "/long.csv", "--max-line-bytes", "1000",
+        ])
         #expect(long == "error: \(dir)/long.csv:2: line longer than 1000 bytes (the line limit); is this a CSV file?")
     }
 
@@ -107,12 +113,24 @@ struct CLIEdgeTests {
         let generate = try await failure(["generate", "--rows", "5", "--out", dir + "/missing/g.csv"])
         #expect(generate == "error: cannot write \(dir)/missing/g.csv: No such file or directory")
 
-        let badTime = try await failure(["push", "--node", nowhere, "--model", "m", "--file", dir + "/t.csv", "--time-column", "ts"])
-        #expect(badTime == "error: \(dir)/t.csv row 2: --time-column ts: \"soon\" is neither Unix milliseconds nor ISO 8601 time (0 rows before it were accepted)")
-        let noColumn = try await failure(["push", "--node", nowhere, "--model", "m", "--file", dir + "/t.csv", "--label-column", "truth"])
-        #expect(noColumn == "error: --label-column truth: no such column; the columns are id, ts, x (0 rows before it were accepted)")
+        let badTime = try await failure([
+            "push", "--node", nowhere, "--model", "m", "--file", dir + "/t.csv", "--time-column", "ts",
+        ])
+        #expect(
+            badTime
+                == "error: \(dir)/t.csv row 2: --time-column ts: \"soon\" is neither Unix milliseconds nor ISO 8601 time (0 rows before it were accepted)"
+        )
+        let noColumn = try await failure([
+            "push", "--node", nowhere, "--model", "m", "--file", dir + "/t.csv", "--label-column", "truth",
+        ])
+        #expect(
+            noColumn
+                == "error: --label-column truth: no such column; the columns are id, ts, x (0 rows before it were accepted)"
+        )
 
-        let secret = try await failure(["start", "--data-dir", dir + "/data", "--cluster-secret-file", dir + "/no-secret"])
+        let secret = try await failure([
+            "start", "--data-dir", dir + "/data", "--cluster-secret-file", dir + "/no-secret",
+        ])
         #expect(secret == "error: cannot read the cluster secret file \(dir)/no-secret: No such file or directory")
     }
 

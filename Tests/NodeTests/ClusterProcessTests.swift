@@ -6,10 +6,12 @@ import Wire
 func members(_ node: NodeProcess) async throws -> [Infranaut_V1_MemberInfo] {
     let client = try RequestClient(dial: node.address)
     defer { client.close() }
-    let response = try await call(client, .with {
-        $0.version = 1
-        $0.members = .init()
-    }, timeout: .seconds(5))
+    let response = try await call(
+        client,
+        .with {
+            $0.version = 1
+            $0.members = .init()
+        }, timeout: .seconds(5))
     return response.members.members
 }
 
@@ -25,7 +27,9 @@ func eventually(within limit: Duration, _ condition: () async throws -> Bool) as
 
 @Suite("cluster membership with real node processes", .serialized, .timeLimit(.minutes(3)))
 struct ClusterProcessTests {
-    @Test("3 nodes form a cluster; a kill -9'd node is declared dead by the others; restarted, it rejoins with a higher incarnation")
+    @Test(
+        "3 nodes form a cluster; a kill -9'd node is declared dead by the others; restarted, it rejoins with a higher incarnation"
+    )
     func formDetectRejoin() async throws {
         let first = NodeProcess(arguments: ["--node-id", "n1"])
         try await first.start()
@@ -82,7 +86,8 @@ struct RoutingTests {
         try await third.start()
         let nodes = [first, second, third]
         let formed = try await eventually(within: .seconds(15)) {
-            for node in nodes where try await members(node).filter({ $0.state == .alive && !$0.clientAddress.isEmpty }).count != 3 {
+            for node in nodes
+            where try await members(node).filter({ $0.state == .alive && !$0.clientAddress.isEmpty }).count != 3 {
                 return false
             }
             return true
@@ -95,7 +100,8 @@ struct RoutingTests {
             for (index, model) in models.enumerated() {
                 let client = clients[(index + round) % 3]
                 let response = try await call(client, ingestRequest(model: model, key: "\(model)-\(round)", rows: 10))
-                #expect(response.ingest.status.code == .ok, "\(response.ingest.status.message) \(response.error.message)")
+                #expect(
+                    response.ingest.status.code == .ok, "\(response.ingest.status.message) \(response.error.message)")
             }
         }
         // Every node answers with the primary's complete state, and the models are spread.
@@ -126,15 +132,19 @@ struct MinorityTests {
         try await third.start()
         let client = try RequestClient(dial: first.address)
         defer { client.close() }
-        let formed = try await eventually(within: .seconds(15)) { try await members(first).filter { $0.state == .alive }.count == 3 }
+        let formed = try await eventually(within: .seconds(15)) {
+            try await members(first).filter { $0.state == .alive }.count == 3
+        }
         try #require(formed != nil, "the nodes did not form a cluster within 15 s")
         // A model whose primary is the node that will survive, so its state stays readable there.
         var model = ""
         for candidate in (0..<200).map({ "p\($0)" }) {
-            let ring = try await call(client, .with {
-                $0.version = 1
-                $0.ring = .with { $0.modelID = candidate }
-            })
+            let ring = try await call(
+                client,
+                .with {
+                    $0.version = 1
+                    $0.ring = .with { $0.modelID = candidate }
+                })
             if ring.ring.shards[Int(ring.ring.modelShard)].replicas.first == "a" {
                 model = candidate
                 break
@@ -148,7 +158,8 @@ struct MinorityTests {
         // Writes are refused at once because the followers no longer acknowledge them; the test
         // waits for the refusal that comes from losing the majority.
         let refused = try await eventually(within: .seconds(25)) {
-            let status = try await call(client, ingestRequest(model: model, key: "probe-\(UUID())", rows: 1)).ingest.status
+            let status = try await call(client, ingestRequest(model: model, key: "probe-\(UUID())", rows: 1)).ingest
+                .status
             return status.code == .unavailable && status.message.contains("majority")
         }
         #expect(refused != nil, "the lone survivor kept accepting writes")

@@ -1,16 +1,21 @@
 import Cluster
-@testable import Drill
 import Foundation
 import Testing
 import Wire
+
+@testable import Drill
 
 @Suite("failover drill", .serialized, .timeLimit(.minutes(3)))
 struct DrillTests {
     @Test("infranaut drill kills a node under load and accounts for every acknowledged record")
     func drillPasses() async throws {
-        let run = try await runCLI(["drill", "--nodes", "3", "--kill", "1", "--duration", "9", "--rate", "200", "--json"])
+        let run = try await runCLI([
+            "drill", "--nodes", "3", "--kill", "1", "--duration", "9", "--rate", "200", "--json",
+        ])
         #expect(run.status == 0, "drill failed:\n\(run.stdout)\n\(run.stderr)")
-        let report = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any], "no JSON report:\n\(run.stdout)\n\(run.stderr)")
+        let report = try #require(
+            try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any],
+            "no JSON report:\n\(run.stdout)\n\(run.stderr)")
         #expect(report["passed"] as? Bool == true)
         #expect(report["records_lost"] as? Int == 0)
         #expect(report["records_duplicated"] as? Int == 0)
@@ -37,7 +42,9 @@ struct DrillTests {
         let failing = await #expect(throws: DrillError.self) {
             try await waitUntil(timeout: .milliseconds(120), "the receipts") { throw DrillError("connection refused") }
         }
-        #expect(failing?.description == "the receipts not met within 0.12 seconds; the last check failed: connection refused")
+        #expect(
+            failing?.description
+                == "the receipts not met within 0.12 seconds; the last check failed: connection refused")
         let notYet = await #expect(throws: DrillError.self) {
             try await waitUntil(timeout: .milliseconds(120), "the receipts") { false }
         }
@@ -66,7 +73,10 @@ struct DrillTests {
 
         var clean = DrillReport(nodes: 1, killPerRound: 0, rounds: 0, roundSeconds: 0)
         try await Drill.audit(
-            batches: [batch("k1", acknowledged: true), batch("k2", acknowledged: true), batch("not-in-ledger", acknowledged: false)],
+            batches: [
+                batch("k1", acknowledged: true), batch("k2", acknowledged: true),
+                batch("not-in-ledger", acknowledged: false),
+            ],
             models: [model], asking: [node.address], into: &clean)
         #expect(clean.passed, "\(clean.problems)")
         #expect(clean.recordsLost == 0 && clean.recordsDuplicated == 0)
@@ -74,11 +84,15 @@ struct DrillTests {
 
         var broken = DrillReport(nodes: 1, killPerRound: 0, rounds: 0, roundSeconds: 0)
         try await Drill.audit(
-            batches: [batch("k1", acknowledged: true), batch("k2", acknowledged: true), batch("never-sent", acknowledged: true)],
+            batches: [
+                batch("k1", acknowledged: true), batch("k2", acknowledged: true),
+                batch("never-sent", acknowledged: true),
+            ],
             models: [model], asking: [node.address], into: &broken)
         #expect(!broken.passed)
         #expect(broken.recordsLost == 5)
-        #expect(broken.recordsDuplicated == 5, "the batch under an unlisted key is one more than the receipts account for")
+        #expect(
+            broken.recordsDuplicated == 5, "the batch under an unlisted key is one more than the receipts account for")
     }
 
     @Test("receipts requests are checked: empty model, no keys, too many keys")
@@ -89,13 +103,16 @@ struct DrillTests {
         let client = try RequestClient(dial: node.address)
         defer { client.close() }
         func receipts(_ model: String, _ keys: [String]) async throws -> Infranaut_V1_Status {
-            try await call(client, .with {
-                $0.version = 1
-                $0.receipts = .with {
-                    $0.modelID = model
-                    $0.idempotencyKeys = keys
+            try await call(
+                client,
+                .with {
+                    $0.version = 1
+                    $0.receipts = .with {
+                        $0.modelID = model
+                        $0.idempotencyKeys = keys
+                    }
                 }
-            }).outcome
+            ).outcome
         }
         let noModel = try await receipts("", ["a"])
         #expect(noModel.code == .invalidArgument && noModel.message.contains("model_id"))

@@ -7,25 +7,33 @@ import Wire
 private func send(_ node: NodeProcess, _ body: Infranaut_V1_Request.OneOf_Body) async throws -> Infranaut_V1_Response {
     let client = try RequestClient(dial: node.address)
     defer { client.close() }
-    return try await call(client, .with {
-        $0.version = 1
-        $0.body = body
-    }, timeout: .seconds(5))
+    return try await call(
+        client,
+        .with {
+            $0.version = 1
+            $0.body = body
+        }, timeout: .seconds(5))
 }
 
 /// Node-to-node requests go to the peer listener, sealed with the cluster secret.
-private func sendAsPeer(_ node: NodeProcess, _ body: Infranaut_V1_Request.OneOf_Body) async throws -> Infranaut_V1_Response {
+private func sendAsPeer(_ node: NodeProcess, _ body: Infranaut_V1_Request.OneOf_Body) async throws
+    -> Infranaut_V1_Response
+{
     try await askPeer(node.peerAddress, body, secret: try NodeProcess.secret)
 }
 
 private func publish(_ node: NodeProcess, _ id: String) async throws -> Infranaut_V1_PublishEventResponse {
-    try await sendAsPeer(node, .publishEvent(.with {
-        $0.event = .with {
-            $0.id = id
-            $0.kind = "alert"
-            $0.payload = Data("payload of \(id)".utf8)
-        }
-    })).publishEvent
+    try await sendAsPeer(
+        node,
+        .publishEvent(
+            .with {
+                $0.event = .with {
+                    $0.id = id
+                    $0.kind = "alert"
+                    $0.payload = Data("payload of \(id)".utf8)
+                }
+            })
+    ).publishEvent
 }
 
 private func received(_ node: NodeProcess) async throws -> Infranaut_V1_EventsResponse {
@@ -41,7 +49,8 @@ struct EventProcessTests {
         let w = NodeProcess(arguments: ["--node-id", "w", "--roles", "worker", "--seed", c0.clusterAddress])
         try await w.start()
         let formed = try await eventually(within: .seconds(15)) {
-            for node in [c0, c1, w] where try await members(node).filter({ $0.state == .alive && !$0.clientAddress.isEmpty }).count != 3 {
+            for node in [c0, c1, w]
+            where try await members(node).filter({ $0.state == .alive && !$0.clientAddress.isEmpty }).count != 3 {
                 return false
             }
             return true
@@ -56,7 +65,8 @@ struct EventProcessTests {
         let beforeRestart = try await received(c0)
         #expect(beforeRestart.receivedTotal <= 40)
 
-        let restarted = NodeProcess(dataDirectory: c1.dataDirectory, arguments: ["--roles", "worker,coordinator", "--seed", c0.clusterAddress])
+        let restarted = NodeProcess(
+            dataDirectory: c1.dataDirectory, arguments: ["--roles", "worker,coordinator", "--seed", c0.clusterAddress])
         try await restarted.start()
         defer { restarted.kill() }
         let delivered = try await eventually(within: .seconds(40)) {
@@ -70,19 +80,27 @@ struct EventProcessTests {
             let events = try await received(node).events
             #expect(events.count == 40)
             #expect(Set(events.map(\.event.id)) == Set(ids), "each event once, none missing")
-            #expect(events.allSatisfy { $0.event.sourceNode == "w" && String(decoding: $0.event.payload, as: UTF8.self) == "payload of \($0.event.id)" })
+            #expect(
+                events.allSatisfy {
+                    $0.event.sourceNode == "w"
+                        && String(decoding: $0.event.payload, as: UTF8.self) == "payload of \($0.event.id)"
+                })
         }
 
         // Dedupe: publishing again, and delivering again directly, change nothing.
         let again = try await publish(w, "event-5")
         #expect(again.status.code == .ok)
-        let redelivered = try await sendAsPeer(c0, .deliverEvent(.with {
-            $0.event = .with {
-                $0.id = "event-5"
-                $0.kind = "alert"
-            }
-            $0.fromNode = "w"
-        })).deliverEvent
+        let redelivered = try await sendAsPeer(
+            c0,
+            .deliverEvent(
+                .with {
+                    $0.event = .with {
+                        $0.id = "event-5"
+                        $0.kind = "alert"
+                    }
+                    $0.fromNode = "w"
+                })
+        ).deliverEvent
         #expect(redelivered.status.code == .ok && redelivered.duplicate)
         // The second publish is relayed again once delivered the first time; the coordinators must
         // drop it. Read the totals only when nothing is on its way any more.
@@ -93,12 +111,16 @@ struct EventProcessTests {
 
         // A worker-only node is not a target and refuses deliveries.
         #expect(try await received(w).receivedTotal == 0)
-        let refused = try await sendAsPeer(w, .deliverEvent(.with {
-            $0.event = .with {
-                $0.id = "x"
-                $0.kind = "alert"
-            }
-        })).deliverEvent
+        let refused = try await sendAsPeer(
+            w,
+            .deliverEvent(
+                .with {
+                    $0.event = .with {
+                        $0.id = "x"
+                        $0.kind = "alert"
+                    }
+                })
+        ).deliverEvent
         #expect(refused.status.code == .invalidArgument)
     }
 
@@ -107,15 +129,20 @@ struct EventProcessTests {
         let node = NodeProcess()
         try await node.start()
         defer { node.kill() }
-        let noID = try await sendAsPeer(node, .publishEvent(.with { $0.event = .with { $0.kind = "alert" } })).publishEvent
+        let noID = try await sendAsPeer(node, .publishEvent(.with { $0.event = .with { $0.kind = "alert" } }))
+            .publishEvent
         #expect(noID.status.code == .invalidArgument && noID.status.message.contains("event.id"))
-        let big = try await sendAsPeer(node, .publishEvent(.with {
-            $0.event = .with {
-                $0.id = "big"
-                $0.kind = "alert"
-                $0.payload = Data(count: 65 << 10)
-            }
-        })).publishEvent
+        let big = try await sendAsPeer(
+            node,
+            .publishEvent(
+                .with {
+                    $0.event = .with {
+                        $0.id = "big"
+                        $0.kind = "alert"
+                        $0.payload = Data(count: 65 << 10)
+                    }
+                })
+        ).publishEvent
         #expect(big.status.code == .tooLarge)
     }
 }

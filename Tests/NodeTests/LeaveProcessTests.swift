@@ -7,11 +7,14 @@ import Wire
 /// The receipts `node`'s own copy holds for `keys` (`local`: not forwarded to the primary).
 private func localReceipts(_ node: NodeProcess, model: String, keys: [String]) async throws -> Set<String> {
     // A local read skips forwarding, so it is for peers only: the peer listener, sealed.
-    let response = try await askPeer(node.peerAddress, .receipts(.with {
-        $0.local = true
-        $0.modelID = model
-        $0.idempotencyKeys = keys
-    }), secret: try NodeProcess.secret)
+    let response = try await askPeer(
+        node.peerAddress,
+        .receipts(
+            .with {
+                $0.local = true
+                $0.modelID = model
+                $0.idempotencyKeys = keys
+            }), secret: try NodeProcess.secret)
     guard case .receipts(let receipts) = response.body, receipts.status.code == .ok else {
         throw NodeTestError("receipts from \(node.peerAddress): \(response.outcome.message)")
     }
@@ -35,16 +38,21 @@ struct LeaveProcessTests {
         for model in models {
             for batch in 0..<3 {
                 let key = "\(model)-\(batch)"
-                try #require(await ingestUntilAcked(client, model: model, key: key, rows: 5), "batch \(key) was not acknowledged")
+                try #require(
+                    await ingestUntilAcked(client, model: model, key: key, rows: 5), "batch \(key) was not acknowledged"
+                )
                 keys[model, default: []].append(key)
             }
         }
         // Every shard n0 holds has a writer with a term, as n0 knows it (the sweep claims idle ones).
         let claimed = try await eventually(within: .seconds(10)) {
-            let ring = try await call(client, .with {
-                $0.version = 1
-                $0.ring = .init()
-            }).ring
+            let ring = try await call(
+                client,
+                .with {
+                    $0.version = 1
+                    $0.ring = .init()
+                }
+            ).ring
             return ring.shards.filter { $0.replicas.contains("n0") }.allSatisfy { $0.term > 0 }
         }
         #expect(claimed != nil, "some shard n0 holds shows no term in `ring`")
@@ -52,9 +60,13 @@ struct LeaveProcessTests {
         let n2Shards = (heldByN2?.primaries.count ?? 0) + (heldByN2?.followers.count ?? 0)
         #expect(n2Shards > 0)
 
-        let run = try await runCLI(["leave", "--node", n2.address, "--cluster-secret-file", NodeProcess.secretFile, "--json"])
+        let run = try await runCLI([
+            "leave", "--node", n2.address, "--cluster-secret-file", NodeProcess.secretFile, "--json",
+        ])
         #expect(run.status == 0, "leave failed: \(run.stdout) \(run.stderr)")
-        let output = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any], "no JSON: \(run.stdout) \(run.stderr)")
+        let output = try #require(
+            try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any],
+            "no JSON: \(run.stdout) \(run.stderr)")
         let held = output["shards_held"] as? Int ?? -1
         #expect(held > 0, "n2 held no shard with data: \(output)")
         #expect(output["shards_handed_off"] as? Int == held)
@@ -65,7 +77,9 @@ struct LeaveProcessTests {
         let view = try await members(n0)
         #expect(view.first { $0.id == "n2" }?.state == .left)
         // Clients built before `state` existed still read the deprecated string.
-        #expect(view.allSatisfy { $0.status == "\($0.state)" }, "status and state disagree: \(view.map { ($0.status, $0.state) })")
+        #expect(
+            view.allSatisfy { $0.status == "\($0.state)" },
+            "status and state disagree: \(view.map { ($0.status, $0.state) })")
 
         // Replication factor 2 on two nodes: every shard is on both. No write happened since the
         // leave, so only the hand-off can have put n2's shards on their new follower.
@@ -73,7 +87,8 @@ struct LeaveProcessTests {
             let expected = Set(keys[model] ?? [])
             for node in [n0, n1] {
                 let local = try await localReceipts(node, model: model, keys: Array(expected))
-                #expect(local == expected, "\(node.address) holds \(local.count) of \(expected.count) batches of \(model)")
+                #expect(
+                    local == expected, "\(node.address) holds \(local.count) of \(expected.count) batches of \(model)")
             }
         }
     }
@@ -122,8 +137,10 @@ struct LeaveProcessTests {
             while !Task.isCancelled {
                 for model in models {
                     let key = "\(model)-during-\(round)"
-                    if let reply = try? await call(client, ingestRequest(model: model, key: key, rows: 5), timeout: .seconds(3)),
-                       reply.outcome.code == .ok {
+                    if let reply = try? await call(
+                        client, ingestRequest(model: model, key: key, rows: 5), timeout: .seconds(3)),
+                        reply.outcome.code == .ok
+                    {
                         acknowledged[model, default: []].append(key)
                     }
                 }
@@ -132,7 +149,9 @@ struct LeaveProcessTests {
             }
             return acknowledged
         }
-        let run = try await runCLI(["leave", "--node", nodes[2].address, "--cluster-secret-file", NodeProcess.secretFile, "--json"])
+        let run = try await runCLI([
+            "leave", "--node", nodes[2].address, "--cluster-secret-file", NodeProcess.secretFile, "--json",
+        ])
         #expect(run.status == 0, "leave failed: \(run.stdout) \(run.stderr)")
         let exited = try await eventually(within: .seconds(15)) { !(nodes[2].process?.isRunning ?? false) }
         #expect(exited != nil)
@@ -145,14 +164,17 @@ struct LeaveProcessTests {
         #expect(during.values.reduce(0) { $0 + $1.count } > 0, "no write was acknowledged during the leave")
         for model in models {
             let keys = ["\(model)-k"] + (during[model] ?? [])
-            let reply = try await call(client, .with {
-                $0.version = 1
-                $0.receipts = .with {
-                    $0.modelID = model
-                    $0.idempotencyKeys = keys
-                }
-            })
-            #expect(Set(reply.receipts.receipts.map(\.idempotencyKey)) == Set(keys), "\(model): \(reply.outcome.message)")
+            let reply = try await call(
+                client,
+                .with {
+                    $0.version = 1
+                    $0.receipts = .with {
+                        $0.modelID = model
+                        $0.idempotencyKeys = keys
+                    }
+                })
+            #expect(
+                Set(reply.receipts.receipts.map(\.idempotencyKey)) == Set(keys), "\(model): \(reply.outcome.message)")
             #expect(reply.receipts.modelRows == UInt64(5 * keys.count))
         }
     }

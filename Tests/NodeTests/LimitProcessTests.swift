@@ -7,26 +7,30 @@ import Wire
 private func residentBytes(_ pid: Int32) throws -> Int {
     let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
     guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-          let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+        let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
     else { throw NodeTestError("no VmRSS in /proc/\(pid)/status") }
     return kib << 10
 }
 
 @Suite("feature explosion and status paging with a real node", .serialized, .timeLimit(.minutes(3)))
 struct LimitProcessTests {
-    @Test("25 batches of 4,096 new column names are refused with a message naming the limit, and the node stays under 400 MB")
+    @Test(
+        "25 batches of 4,096 new column names are refused with a message naming the limit, and the node stays under 400 MB"
+    )
     func featureExplosionIsRefused() async throws {
         let node = NodeProcess()
         try await node.start()
         let client = try RequestClient(dial: node.address)
         defer { client.close() }
         let pid = try #require(node.process?.processIdentifier)
-        let accepted = try await call(client, ingestRequest(model: "m", key: "base", rows: 1, features: (0..<1_000).map { "base\($0)" }))
+        let accepted = try await call(
+            client, ingestRequest(model: "m", key: "base", rows: 1, features: (0..<1_000).map { "base\($0)" }))
         #expect(accepted.ingest.status.code == .ok)
 
         for batch in 0..<25 {
             let names = (0..<4_096).map { "b\(batch)-\($0)" }
-            let response = try await call(client, ingestRequest(model: "m", key: "burst\(batch)", rows: 1, features: names))
+            let response = try await call(
+                client, ingestRequest(model: "m", key: "burst\(batch)", rows: 1, features: names))
             let status = response.ingest.status
             #expect(status.code == .invalidArgument)
             #expect(!status.retryable)
@@ -53,7 +57,9 @@ struct LimitProcessTests {
         let client = try RequestClient(dial: node.address)
         defer { client.close() }
         let names = (0..<2_500).map { "f\($0)" }
-        #expect(try await call(client, ingestRequest(model: "m", key: "a", rows: 3, features: names)).ingest.status.code == .ok)
+        #expect(
+            try await call(client, ingestRequest(model: "m", key: "a", rows: 3, features: names)).ingest.status.code
+                == .ok)
 
         let first = try await call(client, statusRequest("m")).status
         #expect(first.model.features.count == StatusPaging.maxFeatures)

@@ -25,7 +25,8 @@ final class NodeProcess: @unchecked Sendable {
 
     /// The cluster secret every test node gets unless its arguments name another.
     static let secretFile: String = {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-test-secret-\(getpid())").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-test-secret-\(getpid())")
+            .path
         _ = try? writeClusterSecret(to: path)
         return path
     }()
@@ -35,7 +36,9 @@ final class NodeProcess: @unchecked Sendable {
     }
 
     init(dataDirectory: String? = nil, arguments: [String] = []) {
-        let dir = dataDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-node-\(UUID().uuidString)").path
+        let dir =
+            dataDirectory
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-node-\(UUID().uuidString)").path
         self.dataDirectory = dir
         logPath = dir + ".log"
         extraArguments = arguments
@@ -49,9 +52,13 @@ final class NodeProcess: @unchecked Sendable {
     private func startBlocking() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["start", "--data-dir", dataDirectory, "--client-listen", "tcp://127.0.0.1:0",
-                             "--cluster-listen", "tcp://127.0.0.1:0", "--peer-listen", "tcp://127.0.0.1:0"]
-            + (extraArguments.contains("--cluster-secret-file") ? [] : ["--cluster-secret-file", Self.secretFile]) + extraArguments
+        process.arguments =
+            [
+                "start", "--data-dir", dataDirectory, "--client-listen", "tcp://127.0.0.1:0",
+                "--cluster-listen", "tcp://127.0.0.1:0", "--peer-listen", "tcp://127.0.0.1:0",
+            ]
+            + (extraArguments.contains("--cluster-secret-file") ? [] : ["--cluster-secret-file", Self.secretFile])
+            + extraArguments
         let out = Pipe()
         process.standardOutput = out
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
@@ -131,8 +138,11 @@ private func runCLIBlocking(_ arguments: [String]) throws -> (status: Int32, std
 }
 
 /// Sends one request to a node and decodes the response.
-func call(_ client: RequestClient, _ request: Infranaut_V1_Request, timeout: Duration = .seconds(10)) async throws -> Infranaut_V1_Response {
-    try Infranaut_V1_Response(serializedBytes: try await client.request(try request.serializedBytes(), timeout: timeout))
+func call(_ client: RequestClient, _ request: Infranaut_V1_Request, timeout: Duration = .seconds(10)) async throws
+    -> Infranaut_V1_Response
+{
+    try Infranaut_V1_Response(
+        serializedBytes: try await client.request(try request.serializedBytes(), timeout: timeout))
 }
 
 /// A batch of double columns named `features` (f0 to f3 by default); column i holds
@@ -176,7 +186,8 @@ func startCluster(_ ids: [String], arguments: [String] = []) async throws -> [No
         nodes.append(node)
     }
     let formed = try await eventually(within: .seconds(15)) {
-        for node in nodes where try await members(node).filter({ $0.state == .alive && !$0.clientAddress.isEmpty }).count != ids.count {
+        for node in nodes
+        where try await members(node).filter({ $0.state == .alive && !$0.clientAddress.isEmpty }).count != ids.count {
             return false
         }
         return true
@@ -186,10 +197,14 @@ func startCluster(_ ids: [String], arguments: [String] = []) async throws -> [No
 }
 
 /// Sends one batch (same key each time) until it is acknowledged, at most `attempts` times.
-func ingestUntilAcked(_ client: RequestClient, model: String, key: String, rows: Int = 10, attempts: Int = 20) async -> Bool {
+func ingestUntilAcked(_ client: RequestClient, model: String, key: String, rows: Int = 10, attempts: Int = 20) async
+    -> Bool
+{
     for _ in 0..<attempts {
-        if let response = try? await call(client, ingestRequest(model: model, key: key, rows: rows), timeout: .seconds(5)),
-           response.ingest.status.code == .ok {
+        if let response = try? await call(
+            client, ingestRequest(model: model, key: key, rows: rows), timeout: .seconds(5)),
+            response.ingest.status.code == .ok
+        {
             return true
         }
         try? await Task.sleep(for: .milliseconds(200))

@@ -24,8 +24,12 @@ struct NodeProcessTests {
                 group.addTask {
                     for batch in stride(from: writer, to: batches, by: 4) {
                         attempted.update { _ = $0.insert(batch) }
-                        guard let response = try? await call(client, ingestRequest(model: "m\(batch % 3)", key: "b\(batch)", rows: rowsPerBatch), timeout: .seconds(5)),
-                              response.ingest.status.code == .ok else { return }
+                        guard
+                            let response = try? await call(
+                                client, ingestRequest(model: "m\(batch % 3)", key: "b\(batch)", rows: rowsPerBatch),
+                                timeout: .seconds(5)),
+                            response.ingest.status.code == .ok
+                        else { return }
                         acked.update { _ = $0.insert(batch) }
                     }
                 }
@@ -40,7 +44,9 @@ struct NodeProcessTests {
         let ackedBeforeCrash = acked.value
         #expect(killed.value, "fewer than \(killAfter) batches were acknowledged within 60 s")
         #expect(ackedBeforeCrash.count >= killAfter)
-        #expect(ackedBeforeCrash.count < batches, "the node died after everything was sent; the test did not crash mid-ingest")
+        #expect(
+            ackedBeforeCrash.count < batches,
+            "the node died after everything was sent; the test did not crash mid-ingest")
 
         try await node.start()
         let after = try RequestClient(dial: node.address)
@@ -57,10 +63,13 @@ struct NodeProcessTests {
         let sent = attempted.value
         var replayed = 0
         for batch in sent.sorted() {
-            let response = try await call(after, ingestRequest(model: "m\(batch % 3)", key: "b\(batch)", rows: rowsPerBatch))
+            let response = try await call(
+                after, ingestRequest(model: "m\(batch % 3)", key: "b\(batch)", rows: rowsPerBatch))
             #expect(response.ingest.status.code == .ok)
             if response.ingest.replayed { replayed += 1 }
-            if ackedBeforeCrash.contains(batch) { #expect(response.ingest.replayed, "acked batch \(batch) was applied again") }
+            if ackedBeforeCrash.contains(batch) {
+                #expect(response.ingest.replayed, "acked batch \(batch) was applied again")
+            }
         }
         #expect(replayed >= ackedBeforeCrash.count)
         var total: UInt64 = 0
@@ -91,7 +100,8 @@ struct NodeProcessTests {
         defer { client.close() }
         _ = try await call(client, ingestRequest(model: "b", key: "good", rows: 10))
 
-        let malformed = try Infranaut_V1_Response(serializedBytes: try await client.request([0xFF, 0xFF, 0xFF, 0x01], timeout: .seconds(5)))
+        let malformed = try Infranaut_V1_Response(
+            serializedBytes: try await client.request([0xFF, 0xFF, 0xFF, 0x01], timeout: .seconds(5)))
         #expect(malformed.error.code == .invalidArgument)
         #expect(malformed.error.message.contains("malformed frame"))
 
@@ -121,12 +131,15 @@ struct NodeProcessTests {
     func cliPushAndStatus() async throws {
         let node = NodeProcess()
         try await node.start()
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-cli-\(UUID().uuidString)").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-cli-\(UUID().uuidString)")
+            .path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let generated = try await runCLI(["generate", "--rows", "2500", "--features", "3", "--out", dir + "/a.csv"])
         #expect(generated.status == 0, "\(generated.stderr)")
-        let push = try await runCLI(["push", "--node", node.address, "--model", "cli", "--file", dir + "/a.csv",
-                               "--batch-size", "1000", "--id-column", "id", "--time-column", "ts", "--json"])
+        let push = try await runCLI([
+            "push", "--node", node.address, "--model", "cli", "--file", dir + "/a.csv",
+            "--batch-size", "1000", "--id-column", "id", "--time-column", "ts", "--json",
+        ])
         #expect(push.status == 0, "\(push.stderr)")
         let pushed = try JSONSerialization.jsonObject(with: Data(push.stdout.utf8)) as? [String: Any]
         #expect(pushed?["rows_accepted"] as? Int == 2500)
@@ -149,11 +162,15 @@ struct NodeProcessTests {
         #expect(f0?["count"] != nil && f0?["missing"] != nil && f0?["mean"] != nil && f0?["variance"] != nil)
         #expect(features.contains { $0["name"] as? String == "segment" && $0["type"] as? String == "string" })
 
-        let missingFile = try await runCLI(["push", "--node", node.address, "--model", "cli", "--file", dir + "/nope.csv"])
+        let missingFile = try await runCLI([
+            "push", "--node", node.address, "--model", "cli", "--file", dir + "/nope.csv",
+        ])
         #expect(missingFile.status != 0)
         #expect(missingFile.stderr.contains("nope.csv: no such file"), "\(missingFile.stderr)")
         let after = try await runCLI(["status", "--node", node.address, "--model", "cli", "--json"])
-        #expect((try JSONSerialization.jsonObject(with: Data(after.stdout.utf8)) as? [String: Any])?["rows"] as? Int == 2503)
+        #expect(
+            (try JSONSerialization.jsonObject(with: Data(after.stdout.utf8)) as? [String: Any])?["rows"] as? Int == 2503
+        )
     }
 }
 

@@ -9,10 +9,12 @@ private func node(_ id: String, in nodes: [(id: String, process: NodeProcess)]) 
 }
 
 private func ringPrimary(of model: String, via client: RequestClient) async throws -> String? {
-    let response = try await call(client, .with {
-        $0.version = 1
-        $0.ring = .with { $0.modelID = model }
-    }, timeout: .seconds(5))
+    let response = try await call(
+        client,
+        .with {
+            $0.version = 1
+            $0.ring = .with { $0.modelID = model }
+        }, timeout: .seconds(5))
     let shard = response.ring.modelShard
     return response.ring.shards.first { $0.shard == shard }?.replicas.first
 }
@@ -21,7 +23,9 @@ private func ringPrimary(of model: String, via client: RequestClient) async thro
 
 @Suite("replication with real node processes", .serialized, .timeLimit(.minutes(3)))
 struct ReplicationProcessTests {
-    @Test("kill -9 of a shard's primary loses no acknowledged batch: the follower serves all of them, and retries apply once")
+    @Test(
+        "kill -9 of a shard's primary loses no acknowledged batch: the follower serves all of them, and retries apply once"
+    )
     func primaryKillLosesNothingAcknowledged() async throws {
         let first = NodeProcess(arguments: ["--node-id", "a1"])
         try await first.start()
@@ -31,7 +35,10 @@ struct ReplicationProcessTests {
         try await third.start()
         let nodes = [(id: "a1", process: first), (id: "a2", process: second), (id: "a3", process: third)]
         let formed = try await eventually(within: .seconds(15)) {
-            for entry in nodes where try await members(entry.process).filter({ $0.state == .alive && !$0.clientAddress.isEmpty }).count != 3 {
+            for entry in nodes
+            where try await members(entry.process).filter({ $0.state == .alive && !$0.clientAddress.isEmpty }).count
+                != 3
+            {
                 return false
             }
             return true
@@ -69,7 +76,8 @@ struct ReplicationProcessTests {
             }
         }
         let noticed = try await eventually(within: .seconds(20)) {
-            for survivor in survivors where try await members(survivor).first(where: { $0.id == victimID })?.state != .dead {
+            for survivor in survivors
+            where try await members(survivor).first(where: { $0.id == victimID })?.state != .dead {
                 return false
             }
             return true
@@ -82,29 +90,40 @@ struct ReplicationProcessTests {
         for model in models {
             for reader in readers {
                 let status = try await call(reader, statusRequest(model))
-                #expect(status.status.model.rows >= UInt64(10 * (acked[model] ?? 0)),
-                        "model \(model): \(status.status.model.rows) rows after failover, \(acked[model] ?? 0) batches acknowledged (\(status.status.status.message))")
+                #expect(
+                    status.status.model.rows >= UInt64(10 * (acked[model] ?? 0)),
+                    "model \(model): \(status.status.model.rows) rows after failover, \(acked[model] ?? 0) batches acknowledged (\(status.status.status.message))"
+                )
             }
         }
         // Resending every attempted batch with its key applies each exactly once.
         for model in models {
             for key in attempted[model] ?? [] {
-                #expect(await ingestUntilAcked(writer, model: model, key: key, attempts: 30), "\(key) was never acknowledged after failover")
+                #expect(
+                    await ingestUntilAcked(writer, model: model, key: key, attempts: 30),
+                    "\(key) was never acknowledged after failover")
             }
         }
         for model in models {
             for reader in readers {
                 let status = try await call(reader, statusRequest(model))
-                #expect(status.status.model.rows == UInt64(10 * (attempted[model]?.count ?? 0)), "model \(model): \(status.status.model.rows) rows")
+                #expect(
+                    status.status.model.rows == UInt64(10 * (attempted[model]?.count ?? 0)),
+                    "model \(model): \(status.status.model.rows) rows")
             }
         }
 
         // The victim comes back with its old data and is the shard's primary again: it must take
         // over the state its follower built meanwhile, not serve its own older copy.
-        let restarted = NodeProcess(dataDirectory: victim.dataDirectory, arguments: ["--seed", first.clusterAddress == victim.clusterAddress ? second.clusterAddress : first.clusterAddress])
+        let restarted = NodeProcess(
+            dataDirectory: victim.dataDirectory,
+            arguments: [
+                "--seed", first.clusterAddress == victim.clusterAddress ? second.clusterAddress : first.clusterAddress,
+            ])
         try await restarted.start()
         let back = try await eventually(within: .seconds(20)) {
-            for survivor in survivors where try await members(survivor).first(where: { $0.id == victimID })?.state != .alive {
+            for survivor in survivors
+            where try await members(survivor).first(where: { $0.id == victimID })?.state != .alive {
                 return false
             }
             return try await members(restarted).filter({ $0.state == .alive && !$0.clientAddress.isEmpty }).count == 3
@@ -114,7 +133,9 @@ struct ReplicationProcessTests {
             for model in models {
                 let key = "\(model)-\(round)"
                 attempted[model, default: []].append(key)
-                #expect(await ingestUntilAcked(writer, model: model, key: key, attempts: 30), "\(key) was never acknowledged after the rejoin")
+                #expect(
+                    await ingestUntilAcked(writer, model: model, key: key, attempts: 30),
+                    "\(key) was never acknowledged after the rejoin")
             }
         }
         let all = readers + [try RequestClient(dial: restarted.address)]
@@ -122,8 +143,10 @@ struct ReplicationProcessTests {
         for model in models {
             for reader in all {
                 let status = try await call(reader, statusRequest(model))
-                #expect(status.status.model.rows == UInt64(10 * (attempted[model]?.count ?? 0)),
-                        "model \(model) after the old primary returned: \(status.status.model.rows) rows, expected \(10 * (attempted[model]?.count ?? 0))")
+                #expect(
+                    status.status.model.rows == UInt64(10 * (attempted[model]?.count ?? 0)),
+                    "model \(model) after the old primary returned: \(status.status.model.rows) rows, expected \(10 * (attempted[model]?.count ?? 0))"
+                )
             }
         }
     }

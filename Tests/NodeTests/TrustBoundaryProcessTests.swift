@@ -31,7 +31,13 @@ private func send(_ address: String, _ bytes: [UInt8]) async throws -> [UInt8] {
 private func refusedCounts(_ node: NodeProcess) async throws -> Infranaut_V1_RefusalCounts {
     let client = try RequestClient(dial: node.address)
     defer { client.close() }
-    return try await call(client, .with { $0.version = 1; $0.members = .init() }).members.refused
+    return try await call(
+        client,
+        .with {
+            $0.version = 1
+            $0.members = .init()
+        }
+    ).members.refused
 }
 
 private func otherSecret() throws -> ClusterSecret {
@@ -49,7 +55,13 @@ struct TrustBoundaryProcessTests {
         for batch in 0..<10 {
             #expect(await ingestUntilAcked(client, model: model, key: "k\(batch)", rows: 10))
         }
-        let ring = try await call(client, .with { $0.version = 1; $0.ring = .with { $0.modelID = model } }).ring
+        let ring = try await call(
+            client,
+            .with {
+                $0.version = 1
+                $0.ring = .with { $0.modelID = model }
+            }
+        ).ring
         let forged = try forgedSnapshot(shard: ring.modelShard).serializedBytes() as [UInt8]
 
         for node in nodes {
@@ -82,7 +94,9 @@ struct TrustBoundaryProcessTests {
             #expect(status.status.status.code == .ok)
             #expect(status.status.model.rows == 100, "node \(node.address) sees \(status.status.model.rows) rows")
         }
-        #expect(try String(contentsOfFile: nodes[0].logPath, encoding: .utf8).contains("refused a peer-only request on the client listener"))
+        #expect(
+            try String(contentsOfFile: nodes[0].logPath, encoding: .utf8).contains(
+                "refused a peer-only request on the client listener"))
     }
 
     @Test("every peer-only request is refused on the client port with PERMISSION_DENIED")
@@ -93,10 +107,28 @@ struct TrustBoundaryProcessTests {
         defer { client.close() }
         let bodies: [Infranaut_V1_Request.OneOf_Body] = [
             .replicate(.with { $0.shard = 0 }), .installSnapshot(.init()), .fetchSnapshot(.init()), .handOff(.init()),
-            .deliverEvent(.init()), .leave(.init()), .publishEvent(.with { $0.event = .with { $0.id = "e"; $0.kind = "alert" } }), .receipts(.with { $0.modelID = "m"; $0.idempotencyKeys = ["k"]; $0.local = true }),
+            .deliverEvent(.init()), .leave(.init()),
+            .publishEvent(
+                .with {
+                    $0.event = .with {
+                        $0.id = "e"
+                        $0.kind = "alert"
+                    }
+                }),
+            .receipts(
+                .with {
+                    $0.modelID = "m"
+                    $0.idempotencyKeys = ["k"]
+                    $0.local = true
+                }),
         ]
         for body in bodies {
-            let response = try await call(client, .with { $0.version = 1; $0.body = body })
+            let response = try await call(
+                client,
+                .with {
+                    $0.version = 1
+                    $0.body = body
+                })
             #expect(response.outcome.code == .permissionDenied, "\(body) answered \(response.outcome)")
             #expect(!response.outcome.retryable)
         }
@@ -107,12 +139,18 @@ struct TrustBoundaryProcessTests {
         #expect(try await refusedCounts(node).peerBodyOnClient == UInt64(bodies.count + 1))
     }
 
-    @Test("a sealed frame is accepted once: a replay of it, or a frame sealed with another secret, is refused and counted")
+    @Test(
+        "a sealed frame is accepted once: a replay of it, or a frame sealed with another secret, is refused and counted"
+    )
     func replayIsRefused() async throws {
         let node = NodeProcess()
         try await node.start()
         let seal = PeerSeal(secret: try NodeProcess.secret, sender: "admin-replay-test")
-        let members = try Infranaut_V1_Request.with { $0.version = 1; $0.members = .init() }.serializedBytes() as [UInt8]
+        let members =
+            try Infranaut_V1_Request.with {
+                $0.version = 1
+                $0.members = .init()
+            }.serializedBytes() as [UInt8]
         let (frame, header) = seal.seal(members, channel: .request)
         let first = try await send(node.peerAddress, frame)
         let answer = try Infranaut_V1_Response(serializedBytes: Array(try seal.openReply(first, to: header)))
@@ -134,16 +172,25 @@ struct TrustBoundaryProcessTests {
         let seed = NodeProcess(arguments: ["--node-id", "seed"])
         try await seed.start()
         // No secret at all: refused at start, with the reason.
-        let data = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-nosecret-\(UUID().uuidString)").path
-        let noSecret = try await runCLI(["start", "--data-dir", data, "--client-listen", "tcp://127.0.0.1:0", "--cluster-listen", "tcp://127.0.0.1:0",
-                                   "--peer-listen", "tcp://127.0.0.1:0", "--seed", seed.clusterAddress])
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "infranaut-nosecret-\(UUID().uuidString)"
+        ).path
+        let noSecret = try await runCLI([
+            "start", "--data-dir", data, "--client-listen", "tcp://127.0.0.1:0", "--cluster-listen",
+            "tcp://127.0.0.1:0",
+            "--peer-listen", "tcp://127.0.0.1:0", "--seed", seed.clusterAddress,
+        ])
         #expect(noSecret.status != 0)
         #expect(noSecret.stderr.contains("needs the cluster's secret"), "stderr: \(noSecret.stderr)")
 
         // Another secret: it starts, the seed refuses its gossip and tells it, and it never joins.
-        let wrongFile = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-wrong-secret-\(UUID().uuidString)").path
+        let wrongFile = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "infranaut-wrong-secret-\(UUID().uuidString)"
+        ).path
         try writeClusterSecret(to: wrongFile)
-        let stranger = NodeProcess(arguments: ["--node-id", "stranger", "--seed", seed.clusterAddress, "--cluster-secret-file", wrongFile])
+        let stranger = NodeProcess(arguments: [
+            "--node-id", "stranger", "--seed", seed.clusterAddress, "--cluster-secret-file", wrongFile,
+        ])
         try await stranger.start()
         let told = try await eventually(within: .seconds(15)) {
             try String(contentsOfFile: stranger.logPath, encoding: .utf8).contains("a node refused this node's gossip")
@@ -165,7 +212,9 @@ struct TrustBoundaryProcessTests {
         }
         #expect(told != nil, "the other node's log does not say which shard count the cluster has")
         let seedLog = try String(contentsOfFile: seed.logPath, encoding: .utf8)
-        #expect(seedLog.contains("refused gossip from a node of another cluster shape"), "seed log: \(seedLog.suffix(2_000))")
+        #expect(
+            seedLog.contains("refused gossip from a node of another cluster shape"),
+            "seed log: \(seedLog.suffix(2_000))")
         #expect(try await members(seed).map(\.id) == ["seed"])
         #expect(try await members(other).map(\.id) == ["other"])
     }

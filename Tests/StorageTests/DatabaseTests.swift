@@ -1,5 +1,5 @@
-import Testing
 import Storage
+import Testing
 
 @Suite("RocksDB binding")
 struct DatabaseTests {
@@ -146,7 +146,10 @@ struct DatabaseTests {
         try withTemporaryDirectory { dir in
             let one = try Database.open(path: dir + "/one", columnFamilies: ["x"])
             let two = try Database.open(path: dir + "/two", columnFamilies: ["x"])
-            defer { one.close(); two.close() }
+            defer {
+                one.close()
+                two.close()
+            }
             let family = try one.columnFamily("x")
             #expect(throws: StorageError.self) { try two.put([1], [1], in: family) }
             #expect(throws: StorageError.self) { try one.columnFamily("missing") }
@@ -184,7 +187,8 @@ struct GroupCommitTests {
                     group.addTask {
                         for i in 0..<50 {
                             var batch = WriteBatch()
-                            let key = KeyBuilder().appending(bigEndian: UInt16(worker)).appending(bigEndian: UInt32(i)).bytes
+                            let key = KeyBuilder().appending(bigEndian: UInt16(worker)).appending(bigEndian: UInt32(i))
+                                .bytes
                             batch.put(key, [UInt8(i)], in: ops)
                             try await writer.write(batch)
                         }

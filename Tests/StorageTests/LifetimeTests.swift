@@ -18,7 +18,9 @@ struct LifetimeTests {
             snapshot.release()
             let getError = #expect(throws: StorageError.self) { try db.get([1], in: family, snapshot: snapshot) }
             #expect(getError?.code == .closed)
-            let scanError = #expect(throws: StorageError.self) { try db.entries(prefix: [], in: family, snapshot: snapshot) }
+            let scanError = #expect(throws: StorageError.self) {
+                try db.entries(prefix: [], in: family, snapshot: snapshot)
+            }
             #expect(scanError?.code == .closed)
         }
     }
@@ -28,10 +30,15 @@ struct LifetimeTests {
         try withTemporaryDirectory { dir in
             let one = try Database.open(path: dir + "/one")
             let two = try Database.open(path: dir + "/two")
-            defer { one.close(); two.close() }
+            defer {
+                one.close()
+                two.close()
+            }
             let snapshot = try one.makeSnapshot()
             defer { snapshot.release() }
-            let error = #expect(throws: StorageError.self) { try two.get([1], in: two.defaultFamily, snapshot: snapshot) }
+            let error = #expect(throws: StorageError.self) {
+                try two.get([1], in: two.defaultFamily, snapshot: snapshot)
+            }
             #expect(error?.code == .invalidArgument)
         }
     }
@@ -57,9 +64,12 @@ struct LifetimeTests {
                         while true {
                             do throws(StorageError) {
                                 if reader == 0 {
-                                    if try db.get([1], in: family, snapshot: snapshot) != [10] { counts.wrong.add(1, ordering: .relaxed) }
+                                    if try db.get([1], in: family, snapshot: snapshot) != [10] {
+                                        counts.wrong.add(1, ordering: .relaxed)
+                                    }
                                 } else {
-                                    if try db.entries(prefix: [], in: family, snapshot: snapshot).map(\.value) != [[10]] {
+                                    if try db.entries(prefix: [], in: family, snapshot: snapshot).map(\.value) != [[10]]
+                                    {
                                         counts.wrong.add(1, ordering: .relaxed)
                                     }
                                 }

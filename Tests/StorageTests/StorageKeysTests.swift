@@ -46,7 +46,8 @@ struct StorageKeysGoldenTests {
     @Test("meta checkpoint: \"checkpoint/\", shard; value sequence and term as big-endian UInt64")
     func checkpoint() {
         #expect(StorageKeys.Checkpoint.key(shard: 7) == utf8("checkpoint/") + [0x00, 0x07])
-        #expect(StorageKeys.Checkpoint.value(sequence: 5, term: 0x0102) == [0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 1, 2])
+        #expect(
+            StorageKeys.Checkpoint.value(sequence: 5, term: 0x0102) == [0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 1, 2])
     }
 
     @Test("meta promise: \"promise/\", shard; value term as big-endian UInt64, then the holder unprefixed")
@@ -113,10 +114,12 @@ struct StorageKeysRoundTripTests {
     func perShardMeta(shard: Int) throws {
         #expect(try StorageKeys.Checkpoint.parse(StorageKeys.Checkpoint.key(shard: shard)) == shard)
         #expect(try StorageKeys.Promise.parse(StorageKeys.Promise.key(shard: shard)) == shard)
-        let checkpoint = try StorageKeys.Checkpoint.parseValue(StorageKeys.Checkpoint.value(sequence: UInt64(shard) * 3, term: 7))
+        let checkpoint = try StorageKeys.Checkpoint.parseValue(
+            StorageKeys.Checkpoint.value(sequence: UInt64(shard) * 3, term: 7))
         #expect(checkpoint.sequence == UInt64(shard) * 3)
         #expect(checkpoint.term == 7)
-        let promise = try StorageKeys.Promise.parseValue(StorageKeys.Promise.value(term: UInt64.max, holder: "node-\(shard)"))
+        let promise = try StorageKeys.Promise.parseValue(
+            StorageKeys.Promise.value(term: UInt64.max, holder: "node-\(shard)"))
         #expect(promise.term == UInt64.max)
         #expect(promise.holder == "node-\(shard)")
     }
@@ -126,7 +129,9 @@ struct StorageKeysRoundTripTests {
         #expect(try StorageKeys.Outbox.parse(StorageKeys.Outbox.key(eventID: text)) == text)
         #expect(try StorageKeys.Inbox.parse(StorageKeys.Inbox.key(eventID: text)) == text)
         #expect(StorageKeys.NodeID.parseValue(StorageKeys.NodeID.value(text)) == text)
-        #expect(try StorageKeys.ShardCount.parseValue(StorageKeys.ShardCount.value(text.utf8.count + 1)) == text.utf8.count + 1)
+        #expect(
+            try StorageKeys.ShardCount.parseValue(StorageKeys.ShardCount.value(text.utf8.count + 1)) == text.utf8.count
+                + 1)
     }
 
     @Test("keys of another layout are refused, not misread")
@@ -160,7 +165,9 @@ struct StorageKeysOrderTests {
                 }
             }
             try db.write(batch)
-            let shardOne = try db.entries(prefix: StorageKeys.Shard.prefix(1), in: ops).map { try StorageKeys.Ops.parse($0.key) }
+            let shardOne = try db.entries(prefix: StorageKeys.Shard.prefix(1), in: ops).map {
+                try StorageKeys.Ops.parse($0.key)
+            }
             #expect(shardOne.map { $0.shard } == [1, 1, 1, 1, 1])
             #expect(shardOne.map { $0.sequence } == [1, 2, 256, 300, UInt64.max])
 

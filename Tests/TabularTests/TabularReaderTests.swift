@@ -20,7 +20,10 @@ private func rows(_ reader: TabularReader) throws -> [[TabularCell]] {
 struct TabularReaderTests {
     @Test("CSV: numbers, booleans, strings, empty fields, quotes with commas, escaped quotes and newlines, CRLF")
     func csvCells() throws {
-        let path = try file("a.csv", "x, flag ,name\r\n1.5,true,plain\r\n-2e3,FALSE,\"with, comma\"\r\n,,\"say \"\"hi\"\"\nnext line\"\r\nnan,maybe,  padded  \r\n")
+        let path = try file(
+            "a.csv",
+            "x, flag ,name\r\n1.5,true,plain\r\n-2e3,FALSE,\"with, comma\"\r\n,,\"say \"\"hi\"\"\nnext line\"\r\nnan,maybe,  padded  \r\n"
+        )
         let reader = try TabularReader(path: path)
         #expect(reader.columns == ["x", "flag", "name"])
         let all = try rows(reader)
@@ -62,7 +65,10 @@ struct TabularReaderTests {
 
     @Test("JSON Lines: scalars, nulls, new keys become new columns, bad lines name their line")
     func jsonLines() throws {
-        let path = try file("f.jsonl", "{\"a\": 1, \"b\": \"x\"}\n\n{\"a\": null, \"c\": true, \"b\": \"y\"}\n{\"a\": 2.5, \"d\": [1,2]}\nnot json\n")
+        let path = try file(
+            "f.jsonl",
+            "{\"a\": 1, \"b\": \"x\"}\n\n{\"a\": null, \"c\": true, \"b\": \"y\"}\n{\"a\": 2.5, \"d\": [1,2]}\nnot json\n"
+        )
         let reader = try TabularReader(path: path)
         #expect(try reader.nextRow() == [.number(1), .string("x")])
         #expect(try reader.nextRow() == [.missing, .string("y"), .bool(true)])
@@ -120,10 +126,12 @@ struct TabularEdgeTests {
         #expect(plain?.message.contains("longer than 100 bytes") == true, "\(String(describing: plain))")
 
         // A quoted field spanning lines counts towards the line the row starts on.
-        let quoted = try TabularReader(path: try file("b.csv", "a,b\n\"\(long.prefix(60))\n\(long.prefix(60))\",1\n"), settings: limit(100))
+        let quoted = try TabularReader(
+            path: try file("b.csv", "a,b\n\"\(long.prefix(60))\n\(long.prefix(60))\",1\n"), settings: limit(100))
         #expect(error { _ = try quoted.nextRow() }?.line == 2)
 
-        let jsonl = try TabularReader(path: try file("c.jsonl", "{\"a\": 1}\n{\"a\": \"\(long)\"}\n"), settings: limit(100))
+        let jsonl = try TabularReader(
+            path: try file("c.jsonl", "{\"a\": 1}\n{\"a\": \"\(long)\"}\n"), settings: limit(100))
         _ = try jsonl.nextRow()
         #expect(error { _ = try jsonl.nextRow() }?.line == 2)
 
@@ -185,10 +193,15 @@ struct TabularEdgeTests {
 
     @Test("one number grammar: decimal literals and (CSV) inf/nan words; hex is text")
     func numberGrammar() throws {
-        let reader = try TabularReader(path: try file("m.csv", "v\n+.5\n5.\n-2E+3\n1e-400\n-Infinity\nINF\n0x1F\n1e\n.\n-\n1.2.3\n"))
+        let reader = try TabularReader(
+            path: try file("m.csv", "v\n+.5\n5.\n-2E+3\n1e-400\n-Infinity\nINF\n0x1F\n1e\n.\n-\n1.2.3\n"))
         let cells = try rows(reader).map { $0[0] }
-        #expect(Array(cells.prefix(6)) == [.number(0.5), .number(5), .number(-2000), .number(0), .number(-.infinity), .number(.infinity)])
-        #expect(Array(cells.dropFirst(6)) == [.string("0x1F"), .string("1e"), .string("."), .string("-"), .string("1.2.3")])
+        #expect(
+            Array(cells.prefix(6)) == [
+                .number(0.5), .number(5), .number(-2000), .number(0), .number(-.infinity), .number(.infinity),
+            ])
+        #expect(
+            Array(cells.dropFirst(6)) == [.string("0x1F"), .string("1e"), .string("."), .string("-"), .string("1.2.3")])
     }
 
     @Test("a number beyond Double's range is an error naming line, column and value, in CSV and JSON Lines alike")
@@ -203,7 +216,8 @@ struct TabularEdgeTests {
         let quoted = try TabularReader(path: try file("o.csv", "a,b\n\"x\",1e999\n"))
         #expect(error { _ = try quoted.nextRow() }?.message.contains("column \"b\": 1e999") == true)
 
-        let jsonl = try TabularReader(path: try file("p.jsonl", "{\"a\": 1, \"b\": 2}\n{\"a\": [1, 2], \"b\": 1e400}\n"))
+        let jsonl = try TabularReader(
+            path: try file("p.jsonl", "{\"a\": 1, \"b\": 2}\n{\"a\": [1, 2], \"b\": 1e400}\n"))
         _ = try jsonl.nextRow()
         let jsonError = error { _ = try jsonl.nextRow() }
         #expect(jsonError?.line == 2)

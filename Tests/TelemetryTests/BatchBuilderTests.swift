@@ -14,7 +14,8 @@ private func column(_ batch: Infranaut_V1_TelemetryBatch, _ name: String) -> Inf
 
 @Suite("batch builder")
 struct BatchBuilderTests {
-    @Test("a column is doubles when every present cell is a number, bools when every one is a boolean, strings otherwise")
+    @Test(
+        "a column is doubles when every present cell is a number, bools when every one is a boolean, strings otherwise")
     func columnTyping() throws {
         var builder = BatchBuilder(model: "m")
         builder.append([.number(1.5), .bool(true), .number(2), .missing])
@@ -72,7 +73,9 @@ struct BatchBuilderTests {
     @Test("numbers become text without a spurious fraction; large and fractional ones keep their form")
     func numbersAsText() throws {
         var builder = BatchBuilder(model: "m", idColumn: "id")
-        for id: TabularCell in [.number(42), .number(-7), .number(0.25), .number(1e20), .bool(false), .string("p-1"), .missing] {
+        for id: TabularCell in [
+            .number(42), .number(-7), .number(0.25), .number(1e20), .bool(false), .string("p-1"), .missing,
+        ] {
             builder.append([id, .number(1)])
         }
         let batch = try builder.take(columns: ["id", "x"])
@@ -82,7 +85,8 @@ struct BatchBuilderTests {
 
     @Test("id and time columns become prediction ids and event times, not features; prediction and label stay features")
     func roleColumns() throws {
-        var builder = BatchBuilder(model: "m", idColumn: "id", timeColumn: "ts", predictionColumn: "score", labelColumn: "label")
+        var builder = BatchBuilder(
+            model: "m", idColumn: "id", timeColumn: "ts", predictionColumn: "score", labelColumn: "label")
         builder.append([.string("a"), .number(1_700_000_000_123), .number(0.9), .bool(true), .number(5)])
         builder.append([.string("b"), .string("2024-03-01T12:00:00Z"), .number(0.1), .bool(false), .number(6)])
         builder.append([.string("c"), .string("2024-03-01T12:00:00.250Z"), .number(0.5), .missing, .number(7)])
@@ -135,7 +139,10 @@ struct BatchBuilderTests {
         // The largest and smallest whole milliseconds that fit are accepted; fractions are cut.
         var builder = BatchBuilder(model: "m", timeColumn: "ts")
         for value in [-9.2e18, 9.2e18, 1.9, -1.9] { builder.append([.number(value)]) }
-        #expect(try builder.take(columns: ["ts"]).eventTimeUnixMs == [-9_200_000_000_000_000_000, 9_200_000_000_000_000_000, 1, -1])
+        #expect(
+            try builder.take(columns: ["ts"]).eventTimeUnixMs == [
+                -9_200_000_000_000_000_000, 9_200_000_000_000_000_000, 1, -1,
+            ])
     }
 
     @Test("short rows are missing the rest, cells beyond the names are ignored, and take starts a new batch")
@@ -165,7 +172,9 @@ struct BatchBuilderTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("week.csv").path
         var text = "id,ts,x,segment,score\n"
-        for row in 0..<25 { text += "r\(row),\(1_000 + row),\(row % 3 == 0 ? "" : "\(row)"),\(row % 2 == 0 ? "a" : "b"),0.\(row % 10)\n" }
+        for row in 0..<25 {
+            text += "r\(row),\(1_000 + row),\(row % 3 == 0 ? "" : "\(row)"),\(row % 2 == 0 ? "a" : "b"),0.\(row % 10)\n"
+        }
         try text.write(toFile: path, atomically: true, encoding: .utf8)
 
         let reader = try TabularReader(path: path)

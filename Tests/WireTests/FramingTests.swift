@@ -7,16 +7,26 @@ private func batch(rows: Int) -> Infranaut_V1_TelemetryBatch {
         $0.rowCount = UInt32(rows)
         $0.predictionIds = (0..<rows).map { "p\($0)" }
         $0.columns = [
-            .with { $0.name = "score"; $0.doubles = .with { $0.values = (0..<rows).map { Double($0) / 7 } } },
-            .with { $0.name = "city"; $0.strings = .with { $0.values = (0..<rows).map { "c\($0 % 5)" }; $0.missingRows = [0] } },
+            .with {
+                $0.name = "score"
+                $0.doubles = .with { $0.values = (0..<rows).map { Double($0) / 7 } }
+            },
+            .with {
+                $0.name = "city"
+                $0.strings = .with {
+                    $0.values = (0..<rows).map { "c\($0 % 5)" }
+                    $0.missingRows = [0]
+                }
+            },
         ]
     }
 }
 
 @Suite("request framing")
 struct FramingTests {
-    @Test("encodedIngest decodes to version 1, no hops, the key and the batch, and matches SwiftProtobuf's bytes",
-          arguments: zip(["k", String(repeating: "k", count: 128)], [1, 2_000]))
+    @Test(
+        "encodedIngest decodes to version 1, no hops, the key and the batch, and matches SwiftProtobuf's bytes",
+        arguments: zip(["k", String(repeating: "k", count: 128)], [1, 2_000]))
     func encodedIngest(key: String, rows: Int) throws {
         let batch = batch(rows: rows)
         let bytes = Infranaut_V1_Request.encodedIngest(key: key, batchBytes: try batch.serializedBytes())
@@ -34,7 +44,10 @@ struct FramingTests {
 
         let expected = Infranaut_V1_Request.with {
             $0.version = 1
-            $0.ingest = .with { $0.idempotencyKey = key; $0.batch = batch }
+            $0.ingest = .with {
+                $0.idempotencyKey = key
+                $0.batch = batch
+            }
         }
         #expect(decoded == expected)
         #expect(bytes == (try expected.serializedBytes() as [UInt8]))
@@ -45,9 +58,13 @@ struct FramingTests {
         let original = Infranaut_V1_Request.with {
             $0.version = 1
             $0.hops = hops
-            $0.ingest = .with { $0.idempotencyKey = "key"; $0.batch = batch(rows: 3) }
+            $0.ingest = .with {
+                $0.idempotencyKey = "key"
+                $0.batch = batch(rows: 3)
+            }
         }
-        let decoded = try Infranaut_V1_Request(serializedBytes: Infranaut_V1_Request.markingForwarded(try original.serializedBytes()))
+        let decoded = try Infranaut_V1_Request(
+            serializedBytes: Infranaut_V1_Request.markingForwarded(try original.serializedBytes()))
         #expect(decoded.hops == 1)
         #expect(decoded.version == 1)
         #expect(decoded.ingest == original.ingest)
@@ -61,9 +78,13 @@ struct FramingTests {
     func markingForwardedStatus() throws {
         let original = Infranaut_V1_Request.with {
             $0.version = 1
-            $0.status = .with { $0.modelID = "m"; $0.maxFeatures = 10 }
+            $0.status = .with {
+                $0.modelID = "m"
+                $0.maxFeatures = 10
+            }
         }
-        let decoded = try Infranaut_V1_Request(serializedBytes: Infranaut_V1_Request.markingForwarded(try original.serializedBytes()))
+        let decoded = try Infranaut_V1_Request(
+            serializedBytes: Infranaut_V1_Request.markingForwarded(try original.serializedBytes()))
         var expected = original
         expected.hops = 1
         #expect(decoded == expected)

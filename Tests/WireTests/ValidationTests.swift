@@ -8,8 +8,17 @@ private func valid() -> Infranaut_V1_IngestRequest {
             $0.modelID = "m"
             $0.rowCount = 2
             $0.columns = [
-                .with { $0.name = "a"; $0.doubles = .with { $0.values = [1, 2] } },
-                .with { $0.name = "b"; $0.strings = .with { $0.values = ["x", ""]; $0.missingRows = [1] } },
+                .with {
+                    $0.name = "a"
+                    $0.doubles = .with { $0.values = [1, 2] }
+                },
+                .with {
+                    $0.name = "b"
+                    $0.strings = .with {
+                        $0.values = ["x", ""]
+                        $0.missingRows = [1]
+                    }
+                },
             ]
         }
     }
@@ -55,7 +64,9 @@ struct ValidationTests {
         var request = valid()
         var limits = IngestLimits()
         limits.maxRows = 1
-        #expect(throws: WireError(.tooLarge, "batch.row_count is 2; the limit is 1 rows per batch")) { try request.validate(limits) }
+        #expect(throws: WireError(.tooLarge, "batch.row_count is 2; the limit is 1 rows per batch")) {
+            try request.validate(limits)
+        }
         request.idempotencyKey = String(repeating: "k", count: 200)
         #expect(throws: WireError.self) { try request.validate() }
     }

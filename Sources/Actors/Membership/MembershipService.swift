@@ -173,9 +173,11 @@ public actor MembershipService: Service {
             case .refusal(let notice):
                 // Sealed with this cluster's secret: a member of it says why it refuses this node.
                 if refusalLog.allow("shape notice") {
-                    logger.error("a node of the cluster refuses this node", metadata: [
-                        "by": "\(notice.fromAddress.prefix(256))", "reason": "\(notice.reason.prefix(1_024))",
-                    ])
+                    logger.error(
+                        "a node of the cluster refuses this node",
+                        metadata: [
+                            "by": "\(notice.fromAddress.prefix(256))", "reason": "\(notice.reason.prefix(1_024))",
+                        ])
                 }
                 return
             case nil:
@@ -183,7 +185,8 @@ public actor MembershipService: Service {
                 return
             }
         } catch {
-            logger.warning("dropping a malformed cluster frame", metadata: ["bytes": "\(bytes.count)", "error": "\(error)"])
+            logger.warning(
+                "dropping a malformed cluster frame", metadata: ["bytes": "\(bytes.count)", "error": "\(error)"])
             return
         }
         perform(instance.onMessage(message, now: now))
@@ -200,8 +203,10 @@ public actor MembershipService: Service {
         let frame: Infranaut_V1_ClusterMessage?
         if bytes.count > Self.maxUnauthenticatedParse {
             frame = nil
-        } else if refusal == .badMAC, let opened = try? Infranaut_V1_ClusterMessage(
-            serializedBytes: Array(bytes.dropFirst(PeerSeal.headerBytes(of: bytes)))) {
+        } else if refusal == .badMAC,
+            let opened = try? Infranaut_V1_ClusterMessage(
+                serializedBytes: Array(bytes.dropFirst(PeerSeal.headerBytes(of: bytes))))
+        {
             frame = opened
         } else {
             frame = try? Infranaut_V1_ClusterMessage(serializedBytes: bytes)
@@ -210,8 +215,11 @@ public actor MembershipService: Service {
             // Unauthenticated text: logged at most every 5 s in all, cut short, control characters
             // escaped, so a flood of notices can neither fill the log nor forge lines in it.
             if unsealedLog.allow("notice") {
-                logger.error("a node refused this node's gossip: check that every node has the same cluster secret (--cluster-secret-file)",
-                             metadata: ["by": "\(notice.fromAddress.printableForLog)", "reason": "\(notice.reason.printableForLog)"])
+                logger.error(
+                    "a node refused this node's gossip: check that every node has the same cluster secret (--cluster-secret-file)",
+                    metadata: [
+                        "by": "\(notice.fromAddress.printableForLog)", "reason": "\(notice.reason.printableForLog)",
+                    ])
             }
             return
         }
@@ -219,8 +227,8 @@ public actor MembershipService: Service {
             logger.warning("refused a gossip frame", metadata: ["reason": "\(refusal)", "bytes": "\(bytes.count)"])
         }
         guard refusal == .badMAC, case .swim(let swim)? = frame?.body, !swim.sender.address.isEmpty,
-              swim.sender.address != address, swim.sender.address.utf8.count <= 256,
-              refusalLog.allow("notify \(swim.sender.address)"), noticesSent.allow("any")
+            swim.sender.address != address, swim.sender.address.utf8.count <= 256,
+            refusalLog.allow("notify \(swim.sender.address)"), noticesSent.allow("any")
         else { return }
         let notice = Infranaut_V1_ClusterMessage.with {
             $0.version = 1
@@ -229,7 +237,9 @@ public actor MembershipService: Service {
                 $0.reason = "\(refusal)"
             }
         }
-        guard let noticeBytes: [UInt8] = try? notice.serializedBytes(), let sender = try? MailboxSender(dial: swim.sender.address) else { return }
+        guard let noticeBytes: [UInt8] = try? notice.serializedBytes(),
+            let sender = try? MailboxSender(dial: swim.sender.address)
+        else { return }
         // The completion keeps the sender alive until the notice left (or timed out).
         sender.post(noticeBytes, timeout: .milliseconds(500)) { _ in sender.close() }
     }
@@ -248,7 +258,9 @@ public actor MembershipService: Service {
                 $0.reason = reason
             }
         }
-        guard let body: [UInt8] = try? notice.serializedBytes(), let mailbox = try? MailboxSender(dial: sender) else { return }
+        guard let body: [UInt8] = try? notice.serializedBytes(), let mailbox = try? MailboxSender(dial: sender) else {
+            return
+        }
         let bytes = authenticator.seal.seal(body, channel: .gossip, to: sender).bytes
         // The completion keeps the sender alive until the notice left (or timed out).
         mailbox.post(bytes, timeout: .milliseconds(500)) { _ in mailbox.close() }
@@ -270,11 +282,13 @@ public actor MembershipService: Service {
                     sender.close()
                 }
                 recomputeMajority()
-                logger.info("member changed", metadata: [
-                    "member": "\(change.member.id)", "status": "\(change.member.status)",
-                    "previous": "\(change.previousStatus.map { "\($0)" } ?? "new")",
-                    "incarnation": "\(change.member.incarnation)",
-                ])
+                logger.info(
+                    "member changed",
+                    metadata: [
+                        "member": "\(change.member.id)", "status": "\(change.member.status)",
+                        "previous": "\(change.previousStatus.map { "\($0)" } ?? "new")",
+                        "incarnation": "\(change.member.incarnation)",
+                    ])
                 let diff = placement.update(members: instance.members)
                 if !diff.moves.isEmpty {
                     logger.info("placement changed", metadata: ["shards": "\(diff.moves.count)"])
@@ -343,7 +357,9 @@ public actor MembershipService: Service {
         if let index = members.firstIndex(where: { $0.id == instance.myself.id }) { members[index].status = .left }
         _ = table.update(members: members)
         return (0..<placement.settings.shardCount).map { shard in
-            table.assignment(for: ShardID(shard)).replicas.compactMap { instance.member($0)?.peerAddress }.filter { !$0.isEmpty }
+            table.assignment(for: ShardID(shard)).replicas.compactMap { instance.member($0)?.peerAddress }.filter {
+                !$0.isEmpty
+            }
         }
     }
 
@@ -359,13 +375,15 @@ public actor MembershipService: Service {
     public var coordinators: [DeliveryQueue.Coordinator] {
         instance.members.filter { $0.roles.contains(.coordinator) }.map {
             DeliveryQueue.Coordinator(
-                id: $0.id.rawValue, address: $0.peerAddress, live: $0.status.isLive && !$0.peerAddress.isEmpty, left: $0.status == .left)
+                id: $0.id.rawValue, address: $0.peerAddress, live: $0.status.isLive && !$0.peerAddress.isEmpty,
+                left: $0.status == .left)
         }
     }
 
     /// Peer addresses of the live members other than this node.
     public var peerAddresses: [String] {
-        instance.members.filter { $0.id != instance.myself.id && $0.status.isLive && !$0.peerAddress.isEmpty }.map(\.peerAddress)
+        instance.members.filter { $0.id != instance.myself.id && $0.status.isLive && !$0.peerAddress.isEmpty }.map(
+            \.peerAddress)
     }
 
     /// This node's current view of the cluster.

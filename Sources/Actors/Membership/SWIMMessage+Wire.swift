@@ -32,7 +32,8 @@ extension SWIMMessage {
     public init(wire: Infranaut_V1_SwimMessage) throws(WireError) {
         guard wire.hasSender else { throw .invalid("swim message without sender") }
         let sender = try Peer(wire: wire.sender)
-        let gossip = try wire.gossip.map { (record) throws(WireError) -> MemberUpdate in try MemberUpdate(wire: record) }
+        let gossip = try wire.gossip.map { (record) throws(WireError) -> MemberUpdate in try MemberUpdate(wire: record)
+        }
         let payload: Payload
         switch wire.payload {
         case .ping(let sequence): payload = .ping(sequence: sequence)
@@ -43,7 +44,9 @@ extension SWIMMessage {
         case .nack(let sequence): payload = .nack(sequence: sequence)
         case .pushPull(let exchange):
             payload = .pushPull(
-                members: try exchange.members.map { (record) throws(WireError) -> MemberUpdate in try MemberUpdate(wire: record) },
+                members: try exchange.members.map { (record) throws(WireError) -> MemberUpdate in
+                    try MemberUpdate(wire: record)
+                },
                 isReply: exchange.isReply)
         case .join: payload = .join
         case .leave: payload = .leave
@@ -89,7 +92,9 @@ extension MemberUpdate {
         }
         var roles = Set<NodeRole>()
         for role in wire.roles {
-            guard let parsed = NodeRole(rawValue: role) else { throw .invalid("member record \(wire.id) has unknown role \(role)") }
+            guard let parsed = NodeRole(rawValue: role) else {
+                throw .invalid("member record \(wire.id) has unknown role \(role)")
+            }
             roles.insert(parsed)
         }
         self.init(

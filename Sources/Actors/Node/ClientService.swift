@@ -27,10 +27,13 @@ final class ClientService: Sendable {
         guard bytes.count <= settings.maxRequestBytes else {
             return .error(
                 .tooLarge,
-                "request is \(bytes.count) bytes; this node accepts at most \(settings.maxRequestBytes) (--max-request-bytes); send smaller batches")
+                "request is \(bytes.count) bytes; this node accepts at most \(settings.maxRequestBytes) (--max-request-bytes); send smaller batches"
+            )
         }
         if PeerSeal.isSealed(bytes) {
-            return refuse("a sealed peer frame", reason: "peer frames go to the node's peer listener (--peer-listen), not the client listener")
+            return refuse(
+                "a sealed peer frame",
+                reason: "peer frames go to the node's peer listener (--peer-listen), not the client listener")
         }
         return await handler.handle(bytes, from: .client) { request in
             request.peerOnlyReason.map { refuse(request.bodyName, reason: $0) }
@@ -40,7 +43,9 @@ final class ClientService: Sendable {
     private func refuse(_ what: String, reason: String) -> Infranaut_V1_Response {
         handler.clientRefusals.add(1, ordering: .relaxed)
         if refusalLog.allow(what) {
-            logger.warning("refused a peer-only request on the client listener", metadata: ["request": "\(what)", "reason": "\(reason)"])
+            logger.warning(
+                "refused a peer-only request on the client listener",
+                metadata: ["request": "\(what)", "reason": "\(reason)"])
         }
         return .error(.permissionDenied, "\(what) is not accepted on the client endpoint: \(reason)")
     }

@@ -61,7 +61,9 @@ final class Decommission: Service {
 
     func leave(refuseClients: () -> Void) async -> Infranaut_V1_LeaveResponse {
         let started = ContinuousClock.now
-        func failed(_ code: Infranaut_V1_StatusCode, _ message: String, held: Int = 0, done: Int = 0) -> Infranaut_V1_LeaveResponse {
+        func failed(_ code: Infranaut_V1_StatusCode, _ message: String, held: Int = 0, done: Int = 0)
+            -> Infranaut_V1_LeaveResponse
+        {
             .with {
                 $0.status = Infranaut_V1_Status(code: code, message: message)
                 $0.shardsHeld = UInt32(held)
@@ -69,18 +71,22 @@ final class Decommission: Service {
                 $0.tookMs = UInt64((ContinuousClock.now - started).inSeconds * 1000)
             }
         }
-        guard state.withLock({ state in
-            guard !state.running else { return false }
-            state.running = true
-            return true
-        }) else { return failed(.unavailable, "a leave is already in progress on this node") }
+        guard
+            state.withLock({ state in
+                guard !state.running else { return false }
+                state.running = true
+                return true
+            })
+        else { return failed(.unavailable, "a leave is already in progress on this node") }
         defer { state.withLock { $0.running = false } }
 
         let peers = await membership.peerAddresses
         let announced = state.withLock { $0.announced }
         if !announced {
             guard !peers.isEmpty else {
-                return failed(.invalidArgument, "this node is the cluster's only live member: its data would have nowhere to go; stop it instead")
+                return failed(
+                    .invalidArgument,
+                    "this node is the cluster's only live member: its data would have nowhere to go; stop it instead")
             }
             refuseClients()
             // Shards whose only copy is here (no follower, e.g. replication factor 1) go to their
@@ -89,7 +95,7 @@ final class Decommission: Service {
             let destinations = await membership.replicaAddressesWithoutMe()
             for shard in shards where await shard.appliedSequence > 0 {
                 guard let followers = await membership.followerAddresses(shard: shard.shard), followers.isEmpty,
-                      let next = destinations[shard.shard].first
+                    let next = destinations[shard.shard].first
                 else { continue }
                 var seeded = false
                 while !seeded && ContinuousClock.now < started + Self.totalTimeout {
@@ -97,7 +103,10 @@ final class Decommission: Service {
                     if !seeded { try? await Task.sleep(for: .milliseconds(200)) }
                 }
                 guard seeded else {
-                    return failed(.unavailable, "shard \(shard.shard) (held only here) could not be copied to \(next); the node stays in the cluster; ask again")
+                    return failed(
+                        .unavailable,
+                        "shard \(shard.shard) (held only here) could not be copied to \(next); the node stays in the cluster; ask again"
+                    )
                 }
             }
             await membership.announceLeave()
@@ -108,7 +117,9 @@ final class Decommission: Service {
         let deadline = ContinuousClock.now + Self.totalTimeout
         // Every live peer must see this node as left before it can be sure their placements moved.
         while !(await allPeersSeeLeft(peers, me: me)) {
-            guard ContinuousClock.now < deadline else { return failed(.unavailable, "peers did not see this node leave within \(Self.totalTimeout); ask again") }
+            guard ContinuousClock.now < deadline else {
+                return failed(.unavailable, "peers did not see this node leave within \(Self.totalTimeout); ask again")
+            }
             try? await Task.sleep(for: .milliseconds(100))
         }
 
@@ -125,15 +136,20 @@ final class Decommission: Service {
             }
         }
         guard missing.isEmpty else {
-            return failed(.unavailable, "shards not confirmed on their new replicas: \(missing.joined(separator: "; ")); the node stays up; ask again",
-                          held: held.count, done: done)
+            return failed(
+                .unavailable,
+                "shards not confirmed on their new replicas: \(missing.joined(separator: "; ")); the node stays up; ask again",
+                held: held.count, done: done)
         }
         // Events published here and not yet delivered everywhere go to a peer, which delivers them
         // (coordinators drop the copies they already have, by id).
         var reachable = peers
         for event in await events.pendingEvents() {
             guard ContinuousClock.now < deadline, let peer = await republish(event, peers: reachable) else {
-                return failed(.unavailable, "event \(event.id) could not be handed to a peer in time; the node stays up; ask again", held: held.count, done: done)
+                return failed(
+                    .unavailable,
+                    "event \(event.id) could not be handed to a peer in time; the node stays up; ask again",
+                    held: held.count, done: done)
             }
             // The peer that took this one is asked first for the next.
             reachable = [peer] + reachable.filter { $0 != peer }
@@ -157,9 +173,13 @@ final class Decommission: Service {
             }
             // A peer that does not answer routes nothing here either (and this node, having left,
             // no longer learns whether it died): it does not hold the leave up.
-            guard let reply = try? await send(request, to: peer), case .members(let members) = reply.body else { continue }
+            guard let reply = try? await send(request, to: peer), case .members(let members) = reply.body else {
+                continue
+            }
             // Left (or dead, or already forgotten): the peer's placement no longer counts this node.
-            if let entry = members.members.first(where: { $0.id == me }), entry.state == .alive || entry.state == .suspect {
+            if let entry = members.members.first(where: { $0.id == me }),
+                entry.state == .alive || entry.state == .suspect
+            {
                 return false
             }
         }
@@ -171,7 +191,9 @@ final class Decommission: Service {
     /// date, until the primary confirms a history at least as far as this node's and followers that
     /// cover the new replica set.
     /// Nil once handed off; otherwise what stood in the way last.
-    private func handOff(_ shard: ShardActor, from myAddress: String, peers: [String], until deadline: ContinuousClock.Instant) async -> String? {
+    private func handOff(
+        _ shard: ShardActor, from myAddress: String, peers: [String], until deadline: ContinuousClock.Instant
+    ) async -> String? {
         let number = shard.shard
         let applied = await shard.appliedSequence
         let lastTerm = await shard.lastTerm
@@ -199,12 +221,16 @@ final class Decommission: Service {
                         throw DecommissionProblem("\(primary): \(reply.outcome.message)")
                     }
                     guard (handOff.lastTerm, handOff.applied) >= (lastTerm, applied), handOff.containsLeavingCopy else {
-                        throw DecommissionProblem("\(primary) does not hold this node's last op (sequence \(applied), term \(lastTerm))")
+                        throw DecommissionProblem(
+                            "\(primary) does not hold this node's last op (sequence \(applied), term \(lastTerm))")
                     }
                     guard Set(replicas.dropFirst()).isSubset(of: Set(handOff.followers)) else {
-                        throw DecommissionProblem("\(primary) confirmed followers \(handOff.followers), not \(Array(replicas.dropFirst()))")
+                        throw DecommissionProblem(
+                            "\(primary) confirmed followers \(handOff.followers), not \(Array(replicas.dropFirst()))")
                     }
-                    logger.debug("shard handed off", metadata: ["shard": "\(number)", "primary": "\(primary)", "applied": "\(handOff.applied)"])
+                    logger.debug(
+                        "shard handed off",
+                        metadata: ["shard": "\(number)", "primary": "\(primary)", "applied": "\(handOff.applied)"])
                     return nil
                 } catch {
                     problem = "\(error)"
@@ -219,9 +245,18 @@ final class Decommission: Service {
     /// places them.
     private func currentReplicas(of shard: Int, peers: [String]) async -> [String]? {
         for peer in peers {
-            guard let ring = try? await send(.with { $0.version = 1; $0.ring = .init() }, to: peer), case .ring(let placement) = ring.body,
-                  shard < placement.shards.count,
-                  let view = try? await send(.with { $0.version = 1; $0.members = .init() }, to: peer), case .members(let members) = view.body
+            guard
+                let ring = try? await send(
+                    .with {
+                        $0.version = 1
+                        $0.ring = .init()
+                    }, to: peer), case .ring(let placement) = ring.body,
+                shard < placement.shards.count,
+                let view = try? await send(
+                    .with {
+                        $0.version = 1
+                        $0.members = .init()
+                    }, to: peer), case .members(let members) = view.body
             else { continue }
             let addresses = Dictionary(members.members.map { ($0.id, $0.peerAddress) }, uniquingKeysWith: { $1 })
             let replicas = placement.shards[shard].replicas.compactMap { addresses[$0] }.filter { !$0.isEmpty }
@@ -238,14 +273,18 @@ final class Decommission: Service {
                 $0.version = 1
                 $0.publishEvent = .with { $0.event = event }
             }
-            if let reply = try? await send(request, to: peer), case .publishEvent(let answer) = reply.body, answer.status.code == .ok {
+            if let reply = try? await send(request, to: peer), case .publishEvent(let answer) = reply.body,
+                answer.status.code == .ok
+            {
                 return peer
             }
         }
         return nil
     }
 
-    private func send(_ request: Infranaut_V1_Request, to address: String, timeout: Duration = .seconds(5)) async throws -> Infranaut_V1_Response {
+    private func send(_ request: Infranaut_V1_Request, to address: String, timeout: Duration = .seconds(5)) async throws
+        -> Infranaut_V1_Response
+    {
         try await peers.call(request, to: address, timeout: timeout)
     }
 }

@@ -57,7 +57,8 @@ actor EventRelay: Service {
     private let work = Wakeup()
 
     init(
-        database: Database, meta: ColumnFamily, writer: GroupCommitWriter, membership: MembershipService, peers: PeerClients,
+        database: Database, meta: ColumnFamily, writer: GroupCommitWriter, membership: MembershipService,
+        peers: PeerClients,
         nodeID: String, isCoordinator: Bool, settings: DeliveryQueue.Settings = .init(), logger: Logger
     ) throws(StorageError) {
         self.database = database
@@ -88,7 +89,9 @@ actor EventRelay: Service {
         var keptBytes = 0
         for event in received.reversed() {
             // Once one does not fit, every older one goes too, so what is kept is the newest run.
-            if droppedAtLoad.isEmpty, kept < Self.inboxCapacity, keptBytes + event.event.payload.count <= Self.inboxMaxBytes {
+            if droppedAtLoad.isEmpty, kept < Self.inboxCapacity,
+                keptBytes + event.event.payload.count <= Self.inboxMaxBytes
+            {
                 kept += 1
                 keptBytes += event.event.payload.count
             } else {
@@ -113,11 +116,19 @@ actor EventRelay: Service {
         } catch {
             return .with { $0.status = Infranaut_V1_Status(code: error.code, message: error.message) }
         }
-        if queue.payload(of: event.id) != nil { return .with { $0.status = .ok; $0.duplicate = true } }
+        if queue.payload(of: event.id) != nil {
+            return .with {
+                $0.status = .ok
+                $0.duplicate = true
+            }
+        }
         guard queue.pendingCount + loaded.count < Self.outboxCapacity else {
             return .with {
                 $0.status = Infranaut_V1_Status(
-                    code: .unavailable, message: "\(queue.pendingCount) events are still being delivered from this node; retry later or through another node")
+                    code: .unavailable,
+                    message:
+                        "\(queue.pendingCount) events are still being delivered from this node; retry later or through another node"
+                )
             }
         }
         var stamped = event
@@ -128,17 +139,27 @@ actor EventRelay: Service {
         do {
             payload = try stamped.serializedBytes()
         } catch {
-            return .with { $0.status = Infranaut_V1_Status(code: .internal, message: "cannot encode the event: \(error)") }
+            return .with {
+                $0.status = Infranaut_V1_Status(code: .internal, message: "cannot encode the event: \(error)")
+            }
         }
         var batch = WriteBatch()
         batch.put(StorageKeys.Outbox.key(eventID: event.id), payload, in: meta)
         do throws(StorageError) {
             try await writer.write(batch)
         } catch {
-            return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "the event could not be made durable (\(error.code.rawValue)); retry") }
+            return .with {
+                $0.status = Infranaut_V1_Status(
+                    code: .unavailable, message: "the event could not be made durable (\(error.code.rawValue)); retry")
+            }
         }
         // Another publish of the same id may have been made durable meanwhile: then this is it.
-        guard queue.publish(id: event.id, payload: payload, now: now) else { return .with { $0.status = .ok; $0.duplicate = true } }
+        guard queue.publish(id: event.id, payload: payload, now: now) else {
+            return .with {
+                $0.status = .ok
+                $0.duplicate = true
+            }
+        }
         queue.coordinatorsChanged(await membership.coordinators, now: now)
         work.signal()
         return .with { $0.status = .ok }
@@ -178,11 +199,15 @@ actor EventRelay: Service {
                     var batch = WriteBatch()
                     for id in expired { batch.delete(StorageKeys.Outbox.key(eventID: id), in: meta) }
                     try? await writer.write(batch)
-                    logger.warning("events expired before every coordinator acknowledged them", metadata: ["events": "\(expired.count)"])
+                    logger.warning(
+                        "events expired before every coordinator acknowledged them",
+                        metadata: ["events": "\(expired.count)"])
                 }
                 for attempt in queue.due(now: now) {
                     guard let payload = queue.payload(of: attempt.id) else { continue }
-                    attempts.addTask { await self.finish(attempt, delivered: await self.deliver(payload, attempt: attempt)) }
+                    attempts.addTask {
+                        await self.finish(attempt, delivered: await self.deliver(payload, attempt: attempt))
+                    }
                 }
                 await work.wait(until: queue.nextDeadline.map { origin + $0 })
             }
@@ -227,14 +252,21 @@ actor EventRelay: Service {
 
     func receive(_ request: Infranaut_V1_DeliverEventRequest) async -> Infranaut_V1_DeliverEventResponse {
         guard isCoordinator else {
-            return .with { $0.status = Infranaut_V1_Status(code: .invalidArgument, message: "node \(nodeID) is not a coordinator") }
+            return .with {
+                $0.status = Infranaut_V1_Status(code: .invalidArgument, message: "node \(nodeID) is not a coordinator")
+            }
         }
         do throws(WireError) {
             try request.event.validate()
         } catch {
             return .with { $0.status = Infranaut_V1_Status(code: error.code, message: error.message) }
         }
-        if inbox[request.event.id] != nil { return .with { $0.status = .ok; $0.duplicate = true } }
+        if inbox[request.event.id] != nil {
+            return .with {
+                $0.status = .ok
+                $0.duplicate = true
+            }
+        }
         let received = Infranaut_V1_ReceivedEvent.with {
             $0.event = request.event
             $0.receivedUnixMs = Int64(Date().timeIntervalSince1970 * 1000)
@@ -244,9 +276,17 @@ actor EventRelay: Service {
             batch.put(StorageKeys.Inbox.key(eventID: request.event.id), try encode(received), in: meta)
             try await writer.write(batch)
         } catch {
-            return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "the event could not be stored (\(error.code.rawValue)); retry") }
+            return .with {
+                $0.status = Infranaut_V1_Status(
+                    code: .unavailable, message: "the event could not be stored (\(error.code.rawValue)); retry")
+            }
         }
-        guard inbox[request.event.id] == nil else { return .with { $0.status = .ok; $0.duplicate = true } }
+        guard inbox[request.event.id] == nil else {
+            return .with {
+                $0.status = .ok
+                $0.duplicate = true
+            }
+        }
         inbox[request.event.id] = received
         inboxOrder.append(request.event.id)
         inboxBytes += received.event.payload.count

@@ -28,21 +28,26 @@ struct NodeParts {
         let membership = try MembershipService(settings: clusterSettings, authenticator: authenticator, logger: logger)
         let peers = PeerClients(authenticator: authenticator, maxReplyBytes: settings.maxPeerFrameBytes)
         let (storageFailures, reportFailure) = AsyncStream<String>.makeStream()
-        let link = Self.replicationLink(nodeID: clusterSettings.nodeID, membership: membership, peers: peers, settings: settings)
+        let link = Self.replicationLink(
+            nodeID: clusterSettings.nodeID, membership: membership, peers: peers, settings: settings)
         for shard in storage.shards { await shard.attach(link, onFailure: { reason in reportFailure.yield(reason) }) }
         do {
             // The outbox and inbox are read from RocksDB: off the pool, like the rest of recovery.
             let isCoordinator = clusterSettings.roles.contains(.coordinator)
             let events = try await offPool("infranaut-events-load") { () throws(StorageError) -> EventRelay in
                 try EventRelay(
-                    database: storage.database, meta: storage.store.meta, writer: storage.writer, membership: membership, peers: peers,
+                    database: storage.database, meta: storage.store.meta, writer: storage.writer,
+                    membership: membership, peers: peers,
                     nodeID: storage.nodeID, isCoordinator: isCoordinator, logger: logger)
             }
-            let decommission = Decommission(shards: storage.shards, events: events, membership: membership, peers: peers, logger: logger)
+            let decommission = Decommission(
+                shards: storage.shards, events: events, membership: membership, peers: peers, logger: logger)
             let handler = RequestHandler(
-                router: Router(shards: storage.shards), membership: membership, peers: peers, decommission: decommission,
+                router: Router(shards: storage.shards), membership: membership, peers: peers,
+                decommission: decommission,
                 events: events, settings: settings, logger: logger)
-            let peerServer = try Self.peerServer(handler: handler, authenticator: authenticator, settings: settings, logger: logger)
+            let peerServer = try Self.peerServer(
+                handler: handler, authenticator: authenticator, settings: settings, logger: logger)
             do {
                 clientServer = try Self.clientServer(handler: handler, settings: settings, logger: logger)
             } catch {
@@ -83,7 +88,8 @@ struct NodeParts {
                 let bytes: [UInt8] = try request.serializedBytes()
                 let timeout: Duration
                 switch request.body {
-                case .installSnapshot: timeout = min(snapshotTimeout, sendTimeout + .seconds(Double(bytes.count) / Double(16 << 20)))
+                case .installSnapshot:
+                    timeout = min(snapshotTimeout, sendTimeout + .seconds(Double(bytes.count) / Double(16 << 20)))
                 case .fetchSnapshot: timeout = min(snapshotTimeout, sendTimeout * 4)
                 default: timeout = sendTimeout
                 }
@@ -110,7 +116,9 @@ struct NodeParts {
     }
 
     /// The client listener.
-    private static func clientServer(handler: RequestHandler, settings: NodeSettings, logger: Logger) throws(TransportError) -> RequestServer {
+    private static func clientServer(handler: RequestHandler, settings: NodeSettings, logger: Logger)
+        throws(TransportError) -> RequestServer
+    {
         var serverSettings = RequestServerSettings()
         serverSettings.concurrency = settings.concurrency
         // nng's own limit sits 1 MiB above ours so that a slightly oversized request still gets a

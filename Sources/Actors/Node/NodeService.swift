@@ -76,24 +76,33 @@ public final class NodeService: Service {
             (parts.membership, "membership"),
             (parts.handler, "request handler"),
             (parts.events, "event relay"),
-            (FollowerSweep(
-                shards: storage.shards, membership: parts.membership, peers: parts.peers, authenticator: parts.authenticator,
-                interval: settings.replicationSweepInterval), "anti-entropy sweep"),
+            (
+                FollowerSweep(
+                    shards: storage.shards, membership: parts.membership, peers: parts.peers,
+                    authenticator: parts.authenticator,
+                    interval: settings.replicationSweepInterval), "anti-entropy sweep"
+            ),
             (parts.decommission, "decommission"),
             (StorageFailureWatch(failures: parts.storageFailures, logger: logger), "fail-stop watch"),
         ]
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: services.map { service, name in
-                .init(service: service, successTerminationBehavior: .gracefullyShutdownGroup,
-                      failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: name)
-            },
-            logger: logger))
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: services.map { service, name in
+                    .init(
+                        service: service, successTerminationBehavior: .gracefullyShutdownGroup,
+                        failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: name)
+                },
+                logger: logger))
 
-        logger.info("serving", metadata: [
-            "client": "\(clientAddress)", "cluster": "\(parts.membership.address)", "peer": "\(peerAddress)",
-            "node": "\(storage.nodeID)", "data": "\(settings.dataDirectory)", "nng": "\(nngVersion)",
-        ])
-        onReady(ReadyInfo(client: clientAddress, cluster: parts.membership.address, peer: peerAddress, nodeID: storage.nodeID))
+        logger.info(
+            "serving",
+            metadata: [
+                "client": "\(clientAddress)", "cluster": "\(parts.membership.address)", "peer": "\(peerAddress)",
+                "node": "\(storage.nodeID)", "data": "\(settings.dataDirectory)", "nng": "\(nngVersion)",
+            ])
+        onReady(
+            ReadyInfo(
+                client: clientAddress, cluster: parts.membership.address, peer: peerAddress, nodeID: storage.nodeID))
         let logger = self.logger
         try await withGracefulShutdownHandler {
             try await group.run()

@@ -40,18 +40,25 @@ struct NodeStorage: Sendable {
             let shape = try store.placement(requested: requestedShape)
             let shardCount = shape.shardCount
             if shape != requestedShape {
-                logger.warning("data directory was created with another placement shape; using the stored one",
-                               metadata: ["stored": "\(shardCount) shards, replica load \(shape.replicaLoadPermille)‰",
-                                          "requested": "\(settings.shardCount) shards, replica load \(requestedShape.replicaLoadPermille)‰"])
+                logger.warning(
+                    "data directory was created with another placement shape; using the stored one",
+                    metadata: [
+                        "stored": "\(shardCount) shards, replica load \(shape.replicaLoadPermille)‰",
+                        "requested":
+                            "\(settings.shardCount) shards, replica load \(requestedShape.replicaLoadPermille)‰",
+                    ])
             }
             let started = ContinuousClock.now
             var shards: [ShardActor] = []
             for shard in 0..<shardCount {
-                shards.append(try ShardActor(shard: shard, store: store, writer: writer, settings: settings.shard, logger: logger))
+                shards.append(
+                    try ShardActor(shard: shard, store: store, writer: writer, settings: settings.shard, logger: logger)
+                )
             }
             logger.info("recovered", metadata: ["shards": "\(shardCount)", "took": "\(ContinuousClock.now - started)"])
             let nodeID = try store.nodeID(requested: settings.cluster.nodeID)
-            return NodeStorage(database: database, writer: writer, store: store, shards: shards, nodeID: nodeID, shape: shape)
+            return NodeStorage(
+                database: database, writer: writer, store: store, shards: shards, nodeID: nodeID, shape: shape)
         } catch {
             writer.shutdown()
             database.close()

@@ -28,7 +28,9 @@ final class PeerClients: Sendable {
     /// Sends `request` to the peer listener at `address` and returns its answer. A peer that
     /// refuses the frame answers PERMISSION_DENIED (unsealed, since it cannot trust the sender);
     /// that answer is returned as is. Any other reply that is not sealed for this request throws.
-    func call(_ request: Infranaut_V1_Request, to address: String, timeout: Duration) async throws -> Infranaut_V1_Response {
+    func call(_ request: Infranaut_V1_Request, to address: String, timeout: Duration) async throws
+        -> Infranaut_V1_Response
+    {
         try await call(encoded: try request.serializedBytes(), to: address, timeout: timeout)
     }
 
@@ -45,7 +47,9 @@ final class PeerClients: Sendable {
         case .sealed(let answer):
             return try Infranaut_V1_Response(serializedBytes: answer)
         case .unsealed(let bytes):
-            if let refusal = try? Infranaut_V1_Response(serializedBytes: bytes), refusal.outcome.code == .permissionDenied {
+            if let refusal = try? Infranaut_V1_Response(serializedBytes: bytes),
+                refusal.outcome.code == .permissionDenied
+            {
                 return refusal
             }
             authenticator.count(.notSealed)

@@ -32,13 +32,21 @@ final class PeerService: Sendable {
             if refusalLog.allow("\(error)") {
                 // Past the MAC (stale, replayed), the sender is known: name it, since a node holding
                 // the secret is the one to look at.
-                let sender = error == .stale || error == .replayed
-                    ? (try? authenticator.seal.open(bytes, expecting: .request))?.header.sender ?? "?" : "unauthenticated"
-                logger.warning("refused a frame on the peer listener", metadata: ["reason": "\(error)", "sender": "\(sender)", "bytes": "\(bytes.count)"])
+                let sender =
+                    error == .stale || error == .replayed
+                    ? (try? authenticator.seal.open(bytes, expecting: .request))?.header.sender ?? "?"
+                    : "unauthenticated"
+                logger.warning(
+                    "refused a frame on the peer listener",
+                    metadata: ["reason": "\(error)", "sender": "\(sender)", "bytes": "\(bytes.count)"])
             }
-            return RequestServer.Answer(reply: Infranaut_V1_Response.error(.permissionDenied, "refused by the peer listener: \(error)").encoded, vouch: false)
+            return RequestServer.Answer(
+                reply: Infranaut_V1_Response.error(.permissionDenied, "refused by the peer listener: \(error)").encoded,
+                vouch: false)
         }
         let response = await handler.handle(Array(opened.body), from: .peer(opened.header.sender))
-        return RequestServer.Answer(reply: authenticator.seal.seal(response.encoded, channel: .reply, replyingTo: opened.header).bytes, vouch: true)
+        return RequestServer.Answer(
+            reply: authenticator.seal.seal(response.encoded, channel: .reply, replyingTo: opened.header).bytes,
+            vouch: true)
     }
 }

@@ -25,7 +25,8 @@ extension Infranaut_V1_Request {
         case .leave:
             return "leave changes the cluster and needs the cluster secret (infranaut leave --cluster-secret-file)"
         case .publishEvent:
-            return "events reach every coordinator (and, with alerting, the people they notify), so publishing needs the cluster secret (infranaut publish-event --cluster-secret-file)"
+            return
+                "events reach every coordinator (and, with alerting, the people they notify), so publishing needs the cluster secret (infranaut publish-event --cluster-secret-file)"
         case .receipts(let receipts) where receipts.local:
             return "receipts.local reads one replica's copy, for peers and drills"
         default:
@@ -126,7 +127,8 @@ final class RequestHandler: Service {
         switch (mode.withLock({ $0 }), request.body, caller) {
         case (.serving, _, _), (_, .members, _), (_, .ring, _): true
         case (.leaving, .leave, .peer), (.leaving, .replicate, .peer), (.leaving, .installSnapshot, .peer),
-             (.leaving, .fetchSnapshot, .peer), (.leaving, .handOff, .peer), (.leaving, .deliverEvent, .peer): true
+            (.leaving, .fetchSnapshot, .peer), (.leaving, .handOff, .peer), (.leaving, .deliverEvent, .peer):
+            true
         default: false
         }
     }
@@ -138,10 +140,12 @@ final class RequestHandler: Service {
         _ request: Infranaut_V1_Request, bytes: [UInt8], model: String, shard: ShardID
     ) async -> Infranaut_V1_Response? {
         guard request.hops == 0, let primary = await membership.primary(of: shard),
-              primary.id.rawValue != membership.nodeID, !primary.peerAddress.isEmpty
+            primary.id.rawValue != membership.nodeID, !primary.peerAddress.isEmpty
         else { return nil }
         guard primary.status == .alive else {
-            return .error(.unavailable, "the primary of model \(model)'s shard (\(primary.id)) is \(primary.status); retry shortly")
+            return .error(
+                .unavailable,
+                "the primary of model \(model)'s shard (\(primary.id)) is \(primary.status); retry shortly")
         }
         // Forwards have their own bounded concurrency: a burst through this node waits here for a
         // slot (briefly, in arrival order) instead of piling requests onto the primary.
@@ -156,17 +160,27 @@ final class RequestHandler: Service {
         // The received frame with `hops = 1` appended (field 2, varint; a later field value wins),
         // so a large batch is not encoded a second time.
         do {
-            let reply = try await peers.call(encoded: Infranaut_V1_Request.markingForwarded(bytes), to: primary.peerAddress, timeout: settings.forwardTimeout)
+            let reply = try await peers.call(
+                encoded: Infranaut_V1_Request.markingForwarded(bytes), to: primary.peerAddress,
+                timeout: settings.forwardTimeout)
             // The primary refused this node's frame (a secret changed, or clocks drifted apart):
             // not the client's doing, and another node or a later try may get through.
             if case .error(let refusal) = reply.body, refusal.code == .permissionDenied {
-                logger.warning("the primary refused a forwarded request", metadata: ["to": "\(primary.id)", "reason": "\(refusal.message)"])
-                return .error(.unavailable, "\(primary.id), the primary of model \(model)'s shard, refused this node's forward (\(refusal.message)); retry with the same idempotency key")
+                logger.warning(
+                    "the primary refused a forwarded request",
+                    metadata: ["to": "\(primary.id)", "reason": "\(refusal.message)"])
+                return .error(
+                    .unavailable,
+                    "\(primary.id), the primary of model \(model)'s shard, refused this node's forward (\(refusal.message)); retry with the same idempotency key"
+                )
             }
             return reply
         } catch {
             logger.debug("forward failed", metadata: ["to": "\(primary.id)", "error": "\(error)"])
-            return .error(.unavailable, "no answer from \(primary.id), the primary of model \(model)'s shard (\(error)); the request may or may not have been applied; retry with the same idempotency key")
+            return .error(
+                .unavailable,
+                "no answer from \(primary.id), the primary of model \(model)'s shard (\(error)); the request may or may not have been applied; retry with the same idempotency key"
+            )
         }
     }
 
@@ -179,10 +193,12 @@ final class RequestHandler: Service {
         do {
             request = try Infranaut_V1_Request(serializedBytes: bytes)
         } catch {
-            return .error(.invalidArgument, "malformed frame: \(bytes.count) bytes are not an infranaut.v1.Request (\(error))")
+            return .error(
+                .invalidArgument, "malformed frame: \(bytes.count) bytes are not an infranaut.v1.Request (\(error))")
         }
         guard request.version == 1 else {
-            return .error(.invalidArgument, "unsupported protocol version \(request.version); this node speaks version 1")
+            return .error(
+                .invalidArgument, "unsupported protocol version \(request.version); this node speaks version 1")
         }
         if let refusal = screen(request) { return refusal }
         guard admits(request, from: caller) else {
@@ -191,7 +207,9 @@ final class RequestHandler: Service {
         return await respond(to: request, bytes: bytes, from: caller)
     }
 
-    private func respond(to request: Infranaut_V1_Request, bytes: [UInt8], from caller: Caller) async -> Infranaut_V1_Response {
+    private func respond(to request: Infranaut_V1_Request, bytes: [UInt8], from caller: Caller) async
+        -> Infranaut_V1_Response
+    {
         // A forwarded request holds a peer context until it is served; cap how many, so forwards
         // from every other node together can never take the contexts replication needs.
         if request.hops > 0, case .peer = caller, request.forwardable {
@@ -214,16 +232,22 @@ final class RequestHandler: Service {
             do throws(WireError) {
                 try ingest.validate(settings.limits)
             } catch {
-                return .with { $0.ingest = .with { $0.status = Infranaut_V1_Status(code: error.code, message: error.message) } }
+                return .with {
+                    $0.ingest = .with { $0.status = Infranaut_V1_Status(code: error.code, message: error.message) }
+                }
             }
             let shardID = router.shardID(for: ingest.batch.modelID)
-            if let relayed = await forwardIfRemote(request, bytes: bytes, model: ingest.batch.modelID, shard: shardID) { return relayed }
+            if let relayed = await forwardIfRemote(request, bytes: bytes, model: ingest.batch.modelID, shard: shardID) {
+                return relayed
+            }
             guard membership.seesMajority else {
                 return .with {
                     $0.ingest = .with {
                         $0.status = Infranaut_V1_Status(
                             code: .unavailable,
-                            message: "this node cannot see a majority of the cluster's members (it may be on the minority side of a partition); it refuses writes until it does; retry, or send to another node")
+                            message:
+                                "this node cannot see a majority of the cluster's members (it may be on the minority side of a partition); it refuses writes until it does; retry, or send to another node"
+                        )
                     }
                 }
             }
@@ -246,18 +270,28 @@ final class RequestHandler: Service {
                 inFlight.release(size)
                 return response
             }
-            let response = outcome ?? .with {
-                $0.status = Infranaut_V1_Status(
-                    code: .deadlineExceeded,
-                    message: "the batch was not applied within \(settings.requestTimeout); it may still be; retry with the same idempotency key")
-            }
+            let response =
+                outcome
+                ?? .with {
+                    $0.status = Infranaut_V1_Status(
+                        code: .deadlineExceeded,
+                        message:
+                            "the batch was not applied within \(settings.requestTimeout); it may still be; retry with the same idempotency key"
+                    )
+                }
             return .with { $0.ingest = response }
         case .status(let status):
             guard !status.modelID.isEmpty else {
-                return .with { $0.status = .with { $0.status = Infranaut_V1_Status(code: .invalidArgument, message: "status.model_id is empty") } }
+                return .with {
+                    $0.status = .with {
+                        $0.status = Infranaut_V1_Status(code: .invalidArgument, message: "status.model_id is empty")
+                    }
+                }
             }
             let shardID = router.shardID(for: status.modelID)
-            if let relayed = await forwardIfRemote(request, bytes: bytes, model: status.modelID, shard: shardID) { return relayed }
+            if let relayed = await forwardIfRemote(request, bytes: bytes, model: status.modelID, shard: shardID) {
+                return relayed
+            }
             let shard = router.shard(shardID)
             // Reads get the same deadline as writes: a shard busy taking over must not hold a
             // reader (and its context) without end.
@@ -265,24 +299,35 @@ final class RequestHandler: Service {
                 guard await shard.readyForReads() else { return .with { $0.status = self.takingOver(status.modelID) } }
                 guard let page = await shard.status(status) else {
                     return .with {
-                        $0.status = Infranaut_V1_Status(code: .notFound, message: "model \"\(status.modelID)\" has no telemetry on this node")
+                        $0.status = Infranaut_V1_Status(
+                            code: .notFound, message: "model \"\(status.modelID)\" has no telemetry on this node")
                     }
                 }
                 return page
             }
             return .with {
-                $0.status = answer ?? .with {
-                    $0.status = Infranaut_V1_Status(code: .deadlineExceeded, message: "the status was not read within \(settings.requestTimeout); retry")
-                }
+                $0.status =
+                    answer
+                    ?? .with {
+                        $0.status = Infranaut_V1_Status(
+                            code: .deadlineExceeded,
+                            message: "the status was not read within \(settings.requestTimeout); retry")
+                    }
             }
         case .receipts(let receipts):
             do throws(WireError) {
                 try receipts.validate(settings.limits)
             } catch {
-                return .with { $0.receipts = .with { $0.status = Infranaut_V1_Status(code: error.code, message: error.message) } }
+                return .with {
+                    $0.receipts = .with { $0.status = Infranaut_V1_Status(code: error.code, message: error.message) }
+                }
             }
             let shardID = router.shardID(for: receipts.modelID)
-            if !receipts.local, let relayed = await forwardIfRemote(request, bytes: bytes, model: receipts.modelID, shard: shardID) { return relayed }
+            if !receipts.local,
+                let relayed = await forwardIfRemote(request, bytes: bytes, model: receipts.modelID, shard: shardID)
+            {
+                return relayed
+            }
             let shard = router.shard(shardID)
             let answer = await withDeadline(settings.requestTimeout) { () -> Infranaut_V1_ReceiptsResponse in
                 let ready = receipts.local ? true : await shard.readyForReads()
@@ -290,9 +335,13 @@ final class RequestHandler: Service {
                 return await shard.receipts(model: receipts.modelID, keys: receipts.idempotencyKeys)
             }
             return .with {
-                $0.receipts = answer ?? .with {
-                    $0.status = Infranaut_V1_Status(code: .deadlineExceeded, message: "the receipts were not read within \(settings.requestTimeout); retry")
-                }
+                $0.receipts =
+                    answer
+                    ?? .with {
+                        $0.status = Infranaut_V1_Status(
+                            code: .deadlineExceeded,
+                            message: "the receipts were not read within \(settings.requestTimeout); retry")
+                    }
             }
         case .members:
             let view = await membership.view
@@ -303,49 +352,69 @@ final class RequestHandler: Service {
             for shard in router.shards { terms.append(await shard.promisedTerm) }
             return .with { $0.ring = ringResponse(view, terms: terms, model: ring.modelID) }
         case .replicate(let replicate):
-            guard let shard = router.shard(number: replicate.shard) else { return .error(.invalidArgument, "no shard \(replicate.shard) on this node") }
+            guard let shard = router.shard(number: replicate.shard) else {
+                return .error(.invalidArgument, "no shard \(replicate.shard) on this node")
+            }
             let reply = await shard.receiveReplicate(replicate)
             return .with { $0.replicate = reply }
         case .installSnapshot(let install):
-            guard let shard = router.shard(number: install.snapshot.shard) else { return .error(.invalidArgument, "no shard \(install.snapshot.shard) on this node") }
+            guard let shard = router.shard(number: install.snapshot.shard) else {
+                return .error(.invalidArgument, "no shard \(install.snapshot.shard) on this node")
+            }
             let reply = await shard.receiveSnapshot(install)
             return .with { $0.installSnapshot = reply }
         case .fetchSnapshot(let fetch):
-            guard let shard = router.shard(number: fetch.shard) else { return .error(.invalidArgument, "no shard \(fetch.shard) on this node") }
+            guard let shard = router.shard(number: fetch.shard) else {
+                return .error(.invalidArgument, "no shard \(fetch.shard) on this node")
+            }
             let reply = await shard.snapshotForPeer()
             return .with { $0.fetchSnapshot = reply }
         case .publishEvent(let publish):
             let events = self.events
-            let reply = await withDeadline(settings.requestTimeout) { await events.publish(publish.event) } ?? .with {
-                $0.status = Infranaut_V1_Status(
-                    code: .deadlineExceeded, message: "the event was not made durable within \(settings.requestTimeout); it may still be; publish it again")
-            }
+            let reply =
+                await withDeadline(settings.requestTimeout) { await events.publish(publish.event) }
+                ?? .with {
+                    $0.status = Infranaut_V1_Status(
+                        code: .deadlineExceeded,
+                        message:
+                            "the event was not made durable within \(settings.requestTimeout); it may still be; publish it again"
+                    )
+                }
             return .with { $0.publishEvent = reply }
         case .events(let list):
             let reply = await events.list(limit: list.limit == 0 ? 1_000 : Int(min(list.limit, 10_000)))
             return .with { $0.events = reply }
         case .deliverEvent(let deliver):
             let events = self.events
-            let reply = await withDeadline(settings.requestTimeout) { await events.receive(deliver) } ?? .with {
-                $0.status = Infranaut_V1_Status(code: .deadlineExceeded, message: "the event was not stored within \(settings.requestTimeout)")
-            }
+            let reply =
+                await withDeadline(settings.requestTimeout) { await events.receive(deliver) }
+                ?? .with {
+                    $0.status = Infranaut_V1_Status(
+                        code: .deadlineExceeded, message: "the event was not stored within \(settings.requestTimeout)")
+                }
             return .with { $0.deliverEvent = reply }
         case .leave:
             let reply = await decommission.leave { self.refuseClients() }
             return .with { $0.leave = reply }
         case .handOff(let handOff):
-            guard let shard = router.shard(number: handOff.shard) else { return .error(.invalidArgument, "no shard \(handOff.shard) on this node") }
+            guard let shard = router.shard(number: handOff.shard) else {
+                return .error(.invalidArgument, "no shard \(handOff.shard) on this node")
+            }
             let reply = await shard.handOff(handOff, timeout: Decommission.perShardTimeout)
             return .with { $0.handOff = reply }
         case .none:
-            return .error(.invalidArgument, "request has no body (expected ingest, status, receipts, members, ring, publish_event or events)")
+            return .error(
+                .invalidArgument,
+                "request has no body (expected ingest, status, receipts, members, ring, publish_event or events)")
         }
     }
 
     private func takingOver(_ model: String) -> Infranaut_V1_Status {
         Infranaut_V1_Status(
             code: .unavailable,
-            message: "model \(model)'s shard is taking over as primary here and could not reach its followers yet; retry shortly")
+            message:
+                "model \(model)'s shard is taking over as primary here and could not reach its followers yet; retry shortly"
+        )
     }
 
     private func membersResponse(_ view: MembershipView) -> Infranaut_V1_MembersResponse {
@@ -378,7 +447,8 @@ final class RequestHandler: Service {
                     let heard = member.id == view.myself.id ? .zero : view.lastHeard[member.id] ?? .zero
                     $0.clientAddress = member.clientAddress
                     $0.peerAddress = member.peerAddress
-                    $0.lastHeardMsAgo = UInt64(max(0, heard.components.seconds * 1000 + heard.components.attoseconds / 1_000_000_000_000_000))
+                    $0.lastHeardMsAgo = UInt64(
+                        max(0, heard.components.seconds * 1000 + heard.components.attoseconds / 1_000_000_000_000_000))
                 }
             }
         }

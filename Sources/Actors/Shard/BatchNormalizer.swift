@@ -46,12 +46,13 @@ public struct BatchNormalizer: Sendable {
             }
             var report = { (row: Int, value: String) in
                 if reported.count < reportedMismatchLimit {
-                    reported.append(.with {
-                        $0.row = UInt32(row)
-                        $0.column = column.name
-                        $0.expected = established.wireName
-                        $0.value = String(value.prefix(64))
-                    })
+                    reported.append(
+                        .with {
+                            $0.row = UInt32(row)
+                            $0.column = column.name
+                            $0.expected = established.wireName
+                            $0.value = String(value.prefix(64))
+                        })
                 }
             }
             let (converted, mismatches) = convert(column, to: established, report: &report)

@@ -49,7 +49,6 @@ public struct ModelState: Sendable {
         }
     }
 
-
     /// One page of the model's status: counts, and up to `limit` features sorted by name that come
     /// after `after` ("" for the first page), with the cursor of the next page ("" after the last).
     public func statusPage(shard: Int, after: String, limit: Int) -> Infranaut_V1_StatusResponse {

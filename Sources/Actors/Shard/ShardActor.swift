@@ -74,7 +74,9 @@ public actor ShardActor {
     var activities = ShardActivities()
 
     /// Rebuilds the shard from its checkpoint and op log. Runs before the shard serves anything.
-    public init(shard: Int, store: ShardStore, writer: GroupCommitWriter, settings: ShardSettings, logger: Logger) throws(StorageError) {
+    public init(shard: Int, store: ShardStore, writer: GroupCommitWriter, settings: ShardSettings, logger: Logger)
+        throws(StorageError)
+    {
         self.shard = shard
         self.store = store
         self.writer = writer
@@ -85,17 +87,20 @@ public actor ShardActor {
 
         let recovered = try ShardRecovery.recover(shard: shard, store: store)
         models = ShardModels(recovered.models, dirty: recovered.replayed > 0)
-        log = LogPosition(applied: recovered.lastSequence, lastTerm: recovered.lastTerm, checkpoint: recovered.checkpoint)
+        log = LogPosition(
+            applied: recovered.lastSequence, lastTerm: recovered.lastTerm, checkpoint: recovered.checkpoint)
         promise = try store.promise(shard: shard)
         primary.replicatedThrough = recovered.lastSequence
         remembered = IdempotencyTable(recovered.idempotency)
         store.modelCount.add(recovered.models.count)
         let modelCount = recovered.models.count
         let keyCount = recovered.idempotency.count
-        logger.debug("recovered", metadata: [
-            "models": "\(modelCount)", "checkpoint": "\(recovered.checkpoint)",
-            "replayed": "\(recovered.replayed)", "keys": "\(keyCount)",
-        ])
+        logger.debug(
+            "recovered",
+            metadata: [
+                "models": "\(modelCount)", "checkpoint": "\(recovered.checkpoint)",
+                "replayed": "\(recovered.replayed)", "keys": "\(keyCount)",
+            ])
     }
 
     // MARK: - Ingest
@@ -110,7 +115,9 @@ public actor ShardActor {
         // a follower's newer state (a key this replica holds may not be in that history).
         if primary.writingTerm == nil {
             guard await establishTerm() else {
-                return failure("shard \(shard) is taking over as primary and could not reach its followers yet; retry with the same idempotency key")
+                return failure(
+                    "shard \(shard) is taking over as primary and could not reach its followers yet; retry with the same idempotency key"
+                )
             }
         }
         if let done = remembered[key] {
@@ -160,13 +167,16 @@ public actor ShardActor {
         do throws(StorageError) {
             var batch = WriteBatch()
             batch.put(StorageKeys.Ops.key(shard: shard, sequence: sequence), try encode(op), in: store.ops)
-            batch.put(StorageKeys.Idempotency.key(shard: shard, model: model, key: key.key), try encode(record), in: store.idempotency)
+            batch.put(
+                StorageKeys.Idempotency.key(shard: shard, model: model, key: key.key), try encode(record),
+                in: store.idempotency)
             try await writer.write(batch)
             pending[sequence]?.durable = true
             drainApplied()
             let applied = appliedSequence >= sequence ? true : await waitApplied(sequence)
             if !applied {
-                response = failure("the shard stopped before the batch was applied; retry with the same idempotency key")
+                response = failure(
+                    "the shard stopped before the batch was applied; retry with the same idempotency key")
             } else if !(await awaitReplicated(sequence)) {
                 response = failure(notReplicatedMessage)
             } else {
@@ -181,7 +191,9 @@ public actor ShardActor {
             }
         } catch {
             fail("could not make a batch durable: \(error)")
-            response = failure("the node could not make the batch durable (\(error.code.rawValue)); retry with the same idempotency key")
+            response = failure(
+                "the node could not make the batch durable (\(error.code.rawValue)); retry with the same idempotency key"
+            )
         }
         for waiter in inFlight.removeValue(forKey: key) ?? [] { waiter.resume(returning: response) }
         if state == .serving && Int(appliedSequence - checkpointSequence) >= settings.checkpointEveryOps {
@@ -197,7 +209,9 @@ public actor ShardActor {
         let model = batch.modelID
         let known = models.knows(model)
         let projection = models.projection(of: model)
-        if let refusal = settings.featureLimitError(model: model, current: projection.featureCount, adding: projection.newNames(in: batch)) {
+        if let refusal = settings.featureLimitError(
+            model: model, current: projection.featureCount, adding: projection.newNames(in: batch))
+        {
             throw refusal
         }
         if !known, !store.modelCount.reserve(limit: settings.maxModels) {
@@ -337,7 +351,8 @@ public actor ShardActor {
         if case .failed = state { return }
         // Not while another replica's state is being installed: this checkpoint's batch would land
         // after the snapshot's and write the replaced history's models over it.
-        guard !activities.isRunning(.replicaWrite), appliedSequence > checkpointSequence, activities.begin(.checkpoint) else { return }
+        guard !activities.isRunning(.replicaWrite), appliedSequence > checkpointSequence, activities.begin(.checkpoint)
+        else { return }
         defer { finish(.checkpoint) }
         let upTo = appliedSequence
         let termAtUpTo = lastTerm
@@ -346,9 +361,12 @@ public actor ShardActor {
             var batch = WriteBatch()
             for model in dirty {
                 guard let state = models[model] else { continue }
-                batch.put(StorageKeys.Models.key(shard: shard, model: model), try encode(state.snapshot), in: store.models)
+                batch.put(
+                    StorageKeys.Models.key(shard: shard, model: model), try encode(state.snapshot), in: store.models)
             }
-            batch.put(StorageKeys.Checkpoint.key(shard: shard), StorageKeys.Checkpoint.value(sequence: upTo, term: termAtUpTo), in: store.meta)
+            batch.put(
+                StorageKeys.Checkpoint.key(shard: shard),
+                StorageKeys.Checkpoint.value(sequence: upTo, term: termAtUpTo), in: store.meta)
             batch.deleteRange(
                 from: StorageKeys.Ops.key(shard: shard, sequence: 0),
                 to: StorageKeys.Ops.key(shard: shard, sequence: upTo + 1), in: store.ops)
@@ -365,7 +383,8 @@ public actor ShardActor {
         let windowMs = settings.idempotencyWindow.components.seconds * 1000
         let cutoff = Int64(Date().timeIntervalSince1970 * 1000) - windowMs
         for key in remembered.expire(acceptedBefore: cutoff) {
-            batch.delete(StorageKeys.Idempotency.key(shard: shard, model: key.model, key: key.key), in: store.idempotency)
+            batch.delete(
+                StorageKeys.Idempotency.key(shard: shard, model: key.model, key: key.key), in: store.idempotency)
         }
     }
 

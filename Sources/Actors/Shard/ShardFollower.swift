@@ -7,7 +7,11 @@ public import Wire
 extension ShardActor {
     /// Applies ops from the shard's primary.
     public func receiveReplicate(_ request: Infranaut_V1_ReplicateRequest) async -> Infranaut_V1_ReplicateResponse {
-        guard case .serving = state else { return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) is not serving") } }
+        guard case .serving = state else {
+            return .with {
+                $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) is not serving")
+            }
+        }
         func answer(_ outcome: Infranaut_V1_ReplicaOutcome) -> Infranaut_V1_ReplicateResponse {
             .with {
                 $0.status = .ok
@@ -19,7 +23,9 @@ extension ShardActor {
         }
         guard promise.admits(term: request.term, from: request.fromNode) else { return answer(.stale) }
         guard !activities.isRunning(.replicaWrite), !hasPendingOps else {
-            return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) is busy; retry") }
+            return .with {
+                $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) is busy; retry")
+            }
         }
         let claimed = TermPromise(term: request.term, holder: request.fromNode)
         if claimed != promise {
@@ -27,15 +33,22 @@ extension ShardActor {
             // older primary can write here any more.
             becomeFollower()
             guard await promiseDurably(claimed) else {
-                return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) could not store the term promise") }
+                return .with {
+                    $0.status = Infranaut_V1_Status(
+                        code: .unavailable, message: "shard \(shard) could not store the term promise")
+                }
             }
             // The write may have let another request in.
             guard promise == claimed, !activities.isRunning(.replicaWrite), !hasPendingOps else {
-                return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) is busy; retry") }
+                return .with {
+                    $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) is busy; retry")
+                }
             }
         }
         func mismatch() -> Infranaut_V1_ReplicateResponse { answer(.mismatch) }
-        guard request.prevSequence <= appliedSequence, termAt(request.prevSequence) == request.prevTerm else { return mismatch() }
+        guard request.prevSequence <= appliedSequence, termAt(request.prevSequence) == request.prevTerm else {
+            return mismatch()
+        }
         var expected = request.prevSequence + 1
         var fresh: [Infranaut_V1_StoredOp] = []
         for op in request.ops {
@@ -49,7 +62,9 @@ extension ShardActor {
         }
         if !fresh.isEmpty {
             guard activities.begin(.replicaWrite) else {
-                return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) is busy; retry") }
+                return .with {
+                    $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) is busy; retry")
+                }
             }
             defer { finish(.replicaWrite) }
             do throws(StorageError) {
@@ -63,7 +78,10 @@ extension ShardActor {
                 try await writer.write(batch)
             } catch {
                 fail("durable write of replicated ops failed: \(error)")
-                return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) could not store the ops") }
+                return .with {
+                    $0.status = Infranaut_V1_Status(
+                        code: .unavailable, message: "shard \(shard) could not store the ops")
+                }
             }
             for op in fresh {
                 applyInMemory(op)
@@ -76,13 +94,20 @@ extension ShardActor {
     }
 
     /// Replaces this replica's state of the shard with a snapshot from its primary.
-    public func receiveSnapshot(_ request: Infranaut_V1_InstallSnapshotRequest) async -> Infranaut_V1_InstallSnapshotResponse {
+    public func receiveSnapshot(_ request: Infranaut_V1_InstallSnapshotRequest) async
+        -> Infranaut_V1_InstallSnapshotResponse
+    {
         guard request.snapshot.shard == UInt32(shard) else {
-            return .with { $0.status = Infranaut_V1_Status(code: .invalidArgument, message: "snapshot of shard \(request.snapshot.shard) sent to shard \(shard)") }
+            return .with {
+                $0.status = Infranaut_V1_Status(
+                    code: .invalidArgument,
+                    message: "snapshot of shard \(request.snapshot.shard) sent to shard \(shard)")
+            }
         }
         guard promise.admits(term: request.term, from: request.fromNode) else {
             return .with {
-                $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) promised term \(promise.term) to \(promise.holder)")
+                $0.status = Infranaut_V1_Status(
+                    code: .unavailable, message: "shard \(shard) promised term \(promise.term) to \(promise.holder)")
                 $0.stale = true
                 $0.promisedTerm = promise.term
             }
@@ -92,13 +117,19 @@ extension ShardActor {
         // primary's term is an older one overtaken by ops or a newer snapshot: installing it
         // would move the replica backwards.
         if claimed == promise, lastTerm == promise.term,
-           (request.snapshot.lastTerm, request.snapshot.applied) < (lastTerm, appliedSequence)
+            (request.snapshot.lastTerm, request.snapshot.applied) < (lastTerm, appliedSequence)
         {
-            return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) already holds a newer state from \(request.fromNode)") }
+            return .with {
+                $0.status = Infranaut_V1_Status(
+                    code: .unavailable, message: "shard \(shard) already holds a newer state from \(request.fromNode)")
+            }
         }
         becomeFollower()
         guard await promiseDurably(claimed), promise == claimed else {
-            return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) could not store the term promise; retry") }
+            return .with {
+                $0.status = Infranaut_V1_Status(
+                    code: .unavailable, message: "shard \(shard) could not store the term promise; retry")
+            }
         }
         let status = await install(request.snapshot)
         return .with { $0.status = status }
@@ -138,7 +169,9 @@ extension ShardActor {
 
     /// Replaces the shard's state, on disk (one atomic batch) and in memory.
     func install(_ snapshot: Infranaut_V1_ShardSnapshot) async -> Infranaut_V1_Status {
-        guard case .serving = state else { return Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) is not serving") }
+        guard case .serving = state else {
+            return Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) is not serving")
+        }
         guard !activities.isRunning(.replicaWrite), !hasPendingOps, !activities.isRunning(.checkpoint) else {
             return Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) is busy; retry")
         }
@@ -147,10 +180,13 @@ extension ShardActor {
             do throws(ProfileDecodingError) {
                 loaded[model.modelID] = try ModelState(snapshot: model)
             } catch {
-                return Infranaut_V1_Status(code: .invalidArgument, message: "snapshot model \(model.modelID): \(error.description)")
+                return Infranaut_V1_Status(
+                    code: .invalidArgument, message: "snapshot model \(model.modelID): \(error.description)")
             }
         }
-        guard activities.begin(.replicaWrite) else { return Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) is busy; retry") }
+        guard activities.begin(.replicaWrite) else {
+            return Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) is busy; retry")
+        }
         defer { finish(.replicaWrite) }
         do throws(StorageError) {
             var batch = WriteBatch()
@@ -159,12 +195,17 @@ extension ShardActor {
             batch.deleteRange(from: from, to: to, in: store.models)
             batch.deleteRange(from: from, to: to, in: store.idempotency)
             for model in snapshot.models {
-                batch.put(StorageKeys.Models.key(shard: shard, model: model.modelID), try encode(model), in: store.models)
+                batch.put(
+                    StorageKeys.Models.key(shard: shard, model: model.modelID), try encode(model), in: store.models)
             }
             for entry in snapshot.idempotency {
-                batch.put(StorageKeys.Idempotency.key(shard: shard, model: entry.modelID, key: entry.key), try encode(entry.record), in: store.idempotency)
+                batch.put(
+                    StorageKeys.Idempotency.key(shard: shard, model: entry.modelID, key: entry.key),
+                    try encode(entry.record), in: store.idempotency)
             }
-            batch.put(StorageKeys.Checkpoint.key(shard: shard), StorageKeys.Checkpoint.value(sequence: snapshot.applied, term: snapshot.lastTerm), in: store.meta)
+            batch.put(
+                StorageKeys.Checkpoint.key(shard: shard),
+                StorageKeys.Checkpoint.value(sequence: snapshot.applied, term: snapshot.lastTerm), in: store.meta)
             try await writer.write(batch)
         } catch {
             fail("snapshot install failed: \(error)")

@@ -8,8 +8,11 @@ extension ShardActor {
     /// then brings every current follower up to what is applied here (snapshots as needed) and
     /// answers once they hold it, or after `timeout` with a retryable error. The target is fixed
     /// when the followers are first synced, so writes arriving meanwhile cannot keep it moving.
-    public func handOff(_ request: Infranaut_V1_HandOffRequest, timeout: Duration) async -> Infranaut_V1_HandOffResponse {
-        guard case .serving = state else { return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: unavailableMessage) } }
+    public func handOff(_ request: Infranaut_V1_HandOffRequest, timeout: Duration) async -> Infranaut_V1_HandOffResponse
+    {
+        guard case .serving = state else {
+            return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: unavailableMessage) }
+        }
         let deadline = ContinuousClock.now + timeout
         var target: UInt64?
         while ContinuousClock.now < deadline {
@@ -24,14 +27,18 @@ extension ShardActor {
                     return .with {
                         $0.status = Infranaut_V1_Status(
                             code: .internal,
-                            message: "shard \(shard) was written here in term \(lastTerm) while the leaving node's copy is ahead; the histories have split")
+                            message:
+                                "shard \(shard) was written here in term \(lastTerm) while the leaving node's copy is ahead; the histories have split"
+                        )
                     }
                 }
                 guard let link, !request.fromAddress.isEmpty, await adopt(from: request.fromAddress, link: link),
-                      (lastTerm, appliedSequence) >= (request.lastTerm, request.applied)
+                    (lastTerm, appliedSequence) >= (request.lastTerm, request.applied)
                 else {
                     return .with {
-                        $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard) could not fetch the leaving node's newer copy; retry")
+                        $0.status = Infranaut_V1_Status(
+                            code: .unavailable,
+                            message: "shard \(shard) could not fetch the leaving node's newer copy; retry")
                     }
                 }
                 // The install dropped the term: claim again before syncing followers.
@@ -45,7 +52,10 @@ extension ShardActor {
                 }
             }
             guard let followers = await link.followers(shard) else {
-                return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: "this node is not shard \(shard)'s primary in its view; retry") }
+                return .with {
+                    $0.status = Infranaut_V1_Status(
+                        code: .unavailable, message: "this node is not shard \(shard)'s primary in its view; retry")
+                }
             }
             let goal = target ?? appliedSequence
             target = goal
@@ -55,7 +65,8 @@ extension ShardActor {
                     $0.applied = goal
                     $0.lastTerm = termAt(goal) ?? lastTerm
                     $0.followers = followers
-                    $0.containsLeavingCopy = holdsOp(at: request.applied, term: request.lastTerm, model: request.lastModel, key: request.lastKey)
+                    $0.containsLeavingCopy = holdsOp(
+                        at: request.applied, term: request.lastTerm, model: request.lastModel, key: request.lastKey)
                 }
             }
             // While a pump or sweep runs, it does the same; the next pass checks again.
@@ -69,7 +80,8 @@ extension ShardActor {
             }
         }
         return .with {
-            $0.status = Infranaut_V1_Status(code: .unavailable, message: "shard \(shard)'s followers did not catch up within \(timeout); retry")
+            $0.status = Infranaut_V1_Status(
+                code: .unavailable, message: "shard \(shard)'s followers did not catch up within \(timeout); retry")
         }
     }
 
@@ -78,7 +90,9 @@ extension ShardActor {
     /// neither can be checked any more (older than the idempotency window and the term memory).
     func holdsOp(at sequence: UInt64, term: UInt64, model: String, key: String) -> Bool {
         if sequence == 0 { return true }
-        if !key.isEmpty, let record = remembered[IdempotencyKey(model: model, key: key)] { return record.sequence == sequence }
+        if !key.isEmpty, let record = remembered[IdempotencyKey(model: model, key: key)] {
+            return record.sequence == sequence
+        }
         if let known = termAt(sequence) { return known == term && key.isEmpty }
         return key.isEmpty
     }

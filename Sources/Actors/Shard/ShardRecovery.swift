@@ -30,7 +30,8 @@ enum ShardRecovery {
                 result.models[snapshot.modelID] = try ModelState(snapshot: snapshot)
             } catch {
                 throw StorageError(
-                    .corruption, operation: "load model \(snapshot.modelID) of shard \(shard)", message: "its stored profiles cannot be decoded",
+                    .corruption, operation: "load model \(snapshot.modelID) of shard \(shard)",
+                    message: "its stored profiles cannot be decoded",
                     cause: error)
             }
             return true
@@ -40,7 +41,9 @@ enum ShardRecovery {
         try db.scan(prefix: prefix, from: from, in: store.ops) { (entry) throws(StorageError) -> Bool in
             let op = try decode(Infranaut_V1_StoredOp.self, entry.value, "op of shard \(shard)")
             guard op.sequence > result.lastSequence else {
-                throw StorageError(.corruption, operation: "replay shard \(shard)", message: "op \(op.sequence) after \(result.lastSequence)")
+                throw StorageError(
+                    .corruption, operation: "replay shard \(shard)",
+                    message: "op \(op.sequence) after \(result.lastSequence)")
             }
             let model = op.batch.modelID
             result.models[model, default: ModelState(modelID: model)].apply(op)

@@ -11,7 +11,8 @@ public struct ReplicationLink: Sendable {
     /// alive or suspect count: a write is acknowledged only once every one of them holds it.
     public var followers: @Sendable (_ shard: Int) async -> [String]?
     /// Sends one request to a peer node and returns its response.
-    public var send: @Sendable (_ address: String, _ request: Infranaut_V1_Request) async throws -> Infranaut_V1_Response
+    public var send:
+        @Sendable (_ address: String, _ request: Infranaut_V1_Request) async throws -> Infranaut_V1_Response
     public var nodeID: String
     /// How long an ingest waits for its followers before it is answered with a retryable error.
     public var ackTimeout: Duration
@@ -19,7 +20,9 @@ public struct ReplicationLink: Sendable {
     public init(
         nodeID: String, ackTimeout: Duration,
         followers: @escaping @Sendable (_ shard: Int) async -> [String]?,
-        send: @escaping @Sendable (_ address: String, _ request: Infranaut_V1_Request) async throws -> Infranaut_V1_Response
+        send:
+            @escaping @Sendable (_ address: String, _ request: Infranaut_V1_Request) async throws ->
+            Infranaut_V1_Response
     ) {
         self.nodeID = nodeID
         self.ackTimeout = ackTimeout
@@ -77,7 +80,8 @@ extension ShardActor {
         guard primary.writingTerm != nil else { return false }
         let deadline = ContinuousClock.now + link.ackTimeout
         let done = await withCheckedContinuation { continuation in
-            primary.replicationWaiters.append(ReplicationWaiter(sequence: sequence, deadline: deadline, continuation: continuation))
+            primary.replicationWaiters.append(
+                ReplicationWaiter(sequence: sequence, deadline: deadline, continuation: continuation))
             if !activities.isRunning(.exchange) { inBackground { await self.pump() } }
         }
         return done
@@ -115,9 +119,11 @@ extension ShardActor {
             guard let followers = await link.followers(shard) else { return false }
             var outbid: UInt64?
             for follower in followers {
-                let request = replicateRequest(after: appliedSequence, prevTerm: lastTerm, term: term, ops: [], link: link)
-                guard let response = try? await link.send(follower, request), case .replicate(let reply) = response.body,
-                      reply.status.code == .ok
+                let request = replicateRequest(
+                    after: appliedSequence, prevTerm: lastTerm, term: term, ops: [], link: link)
+                guard let response = try? await link.send(follower, request),
+                    case .replicate(let reply) = response.body,
+                    reply.status.code == .ok
                 else { return false }
                 if reply.outcome == .stale {
                     outbid = max(outbid ?? 0, reply.promisedTerm)
@@ -137,7 +143,8 @@ extension ShardActor {
             primary.writingTerm = term
             // What every follower is known to hold; after a restart the ops after it are sent again
             // before a retry of their keys is answered.
-            primary.replicatedThrough = min(appliedSequence, followers.map { primary.followerAcked[$0] ?? 0 }.min() ?? appliedSequence)
+            primary.replicatedThrough = min(
+                appliedSequence, followers.map { primary.followerAcked[$0] ?? 0 }.min() ?? appliedSequence)
             logger.debug("writing in a new term", metadata: ["term": "\(term)", "applied": "\(appliedSequence)"])
             return true
         }
@@ -152,7 +159,9 @@ extension ShardActor {
         guard activities.begin(.promise) else { return false }
         defer { finish(.promise) }
         var batch = WriteBatch()
-        batch.put(StorageKeys.Promise.key(shard: shard), StorageKeys.Promise.value(term: promise.term, holder: promise.holder), in: store.meta)
+        batch.put(
+            StorageKeys.Promise.key(shard: shard),
+            StorageKeys.Promise.value(term: promise.term, holder: promise.holder), in: store.meta)
         do throws(StorageError) {
             try await writer.write(batch)
         } catch {
@@ -166,7 +175,8 @@ extension ShardActor {
     /// This replica promised a higher term to another primary: whatever waits for the followers
     /// is not acknowledged (clients retry, and the retry goes to the new primary's history).
     func stepDown(promised: UInt64, by follower: String) {
-        logger.info("another primary claimed the shard", metadata: ["follower": "\(follower)", "promised": "\(promised)"])
+        logger.info(
+            "another primary claimed the shard", metadata: ["follower": "\(follower)", "promised": "\(promised)"])
         becomeFollower()
         failReplicationWaiters()
     }
@@ -201,7 +211,8 @@ extension ShardActor {
     /// in its term (just restarted, or just took over) may hold an older history than a follower,
     /// so it first establishes its term, as a write would, and adopts a newer follower state.
     public func readyForReads() async -> Bool {
-        guard primary.writingTerm == nil, let link, let followers = await link.followers(shard), !followers.isEmpty else { return true }
+        guard primary.writingTerm == nil, let link, let followers = await link.followers(shard), !followers.isEmpty
+        else { return true }
         return await establishTerm()
     }
 
@@ -210,7 +221,9 @@ extension ShardActor {
     /// hold everything applied here what it lacks. Does nothing while writes are replicating (they
     /// do the same) or when this node is not the primary.
     public func sweepFollowers() async {
-        guard case .serving = state, let link, !activities.isRunning(.exchange), !activities.isRunning(.claim) else { return }
+        guard case .serving = state, let link, !activities.isRunning(.exchange), !activities.isRunning(.claim) else {
+            return
+        }
         guard let followers = await link.followers(shard), !followers.isEmpty else { return }
         // A node that just became primary (a join, or its old primary died) may be behind its
         // follower: the claim adopts the newer state before anything is served from here.
@@ -218,7 +231,8 @@ extension ShardActor {
             guard await establishTerm() else { return }
         }
         _ = await asTheOnlyExchange {
-            for follower in followers where primary.followerAcked[follower] == nil || primary.followerAcked[follower]! < appliedSequence {
+            for follower in followers
+            where primary.followerAcked[follower] == nil || primary.followerAcked[follower]! < appliedSequence {
                 await sync(follower, link: link)
             }
             noteHeld(by: followers)
@@ -237,14 +251,16 @@ extension ShardActor {
     func replicateRequest(
         after sequence: UInt64, prevTerm: UInt64, term: UInt64, ops: [Infranaut_V1_StoredOp], link: ReplicationLink
     ) -> Infranaut_V1_Request {
-        peerRequest(.replicate(.with {
-            $0.shard = UInt32(shard)
-            $0.prevSequence = sequence
-            $0.prevTerm = prevTerm
-            $0.ops = ops
-            $0.fromNode = link.nodeID
-            $0.term = term
-        }))
+        peerRequest(
+            .replicate(
+                .with {
+                    $0.shard = UInt32(shard)
+                    $0.prevSequence = sequence
+                    $0.prevTerm = prevTerm
+                    $0.ops = ops
+                    $0.fromNode = link.nodeID
+                    $0.term = term
+                }))
     }
 
     func termAt(_ sequence: UInt64) -> UInt64? {
@@ -311,7 +327,8 @@ extension ShardActor {
             return
         }
         guard reply.status.code == .ok else {
-            logger.debug("follower refused ops", metadata: ["follower": "\(follower)", "message": "\(reply.status.message)"])
+            logger.debug(
+                "follower refused ops", metadata: ["follower": "\(follower)", "message": "\(reply.status.message)"])
             return
         }
         switch reply.outcome {
@@ -331,32 +348,41 @@ extension ShardActor {
     func pushSnapshot(to follower: String, link: ReplicationLink) async {
         guard let term = primary.writingTerm else { return }
         let snapshot = exportSnapshot()
-        let request = peerRequest(.installSnapshot(.with {
-            $0.snapshot = snapshot
-            $0.fromNode = link.nodeID
-            $0.term = term
-        }))
-        guard let response = try? await link.send(follower, request), case .installSnapshot(let reply) = response.body else { return }
+        let request = peerRequest(
+            .installSnapshot(
+                .with {
+                    $0.snapshot = snapshot
+                    $0.fromNode = link.nodeID
+                    $0.term = term
+                }))
+        guard let response = try? await link.send(follower, request), case .installSnapshot(let reply) = response.body
+        else { return }
         if reply.stale { return stepDown(promised: reply.promisedTerm, by: follower) }
         guard reply.status.code == .ok else { return }
-        logger.info("follower caught up from a snapshot", metadata: ["follower": "\(follower)", "applied": "\(snapshot.applied)"])
+        logger.info(
+            "follower caught up from a snapshot",
+            metadata: ["follower": "\(follower)", "applied": "\(snapshot.applied)"])
         primary.followerAcked[follower] = snapshot.applied
     }
 
     /// Takes over the state of a follower that is ahead of this primary.
     @discardableResult
     func adopt(from follower: String, link: ReplicationLink) async -> Bool {
-        let request = peerRequest(.fetchSnapshot(.with {
-            $0.shard = UInt32(shard)
-            $0.fromNode = link.nodeID
-        }))
+        let request = peerRequest(
+            .fetchSnapshot(
+                .with {
+                    $0.shard = UInt32(shard)
+                    $0.fromNode = link.nodeID
+                }))
         guard let response = try? await link.send(follower, request), case .fetchSnapshot(let reply) = response.body,
-              reply.status.code == .ok
+            reply.status.code == .ok
         else { return false }
         guard (reply.snapshot.lastTerm, reply.snapshot.applied) > (lastTerm, appliedSequence) else { return true }
         let status = await install(reply.snapshot)
         guard status.code == .ok else { return false }
-        logger.info("adopted a follower's newer state", metadata: ["follower": "\(follower)", "applied": "\(reply.snapshot.applied)"])
+        logger.info(
+            "adopted a follower's newer state",
+            metadata: ["follower": "\(follower)", "applied": "\(reply.snapshot.applied)"])
         primary.followerAcked[follower] = reply.snapshot.applied
         return true
     }

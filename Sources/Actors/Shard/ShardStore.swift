@@ -1,5 +1,5 @@
-import Foundation
 public import Cluster
+import Foundation
 public import Storage
 import SwiftProtobuf
 import Wire
@@ -45,15 +45,18 @@ public struct ShardStore: Sendable {
         var shape = requested
         if let stored = try database.get(StorageKeys.ShardCount.key, in: meta) {
             shape.shardCount = try StorageKeys.ShardCount.parseValue(stored)
-            let bound = try database.get(StorageKeys.ReplicaLoad.key, in: meta).map { bytes throws(StorageError) in
-                try StorageKeys.ReplicaLoad.parseValue(bytes)
-            } ?? 0
+            let bound =
+                try database.get(StorageKeys.ReplicaLoad.key, in: meta).map { bytes throws(StorageError) in
+                    try StorageKeys.ReplicaLoad.parseValue(bytes)
+                } ?? 0
             shape.replicaLoadFactor = bound == 0 ? nil : Double(bound) / 1_000
             return shape
         }
         var batch = WriteBatch()
         batch.put(StorageKeys.ShardCount.key, StorageKeys.ShardCount.value(requested.shardCount), in: meta)
-        batch.put(StorageKeys.ReplicaLoad.key, StorageKeys.ReplicaLoad.value(permille: requested.replicaLoadPermille), in: meta)
+        batch.put(
+            StorageKeys.ReplicaLoad.key, StorageKeys.ReplicaLoad.value(permille: requested.replicaLoadPermille),
+            in: meta)
         try database.write(batch, sync: true)
         return shape
     }
@@ -64,7 +67,9 @@ public struct ShardStore: Sendable {
             try database.put(StorageKeys.NodeID.key, StorageKeys.NodeID.value(requested), in: meta, sync: true)
             return requested
         }
-        if let stored = try database.get(StorageKeys.NodeID.key, in: meta) { return StorageKeys.NodeID.parseValue(stored) }
+        if let stored = try database.get(StorageKeys.NodeID.key, in: meta) {
+            return StorageKeys.NodeID.parseValue(stored)
+        }
         let generated = "node-" + UUID().uuidString.prefix(8).lowercased()
         try database.put(StorageKeys.NodeID.key, StorageKeys.NodeID.value(generated), in: meta, sync: true)
         return generated
@@ -78,18 +83,23 @@ public struct ShardStore: Sendable {
 
     /// The highest term this replica of the shard promised, and to which node (docs/replication.md).
     func promise(shard: Int) throws(StorageError) -> TermPromise {
-        guard let bytes = try database.get(StorageKeys.Promise.key(shard: shard), in: meta) else { return TermPromise(term: 0, holder: "") }
+        guard let bytes = try database.get(StorageKeys.Promise.key(shard: shard), in: meta) else {
+            return TermPromise(term: 0, holder: "")
+        }
         let stored = try StorageKeys.Promise.parseValue(bytes)
         return TermPromise(term: stored.term, holder: stored.holder)
     }
 }
 
-func decode<M: SwiftProtobuf.Message>(_ type: M.Type, _ bytes: [UInt8], _ what: @autoclosure () -> String) throws(StorageError) -> M {
+func decode<M: SwiftProtobuf.Message>(_ type: M.Type, _ bytes: [UInt8], _ what: @autoclosure () -> String)
+    throws(StorageError) -> M
+{
     do {
         return try M(serializedBytes: bytes)
     } catch {
         throw StorageError(
-            .corruption, operation: "decode \(what())", message: "\(bytes.count) stored bytes are not a valid \(M.protoMessageName)",
+            .corruption, operation: "decode \(what())",
+            message: "\(bytes.count) stored bytes are not a valid \(M.protoMessageName)",
             cause: error)
     }
 }
@@ -99,7 +109,8 @@ func encode(_ message: some SwiftProtobuf.Message) throws(StorageError) -> [UInt
         return try message.serializedBytes()
     } catch {
         throw StorageError(
-            .encoding, operation: "encode \(type(of: message).protoMessageName)", message: "the message could not be serialized",
+            .encoding, operation: "encode \(type(of: message).protoMessageName)",
+            message: "the message could not be serialized",
             cause: error)
     }
 }

@@ -25,7 +25,11 @@ extension String {
     var printableForLog: String {
         var out = ""
         for scalar in unicodeScalars.prefix(120) {
-            if scalar.properties.generalCategory == .control { out += scalar.escaped(asASCII: true) } else { out.unicodeScalars.append(scalar) }
+            if scalar.properties.generalCategory == .control {
+                out += scalar.escaped(asASCII: true)
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
         }
         return unicodeScalars.count > 120 ? out + "…" : out
     }

@@ -39,7 +39,10 @@ func detachOffPool(_ name: String, _ body: @escaping @Sendable () -> Void) {
 /// did not, `body` keeps running in the background. The caller's cancellation does not shorten the
 /// wait: what is waited for here is a close, which must finish before its resources are freed.
 func withBoundedWait(_ limit: Duration, _ body: @escaping @Sendable () async -> Void) async -> Bool {
-    await withDeadline(limit, honouringCancellation: false) { await body(); return true } ?? false
+    await withDeadline(limit, honouringCancellation: false) {
+        await body()
+        return true
+    } ?? false
 }
 
 /// Runs `body`, returning `nil` if it has not finished after `limit`, or as soon as the calling task

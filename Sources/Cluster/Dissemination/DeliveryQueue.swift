@@ -107,7 +107,8 @@ public struct DeliveryQueue: Sendable {
         coordinators = Dictionary(current.map { ($0.id, $0) }, uniquingKeysWith: { $1 })
         for id in pending.keys {
             guard var entry = pending[id] else { continue }
-            for coordinator in current where coordinator.live && !coordinator.left && !entry.acknowledged.contains(coordinator.id) {
+            for coordinator in current
+            where coordinator.live && !coordinator.left && !entry.acknowledged.contains(coordinator.id) {
                 if var target = entry.targets[coordinator.id] {
                     target.deadSince = nil
                     if target.address != coordinator.address {
@@ -148,7 +149,7 @@ public struct DeliveryQueue: Sendable {
             for targetID in entry.targets.keys.sorted() {
                 guard out.count < limit, var target = entry.targets[targetID] else { continue }
                 guard !target.inFlight, target.deadSince == nil, target.nextAttemptAt <= now,
-                      coordinators[targetID]?.live ?? false
+                    coordinators[targetID]?.live ?? false
                 else { continue }
                 target.inFlight = true
                 entry.targets[targetID] = target
@@ -182,7 +183,8 @@ public struct DeliveryQueue: Sendable {
 
     /// When the next attempt is due, if any.
     public var nextDue: Duration? {
-        pending.values.flatMap { $0.targets.values.filter { !$0.inFlight && $0.deadSince == nil }.map(\.nextAttemptAt) }.min()
+        pending.values.flatMap { $0.targets.values.filter { !$0.inFlight && $0.deadSince == nil }.map(\.nextAttemptAt) }
+            .min()
     }
 
     /// When the queue next has something to do that no call brings about: an attempt falls due, or a

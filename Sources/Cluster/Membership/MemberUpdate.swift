@@ -56,7 +56,9 @@ public struct MemberUpdate: Hashable, Sendable, CustomStringConvertible {
 
     /// The member this update describes.
     public var member: Member {
-        Member(id: id, address: address, status: status, incarnation: incarnation, roles: roles, clientAddress: clientAddress, peerAddress: peerAddress)
+        Member(
+            id: id, address: address, status: status, incarnation: incarnation, roles: roles,
+            clientAddress: clientAddress, peerAddress: peerAddress)
     }
 
     /// Whether this update carries newer information than a record with `incarnation` and `status`.

@@ -59,7 +59,8 @@ extension SWIMInstance {
     /// The refutation also goes straight to the suspecting node, which holds the shortest timer.
     private mutating func applyAboutMyself(_ update: MemberUpdate, into out: inout [SWIMDirective]) {
         guard !leaving else { return }
-        let stale = update.status == .alive ? update.incarnation > myself.incarnation : update.incarnation >= myself.incarnation
+        let stale =
+            update.status == .alive ? update.incarnation > myself.incarnation : update.incarnation >= myself.incarnation
         guard stale else { return }
         myself.incarnation = update.incarnation + 1
         if update.status != .alive { adjustHealth(by: 1) }
@@ -139,9 +140,10 @@ extension SWIMInstance {
         if let peer = randomLiveMembers(count: 1).first {
             sendFullState(to: peer.address, isReply: false, into: &out)
         }
-        let liveAddresses = Set(sortedIDs.compactMap { id in
-            records[id].flatMap { $0.member.status.isLive ? $0.member.address : nil }
-        })
+        let liveAddresses = Set(
+            sortedIDs.compactMap { id in
+                records[id].flatMap { $0.member.status.isLive ? $0.member.address : nil }
+            })
         var candidates = sortedIDs.compactMap { id in
             records[id].flatMap { $0.member.status == .dead ? $0.member.address : nil }
         }

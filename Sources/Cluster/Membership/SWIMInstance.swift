@@ -59,7 +59,8 @@ public struct SWIMInstance: Sendable {
     ///     learns its previous life's record from the cluster.
     ///   - seed: seed of the PRNG behind probe order and peer choices.
     public init(settings: SWIMSettings = SWIMSettings(), myself: Member, seed: UInt64) {
-        precondition(settings.probeTimeout * 2 <= settings.probeInterval, "probeTimeout must be at most probeInterval/2")
+        precondition(
+            settings.probeTimeout * 2 <= settings.probeInterval, "probeTimeout must be at most probeInterval/2")
         self.settings = settings
         var me = myself
         me.status = .alive

@@ -43,7 +43,8 @@ public enum ShardPlacement {
         }
         pairs.sort()
         let cap = settings.replicaCap(workerCount: nodes.count)
-        let replicas = boundedAssignment(pairs, shardCount: shardCount, nodeCount: nodes.count, perShard: width, cap: cap)
+        let replicas = boundedAssignment(
+            pairs, shardCount: shardCount, nodeCount: nodes.count, perShard: width, cap: cap)
         let primaries = balancedPrimaries(
             replicas: replicas,
             pairs: pairs,
@@ -72,7 +73,8 @@ public enum ShardPlacement {
     /// score up, a node above `cap` drops that shard, which goes to its best-scoring node that
     /// has room. Only the excess of overloaded nodes moves, so the repair is stable from one
     /// view to the next. Replicas of each shard come out in descending score order.
-    static func boundedAssignment(_ pairs: [Pair], shardCount: Int, nodeCount: Int, perShard: Int, cap: Int) -> [[Int]] {
+    static func boundedAssignment(_ pairs: [Pair], shardCount: Int, nodeCount: Int, perShard: Int, cap: Int) -> [[Int]]
+    {
         var byShard = [[Pair]](repeating: [], count: shardCount)
         for pair in pairs { byShard[pair.shard].append(pair) }  // each in descending score order
         var holds = [Set<Int>](repeating: [], count: shardCount)
@@ -84,7 +86,11 @@ public enum ShardPlacement {
             }
         }
         for pair in pairs.reversed() where load[pair.node] > cap && holds[pair.shard].contains(pair.node) {
-            guard let target = byShard[pair.shard].first(where: { !holds[pair.shard].contains($0.node) && load[$0.node] < cap }) else {
+            guard
+                let target = byShard[pair.shard].first(where: {
+                    !holds[pair.shard].contains($0.node) && load[$0.node] < cap
+                })
+            else {
                 continue
             }
             holds[pair.shard].remove(pair.node)

@@ -44,7 +44,9 @@ public final class PeerAuthenticator: Sendable {
 
     /// Opens a frame that arrived on `channel` (`.request` or `.gossip`) and checks that it is new.
     /// Every refusal is counted.
-    public func admit(_ bytes: [UInt8], on channel: SealHeader.Channel) throws(SealRefusal) -> (header: SealHeader, body: ArraySlice<UInt8>) {
+    public func admit(_ bytes: [UInt8], on channel: SealHeader.Channel) throws(SealRefusal) -> (
+        header: SealHeader, body: ArraySlice<UInt8>
+    ) {
         do throws(SealRefusal) {
             let opened = try seal.open(bytes, expecting: channel)
             let now = PeerSeal.wallClockMilliseconds()

@@ -16,10 +16,15 @@ public struct ClusterSecret: Sendable {
     ///   environment variable's name; never the secret).
     public init(_ bytes: some Collection<UInt8>, source: String) throws(SecretError) {
         var trimmed = Array(bytes)
-        while let last = trimmed.last, last == 0x0A || last == 0x0D || last == 0x20 || last == 0x09 { trimmed.removeLast() }
-        while let first = trimmed.first, first == 0x0A || first == 0x0D || first == 0x20 || first == 0x09 { trimmed.removeFirst() }
+        while let last = trimmed.last, last == 0x0A || last == 0x0D || last == 0x20 || last == 0x09 {
+            trimmed.removeLast()
+        }
+        while let first = trimmed.first, first == 0x0A || first == 0x0D || first == 0x20 || first == 0x09 {
+            trimmed.removeFirst()
+        }
         guard trimmed.count >= Self.minimumBytes else {
-            throw SecretError("the cluster secret from \(source) has \(trimmed.count) bytes; it needs at least \(Self.minimumBytes)")
+            throw SecretError(
+                "the cluster secret from \(source) has \(trimmed.count) bytes; it needs at least \(Self.minimumBytes)")
         }
         keyBytes = trimmed
     }
@@ -72,7 +77,9 @@ public struct ClusterSecret: Sendable {
         }
         let bytes = Array((secret + "\n").utf8)
         let written = write(fd, bytes, bytes.count)
-        let failure = written == bytes.count ? nil : written < 0 ? String(cString: strerror(errno)) : "only \(written) bytes were written"
+        let failure =
+            written == bytes.count
+            ? nil : written < 0 ? String(cString: strerror(errno)) : "only \(written) bytes were written"
         close(fd)
         if let failure {
             unlink(path)  // a partial secret would only make the next start fail
@@ -193,7 +200,8 @@ public final class PeerSeal: Sendable {
         }
         let header = SealHeader(
             channel: channel, sender: sender, boot: boot, counter: counter,
-            sentUnixMs: Self.wallClockMilliseconds(), replyToBoot: request?.boot ?? 0, replyToCounter: request?.counter ?? 0)
+            sentUnixMs: Self.wallClockMilliseconds(), replyToBoot: request?.boot ?? 0,
+            replyToCounter: request?.counter ?? 0)
         var frame = Self.encode(header)
         let mac = Self.mac(header: frame[...], body: body[...], key: key)
         frame.append(contentsOf: mac)
@@ -212,12 +220,14 @@ public final class PeerSeal: Sendable {
 
     /// Checks the MAC and the channel; returns the header and body. Freshness and replays are the
     /// caller's ``ReplayWindow``'s to judge.
-    public func open(_ bytes: [UInt8], expecting channel: SealHeader.Channel) throws(SealRefusal) -> (header: SealHeader, body: ArraySlice<UInt8>) {
+    public func open(_ bytes: [UInt8], expecting channel: SealHeader.Channel) throws(SealRefusal) -> (
+        header: SealHeader, body: ArraySlice<UInt8>
+    ) {
         guard Self.isSealed(bytes) else { throw .notSealed }
         let senderLength = Int(bytes[5])
         let headerEnd = 6 + senderLength + 40
         guard senderLength > 0, bytes.count >= headerEnd + Self.macBytes,
-              let sender = String(validating: bytes[6..<(6 + senderLength)], as: UTF8.self)
+            let sender = String(validating: bytes[6..<(6 + senderLength)], as: UTF8.self)
         else { throw .notSealed }
         let mac = bytes[headerEnd..<(headerEnd + Self.macBytes)]
         let body = bytes[(headerEnd + Self.macBytes)...]
@@ -231,7 +241,8 @@ public final class PeerSeal: Sendable {
             return bytes[offset..<(offset + 8)].reduce(0) { $0 << 8 | UInt64($1) }
         }
         let header = SealHeader(
-            channel: kind, sender: sender, boot: next(), counter: next(), sentUnixMs: next(), replyToBoot: next(), replyToCounter: next())
+            channel: kind, sender: sender, boot: next(), counter: next(), sentUnixMs: next(), replyToBoot: next(),
+            replyToCounter: next())
         return (header, body)
     }
 

@@ -53,7 +53,9 @@ public struct ReplayWindow: Sendable {
     /// Accepts the frame (and remembers it) or says why not.
     public mutating func admit(_ header: SealHeader, nowUnixMs now: UInt64) throws(SealRefusal) {
         let sent = header.sentUnixMs
-        guard sent + settings.maxSkewMs >= now, sent <= now + settings.maxFutureMs, sent >= startedUnixMs else { throw .stale }
+        guard sent + settings.maxSkewMs >= now, sent <= now + settings.maxFutureMs, sent >= startedUnixMs else {
+            throw .stale
+        }
         let words = (settings.windowSize + 63) / 64
         guard var state = senders[header.sender], state.boot >= header.boot else {
             // A new sender, or a new run of a known one.
@@ -61,7 +63,8 @@ public struct ReplayWindow: Sendable {
             guard senders[header.sender] != nil || senders.count < settings.maxSenders else { throw .stale }
             var seen = [UInt64](repeating: 0, count: words)
             seen[0] = 1
-            senders[header.sender] = SenderState(boot: header.boot, highest: header.counter, seen: seen, newestSentMs: sent)
+            senders[header.sender] = SenderState(
+                boot: header.boot, highest: header.counter, seen: seen, newestSentMs: sent)
             return
         }
         guard state.boot == header.boot else { throw .replayed }

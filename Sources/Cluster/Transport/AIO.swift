@@ -1,7 +1,7 @@
 internal import CNNG
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Owns one `nng_aio` and forwards its completion callback to a Swift closure.
@@ -23,12 +23,14 @@ final class AIOBox: @unchecked Sendable {
         box.onComplete = onComplete
         let context = Unmanaged.passRetained(box).toOpaque()
         var aio: OpaquePointer?
-        let rv = nng_aio_alloc(&aio, { raw in
-            guard let raw else { return }
-            let box = Unmanaged<AIOBox>.fromOpaque(raw).takeUnretainedValue()
-            // The callback may drop the box's last retain (reap); keep it alive until we return.
-            withExtendedLifetime(box) { box.onComplete?(box) }
-        }, context)
+        let rv = nng_aio_alloc(
+            &aio,
+            { raw in
+                guard let raw else { return }
+                let box = Unmanaged<AIOBox>.fromOpaque(raw).takeUnretainedValue()
+                // The callback may drop the box's last retain (reap); keep it alive until we return.
+                withExtendedLifetime(box) { box.onComplete?(box) }
+            }, context)
         if rv != 0 {
             Unmanaged<AIOBox>.fromOpaque(context).release()
             throw TransportError.from(rv, "nng_aio_alloc")!

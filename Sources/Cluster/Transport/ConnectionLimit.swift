@@ -88,7 +88,10 @@ final class ConnectionLimit: Sendable {
         let decision = state.withLock { state -> Decision in
             var victim: UInt32?
             if state.open.count >= max || state.unvouched >= maxUnvouched {
-                guard let oldest = state.open.filter({ !$0.value.vouched }).min(by: { $0.value.order < $1.value.order })?.key else {
+                guard
+                    let oldest = state.open.filter({ !$0.value.vouched }).min(by: { $0.value.order < $1.value.order })?
+                        .key
+                else {
                     state.refused += 1
                     return .refuse
                 }

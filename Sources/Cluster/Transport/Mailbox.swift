@@ -37,7 +37,8 @@ public final class Mailbox: Sendable {
         var listener = nng_listener()
         let connections = ConnectionLimit(max: maxConnections)
         self.connections = connections
-        let (messages, continuation) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .bufferingOldest(bufferLimit))
+        let (messages, continuation) = AsyncStream.makeStream(
+            of: [UInt8].self, bufferingPolicy: .bufferingOldest(bufferLimit))
         let stopped = Wakeup()
         var made: AIOBox?
         do throws(TransportError) {
@@ -70,7 +71,8 @@ public final class Mailbox: Sendable {
         var addr = nng_sockaddr()
         if nng_listener_get_addr(listener, NNG_OPT_LOCADDR, &addr) == 0, addr.s_family == UInt16(NNG_AF_INET.rawValue) {
             let ip = UInt32(bigEndian: addr.s_in.sa_addr)
-            boundAddress = "tcp://\(ip >> 24).\((ip >> 16) & 0xff).\((ip >> 8) & 0xff).\(ip & 0xff):\(UInt16(bigEndian: addr.s_in.sa_port))"
+            boundAddress =
+                "tcp://\(ip >> 24).\((ip >> 16) & 0xff).\((ip >> 8) & 0xff).\(ip & 0xff):\(UInt16(bigEndian: addr.s_in.sa_port))"
         } else {
             boundAddress = address
         }
@@ -146,7 +148,9 @@ public final class MailboxSender: Sendable {
     /// Hands `message` to nng for sending and returns at once: nothing waits for the send, and its
     /// aio frees itself when the send completes. `completion`, if given, is called once with the
     /// outcome (nil when nng accepted the message), from nng's thread or from this call.
-    public func post(_ message: [UInt8], timeout: Duration = .seconds(2), completion: (@Sendable (TransportError?) -> Void)? = nil) {
+    public func post(
+        _ message: [UInt8], timeout: Duration = .seconds(2), completion: (@Sendable (TransportError?) -> Void)? = nil
+    ) {
         let operation = "send to \(address)"
         guard !closed.withLock({ $0 }) else {
             completion?(TransportError(.closed, operation: operation, message: "the sender is closed"))

@@ -52,7 +52,8 @@ public final class RequestClient: Sendable {
     /// Creates a client for `address` (for example `tcp://127.0.0.1:7400`). A malformed address
     /// fails here. By default dialing happens in the background and a server that is not up yet is
     /// retried until a request's deadline; see ``RequestClientSettings/dial``.
-    public init(dial address: String, settings: RequestClientSettings = RequestClientSettings()) throws(TransportError) {
+    public init(dial address: String, settings: RequestClientSettings = RequestClientSettings()) throws(TransportError)
+    {
         self.address = address
         self.settings = settings
         var socket = nng_socket()
@@ -97,7 +98,9 @@ public final class RequestClient: Sendable {
             // when its task is cancelled.
             let outcome = await withDeadline(remaining) { await firstDial.outcome() }
             guard let outcome else {
-                let why = Task.isCancelled ? "the request was cancelled before a connection was made" : "no connection before the deadline"
+                let why =
+                    Task.isCancelled
+                    ? "the request was cancelled before a connection was made" : "no connection before the deadline"
                 throw TransportError(.timedOut, operation: "dial \(address)", message: why)
             }
             if let outcome { throw outcome }
@@ -119,7 +122,8 @@ public final class RequestClient: Sendable {
             registry.unregister(exchange)
             throw TransportError(.closed, operation: operation, message: "the client is closed")
         }
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<[UInt8], TransportError>, Never>) in
+        let result = await withCheckedContinuation {
+            (continuation: CheckedContinuation<Result<[UInt8], TransportError>, Never>) in
             exchange.start(request, continuation: continuation)
         }
         return try result.get()
@@ -355,7 +359,9 @@ private final class Exchange: @unchecked Sendable {
     }
 
     private func timedOut() -> TransportError {
-        TransportError(.timedOut, operation: operation, message: "no reply before the deadline (is the node running and reachable?)")
+        TransportError(
+            .timedOut, operation: operation,
+            message: "no reply before the deadline (is the node running and reachable?)")
     }
 
     private func call(_ body: () -> Void) {

@@ -77,7 +77,9 @@ public final class RequestServer: Sendable {
         logger: Logger,
         handler: @escaping Handler
     ) throws(TransportError) {
-        try self.init(listen: address, settings: settings, logger: logger, vouchingHandler: { Answer(reply: await handler($0), vouch: true) })
+        try self.init(
+            listen: address, settings: settings, logger: logger,
+            vouchingHandler: { Answer(reply: await handler($0), vouch: true) })
     }
 
     /// Like ``init(listen:settings:logger:handler:)``; the handler also says whether the request
@@ -192,7 +194,9 @@ public final class RequestServer: Sendable {
         } else {
             // nng 1.5.2 can wedge inside nng_close (see docs/transport.md). Freeing the aios now
             // could let a late callback touch freed memory, so they are leaked instead.
-            logger.warning("nng did not finish closing the socket in time; leaving its resources", metadata: ["address": "\(boundAddress)"])
+            logger.warning(
+                "nng did not finish closing the socket in time; leaving its resources",
+                metadata: ["address": "\(boundAddress)"])
         }
         logger.debug("closed", metadata: ["address": "\(boundAddress)"])
     }
@@ -276,7 +280,9 @@ private final class Worker: @unchecked Sendable {
     }
 
     private func completed(_ box: AIOBox) {
-        guard let server, let connections, let handler else { return assertionFailure("aio completed before the worker started") }
+        guard let server, let connections, let handler else {
+            return assertionFailure("aio completed before the worker started")
+        }
         let rv = box.result
         switch phase {
         case .receiving:

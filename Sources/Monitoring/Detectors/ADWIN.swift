@@ -69,7 +69,8 @@ public struct ADWIN: Sendable, Hashable {
             rows[i].removeFirst(2)
             let size = Double(1 << i)
             let d = a.total / size - b.total / size
-            let merged = Bucket(total: a.total + b.total, variance: a.variance + b.variance + size * size * d * d / (2 * size))
+            let merged = Bucket(
+                total: a.total + b.total, variance: a.variance + b.variance + size * size * d * d / (2 * size))
             if i + 1 == rows.count { rows.append([]) }
             rows[i + 1].append(merged)
             i += 1

@@ -55,7 +55,9 @@ public struct ColumnDrift: Sendable, Hashable {
         return result
     }
 
-    private mutating func computeNumeric(_ r: NumericProfile, _ c: NumericProfile, method: DriftMethod, options: DriftOptions) {
+    private mutating func computeNumeric(
+        _ r: NumericProfile, _ c: NumericProfile, method: DriftMethod, options: DriftOptions
+    ) {
         let nr = r.moments.count, nc = c.moments.count
         let discrete = Self.pooledDistinct(r, c, limit: options.discreteLimit)
         var chosen = method
@@ -109,7 +111,9 @@ public struct ColumnDrift: Sendable, Hashable {
         var chosen = method
         if method == .auto || method == .ks || method == .wasserstein {
             chosen = nr <= options.smallSampleLimit ? .chi2 : .js
-            if method != .auto { note = "\(method.rawValue) does not apply to categorical columns; used \(chosen.rawValue)" }
+            if method != .auto {
+                note = "\(method.rawValue) does not apply to categorical columns; used \(chosen.rawValue)"
+            }
         }
         guard r.count > 0, c.count > 0 else { return finishEmpty(chosen, options) }
         let (refCounts, curCounts) = Self.alignedCounts(r, c)

@@ -29,8 +29,14 @@ public enum DriftMeasures {
                         var ks = 0.0, area = 0.0
                         var x = Swift.min(av[0], bv[0])
                         while true {
-                            if i < av.count && av[i] == x { fa = ac[i] / ta; i += 1 }
-                            if j < bv.count && bv[j] == x { fb = bc[j] / tb; j += 1 }
+                            if i < av.count && av[i] == x {
+                                fa = ac[i] / ta
+                                i += 1
+                            }
+                            if j < bv.count && bv[j] == x {
+                                fb = bc[j] / tb
+                                j += 1
+                            }
                             let gap = Swift.abs(fa - fb)
                             ks = Swift.max(ks, gap)
                             let next: Double
@@ -118,7 +124,9 @@ public enum DriftMeasures {
     /// E = row total · column total / N, K−1 degrees of freedom (equals SciPy's
     /// `chi2_contingency(table, correction=False)`). For two categories it equals the
     /// two-proportion z-test (χ² = z²).
-    public static func chiSquare(reference: [Double], current: [Double]) -> (statistic: Double, degreesOfFreedom: Int, pValue: Double) {
+    public static func chiSquare(reference: [Double], current: [Double]) -> (
+        statistic: Double, degreesOfFreedom: Int, pValue: Double
+    ) {
         var r: [Double] = [], c: [Double] = []
         for (ri, ci) in zip(reference, current) where ri + ci > 0 {
             r.append(ri)

@@ -67,9 +67,16 @@ public struct RegressionMetrics: Sendable, Hashable {
         count = s.count
         let n = Double(s.count)
         guard s.count > 0 else {
-            mae = 0; rmse = 0; mape = 0; r2 = 0
-            errorP50 = 0; errorP90 = 0; errorP99 = 0
-            absoluteErrorP50 = 0; absoluteErrorP90 = 0; absoluteErrorP99 = 0
+            mae = 0
+            rmse = 0
+            mape = 0
+            r2 = 0
+            errorP50 = 0
+            errorP90 = 0
+            errorP99 = 0
+            absoluteErrorP50 = 0
+            absoluteErrorP90 = 0
+            absoluteErrorP99 = 0
             return
         }
         mae = s.absoluteErrorSum / n
@@ -82,8 +89,12 @@ public struct RegressionMetrics: Sendable, Hashable {
             r2 = s.squaredErrorSum == 0 ? 1 : 0
         }
         let q = s.errors.quantiles([0.5, 0.9, 0.99])
-        errorP50 = q[0]; errorP90 = q[1]; errorP99 = q[2]
+        errorP50 = q[0]
+        errorP90 = q[1]
+        errorP99 = q[2]
         let a = s.absoluteErrors.quantiles([0.5, 0.9, 0.99])
-        absoluteErrorP50 = a[0]; absoluteErrorP90 = a[1]; absoluteErrorP99 = a[2]
+        absoluteErrorP50 = a[0]
+        absoluteErrorP90 = a[1]
+        absoluteErrorP99 = a[2]
     }
 }

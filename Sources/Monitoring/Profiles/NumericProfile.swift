@@ -50,7 +50,6 @@ public struct NumericProfile: Sendable, Hashable {
         if done == nil { for x in values { add(x) } }
     }
 
-
     mutating func track(_ x: Double, _ n: UInt64) {
         for i in smallValues.indices where smallValues[i] == x {
             smallCounts[i] &+= n

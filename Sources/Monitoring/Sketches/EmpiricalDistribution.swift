@@ -133,7 +133,10 @@ extension QuantileSketch {
                             while r < runs.count {
                                 let (s1, e1) = runs[r]
                                 guard r + 1 < runs.count else {
-                                    for i in s1..<e1 { bv[i] = av[i]; bw[i] = aw[i] }
+                                    for i in s1..<e1 {
+                                        bv[i] = av[i]
+                                        bw[i] = aw[i]
+                                    }
                                     next.append((s1, e1))
                                     break
                                 }
@@ -142,14 +145,28 @@ extension QuantileSketch {
                                 var i = s1, j = s2, o = s1
                                 while i < e1 && j < e2 {
                                     if av[i] <= av[j] {
-                                        bv[o] = av[i]; bw[o] = aw[i]; i += 1
+                                        bv[o] = av[i]
+                                        bw[o] = aw[i]
+                                        i += 1
                                     } else {
-                                        bv[o] = av[j]; bw[o] = aw[j]; j += 1
+                                        bv[o] = av[j]
+                                        bw[o] = aw[j]
+                                        j += 1
                                     }
                                     o += 1
                                 }
-                                while i < e1 { bv[o] = av[i]; bw[o] = aw[i]; i += 1; o += 1 }
-                                while j < e2 { bv[o] = av[j]; bw[o] = aw[j]; j += 1; o += 1 }
+                                while i < e1 {
+                                    bv[o] = av[i]
+                                    bw[o] = aw[i]
+                                    i += 1
+                                    o += 1
+                                }
+                                while j < e2 {
+                                    bv[o] = av[j]
+                                    bw[o] = aw[j]
+                                    j += 1
+                                    o += 1
+                                }
                                 next.append((s1, e2))
                                 r += 2
                             }

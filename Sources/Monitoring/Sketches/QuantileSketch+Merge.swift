@@ -72,7 +72,13 @@ extension QuantileSketch {
         out.reserveCapacity(a.count + b.count)
         var i = 0, j = 0
         while i < a.count && j < b.count {
-            if a[i] <= b[j] { out.append(a[i]); i += 1 } else { out.append(b[j]); j += 1 }
+            if a[i] <= b[j] {
+                out.append(a[i])
+                i += 1
+            } else {
+                out.append(b[j])
+                j += 1
+            }
         }
         out.append(contentsOf: a[i...])
         out.append(contentsOf: b[j...])
@@ -142,14 +148,18 @@ extension QuantileSketch {
         for h in 0..<numLevels {
             let s = try r.readCount(limit: capacity, "level size")
             retained += s
-            guard retained <= capacity else { throw r.fail(.invalidValue, "retained items exceed capacity \(capacity)") }
+            guard retained <= capacity else {
+                throw r.fail(.invalidValue, "retained items exceed capacity \(capacity)")
+            }
             let (part, o1) = UInt64(s).multipliedReportingOverflow(by: UInt64(1) << UInt64(h))
             let (sum, o2) = weight.addingReportingOverflow(part)
             guard !o1 && !o2 else { throw r.fail(.invalidValue, "weights overflow") }
             weight = sum
             sizes.append(s)
         }
-        guard weight == count else { throw r.fail(.invalidValue, "count \(count) does not match level weights \(weight)") }
+        guard weight == count else {
+            throw r.fail(.invalidValue, "count \(count) does not match level weights \(weight)")
+        }
         if count == 0 {
             guard lo == .infinity && hi == -.infinity else { throw r.fail(.invalidValue, "empty sketch with a range") }
         } else {

@@ -181,14 +181,24 @@ public struct QuantileSketch: Sendable, Hashable {
                 let aEnd = popStart + 2 * half
                 while a < aEnd && b < nextEnd {
                     if buf[a] <= buf[b] {
-                        tmp[o] = buf[a]; a += 2
+                        tmp[o] = buf[a]
+                        a += 2
                     } else {
-                        tmp[o] = buf[b]; b += 1
+                        tmp[o] = buf[b]
+                        b += 1
                     }
                     o += 1
                 }
-                while a < aEnd { tmp[o] = buf[a]; a += 2; o += 1 }
-                while b < nextEnd { tmp[o] = buf[b]; b += 1; o += 1 }
+                while a < aEnd {
+                    tmp[o] = buf[a]
+                    a += 2
+                    o += 1
+                }
+                while b < nextEnd {
+                    tmp[o] = buf[b]
+                    b += 1
+                    o += 1
+                }
                 let kept = odd ? buf[start] : 0
                 for i in 0..<mergedCount { buf[newUpperStart + i] = tmp[i] }
                 let newStart = newUpperStart - (odd ? 1 : 0)

@@ -102,7 +102,8 @@ struct ByteReader {
         offset += m.count
         let v = bytes[offset]
         guard versions.contains(v) else {
-            let expected = versions.count == 1 ? "\(versions.lowerBound)" : "\(versions.lowerBound)...\(versions.upperBound)"
+            let expected =
+                versions.count == 1 ? "\(versions.lowerBound)" : "\(versions.lowerBound)...\(versions.upperBound)"
             throw fail(.unsupportedVersion, "version \(v), expected \(expected)")
         }
         offset += 1

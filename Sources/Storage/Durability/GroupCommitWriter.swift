@@ -46,12 +46,14 @@ public final class GroupCommitWriter: @unchecked Sendable {
 
     /// Writes `batch` durably (sync WAL write). Returns when the batch is on disk.
     public func write(_ batch: WriteBatch) async throws(StorageError) {
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Void, StorageError>, Never>) in
+        let result = await withCheckedContinuation {
+            (continuation: CheckedContinuation<Result<Void, StorageError>, Never>) in
             condition.lock()
             guard running else {
                 condition.unlock()
                 continuation.resume(
-                    returning: .failure(StorageError(.closed, operation: "write", message: "the WAL writer has shut down")))
+                    returning: .failure(
+                        StorageError(.closed, operation: "write", message: "the WAL writer has shut down")))
                 return
             }
             queue.append(Pending(batch: batch, continuation: continuation))
@@ -102,9 +104,11 @@ public final class GroupCommitWriter: @unchecked Sendable {
 
             let result: Result<Void, StorageError>
             if let earlier {
-                result = .failure(StorageError(
-                    earlier.code, operation: "write",
-                    message: "an earlier WAL write failed; this writer accepts no more writes; restart the node", cause: earlier))
+                result = .failure(
+                    StorageError(
+                        earlier.code, operation: "write",
+                        message: "an earlier WAL write failed; this writer accepts no more writes; restart the node",
+                        cause: earlier))
             } else {
                 var merged = WriteBatch()
                 for pending in group { merged.append(contentsOf: pending.batch) }

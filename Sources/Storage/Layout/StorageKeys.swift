@@ -215,6 +215,7 @@ public enum StorageKeys {
     }
 
     private static func notA(_ what: String, _ key: [UInt8]) -> StorageError {
-        StorageError(.corruption, operation: "decode \(what) key", message: "key of \(key.count) bytes lacks the \(what) prefix")
+        StorageError(
+            .corruption, operation: "decode \(what) key", message: "key of \(key.count) bytes lacks the \(what) prefix")
     }
 }

@@ -44,8 +44,10 @@ public struct WriteBatch: Sendable {
 
 extension Database {
     /// Reads the value stored under `key`, or `nil` when there is none.
-    public func get(_ key: [UInt8], in family: ColumnFamily, snapshot: Snapshot? = nil) throws(StorageError) -> [UInt8]? {
-        try withReadHandle("get(cf: \(family))", snapshot: snapshot) { (db, readOptions) throws(StorageError) -> [UInt8]? in
+    public func get(_ key: [UInt8], in family: ColumnFamily, snapshot: Snapshot? = nil) throws(StorageError) -> [UInt8]?
+    {
+        try withReadHandle("get(cf: \(family))", snapshot: snapshot) {
+            (db, readOptions) throws(StorageError) -> [UInt8]? in
             let cf = try familyHandle(family, "get(cf: \(family))")
             var err: UnsafeMutablePointer<CChar>?
             var length = 0
@@ -85,7 +87,8 @@ extension Database {
     ) throws(StorageError) {
         guard start.lexicographicallyPrecedes(end) else {
             throw StorageError(
-                .invalidArgument, operation: "deleteRange(cf: \(family))", message: "range start must sort before its end")
+                .invalidArgument, operation: "deleteRange(cf: \(family))",
+                message: "range start must sort before its end")
         }
         var batch = WriteBatch()
         batch.deleteRange(from: start, to: end, in: family)
@@ -113,7 +116,8 @@ extension Database {
                 case .delete(let family, let key):
                     let cf = try familyHandle(family, operation)
                     key.withUnsafeBytes { k in
-                        rocksdb_writebatch_delete_cf(wb, cf, k.baseAddress?.assumingMemoryBound(to: CChar.self), k.count)
+                        rocksdb_writebatch_delete_cf(
+                            wb, cf, k.baseAddress?.assumingMemoryBound(to: CChar.self), k.count)
                     }
                 case .deleteRange(let family, let start, let end):
                     let cf = try familyHandle(family, operation)

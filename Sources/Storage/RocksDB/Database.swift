@@ -1,7 +1,7 @@
 internal import CRocksDB
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// How RocksDB compresses data blocks on disk.
@@ -147,7 +147,8 @@ public final class Database: @unchecked Sendable {
         guard let index = familyNames.firstIndex(of: name) else {
             throw StorageError(
                 .invalidArgument, operation: "columnFamily(\(name))",
-                message: "unknown column family; open the database with it (known: \(familyNames.joined(separator: ", ")))")
+                message:
+                    "unknown column family; open the database with it (known: \(familyNames.joined(separator: ", ")))")
         }
         return ColumnFamily(name: name, index: index, owner: ObjectIdentifier(self))
     }
@@ -192,7 +193,8 @@ public final class Database: @unchecked Sendable {
             return try withHandle(operation) { (db) throws(StorageError) -> T in try body(db, readOptions) }
         }
         guard snapshot.database === self else {
-            throw StorageError(.invalidArgument, operation: operation, message: "the snapshot belongs to another database")
+            throw StorageError(
+                .invalidArgument, operation: operation, message: "the snapshot belongs to another database")
         }
         // The snapshot's lock first, then the database's: the order `Snapshot.release()` takes them.
         return try snapshot.withReadOptions(operation) { (options) throws(StorageError) -> T in
@@ -200,7 +202,9 @@ public final class Database: @unchecked Sendable {
         }
     }
 
-    func familyHandle(_ family: ColumnFamily, _ operation: @autoclosure () -> String) throws(StorageError) -> OpaquePointer? {
+    func familyHandle(_ family: ColumnFamily, _ operation: @autoclosure () -> String) throws(StorageError)
+        -> OpaquePointer?
+    {
         guard family.owner == ObjectIdentifier(self), family.index < families.count else {
             throw StorageError(
                 .invalidArgument, operation: operation(),

@@ -99,11 +99,12 @@ extension Database {
                 }
                 guard key.starts(with: prefix) else { break }
                 let valuePointer = rocksdb_iter_value(iterator, &valueLength)
-                let value: [UInt8] = valuePointer.map { pointer in
-                    pointer.withMemoryRebound(to: UInt8.self, capacity: valueLength) {
-                        Array(UnsafeBufferPointer(start: $0, count: valueLength))
-                    }
-                } ?? []
+                let value: [UInt8] =
+                    valuePointer.map { pointer in
+                        pointer.withMemoryRebound(to: UInt8.self, capacity: valueLength) {
+                            Array(UnsafeBufferPointer(start: $0, count: valueLength))
+                        }
+                    } ?? []
                 guard try body(KeyValue(key: key, value: value)) else { return }
                 rocksdb_iter_next(iterator)
             }

@@ -24,7 +24,8 @@ extension Infranaut_V1_IngestRequest {
             throw .invalid("idempotency_key is required (1 to \(limits.maxIdempotencyKeyBytes) bytes)")
         }
         guard idempotencyKey.utf8.count <= limits.maxIdempotencyKeyBytes else {
-            throw .invalid("idempotency_key is \(idempotencyKey.utf8.count) bytes; the limit is \(limits.maxIdempotencyKeyBytes)")
+            throw .invalid(
+                "idempotency_key is \(idempotencyKey.utf8.count) bytes; the limit is \(limits.maxIdempotencyKeyBytes)")
         }
         guard hasBatch else { throw .invalid("batch is missing") }
         try batch.validate(limits)
@@ -53,7 +54,8 @@ extension Infranaut_V1_TelemetryBatch {
             throw .invalid("batch.event_time_unix_ms has \(eventTimeUnixMs.count) entries for \(rows) rows")
         }
         for (index, id) in predictionIds.enumerated() where id.utf8.count > limits.maxNameBytes {
-            throw .invalid("batch.prediction_ids[\(index)] is \(id.utf8.count) bytes; the limit is \(limits.maxNameBytes)")
+            throw .invalid(
+                "batch.prediction_ids[\(index)] is \(id.utf8.count) bytes; the limit is \(limits.maxNameBytes)")
         }
         var names = Set<String>()
         for (index, column) in columns.enumerated() {
@@ -75,7 +77,9 @@ extension Infranaut_V1_TelemetryBatch {
                 try checkLength(values.values.count, rows, where_)
                 try checkMissing(values.missingRows, rows, where_)
                 for (row, value) in values.values.enumerated() where value.utf8.count > limits.maxStringValueBytes {
-                    throw .invalid("\(where_) row \(row): value is \(value.utf8.count) bytes; the limit is \(limits.maxStringValueBytes)")
+                    throw .invalid(
+                        "\(where_) row \(row): value is \(value.utf8.count) bytes; the limit is \(limits.maxStringValueBytes)"
+                    )
                 }
             case .bools(let values):
                 try checkLength(values.values.count, rows, where_)
@@ -92,7 +96,8 @@ extension Infranaut_V1_TelemetryBatch {
 
     private func checkLength(_ count: Int, _ rows: Int, _ place: String) throws(WireError) {
         guard count == rows else {
-            throw .invalid("\(place) has \(count) values but the batch has \(rows) rows (columns must have equal length)")
+            throw .invalid(
+                "\(place) has \(count) values but the batch has \(rows) rows (columns must have equal length)")
         }
     }
 
@@ -113,12 +118,19 @@ extension Infranaut_V1_ReceiptsRequest {
         guard modelID.utf8.count <= limits.maxNameBytes else {
             throw .invalid("receipts.model_id is \(modelID.utf8.count) bytes; the limit is \(limits.maxNameBytes)")
         }
-        guard !idempotencyKeys.isEmpty else { throw .invalid("receipts.idempotency_keys is empty; ask about 1 to \(Self.maxKeys) keys") }
-        guard idempotencyKeys.count <= Self.maxKeys else {
-            throw WireError(.tooLarge, "receipts asks about \(idempotencyKeys.count) keys; the limit is \(Self.maxKeys) per request")
+        guard !idempotencyKeys.isEmpty else {
+            throw .invalid("receipts.idempotency_keys is empty; ask about 1 to \(Self.maxKeys) keys")
         }
-        for (index, key) in idempotencyKeys.enumerated() where key.isEmpty || key.utf8.count > limits.maxIdempotencyKeyBytes {
-            throw .invalid("receipts.idempotency_keys[\(index)] is \(key.utf8.count) bytes; keys are 1 to \(limits.maxIdempotencyKeyBytes) bytes")
+        guard idempotencyKeys.count <= Self.maxKeys else {
+            throw WireError(
+                .tooLarge, "receipts asks about \(idempotencyKeys.count) keys; the limit is \(Self.maxKeys) per request"
+            )
+        }
+        for (index, key) in idempotencyKeys.enumerated()
+        where key.isEmpty || key.utf8.count > limits.maxIdempotencyKeyBytes {
+            throw .invalid(
+                "receipts.idempotency_keys[\(index)] is \(key.utf8.count) bytes; keys are 1 to \(limits.maxIdempotencyKeyBytes) bytes"
+            )
         }
     }
 }
@@ -129,8 +141,12 @@ extension Infranaut_V1_ClusterEvent {
 
     /// Checks the event's structure; throws the first problem found, naming the field.
     public func validate() throws(WireError) {
-        guard !id.isEmpty, id.utf8.count <= 128 else { throw .invalid("event.id is \(id.utf8.count) bytes; it must be 1 to 128") }
-        guard !kind.isEmpty, kind.utf8.count <= 64 else { throw .invalid("event.kind is \(kind.utf8.count) bytes; it must be 1 to 64") }
+        guard !id.isEmpty, id.utf8.count <= 128 else {
+            throw .invalid("event.id is \(id.utf8.count) bytes; it must be 1 to 128")
+        }
+        guard !kind.isEmpty, kind.utf8.count <= 64 else {
+            throw .invalid("event.kind is \(kind.utf8.count) bytes; it must be 1 to 64")
+        }
         guard payload.count <= Self.maxPayloadBytes else {
             throw WireError(.tooLarge, "event.payload is \(payload.count) bytes; the limit is \(Self.maxPayloadBytes)")
         }

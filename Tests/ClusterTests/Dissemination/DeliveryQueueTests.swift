@@ -90,7 +90,9 @@ struct DeliveryQueueTests {
         #expect(queue.takeExpired().isEmpty)
     }
 
-    @Test("a coordinator that appears while an event is pending becomes a target; one that left is dropped; a forgotten one is waited for")
+    @Test(
+        "a coordinator that appears while an event is pending becomes a target; one that left is dropped; a forgotten one is waited for"
+    )
     func membershipChanges() {
         var queue = DeliveryQueue()
         queue.coordinatorsChanged([coordinator("a"), coordinator("b")], now: .zero)
@@ -120,7 +122,9 @@ struct DeliveryQueueTests {
         var queue = DeliveryQueue()
         #expect(queue.nextDeadline == nil)
         queue.publish(id: "lonely", payload: [], now: .zero)
-        #expect(queue.nextDeadline == queue.settings.deadRetention, "an event without targets waits for a coordinator that long")
+        #expect(
+            queue.nextDeadline == queue.settings.deadRetention,
+            "an event without targets waits for a coordinator that long")
 
         queue = DeliveryQueue()
         queue.coordinatorsChanged([coordinator("a"), coordinator("b")], now: .seconds(1))
@@ -132,6 +136,8 @@ struct DeliveryQueueTests {
         #expect(queue.nextDeadline == .seconds(2) + queue.settings.initialBackoff)
         queue.delivered(attempts.first { $0.target == "b" }!)
         queue.coordinatorsChanged([coordinator("a", live: false), coordinator("b")], now: .seconds(3))
-        #expect(queue.nextDeadline == .seconds(3) + queue.settings.deadRetention, "a dead target is waited for until its retention")
+        #expect(
+            queue.nextDeadline == .seconds(3) + queue.settings.deadRetention,
+            "a dead target is waited for until its retention")
     }
 }

@@ -24,14 +24,18 @@ struct FailureSimulationTests {
             sim.crash(victim)
             let survivors = sim.runningIndices
             let detected = sim.run(
-                until: { survivors.allSatisfy { sim.nodes[$0].instance.member(sim.nodes[victim].id)?.status == .dead } },
+                until: {
+                    survivors.allSatisfy { sim.nodes[$0].instance.member(sim.nodes[victim].id)?.status == .dead }
+                },
                 step: .milliseconds(5),
                 limit: .seconds(30)
             )
             #expect(detected)
             times.append(sim.now - crashedAt)
         }
-        print("detection (5 nodes, 30 crashes): median \(times.median.pretty), p90 \(times.percentile(0.9).pretty), max \(times.max()!.pretty)")
+        print(
+            "detection (5 nodes, 30 crashes): median \(times.median.pretty), p90 \(times.percentile(0.9).pretty), max \(times.max()!.pretty)"
+        )
         #expect(times.median < .seconds(3))
         #expect(times.max()! <= SWIMSettings().detectionBound(memberCount: 5))
     }
@@ -164,7 +168,9 @@ struct FailureSimulationTests {
         sim.run(for: .seconds(120))
         let falseDeaths = sim.changes.filter { $0.time >= start && $0.change.member.status == .dead }
         let suspicions = sim.changes.filter { $0.time >= start && $0.change.member.status == .suspect }
-        print("10% loss, 20 nodes, 120 s, seed \(seed): \(suspicions.count) suspicion events, \(falseDeaths.count) false deaths")
+        print(
+            "10% loss, 20 nodes, 120 s, seed \(seed): \(suspicions.count) suspicion events, \(falseDeaths.count) false deaths"
+        )
         // Suspicions do happen at this loss rate; they must all be refuted in time.
         #expect(!suspicions.isEmpty)
         #expect(falseDeaths.isEmpty)

@@ -37,7 +37,9 @@ struct MembershipSimulationTests {
             #expect(detected, "seed \(seed): not every survivor declared n\(victim) dead within \(bound)")
             #expect(sim.converged(), "seed \(seed): survivors disagree after detection: \(sim.viewDifferences())")
             // Nobody else was declared dead along the way.
-            let others = sim.changes.filter { $0.change.member.status == .dead && $0.change.member.id != sim.nodes[victim].id }
+            let others = sim.changes.filter {
+                $0.change.member.status == .dead && $0.change.member.id != sim.nodes[victim].id
+            }
             #expect(others.isEmpty, "seed \(seed): false positives \(others.map(\.change))")
             _ = crashedAt
         }
@@ -64,7 +66,9 @@ struct ScaleSimulationTests {
             limit: bound
         )
         #expect(detected)
-        print("200 nodes: crash declared dead by all \((sim.now - crashedAt).pretty) after the crash (bound \(bound.pretty))")
+        print(
+            "200 nodes: crash declared dead by all \((sim.now - crashedAt).pretty) after the crash (bound \(bound.pretty))"
+        )
         #expect(sim.converged(), "\(sim.viewDifferences())")
         #expect(sim.changes.allSatisfy { $0.change.member.status != .dead || $0.change.member.id == id })
     }

@@ -27,7 +27,9 @@ struct PlacementTests {
         return settings
     }()
 
-    @Test("the default shape (1,024 shards, load bound 1.25) over 3 to 100 nodes: no node above 1.25x the mean, and a join moves little more than its share")
+    @Test(
+        "the default shape (1,024 shards, load bound 1.25) over 3 to 100 nodes: no node above 1.25x the mean, and a join moves little more than its share"
+    )
     func defaultShapeBalance() {
         let settings = PlacementSettings()
         #expect(settings.shardCount == 1_024)
@@ -39,12 +41,15 @@ struct PlacementTests {
                 table.update(workers: workers)
                 #expect(table.primaryLoad.values.reduce(0, +) == settings.shardCount)
                 #expect(table.replicaLoad.values.reduce(0, +) == settings.shardCount * 2)
-                #expect(table.primarySkew <= 1.25 + 1e-9, "N=\(nodeCount) trial \(trial): primaries \(table.primarySkew)")
-                #expect(table.replicaSkew <= 1.25 + 1e-9, "N=\(nodeCount) trial \(trial): replicas \(table.replicaSkew)")
+                #expect(
+                    table.primarySkew <= 1.25 + 1e-9, "N=\(nodeCount) trial \(trial): primaries \(table.primarySkew)")
+                #expect(
+                    table.replicaSkew <= 1.25 + 1e-9, "N=\(nodeCount) trial \(trial): replicas \(table.replicaSkew)")
                 // The bound moves some replicas besides the joiner's; still a small share of all.
                 let moved = table.update(workers: workers + [NodeID("newcomer-\(trial)")]).movedReplicas
                 let share = Double(moved) / Double(settings.shardCount * 2)
-                #expect(share <= 1.6 / Double(nodeCount + 1) + 0.01, "N=\(nodeCount) trial \(trial): a join moved \(share)")
+                #expect(
+                    share <= 1.6 / Double(nodeCount + 1) + 0.01, "N=\(nodeCount) trial \(trial): a join moved \(share)")
             }
         }
     }
@@ -84,7 +89,9 @@ struct PlacementTests {
                 worst[nodeCount] = max(worst[nodeCount] ?? 0, maxLoad / mean)
             }
         }
-        print("worst max/mean primary load: " + [3, 5, 8, 10, 16, 20, 32, 64].map { "N=\($0) \(worst[$0]!)" }.joined(separator: ", "))
+        print(
+            "worst max/mean primary load: "
+                + [3, 5, 8, 10, 16, 20, 32, 64].map { "N=\($0) \(worst[$0]!)" }.joined(separator: ", "))
     }
 
     @Test("a join or leave moves only the joining or leaving node's replicas: mean ≤ 1/N + 5%")
@@ -184,7 +191,10 @@ struct PlacementTests {
         #expect(sim.run(until: { sim.converged() }, limit: .seconds(10)))
         sim.crash(4)
         let id = sim.nodes[4].id
-        #expect(sim.run(until: { sim.runningIndices.allSatisfy { sim.nodes[$0].instance.member(id)?.status == .dead } }, limit: .seconds(20)))
+        #expect(
+            sim.run(
+                until: { sim.runningIndices.allSatisfy { sim.nodes[$0].instance.member(id)?.status == .dead } },
+                limit: .seconds(20)))
         let tables = sim.runningIndices.map { index -> [[NodeID]] in
             var table = PlacementTable(settings: Self.sixtyFour)
             table.update(members: sim.nodes[index].instance.members)

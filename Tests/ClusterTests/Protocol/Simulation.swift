@@ -50,7 +50,10 @@ final class Simulation {
             let id = NodeID("n\(index)")
             let address = "sim://n\(index):7946"
             let member = Member(id: id, address: address, roles: roles)
-            nodes.append(Node(id: id, address: address, instance: SWIMInstance(settings: settings, myself: member, seed: seed &+ UInt64(index))))
+            nodes.append(
+                Node(
+                    id: id, address: address,
+                    instance: SWIMInstance(settings: settings, myself: member, seed: seed &+ UInt64(index))))
             indexByAddress[address] = index
         }
     }
@@ -130,7 +133,8 @@ final class Simulation {
         nodes[index].restarts += 1
         let old = nodes[index].instance.myself
         let member = Member(id: old.id, address: old.address, roles: old.roles)
-        nodes[index].instance = SWIMInstance(settings: settings, myself: member, seed: seed &+ UInt64(index) &+ nodes[index].restarts << 32)
+        nodes[index].instance = SWIMInstance(
+            settings: settings, myself: member, seed: seed &+ UInt64(index) &+ nodes[index].restarts << 32)
         nodes[index].state = .stopped
         queue.push(.join(index, seeds: [nodes[seedIndex].address]), at: now)
     }
@@ -184,7 +188,8 @@ final class Simulation {
     /// When `observer` first recorded `subject` with `status` at or after `since`.
     func firstChange(observer: Int, subject: NodeID, to status: MemberStatus, since: Duration) -> Duration? {
         changes.first {
-            $0.observer == observer && $0.time >= since && $0.change.member.id == subject && $0.change.member.status == status
+            $0.observer == observer && $0.time >= since && $0.change.member.id == subject
+                && $0.change.member.status == status
         }?.time
     }
 

@@ -1,9 +1,11 @@
-@testable import Cluster
 import Testing
+
+@testable import Cluster
 
 private let secret = try! ClusterSecret(Array("a-cluster-secret-for-tests".utf8), source: "test")
 
-private func header(_ sender: String = "n1", boot: UInt64 = 1, counter: UInt64, sent: UInt64 = 1_000_000) -> SealHeader {
+private func header(_ sender: String = "n1", boot: UInt64 = 1, counter: UInt64, sent: UInt64 = 1_000_000) -> SealHeader
+{
     SealHeader(channel: .request, sender: sender, boot: boot, counter: counter, sentUnixMs: sent)
 }
 
@@ -23,7 +25,8 @@ struct PeerSealTests {
             altered[index] ^= 0x01
             #expect(throws: SealRefusal.self) { try seal.open(altered, expecting: .request) }
         }
-        let stranger = PeerSeal(secret: try ClusterSecret(Array("another-secret-entirely".utf8), source: "test"), sender: "node-a")
+        let stranger = PeerSeal(
+            secret: try ClusterSecret(Array("another-secret-entirely".utf8), source: "test"), sender: "node-a")
         #expect(throws: SealRefusal.badMAC) { try stranger.open(frame, expecting: .request) }
         #expect(throws: SealRefusal.notSealed) { try seal.open(body, expecting: .request) }
     }
@@ -39,7 +42,9 @@ struct PeerSealTests {
         #expect(throws: SealRefusal.self) { try a.openReply(reply, to: second) }
     }
 
-    @Test("counters are per destination: a frame held back while thousands go to other nodes is still accepted where it goes")
+    @Test(
+        "counters are per destination: a frame held back while thousands go to other nodes is still accepted where it goes"
+    )
     func perDestinationCounters() throws {
         let seal = PeerSeal(secret: secret, sender: "s")
         let (slow, header) = seal.seal([1], channel: .request, to: "tcp://b")

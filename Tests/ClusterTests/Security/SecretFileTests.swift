@@ -3,7 +3,8 @@ import Foundation
 import Testing
 
 private func temporaryDirectory() throws -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-secret-\(UUID().uuidString)").path
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-secret-\(UUID().uuidString)")
+        .path
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
 }
@@ -33,8 +34,12 @@ struct SecretFileTests {
         #expect(missing.description == "cannot read the cluster secret file \(dir)/absent: No such file or directory")
         let directory = try #require(throws: SecretError.self) { try ClusterSecret(file: dir) }
         #expect(directory.description == "cannot read the cluster secret file \(dir): Is a directory")
-        let noParent = try #require(throws: SecretError.self) { try ClusterSecret.createFile(at: dir + "/no/such/dir/secret") }
-        #expect(noParent.description == "cannot write a new cluster secret to \(dir)/no/such/dir/secret: No such file or directory")
+        let noParent = try #require(throws: SecretError.self) {
+            try ClusterSecret.createFile(at: dir + "/no/such/dir/secret")
+        }
+        #expect(
+            noParent.description
+                == "cannot write a new cluster secret to \(dir)/no/such/dir/secret: No such file or directory")
         try Data("short\n".utf8).write(to: URL(fileURLWithPath: dir + "/short"))
         let short = try #require(throws: SecretError.self) { try ClusterSecret(file: dir + "/short") }
         #expect(short.description == "the cluster secret from \(dir)/short has 5 bytes; it needs at least 16")

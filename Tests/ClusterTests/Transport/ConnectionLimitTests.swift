@@ -8,7 +8,9 @@ struct ConnectionLimitTests {
     func limit() async throws {
         var settings = RequestServerSettings()
         settings.maxConnections = 2
-        let server = try RequestServer(listen: "tcp://127.0.0.1:0", settings: settings, logger: Logger(label: "test")) { $0 }
+        let server = try RequestServer(listen: "tcp://127.0.0.1:0", settings: settings, logger: Logger(label: "test")) {
+            $0
+        }
         let first = try RequestClient(dial: server.boundAddress)
         let second = try RequestClient(dial: server.boundAddress)
         #expect(try await first.request([1], timeout: .seconds(10)) == [1])

@@ -1,6 +1,7 @@
-@testable import Cluster
 import Logging
 import Testing
+
+@testable import Cluster
 
 private let logger = Logger(label: "test.startup")
 

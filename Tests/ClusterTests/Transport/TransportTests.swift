@@ -219,7 +219,8 @@ struct TransportTests {
     func nngIsRecentEnough() {
         let parts = nngVersion.split(separator: ".").compactMap { Int($0) }
         #expect(parts.count == 3, "nng version \(nngVersion)")
-        #expect(parts.lexicographicallyPrecedes([1, 8, 0]) == false, "linked nng \(nngVersion); run scripts/install-nng.sh")
+        #expect(
+            parts.lexicographicallyPrecedes([1, 8, 0]) == false, "linked nng \(nngVersion); run scripts/install-nng.sh")
     }
 
     @Test("repeated open, use and close leaves nothing behind")
