@@ -19,7 +19,7 @@ struct PlacementBench: AsyncParsableCommand {
 
     @Option(
         name: .customLong("replica-load-factor"),
-        help: "Bounded-load factor for replicas (default: the placement's own default).")
+        help: "Bounded-load factor for replicas; 0: unbounded (default: the placement's own default).")
     var replicaLoadFactor: Double?
 
     func run() async throws {
@@ -32,7 +32,9 @@ struct PlacementBench: AsyncParsableCommand {
         for shardCount in shardCounts {
             for size in sizes {
                 var settings = PlacementSettings(shardCount: shardCount, replicationFactor: replicationFactor)
-                if let replicaLoadFactor { settings.replicaLoadFactor = replicaLoadFactor }
+                if let replicaLoadFactor {
+                    settings.replicaLoadFactor = replicaLoadFactor == 0 ? nil : replicaLoadFactor
+                }
                 let workers = (0..<size).map { NodeID("node-\($0)") }
                 var times: [Duration] = []
                 var table = PlacementTable(settings: settings)

@@ -45,13 +45,8 @@ actor EventRelay: Service {
     /// Events found in the outbox at startup, queued once the membership knows the cluster (so
     /// that coordinators that are down are targets too).
     private var loaded: [(id: String, payload: [UInt8])]
-    private var inbox: [String: Infranaut_V1_ReceivedEvent] = [:]
-    private var inboxOrder: [String] = []
-    private var inboxHead = 0
-    private var inboxBytes = 0
+    private var inbox: CoordinatorInbox
     /// Stored events beyond the caps when the node started; deleted from disk by the first trim.
-    private var droppedAtLoad: [String] = []
-    private var receivedTotal: UInt64 = 0
     /// Signalled when there may be something new to do: an event published, an attempt finished,
     /// the membership changed, the node shutting down.
     private let work = Wakeup()
@@ -83,27 +78,7 @@ actor EventRelay: Service {
             received.append(event)
             return true
         }
-        received.sort { $0.receivedUnixMs < $1.receivedUnixMs }
-        // Newest first, as long as they fit the caps.
-        var kept = 0
-        var keptBytes = 0
-        for event in received.reversed() {
-            // Once one does not fit, every older one goes too, so what is kept is the newest run.
-            if droppedAtLoad.isEmpty, kept < Self.inboxCapacity,
-                keptBytes + event.event.payload.count <= Self.inboxMaxBytes
-            {
-                kept += 1
-                keptBytes += event.event.payload.count
-            } else {
-                droppedAtLoad.append(event.event.id)
-            }
-        }
-        for event in received.suffix(kept) {
-            inbox[event.event.id] = event
-            inboxOrder.append(event.event.id)
-        }
-        inboxBytes = keptBytes
-        receivedTotal = UInt64(received.count)
+        inbox = CoordinatorInbox(loading: received, capacity: Self.inboxCapacity, maxBytes: Self.inboxMaxBytes)
     }
 
     private var now: Duration { ContinuousClock.now - origin }
@@ -196,9 +171,7 @@ actor EventRelay: Service {
                 queue.coordinatorsChanged(await membership.coordinators, now: now)
                 let expired = queue.takeExpired()
                 if !expired.isEmpty {
-                    var batch = WriteBatch()
-                    for id in expired { batch.delete(StorageKeys.Outbox.key(eventID: id), in: meta) }
-                    try? await writer.write(batch)
+                    await deleteRecords(expired.map { StorageKeys.Outbox.key(eventID: $0) }, "expired outbox events")
                     logger.warning(
                         "events expired before every coordinator acknowledged them",
                         metadata: ["events": "\(expired.count)"])
@@ -241,10 +214,8 @@ actor EventRelay: Service {
         }
         queue.delivered(attempt)
         if queue.payload(of: attempt.id) == nil {
-            var batch = WriteBatch()
-            batch.delete(StorageKeys.Outbox.key(eventID: attempt.id), in: meta)
             // Losing this delete only means the event is delivered again after a restart (deduped).
-            try? await writer.write(batch)
+            await deleteRecords([StorageKeys.Outbox.key(eventID: attempt.id)], "a delivered outbox event")
         }
     }
 
@@ -261,7 +232,7 @@ actor EventRelay: Service {
         } catch {
             return .with { $0.status = Infranaut_V1_Status(code: error.code, message: error.message) }
         }
-        if inbox[request.event.id] != nil {
+        if inbox.contains(request.event.id) {
             return .with {
                 $0.status = .ok
                 $0.duplicate = true
@@ -281,57 +252,45 @@ actor EventRelay: Service {
                     code: .unavailable, message: "the event could not be stored (\(error.code.rawValue)); retry")
             }
         }
-        guard inbox[request.event.id] == nil else {
+        guard !inbox.contains(request.event.id) else {
             return .with {
                 $0.status = .ok
                 $0.duplicate = true
             }
         }
-        inbox[request.event.id] = received
-        inboxOrder.append(request.event.id)
-        inboxBytes += received.event.payload.count
-        receivedTotal += 1
+        inbox.insert(received)
         await trimInbox()
         return .with { $0.status = .ok }
     }
 
+    /// Drops what the inbox no longer keeps, in memory and on disk (a failed delete is trimmed
+    /// again at the next start).
     private func trimInbox() async {
-        func over() -> Bool { inboxOrder.count - inboxHead > Self.inboxCapacity || inboxBytes > Self.inboxMaxBytes }
-        guard over() || !droppedAtLoad.isEmpty else { return }
+        await deleteRecords(inbox.trim().map { StorageKeys.Inbox.key(eventID: $0) }, "trimmed inbox events")
+    }
+
+    /// Deletes stored outbox or inbox records. A failure costs a redelivery (deduped) or a second
+    /// trim after the next start, never an event, so it is logged rather than fatal.
+    private func deleteRecords(_ keys: [[UInt8]], _ what: String) async {
+        guard !keys.isEmpty else { return }
         var batch = WriteBatch()
-        for id in droppedAtLoad { batch.delete(StorageKeys.Inbox.key(eventID: id), in: meta) }
-        droppedAtLoad = []
-        while over() {
-            let id = inboxOrder[inboxHead]
-            inboxBytes -= inbox[id]?.event.payload.count ?? 0
-            inbox[id] = nil
-            batch.delete(StorageKeys.Inbox.key(eventID: id), in: meta)
-            inboxHead += 1
+        for key in keys { batch.delete(key, in: meta) }
+        do throws(StorageError) {
+            try await writer.write(batch)
+        } catch {
+            logger.warning("could not delete \(what)", metadata: ["records": "\(keys.count)", "error": "\(error)"])
         }
-        if inboxHead > 4_096 {
-            inboxOrder.removeFirst(inboxHead)
-            inboxHead = 0
-        }
-        try? await writer.write(batch)
     }
 
     /// Bytes of event payloads one `events` answer carries at most (newest first kept).
     static let maxListBytes = 16 << 20
 
     func list(limit: Int) -> Infranaut_V1_EventsResponse {
-        var bytes = 0
-        var newestFirst: [Infranaut_V1_ReceivedEvent] = []
-        for id in inboxOrder[inboxHead...].suffix(limit).reversed() {
-            guard let event = inbox[id] else { continue }
-            bytes += event.event.payload.count + 256
-            if bytes > Self.maxListBytes { break }
-            newestFirst.append(event)
-        }
         return .with {
             $0.status = .ok
-            $0.events = newestFirst.reversed()
+            $0.events = inbox.newest(limit: limit, maxBytes: Self.maxListBytes)
             $0.pendingOutbound = UInt32(queue.pendingIDs.count)
-            $0.receivedTotal = receivedTotal
+            $0.receivedTotal = inbox.receivedTotal
         }
     }
 }

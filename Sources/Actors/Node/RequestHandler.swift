@@ -64,16 +64,16 @@ extension Infranaut_V1_Request {
 ///
 /// As a ServiceLifecycle service it only waits: when the node shuts down it starts draining.
 final class RequestHandler: Service {
-    private let router: Router
-    private let membership: MembershipService
-    private let settings: NodeSettings
-    private let logger: Logger
-    private let peers: PeerClients
-    private let decommission: Decommission
-    private let events: EventRelay
-    private let inFlight = InFlightBytes()
-    private let forwards: AdmissionGate
-    private let forwardedServed: AdmissionGate
+    let router: Router
+    let membership: MembershipService
+    let settings: NodeSettings
+    let logger: Logger
+    let peers: PeerClients
+    let decommission: Decommission
+    let events: EventRelay
+    let inFlight = InFlightBytes()
+    let forwards: AdmissionGate
+    let forwardedServed: AdmissionGate
     let clientRefusals = Atomic<UInt64>(0)
 
     /// What the node still serves.
@@ -136,7 +136,7 @@ final class RequestHandler: Service {
     /// Sends `request` to the model's primary when that is another live node, and returns its
     /// answer; `nil` when this node should serve the request itself. A forwarded request carries
     /// `hops = 1` and is served where it arrives, so views that disagree cannot make it loop.
-    private func forwardIfRemote(
+    func forwardIfRemote(
         _ request: Infranaut_V1_Request, bytes: [UInt8], model: String, shard: ShardID
     ) async -> Infranaut_V1_Response? {
         guard request.hops == 0, let primary = await membership.primary(of: shard),
@@ -229,120 +229,11 @@ final class RequestHandler: Service {
     private func serve(_ request: Infranaut_V1_Request, bytes: [UInt8]) async -> Infranaut_V1_Response {
         switch request.body {
         case .ingest(let ingest):
-            do throws(WireError) {
-                try ingest.validate(settings.limits)
-            } catch {
-                return .with {
-                    $0.ingest = .with { $0.status = Infranaut_V1_Status(code: error.code, message: error.message) }
-                }
-            }
-            let shardID = router.shardID(for: ingest.batch.modelID)
-            if let relayed = await forwardIfRemote(request, bytes: bytes, model: ingest.batch.modelID, shard: shardID) {
-                return relayed
-            }
-            guard membership.seesMajority else {
-                return .with {
-                    $0.ingest = .with {
-                        $0.status = Infranaut_V1_Status(
-                            code: .unavailable,
-                            message:
-                                "this node cannot see a majority of the cluster's members (it may be on the minority side of a partition); it refuses writes until it does; retry, or send to another node"
-                        )
-                    }
-                }
-            }
-            // Back-pressure: an ingest that outlives its deadline keeps its batch in memory until it
-            // is durable, so bound the bytes of ingests in progress and shed load above that.
-            let size = bytes.count
-            guard inFlight.admit(size, limit: settings.maxInFlightIngestBytes) else {
-                return .with {
-                    $0.ingest = .with {
-                        $0.status = .resourceExhausted(
-                            "the node is overloaded (\(settings.maxInFlightIngestBytes >> 20) MiB of batches in progress); retry with the same idempotency key",
-                            retryAfter: .milliseconds(250))
-                    }
-                }
-            }
-            let shard = router.shard(shardID)
-            let inFlight = self.inFlight
-            let outcome = await withDeadline(settings.requestTimeout) {
-                let response = await shard.ingest(ingest)
-                inFlight.release(size)
-                return response
-            }
-            let response =
-                outcome
-                ?? .with {
-                    $0.status = Infranaut_V1_Status(
-                        code: .deadlineExceeded,
-                        message:
-                            "the batch was not applied within \(settings.requestTimeout); it may still be; retry with the same idempotency key"
-                    )
-                }
-            return .with { $0.ingest = response }
+            return await serveIngest(ingest, request: request, bytes: bytes)
         case .status(let status):
-            guard !status.modelID.isEmpty else {
-                return .with {
-                    $0.status = .with {
-                        $0.status = Infranaut_V1_Status(code: .invalidArgument, message: "status.model_id is empty")
-                    }
-                }
-            }
-            let shardID = router.shardID(for: status.modelID)
-            if let relayed = await forwardIfRemote(request, bytes: bytes, model: status.modelID, shard: shardID) {
-                return relayed
-            }
-            let shard = router.shard(shardID)
-            // Reads get the same deadline as writes: a shard busy taking over must not hold a
-            // reader (and its context) without end.
-            let answer = await withDeadline(settings.requestTimeout) { () -> Infranaut_V1_StatusResponse in
-                guard await shard.readyForReads() else { return .with { $0.status = self.takingOver(status.modelID) } }
-                guard let page = await shard.status(status) else {
-                    return .with {
-                        $0.status = Infranaut_V1_Status(
-                            code: .notFound, message: "model \"\(status.modelID)\" has no telemetry on this node")
-                    }
-                }
-                return page
-            }
-            return .with {
-                $0.status =
-                    answer
-                    ?? .with {
-                        $0.status = Infranaut_V1_Status(
-                            code: .deadlineExceeded,
-                            message: "the status was not read within \(settings.requestTimeout); retry")
-                    }
-            }
+            return await serveStatus(status, request: request, bytes: bytes)
         case .receipts(let receipts):
-            do throws(WireError) {
-                try receipts.validate(settings.limits)
-            } catch {
-                return .with {
-                    $0.receipts = .with { $0.status = Infranaut_V1_Status(code: error.code, message: error.message) }
-                }
-            }
-            let shardID = router.shardID(for: receipts.modelID)
-            if !receipts.local,
-                let relayed = await forwardIfRemote(request, bytes: bytes, model: receipts.modelID, shard: shardID)
-            {
-                return relayed
-            }
-            let shard = router.shard(shardID)
-            let answer = await withDeadline(settings.requestTimeout) { () -> Infranaut_V1_ReceiptsResponse in
-                let ready = receipts.local ? true : await shard.readyForReads()
-                guard ready else { return .with { $0.status = self.takingOver(receipts.modelID) } }
-                return await shard.receipts(model: receipts.modelID, keys: receipts.idempotencyKeys)
-            }
-            return .with {
-                $0.receipts =
-                    answer
-                    ?? .with {
-                        $0.status = Infranaut_V1_Status(
-                            code: .deadlineExceeded,
-                            message: "the receipts were not read within \(settings.requestTimeout); retry")
-                    }
-            }
+            return await serveReceipts(receipts, request: request, bytes: bytes)
         case .members:
             let view = await membership.view
             return .with { $0.members = membersResponse(view) }
@@ -409,7 +300,7 @@ final class RequestHandler: Service {
         }
     }
 
-    private func takingOver(_ model: String) -> Infranaut_V1_Status {
+    func takingOver(_ model: String) -> Infranaut_V1_Status {
         Infranaut_V1_Status(
             code: .unavailable,
             message:
@@ -417,60 +308,6 @@ final class RequestHandler: Service {
         )
     }
 
-    private func membersResponse(_ view: MembershipView) -> Infranaut_V1_MembersResponse {
-        let refused = peers.authenticator.refusalCounts
-        let onClient = clientRefusals.load(ordering: .relaxed)
-        return .with {
-            $0.status = .ok
-            $0.selfID = view.myself.id.rawValue
-            $0.shardCount = UInt32(view.placement.settings.shardCount)
-            $0.replicationFactor = UInt32(view.placement.settings.replicationFactor)
-            $0.seesMajority = view.seesMajority
-            $0.refused = .with {
-                $0.peerBodyOnClient = onClient
-                $0.notSealed = refused.notSealed
-                $0.badMac = refused.badMAC
-                $0.wrongChannel = refused.wrongChannel
-                $0.stale = refused.stale
-                $0.replayed = refused.replayed
-            }
-            $0.members = view.members.sorted { $0.id < $1.id }.map { member in
-                .with {
-                    $0.id = member.id.rawValue
-                    $0.address = member.address
-                    $0.status = "\(member.status)"
-                    $0.state = member.status.wire
-                    $0.incarnation = member.incarnation
-                    $0.roles = member.roles.sorted().map(\.rawValue)
-                    $0.primaries = view.placement.primaries(of: member.id).map { UInt32($0.rawValue) }
-                    $0.followers = view.placement.followers(of: member.id).map { UInt32($0.rawValue) }
-                    let heard = member.id == view.myself.id ? .zero : view.lastHeard[member.id] ?? .zero
-                    $0.clientAddress = member.clientAddress
-                    $0.peerAddress = member.peerAddress
-                    $0.lastHeardMsAgo = UInt64(
-                        max(0, heard.components.seconds * 1000 + heard.components.attoseconds / 1_000_000_000_000_000))
-                }
-            }
-        }
-    }
-
-    private func ringResponse(_ view: MembershipView, terms: [UInt64], model: String) -> Infranaut_V1_RingResponse {
-        .with {
-            $0.status = .ok
-            $0.shards = view.placement.assignments.map { assignment in
-                .with {
-                    $0.shard = UInt32(assignment.shard.rawValue)
-                    $0.replicas = assignment.replicas.map(\.rawValue)
-                    $0.epoch = assignment.epoch
-                    if assignment.shard.rawValue < terms.count { $0.term = terms[assignment.shard.rawValue] }
-                }
-            }
-            if !model.isEmpty {
-                $0.modelID = model
-                $0.modelShard = UInt32(view.placement.shard(forModel: model).rawValue)
-            }
-        }
-    }
 }
 
 extension Infranaut_V1_Request {

@@ -1,0 +1,134 @@
+import Cluster
+import Foundation
+import Wire
+
+/// The requests about one model's data: served by the shard that holds the model, on its
+/// primary (a node that is not the primary forwards them there).
+extension RequestHandler {
+    func serveIngest(_ ingest: Infranaut_V1_IngestRequest, request: Infranaut_V1_Request, bytes: [UInt8]) async
+        -> Infranaut_V1_Response
+    {
+        do throws(WireError) {
+            try ingest.validate(settings.limits)
+        } catch {
+            return .with {
+                $0.ingest = .with { $0.status = Infranaut_V1_Status(code: error.code, message: error.message) }
+            }
+        }
+        let shardID = router.shardID(for: ingest.batch.modelID)
+        if let relayed = await forwardIfRemote(request, bytes: bytes, model: ingest.batch.modelID, shard: shardID) {
+            return relayed
+        }
+        guard membership.seesMajority else {
+            return .with {
+                $0.ingest = .with {
+                    $0.status = Infranaut_V1_Status(
+                        code: .unavailable,
+                        message:
+                            "this node cannot see a majority of the cluster's members (it may be on the minority side of a partition); it refuses writes until it does; retry, or send to another node"
+                    )
+                }
+            }
+        }
+        // Back-pressure: an ingest that outlives its deadline keeps its batch in memory until it
+        // is durable, so bound the bytes of ingests in progress and shed load above that.
+        let size = bytes.count
+        guard inFlight.admit(size, limit: settings.maxInFlightIngestBytes) else {
+            return .with {
+                $0.ingest = .with {
+                    $0.status = .resourceExhausted(
+                        "the node is overloaded (\(settings.maxInFlightIngestBytes >> 20) MiB of batches in progress); retry with the same idempotency key",
+                        retryAfter: .milliseconds(250))
+                }
+            }
+        }
+        let shard = router.shard(shardID)
+        let inFlight = self.inFlight
+        let outcome = await withDeadline(settings.requestTimeout) {
+            let response = await shard.ingest(ingest)
+            inFlight.release(size)
+            return response
+        }
+        let response =
+            outcome
+            ?? .with {
+                $0.status = Infranaut_V1_Status(
+                    code: .deadlineExceeded,
+                    message:
+                        "the batch was not applied within \(settings.requestTimeout); it may still be; retry with the same idempotency key"
+                )
+            }
+        return .with { $0.ingest = response }
+    }
+
+    func serveStatus(_ status: Infranaut_V1_StatusRequest, request: Infranaut_V1_Request, bytes: [UInt8]) async
+        -> Infranaut_V1_Response
+    {
+        guard !status.modelID.isEmpty else {
+            return .with {
+                $0.status = .with {
+                    $0.status = Infranaut_V1_Status(code: .invalidArgument, message: "status.model_id is empty")
+                }
+            }
+        }
+        let shardID = router.shardID(for: status.modelID)
+        if let relayed = await forwardIfRemote(request, bytes: bytes, model: status.modelID, shard: shardID) {
+            return relayed
+        }
+        let shard = router.shard(shardID)
+        // Reads get the same deadline as writes: a shard busy taking over must not hold a
+        // reader (and its context) without end.
+        let answer = await withDeadline(settings.requestTimeout) { () -> Infranaut_V1_StatusResponse in
+            guard await shard.readyForReads() else { return .with { $0.status = self.takingOver(status.modelID) } }
+            guard let page = await shard.status(status) else {
+                return .with {
+                    $0.status = Infranaut_V1_Status(
+                        code: .notFound, message: "model \"\(status.modelID)\" has no telemetry on this node")
+                }
+            }
+            return page
+        }
+        return .with {
+            $0.status =
+                answer
+                ?? .with {
+                    $0.status = Infranaut_V1_Status(
+                        code: .deadlineExceeded,
+                        message: "the status was not read within \(settings.requestTimeout); retry")
+                }
+        }
+    }
+
+    func serveReceipts(_ receipts: Infranaut_V1_ReceiptsRequest, request: Infranaut_V1_Request, bytes: [UInt8]) async
+        -> Infranaut_V1_Response
+    {
+        do throws(WireError) {
+            try receipts.validate(settings.limits)
+        } catch {
+            return .with {
+                $0.receipts = .with { $0.status = Infranaut_V1_Status(code: error.code, message: error.message) }
+            }
+        }
+        let shardID = router.shardID(for: receipts.modelID)
+        if !receipts.local,
+            let relayed = await forwardIfRemote(request, bytes: bytes, model: receipts.modelID, shard: shardID)
+        {
+            return relayed
+        }
+        let shard = router.shard(shardID)
+        let answer = await withDeadline(settings.requestTimeout) { () -> Infranaut_V1_ReceiptsResponse in
+            let ready = receipts.local ? true : await shard.readyForReads()
+            guard ready else { return .with { $0.status = self.takingOver(receipts.modelID) } }
+            return await shard.receipts(model: receipts.modelID, keys: receipts.idempotencyKeys)
+        }
+        return .with {
+            $0.receipts =
+                answer
+                ?? .with {
+                    $0.status = Infranaut_V1_Status(
+                        code: .deadlineExceeded,
+                        message: "the receipts were not read within \(settings.requestTimeout); retry")
+                }
+        }
+    }
+}
