@@ -256,6 +256,7 @@ public struct Drill: Sendable {
             extra: [
                 "--node-id", node.id, "--log-level", "info", "--replication-factor", "\(options.replicationFactor)",
             ]
+                + (options.shards.map { ["--shards", "\($0)"] } ?? [])
                 + (seed.map { ["--seed", $0] } ?? []),
             logPath: "\(root)/\(node.id).log")
         node.process = launched.process

@@ -21,6 +21,8 @@ public struct DrillOptions: Sendable {
     public var keepData = false
     /// The nodes' replication factor (the kill count must stay below it).
     public var replicationFactor = 2
+    /// The nodes' shard count (nil: the nodes' default), to drill the shape a cluster runs with.
+    public var shards: Int?
     /// Progress lines, as they happen.
     public var progress: @Sendable (String) -> Void = { _ in }
 

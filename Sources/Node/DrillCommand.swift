@@ -40,6 +40,9 @@ struct DrillCommand: AsyncParsableCommand {
     @Option(name: .customLong("replication-factor"), help: "The nodes' replication factor.")
     var replicationFactor = 2
 
+    @Option(help: "The nodes' shard count (default: the nodes' own default), to drill the shape a cluster runs with.")
+    var shards: Int?
+
     @Option(help: "Path of the infranaut binary that runs the nodes (default: this one).")
     var binary: String?
 
@@ -60,6 +63,7 @@ struct DrillCommand: AsyncParsableCommand {
         options.pause = pause.map { .milliseconds(Int(($0 * 1000).rounded())) }
         options.rate = rate
         options.replicationFactor = replicationFactor
+        options.shards = shards
         options.workDirectory = workDirectory
         let json = self.json
         options.progress = { line in

@@ -9,8 +9,13 @@ import Wire
 struct DrillTests {
     @Test("infranaut drill kills a node under load and accounts for every acknowledged record")
     func drillPasses() async throws {
+        // 64 shards, not the default 1,024: a kill makes the survivors claim and sync every shard the
+        // victim held (~680 of 1,024 here), and in a debug build, with the other suites starting
+        // their own nodes on the same two cores, that work starved this drill's load below the
+        // check below (2 of ~10 runs). The default shape is drilled in release for
+        // docs/benchmarks.md; kill -9 with it is covered by the cluster and replication tests.
         let run = try await runCLI([
-            "drill", "--nodes", "3", "--kill", "1", "--duration", "9", "--rate", "200", "--json",
+            "drill", "--nodes", "3", "--kill", "1", "--duration", "9", "--rate", "200", "--shards", "64", "--json",
         ])
         #expect(run.status == 0, "drill failed:\n\(run.stdout)\n\(run.stderr)")
         let report = try #require(

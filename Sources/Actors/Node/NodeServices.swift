@@ -30,9 +30,22 @@ struct FollowerSweep: Service {
     let authenticator: PeerAuthenticator
     let interval: Duration
 
+    /// Shards swept at once. A pass is mostly network round trips (claims, ops, snapshots), so a
+    /// node that just took over hundreds of shards from a dead peer claims and syncs them side by
+    /// side rather than one after another; an idle pass costs one actor hop per shard either way.
+    static let parallelSweeps = 16
+
     func run() async {
         await repeatUntilStopped(every: interval) {
-            for shard in shards where !isStopping { await shard.sweepFollowers() }
+            await withTaskGroup(of: Void.self) { group in
+                var pending = shards.makeIterator()
+                func startNext() {
+                    guard !isStopping, let shard = pending.next() else { return }
+                    group.addTask { await shard.sweepFollowers() }
+                }
+                for _ in 0..<Self.parallelSweeps { startNext() }
+                for await _ in group { startNext() }
+            }
             peers.retain(only: Set(await membership.peerAddresses))
             authenticator.prune()
         }
