@@ -14,8 +14,8 @@ final class Harness {
     var settings = ShardSettings()
 
     init() throws {
-        directory =
-            FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-shard-\(UUID().uuidString)").path
+        directory = TestScratch.track(
+            FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-shard-\(UUID().uuidString)").path)
         try open()
     }
 

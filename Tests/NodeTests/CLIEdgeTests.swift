@@ -3,8 +3,8 @@ import Testing
 
 /// A temporary directory holding `files` (name → contents).
 private func directory(_ files: [String: Data]) throws -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-cli-edge-\(UUID().uuidString)")
-        .path
+    let dir = TestScratch.track(
+        FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-cli-edge-\(UUID().uuidString)").path)
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     for (name, contents) in files { try contents.write(to: URL(fileURLWithPath: dir + "/" + name)) }
     return dir

@@ -28,7 +28,7 @@ final class NodeProcess: @unchecked Sendable {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-test-secret-\(getpid())")
             .path
         _ = try? writeClusterSecret(to: path)
-        return path
+        return TestScratch.track(path)
     }()
 
     static var secret: ClusterSecret {
@@ -39,8 +39,8 @@ final class NodeProcess: @unchecked Sendable {
         let dir =
             dataDirectory
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-node-\(UUID().uuidString)").path
-        self.dataDirectory = dir
-        logPath = dir + ".log"
+        self.dataDirectory = TestScratch.track(dir)
+        logPath = TestScratch.track(dir + ".log")
         extraArguments = arguments
     }
 

@@ -131,8 +131,8 @@ struct NodeProcessTests {
     func cliPushAndStatus() async throws {
         let node = NodeProcess()
         try await node.start()
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-cli-\(UUID().uuidString)")
-            .path
+        let dir = TestScratch.track(
+            FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-cli-\(UUID().uuidString)").path)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let generated = try await runCLI(["generate", "--rows", "2500", "--features", "3", "--out", dir + "/a.csv"])
         #expect(generated.status == 0, "\(generated.stderr)")

@@ -172,9 +172,9 @@ struct TrustBoundaryProcessTests {
         let seed = NodeProcess(arguments: ["--node-id", "seed"])
         try await seed.start()
         // No secret at all: refused at start, with the reason.
-        let data = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "infranaut-nosecret-\(UUID().uuidString)"
-        ).path
+        let data = TestScratch.track(
+            FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-nosecret-\(UUID().uuidString)")
+                .path)
         let noSecret = try await runCLI([
             "start", "--data-dir", data, "--client-listen", "tcp://127.0.0.1:0", "--cluster-listen",
             "tcp://127.0.0.1:0",
@@ -184,9 +184,9 @@ struct TrustBoundaryProcessTests {
         #expect(noSecret.stderr.contains("needs the cluster's secret"), "stderr: \(noSecret.stderr)")
 
         // Another secret: it starts, the seed refuses its gossip and tells it, and it never joins.
-        let wrongFile = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "infranaut-wrong-secret-\(UUID().uuidString)"
-        ).path
+        let wrongFile = TestScratch.track(
+            FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-wrong-secret-\(UUID().uuidString)")
+                .path)
         try writeClusterSecret(to: wrongFile)
         let stranger = NodeProcess(arguments: [
             "--node-id", "stranger", "--seed", seed.clusterAddress, "--cluster-secret-file", wrongFile,

@@ -14,9 +14,16 @@ extension PlacementSettings {
         }
     }
 
-    /// Why a frame of `shape` is refused here, or nil when it fits (or predates shapes).
+    /// Why a frame of `shape` is refused here, or nil when it fits. A frame without a shape comes
+    /// from a node that predates shapes, whose shape cannot be known: it is refused too (such a
+    /// node accepts frames of any shape and would carry news of members of another shape to
+    /// every node it gossips with), so a cluster is upgraded to this version as a whole.
     func mismatch(_ shape: Infranaut_V1_ClusterShape, sender: String) -> String? {
-        guard shape.shardCount != 0, shape != self.shape else { return nil }
+        guard shape != self.shape else { return nil }
+        guard shape.shardCount != 0 else {
+            return "\(sender) sends no cluster shape: it runs a version from before shapes were checked; "
+                + "upgrade every node of a cluster to the same version together"
+        }
         func describe(_ shape: Infranaut_V1_ClusterShape) -> String {
             "\(shape.shardCount) shards, replication factor \(shape.replicationFactor), replica load bound \(shape.replicaLoadPermille)‰"
         }

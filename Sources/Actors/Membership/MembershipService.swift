@@ -215,13 +215,16 @@ public actor MembershipService: Service {
                         "previous": "\(change.previousStatus.map { "\($0)" } ?? "new")",
                         "incarnation": "\(change.member.incarnation)",
                     ])
-                let diff = placement.update(members: instance.members)
-                if !diff.moves.isEmpty {
-                    logger.info("placement changed", metadata: ["shards": "\(diff.moves.count)"])
-                }
             }
         }
-        if changed { notifyWatchers() }
+        guard changed else { return }
+        // Once per batch of changes (a push-pull from a big cluster brings dozens), and a no-op
+        // unless the live workers changed: with 1,024 shards a placement takes ~20 ms at 100 nodes.
+        let diff = placement.update(members: instance.members)
+        if !diff.moves.isEmpty {
+            logger.info("placement changed", metadata: ["shards": "\(diff.moves.count)"])
+        }
+        notifyWatchers()
     }
 
     private func send(_ message: SWIMMessage, to address: String) {

@@ -16,6 +16,11 @@ extension ShardActor {
         let deadline = ContinuousClock.now + timeout
         var target: UInt64?
         while ContinuousClock.now < deadline {
+            // Every pass awaits: the node may have begun shutting down since the last one, and a
+            // stopped shard's writer no longer takes writes.
+            guard case .serving = state else {
+                return .with { $0.status = Infranaut_V1_Status(code: .unavailable, message: unavailableMessage) }
+            }
             if link != nil, primary.writingTerm == nil, !(await establishTerm()) {
                 try? await Task.sleep(for: .milliseconds(100))
                 continue

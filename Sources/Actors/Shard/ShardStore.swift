@@ -42,7 +42,12 @@ public struct ShardStore: Sendable {
     /// unbounded placement it was created with. The replication factor is not stored: it is a flag
     /// every node of a cluster must agree on (gossip refuses nodes that differ).
     public func placement(requested: PlacementSettings) throws(StorageError) -> PlacementSettings {
+        // The bound is stored and gossiped in thousandths: place with exactly that value, on the
+        // first start as after a restart (1.0055 would otherwise place differently from the 1.006
+        // every other node and every restart reads back).
         var shape = requested
+        shape.replicaLoadFactor =
+            requested.replicaLoadPermille == 0 ? nil : Double(requested.replicaLoadPermille) / 1_000
         if let stored = try database.get(StorageKeys.ShardCount.key, in: meta) {
             shape.shardCount = try StorageKeys.ShardCount.parseValue(stored)
             let bound =

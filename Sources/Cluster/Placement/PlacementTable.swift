@@ -56,6 +56,11 @@ public struct PlacementTable: Hashable, Sendable {
     @discardableResult
     public mutating func update<Workers: Sequence>(workers: Workers) -> PlacementDiff where Workers.Element == NodeID {
         let sorted = Array(Set(workers)).sorted()
+        // The placement is a function of the live workers alone: a view change that keeps them
+        // (a suspicion, a refuted one, an incarnation bump, a coordinator joining) changes nothing.
+        guard sorted != self.workers else {
+            return PlacementDiff(from: self, to: self)
+        }
         let sets = ShardPlacement.replicaSets(workers: sorted, settings: settings)
         let previous = self
         for index in assignments.indices where assignments[index].replicas != sets[index] {
