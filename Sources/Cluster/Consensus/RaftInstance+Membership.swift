@@ -1,0 +1,44 @@
+// Single-server membership changes.
+extension RaftInstance {
+    /// Proposes a new voter set that adds or removes exactly one voter. It takes effect on each
+    /// replica as soon as that replica appends it.
+    /// - Returns: `.busy` while the previous change is uncommitted or the leader has not yet
+    ///   committed an entry of its term (both needed for one-at-a-time changes to be safe).
+    public mutating func proposeConfiguration(_ newVoters: Set<NodeID>, now: Duration) -> (
+        RaftProposalOutcome, [RaftDirective]
+    ) {
+        var out: [RaftDirective] = []
+        guard role == .leader else { return (.notLeader(leader: leader), finish(out, now: now)) }
+        precondition(
+            !newVoters.isEmpty && newVoters.symmetricDifference(voters).count == 1,
+            "a configuration change adds or removes exactly one voter")
+        guard transferTarget == nil, configurationIndex <= commitIndex, term(at: commitIndex) == term else {
+            return (.busy, finish(out, now: now))
+        }
+        let entry = appendLocal(.configuration(newVoters), now: now, into: &out)
+        return (.accepted(index: entry.index, term: entry.term), finish(out, now: now))
+    }
+
+    /// Sets `voters` from the last configuration entry in the log, or the bootstrap voters.
+    mutating func recomputeConfiguration() {
+        for entry in log.reversed() {
+            if case .configuration(let set) = entry.body {
+                voters = set
+                configurationIndex = entry.index
+                return
+            }
+        }
+        voters = bootstrapVoters
+        configurationIndex = 0
+    }
+
+    /// Keeps one progress record per other voter (a new voter starts probing at the end of the log).
+    mutating func refreshProgress(now: Duration) {
+        guard role == .leader else { return }
+        for voter in voters where voter != id && progress[voter] == nil {
+            progress[voter] = Progress(next: lastIndex + 1)
+            lastHeard[voter] = now
+        }
+        for peer in progress.keys where !voters.contains(peer) { progress[peer] = nil }
+    }
+}
