@@ -55,7 +55,7 @@ final class PeerClients: Sendable {
             answered(address, on: client)
             authenticator.count(refusal)
             throw PeerCallError("the reply from \(address) was refused: \(refusal)")
-        } catch let error as TransportError where error.code == .timedOut {
+        } catch let error as TransportError where error.code == .timedOut || error.code == .connectionLost {
             replaceIfSilent(address, client, since: sent)
             throw error
         }
