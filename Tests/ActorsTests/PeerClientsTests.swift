@@ -37,7 +37,9 @@ struct PeerClientsTests {
         let request = Infranaut_V1_Request.with { $0.members = .init() }
         let address = "tcp://127.0.0.1:\(proxy.port)"
 
-        let first = try await peers.call(request, to: address, timeout: .seconds(10))
+        // Generous deadlines for the calls that must succeed: the server's handler runs on the
+        // cooperative pool, which the simulation suites running alongside keep busy for seconds.
+        let first = try await peers.call(request, to: address, timeout: .seconds(60))
         #expect(first.members == .init())
 
         // The link is cut the way a partition cuts it: the connection stays open, nothing arrives.
@@ -46,7 +48,7 @@ struct PeerClientsTests {
             _ = try await peers.call(request, to: address, timeout: .milliseconds(500))
         }
         do {
-            let afterHeal = try await peers.call(request, to: address, timeout: .seconds(10))
+            let afterHeal = try await peers.call(request, to: address, timeout: .seconds(60))
             #expect(afterHeal.members == .init())
         } catch {
             Issue.record(
