@@ -6,19 +6,10 @@ import Wire
 /// The one way a node calls another node: one request client per peer address (created on first
 /// use), every request sealed with the cluster secret, every reply checked to be the sealed answer
 /// to that request. Used by forwarding, replication, hand-off, leave and event delivery.
-///
-/// A connection that stops answering is replaced, not waited on: when a request times out and
-/// nothing came back on its client since the request was sent, the client is closed and the next
-/// call dials anew. Over a cut link TCP keeps the old connection "up" while it backs off its
-/// retransmissions, and requests queued on it were served only long after the link healed (92–97 s
-/// without acknowledgements in the partition runs of issue 10); a fresh connection works as soon
-/// as the path does. A peer that is merely slow keeps its connection, since other answers arrive.
 final class PeerClients: Sendable {
     private struct Entry {
         var client: RequestClient
         var lastUsed: ContinuousClock.Instant
-        /// When an answer last arrived on this client (its creation before the first).
-        var lastAnswer: ContinuousClock.Instant
     }
 
     let authenticator: PeerAuthenticator
@@ -46,18 +37,11 @@ final class PeerClients: Sendable {
     /// ``call(_:to:timeout:)`` for a request that is already encoded (a forwarded client frame).
     func call(encoded body: [UInt8], to address: String, timeout: Duration) async throws -> Infranaut_V1_Response {
         let reply: SealedReply
-        let client = try client(for: address)
-        let sent = ContinuousClock.now
         do {
-            reply = try await client.sealedRequest(body, seal: authenticator.seal, timeout: timeout)
-            answered(address, on: client)
+            reply = try await client(for: address).sealedRequest(body, seal: authenticator.seal, timeout: timeout)
         } catch let refusal as SealRefusal {
-            answered(address, on: client)
             authenticator.count(refusal)
             throw PeerCallError("the reply from \(address) was refused: \(refusal)")
-        } catch let error as TransportError where error.code == .timedOut || error.code == .connectionLost {
-            replaceIfSilent(address, client, since: sent)
-            throw error
         }
         switch reply {
         case .sealed(let answer):
@@ -85,29 +69,9 @@ final class PeerClients: Sendable {
             var settings = RequestClientSettings()
             settings.maxMessageBytes = maxReplyBytes
             let made = try RequestClient(dial: address, settings: settings)
-            clients?[address] = Entry(client: made, lastUsed: .now, lastAnswer: .now)
+            clients?[address] = Entry(client: made, lastUsed: .now)
             return made
         }
-    }
-
-    private func answered(_ address: String, on client: RequestClient) {
-        clients.withLock { clients in
-            guard clients?[address]?.client === client else { return }
-            clients?[address]?.lastAnswer = .now
-        }
-    }
-
-    /// Closes `client` (failing the requests still waiting on it) when it is still the one for
-    /// `address` and nothing was answered on it since `instant`.
-    private func replaceIfSilent(_ address: String, _ client: RequestClient, since instant: ContinuousClock.Instant) {
-        let silent = clients.withLock { clients -> Bool in
-            guard let entry = clients?[address], entry.client === client, entry.lastAnswer < instant else {
-                return false
-            }
-            clients?[address] = nil
-            return true
-        }
-        if silent { client.close() }
     }
 
     /// Closes the clients of addresses not in `live` (peers that died, left or restarted on
