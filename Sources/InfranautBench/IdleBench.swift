@@ -84,24 +84,18 @@ struct IdleBench: AsyncParsableCommand {
             for sender in 0..<32 {
                 group.addTask {
                     for model in stride(from: sender, to: models, by: 32) {
-                        let request = Infranaut_V1_Request.with {
-                            $0.version = 1
-                            $0.body = .ingest(
+                        let batch = Infranaut_V1_TelemetryBatch.with {
+                            $0.modelID = "idle-model-\(model)"
+                            $0.rowCount = 1
+                            $0.columns = [
                                 .with {
-                                    $0.idempotencyKey = "idle-\(model)"
-                                    $0.batch = .with {
-                                        $0.modelID = "idle-model-\(model)"
-                                        $0.rowCount = 1
-                                        $0.columns = [
-                                            .with {
-                                                $0.name = "x"
-                                                $0.doubles = .with { $0.values = [Double(model)] }
-                                            }
-                                        ]
-                                    }
-                                })
+                                    $0.name = "x"
+                                    $0.doubles = .with { $0.values = [Double(model)] }
+                                }
+                            ]
                         }
-                        let bytes: [UInt8] = try request.serializedBytes()
+                        let bytes = Infranaut_V1_Request.encodedIngest(
+                            key: "idle-\(model)", batchBytes: try batch.serializedBytes())
                         for attempt in 0..<200 {
                             let reply = try Infranaut_V1_Response(
                                 serializedBytes: try await clients[model % clients.count].request(

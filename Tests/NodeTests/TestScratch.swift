@@ -18,6 +18,8 @@ enum TestScratch {
     }
 
     private static func removeAll() {
+        // INFRANAUT_KEEP_TEST_FILES=1 keeps them (node logs are `<data dir>.log`), to read after a failure.
+        guard getenv("INFRANAUT_KEEP_TEST_FILES") == nil else { return }
         for path in paths.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: path) }
     }
 }

@@ -44,18 +44,8 @@ extension MembershipService {
             swim.sender.address != address, swim.sender.address.utf8.count <= 256,
             refusalLog.allow("notify \(swim.sender.address)"), noticesSent.allow("any")
         else { return }
-        let notice = Infranaut_V1_ClusterMessage.with {
-            $0.version = 1
-            $0.refusal = .with {
-                $0.fromAddress = address
-                $0.reason = "\(refusal)"
-            }
-        }
-        guard let noticeBytes: [UInt8] = try? notice.serializedBytes(),
-            let sender = try? MailboxSender(dial: swim.sender.address)
-        else { return }
-        // The completion keeps the sender alive until the notice left (or timed out).
-        sender.post(noticeBytes, timeout: .milliseconds(500)) { _ in sender.close() }
+        // The sender does not hold this cluster's secret: the notice goes unsealed.
+        sendNotice("\(refusal)", to: swim.sender.address, sealed: false)
     }
 
     /// A sealed frame from a node of another shape changes nothing; the sender hears why (at most
@@ -64,6 +54,12 @@ extension MembershipService {
         guard refusalLog.allow("shape \(sender)") else { return }
         logger.warning("refused gossip from a node of another cluster shape", metadata: ["reason": "\(reason)"])
         guard !sender.isEmpty, sender != address, sender.utf8.count <= 256, noticesSent.allow("any") else { return }
+        sendNotice(reason, to: sender, sealed: true)
+    }
+
+    /// Tells `recipient` why its gossip is refused, without waiting: one message, dropped if it
+    /// does not leave within 500 ms.
+    private func sendNotice(_ reason: String, to recipient: String, sealed: Bool) {
         let notice = Infranaut_V1_ClusterMessage.with {
             $0.version = 1
             $0.shape = settings.placement.shape
@@ -72,10 +68,11 @@ extension MembershipService {
                 $0.reason = reason
             }
         }
-        guard let body: [UInt8] = try? notice.serializedBytes(), let mailbox = try? MailboxSender(dial: sender) else {
+        guard let body: [UInt8] = try? notice.serializedBytes(), let mailbox = try? MailboxSender(dial: recipient)
+        else {
             return
         }
-        let bytes = authenticator.seal.seal(body, channel: .gossip, to: sender).bytes
+        let bytes = sealed ? authenticator.seal.seal(body, channel: .gossip, to: recipient).bytes : body
         // The completion keeps the sender alive until the notice left (or timed out).
         mailbox.post(bytes, timeout: .milliseconds(500)) { _ in mailbox.close() }
     }

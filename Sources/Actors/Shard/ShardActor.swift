@@ -254,8 +254,9 @@ public actor ShardActor {
         return response
     }
 
-    func remember(_ key: IdempotencyKey, _ record: Infranaut_V1_IdempotencyRecord) {
-        remembered.remember(key, record)
+    /// Remembers `op`'s key with its outcome; called in the same step as the op is applied.
+    func remember(_ op: Infranaut_V1_StoredOp) {
+        remembered.remember(IdempotencyKey(model: op.batch.modelID, key: op.idempotencyKey), Self.record(of: op))
     }
 
     /// Applies every durable op that directly follows the applied prefix.
@@ -265,7 +266,7 @@ public actor ShardActor {
             pending[appliedSequence + 1] = nil
             applyInMemory(op)
             // Remembered in the same step as applied, so no snapshot holds the op without its key.
-            remember(IdempotencyKey(model: op.batch.modelID, key: op.idempotencyKey), Self.record(of: op))
+            remember(op)
             if link != nil { primary.outbox.append(op) }
             for waiter in next.waiters { waiter.resume(returning: true) }
         }

@@ -85,7 +85,7 @@ extension ShardActor {
             }
             for op in fresh {
                 applyInMemory(op)
-                remember(IdempotencyKey(model: op.batch.modelID, key: op.idempotencyKey), Self.record(of: op))
+                remember(op)
             }
             log.next = appliedSequence + 1
             primary.replicatedThrough = appliedSequence
