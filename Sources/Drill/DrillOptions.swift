@@ -20,7 +20,7 @@ public struct DrillOptions: Sendable {
     public var workDirectory: String?
     public var keepData = false
     /// The nodes' replication factor (the kill count must stay below it).
-    public var replicationFactor = 2
+    public var replicationFactor = 3
     /// The nodes' shard count (nil: the nodes' default), to drill the shape a cluster runs with.
     public var shards: Int?
     /// Progress lines, as they happen.

@@ -96,7 +96,8 @@ struct MembersCommand: AsyncParsableCommand {
 struct RingCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ring",
-        abstract: "Show shard placement: each shard's replica set (primary first) and epoch."
+        abstract:
+            "Show shard placement and groups: each shard's wanted replicas (preferred leader first), and the asked node's view of its Raft group (term, leader, voters)."
     )
 
     @Option(help: "Node client address.")
@@ -113,6 +114,8 @@ struct RingCommand: AsyncParsableCommand {
         var replicas: [String]
         var epoch: UInt64
         var term: UInt64
+        var leader: String
+        var voters: [String]
     }
 
     struct Output: Encodable {
@@ -133,18 +136,22 @@ struct RingCommand: AsyncParsableCommand {
             throw CLIError("\(node): \(statusLine(response.outcome))")
         }
         let output = Output(
-            shards: ring.shards.map { Shard(shard: $0.shard, replicas: $0.replicas, epoch: $0.epoch, term: $0.term) },
+            shards: ring.shards.map {
+                Shard(
+                    shard: $0.shard, replicas: $0.replicas, epoch: $0.epoch, term: $0.term, leader: $0.leader,
+                    voters: $0.voters)
+            },
             model: model, model_shard: model == nil ? nil : ring.modelShard)
         if json {
             try printJSON(output)
             return
         }
         if let model { print("model \(model) -> shard \(ring.modelShard)") }
-        var rows = [["shard", "primary", "followers", "epoch", "term"]]
+        var rows = [["shard", "replicas", "epoch", "term", "leader", "voters"]]
         for s in output.shards {
             rows.append([
-                String(s.shard), s.replicas.first ?? "-", s.replicas.dropFirst().joined(separator: ","),
-                String(s.epoch), String(s.term),
+                String(s.shard), s.replicas.joined(separator: ","), String(s.epoch), String(s.term),
+                s.leader.isEmpty ? "-" : s.leader, s.voters.isEmpty ? "-" : s.voters.joined(separator: ","),
             ])
         }
         printTable(rows)

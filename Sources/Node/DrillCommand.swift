@@ -38,7 +38,7 @@ struct DrillCommand: AsyncParsableCommand {
     var rate = 400
 
     @Option(name: .customLong("replication-factor"), help: "The nodes' replication factor.")
-    var replicationFactor = 2
+    var replicationFactor = 3
 
     @Option(help: "The nodes' shard count (default: the nodes' own default), to drill the shape a cluster runs with.")
     var shards: Int?

@@ -17,7 +17,7 @@ struct StartCommand: AsyncParsableCommand {
         discussion: """
             The node acknowledges a batch only after it is durable in RocksDB's write-ahead log, and
             restores every acknowledged batch after a restart (including kill -9). SIGTERM or SIGINT
-            stops it gracefully: requests in flight finish, shards checkpoint, the database closes.
+            stops it gracefully: requests in flight finish, shards finish their queued writes, the database closes.
             """
     )
 
@@ -64,7 +64,7 @@ struct StartCommand: AsyncParsableCommand {
     @Option(
         name: .customLong("replication-factor"),
         help: "Replicas of every shard (every node of a cluster must use the same value).")
-    var replicationFactor = 2
+    var replicationFactor = 3
 
     @Option(
         name: .customLong("replica-load-factor"),
@@ -85,9 +85,6 @@ struct StartCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("request-timeout-ms"), help: "Deadline for handling one request.")
     var requestTimeoutMs = 30_000
-
-    @Option(name: .customLong("checkpoint-interval-ms"), help: "Interval between background shard checkpoints.")
-    var checkpointIntervalMs = 10_000
 
     @Option(name: .customLong("idempotency-window-s"), help: "How long a retried idempotency key is recognised.")
     var idempotencyWindowSeconds = 600
@@ -113,8 +110,10 @@ struct StartCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard shards > 0 && shards <= 65_535 else { throw ValidationError("--shards must be between 1 and 65535") }
-        guard replicationFactor >= 1 && replicationFactor <= 7 else {
-            throw ValidationError("--replication-factor must be between 1 and 7")
+        guard replicationFactor >= 1 && replicationFactor <= 7 && replicationFactor % 2 == 1 else {
+            throw ValidationError(
+                "--replication-factor must be 1, 3, 5 or 7: a shard's group needs a majority of its replicas, so an even factor survives no more failures than the odd one below it (2 survives none, like 1)"
+            )
         }
         guard replicaLoadFactor == 0 || (replicaLoadFactor >= 1 && replicaLoadFactor <= 10) else {
             throw ValidationError("--replica-load-factor must be 0 (unbounded) or between 1 and 10")
@@ -136,7 +135,7 @@ struct StartCommand: AsyncParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level \(logLevel) is not a level")
         }
-        guard requestTimeoutMs > 0, checkpointIntervalMs > 0, idempotencyWindowSeconds > 0 else {
+        guard requestTimeoutMs > 0, idempotencyWindowSeconds > 0 else {
             throw ValidationError("timeouts and intervals must be positive")
         }
     }
@@ -170,7 +169,6 @@ struct StartCommand: AsyncParsableCommand {
         settings.shardCount = shards
         settings.maxRequestBytes = maxRequestBytes
         settings.requestTimeout = .milliseconds(requestTimeoutMs)
-        settings.checkpointInterval = .milliseconds(checkpointIntervalMs)
         settings.shard.idempotencyWindow = .seconds(idempotencyWindowSeconds)
         settings.shard.maxFeaturesPerModel = maxFeaturesPerModel
         settings.shard.maxModels = maxModels

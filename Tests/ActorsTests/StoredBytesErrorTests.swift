@@ -1,4 +1,6 @@
+import Cluster
 import Foundation
+import Logging
 import Storage
 import SwiftProtobuf
 import Testing
@@ -31,18 +33,38 @@ struct StoredBytesErrorTests {
     }
 
     @Test(
-        "a corrupt model snapshot stops recovery with a corruption error naming the shard, the bytes and the decoder's reason"
+        "a corrupt raft log entry stops recovery with a corruption error naming the shard, the bytes and the decoder's reason"
     )
-    func corruptSnapshot() throws {
+    func corruptLogEntry() async throws {
         let harness = try Harness()
-        let key = StorageKeys.Models.key(shard: 0, model: "m")
-        try harness.database.put(key, [0xFF, 0xFF, 0xFF], in: harness.store.models)
-        let error = try #require(throws: StorageError.self) { try harness.shard(0) }
+        let key = StorageKeys.RaftLog.key(shard: 0, index: 2)
+        try harness.database.put(key, [0xFF, 0xFF, 0xFF], in: harness.store.raftLog)
+        let error = try #require(throws: StorageError.self) {
+            try ShardActor(
+                shard: 0, nodeID: "n1", store: harness.store, writer: harness.writer, settings: harness.settings,
+                logger: Logger(label: "test"))
+        }
         #expect(error.code == .corruption)
-        #expect(error.operation == "decode model snapshot of shard 0")
-        #expect(error.message == "3 stored bytes are not a valid infranaut.v1.ModelSnapshot")
+        #expect(error.operation == "decode raft entry of shard 0")
+        #expect(error.message == "3 stored bytes are not a valid infranaut.v1.RaftLogEntry")
         #expect(error.cause is BinaryDecodingError)
         // Another shard's range is untouched by the corrupt key.
-        _ = try harness.shard(1)
+        _ = try await harness.shard(1)
+    }
+
+    @Test("a gap in a shard's raft log stops recovery with a corruption error naming the missing index")
+    func logGap() throws {
+        let harness = try Harness()
+        var batch = WriteBatch()
+        let entry = RaftEntry(term: 1, index: 3, body: .noop)
+        try RaftLogStore(store: harness.store, shard: 2).add(RaftPersist(entries: [entry]), to: &batch)
+        try harness.database.write(batch, sync: true)
+        let error = try #require(throws: StorageError.self) {
+            try ShardActor(
+                shard: 2, nodeID: "n1", store: harness.store, writer: harness.writer, settings: harness.settings,
+                logger: Logger(label: "test"))
+        }
+        #expect(error.code == .corruption)
+        #expect(error.message == "entry 3 where 2 was due")
     }
 }

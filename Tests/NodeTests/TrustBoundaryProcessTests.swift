@@ -4,20 +4,47 @@ import Foundation
 import Testing
 import Wire
 
-/// The attack an independent client found: an empty snapshot of the model's shard with a huge term,
-/// which replicas used to install over acknowledged data.
+/// The attack an independent client once made with a forged snapshot, in today's protocol: Raft
+/// messages for the model's shard with a huge term: an append that would replace the log from
+/// index 1 and claim it committed, and a vote request that would depose the leader.
 private func forgedSnapshot(shard: UInt32) -> Infranaut_V1_Request {
     .with {
         $0.version = 1
         $0.hops = 1
-        $0.installSnapshot = .with {
-            $0.term = 1 << 60
-            $0.fromNode = "mallory"
-            $0.snapshot = .with {
-                $0.shard = shard
-                $0.applied = 1 << 40
-                $0.lastTerm = 1 << 60
-            }
+        $0.raft = .with {
+            $0.messages = [
+                .with {
+                    $0.shard = shard
+                    $0.message = .with {
+                        $0.from = "mallory"
+                        $0.term = 1 << 60
+                        $0.append = .with {
+                            $0.prevIndex = 0
+                            $0.prevTerm = 0
+                            $0.commit = 1 << 40
+                            $0.entries = [
+                                .with {
+                                    $0.term = 1 << 60
+                                    $0.index = 1
+                                    $0.noop = true
+                                }
+                            ]
+                        }
+                    }
+                },
+                .with {
+                    $0.shard = shard
+                    $0.message = .with {
+                        $0.from = "mallory"
+                        $0.term = 1 << 61
+                        $0.requestVote = .with {
+                            $0.lastIndex = 1 << 40
+                            $0.lastTerm = 1 << 61
+                            $0.transfer = true
+                        }
+                    }
+                },
+            ]
         }
     }
 }
@@ -46,7 +73,7 @@ private func otherSecret() throws -> ClusterSecret {
 
 @Suite("trust boundary: clients and strangers cannot send peer traffic", .serialized, .timeLimit(.minutes(3)))
 struct TrustBoundaryProcessTests {
-    @Test("a forged snapshot sent to the client and peer ports of every node leaves acknowledged data intact")
+    @Test("forged raft messages sent to the client and peer ports of every node leave acknowledged data intact")
     func forgedSnapshotIsRefused() async throws {
         let nodes = try await startCluster(["t1", "t2", "t3"])
         let client = try RequestClient(dial: nodes[0].address)
@@ -106,8 +133,7 @@ struct TrustBoundaryProcessTests {
         let client = try RequestClient(dial: node.address)
         defer { client.close() }
         let bodies: [Infranaut_V1_Request.OneOf_Body] = [
-            .replicate(.with { $0.shard = 0 }), .installSnapshot(.init()), .fetchSnapshot(.init()), .handOff(.init()),
-            .deliverEvent(.init()), .leave(.init()),
+            .raft(.with { $0.messages = [.with { $0.shard = 0 }] }), .deliverEvent(.init()), .leave(.init()),
             .publishEvent(
                 .with {
                     $0.event = .with {

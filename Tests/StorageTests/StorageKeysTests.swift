@@ -12,7 +12,7 @@ private let strings = ["", "m", "fraud-model", "modèle ✓", "a/b/c", String(re
 struct StorageKeysGoldenTests {
     @Test("column families keep their names and order")
     func families() {
-        #expect(StorageKeys.families == ["ops", "models", "idempotency", "meta"])
+        #expect(StorageKeys.families == ["ops", "models", "idempotency", "meta", "raft-log"])
     }
 
     @Test("a shard's keys start with the shard as big-endian UInt16")
@@ -54,6 +54,24 @@ struct StorageKeysGoldenTests {
     func promise() {
         #expect(StorageKeys.Promise.key(shard: 513) == utf8("promise/") + [0x02, 0x01])
         #expect(StorageKeys.Promise.value(term: 9, holder: "node-a") == [0, 0, 0, 0, 0, 0, 0, 9] + utf8("node-a"))
+    }
+
+    @Test("raft-log: shard, index as big-endian UInt64")
+    func raftLog() throws {
+        #expect(StorageKeys.RaftLog.key(shard: 3, index: 0x0102_0304_0506_0708) == [0x00, 0x03, 1, 2, 3, 4, 5, 6, 7, 8])
+        let parsed = try StorageKeys.RaftLog.parse(StorageKeys.RaftLog.key(shard: 65_534, index: 9))
+        #expect(parsed.shard == 65_534 && parsed.index == 9)
+    }
+
+    @Test("meta raft-hard: \"raft-hard/\", shard; value term as big-endian UInt64, then the vote unprefixed")
+    func raftHardState() throws {
+        #expect(StorageKeys.RaftHardState.key(shard: 513) == utf8("raft-hard/") + [0x02, 0x01])
+        #expect(StorageKeys.RaftHardState.value(term: 9, votedFor: "n-2") == [0, 0, 0, 0, 0, 0, 0, 9] + utf8("n-2"))
+        #expect(StorageKeys.RaftHardState.value(term: 1, votedFor: nil) == [0, 0, 0, 0, 0, 0, 0, 1])
+        let voted = try StorageKeys.RaftHardState.parseValue(StorageKeys.RaftHardState.value(term: 4, votedFor: "a"))
+        #expect(voted.term == 4 && voted.votedFor == "a")
+        #expect(try StorageKeys.RaftHardState.parseValue([0, 0, 0, 0, 0, 0, 0, 4]).votedFor == nil)
+        #expect(StorageKeys.RaftSnapshot.key(shard: 2) == utf8("raft-snapshot/") + [0x00, 0x02])
     }
 
     @Test("meta outbox and inbox: prefix, then the raw event id")

@@ -259,15 +259,15 @@ public actor MembershipService: Service {
 
     public nonisolated var nodeID: String { settings.nodeID }
 
-    /// Peer addresses of the shard's followers while this node is the shard's primary; nil
-    /// when it is not. Suspect followers are included: a write is acknowledged only once every
-    /// follower that is not known dead holds it.
-    public func followerAddresses(shard: Int) -> [String]? {
-        let assignment = placement.assignment(for: ShardID(shard))
-        guard assignment.primary == instance.myself.id else { return nil }
-        return assignment.followers.compactMap { instance.member($0) }
-            .filter { ($0.status == .alive || $0.status == .suspect) && !$0.peerAddress.isEmpty }
-            .map(\.peerAddress)
+    /// What this node knows of `id` (itself included).
+    public func member(_ id: NodeID) -> Member? {
+        id == instance.myself.id ? instance.myself : instance.member(id)
+    }
+
+    /// The peer address of `id` while it is live (alive or suspect); nil otherwise.
+    public func peerAddress(of id: NodeID) -> String? {
+        guard let found = member(id), found.status.isLive, !found.peerAddress.isEmpty else { return nil }
+        return found.peerAddress
     }
 
     /// Announces a graceful leave but keeps the node in the protocol (it still answers peers), so
@@ -276,27 +276,6 @@ public actor MembershipService: Service {
         perform(instance.leave(now: now))
         _ = placement.update(members: instance.members)
         notifyWatchers()
-    }
-
-    /// Per shard, the peer addresses of the replicas (primary first) the placement would have
-    /// if this node left now: where a leaving node's shards go.
-    public func replicaAddressesWithoutMe() -> [[String]] {
-        var table = PlacementTable(settings: placement.settings)
-        var members = instance.members
-        if let index = members.firstIndex(where: { $0.id == instance.myself.id }) { members[index].status = .left }
-        _ = table.update(members: members)
-        return (0..<placement.settings.shardCount).map { shard in
-            table.assignment(for: ShardID(shard)).replicas.compactMap { instance.member($0)?.peerAddress }.filter {
-                !$0.isEmpty
-            }
-        }
-    }
-
-    /// Peer addresses of the shard's replicas (primary first) in this node's placement.
-    public func replicaAddresses(shard: Int) -> [String] {
-        placement.assignment(for: ShardID(shard)).replicas.compactMap { id in
-            id == instance.myself.id ? instance.myself : instance.member(id)
-        }.map(\.peerAddress).filter { !$0.isEmpty }
     }
 
     /// The members with the coordinator role, this node included: live while alive or suspect

@@ -8,11 +8,12 @@ import Wire
 /// `infranaut leave`: takes a node out of the cluster without lowering any shard's replica count.
 ///
 /// Steps: refuse client requests; announce the leave (SWIM `left`); wait until every live peer
-/// sees this node as left, so their placements no longer count it; then, for every shard this
-/// node holds data of, ask the shard's primary in the new placement to bring its followers up to
-/// date (`HandOffRequest`) and check that the followers it confirmed are the new replica set.
-/// Only when every shard is confirmed does the node stop; otherwise it answers with what is
-/// missing and stays up (refusing clients), and `leave` can be asked again.
+/// sees this node as left, so their placements no longer count it. From then on every group this
+/// node is a voter of moves off it through Raft: where this node leads, it adds the new replica
+/// and hands leadership over; the new leader (or the existing one) removes it
+/// (`GroupPlan`). The node stops only once no group counts it as a voter any more; otherwise it
+/// answers with the groups that still do and stays up (refusing clients), and `leave` can be
+/// asked again.
 ///
 /// As a ServiceLifecycle service it runs until a leave has handed everything off, and then
 /// returns, which shuts the node down.
@@ -32,8 +33,7 @@ final class Decommission: Service {
         var finished = false
     }
 
-    /// How long one shard's hand-off may take, and all of them together.
-    static let perShardTimeout: Duration = .seconds(10)
+    /// How long moving every group off the node may take.
     static let totalTimeout: Duration = .seconds(90)
 
     init(shards: [ShardActor], events: EventRelay, membership: MembershipService, peers: PeerClients, logger: Logger) {
@@ -89,26 +89,6 @@ final class Decommission: Service {
                     "this node is the cluster's only live member: its data would have nowhere to go; stop it instead")
             }
             refuseClients()
-            // Shards whose only copy is here (no follower, e.g. replication factor 1) go to their
-            // next primary now, before the leave lets it take writes: otherwise it would start an
-            // empty history of its own and the two could not be reconciled.
-            let destinations = await membership.replicaAddressesWithoutMe()
-            for shard in shards where await shard.appliedSequence > 0 {
-                guard let followers = await membership.followerAddresses(shard: shard.shard), followers.isEmpty,
-                    let next = destinations[shard.shard].first
-                else { continue }
-                var seeded = false
-                while !seeded && ContinuousClock.now < started + Self.totalTimeout {
-                    seeded = await shard.seed(next)
-                    if !seeded { try? await Task.sleep(for: .milliseconds(200)) }
-                }
-                guard seeded else {
-                    return failed(
-                        .unavailable,
-                        "shard \(shard.shard) (held only here) could not be copied to \(next); the node stays in the cluster; ask again"
-                    )
-                }
-            }
             await membership.announceLeave()
             state.withLock { $0.announced = true }
             logger.notice("leaving the cluster: handing shards off")
@@ -123,23 +103,25 @@ final class Decommission: Service {
             try? await Task.sleep(for: .milliseconds(100))
         }
 
-        let myAddress = await membership.view.myself.peerAddress
-        var held: [ShardActor] = []
-        for shard in shards where await shard.appliedSequence > 0 { held.append(shard) }
-        var done = 0
-        var missing: [String] = []
-        for shard in held {
-            if let problem = await handOff(shard, from: myAddress, peers: peers, until: deadline) {
-                missing.append("\(shard.shard) (\(problem))")
-            } else {
-                done += 1
+        var held = 0
+        for shard in shards where await shard.voters.contains(NodeID(me)) { held += 1 }
+        var remaining: [Int] = []
+        while true {
+            remaining = []
+            for shard in shards where await shard.voters.contains(NodeID(me)) {
+                await shard.transferLeadershipIfLeading()
+                remaining.append(shard.shard)
             }
+            guard !remaining.isEmpty, ContinuousClock.now < deadline else { break }
+            try? await Task.sleep(for: .milliseconds(200))
         }
-        guard missing.isEmpty else {
+        let done = held - remaining.count
+        guard remaining.isEmpty else {
+            let listed = remaining.prefix(20).map(String.init).joined(separator: ", ")
             return failed(
                 .unavailable,
-                "shards not confirmed on their new replicas: \(missing.joined(separator: "; ")); the node stays up; ask again",
-                held: held.count, done: done)
+                "\(remaining.count) shards still count this node as a voter (\(listed)\(remaining.count > 20 ? ", …" : "")); the node stays up; ask again",
+                held: held, done: done)
         }
         // Events published here and not yet delivered everywhere go to a peer, which delivers them
         // (coordinators drop the copies they already have, by id).
@@ -149,7 +131,7 @@ final class Decommission: Service {
                 return failed(
                     .unavailable,
                     "event \(event.id) could not be handed to a peer in time; the node stays up; ask again",
-                    held: held.count, done: done)
+                    held: held, done: done)
             }
             // The peer that took this one is asked first for the next.
             reachable = [peer] + reachable.filter { $0 != peer }
@@ -159,7 +141,7 @@ final class Decommission: Service {
         handedOff.signal()
         return .with {
             $0.status = .ok
-            $0.shardsHeld = UInt32(held.count)
+            $0.shardsHeld = UInt32(held)
             $0.shardsHandedOff = UInt32(done)
             $0.tookMs = UInt64((ContinuousClock.now - started).inSeconds * 1000)
         }
@@ -186,86 +168,6 @@ final class Decommission: Service {
         return true
     }
 
-    /// Asks the shard's new primary (in a live peer's placement: this node's own view stopped
-    /// changing when it left) to adopt this node's copy if it is newer and bring its followers up to
-    /// date, until the primary confirms a history at least as far as this node's and followers that
-    /// cover the new replica set.
-    /// Nil once handed off; otherwise what stood in the way last.
-    private func handOff(
-        _ shard: ShardActor, from myAddress: String, peers: [String], until deadline: ContinuousClock.Instant
-    ) async -> String? {
-        let number = shard.shard
-        let applied = await shard.appliedSequence
-        let lastTerm = await shard.lastTerm
-        let lastOp = await shard.lastOpKey
-        var problem = "the leave's time ran out before this shard was tried"
-        while ContinuousClock.now < deadline {
-            problem = "no peer answered with the shard's placement"
-            if let replicas = await currentReplicas(of: number, peers: peers), let primary = replicas.first {
-                let request = Infranaut_V1_Request.with {
-                    $0.version = 1
-                    $0.hops = 1
-                    $0.handOff = .with {
-                        $0.shard = UInt32(number)
-                        $0.fromNode = membership.nodeID
-                        $0.applied = applied
-                        $0.lastTerm = lastTerm
-                        $0.fromAddress = myAddress
-                        $0.lastModel = lastOp?.model ?? ""
-                        $0.lastKey = lastOp?.key ?? ""
-                    }
-                }
-                do {
-                    let reply = try await send(request, to: primary, timeout: Self.perShardTimeout + .seconds(2))
-                    guard case .handOff(let handOff) = reply.body, handOff.status.code == .ok else {
-                        throw DecommissionProblem("\(primary): \(reply.outcome.message)")
-                    }
-                    guard (handOff.lastTerm, handOff.applied) >= (lastTerm, applied), handOff.containsLeavingCopy else {
-                        throw DecommissionProblem(
-                            "\(primary) does not hold this node's last op (sequence \(applied), term \(lastTerm))")
-                    }
-                    guard Set(replicas.dropFirst()).isSubset(of: Set(handOff.followers)) else {
-                        throw DecommissionProblem(
-                            "\(primary) confirmed followers \(handOff.followers), not \(Array(replicas.dropFirst()))")
-                    }
-                    logger.debug(
-                        "shard handed off",
-                        metadata: ["shard": "\(number)", "primary": "\(primary)", "applied": "\(handOff.applied)"])
-                    return nil
-                } catch {
-                    problem = "\(error)"
-                }
-            }
-            try? await Task.sleep(for: .milliseconds(200))
-        }
-        return problem
-    }
-
-    /// The client addresses of the shard's replicas, primary first, as the first answering peer
-    /// places them.
-    private func currentReplicas(of shard: Int, peers: [String]) async -> [String]? {
-        for peer in peers {
-            guard
-                let ring = try? await send(
-                    .with {
-                        $0.version = 1
-                        $0.ring = .init()
-                    }, to: peer), case .ring(let placement) = ring.body,
-                shard < placement.shards.count,
-                let view = try? await send(
-                    .with {
-                        $0.version = 1
-                        $0.members = .init()
-                    }, to: peer), case .members(let members) = view.body
-            else { continue }
-            let addresses = Dictionary(members.members.map { ($0.id, $0.peerAddress) }, uniquingKeysWith: { $1 })
-            let replicas = placement.shards[shard].replicas.compactMap { addresses[$0] }.filter { !$0.isEmpty }
-            guard replicas.count == placement.shards[shard].replicas.count else { continue }
-            return replicas
-        }
-        return nil
-    }
-
     /// Publishes `event` through the first peer that takes it; that peer's address, or nil.
     private func republish(_ event: Infranaut_V1_ClusterEvent, peers: [String]) async -> String? {
         for peer in peers {
@@ -289,7 +191,4 @@ final class Decommission: Service {
     }
 }
 
-private struct DecommissionProblem: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
+

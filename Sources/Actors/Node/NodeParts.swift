@@ -4,7 +4,7 @@ import Storage
 import Wire
 
 /// The parts of a node that serve, wired together over its storage: membership, the peer clients
-/// and the replication link, the event relay, decommission, the request handler and both
+/// and the shards' Raft transport, the event relay, decommission, the request handler and both
 /// listeners. Each long-running part is a service of the node's group (NodeService.swift).
 struct NodeParts {
     let membership: MembershipService
@@ -17,6 +17,9 @@ struct NodeParts {
     let clientServer: RequestServer
     /// Storage failures reported by the shards (the node fail-stops on the first).
     let storageFailures: AsyncStream<String>
+    /// The shards' Raft transport and timer.
+    let raftTransport: RaftTransport
+    let raftTicker: RaftTicker
 
     /// Builds the parts and opens the gossip listener, then the peer and client listeners. When a
     /// step fails, the listeners already opened are closed again.
@@ -28,9 +31,10 @@ struct NodeParts {
         let membership = try MembershipService(settings: clusterSettings, authenticator: authenticator, logger: logger)
         let peers = PeerClients(authenticator: authenticator, maxReplyBytes: settings.maxPeerFrameBytes)
         let (storageFailures, reportFailure) = AsyncStream<String>.makeStream()
-        let link = Self.replicationLink(
-            nodeID: clusterSettings.nodeID, membership: membership, peers: peers, settings: settings)
-        for shard in storage.shards { await shard.attach(link, onFailure: { reason in reportFailure.yield(reason) }) }
+        let transport = RaftTransport(peers: peers, logger: logger) { id in await membership.peerAddress(of: id) }
+        let ticker = RaftTicker(shardCount: storage.shards.count)
+        let links = RaftLinks(transport: transport, ticker: ticker)
+        for shard in storage.shards { await shard.attach(links, onFailure: { reason in reportFailure.yield(reason) }) }
         do {
             // The outbox and inbox are read from RocksDB: off the pool, like the rest of recovery.
             let isCoordinator = clusterSettings.roles.contains(.coordinator)
@@ -66,35 +70,8 @@ struct NodeParts {
         self.authenticator = authenticator
         self.peers = peers
         self.storageFailures = storageFailures
-    }
-
-    /// Replication: the primary of a shard sends its ops to the followers' peer listeners, over the
-    /// same peer clients that forwarding uses. A send may take no longer than an ingest waits for
-    /// its followers, so a dead follower cannot hold an ingest past the forward timeout of the node
-    /// that relayed it.
-    private static func replicationLink(
-        nodeID: String, membership: MembershipService, peers: PeerClients, settings: NodeSettings
-    ) -> ReplicationLink {
-        let sendTimeout = settings.replicationAckTimeout
-        let snapshotTimeout = settings.snapshotTimeout
-        return ReplicationLink(
-            nodeID: nodeID, ackTimeout: settings.replicationAckTimeout,
-            followers: { shard in await membership.followerAddresses(shard: shard) },
-            send: { address, request in
-                // A whole-shard snapshot may take longer to move and install than a batch of ops:
-                // its sends get the ack timeout plus a second per 16 MiB (a fetched one, whose size
-                // is unknown here, up to `snapshotTimeout`). Not more: a send to a peer that died
-                // waits for the whole timeout, and the shard's replication waits with it.
-                let bytes: [UInt8] = try request.serializedBytes()
-                let timeout: Duration
-                switch request.body {
-                case .installSnapshot:
-                    timeout = min(snapshotTimeout, sendTimeout + .seconds(Double(bytes.count) / Double(16 << 20)))
-                case .fetchSnapshot: timeout = min(snapshotTimeout, sendTimeout * 4)
-                default: timeout = sendTimeout
-                }
-                return try await peers.call(encoded: bytes, to: address, timeout: timeout)
-            })
+        self.raftTransport = transport
+        self.raftTicker = ticker
     }
 
     /// The peer listener. Two listeners, each with its own contexts: peer requests (replication

@@ -11,9 +11,9 @@ import Wire
 /// `run()` opens and recovers everything before it listens, serves until graceful shutdown
 /// (SIGTERM/SIGINT through the enclosing ServiceGroup), until `leave` handed everything off, or
 /// until a storage failure, then drains: new requests get a retryable UNAVAILABLE, requests in
-/// flight finish, every shard checkpoints, the WAL writer stops and the database closes. A
-/// `kill -9` at any point loses nothing that was acknowledged: acks wait for the WAL fsync, and
-/// recovery replays the op log after the last checkpoint.
+/// flight finish, every shard finishes its queued writes, the WAL writer stops and the database
+/// closes. A `kill -9` at any point loses nothing that was acknowledged: an ack waits until a
+/// majority of the shard's replicas hold the op durably, and recovery replays the Raft log.
 public final class NodeService: Service {
     private let settings: NodeSettings
     private let logger: Logger
@@ -55,13 +55,13 @@ public final class NodeService: Service {
     /// A ServiceGroup starts its services in the order listed and, when it shuts down, stops them
     /// one at a time in the reverse order, each only once the one before has returned. So the node
     /// stops in this order, which replication and hand-off rely on (docs/replication.md):
-    /// 1. the fail-stop watch and decommission; the anti-entropy sweep;
+    /// 1. the fail-stop watch and decommission; the group reconciler;
     /// 2. event delivery (attempts in flight are awaited);
     /// 3. the handler drains: every new request but `members` and `ring` is answered UNAVAILABLE
     ///    (retryable), and the peer clients close;
     /// 4. membership: announce a graceful leave, let it spread, stop gossip;
     /// 5. the client listener, then the peer listener: wait for requests in flight, then close;
-    /// 6. the shards: periodic checkpoints stop and every shard takes its final checkpoint.
+    /// 6. the shards: each finishes its queued writes; then the Raft timer and transport stop.
     /// Then `run()` stops the WAL writer and closes the database. Every service ends the group
     /// gracefully when it returns: decommission returns once `leave` handed everything off, the
     /// fail-stop watch throws at the first storage failure (`run()` then throws it).
@@ -70,17 +70,19 @@ public final class NodeService: Service {
         let peerAddress = parts.peerServer.boundAddress
         await parts.membership.setEndpoints(client: clientAddress, peer: peerAddress)
         let services: [(any Service, String)] = [
-            (ShardCheckpoints(shards: storage.shards, interval: settings.checkpointInterval), "shard checkpoints"),
+            (
+                ShardGroups(shards: storage.shards, ticker: parts.raftTicker, transport: parts.raftTransport),
+                "shard groups"
+            ),
             (parts.peerServer, "peer listener"),
             (parts.clientServer, "client listener"),
             (parts.membership, "membership"),
             (parts.handler, "request handler"),
             (parts.events, "event relay"),
             (
-                FollowerSweep(
+                GroupReconciler(
                     shards: storage.shards, membership: parts.membership, peers: parts.peers,
-                    authenticator: parts.authenticator,
-                    interval: settings.replicationSweepInterval), "anti-entropy sweep"
+                    authenticator: parts.authenticator, interval: settings.reconcileInterval), "group reconciler"
             ),
             (parts.decommission, "decommission"),
             (StorageFailureWatch(failures: parts.storageFailures, logger: logger), "fail-stop watch"),

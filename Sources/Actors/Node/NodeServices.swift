@@ -5,57 +5,66 @@ import ServiceLifecycle
 // The node's small services; the group that runs them, and the order it stops them in, is in
 // NodeService.swift.
 
-/// Periodic checkpoints of every shard while the node runs, and every shard's final checkpoint
-/// (`stop()`) when it shuts down. First in the node's group, so the last to stop: by then neither
-/// listener nor any peer can reach a shard.
-struct ShardCheckpoints: Service {
+/// The shards' Raft groups: the timer that ticks them and the transport their messages leave by,
+/// while the node runs; at shutdown every shard stops (its queued writes finish, waiting proposals
+/// are told to retry). First in the node's group, so the last to stop: groups keep replicating
+/// while the listeners drain.
+struct ShardGroups: Service {
     let shards: [ShardActor]
-    let interval: Duration
+    let ticker: RaftTicker
+    let transport: RaftTransport
 
     func run() async {
-        await repeatUntilStopped(every: interval) {
-            for shard in shards { await shard.checkpoint() }
+        let shards = self.shards
+        await withDiscardingTaskGroup { group in
+            group.addTask { await ticker.run { shard in await shards[shard].tick() } }
+            group.addTask { await transport.run() }
+            await waitUntilStopped()
+            for shard in shards { await shard.stop() }
+            group.cancelAll()
         }
-        for shard in shards { await shard.stop() }
     }
 }
 
-/// Anti-entropy, every `interval`: idle shards get their new followers up to date too; the clients
-/// of departed peers are closed (after 120 s unused); replay-window senders whose frames are all
-/// too old are forgotten.
-struct FollowerSweep: Service {
+/// Brings every group this node leads toward the replicas the placement wants, one voter at a time
+/// (`GroupPlan`), every `interval` and whenever the membership view changes. Also closes the
+/// clients of departed peers (after 120 s unused) and forgets replay-window senders whose frames
+/// are all too old.
+struct GroupReconciler: Service {
     let shards: [ShardActor]
     let membership: MembershipService
     let peers: PeerClients
     let authenticator: PeerAuthenticator
     let interval: Duration
 
-    /// Shards swept at once. A pass is mostly network round trips (claims, ops, snapshots), so a
-    /// node that just took over hundreds of shards from a dead peer claims and syncs them side by
-    /// side rather than one after another; an idle pass costs one actor hop per shard either way.
-    static let parallelSweeps = 16
-
     func run() async {
+        var rounds = 0
         await repeatUntilStopped(every: interval) {
-            await withTaskGroup(of: Void.self) { group in
-                var pending = shards.makeIterator()
-                func startNext() {
-                    guard !isStopping, let shard = pending.next() else { return }
-                    group.addTask { await shard.sweepFollowers() }
+            let view = await membership.view
+            var liveness: [NodeID: GroupPlan.Liveness] = [view.myself.id: .alive]
+            for member in view.members where member.id != view.myself.id {
+                switch member.status {
+                case .alive: liveness[member.id] = .alive
+                case .suspect: liveness[member.id] = .suspect
+                case .dead, .left: liveness[member.id] = .gone
                 }
-                for _ in 0..<Self.parallelSweeps { startNext() }
-                for await _ in group { startNext() }
             }
-            peers.retain(only: Set(await membership.peerAddresses))
-            authenticator.prune()
+            for shard in shards {
+                let desired = view.placement.assignment(for: ShardID(shard.shard)).replicas
+                await shard.reconcile(desired: desired, liveness: liveness)
+            }
+            rounds += 1
+            if rounds % 20 == 0 {
+                peers.retain(only: Set(await membership.peerAddresses))
+                authenticator.prune()
+            }
         }
     }
 }
 
 /// Fail-stop: throws at the first storage failure a shard reports, which shuts the node down. A
-/// shard that cannot write stops serving, and a replica that answers "busy" to every replication
-/// request would keep its primaries from acknowledging anything; so the whole node stops, and its
-/// peers declare it dead and move on.
+/// replica that cannot write can neither vote nor acknowledge appends, so it would only hold its
+/// groups' quorums hostage; the whole node stops, and its groups carry on with the others.
 struct StorageFailureWatch: Service {
     let failures: AsyncStream<String>
     let logger: Logger
@@ -70,6 +79,16 @@ struct StorageFailureWatch: Service {
 
 /// Whether the running service was asked to stop (graceful shutdown) or its task was cancelled.
 var isStopping: Bool { Task.isShuttingDownGracefully || Task.isCancelled }
+
+/// Returns once the service is asked to stop.
+func waitUntilStopped() async {
+    let stop = Wakeup()
+    await withTaskCancellationOrGracefulShutdownHandler {
+        while !isStopping { await stop.wait() }
+    } onCancelOrGracefulShutdown: {
+        stop.signal()
+    }
+}
 
 /// Runs `body` every `interval` (measured from the end of the previous round) until the service is
 /// asked to stop; a round in progress finishes first.

@@ -36,29 +36,20 @@ public struct NodeSettings: Sendable {
     public var maxUnprovenPeerConnections = 8
     /// How long one request may take before the node answers DEADLINE_EXCEEDED. Default 30 s.
     public var requestTimeout: Duration = .seconds(30)
-    /// How long a request forwarded to the model's primary may take before the client is told to
-    /// retry. A primary that was just killed is suspected within about a second and declared dead
-    /// within about three; until it is suspected, a forward to it can only end by this timeout,
-    /// which therefore bounds how long writes to its models stall. Default 2 s.
+    /// How long a request forwarded toward a shard's leader may take before the client is told to
+    /// retry. A leader that was just killed is replaced within one to two Raft election timeouts;
+    /// until then a forward to it can only end by this timeout. Default 2 s.
     public var forwardTimeout: Duration = .seconds(2)
-    /// How long an ingest waits for the shard's followers to hold its op before it is answered
-    /// with a retryable error (the op stays applied on the primary and is sent on). Keep it below
-    /// `forwardTimeout`. Default 1.5 s.
-    public var replicationAckTimeout: Duration = .milliseconds(1500)
-    /// The most that sending one whole-shard snapshot to a replica (or fetching one) may take;
-    /// within it, an install gets the ack timeout plus 1 s per 16 MiB. Default 30 s.
-    public var snapshotTimeout: Duration = .seconds(30)
-    /// How often every shard this node is primary of brings its followers up to date without
-    /// waiting for a write (a new follower after a failure, a join or a leave gets the shard's
-    /// state within about this long, even if the shard is idle). Default 2 s.
-    public var replicationSweepInterval: Duration = .seconds(2)
+    /// How often this node checks that the groups it leads have the replicas the placement wants
+    /// (it also checks whenever the membership view changes). Default 250 ms.
+    public var reconcileInterval: Duration = .milliseconds(250)
     /// Bytes of ingest requests that may be in progress at once; beyond it the node answers a
     /// retryable RESOURCE_EXHAUSTED instead of queueing more. Default 256 MiB.
     public var maxInFlightIngestBytes = 256 << 20
     /// Client requests served concurrently (nng contexts of the client listener). Default 256.
     public var concurrency = 256
     /// Peer requests served concurrently (contexts of the peer listener, never shared with
-    /// clients, so replication cannot queue behind client requests that wait on it). Default 256.
+    /// clients, so Raft traffic cannot queue behind client requests that wait on it). Default 256.
     public var peerConcurrency = 256
     /// Requests this node forwards to other nodes' primaries at once; more wait up to
     /// `forwardQueueWait`, then get RESOURCE_EXHAUSTED. Default 64.
@@ -68,8 +59,6 @@ public struct NodeSettings: Sendable {
     public var maxForwardedServed = 128
     /// How long a request may wait for a forwarding slot. Default 1 s.
     public var forwardQueueWait: Duration = .seconds(1)
-    /// Interval between background checkpoints of every shard. Default 10 s.
-    public var checkpointInterval: Duration = .seconds(10)
     /// How long shutdown waits for requests in flight. Default 5 s.
     public var shutdownGrace: Duration = .seconds(5)
     public var compression: Compression = .lz4

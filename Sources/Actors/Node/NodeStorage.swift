@@ -35,6 +35,21 @@ struct NodeStorage: Sendable {
         let writer = GroupCommitWriter(database: database)
         do {
             let store = try ShardStore(database: database)
+            let fresh = try store.isFresh
+            try store.checkConsensusFormat()
+            let nodeID = try store.nodeID(requested: settings.cluster.nodeID)
+            // Before the shape is stored, so that a crash in between founds the groups again on the
+            // next start. The first node of a new cluster founds every shard's group, with itself as the only
+            // voter; the others join empty and are added by the groups' leaders (docs/consensus.md).
+            let seeds = settings.cluster.seeds.filter { $0 != settings.cluster.listen }
+            if fresh && seeds.isEmpty && settings.cluster.roles.contains(.worker) {
+                var batch = WriteBatch()
+                for shard in 0..<settings.shardCount {
+                    try ShardActor.bootstrapWrites(shard: shard, node: NodeID(nodeID), store: store, into: &batch)
+                }
+                try database.write(batch, sync: true)
+                logger.info("founded a new cluster", metadata: ["shards": "\(settings.shardCount)"])
+            }
             var requestedShape = settings.cluster.placement
             requestedShape.shardCount = settings.shardCount
             let shape = try store.placement(requested: requestedShape)
@@ -52,11 +67,11 @@ struct NodeStorage: Sendable {
             var shards: [ShardActor] = []
             for shard in 0..<shardCount {
                 shards.append(
-                    try ShardActor(shard: shard, store: store, writer: writer, settings: settings.shard, logger: logger)
-                )
+                    try ShardActor(
+                        shard: shard, nodeID: nodeID, store: store, writer: writer, settings: settings.shard,
+                        logger: logger))
             }
             logger.info("recovered", metadata: ["shards": "\(shardCount)", "took": "\(ContinuousClock.now - started)"])
-            let nodeID = try store.nodeID(requested: settings.cluster.nodeID)
             return NodeStorage(
                 database: database, writer: writer, store: store, shards: shards, nodeID: nodeID, shape: shape)
         } catch {

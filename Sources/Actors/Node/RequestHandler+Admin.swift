@@ -40,7 +40,7 @@ extension RequestHandler {
         }
     }
 
-    func ringResponse(_ view: MembershipView, terms: [UInt64], model: String) -> Infranaut_V1_RingResponse {
+    func ringResponse(_ view: MembershipView, groups: [ShardGroupView], model: String) -> Infranaut_V1_RingResponse {
         .with {
             $0.status = .ok
             $0.shards = view.placement.assignments.map { assignment in
@@ -48,7 +48,12 @@ extension RequestHandler {
                     $0.shard = UInt32(assignment.shard.rawValue)
                     $0.replicas = assignment.replicas.map(\.rawValue)
                     $0.epoch = assignment.epoch
-                    if assignment.shard.rawValue < terms.count { $0.term = terms[assignment.shard.rawValue] }
+                    if assignment.shard.rawValue < groups.count {
+                        let group = groups[assignment.shard.rawValue]
+                        $0.term = group.term
+                        $0.leader = group.leader?.rawValue ?? ""
+                        $0.voters = group.voters.map(\.rawValue).sorted()
+                    }
                 }
             }
             if !model.isEmpty {

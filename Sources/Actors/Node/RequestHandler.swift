@@ -20,7 +20,7 @@ extension Infranaut_V1_Request {
     var peerOnlyReason: String? {
         if hops > 0 { return "hops is set only by a node that forwards a request" }
         switch body {
-        case .replicate, .installSnapshot, .fetchSnapshot, .handOff, .deliverEvent:
+        case .raft, .deliverEvent:
             return "\(bodyName) is node-to-node traffic"
         case .leave:
             return "leave changes the cluster and needs the cluster secret (infranaut leave --cluster-secret-file)"
@@ -44,10 +44,7 @@ extension Infranaut_V1_Request {
         case .leave: "leave"
         case .publishEvent: "publish_event"
         case .events: "events"
-        case .replicate: "replicate"
-        case .installSnapshot: "install_snapshot"
-        case .fetchSnapshot: "fetch_snapshot"
-        case .handOff: "hand_off"
+        case .raft: "raft"
         case .deliverEvent: "deliver_event"
         case .none: "no body"
         }
@@ -126,63 +123,75 @@ final class RequestHandler: Service {
     private func admits(_ request: Infranaut_V1_Request, from caller: Caller) -> Bool {
         switch (mode.withLock({ $0 }), request.body, caller) {
         case (.serving, _, _), (_, .members, _), (_, .ring, _): true
-        case (.leaving, .leave, .peer), (.leaving, .replicate, .peer), (.leaving, .installSnapshot, .peer),
-            (.leaving, .fetchSnapshot, .peer), (.leaving, .handOff, .peer), (.leaving, .deliverEvent, .peer):
+        case (.leaving, .leave, .peer), (.leaving, .raft, .peer), (.leaving, .deliverEvent, .peer):
             true
         default: false
         }
     }
 
-    /// Sends `request` to the model's primary when that is another live node, and returns its
-    /// answer; `nil` when this node should serve the request itself. A forwarded request carries
-    /// `hops = 1` and is served where it arrives, so views that disagree cannot make it loop.
+    /// Sends `request` to the node that leads the model's shard when that is another node, and
+    /// returns its answer; `nil` when this node should serve the request itself (it leads, or the
+    /// request already travelled twice). A node that does not know the leader sends the request to
+    /// the shard's first replica in its placement, which knows it; so a request reaches the leader
+    /// in at most two hops, and views that disagree cannot make it loop.
     func forwardIfRemote(
         _ request: Infranaut_V1_Request, bytes: [UInt8], model: String, shard: ShardID
     ) async -> Infranaut_V1_Response? {
-        guard request.hops == 0, let primary = await membership.primary(of: shard),
-            primary.id.rawValue != membership.nodeID, !primary.peerAddress.isEmpty
-        else { return nil }
-        guard primary.status == .alive else {
+        guard request.hops < Self.maxHops else { return nil }
+        let target: Member?
+        switch await router.shard(shard).leadership {
+        case .here:
+            return nil
+        case .elsewhere(let leader?):
+            target = await membership.member(leader)
+        case .elsewhere(nil), .notAReplica:
+            target = await membership.primary(of: shard)
+        }
+        guard let target, target.id.rawValue != membership.nodeID, !target.peerAddress.isEmpty else { return nil }
+        guard target.status == .alive || target.status == .suspect else {
             return .error(
                 .unavailable,
-                "the primary of model \(model)'s shard (\(primary.id)) is \(primary.status); retry shortly")
+                "the node to ask about model \(model)'s shard (\(target.id)) is \(target.status); retry shortly")
         }
         // Forwards have their own bounded concurrency: a burst through this node waits here for a
-        // slot (briefly, in arrival order) instead of piling requests onto the primary.
+        // slot (briefly, in arrival order) instead of piling requests onto the leader.
         guard await forwards.enter(patience: settings.forwardQueueWait) else {
             return .with {
                 $0.error = .resourceExhausted(
-                    "this node is forwarding \(settings.maxForwardsInFlight) requests to primaries already; retry with the same idempotency key",
+                    "this node is forwarding \(settings.maxForwardsInFlight) requests to shard leaders already; retry with the same idempotency key",
                     retryAfter: .milliseconds(200))
             }
         }
         defer { forwards.leave() }
-        // The received frame with `hops = 1` appended (field 2, varint; a later field value wins),
-        // so a large batch is not encoded a second time.
+        // The received frame with `hops` raised (field 2, varint; a later field value wins), so a
+        // large batch is not encoded a second time.
         do {
             let reply = try await peers.call(
-                encoded: Infranaut_V1_Request.markingForwarded(bytes), to: primary.peerAddress,
+                encoded: Infranaut_V1_Request.markingForwarded(bytes, hops: request.hops + 1), to: target.peerAddress,
                 timeout: settings.forwardTimeout)
-            // The primary refused this node's frame (a secret changed, or clocks drifted apart):
+            // The target refused this node's frame (a secret changed, or clocks drifted apart):
             // not the client's doing, and another node or a later try may get through.
             if case .error(let refusal) = reply.body, refusal.code == .permissionDenied {
                 logger.warning(
-                    "the primary refused a forwarded request",
-                    metadata: ["to": "\(primary.id)", "reason": "\(refusal.message)"])
+                    "a peer refused a forwarded request",
+                    metadata: ["to": "\(target.id)", "reason": "\(refusal.message)"])
                 return .error(
                     .unavailable,
-                    "\(primary.id), the primary of model \(model)'s shard, refused this node's forward (\(refusal.message)); retry with the same idempotency key"
+                    "\(target.id) refused this node's forward of a request for model \(model) (\(refusal.message)); retry with the same idempotency key"
                 )
             }
             return reply
         } catch {
-            logger.debug("forward failed", metadata: ["to": "\(primary.id)", "error": "\(error)"])
+            logger.debug("forward failed", metadata: ["to": "\(target.id)", "error": "\(error)"])
             return .error(
                 .unavailable,
-                "no answer from \(primary.id), the primary of model \(model)'s shard (\(error)); the request may or may not have been applied; retry with the same idempotency key"
+                "no answer from \(target.id) about model \(model)'s shard (\(error)); the request may or may not have been applied; retry with the same idempotency key"
             )
         }
     }
+
+    /// How many times a request may be forwarded: to a replica, then to the leader it knows.
+    static let maxHops: UInt32 = 2
 
     /// Decodes a frame and serves it. Malformed frames, other protocol versions and requests the
     /// node's mode does not admit are answered here; `screen` may refuse a request before that.
@@ -221,12 +230,18 @@ final class RequestHandler: Service {
                 }
             }
             defer { forwardedServed.leave() }
-            return await serve(request, bytes: bytes)
+            return await serve(request, bytes: bytes, from: caller)
         }
-        return await serve(request, bytes: bytes)
+        return await serve(request, bytes: bytes, from: caller)
     }
 
-    private func serve(_ request: Infranaut_V1_Request, bytes: [UInt8]) async -> Infranaut_V1_Response {
+    private func serve(_ request: Infranaut_V1_Request, bytes: [UInt8], from caller: Caller) async
+        -> Infranaut_V1_Response
+    {
+        var sender: String? {
+            if case .peer(let id) = caller { return id }
+            return nil
+        }
         switch request.body {
         case .ingest(let ingest):
             return await serveIngest(ingest, request: request, bytes: bytes)
@@ -239,27 +254,12 @@ final class RequestHandler: Service {
             return .with { $0.members = membersResponse(view) }
         case .ring(let ring):
             let view = await membership.view
-            var terms: [UInt64] = []
-            for shard in router.shards { terms.append(await shard.promisedTerm) }
-            return .with { $0.ring = ringResponse(view, terms: terms, model: ring.modelID) }
-        case .replicate(let replicate):
-            guard let shard = router.shard(number: replicate.shard) else {
-                return .error(.invalidArgument, "no shard \(replicate.shard) on this node")
-            }
-            let reply = await shard.receiveReplicate(replicate)
-            return .with { $0.replicate = reply }
-        case .installSnapshot(let install):
-            guard let shard = router.shard(number: install.snapshot.shard) else {
-                return .error(.invalidArgument, "no shard \(install.snapshot.shard) on this node")
-            }
-            let reply = await shard.receiveSnapshot(install)
-            return .with { $0.installSnapshot = reply }
-        case .fetchSnapshot(let fetch):
-            guard let shard = router.shard(number: fetch.shard) else {
-                return .error(.invalidArgument, "no shard \(fetch.shard) on this node")
-            }
-            let reply = await shard.snapshotForPeer()
-            return .with { $0.fetchSnapshot = reply }
+            var groups: [ShardGroupView] = []
+            for shard in router.shards { groups.append(await shard.group) }
+            return .with { $0.ring = ringResponse(view, groups: groups, model: ring.modelID) }
+        case .raft(let batch):
+            let answer = await receiveRaft(batch, from: sender)
+            return .with { $0.raft = answer }
         case .publishEvent(let publish):
             let events = self.events
             let reply =
@@ -287,12 +287,6 @@ final class RequestHandler: Service {
         case .leave:
             let reply = await decommission.leave { self.refuseClients() }
             return .with { $0.leave = reply }
-        case .handOff(let handOff):
-            guard let shard = router.shard(number: handOff.shard) else {
-                return .error(.invalidArgument, "no shard \(handOff.shard) on this node")
-            }
-            let reply = await shard.handOff(handOff, timeout: Decommission.perShardTimeout)
-            return .with { $0.handOff = reply }
         case .none:
             return .error(
                 .invalidArgument,
@@ -304,8 +298,26 @@ final class RequestHandler: Service {
         Infranaut_V1_Status(
             code: .unavailable,
             message:
-                "model \(model)'s shard is taking over as primary here and could not reach its followers yet; retry shortly"
+                "model \(model)'s shard has no leader that can serve reads right now (an election or a partition); retry shortly"
         )
+    }
+
+    /// Hands each Raft message to its shard. Only the node that sealed the frame may speak for
+    /// itself: a message claiming another sender is dropped, as are messages for unknown shards.
+    private func receiveRaft(_ batch: Infranaut_V1_RaftBatchRequest, from sender: String?) async
+        -> Infranaut_V1_RaftBatchResponse
+    {
+        var dropped: UInt32 = 0
+        for item in batch.messages {
+            guard let shard = router.shard(number: item.shard), item.message.from == sender,
+                let message = try? RaftMessage(wire: item.message)
+            else {
+                dropped += 1
+                continue
+            }
+            await shard.receive(message)
+        }
+        return .with { $0.dropped = dropped }
     }
 
 }

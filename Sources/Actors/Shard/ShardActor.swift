@@ -1,3 +1,4 @@
+public import Cluster
 import Foundation
 public import Logging
 public import Storage
@@ -8,8 +9,6 @@ public struct ShardSettings: Sendable {
     /// How long an idempotency key is remembered after its request was applied. A retry within
     /// this window is answered with the original outcome and applied once. Default 10 minutes.
     public var idempotencyWindow: Duration = .seconds(600)
-    /// A checkpoint is taken once this many ops were applied since the last one. Default 2,000.
-    public var checkpointEveryOps = 2_000
     /// Features (column names) one model may hold. A batch that would take a model past it is
     /// refused whole with INVALID_ARGUMENT; batches of known columns still pass when a model holds
     /// more (a lower limit on a later start). Every feature costs memory on every replica and a
@@ -18,20 +17,39 @@ public struct ShardSettings: Sendable {
     /// Models the node's shards may hold together; the first batch of one more is refused whole
     /// with INVALID_ARGUMENT (see ``ModelCount``). Default 10,000.
     public var maxModels = 10_000
+    /// The timing of every shard's Raft group (the same on every node of a cluster).
+    public var raft = RaftSettings()
 
     public init() {}
 }
 
-/// One shard: the models hashed to it, their state in memory, and their op log in RocksDB.
+/// A replica's view of its shard's Raft group.
+public struct ShardGroupView: Sendable {
+    public var term: UInt64
+    public var leader: NodeID?
+    public var voters: Set<NodeID>
+}
+
+/// One shard on this node: the shell around this node's replica of the shard's Raft group
+/// (docs/consensus.md), and the state machine the group's log drives: the models hashed to the
+/// shard and the idempotency keys of the batches applied to them.
 ///
-/// Write path invariants:
-/// 1. An ingest is acknowledged only after its op and its idempotency record are durable in the
-///    WAL (one atomic batch through the ``GroupCommitWriter``, fsync'd).
-/// 2. Ops are applied to memory strictly in sequence order, and an ack is sent only after the op
-///    was applied, so a `status` that follows an ack sees it.
-/// 3. A storage write failure stops the shard (state `.failed`): every later request gets a
-///    retryable error, and a restart recovers from what is durable. Nothing acknowledged is lost,
-///    and a retry of an op that became durable without an ack is answered from its record.
+/// Invariants:
+/// 1. An ingest is acknowledged only after its op was committed (durable on a majority of the
+///    group's voters) and applied here at the index and term it was proposed at. A proposal
+///    overtaken by a leader change is answered "retry with the same key", never acknowledged.
+/// 2. The state machine is a function of the committed log: ops are applied in index order on every
+///    replica, and an op whose idempotency key is already remembered is skipped on every replica
+///    (its proposer answers with the first op's outcome), so a retry through another leader is
+///    applied once and answered identically.
+/// 3. The core's `persist` directives are barriers: the shell executes directives strictly in
+///    order, and nothing after a persist (a send, an apply) happens before the persist is durable
+///    in the WAL (one batch through the ``GroupCommitWriter``).
+/// 4. A storage write failure stops the shard (state `.failed`): every later request gets a
+///    retryable error, and the node fail-stops; a restart recovers from what is durable.
+/// 5. Reads that must not return replaced state (`status`, `receipts`) go through the log: the
+///    leader proposes an empty marker entry and serves once it applied it in its own term, so the
+///    read sees every write acknowledged before it began, by this or any earlier leader.
 public actor ShardActor {
     public enum State: Sendable, Equatable {
         case serving
@@ -39,10 +57,25 @@ public actor ShardActor {
         case failed(String)
     }
 
-    private struct Pending {
-        var op: Infranaut_V1_StoredOp
-        var durable = false
-        var waiters: [CheckedContinuation<Bool, Never>] = []
+    /// Who serves the shard's requests, as this replica knows it.
+    public enum Leadership: Sendable, Equatable {
+        /// This node leads the shard's group.
+        case here
+        /// Another node leads it (nil: none known right now).
+        case elsewhere(NodeID?)
+        /// This node holds no replica of the shard.
+        case notAReplica
+    }
+
+    /// What applying a proposal's entry gave, for whoever waits on it.
+    enum Applied: Sendable {
+        case op(Infranaut_V1_IdempotencyRecord, replayed: Bool)
+        case marker
+    }
+
+    struct Waiter {
+        var term: RaftTerm
+        var continuation: CheckedContinuation<Applied?, Never>
     }
 
     typealias IdempotencyKey = IdempotencyTable.Key
@@ -50,92 +83,96 @@ public actor ShardActor {
     public let shard: Int
     let store: ShardStore
     let writer: GroupCommitWriter
-    private let settings: ShardSettings
+    let settings: ShardSettings
     let logger: Logger
+    let nodeID: NodeID
     public private(set) var state: State = .serving
 
-    /// The models in memory (``ShardModels``).
+    /// The models in memory (``ShardModels``): the state machine, with ``remembered``.
     var models: ShardModels
-    /// Where the op log stands (``LogPosition``).
-    var log: LogPosition
-    private var pending: [UInt64: Pending] = [:]
-    var remembered: IdempotencyTable
-    private var inFlight: [IdempotencyKey: [CheckedContinuation<Infranaut_V1_IngestResponse, Never>]] = [:]
-
-    // Replication (ShardReplication.swift; docs/replication.md).
-    /// The highest term this replica promised, durable in the meta column family.
-    var promise: TermPromise
+    var remembered = IdempotencyTable()
+    /// This node's replica of the shard's group; nil while the node holds none.
+    var raft: RaftInstance?
+    let raftLog: RaftLogStore
+    /// The node's Raft transport and ticker, once attached.
+    var links: RaftLinks?
+    /// Directives not executed yet, in order (``ShardActor+Raft.swift``).
+    var directives: [RaftDirective] = []
+    var pumping = false
+    /// The index of the last entry applied to the state machine.
+    var appliedIndex: RaftIndex = 0
+    /// Proposals of this leader waiting for their entry to be applied, by index.
+    var waiters: [RaftIndex: [Waiter]] = [:]
+    /// Keys proposed here and not yet applied: a retry racing its original joins it.
+    var proposing: [IdempotencyKey: [CheckedContinuation<Infranaut_V1_IngestResponse, Never>]] = [:]
     /// Called once when the shard stops after a storage failure (the node fail-stops on it).
     var onFailure: (@Sendable (String) -> Void)?
-    var link: ReplicationLink?
-    /// What the shard keeps while it acts as its shard's primary (``PrimaryRole``).
-    var primary = PrimaryRole()
-    /// Which exclusive activities run (``ShardActivities``), and the shard's own background tasks.
+    /// The shard's own background tasks (the directive pump), awaited by ``stop()``.
     var activities = ShardActivities()
 
-    /// Rebuilds the shard from its checkpoint and op log. Runs before the shard serves anything.
-    public init(shard: Int, store: ShardStore, writer: GroupCommitWriter, settings: ShardSettings, logger: Logger)
-        throws(StorageError)
-    {
+    /// Loads this node's replica of the shard's group, if it holds one. The state machine is
+    /// rebuilt by applying the committed log once the group runs (``start()``).
+    public init(
+        shard: Int, nodeID: String, store: ShardStore, writer: GroupCommitWriter, settings: ShardSettings,
+        logger: Logger
+    ) throws(StorageError) {
         self.shard = shard
+        self.nodeID = NodeID(nodeID)
         self.store = store
         self.writer = writer
         self.settings = settings
         var logger = logger
         logger[metadataKey: "shard"] = "\(shard)"
         self.logger = logger
+        models = ShardModels([:], dirty: false)
+        raftLog = RaftLogStore(store: store, shard: shard)
+        if let durable = try raftLog.load() {
+            raft = Self.replica(node: self.nodeID, shard: shard, durable: durable, settings: settings.raft)
+        }
+    }
 
-        let recovered = try ShardRecovery.recover(shard: shard, store: store)
-        models = ShardModels(recovered.models, dirty: recovered.replayed > 0)
-        log = LogPosition(
-            applied: recovered.lastSequence, lastTerm: recovered.lastTerm, checkpoint: recovered.checkpoint)
-        promise = try store.promise(shard: shard)
-        primary.replicatedThrough = recovered.lastSequence
-        remembered = IdempotencyTable(recovered.idempotency)
-        store.modelCount.add(recovered.models.count)
-        let modelCount = recovered.models.count
-        let keyCount = recovered.idempotency.count
-        logger.debug(
-            "recovered",
-            metadata: [
-                "models": "\(modelCount)", "checkpoint": "\(recovered.checkpoint)",
-                "replayed": "\(recovered.replayed)", "keys": "\(keyCount)",
-            ])
+    static func replica(node: NodeID, shard: Int, durable: RaftDurableState, settings: RaftSettings)
+        -> RaftInstance
+    {
+        var seed = StableHash.fnv1a64(node.rawValue)
+        seed ^= UInt64(shard) &* 0x9E37_79B9_7F4A_7C15
+        return RaftInstance(id: node, voters: [], durable: durable, settings: settings, seed: seed)
+    }
+
+    /// Whether this node leads the shard, and whom to ask otherwise.
+    public var leadership: Leadership {
+        guard let raft else { return .notAReplica }
+        return raft.role == .leader ? .here : .elsewhere(raft.leader)
+    }
+
+    /// The group's voters as this replica knows them (empty when it holds no replica).
+    public var voters: Set<NodeID> { raft?.voters ?? [] }
+
+    /// This replica's view of its group (zero values without a replica).
+    public var group: ShardGroupView {
+        ShardGroupView(term: raft?.term ?? 0, leader: raft?.leader, voters: raft?.voters ?? [])
     }
 
     // MARK: - Ingest
 
-    /// Applies a validated ingest request durably and returns the response to send.
+    /// Proposes a validated ingest to the shard's group and returns the response once the op is
+    /// committed and applied (or why it was not). Call only where ``leadership`` is `.here`; a
+    /// replica that does not lead answers UNAVAILABLE.
     public func ingest(_ request: Infranaut_V1_IngestRequest) async -> Infranaut_V1_IngestResponse {
         guard state == .serving else { return failure(unavailableMessage) }
         let model = request.batch.modelID
         let key = IdempotencyKey(model: model, key: request.idempotencyKey)
-        if remembered[key] == nil, inFlight[key] != nil { return await joinInFlight(key) }
-        // Before anything is written or replayed as primary, the shard claims its term and adopts
-        // a follower's newer state (a key this replica holds may not be in that history).
-        if primary.writingTerm == nil {
-            guard await establishTerm() else {
-                return failure(
-                    "shard \(shard) is taking over as primary and could not reach its followers yet; retry with the same idempotency key"
-                )
-            }
-        }
-        if let done = remembered[key] {
-            // Applied here; answered as a replay only once its op is on every follower too.
-            guard await awaitReplicated(done.sequence) else { return failure(notReplicatedMessage) }
-            return replay(done)
-        }
-        if inFlight[key] != nil { return await joinInFlight(key) }
-        inFlight[key] = []
+        if let done = remembered[key] { return replay(done) }
+        if proposing[key] != nil { return await joinProposal(key) }
+        guard raft?.role == .leader else { return failure(notLeaderMessage) }
 
         // The limits are checked against the projection, in the same actor turn that extends it, so
         // concurrent batches are counted in order and cannot pass a limit together. Only the
-        // primary checks: a replica applies what its primary accepted.
+        // leader checks: a replica applies what the group committed.
         var projection: ProjectedSchema
         do throws(WireError) {
             projection = try admit(request.batch)
         } catch {
-            inFlight[key] = nil
             return .with {
                 $0.status = Infranaut_V1_Status(code: error.code, message: error.message)
                 $0.shard = UInt32(shard)
@@ -143,68 +180,42 @@ public actor ShardActor {
         }
         let normalized = projection.normalize(request.batch)
         models.project(model, projection)
-
-        let sequence = log.takeNext()
-        let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
-        let term = primary.writingTerm ?? lastTerm + 1
         let op = Infranaut_V1_StoredOp.with {
-            $0.sequence = sequence
-            $0.term = term
             $0.idempotencyKey = request.idempotencyKey
             $0.batch = normalized.batch
             $0.typeMismatches = normalized.mismatchCounts
-            $0.acceptedUnixMs = nowMs
+            $0.acceptedUnixMs = Int64(Date().timeIntervalSince1970 * 1000)
         }
-        let record = Infranaut_V1_IdempotencyRecord.with {
-            $0.acceptedUnixMs = nowMs
-            $0.sequence = sequence
-            $0.rowsAccepted = UInt64(request.batch.rowCount)
-            $0.typeMismatchCount = normalized.totalMismatches
-        }
-        pending[sequence] = Pending(op: op)
-
-        var response: Infranaut_V1_IngestResponse
+        let command: [UInt8]
         do throws(StorageError) {
-            var batch = WriteBatch()
-            batch.put(StorageKeys.Ops.key(shard: shard, sequence: sequence), try encode(op), in: store.ops)
-            batch.put(
-                StorageKeys.Idempotency.key(shard: shard, model: model, key: key.key), try encode(record),
-                in: store.idempotency)
-            try await writer.write(batch)
-            pending[sequence]?.durable = true
-            drainApplied()
-            let applied = appliedSequence >= sequence ? true : await waitApplied(sequence)
-            if !applied {
-                response = failure(
-                    "the shard stopped before the batch was applied; retry with the same idempotency key")
-            } else if !(await awaitReplicated(sequence)) {
-                response = failure(notReplicatedMessage)
-            } else {
-                response = .with {
-                    $0.status = .ok
-                    $0.rowsAccepted = record.rowsAccepted
-                    $0.sequence = sequence
-                    $0.shard = UInt32(shard)
-                    $0.typeMismatchCount = record.typeMismatchCount
-                    $0.typeMismatches = normalized.firstMismatches
-                }
-            }
+            command = try encode(op)
         } catch {
-            fail("could not make a batch durable: \(error)")
+            return failure("the batch could not be encoded (\(error)); it was not applied")
+        }
+        proposing[key] = []
+        let response: Infranaut_V1_IngestResponse
+        switch await propose(command) {
+        case .op(let record, let replayed)?:
+            response = .with {
+                $0.status = .ok
+                $0.rowsAccepted = record.rowsAccepted
+                $0.sequence = record.sequence
+                $0.shard = UInt32(shard)
+                $0.typeMismatchCount = record.typeMismatchCount
+                $0.replayed = replayed
+                if !replayed { $0.typeMismatches = normalized.firstMismatches }
+            }
+        case .marker?, nil:
             response = failure(
-                "the node could not make the batch durable (\(error.code.rawValue)); retry with the same idempotency key"
-            )
+                "shard \(shard)'s leader changed before the batch was committed; retry with the same idempotency key")
         }
-        for waiter in inFlight.removeValue(forKey: key) ?? [] { waiter.resume(returning: response) }
-        if state == .serving && Int(appliedSequence - checkpointSequence) >= settings.checkpointEveryOps {
-            inBackground { await self.checkpoint() }
-        }
+        for waiter in proposing.removeValue(forKey: key) ?? [] { waiter.resume(returning: response) }
         return response
     }
 
     /// Checks the feature and model limits for `batch`, reserving the model's place in the node's
-    /// count when it is new; returns the model's projection for the caller to extend (and store) in
-    /// the same actor turn, or throws the refusal.
+    /// count when it is new; returns the model's projection for the caller to extend in the same
+    /// actor turn, or throws the refusal.
     private func admit(_ batch: Infranaut_V1_TelemetryBatch) throws(WireError) -> ProjectedSchema {
         let model = batch.modelID
         let known = models.knows(model)
@@ -228,7 +239,16 @@ public actor ShardActor {
         }
     }
 
-    private func failure(_ message: String) -> Infranaut_V1_IngestResponse {
+    var notLeaderMessage: String {
+        switch leadership {
+        case .here: ""
+        case .elsewhere(let leader?): "this node does not lead shard \(shard) (\(leader) does); retry"
+        case .elsewhere(nil): "shard \(shard) has no leader right now (an election is running); retry shortly"
+        case .notAReplica: "this node holds no replica of shard \(shard); retry"
+        }
+    }
+
+    func failure(_ message: String) -> Infranaut_V1_IngestResponse {
         .with {
             $0.status = Infranaut_V1_Status(code: .unavailable, message: message)
             $0.shard = UInt32(shard)
@@ -246,60 +266,23 @@ public actor ShardActor {
         }
     }
 
-    /// Waits for the outcome of the same key being applied right now (a client retry racing its
+    /// Waits for the outcome of the same key being proposed right now (a client retry racing its
     /// original) and answers it as a replay.
-    private func joinInFlight(_ key: IdempotencyKey) async -> Infranaut_V1_IngestResponse {
-        var response = await withCheckedContinuation { inFlight[key, default: []].append($0) }
+    private func joinProposal(_ key: IdempotencyKey) async -> Infranaut_V1_IngestResponse {
+        var response = await withCheckedContinuation { proposing[key, default: []].append($0) }
         if response.status.code == .ok { response.replayed = true }
         return response
     }
 
-    /// Remembers `op`'s key with its outcome; called in the same step as the op is applied.
-    func remember(_ op: Infranaut_V1_StoredOp) {
-        remembered.remember(IdempotencyKey(model: op.batch.modelID, key: op.idempotencyKey), Self.record(of: op))
-    }
-
-    /// Applies every durable op that directly follows the applied prefix.
-    private func drainApplied() {
-        while let next = pending[appliedSequence + 1], next.durable {
-            let op = next.op
-            pending[appliedSequence + 1] = nil
-            applyInMemory(op)
-            // Remembered in the same step as applied, so no snapshot holds the op without its key.
-            remember(op)
-            if link != nil { primary.outbox.append(op) }
-            for waiter in next.waiters { waiter.resume(returning: true) }
-        }
-    }
-
-    /// Applies one op to memory; the caller made it durable and ensures sequence order.
-    func applyInMemory(_ op: Infranaut_V1_StoredOp) {
-        if models.apply(op) { store.modelCount.add(1) }
-        log.apply(sequence: op.sequence, term: op.term)
-    }
-
-    /// Whether ops of local ingests are in progress (made durable or applied right now).
-    var hasPendingOps: Bool { !pending.isEmpty }
-
-    private func waitApplied(_ sequence: UInt64) async -> Bool {
-        guard state == .serving else { return false }
-        return await withCheckedContinuation { continuation in
-            pending[sequence, default: Pending(op: .init())].waiters.append(continuation)
-        }
-    }
-
-    func fail(_ reason: String) {
-        guard state != .failed(reason) else { return }
-        logger.error("shard stopped", metadata: ["reason": "\(reason)"])
-        state = .failed(reason)
-        onFailure?(reason)
-        for (sequence, entry) in pending {
-            for waiter in entry.waiters { waiter.resume(returning: false) }
-            pending[sequence]?.waiters = []
-        }
-    }
-
     // MARK: - Reads
+
+    /// Whether a read served now reflects every write acknowledged before it (by any leader): this
+    /// node leads and has applied a marker entry proposed now, in its term.
+    public func readyForReads() async -> Bool {
+        guard state == .serving, raft?.role == .leader else { return false }
+        if case .marker? = await propose([]) { return true }
+        return false
+    }
 
     /// The whole status of `model` (every feature; for in-process readers).
     public func status(model: String) -> Infranaut_V1_ModelStatus? {
@@ -314,19 +297,12 @@ public actor ShardActor {
 
     public var modelIDs: [String] { Array(models.states.keys) }
 
-    /// The last op applied to memory.
-    public var appliedSequence: UInt64 { log.applied }
-    /// The term of the op at `appliedSequence` (0 before the first op).
-    public var lastTerm: UInt64 { log.lastTerm }
-    /// The last op covered by a durable checkpoint.
-    public var checkpointSequence: UInt64 { log.checkpoint }
-
-    /// The replication term this replica promised last (0: never).
-    public var promisedTerm: UInt64 { promise.term }
+    /// The index of the last entry applied to this replica's state machine.
+    public var appliedSequence: UInt64 { appliedIndex }
 
     /// The receipts of `keys` for `model` and the model's counts, read in one actor turn so the
     /// counts and the receipts describe the same state. A key is remembered exactly when its op is
-    /// applied here (op and record are written and installed together), for the idempotency window.
+    /// applied here, for the idempotency window.
     public func receipts(model: String, keys: [String]) -> Infranaut_V1_ReceiptsResponse {
         .with {
             $0.status = .ok
@@ -344,57 +320,29 @@ public actor ShardActor {
         }
     }
 
-    // MARK: - Checkpoints
+    // MARK: - Failure and stop
 
-    /// Writes the state of every model changed since the last checkpoint, together with the
-    /// checkpoint sequence, and drops the ops it covers (one atomic batch).
-    public func checkpoint() async {
-        if case .failed = state { return }
-        // Not while another replica's state is being installed: this checkpoint's batch would land
-        // after the snapshot's and write the replaced history's models over it.
-        guard !activities.isRunning(.replicaWrite), appliedSequence > checkpointSequence, activities.begin(.checkpoint)
-        else { return }
-        defer { finish(.checkpoint) }
-        let upTo = appliedSequence
-        let termAtUpTo = lastTerm
-        let dirty = models.takeDirty()
-        do throws(StorageError) {
-            var batch = WriteBatch()
-            for model in dirty {
-                guard let state = models[model] else { continue }
-                batch.put(
-                    StorageKeys.Models.key(shard: shard, model: model), try encode(state.snapshot), in: store.models)
-            }
-            batch.put(
-                StorageKeys.Checkpoint.key(shard: shard),
-                StorageKeys.Checkpoint.value(sequence: upTo, term: termAtUpTo), in: store.meta)
-            batch.deleteRange(
-                from: StorageKeys.Ops.key(shard: shard, sequence: 0),
-                to: StorageKeys.Ops.key(shard: shard, sequence: upTo + 1), in: store.ops)
-            pruneIdempotency(into: &batch)
-            try await writer.write(batch)
-            log.checkpointed(through: upTo)
-        } catch {
-            models.restoreDirty(dirty)
-            fail("checkpoint write failed: \(error)")
-        }
+    func fail(_ reason: String) {
+        guard state != .failed(reason) else { return }
+        logger.error("shard stopped", metadata: ["reason": "\(reason)"])
+        state = .failed(reason)
+        onFailure?(reason)
+        abandonWaiters()
     }
 
-    private func pruneIdempotency(into batch: inout WriteBatch) {
-        let windowMs = settings.idempotencyWindow.components.seconds * 1000
-        let cutoff = Int64(Date().timeIntervalSince1970 * 1000) - windowMs
-        for key in remembered.expire(acceptedBefore: cutoff) {
-            batch.delete(
-                StorageKeys.Idempotency.key(shard: shard, model: key.model, key: key.key), in: store.idempotency)
-        }
-    }
-
-    /// Refuses new ingests (retryable), then takes a final checkpoint.
+    /// Refuses new requests (retryable), lets the directives already queued finish, and answers
+    /// every proposal still waiting with "retry".
     public func stop() async {
         if case .failed = state { return }
         state = .stopping
         await awaitBackground()
-        await awaitEnd(of: .checkpoint)
-        await checkpoint()
+        abandonWaiters()
+    }
+
+    func abandonWaiters() {
+        for (_, list) in waiters {
+            for waiter in list { waiter.continuation.resume(returning: nil) }
+        }
+        waiters = [:]
     }
 }

@@ -24,6 +24,8 @@ public struct ShardStore: Sendable {
     public let models: ColumnFamily
     public let idempotency: ColumnFamily
     public let meta: ColumnFamily
+    /// The shards' Raft logs.
+    public let raftLog: ColumnFamily
     /// Models held by the node's shards (every shard gets a copy of this store, so they share it).
     public let modelCount = ModelCount()
 
@@ -35,6 +37,7 @@ public struct ShardStore: Sendable {
         models = try database.columnFamily(StorageKeys.Models.family)
         idempotency = try database.columnFamily(StorageKeys.Idempotency.family)
         meta = try database.columnFamily(StorageKeys.meta)
+        raftLog = try database.columnFamily(StorageKeys.RaftLog.family)
     }
 
     /// The placement shape stored in the data dir (shard count and replica bound), storing
@@ -80,19 +83,24 @@ public struct ShardStore: Sendable {
         return generated
     }
 
-    /// The checkpoint sequence and the term of the op at it (0 in data written before terms).
-    func checkpoint(shard: Int) throws(StorageError) -> (sequence: UInt64, term: UInt64) {
-        guard let bytes = try database.get(StorageKeys.Checkpoint.key(shard: shard), in: meta) else { return (0, 0) }
-        return try StorageKeys.Checkpoint.parseValue(bytes)
+    /// Whether the data dir is new (nothing was ever stored in it).
+    var isFresh: Bool {
+        get throws(StorageError) { try database.get(StorageKeys.ShardCount.key, in: meta) == nil }
     }
 
-    /// The highest term this replica of the shard promised, and to which node (docs/replication.md).
-    func promise(shard: Int) throws(StorageError) -> TermPromise {
-        guard let bytes = try database.get(StorageKeys.Promise.key(shard: shard), in: meta) else {
-            return TermPromise(term: 0, holder: "")
+    /// Marks a new data dir as replicated by consensus, or refuses one written before consensus
+    /// existed: its shards were copied by primary–backup replication, and no replica's copy can be
+    /// trusted to be a group's committed state.
+    func checkConsensusFormat() throws(StorageError) {
+        if try database.get(StorageKeys.Consensus.key, in: meta) != nil { return }
+        if try !isFresh {
+            throw StorageError(
+                .corruption, operation: "open the data directory",
+                message:
+                    "it was written by a version before consensus replication (no \"consensus\" marker); start this node with a new --data-dir and let the cluster's groups copy their state to it"
+            )
         }
-        let stored = try StorageKeys.Promise.parseValue(bytes)
-        return TermPromise(term: stored.term, holder: stored.holder)
+        try database.put(StorageKeys.Consensus.key, StorageKeys.Consensus.value, in: meta, sync: true)
     }
 }
 
@@ -120,14 +128,3 @@ func encode(_ message: some SwiftProtobuf.Message) throws(StorageError) -> [UInt
     }
 }
 
-/// A replica's promise not to accept writes of a shard from any primary but `holder` in `term`,
-/// nor from any primary in a lower term.
-struct TermPromise: Equatable, Sendable {
-    var term: UInt64
-    var holder: String
-
-    /// Whether a request from `node` written in `term` keeps this promise.
-    func admits(term: UInt64, from node: String) -> Bool {
-        term > self.term || (term == self.term && node == holder)
-    }
-}

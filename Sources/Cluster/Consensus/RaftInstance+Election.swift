@@ -109,6 +109,14 @@ extension RaftInstance {
         return heard >= quorum
     }
 
+    /// Whether a leadership transfer is in progress (proposals are refused meanwhile).
+    public var isTransferringLeadership: Bool { transferTarget != nil }
+
+    /// Whether this leader knows `peer`'s log to match its whole log.
+    public func hasCaughtUp(_ peer: NodeID) -> Bool {
+        role == .leader && progress[peer]?.match == lastIndex
+    }
+
     /// Hands leadership to `target`: once its log matches, it is told to start an election at
     /// once. Proposals are refused meanwhile; the attempt is dropped after an election timeout.
     /// - Returns: whether the transfer started (this replica leads and `target` is another voter).

@@ -39,6 +39,18 @@ extension RaftInstance {
             progress[voter] = Progress(next: lastIndex + 1)
             lastHeard[voter] = now
         }
-        for peer in progress.keys where !voters.contains(peer) { progress[peer] = nil }
+        pruneRemovedPeers(now: now)
+    }
+
+    /// A replica the configuration no longer holds keeps receiving appends (it is never counted for
+    /// commitment or quorum) until it holds the entry that removed it, so that it learns it was
+    /// removed and a node that leaves can tell when it is done; or until it has been silent for ten
+    /// election timeouts (it is gone).
+    mutating func pruneRemovedPeers(now: Duration) {
+        for (peer, state) in progress where !voters.contains(peer) {
+            let informed = state.match >= configurationIndex
+            let silent = lastHeard[peer].map { now - $0 > settings.electionTimeout * 10 } ?? true
+            if informed || silent { progress[peer] = nil }
+        }
     }
 }

@@ -144,7 +144,10 @@ public struct RaftInstance: Sendable {
     /// Starts the timers. Call once, after creating the instance.
     public mutating func start(now: Duration) -> [RaftDirective] {
         resetElectionDeadline(now: now)
-        return finish([], now: now)
+        var out: [RaftDirective] = []
+        // The only voter needs nobody's agreement: it leads at once instead of after a timeout.
+        if voters == [id] { campaign(transfer: false, now: now, into: &out) }
+        return finish(out, now: now)
     }
 
     /// Handles the timer: heartbeats and check-quorum on a leader, the election timeout elsewhere.
@@ -161,6 +164,7 @@ public struct RaftInstance: Sendable {
             }
             if now >= nextHeartbeat {
                 nextHeartbeat = now + settings.heartbeatInterval
+                pruneRemovedPeers(now: now)
                 broadcastAppend(into: &out)
             }
         } else if now >= electionDeadline {

@@ -4,9 +4,9 @@ public struct RaftSettings: Sendable, Hashable {
     /// `[electionTimeout, 2 × electionTimeout)` starts a pre-vote; a leader that has not heard
     /// from a majority within `electionTimeout` steps down (check-quorum). Default 1 s.
     public var electionTimeout: Duration = .seconds(1)
-    /// How often a leader sends appends (heartbeats) to every follower. Default 100 ms; must be
+    /// How often a leader sends appends (heartbeats) to every follower. Default 250 ms; must be
     /// well below `electionTimeout`.
-    public var heartbeatInterval: Duration = .milliseconds(100)
+    public var heartbeatInterval: Duration = .milliseconds(250)
     /// The most entries one append carries. Default 64.
     public var maxEntriesPerAppend: Int = 64
 

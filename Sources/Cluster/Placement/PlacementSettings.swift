@@ -4,8 +4,8 @@ public struct PlacementSettings: Hashable, Sendable {
     /// Number of shards models are hashed into. Default 1,024: room for a 100-node cluster
     /// (docs/membership.md has the balance by cluster size).
     public var shardCount: Int = 1_024
-    /// Replicas per shard (primary included). Default 2.
-    public var replicationFactor: Int = 2
+    /// Replicas per shard: the voters of its Raft group. Default 3 (odd: a group needs a majority).
+    public var replicationFactor: Int = 3
 
     /// Bounded-load factor for replicas: when set, no worker holds more than
     /// `max(ceil(R·S/N), floor(factor × R·S/N))` replicas (overflow moves to the next-best node).

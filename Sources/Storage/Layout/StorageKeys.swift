@@ -18,12 +18,16 @@
 /// | `meta` | `"inbox/"`, event id (raw UTF-8) | `ReceivedEvent` stored by this coordinator |
 /// | `meta` | `"shard-count"` | `UInt32` BE, written once |
 /// | `meta` | `"node-id"` | the node id (raw UTF-8) |
+/// | `meta` | `"consensus"` | `raft`: the shards are Raft groups (absent in older data dirs, which are refused) |
+/// | `raft-log` | shard, index (`UInt64` BE) | `RaftLogEntry` of the shard's Raft group |
+/// | `meta` | `"raft-hard/"`, shard | current term (`UInt64` BE), then the vote in it (raw UTF-8; empty: none) |
+/// | `meta` | `"raft-snapshot/"`, shard | `RaftSnapshotMeta`: the last log entry `models` and `idempotency` cover |
 ///
 /// Compatibility: these bytes are what existing data directories hold. Changing any of them makes
 /// old data unreadable; `StorageKeysTests` pins every one of them (golden bytes).
 public enum StorageKeys {
     /// The column families a node opens, in order.
-    public static let families = [Ops.family, Models.family, Idempotency.family, meta]
+    public static let families = [Ops.family, Models.family, Idempotency.family, meta, RaftLog.family]
 
     /// The family holding node-wide and per-shard metadata (checkpoints, promises, events, ids).
     public static let meta = "meta"
@@ -56,6 +60,58 @@ public enum StorageKeys {
             let sequence = try reader.read(UInt64.self)
             try reader.expectEnd()
             return (Int(shard), sequence)
+        }
+    }
+
+    /// `raft-log`: shard, index (`UInt64` BE); key order is log order within a shard.
+    public enum RaftLog {
+        public static let family = "raft-log"
+
+        public static func key(shard: Int, index: UInt64) -> [UInt8] {
+            KeyBuilder().appending(bigEndian: UInt16(shard)).appending(bigEndian: index).bytes
+        }
+
+        public static func parse(_ key: [UInt8]) throws(StorageError) -> (shard: Int, index: UInt64) {
+            var reader = KeyReader(key)
+            let shard = try reader.read(UInt16.self)
+            let index = try reader.read(UInt64.self)
+            try reader.expectEnd()
+            return (Int(shard), index)
+        }
+    }
+
+    /// `meta` `"raft-hard/"`, shard: the Raft term a shard's replica is in and the vote it cast in it.
+    public enum RaftHardState {
+        public static let prefix = Array("raft-hard/".utf8)
+
+        public static func key(shard: Int) -> [UInt8] { prefix + Shard.prefix(shard) }
+
+        public static func parse(_ key: [UInt8]) throws(StorageError) -> Int {
+            try StorageKeys.shard(after: prefix, in: key, "raft-hard")
+        }
+
+        /// The term (`UInt64` BE) followed by the vote's node id, not length-prefixed (empty: no vote).
+        public static func value(term: UInt64, votedFor: String?) -> [UInt8] {
+            KeyBuilder().appending(bigEndian: term).bytes + Array((votedFor ?? "").utf8)
+        }
+
+        public static func parseValue(_ bytes: [UInt8]) throws(StorageError) -> (term: UInt64, votedFor: String?) {
+            var reader = KeyReader(bytes)
+            let term = try reader.read(UInt64.self)
+            let vote = String(decoding: bytes.dropFirst(8), as: UTF8.self)
+            return (term, vote.isEmpty ? nil : vote)
+        }
+    }
+
+    /// `meta` `"raft-snapshot/"`, shard: the Raft entry (index, term, voters) that the shard's state in
+    /// `models` and `idempotency` is the result of; entries up to it are no longer in `raft-log`.
+    public enum RaftSnapshot {
+        public static let prefix = Array("raft-snapshot/".utf8)
+
+        public static func key(shard: Int) -> [UInt8] { prefix + Shard.prefix(shard) }
+
+        public static func parse(_ key: [UInt8]) throws(StorageError) -> Int {
+            try StorageKeys.shard(after: prefix, in: key, "raft-snapshot")
         }
     }
 
@@ -189,6 +245,13 @@ public enum StorageKeys {
             var reader = KeyReader(bytes)
             return Int(try reader.read(UInt32.self))
         }
+    }
+
+    /// `meta` `"consensus"`: present (value `raft`) in every data dir whose shards are Raft groups;
+    /// written when the data dir is created.
+    public enum Consensus {
+        public static let key = Array("consensus".utf8)
+        public static let value = Array("raft".utf8)
     }
 
     /// `meta` `"node-id"`: the node's id in the cluster.

@@ -25,15 +25,15 @@ extension Infranaut_V1_Request {
         return request
     }
 
-    /// `bytes`, a serialized `Request`, with `hops = 1` appended: decoded, it is the same request
-    /// with `hops` set to 1 whatever it was before (the last value of a scalar field wins).
+    /// `bytes`, a serialized `Request`, with `hops` appended: decoded, it is the same request with
+    /// `hops` set to that value whatever it was before (the last value of a scalar field wins).
     ///
-    /// A node forwards a client's request to the model's primary this way, so the batch inside is
+    /// A node forwards a client's request toward the shard's leader this way, so the batch inside is
     /// neither decoded again nor copied into a new message.
-    public static func markingForwarded(_ bytes: [UInt8]) -> [UInt8] {
+    public static func markingForwarded(_ bytes: [UInt8], hops: UInt32 = 1) -> [UInt8] {
         var marked = bytes
         appendTag(field: 2, wireType: varintWireType, to: &marked)  // Request.hops
-        appendVarint(1, to: &marked)
+        appendVarint(UInt64(hops), to: &marked)
         return marked
     }
 }

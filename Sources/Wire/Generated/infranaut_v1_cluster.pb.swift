@@ -476,9 +476,14 @@ public nonisolated struct Infranaut_V1_ShardPlacementInfo: Sendable {
   /// How often the answering node saw this replica list change (its local placement epoch).
   public var epoch: UInt64 = 0
 
-  /// The replication term the answering node's copy of the shard promised last: the fencing token
-  /// of the shard's current writer as far as this node knows (0: it never held the shard).
+  /// The Raft term of the answering node's replica of the shard's group (0: it holds none).
   public var term: UInt64 = 0
+
+  /// The group's leader as that replica knows it (empty: none known, or no replica here).
+  public var leader: String = String()
+
+  /// The group's voters as that replica knows them (empty: no replica here).
+  public var voters: [String] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -514,8 +519,8 @@ public nonisolated struct Infranaut_V1_RingResponse: Sendable {
 }
 
 /// Decommission the answering node: it refuses client requests from now on, announces that it
-/// leaves, waits until its peers see it gone, asks the new primary of every shard it held to bring
-/// that shard's followers up to date, answers, and exits. Nothing it held has fewer replicas after.
+/// leaves, waits until its peers see it gone and every shard's group has replaced it with another
+/// voter (docs/consensus.md), answers, and exits. No group has fewer voters after.
 public nonisolated struct Infranaut_V1_LeaveRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1287,7 +1292,7 @@ nonisolated extension Infranaut_V1_RingRequest: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Infranaut_V1_ShardPlacementInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ShardPlacementInfo"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}replicas\0\u{1}epoch\0\u{1}term\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}replicas\0\u{1}epoch\0\u{1}term\0\u{1}leader\0\u{1}voters\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1299,6 +1304,8 @@ nonisolated extension Infranaut_V1_ShardPlacementInfo: SwiftProtobuf.Message, Sw
       case 2: try { try decoder.decodeRepeatedStringField(value: &self.replicas) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.epoch) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.term) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.leader) }()
+      case 6: try { try decoder.decodeRepeatedStringField(value: &self.voters) }()
       default: break
       }
     }
@@ -1317,6 +1324,12 @@ nonisolated extension Infranaut_V1_ShardPlacementInfo: SwiftProtobuf.Message, Sw
     if self.term != 0 {
       try visitor.visitSingularUInt64Field(value: self.term, fieldNumber: 4)
     }
+    if !self.leader.isEmpty {
+      try visitor.visitSingularStringField(value: self.leader, fieldNumber: 5)
+    }
+    if !self.voters.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.voters, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1325,6 +1338,8 @@ nonisolated extension Infranaut_V1_ShardPlacementInfo: SwiftProtobuf.Message, Sw
     if lhs.replicas != rhs.replicas {return false}
     if lhs.epoch != rhs.epoch {return false}
     if lhs.term != rhs.term {return false}
+    if lhs.leader != rhs.leader {return false}
+    if lhs.voters != rhs.voters {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

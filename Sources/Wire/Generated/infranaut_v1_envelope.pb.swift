@@ -99,45 +99,22 @@ public nonisolated struct Infranaut_V1_Request: Sendable {
     set {body = .events(newValue)}
   }
 
-  /// Node to node (replication); clients never send these.
-  public var replicate: Infranaut_V1_ReplicateRequest {
-    get {
-      if case .replicate(let v)? = body {return v}
-      return Infranaut_V1_ReplicateRequest()
-    }
-    set {body = .replicate(newValue)}
-  }
-
-  public var installSnapshot: Infranaut_V1_InstallSnapshotRequest {
-    get {
-      if case .installSnapshot(let v)? = body {return v}
-      return Infranaut_V1_InstallSnapshotRequest()
-    }
-    set {body = .installSnapshot(newValue)}
-  }
-
-  public var fetchSnapshot: Infranaut_V1_FetchSnapshotRequest {
-    get {
-      if case .fetchSnapshot(let v)? = body {return v}
-      return Infranaut_V1_FetchSnapshotRequest()
-    }
-    set {body = .fetchSnapshot(newValue)}
-  }
-
-  public var handOff: Infranaut_V1_HandOffRequest {
-    get {
-      if case .handOff(let v)? = body {return v}
-      return Infranaut_V1_HandOffRequest()
-    }
-    set {body = .handOff(newValue)}
-  }
-
+  /// Node to node; clients never send these. 20–23 carried primary–backup replication, which
+  /// consensus replaced.
   public var deliverEvent: Infranaut_V1_DeliverEventRequest {
     get {
       if case .deliverEvent(let v)? = body {return v}
       return Infranaut_V1_DeliverEventRequest()
     }
     set {body = .deliverEvent(newValue)}
+  }
+
+  public var raft: Infranaut_V1_RaftBatchRequest {
+    get {
+      if case .raft(let v)? = body {return v}
+      return Infranaut_V1_RaftBatchRequest()
+    }
+    set {body = .raft(newValue)}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -151,12 +128,10 @@ public nonisolated struct Infranaut_V1_Request: Sendable {
     case leave(Infranaut_V1_LeaveRequest)
     case publishEvent(Infranaut_V1_PublishEventRequest)
     case events(Infranaut_V1_EventsRequest)
-    /// Node to node (replication); clients never send these.
-    case replicate(Infranaut_V1_ReplicateRequest)
-    case installSnapshot(Infranaut_V1_InstallSnapshotRequest)
-    case fetchSnapshot(Infranaut_V1_FetchSnapshotRequest)
-    case handOff(Infranaut_V1_HandOffRequest)
+    /// Node to node; clients never send these. 20–23 carried primary–backup replication, which
+    /// consensus replaced.
     case deliverEvent(Infranaut_V1_DeliverEventRequest)
+    case raft(Infranaut_V1_RaftBatchRequest)
 
   }
 
@@ -244,44 +219,20 @@ public nonisolated struct Infranaut_V1_Response: Sendable {
     set {body = .events(newValue)}
   }
 
-  public var replicate: Infranaut_V1_ReplicateResponse {
-    get {
-      if case .replicate(let v)? = body {return v}
-      return Infranaut_V1_ReplicateResponse()
-    }
-    set {body = .replicate(newValue)}
-  }
-
-  public var installSnapshot: Infranaut_V1_InstallSnapshotResponse {
-    get {
-      if case .installSnapshot(let v)? = body {return v}
-      return Infranaut_V1_InstallSnapshotResponse()
-    }
-    set {body = .installSnapshot(newValue)}
-  }
-
-  public var fetchSnapshot: Infranaut_V1_FetchSnapshotResponse {
-    get {
-      if case .fetchSnapshot(let v)? = body {return v}
-      return Infranaut_V1_FetchSnapshotResponse()
-    }
-    set {body = .fetchSnapshot(newValue)}
-  }
-
-  public var handOff: Infranaut_V1_HandOffResponse {
-    get {
-      if case .handOff(let v)? = body {return v}
-      return Infranaut_V1_HandOffResponse()
-    }
-    set {body = .handOff(newValue)}
-  }
-
   public var deliverEvent: Infranaut_V1_DeliverEventResponse {
     get {
       if case .deliverEvent(let v)? = body {return v}
       return Infranaut_V1_DeliverEventResponse()
     }
     set {body = .deliverEvent(newValue)}
+  }
+
+  public var raft: Infranaut_V1_RaftBatchResponse {
+    get {
+      if case .raft(let v)? = body {return v}
+      return Infranaut_V1_RaftBatchResponse()
+    }
+    set {body = .raft(newValue)}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -296,11 +247,8 @@ public nonisolated struct Infranaut_V1_Response: Sendable {
     case leave(Infranaut_V1_LeaveResponse)
     case publishEvent(Infranaut_V1_PublishEventResponse)
     case events(Infranaut_V1_EventsResponse)
-    case replicate(Infranaut_V1_ReplicateResponse)
-    case installSnapshot(Infranaut_V1_InstallSnapshotResponse)
-    case fetchSnapshot(Infranaut_V1_FetchSnapshotResponse)
-    case handOff(Infranaut_V1_HandOffResponse)
     case deliverEvent(Infranaut_V1_DeliverEventResponse)
+    case raft(Infranaut_V1_RaftBatchResponse)
 
   }
 
@@ -313,7 +261,7 @@ fileprivate nonisolated let _protobuf_package = "infranaut.v1"
 
 nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Request"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}hops\0\u{2}\u{8}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{2}\u{3}replicate\0\u{3}install_snapshot\0\u{3}fetch_snapshot\0\u{3}hand_off\0\u{3}deliver_event\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}hops\0\u{2}\u{8}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{4}\u{7}deliver_event\0\u{1}raft\0\u{c}\u{14}\u{1}\u{c}\u{15}\u{1}\u{c}\u{16}\u{1}\u{c}\u{17}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -427,58 +375,6 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
           self.body = .events(v)
         }
       }()
-      case 20: try {
-        var v: Infranaut_V1_ReplicateRequest?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .replicate(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .replicate(v)
-        }
-      }()
-      case 21: try {
-        var v: Infranaut_V1_InstallSnapshotRequest?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .installSnapshot(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .installSnapshot(v)
-        }
-      }()
-      case 22: try {
-        var v: Infranaut_V1_FetchSnapshotRequest?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .fetchSnapshot(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .fetchSnapshot(v)
-        }
-      }()
-      case 23: try {
-        var v: Infranaut_V1_HandOffRequest?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .handOff(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .handOff(v)
-        }
-      }()
       case 24: try {
         var v: Infranaut_V1_DeliverEventRequest?
         var hadOneofValue = false
@@ -490,6 +386,19 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
         if let v = v {
           if hadOneofValue {try decoder.handleConflictingOneOf()}
           self.body = .deliverEvent(v)
+        }
+      }()
+      case 25: try {
+        var v: Infranaut_V1_RaftBatchRequest?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .raft(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .raft(v)
         }
       }()
       default: break
@@ -541,25 +450,13 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
       guard case .events(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
     }()
-    case .replicate?: try {
-      guard case .replicate(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
-    }()
-    case .installSnapshot?: try {
-      guard case .installSnapshot(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 21)
-    }()
-    case .fetchSnapshot?: try {
-      guard case .fetchSnapshot(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
-    }()
-    case .handOff?: try {
-      guard case .handOff(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
-    }()
     case .deliverEvent?: try {
       guard case .deliverEvent(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 24)
+    }()
+    case .raft?: try {
+      guard case .raft(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 25)
     }()
     case nil: break
     }
@@ -577,7 +474,7 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Response"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{9}error\0\u{1}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{2}\u{3}replicate\0\u{3}install_snapshot\0\u{3}fetch_snapshot\0\u{3}hand_off\0\u{3}deliver_event\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{9}error\0\u{1}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{4}\u{7}deliver_event\0\u{1}raft\0\u{c}\u{14}\u{1}\u{c}\u{15}\u{1}\u{c}\u{16}\u{1}\u{c}\u{17}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -702,58 +599,6 @@ nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobu
           self.body = .events(v)
         }
       }()
-      case 20: try {
-        var v: Infranaut_V1_ReplicateResponse?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .replicate(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .replicate(v)
-        }
-      }()
-      case 21: try {
-        var v: Infranaut_V1_InstallSnapshotResponse?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .installSnapshot(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .installSnapshot(v)
-        }
-      }()
-      case 22: try {
-        var v: Infranaut_V1_FetchSnapshotResponse?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .fetchSnapshot(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .fetchSnapshot(v)
-        }
-      }()
-      case 23: try {
-        var v: Infranaut_V1_HandOffResponse?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .handOff(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .handOff(v)
-        }
-      }()
       case 24: try {
         var v: Infranaut_V1_DeliverEventResponse?
         var hadOneofValue = false
@@ -765,6 +610,19 @@ nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobu
         if let v = v {
           if hadOneofValue {try decoder.handleConflictingOneOf()}
           self.body = .deliverEvent(v)
+        }
+      }()
+      case 25: try {
+        var v: Infranaut_V1_RaftBatchResponse?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .raft(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .raft(v)
         }
       }()
       default: break
@@ -814,25 +672,13 @@ nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobu
       guard case .events(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
     }()
-    case .replicate?: try {
-      guard case .replicate(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
-    }()
-    case .installSnapshot?: try {
-      guard case .installSnapshot(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 21)
-    }()
-    case .fetchSnapshot?: try {
-      guard case .fetchSnapshot(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
-    }()
-    case .handOff?: try {
-      guard case .handOff(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
-    }()
     case .deliverEvent?: try {
       guard case .deliverEvent(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 24)
+    }()
+    case .raft?: try {
+      guard case .raft(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 25)
     }()
     case nil: break
     }

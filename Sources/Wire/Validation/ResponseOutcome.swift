@@ -10,13 +10,10 @@ extension Infranaut_V1_Response {
         case .ring(let ring): ring.status
         case .receipts(let receipts): receipts.status
         case .leave(let leave): leave.status
-        case .handOff(let reply): reply.status
         case .publishEvent(let reply): reply.status
         case .events(let reply): reply.status
         case .deliverEvent(let reply): reply.status
-        case .replicate(let reply): reply.status
-        case .installSnapshot(let reply): reply.status
-        case .fetchSnapshot(let reply): reply.status
+        case .raft: .ok
         case .none: Infranaut_V1_Status(code: .internal, message: "the node sent an empty response")
         }
     }

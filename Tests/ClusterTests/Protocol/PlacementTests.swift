@@ -40,14 +40,14 @@ struct PlacementTests {
                 var table = PlacementTable(settings: settings)
                 table.update(workers: workers)
                 #expect(table.primaryLoad.values.reduce(0, +) == settings.shardCount)
-                #expect(table.replicaLoad.values.reduce(0, +) == settings.shardCount * 2)
+                #expect(table.replicaLoad.values.reduce(0, +) == settings.shardCount * settings.replicationFactor)
                 #expect(
                     table.primarySkew <= 1.25 + 1e-9, "N=\(nodeCount) trial \(trial): primaries \(table.primarySkew)")
                 #expect(
                     table.replicaSkew <= 1.25 + 1e-9, "N=\(nodeCount) trial \(trial): replicas \(table.replicaSkew)")
                 // The bound moves some replicas besides the joiner's; still a small share of all.
                 let moved = table.update(workers: workers + [NodeID("newcomer-\(trial)")]).movedReplicas
-                let share = Double(moved) / Double(settings.shardCount * 2)
+                let share = Double(moved) / Double(settings.shardCount * settings.replicationFactor)
                 #expect(
                     share <= 1.6 / Double(nodeCount + 1) + 0.01, "N=\(nodeCount) trial \(trial): a join moved \(share)")
             }

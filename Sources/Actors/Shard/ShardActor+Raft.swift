@@ -1,0 +1,237 @@
+public import Cluster
+public import Storage
+import Wire
+
+/// Where a shard's Raft messages leave the node (``RaftTransport`` in a node).
+public protocol RaftOutbound: Sendable {
+    /// Queues `message` of `shard`'s group for `node`; never waits (delivery is best effort).
+    func send(shard: Int, _ message: RaftMessage, to node: NodeID)
+}
+
+/// What connects a shard's replica to the rest of the node: the transport its messages leave by
+/// and the ticker that drives its timer.
+public struct RaftLinks: Sendable {
+    let transport: any RaftOutbound
+    let ticker: RaftTicker
+
+    public init(transport: any RaftOutbound, ticker: RaftTicker) {
+        self.transport = transport
+        self.ticker = ticker
+    }
+}
+
+/// The Raft shell: events into the core, the core's directives executed in order (persist as a
+/// barrier), committed entries applied to the state machine.
+extension ShardActor {
+    /// Connects the shard to the node and starts its replica, if it holds one.
+    public func attach(_ links: RaftLinks, onFailure: @escaping @Sendable (String) -> Void) {
+        self.links = links
+        self.onFailure = onFailure
+        guard raft != nil else { return }
+        execute(raft!.start(now: RaftClock.now))
+    }
+
+    /// Founds the shard's group with this node as its only voter: the first node of a new cluster
+    /// does this for every shard, once. The configuration entry is written before anything else.
+    public static func bootstrapWrites(shard: Int, node: NodeID, store: ShardStore, into batch: inout WriteBatch)
+        throws(StorageError)
+    {
+        let log = RaftLogStore(store: store, shard: shard)
+        let entry = RaftEntry(term: 1, index: 1, body: .configuration([node]))
+        try log.add(RaftPersist(term: 1, votedFor: nil, entries: [entry]), to: &batch)
+    }
+
+    // MARK: Events
+
+    /// A message from another replica of the group. A node that holds no replica yet creates an
+    /// empty one: that is how a node the leader added receives its first entries.
+    func receive(_ message: RaftMessage) {
+        guard state == .serving else { return }
+        if raft == nil {
+            raft = Self.replica(node: nodeID, shard: shard, durable: RaftDurableState(), settings: settings.raft)
+            execute(raft!.start(now: RaftClock.now))
+        }
+        execute(raft!.onMessage(message, now: RaftClock.now))
+    }
+
+    /// The timer.
+    public func tick() {
+        guard state == .serving, raft != nil else { return }
+        execute(raft!.onTick(now: RaftClock.now))
+    }
+
+    /// Proposes `command` (empty: a read marker) and waits until its entry is applied. nil when it
+    /// was not committed at the index and term it was accepted at (a leader change), or this
+    /// replica does not lead.
+    func propose(_ command: [UInt8]) async -> Applied? {
+        guard state == .serving, raft != nil else { return nil }
+        let (outcome, out) = raft!.propose(command, now: RaftClock.now)
+        execute(out)
+        guard case .accepted(let index, let term) = outcome else { return nil }
+        return await withCheckedContinuation { continuation in
+            waiters[index, default: []].append(Waiter(term: term, continuation: continuation))
+        }
+    }
+
+    /// Brings the group's voters one step closer to `desired` (see `GroupPlan`) when this replica
+    /// leads and no change is in progress.
+    func reconcile(desired: [NodeID], liveness: [NodeID: GroupPlan.Liveness]) {
+        guard state == .serving, let current = raft, current.role == .leader, !current.isTransferringLeadership
+        else { return }
+        guard
+            let change = GroupPlan.next(
+                voters: current.voters, leader: nodeID, desired: desired, liveness: { liveness[$0] ?? .gone },
+                caughtUp: { current.hasCaughtUp($0) })
+        else { return }
+        let now = RaftClock.now
+        switch change {
+        case .add(let node):
+            let (outcome, out) = raft!.proposeConfiguration(current.voters.union([node]), now: now)
+            execute(out)
+            if case .accepted = outcome { logger.info("adding a replica", metadata: ["node": "\(node)"]) }
+        case .remove(let node):
+            let (outcome, out) = raft!.proposeConfiguration(current.voters.subtracting([node]), now: now)
+            execute(out)
+            if case .accepted = outcome { logger.info("removing a replica", metadata: ["node": "\(node)"]) }
+        case .transferLeadership(let target):
+            let (started, out) = raft!.transferLeadership(to: target, now: now)
+            execute(out)
+            if started { logger.info("handing leadership over", metadata: ["to": "\(target)"]) }
+        }
+    }
+
+    /// Hands leadership to another voter, when this replica leads (a node that leaves).
+    func transferLeadershipIfLeading() {
+        guard state == .serving, let current = raft, current.role == .leader else { return }
+        guard let target = current.voters.filter({ $0 != nodeID }).sorted().first else { return }
+        execute(raft!.transferLeadership(to: target, now: RaftClock.now).1)
+    }
+
+    // MARK: Directives
+
+    /// Executes the core's directives. The timer is re-armed at once (it has no effect outside the
+    /// node). Without a persist among them and none in flight, the rest run here and now (the common
+    /// case of heartbeats and their answers); otherwise they queue for the pump, which runs them in
+    /// order behind the durable writes.
+    func execute(_ out: [RaftDirective]) {
+        // A replica that stopped leading cannot tell whether its uncommitted proposals will commit
+        // under the next leader: their clients are told to retry with the same key (applied once).
+        defer { if raft?.role != .leader && !waiters.isEmpty { abandonWaiters() } }
+        if !pumping && !out.contains(where: \.isPersist) {
+            for directive in out { run(directive) }
+            return
+        }
+        for directive in out {
+            if case .scheduleTick(let at) = directive {
+                links?.ticker.schedule(shard: shard, at: at)
+            } else {
+                directives.append(directive)
+            }
+        }
+        guard !pumping, !directives.isEmpty else { return }
+        pumping = true
+        inBackground { await self.pump() }
+    }
+
+    /// Runs one directive that is not a persist.
+    private func run(_ directive: RaftDirective) {
+        switch directive {
+        case .persist: preconditionFailure("persists run in the pump")
+        case .send(let message, let to): links?.transport.send(shard: shard, message, to: to)
+        case .apply(let entries): apply(entries)
+        case .scheduleTick(let at): links?.ticker.schedule(shard: shard, at: at)
+        }
+    }
+
+    /// Executes queued directives in order. Consecutive persists go into one write batch; nothing
+    /// queued after a persist runs before the batch is durable.
+    private func pump() async {
+        defer { pumping = false }
+        var next = 0
+        while next < directives.count {
+            let directive = directives[next]
+            next += 1
+            switch directive {
+            case .persist(let first):
+                var batch = WriteBatch()
+                do throws(StorageError) {
+                    try raftLog.add(first, to: &batch)
+                    while next < directives.count, case .persist(let more) = directives[next] {
+                        try raftLog.add(more, to: &batch)
+                        next += 1
+                    }
+                    try await writer.write(batch)
+                } catch {
+                    directives = []
+                    fail("could not make the shard's raft log durable: \(error)")
+                    return
+                }
+                // Drop what ran, so a long stream of events does not grow the queue.
+                directives.removeFirst(next)
+                next = 0
+            default:
+                run(directive)
+            }
+        }
+        directives = []
+    }
+
+    /// Applies committed entries to the state machine, in order, and answers the proposals that
+    /// waited for them.
+    private func apply(_ entries: [RaftEntry]) {
+        for entry in entries {
+            precondition(entry.index == appliedIndex + 1, "entries are applied in index order, once")
+            appliedIndex = entry.index
+            var result: ShardActor.Applied?
+            if case .command(let bytes) = entry.body {
+                result = bytes.isEmpty ? .marker : applyOp(bytes, entry: entry)
+            }
+            guard let list = waiters.removeValue(forKey: entry.index) else { continue }
+            for waiter in list {
+                // The same index with another term: the proposal was replaced by a new leader's log.
+                waiter.continuation.resume(returning: waiter.term == entry.term ? result : nil)
+            }
+        }
+    }
+
+    /// Applies one op, or skips it when its key is already remembered (a retry that reached the
+    /// log twice): deterministic, so every replica agrees.
+    private func applyOp(_ bytes: [UInt8], entry: RaftEntry) -> ShardActor.Applied? {
+        var op: Infranaut_V1_StoredOp
+        do throws(StorageError) {
+            op = try decode(Infranaut_V1_StoredOp.self, bytes, "op at index \(entry.index) of shard \(shard)")
+        } catch {
+            // Committed on a majority, so every replica holds these bytes: stop rather than diverge.
+            fail("a committed entry cannot be decoded: \(error)")
+            return nil
+        }
+        // Keys expire by the ops' own acceptance times, so every replica forgets the same keys at
+        // the same index.
+        let windowMs = settings.idempotencyWindow.components.seconds * 1000
+        _ = remembered.expire(acceptedBefore: op.acceptedUnixMs - windowMs)
+        let key = IdempotencyKey(model: op.batch.modelID, key: op.idempotencyKey)
+        if let earlier = remembered[key] { return .op(earlier, replayed: true) }
+        op.sequence = entry.index
+        op.term = entry.term
+        if models.apply(op) { store.modelCount.add(1) }
+        let record = Self.record(of: op)
+        remembered.remember(key, record)
+        return .op(record, replayed: false)
+    }
+
+    static func record(of op: Infranaut_V1_StoredOp) -> Infranaut_V1_IdempotencyRecord {
+        .with {
+            $0.acceptedUnixMs = op.acceptedUnixMs
+            $0.sequence = op.sequence
+            $0.rowsAccepted = UInt64(op.batch.rowCount)
+            $0.typeMismatchCount = op.typeMismatches.reduce(0, +)
+        }
+    }
+}
+
+extension RaftDirective {
+    var isPersist: Bool {
+        if case .persist = self { return true }
+        return false
+    }
+}
