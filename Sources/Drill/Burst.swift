@@ -114,20 +114,31 @@ public func runBurst(
         allAcknowledgedMs: outcomes.filter(\.acknowledged).map { ms($0.done) }.max() ?? 0)
 }
 
-/// The client addresses of `model`'s primary, one follower, and one node that holds no replica of
-/// its shard (when the cluster has one), as `address`'s node places them.
-public func replicaRoles(of model: String, asking address: String) async throws -> (
-    primary: String, follower: String?, other: String?
-) {
-    let ring = try await ask(address, .ring(.with { $0.modelID = model })).ring
-    let view = try await members(asking: address)
-    guard Int(ring.modelShard) < ring.shards.count else { throw DrillError("no placement for \(model)") }
-    let replicas = ring.shards[Int(ring.modelShard)].replicas
-    let byID = Dictionary(view.map { ($0.id, $0.clientAddress) }, uniquingKeysWith: { $1 })
-    guard let primaryID = replicas.first, let primary = byID[primaryID] else {
-        throw DrillError("\(model)'s shard has no primary")
+/// The client addresses of the leader of `model`'s shard, one other voter of its group, and one
+/// node that holds no replica of it (when the cluster has one), once the group has settled: every
+/// replica the placement wants is a voter and the placement's first replica leads. Waits up to
+/// `patience` for that (a new cluster moves replicas and leaders for a few seconds).
+public func replicaRoles(of model: String, asking address: String, patience: Duration = .seconds(60)) async throws
+    -> (primary: String, follower: String?, other: String?)
+{
+    let deadline = ContinuousClock.now + patience
+    var last = "no answer yet"
+    while ContinuousClock.now < deadline {
+        let ring = try await ask(address, .ring(.with { $0.modelID = model })).ring
+        let view = try await members(asking: address)
+        guard Int(ring.modelShard) < ring.shards.count else { throw DrillError("no placement for \(model)") }
+        let replicas = ring.shards[Int(ring.modelShard)].replicas
+        let byID = Dictionary(view.map { ($0.id, $0.clientAddress) }, uniquingKeysWith: { $1 })
+        if let leaderID = replicas.first, let leaderAddress = byID[leaderID] {
+            let group = try await ask(leaderAddress, .ring(.init())).ring.shards[Int(ring.modelShard)]
+            if group.leader == leaderID && Set(group.voters) == Set(replicas) {
+                let follower = replicas.dropFirst().first.flatMap { byID[$0] }
+                let other = view.first { !replicas.contains($0.id) }?.clientAddress
+                return (leaderAddress, follower, other)
+            }
+            last = "leader \(group.leader.isEmpty ? "unknown" : group.leader), voters \(group.voters), wanted \(replicas)"
+        }
+        try await Task.sleep(for: .milliseconds(100))
     }
-    let follower = replicas.dropFirst().first.flatMap { byID[$0] }
-    let other = view.first { !replicas.contains($0.id) }?.clientAddress
-    return (primary, follower, other)
+    throw DrillError("\(model)'s shard did not settle within \(patience): \(last)")
 }

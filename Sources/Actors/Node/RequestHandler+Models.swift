@@ -45,20 +45,31 @@ extension RequestHandler {
         let shard = router.shard(shardID)
         let inFlight = self.inFlight
         let outcome = await withDeadline(settings.requestTimeout) {
-            let response = await shard.ingest(ingest)
+            let answer = await shard.ingestAtLeader(ingest)
             inFlight.release(size)
-            return response
+            return answer
         }
-        let response =
-            outcome
-            ?? .with {
-                $0.status = Infranaut_V1_Status(
-                    code: .deadlineExceeded,
-                    message:
-                        "the batch was not applied within \(settings.requestTimeout); it may still be; retry with the same idempotency key"
-                )
+        switch outcome {
+        case .done(let response)?:
+            return .with { $0.ingest = response }
+        case .notLeader(let leader)?:
+            // Leadership moved while the request waited here (a transfer, an election): the new
+            // leader serves it (the batch was proposed nowhere, or the key makes it apply once).
+            if let relayed = await forward(request, bytes: bytes, model: ingest.batch.modelID, to: leader) {
+                return relayed
             }
-        return .with { $0.ingest = response }
+            return .error(.unavailable, "model \(ingest.batch.modelID)'s shard has no reachable leader right now; retry")
+        case nil:
+            return .with {
+                $0.ingest = .with {
+                    $0.status = Infranaut_V1_Status(
+                        code: .deadlineExceeded,
+                        message:
+                            "the batch was not applied within \(settings.requestTimeout); it may still be; retry with the same idempotency key"
+                    )
+                }
+            }
+        }
     }
 
     func serveStatus(_ status: Infranaut_V1_StatusRequest, request: Infranaut_V1_Request, bytes: [UInt8]) async
@@ -76,21 +87,34 @@ extension RequestHandler {
             return relayed
         }
         let shard = router.shard(shardID)
-        // Reads get the same deadline as writes: a shard busy taking over must not hold a
-        // reader (and its context) without end.
-        let answer = await withDeadline(settings.requestTimeout) { () -> Infranaut_V1_StatusResponse in
-            guard await shard.readyForReads() else { return .with { $0.status = self.takingOver(status.modelID) } }
-            guard let page = await shard.status(status) else {
-                return .with {
-                    $0.status = Infranaut_V1_Status(
-                        code: .notFound, message: "model \"\(status.modelID)\" has no telemetry on this node")
-                }
+        // Reads get the same deadline as writes: a shard busy electing must not hold a reader (and
+        // its context) without end.
+        let answer = await withDeadline(settings.requestTimeout) { () -> ShardActor.AtLeader<Infranaut_V1_StatusResponse> in
+            switch await shard.readIndex() {
+            case .notLeader(let leader): return .notLeader(leader)
+            case .done(false): return .done(.with { $0.status = self.takingOver(status.modelID) })
+            case .done(true): break
             }
-            return page
+            guard let page = await shard.status(status) else {
+                return .done(
+                    .with {
+                        $0.status = Infranaut_V1_Status(
+                            code: .notFound, message: "model \"\(status.modelID)\" has no telemetry in this cluster")
+                    })
+            }
+            return .done(page)
+        }
+        if case .notLeader(let leader)? = answer,
+            let relayed = await forward(request, bytes: bytes, model: status.modelID, to: leader)
+        {
+            return relayed
         }
         return .with {
             $0.status =
-                answer
+                answer.map { outcome in
+                    if case .done(let page) = outcome { return page }
+                    return .with { $0.status = self.takingOver(status.modelID) }
+                }
                 ?? .with {
                     $0.status = Infranaut_V1_Status(
                         code: .deadlineExceeded,
@@ -116,14 +140,27 @@ extension RequestHandler {
             return relayed
         }
         let shard = router.shard(shardID)
-        let answer = await withDeadline(settings.requestTimeout) { () -> Infranaut_V1_ReceiptsResponse in
-            let ready = receipts.local ? true : await shard.readyForReads()
-            guard ready else { return .with { $0.status = self.takingOver(receipts.modelID) } }
-            return await shard.receipts(model: receipts.modelID, keys: receipts.idempotencyKeys)
+        let answer = await withDeadline(settings.requestTimeout) { () -> ShardActor.AtLeader<Infranaut_V1_ReceiptsResponse> in
+            if !receipts.local {
+                switch await shard.readIndex() {
+                case .notLeader(let leader): return .notLeader(leader)
+                case .done(false): return .done(.with { $0.status = self.takingOver(receipts.modelID) })
+                case .done(true): break
+                }
+            }
+            return .done(await shard.receipts(model: receipts.modelID, keys: receipts.idempotencyKeys))
+        }
+        if case .notLeader(let leader)? = answer,
+            let relayed = await forward(request, bytes: bytes, model: receipts.modelID, to: leader)
+        {
+            return relayed
         }
         return .with {
             $0.receipts =
-                answer
+                answer.map { outcome in
+                    if case .done(let found) = outcome { return found }
+                    return .with { $0.status = self.takingOver(receipts.modelID) }
+                }
                 ?? .with {
                     $0.status = Infranaut_V1_Status(
                         code: .deadlineExceeded,

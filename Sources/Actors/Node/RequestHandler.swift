@@ -148,6 +148,23 @@ final class RequestHandler: Service {
             target = await membership.primary(of: shard)
         }
         guard let target, target.id.rawValue != membership.nodeID, !target.peerAddress.isEmpty else { return nil }
+        return await relay(request, bytes: bytes, model: model, to: target)
+    }
+
+    /// Forwards `request` to `leader` (a replica that stopped leading learned who leads now), when
+    /// the request may travel once more; nil when it may not or no leader is known.
+    func forward(_ request: Infranaut_V1_Request, bytes: [UInt8], model: String, to leader: NodeID?) async
+        -> Infranaut_V1_Response?
+    {
+        guard request.hops < Self.maxHops, let leader, leader.rawValue != membership.nodeID,
+            let target = await membership.member(leader), !target.peerAddress.isEmpty
+        else { return nil }
+        return await relay(request, bytes: bytes, model: model, to: target)
+    }
+
+    private func relay(_ request: Infranaut_V1_Request, bytes: [UInt8], model: String, to target: Member) async
+        -> Infranaut_V1_Response
+    {
         guard target.status == .alive || target.status == .suspect else {
             return .error(
                 .unavailable,

@@ -78,6 +78,11 @@ public actor ShardActor {
         var continuation: CheckedContinuation<Applied?, Never>
     }
 
+    /// How long proposals of a replica that stopped leading wait for their entries to be applied
+    /// under the next leader (which usually commits them: a transfer hands over a complete log)
+    /// before they are answered "retry": two election timeouts.
+    var abandonAfterStepDown: Duration { settings.raft.electionTimeout * 2 }
+
     typealias IdempotencyKey = IdempotencyTable.Key
 
     public let shard: Int
@@ -105,6 +110,12 @@ public actor ShardActor {
     var waiters: [RaftIndex: [Waiter]] = [:]
     /// Keys proposed here and not yet applied: a retry racing its original joins it.
     var proposing: [IdempotencyKey: [CheckedContinuation<Infranaut_V1_IngestResponse, Never>]] = [:]
+    /// When this replica stopped leading while proposals still waited (see ``abandonAfterStepDown``).
+    var steppedDownAt: Duration?
+    /// When the core wants its next tick.
+    var coreTickAt: Duration?
+    /// Requests waiting for a leadership transfer to end.
+    var transferWaiters: [CheckedContinuation<Void, Never>] = []
     /// Called once when the shard stops after a storage failure (the node fail-stops on it).
     var onFailure: (@Sendable (String) -> Void)?
     /// The shard's own background tasks (the directive pump), awaited by ``stop()``.
@@ -155,28 +166,41 @@ public actor ShardActor {
 
     // MARK: - Ingest
 
-    /// Proposes a validated ingest to the shard's group and returns the response once the op is
-    /// committed and applied (or why it was not). Call only where ``leadership`` is `.here`; a
-    /// replica that does not lead answers UNAVAILABLE.
-    public func ingest(_ request: Infranaut_V1_IngestRequest) async -> Infranaut_V1_IngestResponse {
-        guard state == .serving else { return failure(unavailableMessage) }
+    /// What a replica answers to a request that must be served by the group's leader.
+    public enum AtLeader<Answer: Sendable>: Sendable {
+        /// Served here.
+        case done(Answer)
+        /// This replica does not lead (any more): ask the leader it knows (nil: none known).
+        case notLeader(NodeID?)
+    }
+
+    /// Proposes a validated ingest and returns the response once the op is committed and applied,
+    /// or `.notLeader` when this replica does not lead (the caller forwards the request). A
+    /// leadership transfer in progress is waited out first.
+    public func ingestAtLeader(_ request: Infranaut_V1_IngestRequest) async -> AtLeader<Infranaut_V1_IngestResponse> {
+        guard state == .serving else { return .done(failure(unavailableMessage)) }
         let model = request.batch.modelID
         let key = IdempotencyKey(model: model, key: request.idempotencyKey)
-        if let done = remembered[key] { return replay(done) }
-        if proposing[key] != nil { return await joinProposal(key) }
-        guard raft?.role == .leader else { return failure(notLeaderMessage) }
+        if let done = remembered[key] { return .done(replay(done)) }
+        if proposing[key] != nil { return .done(await joinProposal(key)) }
+        await awaitTransferEnd()
+        guard state == .serving else { return .done(failure(unavailableMessage)) }
+        if let done = remembered[key] { return .done(replay(done)) }
+        if proposing[key] != nil { return .done(await joinProposal(key)) }
+        guard let current = raft, current.role == .leader else { return .notLeader(raft?.leader) }
 
-        // The limits are checked against the projection, in the same actor turn that extends it, so
-        // concurrent batches are counted in order and cannot pass a limit together. Only the
-        // leader checks: a replica applies what the group committed.
+        // The limits are checked against the projection, in the same actor turn that extends it and
+        // proposes the op, so concurrent batches are counted in order and cannot pass a limit
+        // together. Only the leader checks: a replica applies what the group committed.
         var projection: ProjectedSchema
         do throws(WireError) {
             projection = try admit(request.batch)
         } catch {
-            return .with {
-                $0.status = Infranaut_V1_Status(code: error.code, message: error.message)
-                $0.shard = UInt32(shard)
-            }
+            return .done(
+                .with {
+                    $0.status = Infranaut_V1_Status(code: error.code, message: error.message)
+                    $0.shard = UInt32(shard)
+                })
         }
         let normalized = projection.normalize(request.batch)
         models.project(model, projection)
@@ -190,7 +214,7 @@ public actor ShardActor {
         do throws(StorageError) {
             command = try encode(op)
         } catch {
-            return failure("the batch could not be encoded (\(error)); it was not applied")
+            return .done(failure("the batch could not be encoded (\(error)); it was not applied"))
         }
         proposing[key] = []
         let response: Infranaut_V1_IngestResponse
@@ -207,10 +231,19 @@ public actor ShardActor {
             }
         case .marker?, nil:
             response = failure(
-                "shard \(shard)'s leader changed before the batch was committed; retry with the same idempotency key")
+                "shard \(shard)'s leader changed before the batch was known to be committed; it may still be; retry with the same idempotency key"
+            )
         }
         for waiter in proposing.removeValue(forKey: key) ?? [] { waiter.resume(returning: response) }
-        return response
+        return .done(response)
+    }
+
+    /// ``ingestAtLeader(_:)`` for callers that do not forward: `.notLeader` is answered UNAVAILABLE.
+    public func ingest(_ request: Infranaut_V1_IngestRequest) async -> Infranaut_V1_IngestResponse {
+        switch await ingestAtLeader(request) {
+        case .done(let response): response
+        case .notLeader: failure(notLeaderMessage)
+        }
     }
 
     /// Checks the feature and model limits for `batch`, reserving the model's place in the node's
@@ -277,10 +310,20 @@ public actor ShardActor {
     // MARK: - Reads
 
     /// Whether a read served now reflects every write acknowledged before it (by any leader): this
-    /// node leads and has applied a marker entry proposed now, in its term.
+    /// node leads and has applied a marker entry proposed now, in its term. `.notLeader` when it does
+    /// not lead (the caller forwards the read); `.done(false)` when the shard cannot serve at all.
+    public func readIndex() async -> AtLeader<Bool> {
+        guard state == .serving else { return .done(false) }
+        await awaitTransferEnd()
+        guard state == .serving else { return .done(false) }
+        guard raft?.role == .leader else { return .notLeader(raft?.leader) }
+        if case .marker? = await propose([]) { return .done(true) }
+        return .notLeader(raft?.leader)
+    }
+
+    /// ``readIndex()`` for callers that do not forward.
     public func readyForReads() async -> Bool {
-        guard state == .serving, raft?.role == .leader else { return false }
-        if case .marker? = await propose([]) { return true }
+        if case .done(true) = await readIndex() { return true }
         return false
     }
 
@@ -344,5 +387,23 @@ public actor ShardActor {
             for waiter in list { waiter.continuation.resume(returning: nil) }
         }
         waiters = [:]
+        steppedDownAt = nil
+        for waiter in transferWaiters { waiter.resume() }
+        transferWaiters = []
+    }
+
+    /// Returns once no leadership transfer runs on this replica (at most an election timeout), and
+    /// a replica that does not lead knows who does, or two election timeouts passed: a request that
+    /// arrives in the middle of a transfer or an election is then served or sent on, not refused.
+    func awaitTransferEnd() async {
+        while state == .serving, raft?.isTransferringLeadership == true {
+            await withCheckedContinuation { transferWaiters.append($0) }
+        }
+        let deadline = ContinuousClock.now + settings.raft.electionTimeout * 2
+        while state == .serving, let current = raft, current.role != .leader, current.leader == nil,
+            current.isVoter, ContinuousClock.now < deadline
+        {
+            try? await Task.sleep(for: settings.raft.heartbeatInterval / 5)
+        }
     }
 }

@@ -20,15 +20,29 @@ extension RaftInstance {
         for peer in progress.keys.sorted() { sendAppend(to: peer, into: &out) }
     }
 
-    /// Sends the entries from the follower's `next` index (at most `maxEntriesPerAppend`).
-    func sendAppend(to peer: NodeID, into out: inout [RaftDirective]) {
-        guard let state = progress[peer] else { return }
+    /// Sends the entries from the follower's `next` index (at most `maxEntriesPerAppend` entries and
+    /// `maxBytesPerAppend` command bytes, at least one entry). To a follower that is replicating,
+    /// `next` then moves past them at once (pipelining: the next append does not resend them); a
+    /// lost append shows as a rejection of a later one, which falls back to probing.
+    mutating func sendAppend(to peer: NodeID, into out: inout [RaftDirective]) {
+        guard var state = progress[peer] else { return }
         let prevIndex = state.next - 1
-        let end = min(lastIndex, prevIndex + RaftIndex(settings.maxEntriesPerAppend))
+        var end = prevIndex
+        var bytes = 0
+        while end < lastIndex, end - prevIndex < RaftIndex(settings.maxEntriesPerAppend) {
+            let size = log[Int(end)].payloadBytes
+            if end > prevIndex && bytes + size > settings.maxBytesPerAppend { break }
+            bytes += size
+            end += 1
+        }
         let entries = Array(log[Int(prevIndex)..<Int(end)])
         let payload = RaftMessage.Payload.append(
             prevIndex: prevIndex, prevTerm: term(at: prevIndex) ?? 0, entries: entries, commit: commitIndex)
         send(payload, to: peer, into: &out)
+        if state.replicating && end > prevIndex {
+            state.next = end + 1
+            progress[peer] = state
+        }
     }
 
     /// The follower side: the consistency check on `prevIndex`/`prevTerm`, truncation of a
@@ -75,6 +89,7 @@ extension RaftInstance {
             guard index <= lastIndex else { return }
             state.match = max(state.match, index)
             state.next = max(state.next, state.match + 1)
+            state.replicating = true
             progress[peer] = state
             maybeCommit(into: &out)
             if transferTarget == peer && state.match == lastIndex {
@@ -82,9 +97,13 @@ extension RaftInstance {
             }
             if role == .leader && state.next <= lastIndex { sendAppend(to: peer, into: &out) }
         } else {
-            // Only the answer to the latest probe moves `next` back; stale rejections are dropped.
-            guard rejectedPrev == state.next - 1, rejectedPrev > 0 else { return }
+            // While probing, only the answer to the latest probe moves `next` back; while pipelining,
+            // any rejection above the match (an append was lost or reordered) returns to probing.
+            // Rejections at or below the match are stale and dropped.
+            let current = state.replicating ? rejectedPrev > state.match : rejectedPrev == state.next - 1
+            guard current, rejectedPrev > 0 else { return }
             state.next = max(state.match + 1, min(rejectedPrev, index + 1))
+            state.replicating = false
             progress[peer] = state
             sendAppend(to: peer, into: &out)
         }
@@ -114,6 +133,12 @@ extension RaftInstance {
 }
 
 extension RaftEntry {
+    /// The bytes an entry's payload takes in an append (what `maxBytesPerAppend` counts).
+    var payloadBytes: Int {
+        if case .command(let bytes) = body { return bytes.count }
+        return 16
+    }
+
     var isConfiguration: Bool {
         if case .configuration = body { return true }
         return false

@@ -59,6 +59,10 @@ public struct RaftInstance: Sendable {
         var next: RaftIndex
         /// The highest index known to be replicated (durably) on the follower.
         var match: RaftIndex = 0
+        /// Whether the follower's log is known to follow the leader's up to `match`: then appends
+        /// are pipelined (`next` moves past what was sent, before the answer). Otherwise the leader
+        /// probes, one append at a time, for where the logs agree.
+        var replicating = false
     }
 
     /// This replica's id.

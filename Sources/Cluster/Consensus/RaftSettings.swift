@@ -9,6 +9,8 @@ public struct RaftSettings: Sendable, Hashable {
     public var heartbeatInterval: Duration = .milliseconds(250)
     /// The most entries one append carries. Default 64.
     public var maxEntriesPerAppend: Int = 64
+    /// The most command bytes one append carries (at least one entry is always sent). Default 4 MiB.
+    public var maxBytesPerAppend: Int = 4 << 20
 
     /// Creates settings with the documented defaults.
     public init() {}
