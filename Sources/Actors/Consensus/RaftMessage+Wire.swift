@@ -63,6 +63,12 @@ extension RaftMessage {
                     $0.rejectedPrev = rejectedPrev
                 }
             case .timeoutNow: $0.timeoutNow = true
+            case .quiesce(let lastIndex, let lastTerm, let commit):
+                $0.quiesce = .with {
+                    $0.lastIndex = lastIndex
+                    $0.lastTerm = lastTerm
+                    $0.commit = commit
+                }
             }
         }
     }
@@ -94,6 +100,7 @@ extension RaftMessage {
             payload = .appendResponse(
                 success: response.success, index: response.index, rejectedPrev: response.rejectedPrev)
         case .timeoutNow: payload = .timeoutNow
+        case .quiesce(let quiet): payload = .quiesce(lastIndex: quiet.lastIndex, lastTerm: quiet.lastTerm, commit: quiet.commit)
         case .none: throw .invalid("raft message from \(wire.from) has no payload")
         }
         self.init(from: NodeID(wire.from), term: wire.term, payload: payload)

@@ -79,9 +79,18 @@ extension ShardActor {
 
     /// Brings the group's voters one step closer to `desired` (see `GroupPlan`) when this replica
     /// leads and no change is in progress.
+    /// A quiet group is woken when the membership view no longer sees a node it depends on alive:
+    /// a follower's leader, or one of a leader's voters.
     func reconcile(desired: [NodeID], liveness: [NodeID: GroupPlan.Liveness]) {
-        guard state == .serving, let current = raft, current.role == .leader, !current.isTransferringLeadership
-        else { return }
+        guard state == .serving, let quiet = raft else { return }
+        if quiet.isQuiescent {
+            let doubted =
+                quiet.role == .leader
+                ? quiet.voters.contains { $0 != nodeID && liveness[$0] != .alive }
+                : quiet.leader.map { liveness[$0] != .alive } ?? true
+            if doubted { execute(raft!.wake(now: RaftClock.now)) }
+        }
+        guard let current = raft, current.role == .leader, !current.isTransferringLeadership else { return }
         guard
             let change = GroupPlan.next(
                 voters: current.voters, leader: nodeID, desired: desired, liveness: { liveness[$0] ?? .gone },

@@ -17,10 +17,13 @@ public struct ShardSettings: Sendable {
     /// Models the node's shards may hold together; the first batch of one more is refused whole
     /// with INVALID_ARGUMENT (see ``ModelCount``). Default 10,000.
     public var maxModels = 10_000
-    /// The timing of every shard's Raft group (the same on every node of a cluster).
+    /// The timing of every shard's Raft group (the same on every node of a cluster). Idle groups go
+    /// quiet; the node wakes them from its membership view (``ShardActor/reconcile(desired:liveness:)``).
     public var raft = RaftSettings()
 
-    public init() {}
+    public init() {
+        raft.quiesceWhenIdle = true
+    }
 }
 
 /// A replica's view of its shard's Raft group.

@@ -87,6 +87,7 @@ extension RaftInstance {
     /// Takes over: a progress record per follower, a no-op entry of the new term (so that the
     /// leader can commit, Raft §5.4.2), and an immediate append to everyone.
     mutating func becomeLeader(now: Duration, into out: inout [RaftDirective]) {
+        isQuiescent = false
         role = .leader
         leader = id
         votes = [:]
@@ -125,6 +126,7 @@ extension RaftInstance {
         guard role == .leader, target != id, voters.contains(target), let peer = progress[target] else {
             return (false, finish(out, now: now))
         }
+        unquiesce(now: now)
         transferTarget = target
         transferDeadline = now + settings.electionTimeout
         if peer.match == lastIndex {

@@ -15,6 +15,7 @@ extension RaftInstance {
         guard transferTarget == nil, configurationIndex <= commitIndex, term(at: commitIndex) == term else {
             return (.busy, finish(out, now: now))
         }
+        unquiesce(now: now)
         let entry = appendLocal(.configuration(newVoters), now: now, into: &out)
         return (.accepted(index: entry.index, term: entry.term), finish(out, now: now))
     }

@@ -88,6 +88,8 @@ public struct RaftInstance: Sendable {
     public internal(set) var voters: Set<NodeID>
     /// The index of the entry that set `voters` (0: the bootstrap voters).
     public internal(set) var configurationIndex: RaftIndex = 0
+    /// Whether the group went quiet on this replica (RaftInstance+Quiescence.swift).
+    public internal(set) var isQuiescent = false
 
     let bootstrapVoters: Set<NodeID>
     var rng: SplitMix64
@@ -157,6 +159,7 @@ public struct RaftInstance: Sendable {
     /// Handles the timer: heartbeats and check-quorum on a leader, the election timeout elsewhere.
     public mutating func onTick(now: Duration) -> [RaftDirective] {
         var out: [RaftDirective] = []
+        if isQuiescent { return finish(out, now: now) }
         if role == .leader {
             if transferTarget != nil && now >= transferDeadline { transferTarget = nil }
             if now >= quorumCheckAt {
@@ -169,6 +172,10 @@ public struct RaftInstance: Sendable {
             if now >= nextHeartbeat {
                 nextHeartbeat = now + settings.heartbeatInterval
                 pruneRemovedPeers(now: now)
+                if canQuiesce {
+                    quiesce(into: &out)
+                    return finish(out, now: now)
+                }
                 broadcastAppend(into: &out)
             }
         } else if now >= electionDeadline {
@@ -183,6 +190,10 @@ public struct RaftInstance: Sendable {
     public mutating func onMessage(_ message: RaftMessage, now: Duration) -> [RaftDirective] {
         var out: [RaftDirective] = []
         guard message.from != id else { return finish(out, now: now) }
+        if case .quiesce = message.payload {
+        } else if isQuiescent {
+            unquiesce(now: now)
+        }
         if message.term > term {
             switch message.payload {
             case .preVote:
@@ -193,7 +204,7 @@ public struct RaftInstance: Sendable {
             case .requestVote(_, _, let transfer):
                 if !transfer && inLease(now: now) { return finish(out, now: now) }
                 becomeFollower(term: message.term, leader: nil, now: now, into: &out)
-            case .append, .timeoutNow:
+            case .append, .timeoutNow, .quiesce:
                 becomeFollower(term: message.term, leader: message.from, now: now, into: &out)
             case .preVoteResponse(granted: false), .voteResponse, .appendResponse:
                 becomeFollower(term: message.term, leader: nil, now: now, into: &out)
@@ -242,6 +253,8 @@ public struct RaftInstance: Sendable {
             onAppendResponse(from: message.from, success: success, index: index, rejectedPrev: rejectedPrev, into: &out)
         case .timeoutNow:
             if role != .leader && isVoter { campaign(transfer: true, now: now, into: &out) }
+        case .quiesce(let end, let endTerm, let commit):
+            onQuiesce(from: message.from, lastIndex: end, lastTerm: endTerm, commit: commit)
         }
         return finish(out, now: now)
     }
@@ -252,6 +265,7 @@ public struct RaftInstance: Sendable {
         var out: [RaftDirective] = []
         guard role == .leader else { return (.notLeader(leader: leader), finish(out, now: now)) }
         guard transferTarget == nil else { return (.busy, finish(out, now: now)) }
+        unquiesce(now: now)
         let entry = appendLocal(.command(command), now: now, into: &out)
         return (.accepted(index: entry.index, term: entry.term), finish(out, now: now))
     }
@@ -288,6 +302,7 @@ public struct RaftInstance: Sendable {
             votedFor = nil
             out.append(.persist(RaftPersist(term: term, votedFor: nil)))
         }
+        isQuiescent = false
         if role == .leader || leader == nil { resetElectionDeadline(now: now) }
         role = .follower
         self.leader = leader
@@ -299,6 +314,7 @@ public struct RaftInstance: Sendable {
 
     /// Emits the newly committed entries and the next timer.
     func nextWakeUp() -> Duration {
+        if isQuiescent { return .seconds(Int64.max / 8) }
         guard role == .leader else { return electionDeadline }
         var wake = min(nextHeartbeat, quorumCheckAt)
         if transferTarget != nil { wake = min(wake, transferDeadline) }

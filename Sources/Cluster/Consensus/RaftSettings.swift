@@ -12,6 +12,10 @@ public struct RaftSettings: Sendable, Hashable {
     /// The most command bytes one append carries (at least one entry is always sent). Default 4 MiB.
     public var maxBytesPerAppend: Int = 4 << 20
 
+    /// Whether an idle group stops heart-beating (RaftInstance+Quiescence.swift). The shell must
+    /// then call `wake(now:)` when its failure detector suspects a replica's leader. Default false.
+    public var quiesceWhenIdle = false
+
     /// Creates settings with the documented defaults.
     public init() {}
 

@@ -93,6 +93,9 @@ public struct RaftMessage: Hashable, Sendable {
         case appendResponse(success: Bool, index: RaftIndex, rejectedPrev: RaftIndex)
         /// Leadership transfer: "start an election now, without pre-vote".
         case timeoutNow
+        /// The leader's group is idle and goes quiet: its log ends at `lastIndex` (of `lastTerm`)
+        /// and `commit` is committed. See RaftInstance+Quiescence.swift.
+        case quiesce(lastIndex: RaftIndex, lastTerm: RaftTerm, commit: RaftIndex)
     }
 
     /// The sender.

@@ -177,6 +177,14 @@ public nonisolated struct Infranaut_V1_RaftMessage: Sendable {
     set {payload = .timeoutNow(newValue)}
   }
 
+  public var quiesce: Infranaut_V1_RaftQuiesce {
+    get {
+      if case .quiesce(let v)? = payload {return v}
+      return Infranaut_V1_RaftQuiesce()
+    }
+    set {payload = .quiesce(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Payload: Equatable, Sendable {
@@ -187,8 +195,27 @@ public nonisolated struct Infranaut_V1_RaftMessage: Sendable {
     case append(Infranaut_V1_RaftAppend)
     case appendResponse(Infranaut_V1_RaftAppendResponse)
     case timeoutNow(Bool)
+    case quiesce(Infranaut_V1_RaftQuiesce)
 
   }
+
+  public init() {}
+}
+
+/// The leader's group is idle and goes quiet: its log ends at last_index (of last_term), and
+/// everything up to commit is committed.
+public nonisolated struct Infranaut_V1_RaftQuiesce: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var lastIndex: UInt64 = 0
+
+  public var lastTerm: UInt64 = 0
+
+  public var commit: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
@@ -455,7 +482,7 @@ nonisolated extension Infranaut_V1_RaftSnapshotMeta: SwiftProtobuf.Message, Swif
 
 nonisolated extension Infranaut_V1_RaftMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RaftMessage"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}from\0\u{1}term\0\u{3}pre_vote\0\u{3}pre_vote_response\0\u{3}request_vote\0\u{3}vote_response\0\u{1}append\0\u{3}append_response\0\u{3}timeout_now\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}from\0\u{1}term\0\u{3}pre_vote\0\u{3}pre_vote_response\0\u{3}request_vote\0\u{3}vote_response\0\u{1}append\0\u{3}append_response\0\u{3}timeout_now\0\u{1}quiesce\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -541,6 +568,19 @@ nonisolated extension Infranaut_V1_RaftMessage: SwiftProtobuf.Message, SwiftProt
           self.payload = .timeoutNow(v)
         }
       }()
+      case 10: try {
+        var v: Infranaut_V1_RaftQuiesce?
+        var hadOneofValue = false
+        if let current = self.payload {
+          hadOneofValue = true
+          if case .quiesce(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.payload = .quiesce(v)
+        }
+      }()
       default: break
       }
     }
@@ -586,6 +626,10 @@ nonisolated extension Infranaut_V1_RaftMessage: SwiftProtobuf.Message, SwiftProt
       guard case .timeoutNow(let v)? = self.payload else { preconditionFailure() }
       try visitor.visitSingularBoolField(value: v, fieldNumber: 9)
     }()
+    case .quiesce?: try {
+      guard case .quiesce(let v)? = self.payload else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -595,6 +639,46 @@ nonisolated extension Infranaut_V1_RaftMessage: SwiftProtobuf.Message, SwiftProt
     if lhs.from != rhs.from {return false}
     if lhs.term != rhs.term {return false}
     if lhs.payload != rhs.payload {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_RaftQuiesce: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RaftQuiesce"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}last_index\0\u{3}last_term\0\u{1}commit\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.lastIndex) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.lastTerm) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.commit) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.lastIndex != 0 {
+      try visitor.visitSingularUInt64Field(value: self.lastIndex, fieldNumber: 1)
+    }
+    if self.lastTerm != 0 {
+      try visitor.visitSingularUInt64Field(value: self.lastTerm, fieldNumber: 2)
+    }
+    if self.commit != 0 {
+      try visitor.visitSingularUInt64Field(value: self.commit, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_RaftQuiesce, rhs: Infranaut_V1_RaftQuiesce) -> Bool {
+    if lhs.lastIndex != rhs.lastIndex {return false}
+    if lhs.lastTerm != rhs.lastTerm {return false}
+    if lhs.commit != rhs.commit {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
