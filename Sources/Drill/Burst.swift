@@ -136,7 +136,8 @@ public func replicaRoles(of model: String, asking address: String, patience: Dur
                 let other = view.first { !replicas.contains($0.id) }?.clientAddress
                 return (leaderAddress, follower, other)
             }
-            last = "leader \(group.leader.isEmpty ? "unknown" : group.leader), voters \(group.voters), wanted \(replicas)"
+            last =
+                "leader \(group.leader.isEmpty ? "unknown" : group.leader), voters \(group.voters), wanted \(replicas)"
         }
         try await Task.sleep(for: .milliseconds(100))
     }

@@ -19,7 +19,7 @@ public struct DrillOptions: Sendable {
     /// afterwards unless `keepData`).
     public var workDirectory: String?
     public var keepData = false
-    /// The nodes' replication factor (the kill count must stay below it).
+    /// The nodes' replication factor (the kill count must leave every shard a majority of it).
     public var replicationFactor = 3
     /// The nodes' shard count (nil: the nodes' default), to drill the shape a cluster runs with.
     public var shards: Int?
@@ -33,12 +33,12 @@ public struct DrillOptions: Sendable {
         if nodes < 2 { return "--nodes must be at least 2" }
         if nodes > 16 { return "--nodes must be at most 16 (every node is a local process)" }
         if kill < 1 { return "--kill must be at least 1" }
-        if kill >= replicationFactor {
-            return
-                "--kill \(kill) would kill every replica of some shards (replication factor \(replicationFactor)); at most \(replicationFactor - 1)"
-        }
         if kill > (nodes - 1) / 2 {
             return "--kill \(kill) of \(nodes) nodes leaves no majority; at most \((nodes - 1) / 2) (use more nodes)"
+        }
+        if kill > (replicationFactor - 1) / 2 {
+            return
+                "--kill \(kill) would take a majority of some shards' replicas (replication factor \(replicationFactor)), which then cannot commit; at most \((replicationFactor - 1) / 2)"
         }
         if rounds < 1 { return "--rounds must be at least 1" }
         if duration < .seconds(6) { return "--duration must be at least 6 s: load runs a third of it before the kill" }

@@ -49,7 +49,8 @@ final class Harness: @unchecked Sendable {
     /// The shard, recovered and leading its group, with every committed entry applied.
     func shard(_ number: Int = 0) async throws -> ShardActor {
         let shard = try ShardActor(
-            shard: number, nodeID: "n1", store: store, writer: writer, settings: settings, logger: Logger(label: "test"))
+            shard: number, nodeID: "n1", store: store, writer: writer, settings: settings, logger: Logger(label: "test")
+        )
         live[number] = shard
         await shard.attach(links, onFailure: { _ in })
         let deadline = ContinuousClock.now + .seconds(60)

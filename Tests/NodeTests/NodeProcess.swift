@@ -44,6 +44,9 @@ final class NodeProcess: @unchecked Sendable {
         extraArguments = arguments
     }
 
+    /// Shards of a test node's data set unless its arguments say otherwise.
+    static let defaultShards = 64
+
     /// Starts the node on a free port and waits (up to 20 s) for its ready line.
     func start() async throws {
         try await offPool { try self.startBlocking() }
@@ -58,6 +61,9 @@ final class NodeProcess: @unchecked Sendable {
                 "--cluster-listen", "tcp://127.0.0.1:0", "--peer-listen", "tcp://127.0.0.1:0",
             ]
             + (extraArguments.contains("--cluster-secret-file") ? [] : ["--cluster-secret-file", Self.secretFile])
+            // 64 shards unless a test asks for more: several clusters run side by side on two cores
+            // while the suite runs, and the shape itself is tested where it matters.
+            + (extraArguments.contains("--shards") ? [] : ["--shards", "\(Self.defaultShards)"])
             + extraArguments
         let out = Pipe()
         process.standardOutput = out

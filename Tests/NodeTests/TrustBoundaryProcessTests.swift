@@ -230,8 +230,8 @@ struct TrustBoundaryProcessTests {
     func otherShapeCannotJoin() async throws {
         let seed = NodeProcess(arguments: ["--node-id", "seed", "--shards", "64"])
         try await seed.start()
-        // The same secret (every test node gets it) but the default shard count.
-        let other = NodeProcess(arguments: ["--node-id", "other", "--seed", seed.clusterAddress])
+        // The same secret (every test node gets it) but another shard count.
+        let other = NodeProcess(arguments: ["--node-id", "other", "--seed", seed.clusterAddress, "--shards", "128"])
         try await other.start()
         let told = try await eventually(within: .seconds(15)) {
             try String(contentsOfFile: other.logPath, encoding: .utf8).contains("--shards 64")

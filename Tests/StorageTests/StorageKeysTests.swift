@@ -58,7 +58,8 @@ struct StorageKeysGoldenTests {
 
     @Test("raft-log: shard, index as big-endian UInt64")
     func raftLog() throws {
-        #expect(StorageKeys.RaftLog.key(shard: 3, index: 0x0102_0304_0506_0708) == [0x00, 0x03, 1, 2, 3, 4, 5, 6, 7, 8])
+        #expect(
+            StorageKeys.RaftLog.key(shard: 3, index: 0x0102_0304_0506_0708) == [0x00, 0x03, 1, 2, 3, 4, 5, 6, 7, 8])
         let parsed = try StorageKeys.RaftLog.parse(StorageKeys.RaftLog.key(shard: 65_534, index: 9))
         #expect(parsed.shard == 65_534 && parsed.index == 9)
     }

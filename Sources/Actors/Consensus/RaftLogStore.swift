@@ -17,7 +17,8 @@ struct RaftLogStore: Sendable {
             (bytes) throws(StorageError) in try StorageKeys.RaftHardState.parseValue(bytes)
         }
         var log: [RaftEntry] = []
-        try db.scan(prefix: StorageKeys.Shard.prefix(shard), in: store.raftLog) { (entry) throws(StorageError) -> Bool in
+        try db.scan(prefix: StorageKeys.Shard.prefix(shard), in: store.raftLog) {
+            (entry) throws(StorageError) -> Bool in
             let wire = try decode(Infranaut_V1_RaftLogEntry.self, entry.value, "raft entry of shard \(shard)")
             let decoded: RaftEntry
             do throws(WireError) {
@@ -53,7 +54,8 @@ struct RaftLogStore: Sendable {
                 in: store.raftLog)
         }
         for entry in persist.entries {
-            batch.put(StorageKeys.RaftLog.key(shard: shard, index: entry.index), try encode(entry.wire), in: store.raftLog)
+            batch.put(
+                StorageKeys.RaftLog.key(shard: shard, index: entry.index), try encode(entry.wire), in: store.raftLog)
         }
     }
 }

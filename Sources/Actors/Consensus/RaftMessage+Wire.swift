@@ -100,7 +100,8 @@ extension RaftMessage {
             payload = .appendResponse(
                 success: response.success, index: response.index, rejectedPrev: response.rejectedPrev)
         case .timeoutNow: payload = .timeoutNow
-        case .quiesce(let quiet): payload = .quiesce(lastIndex: quiet.lastIndex, lastTerm: quiet.lastTerm, commit: quiet.commit)
+        case .quiesce(let quiet):
+            payload = .quiesce(lastIndex: quiet.lastIndex, lastTerm: quiet.lastTerm, commit: quiet.commit)
         case .none: throw .invalid("raft message from \(wire.from) has no payload")
         }
         self.init(from: NodeID(wire.from), term: wire.term, payload: payload)

@@ -264,9 +264,11 @@ public actor MembershipService: Service {
         id == instance.myself.id ? instance.myself : instance.member(id)
     }
 
-    /// The peer address of `id` while it is live (alive or suspect); nil otherwise.
+    /// The last peer address known for `id`, whatever its status: Raft keeps talking to a group's
+    /// replicas whatever the membership view thinks of them (a node that leaves must learn its
+    /// removal; a node declared dead by mistake must not be cut off by the view).
     public func peerAddress(of id: NodeID) -> String? {
-        guard let found = member(id), found.status.isLive, !found.peerAddress.isEmpty else { return nil }
+        guard let found = member(id), !found.peerAddress.isEmpty else { return nil }
         return found.peerAddress
     }
 

@@ -190,5 +190,3 @@ final class Decommission: Service {
         try await peers.call(request, to: address, timeout: timeout)
     }
 }
-
-

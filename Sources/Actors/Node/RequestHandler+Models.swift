@@ -58,7 +58,15 @@ extension RequestHandler {
             if let relayed = await forward(request, bytes: bytes, model: ingest.batch.modelID, to: leader) {
                 return relayed
             }
-            return .error(.unavailable, "model \(ingest.batch.modelID)'s shard has no reachable leader right now; retry")
+            return .with {
+                $0.ingest = .with {
+                    $0.status = Infranaut_V1_Status(
+                        code: .unavailable,
+                        message:
+                            "model \(ingest.batch.modelID)'s shard has no leader this node can reach (an election is running, or a majority of its replicas is out of reach); retry"
+                    )
+                }
+            }
         case nil:
             return .with {
                 $0.ingest = .with {
@@ -89,7 +97,8 @@ extension RequestHandler {
         let shard = router.shard(shardID)
         // Reads get the same deadline as writes: a shard busy electing must not hold a reader (and
         // its context) without end.
-        let answer = await withDeadline(settings.requestTimeout) { () -> ShardActor.AtLeader<Infranaut_V1_StatusResponse> in
+        let answer = await withDeadline(settings.requestTimeout) {
+            () -> ShardActor.AtLeader<Infranaut_V1_StatusResponse> in
             switch await shard.readIndex() {
             case .notLeader(let leader): return .notLeader(leader)
             case .done(false): return .done(.with { $0.status = self.takingOver(status.modelID) })
@@ -140,7 +149,8 @@ extension RequestHandler {
             return relayed
         }
         let shard = router.shard(shardID)
-        let answer = await withDeadline(settings.requestTimeout) { () -> ShardActor.AtLeader<Infranaut_V1_ReceiptsResponse> in
+        let answer = await withDeadline(settings.requestTimeout) {
+            () -> ShardActor.AtLeader<Infranaut_V1_ReceiptsResponse> in
             if !receipts.local {
                 switch await shard.readIndex() {
                 case .notLeader(let leader): return .notLeader(leader)

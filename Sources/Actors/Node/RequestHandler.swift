@@ -315,7 +315,7 @@ final class RequestHandler: Service {
         Infranaut_V1_Status(
             code: .unavailable,
             message:
-                "model \(model)'s shard has no leader that can serve reads right now (an election or a partition); retry shortly"
+                "model \(model)'s shard has no leader that can serve a read right now (an election is running, or a majority of its replicas is out of reach); retry shortly"
         )
     }
 

@@ -234,7 +234,7 @@ public actor ShardActor {
             }
         case .marker?, nil:
             response = failure(
-                "shard \(shard)'s leader changed before the batch was known to be committed; it may still be; retry with the same idempotency key"
+                "shard \(shard) lost its leader before the batch was known to be committed (a leader change, or a majority of its replicas is out of reach); it may still be; retry with the same idempotency key"
             )
         }
         for waiter in proposing.removeValue(forKey: key) ?? [] { waiter.resume(returning: response) }
@@ -279,7 +279,8 @@ public actor ShardActor {
         switch leadership {
         case .here: ""
         case .elsewhere(let leader?): "this node does not lead shard \(shard) (\(leader) does); retry"
-        case .elsewhere(nil): "shard \(shard) has no leader right now (an election is running); retry shortly"
+        case .elsewhere(nil):
+            "shard \(shard) has no leader right now (an election is running, or a majority of its replicas is out of reach); retry shortly"
         case .notAReplica: "this node holds no replica of shard \(shard); retry"
         }
     }

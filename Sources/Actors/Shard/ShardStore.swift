@@ -127,4 +127,3 @@ func encode(_ message: some SwiftProtobuf.Message) throws(StorageError) -> [UInt
             cause: error)
     }
 }
-

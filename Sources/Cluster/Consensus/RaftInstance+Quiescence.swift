@@ -34,8 +34,9 @@ extension RaftInstance {
     }
 
     /// A follower's side of `quiesce`: goes quiet only when its log ends where the leader's does.
-    mutating func onQuiesce(from sender: NodeID, lastIndex end: RaftIndex, lastTerm endTerm: RaftTerm, commit: RaftIndex)
-    {
+    mutating func onQuiesce(
+        from sender: NodeID, lastIndex end: RaftIndex, lastTerm endTerm: RaftTerm, commit: RaftIndex
+    ) {
         guard settings.quiesceWhenIdle, role == .follower, leader == sender, lastIndex == end, lastTerm == endTerm
         else { return }
         commitIndex = max(commitIndex, min(commit, lastIndex))
