@@ -11,24 +11,35 @@ extension RaftInstance {
             recomputeConfiguration()
             refreshProgress(now: now)
         }
-        broadcastAppend(into: &out)
-        maybeCommit(into: &out)
+        broadcastAppend(now: now, into: &out)
+        maybeCommit(now: now, into: &out)
         return entry
     }
 
-    mutating func broadcastAppend(into out: inout [RaftDirective]) {
-        for peer in progress.keys.sorted() { sendAppend(to: peer, into: &out) }
+    mutating func broadcastAppend(now: Duration, into out: inout [RaftDirective]) {
+        for peer in progress.keys.sorted() { sendAppend(to: peer, now: now, into: &out) }
     }
 
-    /// Sends the entries from the follower's `next` index (at most `maxEntriesPerAppend`).
-    func sendAppend(to peer: NodeID, into out: inout [RaftDirective]) {
+    /// Sends the entries from the follower's `next` index (at most `maxEntriesPerAppend`), or the
+    /// snapshot when they were compacted away. While a snapshot is in flight the follower gets
+    /// only a heartbeat at `prevIndex` 0, which every log matches, so it neither rejects nor
+    /// moves `next` back; the snapshot is sent again after an election timeout without success.
+    mutating func sendAppend(to peer: NodeID, now: Duration, into out: inout [RaftDirective]) {
         guard let state = progress[peer] else { return }
+        if let inFlight = state.snapshot, now - inFlight.sentAt < settings.electionTimeout {
+            send(.append(prevIndex: 0, prevTerm: 0, entries: [], commit: commitIndex), to: peer, into: &out)
+            return
+        }
         let prevIndex = state.next - 1
+        guard state.snapshot == nil, let prevTerm = term(at: prevIndex) else {
+            sendSnapshot(to: peer, now: now, into: &out)
+            return
+        }
         let end = min(lastIndex, prevIndex + RaftIndex(settings.maxEntriesPerAppend))
-        let entries = Array(log[Int(prevIndex)..<Int(end)])
-        let payload = RaftMessage.Payload.append(
-            prevIndex: prevIndex, prevTerm: term(at: prevIndex) ?? 0, entries: entries, commit: commitIndex)
-        send(payload, to: peer, into: &out)
+        let entries = Array(entries(from: prevIndex + 1, through: end))
+        send(
+            .append(prevIndex: prevIndex, prevTerm: prevTerm, entries: entries, commit: commitIndex), to: peer,
+            into: &out)
     }
 
     /// The follower side: the consistency check on `prevIndex`/`prevTerm`, truncation of a
@@ -37,25 +48,31 @@ extension RaftInstance {
         from leader: NodeID, prevIndex: RaftIndex, prevTerm: RaftTerm, entries: [RaftEntry], commit: RaftIndex,
         into out: inout [RaftDirective]
     ) {
+        var prevIndex = prevIndex
+        var prevTerm = prevTerm
+        var entries = entries[...]
+        if prevIndex < snapshotIndex {
+            // Entries up to the snapshot are committed and already in it: skip them, and check the
+            // rest against the snapshot's last entry. The answer's index is then at least
+            // `snapshotIndex`, which the leader's log holds too (it holds every committed entry).
+            entries = entries.drop { $0.index <= snapshotIndex }
+            prevIndex = snapshotIndex
+            prevTerm = snapshotTerm
+        }
         guard let localPrevTerm = term(at: prevIndex), localPrevTerm == prevTerm else {
             let hint = min(prevIndex &- 1, lastIndex)
             send(.appendResponse(success: false, index: hint, rejectedPrev: prevIndex), to: leader, into: &out)
             return
         }
-        var firstNew = entries.count
-        for (offset, entry) in entries.enumerated() {
-            if let existing = term(at: entry.index), existing == entry.term { continue }
-            firstNew = offset
-            break
-        }
-        if firstNew < entries.count {
+        let firstNew = entries.firstIndex { term(at: $0.index) != $0.term } ?? entries.endIndex
+        if firstNew < entries.endIndex {
             let start = entries[firstNew].index
             var persist = RaftPersist(entries: Array(entries[firstNew...]))
             var configurationChanged = entries[firstNew...].contains { $0.isConfiguration }
             if start <= lastIndex {
                 precondition(start > commitIndex, "a committed entry conflicts with the leader's log")
                 configurationChanged = configurationChanged || configurationIndex >= start
-                log.removeSubrange(Int(start - 1)...)
+                log.removeSubrange(Int(start - firstIndex)...)
                 persist.truncateFrom = start
             }
             log.append(contentsOf: entries[firstNew...])
@@ -68,30 +85,36 @@ extension RaftInstance {
     }
 
     mutating func onAppendResponse(
-        from peer: NodeID, success: Bool, index: RaftIndex, rejectedPrev: RaftIndex, into out: inout [RaftDirective]
+        from peer: NodeID, success: Bool, index: RaftIndex, rejectedPrev: RaftIndex, now: Duration,
+        into out: inout [RaftDirective]
     ) {
         guard var state = progress[peer] else { return }
         if success {
             guard index <= lastIndex else { return }
             state.match = max(state.match, index)
             state.next = max(state.next, state.match + 1)
+            // The snapshot (or something newer) arrived; below it, only a heartbeat was answered.
+            if let inFlight = state.snapshot, state.match >= inFlight.index { state.snapshot = nil }
             progress[peer] = state
-            maybeCommit(into: &out)
+            maybeCommit(now: now, into: &out)
             if transferTarget == peer && state.match == lastIndex {
                 send(.timeoutNow, to: peer, into: &out)
             }
-            if role == .leader && state.next <= lastIndex { sendAppend(to: peer, into: &out) }
+            if role == .leader && state.next <= lastIndex && state.snapshot == nil {
+                sendAppend(to: peer, now: now, into: &out)
+            }
         } else {
-            // Only the answer to the latest probe moves `next` back; stale rejections are dropped.
-            guard rejectedPrev == state.next - 1, rejectedPrev > 0 else { return }
+            // Only the answer to the latest probe moves `next` back; stale rejections are dropped,
+            // and so is any rejection while a snapshot is in flight.
+            guard rejectedPrev == state.next - 1, rejectedPrev > 0, state.snapshot == nil else { return }
             state.next = max(state.match + 1, min(rejectedPrev, index + 1))
             progress[peer] = state
-            sendAppend(to: peer, into: &out)
+            sendAppend(to: peer, now: now, into: &out)
         }
     }
 
     /// Commits the highest index a majority of voters holds, if its entry is of the current term.
-    mutating func maybeCommit(into out: inout [RaftDirective]) {
+    mutating func maybeCommit(now: Duration, into out: inout [RaftDirective]) {
         guard role == .leader else { return }
         var matches: [RaftIndex] = voters.map { $0 == id ? lastIndex : (progress[$0]?.match ?? 0) }
         guard !matches.isEmpty else { return }
@@ -104,7 +127,7 @@ extension RaftInstance {
         commitIndex = candidate
         if !isVoter && commitIndex >= configurationIndex {
             // Removed by a committed configuration: tell the others the commit index, then stop leading.
-            broadcastAppend(into: &out)
+            broadcastAppend(now: now, into: &out)
             role = .follower
             leader = nil
             progress = [:]
