@@ -94,7 +94,7 @@ extension RaftInstance {
     /// snapshotting until a success at or above the snapshot's index.
     mutating func sendSnapshot(to peer: NodeID, now: Duration, into out: inout [RaftDirective]) {
         guard let snapshot, progress[peer] != nil else { return }
-        progress[peer]?.snapshot = (snapshot.index, now)
+        progress[peer]?.snapshot = SnapshotInFlight(index: snapshot.index, sentAt: now)
         out.append(.sendSnapshot(to: peer, snapshot, term: term))
     }
 }

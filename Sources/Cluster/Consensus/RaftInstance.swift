@@ -59,10 +59,16 @@ public struct RaftInstance: Sendable {
         var next: RaftIndex
         /// The highest index known to be replicated (durably) on the follower.
         var match: RaftIndex = 0
-        /// Set while a snapshot is on its way to the follower ("snapshotting"): the index it
-        /// covers and when it was sent. Meanwhile the follower gets heartbeats that no log can
-        /// reject, and no entries; it ends with a success at or above `index`.
-        var snapshot: (index: RaftIndex, sentAt: Duration)?
+        /// Set while a snapshot is on its way to the follower ("snapshotting"). Meanwhile the
+        /// follower gets heartbeats that no log can reject, and no entries; it ends with a
+        /// success at or above the snapshot's index.
+        var snapshot: SnapshotInFlight?
+    }
+
+    /// A snapshot sent to a follower: the index it covers and when it was sent.
+    struct SnapshotInFlight: Sendable {
+        var index: RaftIndex
+        var sentAt: Duration
     }
 
     /// This replica's id.

@@ -74,20 +74,18 @@ struct RaftChaos {
         guard adversary.enabled else { return sim.run(until: end) }
         while sim.now < end && sim.violation == nil {
             let leader = sim.leader
-            let term = leader.map { sim.replicas[$0].instance.term }
-            let commit = leader.map { sim.replicas[$0].instance.commitIndex }
+            let before = leader.map { sim.status[$0] }
             sim.run(until: end) {
                 guard let now = sim.leader else { return false }
-                return now != leader || sim.replicas[now].instance.term != term
-                    || sim.replicas[now].instance.commitIndex != commit
+                return now != leader || sim.status[now].term != before?.term || sim.status[now].commit != before?.commit
             }
             guard let current = sim.leader else { continue }
-            if current != leader || sim.replicas[current].instance.term != term {
+            if current != leader || sim.status[current].term != before?.term {
                 guard random.unit() < adversary.isolateNewLeader else { continue }
                 sim.split([current])
                 if Bool.random(using: &random) { sim.crash(current, mode: .inFlightWritten) }
                 for index in sim.replicas.indices where Bool.random(using: &random) { sim.restart(index) }
-            } else if sim.replicas[current].instance.commitIndex != commit, random.unit() < adversary.crashOnCommit {
+            } else if random.unit() < adversary.crashOnCommit {
                 sim.split([current])
                 sim.crash(current, mode: RaftSimulation.CrashMode.allCases.randomElement(using: &random)!)
             }

@@ -18,6 +18,18 @@ struct RaftChecker {
         var term: RaftTerm
     }
 
+    /// What the first replica to persist an (index, term) held there.
+    struct Known {
+        var body: RaftEntry.Body
+        var prevTerm: RaftTerm
+    }
+
+    /// A proposal accepted at some index, waiting to be applied there.
+    struct Pending {
+        var term: RaftTerm
+        var value: UInt64
+    }
+
     struct Acknowledged {
         var value: UInt64
         var index: RaftIndex
@@ -35,9 +47,9 @@ struct RaftChecker {
     private(set) var committed: [RaftEntry] = []
     private(set) var acknowledged: [Acknowledged] = []
     private(set) var proposals = 0
-    private var entries: [Key: (body: RaftEntry.Body, prevTerm: RaftTerm)] = [:]
+    private var entries: [Key: Known] = [:]
     private var appliedCount: [Int: Int] = [:]
-    private var pending: [Int: [RaftIndex: (term: RaftTerm, value: UInt64)]] = [:]
+    private var pending: [Int: [RaftIndex: Pending]] = [:]
 
     init(founders: Set<NodeID>) {
         self.founders = founders
@@ -68,7 +80,7 @@ struct RaftChecker {
                         fail("log matching: r\(replica) holds a different entry \(entry.index) of term \(entry.term)")
                     }
                 } else {
-                    entries[key] = (entry.body, prevTerm)
+                    entries[key] = Known(body: entry.body, prevTerm: prevTerm)
                 }
             }
         }
@@ -166,7 +178,7 @@ struct RaftChecker {
 
     mutating func proposed(_ value: UInt64, replica: Int, index: RaftIndex, term: RaftTerm) {
         proposals += 1
-        pending[replica, default: [:]][index] = (term, value)
+        pending[replica, default: [:]][index] = Pending(term: term, value: value)
     }
 
     /// Every acknowledged proposal must be in `leader`'s log at its index and term, or in its

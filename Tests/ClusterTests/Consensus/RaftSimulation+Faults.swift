@@ -7,10 +7,16 @@ struct SimClock {
     var anchorLocal: Duration = .zero
     var rate: (num: Int, den: Int) = (1, 1)
 
-    func local(_ global: Duration) -> Duration { anchorLocal + (global - anchorGlobal) * rate.num / rate.den }
+    func local(_ global: Duration) -> Duration {
+        rate == (1, 1)
+            ? anchorLocal + (global - anchorGlobal) : anchorLocal + (global - anchorGlobal) * rate.num / rate.den
+    }
 
     /// The global time at which the clock reads `local` (rounded down; at most a nanosecond early).
-    func global(_ local: Duration) -> Duration { anchorGlobal + (local - anchorLocal) * rate.den / rate.num }
+    func global(_ local: Duration) -> Duration {
+        rate == (1, 1)
+            ? anchorGlobal + (local - anchorLocal) : anchorGlobal + (local - anchorLocal) * rate.den / rate.num
+    }
 
     mutating func reanchor(at global: Duration) {
         anchorLocal = local(global)
@@ -58,6 +64,8 @@ extension RaftSimulation {
         replicas[index].stateMachine = []
         replicas[index].epoch += 1
         replicas[index].scheduledTick = nil
+        replicas[index].tickQueuedAt = nil
+        updateStatus(index)
         checker.crashed(replica: index)
         trace?("\(now) crash \(replicas[index].id) \(mode)")
     }

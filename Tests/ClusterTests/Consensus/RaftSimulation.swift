@@ -25,7 +25,8 @@ final class RaftSimulation {
         var checkpoint: [RaftEntry] = []
     }
 
-    struct Replica {
+    /// One replica and its shell (a class: the harness updates it in place).
+    final class Replica {
         let id: NodeID
         let bootstrap: Set<NodeID>
         var instance: RaftInstance
@@ -41,7 +42,22 @@ final class RaftSimulation {
         var epoch: UInt64 = 0
         var scheduledTick: Duration?
         var tickGeneration: UInt64 = 0
+        /// The global time of the live tick event, while one is queued.
+        var tickQueuedAt: Duration?
         var clock = SimClock()
+
+        init(id: NodeID, bootstrap: Set<NodeID>, instance: RaftInstance) {
+            self.id = id
+            self.bootstrap = bootstrap
+            self.instance = instance
+        }
+    }
+
+    /// What the harness reads often, kept apart so that reading it copies no replica.
+    struct Status {
+        var leads = false
+        var term: RaftTerm = 0
+        var commit: RaftIndex = 0
     }
 
     enum Packet {
@@ -70,6 +86,8 @@ final class RaftSimulation {
     var trace: ((String) -> Void)?
     var now: Duration = .zero
     var replicas: [Replica] = []
+    /// Per replica: whether it runs and leads, its term and commit index (after its last step).
+    private(set) var status: [Status] = []
     var checker: RaftChecker
     private(set) var steps = 0
     private(set) var snapshotsInstalled = 0
@@ -97,6 +115,7 @@ final class RaftSimulation {
             var instance = RaftInstance(id: id, voters: bootstrap, settings: settings, seed: seed &+ UInt64(index))
             instance.brokenRule = brokenRule
             replicas.append(Replica(id: id, bootstrap: bootstrap, instance: instance))
+            status.append(Status())
             indexByID[id] = index
         }
         for index in replicas.indices { execute(index, replicas[index].instance.start(now: localNow(index))) }
@@ -137,6 +156,7 @@ final class RaftSimulation {
                 return
             }
             replicas[index].scheduledTick = nil
+            replicas[index].tickQueuedAt = nil
             execute(index, replicas[index].instance.onTick(now: localNow(index)))
         case .diskDone(let index, let epoch):
             guard replicas[index].epoch == epoch, let write = replicas[index].writing else { return }
@@ -171,7 +191,7 @@ final class RaftSimulation {
 
     /// The shell: queue the directives and run them in order, holding at each persist.
     func execute(_ index: Int, _ directives: [RaftDirective]) {
-        let before = replicas[index].instance
+        let before = status[index]
         for directive in directives {
             if case .scheduleTick(let at) = directive {
                 replicas[index].scheduledTick = at
@@ -180,20 +200,32 @@ final class RaftSimulation {
                 replicas[index].queue.append(directive)
             }
         }
-        let after = replicas[index].instance
-        if after.role != before.role || after.term != before.term {
-            trace?("\(now) \(after.id) \(after.role) t\(after.term) last \(after.lastIndex)/\(after.lastTerm)")
+        updateStatus(index)
+        if let trace, status[index].leads != before.leads || status[index].term != before.term {
+            let after = replicas[index].instance
+            trace("\(now) \(after.id) \(after.role) t\(after.term) last \(after.lastIndex)/\(after.lastTerm)")
         }
-        checker.afterStep(replica: index, instance: after, directives: directives)
+        checker.afterStep(replica: index, instance: replicas[index].instance, directives: directives)
         drain(index)
     }
 
-    /// Pushes the timer event for the replica's scheduled local deadline, in global time.
+    func updateStatus(_ index: Int) {
+        let replica = replicas[index]
+        status[index] = Status(
+            leads: replica.running && replica.instance.role == .leader, term: replica.instance.term,
+            commit: replica.instance.commitIndex)
+    }
+
+    /// Queues the timer event for the replica's scheduled local deadline, in global time (unless
+    /// the live one is already due then); older tick events are ignored when they fire.
     func scheduleTick(_ index: Int) {
-        guard let at = replicas[index].scheduledTick else { return }
-        replicas[index].tickGeneration += 1
-        let event = Event.tick(index, epoch: replicas[index].epoch, generation: replicas[index].tickGeneration)
-        queue.push(event, at: max(now, replicas[index].clock.global(at)))
+        let replica = replicas[index]
+        guard let deadline = replica.scheduledTick else { return }
+        let at = max(now, replica.clock.global(deadline))
+        guard at != replica.tickQueuedAt else { return }
+        replica.tickGeneration += 1
+        replica.tickQueuedAt = at
+        queue.push(.tick(index, epoch: replica.epoch, generation: replica.tickGeneration), at: at)
     }
 
     private func drain(_ index: Int) {
@@ -225,22 +257,30 @@ final class RaftSimulation {
         }
     }
 
-    /// At random, the shell checkpoints a prefix of its state machine (keeping a random number of
-    /// applied entries in the log), makes it durable, compacts, and deletes the stored entries the
-    /// checkpoint covers (at once, or at a later compaction: a crash in between leaves them).
+    /// At random, the shell checkpoints a prefix of its state machine, keeping a random number of
+    /// applied entries in the log.
     private func maybeCompact(_ index: Int) {
         guard compactionRate > 0, random.unit() < compactionRate else { return }
-        let through = replicas[index].stateMachine.count - Int.random(in: 0...compactionKeep, using: &random)
-        guard through > 0, let meta = replicas[index].instance.snapshotMeta(at: RaftIndex(through)),
-            meta.index > replicas[index].instance.snapshotIndex
+        checkpoint(
+            index, through: replicas[index].stateMachine.count - Int.random(in: 0...compactionKeep, using: &random))
+    }
+
+    /// The shell of replica `index` checkpoints its state machine's first `through` entries,
+    /// makes the checkpoint durable, compacts, and deletes the stored entries it covers (at once,
+    /// or at a later compaction: a crash in between leaves them behind).
+    func checkpoint(_ index: Int, through: Int) {
+        let replica = replicas[index]
+        guard through > 0, through <= replica.stateMachine.count,
+            let meta = replica.instance.snapshotMeta(at: RaftIndex(through)),
+            meta.index > replica.instance.snapshotIndex
         else { return }
-        let state = Array(replicas[index].stateMachine.prefix(through))
+        let state = Array(replica.stateMachine.prefix(through))
         checker.checkSnapshot(state, meta: meta, at: "r\(index) checkpoint")
-        replicas[index].disk.durable.snapshot = meta
-        replicas[index].disk.checkpoint = state
-        replicas[index].instance.compact(through: meta.index)
-        if Bool.random(using: &random) { replicas[index].disk.durable.log.removeAll { $0.index <= meta.index } }
-        trace?("\(now) \(replicas[index].id) compacted through \(meta.index)")
+        replica.disk.durable.snapshot = meta
+        replica.disk.checkpoint = state
+        replica.instance.compact(through: meta.index)
+        if Bool.random(using: &random) { replica.disk.durable.log.removeAll { $0.index <= meta.index } }
+        trace?("\(now) \(replica.id) compacted through \(meta.index)")
     }
 
     func store(_ write: RaftPersist, on index: Int, keeping count: Int? = nil) {
@@ -282,8 +322,11 @@ final class RaftSimulation {
 
     /// The running replica that leads in the highest term, if any.
     var leader: Int? {
-        replicas.indices.filter { replicas[$0].running && replicas[$0].instance.role == .leader }
-            .max { replicas[$0].instance.term < replicas[$1].instance.term }
+        var best: Int?
+        for index in status.indices where status[index].leads {
+            if best == nil || status[index].term > status[best!].term { best = index }
+        }
+        return best
     }
 
     /// Proposes command `value` at `index`; returns whether it was accepted there.
