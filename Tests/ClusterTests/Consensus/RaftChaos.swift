@@ -6,13 +6,13 @@
 /// changes, leadership transfers, clock jumps and drift, compaction at random points). Then every
 /// fault heals and a leader must commit a new proposal within `livenessBound`.
 ///
-/// Most seeds also run an adversary that acts at the moments where commitment rules matter: it
-/// writes through a leader cut off with a minority and crashes it, isolates a leader as soon as
-/// it is elected (bringing crashed replicas back), and isolates and crashes a leader as soon as
-/// its commit index moves, before the new commit index spreads. Together these build the Raft
-/// paper's Figure 8 sequence often enough to catch a leader that commits earlier terms by count.
+/// Three seeds in four also run a `RaftAdversary`, which churns leaders around partially
+/// replicated entries (the Raft paper's Figure 8) often enough to catch a leader that commits
+/// entries of earlier terms by counting replicas.
 struct RaftChaos {
     static let settings = RaftSettings(electionTimeout: .milliseconds(300), heartbeatInterval: .milliseconds(50))
+    static let fastSettings = RaftSettings(electionTimeout: .milliseconds(150), heartbeatInterval: .milliseconds(25))
+    /// After healing, a leader must commit within 20 (slow) election timeouts.
     static let livenessBound = settings.electionTimeout * 20
 
     struct Outcome {
@@ -24,82 +24,72 @@ struct RaftChaos {
         var recovery: Duration?
     }
 
-    /// How often the adversary acts when it sees a new leader or a commit (0: never).
-    struct Adversary {
-        var isolateNewLeader = 0.0
-        var crashOnCommit = 0.0
-        var enabled: Bool { isolateNewLeader > 0 || crashOnCommit > 0 }
-    }
-
     static func run(
         seed: UInt64, chaos: Duration = .seconds(3), brokenRule: RaftInstance.BrokenRule? = nil,
         trace: ((String) -> Void)? = nil
     ) -> Outcome {
         var random = SimRandom(seed: seed ^ 0xC4A0_5EED)
-        let voters = [3, 5, 4, 5, 6, 5, 7][Int(seed % 7)]
-        var settings = Self.settings
-        settings.maxEntriesPerAppend = [1, 2, 64, 64][Int.random(in: 0..<4, using: &random)]
+        let voters = [3, 5, 3, 4, 5, 6, 7][Int(seed % 7)]
+        var adversary = RaftAdversary()
+        if Int.random(in: 0..<4, using: &random) > 0 {
+            adversary.isolateNewLeader = [0.1, 0.3][Int.random(in: 0..<2, using: &random)]
+            adversary.crashOnFirstCommit = [0.1, 0.3][Int.random(in: 0..<2, using: &random)]
+            adversary.startPlan = [0.05, 0.2][Int.random(in: 0..<2, using: &random)]
+        }
+        // Two in three of the adversary's runs use timeouts twice as short (and short delays, which
+        // they need), so that more leaders come and go in the same time.
+        let fast = adversary.enabled && Int.random(in: 0..<3, using: &random) > 0
+        var settings = fast ? Self.fastSettings : Self.settings
+        settings.maxEntriesPerAppend = [1, 1, 2, 64][Int.random(in: 0..<4, using: &random)]
         let sim = RaftSimulation(voters: voters, spares: 1, seed: seed, settings: settings, brokenRule: brokenRule)
         sim.trace = trace
         sim.loss = [0, 0.05, 0.2][Int.random(in: 0..<3, using: &random)]
         sim.duplication = [0, 0.05, 0.1][Int.random(in: 0..<3, using: &random)]
-        sim.maxDelay = .milliseconds([10, 30, 100][Int.random(in: 0..<3, using: &random)])
+        sim.maxDelay = .milliseconds([10, 30, 100][Int.random(in: 0..<(fast ? 2 : 3), using: &random)])
         sim.compactionRate = [0, 0.05, 0.3][Int.random(in: 0..<3, using: &random)]
         sim.compactionKeep = [0, 4, 20][Int.random(in: 0..<3, using: &random)]
-        var adversary = Adversary()
-        if Int.random(in: 0..<4, using: &random) > 0 {
-            adversary.isolateNewLeader = [0.2, 0.5][Int.random(in: 0..<2, using: &random)]
-            adversary.crashOnCommit = [0.1, 0.3][Int.random(in: 0..<2, using: &random)]
-        }
         // Replicas start with unrelated clocks.
         for index in sim.replicas.indices {
             sim.jumpClock(index, by: .milliseconds(Int.random(in: 0...5000, using: &random)))
         }
         trace?(
-            "seed \(seed): \(voters) voters, \(settings.maxEntriesPerAppend) entries per append, adversary \(adversary)"
+            "seed \(seed): \(voters) voters, timeout \(settings.electionTimeout), \(settings.maxEntriesPerAppend) entries per append, adversary \(adversary.isolateNewLeader)/\(adversary.crashOnFirstCommit)"
         )
         var value: UInt64 = 0
         while sim.now < chaos && sim.violation == nil {
-            runSlice(sim, for: .milliseconds(Int.random(in: 5...40, using: &random)), adversary, &random)
-            act(on: sim, value: &value, settings: settings, &random)
+            adversary.run(sim, for: .milliseconds(Int.random(in: 5...40, using: &random)), &random)
+            act(on: sim, value: &value, settings: settings, adversary: &adversary, &random)
         }
         return heal(sim, trace: trace)
     }
 
-    /// Runs for `duration`; with an adversary, stops at each new leader or commit to react.
-    private static func runSlice(
-        _ sim: RaftSimulation, for duration: Duration, _ adversary: Adversary, _ random: inout SimRandom
+    /// Crashes a replica, which comes back by itself after 20–600 ms, or (one time in five) stays
+    /// down until a random restart.
+    private static func crash(
+        _ victim: Int, in sim: RaftSimulation, mode: RaftSimulation.CrashMode? = nil, _ random: inout SimRandom
     ) {
-        let end = sim.now + duration
-        guard adversary.enabled else { return sim.run(until: end) }
-        while sim.now < end && sim.violation == nil {
-            let leader = sim.leader
-            let before = leader.map { sim.status[$0] }
-            sim.run(until: end) {
-                guard let now = sim.leader else { return false }
-                return now != leader || sim.status[now].term != before?.term || sim.status[now].commit != before?.commit
-            }
-            guard let current = sim.leader else { continue }
-            if current != leader || sim.status[current].term != before?.term {
-                guard random.unit() < adversary.isolateNewLeader else { continue }
-                sim.split([current])
-                if Bool.random(using: &random) { sim.crash(current, mode: .inFlightWritten) }
-                for index in sim.replicas.indices where Bool.random(using: &random) { sim.restart(index) }
-            } else if random.unit() < adversary.crashOnCommit {
-                sim.split([current])
-                sim.crash(current, mode: RaftSimulation.CrashMode.allCases.randomElement(using: &random)!)
-            }
-        }
+        let mode = mode ?? RaftSimulation.CrashMode.allCases.randomElement(using: &random)!
+        let downtime = Duration.milliseconds(Int.random(in: 20...600, using: &random))
+        sim.crash(victim, mode: mode, restartAfter: Int.random(in: 0..<5, using: &random) == 0 ? nil : downtime)
     }
 
     /// One random action between two slices.
     private static func act(
-        on sim: RaftSimulation, value: inout UInt64, settings: RaftSettings, _ random: inout SimRandom
+        on sim: RaftSimulation, value: inout UInt64, settings: RaftSettings, adversary: inout RaftAdversary,
+        _ random: inout SimRandom
     ) {
         let count = sim.replicas.count
         let running = sim.replicas.indices.filter { sim.replicas[$0].running }
         let crashed = sim.replicas.indices.filter { !sim.replicas[$0].running }
-        switch Int.random(in: 0..<100, using: &random) {
+        var roll = Int.random(in: 0..<100, using: &random)
+        // While the adversary's plan runs it owns the faults, so that its leader changes play out;
+        // otherwise most random partitions and crashes give way to its targeted ones.
+        if adversary.enabled, roll >= 48,
+            adversary.plan != .idle || (48..<63).contains(roll) && Int.random(in: 0..<4, using: &random) > 0
+        {
+            roll = 99
+        }
+        switch roll {
         case 0..<48:
             value += 1
             let target = sim.leader ?? running.randomElement(using: &random)
@@ -118,7 +108,7 @@ struct RaftChaos {
             sim.heal()
         case 58..<63:
             if let victim = running.randomElement(using: &random) {
-                sim.crash(victim, mode: RaftSimulation.CrashMode.allCases.randomElement(using: &random)!)
+                crash(victim, in: sim, &random)
             }
         case 63..<71:
             if let back = crashed.randomElement(using: &random) { sim.restart(back) }
@@ -152,17 +142,7 @@ struct RaftChaos {
                 sim.setClockRate(victim, num: 1, den: 1)
             }
         case 84..<89:
-            // A leader cut off with a minority takes writes that reach only that minority, then crashes.
-            guard let leader = sim.leader else { break }
-            let voters = sim.replicas[leader].instance.voters.compactMap { sim.indexByID[$0] }.filter { $0 != leader }
-            let partners = voters.shuffled(using: &random).prefix(max(0, (voters.count + 1) / 2 - 1))
-            sim.split(Set(partners).union([leader]))
-            for _ in 0..<Int.random(in: 1...3, using: &random) {
-                value += 1
-                sim.propose(value, at: leader)
-            }
-            sim.run(for: .milliseconds(Int.random(in: 1...15, using: &random)))
-            sim.crash(leader, mode: RaftSimulation.CrashMode.allCases.randomElement(using: &random)!)
+            adversary.minorityWrite(sim, &random)
         default:
             break
         }

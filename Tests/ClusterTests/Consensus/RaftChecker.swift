@@ -167,7 +167,8 @@ struct RaftChecker {
     mutating func restored(replica: Int, state: [RaftEntry]) {
         for (offset, entry) in state.enumerated() { record(entry, at: offset, by: "r\(replica) restored") }
         appliedCount[replica] = state.count
-        for (index, proposal) in pending[replica] ?? [:] where index <= RaftIndex(state.count) {
+        for (index, proposal) in (pending[replica] ?? [:]).sorted(by: { $0.key < $1.key })
+        where index <= RaftIndex(state.count) {
             pending[replica]?[index] = nil
             let entry = state[Int(index) - 1]
             if entry.term == proposal.term && entry.body == .command(Self.command(proposal.value)) {

@@ -104,7 +104,7 @@ struct RaftCommitRuleTests {
 extension RaftCommitRuleTests {
     /// Where the seed searches start; each search runs seeds upward from its start.
     static let searchStarts: [UInt64] = [1, 100_001, 200_001, 300_001, 400_001]
-    static let searchLimit = RaftSimulationTests.environment("RAFT_SEARCH_LIMIT").flatMap { Int($0) } ?? 100
+    static let searchLimit = RaftSimulationTests.environment("RAFT_SEARCH_LIMIT").flatMap { Int($0) } ?? 40
 
     /// How many consecutive seeds from `start` the chaos needs to catch `rule` (nil: not within `limit`).
     static func seedsToCatch(_ rule: RaftInstance.BrokenRule, from start: UInt64, limit: Int) -> Int? {

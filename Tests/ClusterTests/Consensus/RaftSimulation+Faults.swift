@@ -45,7 +45,8 @@ extension RaftSimulation {
 
     /// Stops a replica. The write in flight is kept, lost, or kept in part (a torn tail),
     /// depending on `mode`; everything queued behind it is lost, and so is the state machine.
-    func crash(_ index: Int, mode: CrashMode) {
+    /// With `restartAfter`, the replica restarts on its own after that downtime.
+    func crash(_ index: Int, mode: CrashMode, restartAfter downtime: Duration? = nil) {
         guard replicas[index].running else { return }
         if let write = replicas[index].writing {
             switch mode {
@@ -63,6 +64,7 @@ extension RaftSimulation {
         replicas[index].installing = [:]
         replicas[index].stateMachine = []
         replicas[index].epoch += 1
+        if let downtime { queue.push(.restart(index, epoch: replicas[index].epoch), at: now + downtime) }
         replicas[index].scheduledTick = nil
         replicas[index].tickQueuedAt = nil
         updateStatus(index)

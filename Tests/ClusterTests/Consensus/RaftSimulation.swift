@@ -69,6 +69,8 @@ final class RaftSimulation {
         case deliver(to: Int, from: Int, Packet)
         case tick(Int, epoch: UInt64, generation: UInt64)
         case diskDone(Int, epoch: UInt64)
+        /// Restarts the replica if it is still down from the crash that scheduled this.
+        case restart(Int, epoch: UInt64)
     }
 
     let settings: RaftSettings
@@ -169,6 +171,8 @@ final class RaftSimulation {
                 checker.restored(replica: index, state: replicas[index].disk.checkpoint)
             }
             drain(index)
+        case .restart(let index, let epoch):
+            if replicas[index].epoch == epoch { restart(index) }
         }
     }
 
