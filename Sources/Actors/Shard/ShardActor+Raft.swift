@@ -178,6 +178,9 @@ extension ShardActor {
         case .scheduleTick(let at):
             coreTickAt = at
             scheduleTick(at: at)
+        case .sendSnapshot:
+            // Never emitted yet: the shell does not compact its log (the next commit does).
+            break
         }
     }
 

@@ -132,7 +132,7 @@ extension RaftInstance {
         if peer.match == lastIndex {
             send(.timeoutNow, to: target, into: &out)
         } else {
-            sendAppend(to: target, into: &out)
+            sendAppend(to: target, now: now, into: &out)
         }
         return (true, finish(out, now: now))
     }

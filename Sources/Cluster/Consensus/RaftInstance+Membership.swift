@@ -20,17 +20,20 @@ extension RaftInstance {
         return (.accepted(index: entry.index, term: entry.term), finish(out, now: now))
     }
 
-    /// Sets `voters` from the last configuration entry in the log, or the bootstrap voters.
+    /// Sets `voters` from the last configuration entry in the log, else the snapshot's voters
+    /// (`configurationIndex` is then the snapshot's index), else the bootstrap voters.
     mutating func recomputeConfiguration() {
-        for entry in log.reversed() {
-            if case .configuration(let set) = entry.body {
-                voters = set
-                configurationIndex = entry.index
-                return
-            }
+        (voters, configurationIndex) = configuration(through: lastIndex)
+    }
+
+    /// The voters in effect at `index` (at least `snapshotIndex`, at most `lastIndex`) and the
+    /// index of the entry that set them.
+    func configuration(through index: RaftIndex) -> (voters: Set<NodeID>, index: RaftIndex) {
+        for entry in entries(from: firstIndex, through: index).reversed() {
+            if case .configuration(let set) = entry.body { return (set, entry.index) }
         }
-        voters = bootstrapVoters
-        configurationIndex = 0
+        if let snapshot { return (snapshot.voters, snapshot.index) }
+        return (bootstrapVoters, 0)
     }
 
     /// Keeps one progress record per other voter (a new voter starts probing at the end of the log).

@@ -63,6 +63,16 @@ public struct RaftInstance: Sendable {
         /// are pipelined (`next` moves past what was sent, before the answer). Otherwise the leader
         /// probes, one append at a time, for where the logs agree.
         var replicating = false
+        /// Set while a snapshot is on its way to the follower ("snapshotting"). Meanwhile the
+        /// follower gets heartbeats that no log can reject, and no entries; it ends with a
+        /// success at or above the snapshot's index.
+        var snapshot: SnapshotInFlight?
+    }
+
+    /// A snapshot sent to a follower: the index it covers and when it was sent.
+    struct SnapshotInFlight: Sendable {
+        var index: RaftIndex
+        var sentAt: Duration
     }
 
     /// This replica's id.
@@ -73,7 +83,10 @@ public struct RaftInstance: Sendable {
     public internal(set) var term: RaftTerm
     /// The vote cast in `term` (durable).
     public internal(set) var votedFor: NodeID?
-    /// The log, contiguous from index 1 (`log[i - 1]` has index `i`).
+    /// The latest snapshot: the log was compacted through `snapshot.index` (`nil`: never).
+    public internal(set) var snapshot: RaftSnapshotMeta?
+    /// The entries after the snapshot, contiguous: `log[i]` has index `firstIndex + i`. Use
+    /// `entry(at:)` and `term(at:)` to look entries up by index.
     public internal(set) var log: [RaftEntry]
     /// The highest index known to be committed.
     public internal(set) var commitIndex: RaftIndex = 0
@@ -121,7 +134,15 @@ public struct RaftInstance: Sendable {
         self.settings = settings
         self.term = durable.term
         self.votedFor = durable.votedFor
-        self.log = durable.log
+        self.snapshot = durable.snapshot
+        let snapshotIndex = durable.snapshot?.index ?? 0
+        self.log = Array(durable.log.drop { $0.index <= snapshotIndex })
+        precondition(
+            log.first.map { $0.index == snapshotIndex + 1 } ?? true, "the log must continue right after the snapshot")
+        // Everything the snapshot covers is committed and already in the state machine the shell
+        // restores from it.
+        self.commitIndex = snapshotIndex
+        self.appliedIndex = snapshotIndex
         self.bootstrapVoters = voters
         self.voters = voters
         self.rng = SplitMix64(seed: seed ^ 0x5241_4654)  // "RAFT"
@@ -130,19 +151,40 @@ public struct RaftInstance: Sendable {
 
     // MARK: Queries
 
-    /// The index of the last entry (0 for an empty log).
-    public var lastIndex: RaftIndex { RaftIndex(log.count) }
-    /// The term of the last entry (0 for an empty log).
-    public var lastTerm: RaftTerm { log.last?.term ?? 0 }
+    /// The index of the last entry the snapshot covers (0 without a snapshot).
+    public var snapshotIndex: RaftIndex { snapshot?.index ?? 0 }
+    /// The term of the entry at `snapshotIndex` (0 without a snapshot).
+    public var snapshotTerm: RaftTerm { snapshot?.term ?? 0 }
+    /// The index of the first entry still in `log`.
+    public var firstIndex: RaftIndex { snapshotIndex + 1 }
+    /// The index of the last entry (the snapshot's when `log` is empty; 0 for a replica that
+    /// holds nothing).
+    public var lastIndex: RaftIndex { snapshotIndex + RaftIndex(log.count) }
+    /// The term of the last entry (the snapshot's when `log` is empty).
+    public var lastTerm: RaftTerm { log.last?.term ?? snapshotTerm }
     /// Whether this replica currently counts as a voter.
     public var isVoter: Bool { voters.contains(id) }
     /// A majority of the current voters.
     var quorum: Int { voters.count / 2 + 1 }
 
-    /// The term of the entry at `index` (0 for index 0); `nil` when the log is shorter.
+    /// The term of the entry at `index`: the snapshot's term at `snapshotIndex` (0 at index 0
+    /// without a snapshot); `nil` when the log is shorter or the entry was compacted away.
     public func term(at index: RaftIndex) -> RaftTerm? {
-        if index == 0 { return 0 }
-        return index <= lastIndex ? log[Int(index) - 1].term : nil
+        if index == snapshotIndex { return snapshotTerm }
+        return entry(at: index)?.term
+    }
+
+    /// The entry at `index`; `nil` when the log is shorter or the entry was compacted away.
+    public func entry(at index: RaftIndex) -> RaftEntry? {
+        guard index > snapshotIndex, index <= lastIndex else { return nil }
+        return log[Int(index - firstIndex)]
+    }
+
+    /// The entries from `first` through `last`, both after the snapshot and at most `lastIndex`.
+    func entries(from first: RaftIndex, through last: RaftIndex) -> ArraySlice<RaftEntry> {
+        precondition(first > snapshotIndex && last <= lastIndex, "entries outside the log")
+        guard first <= last else { return [] }
+        return log[Int(first - firstIndex)...Int(last - firstIndex)]
     }
 
     // MARK: Events
@@ -176,7 +218,7 @@ public struct RaftInstance: Sendable {
                     quiesce(into: &out)
                     return finish(out, now: now)
                 }
-                broadcastAppend(into: &out)
+                broadcastAppend(now: now, into: &out)
             }
         } else if now >= electionDeadline {
             resetElectionDeadline(now: now)
@@ -250,7 +292,8 @@ public struct RaftInstance: Sendable {
         case .appendResponse(let success, let index, let rejectedPrev):
             guard role == .leader else { break }
             lastHeard[message.from] = now
-            onAppendResponse(from: message.from, success: success, index: index, rejectedPrev: rejectedPrev, into: &out)
+            onAppendResponse(
+                from: message.from, success: success, index: index, rejectedPrev: rejectedPrev, now: now, into: &out)
         case .timeoutNow:
             if role != .leader && isVoter { campaign(transfer: true, now: now, into: &out) }
         case .quiesce(let end, let endTerm, let commit):
@@ -324,7 +367,7 @@ public struct RaftInstance: Sendable {
     mutating func finish(_ directives: [RaftDirective], now: Duration) -> [RaftDirective] {
         var out = directives
         if commitIndex > appliedIndex {
-            out.append(.apply(Array(log[Int(appliedIndex)..<Int(commitIndex)])))
+            out.append(.apply(Array(entries(from: appliedIndex + 1, through: commitIndex))))
             appliedIndex = commitIndex
         }
         out.append(.scheduleTick(at: nextWakeUp()))

@@ -31,19 +31,47 @@ public struct RaftEntry: Hashable, Sendable {
     }
 }
 
-/// What must survive a crash: the current term, the vote cast in it, and the log.
+/// What a snapshot (a checkpoint of the state machine) covers: the last entry applied to it and
+/// the configuration in effect at that entry. Entries up to `index` are committed.
+public struct RaftSnapshotMeta: Hashable, Sendable {
+    /// The index of the last entry the snapshot covers.
+    public var index: RaftIndex
+    /// The term of the entry at `index`.
+    public var term: RaftTerm
+    /// The voters in effect at `index`: those of the last configuration entry at or before it, or
+    /// the bootstrap voters when there was none.
+    public var voters: Set<NodeID>
+
+    /// Creates snapshot metadata.
+    public init(index: RaftIndex, term: RaftTerm, voters: Set<NodeID>) {
+        self.index = index
+        self.term = term
+        self.voters = voters
+    }
+}
+
+/// What must survive a crash: the current term, the vote cast in it, the metadata of the latest
+/// durable snapshot, and the log after it.
 public struct RaftDurableState: Hashable, Sendable {
     /// The latest term this node has seen.
     public var term: RaftTerm
     /// The candidate this node voted for in `term`, if any.
     public var votedFor: NodeID?
-    /// The log, contiguous from index 1.
+    /// The metadata of the checkpoint the state machine is restored from (`nil`: none, the log
+    /// starts at index 1).
+    public var snapshot: RaftSnapshotMeta?
+    /// The log: contiguous entries from `snapshot.index + 1` (from index 1 without a snapshot).
+    /// Entries at or below `snapshot.index` (left by a crash between writing a checkpoint and
+    /// deleting the entries it covers) are ignored.
     public var log: [RaftEntry]
 
     /// Creates a durable state; the default is a node that never ran.
-    public init(term: RaftTerm = 0, votedFor: NodeID? = nil, log: [RaftEntry] = []) {
+    public init(
+        term: RaftTerm = 0, votedFor: NodeID? = nil, snapshot: RaftSnapshotMeta? = nil, log: [RaftEntry] = []
+    ) {
         self.term = term
         self.votedFor = votedFor
+        self.snapshot = snapshot
         self.log = log
     }
 }
@@ -55,17 +83,26 @@ public struct RaftPersist: Hashable, Sendable {
     public var term: RaftTerm?
     /// Set together with `term`: the vote in that term (`nil` = no vote cast).
     public var votedFor: NodeID?
-    /// When set, delete every stored entry at this index and above before appending `entries`.
+    /// Set only by `RaftInstance.installSnapshot`: the snapshot received from the leader (and
+    /// stored as pending) becomes this replica's snapshot. In one atomic write, record it as
+    /// the durable snapshot and delete every stored entry at or below `snapshot.index`. Once
+    /// the write is durable, and not before, replace the state machine with the snapshot's
+    /// state; later `.apply` directives continue from `snapshot.index + 1`.
+    public var snapshot: RaftSnapshotMeta?
+    /// When set, delete every stored entry at this index and above before appending `entries`
+    /// (after applying `snapshot`; `snapshot.index + 1` there means the whole log goes).
     public var truncateFrom: RaftIndex?
     /// Entries to append after the (possibly truncated) stored log, contiguous.
     public var entries: [RaftEntry]
 
     /// Creates a persist record.
     public init(
-        term: RaftTerm? = nil, votedFor: NodeID? = nil, truncateFrom: RaftIndex? = nil, entries: [RaftEntry] = []
+        term: RaftTerm? = nil, votedFor: NodeID? = nil, snapshot: RaftSnapshotMeta? = nil,
+        truncateFrom: RaftIndex? = nil, entries: [RaftEntry] = []
     ) {
         self.term = term
         self.votedFor = votedFor
+        self.snapshot = snapshot
         self.truncateFrom = truncateFrom
         self.entries = entries
     }
@@ -132,8 +169,14 @@ public enum RaftDirective: Hashable, Sendable {
     case persist(RaftPersist)
     /// Send `message` to `to`. Best effort: loss, duplication and reordering are tolerated.
     case send(RaftMessage, to: NodeID)
+    /// Send the latest durable snapshot (its state, at `meta.index` or later, with its own
+    /// metadata) to `to`, stamped with `term`. Streaming it in chunks is the shell's business;
+    /// the receiver calls `RaftInstance.installSnapshot` once it holds all of it. Best effort:
+    /// the leader sends it again if no success arrives within an election timeout.
+    case sendSnapshot(to: NodeID, RaftSnapshotMeta, term: RaftTerm)
     /// Apply these committed entries, in order, to the state machine. Each entry is applied
-    /// exactly once per process lifetime; after a restart application starts again at index 1.
+    /// exactly once per process lifetime; after a restart application starts again after the
+    /// durable snapshot (at index 1 without one), from the state the snapshot holds.
     case apply([RaftEntry])
     /// (Re)arm the shell's single timer to call `RaftInstance.onTick(now:)` at `at`. Replaces
     /// any earlier schedule; every result ends with exactly one of these.

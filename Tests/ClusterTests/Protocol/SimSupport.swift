@@ -18,11 +18,12 @@ struct SimRandom: RandomNumberGenerator {
 }
 
 /// A binary min-heap of timed events; ties keep insertion order, so runs are reproducible.
+/// The heap moves only small keys; payloads stay in slots (reused once popped).
 struct EventQueue<Payload> {
     private struct Entry {
         var time: Duration
         var order: UInt64
-        var payload: Payload
+        var slot: Int
 
         func precedes(_ other: Entry) -> Bool {
             time != other.time ? time < other.time : order < other.order
@@ -30,13 +31,23 @@ struct EventQueue<Payload> {
     }
 
     private var heap: [Entry] = []
+    private var payloads: [Payload?] = []
+    private var freeSlots: [Int] = []
     private var counter: UInt64 = 0
 
     var isEmpty: Bool { heap.isEmpty }
     var nextTime: Duration? { heap.first?.time }
 
     mutating func push(_ payload: Payload, at time: Duration) {
-        heap.append(Entry(time: time, order: counter, payload: payload))
+        let slot: Int
+        if let free = freeSlots.popLast() {
+            slot = free
+            payloads[slot] = payload
+        } else {
+            slot = payloads.count
+            payloads.append(payload)
+        }
+        heap.append(Entry(time: time, order: counter, slot: slot))
         counter += 1
         var child = heap.count - 1
         while child > 0 {
@@ -62,7 +73,9 @@ struct EventQueue<Payload> {
             heap.swapAt(parent, best)
             parent = best
         }
-        return (top.time, top.payload)
+        let payload = payloads[top.slot].take()!
+        freeSlots.append(top.slot)
+        return (top.time, payload)
     }
 }
 
