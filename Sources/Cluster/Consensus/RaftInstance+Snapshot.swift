@@ -46,9 +46,9 @@ extension RaftInstance {
     /// - Otherwise (`accepted` is true) the log keeps the entries after `meta.index` when it holds
     ///   the entry at `meta.index` with `meta.term`, and is emptied otherwise; commit and applied
     ///   indices become `meta.index`, the voters those of `meta` or of a configuration entry kept
-    ///   after it. The directives start with a `.persist` whose `snapshot` is `meta` (and whose
-    ///   `truncateFrom` is `meta.index + 1` when the log was emptied); the success answer at
-    ///   `meta.index` follows it.
+    ///   after it. The directives hold a `.persist` whose `snapshot` is `meta` (and whose
+    ///   `truncateFrom` is `meta.index + 1` when the log was emptied), after the persist of a newly
+    ///   adopted term if any; the success answer at `meta.index` follows it.
     ///
     /// The shell replaces its state machine with the snapshot only when the snapshot is accepted,
     /// and only once that persist is durable (see `RaftPersist.snapshot`); a snapshot that is not

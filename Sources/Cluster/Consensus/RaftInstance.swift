@@ -6,8 +6,9 @@ import Monitoring
 /// tasks. Randomness (election timeouts) comes from the seed.
 ///
 /// Shell contract:
-/// 1. Load the `RaftDurableState` from storage (empty for a new replica), create the instance
-///    with the group's bootstrap voters (empty for a replica that will be added later), and call
+/// 1. Load the `RaftDurableState` from storage (empty for a new replica), restore the state
+///    machine from the checkpoint its `snapshot` names (if any), create the instance with the
+///    group's bootstrap voters (empty for a replica that will be added later), and call
 ///    `start(now:)`.
 /// 2. Deliver every received message to `onMessage(_:now:)`, the timer to `onTick(now:)`,
 ///    client commands to `propose(_:now:)`, and membership and transfer requests to
@@ -19,6 +20,13 @@ import Monitoring
 /// 4. A proposal is acknowledged to the client when the proposing replica applies an entry with
 ///    the index and term it was accepted at; the same index with another term means it was lost
 ///    to a leader change (never acknowledged, so the client retries).
+/// 5. Compaction: after making a checkpoint of the state machine at an applied index durable
+///    together with `snapshotMeta(at:)`, call `compact(through:)`, then delete the stored
+///    entries the checkpoint covers.
+/// 6. Snapshots: on `.sendSnapshot`, stream the latest durable checkpoint to the follower. On
+///    receiving one completely, store it as pending and call `installSnapshot`; when it is
+///    accepted, the `.persist` carrying it makes it the durable checkpoint and, once durable,
+///    replaces the state machine; when it is not, discard it.
 ///
 /// Invariants (checked after every step by the simulation in the tests):
 /// - **Election safety**: at most one leader per term. A candidate needs votes from a majority
@@ -39,6 +47,10 @@ import Monitoring
 /// - **One voter at a time**: a configuration entry takes effect when appended and adds or
 ///   removes one voter; a leader proposes one only when the previous one is committed and it has
 ///   committed an entry of its own term, so any two successive configurations share a majority.
+/// - **Snapshots hold committed entries only**: a replica compacts through its applied index
+///   and installs a snapshot only from a leader of its current term, above its commit index; so
+///   `snapshotIndex <= commitIndex == appliedIndex`, a snapshot never conflicts with a leader's
+///   log, and entries a follower skips because its snapshot covers them are the leader's too.
 /// - **Check-quorum and pre-vote**: a leader that has not heard from a majority within an
 ///   election timeout steps down; a replica raises its term only after a majority said it
 ///   could win, and a replica that heard from a leader within an election timeout grants no

@@ -120,4 +120,11 @@ extension RaftCommitRuleTests {
         )
         #expect(found.count == needed.count, "not caught within \(Self.searchLimit) seeds from some start")
     }
+
+    @Test("random chaos catches commitment on a minority within a few seeds, from every start")
+    func chaosCatchesMinorityCommit() {
+        let needed = Self.searchStarts.map { Self.seedsToCatch(.commitOnMinority, from: $0, limit: 20) }
+        print("commitOnMinority caught after \(needed.map { $0.map(String.init) ?? "-" }) seeds")
+        #expect(needed.allSatisfy { $0 != nil }, "not caught within 20 seeds from some start")
+    }
 }

@@ -108,3 +108,57 @@ struct RaftScenarioTests {
         #expect(sim.violation == nil)
     }
 }
+
+@Suite("Raft under clock jumps and drift")
+struct RaftClockTests {
+    static let settings = RaftChaos.settings
+
+    @Test("a follower whose clock jumps forward cannot depose a healthy leader (pre-vote)")
+    func followerClockJump() throws {
+        let sim = RaftSimulation(voters: 3, spares: 0, seed: 4, settings: Self.settings)
+        let leader = try #require(RaftScenarioTests.electLeader(sim))
+        let term = sim.replicas[leader].instance.term
+        let follower = (leader + 1) % 3
+        for _ in 0..<5 {
+            sim.jumpClock(follower, by: Self.settings.electionTimeout * 3)
+            sim.run(for: .milliseconds(100))
+        }
+        // Its timer fired each time, but the others still heard from the leader and refused it.
+        #expect(sim.replicas[follower].instance.term == term)
+        #expect(sim.leader == leader && sim.replicas[leader].instance.term == term)
+        #expect(sim.violation == nil)
+    }
+
+    @Test("a leader whose clock jumps forward steps down (check-quorum); the group elects another and loses nothing")
+    func leaderClockJump() throws {
+        let sim = RaftSimulation(voters: 3, spares: 0, seed: 6, settings: Self.settings)
+        let leader = try #require(RaftScenarioTests.electLeader(sim))
+        for value in UInt64(1)...5 { sim.propose(value, at: leader) }
+        sim.run(for: .milliseconds(200))
+        // Jump past the quorum check by more than an election timeout: on its clock, nobody
+        // answered for that long, so it stops leading at its next tick.
+        sim.jumpClock(leader, by: Self.settings.electionTimeout * 3)
+        sim.run(for: .milliseconds(10))
+        #expect(sim.replicas[leader].instance.role != .leader)
+        sim.run(for: .seconds(2))
+        let next = try #require(sim.leader)
+        #expect(sim.propose(6, at: next))
+        sim.run(for: .milliseconds(300))
+        #expect(Set(sim.checker.acknowledged.map(\.value)).isSuperset(of: [1, 2, 3, 4, 5, 6]))
+        #expect(sim.violation == nil)
+    }
+
+    @Test("replicas whose clocks run at half and twice real speed keep a leader and commit")
+    func clockDrift() throws {
+        let sim = RaftSimulation(voters: 5, spares: 0, seed: 12, settings: Self.settings)
+        let rates = [(1, 2), (2, 1), (2, 3), (3, 2), (1, 1)]
+        for (index, rate) in rates.enumerated() { sim.setClockRate(index, num: rate.0, den: rate.1) }
+        let leader = try #require(RaftScenarioTests.electLeader(sim))
+        for value in UInt64(1)...20 {
+            if let current = sim.leader { sim.propose(value, at: current) }
+            sim.run(for: .milliseconds(100))
+        }
+        #expect(sim.checker.acknowledged.count >= 15, "leader r\(leader) then \(sim.leader.map { "r\($0)" } ?? "none")")
+        #expect(sim.violation == nil)
+    }
+}
