@@ -86,6 +86,18 @@ struct StartCommand: AsyncParsableCommand {
     @Option(name: .customLong("request-timeout-ms"), help: "Deadline for handling one request.")
     var requestTimeoutMs = 30_000
 
+    @Option(
+        name: .customLong("checkpoint-interval-ms"),
+        help: "Interval between background shard checkpoints (the Raft log before one can go).")
+    var checkpointIntervalMs = 10_000
+
+    @Option(
+        name: .customLong("log-retained-entries"),
+        help:
+            "Raft log entries a shard keeps behind its checkpoint, so that a follower a little behind catches up from the log instead of a snapshot."
+    )
+    var logRetainedEntries = 1_024
+
     @Option(name: .customLong("idempotency-window-s"), help: "How long a retried idempotency key is recognised.")
     var idempotencyWindowSeconds = 600
 
@@ -135,7 +147,7 @@ struct StartCommand: AsyncParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level \(logLevel) is not a level")
         }
-        guard requestTimeoutMs > 0, idempotencyWindowSeconds > 0 else {
+        guard requestTimeoutMs > 0, checkpointIntervalMs > 0, idempotencyWindowSeconds > 0 else {
             throw ValidationError("timeouts and intervals must be positive")
         }
     }
@@ -177,6 +189,8 @@ struct StartCommand: AsyncParsableCommand {
         settings.cluster.listen = clusterListen
         settings.cluster.seeds = seeds
         settings.cluster.placement.replicationFactor = replicationFactor
+        settings.checkpointInterval = .milliseconds(checkpointIntervalMs)
+        settings.shard.logRetainedEntries = UInt64(max(0, logRetainedEntries))
         settings.cluster.placement.replicaLoadFactor = replicaLoadFactor == 0 ? nil : replicaLoadFactor
         settings.cluster.roles = Set(
             roles.split(separator: ",").compactMap { NodeRole(rawValue: $0.trimmingCharacters(in: .whitespaces)) })

@@ -100,6 +100,13 @@ struct NoPeers: RaftOutbound {
     func send(shard: Int, _ message: RaftMessage, to node: NodeID) {
         Issue.record("a single-voter group sent \(message) to \(node)")
     }
+
+    func sendSnapshotChunk(_ chunk: Infranaut_V1_RaftSnapshotChunk, to node: NodeID) async
+        -> Infranaut_V1_RaftSnapshotChunkResponse?
+    {
+        Issue.record("a single-voter group sent a snapshot to \(node)")
+        return nil
+    }
 }
 
 func request(model: String = "m", key: String, rows: Int = 4, x: [Double]? = nil, city: [String]? = nil)
@@ -149,6 +156,32 @@ struct ShardActorTests {
         // New ops continue the log; old keys are still remembered.
         #expect(await recovered.ingest(request(key: "k5")).sequence > last)
         #expect(await recovered.ingest(request(key: "k4")).replayed)
+    }
+
+    @Test("a checkpoint drops the log it covers; a crash then recovers the checkpoint plus the entries after it")
+    func checkpointPlusReplay() async throws {
+        let harness = try Harness()
+        harness.settings.logRetainedEntries = 0
+        let shard = try await harness.shard()
+        for i in 0..<3 { _ = await shard.ingest(request(key: "a\(i)")) }
+        let covered = await shard.appliedSequence
+        await shard.checkpoint()
+        // Every stored entry left is after the checkpoint.
+        let left = try harness.database.entries(prefix: StorageKeys.Shard.prefix(0), in: harness.store.raftLog)
+        #expect(try left.allSatisfy { try StorageKeys.RaftLog.parse($0.key).index > covered })
+        for i in 0..<2 { _ = await shard.ingest(request(key: "b\(i)", x: [10, 20, 30, 40])) }
+        let before = await shard.status(model: "m")
+        try harness.crashAndReopen()
+        let recovered = try await harness.shard()
+        #expect(await recovered.status(model: "m") == before)
+        #expect(before?.rows == 20)
+        let x = before?.features.first { $0.name == "x" }
+        #expect(x?.max == 40)
+        #expect(x?.count == 20)
+        // Keys applied before the checkpoint are remembered from it, keys after it from the log.
+        #expect(await recovered.ingest(request(key: "a1")).replayed)
+        #expect(await recovered.ingest(request(key: "b1")).replayed)
+        #expect(await recovered.status(model: "m")?.rows == 20)
     }
 
     @Test("a retried idempotency key is applied once, also after a crash")

@@ -96,9 +96,11 @@ struct LeaveProcessTests {
     /// After a crash, the groups the dead node was a voter of replace it with the fourth node once
     /// the membership declares it dead. With no write after the crash, only that reconfiguration can
     /// bring the new voter up to date.
-    @Test("after kill -9 of a node, idle shards are copied to their new replicas without any write")
+    @Test("after kill -9 of a node, idle shards are copied to their new replicas without any write, by snapshot")
     func idleShardsReReplicate() async throws {
-        let nodes = try await startCluster(["n0", "n1", "n2", "n3"])
+        // Checkpoints keep no log behind them: a new replica can only get its state as a snapshot.
+        let nodes = try await startCluster(
+            ["n0", "n1", "n2", "n3"], arguments: ["--checkpoint-interval-ms", "200", "--log-retained-entries", "0"])
         let (n0, n1, n2, n3) = (nodes[0], nodes[1], nodes[2], nodes[3])
         let client = try RequestClient(dial: n0.address)
         defer { client.close() }
@@ -117,6 +119,8 @@ struct LeaveProcessTests {
             return true
         }
         #expect(copied != nil, "some shard n2 held is on fewer than three nodes 45 s after the crash")
+        let n3Log = try String(contentsOfFile: n3.logPath, encoding: .utf8)
+        #expect(n3Log.contains("installed a snapshot"), "n3 caught up without any snapshot")
     }
 
     /// With replication factor 1 the leaving node holds the only copy of its shards: its groups

@@ -107,3 +107,20 @@ extension RaftMessage {
         self.init(from: NodeID(wire.from), term: wire.term, payload: payload)
     }
 }
+
+extension RaftSnapshotMeta {
+    public var wire: Infranaut_V1_RaftSnapshotMeta {
+        .with {
+            $0.index = index
+            $0.term = term
+            $0.voters = voters.map(\.rawValue).sorted()
+        }
+    }
+
+    public init(wire: Infranaut_V1_RaftSnapshotMeta) throws(WireError) {
+        guard wire.index > 0, !wire.voters.isEmpty else {
+            throw .invalid("raft snapshot metadata without index or voters (index \(wire.index))")
+        }
+        self.init(index: wire.index, term: wire.term, voters: Set(wire.voters.map { NodeID($0) }))
+    }
+}

@@ -20,6 +20,8 @@ final class RaftTransport: RaftOutbound {
         var maxQueuedBytes = 64 << 20
         /// How long a frame may take before it counts as lost. Default 2 s.
         var sendTimeout: Duration = .seconds(2)
+        /// How long one snapshot chunk (up to 4 MiB, installed on the last) may take. Default 10 s.
+        var snapshotChunkTimeout: Duration = .seconds(10)
     }
 
     fileprivate struct Queued {
@@ -76,6 +78,23 @@ final class RaftTransport: RaftOutbound {
         }
         if isNew { newPeer.signal() }
         wakeup?.signal()
+    }
+
+    /// Sends one snapshot chunk to `node` (outside the coalesced frames: chunks are large, and
+    /// answered one by one). nil when no answer came within `snapshotChunkTimeout`.
+    func sendSnapshotChunk(_ chunk: Infranaut_V1_RaftSnapshotChunk, to node: NodeID) async
+        -> Infranaut_V1_RaftSnapshotChunkResponse?
+    {
+        guard let address = await addressOf(node), !address.isEmpty else { return nil }
+        let request = Infranaut_V1_Request.with {
+            $0.version = 1
+            $0.hops = 1
+            $0.raftSnapshot = chunk
+        }
+        guard let reply = try? await peers.call(request, to: address, timeout: settings.snapshotChunkTimeout),
+            case .raftSnapshot(let answer) = reply.body
+        else { return nil }
+        return answer
     }
 
     /// Runs one sender per peer until the node shuts down.

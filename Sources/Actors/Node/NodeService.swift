@@ -71,7 +71,9 @@ public final class NodeService: Service {
         await parts.membership.setEndpoints(client: clientAddress, peer: peerAddress)
         let services: [(any Service, String)] = [
             (
-                ShardGroups(shards: storage.shards, ticker: parts.raftTicker, transport: parts.raftTransport),
+                ShardGroups(
+                    shards: storage.shards, ticker: parts.raftTicker, transport: parts.raftTransport,
+                    checkpointInterval: settings.checkpointInterval),
                 "shard groups"
             ),
             (parts.peerServer, "peer listener"),

@@ -5,21 +5,25 @@ import ServiceLifecycle
 // The node's small services; the group that runs them, and the order it stops them in, is in
 // NodeService.swift.
 
-/// The shards' Raft groups: the timer that ticks them and the transport their messages leave by,
-/// while the node runs; at shutdown every shard stops (its queued writes finish, waiting proposals
+/// The shards' Raft groups: the timer that ticks them, the transport their messages leave by, and
+/// periodic checkpoints, while the node runs; at shutdown every shard stops (its queued writes finish, waiting proposals
 /// are told to retry). First in the node's group, so the last to stop: groups keep replicating
 /// while the listeners drain.
 struct ShardGroups: Service {
     let shards: [ShardActor]
     let ticker: RaftTicker
     let transport: RaftTransport
+    /// How often every shard with new entries writes a checkpoint (besides every N entries).
+    let checkpointInterval: Duration
 
     func run() async {
         let shards = self.shards
         await withDiscardingTaskGroup { group in
             group.addTask { await ticker.run { shard in await shards[shard].tick() } }
             group.addTask { await transport.run() }
-            await waitUntilStopped()
+            await repeatUntilStopped(every: checkpointInterval) {
+                for shard in shards { await shard.checkpoint() }
+            }
             for shard in shards { await shard.stop() }
             group.cancelAll()
         }

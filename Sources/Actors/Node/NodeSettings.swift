@@ -59,6 +59,9 @@ public struct NodeSettings: Sendable {
     public var maxForwardedServed = 128
     /// How long a request may wait for a forwarding slot. Default 1 s.
     public var forwardQueueWait: Duration = .seconds(1)
+    /// How often every shard with new entries writes a checkpoint (it also does every
+    /// `shard.checkpointEveryEntries` entries), after which its log before it can go. Default 10 s.
+    public var checkpointInterval: Duration = .seconds(10)
     /// How long shutdown waits for requests in flight. Default 5 s.
     public var shutdownGrace: Duration = .seconds(5)
     public var compression: Compression = .lz4

@@ -20,7 +20,7 @@ extension Infranaut_V1_Request {
     var peerOnlyReason: String? {
         if hops > 0 { return "hops is set only by a node that forwards a request" }
         switch body {
-        case .raft, .deliverEvent:
+        case .raft, .raftSnapshot, .deliverEvent:
             return "\(bodyName) is node-to-node traffic"
         case .leave:
             return "leave changes the cluster and needs the cluster secret (infranaut leave --cluster-secret-file)"
@@ -45,6 +45,7 @@ extension Infranaut_V1_Request {
         case .publishEvent: "publish_event"
         case .events: "events"
         case .raft: "raft"
+        case .raftSnapshot: "raft_snapshot"
         case .deliverEvent: "deliver_event"
         case .none: "no body"
         }
@@ -123,7 +124,8 @@ final class RequestHandler: Service {
     private func admits(_ request: Infranaut_V1_Request, from caller: Caller) -> Bool {
         switch (mode.withLock({ $0 }), request.body, caller) {
         case (.serving, _, _), (_, .members, _), (_, .ring, _): true
-        case (.leaving, .leave, .peer), (.leaving, .raft, .peer), (.leaving, .deliverEvent, .peer):
+        case (.leaving, .leave, .peer), (.leaving, .raft, .peer), (.leaving, .raftSnapshot, .peer),
+            (.leaving, .deliverEvent, .peer):
             true
         default: false
         }
@@ -277,6 +279,12 @@ final class RequestHandler: Service {
         case .raft(let batch):
             let answer = await receiveRaft(batch, from: sender)
             return .with { $0.raft = answer }
+        case .raftSnapshot(let chunk):
+            guard let shard = router.shard(number: chunk.shard), let sender else {
+                return .error(.invalidArgument, "no shard \(chunk.shard) on this node")
+            }
+            let answer = await shard.receiveSnapshotChunk(chunk, from: NodeID(sender))
+            return .with { $0.raftSnapshot = answer }
         case .publishEvent(let publish):
             let events = self.events
             let reply =

@@ -1,11 +1,14 @@
 public import Cluster
 public import Storage
-import Wire
+public import Wire
 
 /// Where a shard's Raft messages leave the node (``RaftTransport`` in a node).
 public protocol RaftOutbound: Sendable {
     /// Queues `message` of `shard`'s group for `node`; never waits (delivery is best effort).
     func send(shard: Int, _ message: RaftMessage, to node: NodeID)
+    /// Sends one chunk of a snapshot to `node` and returns its answer; nil when none came.
+    func sendSnapshotChunk(_ chunk: Infranaut_V1_RaftSnapshotChunk, to node: NodeID) async
+        -> Infranaut_V1_RaftSnapshotChunkResponse?
 }
 
 /// What connects a shard's replica to the rest of the node: the transport its messages leave by
@@ -178,9 +181,8 @@ extension ShardActor {
         case .scheduleTick(let at):
             coreTickAt = at
             scheduleTick(at: at)
-        case .sendSnapshot:
-            // Never emitted yet: the shell does not compact its log (the next commit does).
-            break
+        case .sendSnapshot(let peer, _, let term):
+            startSnapshot(to: peer, term: term)
         }
     }
 
@@ -199,6 +201,7 @@ extension ShardActor {
             do throws(StorageError) {
                 for case .persist(let persist) in round {
                     try raftLog.add(persist, to: &batch)
+                    if let snapshot = persist.snapshot { try addInstall(of: snapshot, to: &batch) }
                     persists += 1
                 }
                 if persists > 0 { try await writer.write(batch) }
@@ -207,14 +210,22 @@ extension ShardActor {
                 fail("could not make the shard's raft log durable: \(error)")
                 return
             }
-            for directive in round where !directive.isPersist { run(directive) }
+            for directive in round {
+                if case .persist(let persist) = directive {
+                    // A received snapshot becomes the state machine at its persist's place.
+                    if let snapshot = persist.snapshot { installPending(snapshot) }
+                } else {
+                    run(directive)
+                }
+            }
         }
     }
 
     /// Applies committed entries to the state machine, in order, and answers the proposals that
     /// waited for them.
     private func apply(_ entries: [RaftEntry]) {
-        for entry in entries {
+        defer { checkpointIfDue() }
+        for entry in entries where entry.index > appliedIndex {
             precondition(entry.index == appliedIndex + 1, "entries are applied in index order, once")
             appliedIndex = entry.index
             var result: ShardActor.Applied?

@@ -17,6 +17,14 @@ public struct ShardSettings: Sendable {
     /// Models the node's shards may hold together; the first batch of one more is refused whole
     /// with INVALID_ARGUMENT (see ``ModelCount``). Default 10,000.
     public var maxModels = 10_000
+    /// A checkpoint is taken once this many entries were applied since the last one. Default 2,000.
+    public var checkpointEveryEntries = 2_000
+    /// Entries kept in the log behind a checkpoint, so that a follower a little behind catches up
+    /// from the log rather than by a whole snapshot. Default 1,024.
+    public var logRetainedEntries: UInt64 = 1_024
+    /// The most bytes of a snapshot a replica holds in memory while it is being received. Default
+    /// 1 GiB.
+    public var maxIncomingSnapshotBytes = 1 << 30
     /// The timing of every shard's Raft group (the same on every node of a cluster). Idle groups go
     /// quiet; the node wakes them from its membership view (``ShardActor/reconcile(desired:liveness:)``).
     public var raft = RaftSettings()
@@ -109,6 +117,13 @@ public actor ShardActor {
     var pumping = false
     /// The index of the last entry applied to the state machine.
     var appliedIndex: RaftIndex = 0
+    /// The index the shard's durable checkpoint (models and keys in RocksDB) is at.
+    var checkpointIndex: RaftIndex = 0
+    /// Snapshot transfers: the one being received, the one accepted and waiting for its write, and
+    /// the peers this leader streams one to (ShardActor+Snapshots.swift).
+    var incoming: IncomingSnapshot?
+    var pendingInstall: PendingInstall?
+    var sendingSnapshotTo: Set<NodeID> = []
     /// Proposals of this leader waiting for their entry to be applied, by index.
     var waiters: [RaftIndex: [Waiter]] = [:]
     /// Keys proposed here and not yet applied: a retry racing its original joins it.
@@ -141,6 +156,15 @@ public actor ShardActor {
         models = ShardModels([:], dirty: false)
         raftLog = RaftLogStore(store: store, shard: shard)
         if let durable = try raftLog.load() {
+            if let checkpoint = durable.snapshot {
+                let loaded = try Self.loadCheckpoint(shard: shard, store: store)
+                models = ShardModels(loaded.models, dirty: false)
+                remembered = IdempotencyTable(loaded.idempotency)
+                _ = remembered.takeChanges()
+                store.modelCount.add(loaded.models.count)
+                appliedIndex = checkpoint.index
+                checkpointIndex = checkpoint.index
+            }
             raft = Self.replica(node: self.nodeID, shard: shard, durable: durable, settings: settings.raft)
         }
     }

@@ -38,7 +38,8 @@ extension RaftInstance {
             sendSnapshot(to: peer, now: now, into: &out)
             return
         }
-        let window = entries(from: prevIndex + 1, through: min(lastIndex, prevIndex + RaftIndex(settings.maxEntriesPerAppend)))
+        let window = entries(
+            from: prevIndex + 1, through: min(lastIndex, prevIndex + RaftIndex(settings.maxEntriesPerAppend)))
         var taken = 0
         var bytes = 0
         for entry in window {

@@ -322,6 +322,68 @@ public nonisolated struct Infranaut_V1_RaftBatchResponse: Sendable {
   public init() {}
 }
 
+/// Leader -> follower: one chunk of the leader's latest checkpoint of a shard (the state machine at
+/// `meta.index`), sent when the follower needs entries the leader no longer has. Chunks are sent in
+/// order and each is answered; the last one makes the follower install the whole.
+public nonisolated struct Infranaut_V1_RaftSnapshotChunk: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shard: UInt32 = 0
+
+  /// The sender's node id; must be the node that sealed the frame.
+  public var from: String = String()
+
+  /// The leader's term the snapshot is sent in.
+  public var term: UInt64 = 0
+
+  public var meta: Infranaut_V1_RaftSnapshotMeta {
+    get {_meta ?? Infranaut_V1_RaftSnapshotMeta()}
+    set {_meta = newValue}
+  }
+  /// Returns true if `meta` has been explicitly set.
+  public var hasMeta: Bool {self._meta != nil}
+  /// Clears the value of `meta`. Subsequent reads from it will return its default value.
+  public mutating func clearMeta() {self._meta = nil}
+
+  /// 0-based position of this chunk in the snapshot.
+  public var chunk: UInt32 = 0
+
+  public var models: [Infranaut_V1_ModelSnapshot] = []
+
+  public var idempotency: [Infranaut_V1_IdempotencyEntry] = []
+
+  public var last: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _meta: Infranaut_V1_RaftSnapshotMeta? = nil
+}
+
+public nonisolated struct Infranaut_V1_RaftSnapshotChunkResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The chunk the receiver expects next for this snapshot: the sender continues from there (a
+  /// retry after a lost answer resumes instead of starting over).
+  public var nextChunk: UInt32 = 0
+
+  /// After the last chunk: whether the receiver installed the snapshot (false: it did not need it,
+  /// or the sender's term is stale).
+  public var installed: Bool = false
+
+  /// The receiver's term, when it refused a stale sender.
+  public var term: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "infranaut.v1"
@@ -903,6 +965,115 @@ nonisolated extension Infranaut_V1_RaftBatchResponse: SwiftProtobuf.Message, Swi
 
   public static func ==(lhs: Infranaut_V1_RaftBatchResponse, rhs: Infranaut_V1_RaftBatchResponse) -> Bool {
     if lhs.dropped != rhs.dropped {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_RaftSnapshotChunk: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RaftSnapshotChunk"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}from\0\u{1}term\0\u{1}meta\0\u{1}chunk\0\u{1}models\0\u{1}idempotency\0\u{1}last\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.shard) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.from) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.term) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._meta) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.chunk) }()
+      case 6: try { try decoder.decodeRepeatedMessageField(value: &self.models) }()
+      case 7: try { try decoder.decodeRepeatedMessageField(value: &self.idempotency) }()
+      case 8: try { try decoder.decodeSingularBoolField(value: &self.last) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.shard != 0 {
+      try visitor.visitSingularUInt32Field(value: self.shard, fieldNumber: 1)
+    }
+    if !self.from.isEmpty {
+      try visitor.visitSingularStringField(value: self.from, fieldNumber: 2)
+    }
+    if self.term != 0 {
+      try visitor.visitSingularUInt64Field(value: self.term, fieldNumber: 3)
+    }
+    try { if let v = self._meta {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    if self.chunk != 0 {
+      try visitor.visitSingularUInt32Field(value: self.chunk, fieldNumber: 5)
+    }
+    if !self.models.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.models, fieldNumber: 6)
+    }
+    if !self.idempotency.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.idempotency, fieldNumber: 7)
+    }
+    if self.last != false {
+      try visitor.visitSingularBoolField(value: self.last, fieldNumber: 8)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_RaftSnapshotChunk, rhs: Infranaut_V1_RaftSnapshotChunk) -> Bool {
+    if lhs.shard != rhs.shard {return false}
+    if lhs.from != rhs.from {return false}
+    if lhs.term != rhs.term {return false}
+    if lhs._meta != rhs._meta {return false}
+    if lhs.chunk != rhs.chunk {return false}
+    if lhs.models != rhs.models {return false}
+    if lhs.idempotency != rhs.idempotency {return false}
+    if lhs.last != rhs.last {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_RaftSnapshotChunkResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RaftSnapshotChunkResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}next_chunk\0\u{1}installed\0\u{1}term\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.nextChunk) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.installed) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.term) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.nextChunk != 0 {
+      try visitor.visitSingularUInt32Field(value: self.nextChunk, fieldNumber: 1)
+    }
+    if self.installed != false {
+      try visitor.visitSingularBoolField(value: self.installed, fieldNumber: 2)
+    }
+    if self.term != 0 {
+      try visitor.visitSingularUInt64Field(value: self.term, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_RaftSnapshotChunkResponse, rhs: Infranaut_V1_RaftSnapshotChunkResponse) -> Bool {
+    if lhs.nextChunk != rhs.nextChunk {return false}
+    if lhs.installed != rhs.installed {return false}
+    if lhs.term != rhs.term {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -13,7 +13,7 @@ extension Infranaut_V1_Response {
         case .publishEvent(let reply): reply.status
         case .events(let reply): reply.status
         case .deliverEvent(let reply): reply.status
-        case .raft: .ok
+        case .raft, .raftSnapshot: .ok
         case .none: Infranaut_V1_Status(code: .internal, message: "the node sent an empty response")
         }
     }

@@ -1,0 +1,297 @@
+import Cluster
+import Monitoring
+import Storage
+import Wire
+
+/// A snapshot being received from a leader, chunk by chunk.
+struct IncomingSnapshot {
+    var from: NodeID
+    var term: RaftTerm
+    var meta: RaftSnapshotMeta
+    var nextChunk: UInt32 = 0
+    var models: [Infranaut_V1_ModelSnapshot] = []
+    var idempotency: [Infranaut_V1_IdempotencyEntry] = []
+    var bytes = 0
+}
+
+/// A received snapshot the core accepted, waiting for the persist that makes it the shard's
+/// checkpoint; the state machine is replaced only once that write is durable.
+struct PendingInstall {
+    var meta: RaftSnapshotMeta
+    var models: [Infranaut_V1_ModelSnapshot]
+    var idempotency: [Infranaut_V1_IdempotencyEntry]
+}
+
+/// Checkpoints and snapshots: the state machine written to RocksDB at an applied index so the log
+/// before it can go, and the same checkpoint streamed in chunks to a follower that needs entries
+/// the leader no longer has.
+///
+/// Invariants:
+/// - A checkpoint is one atomic batch: the models changed since the last one, the idempotency keys
+///   remembered and forgotten since, and the `raft-snapshot/` metadata of the index it is at. So
+///   `models` and `idempotency` always hold the state machine at exactly that index. Log entries
+///   are dropped (from storage and from the core) only behind a durable checkpoint, and
+///   `logRetainedEntries` of them stay so that slightly lagging followers catch up from the log.
+/// - A received snapshot replaces the shard's state in one batch with its checkpoint metadata and
+///   the deletion of the log it covers (the core's `persist`), and memory only after that batch is
+///   durable, at the persist's place among the directives.
+/// - The sender reads its checkpoint through one RocksDB snapshot, so the chunks are one state.
+extension ShardActor {
+    // MARK: Checkpoints
+
+    /// Writes the state machine at the applied index as the shard's checkpoint and lets the log
+    /// before it (minus `logRetainedEntries`) go.
+    public func checkpoint() async {
+        guard state == .serving, let current = raft, appliedIndex > checkpointIndex, pendingInstall == nil,
+            activities.begin(.checkpoint)
+        else { return }
+        defer { finish(.checkpoint) }
+        guard let meta = current.snapshotMeta(at: appliedIndex) else { return }
+        let dropThrough = meta.index > settings.logRetainedEntries ? meta.index - settings.logRetainedEntries : 0
+        let dirty = models.takeDirty()
+        let keys = remembered.takeChanges()
+        do throws(StorageError) {
+            var batch = WriteBatch()
+            for model in dirty {
+                guard let held = models[model] else { continue }
+                batch.put(
+                    StorageKeys.Models.key(shard: shard, model: model), try encode(held.snapshot), in: store.models)
+            }
+            for (key, record) in keys.remembered {
+                batch.put(
+                    StorageKeys.Idempotency.key(shard: shard, model: key.model, key: key.key), try encode(record),
+                    in: store.idempotency)
+            }
+            for key in keys.forgotten {
+                batch.delete(
+                    StorageKeys.Idempotency.key(shard: shard, model: key.model, key: key.key), in: store.idempotency)
+            }
+            try raftLog.addCheckpoint(meta, droppingThrough: dropThrough, to: &batch)
+            try await writer.write(batch)
+        } catch {
+            fail("could not write a checkpoint: \(error)")
+            return
+        }
+        checkpointIndex = max(checkpointIndex, meta.index)
+        if dropThrough > 0, raft != nil, dropThrough <= raft!.appliedIndex { raft!.compact(through: dropThrough) }
+    }
+
+    /// Takes a checkpoint in the background once enough entries were applied since the last one.
+    func checkpointIfDue() {
+        guard appliedIndex - checkpointIndex >= UInt64(settings.checkpointEveryEntries),
+            !activities.isRunning(.checkpoint)
+        else { return }
+        inBackground { await self.checkpoint() }
+    }
+
+    /// The models and idempotency keys of the shard's durable checkpoint.
+    static func loadCheckpoint(shard: Int, store: ShardStore) throws(StorageError) -> (
+        models: [String: ModelState],
+        idempotency: [(model: String, key: String, record: Infranaut_V1_IdempotencyRecord)]
+    ) {
+        var models: [String: ModelState] = [:]
+        var idempotency: [(model: String, key: String, record: Infranaut_V1_IdempotencyRecord)] = []
+        let prefix = StorageKeys.Shard.prefix(shard)
+        try store.database.scan(prefix: prefix, in: store.models) { (entry) throws(StorageError) -> Bool in
+            let snapshot = try decode(Infranaut_V1_ModelSnapshot.self, entry.value, "model snapshot of shard \(shard)")
+            models[snapshot.modelID] = try Self.modelState(snapshot, shard: shard)
+            return true
+        }
+        try store.database.scan(prefix: prefix, in: store.idempotency) { (entry) throws(StorageError) -> Bool in
+            let (_, model, key) = try StorageKeys.Idempotency.parse(entry.key)
+            let record = try decode(Infranaut_V1_IdempotencyRecord.self, entry.value, "idempotency record")
+            idempotency.append((model, key, record))
+            return true
+        }
+        return (models, idempotency)
+    }
+
+    static func modelState(_ snapshot: Infranaut_V1_ModelSnapshot, shard: Int) throws(StorageError) -> ModelState {
+        do throws(ProfileDecodingError) {
+            return try ModelState(snapshot: snapshot)
+        } catch {
+            throw StorageError(
+                .corruption, operation: "load model \(snapshot.modelID) of shard \(shard)",
+                message: "its stored profiles cannot be decoded", cause: error)
+        }
+    }
+
+    // MARK: Sending
+
+    /// Streams the shard's latest durable checkpoint to `peer` in chunks (the core asked for it in
+    /// `term`), unless a stream to it already runs. A lost chunk ends the attempt; the core asks
+    /// again after an election timeout, and the receiver resumes where it got to.
+    func startSnapshot(to peer: NodeID, term: RaftTerm) {
+        guard !sendingSnapshotTo.contains(peer), let links else { return }
+        sendingSnapshotTo.insert(peer)
+        inBackground { await self.streamSnapshot(to: peer, term: term, over: links.transport) }
+    }
+
+    private func streamSnapshot(to peer: NodeID, term: RaftTerm, over transport: any RaftOutbound) async {
+        defer { sendingSnapshotTo.remove(peer) }
+        let chunks: [Infranaut_V1_RaftSnapshotChunk]
+        do throws(StorageError) {
+            chunks = try checkpointChunks(term: term)
+        } catch {
+            logger.error("cannot read the checkpoint to send", metadata: ["to": "\(peer)", "error": "\(error)"])
+            return
+        }
+        var next = 0
+        while next < chunks.count {
+            guard state == .serving, raft?.role == .leader, raft?.term == term else { return }
+            guard let answer = await transport.sendSnapshotChunk(chunks[next], to: peer) else { return }
+            if answer.term > term || chunks[next].last { return }
+            next = Int(answer.nextChunk)
+        }
+    }
+
+    /// The durable checkpoint, read through one RocksDB snapshot, in chunks of at most 4 MiB.
+    private func checkpointChunks(term: RaftTerm) throws(StorageError) -> [Infranaut_V1_RaftSnapshotChunk] {
+        let db = store.database
+        let view = try db.makeSnapshot()
+        defer { view.release() }
+        guard let metaBytes = try db.get(StorageKeys.RaftSnapshot.key(shard: shard), in: store.meta, snapshot: view)
+        else {
+            throw StorageError(
+                .corruption, operation: "send a snapshot of shard \(shard)", message: "it has no checkpoint")
+        }
+        let meta = try decode(Infranaut_V1_RaftSnapshotMeta.self, metaBytes, "raft snapshot metadata of shard \(shard)")
+        let limit = 4 << 20
+        var chunks: [Infranaut_V1_RaftSnapshotChunk] = []
+        var current = Infranaut_V1_RaftSnapshotChunk()
+        var bytes = 0
+        func close() {
+            current.shard = UInt32(shard)
+            current.from = nodeID.rawValue
+            current.term = term
+            current.meta = meta
+            current.chunk = UInt32(chunks.count)
+            chunks.append(current)
+            current = Infranaut_V1_RaftSnapshotChunk()
+            bytes = 0
+        }
+        let prefix = StorageKeys.Shard.prefix(shard)
+        try db.scan(prefix: prefix, in: store.models, snapshot: view) { (entry) throws(StorageError) -> Bool in
+            if bytes > 0 && bytes + entry.value.count > limit { close() }
+            current.models.append(try decode(Infranaut_V1_ModelSnapshot.self, entry.value, "model snapshot"))
+            bytes += entry.value.count
+            return true
+        }
+        try db.scan(prefix: prefix, in: store.idempotency, snapshot: view) { (entry) throws(StorageError) -> Bool in
+            if bytes > 0 && bytes + entry.value.count + 64 > limit { close() }
+            let (_, model, key) = try StorageKeys.Idempotency.parse(entry.key)
+            let record = try decode(Infranaut_V1_IdempotencyRecord.self, entry.value, "idempotency record")
+            current.idempotency.append(
+                .with {
+                    $0.modelID = model
+                    $0.key = key
+                    $0.record = record
+                })
+            bytes += entry.value.count + 64
+            return true
+        }
+        current.last = true
+        close()
+        return chunks
+    }
+
+    // MARK: Receiving
+
+    /// One chunk of a leader's snapshot, from `sender` (the node that sealed the frame). The last
+    /// chunk hands the whole to the core, which accepts it only from a current leader and only
+    /// when it is ahead of what this replica committed.
+    func receiveSnapshotChunk(_ chunk: Infranaut_V1_RaftSnapshotChunk, from sender: NodeID)
+        -> Infranaut_V1_RaftSnapshotChunkResponse
+    {
+        guard state == .serving, chunk.from == sender.rawValue else { return .init() }
+        if raft == nil {
+            raft = Self.replica(node: nodeID, shard: shard, durable: RaftDurableState(), settings: settings.raft)
+            execute(raft!.start(now: RaftClock.now))
+        }
+        let currentTerm = raft!.term
+        guard chunk.term >= currentTerm else {
+            return .with {
+                $0.term = currentTerm
+                $0.nextChunk = chunk.chunk
+            }
+        }
+        guard let meta = try? RaftSnapshotMeta(wire: chunk.meta) else { return .init() }
+        if incoming?.meta != meta || incoming?.from != sender || incoming?.term != chunk.term {
+            guard chunk.chunk == 0 else { return .init() }  // start over from the first chunk
+            incoming = IncomingSnapshot(from: sender, term: chunk.term, meta: meta)
+        }
+        guard chunk.chunk == incoming!.nextChunk else { return .with { $0.nextChunk = incoming!.nextChunk } }
+        incoming!.models += chunk.models
+        incoming!.idempotency += chunk.idempotency
+        incoming!.bytes += chunk.models.reduce(0) { $0 + $1.serializedSizeEstimate } + chunk.idempotency.count * 96
+        guard incoming!.bytes <= settings.maxIncomingSnapshotBytes else {
+            logger.error(
+                "a snapshot exceeds the size a replica receives; refused",
+                metadata: ["from": "\(sender)", "limit": "\(settings.maxIncomingSnapshotBytes)"])
+            incoming = nil
+            return .init()
+        }
+        incoming!.nextChunk += 1
+        guard chunk.last else { return .with { $0.nextChunk = incoming!.nextChunk } }
+        let received = incoming!
+        incoming = nil
+        let (accepted, out) = raft!.installSnapshot(meta, leader: sender, term: chunk.term, now: RaftClock.now)
+        if accepted {
+            pendingInstall = PendingInstall(meta: meta, models: received.models, idempotency: received.idempotency)
+        }
+        execute(out)
+        return .with {
+            $0.installed = accepted
+            $0.nextChunk = received.nextChunk
+        }
+    }
+
+    /// The writes that replace the shard's stored state with the pending snapshot's, for the
+    /// persist that installs `meta`.
+    func addInstall(of meta: RaftSnapshotMeta, to batch: inout WriteBatch) throws(StorageError) {
+        guard let install = pendingInstall, install.meta == meta else {
+            throw StorageError(
+                .corruption, operation: "install a snapshot of shard \(shard)",
+                message: "the core asked to install snapshot \(meta.index) that was never received")
+        }
+        let range = StorageKeys.Shard.range(shard)
+        batch.deleteRange(from: range.start, to: range.end, in: store.models)
+        batch.deleteRange(from: range.start, to: range.end, in: store.idempotency)
+        for model in install.models {
+            batch.put(StorageKeys.Models.key(shard: shard, model: model.modelID), try encode(model), in: store.models)
+        }
+        for entry in install.idempotency {
+            batch.put(
+                StorageKeys.Idempotency.key(shard: shard, model: entry.modelID, key: entry.key),
+                try encode(entry.record),
+                in: store.idempotency)
+        }
+    }
+
+    /// Replaces the state machine with the pending snapshot's, once its write is durable.
+    func installPending(_ meta: RaftSnapshotMeta) {
+        guard let install = pendingInstall, install.meta == meta else { return }
+        pendingInstall = nil
+        var loaded: [String: ModelState] = [:]
+        for snapshot in install.models {
+            do throws(StorageError) {
+                loaded[snapshot.modelID] = try Self.modelState(snapshot, shard: shard)
+            } catch {
+                fail("an installed snapshot cannot be decoded: \(error)")
+                return
+            }
+        }
+        store.modelCount.add(models.replace(with: loaded))
+        remembered = IdempotencyTable(
+            install.idempotency.map { (model: $0.modelID, key: $0.key, record: $0.record) })
+        _ = remembered.takeChanges()
+        appliedIndex = meta.index
+        checkpointIndex = meta.index
+        logger.info("installed a snapshot", metadata: ["index": "\(meta.index)", "models": "\(loaded.count)"])
+    }
+}
+
+extension Infranaut_V1_ModelSnapshot {
+    /// The bytes a model snapshot takes, roughly (its features' serialized profiles dominate).
+    var serializedSizeEstimate: Int { features.reduce(64) { $0 + $1.profile.count + $1.name.utf8.count + 16 } }
+}
