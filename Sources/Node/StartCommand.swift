@@ -96,7 +96,7 @@ struct StartCommand: AsyncParsableCommand {
         help:
             "Raft log entries a shard keeps behind its checkpoint, so that a follower a little behind catches up from the log instead of a snapshot."
     )
-    var logRetainedEntries = 1_024
+    var logRetainedEntries = 128
 
     @Option(name: .customLong("idempotency-window-s"), help: "How long a retried idempotency key is recognised.")
     var idempotencyWindowSeconds = 600

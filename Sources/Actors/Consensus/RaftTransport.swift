@@ -10,12 +10,12 @@ import Wire
 ///
 /// Best effort, as Raft expects: a frame that fails or times out is dropped (Raft resends), and a
 /// peer that stops answering holds at most `maxQueuedBytes` of messages, the oldest dropped first.
-/// At most one frame per peer is in flight, so a slow peer never gets a pile of requests queued
-/// on its connection (what once stalled a healed partition for 90 s).
+/// At most one frame per peer and lane is in flight, so a slow peer never gets a pile of requests
+/// queued on its connection (what once stalled a healed partition for 90 s).
 final class RaftTransport: RaftOutbound {
     struct Settings: Sendable {
-        /// Largest frame (the first message is always sent, however large). Default 8 MiB.
-        var maxFrameBytes = 8 << 20
+        /// Largest frame (the first message is always sent, however large). Default 4 MiB.
+        var maxFrameBytes = 4 << 20
         /// Messages kept for one peer while its frames are slow or failing. Default 64 MiB.
         var maxQueuedBytes = 64 << 20
         /// How long a frame may take before it counts as lost. Default 2 s.
@@ -37,10 +37,18 @@ final class RaftTransport: RaftOutbound {
         let wakeup = Wakeup()
     }
 
+    /// Two lanes per peer, each with its own frame in flight: answers and elections are never
+    /// stuck behind megabytes of entries. Appends (heartbeats included, which must not overtake
+    /// the entries before them) take the data lane; everything else the control lane.
+    fileprivate struct Lane: Hashable {
+        var node: NodeID
+        var data: Bool
+    }
+
     private struct State {
-        var peers: [NodeID: PeerQueue] = [:]
-        /// Peers whose sender task has not been started yet.
-        var unstarted: [NodeID] = []
+        var peers: [Lane: PeerQueue] = [:]
+        /// Lanes whose sender task has not been started yet.
+        var unstarted: [Lane] = []
         var closed = false
     }
 
@@ -69,12 +77,15 @@ final class RaftTransport: RaftOutbound {
                 $0.message = message.wire
             },
             bytes: Self.estimatedBytes(message))
+        var isData = false
+        if case .append = message.payload { isData = true }
+        let lane = Lane(node: node, data: isData)
         let (wakeup, isNew) = state.withLock { state -> (Wakeup?, Bool) in
             guard !state.closed else { return (nil, false) }
-            let isNew = state.peers[node] == nil
-            if isNew { state.unstarted.append(node) }
-            state.peers[node, default: PeerQueue()].append(item, limit: settings.maxQueuedBytes)
-            return (state.peers[node]?.wakeup, isNew)
+            let isNew = state.peers[lane] == nil
+            if isNew { state.unstarted.append(lane) }
+            state.peers[lane, default: PeerQueue()].append(item, limit: settings.maxQueuedBytes)
+            return (state.peers[lane]?.wakeup, isNew)
         }
         if isNew { newPeer.signal() }
         wakeup?.signal()
@@ -101,12 +112,12 @@ final class RaftTransport: RaftOutbound {
     func run() async {
         await withDiscardingTaskGroup { group in
             while !Task.isCancelled {
-                let started = state.withLock { state -> [(NodeID, Wakeup)] in
+                let started = state.withLock { state -> [(Lane, Wakeup)] in
                     defer { state.unstarted = [] }
-                    return state.unstarted.compactMap { node in state.peers[node].map { (node, $0.wakeup) } }
+                    return state.unstarted.compactMap { lane in state.peers[lane].map { (lane, $0.wakeup) } }
                 }
-                for (node, wakeup) in started {
-                    group.addTask { await self.sendLoop(to: node, wakeup: wakeup) }
+                for (lane, wakeup) in started {
+                    group.addTask { await self.sendLoop(on: lane, wakeup: wakeup) }
                 }
                 await newPeer.wait()
             }
@@ -114,14 +125,14 @@ final class RaftTransport: RaftOutbound {
         }
     }
 
-    private func sendLoop(to node: NodeID, wakeup: Wakeup) async {
+    private func sendLoop(on lane: Lane, wakeup: Wakeup) async {
         while !Task.isCancelled {
-            let frame = state.withLock { state in state.peers[node]?.take(upTo: settings.maxFrameBytes) ?? [] }
+            let frame = state.withLock { state in state.peers[lane]?.take(upTo: settings.maxFrameBytes) ?? [] }
             guard !frame.isEmpty else {
                 await wakeup.wait()
                 continue
             }
-            await deliver(frame, to: node)
+            await deliver(frame, to: lane.node)
         }
     }
 

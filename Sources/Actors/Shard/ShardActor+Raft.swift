@@ -70,9 +70,10 @@ extension ShardActor {
     /// Proposes `command` (empty: a read marker) and waits until its entry is applied. nil when it
     /// was not committed at the index and term it was accepted at (a leader change), or this
     /// replica does not lead.
-    func propose(_ command: [UInt8]) async -> Applied? {
+    func propose(_ command: [UInt8], op: Infranaut_V1_StoredOp? = nil) async -> Applied? {
         guard state == .serving, raft != nil else { return nil }
         let (outcome, out) = raft!.propose(command, now: RaftClock.now)
+        if case .accepted(let index, let term) = outcome, let op { proposedOps[index] = (term, op) }
         execute(out)
         guard case .accepted(let index, let term) = outcome else { return nil }
         return await withCheckedContinuation { continuation in
@@ -230,6 +231,7 @@ extension ShardActor {
             appliedIndex = entry.index
             var result: ShardActor.Applied?
             if case .command(let bytes) = entry.body {
+                bytesSinceCheckpoint += bytes.count
                 result = bytes.isEmpty ? .marker : applyOp(bytes, entry: entry)
             }
             guard let list = waiters.removeValue(forKey: entry.index) else { continue }
@@ -244,12 +246,16 @@ extension ShardActor {
     /// log twice): deterministic, so every replica agrees.
     private func applyOp(_ bytes: [UInt8], entry: RaftEntry) -> ShardActor.Applied? {
         var op: Infranaut_V1_StoredOp
-        do throws(StorageError) {
-            op = try decode(Infranaut_V1_StoredOp.self, bytes, "op at index \(entry.index) of shard \(shard)")
-        } catch {
-            // Committed on a majority, so every replica holds these bytes: stop rather than diverge.
-            fail("a committed entry cannot be decoded: \(error)")
-            return nil
+        if let proposed = proposedOps.removeValue(forKey: entry.index), proposed.term == entry.term {
+            op = proposed.op  // this leader's own proposal: the bytes are its encoding
+        } else {
+            do throws(StorageError) {
+                op = try decode(Infranaut_V1_StoredOp.self, bytes, "op at index \(entry.index) of shard \(shard)")
+            } catch {
+                // Committed on a majority, so every replica holds these bytes: stop rather than diverge.
+                fail("a committed entry cannot be decoded: \(error)")
+                return nil
+            }
         }
         // Keys expire by the ops' own acceptance times, so every replica forgets the same keys at
         // the same index.

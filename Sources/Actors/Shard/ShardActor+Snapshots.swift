@@ -47,9 +47,10 @@ extension ShardActor {
         else { return }
         defer { finish(.checkpoint) }
         guard let meta = current.snapshotMeta(at: appliedIndex) else { return }
-        let dropThrough = meta.index > settings.logRetainedEntries ? meta.index - settings.logRetainedEntries : 0
+        let dropThrough = retainedLogStart(before: meta.index, in: current)
         let dirty = models.takeDirty()
         let keys = remembered.takeChanges()
+        bytesSinceCheckpoint = 0
         do throws(StorageError) {
             var batch = WriteBatch()
             for model in dirty {
@@ -76,9 +77,26 @@ extension ShardActor {
         if dropThrough > 0, raft != nil, dropThrough <= raft!.appliedIndex { raft!.compact(through: dropThrough) }
     }
 
+    /// The index through which the log can go behind a checkpoint at `index`: all but the last
+    /// `logRetainedEntries` entries, and fewer when they hold more than `logRetainedBytes`.
+    private func retainedLogStart(before index: RaftIndex, in group: RaftInstance) -> RaftIndex {
+        var keepFrom = index + 1
+        var bytes = 0
+        while keepFrom > group.firstIndex, index + 1 - keepFrom < settings.logRetainedEntries,
+            let entry = group.entry(at: keepFrom - 1)
+        {
+            bytes += entry.payloadSize
+            if bytes > settings.logRetainedBytes { break }
+            keepFrom -= 1
+        }
+        return keepFrom - 1
+    }
+
     /// Takes a checkpoint in the background once enough entries were applied since the last one.
     func checkpointIfDue() {
-        guard appliedIndex - checkpointIndex >= UInt64(settings.checkpointEveryEntries),
+        guard
+            appliedIndex - checkpointIndex >= UInt64(settings.checkpointEveryEntries)
+                || bytesSinceCheckpoint >= settings.checkpointEveryBytes,
             !activities.isRunning(.checkpoint)
         else { return }
         inBackground { await self.checkpoint() }
@@ -287,6 +305,7 @@ extension ShardActor {
         _ = remembered.takeChanges()
         appliedIndex = meta.index
         checkpointIndex = meta.index
+        proposedOps = proposedOps.filter { $0.key > meta.index }
         logger.info("installed a snapshot", metadata: ["index": "\(meta.index)", "models": "\(loaded.count)"])
     }
 }
@@ -294,4 +313,12 @@ extension ShardActor {
 extension Infranaut_V1_ModelSnapshot {
     /// The bytes a model snapshot takes, roughly (its features' serialized profiles dominate).
     var serializedSizeEstimate: Int { features.reduce(64) { $0 + $1.profile.count + $1.name.utf8.count + 16 } }
+}
+
+extension RaftEntry {
+    /// The bytes of the entry's command (what the log holds in memory).
+    var payloadSize: Int {
+        if case .command(let bytes) = body { return bytes.count }
+        return 0
+    }
 }

@@ -19,9 +19,14 @@ public struct ShardSettings: Sendable {
     public var maxModels = 10_000
     /// A checkpoint is taken once this many entries were applied since the last one. Default 2,000.
     public var checkpointEveryEntries = 2_000
+    /// ... or once entries of this many command bytes were (the core holds its log in memory until
+    /// a checkpoint lets it go, and a node holds hundreds of shards). Default 1 MiB.
+    public var checkpointEveryBytes = 1 << 20
     /// Entries kept in the log behind a checkpoint, so that a follower a little behind catches up
-    /// from the log rather than by a whole snapshot. Default 1,024.
-    public var logRetainedEntries: UInt64 = 1_024
+    /// from the log rather than by a whole snapshot: at most this many, and at most
+    /// `logRetainedBytes` of commands. Default 128 entries, 256 KiB.
+    public var logRetainedEntries: UInt64 = 128
+    public var logRetainedBytes = 256 << 10
     /// The most bytes of a snapshot a replica holds in memory while it is being received. Default
     /// 1 GiB.
     public var maxIncomingSnapshotBytes = 1 << 30
@@ -119,11 +124,15 @@ public actor ShardActor {
     var appliedIndex: RaftIndex = 0
     /// The index the shard's durable checkpoint (models and keys in RocksDB) is at.
     var checkpointIndex: RaftIndex = 0
+    /// Command bytes applied since the last checkpoint started.
+    var bytesSinceCheckpoint = 0
     /// Snapshot transfers: the one being received, the one accepted and waiting for its write, and
     /// the peers this leader streams one to (ShardActor+Snapshots.swift).
     var incoming: IncomingSnapshot?
     var pendingInstall: PendingInstall?
     var sendingSnapshotTo: Set<NodeID> = []
+    /// Ops this leader proposed, by index, so that applying them needs no decoding.
+    var proposedOps: [RaftIndex: (term: RaftTerm, op: Infranaut_V1_StoredOp)] = [:]
     /// Proposals of this leader waiting for their entry to be applied, by index.
     var waiters: [RaftIndex: [Waiter]] = [:]
     /// Keys proposed here and not yet applied: a retry racing its original joins it.
@@ -245,7 +254,7 @@ public actor ShardActor {
         }
         proposing[key] = []
         let response: Infranaut_V1_IngestResponse
-        switch await propose(command) {
+        switch await propose(command, op: op) {
         case .op(let record, let replayed)?:
             response = .with {
                 $0.status = .ok
