@@ -107,7 +107,7 @@ struct TrustBoundaryProcessTests {
         defer { client.close() }
         let bodies: [Infranaut_V1_Request.OneOf_Body] = [
             .replicate(.with { $0.shard = 0 }), .installSnapshot(.init()), .fetchSnapshot(.init()), .handOff(.init()),
-            .deliverEvent(.init()), .leave(.init()),
+            .deliverEvent(.init()), .leave(.init()), .fault(.with { $0.drop = ["n2"] }),
             .publishEvent(
                 .with {
                     $0.event = .with {

@@ -27,6 +27,9 @@ extension Infranaut_V1_Request {
         case .publishEvent:
             return
                 "events reach every coordinator (and, with alerting, the people they notify), so publishing needs the cluster secret (infranaut publish-event --cluster-secret-file)"
+        case .fault:
+            return
+                "fault rules cut a node off from its peers and need the cluster secret (infranaut fault --cluster-secret-file)"
         case .receipts(let receipts) where receipts.local:
             return "receipts.local reads one replica's copy, for peers and drills"
         default:
@@ -49,6 +52,7 @@ extension Infranaut_V1_Request {
         case .fetchSnapshot: "fetch_snapshot"
         case .handOff: "hand_off"
         case .deliverEvent: "deliver_event"
+        case .fault: "fault"
         case .none: "no body"
         }
     }
@@ -127,7 +131,8 @@ final class RequestHandler: Service {
         switch (mode.withLock({ $0 }), request.body, caller) {
         case (.serving, _, _), (_, .members, _), (_, .ring, _): true
         case (.leaving, .leave, .peer), (.leaving, .replicate, .peer), (.leaving, .installSnapshot, .peer),
-            (.leaving, .fetchSnapshot, .peer), (.leaving, .handOff, .peer), (.leaving, .deliverEvent, .peer):
+            (.leaving, .fetchSnapshot, .peer), (.leaving, .handOff, .peer), (.leaving, .deliverEvent, .peer),
+            (.leaving, .fault, .peer):
             true
         default: false
         }
@@ -221,12 +226,14 @@ final class RequestHandler: Service {
                 }
             }
             defer { forwardedServed.leave() }
-            return await serve(request, bytes: bytes)
+            return await serve(request, bytes: bytes, from: caller)
         }
-        return await serve(request, bytes: bytes)
+        return await serve(request, bytes: bytes, from: caller)
     }
 
-    private func serve(_ request: Infranaut_V1_Request, bytes: [UInt8]) async -> Infranaut_V1_Response {
+    private func serve(_ request: Infranaut_V1_Request, bytes: [UInt8], from caller: Caller) async
+        -> Infranaut_V1_Response
+    {
         switch request.body {
         case .ingest(let ingest):
             return await serveIngest(ingest, request: request, bytes: bytes)
@@ -287,6 +294,11 @@ final class RequestHandler: Service {
         case .leave:
             let reply = await decommission.leave { self.refuseClients() }
             return .with { $0.leave = reply }
+        case .fault(let fault):
+            guard case .peer(let sender) = caller else {
+                return .error(.permissionDenied, "fault is accepted only on the peer listener")
+            }
+            return .with { $0.fault = faultResponse(fault, from: sender) }
         case .handOff(let handOff):
             guard let shard = router.shard(number: handOff.shard) else {
                 return .error(.invalidArgument, "no shard \(handOff.shard) on this node")

@@ -140,6 +140,15 @@ public nonisolated struct Infranaut_V1_Request: Sendable {
     set {body = .deliverEvent(newValue)}
   }
 
+  /// Admin, peer-only: node-local fault injection for partition drills.
+  public var fault: Infranaut_V1_FaultRequest {
+    get {
+      if case .fault(let v)? = body {return v}
+      return Infranaut_V1_FaultRequest()
+    }
+    set {body = .fault(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -157,6 +166,8 @@ public nonisolated struct Infranaut_V1_Request: Sendable {
     case fetchSnapshot(Infranaut_V1_FetchSnapshotRequest)
     case handOff(Infranaut_V1_HandOffRequest)
     case deliverEvent(Infranaut_V1_DeliverEventRequest)
+    /// Admin, peer-only: node-local fault injection for partition drills.
+    case fault(Infranaut_V1_FaultRequest)
 
   }
 
@@ -284,6 +295,14 @@ public nonisolated struct Infranaut_V1_Response: Sendable {
     set {body = .deliverEvent(newValue)}
   }
 
+  public var fault: Infranaut_V1_FaultResponse {
+    get {
+      if case .fault(let v)? = body {return v}
+      return Infranaut_V1_FaultResponse()
+    }
+    set {body = .fault(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -301,6 +320,7 @@ public nonisolated struct Infranaut_V1_Response: Sendable {
     case fetchSnapshot(Infranaut_V1_FetchSnapshotResponse)
     case handOff(Infranaut_V1_HandOffResponse)
     case deliverEvent(Infranaut_V1_DeliverEventResponse)
+    case fault(Infranaut_V1_FaultResponse)
 
   }
 
@@ -313,7 +333,7 @@ fileprivate nonisolated let _protobuf_package = "infranaut.v1"
 
 nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Request"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}hops\0\u{2}\u{8}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{2}\u{3}replicate\0\u{3}install_snapshot\0\u{3}fetch_snapshot\0\u{3}hand_off\0\u{3}deliver_event\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}hops\0\u{2}\u{8}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{2}\u{3}replicate\0\u{3}install_snapshot\0\u{3}fetch_snapshot\0\u{3}hand_off\0\u{3}deliver_event\0\u{2}\u{6}fault\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -492,6 +512,19 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
           self.body = .deliverEvent(v)
         }
       }()
+      case 30: try {
+        var v: Infranaut_V1_FaultRequest?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .fault(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .fault(v)
+        }
+      }()
       default: break
       }
     }
@@ -561,6 +594,10 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
       guard case .deliverEvent(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 24)
     }()
+    case .fault?: try {
+      guard case .fault(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 30)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -577,7 +614,7 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Response"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{9}error\0\u{1}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{2}\u{3}replicate\0\u{3}install_snapshot\0\u{3}fetch_snapshot\0\u{3}hand_off\0\u{3}deliver_event\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{9}error\0\u{1}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{2}\u{3}replicate\0\u{3}install_snapshot\0\u{3}fetch_snapshot\0\u{3}hand_off\0\u{3}deliver_event\0\u{2}\u{6}fault\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -767,6 +804,19 @@ nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobu
           self.body = .deliverEvent(v)
         }
       }()
+      case 30: try {
+        var v: Infranaut_V1_FaultResponse?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .fault(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .fault(v)
+        }
+      }()
       default: break
       }
     }
@@ -833,6 +883,10 @@ nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobu
     case .deliverEvent?: try {
       guard case .deliverEvent(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 24)
+    }()
+    case .fault?: try {
+      guard case .fault(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 30)
     }()
     case nil: break
     }

@@ -17,6 +17,7 @@ extension Infranaut_V1_Response {
         case .replicate(let reply): reply.status
         case .installSnapshot(let reply): reply.status
         case .fetchSnapshot(let reply): reply.status
+        case .fault(let reply): reply.status
         case .none: Infranaut_V1_Status(code: .internal, message: "the node sent an empty response")
         }
     }
