@@ -92,10 +92,14 @@ struct FaultRulesTests {
     @Test("expired rules stop applying at once and are cleared")
     func injectorExpiry() async throws {
         let injector = FaultInjector(myself: "n1", logger: Logger(label: "test.faults"))
+        let set = ContinuousClock.now
         try injector.set(drop: ["n2"], delay: [], delayBy: .zero, lifetime: .milliseconds(50), by: "test")
         #expect(injector.fault(from: "n2") == .drop)
-        try await Task.sleep(for: .milliseconds(60))
+        while injector.fault(from: "n2") != nil, ContinuousClock.now - set < .seconds(5) {
+            try await Task.sleep(for: .milliseconds(5))
+        }
         #expect(injector.fault(from: "n2") == nil)
+        #expect(ContinuousClock.now - set >= .milliseconds(50), "the rules expired early")
         #expect(injector.snapshot.faults.isEmpty)
     }
 }
