@@ -53,7 +53,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "Drill", dependencies: ["Wire", "Cluster", "Tabular", "Telemetry"], swiftSettings: strict),
+        .target(
+            name: "Drill", dependencies: ["Wire", "Cluster", "Monitoring", "Tabular", "Telemetry"], swiftSettings: strict),
         .executableTarget(
             name: "Node",
             dependencies: [
@@ -84,6 +85,6 @@ let package = Package(
             name: "ActorsTests",
             dependencies: ["Actors", "Wire", "Storage", "Cluster", "Monitoring", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
-        .testTarget(name: "NodeTests", dependencies: ["Wire", "Cluster", "Drill"]),
+        .testTarget(name: "NodeTests", dependencies: ["Wire", "Cluster", "Drill", "Monitoring"]),
     ]
 )

@@ -10,6 +10,9 @@ import Wire
 /// batch again; optionally one survivor is paused; at the end of the round the killed nodes are
 /// restarted on their data and addresses, and the next round starts once all see each other.
 ///
+/// With a partition scenario (``DrillOptions/partition``), each round partitions the cluster
+/// instead, through fault rules on every node (Drill+Partitions.swift).
+///
 /// Verification, after the load stopped: for every model, the drill asks the cluster for the
 /// receipts of every key it sent (`ReceiptsRequest`). An acknowledged key without a receipt is a
 /// lost batch. The model's batch count minus the number of its keys with a receipt is the number
@@ -67,8 +70,9 @@ public struct Drill: Sendable {
             try await allSeeAlive(cluster.map(\.client))
         }
         options.progress(
-            "\(options.nodes)-node cluster formed in \(root); \(options.rounds) round(s) of \(options.duration), killing \(options.kill) per round"
-        )
+            "\(options.nodes)-node cluster formed in \(root); \(options.rounds) round(s) of \(options.duration), "
+                + (options.partition.map { "partition \($0.rawValue), killing \(options.kill) during it" }
+                    ?? "killing \(options.kill) per round"))
 
         let models = try await chooseModels(cluster: cluster, runID: runID)
         let load = DrillLoad(
@@ -79,8 +83,56 @@ public struct Drill: Sendable {
         var report = DrillReport(
             nodes: options.nodes, killPerRound: options.kill, rounds: options.rounds,
             roundSeconds: options.duration.inSeconds)
+        report.partition = options.partition
         var kills: [(failure: Int, at: ContinuousClock.Instant)] = []
+        var partitions: [PartitionRun] = []
+        if let scenario = options.partition {
+            partitions = try await partitionRounds(scenario, cluster: cluster, root: root, models: models, load: load)
+        } else {
+            kills = try await killRounds(cluster: cluster, root: root, models: models, load: load, into: &report)
+        }
+        options.progress(
+            "stopping the load after \(String(format: "%.1f", (ContinuousClock.now - started).inSeconds)) s; waiting for batches in flight"
+        )
+        await load.stop()
+        let batches = load.batches
+        if options.partition == nil {
+            Self.tallyKills(kills, batches: batches, into: &report)
+        } else {
+            Self.tallyPartitions(
+                partitions, batches: batches, failedAttempts: load.failedAttempts,
+                nodeByClient: Dictionary(cluster.map { ($0.client, $0.id) }, uniquingKeysWith: { $1 }), into: &report)
+        }
+        try await Self.audit(batches: batches, models: models, asking: cluster.map(\.client), into: &report)
+        report.retries = load.retries
+        if let fatal = load.fatal { report.problems.append(fatal) }
+        for failure in report.failures {
+            if failure.detectionSeconds == nil {
+                report.problems.append(
+                    "round \(failure.round): \(failure.node) was not declared dead by every survivor within 60 s")
+            }
+            if failure.recoverySeconds == nil && !failure.affectedModels.isEmpty {
+                report.problems.append(
+                    "round \(failure.round): ingest for the models \(failure.node) was primary of did not recover within 60 s"
+                )
+            }
+        }
+        report.detection = .of(report.failures.compactMap(\.detectionSeconds))
+        report.recovery = .of(report.failures.compactMap(\.recoverySeconds))
+        if options.partition != nil {
+            let phases = report.partitions.flatMap(\.phases)
+            report.detection = .of(phases.compactMap(\.detectionSeconds))
+            report.failover = .of(phases.compactMap(\.failoverSeconds))
+            report.recovery = .of(report.partitions.compactMap(\.recoverySeconds))
+        }
+        return report
+    }
 
+    /// The kill rounds (see the type's comment); returns each failure's index and when it happened.
+    private func killRounds(
+        cluster: [Node], root: String, models: [String], load: DrillLoad, into report: inout DrillReport
+    ) async throws -> [(failure: Int, at: ContinuousClock.Instant)] {
+        var kills: [(failure: Int, at: ContinuousClock.Instant)] = []
         for round in 1...options.rounds {
             let roundStart = ContinuousClock.now
             try await Task.sleep(until: roundStart + options.duration / 3, clock: .continuous)
@@ -151,15 +203,15 @@ public struct Drill: Sendable {
                 "round \(round): restarted \(victims.map(\.id).joined(separator: ", ")); all \(options.nodes) nodes alive again"
             )
         }
-        options.progress(
-            "stopping the load after \(String(format: "%.1f", (ContinuousClock.now - started).inSeconds)) s; waiting for batches in flight"
-        )
-        await load.stop()
-        let batches = load.batches
+        return kills
+    }
 
-        // Recovery: per failure, the first acknowledgement of a batch first sent after the kill,
-        // for the slowest affected model.
-        // Only batches first sent before the next kill count, and only within 60 s.
+    /// Recovery: per failure, the first acknowledgement of a batch first sent after the kill, for
+    /// the slowest affected model. Only batches first sent before the next kill count, and only
+    /// within 60 s.
+    private static func tallyKills(
+        _ kills: [(failure: Int, at: ContinuousClock.Instant)], batches: [SentBatch], into report: inout DrillReport
+    ) {
         for (position, (index, at)) in kills.enumerated() {
             let next = kills.dropFirst(position + 1).first { $0.at > at }?.at
             var slowest: Duration? = .zero
@@ -176,31 +228,6 @@ public struct Drill: Sendable {
             report.failures[index].recoverySeconds =
                 report.failures[index].affectedModels.isEmpty ? nil : slowest?.inSeconds
         }
-        try await Self.audit(batches: batches, models: models, asking: cluster.map(\.client), into: &report)
-        report.retries = load.retries
-        if let fatal = load.fatal { report.problems.append(fatal) }
-        for failure in report.failures {
-            if failure.detectionSeconds == nil {
-                report.problems.append(
-                    "round \(failure.round): \(failure.node) was not declared dead by every survivor within 60 s")
-            }
-            if failure.recoverySeconds == nil && !failure.affectedModels.isEmpty {
-                report.problems.append(
-                    "round \(failure.round): ingest for the models \(failure.node) was primary of did not recover within 60 s"
-                )
-            }
-        }
-        func summary(_ values: [Double]) -> DrillReport.Summary? {
-            guard !values.isEmpty else { return nil }
-            let sorted = values.sorted()
-            let median =
-                sorted.count % 2 == 1
-                ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-            return .init(median: median, max: sorted.last!)
-        }
-        report.detection = summary(report.failures.compactMap(\.detectionSeconds))
-        report.recovery = summary(report.failures.compactMap(\.recoverySeconds))
-        return report
     }
 
     /// The drill's models: for every node, two models whose shard it is primary of, so every kill
@@ -246,7 +273,7 @@ public struct Drill: Sendable {
         return .init(round: round, node: node.id, seconds: pause.inSeconds, declaredDead: declaredDead)
     }
 
-    private func start(_ node: Node, seed: String?, root: String) throws {
+    func start(_ node: Node, seed: String?, root: String) throws {
         let launched = try launchNode(
             binary: options.binary, dataDirectory: node.data,
             client: node.client.isEmpty ? "tcp://127.0.0.1:0" : node.client,

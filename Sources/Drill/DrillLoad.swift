@@ -12,6 +12,14 @@ struct SentBatch: Sendable {
     var rows: Int
     var firstSent: ContinuousClock.Instant
     var acknowledged: ContinuousClock.Instant?
+    /// The client address of the node whose answer acknowledged it.
+    var acknowledgedBy: String?
+}
+
+/// A request the client saw refused (retryably) or unanswered: when, and by which node.
+struct FailedAttempt: Sendable {
+    var at: ContinuousClock.Instant
+    var target: String
 }
 
 /// The drill's client: `senders` tasks push batches with unique idempotency keys to the nodes in
@@ -19,6 +27,8 @@ struct SentBatch: Sendable {
 /// refusal or transport failure with the same key (on the next node) until the batch is
 /// acknowledged. After `stop()`, each sender finishes the batch it holds, giving up only at
 /// `drainDeadline`; a batch never acknowledged is "unresolved" (it may or may not be applied).
+/// Probes (``probe(_:through:until:)``) are batches of the same kind sent to chosen nodes; they
+/// are in the ledger as well, so the audit checks them too.
 final class DrillLoad: Sendable {
     struct Settings: Sendable {
         var models: [String]
@@ -26,6 +36,9 @@ final class DrillLoad: Sendable {
         var rate = 400
         var rowsPerBatch = 20
         var requestTimeout: Duration = .seconds(4)
+        /// Per attempt of a probe: above the nodes' forward timeout (2 s), so a forwarded write can
+        /// be answered.
+        var probeTimeout: Duration = .seconds(3)
         var drainTimeout: Duration = .seconds(30)
         var runID: String
     }
@@ -38,7 +51,14 @@ final class DrillLoad: Sendable {
         var retries = 0
         var lastRetryReason = ""
         var fatal: String?
+        /// Refused or unanswered attempts, oldest first (at most `maxFailedAttempts`).
+        var failedAttempts: [FailedAttempt] = []
+        var probes = 0
     }
+
+    /// Failed attempts kept: far more than a drill of a few minutes makes (each sender waits at
+    /// least 50 ms after one).
+    private static let maxFailedAttempts = 200_000
 
     private let settings: Settings
     private let state = Mutex(State())
@@ -56,6 +76,7 @@ final class DrillLoad: Sendable {
     var retries: Int { state.withLock { $0.retries } }
     var lastRetryReason: String { state.withLock { $0.lastRetryReason } }
     var fatal: String? { state.withLock { $0.fatal } }
+    var failedAttempts: [FailedAttempt] { state.withLock { $0.failedAttempts } }
 
     /// Whether every model in `models` had a batch first sent after `instant` acknowledged.
     func recovered(_ models: Set<String>, after instant: ContinuousClock.Instant) -> Bool {
@@ -124,18 +145,9 @@ final class DrillLoad: Sendable {
                     try? await Task.sleep(for: .milliseconds(50))
                     continue
                 }
-                let outcome: Infranaut_V1_Status
-                do {
-                    if clients[target] == nil { clients[target] = try RequestClient(dial: target) }
-                    let reply = try await clients[target]!.request(bytes, timeout: settings.requestTimeout)
-                    outcome = try Infranaut_V1_Response(serializedBytes: reply).outcome
-                } catch {
-                    outcome = Infranaut_V1_Status(code: .unavailable, message: "\(target): \(error)")
-                }
-                if outcome.code == .ok {
-                    state.withLock { $0.batches[index].acknowledged = .now }
-                    break
-                }
+                if clients[target] == nil, let made = try? RequestClient(dial: target) { clients[target] = made }
+                let outcome = await attempt(bytes, batch: index, through: target, client: clients[target])
+                if outcome.code == .ok { break }
                 guard outcome.retryable else {
                     state.withLock {
                         $0.fatal =
@@ -150,6 +162,73 @@ final class DrillLoad: Sendable {
                 try? await Task.sleep(for: .milliseconds(50))
             }
         }
+    }
+
+    /// Sends one attempt of the batch at `index` and records its outcome: the acknowledgement, or a
+    /// failed attempt.
+    private func attempt(
+        _ bytes: [UInt8], batch index: Int, through target: String, client: RequestClient?,
+        timeout: Duration? = nil
+    ) async -> Infranaut_V1_Status {
+        var outcome: Infranaut_V1_Status
+        do {
+            guard let client else { throw DrillError("cannot make a client for \(target)") }
+            let reply = try await client.request(bytes, timeout: timeout ?? settings.requestTimeout)
+            outcome = try Infranaut_V1_Response(serializedBytes: reply).outcome
+        } catch {
+            outcome = Infranaut_V1_Status(code: .unavailable, message: "\(target): \(error)")
+        }
+        let now = ContinuousClock.now
+        state.withLock { state in
+            if outcome.code == .ok {
+                state.batches[index].acknowledged = now
+                state.batches[index].acknowledgedBy = target
+            } else if state.failedAttempts.count < Self.maxFailedAttempts {
+                state.failedAttempts.append(FailedAttempt(at: now, target: target))
+            }
+        }
+        return outcome
+    }
+
+    /// Sends a new batch of `model` through `target` alone, again with the same key after every
+    /// retryable refusal or timeout, until it is acknowledged or `deadline` passes; returns when it
+    /// was acknowledged. A refusal for good is the drill's fatal problem, as in the load.
+    func probe(_ model: String, through target: String, until deadline: ContinuousClock.Instant) async
+        -> ContinuousClock.Instant?
+    {
+        let number = state.withLock { state -> Int in
+            state.probes += 1
+            return state.probes
+        }
+        let key = "\(settings.runID)-probe-\(number)"
+        let bytes: [UInt8]
+        do {
+            bytes = try request(model: model, key: key, seed: 1_000_000 + number)
+        } catch {
+            state.withLock { $0.fatal = "probe \(key) for \(model) could not be encoded: \(error)" }
+            return nil
+        }
+        // Batches are only ever appended, so the index stays valid.
+        let index = state.withLock { state -> Int in
+            state.batches.append(SentBatch(model: model, key: key, rows: settings.rowsPerBatch, firstSent: .now))
+            return state.batches.count - 1
+        }
+        let client = try? RequestClient(dial: target)
+        defer { client?.close() }
+        while ContinuousClock.now < deadline {
+            let timeout = min(settings.probeTimeout, deadline - .now)
+            let outcome = await attempt(bytes, batch: index, through: target, client: client, timeout: timeout)
+            if outcome.code == .ok { return state.withLock { $0.batches[index].acknowledged } }
+            guard outcome.retryable else {
+                state.withLock {
+                    $0.fatal =
+                        "probe \(key) for \(model) was refused for good: \(outcome.code.name): \(outcome.message)"
+                }
+                return nil
+            }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return nil
     }
 
     private func request(model: String, key: String, seed: Int) throws -> [UInt8] {

@@ -5,8 +5,15 @@ public struct DrillOptions: Sendable {
     /// The `infranaut` binary that runs the nodes.
     public var binary: String
     public var nodes = 3
-    /// Nodes killed with SIGKILL in each round, at the same moment.
+    /// Nodes killed with SIGKILL in each round, at the same moment. With `partition`: 0 or 1, a
+    /// node of the majority side, killed a third of the way into the partition and restarted after
+    /// the heal.
     public var kill = 1
+    /// When set, each round partitions the cluster (fault rules on every node) instead of killing
+    /// nodes: a third of the way in, for a third of the round; then heals it (see ``Drill``).
+    public var partition: PartitionScenario?
+    /// Seed of the random splits of `flap`.
+    public var seed: UInt64 = 1
     /// Length of one round: load before the kill, the failure, and load after it.
     public var duration: Duration = .seconds(20)
     public var rounds = 1
@@ -32,6 +39,7 @@ public struct DrillOptions: Sendable {
     public var problem: String? {
         if nodes < 2 { return "--nodes must be at least 2" }
         if nodes > 16 { return "--nodes must be at most 16 (every node is a local process)" }
+        if let partition { return partitionProblem(partition) }
         if kill < 1 { return "--kill must be at least 1" }
         if kill > (nodes - 1) / 2 {
             return "--kill \(kill) of \(nodes) nodes leaves no majority; at most \((nodes - 1) / 2) (use more nodes)"
@@ -40,6 +48,26 @@ public struct DrillOptions: Sendable {
             return
                 "--kill \(kill) would take a majority of some shards' replicas (replication factor \(replicationFactor)), which then cannot commit; at most \((replicationFactor - 1) / 2)"
         }
+        return commonProblem ?? pauseProblem
+    }
+
+    private func partitionProblem(_ partition: PartitionScenario) -> String? {
+        if nodes < 3 { return "--partition needs at least 3 nodes: a majority side and a minority side" }
+        if kill < 0 || kill > 1 {
+            return "--kill with --partition is 0 or 1: one node of the majority side, killed during the partition"
+        }
+        if kill > (replicationFactor - 1) / 2 {
+            return
+                "--kill \(kill) would take a majority of some shards' replicas (replication factor \(replicationFactor)), which then cannot commit"
+        }
+        if pause != nil { return "--pause does not combine with --partition" }
+        if duration < .seconds(9) {
+            return "--duration must be at least 9 s with --partition: load, partition and heal take a third each"
+        }
+        return commonProblem
+    }
+
+    private var commonProblem: String? {
         if rounds < 1 { return "--rounds must be at least 1" }
         if duration < .seconds(6) { return "--duration must be at least 6 s: load runs a third of it before the kill" }
         if duration * rounds > .seconds(480) {
@@ -51,6 +79,10 @@ public struct DrillOptions: Sendable {
             return
                 "--rate × --duration × --rounds would send over 2,000,000 batches; the drill keeps every one in memory to audit it"
         }
+        return nil
+    }
+
+    private var pauseProblem: String? {
         if let pause {
             if pause <= .zero { return "--pause must be positive" }
             if nodes - kill - 1 < nodes / 2 + 1 {

@@ -16,14 +16,33 @@ struct DrillCommand: AsyncParsableCommand {
             SIGSTOP/SIGCONT. Killed nodes restart at the end of their round. Finally every key sent is
             checked against the cluster's receipts: records lost and records applied twice must be 0.
             Exits with status 1 when they are not, or when a failure was not detected or not recovered.
+
+            With --partition, each round partitions the cluster instead (fault rules on every node,
+            set through each node's peer listener; client ports stay reachable) a third of the way in,
+            and heals it two thirds in: split (the first (N-1)/2 nodes apart), isolate (the primary of
+            the most shards alone), bridge (two sides that cannot talk, one node talking to both) or
+            flap (a new random split every 2-3 s, --seed). With --kill 1 one node that sees a majority
+            is killed during the partition and restarted after the heal. Per partition the drill
+            reports detection (the client's first refusal or timeout from the minority), failover
+            (every model writable through the majority side), writes the minority acknowledged, and
+            recovery (every model writable through every node after the heal; at most 10 s passes).
             """
     )
 
-    @Option(help: "Nodes in the local cluster.")
-    var nodes = 3
+    @Option(help: "Nodes in the local cluster (default 3; 5 with --partition).")
+    var nodes: Int?
 
-    @Option(help: "Nodes killed (SIGKILL) in each round; below the replication factor and leaving a majority.")
-    var kill = 1
+    @Option(
+        help:
+            "Nodes killed (SIGKILL) in each round; below the replication factor and leaving a majority (default 1; with --partition 0, or 1 to kill a node during the partition)."
+    )
+    var kill: Int?
+
+    @Option(help: "Partition the cluster instead of killing nodes: split, isolate, bridge or flap.")
+    var partition: String?
+
+    @Option(help: "Seed of flap's random splits.")
+    var seed: UInt64 = 1
 
     @Option(help: "Seconds per round.")
     var duration = 20.0
@@ -56,8 +75,10 @@ struct DrillCommand: AsyncParsableCommand {
 
     func options() -> DrillOptions {
         var options = DrillOptions(binary: infranautBinary(binary))
-        options.nodes = nodes
-        options.kill = kill
+        options.partition = partition.flatMap(PartitionScenario.init(rawValue:))
+        options.nodes = nodes ?? (options.partition == nil ? 3 : 5)
+        options.kill = kill ?? (options.partition == nil ? 1 : 0)
+        options.seed = seed
         options.duration = .milliseconds(Int((duration * 1000).rounded()))
         options.rounds = rounds
         options.pause = pause.map { .milliseconds(Int(($0 * 1000).rounded())) }
@@ -80,6 +101,11 @@ struct DrillCommand: AsyncParsableCommand {
         guard duration.isFinite, pause?.isFinite ?? true else {
             throw ValidationError("--duration and --pause must be numbers of seconds")
         }
+        if let partition, PartitionScenario(rawValue: partition) == nil {
+            throw ValidationError(
+                "--partition \(partition) is not a scenario; use "
+                    + PartitionScenario.allCases.map(\.rawValue).joined(separator: ", "))
+        }
         if let problem = options().problem { throw ValidationError(problem) }
     }
 
@@ -93,6 +119,7 @@ struct DrillCommand: AsyncParsableCommand {
         if json {
             try printJSON(report)
         } else {
+            printPartitions(report)
             for failure in report.failures {
                 print(
                     String(
@@ -100,7 +127,7 @@ struct DrillCommand: AsyncParsableCommand {
                         failure.round, failure.node, seconds(failure.detectionSeconds), failure.affectedModels.count,
                         seconds(failure.recoverySeconds)))
             }
-            if let detection = report.detection, let recovery = report.recovery {
+            if report.partition == nil, let detection = report.detection, let recovery = report.recovery {
                 print(
                     String(
                         format: "detection: median %.2f s, max %.2f s; recovery: median %.2f s, max %.2f s",
@@ -114,6 +141,36 @@ struct DrillCommand: AsyncParsableCommand {
             print(report.passed ? "drill passed" : "drill FAILED")
         }
         if !report.passed { throw ExitCode(1) }
+    }
+
+    private func printPartitions(_ report: DrillReport) {
+        for round in report.partitions {
+            for phase in round.phases {
+                print(
+                    "round \(round.round) \(phase.sides): detection \(seconds(phase.detectionSeconds)), failover \(seconds(phase.failoverSeconds)), "
+                        + "\(phase.minorityAcks) write(s) acknowledged by the minority, \(phase.minorityAcksWithoutReplicaMajority) of them without a replica majority there"
+                )
+            }
+            print(
+                "round \(round.round): "
+                    + (round.killed.map { "\($0) killed during the partition; " } ?? "")
+                    + String(format: "healed after %.1f s; ", round.partitionSeconds)
+                    + (round.recoverySeconds.map {
+                        String(format: "every model writable through every node %.2f s after the heal", $0)
+                    } ?? "some model NOT writable through every node within 60 s of the heal"))
+        }
+        guard report.partition != nil else { return }
+        func summary(_ name: String, _ value: DrillReport.Summary?) -> String {
+            "\(name) " + (value.map { String(format: "median %.2f s, max %.2f s", $0.median, $0.max) } ?? "never")
+        }
+        print(
+            [
+                summary("detection:", report.detection), summary("failover:", report.failover),
+                summary("recovery:", report.recovery),
+            ].joined(separator: "; "))
+        print(
+            "writes acknowledged by the minority: \(report.minorityAcks), \(report.minorityAcksWithoutReplicaMajority) of them without a replica majority there"
+        )
     }
 
     private func seconds(_ value: Double?) -> String {

@@ -8,8 +8,8 @@ struct Infranaut: AsyncParsableCommand {
         abstract: "Monitor machine-learning models in production: profiles, drift, data quality.",
         subcommands: [
             StartCommand.self, PushCommand.self, StatusCommand.self, DriftCommand.self, GenerateCommand.self,
-            MembersCommand.self, RingCommand.self, LeaveCommand.self, DrillCommand.self, PublishEventCommand.self,
-            EventsCommand.self,
+            MembersCommand.self, RingCommand.self, LeaveCommand.self, FaultCommand.self, DrillCommand.self,
+            PublishEventCommand.self, EventsCommand.self,
         ]
     )
 

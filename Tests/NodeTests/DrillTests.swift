@@ -41,6 +41,71 @@ struct DrillTests {
         #expect(noMajority.stderr.contains("leaves no majority"))
     }
 
+    /// What the partition drill measures must be there whatever the replication underneath does:
+    /// the phase, its detection and failover, the writes the minority acknowledged, the recovery
+    /// after the heal, and an audit of every batch. (Whether any batch was lost is the next test's
+    /// business.)
+    @Test("infranaut drill --partition isolate measures detection, failover and recovery, and audits every batch")
+    func partitionDrillReports() async throws {
+        let run = try await runCLI([
+            "drill", "--partition", "isolate", "--nodes", "3", "--duration", "27", "--rate", "100", "--json",
+        ])
+        let report = try #require(
+            try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any],
+            "no JSON report:\n\(run.stdout)\n\(run.stderr)")
+        #expect(report["partition"] as? String == "isolate")
+        let rounds = try #require(report["partitions"] as? [[String: Any]], "\(report)")
+        let phases = try #require(rounds.first?["phases"] as? [[String: Any]], "\(rounds)")
+        #expect(phases.count == 1)
+        let phase = try #require(phases.first)
+        #expect((phase["minority"] as? [String])?.count == 1, "\(phase)")
+        #expect((phase["majority"] as? [String])?.count == 2, "\(phase)")
+        // The isolated node answers the client at once or after a forward or replication timeout
+        // (2 s at most); the majority takes its models over once it declares it dead (~3 s; the
+        // partition holds 9 s).
+        let detection = try #require(phase["detection_seconds"] as? Double, "nothing refused on the minority: \(phase)")
+        #expect(detection < 5, "\(phase)")
+        #expect(phase["failover_seconds"] is Double, "the majority side never took every model over: \(phase)")
+        #expect(phase["minority_acks"] is Int && phase["minority_acks_without_replica_majority"] is Int)
+        #expect(rounds.first?["recovery_seconds"] is Double, "no recovery after the heal: \(rounds)")
+        #expect((report["batches_acknowledged"] as? Int ?? 0) >= 100, "the load barely ran: \(report)")
+        #expect(report["records_lost"] is Int && report["records_duplicated"] is Int)
+    }
+
+    @Test(
+        "a partition loses no acknowledged record, duplicates none, the minority commits nothing, and every model takes writes within 10 s of the heal",
+        .disabled(
+            "fails on primary-backup replication: one release run each (5 nodes, 30 s) lost 1,420 (split), 13,400 (isolate) and 2,420 (flap) acknowledged records (docs/benchmarks.md); issue 10 replaces it with Raft per shard"
+        ),
+        arguments: ["split", "isolate", "bridge", "flap"])
+    func partitionDrillPasses(scenario: String) async throws {
+        let run = try await runCLI(["drill", "--partition", scenario, "--duration", "24", "--rate", "200", "--json"])
+        #expect(run.status == 0, "drill failed:\n\(run.stdout)\n\(run.stderr)")
+        let report = try #require(
+            try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any],
+            "no JSON report:\n\(run.stdout)\n\(run.stderr)")
+        #expect(report["records_lost"] as? Int == 0)
+        #expect(report["records_duplicated"] as? Int == 0)
+        #expect(report["minority_acks_without_replica_majority"] as? Int == 0)
+        #expect((report["recovery"] as? [String: Double])?["max"].map { $0 <= 10 } == true, "\(report)")
+    }
+
+    @Test("partition options are checked before anything starts")
+    func partitionOptionsChecked() async throws {
+        let cases: [([String], String)] = [
+            (["--partition", "sideways"], "--partition sideways is not a scenario; use split, isolate, bridge, flap"),
+            (["--partition", "split", "--kill", "2"], "--kill with --partition is 0 or 1"),
+            (["--partition", "split", "--nodes", "2"], "--partition needs at least 3 nodes"),
+            (["--partition", "flap", "--pause", "1"], "--pause does not combine with --partition"),
+            (["--partition", "isolate", "--duration", "6"], "--duration must be at least 9 s with --partition"),
+        ]
+        for (arguments, says) in cases {
+            let run = try await runCLI(["drill"] + arguments)
+            #expect(run.status == 64, "\(arguments): \(run.status) \(run.stderr)")
+            #expect(run.stderr.contains(says), "\(arguments): \(run.stderr)")
+        }
+    }
+
     @Test("a wait that times out says why its last check failed, and nothing when the check only said no")
     func waitNamesLastFailure() async throws {
         let failing = await #expect(throws: DrillError.self) {

@@ -133,7 +133,8 @@ struct TrustBoundaryProcessTests {
         let client = try RequestClient(dial: node.address)
         defer { client.close() }
         let bodies: [Infranaut_V1_Request.OneOf_Body] = [
-            .raft(.with { $0.messages = [.with { $0.shard = 0 }] }), .deliverEvent(.init()), .leave(.init()),
+            .raft(.with { $0.messages = [.with { $0.shard = 0 }] }), .raftSnapshot(.init()), .deliverEvent(.init()),
+            .leave(.init()), .fault(.with { $0.drop = ["n2"] }),
             .publishEvent(
                 .with {
                     $0.event = .with {

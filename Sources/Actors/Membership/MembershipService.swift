@@ -41,6 +41,10 @@ public struct MembershipView: Sendable {
 ///
 /// As a ServiceLifecycle service it runs until the node shuts down; on graceful shutdown it
 /// announces a graceful leave, lets it spread, then stops.
+///
+/// The node's fault rules (partition drills) apply to gossip both ways: frames to and from a node
+/// whose traffic is dropped are neither sent nor handled; a delayed node's frames are sent, or
+/// handled, after the delay.
 public actor MembershipService: Service {
     private var instance: SWIMInstance
     private let mailbox: Mailbox
@@ -60,6 +64,11 @@ public actor MembershipService: Service {
     private let otherSeeds: [String]
     /// Seals every frame this node sends and admits only sealed, fresh frames.
     let authenticator: PeerAuthenticator
+    /// The node's fault rules; membership tells it which member listens where.
+    let faults: FaultInjector
+    /// Gossip held back by a delay rule, until its time (``delayLoop()``).
+    private let delayed: AsyncStream<DelayedFrame>
+    private let delay: AsyncStream<DelayedFrame>.Continuation
     let refusalLog = RateLimiter(every: .seconds(5))
     /// Unsealed frames are anyone's to send: one limit over all of them, whatever addresses they
     /// name, for the log lines they cause and for the notices this node sends back.
@@ -72,8 +81,12 @@ public actor MembershipService: Service {
     /// The address peers reach this node on.
     public nonisolated let address: String
 
-    public init(settings: ClusterSettings, authenticator: PeerAuthenticator, logger: Logger) throws(TransportError) {
+    public init(settings: ClusterSettings, authenticator: PeerAuthenticator, faults: FaultInjector, logger: Logger)
+        throws(TransportError)
+    {
         self.authenticator = authenticator
+        self.faults = faults
+        (delayed, delay) = AsyncStream.makeStream()
         // Gossip frames are small; cap their size, how many may wait and how many senders may be
         // connected, so a flood on the cluster port costs at most 256 MiB queued and 256 MiB of
         // partial frames.
@@ -132,6 +145,7 @@ public actor MembershipService: Service {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.receiveLoop() }
             group.addTask { await self.tickLoop() }
+            group.addTask { await self.delayLoop() }
             group.addTask {
                 let graceful = (try? await gracefulShutdown()) != nil
                 await self.stop(leave: graceful)
@@ -152,15 +166,57 @@ public actor MembershipService: Service {
         }
     }
 
+    /// A gossip frame held back by a delay rule: one that arrived, or one to send.
+    private struct DelayedFrame: Sendable {
+        enum Frame {
+            case arrived(body: [UInt8], bytes: Int)
+            case toSend(SWIMMessage, address: String)
+        }
+        var due: ContinuousClock.Instant
+        var frame: Frame
+    }
+
+    /// Hands each delayed frame on at its time. Ends when the service stops; frames still held then
+    /// are dropped.
+    private nonisolated func delayLoop() async {
+        await withDiscardingTaskGroup { group in
+            for await held in delayed {
+                group.addTask {
+                    guard (try? await Task.sleep(until: held.due, clock: .continuous)) != nil else { return }
+                    await self.release(held.frame)
+                }
+            }
+            group.cancelAll()
+        }
+    }
+
+    private func release(_ frame: DelayedFrame.Frame) {
+        guard !stopped else { return }
+        switch frame {
+        case .arrived(let body, let bytes): receive(body[...], bytes: bytes)
+        case .toSend(let message, let address): transmit(message, to: address)
+        }
+    }
+
     private func handle(_ bytes: [UInt8]) {
         guard !stopped else { return }
-        let body: ArraySlice<UInt8>
+        let opened: (header: SealHeader, body: ArraySlice<UInt8>)
         do throws(SealRefusal) {
-            body = try authenticator.admit(bytes, on: .gossip).body
+            opened = try authenticator.admit(bytes, on: .gossip)
         } catch {
             refused(bytes, error)
             return
         }
+        switch faults.fault(from: opened.header.sender) {
+        case nil: receive(opened.body, bytes: bytes.count)
+        case .drop: return
+        case .delay(let by):
+            delay.yield(DelayedFrame(due: .now + by, frame: .arrived(body: Array(opened.body), bytes: bytes.count)))
+        }
+    }
+
+    /// Serves an admitted gossip frame's body (`bytes`: the frame's size, for the log).
+    private func receive(_ body: ArraySlice<UInt8>, bytes: Int) {
         let message: SWIMMessage
         do {
             let frame = try Infranaut_V1_ClusterMessage(serializedBytes: Array(body))
@@ -181,12 +237,12 @@ public actor MembershipService: Service {
                 }
                 return
             case nil:
-                logger.debug("ignoring a cluster frame without a body", metadata: ["bytes": "\(bytes.count)"])
+                logger.debug("ignoring a cluster frame without a body", metadata: ["bytes": "\(bytes)"])
                 return
             }
         } catch {
             logger.warning(
-                "dropping a malformed cluster frame", metadata: ["bytes": "\(bytes.count)", "error": "\(error)"])
+                "dropping a malformed cluster frame", metadata: ["bytes": "\(bytes)", "error": "\(error)"])
             return
         }
         perform(instance.onMessage(message, now: now))
@@ -218,6 +274,7 @@ public actor MembershipService: Service {
             }
         }
         guard changed else { return }
+        learnAddresses()
         // Once per batch of changes (a push-pull from a big cluster brings dozens), and a no-op
         // unless the live workers changed: with 1,024 shards a placement takes ~20 ms at 100 nodes.
         let diff = placement.update(members: instance.members)
@@ -227,8 +284,27 @@ public actor MembershipService: Service {
         notifyWatchers()
     }
 
+    /// Which member listens where, for the fault rules: every gossip and peer address a member
+    /// announced (dead members included: a restarted node keeps its addresses).
+    private func learnAddresses() {
+        var addresses: [String: NodeID] = [:]
+        for member in instance.members where member.id != instance.myself.id {
+            addresses[member.address] = member.id
+            if !member.peerAddress.isEmpty { addresses[member.peerAddress] = member.id }
+        }
+        faults.learn(addresses: addresses)
+    }
+
     private func send(_ message: SWIMMessage, to address: String) {
         guard !stopped else { return }
+        switch faults.fault(to: address) {
+        case nil: transmit(message, to: address)
+        case .drop: return
+        case .delay(let by): delay.yield(DelayedFrame(due: .now + by, frame: .toSend(message, address: address)))
+        }
+    }
+
+    private func transmit(_ message: SWIMMessage, to address: String) {
         let frame = Infranaut_V1_ClusterMessage.with {
             $0.version = 1
             $0.shape = settings.placement.shape
@@ -323,6 +399,7 @@ public actor MembershipService: Service {
         }
         stopped = true
         tickMoved.signal()
+        delay.finish()
         await mailbox.close()
         for sender in senders.values { sender.close() }
         senders = [:]

@@ -28,8 +28,10 @@ struct NodeParts {
         clusterSettings.nodeID = storage.nodeID
         clusterSettings.placement = storage.shape
         let authenticator = PeerAuthenticator(seal: PeerSeal(secret: secret, sender: clusterSettings.nodeID))
-        let membership = try MembershipService(settings: clusterSettings, authenticator: authenticator, logger: logger)
-        let peers = PeerClients(authenticator: authenticator, maxReplyBytes: settings.maxPeerFrameBytes)
+        let faults = FaultInjector(myself: NodeID(clusterSettings.nodeID), logger: logger)
+        let membership = try MembershipService(
+            settings: clusterSettings, authenticator: authenticator, faults: faults, logger: logger)
+        let peers = PeerClients(authenticator: authenticator, faults: faults, maxReplyBytes: settings.maxPeerFrameBytes)
         let (storageFailures, reportFailure) = AsyncStream<String>.makeStream()
         let transport = RaftTransport(peers: peers, logger: logger) { id in await membership.peerAddress(of: id) }
         let ticker = RaftTicker(shardCount: storage.shards.count)
@@ -51,7 +53,7 @@ struct NodeParts {
                 decommission: decommission,
                 events: events, settings: settings, logger: logger)
             let peerServer = try Self.peerServer(
-                handler: handler, authenticator: authenticator, settings: settings, logger: logger)
+                handler: handler, authenticator: authenticator, faults: faults, settings: settings, logger: logger)
             do {
                 clientServer = try Self.clientServer(handler: handler, settings: settings, logger: logger)
             } catch {
@@ -77,7 +79,8 @@ struct NodeParts {
     /// The peer listener. Two listeners, each with its own contexts: peer requests (replication
     /// above all) never wait behind client requests, which may themselves be waiting on replication.
     private static func peerServer(
-        handler: RequestHandler, authenticator: PeerAuthenticator, settings: NodeSettings, logger: Logger
+        handler: RequestHandler, authenticator: PeerAuthenticator, faults: FaultInjector, settings: NodeSettings,
+        logger: Logger
     ) throws(TransportError) -> RequestServer {
         var serverSettings = RequestServerSettings()
         serverSettings.concurrency = settings.peerConcurrency
@@ -86,7 +89,7 @@ struct NodeParts {
         // Connections that have not proved the secret yet: few at once, the oldest making room.
         serverSettings.maxUnvouchedConnections = settings.maxUnprovenPeerConnections
         serverSettings.shutdownGrace = settings.shutdownGrace
-        let peerService = PeerService(handler: handler, authenticator: authenticator, logger: logger)
+        let peerService = PeerService(handler: handler, authenticator: authenticator, faults: faults, logger: logger)
         return try RequestServer(
             listen: settings.peerListen, settings: serverSettings, logger: logger,
             vouchingHandler: { bytes in await peerService.answer(bytes) })

@@ -6,6 +6,10 @@ import Wire
 /// The one way a node calls another node: one request client per peer address (created on first
 /// use), every request sealed with the cluster secret, every reply checked to be the sealed answer
 /// to that request. Used by forwarding, replication, hand-off, leave and event delivery.
+///
+/// The node's fault rules (partition drills) apply here to every call: a request to a peer whose
+/// traffic is dropped fails at its deadline with the transport's own timeout, as a lost request
+/// does, and a delayed peer's request and reply each arrive late.
 final class PeerClients: Sendable {
     private struct Entry {
         var client: RequestClient
@@ -13,6 +17,7 @@ final class PeerClients: Sendable {
     }
 
     let authenticator: PeerAuthenticator
+    let faults: FaultInjector
     private let maxReplyBytes: Int
     /// nil once closed, so that no client can be added after `closeAll`.
     private let clients = Mutex<[String: Entry]?>([:])
@@ -20,8 +25,9 @@ final class PeerClients: Sendable {
     /// Longer than any request a peer client carries (snapshots are capped at 30 s).
     static let idleBeforeClose: Duration = .seconds(120)
 
-    init(authenticator: PeerAuthenticator, maxReplyBytes: Int) {
+    init(authenticator: PeerAuthenticator, faults: FaultInjector, maxReplyBytes: Int) {
         self.authenticator = authenticator
+        self.faults = faults
         self.maxReplyBytes = maxReplyBytes
     }
 
@@ -36,13 +42,18 @@ final class PeerClients: Sendable {
 
     /// ``call(_:to:timeout:)`` for a request that is already encoded (a forwarded client frame).
     func call(encoded body: [UInt8], to address: String, timeout: Duration) async throws -> Infranaut_V1_Response {
+        let deadline = ContinuousClock.now + timeout
+        try await passFaults(to: address, deadline: deadline)
         let reply: SealedReply
         do {
-            reply = try await client(for: address).sealedRequest(body, seal: authenticator.seal, timeout: timeout)
+            reply = try await client(for: address).sealedRequest(
+                body, seal: authenticator.seal, timeout: deadline - .now)
         } catch let refusal as SealRefusal {
             authenticator.count(refusal)
             throw PeerCallError("the reply from \(address) was refused: \(refusal)")
         }
+        // The reply crosses the same link (and a rule may have been set while the request was out).
+        try await passFaults(to: address, deadline: deadline)
         switch reply {
         case .sealed(let answer):
             return try Infranaut_V1_Response(serializedBytes: answer)
@@ -55,6 +66,21 @@ final class PeerClients: Sendable {
             authenticator.count(.notSealed)
             throw PeerCallError("the reply from \(address) was refused: \(SealRefusal.notSealed)")
         }
+    }
+
+    /// Applies the fault rules for the link to `address` to one frame. Dropped: the call fails at
+    /// its deadline with the error of a request that got no answer. Delayed: the frame goes on after
+    /// the delay, or the call fails the same way if that is past the deadline.
+    private func passFaults(to address: String, deadline: ContinuousClock.Instant) async throws(TransportError) {
+        guard let fault = faults.fault(to: address) else { return }
+        let release: ContinuousClock.Instant
+        switch fault {
+        case .drop: release = deadline
+        case .delay(let delay): release = .now + delay
+        }
+        // A cancelled task stops waiting early, as it stops waiting for a real request.
+        try? await Task.sleep(until: min(release, deadline), clock: .continuous)
+        if release >= deadline { throw TransportError.timedOut(operation: "request to \(address)") }
     }
 
     private func client(for address: String) throws -> RequestClient {

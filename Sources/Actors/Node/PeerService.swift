@@ -10,15 +10,22 @@ import Wire
 ///
 /// Authentication happens here and only here: a mutual-TLS transport would replace the MAC check
 /// with the certificate's identity and leave the rest as it is.
+///
+/// The node's fault rules (partition drills) apply to every admitted frame by its sealed sender: a
+/// frame from a node whose traffic is dropped gets no reply at all (its caller times out, as if the
+/// frame had been lost), and a delayed node's request is served late and answered late. Admins'
+/// frames (`admin-<random>` senders) are never affected, so a drill can always clear the rules.
 final class PeerService: Sendable {
     private let handler: RequestHandler
     private let authenticator: PeerAuthenticator
+    private let faults: FaultInjector
     private let logger: Logger
     private let refusalLog = RateLimiter(every: .seconds(5))
 
-    init(handler: RequestHandler, authenticator: PeerAuthenticator, logger: Logger) {
+    init(handler: RequestHandler, authenticator: PeerAuthenticator, faults: FaultInjector, logger: Logger) {
         self.handler = handler
         self.authenticator = authenticator
+        self.faults = faults
         self.logger = logger
     }
 
@@ -44,9 +51,25 @@ final class PeerService: Sendable {
                 reply: Infranaut_V1_Response.error(.permissionDenied, "refused by the peer listener: \(error)").encoded,
                 vouch: false)
         }
-        let response = await handler.handle(Array(opened.body), from: .peer(opened.header.sender))
+        let sender = opened.header.sender
+        guard await passFaults(from: sender) else { return RequestServer.Answer(reply: nil, vouch: true) }
+        let response = await handler.handle(Array(opened.body), from: .peer(sender))
+        // The reply crosses the same link (and a rule may have been set while the request was served).
+        guard await passFaults(from: sender) else { return RequestServer.Answer(reply: nil, vouch: true) }
         return RequestServer.Answer(
             reply: authenticator.seal.seal(response.encoded, channel: .reply, replyingTo: opened.header).bytes,
             vouch: true)
+    }
+
+    /// Applies the fault rules for the link with `sender` to one frame: false when it is dropped;
+    /// after the delay when it is delayed.
+    private func passFaults(from sender: String) async -> Bool {
+        switch faults.fault(from: sender) {
+        case nil: return true
+        case .drop: return false
+        case .delay(let delay):
+            try? await Task.sleep(for: delay)
+            return true
+        }
     }
 }

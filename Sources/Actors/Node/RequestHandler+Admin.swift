@@ -63,3 +63,53 @@ extension RequestHandler {
         }
     }
 }
+
+/// The answer to `fault`: set or clear this node's fault rules (partition drills).
+extension RequestHandler {
+    func faultResponse(_ request: Infranaut_V1_FaultRequest, from sender: String) -> Infranaut_V1_FaultResponse {
+        let faults = peers.faults
+        let snapshot: FaultInjector.Snapshot
+        if request.clear {
+            guard request.drop.isEmpty, request.delay.isEmpty, request.delayMs == 0, request.expireAfterMs == 0 else {
+                return .with {
+                    $0.status = Infranaut_V1_Status(
+                        code: .invalidArgument,
+                        message:
+                            "fault: clear removes every rule; send it without drop, delay, delay_ms or expire_after_ms")
+                }
+            }
+            snapshot = faults.clear(by: sender)
+        } else {
+            do {
+                snapshot = try faults.set(
+                    drop: request.drop, delay: request.delay, delayBy: .milliseconds(Int(request.delayMs)),
+                    lifetime: request.expireAfterMs == 0 ? nil : .milliseconds(Int(request.expireAfterMs)), by: sender)
+            } catch {
+                return .with {
+                    $0.status = Infranaut_V1_Status(code: .invalidArgument, message: "\(error)")
+                    $0.rules = Self.wire(faults.snapshot)
+                }
+            }
+        }
+        return .with {
+            $0.status = .ok
+            $0.rules = Self.wire(snapshot)
+            $0.expiresInMs = UInt64(max(0, snapshot.remaining.milliseconds))
+            $0.framesDropped = snapshot.framesDropped
+            $0.framesDelayed = snapshot.framesDelayed
+        }
+    }
+
+    private static func wire(_ snapshot: FaultInjector.Snapshot) -> [Infranaut_V1_FaultRule] {
+        snapshot.faults.sorted { $0.key < $1.key }.map { node, fault in
+            .with {
+                $0.node = node.rawValue
+                switch fault {
+                case .drop: $0.drop = true
+                case .delay(let delay):
+                    $0.delayMs = UInt32(clamping: delay.milliseconds)
+                }
+            }
+        }
+    }
+}

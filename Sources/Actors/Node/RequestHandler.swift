@@ -27,6 +27,9 @@ extension Infranaut_V1_Request {
         case .publishEvent:
             return
                 "events reach every coordinator (and, with alerting, the people they notify), so publishing needs the cluster secret (infranaut publish-event --cluster-secret-file)"
+        case .fault:
+            return
+                "fault rules cut a node off from its peers and need the cluster secret (infranaut fault --cluster-secret-file)"
         case .receipts(let receipts) where receipts.local:
             return "receipts.local reads one replica's copy, for peers and drills"
         default:
@@ -47,6 +50,7 @@ extension Infranaut_V1_Request {
         case .raft: "raft"
         case .raftSnapshot: "raft_snapshot"
         case .deliverEvent: "deliver_event"
+        case .fault: "fault"
         case .none: "no body"
         }
     }
@@ -125,7 +129,7 @@ final class RequestHandler: Service {
         switch (mode.withLock({ $0 }), request.body, caller) {
         case (.serving, _, _), (_, .members, _), (_, .ring, _): true
         case (.leaving, .leave, .peer), (.leaving, .raft, .peer), (.leaving, .raftSnapshot, .peer),
-            (.leaving, .deliverEvent, .peer):
+            (.leaving, .deliverEvent, .peer), (.leaving, .fault, .peer):
             true
         default: false
         }
@@ -312,6 +316,11 @@ final class RequestHandler: Service {
         case .leave:
             let reply = await decommission.leave { self.refuseClients() }
             return .with { $0.leave = reply }
+        case .fault(let fault):
+            guard case .peer(let admin) = caller else {
+                return .error(.permissionDenied, "fault is accepted only on the peer listener")
+            }
+            return .with { $0.fault = faultResponse(fault, from: admin) }
         case .none:
             return .error(
                 .invalidArgument,

@@ -113,7 +113,8 @@ final class AIOBox: @unchecked Sendable {
 }
 
 extension Duration {
-    var milliseconds: Int64 {
+    /// This duration in whole milliseconds (rounded towards zero).
+    public var milliseconds: Int64 {
         components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
     }
 }

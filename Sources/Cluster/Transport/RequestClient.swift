@@ -359,9 +359,7 @@ private final class Exchange: @unchecked Sendable {
     }
 
     private func timedOut() -> TransportError {
-        TransportError(
-            .timedOut, operation: operation,
-            message: "no reply before the deadline (is the node running and reachable?)")
+        TransportError.timedOut(operation: operation)
     }
 
     private func call(_ body: () -> Void) {

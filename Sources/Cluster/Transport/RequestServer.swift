@@ -41,10 +41,12 @@ public final class RequestServer: Sendable {
 
     /// A reply, and whether the request vouches for its connection (see ``ConnectionLimit``).
     public struct Answer: Sendable {
-        public var reply: [UInt8]
+        /// nil: no reply at all. The request is forgotten (the context receives the next one) and
+        /// its client waits until its own deadline, as if the request had been lost on the way.
+        public var reply: [UInt8]?
         public var vouch: Bool
 
-        public init(reply: [UInt8], vouch: Bool) {
+        public init(reply: [UInt8]?, vouch: Bool) {
             self.reply = reply
             self.vouch = vouch
         }
@@ -303,7 +305,12 @@ private final class Worker: @unchecked Sendable {
             Task {
                 let answer = await handler(request)
                 if answer.vouch { connections.vouch(for: pipe) }
-                self.send(answer.reply, server: server)
+                guard let reply = answer.reply else {
+                    // Receiving again on a REP context drops the request it holds unanswered.
+                    server.endRequest()
+                    return self.receive()
+                }
+                self.send(reply, server: server)
             }
         case .sending:
             server.endRequest()

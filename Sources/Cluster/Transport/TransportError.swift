@@ -34,6 +34,14 @@ public struct TransportError: Error, CustomStringConvertible, Sendable, Equatabl
 
     public var description: String { "transport \(code.rawValue) in \(operation): \(message)" }
 
+    /// The error a ``RequestClient`` request gets when no answer arrives before its deadline; also
+    /// for code that must fail a request the way a lost one fails (fault injection).
+    public static func timedOut(operation: String) -> TransportError {
+        TransportError(
+            .timedOut, operation: operation,
+            message: "no reply before the deadline (is the node running and reachable?)")
+    }
+
     /// Maps an nng result code to an error, or `nil` for success.
     static func from(_ rv: Int32, _ operation: @autoclosure () -> String) -> TransportError? {
         guard rv != 0 else { return nil }

@@ -226,6 +226,87 @@ public nonisolated struct Infranaut_V1_StatusResponse: Sendable {
   fileprivate var _model: Infranaut_V1_ModelStatus? = nil
 }
 
+/// Node-local fault injection, for partition drills (peer-only: `infranaut fault`, `infranaut drill
+/// --partition`). The node that receives it drops, or delays, every node-to-node frame to and from
+/// the named nodes: gossip in and out, peer requests in and out (forwarding, replication, snapshots,
+/// hand-off, event delivery) and their replies. A dropped outgoing request fails like a timeout at
+/// its caller's deadline; a dropped incoming frame gets no reply. Client-port traffic is never
+/// affected. The rules replace the rules in force, and expire by themselves.
+public nonisolated struct Infranaut_V1_FaultRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Node ids whose traffic with this node is dropped, both directions.
+  public var drop: [String] = []
+
+  /// Node ids whose traffic with this node is delayed by `delay_ms`, both directions (each frame
+  /// once on the way out, once on the way in).
+  public var delay: [String] = []
+
+  /// 1 to 10,000 when `delay` names nodes; 0 otherwise.
+  public var delayMs: UInt32 = 0
+
+  /// How long the rules stay in force: 0 means 10 minutes; at most 3,600,000 (1 hour).
+  public var expireAfterMs: UInt32 = 0
+
+  /// Remove every rule instead (then drop, delay, delay_ms and expire_after_ms stay empty).
+  public var clear: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Infranaut_V1_FaultRule: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var node: String = String()
+
+  /// Dropped when true; otherwise delayed by `delay_ms`.
+  public var drop: Bool = false
+
+  public var delayMs: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Infranaut_V1_FaultResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var status: Infranaut_V1_Status {
+    get {_status ?? Infranaut_V1_Status()}
+    set {_status = newValue}
+  }
+  /// Returns true if `status` has been explicitly set.
+  public var hasStatus: Bool {self._status != nil}
+  /// Clears the value of `status`. Subsequent reads from it will return its default value.
+  public mutating func clearStatus() {self._status = nil}
+
+  /// The rules in force after the request, sorted by node id (none after `clear`).
+  public var rules: [Infranaut_V1_FaultRule] = []
+
+  /// Until the rules expire (0 when there are none).
+  public var expiresInMs: UInt64 = 0
+
+  /// Node-to-node frames this node dropped and delayed under fault rules since it started.
+  public var framesDropped: UInt64 = 0
+
+  public var framesDelayed: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _status: Infranaut_V1_Status? = nil
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "infranaut.v1"
@@ -553,6 +634,150 @@ nonisolated extension Infranaut_V1_StatusResponse: SwiftProtobuf.Message, SwiftP
     if lhs._model != rhs._model {return false}
     if lhs.nextFeaturesAfter != rhs.nextFeaturesAfter {return false}
     if lhs.featuresTotal != rhs.featuresTotal {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_FaultRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".FaultRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}drop\0\u{1}delay\0\u{3}delay_ms\0\u{3}expire_after_ms\0\u{1}clear\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedStringField(value: &self.drop) }()
+      case 2: try { try decoder.decodeRepeatedStringField(value: &self.delay) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.delayMs) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.expireAfterMs) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.clear) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.drop.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.drop, fieldNumber: 1)
+    }
+    if !self.delay.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.delay, fieldNumber: 2)
+    }
+    if self.delayMs != 0 {
+      try visitor.visitSingularUInt32Field(value: self.delayMs, fieldNumber: 3)
+    }
+    if self.expireAfterMs != 0 {
+      try visitor.visitSingularUInt32Field(value: self.expireAfterMs, fieldNumber: 4)
+    }
+    if self.clear != false {
+      try visitor.visitSingularBoolField(value: self.clear, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_FaultRequest, rhs: Infranaut_V1_FaultRequest) -> Bool {
+    if lhs.drop != rhs.drop {return false}
+    if lhs.delay != rhs.delay {return false}
+    if lhs.delayMs != rhs.delayMs {return false}
+    if lhs.expireAfterMs != rhs.expireAfterMs {return false}
+    if lhs.clear != rhs.clear {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_FaultRule: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".FaultRule"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}drop\0\u{3}delay_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.node) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.drop) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.delayMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.node.isEmpty {
+      try visitor.visitSingularStringField(value: self.node, fieldNumber: 1)
+    }
+    if self.drop != false {
+      try visitor.visitSingularBoolField(value: self.drop, fieldNumber: 2)
+    }
+    if self.delayMs != 0 {
+      try visitor.visitSingularUInt32Field(value: self.delayMs, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_FaultRule, rhs: Infranaut_V1_FaultRule) -> Bool {
+    if lhs.node != rhs.node {return false}
+    if lhs.drop != rhs.drop {return false}
+    if lhs.delayMs != rhs.delayMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_FaultResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".FaultResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}rules\0\u{3}expires_in_ms\0\u{3}frames_dropped\0\u{3}frames_delayed\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._status) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.rules) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.expiresInMs) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.framesDropped) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.framesDelayed) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._status {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.rules.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.rules, fieldNumber: 2)
+    }
+    if self.expiresInMs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.expiresInMs, fieldNumber: 3)
+    }
+    if self.framesDropped != 0 {
+      try visitor.visitSingularUInt64Field(value: self.framesDropped, fieldNumber: 4)
+    }
+    if self.framesDelayed != 0 {
+      try visitor.visitSingularUInt64Field(value: self.framesDelayed, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_FaultResponse, rhs: Infranaut_V1_FaultResponse) -> Bool {
+    if lhs._status != rhs._status {return false}
+    if lhs.rules != rhs.rules {return false}
+    if lhs.expiresInMs != rhs.expiresInMs {return false}
+    if lhs.framesDropped != rhs.framesDropped {return false}
+    if lhs.framesDelayed != rhs.framesDelayed {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -125,6 +125,15 @@ public nonisolated struct Infranaut_V1_Request: Sendable {
     set {body = .raftSnapshot(newValue)}
   }
 
+  /// Admin, peer-only: node-local fault injection for partition drills.
+  public var fault: Infranaut_V1_FaultRequest {
+    get {
+      if case .fault(let v)? = body {return v}
+      return Infranaut_V1_FaultRequest()
+    }
+    set {body = .fault(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -141,6 +150,8 @@ public nonisolated struct Infranaut_V1_Request: Sendable {
     case deliverEvent(Infranaut_V1_DeliverEventRequest)
     case raft(Infranaut_V1_RaftBatchRequest)
     case raftSnapshot(Infranaut_V1_RaftSnapshotChunk)
+    /// Admin, peer-only: node-local fault injection for partition drills.
+    case fault(Infranaut_V1_FaultRequest)
 
   }
 
@@ -252,6 +263,14 @@ public nonisolated struct Infranaut_V1_Response: Sendable {
     set {body = .raftSnapshot(newValue)}
   }
 
+  public var fault: Infranaut_V1_FaultResponse {
+    get {
+      if case .fault(let v)? = body {return v}
+      return Infranaut_V1_FaultResponse()
+    }
+    set {body = .fault(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -267,6 +286,7 @@ public nonisolated struct Infranaut_V1_Response: Sendable {
     case deliverEvent(Infranaut_V1_DeliverEventResponse)
     case raft(Infranaut_V1_RaftBatchResponse)
     case raftSnapshot(Infranaut_V1_RaftSnapshotChunkResponse)
+    case fault(Infranaut_V1_FaultResponse)
 
   }
 
@@ -279,7 +299,7 @@ fileprivate nonisolated let _protobuf_package = "infranaut.v1"
 
 nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Request"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}hops\0\u{2}\u{8}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{4}\u{7}deliver_event\0\u{1}raft\0\u{3}raft_snapshot\0\u{c}\u{14}\u{1}\u{c}\u{15}\u{1}\u{c}\u{16}\u{1}\u{c}\u{17}\u{1}")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}hops\0\u{2}\u{8}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{4}\u{7}deliver_event\0\u{1}raft\0\u{3}raft_snapshot\0\u{2}\u{4}fault\0\u{c}\u{14}\u{1}\u{c}\u{15}\u{1}\u{c}\u{16}\u{1}\u{c}\u{17}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -432,6 +452,19 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
           self.body = .raftSnapshot(v)
         }
       }()
+      case 30: try {
+        var v: Infranaut_V1_FaultRequest?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .fault(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .fault(v)
+        }
+      }()
       default: break
       }
     }
@@ -493,6 +526,10 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
       guard case .raftSnapshot(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 26)
     }()
+    case .fault?: try {
+      guard case .fault(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 30)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -509,7 +546,7 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Response"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{9}error\0\u{1}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{4}\u{7}deliver_event\0\u{1}raft\0\u{3}raft_snapshot\0\u{c}\u{14}\u{1}\u{c}\u{15}\u{1}\u{c}\u{16}\u{1}\u{c}\u{17}\u{1}")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{9}error\0\u{1}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{4}\u{7}deliver_event\0\u{1}raft\0\u{3}raft_snapshot\0\u{2}\u{4}fault\0\u{c}\u{14}\u{1}\u{c}\u{15}\u{1}\u{c}\u{16}\u{1}\u{c}\u{17}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -673,6 +710,19 @@ nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobu
           self.body = .raftSnapshot(v)
         }
       }()
+      case 30: try {
+        var v: Infranaut_V1_FaultResponse?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .fault(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .fault(v)
+        }
+      }()
       default: break
       }
     }
@@ -731,6 +781,10 @@ nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobu
     case .raftSnapshot?: try {
       guard case .raftSnapshot(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 26)
+    }()
+    case .fault?: try {
+      guard case .fault(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 30)
     }()
     case nil: break
     }

@@ -14,6 +14,7 @@ extension Infranaut_V1_Response {
         case .events(let reply): reply.status
         case .deliverEvent(let reply): reply.status
         case .raft, .raftSnapshot: .ok
+        case .fault(let reply): reply.status
         case .none: Infranaut_V1_Status(code: .internal, message: "the node sent an empty response")
         }
     }

@@ -86,6 +86,34 @@ struct TransportTests {
         await server.close(grace: .seconds(3))
     }
 
+    @Test("an answer without a reply leaves the client to its deadline, and the context serves the next request")
+    func noReply() async throws {
+        // Two contexts: ten unanswered requests would take them five times over if an unanswered
+        // request held its context.
+        var settings = RequestServerSettings()
+        settings.concurrency = 2
+        let server = try RequestServer(
+            listen: "tcp://127.0.0.1:0", settings: settings, logger: logger,
+            vouchingHandler: { RequestServer.Answer(reply: $0.first == 0 ? nil : $0, vouch: true) })
+        let client = try RequestClient(dial: server.boundAddress)
+        let started = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<10 {
+                group.addTask {
+                    await #expect(throws: TransportError.timedOut(operation: "request to \(server.boundAddress)")) {
+                        try await client.request([0], timeout: .milliseconds(300))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(ContinuousClock.now - started >= .milliseconds(300))
+        #expect(try await client.request([7], timeout: .seconds(10)) == [7])
+        #expect(server.inFlight == 0)
+        client.close()
+        await server.close()
+    }
+
     @Test("no server at the address: timed out, retryable")
     func noServer() async throws {
         // Bind and close a server to learn a port nobody listens on.
