@@ -16,7 +16,8 @@ extension Drill {
         var partition: Partition
         var start: ContinuousClock.Instant
         var end: ContinuousClock.Instant
-        /// The replicas (ids) of each drill model's shard, read just before the phase began.
+        /// The voters (ids) of each drill model's shard's Raft group, as its leader reported them
+        /// just before the phase began (the placement's replicas where no leader answered).
         var replicas: [String: [String]]
         var failover: ContinuousClock.Instant?
     }
@@ -131,11 +132,20 @@ extension Drill {
     private func beginPhase(
         _ partition: Partition, cluster running: [Node], models: [String], secret: ClusterSecret, window: Duration
     ) async throws -> PhaseRun {
-        let reader = running.first { partition.majority.contains($0.id) } ?? running[0]
-        let ring = try await ask(reader.client, .ring(.init())).ring
+        // Every node's view: a shard's voters are what its leader reports (a group may not have
+        // reached its placement yet, and what can commit where follows the voters).
+        var rings: [Infranaut_V1_RingResponse] = []
+        for node in running { rings.append(try await ask(node.client, .ring(.init())).ring) }
         var replicas: [String: [String]] = [:]
-        for model in models where !ring.shards.isEmpty {
-            replicas[model] = ring.shards[ShardID(model: model, shardCount: ring.shards.count).rawValue].replicas
+        for model in models {
+            guard let placed = rings.first(where: { !$0.shards.isEmpty }) else { break }
+            let shard = ShardID(model: model, shardCount: placed.shards.count).rawValue
+            let led = rings.compactMap { ring -> Infranaut_V1_ShardPlacementInfo? in
+                guard shard < ring.shards.count else { return nil }
+                let view = ring.shards[shard]
+                return view.leader.isEmpty ? nil : view
+            }.max { $0.term < $1.term }
+            replicas[model] = led.map(\.voters) ?? placed.shards[shard].replicas
         }
         try await applyRules(partition, on: running, secret: secret, lifetime: window + Self.faultRulesSlack)
         let now = ContinuousClock.now
@@ -174,13 +184,16 @@ extension Drill {
         }
     }
 
-    /// Probes every model through each of `nodes` that is on the phase's majority side, until
-    /// `deadline`, in a task of its own that the round awaits when the phase ends.
+    /// Probes, through each of `nodes` that is on the phase's majority side, every model whose
+    /// shard's group has a majority of its voters on that side (the others can only commit on the
+    /// minority side, where they keep working), until `deadline`, in a task of its own that the
+    /// round awaits when the phase ends.
     private func startFailoverProbe(
         _ phase: PhaseRun, through nodes: [Node], deadline: ContinuousClock.Instant, load: DrillLoad
     ) -> Task<ContinuousClock.Instant?, Never> {
-        let models = Array(phase.replicas.keys).sorted()
         let majority = Set(phase.partition.majority)
+        let models = phase.replicas.filter { _, voters in voters.filter(majority.contains).count * 2 > voters.count }
+            .keys.sorted()
         let targets = nodes.filter { majority.contains($0.id) }.map(\.client)
         return Task { await Self.probeAll(models, through: targets, load: load, until: deadline) }
     }
