@@ -11,7 +11,7 @@ struct BurstBench: AsyncParsableCommand {
     @Option(help: "Path of the infranaut binary (default: next to this one).")
     var binary: String?
 
-    @Option(help: "Nodes in the local cluster (replication factor 2).")
+    @Option(help: "Nodes in the local cluster (the nodes' default replication factor, 3).")
     var nodes = 3
 
     @Option(help: "Clients in each burst.")

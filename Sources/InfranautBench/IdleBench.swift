@@ -17,7 +17,10 @@ struct IdleBench: AsyncParsableCommand {
     @Option(help: "Shard counts to compare, one cluster each (comma-separated).")
     var shards = "64,1024"
 
-    @Option(help: "Nodes per cluster (replication factor 2, so each node holds shards x 2 / nodes replicas).")
+    @Option(
+        help:
+            "Nodes per cluster (the nodes' default replication factor 3: each node holds shards x min(3, nodes) / nodes replicas)."
+    )
     var nodes = 2
 
     @Option(help: "Models written once each before the quiet interval (8 per shard touches ~all shards).")

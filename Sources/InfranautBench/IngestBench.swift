@@ -33,7 +33,7 @@ struct IngestBench: AsyncParsableCommand {
 
     @Option(
         help:
-            "Nodes in the cluster (1: a single node; more: a local cluster with replication factor 2, senders spread over all nodes)."
+            "Nodes in the cluster (1: a single node; more: a local cluster with the nodes' default replication factor (3), senders spread over all nodes)."
     )
     var nodes = 1
 

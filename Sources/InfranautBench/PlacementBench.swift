@@ -15,7 +15,7 @@ struct PlacementBench: AsyncParsableCommand {
     var nodes = "3,10,50,100"
 
     @Option(name: .customLong("replication-factor"), help: "Replicas per shard.")
-    var replicationFactor = 2
+    var replicationFactor = 3
 
     @Option(
         name: .customLong("replica-load-factor"),

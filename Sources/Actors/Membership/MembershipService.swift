@@ -327,10 +327,12 @@ public actor MembershipService: Service {
         sender.post(bytes, timeout: .milliseconds(500))
     }
 
-    /// The member that is primary for `shard` in this node's placement, if any.
-    public func primary(of shard: ShardID) -> Member? {
-        guard let id = placement.assignment(for: shard).primary else { return nil }
-        return id == instance.myself.id ? instance.myself : instance.member(id)
+    /// The first of the shard's replicas in this node's placement that the view sees alive (the
+    /// first replica when none is): where a node that does not know the shard's leader asks for it,
+    /// so that a request does not wait for a replica that is cut off or gone.
+    public func firstLiveReplica(of shard: ShardID) -> Member? {
+        let replicas = placement.assignment(for: shard).replicas.compactMap { member($0) }
+        return replicas.first { $0.status == .alive } ?? replicas.first
     }
 
     public nonisolated var nodeID: String { settings.nodeID }

@@ -145,16 +145,18 @@ final class RequestHandler: Service {
     ) async -> Infranaut_V1_Response? {
         guard request.hops < Self.maxHops else { return nil }
         let target: Member?
+        var namedByRaft = false
         switch await router.shard(shard).leadership {
         case .here:
             return nil
         case .elsewhere(let leader?):
             target = await membership.member(leader)
+            namedByRaft = true
         case .elsewhere(nil), .notAReplica:
-            target = await membership.primary(of: shard)
+            target = await membership.firstLiveReplica(of: shard)
         }
         guard let target, target.id.rawValue != membership.nodeID, !target.peerAddress.isEmpty else { return nil }
-        return await relay(request, bytes: bytes, model: model, to: target)
+        return await relay(request, bytes: bytes, model: model, to: target, namedByRaft: namedByRaft)
     }
 
     /// Forwards `request` to `leader` (a replica that stopped leading learned who leads now), when
@@ -165,13 +167,16 @@ final class RequestHandler: Service {
         guard request.hops < Self.maxHops, let leader, leader.rawValue != membership.nodeID,
             let target = await membership.member(leader), !target.peerAddress.isEmpty
         else { return nil }
-        return await relay(request, bytes: bytes, model: model, to: target)
+        return await relay(request, bytes: bytes, model: model, to: target, namedByRaft: true)
     }
 
-    private func relay(_ request: Infranaut_V1_Request, bytes: [UInt8], model: String, to target: Member) async
-        -> Infranaut_V1_Response
-    {
-        guard target.status == .alive || target.status == .suspect else {
+    /// Forwards to `target`. A node the shard's Raft replica names as its leader is asked whatever
+    /// the membership view says of it (after a partition heals, the view may still call it dead for
+    /// seconds while it leads); any other target only while the view sees it alive or suspect.
+    private func relay(
+        _ request: Infranaut_V1_Request, bytes: [UInt8], model: String, to target: Member, namedByRaft: Bool
+    ) async -> Infranaut_V1_Response {
+        guard namedByRaft || target.status == .alive || target.status == .suspect else {
             return .error(
                 .unavailable,
                 "the node to ask about model \(model)'s shard (\(target.id)) is \(target.status); retry shortly")

@@ -60,13 +60,15 @@ extension RaftInstance {
     }
 
     /// The shell's failure detector suspects a node this replica depends on (its leader, or as a
-    /// leader one of its voters): the group wakes up, and a follower stops trusting its leader, so
-    /// that an election can start once its timer fires.
+    /// leader one of its voters): the group wakes up, and a follower forgets its leader (it no
+    /// longer trusts it, and stops naming it to requests), so that an election can start once its
+    /// timer fires; the next append from a live leader makes it known again.
     public mutating func wake(now: Duration) -> [RaftDirective] {
         let wasQuiescent = isQuiescent
         unquiesce(now: now)
         if wasQuiescent && role != .leader {
             lastLeaderContact = nil
+            leader = nil
         }
         return finish([], now: now)
     }
