@@ -59,7 +59,7 @@ echo "== generating synthetic telemetry (a reference week and a drifted current 
 "$bin" generate --rows 50000 --features 8 --seed 2 --shift 0.3 --out "$demo/current.csv"
 
 echo
-echo "== pushing fraud-v1 through node0 and fraud-v2 through node2 (each is forwarded to its model's primary)"
+echo "== pushing fraud-v1 through node0 and fraud-v2 through node2 (each is forwarded to its model's shard leader)"
 "$bin" push --node "$(client 0)" --model fraud-v1 --file "$demo/reference.csv" \
     --id-column id --time-column ts --prediction-column score --label-column label
 "$bin" push --node "$(client 2)" --model fraud-v2 --file "$demo/current.csv" \
