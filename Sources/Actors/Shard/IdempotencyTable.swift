@@ -62,20 +62,4 @@ struct IdempotencyTable {
         expired += expiredNow
         return expiredNow
     }
-
-    /// The key whose op is at `sequence`, while it is remembered.
-    func key(atSequence sequence: UInt64) -> Key? {
-        records.first { $0.value.sequence == sequence }?.key
-    }
-
-    /// Every remembered key, for a snapshot.
-    var snapshotEntries: [Infranaut_V1_IdempotencyEntry] {
-        records.map { key, record in
-            .with {
-                $0.modelID = key.model
-                $0.key = key.key
-                $0.record = record
-            }
-        }
-    }
 }

@@ -43,9 +43,10 @@ extension ShardActor {
     /// before it (minus `logRetainedEntries`) go.
     public func checkpoint() async {
         guard state == .serving, let current = raft, appliedIndex > checkpointIndex, pendingInstall == nil,
-            activities.begin(.checkpoint)
+            !activities.checkpointing
         else { return }
-        defer { finish(.checkpoint) }
+        activities.checkpointing = true
+        defer { activities.checkpointing = false }
         guard let meta = current.snapshotMeta(at: appliedIndex) else { return }
         let dropThrough = retainedLogStart(before: meta.index, in: current)
         let dirty = models.takeDirty()
@@ -85,7 +86,7 @@ extension ShardActor {
         while keepFrom > group.firstIndex, index + 1 - keepFrom < settings.logRetainedEntries,
             let entry = group.entry(at: keepFrom - 1)
         {
-            bytes += entry.payloadSize
+            bytes += entry.payloadBytes
             if bytes > settings.logRetainedBytes { break }
             keepFrom -= 1
         }
@@ -97,7 +98,7 @@ extension ShardActor {
         guard
             appliedIndex - checkpointIndex >= UInt64(settings.checkpointEveryEntries)
                 || bytesSinceCheckpoint >= settings.checkpointEveryBytes,
-            !activities.isRunning(.checkpoint)
+            !activities.checkpointing
         else { return }
         inBackground { await self.checkpoint() }
     }
@@ -313,12 +314,4 @@ extension ShardActor {
 extension Infranaut_V1_ModelSnapshot {
     /// The bytes a model snapshot takes, roughly (its features' serialized profiles dominate).
     var serializedSizeEstimate: Int { features.reduce(64) { $0 + $1.profile.count + $1.name.utf8.count + 16 } }
-}
-
-extension RaftEntry {
-    /// The bytes of the entry's command (what the log holds in memory).
-    var payloadSize: Int {
-        if case .command(let bytes) = body { return bytes.count }
-        return 0
-    }
 }

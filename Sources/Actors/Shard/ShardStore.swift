@@ -8,19 +8,16 @@ import Wire
 /// shards; the key layout (every family's keys and every `meta` entry) is in `StorageKeys`
 /// (Sources/Storage/Layout/StorageKeys.swift).
 ///
-/// Invariant: for every shard, `models` holds the state produced by applying every op with
-/// sequence <= the checkpoint sequence (`meta` `checkpoint/<shard>`), and `ops` holds every op
-/// written with a higher sequence, acknowledged or not yet (each op is written together with its
-/// idempotency record). Ops are deleted only by two atomic batches, each of which also moves the
-/// checkpoint: a checkpoint (`ShardActor.checkpoint()`: the changed models' snapshots, the new
-/// checkpoint, the ops up to it) and the install of another replica's snapshot
-/// (`ShardReplication`: the shard's ops, models and idempotency records replaced, the checkpoint
-/// set to the snapshot's applied sequence). So a crash at any point leaves a state from which
-/// replay (`ShardRecovery`) rebuilds the shard as of its last durable op: every acknowledged op,
-/// and any op that became durable but was never acknowledged.
+/// Invariant: for every shard, `models` and `idempotency` hold the shard's state machine at exactly
+/// the Raft entry recorded in `meta` `raft-snapshot/<shard>`, and `raft-log` holds every entry after
+/// it. Both change only in atomic batches that also move that record: a checkpoint
+/// (`ShardActor.checkpoint()`) and the install of a snapshot received from the leader
+/// (ShardActor+Snapshots.swift). So a crash at any point leaves a checkpoint plus the log after it,
+/// from which the group re-applies every committed entry. The `ops` family of data dirs written
+/// before consensus is still opened (RocksDB opens every family a database has) so that such a
+/// dir reaches the start-up check that refuses it, and is otherwise unused.
 public struct ShardStore: Sendable {
     public let database: Database
-    public let ops: ColumnFamily
     public let models: ColumnFamily
     public let idempotency: ColumnFamily
     public let meta: ColumnFamily
@@ -33,7 +30,6 @@ public struct ShardStore: Sendable {
 
     public init(database: Database) throws(StorageError) {
         self.database = database
-        ops = try database.columnFamily(StorageKeys.Ops.family)
         models = try database.columnFamily(StorageKeys.Models.family)
         idempotency = try database.columnFamily(StorageKeys.Idempotency.family)
         meta = try database.columnFamily(StorageKeys.meta)

@@ -158,8 +158,9 @@ extension RaftInstance {
 }
 
 extension RaftEntry {
-    /// The bytes an entry's payload takes in an append (what `maxBytesPerAppend` counts).
-    var payloadBytes: Int {
+    /// The bytes an entry's payload takes in an append and in memory (what `maxBytesPerAppend` and
+    /// a shell's log retention count).
+    public var payloadBytes: Int {
         if case .command(let bytes) = body { return bytes.count }
         return 16
     }
