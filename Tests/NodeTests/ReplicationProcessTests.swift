@@ -1,4 +1,5 @@
 import Cluster
+import Drill
 import Foundation
 import Testing
 import Wire
@@ -49,6 +50,9 @@ struct ReplicationProcessTests {
         let models = (0..<6).map { "replicated-\($0)" }
         let probe = try RequestClient(dial: first.address)
         defer { probe.close() }
+        // A new cluster moves voters and leaders for a few seconds; the batches before the kill are
+        // sent once each, so wait until every model's group has its placement's voters and leader.
+        for model in models { _ = try await replicaRoles(of: model, asking: first.address) }
         let victimID = try #require(try await ringPrimary(of: models[0], via: probe))
         let victim = try #require(node(victimID, in: nodes))
         let survivors = nodes.filter { $0.id != victimID }.map(\.process)
