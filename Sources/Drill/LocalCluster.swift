@@ -135,7 +135,7 @@ public func askPeer(
         $0.body = body
     }
     switch try await client.sealedRequest(try request.serializedBytes(), seal: seal, timeout: timeout) {
-    case .sealed(let reply), .unsealed(let reply): return try Infranaut_V1_Response(serializedBytes: reply)
+    case .sealed(let reply, _), .unsealed(let reply): return try Infranaut_V1_Response(serializedBytes: reply)
     }
 }
 

@@ -161,6 +161,59 @@ struct FaultProcessTests {
         #expect(cleared.framesDropped == 0)
     }
 
+    @Test(
+        "a forwarded write held up on the way past its deadline is dropped unserved and counted, and a retry applies it once"
+    )
+    func expiredForwardIsDropped() async throws {
+        let nodes = try await startCluster(["x1", "x2", "x3"])
+        let (x1, x3) = (nodes[0], nodes[2])
+        let model = try await model(withPrimary: "x3", asking: x1)
+        // x3 leads the model's group, so x1 (a follower) forwards writes for it to x3.
+        let roles = try await replicaRoles(of: model, asking: x1.address)
+        #expect(roles.primary == x3.address)
+        let client = try RequestClient(dial: x1.address)
+        defer { client.close() }
+        #expect(await ingestUntilAcked(client, model: model, key: "warm", rows: 3))
+
+        // Frames from x1 reach x3's handler 2.5 s late: longer than the 2 s x1 waits for a forward.
+        let set = try await setFault(
+            x3,
+            .with {
+                $0.delay = ["x1"]
+                $0.delayMs = 2_500
+                $0.expireAfterMs = 60_000
+            })
+        #expect(set.status.code == .ok, "\(set.status)")
+        let late = try await call(client, ingestRequest(model: model, key: "late", rows: 3), timeout: .seconds(20))
+        #expect(late.ingest.status.code != .ok, "the forward should have timed out: \(late.outcome)")
+        let counted = try await eventually(within: .seconds(20)) {
+            try await askPeer(x3.peerAddress, .members(.init()), secret: try NodeProcess.secret).members.refused.expired
+                > 0
+        }
+        #expect(counted != nil, "x3 did not count the expired forward")
+        _ = try await setFault(x3, .with { $0.clear = true })
+
+        // Not applied at x3: the leader holds no receipt for it.
+        let direct = try RequestClient(dial: x3.address)
+        defer { direct.close() }
+        let receipts = try await call(
+            direct,
+            .with {
+                $0.version = 1
+                $0.receipts = .with {
+                    $0.modelID = model
+                    $0.idempotencyKeys = ["warm", "late"]
+                }
+            })
+        #expect(receipts.receipts.status.code == .ok, "\(receipts.outcome)")
+        #expect(receipts.receipts.receipts.map(\.idempotencyKey) == ["warm"])
+        #expect(receipts.receipts.modelBatches == 1)
+        // The client's retry with the same key is applied, once.
+        #expect(await ingestUntilAcked(client, model: model, key: "late", rows: 3))
+        let after = try await call(direct, statusRequest(model)).status.model
+        #expect(after.rows == 6 && after.batches == 2, "\(after)")
+    }
+
     @Test("a request from a dropped node gets no reply at all, while other senders are answered")
     func droppedSenderGetsNoReply() async throws {
         let node = NodeProcess(arguments: ["--node-id", "r1"])
@@ -183,14 +236,16 @@ struct FaultProcessTests {
         let (frame, header) = admin.seal(members, channel: .request)
         let answer = try await peerPort.request(frame, timeout: .seconds(5))
         #expect(
-            try Infranaut_V1_Response(serializedBytes: Array(admin.openReply(answer, to: header))).members.status.code
+            try Infranaut_V1_Response(serializedBytes: Array(admin.openReply(answer, to: header).body)).members.status
+                .code
                 == .ok)
 
         #expect(try await setFault(node, .with { $0.clear = true }).status.code == .ok)
         let (again, againHeader) = r2.seal(members, channel: .request)
         let reply = try await peerPort.request(again, timeout: .seconds(5))
         #expect(
-            try Infranaut_V1_Response(serializedBytes: Array(r2.openReply(reply, to: againHeader))).members.status.code
+            try Infranaut_V1_Response(serializedBytes: Array(r2.openReply(reply, to: againHeader).body)).members.status
+                .code
                 == .ok)
     }
 

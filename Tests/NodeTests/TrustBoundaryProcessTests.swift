@@ -180,7 +180,7 @@ struct TrustBoundaryProcessTests {
             }.serializedBytes() as [UInt8]
         let (frame, header) = seal.seal(members, channel: .request)
         let first = try await send(node.peerAddress, frame)
-        let answer = try Infranaut_V1_Response(serializedBytes: Array(try seal.openReply(first, to: header)))
+        let answer = try Infranaut_V1_Response(serializedBytes: Array(try seal.openReply(first, to: header).body))
         #expect(answer.members.status.code == .ok)
 
         let replay = try Infranaut_V1_Response(serializedBytes: try await send(node.peerAddress, frame))

@@ -74,6 +74,26 @@ struct FramingTests {
         #expect(decoded == expected)
     }
 
+    @Test("withTimeout replaces any earlier timeout and leaves every other field as it was", arguments: [0, 7, 30_000])
+    func withTimeout(earlier: UInt32) throws {
+        let original = Infranaut_V1_Request.with {
+            $0.version = 1
+            $0.hops = 1
+            $0.timeoutMs = earlier
+            $0.ingest = .with {
+                $0.idempotencyKey = "key"
+                $0.batch = batch(rows: 3)
+            }
+        }
+        let marked = Infranaut_V1_Request.withTimeout(try original.serializedBytes(), milliseconds: 1_999)
+        let decoded = try Infranaut_V1_Request(serializedBytes: Infranaut_V1_Request.markingForwarded(marked, hops: 2))
+        var expected = original
+        expected.timeoutMs = 1_999
+        expected.hops = 2
+        #expect(decoded == expected)
+        #expect(decoded.unknownFields.data.isEmpty)
+    }
+
     @Test("markingForwarded keeps a request of another kind intact")
     func markingForwardedStatus() throws {
         let original = Infranaut_V1_Request.with {

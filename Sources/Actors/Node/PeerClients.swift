@@ -10,10 +10,22 @@ import Wire
 /// The node's fault rules (partition drills) apply here to every call: a request to a peer whose
 /// traffic is dropped fails at its deadline with the transport's own timeout, as a lost request
 /// does, and a delayed peer's request and reply each arrive late.
+///
+/// Every request says how long this node waits for it (`timeout_ms`), so the peer stops working on
+/// it when this node has given up. A connection that stops answering is replaced rather than waited
+/// on: once requests on it time out ``timeoutsBeforeReplacing`` times in a row with nothing
+/// answered for ``silenceBeforeReplacing``, the client is closed (its requests in flight fail at
+/// once) and the next request dials a new connection. A TCP connection cut by a partition keeps
+/// its queued frames in retransmission back-off for many seconds after the network heals, while a
+/// new connection works at once.
 final class PeerClients: Sendable {
     private struct Entry {
         var client: RequestClient
         var lastUsed: ContinuousClock.Instant
+        /// When a reply last came back on this connection (or when it was made).
+        var lastAnswer: ContinuousClock.Instant
+        /// Requests that timed out on this connection since its last reply.
+        var silentTimeouts = 0
     }
 
     let authenticator: PeerAuthenticator
@@ -21,9 +33,15 @@ final class PeerClients: Sendable {
     private let maxReplyBytes: Int
     /// nil once closed, so that no client can be added after `closeAll`.
     private let clients = Mutex<[String: Entry]?>([:])
+    private let replacements = Atomic<UInt64>(0)
 
     /// Longer than any request a peer client carries (snapshots are capped at 30 s).
     static let idleBeforeClose: Duration = .seconds(120)
+    static let timeoutsBeforeReplacing = 2
+    static let silenceBeforeReplacing: Duration = .seconds(2)
+
+    /// Connections closed and dialled again because they stopped answering.
+    var replacedConnections: UInt64 { replacements.load(ordering: .relaxed) }
 
     init(authenticator: PeerAuthenticator, faults: FaultInjector, maxReplyBytes: Int) {
         self.authenticator = authenticator
@@ -43,19 +61,29 @@ final class PeerClients: Sendable {
     /// ``call(_:to:timeout:)`` for a request that is already encoded (a forwarded client frame).
     func call(encoded body: [UInt8], to address: String, timeout: Duration) async throws -> Infranaut_V1_Response {
         let deadline = ContinuousClock.now + timeout
+        let waitMs = UInt32(clamping: max(1, timeout.milliseconds))
         try await passFaults(to: address, deadline: deadline)
         let reply: SealedReply
+        let client = try client(for: address)
+        let sentMs = PeerSeal.wallClockMilliseconds()
         do {
-            reply = try await client(for: address).sealedRequest(
-                body, seal: authenticator.seal, timeout: deadline - .now)
+            reply = try await client.sealedRequest(
+                Infranaut_V1_Request.withTimeout(body, milliseconds: waitMs), seal: authenticator.seal,
+                timeout: deadline - .now)
         } catch let refusal as SealRefusal {
             authenticator.count(refusal)
+            noteAnswer(on: client, at: address)
             throw PeerCallError("the reply from \(address) was refused: \(refusal)")
+        } catch let error as TransportError where error.code == .timedOut {
+            noteTimeout(on: client, at: address)
+            throw error
         }
+        noteAnswer(on: client, at: address)
         // The reply crosses the same link (and a rule may have been set while the request was out).
         try await passFaults(to: address, deadline: deadline)
         switch reply {
-        case .sealed(let answer):
+        case .sealed(let answer, let header):
+            authenticator.noteReply(header, requestSentMs: sentMs, receivedMs: PeerSeal.wallClockMilliseconds())
             return try Infranaut_V1_Response(serializedBytes: answer)
         case .unsealed(let bytes):
             if let refusal = try? Infranaut_V1_Response(serializedBytes: bytes),
@@ -66,6 +94,35 @@ final class PeerClients: Sendable {
             authenticator.count(.notSealed)
             throw PeerCallError("the reply from \(address) was refused: \(SealRefusal.notSealed)")
         }
+    }
+
+    private func noteAnswer(on client: RequestClient, at address: String) {
+        clients.withLock { clients in
+            guard clients?[address]?.client === client else { return }
+            clients?[address]?.lastAnswer = .now
+            clients?[address]?.silentTimeouts = 0
+        }
+    }
+
+    /// Counts a timeout against `client`'s connection, and replaces the connection once it has
+    /// been silent long enough.
+    private func noteTimeout(on client: RequestClient, at address: String) {
+        let now = ContinuousClock.now
+        let replace = clients.withLock { clients -> Bool in
+            guard var entry = clients?[address], entry.client === client else { return false }
+            entry.silentTimeouts += 1
+            guard entry.silentTimeouts >= Self.timeoutsBeforeReplacing,
+                now - entry.lastAnswer >= Self.silenceBeforeReplacing
+            else {
+                clients?[address] = entry
+                return false
+            }
+            clients?[address] = nil
+            return true
+        }
+        guard replace else { return }
+        replacements.add(1, ordering: .relaxed)
+        client.close()
     }
 
     /// Applies the fault rules for the link to `address` to one frame. Dropped: the call fails at
@@ -95,7 +152,7 @@ final class PeerClients: Sendable {
             var settings = RequestClientSettings()
             settings.maxMessageBytes = maxReplyBytes
             let made = try RequestClient(dial: address, settings: settings)
-            clients?[address] = Entry(client: made, lastUsed: .now)
+            clients?[address] = Entry(client: made, lastUsed: .now, lastAnswer: .now)
             return made
         }
     }

@@ -13,7 +13,8 @@ import Wire
 ///
 /// The node's fault rules (partition drills) apply to every admitted frame by its sealed sender: a
 /// frame from a node whose traffic is dropped gets no reply at all (its caller times out, as if the
-/// frame had been lost), and a delayed node's request is served late and answered late. Admins'
+/// frame had been lost), and a delayed node's request is served late and answered late (or, when
+/// the delay outlasts the request's deadline, answered DEADLINE_EXCEEDED without being served). Admins'
 /// frames (`admin-<random>` senders) are never affected, so a drill can always clear the rules.
 final class PeerService: Sendable {
     private let handler: RequestHandler
@@ -32,6 +33,7 @@ final class PeerService: Sendable {
     /// The reply, and whether the frame vouches for its connection: only a frame that proved the
     /// secret does, so strangers' connections are the first to make room for new ones.
     func answer(_ bytes: [UInt8]) async -> RequestServer.Answer {
+        let arrivedAt = ContinuousClock.now
         let opened: (header: SealHeader, body: ArraySlice<UInt8>)
         do throws(SealRefusal) {
             opened = try authenticator.admit(bytes, on: .request)
@@ -53,7 +55,11 @@ final class PeerService: Sendable {
         }
         let sender = opened.header.sender
         guard await passFaults(from: sender) else { return RequestServer.Answer(reply: nil, vouch: true) }
-        let response = await handler.handle(Array(opened.body), from: .peer(sender))
+        // The frame's deadline counts from when it was sealed, so one that sat in a stalled
+        // connection (or behind a delay rule) is dropped rather than served late.
+        let response = await handler.handle(
+            Array(opened.body), from: .peer(sender), arrivedAt: arrivedAt,
+            transit: authenticator.transit(of: opened.header))
         // The reply crosses the same link (and a rule may have been set while the request was served).
         guard await passFaults(from: sender) else { return RequestServer.Answer(reply: nil, vouch: true) }
         return RequestServer.Answer(

@@ -19,7 +19,9 @@ extension RequestHandler {
                 $0.wrongChannel = refused.wrongChannel
                 $0.stale = refused.stale
                 $0.replayed = refused.replayed
+                $0.expired = expiredRequests.load(ordering: .relaxed)
             }
+            $0.replacedPeerConnections = peers.replacedConnections
             $0.members = view.members.sorted { $0.id < $1.id }.map { member in
                 .with {
                     $0.id = member.id.rawValue

@@ -5,9 +5,9 @@ import Wire
 /// The requests about one model's data: served by the shard that holds the model, on its
 /// primary (a node that is not the primary forwards them there).
 extension RequestHandler {
-    func serveIngest(_ ingest: Infranaut_V1_IngestRequest, request: Infranaut_V1_Request, bytes: [UInt8]) async
-        -> Infranaut_V1_Response
-    {
+    func serveIngest(
+        _ ingest: Infranaut_V1_IngestRequest, request: Infranaut_V1_Request, bytes: [UInt8], deadline: RequestDeadline
+    ) async -> Infranaut_V1_Response {
         do throws(WireError) {
             try ingest.validate(settings.limits)
         } catch {
@@ -16,7 +16,9 @@ extension RequestHandler {
             }
         }
         let shardID = router.shardID(for: ingest.batch.modelID)
-        if let relayed = await forwardIfRemote(request, bytes: bytes, model: ingest.batch.modelID, shard: shardID) {
+        if let relayed = await forwardIfRemote(
+            request, bytes: bytes, model: ingest.batch.modelID, shard: shardID, deadline: deadline)
+        {
             return relayed
         }
         guard membership.seesMajority else {
@@ -44,18 +46,21 @@ extension RequestHandler {
         }
         let shard = router.shard(shardID)
         let inFlight = self.inFlight
-        let outcome = await withDeadline(settings.requestTimeout) {
-            let answer = await shard.ingestAtLeader(ingest)
+        let outcome = await withDeadline(deadline.remaining) {
+            let answer = await shard.ingestAtLeader(ingest, deadline: deadline.instant)
             inFlight.release(size)
             return answer
         }
         switch outcome {
         case .done(let response)?:
+            if response.status.code == .deadlineExceeded { expiredRequests.add(1, ordering: .relaxed) }
             return .with { $0.ingest = response }
         case .notLeader(let leader)?:
             // Leadership moved while the request waited here (a transfer, an election): the new
             // leader serves it (the batch was proposed nowhere, or the key makes it apply once).
-            if let relayed = await forward(request, bytes: bytes, model: ingest.batch.modelID, to: leader) {
+            if let relayed = await forward(
+                request, bytes: bytes, model: ingest.batch.modelID, to: leader, deadline: deadline)
+            {
                 return relayed
             }
             return .with {
@@ -73,16 +78,16 @@ extension RequestHandler {
                     $0.status = Infranaut_V1_Status(
                         code: .deadlineExceeded,
                         message:
-                            "the batch was not applied within \(settings.requestTimeout); it may still be; retry with the same idempotency key"
+                            "the batch was not applied within its deadline (\(deadline.budget)); it may still be; retry with the same idempotency key"
                     )
                 }
             }
         }
     }
 
-    func serveStatus(_ status: Infranaut_V1_StatusRequest, request: Infranaut_V1_Request, bytes: [UInt8]) async
-        -> Infranaut_V1_Response
-    {
+    func serveStatus(
+        _ status: Infranaut_V1_StatusRequest, request: Infranaut_V1_Request, bytes: [UInt8], deadline: RequestDeadline
+    ) async -> Infranaut_V1_Response {
         guard !status.modelID.isEmpty else {
             return .with {
                 $0.status = .with {
@@ -91,13 +96,15 @@ extension RequestHandler {
             }
         }
         let shardID = router.shardID(for: status.modelID)
-        if let relayed = await forwardIfRemote(request, bytes: bytes, model: status.modelID, shard: shardID) {
+        if let relayed = await forwardIfRemote(
+            request, bytes: bytes, model: status.modelID, shard: shardID, deadline: deadline)
+        {
             return relayed
         }
         let shard = router.shard(shardID)
         // Reads get the same deadline as writes: a shard busy electing must not hold a reader (and
         // its context) without end.
-        let answer = await withDeadline(settings.requestTimeout) {
+        let answer = await withDeadline(deadline.remaining) {
             () -> ShardActor.AtLeader<Infranaut_V1_StatusResponse> in
             switch await shard.readIndex() {
             case .notLeader(let leader): return .notLeader(leader)
@@ -114,7 +121,7 @@ extension RequestHandler {
             return .done(page)
         }
         if case .notLeader(let leader)? = answer,
-            let relayed = await forward(request, bytes: bytes, model: status.modelID, to: leader)
+            let relayed = await forward(request, bytes: bytes, model: status.modelID, to: leader, deadline: deadline)
         {
             return relayed
         }
@@ -127,14 +134,15 @@ extension RequestHandler {
                 ?? .with {
                     $0.status = Infranaut_V1_Status(
                         code: .deadlineExceeded,
-                        message: "the status was not read within \(settings.requestTimeout); retry")
+                        message: "the status was not read within its deadline (\(deadline.budget)); retry")
                 }
         }
     }
 
-    func serveReceipts(_ receipts: Infranaut_V1_ReceiptsRequest, request: Infranaut_V1_Request, bytes: [UInt8]) async
-        -> Infranaut_V1_Response
-    {
+    func serveReceipts(
+        _ receipts: Infranaut_V1_ReceiptsRequest, request: Infranaut_V1_Request, bytes: [UInt8],
+        deadline: RequestDeadline
+    ) async -> Infranaut_V1_Response {
         do throws(WireError) {
             try receipts.validate(settings.limits)
         } catch {
@@ -144,12 +152,13 @@ extension RequestHandler {
         }
         let shardID = router.shardID(for: receipts.modelID)
         if !receipts.local,
-            let relayed = await forwardIfRemote(request, bytes: bytes, model: receipts.modelID, shard: shardID)
+            let relayed = await forwardIfRemote(
+                request, bytes: bytes, model: receipts.modelID, shard: shardID, deadline: deadline)
         {
             return relayed
         }
         let shard = router.shard(shardID)
-        let answer = await withDeadline(settings.requestTimeout) {
+        let answer = await withDeadline(deadline.remaining) {
             () -> ShardActor.AtLeader<Infranaut_V1_ReceiptsResponse> in
             if !receipts.local {
                 switch await shard.readIndex() {
@@ -161,7 +170,7 @@ extension RequestHandler {
             return .done(await shard.receipts(model: receipts.modelID, keys: receipts.idempotencyKeys))
         }
         if case .notLeader(let leader)? = answer,
-            let relayed = await forward(request, bytes: bytes, model: receipts.modelID, to: leader)
+            let relayed = await forward(request, bytes: bytes, model: receipts.modelID, to: leader, deadline: deadline)
         {
             return relayed
         }
@@ -174,7 +183,7 @@ extension RequestHandler {
                 ?? .with {
                     $0.status = Infranaut_V1_Status(
                         code: .deadlineExceeded,
-                        message: "the receipts were not read within \(settings.requestTimeout); retry")
+                        message: "the receipts were not read within its deadline (\(deadline.budget)); retry")
                 }
         }
     }

@@ -77,6 +77,8 @@ final class RequestHandler: Service {
     let forwards: AdmissionGate
     let forwardedServed: AdmissionGate
     let clientRefusals = Atomic<UInt64>(0)
+    /// Requests dropped because their deadline had passed before they were served.
+    let expiredRequests = Atomic<UInt64>(0)
 
     /// What the node still serves.
     enum Mode {
@@ -141,7 +143,7 @@ final class RequestHandler: Service {
     /// the shard's first replica in its placement, which knows it; so a request reaches the leader
     /// in at most two hops, and views that disagree cannot make it loop.
     func forwardIfRemote(
-        _ request: Infranaut_V1_Request, bytes: [UInt8], model: String, shard: ShardID
+        _ request: Infranaut_V1_Request, bytes: [UInt8], model: String, shard: ShardID, deadline: RequestDeadline
     ) async -> Infranaut_V1_Response? {
         guard request.hops < Self.maxHops else { return nil }
         let target: Member?
@@ -156,25 +158,27 @@ final class RequestHandler: Service {
             target = await membership.firstLiveReplica(of: shard)
         }
         guard let target, target.id.rawValue != membership.nodeID, !target.peerAddress.isEmpty else { return nil }
-        return await relay(request, bytes: bytes, model: model, to: target, namedByRaft: namedByRaft)
+        return await relay(
+            request, bytes: bytes, model: model, to: target, namedByRaft: namedByRaft, deadline: deadline)
     }
 
     /// Forwards `request` to `leader` (a replica that stopped leading learned who leads now), when
     /// the request may travel once more; nil when it may not or no leader is known.
-    func forward(_ request: Infranaut_V1_Request, bytes: [UInt8], model: String, to leader: NodeID?) async
-        -> Infranaut_V1_Response?
-    {
+    func forward(
+        _ request: Infranaut_V1_Request, bytes: [UInt8], model: String, to leader: NodeID?, deadline: RequestDeadline
+    ) async -> Infranaut_V1_Response? {
         guard request.hops < Self.maxHops, let leader, leader.rawValue != membership.nodeID,
             let target = await membership.member(leader), !target.peerAddress.isEmpty
         else { return nil }
-        return await relay(request, bytes: bytes, model: model, to: target, namedByRaft: true)
+        return await relay(request, bytes: bytes, model: model, to: target, namedByRaft: true, deadline: deadline)
     }
 
     /// Forwards to `target`. A node the shard's Raft replica names as its leader is asked whatever
     /// the membership view says of it (after a partition heals, the view may still call it dead for
     /// seconds while it leads); any other target only while the view sees it alive or suspect.
     private func relay(
-        _ request: Infranaut_V1_Request, bytes: [UInt8], model: String, to target: Member, namedByRaft: Bool
+        _ request: Infranaut_V1_Request, bytes: [UInt8], model: String, to target: Member, namedByRaft: Bool,
+        deadline: RequestDeadline
     ) async -> Infranaut_V1_Response {
         guard namedByRaft || target.status == .alive || target.status == .suspect else {
             return .error(
@@ -183,7 +187,7 @@ final class RequestHandler: Service {
         }
         // Forwards have their own bounded concurrency: a burst through this node waits here for a
         // slot (briefly, in arrival order) instead of piling requests onto the leader.
-        guard await forwards.enter(patience: settings.forwardQueueWait) else {
+        guard await forwards.enter(patience: min(settings.forwardQueueWait, deadline.remaining)) else {
             return .with {
                 $0.error = .resourceExhausted(
                     "this node is forwarding \(settings.maxForwardsInFlight) requests to shard leaders already; retry with the same idempotency key",
@@ -191,12 +195,16 @@ final class RequestHandler: Service {
             }
         }
         defer { forwards.leave() }
+        // The leader gets what is left of the time this node waits (the peer call sets it in the
+        // frame), and no more than a forward's own timeout.
+        let wait = min(settings.forwardTimeout, deadline.remaining)
+        guard wait > .zero else { return expired(request, deadline: deadline) }
         // The received frame with `hops` raised (field 2, varint; a later field value wins), so a
         // large batch is not encoded a second time.
         do {
             let reply = try await peers.call(
                 encoded: Infranaut_V1_Request.markingForwarded(bytes, hops: request.hops + 1), to: target.peerAddress,
-                timeout: settings.forwardTimeout)
+                timeout: wait)
             // The target refused this node's frame (a secret changed, or clocks drifted apart):
             // not the client's doing, and another node or a later try may get through.
             if case .error(let refusal) = reply.body, refusal.code == .permissionDenied {
@@ -223,8 +231,13 @@ final class RequestHandler: Service {
 
     /// Decodes a frame and serves it. Malformed frames, other protocol versions and requests the
     /// node's mode does not admit are answered here; `screen` may refuse a request before that.
+    ///
+    /// The request's deadline counts from `arrivedAt`, less `transit` (how long a peer's frame was
+    /// under way, when its sender's clock is known); a request whose deadline passed is dropped
+    /// with DEADLINE_EXCEEDED before any work.
     func handle(
-        _ bytes: [UInt8], from caller: Caller, screen: (Infranaut_V1_Request) -> Infranaut_V1_Response? = { _ in nil }
+        _ bytes: [UInt8], from caller: Caller, arrivedAt: ContinuousClock.Instant = .now, transit: Duration = .zero,
+        screen: (Infranaut_V1_Request) -> Infranaut_V1_Response? = { _ in nil }
     ) async -> Infranaut_V1_Response {
         let request: Infranaut_V1_Request
         do {
@@ -241,12 +254,27 @@ final class RequestHandler: Service {
         guard admits(request, from: caller) else {
             return .error(.unavailable, "the node is shutting down or leaving the cluster; retry against another node")
         }
-        return await respond(to: request, bytes: bytes, from: caller)
+        let deadline = RequestDeadline(
+            timeoutMs: request.timeoutMs, transit: transit, cap: settings.requestTimeout, arrivedAt: arrivedAt)
+        guard !deadline.hasPassed else { return expired(request, deadline: deadline, transit: transit) }
+        return await respond(to: request, bytes: bytes, from: caller, deadline: deadline)
     }
 
-    private func respond(to request: Infranaut_V1_Request, bytes: [UInt8], from caller: Caller) async
+    /// The answer to a request whose deadline passed before it was served; counted.
+    func expired(_ request: Infranaut_V1_Request, deadline: RequestDeadline, transit: Duration = .zero)
         -> Infranaut_V1_Response
     {
+        expiredRequests.add(1, ordering: .relaxed)
+        let underway = transit > .zero ? " (it was under way for \(transit) before it arrived)" : ""
+        return .error(
+            .deadlineExceeded,
+            "the \(request.bodyName) request's deadline (\(deadline.budget)) passed before it was served\(underway); it was not applied; retry"
+        )
+    }
+
+    private func respond(
+        to request: Infranaut_V1_Request, bytes: [UInt8], from caller: Caller, deadline: RequestDeadline
+    ) async -> Infranaut_V1_Response {
         // A forwarded request holds a peer context until it is served; cap how many, so forwards
         // from every other node together can never take the contexts replication needs.
         if request.hops > 0, case .peer = caller, request.forwardable {
@@ -258,25 +286,25 @@ final class RequestHandler: Service {
                 }
             }
             defer { forwardedServed.leave() }
-            return await serve(request, bytes: bytes, from: caller)
+            return await serve(request, bytes: bytes, from: caller, deadline: deadline)
         }
-        return await serve(request, bytes: bytes, from: caller)
+        return await serve(request, bytes: bytes, from: caller, deadline: deadline)
     }
 
-    private func serve(_ request: Infranaut_V1_Request, bytes: [UInt8], from caller: Caller) async
-        -> Infranaut_V1_Response
-    {
+    private func serve(
+        _ request: Infranaut_V1_Request, bytes: [UInt8], from caller: Caller, deadline: RequestDeadline
+    ) async -> Infranaut_V1_Response {
         var sender: String? {
             if case .peer(let id) = caller { return id }
             return nil
         }
         switch request.body {
         case .ingest(let ingest):
-            return await serveIngest(ingest, request: request, bytes: bytes)
+            return await serveIngest(ingest, request: request, bytes: bytes, deadline: deadline)
         case .status(let status):
-            return await serveStatus(status, request: request, bytes: bytes)
+            return await serveStatus(status, request: request, bytes: bytes, deadline: deadline)
         case .receipts(let receipts):
-            return await serveReceipts(receipts, request: request, bytes: bytes)
+            return await serveReceipts(receipts, request: request, bytes: bytes, deadline: deadline)
         case .members:
             let view = await membership.view
             return .with { $0.members = membersResponse(view) }
@@ -297,12 +325,12 @@ final class RequestHandler: Service {
         case .publishEvent(let publish):
             let events = self.events
             let reply =
-                await withDeadline(settings.requestTimeout) { await events.publish(publish.event) }
+                await withDeadline(deadline.remaining) { await events.publish(publish.event) }
                 ?? .with {
                     $0.status = Infranaut_V1_Status(
                         code: .deadlineExceeded,
                         message:
-                            "the event was not made durable within \(settings.requestTimeout); it may still be; publish it again"
+                            "the event was not made durable within its deadline (\(deadline.budget)); it may still be; publish it again"
                     )
                 }
             return .with { $0.publishEvent = reply }
@@ -312,10 +340,11 @@ final class RequestHandler: Service {
         case .deliverEvent(let deliver):
             let events = self.events
             let reply =
-                await withDeadline(settings.requestTimeout) { await events.receive(deliver) }
+                await withDeadline(deadline.remaining) { await events.receive(deliver) }
                 ?? .with {
                     $0.status = Infranaut_V1_Status(
-                        code: .deadlineExceeded, message: "the event was not stored within \(settings.requestTimeout)")
+                        code: .deadlineExceeded,
+                        message: "the event was not stored within its deadline (\(deadline.budget))")
                 }
             return .with { $0.deliverEvent = reply }
         case .leave:

@@ -212,8 +212,11 @@ public actor ShardActor {
 
     /// Proposes a validated ingest and returns the response once the op is committed and applied,
     /// or `.notLeader` when this replica does not lead (the caller forwards the request). A
-    /// leadership transfer in progress is waited out first.
-    public func ingestAtLeader(_ request: Infranaut_V1_IngestRequest) async -> AtLeader<Infranaut_V1_IngestResponse> {
+    /// leadership transfer in progress is waited out first. A batch still waiting for its turn
+    /// when `deadline` passes is not proposed (its sender has given up and retries with its key).
+    public func ingestAtLeader(
+        _ request: Infranaut_V1_IngestRequest, deadline: ContinuousClock.Instant = .now + .seconds(30)
+    ) async -> AtLeader<Infranaut_V1_IngestResponse> {
         guard state == .serving else { return .done(failure(unavailableMessage)) }
         let model = request.batch.modelID
         let key = IdempotencyKey(model: model, key: request.idempotencyKey)
@@ -224,6 +227,17 @@ public actor ShardActor {
         if let done = remembered[key] { return .done(replay(done)) }
         if proposing[key] != nil { return .done(await joinProposal(key)) }
         guard let current = raft, current.role == .leader else { return .notLeader(raft?.leader) }
+        guard ContinuousClock.now < deadline else {
+            return .done(
+                .with {
+                    $0.status = Infranaut_V1_Status(
+                        code: .deadlineExceeded,
+                        message:
+                            "the batch waited past its deadline before shard \(shard) could propose it; it was not applied; retry with the same idempotency key"
+                    )
+                    $0.shard = UInt32(shard)
+                })
+        }
 
         // The limits are checked against the projection, in the same actor turn that extends it and
         // proposes the op, so concurrent batches are counted in order and cannot pass a limit

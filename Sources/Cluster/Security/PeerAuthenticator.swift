@@ -30,6 +30,7 @@ public final class PeerAuthenticator: Sendable {
     public let seal: PeerSeal
     private let windows: Mutex<[SealHeader.Channel: ReplayWindow]>
     private let refusals = Mutex(RefusalCounts())
+    private let clocks = Mutex(PeerClock())
 
     public init(seal: PeerSeal, settings: ReplayWindow.Settings = .init()) {
         self.seal = seal
@@ -64,6 +65,23 @@ public final class PeerAuthenticator: Sendable {
     public func count(_ refusal: SealRefusal) { refusals.withLock { $0.count(refusal) } }
 
     public var refusalCounts: RefusalCounts { refusals.withLock { $0 } }
+
+    /// Learns `reply.sender`'s clock from one exchange (see ``PeerClock``): the request was sent
+    /// at `requestSentMs` and the reply arrived at `receivedMs`, both by this node's clock.
+    public func noteReply(_ reply: SealHeader, requestSentMs: UInt64, receivedMs: UInt64) {
+        clocks.withLock {
+            $0.record(
+                peer: reply.sender, requestSentMs: requestSentMs, replySealedMs: reply.sentUnixMs,
+                replyReceivedMs: receivedMs)
+        }
+    }
+
+    /// How long the admitted frame `header` was under way before it arrived now; zero when this
+    /// node does not know the sender's clock (an admin command, a peer it has not called lately).
+    public func transit(of header: SealHeader) -> Duration {
+        let now = PeerSeal.wallClockMilliseconds()
+        return clocks.withLock { $0.transit(sender: header.sender, sentMs: header.sentUnixMs, nowMs: now) } ?? .zero
+    }
 
     /// Forgets senders whose frames are all too old to replay anyway.
     public func prune() {

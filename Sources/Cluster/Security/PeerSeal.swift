@@ -185,7 +185,7 @@ public final class PeerSeal: Sendable {
         return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
     }
 
-    static func wallClockMilliseconds() -> UInt64 { wallClockNanoseconds() / 1_000_000 }
+    public static func wallClockMilliseconds() -> UInt64 { wallClockNanoseconds() / 1_000_000 }
 
     /// Seals `body` as a new frame of `channel` for `destination` (the address it is sent to;
     /// replies need none); returns the frame and its header.
@@ -262,10 +262,12 @@ public final class PeerSeal: Sendable {
     }
 
     /// Opens the reply to `request`: it must be a reply frame naming that request.
-    public func openReply(_ bytes: [UInt8], to request: SealHeader) throws(SealRefusal) -> ArraySlice<UInt8> {
+    public func openReply(_ bytes: [UInt8], to request: SealHeader) throws(SealRefusal) -> (
+        header: SealHeader, body: ArraySlice<UInt8>
+    ) {
         let (header, body) = try open(bytes, expecting: .reply)
         guard header.replyToBoot == request.boot, header.replyToCounter == request.counter else { throw .replayed }
-        return body
+        return (header, body)
     }
 
     private static func encode(_ header: SealHeader) -> [UInt8] {

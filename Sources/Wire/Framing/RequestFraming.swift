@@ -1,4 +1,4 @@
-/// The two places where a `Request` is framed without encoding it whole with SwiftProtobuf, so
+/// The places where a `Request` is framed without encoding it whole with SwiftProtobuf, so
 /// that a large, already-serialized batch is not decoded or encoded again. Both rely on the
 /// protobuf wire format only as the specification guarantees it: fields are tag, then value
 /// (varint or length-prefixed bytes), and when a scalar field appears more than once in a
@@ -34,6 +34,15 @@ extension Infranaut_V1_Request {
         var marked = bytes
         appendTag(field: 2, wireType: varintWireType, to: &marked)  // Request.hops
         appendVarint(UInt64(hops), to: &marked)
+        return marked
+    }
+
+    /// `bytes`, a serialized `Request`, with `timeout_ms` appended (so it replaces any earlier
+    /// value): how a node tells the next one how long it waits, without encoding the request again.
+    public static func withTimeout(_ bytes: [UInt8], milliseconds: UInt32) -> [UInt8] {
+        var marked = bytes
+        appendTag(field: 3, wireType: varintWireType, to: &marked)  // Request.timeout_ms
+        appendVarint(UInt64(milliseconds), to: &marked)
         return marked
     }
 }

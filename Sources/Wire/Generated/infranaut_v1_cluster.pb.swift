@@ -381,46 +381,67 @@ public nonisolated struct Infranaut_V1_MemberInfo: Sendable {
   public init() {}
 }
 
-public nonisolated struct Infranaut_V1_MembersResponse: Sendable {
+public nonisolated struct Infranaut_V1_MembersResponse: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   public var status: Infranaut_V1_Status {
-    get {_status ?? Infranaut_V1_Status()}
-    set {_status = newValue}
+    get {_storage._status ?? Infranaut_V1_Status()}
+    set {_uniqueStorage()._status = newValue}
   }
   /// Returns true if `status` has been explicitly set.
-  public var hasStatus: Bool {self._status != nil}
+  public var hasStatus: Bool {_storage._status != nil}
   /// Clears the value of `status`. Subsequent reads from it will return its default value.
-  public mutating func clearStatus() {self._status = nil}
+  public mutating func clearStatus() {_uniqueStorage()._status = nil}
 
-  public var selfID: String = String()
+  public var selfID: String {
+    get {_storage._selfID}
+    set {_uniqueStorage()._selfID = newValue}
+  }
 
-  public var members: [Infranaut_V1_MemberInfo] = []
+  public var members: [Infranaut_V1_MemberInfo] {
+    get {_storage._members}
+    set {_uniqueStorage()._members = newValue}
+  }
 
-  public var shardCount: UInt32 = 0
+  public var shardCount: UInt32 {
+    get {_storage._shardCount}
+    set {_uniqueStorage()._shardCount = newValue}
+  }
 
-  public var replicationFactor: UInt32 = 0
+  public var replicationFactor: UInt32 {
+    get {_storage._replicationFactor}
+    set {_uniqueStorage()._replicationFactor = newValue}
+  }
 
-  public var seesMajority: Bool = false
+  public var seesMajority: Bool {
+    get {_storage._seesMajority}
+    set {_uniqueStorage()._seesMajority = newValue}
+  }
 
   /// Frames and requests the answering node refused since it started.
   public var refused: Infranaut_V1_RefusalCounts {
-    get {_refused ?? Infranaut_V1_RefusalCounts()}
-    set {_refused = newValue}
+    get {_storage._refused ?? Infranaut_V1_RefusalCounts()}
+    set {_uniqueStorage()._refused = newValue}
   }
   /// Returns true if `refused` has been explicitly set.
-  public var hasRefused: Bool {self._refused != nil}
+  public var hasRefused: Bool {_storage._refused != nil}
   /// Clears the value of `refused`. Subsequent reads from it will return its default value.
-  public mutating func clearRefused() {self._refused = nil}
+  public mutating func clearRefused() {_uniqueStorage()._refused = nil}
+
+  /// Connections to peers this node closed and dialled again because they stopped answering
+  /// (a connection cut by a partition can hold requests for many seconds after it heals).
+  public var replacedPeerConnections: UInt64 {
+    get {_storage._replacedPeerConnections}
+    set {_uniqueStorage()._replacedPeerConnections = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _status: Infranaut_V1_Status? = nil
-  fileprivate var _refused: Infranaut_V1_RefusalCounts? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Infranaut_V1_RefusalCounts: Sendable {
@@ -444,6 +465,10 @@ public nonisolated struct Infranaut_V1_RefusalCounts: Sendable {
 
   /// Frames already received.
   public var replayed: UInt64 = 0
+
+  /// Requests whose deadline (`Request.timeout_ms`) had passed when they arrived or reached their
+  /// shard: dropped without being applied.
+  public var expired: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1143,63 +1168,118 @@ nonisolated extension Infranaut_V1_MemberInfo: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Infranaut_V1_MembersResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".MembersResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{3}self_id\0\u{1}members\0\u{3}shard_count\0\u{3}replication_factor\0\u{3}sees_majority\0\u{1}refused\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{3}self_id\0\u{1}members\0\u{3}shard_count\0\u{3}replication_factor\0\u{3}sees_majority\0\u{1}refused\0\u{3}replaced_peer_connections\0")
+
+  fileprivate class _StorageClass {
+    var _status: Infranaut_V1_Status? = nil
+    var _selfID: String = String()
+    var _members: [Infranaut_V1_MemberInfo] = []
+    var _shardCount: UInt32 = 0
+    var _replicationFactor: UInt32 = 0
+    var _seesMajority: Bool = false
+    var _refused: Infranaut_V1_RefusalCounts? = nil
+    var _replacedPeerConnections: UInt64 = 0
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _status = source._status
+      _selfID = source._selfID
+      _members = source._members
+      _shardCount = source._shardCount
+      _replicationFactor = source._replicationFactor
+      _seesMajority = source._seesMajority
+      _refused = source._refused
+      _replacedPeerConnections = source._replacedPeerConnections
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._status) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.selfID) }()
-      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.members) }()
-      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.shardCount) }()
-      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.replicationFactor) }()
-      case 6: try { try decoder.decodeSingularBoolField(value: &self.seesMajority) }()
-      case 7: try { try decoder.decodeSingularMessageField(value: &self._refused) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._status) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._selfID) }()
+        case 3: try { try decoder.decodeRepeatedMessageField(value: &_storage._members) }()
+        case 4: try { try decoder.decodeSingularUInt32Field(value: &_storage._shardCount) }()
+        case 5: try { try decoder.decodeSingularUInt32Field(value: &_storage._replicationFactor) }()
+        case 6: try { try decoder.decodeSingularBoolField(value: &_storage._seesMajority) }()
+        case 7: try { try decoder.decodeSingularMessageField(value: &_storage._refused) }()
+        case 8: try { try decoder.decodeSingularUInt64Field(value: &_storage._replacedPeerConnections) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._status {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    if !self.selfID.isEmpty {
-      try visitor.visitSingularStringField(value: self.selfID, fieldNumber: 2)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._status {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      if !_storage._selfID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._selfID, fieldNumber: 2)
+      }
+      if !_storage._members.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._members, fieldNumber: 3)
+      }
+      if _storage._shardCount != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._shardCount, fieldNumber: 4)
+      }
+      if _storage._replicationFactor != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._replicationFactor, fieldNumber: 5)
+      }
+      if _storage._seesMajority != false {
+        try visitor.visitSingularBoolField(value: _storage._seesMajority, fieldNumber: 6)
+      }
+      try { if let v = _storage._refused {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+      } }()
+      if _storage._replacedPeerConnections != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._replacedPeerConnections, fieldNumber: 8)
+      }
     }
-    if !self.members.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.members, fieldNumber: 3)
-    }
-    if self.shardCount != 0 {
-      try visitor.visitSingularUInt32Field(value: self.shardCount, fieldNumber: 4)
-    }
-    if self.replicationFactor != 0 {
-      try visitor.visitSingularUInt32Field(value: self.replicationFactor, fieldNumber: 5)
-    }
-    if self.seesMajority != false {
-      try visitor.visitSingularBoolField(value: self.seesMajority, fieldNumber: 6)
-    }
-    try { if let v = self._refused {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
-    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Infranaut_V1_MembersResponse, rhs: Infranaut_V1_MembersResponse) -> Bool {
-    if lhs._status != rhs._status {return false}
-    if lhs.selfID != rhs.selfID {return false}
-    if lhs.members != rhs.members {return false}
-    if lhs.shardCount != rhs.shardCount {return false}
-    if lhs.replicationFactor != rhs.replicationFactor {return false}
-    if lhs.seesMajority != rhs.seesMajority {return false}
-    if lhs._refused != rhs._refused {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._status != rhs_storage._status {return false}
+        if _storage._selfID != rhs_storage._selfID {return false}
+        if _storage._members != rhs_storage._members {return false}
+        if _storage._shardCount != rhs_storage._shardCount {return false}
+        if _storage._replicationFactor != rhs_storage._replicationFactor {return false}
+        if _storage._seesMajority != rhs_storage._seesMajority {return false}
+        if _storage._refused != rhs_storage._refused {return false}
+        if _storage._replacedPeerConnections != rhs_storage._replacedPeerConnections {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1207,7 +1287,7 @@ nonisolated extension Infranaut_V1_MembersResponse: SwiftProtobuf.Message, Swift
 
 nonisolated extension Infranaut_V1_RefusalCounts: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RefusalCounts"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}peer_body_on_client\0\u{3}not_sealed\0\u{3}bad_mac\0\u{3}wrong_channel\0\u{1}stale\0\u{1}replayed\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}peer_body_on_client\0\u{3}not_sealed\0\u{3}bad_mac\0\u{3}wrong_channel\0\u{1}stale\0\u{1}replayed\0\u{1}expired\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1221,6 +1301,7 @@ nonisolated extension Infranaut_V1_RefusalCounts: SwiftProtobuf.Message, SwiftPr
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.wrongChannel) }()
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self.stale) }()
       case 6: try { try decoder.decodeSingularUInt64Field(value: &self.replayed) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.expired) }()
       default: break
       }
     }
@@ -1245,6 +1326,9 @@ nonisolated extension Infranaut_V1_RefusalCounts: SwiftProtobuf.Message, SwiftPr
     if self.replayed != 0 {
       try visitor.visitSingularUInt64Field(value: self.replayed, fieldNumber: 6)
     }
+    if self.expired != 0 {
+      try visitor.visitSingularUInt64Field(value: self.expired, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1255,6 +1339,7 @@ nonisolated extension Infranaut_V1_RefusalCounts: SwiftProtobuf.Message, SwiftPr
     if lhs.wrongChannel != rhs.wrongChannel {return false}
     if lhs.stale != rhs.stale {return false}
     if lhs.replayed != rhs.replayed {return false}
+    if lhs.expired != rhs.expired {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -33,6 +33,15 @@ public nonisolated struct Infranaut_V1_Request: Sendable {
   /// forwarded request is served where it arrives, never forwarded again.
   public var hops: UInt32 = 0
 
+  /// How long the sender waits for the answer, in milliseconds; 0 means the node's own request
+  /// timeout (30 s by default), which also caps any larger value. Past it the node stops working on
+  /// the request: a request still queued is dropped, and a write not yet proposed is not applied
+  /// (the answer is DEADLINE_EXCEEDED, retryable with the same idempotency key). A client's time
+  /// counts from when its frame arrives; a peer's from the time sealed into its frame, so a frame
+  /// that sat in a stalled connection is dropped on arrival instead of being worked through late.
+  /// A node that forwards a request sets it to what is left of its own wait.
+  public var timeoutMs: UInt32 = 0
+
   public var body: Infranaut_V1_Request.OneOf_Body? = nil
 
   public var ingest: Infranaut_V1_IngestRequest {
@@ -299,7 +308,7 @@ fileprivate nonisolated let _protobuf_package = "infranaut.v1"
 
 nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Request"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}hops\0\u{2}\u{8}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{4}\u{7}deliver_event\0\u{1}raft\0\u{3}raft_snapshot\0\u{2}\u{4}fault\0\u{c}\u{14}\u{1}\u{c}\u{15}\u{1}\u{c}\u{16}\u{1}\u{c}\u{17}\u{1}")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}hops\0\u{3}timeout_ms\0\u{2}\u{7}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{4}\u{7}deliver_event\0\u{1}raft\0\u{3}raft_snapshot\0\u{2}\u{4}fault\0\u{c}\u{14}\u{1}\u{c}\u{15}\u{1}\u{c}\u{16}\u{1}\u{c}\u{17}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -309,6 +318,7 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.version) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.hops) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.timeoutMs) }()
       case 10: try {
         var v: Infranaut_V1_IngestRequest?
         var hadOneofValue = false
@@ -481,6 +491,9 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
     if self.hops != 0 {
       try visitor.visitSingularUInt32Field(value: self.hops, fieldNumber: 2)
     }
+    if self.timeoutMs != 0 {
+      try visitor.visitSingularUInt32Field(value: self.timeoutMs, fieldNumber: 3)
+    }
     switch self.body {
     case .ingest?: try {
       guard case .ingest(let v)? = self.body else { preconditionFailure() }
@@ -538,6 +551,7 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
   public static func ==(lhs: Infranaut_V1_Request, rhs: Infranaut_V1_Request) -> Bool {
     if lhs.version != rhs.version {return false}
     if lhs.hops != rhs.hops {return false}
+    if lhs.timeoutMs != rhs.timeoutMs {return false}
     if lhs.body != rhs.body {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true

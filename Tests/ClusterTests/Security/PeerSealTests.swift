@@ -38,7 +38,7 @@ struct PeerSealTests {
         let (_, first) = a.seal([1], channel: .request)
         let (_, second) = a.seal([2], channel: .request)
         let (reply, _) = b.seal([3], channel: .reply, replyingTo: first)
-        #expect(Array(try a.openReply(reply, to: first)) == [3])
+        #expect(Array(try a.openReply(reply, to: first).body) == [3])
         #expect(throws: SealRefusal.self) { try a.openReply(reply, to: second) }
     }
 
