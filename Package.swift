@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // C libraries: nng 1.11 built statically by scripts/install-nng.sh (Debian's 1.5.2 hangs in
@@ -32,6 +33,8 @@ let package = Package(
         ),
         .target(name: "Monitoring", swiftSettings: strict),
         .target(name: "Tabular", swiftSettings: strict),
+        // Model specs: the YAML form, its rules, and rendering (docs/models.md).
+        .target(name: "Specs", dependencies: ["Wire", .product(name: "Yams", package: "Yams")], swiftSettings: strict),
         .target(name: "Storage", dependencies: ["CRocksDB"], swiftSettings: strict),
         .target(name: "Telemetry", dependencies: ["Wire", "Tabular"], swiftSettings: strict),
         .target(
@@ -47,7 +50,7 @@ let package = Package(
         .target(
             name: "Actors",
             dependencies: [
-                "Wire", "Monitoring", "Storage", "Cluster",
+                "Wire", "Monitoring", "Storage", "Cluster", "Specs",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -58,7 +61,7 @@ let package = Package(
         .executableTarget(
             name: "Node",
             dependencies: [
-                "Actors", "Drill", "Wire", "Monitoring", "Cluster", "Tabular", "Storage", "Telemetry",
+                "Actors", "Drill", "Wire", "Monitoring", "Cluster", "Tabular", "Storage", "Telemetry", "Specs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -79,6 +82,7 @@ let package = Package(
         .testTarget(name: "MonitoringTests", dependencies: ["Monitoring"], resources: [.copy("Fixtures")]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         .testTarget(name: "TabularTests", dependencies: ["Tabular"]),
+        .testTarget(name: "SpecsTests", dependencies: ["Specs", "Wire"]),
         .testTarget(name: "TelemetryTests", dependencies: ["Telemetry", "Tabular", "Wire"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster"]),
         .testTarget(

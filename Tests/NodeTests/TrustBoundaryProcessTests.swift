@@ -148,6 +148,7 @@ struct TrustBoundaryProcessTests {
                     $0.idempotencyKeys = ["k"]
                     $0.local = true
                 }),
+            .listModels(.with { $0.local = true }),
         ]
         for body in bodies {
             let response = try await call(

@@ -32,6 +32,8 @@ extension Infranaut_V1_Request {
                 "fault rules cut a node off from its peers and need the cluster secret (infranaut fault --cluster-secret-file)"
         case .receipts(let receipts) where receipts.local:
             return "receipts.local reads one replica's copy, for peers and drills"
+        case .listModels(let list) where list.local:
+            return "list_models.local lists one node's shards, for the node that gathers the list"
         default:
             return nil
         }
@@ -51,6 +53,10 @@ extension Infranaut_V1_Request {
         case .raftSnapshot: "raft_snapshot"
         case .deliverEvent: "deliver_event"
         case .fault: "fault"
+        case .applyModel: "apply_model"
+        case .getModel: "get_model"
+        case .deleteModel: "delete_model"
+        case .listModels: "list_models"
         case .none: "no body"
         }
     }
@@ -305,6 +311,14 @@ final class RequestHandler: Service {
             return await serveStatus(status, request: request, bytes: bytes, deadline: deadline)
         case .receipts(let receipts):
             return await serveReceipts(receipts, request: request, bytes: bytes, deadline: deadline)
+        case .applyModel(let apply):
+            return await serveApplyModel(apply, request: request, bytes: bytes, deadline: deadline)
+        case .getModel(let get):
+            return await serveGetModel(get, request: request, bytes: bytes, deadline: deadline)
+        case .deleteModel(let delete):
+            return await serveDeleteModel(delete, request: request, bytes: bytes, deadline: deadline)
+        case .listModels(let list):
+            return await serveListModels(list, deadline: deadline)
         case .members:
             let view = await membership.view
             return .with { $0.members = membersResponse(view) }
@@ -358,7 +372,8 @@ final class RequestHandler: Service {
         case .none:
             return .error(
                 .invalidArgument,
-                "request has no body (expected ingest, status, receipts, members, ring, publish_event or events)")
+                "request has no body (expected ingest, status, receipts, members, ring, publish_event, events, apply_model, get_model, delete_model or list_models)"
+            )
         }
     }
 
@@ -394,7 +409,7 @@ extension Infranaut_V1_Request {
     /// Requests a node forwards to a model's primary.
     var forwardable: Bool {
         switch body {
-        case .ingest, .status: true
+        case .ingest, .status, .applyModel, .getModel, .deleteModel: true
         case .receipts(let receipts): !receipts.local
         default: false
         }

@@ -18,6 +18,13 @@ public struct ModelState: Sendable {
     public private(set) var labelColumn = ""
     /// Missing values of features seen so far only in columns without any value (no type yet).
     public private(set) var untypedMissing: [String: UInt64] = [:]
+    /// The applied spec (nil until one is applied), its generation (one per change) and when it
+    /// was last applied, by the op's acceptance time.
+    public private(set) var spec: Infranaut_V1_ModelSpec?
+    public private(set) var generation: UInt64 = 0
+    public private(set) var specUpdatedUnixMs: Int64 = 0
+    /// Set while the model is deleted: when its state goes (an apply before then undoes it).
+    public private(set) var purgeAfterUnixMs: Int64 = 0
 
     public init(modelID: String) { self.modelID = modelID }
 
@@ -47,6 +54,18 @@ public struct ModelState: Sendable {
             }
             features[column.name]!.apply(column, mismatches: mismatches)
         }
+    }
+
+    /// Applies a spec change: a new spec (a new generation, and undoing a deletion) or a delete.
+    public mutating func apply(spec change: Infranaut_V1_ModelSpecOp, acceptedUnixMs: Int64) {
+        if change.delete {
+            if purgeAfterUnixMs == 0 { purgeAfterUnixMs = acceptedUnixMs + Int64(change.purgeAfterMs) }
+            return
+        }
+        spec = change.spec
+        generation += 1
+        specUpdatedUnixMs = acceptedUnixMs
+        purgeAfterUnixMs = 0
     }
 
     /// One page of the model's status: counts, and up to `limit` features sorted by name that come
@@ -105,6 +124,10 @@ public struct ModelState: Sendable {
             $0.labelColumn = labelColumn
             $0.features = featureOrder.compactMap { features[$0]?.snapshot }
             $0.untypedMissing = untypedMissing
+            if let spec { $0.spec = spec }
+            $0.generation = generation
+            $0.specUpdatedUnixMs = specUpdatedUnixMs
+            $0.purgeAfterUnixMs = purgeAfterUnixMs
         }
     }
 
@@ -121,5 +144,9 @@ public struct ModelState: Sendable {
         }
         sortedNames = featureOrder.sorted()
         untypedMissing = snapshot.untypedMissing
+        spec = snapshot.hasSpec ? snapshot.spec : nil
+        generation = snapshot.generation
+        specUpdatedUnixMs = snapshot.specUpdatedUnixMs
+        purgeAfterUnixMs = snapshot.purgeAfterUnixMs
     }
 }

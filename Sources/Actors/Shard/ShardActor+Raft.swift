@@ -261,6 +261,14 @@ extension ShardActor {
         // the same index.
         let windowMs = settings.idempotencyWindow.components.seconds * 1000
         _ = remembered.expire(acceptedBefore: op.acceptedUnixMs - windowMs)
+        // Deleted models whose retention ended go by the same clock.
+        let purged = models.purge(deletedBefore: op.acceptedUnixMs)
+        if purged > 0 { store.modelCount.add(-purged) }
+        if op.hasModelSpec {
+            if models.apply(spec: op.modelSpec, acceptedUnixMs: op.acceptedUnixMs) { store.modelCount.add(1) }
+            let held = models[op.modelSpec.modelID]
+            return .spec(generation: held?.generation ?? 0, purgeAfterUnixMs: held?.purgeAfterUnixMs ?? 0)
+        }
         let key = IdempotencyKey(model: op.batch.modelID, key: op.idempotencyKey)
         if let earlier = remembered[key] { return .op(earlier, replayed: true) }
         op.sequence = entry.index

@@ -55,7 +55,11 @@ extension ShardActor {
         do throws(StorageError) {
             var batch = WriteBatch()
             for model in dirty {
-                guard let held = models[model] else { continue }
+                guard let held = models[model] else {
+                    // Purged since the last checkpoint (a deleted model whose retention ended).
+                    batch.delete(StorageKeys.Models.key(shard: shard, model: model), in: store.models)
+                    continue
+                }
                 batch.put(
                     StorageKeys.Models.key(shard: shard, model: model), try encode(held.snapshot), in: store.models)
             }

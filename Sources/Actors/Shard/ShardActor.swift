@@ -17,6 +17,9 @@ public struct ShardSettings: Sendable {
     /// Models the node's shards may hold together; the first batch of one more is refused whole
     /// with INVALID_ARGUMENT (see ``ModelCount``). Default 10,000.
     public var maxModels = 10_000
+    /// How long a deleted model's state is kept, so that applying its spec again undoes the
+    /// deletion. Default 24 h.
+    public var deletedModelRetention: Duration = .seconds(86_400)
     /// A checkpoint is taken once this many entries were applied since the last one. Default 2,000.
     public var checkpointEveryEntries = 2_000
     /// ... or once entries of this many command bytes were (the core holds its log in memory until
@@ -86,6 +89,8 @@ public actor ShardActor {
     /// What applying a proposal's entry gave, for whoever waits on it.
     enum Applied: Sendable {
         case op(Infranaut_V1_IdempotencyRecord, replayed: Bool)
+        /// A spec change: the model's generation and purge time after it.
+        case spec(generation: UInt64, purgeAfterUnixMs: Int64)
         case marker
     }
 
@@ -279,7 +284,7 @@ public actor ShardActor {
                 $0.replayed = replayed
                 if !replayed { $0.typeMismatches = normalized.firstMismatches }
             }
-        case .marker?, nil:
+        case .marker?, .spec?, nil:
             response = failure(
                 "shard \(shard) lost its leader before the batch was known to be committed (a leader change, or a majority of its replicas is out of reach); it may still be; retry with the same idempotency key"
             )

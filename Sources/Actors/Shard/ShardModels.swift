@@ -48,6 +48,27 @@ struct ShardModels {
         return isNew
     }
 
+    /// Applies a spec change; true when it is the first the shard holds of its model.
+    mutating func apply(spec change: Infranaut_V1_ModelSpecOp, acceptedUnixMs: Int64) -> Bool {
+        let model = change.modelID
+        let isNew = projections[model] == nil && states[model] == nil
+        states[model, default: ModelState(modelID: model)].apply(spec: change, acceptedUnixMs: acceptedUnixMs)
+        dirty.insert(model)
+        return isNew
+    }
+
+    /// Removes the deleted models whose retention ended by `unixMs` (an op's acceptance time, so
+    /// every replica removes the same models at the same index); returns how many.
+    mutating func purge(deletedBefore unixMs: Int64) -> Int {
+        let due = states.values.filter { $0.purgeAfterUnixMs != 0 && $0.purgeAfterUnixMs <= unixMs }.map(\.modelID)
+        for model in due {
+            states[model] = nil
+            projections[model] = nil
+            dirty.insert(model)
+        }
+        return due.count
+    }
+
     /// The models changed since the last call, for a checkpoint (``restoreDirty(_:)`` when it failed).
     mutating func takeDirty() -> Set<String> {
         defer { dirty = [] }

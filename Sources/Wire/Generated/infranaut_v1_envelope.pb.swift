@@ -108,6 +108,38 @@ public nonisolated struct Infranaut_V1_Request: Sendable {
     set {body = .events(newValue)}
   }
 
+  public var applyModel: Infranaut_V1_ApplyModelRequest {
+    get {
+      if case .applyModel(let v)? = body {return v}
+      return Infranaut_V1_ApplyModelRequest()
+    }
+    set {body = .applyModel(newValue)}
+  }
+
+  public var getModel: Infranaut_V1_GetModelRequest {
+    get {
+      if case .getModel(let v)? = body {return v}
+      return Infranaut_V1_GetModelRequest()
+    }
+    set {body = .getModel(newValue)}
+  }
+
+  public var deleteModel: Infranaut_V1_DeleteModelRequest {
+    get {
+      if case .deleteModel(let v)? = body {return v}
+      return Infranaut_V1_DeleteModelRequest()
+    }
+    set {body = .deleteModel(newValue)}
+  }
+
+  public var listModels: Infranaut_V1_ListModelsRequest {
+    get {
+      if case .listModels(let v)? = body {return v}
+      return Infranaut_V1_ListModelsRequest()
+    }
+    set {body = .listModels(newValue)}
+  }
+
   /// Node to node; clients never send these. 20–23 carried primary–backup replication, which
   /// consensus replaced.
   public var deliverEvent: Infranaut_V1_DeliverEventRequest {
@@ -154,6 +186,10 @@ public nonisolated struct Infranaut_V1_Request: Sendable {
     case leave(Infranaut_V1_LeaveRequest)
     case publishEvent(Infranaut_V1_PublishEventRequest)
     case events(Infranaut_V1_EventsRequest)
+    case applyModel(Infranaut_V1_ApplyModelRequest)
+    case getModel(Infranaut_V1_GetModelRequest)
+    case deleteModel(Infranaut_V1_DeleteModelRequest)
+    case listModels(Infranaut_V1_ListModelsRequest)
     /// Node to node; clients never send these. 20–23 carried primary–backup replication, which
     /// consensus replaced.
     case deliverEvent(Infranaut_V1_DeliverEventRequest)
@@ -248,6 +284,38 @@ public nonisolated struct Infranaut_V1_Response: Sendable {
     set {body = .events(newValue)}
   }
 
+  public var applyModel: Infranaut_V1_ApplyModelResponse {
+    get {
+      if case .applyModel(let v)? = body {return v}
+      return Infranaut_V1_ApplyModelResponse()
+    }
+    set {body = .applyModel(newValue)}
+  }
+
+  public var getModel: Infranaut_V1_GetModelResponse {
+    get {
+      if case .getModel(let v)? = body {return v}
+      return Infranaut_V1_GetModelResponse()
+    }
+    set {body = .getModel(newValue)}
+  }
+
+  public var deleteModel: Infranaut_V1_DeleteModelResponse {
+    get {
+      if case .deleteModel(let v)? = body {return v}
+      return Infranaut_V1_DeleteModelResponse()
+    }
+    set {body = .deleteModel(newValue)}
+  }
+
+  public var listModels: Infranaut_V1_ListModelsResponse {
+    get {
+      if case .listModels(let v)? = body {return v}
+      return Infranaut_V1_ListModelsResponse()
+    }
+    set {body = .listModels(newValue)}
+  }
+
   public var deliverEvent: Infranaut_V1_DeliverEventResponse {
     get {
       if case .deliverEvent(let v)? = body {return v}
@@ -292,6 +360,10 @@ public nonisolated struct Infranaut_V1_Response: Sendable {
     case leave(Infranaut_V1_LeaveResponse)
     case publishEvent(Infranaut_V1_PublishEventResponse)
     case events(Infranaut_V1_EventsResponse)
+    case applyModel(Infranaut_V1_ApplyModelResponse)
+    case getModel(Infranaut_V1_GetModelResponse)
+    case deleteModel(Infranaut_V1_DeleteModelResponse)
+    case listModels(Infranaut_V1_ListModelsResponse)
     case deliverEvent(Infranaut_V1_DeliverEventResponse)
     case raft(Infranaut_V1_RaftBatchResponse)
     case raftSnapshot(Infranaut_V1_RaftSnapshotChunkResponse)
@@ -308,7 +380,7 @@ fileprivate nonisolated let _protobuf_package = "infranaut.v1"
 
 nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Request"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}hops\0\u{3}timeout_ms\0\u{2}\u{7}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{4}\u{7}deliver_event\0\u{1}raft\0\u{3}raft_snapshot\0\u{2}\u{4}fault\0\u{c}\u{14}\u{1}\u{c}\u{15}\u{1}\u{c}\u{16}\u{1}\u{c}\u{17}\u{1}")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}hops\0\u{3}timeout_ms\0\u{2}\u{7}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{3}apply_model\0\u{3}get_model\0\u{4}\u{5}deliver_event\0\u{1}raft\0\u{3}raft_snapshot\0\u{3}delete_model\0\u{3}list_models\0\u{2}\u{2}fault\0\u{c}\u{14}\u{1}\u{c}\u{15}\u{1}\u{c}\u{16}\u{1}\u{c}\u{17}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -423,6 +495,32 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
           self.body = .events(v)
         }
       }()
+      case 18: try {
+        var v: Infranaut_V1_ApplyModelRequest?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .applyModel(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .applyModel(v)
+        }
+      }()
+      case 19: try {
+        var v: Infranaut_V1_GetModelRequest?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .getModel(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .getModel(v)
+        }
+      }()
       case 24: try {
         var v: Infranaut_V1_DeliverEventRequest?
         var hadOneofValue = false
@@ -460,6 +558,32 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
         if let v = v {
           if hadOneofValue {try decoder.handleConflictingOneOf()}
           self.body = .raftSnapshot(v)
+        }
+      }()
+      case 27: try {
+        var v: Infranaut_V1_DeleteModelRequest?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .deleteModel(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .deleteModel(v)
+        }
+      }()
+      case 28: try {
+        var v: Infranaut_V1_ListModelsRequest?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .listModels(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .listModels(v)
         }
       }()
       case 30: try {
@@ -527,6 +651,14 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
       guard case .events(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
     }()
+    case .applyModel?: try {
+      guard case .applyModel(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 18)
+    }()
+    case .getModel?: try {
+      guard case .getModel(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 19)
+    }()
     case .deliverEvent?: try {
       guard case .deliverEvent(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 24)
@@ -538,6 +670,14 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
     case .raftSnapshot?: try {
       guard case .raftSnapshot(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 26)
+    }()
+    case .deleteModel?: try {
+      guard case .deleteModel(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 27)
+    }()
+    case .listModels?: try {
+      guard case .listModels(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 28)
     }()
     case .fault?: try {
       guard case .fault(let v)? = self.body else { preconditionFailure() }
@@ -560,7 +700,7 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Response"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{9}error\0\u{1}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{4}\u{7}deliver_event\0\u{1}raft\0\u{3}raft_snapshot\0\u{2}\u{4}fault\0\u{c}\u{14}\u{1}\u{c}\u{15}\u{1}\u{c}\u{16}\u{1}\u{c}\u{17}\u{1}")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{9}error\0\u{1}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{3}apply_model\0\u{3}get_model\0\u{4}\u{5}deliver_event\0\u{1}raft\0\u{3}raft_snapshot\0\u{3}delete_model\0\u{3}list_models\0\u{2}\u{2}fault\0\u{c}\u{14}\u{1}\u{c}\u{15}\u{1}\u{c}\u{16}\u{1}\u{c}\u{17}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -685,6 +825,32 @@ nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobu
           self.body = .events(v)
         }
       }()
+      case 18: try {
+        var v: Infranaut_V1_ApplyModelResponse?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .applyModel(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .applyModel(v)
+        }
+      }()
+      case 19: try {
+        var v: Infranaut_V1_GetModelResponse?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .getModel(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .getModel(v)
+        }
+      }()
       case 24: try {
         var v: Infranaut_V1_DeliverEventResponse?
         var hadOneofValue = false
@@ -722,6 +888,32 @@ nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobu
         if let v = v {
           if hadOneofValue {try decoder.handleConflictingOneOf()}
           self.body = .raftSnapshot(v)
+        }
+      }()
+      case 27: try {
+        var v: Infranaut_V1_DeleteModelResponse?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .deleteModel(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .deleteModel(v)
+        }
+      }()
+      case 28: try {
+        var v: Infranaut_V1_ListModelsResponse?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .listModels(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .listModels(v)
         }
       }()
       case 30: try {
@@ -784,6 +976,14 @@ nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobu
       guard case .events(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
     }()
+    case .applyModel?: try {
+      guard case .applyModel(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 18)
+    }()
+    case .getModel?: try {
+      guard case .getModel(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 19)
+    }()
     case .deliverEvent?: try {
       guard case .deliverEvent(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 24)
@@ -795,6 +995,14 @@ nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobu
     case .raftSnapshot?: try {
       guard case .raftSnapshot(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 26)
+    }()
+    case .deleteModel?: try {
+      guard case .deleteModel(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 27)
+    }()
+    case .listModels?: try {
+      guard case .listModels(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 28)
     }()
     case .fault?: try {
       guard case .fault(let v)? = self.body else { preconditionFailure() }

@@ -56,11 +56,53 @@ public nonisolated struct Infranaut_V1_StoredOp: Sendable {
   /// replication existed.
   public var term: UInt64 = 0
 
+  /// Set instead of `batch` for a change to a model's spec (an apply or a delete).
+  public var modelSpec: Infranaut_V1_ModelSpecOp {
+    get {_modelSpec ?? Infranaut_V1_ModelSpecOp()}
+    set {_modelSpec = newValue}
+  }
+  /// Returns true if `modelSpec` has been explicitly set.
+  public var hasModelSpec: Bool {self._modelSpec != nil}
+  /// Clears the value of `modelSpec`. Subsequent reads from it will return its default value.
+  public mutating func clearModelSpec() {self._modelSpec = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _batch: Infranaut_V1_TelemetryBatch? = nil
+  fileprivate var _modelSpec: Infranaut_V1_ModelSpecOp? = nil
+}
+
+/// A change to one model's spec, in the shard's log like telemetry.
+public nonisolated struct Infranaut_V1_ModelSpecOp: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var modelID: String = String()
+
+  /// The new spec (unset for a delete).
+  public var spec: Infranaut_V1_ModelSpec {
+    get {_spec ?? Infranaut_V1_ModelSpec()}
+    set {_spec = newValue}
+  }
+  /// Returns true if `spec` has been explicitly set.
+  public var hasSpec: Bool {self._spec != nil}
+  /// Clears the value of `spec`. Subsequent reads from it will return its default value.
+  public mutating func clearSpec() {self._spec = nil}
+
+  /// Delete the model: its state is removed `purge_after_ms` after this op's acceptance, unless a
+  /// spec is applied again before.
+  public var delete: Bool = false
+
+  public var purgeAfterMs: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _spec: Infranaut_V1_ModelSpec? = nil
 }
 
 /// A feature's state inside a model snapshot.
@@ -108,9 +150,28 @@ public nonisolated struct Infranaut_V1_ModelSnapshot: Sendable {
   /// until a column with values establishes the feature's type.
   public var untypedMissing: Dictionary<String,UInt64> = [:]
 
+  /// The applied spec, its generation and when it was applied (unset: no spec applied yet).
+  public var spec: Infranaut_V1_ModelSpec {
+    get {_spec ?? Infranaut_V1_ModelSpec()}
+    set {_spec = newValue}
+  }
+  /// Returns true if `spec` has been explicitly set.
+  public var hasSpec: Bool {self._spec != nil}
+  /// Clears the value of `spec`. Subsequent reads from it will return its default value.
+  public mutating func clearSpec() {self._spec = nil}
+
+  public var generation: UInt64 = 0
+
+  public var specUpdatedUnixMs: Int64 = 0
+
+  /// Set while the model is deleted: when its state is removed.
+  public var purgeAfterUnixMs: Int64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _spec: Infranaut_V1_ModelSpec? = nil
 }
 
 /// The remembered outcome of an idempotency key.
@@ -138,7 +199,7 @@ fileprivate nonisolated let _protobuf_package = "infranaut.v1"
 
 nonisolated extension Infranaut_V1_StoredOp: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StoredOp"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{3}idempotency_key\0\u{1}batch\0\u{3}type_mismatches\0\u{3}accepted_unix_ms\0\u{1}term\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{3}idempotency_key\0\u{1}batch\0\u{3}type_mismatches\0\u{3}accepted_unix_ms\0\u{1}term\0\u{3}model_spec\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -152,6 +213,7 @@ nonisolated extension Infranaut_V1_StoredOp: SwiftProtobuf.Message, SwiftProtobu
       case 4: try { try decoder.decodeRepeatedUInt64Field(value: &self.typeMismatches) }()
       case 5: try { try decoder.decodeSingularInt64Field(value: &self.acceptedUnixMs) }()
       case 6: try { try decoder.decodeSingularUInt64Field(value: &self.term) }()
+      case 7: try { try decoder.decodeSingularMessageField(value: &self._modelSpec) }()
       default: break
       }
     }
@@ -180,6 +242,9 @@ nonisolated extension Infranaut_V1_StoredOp: SwiftProtobuf.Message, SwiftProtobu
     if self.term != 0 {
       try visitor.visitSingularUInt64Field(value: self.term, fieldNumber: 6)
     }
+    try { if let v = self._modelSpec {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -190,6 +255,56 @@ nonisolated extension Infranaut_V1_StoredOp: SwiftProtobuf.Message, SwiftProtobu
     if lhs.typeMismatches != rhs.typeMismatches {return false}
     if lhs.acceptedUnixMs != rhs.acceptedUnixMs {return false}
     if lhs.term != rhs.term {return false}
+    if lhs._modelSpec != rhs._modelSpec {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_ModelSpecOp: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ModelSpecOp"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_id\0\u{1}spec\0\u{1}delete\0\u{3}purge_after_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.modelID) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._spec) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.delete) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.purgeAfterMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.modelID.isEmpty {
+      try visitor.visitSingularStringField(value: self.modelID, fieldNumber: 1)
+    }
+    try { if let v = self._spec {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if self.delete != false {
+      try visitor.visitSingularBoolField(value: self.delete, fieldNumber: 3)
+    }
+    if self.purgeAfterMs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.purgeAfterMs, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_ModelSpecOp, rhs: Infranaut_V1_ModelSpecOp) -> Bool {
+    if lhs.modelID != rhs.modelID {return false}
+    if lhs._spec != rhs._spec {return false}
+    if lhs.delete != rhs.delete {return false}
+    if lhs.purgeAfterMs != rhs.purgeAfterMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -242,7 +357,7 @@ nonisolated extension Infranaut_V1_FeatureSnapshot: SwiftProtobuf.Message, Swift
 
 nonisolated extension Infranaut_V1_ModelSnapshot: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelSnapshot"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_id\0\u{1}rows\0\u{1}batches\0\u{1}features\0\u{3}last_event_time_unix_ms\0\u{3}prediction_column\0\u{3}label_column\0\u{3}untyped_missing\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_id\0\u{1}rows\0\u{1}batches\0\u{1}features\0\u{3}last_event_time_unix_ms\0\u{3}prediction_column\0\u{3}label_column\0\u{3}untyped_missing\0\u{1}spec\0\u{1}generation\0\u{3}spec_updated_unix_ms\0\u{3}purge_after_unix_ms\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -258,12 +373,20 @@ nonisolated extension Infranaut_V1_ModelSnapshot: SwiftProtobuf.Message, SwiftPr
       case 6: try { try decoder.decodeSingularStringField(value: &self.predictionColumn) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.labelColumn) }()
       case 8: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: &self.untypedMissing) }()
+      case 9: try { try decoder.decodeSingularMessageField(value: &self._spec) }()
+      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.generation) }()
+      case 11: try { try decoder.decodeSingularInt64Field(value: &self.specUpdatedUnixMs) }()
+      case 12: try { try decoder.decodeSingularInt64Field(value: &self.purgeAfterUnixMs) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.modelID.isEmpty {
       try visitor.visitSingularStringField(value: self.modelID, fieldNumber: 1)
     }
@@ -288,6 +411,18 @@ nonisolated extension Infranaut_V1_ModelSnapshot: SwiftProtobuf.Message, SwiftPr
     if !self.untypedMissing.isEmpty {
       try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: self.untypedMissing, fieldNumber: 8)
     }
+    try { if let v = self._spec {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+    } }()
+    if self.generation != 0 {
+      try visitor.visitSingularUInt64Field(value: self.generation, fieldNumber: 10)
+    }
+    if self.specUpdatedUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.specUpdatedUnixMs, fieldNumber: 11)
+    }
+    if self.purgeAfterUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.purgeAfterUnixMs, fieldNumber: 12)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -300,6 +435,10 @@ nonisolated extension Infranaut_V1_ModelSnapshot: SwiftProtobuf.Message, SwiftPr
     if lhs.predictionColumn != rhs.predictionColumn {return false}
     if lhs.labelColumn != rhs.labelColumn {return false}
     if lhs.untypedMissing != rhs.untypedMissing {return false}
+    if lhs._spec != rhs._spec {return false}
+    if lhs.generation != rhs.generation {return false}
+    if lhs.specUpdatedUnixMs != rhs.specUpdatedUnixMs {return false}
+    if lhs.purgeAfterUnixMs != rhs.purgeAfterUnixMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -15,6 +15,10 @@ extension Infranaut_V1_Response {
         case .deliverEvent(let reply): reply.status
         case .raft, .raftSnapshot: .ok
         case .fault(let reply): reply.status
+        case .applyModel(let reply): reply.status
+        case .getModel(let reply): reply.status
+        case .deleteModel(let reply): reply.status
+        case .listModels(let reply): reply.status
         case .none: Infranaut_V1_Status(code: .internal, message: "the node sent an empty response")
         }
     }

@@ -1,0 +1,170 @@
+import Cluster
+import Foundation
+import Wire
+
+/// The requests about model specs (docs/models.md): served by the leader of the model's shard like
+/// telemetry; `list_models` gathers every node's led shards.
+extension RequestHandler {
+    func serveApplyModel(
+        _ apply: Infranaut_V1_ApplyModelRequest, request: Infranaut_V1_Request, bytes: [UInt8],
+        deadline: RequestDeadline
+    ) async -> Infranaut_V1_Response {
+        let name = apply.spec.name
+        guard !name.isEmpty, name.utf8.count <= settings.limits.maxNameBytes else {
+            return .with {
+                $0.applyModel = .with {
+                    $0.status = Infranaut_V1_Status(
+                        code: .invalidArgument,
+                        message: "apply_model.spec.name must be 1 to \(settings.limits.maxNameBytes) bytes")
+                    $0.problems = [
+                        .with {
+                            $0.path = "metadata.name"
+                            $0.message = "1 to \(settings.limits.maxNameBytes) bytes"
+                        }
+                    ]
+                }
+            }
+        }
+        return await atLeader(
+            request, bytes: bytes, model: name, deadline: deadline, what: "apply",
+            wrap: { reply in .with { $0.applyModel = reply } },
+            status: { status in .with { $0.status = status } },
+            serve: { shard in await shard.applySpecAtLeader(apply, deadline: deadline.instant) })
+    }
+
+    func serveDeleteModel(
+        _ delete: Infranaut_V1_DeleteModelRequest, request: Infranaut_V1_Request, bytes: [UInt8],
+        deadline: RequestDeadline
+    ) async -> Infranaut_V1_Response {
+        guard !delete.name.isEmpty else {
+            return .with {
+                $0.deleteModel = .with {
+                    $0.status = Infranaut_V1_Status(code: .invalidArgument, message: "delete_model.name is empty")
+                }
+            }
+        }
+        return await atLeader(
+            request, bytes: bytes, model: delete.name, deadline: deadline, what: "delete",
+            wrap: { reply in .with { $0.deleteModel = reply } },
+            status: { status in .with { $0.status = status } },
+            serve: { shard in await shard.deleteModelAtLeader(delete, deadline: deadline.instant) })
+    }
+
+    func serveGetModel(
+        _ get: Infranaut_V1_GetModelRequest, request: Infranaut_V1_Request, bytes: [UInt8], deadline: RequestDeadline
+    ) async -> Infranaut_V1_Response {
+        guard !get.name.isEmpty else {
+            return .with {
+                $0.getModel = .with {
+                    $0.status = Infranaut_V1_Status(code: .invalidArgument, message: "get_model.name is empty")
+                }
+            }
+        }
+        return await atLeader(
+            request, bytes: bytes, model: get.name, deadline: deadline, what: "read",
+            wrap: { reply in .with { $0.getModel = reply } },
+            status: { status in .with { $0.status = status } },
+            serve: { shard in
+                switch await shard.readIndex() {
+                case .notLeader(let leader): return .notLeader(leader)
+                case .done(false):
+                    return .done(.with { $0.status = self.takingOver(get.name) })
+                case .done(true):
+                    return .done(
+                        await shard.model(get.name)
+                            ?? .with {
+                                $0.status = Infranaut_V1_Status(
+                                    code: .notFound, message: "model \"\(get.name)\" does not exist in this cluster")
+                            })
+                }
+            })
+    }
+
+    /// Serves a request at the leader of `model`'s shard: forwards it when another node leads,
+    /// runs `serve` on the local replica otherwise (forwarding again when leadership moved
+    /// meanwhile), within `deadline`.
+    private func atLeader<Reply: Sendable>(
+        _ request: Infranaut_V1_Request, bytes: [UInt8], model: String, deadline: RequestDeadline, what: String,
+        wrap: (Reply) -> Infranaut_V1_Response, status: (Infranaut_V1_Status) -> Reply,
+        serve: @escaping @Sendable (ShardActor) async -> ShardActor.AtLeader<Reply>
+    ) async -> Infranaut_V1_Response {
+        let shardID = router.shardID(for: model)
+        if let relayed = await forwardIfRemote(request, bytes: bytes, model: model, shard: shardID, deadline: deadline)
+        {
+            return relayed
+        }
+        let shard = router.shard(shardID)
+        let outcome = await withDeadline(deadline.remaining) { await serve(shard) }
+        switch outcome {
+        case .done(let reply)?:
+            return wrap(reply)
+        case .notLeader(let leader)?:
+            if let relayed = await forward(request, bytes: bytes, model: model, to: leader, deadline: deadline) {
+                return relayed
+            }
+            return wrap(status(takingOver(model)))
+        case nil:
+            return wrap(
+                status(
+                    Infranaut_V1_Status(
+                        code: .deadlineExceeded,
+                        message:
+                            "the \(what) of model \(model) did not finish within its deadline (\(deadline.budget)); it may still; retry"
+                    )))
+        }
+    }
+
+    /// Every model of the cluster: this node's led shards, and (unless `local`) every other live
+    /// member's, asked in parallel. Members that do not answer are named, not waited on past the
+    /// deadline.
+    func serveListModels(_ list: Infranaut_V1_ListModelsRequest, deadline: RequestDeadline) async
+        -> Infranaut_V1_Response
+    {
+        var models = await ledModels()
+        var unreachable: [String] = []
+        if !list.local {
+            let others = await membership.view.members.filter {
+                $0.id.rawValue != membership.nodeID && ($0.status == .alive || $0.status == .suspect)
+                    && !$0.peerAddress.isEmpty
+            }
+            let wait = min(settings.forwardTimeout, deadline.remaining)
+            let peers = self.peers
+            let asked = Infranaut_V1_Request.with {
+                $0.version = 1
+                $0.listModels = .with { $0.local = true }
+            }
+            await withTaskGroup(of: (String, [Infranaut_V1_ModelSummary]?).self) { group in
+                for member in others {
+                    group.addTask {
+                        let reply = try? await peers.call(asked, to: member.peerAddress, timeout: wait)
+                        guard let reply, case .listModels(let found) = reply.body, found.status.code == .ok else {
+                            return (member.id.rawValue, nil)
+                        }
+                        return (member.id.rawValue, found.models)
+                    }
+                }
+                for await (member, found) in group {
+                    if let found { models += found } else { unreachable.append(member) }
+                }
+            }
+        }
+        // A model is listed once even when two nodes both thought they led its shard a moment ago.
+        var seen: Set<String> = []
+        let unique = models.sorted { $0.name < $1.name }.filter { seen.insert($0.name).inserted }
+        return .with {
+            $0.listModels = .with {
+                $0.status = .ok
+                $0.models = unique
+                $0.unreachable = unreachable.sorted()
+            }
+        }
+    }
+
+    private func ledModels() async -> [Infranaut_V1_ModelSummary] {
+        var found: [Infranaut_V1_ModelSummary] = []
+        for shard in router.shards where await shard.leadership == .here {
+            found += await shard.modelSummaries()
+        }
+        return found
+    }
+}

@@ -1,0 +1,151 @@
+import Cluster
+import Drill
+import Foundation
+import Testing
+import Wire
+
+private let spec = """
+    apiVersion: infranaut.io/v1
+    kind: Model
+    metadata: {name: fraud-v1, labels: {team: payments}}
+    spec:
+      task: binary-classification
+      columns: {id: request_id, timestamp: ts, prediction: score, label: is_fraud}
+      features:
+        - {name: amount, type: numeric, range: [0, 100000]}
+        - {name: country, type: categorical}
+      segments: [country]
+      window: {size: 1h, lateness: 10m}
+      reference: {from: upload}
+      drift: {method: auto, threshold: 0.1}
+    """
+
+private let invalid = """
+    apiVersion: infranaut.io/v1
+    kind: Model
+    metadata: {name: broken-v1}
+    spec:
+      features:
+        - {name: amount, type: numeric}
+        - {name: country, type: nmeric}
+      segments: [amount]
+      window: {size: 1h, lateness: soon}
+    """
+
+/// Writes `text` to a new file in the test scratch area and returns its path.
+private func specFile(_ text: String) throws -> String {
+    let path = TestScratch.track(NSTemporaryDirectory() + "spec-\(UInt64.random(in: 0...UInt64.max)).yaml")
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+    return path
+}
+
+private func apply(_ path: String, node: NodeProcess, dryRun: Bool = false) async throws -> String {
+    let run = try await runCLI(["apply", "-f", path, "--node", node.address] + (dryRun ? ["--dry-run"] : []))
+    #expect(run.status == 0, "apply failed: \(run.stderr)")
+    return run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+@Suite("model specs on real nodes", .serialized, .timeLimit(.minutes(3)))
+struct ModelSpecProcessTests {
+    @Test(
+        "apply creates, reapplies unchanged, reconfigures with a new generation, and the spec survives kill -9 of its leader"
+    )
+    func applyLifecycle() async throws {
+        let nodes = try await startCluster(["s1", "s2", "s3"])
+        let file = try specFile(spec)
+        #expect(try await apply(file, node: nodes[1]) == "model/fraud-v1 created")
+        #expect(try await apply(file, node: nodes[2]) == "model/fraud-v1 unchanged")
+        let changed = try specFile(spec.replacingOccurrences(of: "threshold: 0.1", with: "threshold: 0.2"))
+        #expect(try await apply(changed, node: nodes[0], dryRun: true) == "model/fraud-v1 configured (dry run)")
+        #expect(try await apply(changed, node: nodes[0]) == "model/fraud-v1 configured")
+
+        // What get shows can be saved and applied as it is.
+        let shown = try await runCLI(["get", "model", "fraud-v1", "--node", nodes[2].address, "-o", "yaml"])
+        #expect(shown.status == 0, "\(shown.stderr)")
+        #expect(shown.stdout.contains("generation: 2"), "\(shown.stdout)")
+        #expect(shown.stdout.contains("threshold: 0.2") && shown.stdout.contains("range: [0, 100000]"))
+        #expect(try await apply(try specFile(shown.stdout), node: nodes[1]) == "model/fraud-v1 unchanged")
+
+        // The group's leader dies; the spec, at generation 2, is served by the new one.
+        let roles = try await replicaRoles(of: "fraud-v1", asking: nodes[0].address)
+        let leader = nodes.first { $0.address == roles.primary }!
+        leader.kill()
+        let survivor = nodes.first { $0 !== leader }!
+        let after = try await eventually(within: .seconds(30)) {
+            let run = try await runCLI(["get", "model", "fraud-v1", "--node", survivor.address, "-o", "json"])
+            return run.status == 0 && run.stdout.contains("\"generation\": 2")
+                && run.stdout.contains("\"threshold\": 0.2")
+        }
+        #expect(after != nil, "the spec was not served at generation 2 after its leader was killed")
+    }
+
+    @Test("an invalid spec is refused with every problem and its line, and changes nothing")
+    func invalidSpec() async throws {
+        let node = NodeProcess()
+        try await node.start()
+        let file = try specFile(invalid)
+        let run = try await runCLI(["apply", "-f", file, "--node", node.address])
+        #expect(run.status != 0)
+        #expect(
+            run.stderr.contains(
+                "\(file):7: spec.features[1].type: \"nmeric\" is not one of numeric, categorical, boolean"))
+        #expect(run.stderr.contains("\(file):8: spec.segments[0]"))
+        #expect(run.stderr.contains("\(file):9: spec.window.lateness"))
+        #expect(run.stderr.contains("3 problems; nothing was applied"), "\(run.stderr)")
+        let get = try await runCLI(["get", "model", "broken-v1", "--node", node.address])
+        #expect(get.status != 0 && get.stderr.contains("NOT_FOUND"), "\(get.stderr)")
+
+        // The node checks a spec sent without the CLI the same way.
+        let client = try RequestClient(dial: node.address)
+        defer { client.close() }
+        let reply = try await call(
+            client,
+            .with {
+                $0.version = 1
+                $0.applyModel = .with {
+                    $0.spec = .with {
+                        $0.name = "direct"
+                        $0.segments = ["nowhere"]
+                        $0.window = .with { $0.sizeMs = 10 }
+                    }
+                }
+            })
+        #expect(reply.outcome.code == .invalidArgument)
+        #expect(Set(reply.applyModel.problems.map(\.path)) == ["spec.segments[0]", "spec.window.size"])
+    }
+
+    @Test("a model pushed without a spec shows an inferred one; get models lists both kinds; delete needs --yes")
+    func inferredListAndDelete() async throws {
+        let node = NodeProcess()
+        try await node.start()
+        let client = try RequestClient(dial: node.address)
+        defer { client.close() }
+        #expect(await ingestUntilAcked(client, model: "pushed-v1", key: "k1", rows: 5))
+        let inferred = try await runCLI(["get", "model", "pushed-v1", "--node", node.address])
+        #expect(inferred.status == 0, "\(inferred.stderr)")
+        #expect(inferred.stdout.contains("infranaut.io/inferred"))
+        #expect(inferred.stdout.contains("- {name: f0, type: numeric}"), "\(inferred.stdout)")
+        // Saved and applied, the inferred spec declares the model.
+        #expect(try await apply(try specFile(inferred.stdout), node: node) == "model/pushed-v1 created")
+        #expect(try await apply(try specFile(spec), node: node) == "model/fraud-v1 created")
+
+        let list = try await runCLI(["get", "models", "--node", node.address, "-o", "json"])
+        #expect(list.status == 0, "\(list.stderr)")
+        let names = try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [String: Any]
+        let models = (names?["models"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
+        #expect(models == ["fraud-v1", "pushed-v1"], "\(list.stdout)")
+
+        let refused = try await runCLI(["delete", "model", "fraud-v1", "--node", node.address])
+        #expect(refused.status != 0 && refused.stderr.contains("--yes"))
+        let deleted = try await runCLI(["delete", "model", "fraud-v1", "--node", node.address, "--yes"])
+        #expect(deleted.status == 0 && deleted.stdout.contains("model/fraud-v1 deleted"), "\(deleted.stderr)")
+        let table = try await runCLI(["get", "models", "--node", node.address])
+        #expect(table.stdout.contains("deleted (kept until"), "\(table.stdout)")
+        // Applying again undoes the deletion.
+        #expect(try await apply(try specFile(spec), node: node) == "model/fraud-v1 created")
+        let restored = try await runCLI(["get", "models", "--node", node.address])
+        #expect(!restored.stdout.contains("deleted"), "\(restored.stdout)")
+        let missing = try await runCLI(["delete", "model", "nobody", "--node", node.address, "--yes"])
+        #expect(missing.status != 0 && missing.stderr.contains("NOT_FOUND"))
+    }
+}

@@ -1,0 +1,129 @@
+import Specs
+import Testing
+import Wire
+
+private let documentedExample = """
+    apiVersion: infranaut.io/v1
+    kind: Model
+    metadata: {name: fraud-v1, labels: {team: payments}}
+    spec:
+      task: binary-classification
+      columns: {id: request_id, timestamp: ts, prediction: score, label: is_fraud, version: model_version}
+      features:
+        - {name: amount, type: numeric, range: [0, 100000]}
+        - {name: country, type: categorical}
+      segments: [country]
+      window: {size: 1h, lateness: 10m}
+      reference: {from: upload}
+      drift: {method: auto, threshold: 0.1, per_feature: {amount: {method: psi, threshold: 0.2}}}
+      retention: {windows: 90d}
+    """
+
+@Suite("model spec files")
+struct SpecDocumentsTests {
+    @Test("the documented example reads into the spec it describes")
+    func example() throws {
+        let (objects, problems) = SpecDocuments.read(documentedExample)
+        #expect(problems.isEmpty, "\(problems)")
+        guard case .model(let spec)? = objects.first?.body else {
+            Issue.record("no model read")
+            return
+        }
+        #expect(spec.name == "fraud-v1" && spec.labels == ["team": "payments"])
+        #expect(spec.task == .binaryClassification)
+        #expect(spec.columns.id == "request_id" && spec.columns.version == "model_version")
+        #expect(spec.features.map(\.name) == ["amount", "country"])
+        #expect(spec.features[0].type == .numeric && spec.features[0].bounded && spec.features[0].max == 100_000)
+        #expect(spec.features[1].type == .categorical && !spec.features[1].bounded)
+        #expect(spec.segments == ["country"])
+        #expect(spec.window.sizeMs == 3_600_000 && spec.window.latenessMs == 600_000)
+        #expect(spec.reference.policy == .upload)
+        #expect(spec.drift.method == "auto" && spec.drift.threshold == 0.1)
+        #expect(spec.drift.perFeature["amount"]?.method == "psi" && spec.drift.perFeature["amount"]?.threshold == 0.2)
+        #expect(spec.retention.windowsMs == 90 * 86_400_000)
+    }
+
+    @Test("every problem is listed with its path and line, and an invalid file yields nothing to apply")
+    func problemsListed() {
+        let yaml = """
+            apiVersion: infranaut.io/v1
+            kind: Model
+            metadata: {name: m}
+            spec:
+              task: classification
+              features:
+                - {name: a, type: numeric}
+                - {name: b, type: categorical, range: [0, 1]}
+                - {name: a, type: numeric}
+                - {name: c, type: nmeric}
+              segments: [a, zz]
+              window: {size: 0, lateness: soon}
+              reference: {from: first-rows}
+              drift: {method: ks, threshold: 2, per_feature: {nope: {method: psi}}}
+              colour: blue
+            """
+        let (objects, problems) = SpecDocuments.read(yaml)
+        #expect(objects.isEmpty)
+        let byPath = Dictionary(grouping: problems, by: \.path)
+        func expectProblem(_ path: String, line: Int, containing text: String) {
+            let found = byPath[path] ?? []
+            #expect(
+                found.contains { $0.line == line && $0.message.contains(text) },
+                "\(path): expected line \(line) and \"\(text)\"; got \(found)")
+        }
+        expectProblem("spec.task", line: 5, containing: "\"classification\" is not one of binary-classification")
+        expectProblem("spec.features[1].range", line: 8, containing: "only numeric features have a range")
+        expectProblem("spec.features[2].name", line: 9, containing: "declared twice")
+        expectProblem(
+            "spec.features[3].type", line: 10, containing: "\"nmeric\" is not one of numeric, categorical, boolean")
+        expectProblem("spec.segments[0]", line: 11, containing: "numeric")
+        expectProblem("spec.segments[1]", line: 11, containing: "not a declared feature")
+        expectProblem("spec.window.size", line: 12, containing: "outside 1s to 31d")
+        expectProblem("spec.window.lateness", line: 12, containing: "expected a duration")
+        expectProblem("spec.reference.rows", line: 13, containing: "first-rows needs rows")
+        expectProblem("spec.drift.threshold", line: 14, containing: "p-value below 1")
+        expectProblem("spec.drift.per_feature.nope", line: 14, containing: "not a declared feature")
+        expectProblem("spec.colour", line: 15, containing: "unknown field")
+        #expect(problems.count == 12, "\(problems.map(\.description).joined(separator: "\n"))")
+    }
+
+    @Test("several documents: a problem in one keeps the whole file from applying; other kinds are named")
+    func severalDocuments() {
+        let two = documentedExample + "\n---\n" + "apiVersion: infranaut.io/v1\nkind: Model\nmetadata: {name: second}\n"
+        let (objects, problems) = SpecDocuments.read(two)
+        #expect(problems.isEmpty && objects.count == 2)
+        let bad = documentedExample + "\n---\n" + "apiVersion: infranaut.io/v2\nkind: Modle\nmetadata: {name: x}\n"
+        let (none, found) = SpecDocuments.read(bad)
+        #expect(none.isEmpty)
+        #expect(found.contains { $0.path == "apiVersion" && $0.message.hasPrefix("document 2: ") && $0.line == 16 })
+        #expect(found.contains { $0.path == "kind" && $0.message.contains("\"Modle\" is not one of Model") })
+        let broken = SpecDocuments.read("kind: Model\nmetadata: {name: [unclosed\n")
+        #expect(broken.objects.isEmpty && broken.problems.first?.message.contains("not valid YAML") == true)
+        #expect(broken.problems.first?.line != nil)
+    }
+
+    @Test("a rendered spec reads back as the same spec, as YAML and with defaults filled in")
+    func roundTrip() throws {
+        guard case .model(let spec)? = SpecDocuments.read(documentedExample).objects.first?.body else {
+            Issue.record("no model read")
+            return
+        }
+        let yaml = SpecRendering.yaml(SpecRendering.document(spec, generation: 3, inferred: false))
+        #expect(yaml.contains("generation: 3"))
+        // The generation is metadata the server sets; a user who saves and applies the output
+        // sends it back, and it is ignored.
+        let reread = SpecDocuments.read(yaml)
+        #expect(reread.problems.isEmpty, "\(reread.problems)\n\(yaml)")
+        guard case .model(let back)? = reread.objects.first?.body else {
+            Issue.record("the rendered spec did not read back:\n\(yaml)")
+            return
+        }
+        #expect(SpecRendering.normalized(back) == SpecRendering.normalized(spec), "\(yaml)")
+        // A minimal spec gets every default.
+        let minimal = Infranaut_V1_ModelSpec.with { $0.name = "m" }
+        let filled = SpecRendering.normalized(minimal)
+        #expect(filled.window.sizeMs == 3_600_000 && filled.drift.method == "auto" && filled.retention.windowsMs > 0)
+        #expect(SpecDuration.milliseconds("1500ms") == 1_500 && SpecDuration.text(5_400_000) == "90m")
+        #expect(SpecDuration.milliseconds("1.5h") == nil && SpecDuration.milliseconds("h") == nil)
+    }
+}
