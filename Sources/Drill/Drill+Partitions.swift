@@ -269,9 +269,13 @@ extension Drill {
                     return during(at) && minority.contains(nodeByClient[by] ?? "")
                 }
                 // A shard whose replicas are mostly on the minority side could commit there (with
-                // a quorum per shard); any other shard could not.
+                // a quorum per shard); any other shard could not, from an attempt sent once the
+                // partition was in place. An attempt sent before it may have been committed before
+                // the cut and answered just after; a replayed answer reports a commit made earlier.
                 let uncommittable = minorityAcks.filter { batch in
                     let replicas = phase.replicas[batch.model] ?? []
+                    guard let sent = batch.acknowledgedAttemptSent, sent >= phase.start, !batch.acknowledgedAsReplay
+                    else { return false }
                     return replicas.filter(minority.contains).count * 2 <= replicas.count
                 }
                 round.phases.append(

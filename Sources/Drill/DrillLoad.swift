@@ -14,6 +14,10 @@ struct SentBatch: Sendable {
     var acknowledged: ContinuousClock.Instant?
     /// The client address of the node whose answer acknowledged it.
     var acknowledgedBy: String?
+    /// When the acknowledged attempt was sent, and whether its answer was a replay (the key was
+    /// applied before that attempt, so the answer says the batch was committed earlier).
+    var acknowledgedAttemptSent: ContinuousClock.Instant?
+    var acknowledgedAsReplay = false
 }
 
 /// A request the client saw refused (retryably) or unanswered: when, and by which node.
@@ -171,10 +175,14 @@ final class DrillLoad: Sendable {
         timeout: Duration? = nil
     ) async -> Infranaut_V1_Status {
         var outcome: Infranaut_V1_Status
+        var replayed = false
+        let sent = ContinuousClock.now
         do {
             guard let client else { throw DrillError("cannot make a client for \(target)") }
             let reply = try await client.request(bytes, timeout: timeout ?? settings.requestTimeout)
-            outcome = try Infranaut_V1_Response(serializedBytes: reply).outcome
+            let response = try Infranaut_V1_Response(serializedBytes: reply)
+            outcome = response.outcome
+            replayed = response.ingest.replayed
         } catch {
             outcome = Infranaut_V1_Status(code: .unavailable, message: "\(target): \(error)")
         }
@@ -183,6 +191,8 @@ final class DrillLoad: Sendable {
             if outcome.code == .ok {
                 state.batches[index].acknowledged = now
                 state.batches[index].acknowledgedBy = target
+                state.batches[index].acknowledgedAttemptSent = sent
+                state.batches[index].acknowledgedAsReplay = replayed
             } else if state.failedAttempts.count < Self.maxFailedAttempts {
                 state.failedAttempts.append(FailedAttempt(at: now, target: target))
             }

@@ -40,6 +40,12 @@ struct PushCommand: AsyncParsableCommand {
     @Option(name: .customLong("label-column"), help: "Column holding the true label.")
     var labelColumn: String?
 
+    @Option(help: "The model version the rows come from (default: the model's default version).")
+    var version = ""
+
+    @Flag(help: "The rows are the model's reference data for --version, not live traffic.")
+    var reference = false
+
     @Option(name: .customLong("timeout-ms"), help: "Deadline per batch request (above the node's own 30 s).")
     var timeoutMs = 40_000
 
@@ -125,6 +131,8 @@ struct PushCommand: AsyncParsableCommand {
                 $0.ingest = .with {
                     $0.idempotencyKey = "push-\(runID)-\(result.batches)"
                     $0.batch = batch
+                    $0.batch.version = version
+                    $0.batch.reference = reference
                 }
             }
             let response = try await client.send(request)

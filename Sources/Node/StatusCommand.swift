@@ -63,6 +63,8 @@ struct StatusCommand: AsyncParsableCommand {
         var prediction_column: String?
         var label_column: String?
         var features_total: UInt64
+        var spec_generation: UInt64
+        var reference_rows: [String: UInt64]
     }
 
     /// Fetches the status page by page (at most 1,000 features each, sorted by name) and prints each
@@ -137,7 +139,7 @@ private struct FeaturePrinter {
                 last_event_time_unix_ms: m.lastEventTimeUnixMs,
                 prediction_column: m.predictionColumn.isEmpty ? nil : m.predictionColumn,
                 label_column: m.labelColumn.isEmpty ? nil : m.labelColumn,
-                features_total: page.featuresTotal)
+                features_total: page.featuresTotal, spec_generation: m.specGeneration, reference_rows: m.referenceRows)
             // The header object without its closing brace, reopened for the features array.
             let rendered = try renderJSON(header)
             var text = rendered[..<(rendered.lastIndex(of: "}") ?? rendered.endIndex)]
@@ -147,6 +149,10 @@ private struct FeaturePrinter {
             Swift.print(
                 "model \(m.modelID): \(m.rows) rows in \(m.batches) batches (shard \(m.shard)), \(page.featuresTotal) features"
             )
+            if m.specGeneration > 0 { Swift.print("spec: generation \(m.specGeneration)") }
+            for (version, rows) in m.referenceRows.sorted(by: { $0.key < $1.key }) {
+                Swift.print("reference\(version.isEmpty ? "" : " (version \(version))"): \(rows) rows")
+            }
         }
     }
 

@@ -148,4 +148,34 @@ struct ModelSpecProcessTests {
         let missing = try await runCLI(["delete", "model", "nobody", "--node", node.address, "--yes"])
         #expect(missing.status != 0 && missing.stderr.contains("NOT_FOUND"))
     }
+
+    @Test("reference rows pushed per version build the model's reference, count in no traffic, and survive kill -9")
+    func referenceUpload() async throws {
+        let node = NodeProcess()
+        try await node.start()
+        let dir = TestScratch.track(NSTemporaryDirectory() + "reference-\(UInt64.random(in: 0...UInt64.max))")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let generated = try await runCLI(["generate", "--rows", "700", "--features", "3", "--out", dir + "/ref.csv"])
+        #expect(generated.status == 0, "\(generated.stderr)")
+        for version in ["v1", "v2"] {
+            let pushed = try await runCLI([
+                "push", "--node", node.address, "--model", "ref-model", "--file", dir + "/ref.csv", "--reference",
+                "--version", version, "--batch-size", "300",
+            ])
+            #expect(pushed.status == 0, "\(pushed.stderr)")
+        }
+        let status = try await runCLI(["status", "--node", node.address, "--model", "ref-model"])
+        #expect(status.stdout.contains("model ref-model: 0 rows in 0 batches"), "\(status.stdout)")
+        #expect(status.stdout.contains("reference (version v1): 700 rows"), "\(status.stdout)")
+        #expect(status.stdout.contains("reference (version v2): 700 rows"), "\(status.stdout)")
+
+        node.kill()
+        let restarted = NodeProcess(dataDirectory: node.dataDirectory)
+        try await restarted.start()
+        let again = try await eventually(within: .seconds(30)) {
+            let run = try await runCLI(["status", "--node", restarted.address, "--model", "ref-model", "--json"])
+            return run.status == 0 && run.stdout.contains("\"v1\" : 700") && run.stdout.contains("\"v2\" : 700")
+        }
+        #expect(again != nil, "the reference rows were not all there after kill -9 and restart")
+    }
 }

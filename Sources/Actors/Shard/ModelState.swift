@@ -25,6 +25,8 @@ public struct ModelState: Sendable {
     public private(set) var specUpdatedUnixMs: Int64 = 0
     /// Set while the model is deleted: when its state goes (an apply before then undoes it).
     public private(set) var purgeAfterUnixMs: Int64 = 0
+    /// Uploaded reference profiles, by model version.
+    public private(set) var references: [String: ReferenceState] = [:]
 
     public init(modelID: String) { self.modelID = modelID }
 
@@ -34,6 +36,10 @@ public struct ModelState: Sendable {
     /// Applies one normalised op.
     public mutating func apply(_ op: Infranaut_V1_StoredOp) {
         let batch = op.batch
+        if batch.reference {
+            references[batch.version, default: ReferenceState(version: batch.version)].apply(op)
+            return
+        }
         rows &+= UInt64(batch.rowCount)
         batches &+= 1
         if let newest = batch.eventTimeUnixMs.max(), newest > lastEventTimeUnixMs { lastEventTimeUnixMs = newest }
@@ -103,6 +109,8 @@ public struct ModelState: Sendable {
             $0.lastEventTimeUnixMs = lastEventTimeUnixMs
             $0.predictionColumn = predictionColumn
             $0.labelColumn = labelColumn
+            $0.referenceRows = references.mapValues(\.rows)
+            $0.specGeneration = generation
         }
     }
 
@@ -128,6 +136,7 @@ public struct ModelState: Sendable {
             $0.generation = generation
             $0.specUpdatedUnixMs = specUpdatedUnixMs
             $0.purgeAfterUnixMs = purgeAfterUnixMs
+            $0.references = references.keys.sorted().compactMap { references[$0]?.snapshot }
         }
     }
 
@@ -148,5 +157,60 @@ public struct ModelState: Sendable {
         generation = snapshot.generation
         specUpdatedUnixMs = snapshot.specUpdatedUnixMs
         purgeAfterUnixMs = snapshot.purgeAfterUnixMs
+        for reference in snapshot.references {
+            references[reference.version] = try ReferenceState(snapshot: reference)
+        }
+    }
+}
+
+/// A model version's reference: the profile of every feature over the uploaded reference rows, and
+/// the rows' event-time span. Built like the model's own profiles, from normalised batches, so it
+/// costs no second pass and merges.
+public struct ReferenceState: Sendable {
+    public let version: String
+    public private(set) var rows: UInt64 = 0
+    public private(set) var features: [String: FeatureState] = [:]
+    public private(set) var featureOrder: [String] = []
+    public private(set) var firstEventUnixMs: Int64 = 0
+    public private(set) var lastEventUnixMs: Int64 = 0
+
+    public init(version: String) { self.version = version }
+
+    mutating func apply(_ op: Infranaut_V1_StoredOp) {
+        let batch = op.batch
+        rows &+= UInt64(batch.rowCount)
+        if let first = batch.eventTimeUnixMs.min(), let last = batch.eventTimeUnixMs.max() {
+            firstEventUnixMs = firstEventUnixMs == 0 ? first : min(firstEventUnixMs, first)
+            lastEventUnixMs = max(lastEventUnixMs, last)
+        }
+        for (index, column) in batch.columns.enumerated() where !column.isAllMissing || features[column.name] != nil {
+            if features[column.name] == nil {
+                features[column.name] = FeatureState(name: column.name, type: column.featureType)
+                featureOrder.append(column.name)
+            }
+            let mismatches = index < op.typeMismatches.count ? op.typeMismatches[index] : 0
+            features[column.name]!.apply(column, mismatches: mismatches)
+        }
+    }
+
+    var snapshot: Infranaut_V1_ReferenceSnapshot {
+        .with {
+            $0.version = version
+            $0.rows = rows
+            $0.features = featureOrder.compactMap { features[$0]?.snapshot }
+            $0.firstEventUnixMs = firstEventUnixMs
+            $0.lastEventUnixMs = lastEventUnixMs
+        }
+    }
+
+    init(snapshot: Infranaut_V1_ReferenceSnapshot) throws(ProfileDecodingError) {
+        version = snapshot.version
+        rows = snapshot.rows
+        firstEventUnixMs = snapshot.firstEventUnixMs
+        lastEventUnixMs = snapshot.lastEventUnixMs
+        for feature in snapshot.features {
+            features[feature.name] = try FeatureState(snapshot: feature)
+            featureOrder.append(feature.name)
+        }
     }
 }

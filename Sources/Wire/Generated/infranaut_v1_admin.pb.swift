@@ -183,6 +183,12 @@ public nonisolated struct Infranaut_V1_ModelStatus: Sendable {
 
   public var labelColumn: String = String()
 
+  /// Reference rows uploaded per model version ("" is the default version).
+  public var referenceRows: Dictionary<String,UInt64> = [:]
+
+  /// The applied spec's generation (0: no spec applied).
+  public var specGeneration: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -527,7 +533,7 @@ nonisolated extension Infranaut_V1_ValueCount: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Infranaut_V1_ModelStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_id\0\u{1}rows\0\u{1}batches\0\u{1}features\0\u{1}shard\0\u{3}last_event_time_unix_ms\0\u{3}prediction_column\0\u{3}label_column\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_id\0\u{1}rows\0\u{1}batches\0\u{1}features\0\u{1}shard\0\u{3}last_event_time_unix_ms\0\u{3}prediction_column\0\u{3}label_column\0\u{3}reference_rows\0\u{3}spec_generation\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -543,6 +549,8 @@ nonisolated extension Infranaut_V1_ModelStatus: SwiftProtobuf.Message, SwiftProt
       case 6: try { try decoder.decodeSingularInt64Field(value: &self.lastEventTimeUnixMs) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.predictionColumn) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.labelColumn) }()
+      case 9: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: &self.referenceRows) }()
+      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.specGeneration) }()
       default: break
       }
     }
@@ -573,6 +581,12 @@ nonisolated extension Infranaut_V1_ModelStatus: SwiftProtobuf.Message, SwiftProt
     if !self.labelColumn.isEmpty {
       try visitor.visitSingularStringField(value: self.labelColumn, fieldNumber: 8)
     }
+    if !self.referenceRows.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: self.referenceRows, fieldNumber: 9)
+    }
+    if self.specGeneration != 0 {
+      try visitor.visitSingularUInt64Field(value: self.specGeneration, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -585,6 +599,8 @@ nonisolated extension Infranaut_V1_ModelStatus: SwiftProtobuf.Message, SwiftProt
     if lhs.lastEventTimeUnixMs != rhs.lastEventTimeUnixMs {return false}
     if lhs.predictionColumn != rhs.predictionColumn {return false}
     if lhs.labelColumn != rhs.labelColumn {return false}
+    if lhs.referenceRows != rhs.referenceRows {return false}
+    if lhs.specGeneration != rhs.specGeneration {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

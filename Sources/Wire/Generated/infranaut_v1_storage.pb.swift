@@ -28,50 +28,64 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
 /// One entry of a shard's operation log: an ingest batch after normalisation against the model's
 /// established feature types. Applying it is deterministic: every column already has its
 /// established type, and values that did not fit are removed (left missing) and counted.
-public nonisolated struct Infranaut_V1_StoredOp: Sendable {
+public nonisolated struct Infranaut_V1_StoredOp: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var sequence: UInt64 = 0
+  public var sequence: UInt64 {
+    get {_storage._sequence}
+    set {_uniqueStorage()._sequence = newValue}
+  }
 
-  public var idempotencyKey: String = String()
+  public var idempotencyKey: String {
+    get {_storage._idempotencyKey}
+    set {_uniqueStorage()._idempotencyKey = newValue}
+  }
 
   public var batch: Infranaut_V1_TelemetryBatch {
-    get {_batch ?? Infranaut_V1_TelemetryBatch()}
-    set {_batch = newValue}
+    get {_storage._batch ?? Infranaut_V1_TelemetryBatch()}
+    set {_uniqueStorage()._batch = newValue}
   }
   /// Returns true if `batch` has been explicitly set.
-  public var hasBatch: Bool {self._batch != nil}
+  public var hasBatch: Bool {_storage._batch != nil}
   /// Clears the value of `batch`. Subsequent reads from it will return its default value.
-  public mutating func clearBatch() {self._batch = nil}
+  public mutating func clearBatch() {_uniqueStorage()._batch = nil}
 
   /// Per column (same order as batch.columns): values that did not fit the established type.
-  public var typeMismatches: [UInt64] = []
+  public var typeMismatches: [UInt64] {
+    get {_storage._typeMismatches}
+    set {_uniqueStorage()._typeMismatches = newValue}
+  }
 
   /// Wall-clock time the node accepted the op, ms since the Unix epoch.
-  public var acceptedUnixMs: Int64 = 0
+  public var acceptedUnixMs: Int64 {
+    get {_storage._acceptedUnixMs}
+    set {_uniqueStorage()._acceptedUnixMs = newValue}
+  }
 
   /// The primary term the op was written in (docs/replication.md). 0 in data written before
   /// replication existed.
-  public var term: UInt64 = 0
+  public var term: UInt64 {
+    get {_storage._term}
+    set {_uniqueStorage()._term = newValue}
+  }
 
   /// Set instead of `batch` for a change to a model's spec (an apply or a delete).
   public var modelSpec: Infranaut_V1_ModelSpecOp {
-    get {_modelSpec ?? Infranaut_V1_ModelSpecOp()}
-    set {_modelSpec = newValue}
+    get {_storage._modelSpec ?? Infranaut_V1_ModelSpecOp()}
+    set {_uniqueStorage()._modelSpec = newValue}
   }
   /// Returns true if `modelSpec` has been explicitly set.
-  public var hasModelSpec: Bool {self._modelSpec != nil}
+  public var hasModelSpec: Bool {_storage._modelSpec != nil}
   /// Clears the value of `modelSpec`. Subsequent reads from it will return its default value.
-  public mutating func clearModelSpec() {self._modelSpec = nil}
+  public mutating func clearModelSpec() {_uniqueStorage()._modelSpec = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _batch: Infranaut_V1_TelemetryBatch? = nil
-  fileprivate var _modelSpec: Infranaut_V1_ModelSpecOp? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// A change to one model's spec, in the shard's log like telemetry.
@@ -167,11 +181,37 @@ public nonisolated struct Infranaut_V1_ModelSnapshot: Sendable {
   /// Set while the model is deleted: when its state is removed.
   public var purgeAfterUnixMs: Int64 = 0
 
+  /// Uploaded reference profiles, one per model version.
+  public var references: [Infranaut_V1_ReferenceSnapshot] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _spec: Infranaut_V1_ModelSpec? = nil
+}
+
+/// A model version's reference profile as of a checkpoint.
+public nonisolated struct Infranaut_V1_ReferenceSnapshot: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var version: String = String()
+
+  public var rows: UInt64 = 0
+
+  public var features: [Infranaut_V1_FeatureSnapshot] = []
+
+  /// Event times of the reference's first and last rows (0 when the rows had none): its span, for
+  /// the volume figure (rows per window length).
+  public var firstEventUnixMs: Int64 = 0
+
+  public var lastEventUnixMs: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// The remembered outcome of an idempotency key.
@@ -201,61 +241,109 @@ nonisolated extension Infranaut_V1_StoredOp: SwiftProtobuf.Message, SwiftProtobu
   public static let protoMessageName: String = _protobuf_package + ".StoredOp"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{3}idempotency_key\0\u{1}batch\0\u{3}type_mismatches\0\u{3}accepted_unix_ms\0\u{1}term\0\u{3}model_spec\0")
 
+  fileprivate class _StorageClass {
+    var _sequence: UInt64 = 0
+    var _idempotencyKey: String = String()
+    var _batch: Infranaut_V1_TelemetryBatch? = nil
+    var _typeMismatches: [UInt64] = []
+    var _acceptedUnixMs: Int64 = 0
+    var _term: UInt64 = 0
+    var _modelSpec: Infranaut_V1_ModelSpecOp? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _sequence = source._sequence
+      _idempotencyKey = source._idempotencyKey
+      _batch = source._batch
+      _typeMismatches = source._typeMismatches
+      _acceptedUnixMs = source._acceptedUnixMs
+      _term = source._term
+      _modelSpec = source._modelSpec
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.sequence) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.idempotencyKey) }()
-      case 3: try { try decoder.decodeSingularMessageField(value: &self._batch) }()
-      case 4: try { try decoder.decodeRepeatedUInt64Field(value: &self.typeMismatches) }()
-      case 5: try { try decoder.decodeSingularInt64Field(value: &self.acceptedUnixMs) }()
-      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.term) }()
-      case 7: try { try decoder.decodeSingularMessageField(value: &self._modelSpec) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularUInt64Field(value: &_storage._sequence) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._idempotencyKey) }()
+        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._batch) }()
+        case 4: try { try decoder.decodeRepeatedUInt64Field(value: &_storage._typeMismatches) }()
+        case 5: try { try decoder.decodeSingularInt64Field(value: &_storage._acceptedUnixMs) }()
+        case 6: try { try decoder.decodeSingularUInt64Field(value: &_storage._term) }()
+        case 7: try { try decoder.decodeSingularMessageField(value: &_storage._modelSpec) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if self.sequence != 0 {
-      try visitor.visitSingularUInt64Field(value: self.sequence, fieldNumber: 1)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._sequence != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._sequence, fieldNumber: 1)
+      }
+      if !_storage._idempotencyKey.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._idempotencyKey, fieldNumber: 2)
+      }
+      try { if let v = _storage._batch {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      } }()
+      if !_storage._typeMismatches.isEmpty {
+        try visitor.visitPackedUInt64Field(value: _storage._typeMismatches, fieldNumber: 4)
+      }
+      if _storage._acceptedUnixMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._acceptedUnixMs, fieldNumber: 5)
+      }
+      if _storage._term != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._term, fieldNumber: 6)
+      }
+      try { if let v = _storage._modelSpec {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+      } }()
     }
-    if !self.idempotencyKey.isEmpty {
-      try visitor.visitSingularStringField(value: self.idempotencyKey, fieldNumber: 2)
-    }
-    try { if let v = self._batch {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
-    } }()
-    if !self.typeMismatches.isEmpty {
-      try visitor.visitPackedUInt64Field(value: self.typeMismatches, fieldNumber: 4)
-    }
-    if self.acceptedUnixMs != 0 {
-      try visitor.visitSingularInt64Field(value: self.acceptedUnixMs, fieldNumber: 5)
-    }
-    if self.term != 0 {
-      try visitor.visitSingularUInt64Field(value: self.term, fieldNumber: 6)
-    }
-    try { if let v = self._modelSpec {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
-    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Infranaut_V1_StoredOp, rhs: Infranaut_V1_StoredOp) -> Bool {
-    if lhs.sequence != rhs.sequence {return false}
-    if lhs.idempotencyKey != rhs.idempotencyKey {return false}
-    if lhs._batch != rhs._batch {return false}
-    if lhs.typeMismatches != rhs.typeMismatches {return false}
-    if lhs.acceptedUnixMs != rhs.acceptedUnixMs {return false}
-    if lhs.term != rhs.term {return false}
-    if lhs._modelSpec != rhs._modelSpec {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._sequence != rhs_storage._sequence {return false}
+        if _storage._idempotencyKey != rhs_storage._idempotencyKey {return false}
+        if _storage._batch != rhs_storage._batch {return false}
+        if _storage._typeMismatches != rhs_storage._typeMismatches {return false}
+        if _storage._acceptedUnixMs != rhs_storage._acceptedUnixMs {return false}
+        if _storage._term != rhs_storage._term {return false}
+        if _storage._modelSpec != rhs_storage._modelSpec {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -357,7 +445,7 @@ nonisolated extension Infranaut_V1_FeatureSnapshot: SwiftProtobuf.Message, Swift
 
 nonisolated extension Infranaut_V1_ModelSnapshot: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelSnapshot"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_id\0\u{1}rows\0\u{1}batches\0\u{1}features\0\u{3}last_event_time_unix_ms\0\u{3}prediction_column\0\u{3}label_column\0\u{3}untyped_missing\0\u{1}spec\0\u{1}generation\0\u{3}spec_updated_unix_ms\0\u{3}purge_after_unix_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_id\0\u{1}rows\0\u{1}batches\0\u{1}features\0\u{3}last_event_time_unix_ms\0\u{3}prediction_column\0\u{3}label_column\0\u{3}untyped_missing\0\u{1}spec\0\u{1}generation\0\u{3}spec_updated_unix_ms\0\u{3}purge_after_unix_ms\0\u{1}references\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -377,6 +465,7 @@ nonisolated extension Infranaut_V1_ModelSnapshot: SwiftProtobuf.Message, SwiftPr
       case 10: try { try decoder.decodeSingularUInt64Field(value: &self.generation) }()
       case 11: try { try decoder.decodeSingularInt64Field(value: &self.specUpdatedUnixMs) }()
       case 12: try { try decoder.decodeSingularInt64Field(value: &self.purgeAfterUnixMs) }()
+      case 13: try { try decoder.decodeRepeatedMessageField(value: &self.references) }()
       default: break
       }
     }
@@ -423,6 +512,9 @@ nonisolated extension Infranaut_V1_ModelSnapshot: SwiftProtobuf.Message, SwiftPr
     if self.purgeAfterUnixMs != 0 {
       try visitor.visitSingularInt64Field(value: self.purgeAfterUnixMs, fieldNumber: 12)
     }
+    if !self.references.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.references, fieldNumber: 13)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -439,6 +531,57 @@ nonisolated extension Infranaut_V1_ModelSnapshot: SwiftProtobuf.Message, SwiftPr
     if lhs.generation != rhs.generation {return false}
     if lhs.specUpdatedUnixMs != rhs.specUpdatedUnixMs {return false}
     if lhs.purgeAfterUnixMs != rhs.purgeAfterUnixMs {return false}
+    if lhs.references != rhs.references {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_ReferenceSnapshot: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReferenceSnapshot"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}rows\0\u{1}features\0\u{3}first_event_unix_ms\0\u{3}last_event_unix_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.version) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.rows) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.features) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.firstEventUnixMs) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.lastEventUnixMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.version.isEmpty {
+      try visitor.visitSingularStringField(value: self.version, fieldNumber: 1)
+    }
+    if self.rows != 0 {
+      try visitor.visitSingularUInt64Field(value: self.rows, fieldNumber: 2)
+    }
+    if !self.features.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.features, fieldNumber: 3)
+    }
+    if self.firstEventUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.firstEventUnixMs, fieldNumber: 4)
+    }
+    if self.lastEventUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.lastEventUnixMs, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_ReferenceSnapshot, rhs: Infranaut_V1_ReferenceSnapshot) -> Bool {
+    if lhs.version != rhs.version {return false}
+    if lhs.rows != rhs.rows {return false}
+    if lhs.features != rhs.features {return false}
+    if lhs.firstEventUnixMs != rhs.firstEventUnixMs {return false}
+    if lhs.lastEventUnixMs != rhs.lastEventUnixMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -136,6 +136,15 @@ public nonisolated struct Infranaut_V1_TelemetryBatch: Sendable {
   /// Optional: name of the column that holds the true label.
   public var labelColumn: String = String()
 
+  /// Optional: the model version these rows come from (1 to 128 bytes; empty: the model's default
+  /// version ""). Windows and references are kept per version.
+  public var version: String = String()
+
+  /// The rows are reference data for `version` (the baseline drift is measured against, see
+  /// docs/models.md), not live traffic: they build the model's reference profile and count in no
+  /// window.
+  public var reference: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -490,7 +499,7 @@ nonisolated extension Infranaut_V1_Column: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Infranaut_V1_TelemetryBatch: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TelemetryBatch"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_id\0\u{3}row_count\0\u{3}prediction_ids\0\u{3}event_time_unix_ms\0\u{1}columns\0\u{3}prediction_column\0\u{3}label_column\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_id\0\u{3}row_count\0\u{3}prediction_ids\0\u{3}event_time_unix_ms\0\u{1}columns\0\u{3}prediction_column\0\u{3}label_column\0\u{1}version\0\u{1}reference\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -505,6 +514,8 @@ nonisolated extension Infranaut_V1_TelemetryBatch: SwiftProtobuf.Message, SwiftP
       case 5: try { try decoder.decodeRepeatedMessageField(value: &self.columns) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.predictionColumn) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.labelColumn) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.version) }()
+      case 9: try { try decoder.decodeSingularBoolField(value: &self.reference) }()
       default: break
       }
     }
@@ -532,6 +543,12 @@ nonisolated extension Infranaut_V1_TelemetryBatch: SwiftProtobuf.Message, SwiftP
     if !self.labelColumn.isEmpty {
       try visitor.visitSingularStringField(value: self.labelColumn, fieldNumber: 7)
     }
+    if !self.version.isEmpty {
+      try visitor.visitSingularStringField(value: self.version, fieldNumber: 8)
+    }
+    if self.reference != false {
+      try visitor.visitSingularBoolField(value: self.reference, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -543,6 +560,8 @@ nonisolated extension Infranaut_V1_TelemetryBatch: SwiftProtobuf.Message, SwiftP
     if lhs.columns != rhs.columns {return false}
     if lhs.predictionColumn != rhs.predictionColumn {return false}
     if lhs.labelColumn != rhs.labelColumn {return false}
+    if lhs.version != rhs.version {return false}
+    if lhs.reference != rhs.reference {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -50,6 +50,9 @@ extension Infranaut_V1_TelemetryBatch {
         guard predictionIds.isEmpty || predictionIds.count == rows else {
             throw .invalid("batch.prediction_ids has \(predictionIds.count) entries for \(rows) rows")
         }
+        guard version.utf8.count <= 128 else {
+            throw .invalid("batch.version is \(version.utf8.count) bytes; the limit is 128")
+        }
         guard eventTimeUnixMs.isEmpty || eventTimeUnixMs.count == rows else {
             throw .invalid("batch.event_time_unix_ms has \(eventTimeUnixMs.count) entries for \(rows) rows")
         }

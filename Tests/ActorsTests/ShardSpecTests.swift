@@ -1,0 +1,100 @@
+import Actors
+import Foundation
+import Testing
+import Wire
+
+private func applying(_ name: String, threshold: Double = 0.1, dryRun: Bool = false) -> Infranaut_V1_ApplyModelRequest {
+    .with {
+        $0.dryRun = dryRun
+        $0.spec = .with {
+            $0.name = name
+            $0.features = [
+                .with {
+                    $0.name = "x"
+                    $0.type = .numeric
+                },
+                .with {
+                    $0.name = "city"
+                    $0.type = .categorical
+                },
+            ]
+            $0.segments = ["city"]
+            $0.drift = .with { $0.threshold = threshold }
+        }
+    }
+}
+
+private let later = ContinuousClock.now + .seconds(3_600)
+
+@Suite("model specs in the shard")
+struct ShardSpecTests {
+    @Test("specs, generations and reference profiles are in the checkpoint and the log, and survive a crash")
+    func specsSurviveCrash() async throws {
+        let harness = try Harness()
+        harness.settings.logRetainedEntries = 0
+        let shard = try await harness.shard()
+        guard case .done(let created) = await shard.applySpecAtLeader(applying("m"), deadline: later),
+            case .done(let same) = await shard.applySpecAtLeader(applying("m"), deadline: later),
+            case .done(let dry) = await shard.applySpecAtLeader(
+                applying("m", threshold: 0.3, dryRun: true), deadline: later)
+        else {
+            Issue.record("the shard does not lead")
+            return
+        }
+        #expect(created.outcome == .created && created.generation == 1)
+        #expect(same.outcome == .unchanged && same.generation == 1)
+        #expect(dry.outcome == .configured && dry.generation == 2)
+        var reference = request(key: "ref-1", rows: 6)
+        reference.batch.reference = true
+        reference.batch.version = "v1"
+        #expect(await shard.ingest(reference).status.code == .ok)
+        await shard.checkpoint()
+        // After the checkpoint: one more change, in the log only.
+        guard case .done(let configured) = await shard.applySpecAtLeader(applying("m", threshold: 0.3), deadline: later)
+        else {
+            Issue.record("the shard does not lead")
+            return
+        }
+        #expect(configured.outcome == .configured && configured.generation == 2)
+        try harness.crashAndReopen()
+        let recovered = try await harness.shard()
+        let model = await recovered.model("m")
+        #expect(model?.generation == 2 && model?.spec.drift.threshold == 0.3 && model?.inferred == false)
+        let status = await recovered.status(.with { $0.modelID = "m" })
+        #expect(status?.model.rows == 0)
+        #expect(status?.model.referenceRows == ["v1": 6])
+    }
+
+    @Test("a deleted model is removed once its retention passed, by a later op's time, also from storage")
+    func deletionPurges() async throws {
+        let harness = try Harness()
+        harness.settings.deletedModelRetention = .zero
+        harness.settings.logRetainedEntries = 0
+        let shard = try await harness.shard()
+        #expect(await shard.ingest(request(model: "gone", key: "g1")).status.code == .ok)
+        #expect(await shard.ingest(request(model: "kept", key: "k1")).status.code == .ok)
+        await shard.checkpoint()
+        guard case .done(let deleted) = await shard.deleteModelAtLeader(.with { $0.name = "gone" }, deadline: later)
+        else {
+            Issue.record("the shard does not lead")
+            return
+        }
+        #expect(deleted.status.code == .ok && deleted.purgeAfterUnixMs > 0)
+        // The next op of the shard, accepted after the purge time, removes it.
+        let waited = Date(timeIntervalSince1970: Double(deleted.purgeAfterUnixMs) / 1000 + 0.002)
+        while Date() < waited { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(await shard.ingest(request(model: "kept", key: "k2")).status.code == .ok)
+        #expect(await shard.model("gone") == nil)
+        await shard.checkpoint()
+        try harness.crashAndReopen()
+        let recovered = try await harness.shard()
+        #expect(await recovered.model("gone") == nil)
+        #expect(await recovered.status(.with { $0.modelID = "kept" })?.model.rows == 8)
+        guard case .done(let unknown) = await recovered.deleteModelAtLeader(.with { $0.name = "gone" }, deadline: later)
+        else {
+            Issue.record("the shard does not lead")
+            return
+        }
+        #expect(unknown.status.code == .notFound)
+    }
+}
