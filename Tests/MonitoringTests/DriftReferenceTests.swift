@@ -20,6 +20,11 @@ import Testing
             #expect(
                 isClose(DriftMeasures.wasserstein(ref, cur), c["wasserstein"] as! Double, abs: 1e-12, rel: 1e-9),
                 "\(name)")
+            #expect(
+                isClose(
+                    DriftMeasures.wasserstein(QuantileCurve(ref), QuantileCurve(cur)), c["wasserstein"] as! Double,
+                    abs: 1e-12, rel: 1e-9),
+                "\(name)")
             let edges = DriftMeasures.quantileEdges(ref, bins: 10)
             #expect(edges == c["edges"] as! [Double], "\(name)")
             let rs = DriftMeasures.binShares(ref, edges: edges), cs = DriftMeasures.binShares(cur, edges: edges)
