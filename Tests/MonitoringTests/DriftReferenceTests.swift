@@ -35,6 +35,10 @@ import Testing
                 "\(name)")
             #expect(isClose(DriftMeasures.jensenShannon(rs, cs), c["js"] as! Double, abs: 1e-12, rel: 1e-9), "\(name)")
             #expect(
+                isClose(
+                    DriftMeasures.jensenShannon(rs, cs, base: .two), c["js_base2"] as! Double, abs: 1e-12, rel: 1e-9),
+                "\(name)")
+            #expect(
                 isClose(DriftMeasures.hellinger(rs, cs), c["hellinger"] as! Double, abs: 1e-12, rel: 1e-9), "\(name)")
             let nr = Double(ref.totalWeight), nc = Double(cur.totalWeight)
             let chi = DriftMeasures.chiSquare(reference: rs.map { $0 * nr }, current: cs.map { $0 * nc })
@@ -102,6 +106,12 @@ import Testing
             #expect(result.chi2DegreesOfFreedom == c["chi2_dof"] as? Int, "\(name)")
             #expect(isClose(try #require(result.psi), c["psi"] as! Double, rel: 1e-9), "\(name)")
             #expect(isClose(try #require(result.js), c["js"] as! Double, rel: 1e-9), "\(name)")
+            var base2 = DriftOptions()
+            base2.jsBase = .two
+            let inBase2 = ColumnDrift.compute(
+                reference: ColumnProfile(name: name, content: .categorical(r)),
+                current: ColumnProfile(name: name, content: .categorical(k)), options: base2)
+            #expect(isClose(try #require(inBase2.js), c["js_base2"] as! Double, rel: 1e-9), "\(name)")
             #expect(isClose(try #require(result.hellinger), c["hellinger"] as! Double, rel: 1e-9), "\(name)")
             #expect(isClose(try #require(result.unseenShare), c["unseen_share"] as! Double), "\(name)")
             #expect(result.drift == (result.chi2PValue! < 0.05))

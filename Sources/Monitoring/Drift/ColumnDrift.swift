@@ -19,7 +19,7 @@ public struct ColumnDrift: Sendable, Hashable {
     public var ksPValue: Double?
     /// PSI over reference-quantile bins (numeric) or categories.
     public var psi: Double?
-    /// Jensen–Shannon distance, base 2.
+    /// Jensen–Shannon distance in ``DriftOptions/jsBase`` (natural log by default).
     public var js: Double?
     /// Wasserstein-1 distance divided by the reference standard deviation (numeric).
     public var wasserstein: Double?
@@ -144,7 +144,7 @@ public struct ColumnDrift: Sendable, Hashable {
         let sr = r.reduce(0, +), sc = c.reduce(0, +)
         let rs = r.map { $0 / sr }, cs = c.map { $0 / sc }
         psi = DriftMeasures.psi(reference: rs, current: cs, smoothing: options.smoothing)
-        js = DriftMeasures.jensenShannon(rs, cs)
+        js = DriftMeasures.jensenShannon(rs, cs, base: options.jsBase)
         hellinger = DriftMeasures.hellinger(rs, cs)
         let test = DriftMeasures.chiSquare(reference: r, current: c)
         chi2 = test.statistic

@@ -124,20 +124,22 @@ public enum DriftMeasures {
         return total
     }
 
-    /// Jensen–Shannon distance, base 2 (0…1): √(½ KL(p‖m) + ½ KL(q‖m)), m = (p+q)/2, with
-    /// 0·log 0 = 0 and both inputs normalized to sum 1 (equals SciPy's
-    /// `jensenshannon(p, q, base=2)`). No smoothing is needed.
-    public static func jensenShannon(_ p: [Double], _ q: [Double]) -> Double {
+    /// Jensen–Shannon distance √(½ KL(p‖m) + ½ KL(q‖m)), m = (p+q)/2, with 0·log 0 = 0 and both
+    /// inputs normalized to sum 1: natural log (0…√ln 2) by default, equal to SciPy's
+    /// `jensenshannon(p, q)`; base 2 (0…1) equals `jensenshannon(p, q, base=2)`. No smoothing
+    /// is needed.
+    public static func jensenShannon(_ p: [Double], _ q: [Double], base: JensenShannonBase = .e) -> Double {
         let sp = p.reduce(0, +), sq = q.reduce(0, +)
         guard sp > 0, sq > 0 else { return 0 }
         var js = 0.0
         for (pi0, qi0) in zip(p, q) {
             let pi = pi0 / sp, qi = qi0 / sq
             let m = (pi + qi) / 2
-            if pi > 0 { js += pi * Math.log2(pi / m) }
-            if qi > 0 { js += qi * Math.log2(qi / m) }
+            if pi > 0 { js += pi * Math.log(pi / m) }
+            if qi > 0 { js += qi * Math.log(qi / m) }
         }
-        return Swift.max(0, js / 2).squareRoot()
+        let divergence = base == .two ? js / (2 * Math.log(2)) : js / 2
+        return Swift.max(0, divergence).squareRoot()
     }
 
     /// Hellinger distance (0…1): √(1 − Σ √(p_i q_i)) for normalized p and q.
