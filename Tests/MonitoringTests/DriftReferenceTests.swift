@@ -20,6 +20,11 @@ import Testing
             #expect(
                 isClose(DriftMeasures.wasserstein(ref, cur), c["wasserstein"] as! Double, abs: 1e-12, rel: 1e-9),
                 "\(name)")
+            #expect(
+                isClose(
+                    DriftMeasures.wasserstein(QuantileCurve(ref), QuantileCurve(cur)), c["wasserstein"] as! Double,
+                    abs: 1e-12, rel: 1e-9),
+                "\(name)")
             let edges = DriftMeasures.quantileEdges(ref, bins: 10)
             #expect(edges == c["edges"] as! [Double], "\(name)")
             let rs = DriftMeasures.binShares(ref, edges: edges), cs = DriftMeasures.binShares(cur, edges: edges)
@@ -29,6 +34,10 @@ import Testing
                 isClose(DriftMeasures.psi(reference: rs, current: cs), c["psi"] as! Double, abs: 1e-12, rel: 1e-9),
                 "\(name)")
             #expect(isClose(DriftMeasures.jensenShannon(rs, cs), c["js"] as! Double, abs: 1e-12, rel: 1e-9), "\(name)")
+            #expect(
+                isClose(
+                    DriftMeasures.jensenShannon(rs, cs, base: .two), c["js_base2"] as! Double, abs: 1e-12, rel: 1e-9),
+                "\(name)")
             #expect(
                 isClose(DriftMeasures.hellinger(rs, cs), c["hellinger"] as! Double, abs: 1e-12, rel: 1e-9), "\(name)")
             let nr = Double(ref.totalWeight), nc = Double(cur.totalWeight)
@@ -97,6 +106,12 @@ import Testing
             #expect(result.chi2DegreesOfFreedom == c["chi2_dof"] as? Int, "\(name)")
             #expect(isClose(try #require(result.psi), c["psi"] as! Double, rel: 1e-9), "\(name)")
             #expect(isClose(try #require(result.js), c["js"] as! Double, rel: 1e-9), "\(name)")
+            var base2 = DriftOptions()
+            base2.jsBase = .two
+            let inBase2 = ColumnDrift.compute(
+                reference: ColumnProfile(name: name, content: .categorical(r)),
+                current: ColumnProfile(name: name, content: .categorical(k)), options: base2)
+            #expect(isClose(try #require(inBase2.js), c["js_base2"] as! Double, rel: 1e-9), "\(name)")
             #expect(isClose(try #require(result.hellinger), c["hellinger"] as! Double, rel: 1e-9), "\(name)")
             #expect(isClose(try #require(result.unseenShare), c["unseen_share"] as! Double), "\(name)")
             #expect(result.drift == (result.chi2PValue! < 0.05))

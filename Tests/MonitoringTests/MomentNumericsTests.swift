@@ -272,18 +272,22 @@ enum MomentPath: String, CaseIterable, CustomTestStringConvertible {
                 rel: 1e-12))
     }
 
-    @Test func hugeMomentsSerializeAsVersionTwoAndOrdinaryAsVersionOne() throws {
+    @Test func profilesWithoutDigestStillReadAsVersionOneOrTwo() throws {
         var ordinary = NumericProfile()
         ordinary.add(contentsOf: Inputs.normal.values(1000))
-        #expect(ordinary.serialized()[4] == 1)
+        #expect(ordinary.serialized()[4] == 3)
+        #expect(ordinary.serializedWithoutDigest()[4] == 1)
 
         var huge = NumericProfile()
         huge.add(contentsOf: [1e308, -1e308, 3e307, 1e200, 5])
         let bytes = huge.serialized()
-        #expect(bytes[4] == 2)
+        #expect(bytes[4] == 3)
         let restored = try NumericProfile(serialized: bytes)
         #expect(restored.moments == huge.moments)
         #expect(restored.serialized() == bytes)
+        let legacy = huge.serializedWithoutDigest()
+        #expect(legacy[4] == 2)
+        #expect(try NumericProfile(serialized: legacy).moments == huge.moments)
     }
 
     /// Version 1 stored plain M2; a profile of values past 2^448 whose M2 still fit reads back the same.
@@ -292,7 +296,7 @@ enum MomentPath: String, CaseIterable, CustomTestStringConvertible {
         p.add(contentsOf: [1e140, 2e140, 3e140, 2.5e140])
         let m = p.moments
         #expect(m.scale > 0)
-        var bytes = p.serialized()
+        var bytes = p.serializedWithoutDigest()
         #expect(bytes[4] == 2)
         bytes[4] = 1
         let plainM2 = m.m2
@@ -306,7 +310,7 @@ enum MomentPath: String, CaseIterable, CustomTestStringConvertible {
         #expect(isRelClose(restored.moments.variance, m.variance, rel: 1e-15))
         #expect(isRelClose(restored.moments.scaledM2, m.scaledM2, rel: 1e-15))
 
-        bytes[4] = 3
+        bytes[4] = 4
         #expect { try NumericProfile(serialized: bytes) } throws: {
             ($0 as? ProfileDecodingError)?.code == .unsupportedVersion
         }

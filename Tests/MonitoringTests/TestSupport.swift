@@ -80,3 +80,12 @@ func isClose(_ a: Double, _ b: Double, abs tolerance: Double = 1e-9, rel: Double
     if a == b { return true }
     return Swift.abs(a - b) <= Swift.max(tolerance, rel * Swift.max(Swift.abs(a), Swift.abs(b)))
 }
+
+extension NumericProfile {
+    /// The layout builds before the digest wrote (version 1 or 2).
+    func serializedWithoutDigest() -> [UInt8] {
+        var w = ByteWriter(capacity: 128)
+        encode(into: &w, digest: false)
+        return w.bytes
+    }
+}

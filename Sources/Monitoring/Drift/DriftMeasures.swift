@@ -14,6 +14,36 @@ public enum DriftMeasures {
         cdfDistances(a, b).wasserstein
     }
 
+    /// Wasserstein-1 distance ∫₀¹ |Q_a(u) − Q_b(u)| du between quantile curves (equal to
+    /// ∫|F_a − F_b| dx, and to SciPy's `wasserstein_distance` for curves of exact samples). Both
+    /// curves are linear between consecutive knots, so each piece is integrated exactly.
+    public static func wasserstein(_ a: QuantileCurve, _ b: QuantileCurve) -> Double {
+        guard a.ranks.count > 1, b.ranks.count > 1 else { return 0 }
+        let ua = a.ranks, va = a.values, ub = b.ranks, vb = b.values
+        // Value of the piece starting at knot i at rank u (the piece has positive length).
+        func at(_ r: [Double], _ v: [Double], _ i: Int, _ u: Double) -> Double {
+            v[i] + (v[i + 1] - v[i]) * ((u - r[i]) / (r[i + 1] - r[i]))
+        }
+        var i = 0, j = 0, u = 0.0, area = 0.0
+        while true {
+            // Pieces covering (u, next): skips the jumps (pieces of zero length) and finished pieces.
+            while i + 2 < ua.count && ua[i + 1] <= u { i += 1 }
+            while j + 2 < ub.count && ub[j + 1] <= u { j += 1 }
+            let end = Swift.min(ua[i + 1], ub[j + 1])
+            guard end > u else { break }
+            let d0 = at(ua, va, i, u) - at(ub, vb, j, u), d1 = at(ua, va, i, end) - at(ub, vb, j, end)
+            let length = end - u
+            if d0 * d1 >= 0 {
+                area += length * (Swift.abs(d0) + Swift.abs(d1)) / 2
+            } else {
+                // The difference crosses zero inside the piece: two triangles.
+                area += length * (d0 * d0 + d1 * d1) / (2 * (Swift.abs(d0) + Swift.abs(d1)))
+            }
+            u = end
+        }
+        return area
+    }
+
     /// Both CDF distances in one pass over the union of distinct values.
     public static func cdfDistances(
         _ a: EmpiricalDistribution, _ b: EmpiricalDistribution
@@ -94,20 +124,22 @@ public enum DriftMeasures {
         return total
     }
 
-    /// Jensen–Shannon distance, base 2 (0…1): √(½ KL(p‖m) + ½ KL(q‖m)), m = (p+q)/2, with
-    /// 0·log 0 = 0 and both inputs normalized to sum 1 (equals SciPy's
-    /// `jensenshannon(p, q, base=2)`). No smoothing is needed.
-    public static func jensenShannon(_ p: [Double], _ q: [Double]) -> Double {
+    /// Jensen–Shannon distance √(½ KL(p‖m) + ½ KL(q‖m)), m = (p+q)/2, with 0·log 0 = 0 and both
+    /// inputs normalized to sum 1: natural log (0…√ln 2) by default, equal to SciPy's
+    /// `jensenshannon(p, q)`; base 2 (0…1) equals `jensenshannon(p, q, base=2)`. No smoothing
+    /// is needed.
+    public static func jensenShannon(_ p: [Double], _ q: [Double], base: JensenShannonBase = .e) -> Double {
         let sp = p.reduce(0, +), sq = q.reduce(0, +)
         guard sp > 0, sq > 0 else { return 0 }
         var js = 0.0
         for (pi0, qi0) in zip(p, q) {
             let pi = pi0 / sp, qi = qi0 / sq
             let m = (pi + qi) / 2
-            if pi > 0 { js += pi * Math.log2(pi / m) }
-            if qi > 0 { js += qi * Math.log2(qi / m) }
+            if pi > 0 { js += pi * Math.log(pi / m) }
+            if qi > 0 { js += qi * Math.log(qi / m) }
         }
-        return Swift.max(0, js / 2).squareRoot()
+        let divergence = base == .two ? js / (2 * Math.log(2)) : js / 2
+        return Swift.max(0, divergence).squareRoot()
     }
 
     /// Hellinger distance (0…1): √(1 − Σ √(p_i q_i)) for normalized p and q.

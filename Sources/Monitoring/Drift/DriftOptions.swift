@@ -9,7 +9,7 @@ public enum DriftMethod: String, Sendable, Hashable, CaseIterable {
     case ks
     /// Population Stability Index.
     case psi
-    /// Jensen–Shannon distance, base 2.
+    /// Jensen–Shannon distance, natural log by default (``DriftOptions/jsBase``).
     case js
     /// Wasserstein-1 distance divided by the reference standard deviation (numeric only).
     case wasserstein
@@ -21,6 +21,14 @@ public enum DriftMethod: String, Sendable, Hashable, CaseIterable {
     /// True when the score is a p-value (drift when score < threshold); otherwise the score is
     /// a distance (drift when score ≥ threshold).
     public var isPValue: Bool { self == .ks || self == .chi2 }
+}
+
+/// The logarithm base of the Jensen–Shannon distance.
+public enum JensenShannonBase: String, Sendable, Hashable, CaseIterable {
+    /// Natural log, 0…√ln 2 ≈ 0.833: SciPy's `jensenshannon` default and Evidently's.
+    case e
+    /// Base 2, 0…1: 1/√ln 2 ≈ 1.20 times the natural-log distance.
+    case two = "2"
 }
 
 /// Parameters of the drift computation; the defaults follow Evidently's DataDriftPreset.
@@ -38,6 +46,9 @@ public struct DriftOptions: Sendable, Hashable {
     public var pValueThreshold = 0.05
     public var psiThreshold = 0.1
     public var jsThreshold = 0.1
+    /// Log base of the Jensen–Shannon distance; the natural log makes the 0.1 threshold flag the
+    /// same columns as SciPy's default and Evidently.
+    public var jsBase = JensenShannonBase.e
     public var wassersteinThreshold = 0.1
     public var hellingerThreshold = 0.1
     /// The dataset drifts when at least this share of columns drift.

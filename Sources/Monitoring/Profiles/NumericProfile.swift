@@ -1,15 +1,18 @@
 /// The mergeable profile of one numeric feature in one window: exact moments
-/// (``MomentStats``), a KLL ``QuantileSketch`` (rank error ≤ 1 % at the default k = 400), and
-/// exact counts of its distinct values while there are at most ``smallTableLimit`` of them (used
-/// to treat low-cardinality numeric columns as categorical, as Evidently does).
+/// (``MomentStats``), a KLL ``QuantileSketch`` (rank error ≤ 1 % at the default k = 400), a
+/// ``TDigest`` (accurate tails, for the Wasserstein distance), and exact counts of its distinct
+/// values while there are at most ``smallTableLimit`` of them (used to treat low-cardinality
+/// numeric columns as categorical, as Evidently does).
 ///
-/// Memory: ≤ 16 KiB at the default k (≈ 10.6 KiB of sketch plus fixed fields).
+/// Memory: ≤ ≈ 18 KiB at the default k: ≈ 10.6 KiB of sketch, ≈ 7 KiB of digest while values
+/// arrive (≈ 150 centroids of 32 bytes and a 2 KiB buffer; ≈ 5 KiB once merged or restored).
 public struct NumericProfile: Sendable, Hashable {
     /// Distinct values tracked exactly before the table is dropped.
     public static let smallTableLimit = 5
 
     public private(set) var moments: MomentStats
     public private(set) var sketch: QuantileSketch
+    public private(set) var digest: TDigest
     var smallValues: [Double] = []
     var smallCounts: [UInt64] = []
     var smallOverflow = false
@@ -17,6 +20,7 @@ public struct NumericProfile: Sendable, Hashable {
     public init(k: Int = QuantileSketch.defaultK, seed: UInt64 = QuantileSketch.defaultSeed) {
         moments = MomentStats()
         sketch = QuantileSketch(k: k, seed: seed)
+        digest = TDigest()
     }
 
     /// Adds one value: NaN counts as missing, ±infinity as non-finite (both kept out of the
@@ -25,6 +29,7 @@ public struct NumericProfile: Sendable, Hashable {
         moments.add(x)
         if x.isFinite {
             sketch.addFinite(x)
+            digest.add(x)
             if !smallOverflow { track(x, 1) }
         }
     }
@@ -36,6 +41,7 @@ public struct NumericProfile: Sendable, Hashable {
     public mutating func add(contentsOf values: UnsafeBufferPointer<Double>) {
         moments.add(contentsOf: values)
         sketch.add(contentsOf: values)
+        digest.add(contentsOf: values)
         if !smallOverflow {
             for x in values where x.isFinite {
                 track(x, 1)
@@ -76,6 +82,7 @@ public struct NumericProfile: Sendable, Hashable {
     public mutating func merge(_ other: NumericProfile) {
         moments.merge(other.moments)
         sketch.merge(other.sketch)
+        digest.merge(other.digest)
         if other.smallOverflow {
             smallOverflow = true
             smallValues = []
@@ -86,6 +93,12 @@ public struct NumericProfile: Sendable, Hashable {
                 if smallOverflow { break }
             }
         }
+    }
+
+    /// The quantile function the Wasserstein distance uses: exact while the sketch is (up to
+    /// k values), otherwise the digest's, whose error shrinks towards both tails.
+    public var quantileCurve: QuantileCurve {
+        sketch.retainedCount == Int(sketch.count) ? QuantileCurve(sketch.distribution) : digest.quantileCurve
     }
 
     /// Estimated number of finite values outside `range` (error ≤ 2ε·count from the sketch;
@@ -104,30 +117,35 @@ public struct NumericProfile: Sendable, Hashable {
 
 extension NumericProfile {
     static let magic: StaticString = "IQNP"
-    /// Version 1 stores plain M2; version 2 stores M2 / 4^scale (``MomentStats/scaledM2``).
-    static let versions: ClosedRange<UInt8> = 1...2
+    /// Version 1 stores plain M2; version 2 stores M2 / 4^scale (``MomentStats/scaledM2``);
+    /// version 3 stores M2 as version 2 does and adds the ``TDigest``.
+    static let versions: ClosedRange<UInt8> = 1...3
 
     /// Compact binary form (little-endian):
     ///
     /// ```
-    /// "IQNP" magic, version u8 (1 or 2)
+    /// "IQNP" magic, version u8 (3)
     /// moments: count u64, missing u64, nonFinite u64, min f64, max f64, mean f64, m2 f64
     /// small table: n u8 (0xFF = more than 5 distinct values), then n × (value f64, count varint)
     /// sketch: the QuantileSketch layout ("IQKS" …)
+    /// digest: the TDigest layout ("IQTD" …), version 3 only
     /// ```
-    /// Version 2 differs only in the m2 field: M2 / 4^s, with s the ``MomentStats/scale`` implied by
-    /// min and max. Ordinary profiles have s = 0, where both versions are the same bytes, so they
-    /// are written as version 1 and builds that read only version 1 keep reading them.
+    /// The m2 field holds M2 / 4^s, with s the ``MomentStats/scale`` implied by min and max (plain
+    /// M2 in version 1, which had no scale). Versions 1 and 2 (no digest) still read: their digest
+    /// is rebuilt from the sketch's items, so it keeps the sketch's uniform rank error.
     ///
-    /// About 100 bytes plus 8 bytes per retained sketch item (≤ ≈ 10.6 KiB at k = 400).
+    /// About 100 bytes plus 8 bytes per retained sketch item (≤ ≈ 10.6 KiB at k = 400), plus the
+    /// digest (≈ 4.5 KiB: about 26 bytes per centroid and 8 per buffered value).
     public func serialized() -> [UInt8] {
         var w = ByteWriter(capacity: 128 + sketch.retainedCount * 8)
         encode(into: &w)
         return w.bytes
     }
 
-    func encode(into w: inout ByteWriter) {
-        w.write(magic: Self.magic, version: moments.scale == 0 ? 1 : 2)
+    /// Writes version 3, or with `digest: false` the layout older builds read (version 1 while
+    /// the moments' scale is 0, else 2).
+    func encode(into w: inout ByteWriter, digest withDigest: Bool = true) {
+        w.write(magic: Self.magic, version: withDigest ? 3 : (moments.scale == 0 ? 1 : 2))
         moments.encode(into: &w)
         if smallOverflow {
             w.write(UInt8(0xFF))
@@ -140,6 +158,7 @@ extension NumericProfile {
             }
         }
         sketch.encode(into: &w)
+        if withDigest { digest.encode(into: &w) }
     }
 
     /// Decodes ``serialized()`` output; throws ``ProfileDecodingError`` on corrupt input.
@@ -169,8 +188,18 @@ extension NumericProfile {
         guard sketch.count == moments.count else {
             throw r.fail(.invalidValue, "sketch count \(sketch.count) differs from moments count \(moments.count)")
         }
+        let digest: TDigest
+        if version >= 3 {
+            digest = try TDigest(decoding: &r)
+            guard digest.count == moments.count else {
+                throw r.fail(.invalidValue, "digest count \(digest.count) differs from moments count \(moments.count)")
+            }
+        } else {
+            digest = TDigest(sketch.distribution)
+        }
         self.moments = moments
         self.sketch = sketch
+        self.digest = digest
         smallValues = values
         smallCounts = counts
         smallOverflow = n == 0xFF
