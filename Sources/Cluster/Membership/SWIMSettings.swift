@@ -30,6 +30,11 @@ public struct SWIMSettings: Hashable, Sendable {
 
     /// Lifeguard k: the number of independent confirmations (distinct suspecting nodes, or `nack`s
     /// from indirect probers) after which a suspicion times out at the minimum. Default 3.
+    ///
+    /// A cluster cannot give more confirmations than it has members besides the suspecting node and
+    /// the suspect (`n − 2`), so fewer are expected there: with 3 nodes the other survivor's one
+    /// confirmation is all the evidence there can be, and it brings the minimum timeout, as three
+    /// bring it with 5 nodes. At least one is always expected.
     public var suspicionConfirmations: Int = 3
 
     /// Upper bound of the local health multiplier (Lifeguard LHM). Probe interval and timeout are
@@ -77,11 +82,12 @@ public struct SWIMSettings: Hashable, Sendable {
     }
 
     /// Lifeguard's suspicion timeout after `confirmations` independent confirmations:
-    /// `max(min, max − (max − min) × log(C + 1) / log(k + 1))`.
+    /// `max(min, max − (max − min) × log(C + 1) / log(k + 1))`, where k is
+    /// `suspicionConfirmations` capped at the `memberCount − 2` members that can confirm (at least 1).
     public func suspicionTimeout(memberCount: Int, confirmations: Int) -> Duration {
         let low = minimumSuspicionTimeout(memberCount: memberCount)
         let high = maximumSuspicionTimeout(memberCount: memberCount)
-        let k = max(1, suspicionConfirmations)
+        let k = max(1, min(suspicionConfirmations, memberCount - 2))
         let fraction = decimalLog(Double(max(0, confirmations) + 1)) / decimalLog(Double(k + 1))
         let timeout = high - (high - low).scaled(by: min(1.0, fraction))
         return max(low, timeout)

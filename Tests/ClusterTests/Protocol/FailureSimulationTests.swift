@@ -13,13 +13,13 @@ struct FailureSimulationTests {
         return sim
     }
 
-    @Test("median time until all survivors declare a crashed node dead is under 3 s (5 nodes)")
-    func detectionMedian() {
+    @Test("median time until all survivors declare a crashed node dead is under 3 s", arguments: [3, 5])
+    func detectionMedian(nodeCount: Int) {
         var times: [Duration] = []
         for seed in UInt64(1)...30 {
-            let sim = formedCluster(5, seed: seed * 31)
+            let sim = formedCluster(nodeCount, seed: seed * 31)
             sim.run(for: .milliseconds(Int(seed) * 97 % 1000 + 500))
-            let victim = Int(seed) % 5
+            let victim = Int(seed) % nodeCount
             let crashedAt = sim.now
             sim.crash(victim)
             let survivors = sim.runningIndices
@@ -34,20 +34,35 @@ struct FailureSimulationTests {
             times.append(sim.now - crashedAt)
         }
         print(
-            "detection (5 nodes, 30 crashes): median \(times.median.pretty), p90 \(times.percentile(0.9).pretty), max \(times.max()!.pretty)"
+            "detection (\(nodeCount) nodes, 30 crashes): median \(times.median.pretty), p90 \(times.percentile(0.9).pretty), max \(times.max()!.pretty)"
         )
         #expect(times.median < .seconds(3))
-        #expect(times.max()! <= SWIMSettings().detectionBound(memberCount: 5))
+        #expect(times.max()! <= SWIMSettings().detectionBound(memberCount: nodeCount))
     }
 
-    @Test("a node paused for less than the minimum suspicion timeout is never declared dead")
-    func shortPauseIsNotDeath() {
+    @Test("a suspicion expects no more confirmations than the other members can give")
+    func confirmationsCappedByClusterSize() {
         let settings = SWIMSettings()
-        let pause = settings.minimumSuspicionTimeout(memberCount: 5)
+        let low = settings.minimumSuspicionTimeout(memberCount: 3)
+        let high = settings.maximumSuspicionTimeout(memberCount: 3)
+        // 3 nodes: the other survivor is the only possible confirmation, and it is enough.
+        #expect(settings.suspicionTimeout(memberCount: 3, confirmations: 1) == low)
+        #expect(settings.suspicionTimeout(memberCount: 3, confirmations: 0) == high)
+        // 2 nodes: nobody can confirm, so the suspicion runs its full length.
+        #expect(settings.suspicionTimeout(memberCount: 2, confirmations: 0) == high)
+        // 5 nodes: one confirmation is not all there can be; three are.
+        #expect(settings.suspicionTimeout(memberCount: 5, confirmations: 1) > low)
+        #expect(settings.suspicionTimeout(memberCount: 5, confirmations: 3) == low)
+    }
+
+    @Test("a node paused for less than the minimum suspicion timeout is never declared dead", arguments: [3, 5])
+    func shortPauseIsNotDeath(nodeCount: Int) {
+        let settings = SWIMSettings()
+        let pause = settings.minimumSuspicionTimeout(memberCount: nodeCount)
         for seed in UInt64(1)...20 {
-            let sim = formedCluster(5, seed: seed * 101)
+            let sim = formedCluster(nodeCount, seed: seed * 101)
             sim.run(for: .milliseconds(Int(seed) * 53))
-            let victim = Int(seed) % 5
+            let victim = Int(seed) % nodeCount
             let pausedAt = sim.now
             sim.pause(victim)
             sim.run(for: pause)
