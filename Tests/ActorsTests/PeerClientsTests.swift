@@ -120,7 +120,9 @@ struct PeerClientsTests {
         let serverSide = PeerAuthenticator(seal: PeerSeal(secret: secret, sender: "server"))
         let logger = Logger(label: "peer-clients-test")
         let server = try RequestServer(listen: "tcp://127.0.0.1:0", logger: logger) { bytes in
-            guard let opened = try? serverSide.admit(bytes, on: .request) else { return [] }
+            // The MAC only: freshness is not what this test is about, and a machine busy with other
+            // suites may hold a frame longer than the replay window allows.
+            guard let opened = try? serverSide.seal.open(bytes, expecting: .request) else { return [] }
             let answer = Infranaut_V1_Response.with { $0.members = .with { $0.status = .ok } }
             return serverSide.seal.seal(answer.encoded, channel: .reply, replyingTo: opened.header).bytes
         }

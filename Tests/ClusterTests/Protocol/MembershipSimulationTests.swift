@@ -16,9 +16,10 @@ struct MembershipSimulationTests {
     }
 
     @Test("a crashed node is declared dead by every live node within the bound", arguments: [5, 20])
-    func crashDetectedWithinBound(nodeCount: Int) {
+    func crashDetectedWithinBound(nodeCount: Int) async {
         let bound = SWIMSettings().detectionBound(memberCount: nodeCount)
         for seed in UInt64(1)...10 {
+            await Task.yield()
             let sim = Simulation(nodeCount: nodeCount, seed: seed * 7919)
             sim.startAll()
             #expect(sim.run(until: { sim.converged() }, limit: .seconds(20)))
@@ -49,18 +50,18 @@ struct MembershipSimulationTests {
 @Suite("SWIM simulation: scale")
 struct ScaleSimulationTests {
     @Test("200 nodes: a crash is detected by all within the bound and views stay identical")
-    func twoHundredNodes() {
+    func twoHundredNodes() async {
         let nodeCount = 200
         let sim = Simulation(nodeCount: nodeCount, seed: 200)
         sim.startConverged()
-        sim.run(for: .seconds(5))
+        await sim.runYielding(for: .seconds(5))
         #expect(sim.converged(), "\(sim.viewDifferences())")
         let victim = 123
         let id = sim.nodes[victim].id
         let crashedAt = sim.now
         sim.crash(victim)
         let bound = SWIMSettings().detectionBound(memberCount: nodeCount)
-        let detected = sim.run(
+        let detected = await sim.runYielding(
             until: { sim.runningIndices.allSatisfy { sim.nodes[$0].instance.member(id)?.status == .dead } },
             step: .milliseconds(20),
             limit: bound

@@ -107,6 +107,27 @@ final class Simulation {
         return condition()
     }
 
+    /// ``run(for:)`` and ``run(until:step:limit:)`` for long simulations (hundreds of nodes): the
+    /// same events, with the test's task yielding every simulated 100 ms so that suites waiting on
+    /// real sockets and timers get the machine's threads in between.
+    func runYielding(for duration: Duration) async {
+        let end = now + duration
+        while now < end {
+            run(until: min(end, now + .milliseconds(100)))
+            await Task.yield()
+        }
+    }
+
+    func runYielding(until condition: () -> Bool, step: Duration = .milliseconds(50), limit: Duration) async -> Bool {
+        let deadline = now + limit
+        while now < deadline {
+            if condition() { return true }
+            run(for: step)
+            await Task.yield()
+        }
+        return condition()
+    }
+
     func crash(_ index: Int) {
         nodes[index].state = .crashed
         nodes[index].inbox = []
