@@ -119,6 +119,16 @@ func spread(_ n: Int, from: Int64, span: Int64) -> [Int64] {
         #expect(!m.openWindows().contains { $0.window.key.segment?.value == .value("us") })
     }
 
+    @Test func rejectedRowsDoNotClaimSegmentValues() throws {
+        let settings = WindowSettings(
+            sizeMs: 1_000, latenessMs: 0, segmentColumns: ["c"], maxSegmentValues: 1, maxEventAheadMs: 100)
+        var m = ModelWindows(settings: settings)
+        let u = try m.add(
+            timedBatch([1_000_000, 10], columns: [.strings("c", ["evil", "good"])]), processingTimeMs: 0)
+        #expect(u.rejected.future == 1)
+        #expect(m.openWindows().compactMap(\.window.key.segment?.value) == [.value("good")])
+    }
+
     @Test func versionsHaveTheirOwnWindows() throws {
         var m = ModelWindows(settings: WindowSettings(sizeMs: 1_000, latenessMs: 0))
         let batch = WindowBatch(

@@ -14,7 +14,8 @@
 /// - Rows for a closed window are late: counted per window key in the update, never profiled.
 /// - Rows more than ``WindowSettings/maxEventAheadMs`` ahead of the op's processing time, and rows
 ///   that would open more than ``WindowSettings/maxOpenWindows`` (start, version) pairs, are
-///   rejected and counted, so open state is bounded whatever the event times.
+///   rejected and counted, so open state is bounded whatever the event times. Rows refused by the
+///   window cap still move the watermark (future ones do not), so a full model keeps closing.
 public struct ModelWindows: Sendable, Hashable {
     public let settings: WindowSettings
     /// Open windows, whole-model and per segment.
@@ -60,10 +61,12 @@ public struct ModelWindows: Sendable, Hashable {
         var slots: [Slot: [Int]] = [:]
         var late: [Slot: [Int]] = [:]
         var newest = maxEventMs
+        var inTime = [Bool](repeating: true, count: batch.rowCount)
         for row in 0..<batch.rowCount {
             let t = batch.eventTimesMs?[row] ?? processingTimeMs
             if t > latestAllowed {
                 update.rejected.future &+= 1
+                inTime[row] = false
                 continue
             }
             let start = settings.windowStart(t)
@@ -75,7 +78,7 @@ public struct ModelWindows: Sendable, Hashable {
             }
             newest = Swift.max(newest ?? t, t)
         }
-        let segments = segmentAssignments(batch)
+        let segments = segmentAssignments(batch, tracking: inTime)
         for (slot, rows) in late.sorted(by: { $0.key < $1.key }) {
             for (key, count) in keys(slot, rows, segments).map({ ($0.key, $0.rows.count) }) {
                 update.lateRows[key, default: 0] &+= UInt64(count)
@@ -178,8 +181,9 @@ public struct ModelWindows: Sendable, Hashable {
     }
 
     /// Each row's value of each segment column (`nil` when the batch lacks the column), tracking
-    /// new values up to the cap in row order.
-    private mutating func segmentAssignments(_ batch: WindowBatch) -> [[SegmentValue]?] {
+    /// new values up to the cap in row order. Only rows marked in `tracking` may claim a place:
+    /// rejected rows must not fill the cap.
+    private mutating func segmentAssignments(_ batch: WindowBatch, tracking: [Bool]) -> [[SegmentValue]?] {
         settings.segmentColumns.enumerated().map { c, name in
             guard let column = batch.columns.first(where: { $0.name == name }) else { return nil }
             let prepared = PreparedColumn(column, rowCount: batch.rowCount)
@@ -188,7 +192,7 @@ public struct ModelWindows: Sendable, Hashable {
             return (0..<batch.rowCount).map { row in
                 guard let text = Self.segmentText(prepared, row) else { return .missing }
                 if let known = lookup[text] { return known }
-                if segmentValues[c].count < settings.maxSegmentValues {
+                if tracking[row], segmentValues[c].count < settings.maxSegmentValues {
                     segmentValues[c].append(text)
                     lookup[text] = .value(text)
                     return .value(text)

@@ -139,16 +139,21 @@ extension WindowResult {
 
 extension FeatureResult {
     init(_ current: ColumnProfile, reference: ColumnProfile?, spec: FeatureSpec, config: MonitorConfig) {
-        let quality = DataQuality.column(current, reference: reference)
+        // Numeric ranges are measured here with one scan of the sketch (no sorted view), so
+        // DataQuality gets the reference only for categorical columns.
+        let numeric: NumericProfile?
+        if case .numeric(let p) = current.content { numeric = p } else { numeric = nil }
+        let quality = DataQuality.column(current, reference: numeric == nil ? reference : nil)
         self.init(name: current.name, type: current.type)
         values = current.count
         missingRate = quality.missingRate
         typeMismatches = quality.typeMismatches
         nonFinite = quality.nonFinite
-        let valued = Double(current.count)
-        if let out = quality.outOfRange, valued > 0 { outsideReferenceRangeShare = out / valued }
-        if let range = spec.range, case .numeric(let p) = current.content, valued > 0 {
-            outsideSpecRangeShare = p.countOutside(range) / valued
+        if let numeric, numeric.moments.count > 0 {
+            if case .numeric(let r)? = reference?.content, r.moments.count > 0 {
+                outsideReferenceRangeShare = numeric.shareOutside(r.moments.min...r.moments.max)
+            }
+            if let range = spec.range { outsideSpecRangeShare = numeric.shareOutside(range) }
         }
         newCategories = quality.newCategories.map(UInt64.init)
         newCategoryValues = quality.newCategoryValues
@@ -163,5 +168,31 @@ extension FeatureResult {
         threshold = drift.threshold
         self.drift = drift.drift
         note = drift.note
+    }
+}
+
+extension NumericProfile {
+    /// Estimated share of finite values outside `range`: the retained sketch weight below and
+    /// above it, in one pass over the retained items (the same estimate as
+    /// ``countOutside(_:)`` divided by the count, without building the sorted view; exact when
+    /// `range` covers min...max).
+    func shareOutside(_ range: ClosedRange<Double>) -> Double {
+        guard moments.count > 0 else { return 0 }
+        if moments.min >= range.lowerBound && moments.max <= range.upperBound { return 0 }
+        let s = sketch
+        var outside = 0.0, total = 0.0
+        s.items.withUnsafeBufferPointer { items in
+            for level in 0..<s.numLevels {
+                let weight = Double(UInt64(1) << UInt64(level))
+                var n = 0
+                for i in s.levelStart[level]..<s.levelStart[level + 1] {
+                    let x = items[i]
+                    if x < range.lowerBound || x > range.upperBound { n += 1 }
+                }
+                outside += Double(n) * weight
+                total += Double(s.levelStart[level + 1] - s.levelStart[level]) * weight
+            }
+        }
+        return total > 0 ? outside / total : 0
     }
 }
