@@ -1,0 +1,174 @@
+/// The profiles one window (or one reference in progress) accumulates: one mergeable profile per
+/// column, the prediction's, and the row count.
+///
+/// Invariant: every column's profile holds exactly ``rows`` values, missing ones included. A
+/// column absent from a batch counts that batch's rows as missing, and a column that first
+/// appears in a window with rows already counted starts with that many missing values, so
+/// missing rates compare across windows whatever the batches carried.
+struct WindowAccumulator: Sendable, Hashable {
+    var rows: UInt64 = 0
+    /// Columns in order of first arrival.
+    var columns: [ColumnAccumulator] = []
+    var index: [String: Int] = [:]
+    var prediction: ColumnAccumulator?
+
+    /// Adds the rows `rows` (ascending indices) of `batch`.
+    mutating func add(_ batch: PreparedBatch, rows subset: [Int]) {
+        guard !subset.isEmpty else { return }
+        let n = UInt64(subset.count)
+        var seen = [Bool](repeating: false, count: columns.count)
+        for column in batch.columns {
+            let i: Int
+            if let existing = index[column.name] {
+                i = existing
+            } else {
+                i = columns.count
+                index[column.name] = i
+                columns.append(ColumnAccumulator(name: column.name, kind: column.kind, missing: rows))
+                seen.append(false)
+            }
+            if seen[i] { continue }  // a repeated column name: the first one counts
+            seen[i] = true
+            columns[i].add(column, rows: subset)
+        }
+        for i in columns.indices where !seen[i] { columns[i].addMissing(n) }
+        if let p = batch.prediction {
+            if prediction == nil { prediction = ColumnAccumulator(name: p.name, kind: p.kind, missing: rows) }
+            prediction!.add(p, rows: subset)
+        } else {
+            prediction?.addMissing(n)
+        }
+        rows &+= n
+    }
+
+    /// Column profiles in order of first arrival.
+    var profiles: [ColumnProfile] { columns.map(\.profile) }
+}
+
+/// One column's profile under accumulation, kept as two optionals (exactly one set) so that
+/// adding values mutates the sketch in place; mutating through an enum payload copies it.
+struct ColumnAccumulator: Sendable, Hashable {
+    let name: String
+    var numeric: NumericProfile?
+    var categorical: CategoricalProfile?
+    var typeMismatches: UInt64 = 0
+
+    /// A column whose type is the first batch's: numbers are numeric, text and booleans categorical.
+    init(name: String, kind: ColumnType, missing: UInt64) {
+        self.name = name
+        if kind == .numeric {
+            numeric = NumericProfile()
+            if missing > 0 { numeric!.addMissing(missing) }
+        } else {
+            categorical = CategoricalProfile()
+            if missing > 0 { categorical!.addMissing(missing) }
+        }
+    }
+
+    init(_ profile: ColumnProfile) {
+        name = profile.name
+        typeMismatches = profile.typeMismatches
+        switch profile.content {
+        case .numeric(let p): numeric = p
+        case .categorical(let p): categorical = p
+        }
+    }
+
+    var profile: ColumnProfile {
+        if let numeric { return ColumnProfile(name: name, content: .numeric(numeric), typeMismatches: typeMismatches) }
+        return ColumnProfile(name: name, content: .categorical(categorical!), typeMismatches: typeMismatches)
+    }
+
+    mutating func addMissing(_ n: UInt64) {
+        if numeric != nil { numeric!.addMissing(n) } else { categorical!.addMissing(n) }
+    }
+
+    /// Text arrived in a numeric column: the numbers so far become categories (as
+    /// ``ColumnProfile/merge(_:)`` and ``ColumnProfileBuilder`` do).
+    private mutating func becomeCategorical() {
+        guard let n = numeric else { return }
+        categorical = CategoricalProfile(converting: n)
+        numeric = nil
+    }
+
+    mutating func add(_ column: PreparedColumn, rows subset: [Int]) {
+        for r in subset where column.isMismatch(r) { typeMismatches &+= 1 }
+        switch column.values {
+        case .numbers(let v):
+            if numeric != nil {
+                var gathered = [Double](repeating: 0, count: subset.count)
+                for (j, r) in subset.enumerated() { gathered[j] = v[r] }
+                gathered.withUnsafeBufferPointer { numeric!.add(contentsOf: $0) }
+            } else {
+                for r in subset {
+                    if v[r].isNaN { categorical!.addMissing() } else { categorical!.add(categoryLabel(v[r])) }
+                }
+            }
+        case .strings(let v):
+            becomeCategorical()
+            for r in subset {
+                if column.isMissing(r) { categorical!.addMissing() } else { categorical!.add(v[r]) }
+            }
+        case .bools(let v):
+            var trues: UInt64 = 0, falses: UInt64 = 0, missing: UInt64 = 0
+            for r in subset {
+                if column.isMissing(r) {
+                    missing += 1
+                } else if v[r] {
+                    trues += 1
+                } else {
+                    falses += 1
+                }
+            }
+            if numeric != nil {
+                // A numeric column reads booleans as 1 and 0 (as ColumnProfileBuilder does).
+                var gathered = [Double](repeating: 1, count: Int(trues))
+                gathered += [Double](repeating: 0, count: Int(falses))
+                gathered += [Double](repeating: .nan, count: Int(missing))
+                gathered.withUnsafeBufferPointer { numeric!.add(contentsOf: $0) }
+            } else {
+                if trues > 0 { categorical!.add("true", weight: trues) }
+                if falses > 0 { categorical!.add("false", weight: falses) }
+                if missing > 0 { categorical!.addMissing(missing) }
+            }
+        }
+    }
+}
+
+/// A ``WindowColumn`` with its missing and mismatch rows turned into masks, once per batch.
+struct PreparedColumn: Sendable {
+    let name: String
+    let values: WindowColumn.Values
+    let kind: ColumnType
+    private let missing: [Bool]?
+    private let mismatch: [Bool]?
+
+    init(_ column: WindowColumn, rowCount: Int) {
+        name = column.name
+        values = column.values
+        kind = column.kind
+        missing = Self.mask(column.missingRows, rowCount)
+        mismatch = Self.mask(column.mismatchRows, rowCount)
+    }
+
+    private static func mask(_ rows: [Int], _ count: Int) -> [Bool]? {
+        guard !rows.isEmpty else { return nil }
+        var m = [Bool](repeating: false, count: count)
+        for r in rows { m[r] = true }
+        return m
+    }
+
+    func isMissing(_ row: Int) -> Bool { missing?[row] ?? false }
+    func isMismatch(_ row: Int) -> Bool { mismatch?[row] ?? false }
+}
+
+/// A validated batch ready to be split into windows.
+struct PreparedBatch: Sendable {
+    let columns: [PreparedColumn]
+    let prediction: PreparedColumn?
+
+    init(_ batch: WindowBatch) {
+        columns = batch.columns.map { PreparedColumn($0, rowCount: batch.rowCount) }
+        prediction = batch.prediction.map { PreparedColumn($0, rowCount: batch.rowCount) }
+    }
+}
