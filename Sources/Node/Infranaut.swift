@@ -10,6 +10,7 @@ struct Infranaut: AsyncParsableCommand {
             StartCommand.self, PushCommand.self, StatusCommand.self, DriftCommand.self, GenerateCommand.self,
             MembersCommand.self, RingCommand.self, LeaveCommand.self, FaultCommand.self, DrillCommand.self,
             PublishEventCommand.self, EventsCommand.self, ApplyCommand.self, GetCommand.self, DeleteCommand.self,
+            WindowsCommand.self,
         ]
     )
 

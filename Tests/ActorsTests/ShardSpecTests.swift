@@ -97,4 +97,51 @@ struct ShardSpecTests {
         }
         #expect(unknown.status.code == .notFound)
     }
+
+    @Test(
+        "closed windows' results are written by the checkpoint, late rows reach stored results, and a crash keeps both")
+    func windowResultsSurviveCrash() async throws {
+        let harness = try Harness()
+        harness.settings.logRetainedEntries = 0
+        let shard = try await harness.shard()
+        var spec = applying("w")
+        spec.spec.window = .with { $0.sizeMs = 60_000 }
+        guard case .done(let created) = await shard.applySpecAtLeader(spec, deadline: later) else {
+            Issue.record("the shard does not lead")
+            return
+        }
+        #expect(created.outcome == .created)
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let base = (now / 60_000 - 10) * 60_000
+        func timed(_ key: String, at start: Int64, rows: Int = 4) -> Infranaut_V1_IngestRequest {
+            var timed = request(model: "w", key: key, rows: rows)
+            timed.batch.eventTimeUnixMs = (0..<rows).map { start + Int64($0) }
+            return timed
+        }
+        // Minute 0 closes when minute 1 starts; then it is checkpointed, then late rows arrive.
+        #expect(await shard.ingest(timed("m0", at: base)).status.code == .ok)
+        #expect(await shard.ingest(timed("m1", at: base + 60_000)).status.code == .ok)
+        await shard.checkpoint()
+        #expect(await shard.ingest(timed("late", at: base + 5, rows: 3)).status.code == .ok)
+        #expect(await shard.ingest(timed("m2", at: base + 120_000)).status.code == .ok)
+        let asked = Infranaut_V1_WindowsRequest.with {
+            $0.modelID = "w"
+            $0.wholeModelOnly = true
+        }
+        let before = await shard.windows(asked)
+        #expect(before.windows.map(\.rows) == [4, 4])
+        #expect(before.windows.map(\.lateRows) == [3, 0])
+        await shard.checkpoint()
+        try harness.crashAndReopen()
+        let recovered = try await harness.shard()
+        #expect(await recovered.windows(asked) == before)
+        // Segment windows are kept apart: the city column holds two values.
+        let cities = await recovered.windows(
+            .with {
+                $0.modelID = "w"
+                $0.segmentColumn = "city"
+                $0.segmentValue = "c0"
+            })
+        #expect(cities.windows.map(\.rows) == [2, 2])
+    }
 }

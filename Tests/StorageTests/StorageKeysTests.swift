@@ -12,7 +12,7 @@ private let strings = ["", "m", "fraud-model", "modèle ✓", "a/b/c", String(re
 struct StorageKeysGoldenTests {
     @Test("column families keep their names and order")
     func families() {
-        #expect(StorageKeys.families == ["ops", "models", "idempotency", "meta", "raft-log"])
+        #expect(StorageKeys.families == ["ops", "models", "idempotency", "meta", "raft-log", "windows"])
     }
 
     @Test("a shard's keys start with the shard as big-endian UInt16")

@@ -21,6 +21,12 @@ struct ShardGroups: Service {
         await withDiscardingTaskGroup { group in
             group.addTask { await ticker.run { shard in await shards[shard].tick() } }
             group.addTask { await transport.run() }
+            // Windows of models whose traffic stopped close by processing time, through the log.
+            group.addTask {
+                await repeatUntilStopped(every: .seconds(1)) {
+                    for shard in shards { await shard.closeIdleWindows() }
+                }
+            }
             await repeatUntilStopped(every: checkpointInterval) {
                 for shard in shards { await shard.checkpoint() }
             }

@@ -80,6 +80,29 @@ extension RequestHandler {
             })
     }
 
+    func serveWindows(
+        _ windows: Infranaut_V1_WindowsRequest, request: Infranaut_V1_Request, bytes: [UInt8], deadline: RequestDeadline
+    ) async -> Infranaut_V1_Response {
+        guard !windows.modelID.isEmpty else {
+            return .with {
+                $0.windows = .with {
+                    $0.status = Infranaut_V1_Status(code: .invalidArgument, message: "windows.model_id is empty")
+                }
+            }
+        }
+        return await atLeader(
+            request, bytes: bytes, model: windows.modelID, deadline: deadline, what: "read",
+            wrap: { reply in .with { $0.windows = reply } },
+            status: { status in .with { $0.status = status } },
+            serve: { shard in
+                switch await shard.readIndex() {
+                case .notLeader(let leader): return .notLeader(leader)
+                case .done(false): return .done(.with { $0.status = self.takingOver(windows.modelID) })
+                case .done(true): return .done(await shard.windows(windows))
+                }
+            })
+    }
+
     /// Serves a request at the leader of `model`'s shard: forwards it when another node leads,
     /// runs `serve` on the local replica otherwise (forwarding again when leadership moved
     /// meanwhile), within `deadline`.

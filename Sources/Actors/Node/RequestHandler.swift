@@ -57,6 +57,7 @@ extension Infranaut_V1_Request {
         case .getModel: "get_model"
         case .deleteModel: "delete_model"
         case .listModels: "list_models"
+        case .windows: "windows"
         case .none: "no body"
         }
     }
@@ -319,6 +320,8 @@ final class RequestHandler: Service {
             return await serveDeleteModel(delete, request: request, bytes: bytes, deadline: deadline)
         case .listModels(let list):
             return await serveListModels(list, deadline: deadline)
+        case .windows(let windows):
+            return await serveWindows(windows, request: request, bytes: bytes, deadline: deadline)
         case .members:
             let view = await membership.view
             return .with { $0.members = membersResponse(view) }
@@ -409,7 +412,7 @@ extension Infranaut_V1_Request {
     /// Requests a node forwards to a model's primary.
     var forwardable: Bool {
         switch body {
-        case .ingest, .status, .applyModel, .getModel, .deleteModel: true
+        case .ingest, .status, .applyModel, .getModel, .deleteModel, .windows: true
         case .receipts(let receipts): !receipts.local
         default: false
         }

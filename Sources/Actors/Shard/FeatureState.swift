@@ -104,6 +104,16 @@ public struct FeatureState: Sendable {
         return status
     }
 
+    /// The profile as Monitoring compares profiles (drift, quality).
+    var columnProfile: ColumnProfile {
+        switch profile {
+        case .numeric(let numeric):
+            ColumnProfile(name: name, content: .numeric(numeric), typeMismatches: typeMismatches)
+        case .categorical(let categorical):
+            ColumnProfile(name: name, content: .categorical(categorical), typeMismatches: typeMismatches)
+        }
+    }
+
     var snapshot: Infranaut_V1_FeatureSnapshot {
         .with {
             $0.name = name

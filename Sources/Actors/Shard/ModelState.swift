@@ -27,6 +27,8 @@ public struct ModelState: Sendable {
     public private(set) var purgeAfterUnixMs: Int64 = 0
     /// Uploaded reference profiles, by model version.
     public private(set) var references: [String: ReferenceState] = [:]
+    /// The model's windows, once a spec declares them.
+    var monitor: ModelMonitor?
 
     public init(modelID: String) { self.modelID = modelID }
 
@@ -38,8 +40,14 @@ public struct ModelState: Sendable {
         let batch = op.batch
         if batch.reference {
             references[batch.version, default: ReferenceState(version: batch.version)].apply(op)
+            if let reference = references[batch.version] {
+                monitor?.setUploadedReference(
+                    reference.profile(predictionColumn: spec?.columns.prediction ?? predictionColumn),
+                    version: batch.version)
+            }
             return
         }
+        defer { monitor?.add(batch, processingTimeMs: op.acceptedUnixMs) }
         rows &+= UInt64(batch.rowCount)
         batches &+= 1
         if let newest = batch.eventTimeUnixMs.max(), newest > lastEventTimeUnixMs { lastEventTimeUnixMs = newest }
@@ -72,6 +80,26 @@ public struct ModelState: Sendable {
         generation += 1
         specUpdatedUnixMs = acceptedUnixMs
         purgeAfterUnixMs = 0
+        // New settings close the old windows first (their results are kept); the same settings
+        // keep the open windows and evaluate them with the new rules from now on.
+        var previous = monitor
+        if let old = previous, old.windows.settings != ModelMonitor.settings(change.spec) {
+            previous!.tick(processingTimeMs: .max)
+        }
+        var next =
+            (try? ModelMonitor(spec: change.spec, restoring: previous?.windows.serialized()))
+            ?? (try! ModelMonitor(spec: change.spec))
+        if var previous { next.restore(previous.takeForCheckpoint()) }
+        for (version, reference) in references {
+            next.setUploadedReference(
+                reference.profile(predictionColumn: change.spec.columns.prediction), version: version)
+        }
+        monitor = next
+    }
+
+    /// Closes the windows idle for window size + lateness by `processingTimeMs` (a tick op's time).
+    mutating func tickWindows(processingTimeMs: Int64) {
+        monitor?.tick(processingTimeMs: processingTimeMs)
     }
 
     /// One page of the model's status: counts, and up to `limit` features sorted by name that come
@@ -137,6 +165,7 @@ public struct ModelState: Sendable {
             $0.specUpdatedUnixMs = specUpdatedUnixMs
             $0.purgeAfterUnixMs = purgeAfterUnixMs
             $0.references = references.keys.sorted().compactMap { references[$0]?.snapshot }
+            if let monitor { $0.windows = Data(monitor.windows.serialized()) }
         }
     }
 
@@ -160,6 +189,7 @@ public struct ModelState: Sendable {
         for reference in snapshot.references {
             references[reference.version] = try ReferenceState(snapshot: reference)
         }
+        if let spec { monitor = try ModelMonitor(spec: spec, restoring: Array(snapshot.windows)) }
     }
 }
 

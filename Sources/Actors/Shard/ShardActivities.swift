@@ -4,6 +4,8 @@
 struct ShardActivities {
     /// Whether a checkpoint runs.
     var checkpointing = false
+    /// Whether a window tick is being proposed.
+    var ticking = false
     /// Follow-up work started by the shard itself, by id.
     var background: [Int: Task<Void, Never>] = [:]
     private var lastBackgroundID = 0

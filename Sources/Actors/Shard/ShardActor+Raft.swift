@@ -264,6 +264,10 @@ extension ShardActor {
         // Deleted models whose retention ended go by the same clock.
         let purged = models.purge(deletedBefore: op.acceptedUnixMs)
         if purged > 0 { store.modelCount.add(-purged) }
+        if op.windowTick {
+            models.tickWindows(at: op.acceptedUnixMs)
+            return .marker
+        }
         if op.hasModelSpec {
             if models.apply(spec: op.modelSpec, acceptedUnixMs: op.acceptedUnixMs) { store.modelCount.add(1) }
             let held = models[op.modelSpec.modelID]

@@ -1,4 +1,5 @@
 import Cluster
+import Foundation
 import Monitoring
 import Storage
 import Wire
@@ -11,6 +12,7 @@ struct IncomingSnapshot {
     var nextChunk: UInt32 = 0
     var models: [Infranaut_V1_ModelSnapshot] = []
     var idempotency: [Infranaut_V1_IdempotencyEntry] = []
+    var windows: [Infranaut_V1_WindowRecord] = []
     var bytes = 0
 }
 
@@ -20,6 +22,7 @@ struct PendingInstall {
     var meta: RaftSnapshotMeta
     var models: [Infranaut_V1_ModelSnapshot]
     var idempotency: [Infranaut_V1_IdempotencyEntry]
+    var windows: [Infranaut_V1_WindowRecord]
 }
 
 /// Checkpoints and snapshots: the state machine written to RocksDB at an applied index so the log
@@ -51,14 +54,28 @@ extension ShardActor {
         let dropThrough = retainedLogStart(before: meta.index, in: current)
         let dirty = models.takeDirty()
         let keys = remembered.takeChanges()
+        let results = models.takeWindowResults()
         bytesSinceCheckpoint = 0
         do throws(StorageError) {
             var batch = WriteBatch()
+            try addWindowResults(results, to: &batch)
             for model in dirty {
                 guard let held = models[model] else {
                     // Purged since the last checkpoint (a deleted model whose retention ended).
                     batch.delete(StorageKeys.Models.key(shard: shard, model: model), in: store.models)
+                    batch.deleteRange(
+                        from: StorageKeys.Windows.start(shard: shard, model: model, startMs: .min),
+                        to: StorageKeys.Windows.start(shard: shard, model: model, startMs: .max), in: store.windows)
                     continue
+                }
+                if let spec = held.spec {
+                    // Results past the spec's retention go, by this replica's clock.
+                    let cutoff =
+                        Int64(Date().timeIntervalSince1970 * 1000) - Int64(clamping: spec.retention.windowsMs)
+                        - Int64(clamping: spec.window.sizeMs)
+                    batch.deleteRange(
+                        from: StorageKeys.Windows.start(shard: shard, model: model, startMs: .min),
+                        to: StorageKeys.Windows.start(shard: shard, model: model, startMs: cutoff), in: store.windows)
                 }
                 batch.put(
                     StorageKeys.Models.key(shard: shard, model: model), try encode(held.snapshot), in: store.models)
@@ -75,6 +92,7 @@ extension ShardActor {
             try raftLog.addCheckpoint(meta, droppingThrough: dropThrough, to: &batch)
             try await writer.write(batch)
         } catch {
+            models.restoreWindowResults(results)
             fail("could not write a checkpoint: \(error)")
             return
         }
@@ -213,6 +231,16 @@ extension ShardActor {
             bytes += entry.value.count + 64
             return true
         }
+        try db.scan(prefix: prefix, in: store.windows, snapshot: view) { (entry) throws(StorageError) -> Bool in
+            if bytes > 0 && bytes + entry.value.count + entry.key.count > limit { close() }
+            current.windows.append(
+                .with {
+                    $0.key = Data(entry.key)
+                    $0.result = Data(entry.value)
+                })
+            bytes += entry.value.count + entry.key.count
+            return true
+        }
         current.last = true
         close()
         return chunks
@@ -246,7 +274,10 @@ extension ShardActor {
         guard chunk.chunk == incoming!.nextChunk else { return .with { $0.nextChunk = incoming!.nextChunk } }
         incoming!.models += chunk.models
         incoming!.idempotency += chunk.idempotency
-        incoming!.bytes += chunk.models.reduce(0) { $0 + $1.serializedSizeEstimate } + chunk.idempotency.count * 96
+        incoming!.windows += chunk.windows
+        incoming!.bytes +=
+            chunk.models.reduce(0) { $0 + $1.serializedSizeEstimate } + chunk.idempotency.count * 96
+            + chunk.windows.reduce(0) { $0 + $1.key.count + $1.result.count }
         guard incoming!.bytes <= settings.maxIncomingSnapshotBytes else {
             logger.error(
                 "a snapshot exceeds the size a replica receives; refused",
@@ -260,7 +291,8 @@ extension ShardActor {
         incoming = nil
         let (accepted, out) = raft!.installSnapshot(meta, leader: sender, term: chunk.term, now: RaftClock.now)
         if accepted {
-            pendingInstall = PendingInstall(meta: meta, models: received.models, idempotency: received.idempotency)
+            pendingInstall = PendingInstall(
+                meta: meta, models: received.models, idempotency: received.idempotency, windows: received.windows)
         }
         execute(out)
         return .with {
@@ -280,6 +312,13 @@ extension ShardActor {
         let range = StorageKeys.Shard.range(shard)
         batch.deleteRange(from: range.start, to: range.end, in: store.models)
         batch.deleteRange(from: range.start, to: range.end, in: store.idempotency)
+        batch.deleteRange(from: range.start, to: range.end, in: store.windows)
+        for record in install.windows {
+            // Only this shard's keys: a record for another range would outlive the next install.
+            let key = [UInt8](record.key)
+            guard key.starts(with: range.start) else { continue }
+            batch.put(key, [UInt8](record.result), in: store.windows)
+        }
         for model in install.models {
             batch.put(StorageKeys.Models.key(shard: shard, model: model.modelID), try encode(model), in: store.models)
         }
@@ -312,6 +351,43 @@ extension ShardActor {
         checkpointIndex = meta.index
         proposedOps = proposedOps.filter { $0.key > meta.index }
         logger.info("installed a snapshot", metadata: ["index": "\(meta.index)", "models": "\(loaded.count)"])
+    }
+}
+
+extension ShardActor {
+    /// Puts the results closed since the last checkpoint, and adds late rows to results stored
+    /// before it (read, changed, written in the same batch).
+    func addWindowResults(
+        _ taken: [String: (results: [WindowKey: WindowResult], late: [WindowKey: UInt64])], to batch: inout WriteBatch
+    ) throws(StorageError) {
+        for (model, part) in taken {
+            for (key, result) in part.results {
+                batch.put(Self.windowKey(shard: shard, model: model, key), result.serialized(), in: store.windows)
+            }
+            for (key, rows) in part.late {
+                let stored = Self.windowKey(shard: shard, model: model, key)
+                guard let bytes = try store.database.get(stored, in: store.windows),
+                    var result = try? WindowResult(serialized: bytes)
+                else { continue }  // gone by retention
+                result.lateRows &+= rows
+                batch.put(stored, result.serialized(), in: store.windows)
+            }
+        }
+    }
+
+    static func windowKey(shard: Int, model: String, _ key: WindowKey) -> [UInt8] {
+        var series = StorageKeys.Windows.Series(version: key.version)
+        if let segment = key.segment {
+            series.segmentColumn = segment.column
+            switch segment.value {
+            case .value(let value):
+                series.segmentKind = 1
+                series.segmentValue = value
+            case .missing: series.segmentKind = 2
+            case .other: series.segmentKind = 3
+            }
+        }
+        return StorageKeys.Windows.key(shard: shard, model: model, startMs: key.startMs, series: series)
     }
 }
 

@@ -1,3 +1,4 @@
+import Monitoring
 import Wire
 
 /// The models of one shard in memory: each model's state, the schema each will have once every
@@ -67,6 +68,37 @@ struct ShardModels {
             dirty.insert(model)
         }
         return due.count
+    }
+
+    /// Whether any model's windows are due to close by processing time at `nowMs`.
+    func windowsDue(nowMs: Int64) -> Bool {
+        states.values.contains { $0.monitor?.isDue(nowMs: nowMs) == true }
+    }
+
+    /// Applies a tick op: closes every model's windows idle by `unixMs`.
+    mutating func tickWindows(at unixMs: Int64) {
+        for (model, state) in states where state.monitor?.isDue(nowMs: unixMs) == true {
+            states[model]!.tickWindows(processingTimeMs: unixMs)
+            dirty.insert(model)
+        }
+    }
+
+    /// The window results closed (and late rows counted) since the last call, per model, for a
+    /// checkpoint; ``restoreWindowResults(_:)`` when its write failed.
+    mutating func takeWindowResults() -> [String: (results: [WindowKey: WindowResult], late: [WindowKey: UInt64])] {
+        var taken: [String: (results: [WindowKey: WindowResult], late: [WindowKey: UInt64])] = [:]
+        for (model, state) in states where state.monitor != nil {
+            let part = states[model]!.monitor!.takeForCheckpoint()
+            if !part.results.isEmpty || !part.late.isEmpty { taken[model] = part }
+            _ = state
+        }
+        return taken
+    }
+
+    mutating func restoreWindowResults(
+        _ taken: [String: (results: [WindowKey: WindowResult], late: [WindowKey: UInt64])]
+    ) {
+        for (model, part) in taken where states[model]?.monitor != nil { states[model]!.monitor!.restore(part) }
     }
 
     /// The models changed since the last call, for a checkpoint (``restoreDirty(_:)`` when it failed).

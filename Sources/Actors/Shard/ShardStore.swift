@@ -23,6 +23,8 @@ public struct ShardStore: Sendable {
     public let meta: ColumnFamily
     /// The shards' Raft logs.
     public let raftLog: ColumnFamily
+    /// Closed windows' results, per model in time order.
+    public let windows: ColumnFamily
     /// Models held by the node's shards (every shard gets a copy of this store, so they share it).
     public let modelCount = ModelCount()
 
@@ -34,6 +36,7 @@ public struct ShardStore: Sendable {
         idempotency = try database.columnFamily(StorageKeys.Idempotency.family)
         meta = try database.columnFamily(StorageKeys.meta)
         raftLog = try database.columnFamily(StorageKeys.RaftLog.family)
+        windows = try database.columnFamily(StorageKeys.Windows.family)
     }
 
     /// The placement shape stored in the data dir (shard count and replica bound), storing

@@ -20,6 +20,7 @@
 /// | `meta` | `"node-id"` | the node id (raw UTF-8) |
 /// | `meta` | `"consensus"` | `raft`: the shards are Raft groups (absent in older data dirs, which are refused) |
 /// | `raft-log` | shard, index (`UInt64` BE) | `RaftLogEntry` of the shard's Raft group |
+/// | `windows` | shard, model id, window start (`UInt64` BE, sign bit flipped), series | a closed window's result (Monitoring's `WindowResult`, serialized) |
 /// | `meta` | `"raft-hard/"`, shard | current term (`UInt64` BE), then the vote in it (raw UTF-8; empty: none) |
 /// | `meta` | `"raft-snapshot/"`, shard | `RaftSnapshotMeta`: the last log entry `models` and `idempotency` cover |
 ///
@@ -27,7 +28,7 @@
 /// old data unreadable; `StorageKeysTests` pins every one of them (golden bytes).
 public enum StorageKeys {
     /// The column families a node opens, in order.
-    public static let families = [Ops.family, Models.family, Idempotency.family, meta, RaftLog.family]
+    public static let families = [Ops.family, Models.family, Idempotency.family, meta, RaftLog.family, Windows.family]
 
     /// The family holding node-wide and per-shard metadata (checkpoints, promises, events, ids).
     public static let meta = "meta"
@@ -130,6 +131,65 @@ public enum StorageKeys {
             try reader.expectEnd()
             return (Int(shard), model)
         }
+    }
+
+    /// `windows`: shard, model id, the window's start (ms since 1970 as `UInt64` BE with the sign bit
+    /// flipped, so earlier windows sort first, negative times included), then its series: version,
+    /// segment column (empty for the whole model), segment kind (`UInt8`: 0 whole model, 1 value,
+    /// 2 missing, 3 other) and segment value. A model's results are one contiguous range, in time
+    /// order, so retention is one range delete.
+    public enum Windows {
+        public static let family = "windows"
+
+        public struct Series: Sendable, Hashable {
+            public var version: String
+            public var segmentColumn: String
+            public var segmentKind: UInt8
+            public var segmentValue: String
+
+            public init(version: String, segmentColumn: String = "", segmentKind: UInt8 = 0, segmentValue: String = "")
+            {
+                self.version = version
+                self.segmentColumn = segmentColumn
+                self.segmentKind = segmentKind
+                self.segmentValue = segmentValue
+            }
+        }
+
+        public static func modelPrefix(shard: Int, model: String) -> [UInt8] {
+            KeyBuilder().appending(bigEndian: UInt16(shard)).appending(string: model).bytes
+        }
+
+        /// The first key of `model`'s results starting at `startMs` or later (range deletes end here).
+        public static func start(shard: Int, model: String, startMs: Int64) -> [UInt8] {
+            modelPrefix(shard: shard, model: model) + KeyBuilder().appending(bigEndian: sortable(startMs)).bytes
+        }
+
+        public static func key(shard: Int, model: String, startMs: Int64, series: Series) -> [UInt8] {
+            start(shard: shard, model: model, startMs: startMs)
+                + KeyBuilder().appending(string: series.version).appending(string: series.segmentColumn)
+                .appending(bigEndian: series.segmentKind).appending(string: series.segmentValue).bytes
+        }
+
+        public static func parse(_ key: [UInt8]) throws(StorageError) -> (
+            shard: Int, model: String, startMs: Int64, series: Series
+        ) {
+            var reader = KeyReader(key)
+            let shard = try reader.read(UInt16.self)
+            let model = try reader.readString()
+            let start = Int64(bitPattern: try reader.read(UInt64.self) ^ (1 << 63))
+            let version = try reader.readString()
+            let column = try reader.readString()
+            let kind = try reader.readUInt8()
+            let value = try reader.readString()
+            try reader.expectEnd()
+            return (
+                Int(shard), model, start,
+                Series(version: version, segmentColumn: column, segmentKind: kind, segmentValue: value)
+            )
+        }
+
+        static func sortable(_ ms: Int64) -> UInt64 { UInt64(bitPattern: ms) ^ (1 << 63) }
     }
 
     /// `idempotency`: shard, model id, idempotency key (both length-prefixed).

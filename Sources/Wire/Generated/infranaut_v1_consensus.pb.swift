@@ -356,11 +356,28 @@ public nonisolated struct Infranaut_V1_RaftSnapshotChunk: Sendable {
 
   public var last: Bool = false
 
+  /// Stored window results (docs/windows.md): the `windows` family's key and value, as stored.
+  public var windows: [Infranaut_V1_WindowRecord] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _meta: Infranaut_V1_RaftSnapshotMeta? = nil
+}
+
+public nonisolated struct Infranaut_V1_WindowRecord: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var key: Data = Data()
+
+  public var result: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 public nonisolated struct Infranaut_V1_RaftSnapshotChunkResponse: Sendable {
@@ -972,7 +989,7 @@ nonisolated extension Infranaut_V1_RaftBatchResponse: SwiftProtobuf.Message, Swi
 
 nonisolated extension Infranaut_V1_RaftSnapshotChunk: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RaftSnapshotChunk"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}from\0\u{1}term\0\u{1}meta\0\u{1}chunk\0\u{1}models\0\u{1}idempotency\0\u{1}last\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}from\0\u{1}term\0\u{1}meta\0\u{1}chunk\0\u{1}models\0\u{1}idempotency\0\u{1}last\0\u{1}windows\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -988,6 +1005,7 @@ nonisolated extension Infranaut_V1_RaftSnapshotChunk: SwiftProtobuf.Message, Swi
       case 6: try { try decoder.decodeRepeatedMessageField(value: &self.models) }()
       case 7: try { try decoder.decodeRepeatedMessageField(value: &self.idempotency) }()
       case 8: try { try decoder.decodeSingularBoolField(value: &self.last) }()
+      case 9: try { try decoder.decodeRepeatedMessageField(value: &self.windows) }()
       default: break
       }
     }
@@ -1022,6 +1040,9 @@ nonisolated extension Infranaut_V1_RaftSnapshotChunk: SwiftProtobuf.Message, Swi
     if self.last != false {
       try visitor.visitSingularBoolField(value: self.last, fieldNumber: 8)
     }
+    if !self.windows.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.windows, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1034,6 +1055,42 @@ nonisolated extension Infranaut_V1_RaftSnapshotChunk: SwiftProtobuf.Message, Swi
     if lhs.models != rhs.models {return false}
     if lhs.idempotency != rhs.idempotency {return false}
     if lhs.last != rhs.last {return false}
+    if lhs.windows != rhs.windows {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_WindowRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".WindowRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}key\0\u{1}result\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.key) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.result) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.key.isEmpty {
+      try visitor.visitSingularBytesField(value: self.key, fieldNumber: 1)
+    }
+    if !self.result.isEmpty {
+      try visitor.visitSingularBytesField(value: self.result, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_WindowRecord, rhs: Infranaut_V1_WindowRecord) -> Bool {
+    if lhs.key != rhs.key {return false}
+    if lhs.result != rhs.result {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

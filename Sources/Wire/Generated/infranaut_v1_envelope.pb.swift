@@ -140,6 +140,14 @@ public nonisolated struct Infranaut_V1_Request: Sendable {
     set {body = .listModels(newValue)}
   }
 
+  public var windows: Infranaut_V1_WindowsRequest {
+    get {
+      if case .windows(let v)? = body {return v}
+      return Infranaut_V1_WindowsRequest()
+    }
+    set {body = .windows(newValue)}
+  }
+
   /// Node to node; clients never send these. 20–23 carried primary–backup replication, which
   /// consensus replaced.
   public var deliverEvent: Infranaut_V1_DeliverEventRequest {
@@ -190,6 +198,7 @@ public nonisolated struct Infranaut_V1_Request: Sendable {
     case getModel(Infranaut_V1_GetModelRequest)
     case deleteModel(Infranaut_V1_DeleteModelRequest)
     case listModels(Infranaut_V1_ListModelsRequest)
+    case windows(Infranaut_V1_WindowsRequest)
     /// Node to node; clients never send these. 20–23 carried primary–backup replication, which
     /// consensus replaced.
     case deliverEvent(Infranaut_V1_DeliverEventRequest)
@@ -316,6 +325,14 @@ public nonisolated struct Infranaut_V1_Response: Sendable {
     set {body = .listModels(newValue)}
   }
 
+  public var windows: Infranaut_V1_WindowsResponse {
+    get {
+      if case .windows(let v)? = body {return v}
+      return Infranaut_V1_WindowsResponse()
+    }
+    set {body = .windows(newValue)}
+  }
+
   public var deliverEvent: Infranaut_V1_DeliverEventResponse {
     get {
       if case .deliverEvent(let v)? = body {return v}
@@ -364,6 +381,7 @@ public nonisolated struct Infranaut_V1_Response: Sendable {
     case getModel(Infranaut_V1_GetModelResponse)
     case deleteModel(Infranaut_V1_DeleteModelResponse)
     case listModels(Infranaut_V1_ListModelsResponse)
+    case windows(Infranaut_V1_WindowsResponse)
     case deliverEvent(Infranaut_V1_DeliverEventResponse)
     case raft(Infranaut_V1_RaftBatchResponse)
     case raftSnapshot(Infranaut_V1_RaftSnapshotChunkResponse)
@@ -380,7 +398,7 @@ fileprivate nonisolated let _protobuf_package = "infranaut.v1"
 
 nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Request"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}hops\0\u{3}timeout_ms\0\u{2}\u{7}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{3}apply_model\0\u{3}get_model\0\u{4}\u{5}deliver_event\0\u{1}raft\0\u{3}raft_snapshot\0\u{3}delete_model\0\u{3}list_models\0\u{2}\u{2}fault\0\u{c}\u{14}\u{1}\u{c}\u{15}\u{1}\u{c}\u{16}\u{1}\u{c}\u{17}\u{1}")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}hops\0\u{3}timeout_ms\0\u{2}\u{7}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{3}apply_model\0\u{3}get_model\0\u{4}\u{5}deliver_event\0\u{1}raft\0\u{3}raft_snapshot\0\u{3}delete_model\0\u{3}list_models\0\u{1}windows\0\u{1}fault\0\u{c}\u{14}\u{1}\u{c}\u{15}\u{1}\u{c}\u{16}\u{1}\u{c}\u{17}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -586,6 +604,19 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
           self.body = .listModels(v)
         }
       }()
+      case 29: try {
+        var v: Infranaut_V1_WindowsRequest?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .windows(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .windows(v)
+        }
+      }()
       case 30: try {
         var v: Infranaut_V1_FaultRequest?
         var hadOneofValue = false
@@ -679,6 +710,10 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
       guard case .listModels(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 28)
     }()
+    case .windows?: try {
+      guard case .windows(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 29)
+    }()
     case .fault?: try {
       guard case .fault(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 30)
@@ -700,7 +735,7 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Response"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{9}error\0\u{1}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{3}apply_model\0\u{3}get_model\0\u{4}\u{5}deliver_event\0\u{1}raft\0\u{3}raft_snapshot\0\u{3}delete_model\0\u{3}list_models\0\u{2}\u{2}fault\0\u{c}\u{14}\u{1}\u{c}\u{15}\u{1}\u{c}\u{16}\u{1}\u{c}\u{17}\u{1}")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{9}error\0\u{1}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{3}apply_model\0\u{3}get_model\0\u{4}\u{5}deliver_event\0\u{1}raft\0\u{3}raft_snapshot\0\u{3}delete_model\0\u{3}list_models\0\u{1}windows\0\u{1}fault\0\u{c}\u{14}\u{1}\u{c}\u{15}\u{1}\u{c}\u{16}\u{1}\u{c}\u{17}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -916,6 +951,19 @@ nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobu
           self.body = .listModels(v)
         }
       }()
+      case 29: try {
+        var v: Infranaut_V1_WindowsResponse?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .windows(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .windows(v)
+        }
+      }()
       case 30: try {
         var v: Infranaut_V1_FaultResponse?
         var hadOneofValue = false
@@ -1003,6 +1051,10 @@ nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobu
     case .listModels?: try {
       guard case .listModels(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 28)
+    }()
+    case .windows?: try {
+      guard case .windows(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 29)
     }()
     case .fault?: try {
       guard case .fault(let v)? = self.body else { preconditionFailure() }

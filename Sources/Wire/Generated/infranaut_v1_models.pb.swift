@@ -194,6 +194,48 @@ public nonisolated enum Infranaut_V1_ApplyOutcome: SwiftProtobuf.Enum, Swift.Cas
 
 }
 
+public nonisolated enum Infranaut_V1_SegmentKind: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+  case value // = 1
+  case missing // = 2
+  case other // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .value
+    case 2: self = .missing
+    case 3: self = .other
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .value: return 1
+    case .missing: return 2
+    case .other: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Infranaut_V1_SegmentKind] = [
+    .unspecified,
+    .value,
+    .missing,
+    .other,
+  ]
+
+}
+
 /// A model's monitoring, as declared by `infranaut apply` (docs/models.md). The YAML form is
 /// parsed and checked by the CLI; a node checks the same rules again on every apply, so a client
 /// that sends this message directly gets the same problems listed (without line numbers).
@@ -634,6 +676,303 @@ public nonisolated struct Infranaut_V1_ListModelsResponse: Sendable {
   fileprivate var _status: Infranaut_V1_Status? = nil
 }
 
+/// One model's window results (docs/windows.md), oldest first. Routed to the leader of the model's
+/// shard and read through its log like `status`.
+public nonisolated struct Infranaut_V1_WindowsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var modelID: String = String()
+
+  /// Only this version's windows ("" is the default version) when `filter_version` is set.
+  public var filterVersion: Bool = false
+
+  public var version: String = String()
+
+  /// Only one segment's windows (column and value), or with `whole_model_only` only the windows of
+  /// the whole model; otherwise every series.
+  public var segmentColumn: String = String()
+
+  public var segmentValue: String = String()
+
+  public var wholeModelOnly: Bool = false
+
+  /// The newest `last` windows of each series (0: all kept).
+  public var last: UInt32 = 0
+
+  /// Also the open windows, evaluated so far.
+  public var includeOpen: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Infranaut_V1_WindowsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var status: Infranaut_V1_Status {
+    get {_status ?? Infranaut_V1_Status()}
+    set {_status = newValue}
+  }
+  /// Returns true if `status` has been explicitly set.
+  public var hasStatus: Bool {self._status != nil}
+  /// Clears the value of `status`. Subsequent reads from it will return its default value.
+  public mutating func clearStatus() {self._status = nil}
+
+  public var windows: [Infranaut_V1_WindowInfo] = []
+
+  /// Rows refused by the window logic since the model's windows began: event times more than 1 h
+  /// ahead of the node's clock, or rows that would open more windows than the model may hold.
+  public var rejectedFutureRows: UInt64 = 0
+
+  public var rejectedWindowLimitRows: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _status: Infranaut_V1_Status? = nil
+}
+
+public nonisolated struct Infranaut_V1_WindowInfo: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var startUnixMs: Int64 {
+    get {_storage._startUnixMs}
+    set {_uniqueStorage()._startUnixMs = newValue}
+  }
+
+  public var endUnixMs: Int64 {
+    get {_storage._endUnixMs}
+    set {_uniqueStorage()._endUnixMs = newValue}
+  }
+
+  public var version: String {
+    get {_storage._version}
+    set {_uniqueStorage()._version = newValue}
+  }
+
+  /// Empty for the whole model.
+  public var segmentColumn: String {
+    get {_storage._segmentColumn}
+    set {_uniqueStorage()._segmentColumn = newValue}
+  }
+
+  /// The segment's value; with `segment_kind` OTHER (values beyond the tracked ones) or MISSING
+  /// (rows without a value) it is empty.
+  public var segmentValue: String {
+    get {_storage._segmentValue}
+    set {_uniqueStorage()._segmentValue = newValue}
+  }
+
+  public var segmentKind: Infranaut_V1_SegmentKind {
+    get {_storage._segmentKind}
+    set {_uniqueStorage()._segmentKind = newValue}
+  }
+
+  public var `open`: Bool {
+    get {_storage._open}
+    set {_uniqueStorage()._open = newValue}
+  }
+
+  public var rows: UInt64 {
+    get {_storage._rows}
+    set {_uniqueStorage()._rows = newValue}
+  }
+
+  public var lateRows: UInt64 {
+    get {_storage._lateRows}
+    set {_uniqueStorage()._lateRows = newValue}
+  }
+
+  public var driftShare: Double {
+    get {_storage._driftShare}
+    set {_uniqueStorage()._driftShare = newValue}
+  }
+
+  public var datasetDrift: Bool {
+    get {_storage._datasetDrift}
+    set {_uniqueStorage()._datasetDrift = newValue}
+  }
+
+  public var driftedCount: UInt32 {
+    get {_storage._driftedCount}
+    set {_uniqueStorage()._driftedCount = newValue}
+  }
+
+  /// Rows expected from the reference's rate (0 and `has_expected_rows` false when unknown).
+  public var hasExpectedRows_p: Bool {
+    get {_storage._hasExpectedRows_p}
+    set {_uniqueStorage()._hasExpectedRows_p = newValue}
+  }
+
+  public var expectedRows: Double {
+    get {_storage._expectedRows}
+    set {_uniqueStorage()._expectedRows = newValue}
+  }
+
+  public var features: [Infranaut_V1_FeatureWindowInfo] {
+    get {_storage._features}
+    set {_uniqueStorage()._features = newValue}
+  }
+
+  public var prediction: Infranaut_V1_FeatureWindowInfo {
+    get {_storage._prediction ?? Infranaut_V1_FeatureWindowInfo()}
+    set {_uniqueStorage()._prediction = newValue}
+  }
+  /// Returns true if `prediction` has been explicitly set.
+  public var hasPrediction: Bool {_storage._prediction != nil}
+  /// Clears the value of `prediction`. Subsequent reads from it will return its default value.
+  public mutating func clearPrediction() {_uniqueStorage()._prediction = nil}
+
+  public var schemaAdded: [String] {
+    get {_storage._schemaAdded}
+    set {_uniqueStorage()._schemaAdded = newValue}
+  }
+
+  public var schemaMissing: [String] {
+    get {_storage._schemaMissing}
+    set {_uniqueStorage()._schemaMissing = newValue}
+  }
+
+  public var schemaChangedType: [String] {
+    get {_storage._schemaChangedType}
+    set {_uniqueStorage()._schemaChangedType = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// A feature's figures in one window. Optional figures carry a `has_` flag.
+public nonisolated struct Infranaut_V1_FeatureWindowInfo: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String {
+    get {_storage._name}
+    set {_uniqueStorage()._name = newValue}
+  }
+
+  /// numeric or categorical (booleans are profiled as categories).
+  public var type: String {
+    get {_storage._type}
+    set {_uniqueStorage()._type = newValue}
+  }
+
+  /// The drift method that decided ("" when there was no reference to compare with).
+  public var method: String {
+    get {_storage._method}
+    set {_uniqueStorage()._method = newValue}
+  }
+
+  public var hasScore_p: Bool {
+    get {_storage._hasScore_p}
+    set {_uniqueStorage()._hasScore_p = newValue}
+  }
+
+  public var score: Double {
+    get {_storage._score}
+    set {_uniqueStorage()._score = newValue}
+  }
+
+  public var threshold: Double {
+    get {_storage._threshold}
+    set {_uniqueStorage()._threshold = newValue}
+  }
+
+  public var drift: Bool {
+    get {_storage._drift}
+    set {_uniqueStorage()._drift = newValue}
+  }
+
+  public var note: String {
+    get {_storage._note}
+    set {_uniqueStorage()._note = newValue}
+  }
+
+  public var values: UInt64 {
+    get {_storage._values}
+    set {_uniqueStorage()._values = newValue}
+  }
+
+  public var missingRate: Double {
+    get {_storage._missingRate}
+    set {_uniqueStorage()._missingRate = newValue}
+  }
+
+  public var hasMissingRateChange_p: Bool {
+    get {_storage._hasMissingRateChange_p}
+    set {_uniqueStorage()._hasMissingRateChange_p = newValue}
+  }
+
+  public var missingRateChange: Double {
+    get {_storage._missingRateChange}
+    set {_uniqueStorage()._missingRateChange = newValue}
+  }
+
+  public var typeMismatches: UInt64 {
+    get {_storage._typeMismatches}
+    set {_uniqueStorage()._typeMismatches = newValue}
+  }
+
+  public var nonFinite: UInt64 {
+    get {_storage._nonFinite}
+    set {_uniqueStorage()._nonFinite = newValue}
+  }
+
+  public var hasOutsideSpecRangeShare_p: Bool {
+    get {_storage._hasOutsideSpecRangeShare_p}
+    set {_uniqueStorage()._hasOutsideSpecRangeShare_p = newValue}
+  }
+
+  public var outsideSpecRangeShare: Double {
+    get {_storage._outsideSpecRangeShare}
+    set {_uniqueStorage()._outsideSpecRangeShare = newValue}
+  }
+
+  public var hasOutsideReferenceRangeShare_p: Bool {
+    get {_storage._hasOutsideReferenceRangeShare_p}
+    set {_uniqueStorage()._hasOutsideReferenceRangeShare_p = newValue}
+  }
+
+  public var outsideReferenceRangeShare: Double {
+    get {_storage._outsideReferenceRangeShare}
+    set {_uniqueStorage()._outsideReferenceRangeShare = newValue}
+  }
+
+  public var hasNewCategories_p: Bool {
+    get {_storage._hasNewCategories_p}
+    set {_uniqueStorage()._hasNewCategories_p = newValue}
+  }
+
+  public var newCategories: UInt64 {
+    get {_storage._newCategories}
+    set {_uniqueStorage()._newCategories = newValue}
+  }
+
+  public var newCategoryValues: UInt64 {
+    get {_storage._newCategoryValues}
+    set {_uniqueStorage()._newCategoryValues = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "infranaut.v1"
@@ -652,6 +991,10 @@ nonisolated extension Infranaut_V1_ReferencePolicy: SwiftProtobuf._ProtoNameProv
 
 nonisolated extension Infranaut_V1_ApplyOutcome: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0APPLY_OUTCOME_UNSPECIFIED\0\u{1}APPLY_OUTCOME_CREATED\0\u{1}APPLY_OUTCOME_CONFIGURED\0\u{1}APPLY_OUTCOME_UNCHANGED\0")
+}
+
+nonisolated extension Infranaut_V1_SegmentKind: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SEGMENT_KIND_UNSPECIFIED\0\u{1}SEGMENT_KIND_VALUE\0\u{1}SEGMENT_KIND_MISSING\0\u{1}SEGMENT_KIND_OTHER\0")
 }
 
 nonisolated extension Infranaut_V1_ModelSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -1482,6 +1825,522 @@ nonisolated extension Infranaut_V1_ListModelsResponse: SwiftProtobuf.Message, Sw
     if lhs._status != rhs._status {return false}
     if lhs.models != rhs.models {return false}
     if lhs.unreachable != rhs.unreachable {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_WindowsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".WindowsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_id\0\u{3}filter_version\0\u{1}version\0\u{3}segment_column\0\u{3}segment_value\0\u{3}whole_model_only\0\u{1}last\0\u{3}include_open\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.modelID) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.filterVersion) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.version) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.segmentColumn) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.segmentValue) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.wholeModelOnly) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.last) }()
+      case 8: try { try decoder.decodeSingularBoolField(value: &self.includeOpen) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.modelID.isEmpty {
+      try visitor.visitSingularStringField(value: self.modelID, fieldNumber: 1)
+    }
+    if self.filterVersion != false {
+      try visitor.visitSingularBoolField(value: self.filterVersion, fieldNumber: 2)
+    }
+    if !self.version.isEmpty {
+      try visitor.visitSingularStringField(value: self.version, fieldNumber: 3)
+    }
+    if !self.segmentColumn.isEmpty {
+      try visitor.visitSingularStringField(value: self.segmentColumn, fieldNumber: 4)
+    }
+    if !self.segmentValue.isEmpty {
+      try visitor.visitSingularStringField(value: self.segmentValue, fieldNumber: 5)
+    }
+    if self.wholeModelOnly != false {
+      try visitor.visitSingularBoolField(value: self.wholeModelOnly, fieldNumber: 6)
+    }
+    if self.last != 0 {
+      try visitor.visitSingularUInt32Field(value: self.last, fieldNumber: 7)
+    }
+    if self.includeOpen != false {
+      try visitor.visitSingularBoolField(value: self.includeOpen, fieldNumber: 8)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_WindowsRequest, rhs: Infranaut_V1_WindowsRequest) -> Bool {
+    if lhs.modelID != rhs.modelID {return false}
+    if lhs.filterVersion != rhs.filterVersion {return false}
+    if lhs.version != rhs.version {return false}
+    if lhs.segmentColumn != rhs.segmentColumn {return false}
+    if lhs.segmentValue != rhs.segmentValue {return false}
+    if lhs.wholeModelOnly != rhs.wholeModelOnly {return false}
+    if lhs.last != rhs.last {return false}
+    if lhs.includeOpen != rhs.includeOpen {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_WindowsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".WindowsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}windows\0\u{3}rejected_future_rows\0\u{3}rejected_window_limit_rows\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._status) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.windows) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.rejectedFutureRows) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.rejectedWindowLimitRows) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._status {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.windows.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.windows, fieldNumber: 2)
+    }
+    if self.rejectedFutureRows != 0 {
+      try visitor.visitSingularUInt64Field(value: self.rejectedFutureRows, fieldNumber: 3)
+    }
+    if self.rejectedWindowLimitRows != 0 {
+      try visitor.visitSingularUInt64Field(value: self.rejectedWindowLimitRows, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_WindowsResponse, rhs: Infranaut_V1_WindowsResponse) -> Bool {
+    if lhs._status != rhs._status {return false}
+    if lhs.windows != rhs.windows {return false}
+    if lhs.rejectedFutureRows != rhs.rejectedFutureRows {return false}
+    if lhs.rejectedWindowLimitRows != rhs.rejectedWindowLimitRows {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_WindowInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".WindowInfo"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}start_unix_ms\0\u{3}end_unix_ms\0\u{1}version\0\u{3}segment_column\0\u{3}segment_value\0\u{3}segment_kind\0\u{1}open\0\u{1}rows\0\u{3}late_rows\0\u{3}drift_share\0\u{3}dataset_drift\0\u{3}drifted_count\0\u{3}has_expected_rows\0\u{3}expected_rows\0\u{1}features\0\u{1}prediction\0\u{3}schema_added\0\u{3}schema_missing\0\u{3}schema_changed_type\0")
+
+  fileprivate class _StorageClass {
+    var _startUnixMs: Int64 = 0
+    var _endUnixMs: Int64 = 0
+    var _version: String = String()
+    var _segmentColumn: String = String()
+    var _segmentValue: String = String()
+    var _segmentKind: Infranaut_V1_SegmentKind = .unspecified
+    var _open: Bool = false
+    var _rows: UInt64 = 0
+    var _lateRows: UInt64 = 0
+    var _driftShare: Double = 0
+    var _datasetDrift: Bool = false
+    var _driftedCount: UInt32 = 0
+    var _hasExpectedRows_p: Bool = false
+    var _expectedRows: Double = 0
+    var _features: [Infranaut_V1_FeatureWindowInfo] = []
+    var _prediction: Infranaut_V1_FeatureWindowInfo? = nil
+    var _schemaAdded: [String] = []
+    var _schemaMissing: [String] = []
+    var _schemaChangedType: [String] = []
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _startUnixMs = source._startUnixMs
+      _endUnixMs = source._endUnixMs
+      _version = source._version
+      _segmentColumn = source._segmentColumn
+      _segmentValue = source._segmentValue
+      _segmentKind = source._segmentKind
+      _open = source._open
+      _rows = source._rows
+      _lateRows = source._lateRows
+      _driftShare = source._driftShare
+      _datasetDrift = source._datasetDrift
+      _driftedCount = source._driftedCount
+      _hasExpectedRows_p = source._hasExpectedRows_p
+      _expectedRows = source._expectedRows
+      _features = source._features
+      _prediction = source._prediction
+      _schemaAdded = source._schemaAdded
+      _schemaMissing = source._schemaMissing
+      _schemaChangedType = source._schemaChangedType
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularInt64Field(value: &_storage._startUnixMs) }()
+        case 2: try { try decoder.decodeSingularInt64Field(value: &_storage._endUnixMs) }()
+        case 3: try { try decoder.decodeSingularStringField(value: &_storage._version) }()
+        case 4: try { try decoder.decodeSingularStringField(value: &_storage._segmentColumn) }()
+        case 5: try { try decoder.decodeSingularStringField(value: &_storage._segmentValue) }()
+        case 6: try { try decoder.decodeSingularEnumField(value: &_storage._segmentKind) }()
+        case 7: try { try decoder.decodeSingularBoolField(value: &_storage._open) }()
+        case 8: try { try decoder.decodeSingularUInt64Field(value: &_storage._rows) }()
+        case 9: try { try decoder.decodeSingularUInt64Field(value: &_storage._lateRows) }()
+        case 10: try { try decoder.decodeSingularDoubleField(value: &_storage._driftShare) }()
+        case 11: try { try decoder.decodeSingularBoolField(value: &_storage._datasetDrift) }()
+        case 12: try { try decoder.decodeSingularUInt32Field(value: &_storage._driftedCount) }()
+        case 13: try { try decoder.decodeSingularBoolField(value: &_storage._hasExpectedRows_p) }()
+        case 14: try { try decoder.decodeSingularDoubleField(value: &_storage._expectedRows) }()
+        case 15: try { try decoder.decodeRepeatedMessageField(value: &_storage._features) }()
+        case 16: try { try decoder.decodeSingularMessageField(value: &_storage._prediction) }()
+        case 17: try { try decoder.decodeRepeatedStringField(value: &_storage._schemaAdded) }()
+        case 18: try { try decoder.decodeRepeatedStringField(value: &_storage._schemaMissing) }()
+        case 19: try { try decoder.decodeRepeatedStringField(value: &_storage._schemaChangedType) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._startUnixMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._startUnixMs, fieldNumber: 1)
+      }
+      if _storage._endUnixMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._endUnixMs, fieldNumber: 2)
+      }
+      if !_storage._version.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._version, fieldNumber: 3)
+      }
+      if !_storage._segmentColumn.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._segmentColumn, fieldNumber: 4)
+      }
+      if !_storage._segmentValue.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._segmentValue, fieldNumber: 5)
+      }
+      if _storage._segmentKind != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._segmentKind, fieldNumber: 6)
+      }
+      if _storage._open != false {
+        try visitor.visitSingularBoolField(value: _storage._open, fieldNumber: 7)
+      }
+      if _storage._rows != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._rows, fieldNumber: 8)
+      }
+      if _storage._lateRows != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._lateRows, fieldNumber: 9)
+      }
+      if _storage._driftShare.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._driftShare, fieldNumber: 10)
+      }
+      if _storage._datasetDrift != false {
+        try visitor.visitSingularBoolField(value: _storage._datasetDrift, fieldNumber: 11)
+      }
+      if _storage._driftedCount != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._driftedCount, fieldNumber: 12)
+      }
+      if _storage._hasExpectedRows_p != false {
+        try visitor.visitSingularBoolField(value: _storage._hasExpectedRows_p, fieldNumber: 13)
+      }
+      if _storage._expectedRows.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._expectedRows, fieldNumber: 14)
+      }
+      if !_storage._features.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._features, fieldNumber: 15)
+      }
+      try { if let v = _storage._prediction {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
+      } }()
+      if !_storage._schemaAdded.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._schemaAdded, fieldNumber: 17)
+      }
+      if !_storage._schemaMissing.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._schemaMissing, fieldNumber: 18)
+      }
+      if !_storage._schemaChangedType.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._schemaChangedType, fieldNumber: 19)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_WindowInfo, rhs: Infranaut_V1_WindowInfo) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._startUnixMs != rhs_storage._startUnixMs {return false}
+        if _storage._endUnixMs != rhs_storage._endUnixMs {return false}
+        if _storage._version != rhs_storage._version {return false}
+        if _storage._segmentColumn != rhs_storage._segmentColumn {return false}
+        if _storage._segmentValue != rhs_storage._segmentValue {return false}
+        if _storage._segmentKind != rhs_storage._segmentKind {return false}
+        if _storage._open != rhs_storage._open {return false}
+        if _storage._rows != rhs_storage._rows {return false}
+        if _storage._lateRows != rhs_storage._lateRows {return false}
+        if _storage._driftShare != rhs_storage._driftShare {return false}
+        if _storage._datasetDrift != rhs_storage._datasetDrift {return false}
+        if _storage._driftedCount != rhs_storage._driftedCount {return false}
+        if _storage._hasExpectedRows_p != rhs_storage._hasExpectedRows_p {return false}
+        if _storage._expectedRows != rhs_storage._expectedRows {return false}
+        if _storage._features != rhs_storage._features {return false}
+        if _storage._prediction != rhs_storage._prediction {return false}
+        if _storage._schemaAdded != rhs_storage._schemaAdded {return false}
+        if _storage._schemaMissing != rhs_storage._schemaMissing {return false}
+        if _storage._schemaChangedType != rhs_storage._schemaChangedType {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_FeatureWindowInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".FeatureWindowInfo"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}type\0\u{1}method\0\u{3}has_score\0\u{1}score\0\u{1}threshold\0\u{1}drift\0\u{1}note\0\u{1}values\0\u{3}missing_rate\0\u{3}has_missing_rate_change\0\u{3}missing_rate_change\0\u{3}type_mismatches\0\u{3}non_finite\0\u{3}has_outside_spec_range_share\0\u{3}outside_spec_range_share\0\u{3}has_outside_reference_range_share\0\u{3}outside_reference_range_share\0\u{3}has_new_categories\0\u{3}new_categories\0\u{3}new_category_values\0")
+
+  fileprivate class _StorageClass {
+    var _name: String = String()
+    var _type: String = String()
+    var _method: String = String()
+    var _hasScore_p: Bool = false
+    var _score: Double = 0
+    var _threshold: Double = 0
+    var _drift: Bool = false
+    var _note: String = String()
+    var _values: UInt64 = 0
+    var _missingRate: Double = 0
+    var _hasMissingRateChange_p: Bool = false
+    var _missingRateChange: Double = 0
+    var _typeMismatches: UInt64 = 0
+    var _nonFinite: UInt64 = 0
+    var _hasOutsideSpecRangeShare_p: Bool = false
+    var _outsideSpecRangeShare: Double = 0
+    var _hasOutsideReferenceRangeShare_p: Bool = false
+    var _outsideReferenceRangeShare: Double = 0
+    var _hasNewCategories_p: Bool = false
+    var _newCategories: UInt64 = 0
+    var _newCategoryValues: UInt64 = 0
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _name = source._name
+      _type = source._type
+      _method = source._method
+      _hasScore_p = source._hasScore_p
+      _score = source._score
+      _threshold = source._threshold
+      _drift = source._drift
+      _note = source._note
+      _values = source._values
+      _missingRate = source._missingRate
+      _hasMissingRateChange_p = source._hasMissingRateChange_p
+      _missingRateChange = source._missingRateChange
+      _typeMismatches = source._typeMismatches
+      _nonFinite = source._nonFinite
+      _hasOutsideSpecRangeShare_p = source._hasOutsideSpecRangeShare_p
+      _outsideSpecRangeShare = source._outsideSpecRangeShare
+      _hasOutsideReferenceRangeShare_p = source._hasOutsideReferenceRangeShare_p
+      _outsideReferenceRangeShare = source._outsideReferenceRangeShare
+      _hasNewCategories_p = source._hasNewCategories_p
+      _newCategories = source._newCategories
+      _newCategoryValues = source._newCategoryValues
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._name) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._type) }()
+        case 3: try { try decoder.decodeSingularStringField(value: &_storage._method) }()
+        case 4: try { try decoder.decodeSingularBoolField(value: &_storage._hasScore_p) }()
+        case 5: try { try decoder.decodeSingularDoubleField(value: &_storage._score) }()
+        case 6: try { try decoder.decodeSingularDoubleField(value: &_storage._threshold) }()
+        case 7: try { try decoder.decodeSingularBoolField(value: &_storage._drift) }()
+        case 8: try { try decoder.decodeSingularStringField(value: &_storage._note) }()
+        case 9: try { try decoder.decodeSingularUInt64Field(value: &_storage._values) }()
+        case 10: try { try decoder.decodeSingularDoubleField(value: &_storage._missingRate) }()
+        case 11: try { try decoder.decodeSingularBoolField(value: &_storage._hasMissingRateChange_p) }()
+        case 12: try { try decoder.decodeSingularDoubleField(value: &_storage._missingRateChange) }()
+        case 13: try { try decoder.decodeSingularUInt64Field(value: &_storage._typeMismatches) }()
+        case 14: try { try decoder.decodeSingularUInt64Field(value: &_storage._nonFinite) }()
+        case 15: try { try decoder.decodeSingularBoolField(value: &_storage._hasOutsideSpecRangeShare_p) }()
+        case 16: try { try decoder.decodeSingularDoubleField(value: &_storage._outsideSpecRangeShare) }()
+        case 17: try { try decoder.decodeSingularBoolField(value: &_storage._hasOutsideReferenceRangeShare_p) }()
+        case 18: try { try decoder.decodeSingularDoubleField(value: &_storage._outsideReferenceRangeShare) }()
+        case 19: try { try decoder.decodeSingularBoolField(value: &_storage._hasNewCategories_p) }()
+        case 20: try { try decoder.decodeSingularUInt64Field(value: &_storage._newCategories) }()
+        case 21: try { try decoder.decodeSingularUInt64Field(value: &_storage._newCategoryValues) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      if !_storage._name.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._name, fieldNumber: 1)
+      }
+      if !_storage._type.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._type, fieldNumber: 2)
+      }
+      if !_storage._method.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._method, fieldNumber: 3)
+      }
+      if _storage._hasScore_p != false {
+        try visitor.visitSingularBoolField(value: _storage._hasScore_p, fieldNumber: 4)
+      }
+      if _storage._score.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._score, fieldNumber: 5)
+      }
+      if _storage._threshold.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._threshold, fieldNumber: 6)
+      }
+      if _storage._drift != false {
+        try visitor.visitSingularBoolField(value: _storage._drift, fieldNumber: 7)
+      }
+      if !_storage._note.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._note, fieldNumber: 8)
+      }
+      if _storage._values != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._values, fieldNumber: 9)
+      }
+      if _storage._missingRate.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._missingRate, fieldNumber: 10)
+      }
+      if _storage._hasMissingRateChange_p != false {
+        try visitor.visitSingularBoolField(value: _storage._hasMissingRateChange_p, fieldNumber: 11)
+      }
+      if _storage._missingRateChange.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._missingRateChange, fieldNumber: 12)
+      }
+      if _storage._typeMismatches != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._typeMismatches, fieldNumber: 13)
+      }
+      if _storage._nonFinite != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._nonFinite, fieldNumber: 14)
+      }
+      if _storage._hasOutsideSpecRangeShare_p != false {
+        try visitor.visitSingularBoolField(value: _storage._hasOutsideSpecRangeShare_p, fieldNumber: 15)
+      }
+      if _storage._outsideSpecRangeShare.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._outsideSpecRangeShare, fieldNumber: 16)
+      }
+      if _storage._hasOutsideReferenceRangeShare_p != false {
+        try visitor.visitSingularBoolField(value: _storage._hasOutsideReferenceRangeShare_p, fieldNumber: 17)
+      }
+      if _storage._outsideReferenceRangeShare.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._outsideReferenceRangeShare, fieldNumber: 18)
+      }
+      if _storage._hasNewCategories_p != false {
+        try visitor.visitSingularBoolField(value: _storage._hasNewCategories_p, fieldNumber: 19)
+      }
+      if _storage._newCategories != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._newCategories, fieldNumber: 20)
+      }
+      if _storage._newCategoryValues != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._newCategoryValues, fieldNumber: 21)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_FeatureWindowInfo, rhs: Infranaut_V1_FeatureWindowInfo) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._name != rhs_storage._name {return false}
+        if _storage._type != rhs_storage._type {return false}
+        if _storage._method != rhs_storage._method {return false}
+        if _storage._hasScore_p != rhs_storage._hasScore_p {return false}
+        if _storage._score != rhs_storage._score {return false}
+        if _storage._threshold != rhs_storage._threshold {return false}
+        if _storage._drift != rhs_storage._drift {return false}
+        if _storage._note != rhs_storage._note {return false}
+        if _storage._values != rhs_storage._values {return false}
+        if _storage._missingRate != rhs_storage._missingRate {return false}
+        if _storage._hasMissingRateChange_p != rhs_storage._hasMissingRateChange_p {return false}
+        if _storage._missingRateChange != rhs_storage._missingRateChange {return false}
+        if _storage._typeMismatches != rhs_storage._typeMismatches {return false}
+        if _storage._nonFinite != rhs_storage._nonFinite {return false}
+        if _storage._hasOutsideSpecRangeShare_p != rhs_storage._hasOutsideSpecRangeShare_p {return false}
+        if _storage._outsideSpecRangeShare != rhs_storage._outsideSpecRangeShare {return false}
+        if _storage._hasOutsideReferenceRangeShare_p != rhs_storage._hasOutsideReferenceRangeShare_p {return false}
+        if _storage._outsideReferenceRangeShare != rhs_storage._outsideReferenceRangeShare {return false}
+        if _storage._hasNewCategories_p != rhs_storage._hasNewCategories_p {return false}
+        if _storage._newCategories != rhs_storage._newCategories {return false}
+        if _storage._newCategoryValues != rhs_storage._newCategoryValues {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

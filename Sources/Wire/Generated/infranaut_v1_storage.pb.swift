@@ -81,6 +81,13 @@ public nonisolated struct Infranaut_V1_StoredOp: @unchecked Sendable {
   /// Clears the value of `modelSpec`. Subsequent reads from it will return its default value.
   public mutating func clearModelSpec() {_uniqueStorage()._modelSpec = nil}
 
+  /// Set instead of `batch` by a leader whose models' windows are due to close by processing time
+  /// (no data for window size + lateness): every model's windows close by `accepted_unix_ms`.
+  public var windowTick: Bool {
+    get {_storage._windowTick}
+    set {_uniqueStorage()._windowTick = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -184,6 +191,9 @@ public nonisolated struct Infranaut_V1_ModelSnapshot: Sendable {
   /// Uploaded reference profiles, one per model version.
   public var references: [Infranaut_V1_ReferenceSnapshot] = []
 
+  /// The model's open windows (Monitoring's ModelWindows, serialized); empty without a spec.
+  public var windows: Data = Data()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -239,7 +249,7 @@ fileprivate nonisolated let _protobuf_package = "infranaut.v1"
 
 nonisolated extension Infranaut_V1_StoredOp: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StoredOp"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{3}idempotency_key\0\u{1}batch\0\u{3}type_mismatches\0\u{3}accepted_unix_ms\0\u{1}term\0\u{3}model_spec\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{3}idempotency_key\0\u{1}batch\0\u{3}type_mismatches\0\u{3}accepted_unix_ms\0\u{1}term\0\u{3}model_spec\0\u{3}window_tick\0")
 
   fileprivate class _StorageClass {
     var _sequence: UInt64 = 0
@@ -249,6 +259,7 @@ nonisolated extension Infranaut_V1_StoredOp: SwiftProtobuf.Message, SwiftProtobu
     var _acceptedUnixMs: Int64 = 0
     var _term: UInt64 = 0
     var _modelSpec: Infranaut_V1_ModelSpecOp? = nil
+    var _windowTick: Bool = false
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -266,6 +277,7 @@ nonisolated extension Infranaut_V1_StoredOp: SwiftProtobuf.Message, SwiftProtobu
       _acceptedUnixMs = source._acceptedUnixMs
       _term = source._term
       _modelSpec = source._modelSpec
+      _windowTick = source._windowTick
     }
   }
 
@@ -291,6 +303,7 @@ nonisolated extension Infranaut_V1_StoredOp: SwiftProtobuf.Message, SwiftProtobu
         case 5: try { try decoder.decodeSingularInt64Field(value: &_storage._acceptedUnixMs) }()
         case 6: try { try decoder.decodeSingularUInt64Field(value: &_storage._term) }()
         case 7: try { try decoder.decodeSingularMessageField(value: &_storage._modelSpec) }()
+        case 8: try { try decoder.decodeSingularBoolField(value: &_storage._windowTick) }()
         default: break
         }
       }
@@ -324,6 +337,9 @@ nonisolated extension Infranaut_V1_StoredOp: SwiftProtobuf.Message, SwiftProtobu
       try { if let v = _storage._modelSpec {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
       } }()
+      if _storage._windowTick != false {
+        try visitor.visitSingularBoolField(value: _storage._windowTick, fieldNumber: 8)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -340,6 +356,7 @@ nonisolated extension Infranaut_V1_StoredOp: SwiftProtobuf.Message, SwiftProtobu
         if _storage._acceptedUnixMs != rhs_storage._acceptedUnixMs {return false}
         if _storage._term != rhs_storage._term {return false}
         if _storage._modelSpec != rhs_storage._modelSpec {return false}
+        if _storage._windowTick != rhs_storage._windowTick {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -445,7 +462,7 @@ nonisolated extension Infranaut_V1_FeatureSnapshot: SwiftProtobuf.Message, Swift
 
 nonisolated extension Infranaut_V1_ModelSnapshot: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelSnapshot"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_id\0\u{1}rows\0\u{1}batches\0\u{1}features\0\u{3}last_event_time_unix_ms\0\u{3}prediction_column\0\u{3}label_column\0\u{3}untyped_missing\0\u{1}spec\0\u{1}generation\0\u{3}spec_updated_unix_ms\0\u{3}purge_after_unix_ms\0\u{1}references\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_id\0\u{1}rows\0\u{1}batches\0\u{1}features\0\u{3}last_event_time_unix_ms\0\u{3}prediction_column\0\u{3}label_column\0\u{3}untyped_missing\0\u{1}spec\0\u{1}generation\0\u{3}spec_updated_unix_ms\0\u{3}purge_after_unix_ms\0\u{1}references\0\u{1}windows\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -466,6 +483,7 @@ nonisolated extension Infranaut_V1_ModelSnapshot: SwiftProtobuf.Message, SwiftPr
       case 11: try { try decoder.decodeSingularInt64Field(value: &self.specUpdatedUnixMs) }()
       case 12: try { try decoder.decodeSingularInt64Field(value: &self.purgeAfterUnixMs) }()
       case 13: try { try decoder.decodeRepeatedMessageField(value: &self.references) }()
+      case 14: try { try decoder.decodeSingularBytesField(value: &self.windows) }()
       default: break
       }
     }
@@ -515,6 +533,9 @@ nonisolated extension Infranaut_V1_ModelSnapshot: SwiftProtobuf.Message, SwiftPr
     if !self.references.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.references, fieldNumber: 13)
     }
+    if !self.windows.isEmpty {
+      try visitor.visitSingularBytesField(value: self.windows, fieldNumber: 14)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -532,6 +553,7 @@ nonisolated extension Infranaut_V1_ModelSnapshot: SwiftProtobuf.Message, SwiftPr
     if lhs.specUpdatedUnixMs != rhs.specUpdatedUnixMs {return false}
     if lhs.purgeAfterUnixMs != rhs.purgeAfterUnixMs {return false}
     if lhs.references != rhs.references {return false}
+    if lhs.windows != rhs.windows {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,0 +1,208 @@
+import Monitoring
+import Wire
+
+/// One model's windows, as its spec declares them (docs/windows.md): the open windows
+/// (Monitoring's ``ModelWindows``, a pure value fed from the op log), the results of windows
+/// closed since the shard's last checkpoint, and late rows counted for results already stored.
+///
+/// Everything here changes only by applying ops, with the ops' own acceptance times as processing
+/// time, so every replica holds the same windows and computes the same results at the same index.
+/// Results are written to the `windows` family by the checkpoint that also writes the model (with
+/// its open windows), so a crash re-derives exactly the results the log after the checkpoint makes.
+struct ModelMonitor: Sendable {
+    private(set) var windows: ModelWindows
+    let config: MonitorConfig
+    /// Columns that play a role (prediction, label, version, id, timestamp): not features.
+    let roles: Set<String>
+    let versionColumn: String
+    let predictionColumn: String
+    /// Closed since the last checkpoint.
+    private(set) var pending: [WindowKey: WindowResult] = [:]
+    /// Late rows for results the last checkpoint already stored.
+    private(set) var lateStored: [WindowKey: UInt64] = [:]
+
+    init(spec: Infranaut_V1_ModelSpec, restoring state: [UInt8]? = nil) throws(ProfileDecodingError) {
+        let settings = Self.settings(spec)
+        if let state, !state.isEmpty {
+            let restored = try ModelWindows(serialized: state)
+            windows = restored.settings == settings ? restored : ModelWindows(settings: settings)
+        } else {
+            windows = ModelWindows(settings: settings)
+        }
+        config = Self.config(spec)
+        roles = Set(
+            [
+                spec.columns.id, spec.columns.timestamp, spec.columns.prediction, spec.columns.label,
+                spec.columns.version,
+            ]
+            .filter { !$0.isEmpty })
+        versionColumn = spec.columns.version
+        predictionColumn = spec.columns.prediction
+    }
+
+    static func settings(_ spec: Infranaut_V1_ModelSpec) -> WindowSettings {
+        let policy: ReferencePolicy =
+            switch spec.reference.policy {
+            case .firstRows: .firstRows(spec.reference.rows)
+            case .previousWindow: .previousWindow
+            default: .uploaded
+            }
+        return WindowSettings(
+            sizeMs: Int64(max(1, spec.window.sizeMs)), latenessMs: Int64(spec.window.latenessMs),
+            segmentColumns: spec.segments, reference: policy)
+    }
+
+    static func config(_ spec: Infranaut_V1_ModelSpec) -> MonitorConfig {
+        func rule(_ method: String, _ threshold: Double) -> DriftRule {
+            DriftRule(method: DriftMethod(rawValue: method) ?? .auto, threshold: threshold > 0 ? threshold : nil)
+        }
+        let features = spec.features.map { feature in
+            Monitoring.FeatureSpec(
+                name: feature.name,
+                type: feature.type == .numeric ? .numeric : feature.type == .boolean ? .boolean : .categorical,
+                range: feature.bounded ? feature.min...feature.max : nil,
+                drift: spec.drift.perFeature[feature.name].map { rule($0.method, $0.threshold) })
+        }
+        var options = DriftOptions()
+        if spec.drift.datasetShare > 0 { options.datasetDriftShare = spec.drift.datasetShare }
+        let declared = Set(spec.features.map(\.name))
+        return MonitorConfig(
+            features: features,
+            prediction: spec.columns.prediction.isEmpty ? nil : Monitoring.FeatureSpec(name: spec.columns.prediction),
+            ignoredColumns: spec.segments.filter { !declared.contains($0) },
+            drift: rule(spec.drift.method, spec.drift.threshold), options: options)
+    }
+
+    /// Feeds one applied batch of live traffic; returns the rows the window logic refused.
+    mutating func add(_ batch: Infranaut_V1_TelemetryBatch, processingTimeMs: Int64) {
+        guard let input = windowBatch(batch) else { return }
+        do throws(WindowBatch.ShapeError) {
+            record(try windows.add(input, processingTimeMs: processingTimeMs))
+        } catch {
+            // Validated batches always have matching lengths; a mismatch is skipped, never fatal.
+        }
+    }
+
+    /// Closes the windows idle for size + lateness by `processingTimeMs`.
+    mutating func tick(processingTimeMs: Int64) {
+        record(windows.tick(processingTimeMs: processingTimeMs))
+    }
+
+    /// Whether a tick at `nowMs` would close something.
+    func isDue(nowMs: Int64) -> Bool {
+        guard windows.openWindowCount > 0, let last = windows.lastDataMs else { return false }
+        return nowMs >= last &+ windows.settings.idleCloseMs
+    }
+
+    mutating func setUploadedReference(_ reference: ReferenceProfile, version: String) {
+        windows.setUploadedReference(reference, version: version)
+    }
+
+    private mutating func record(_ update: WindowUpdate) {
+        for closed in update.closed {
+            var result = evaluate(closed)
+            result.lateRows = pending[result.key]?.lateRows ?? 0
+            pending[result.key] = result
+        }
+        for (key, rows) in update.lateRows {
+            if pending[key] != nil {
+                pending[key]!.lateRows &+= rows
+            } else {
+                lateStored[key, default: 0] &+= rows
+            }
+        }
+        rejected.future &+= update.rejected.future
+        rejected.windowLimit &+= update.rejected.windowLimit
+    }
+
+    /// Rows refused by the window logic (kept in memory; reported by `windows`).
+    private(set) var rejected = RejectedRows()
+
+    /// Hands the results closed since the last checkpoint (and late rows for stored ones) to the
+    /// checkpoint; ``restore(_:)`` puts them back when its write fails.
+    mutating func takeForCheckpoint() -> (results: [WindowKey: WindowResult], late: [WindowKey: UInt64]) {
+        defer {
+            pending = [:]
+            lateStored = [:]
+        }
+        return (pending, lateStored)
+    }
+
+    mutating func restore(_ taken: (results: [WindowKey: WindowResult], late: [WindowKey: UInt64])) {
+        pending.merge(taken.results) { newer, _ in newer }
+        lateStored.merge(taken.late) { $0 &+ $1 }
+    }
+
+    /// The open windows, evaluated so far.
+    func openResults() -> [WindowResult] {
+        windows.openWindows().map(evaluate)
+    }
+
+    /// A segment's windows hold one value of the segment column by construction: that column is
+    /// not compared in them (it would always differ from the whole model's reference).
+    private func evaluate(_ window: EvaluableWindow) -> WindowResult {
+        guard let column = window.window.key.segment?.column else {
+            return WindowResult.evaluate(window.window, reference: window.reference, config: config)
+        }
+        var narrowed = config
+        narrowed.features.removeAll { $0.name == column }
+        narrowed.ignoredColumns.append(column)
+        return WindowResult.evaluate(window.window, reference: window.reference, config: narrowed)
+    }
+
+    /// `batch` as the window logic reads it: role columns left out, the prediction apart, the
+    /// version per row when the spec names a version column.
+    private func windowBatch(_ batch: Infranaut_V1_TelemetryBatch) -> WindowBatch? {
+        let rows = Int(batch.rowCount)
+        guard rows > 0 else { return nil }
+        var columns: [WindowColumn] = []
+        var prediction: WindowColumn?
+        var versions: WindowBatch.Versions = .batch(batch.version)
+        let predictionName = predictionColumn.isEmpty ? batch.predictionColumn : predictionColumn
+        for column in batch.columns {
+            if column.name == versionColumn, case .strings(let values)? = column.values {
+                versions = .perRow(values.values)
+                continue
+            }
+            guard let converted = Self.windowColumn(column) else { continue }
+            if column.name == predictionName {
+                prediction = converted
+            } else if !roles.contains(column.name) && column.name != batch.labelColumn {
+                columns.append(converted)
+            }
+        }
+        return WindowBatch(
+            rowCount: rows, eventTimesMs: batch.eventTimeUnixMs.isEmpty ? nil : batch.eventTimeUnixMs,
+            versions: versions, columns: columns, prediction: prediction)
+    }
+
+    private static func windowColumn(_ column: Infranaut_V1_Column) -> WindowColumn? {
+        switch column.values {
+        case .doubles(let values)?:
+            return WindowColumn(name: column.name, values: .numbers(values.values))
+        case .strings(let values)?:
+            return WindowColumn(
+                name: column.name, values: .strings(values.values), missingRows: values.missingRows.map(Int.init))
+        case .bools(let values)?:
+            return WindowColumn(
+                name: column.name, values: .bools(values.values), missingRows: values.missingRows.map(Int.init))
+        case nil:
+            return nil
+        }
+    }
+}
+
+extension ReferenceState {
+    /// The uploaded reference as the window logic compares with it.
+    func profile(predictionColumn: String) -> ReferenceProfile {
+        var columns: [ColumnProfile] = []
+        var prediction: ColumnProfile?
+        for name in featureOrder {
+            guard let feature = features[name] else { continue }
+            let profile = feature.columnProfile
+            if name == predictionColumn { prediction = profile } else { columns.append(profile) }
+        }
+        let span = lastEventUnixMs > firstEventUnixMs ? lastEventUnixMs - firstEventUnixMs : nil
+        return ReferenceProfile(columns: columns, prediction: prediction, rows: rows, spanMs: span)
+    }
+}

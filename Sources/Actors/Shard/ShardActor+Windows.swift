@@ -1,0 +1,161 @@
+import Foundation
+import Monitoring
+import Storage
+public import Wire
+
+/// Window results (docs/windows.md): closed windows are read from the `windows` family and from
+/// the results closed since the last checkpoint; open ones are evaluated on the spot.
+extension ShardActor {
+    /// Proposes a tick op when this replica leads and a model's windows are due to close by
+    /// processing time (no data for window size + lateness), so every replica closes them at the
+    /// same index. Called every second by the node.
+    public func closeIdleWindows() async {
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        guard state == .serving, raft?.role == .leader, !activities.ticking, models.windowsDue(nowMs: now) else {
+            return
+        }
+        activities.ticking = true
+        defer { activities.ticking = false }
+        let op = Infranaut_V1_StoredOp.with {
+            $0.windowTick = true
+            $0.acceptedUnixMs = now
+        }
+        guard let command = try? encode(op) else { return }
+        _ = await propose(command, op: op)
+    }
+
+    /// `request.modelID`'s window results, oldest first, filtered as asked. Call after
+    /// ``readIndex()`` confirmed leadership.
+    public func windows(_ request: Infranaut_V1_WindowsRequest) -> Infranaut_V1_WindowsResponse {
+        guard let held = models[request.modelID] else {
+            return .with {
+                $0.status = Infranaut_V1_Status(
+                    code: .notFound, message: "model \"\(request.modelID)\" does not exist in this cluster")
+            }
+        }
+        guard let monitor = held.monitor else {
+            return .with {
+                $0.status = Infranaut_V1_Status(
+                    code: .notFound,
+                    message:
+                        "model \"\(request.modelID)\" has no windows: apply a spec for it (infranaut apply) to declare them"
+                )
+            }
+        }
+        var byKey: [WindowKey: WindowResult] = [:]
+        do throws(StorageError) {
+            let prefix = StorageKeys.Windows.modelPrefix(shard: shard, model: request.modelID)
+            try store.database.scan(prefix: prefix, in: store.windows) { (entry) throws(StorageError) -> Bool in
+                if let result = try? WindowResult(serialized: entry.value) { byKey[result.key] = result }
+                return true
+            }
+        } catch {
+            return .with {
+                $0.status = Infranaut_V1_Status(
+                    code: .unavailable, message: "the window results could not be read: \(error)")
+            }
+        }
+        for (key, rows) in monitor.lateStored { byKey[key]?.lateRows &+= rows }
+        for (key, result) in monitor.pending { byKey[key] = result }
+        var results = Array(byKey.values)
+        if request.includeOpen { results += monitor.openResults() }
+        results = results.filter { Self.matches($0.key, request) }
+        results.sort { $0.key < $1.key }
+        if request.last > 0 {
+            // The newest `last` of each series.
+            var perSeries: [SeriesKey: Int] = [:]
+            results = results.reversed().filter { result in
+                perSeries[result.key.series, default: 0] += 1
+                return perSeries[result.key.series]! <= Int(request.last)
+            }.reversed()
+        }
+        return .with {
+            $0.status = .ok
+            $0.windows = results.map(\.wire)
+            $0.rejectedFutureRows = monitor.rejected.future
+            $0.rejectedWindowLimitRows = monitor.rejected.windowLimit
+        }
+    }
+
+    static func matches(_ key: WindowKey, _ request: Infranaut_V1_WindowsRequest) -> Bool {
+        if request.filterVersion && key.version != request.version { return false }
+        if request.wholeModelOnly { return key.segment == nil }
+        guard !request.segmentColumn.isEmpty else { return true }
+        guard let segment = key.segment, segment.column == request.segmentColumn else { return false }
+        if case .value(let value) = segment.value { return value == request.segmentValue }
+        return false
+    }
+}
+
+extension WindowResult {
+    var wire: Infranaut_V1_WindowInfo {
+        .with { info in
+            info.startUnixMs = key.startMs
+            info.endUnixMs = endMs
+            info.version = key.version
+            if let segment = key.segment {
+                info.segmentColumn = segment.column
+                switch segment.value {
+                case .value(let value):
+                    info.segmentKind = .value
+                    info.segmentValue = value
+                case .missing: info.segmentKind = .missing
+                case .other: info.segmentKind = .other
+                }
+            }
+            info.open = isOpen
+            info.rows = rows
+            info.lateRows = lateRows
+            info.driftShare = driftShare
+            info.datasetDrift = datasetDrift
+            info.driftedCount = UInt32(clamping: driftedCount)
+            if let expectedRows {
+                info.hasExpectedRows_p = true
+                info.expectedRows = expectedRows
+            }
+            info.features = features.map(\.wire)
+            if let prediction { info.prediction = prediction.wire }
+            info.schemaAdded = schema.added
+            info.schemaMissing = schema.missing
+            info.schemaChangedType = schema.changedType
+        }
+    }
+}
+
+extension FeatureResult {
+    var wire: Infranaut_V1_FeatureWindowInfo {
+        .with { info in
+            info.name = name
+            info.type = type.rawValue
+            info.method = method?.rawValue ?? ""
+            if let score {
+                info.hasScore_p = true
+                info.score = score
+            }
+            info.threshold = threshold ?? 0
+            info.drift = drift
+            info.note = note ?? ""
+            info.values = values
+            info.missingRate = missingRate
+            if let missingRateChange {
+                info.hasMissingRateChange_p = true
+                info.missingRateChange = missingRateChange
+            }
+            info.typeMismatches = typeMismatches
+            info.nonFinite = nonFinite
+            if let outsideSpecRangeShare {
+                info.hasOutsideSpecRangeShare_p = true
+                info.outsideSpecRangeShare = outsideSpecRangeShare
+            }
+            if let outsideReferenceRangeShare {
+                info.hasOutsideReferenceRangeShare_p = true
+                info.outsideReferenceRangeShare = outsideReferenceRangeShare
+            }
+            if let newCategories {
+                info.hasNewCategories_p = true
+                info.newCategories = newCategories
+                info.newCategoryValues = newCategoryValues ?? 0
+            }
+        }
+    }
+}

@@ -1,0 +1,181 @@
+import ArgumentParser
+import Foundation
+import Wire
+
+/// `infranaut windows`: a model's window results, oldest first (docs/windows.md).
+struct WindowsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "windows",
+        abstract: "Show a model's windows: drift per feature, data quality and volume, oldest first.")
+
+    @OptionGroup var target: NodeTarget
+
+    @Option(help: "Model id.")
+    var model: String
+
+    @Option(help: "Only this model version's windows.")
+    var version: String?
+
+    @Option(help: "Only one segment's windows: COLUMN=VALUE (or 'none' for the whole model's only).")
+    var segment: String?
+
+    @Option(help: "The newest N windows of each series.")
+    var last: UInt32 = 0
+
+    @Flag(name: .customLong("include-open"), help: "Also the open windows, evaluated so far.")
+    var includeOpen = false
+
+    @Flag(help: "Print the windows as JSON.")
+    var json = false
+
+    func validate() throws {
+        if let segment, segment != "none", !segment.contains("=") {
+            throw ValidationError("--segment takes COLUMN=VALUE, or none")
+        }
+    }
+
+    func run() async throws {
+        let client = try target.client()
+        defer { client.close() }
+        let response = try await client.send(
+            .with {
+                $0.version = 1
+                $0.windows = .with {
+                    $0.modelID = model
+                    if let version {
+                        $0.filterVersion = true
+                        $0.version = version
+                    }
+                    if segment == "none" {
+                        $0.wholeModelOnly = true
+                    } else if let segment, let cut = segment.firstIndex(of: "=") {
+                        $0.segmentColumn = String(segment[..<cut])
+                        $0.segmentValue = String(segment[segment.index(after: cut)...])
+                    }
+                    $0.last = last
+                    $0.includeOpen = includeOpen
+                }
+            })
+        guard response.outcome.code == .ok else { throw CLIError("\(target.node): \(statusLine(response.outcome))") }
+        let reply = response.windows
+        if json {
+            try printJSON(Listing(model: model, windows: reply.windows.map(Window.init)))
+            return
+        }
+        var table = [["START (UTC)", "VERSION", "SEGMENT", "ROWS", "LATE", "DRIFT SHARE", "DRIFTING"]]
+        for window in reply.windows {
+            let drifting = window.features.filter(\.drift).map(\.name)
+            table.append([
+                rfc3339(window.startUnixMs) + (window.open ? " (open)" : ""),
+                window.version.isEmpty ? "-" : window.version,
+                Self.segmentText(window) ?? "all", "\(window.rows)", "\(window.lateRows)",
+                String(format: "%.2f", window.driftShare) + (window.datasetDrift ? " DRIFT" : ""),
+                drifting.isEmpty ? "-" : drifting.joined(separator: ", "),
+            ])
+        }
+        printTable(table)
+        if reply.rejectedFutureRows + reply.rejectedWindowLimitRows > 0 {
+            print(
+                "rows refused by the windows: \(reply.rejectedFutureRows) dated over 1 h ahead, \(reply.rejectedWindowLimitRows) beyond the open-window limit"
+            )
+        }
+    }
+
+    static func segmentText(_ window: Infranaut_V1_WindowInfo) -> String? {
+        guard !window.segmentColumn.isEmpty else { return nil }
+        switch window.segmentKind {
+        case .missing: return "\(window.segmentColumn)=(missing)"
+        case .other: return "\(window.segmentColumn)=(other)"
+        default: return "\(window.segmentColumn)=\(window.segmentValue)"
+        }
+    }
+
+    struct Listing: Encodable {
+        var model: String
+        var windows: [Window]
+    }
+
+    struct Window: Encodable {
+        var start: String
+        var end: String
+        var version: String
+        var segment: [String: String]?
+        var open: Bool
+        var rows: UInt64
+        var late_rows: UInt64
+        var drift_share: Double
+        var dataset_drift: Bool
+        var features: [Feature]
+        var prediction: Feature?
+        var quality: Quality
+        var performance: String?
+
+        init(_ w: Infranaut_V1_WindowInfo) {
+            start = rfc3339(w.startUnixMs)
+            end = rfc3339(w.endUnixMs)
+            version = w.version
+            segment =
+                w.segmentColumn.isEmpty
+                ? nil
+                : [
+                    w.segmentColumn: w.segmentKind == .value
+                        ? w.segmentValue : w.segmentKind == .missing ? "(missing)" : "(other)"
+                ]
+            open = w.open
+            rows = w.rows
+            late_rows = w.lateRows
+            drift_share = w.driftShare
+            dataset_drift = w.datasetDrift
+            features = w.features.map(Feature.init)
+            prediction = w.hasPrediction ? Feature(w.prediction) : nil
+            quality = Quality(
+                expected_rows: w.hasExpectedRows_p ? w.expectedRows : nil, schema_added: w.schemaAdded,
+                schema_missing: w.schemaMissing, schema_changed_type: w.schemaChangedType)
+        }
+    }
+
+    struct Quality: Encodable {
+        var expected_rows: Double?
+        var schema_added: [String]
+        var schema_missing: [String]
+        var schema_changed_type: [String]
+    }
+
+    struct Feature: Encodable {
+        var name: String
+        var type: String
+        var method: String?
+        var score: Double?
+        var threshold: Double?
+        var drift: Bool
+        var note: String?
+        var values: UInt64
+        var missing_rate: Double
+        var missing_rate_change: Double?
+        var type_mismatches: UInt64
+        var non_finite: UInt64
+        var outside_spec_range_share: Double?
+        var outside_reference_range_share: Double?
+        var new_categories: UInt64?
+        var new_category_values: UInt64?
+
+        init(_ f: Infranaut_V1_FeatureWindowInfo) {
+            name = f.name
+            type = f.type
+            method = f.method.isEmpty ? nil : f.method
+            score = f.hasScore_p ? f.score : nil
+            threshold = f.method.isEmpty ? nil : f.threshold
+            drift = f.drift
+            note = f.note.isEmpty ? nil : f.note
+            values = f.values
+            missing_rate = f.missingRate
+            missing_rate_change = f.hasMissingRateChange_p ? f.missingRateChange : nil
+            type_mismatches = f.typeMismatches
+            non_finite = f.nonFinite
+            outside_spec_range_share = f.hasOutsideSpecRangeShare_p ? f.outsideSpecRangeShare : nil
+            outside_reference_range_share = f.hasOutsideReferenceRangeShare_p ? f.outsideReferenceRangeShare : nil
+            new_categories = f.hasNewCategories_p ? f.newCategories : nil
+            new_category_values = f.hasNewCategories_p ? f.newCategoryValues : nil
+        }
+    }
+}

@@ -1,0 +1,166 @@
+import Cluster
+import Drill
+import Foundation
+import Monitoring
+import Testing
+import Wire
+
+private let hour: Int64 = 3_600_000
+
+private let windowSpec = """
+    apiVersion: infranaut.io/v1
+    kind: Model
+    metadata: {name: shifty}
+    spec:
+      features:
+        - {name: f0, type: numeric}
+        - {name: f1, type: numeric}
+        - {name: f2, type: numeric}
+        - {name: region, type: categorical}
+      segments: [region]
+      window: {size: 1h, lateness: 0}
+      reference: {from: upload}
+    """
+
+/// `rows` rows of f0..f2 ~ N(0, 1) (f1 shifted by `shift`) and region a/b, at event times spread
+/// over `[start, start + span)`.
+private func batch(
+    key: String, rows: Int, start: Int64, span: Int64, shift: Double = 0, seed: UInt64, reference: Bool = false
+) -> Infranaut_V1_Request {
+    var random = SplitMix64(seed: seed)
+    func normal() -> Double {
+        let u = Double(random.next() >> 11) / Double(1 << 53) + 1e-12
+        let v = Double(random.next() >> 11) / Double(1 << 53)
+        return (-2 * log(u)).squareRoot() * cos(2 * .pi * v)
+    }
+    let f0 = (0..<rows).map { _ in normal() }
+    let f1 = (0..<rows).map { _ in normal() + shift }
+    let f2 = (0..<rows).map { _ in normal() }
+    return .with {
+        $0.version = 1
+        $0.ingest = .with {
+            $0.idempotencyKey = key
+            $0.batch = .with {
+                $0.modelID = "shifty"
+                $0.rowCount = UInt32(rows)
+                $0.reference = reference
+                $0.eventTimeUnixMs = (0..<rows).map { start + span * Int64($0) / Int64(rows) }
+                $0.columns = [
+                    .with {
+                        $0.name = "f0"
+                        $0.doubles = .with { $0.values = f0 }
+                    },
+                    .with {
+                        $0.name = "f1"
+                        $0.doubles = .with { $0.values = f1 }
+                    },
+                    .with {
+                        $0.name = "f2"
+                        $0.doubles = .with { $0.values = f2 }
+                    },
+                    .with {
+                        $0.name = "region"
+                        $0.strings = .with { $0.values = (0..<rows).map { $0 % 2 == 0 ? "a" : "b" } }
+                    },
+                ]
+            }
+        }
+    }
+}
+
+private func send(_ request: Infranaut_V1_Request, through node: NodeProcess) async throws {
+    let client = try RequestClient(dial: node.address)
+    defer { client.close() }
+    for _ in 0..<20 {
+        if let reply = try? await call(client, request, timeout: .seconds(10)), reply.ingest.status.code == .ok {
+            return
+        }
+        try await Task.sleep(for: .milliseconds(200))
+    }
+    throw NodeTestError("a batch was not acknowledged through \(node.address)")
+}
+
+/// The model's windows as `infranaut windows --json` prints them.
+private func windows(_ node: NodeProcess, _ extra: [String] = []) async throws -> [[String: Any]]? {
+    let run = try await runCLI(["windows", "--node", node.address, "--model", "shifty", "--json"] + extra)
+    guard run.status == 0 else { return nil }
+    let object = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
+    return object?["windows"] as? [[String: Any]]
+}
+
+private func drifting(_ window: [String: Any]) -> [String] {
+    ((window["features"] as? [[String: Any]]) ?? []).filter { $0["drift"] as? Bool == true }.compactMap {
+        $0["name"] as? String
+    }
+}
+
+@Suite("windows on real nodes", .serialized, .timeLimit(.minutes(4)))
+struct WindowProcessTests {
+    @Test(
+        "three hours, one feature shifted in the second: only that window drifts, late rows count, segments are apart, and a new leader serves the same results"
+    )
+    func shiftedHour() async throws {
+        let nodes = try await startCluster(["w1", "w2", "w3"])
+        let path = TestScratch.track(NSTemporaryDirectory() + "windows-\(UInt64.random(in: 0...UInt64.max)).yaml")
+        try windowSpec.write(toFile: path, atomically: true, encoding: .utf8)
+        let applied = try await runCLI(["apply", "-f", path, "--node", nodes[0].address])
+        #expect(applied.status == 0 && applied.stdout.contains("model/shifty created"), "\(applied.stderr)")
+
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let t0 = (now / hour - 5) * hour
+        try await send(
+            batch(key: "ref", rows: 8_000, start: t0 - 24 * hour, span: 24 * hour, seed: 1, reference: true),
+            through: nodes[1])
+        // Three hours of traffic, each in four batches through the three nodes in turn; f1 shifts
+        // in the second hour only. (With these seeds the unshifted features' distances stay under
+        // 0.045, checked against SciPy's wasserstein_distance; the threshold is 0.1.)
+        var sent = 0
+        for h in 0..<3 {
+            for part in 0..<4 {
+                let start = t0 + Int64(h) * hour + Int64(part) * hour / 4
+                try await send(
+                    batch(
+                        key: "h\(h)-\(part)", rows: 1_000, start: start, span: hour / 4, shift: h == 1 ? 1.0 : 0,
+                        seed: UInt64(100 + sent)),
+                    through: nodes[sent % 3])
+                sent += 1
+            }
+        }
+        // A row in the fourth hour moves the watermark past the third.
+        try await send(batch(key: "h3", rows: 2, start: t0 + 3 * hour, span: 60_000, seed: 999), through: nodes[2])
+        // Late: rows of the first hour, after it closed.
+        try await send(batch(key: "late", rows: 5, start: t0 + 600_000, span: 60_000, seed: 998), through: nodes[0])
+
+        let whole = try await windows(nodes[2], ["--segment", "none"])
+        guard let whole, whole.count == 3 else {
+            Issue.record("expected 3 closed whole-model windows, got \(String(describing: whole))")
+            return
+        }
+        #expect(drifting(whole[0]).isEmpty, "\(whole[0])")
+        #expect(drifting(whole[1]) == ["f1"], "\(whole[1])")
+        #expect(drifting(whole[2]).isEmpty, "\(whole[2])")
+        #expect(whole.map { $0["rows"] as? Int } == [4_000, 4_000, 4_000])
+        #expect(whole.map { $0["late_rows"] as? Int } == [5, 0, 0])
+        #expect(whole[1]["dataset_drift"] as? Bool == false)  // one of four features
+
+        // Each region's windows are separate: half the rows, the same verdicts.
+        let regionA = try await windows(nodes[1], ["--segment", "region=a"])
+        #expect(regionA?.map { $0["rows"] as? Int } == [2_000, 2_000, 2_000])
+        #expect(regionA.map { $0.map(drifting) } == [[], ["f1"], []])
+        let open = try await windows(nodes[0], ["--segment", "none", "--include-open"])
+        #expect(open?.count == 4 && open?.last?["open"] as? Bool == true)
+
+        // The leader of the model's group dies; the next one serves the same results.
+        let before = try await runCLI(["windows", "--node", nodes[0].address, "--model", "shifty", "--json"])
+        #expect(before.status == 0 && before.stdout.contains("\"late_rows\" : 5"), "\(before.stderr)")
+        let roles = try await replicaRoles(of: "shifty", asking: nodes[0].address)
+        let leader = nodes.first { $0.address == roles.primary }!
+        leader.kill()
+        let survivor = nodes.first { $0 !== leader }!
+        let same = try await eventually(within: .seconds(30)) {
+            let after = try await runCLI(["windows", "--node", survivor.address, "--model", "shifty", "--json"])
+            return after.status == 0 && after.stdout == before.stdout
+        }
+        #expect(same != nil, "the new leader did not serve the same window results")
+    }
+}
