@@ -71,6 +71,36 @@ echo "== where fraud-v2 lives, and what the cluster holds for it (asked through 
 "$bin" status --node "$(client 1)" --model fraud-v2
 
 echo
+echo "== declaring fraud-v3's monitoring (10 s windows, segments, a reference), then its traffic"
+cat >"$demo/fraud-v3.yaml" <<'SPEC'
+apiVersion: infranaut.io/v1
+kind: Model
+metadata: {name: fraud-v3, labels: {team: payments}}
+spec:
+  task: binary-classification
+  columns: {id: id, timestamp: ts, prediction: score, label: label}
+  features:
+    - {name: f0, type: numeric}
+    - {name: f1, type: numeric}
+    - {name: f2, type: numeric}
+    - {name: f3, type: numeric}
+    - {name: segment, type: categorical}
+  segments: [segment]
+  window: {size: 10s, lateness: 0}
+  reference: {from: upload}
+SPEC
+"$bin" apply -f "$demo/fraud-v3.yaml" --node "$(client 1)"
+"$bin" generate --rows 20000 --features 4 --seed 3 --out "$demo/v3-reference.csv"
+"$bin" push --node "$(client 0)" --model fraud-v3 --file "$demo/v3-reference.csv" --reference \
+    --id-column id --time-column ts --prediction-column score --label-column label
+"$bin" generate --rows 50000 --features 4 --seed 4 --shift 0.3 --out "$demo/v3-current.csv"
+"$bin" push --node "$(client 2)" --model fraud-v3 --file "$demo/v3-current.csv" \
+    --id-column id --time-column ts --prediction-column score --label-column label
+echo
+echo "== fraud-v3's closed windows for the whole model: every other feature is shifted by 0.3 sd"
+"$bin" windows --node "$(client 1)" --model fraud-v3 --segment none
+echo
+echo
 echo "== offline drift of the current file against the reference"
 "$bin" drift --reference "$demo/reference.csv" --current "$demo/current.csv" --columns f0,f1,f2,f3,segment,score
 
@@ -79,6 +109,8 @@ cat <<NEXT
 The cluster keeps running (pids $(cat "$demo"/node*.pid | tr '\n' ' '), logs in $demo/node*.log). Next:
   $bin members --node $(client 0)
   $bin status --node $(client 2) --model fraud-v1 --json
+  $bin get model fraud-v3 --node $(client 0)                              # the spec, as applied (edit and apply again)
+  $bin windows --node $(client 0) --model fraud-v3 --segment segment=alpha --json
   kill -9 $(cat "$demo/node1.pid"); sleep 5; $bin status --node $(client 0) --model fraud-v2   # a node dies: nothing acknowledged is lost
   $bin drill --nodes 5 --kill 1 --rounds 3                               # a failover drill on its own local cluster
   kill $(cat "$demo"/node*.pid | tr '\n' ' ')                            # stop the cluster gracefully
