@@ -65,6 +65,7 @@ struct StatusCommand: AsyncParsableCommand {
         var features_total: UInt64
         var spec_generation: UInt64
         var reference_rows: [String: UInt64]
+        var latest_windows: [WindowsCommand.Window]
     }
 
     /// Fetches the status page by page (at most 1,000 features each, sorted by name) and prints each
@@ -139,7 +140,8 @@ private struct FeaturePrinter {
                 last_event_time_unix_ms: m.lastEventTimeUnixMs,
                 prediction_column: m.predictionColumn.isEmpty ? nil : m.predictionColumn,
                 label_column: m.labelColumn.isEmpty ? nil : m.labelColumn,
-                features_total: page.featuresTotal, spec_generation: m.specGeneration, reference_rows: m.referenceRows)
+                features_total: page.featuresTotal, spec_generation: m.specGeneration, reference_rows: m.referenceRows,
+                latest_windows: m.latestWindows.map(WindowsCommand.Window.init))
             // The header object without its closing brace, reopened for the features array.
             let rendered = try renderJSON(header)
             var text = rendered[..<(rendered.lastIndex(of: "}") ?? rendered.endIndex)]
@@ -152,6 +154,13 @@ private struct FeaturePrinter {
             if m.specGeneration > 0 { Swift.print("spec: generation \(m.specGeneration)") }
             for (version, rows) in m.referenceRows.sorted(by: { $0.key < $1.key }) {
                 Swift.print("reference\(version.isEmpty ? "" : " (version \(version))"): \(rows) rows")
+            }
+            for window in m.latestWindows {
+                let drifting = window.features.filter(\.drift).map(\.name)
+                Swift.print(
+                    "latest window\(window.version.isEmpty ? "" : " (version \(window.version))") \(rfc3339(window.startUnixMs)): \(window.rows) rows, \(window.lateRows) late, drift share "
+                        + String(format: "%.2f", window.driftShare) + (window.datasetDrift ? " (dataset drift)" : "")
+                        + (drifting.isEmpty ? "" : ", drifting: " + drifting.joined(separator: ", ")))
             }
         }
     }

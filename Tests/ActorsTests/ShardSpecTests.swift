@@ -135,6 +135,9 @@ struct ShardSpecTests {
         try harness.crashAndReopen()
         let recovered = try await harness.shard()
         #expect(await recovered.windows(asked) == before)
+        // The newest closed whole-model window is kept with the model for status.
+        let latest = await recovered.status(.with { $0.modelID = "w" })?.model.latestWindows
+        #expect(latest?.map(\.startUnixMs) == [base + 60_000])
         // Segment windows are kept apart: the city column holds two values.
         let cities = await recovered.windows(
             .with {

@@ -88,6 +88,12 @@ private func windows(_ node: NodeProcess, _ extra: [String] = []) async throws -
     return object?["windows"] as? [[String: Any]]
 }
 
+private func rfc3339Text(_ ms: Int64) -> String {
+    let formatter = ISO8601DateFormatter()
+    formatter.timeZone = TimeZone(identifier: "UTC")
+    return formatter.string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
+}
+
 private func drifting(_ window: [String: Any]) -> [String] {
     ((window["features"] as? [[String: Any]]) ?? []).filter { $0["drift"] as? Bool == true }.compactMap {
         $0["name"] as? String
@@ -147,6 +153,11 @@ struct WindowProcessTests {
         let regionA = try await windows(nodes[1], ["--segment", "region=a"])
         #expect(regionA?.map { $0["rows"] as? Int } == [2_000, 2_000, 2_000])
         #expect(regionA.map { $0.map(drifting) } == [[], ["f1"], []])
+        // status names the newest closed window's verdicts next to the all-time figures.
+        let status = try await runCLI(["status", "--node", nodes[1].address, "--model", "shifty"])
+        #expect(
+            status.stdout.contains("latest window \(rfc3339Text(t0 + 2 * hour)): 4000 rows, 0 late, drift share 0.00"),
+            "\(status.stdout)")
         let open = try await windows(nodes[0], ["--segment", "none", "--include-open"])
         #expect(open?.count == 4 && open?.last?["open"] as? Bool == true)
 

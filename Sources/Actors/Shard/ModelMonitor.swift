@@ -20,8 +20,16 @@ struct ModelMonitor: Sendable {
     private(set) var pending: [WindowKey: WindowResult] = [:]
     /// Late rows for results the last checkpoint already stored.
     private(set) var lateStored: [WindowKey: UInt64] = [:]
+    /// The newest closed whole-model window of each version, for `status`.
+    private(set) var latest: [String: WindowResult] = [:]
 
-    init(spec: Infranaut_V1_ModelSpec, restoring state: [UInt8]? = nil) throws(ProfileDecodingError) {
+    init(
+        spec: Infranaut_V1_ModelSpec, restoring state: [UInt8]? = nil, latest stored: [[UInt8]] = []
+    ) throws(ProfileDecodingError) {
+        for bytes in stored {
+            let result = try WindowResult(serialized: bytes)
+            latest[result.key.version] = result
+        }
         let settings = Self.settings(spec)
         if let state, !state.isEmpty {
             let restored = try ModelWindows(serialized: state)
@@ -103,6 +111,9 @@ struct ModelMonitor: Sendable {
             var result = evaluate(closed)
             result.lateRows = pending[result.key]?.lateRows ?? 0
             pending[result.key] = result
+            if result.key.segment == nil, (latest[result.key.version]?.startMs ?? .min) <= result.startMs {
+                latest[result.key.version] = result
+            }
         }
         for (key, rows) in update.lateRows {
             if pending[key] != nil {
@@ -110,6 +121,7 @@ struct ModelMonitor: Sendable {
             } else {
                 lateStored[key, default: 0] &+= rows
             }
+            if latest[key.version]?.key == key { latest[key.version]!.lateRows &+= rows }
         }
         rejected.future &+= update.rejected.future
         rejected.windowLimit &+= update.rejected.windowLimit
@@ -126,6 +138,11 @@ struct ModelMonitor: Sendable {
             lateStored = [:]
         }
         return (pending, lateStored)
+    }
+
+    /// Carries another monitor's newest windows over (a spec change replaces the monitor).
+    mutating func inherit(latest other: [String: WindowResult]) {
+        latest.merge(other) { mine, theirs in mine.startMs >= theirs.startMs ? mine : theirs }
     }
 
     mutating func restore(_ taken: (results: [WindowKey: WindowResult], late: [WindowKey: UInt64])) {

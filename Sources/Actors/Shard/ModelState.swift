@@ -89,7 +89,10 @@ public struct ModelState: Sendable {
         var next =
             (try? ModelMonitor(spec: change.spec, restoring: previous?.windows.serialized()))
             ?? (try! ModelMonitor(spec: change.spec))
-        if var previous { next.restore(previous.takeForCheckpoint()) }
+        if var previous {
+            next.restore(previous.takeForCheckpoint())
+            next.inherit(latest: previous.latest)
+        }
         for (version, reference) in references {
             next.setUploadedReference(
                 reference.profile(predictionColumn: change.spec.columns.prediction), version: version)
@@ -139,6 +142,9 @@ public struct ModelState: Sendable {
             $0.labelColumn = labelColumn
             $0.referenceRows = references.mapValues(\.rows)
             $0.specGeneration = generation
+            if let latest = monitor?.latest {
+                $0.latestWindows = latest.keys.sorted().compactMap { latest[$0]?.wire }
+            }
         }
     }
 
@@ -165,7 +171,12 @@ public struct ModelState: Sendable {
             $0.specUpdatedUnixMs = specUpdatedUnixMs
             $0.purgeAfterUnixMs = purgeAfterUnixMs
             $0.references = references.keys.sorted().compactMap { references[$0]?.snapshot }
-            if let monitor { $0.windows = Data(monitor.windows.serialized()) }
+            if let monitor {
+                $0.windows = Data(monitor.windows.serialized())
+                $0.latestWindows = monitor.latest.keys.sorted().compactMap {
+                    monitor.latest[$0].map { Data($0.serialized()) }
+                }
+            }
         }
     }
 
@@ -189,7 +200,10 @@ public struct ModelState: Sendable {
         for reference in snapshot.references {
             references[reference.version] = try ReferenceState(snapshot: reference)
         }
-        if let spec { monitor = try ModelMonitor(spec: spec, restoring: Array(snapshot.windows)) }
+        if let spec {
+            monitor = try ModelMonitor(
+                spec: spec, restoring: Array(snapshot.windows), latest: snapshot.latestWindows.map { Array($0) })
+        }
     }
 }
 

@@ -189,47 +189,55 @@ public nonisolated struct Infranaut_V1_ModelStatus: Sendable {
   /// The applied spec's generation (0: no spec applied).
   public var specGeneration: UInt64 = 0
 
+  /// The newest closed whole-model window of each model version (docs/windows.md).
+  public var latestWindows: [Infranaut_V1_WindowInfo] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
 
-public nonisolated struct Infranaut_V1_StatusResponse: Sendable {
+public nonisolated struct Infranaut_V1_StatusResponse: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   public var status: Infranaut_V1_Status {
-    get {_status ?? Infranaut_V1_Status()}
-    set {_status = newValue}
+    get {_storage._status ?? Infranaut_V1_Status()}
+    set {_uniqueStorage()._status = newValue}
   }
   /// Returns true if `status` has been explicitly set.
-  public var hasStatus: Bool {self._status != nil}
+  public var hasStatus: Bool {_storage._status != nil}
   /// Clears the value of `status`. Subsequent reads from it will return its default value.
-  public mutating func clearStatus() {self._status = nil}
+  public mutating func clearStatus() {_uniqueStorage()._status = nil}
 
   /// The model's counts and one page of its features (ModelStatus.features, sorted by name).
   public var model: Infranaut_V1_ModelStatus {
-    get {_model ?? Infranaut_V1_ModelStatus()}
-    set {_model = newValue}
+    get {_storage._model ?? Infranaut_V1_ModelStatus()}
+    set {_uniqueStorage()._model = newValue}
   }
   /// Returns true if `model` has been explicitly set.
-  public var hasModel: Bool {self._model != nil}
+  public var hasModel: Bool {_storage._model != nil}
   /// Clears the value of `model`. Subsequent reads from it will return its default value.
-  public mutating func clearModel() {self._model = nil}
+  public mutating func clearModel() {_uniqueStorage()._model = nil}
 
   /// The cursor for the next page (the last name in this one); empty when this page is the last.
-  public var nextFeaturesAfter: String = String()
+  public var nextFeaturesAfter: String {
+    get {_storage._nextFeaturesAfter}
+    set {_uniqueStorage()._nextFeaturesAfter = newValue}
+  }
 
   /// Features the model has in all (typed features; every page lists a part of them).
-  public var featuresTotal: UInt64 = 0
+  public var featuresTotal: UInt64 {
+    get {_storage._featuresTotal}
+    set {_uniqueStorage()._featuresTotal = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _status: Infranaut_V1_Status? = nil
-  fileprivate var _model: Infranaut_V1_ModelStatus? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// Node-local fault injection, for partition drills (peer-only: `infranaut fault`, `infranaut drill
@@ -533,7 +541,7 @@ nonisolated extension Infranaut_V1_ValueCount: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Infranaut_V1_ModelStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_id\0\u{1}rows\0\u{1}batches\0\u{1}features\0\u{1}shard\0\u{3}last_event_time_unix_ms\0\u{3}prediction_column\0\u{3}label_column\0\u{3}reference_rows\0\u{3}spec_generation\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_id\0\u{1}rows\0\u{1}batches\0\u{1}features\0\u{1}shard\0\u{3}last_event_time_unix_ms\0\u{3}prediction_column\0\u{3}label_column\0\u{3}reference_rows\0\u{3}spec_generation\0\u{3}latest_windows\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -551,6 +559,7 @@ nonisolated extension Infranaut_V1_ModelStatus: SwiftProtobuf.Message, SwiftProt
       case 8: try { try decoder.decodeSingularStringField(value: &self.labelColumn) }()
       case 9: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: &self.referenceRows) }()
       case 10: try { try decoder.decodeSingularUInt64Field(value: &self.specGeneration) }()
+      case 11: try { try decoder.decodeRepeatedMessageField(value: &self.latestWindows) }()
       default: break
       }
     }
@@ -587,6 +596,9 @@ nonisolated extension Infranaut_V1_ModelStatus: SwiftProtobuf.Message, SwiftProt
     if self.specGeneration != 0 {
       try visitor.visitSingularUInt64Field(value: self.specGeneration, fieldNumber: 10)
     }
+    if !self.latestWindows.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.latestWindows, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -601,6 +613,7 @@ nonisolated extension Infranaut_V1_ModelStatus: SwiftProtobuf.Message, SwiftProt
     if lhs.labelColumn != rhs.labelColumn {return false}
     if lhs.referenceRows != rhs.referenceRows {return false}
     if lhs.specGeneration != rhs.specGeneration {return false}
+    if lhs.latestWindows != rhs.latestWindows {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -610,46 +623,88 @@ nonisolated extension Infranaut_V1_StatusResponse: SwiftProtobuf.Message, SwiftP
   public static let protoMessageName: String = _protobuf_package + ".StatusResponse"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}model\0\u{3}next_features_after\0\u{3}features_total\0")
 
+  fileprivate class _StorageClass {
+    var _status: Infranaut_V1_Status? = nil
+    var _model: Infranaut_V1_ModelStatus? = nil
+    var _nextFeaturesAfter: String = String()
+    var _featuresTotal: UInt64 = 0
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _status = source._status
+      _model = source._model
+      _nextFeaturesAfter = source._nextFeaturesAfter
+      _featuresTotal = source._featuresTotal
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._status) }()
-      case 2: try { try decoder.decodeSingularMessageField(value: &self._model) }()
-      case 3: try { try decoder.decodeSingularStringField(value: &self.nextFeaturesAfter) }()
-      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.featuresTotal) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._status) }()
+        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._model) }()
+        case 3: try { try decoder.decodeSingularStringField(value: &_storage._nextFeaturesAfter) }()
+        case 4: try { try decoder.decodeSingularUInt64Field(value: &_storage._featuresTotal) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._status {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try { if let v = self._model {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
-    } }()
-    if !self.nextFeaturesAfter.isEmpty {
-      try visitor.visitSingularStringField(value: self.nextFeaturesAfter, fieldNumber: 3)
-    }
-    if self.featuresTotal != 0 {
-      try visitor.visitSingularUInt64Field(value: self.featuresTotal, fieldNumber: 4)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._status {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      try { if let v = _storage._model {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+      } }()
+      if !_storage._nextFeaturesAfter.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._nextFeaturesAfter, fieldNumber: 3)
+      }
+      if _storage._featuresTotal != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._featuresTotal, fieldNumber: 4)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Infranaut_V1_StatusResponse, rhs: Infranaut_V1_StatusResponse) -> Bool {
-    if lhs._status != rhs._status {return false}
-    if lhs._model != rhs._model {return false}
-    if lhs.nextFeaturesAfter != rhs.nextFeaturesAfter {return false}
-    if lhs.featuresTotal != rhs.featuresTotal {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._status != rhs_storage._status {return false}
+        if _storage._model != rhs_storage._model {return false}
+        if _storage._nextFeaturesAfter != rhs_storage._nextFeaturesAfter {return false}
+        if _storage._featuresTotal != rhs_storage._featuresTotal {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

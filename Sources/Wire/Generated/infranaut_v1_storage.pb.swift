@@ -194,6 +194,9 @@ public nonisolated struct Infranaut_V1_ModelSnapshot: Sendable {
   /// The model's open windows (Monitoring's ModelWindows, serialized); empty without a spec.
   public var windows: Data = Data()
 
+  /// The newest closed whole-model window of each version (WindowResult, serialized), for status.
+  public var latestWindows: [Data] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -462,7 +465,7 @@ nonisolated extension Infranaut_V1_FeatureSnapshot: SwiftProtobuf.Message, Swift
 
 nonisolated extension Infranaut_V1_ModelSnapshot: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelSnapshot"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_id\0\u{1}rows\0\u{1}batches\0\u{1}features\0\u{3}last_event_time_unix_ms\0\u{3}prediction_column\0\u{3}label_column\0\u{3}untyped_missing\0\u{1}spec\0\u{1}generation\0\u{3}spec_updated_unix_ms\0\u{3}purge_after_unix_ms\0\u{1}references\0\u{1}windows\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_id\0\u{1}rows\0\u{1}batches\0\u{1}features\0\u{3}last_event_time_unix_ms\0\u{3}prediction_column\0\u{3}label_column\0\u{3}untyped_missing\0\u{1}spec\0\u{1}generation\0\u{3}spec_updated_unix_ms\0\u{3}purge_after_unix_ms\0\u{1}references\0\u{1}windows\0\u{3}latest_windows\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -484,6 +487,7 @@ nonisolated extension Infranaut_V1_ModelSnapshot: SwiftProtobuf.Message, SwiftPr
       case 12: try { try decoder.decodeSingularInt64Field(value: &self.purgeAfterUnixMs) }()
       case 13: try { try decoder.decodeRepeatedMessageField(value: &self.references) }()
       case 14: try { try decoder.decodeSingularBytesField(value: &self.windows) }()
+      case 15: try { try decoder.decodeRepeatedBytesField(value: &self.latestWindows) }()
       default: break
       }
     }
@@ -536,6 +540,9 @@ nonisolated extension Infranaut_V1_ModelSnapshot: SwiftProtobuf.Message, SwiftPr
     if !self.windows.isEmpty {
       try visitor.visitSingularBytesField(value: self.windows, fieldNumber: 14)
     }
+    if !self.latestWindows.isEmpty {
+      try visitor.visitRepeatedBytesField(value: self.latestWindows, fieldNumber: 15)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -554,6 +561,7 @@ nonisolated extension Infranaut_V1_ModelSnapshot: SwiftProtobuf.Message, SwiftPr
     if lhs.purgeAfterUnixMs != rhs.purgeAfterUnixMs {return false}
     if lhs.references != rhs.references {return false}
     if lhs.windows != rhs.windows {return false}
+    if lhs.latestWindows != rhs.latestWindows {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
