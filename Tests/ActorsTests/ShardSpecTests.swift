@@ -147,4 +147,39 @@ struct ShardSpecTests {
             })
         #expect(cities.windows.map(\.rows) == [2, 2])
     }
+
+    @Test("a value that does not fit its feature's type counts as a type mismatch in its own row's window")
+    func mismatchesLandInTheirWindow() async throws {
+        let harness = try Harness()
+        let shard = try await harness.shard()
+        var spec = applying("mm")
+        spec.spec.window = .with { $0.sizeMs = 60_000 }
+        guard case .done = await shard.applySpecAtLeader(spec, deadline: later) else {
+            Issue.record("the shard does not lead")
+            return
+        }
+        let base = (Int64(Date().timeIntervalSince1970 * 1000) / 60_000 - 10) * 60_000
+        var typed = request(model: "mm", key: "typed", rows: 2)
+        typed.batch.eventTimeUnixMs = [base, base]
+        #expect(await shard.ingest(typed).status.code == .ok)
+        // Rows 0 and 1 in minute 0, rows 2 and 3 in minute 1; "abc" (row 3) does not fit x.
+        var mixed = request(model: "mm", key: "mixed", rows: 4)
+        mixed.batch.columns[0] = .with {
+            $0.name = "x"
+            $0.strings = .with { $0.values = ["1", "2", "3", "abc"] }
+        }
+        mixed.batch.eventTimeUnixMs = [base, base + 1, base + 60_000, base + 60_001]
+        let answer = await shard.ingest(mixed)
+        #expect(answer.status.code == .ok && answer.typeMismatchCount == 1)
+        let found = await shard.windows(
+            .with {
+                $0.modelID = "mm"
+                $0.wholeModelOnly = true
+                $0.includeOpen = true
+            })
+        let x = found.windows.filter { $0.startUnixMs >= base }.map {
+            $0.features.first { $0.name == "x" }?.typeMismatches
+        }
+        #expect(x == [0, 1], "\(found.windows.map(\.startUnixMs)) \(x)")
+    }
 }

@@ -17,6 +17,8 @@ public struct BatchNormalizer: Sendable {
         /// Per column of `batch`: values that did not fit.
         public var mismatchCounts: [UInt64]
         public var firstMismatches: [Infranaut_V1_TypeMismatch]
+        /// The rows of every mismatch, for the columns that have any.
+        public var mismatchRows: [Infranaut_V1_MismatchRows]
         public var totalMismatches: UInt64 { mismatchCounts.reduce(0, +) }
     }
 
@@ -29,6 +31,7 @@ public struct BatchNormalizer: Sendable {
         var out = batch
         var counts: [UInt64] = []
         var reported: [Infranaut_V1_TypeMismatch] = []
+        var rows: [Infranaut_V1_MismatchRows] = []
         counts.reserveCapacity(batch.columns.count)
         for index in batch.columns.indices {
             let column = batch.columns[index]
@@ -44,7 +47,9 @@ public struct BatchNormalizer: Sendable {
                 counts.append(0)
                 continue
             }
+            var mismatchRows: [UInt32] = []
             var report = { (row: Int, value: String) in
+                mismatchRows.append(UInt32(row))
                 if reported.count < reportedMismatchLimit {
                     reported.append(
                         .with {
@@ -58,8 +63,15 @@ public struct BatchNormalizer: Sendable {
             let (converted, mismatches) = convert(column, to: established, report: &report)
             out.columns[index] = converted
             counts.append(mismatches)
+            if !mismatchRows.isEmpty {
+                rows.append(
+                    .with {
+                        $0.column = UInt32(index)
+                        $0.rows = mismatchRows
+                    })
+            }
         }
-        return Result(batch: out, mismatchCounts: counts, firstMismatches: reported)
+        return Result(batch: out, mismatchCounts: counts, firstMismatches: reported, mismatchRows: rows)
     }
 
     private static func convert(

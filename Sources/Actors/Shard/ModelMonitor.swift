@@ -82,8 +82,10 @@ struct ModelMonitor: Sendable {
     }
 
     /// Feeds one applied batch of live traffic; returns the rows the window logic refused.
-    mutating func add(_ batch: Infranaut_V1_TelemetryBatch, processingTimeMs: Int64) {
-        guard let input = windowBatch(batch) else { return }
+    mutating func add(
+        _ batch: Infranaut_V1_TelemetryBatch, mismatchRows: [Infranaut_V1_MismatchRows], processingTimeMs: Int64
+    ) {
+        guard let input = windowBatch(batch, mismatchRows: mismatchRows) else { return }
         do throws(WindowBatch.ShapeError) {
             record(try windows.add(input, processingTimeMs: processingTimeMs))
         } catch {
@@ -169,19 +171,24 @@ struct ModelMonitor: Sendable {
 
     /// `batch` as the window logic reads it: role columns left out, the prediction apart, the
     /// version per row when the spec names a version column.
-    private func windowBatch(_ batch: Infranaut_V1_TelemetryBatch) -> WindowBatch? {
+    private func windowBatch(_ batch: Infranaut_V1_TelemetryBatch, mismatchRows: [Infranaut_V1_MismatchRows])
+        -> WindowBatch?
+    {
+        var mismatches: [Int: [Int]] = [:]
+        for entry in mismatchRows { mismatches[Int(entry.column)] = entry.rows.map(Int.init) }
         let rows = Int(batch.rowCount)
         guard rows > 0 else { return nil }
         var columns: [WindowColumn] = []
         var prediction: WindowColumn?
         var versions: WindowBatch.Versions = .batch(batch.version)
         let predictionName = predictionColumn.isEmpty ? batch.predictionColumn : predictionColumn
-        for column in batch.columns {
+        for (index, column) in batch.columns.enumerated() {
             if column.name == versionColumn, case .strings(let values)? = column.values {
                 versions = .perRow(values.values)
                 continue
             }
-            guard let converted = Self.windowColumn(column) else { continue }
+            guard var converted = Self.windowColumn(column) else { continue }
+            converted.mismatchRows = mismatches[index] ?? []
             if column.name == predictionName {
                 prediction = converted
             } else if !roles.contains(column.name) && column.name != batch.labelColumn {

@@ -47,7 +47,7 @@ public struct ModelState: Sendable {
             }
             return
         }
-        defer { monitor?.add(batch, processingTimeMs: op.acceptedUnixMs) }
+        defer { monitor?.add(batch, mismatchRows: op.typeMismatchRows, processingTimeMs: op.acceptedUnixMs) }
         rows &+= UInt64(batch.rowCount)
         batches &+= 1
         if let newest = batch.eventTimeUnixMs.max(), newest > lastEventTimeUnixMs { lastEventTimeUnixMs = newest }

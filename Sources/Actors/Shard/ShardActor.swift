@@ -263,6 +263,7 @@ public actor ShardActor {
             $0.idempotencyKey = request.idempotencyKey
             $0.batch = normalized.batch
             $0.typeMismatches = normalized.mismatchCounts
+            $0.typeMismatchRows = normalized.mismatchRows
             $0.acceptedUnixMs = Int64(Date().timeIntervalSince1970 * 1000)
         }
         let command: [UInt8]

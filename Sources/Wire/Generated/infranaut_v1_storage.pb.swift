@@ -88,11 +88,33 @@ public nonisolated struct Infranaut_V1_StoredOp: @unchecked Sendable {
     set {_uniqueStorage()._windowTick = newValue}
   }
 
+  /// The rows of the values counted in `type_mismatches`, for the columns that have any: each
+  /// mismatch counts in the window of its own row.
+  public var typeMismatchRows: [Infranaut_V1_MismatchRows] {
+    get {_storage._typeMismatchRows}
+    set {_uniqueStorage()._typeMismatchRows = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Infranaut_V1_MismatchRows: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Index into batch.columns.
+  public var column: UInt32 = 0
+
+  public var rows: [UInt32] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// A change to one model's spec, in the shard's log like telemetry.
@@ -252,7 +274,7 @@ fileprivate nonisolated let _protobuf_package = "infranaut.v1"
 
 nonisolated extension Infranaut_V1_StoredOp: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StoredOp"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{3}idempotency_key\0\u{1}batch\0\u{3}type_mismatches\0\u{3}accepted_unix_ms\0\u{1}term\0\u{3}model_spec\0\u{3}window_tick\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{3}idempotency_key\0\u{1}batch\0\u{3}type_mismatches\0\u{3}accepted_unix_ms\0\u{1}term\0\u{3}model_spec\0\u{3}window_tick\0\u{3}type_mismatch_rows\0")
 
   fileprivate class _StorageClass {
     var _sequence: UInt64 = 0
@@ -263,6 +285,7 @@ nonisolated extension Infranaut_V1_StoredOp: SwiftProtobuf.Message, SwiftProtobu
     var _term: UInt64 = 0
     var _modelSpec: Infranaut_V1_ModelSpecOp? = nil
     var _windowTick: Bool = false
+    var _typeMismatchRows: [Infranaut_V1_MismatchRows] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -281,6 +304,7 @@ nonisolated extension Infranaut_V1_StoredOp: SwiftProtobuf.Message, SwiftProtobu
       _term = source._term
       _modelSpec = source._modelSpec
       _windowTick = source._windowTick
+      _typeMismatchRows = source._typeMismatchRows
     }
   }
 
@@ -307,6 +331,7 @@ nonisolated extension Infranaut_V1_StoredOp: SwiftProtobuf.Message, SwiftProtobu
         case 6: try { try decoder.decodeSingularUInt64Field(value: &_storage._term) }()
         case 7: try { try decoder.decodeSingularMessageField(value: &_storage._modelSpec) }()
         case 8: try { try decoder.decodeSingularBoolField(value: &_storage._windowTick) }()
+        case 9: try { try decoder.decodeRepeatedMessageField(value: &_storage._typeMismatchRows) }()
         default: break
         }
       }
@@ -343,6 +368,9 @@ nonisolated extension Infranaut_V1_StoredOp: SwiftProtobuf.Message, SwiftProtobu
       if _storage._windowTick != false {
         try visitor.visitSingularBoolField(value: _storage._windowTick, fieldNumber: 8)
       }
+      if !_storage._typeMismatchRows.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._typeMismatchRows, fieldNumber: 9)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -360,10 +388,46 @@ nonisolated extension Infranaut_V1_StoredOp: SwiftProtobuf.Message, SwiftProtobu
         if _storage._term != rhs_storage._term {return false}
         if _storage._modelSpec != rhs_storage._modelSpec {return false}
         if _storage._windowTick != rhs_storage._windowTick {return false}
+        if _storage._typeMismatchRows != rhs_storage._typeMismatchRows {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_MismatchRows: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".MismatchRows"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}column\0\u{1}rows\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.column) }()
+      case 2: try { try decoder.decodeRepeatedUInt32Field(value: &self.rows) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.column != 0 {
+      try visitor.visitSingularUInt32Field(value: self.column, fieldNumber: 1)
+    }
+    if !self.rows.isEmpty {
+      try visitor.visitPackedUInt32Field(value: self.rows, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_MismatchRows, rhs: Infranaut_V1_MismatchRows) -> Bool {
+    if lhs.column != rhs.column {return false}
+    if lhs.rows != rhs.rows {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
