@@ -59,7 +59,7 @@ struct WindowsCommand: AsyncParsableCommand {
         guard response.outcome.code == .ok else { throw CLIError("\(target.node): \(statusLine(response.outcome))") }
         let reply = response.windows
         if json {
-            try printJSON(Listing(model: model, windows: reply.windows.map(Window.init)))
+            try printJSON(Listing(model: model, truncated: reply.truncated, windows: reply.windows.map(Window.init)))
             return
         }
         var table = [["START (UTC)", "VERSION", "SEGMENT", "ROWS", "LATE", "DRIFT SHARE", "DRIFTING"]]
@@ -74,6 +74,9 @@ struct WindowsCommand: AsyncParsableCommand {
             ])
         }
         printTable(table)
+        if reply.truncated {
+            print("only the newest windows are shown; narrow with --last, --version or --segment")
+        }
         if reply.rejectedFutureRows + reply.rejectedWindowLimitRows > 0 {
             print(
                 "rows refused by the windows: \(reply.rejectedFutureRows) dated over 1 h ahead, \(reply.rejectedWindowLimitRows) beyond the open-window limit"
@@ -92,6 +95,7 @@ struct WindowsCommand: AsyncParsableCommand {
 
     struct Listing: Encodable {
         var model: String
+        var truncated: Bool
         var windows: [Window]
     }
 

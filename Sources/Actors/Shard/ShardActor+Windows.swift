@@ -69,13 +69,27 @@ extension ShardActor {
                 return perSeries[result.key.series]! <= Int(request.last)
             }.reversed()
         }
+        // One answer stays well inside a reply frame: the newest windows up to the entry budget.
+        var budget = Self.maxFeatureEntriesPerAnswer
+        var kept = 0
+        for result in results.reversed() {
+            budget -= result.features.count + 1
+            if budget < 0 { break }
+            kept += 1
+        }
+        let truncated = kept < results.count
+        results = Array(results.suffix(kept))
         return .with {
             $0.status = .ok
+            $0.truncated = truncated
             $0.windows = results.map(\.wire)
             $0.rejectedFutureRows = monitor.rejected.future
             $0.rejectedWindowLimitRows = monitor.rejected.windowLimit
         }
     }
+
+    /// Feature entries (and windows) one `windows` answer carries at most (about 10 MB).
+    static let maxFeatureEntriesPerAnswer = 100_000
 
     static func matches(_ key: WindowKey, _ request: Infranaut_V1_WindowsRequest) -> Bool {
         if request.filterVersion && key.version != request.version { return false }

@@ -731,6 +731,10 @@ public nonisolated struct Infranaut_V1_WindowsResponse: Sendable {
 
   public var rejectedWindowLimitRows: UInt64 = 0
 
+  /// Set when more windows matched than one answer carries (at most 100,000 feature entries in
+  /// all): the newest are returned; narrow the request with `last`, a version or a segment.
+  public var truncated: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1897,7 +1901,7 @@ nonisolated extension Infranaut_V1_WindowsRequest: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Infranaut_V1_WindowsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WindowsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}windows\0\u{3}rejected_future_rows\0\u{3}rejected_window_limit_rows\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}windows\0\u{3}rejected_future_rows\0\u{3}rejected_window_limit_rows\0\u{1}truncated\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1909,6 +1913,7 @@ nonisolated extension Infranaut_V1_WindowsResponse: SwiftProtobuf.Message, Swift
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.windows) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.rejectedFutureRows) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.rejectedWindowLimitRows) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.truncated) }()
       default: break
       }
     }
@@ -1931,6 +1936,9 @@ nonisolated extension Infranaut_V1_WindowsResponse: SwiftProtobuf.Message, Swift
     if self.rejectedWindowLimitRows != 0 {
       try visitor.visitSingularUInt64Field(value: self.rejectedWindowLimitRows, fieldNumber: 4)
     }
+    if self.truncated != false {
+      try visitor.visitSingularBoolField(value: self.truncated, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1939,6 +1947,7 @@ nonisolated extension Infranaut_V1_WindowsResponse: SwiftProtobuf.Message, Swift
     if lhs.windows != rhs.windows {return false}
     if lhs.rejectedFutureRows != rhs.rejectedFutureRows {return false}
     if lhs.rejectedWindowLimitRows != rhs.rejectedWindowLimitRows {return false}
+    if lhs.truncated != rhs.truncated {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
