@@ -7,6 +7,8 @@ public struct SpecLimits: Sendable {
     public var maxNameBytes = 256
     public var maxSegments = 3
     public var maxLabels = 64
+    /// Encoded size of a spec. Default 256 KiB (1,000 features with ranges take about 40 KiB).
+    public var maxSpecBytes = 256 << 10
 
     public init() {}
 }
@@ -28,6 +30,17 @@ public enum ModelSpecRules {
         var found: [SpecProblem] = []
         func check(_ ok: Bool, _ path: String, _ message: @autoclosure () -> String) {
             if !ok { found.append(SpecProblem(path, message())) }
+        }
+        // Every spec is replicated, checkpointed with its model and sent back by get: bounded.
+        let bytes = (try? spec.serializedBytes() as [UInt8])?.count ?? Int.max
+        check(bytes <= limits.maxSpecBytes, "spec", "\(bytes) bytes encoded; the limit is \(limits.maxSpecBytes)")
+        check(spec.unknownFields.data.isEmpty, "spec", "carries fields this node does not know; nothing was applied")
+        check(
+            spec.drift.perFeature.count <= max(limits.maxFeatures, 1), "spec.drift.per_feature",
+            "\(spec.drift.perFeature.count) entries; the limit is \(limits.maxFeatures)")
+        for name in spec.drift.perFeature.keys.sorted() where name.isEmpty || name.utf8.count > limits.maxNameBytes {
+            found.append(
+                SpecProblem("spec.drift.per_feature", "a feature name is empty or over \(limits.maxNameBytes) bytes"))
         }
         check(!spec.name.isEmpty, "metadata.name", "empty: give the model's id, as its telemetry names it")
         check(

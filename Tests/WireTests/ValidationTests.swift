@@ -43,6 +43,11 @@ struct ValidationTests {
             ("missing_rows lists row 5", { $0.batch.columns[1].strings.missingRows = [5] }),
             ("prediction_ids has 1", { $0.batch.predictionIds = ["only-one"] }),
             ("event_time_unix_ms has 3", { $0.batch.eventTimeUnixMs = [1, 2, 3] }),
+            // Times whose window arithmetic would overflow stop at the door, not in every replica.
+            ("event_time_unix_ms[0] is -9223372036854775808", { $0.batch.eventTimeUnixMs = [.min, 5] }),
+            ("event_time_unix_ms[1] is 9223372036854775807", { $0.batch.eventTimeUnixMs = [5, .max] }),
+            ("event_time_unix_ms[0] is -1", { $0.batch.eventTimeUnixMs = [-1, 5] }),
+            ("batch.version is 129 bytes", { $0.batch.version = String(repeating: "v", count: 129) }),
             ("label_column names", { $0.batch.labelColumn = "nope" }),
             ("name is empty", { $0.batch.columns[0].name = "" }),
         ]

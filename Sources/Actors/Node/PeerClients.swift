@@ -75,7 +75,9 @@ final class PeerClients: Sendable {
             noteAnswer(on: client, at: address)
             throw PeerCallError("the reply from \(address) was refused: \(refusal)")
         } catch let error as TransportError where error.code == .timedOut {
-            noteTimeout(on: client, at: address)
+            // A request given less time than the silence that condemns a connection says little
+            // about the connection (a client may ask for 1 ms).
+            if timeout >= Self.silenceBeforeReplacing { noteTimeout(on: client, at: address) }
             throw error
         }
         noteAnswer(on: client, at: address)

@@ -98,7 +98,7 @@ extension RequestHandler {
                 switch await shard.readIndex() {
                 case .notLeader(let leader): return .notLeader(leader)
                 case .done(false): return .done(.with { $0.status = self.takingOver(windows.modelID) })
-                case .done(true): return .done(await shard.windows(windows))
+                case .done(true): return .done(await shard.windows(windows, deadline: deadline.instant))
                 }
             })
     }

@@ -16,6 +16,10 @@ struct ModelMonitor: Sendable {
     let roles: Set<String>
     let versionColumn: String
     let predictionColumn: String
+    /// Declared features and segment columns (empty: no feature declared, profile every column).
+    let profiled: Set<String>
+    /// Versions whose newest closed window is kept for status, at most.
+    static let maxLatestVersions = 16
     /// Closed since the last checkpoint.
     private(set) var pending: [WindowKey: WindowResult] = [:]
     /// Late rows for results the last checkpoint already stored.
@@ -46,6 +50,7 @@ struct ModelMonitor: Sendable {
             .filter { !$0.isEmpty })
         versionColumn = spec.columns.version
         predictionColumn = spec.columns.prediction
+        profiled = spec.features.isEmpty ? [] : Set(spec.features.map(\.name) + spec.segments)
     }
 
     static func settings(_ spec: Infranaut_V1_ModelSpec) -> WindowSettings {
@@ -110,11 +115,23 @@ struct ModelMonitor: Sendable {
 
     private mutating func record(_ update: WindowUpdate) {
         for closed in update.closed {
-            var result = evaluate(closed)
-            result.lateRows = pending[result.key]?.lateRows ?? 0
+            let result = evaluate(closed)
+            // A window closes once. Should the same key close again (new window settings restart
+            // the watermark), its rows count as late on the first result, which is kept.
+            if pending[result.key] != nil {
+                pending[result.key]!.lateRows &+= result.rows
+                continue
+            }
             pending[result.key] = result
             if result.key.segment == nil, (latest[result.key.version]?.startMs ?? .min) <= result.startMs {
                 latest[result.key.version] = result
+                // Bounded: the versions with the newest windows stay (ties by version, so every
+                // replica keeps the same ones).
+                if latest.count > Self.maxLatestVersions,
+                    let oldest = latest.values.min(by: { ($0.startMs, $0.key.version) < ($1.startMs, $1.key.version) })
+                {
+                    latest[oldest.key.version] = nil
+                }
             }
         }
         for (key, rows) in update.lateRows {
@@ -169,8 +186,12 @@ struct ModelMonitor: Sendable {
         return WindowResult.evaluate(window.window, reference: window.reference, config: narrowed)
     }
 
+    /// Versions longer than this (from a version column) are cut to it.
+    static let maxVersionBytes = 128
+
     /// `batch` as the window logic reads it: role columns left out, the prediction apart, the
-    /// version per row when the spec names a version column.
+    /// version per row when the spec names a version column, and with declared features only the
+    /// declared ones (and segment columns) profiled.
     private func windowBatch(_ batch: Infranaut_V1_TelemetryBatch, mismatchRows: [Infranaut_V1_MismatchRows])
         -> WindowBatch?
     {
@@ -184,9 +205,14 @@ struct ModelMonitor: Sendable {
         let predictionName = predictionColumn.isEmpty ? batch.predictionColumn : predictionColumn
         for (index, column) in batch.columns.enumerated() {
             if column.name == versionColumn, case .strings(let values)? = column.values {
-                versions = .perRow(values.values)
+                versions = .perRow(
+                    values.values.map {
+                        $0.utf8.count <= Self.maxVersionBytes
+                            ? $0 : String(decoding: $0.utf8.prefix(Self.maxVersionBytes), as: UTF8.self)
+                    })
                 continue
             }
+            if !profiled.isEmpty && !profiled.contains(column.name) && column.name != predictionName { continue }
             guard var converted = Self.windowColumn(column) else { continue }
             converted.mismatchRows = mismatches[index] ?? []
             if column.name == predictionName {

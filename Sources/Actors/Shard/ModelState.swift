@@ -93,9 +93,11 @@ public struct ModelState: Sendable {
             next.restore(previous.takeForCheckpoint())
             next.inherit(latest: previous.latest)
         }
-        for (version, reference) in references {
+        // In a fixed order: the window logic keeps the most recently set references, and every
+        // replica must keep the same ones.
+        for version in references.keys.sorted() {
             next.setUploadedReference(
-                reference.profile(predictionColumn: change.spec.columns.prediction), version: version)
+                references[version]!.profile(predictionColumn: change.spec.columns.prediction), version: version)
         }
         monitor = next
     }

@@ -55,6 +55,8 @@ extension ShardActor {
         let dirty = models.takeDirty()
         let keys = remembered.takeChanges()
         let results = models.takeWindowResults()
+        windowResultsInFlight = results
+        defer { windowResultsInFlight = [:] }
         bytesSinceCheckpoint = 0
         do throws(StorageError) {
             var batch = WriteBatch()
@@ -357,12 +359,22 @@ extension ShardActor {
 extension ShardActor {
     /// Puts the results closed since the last checkpoint, and adds late rows to results stored
     /// before it (read, changed, written in the same batch).
-    func addWindowResults(
-        _ taken: [String: (results: [WindowKey: WindowResult], late: [WindowKey: UInt64])], to batch: inout WriteBatch
-    ) throws(StorageError) {
+    func addWindowResults(_ taken: [String: ShardModels.TakenResults], to batch: inout WriteBatch)
+        throws(StorageError)
+    {
         for (model, part) in taken {
             for (key, result) in part.results {
-                batch.put(Self.windowKey(shard: shard, model: model, key), result.serialized(), in: store.windows)
+                let stored = Self.windowKey(shard: shard, model: model, key)
+                // A window closes once: a result already stored keeps its figures, and the rows of a
+                // second close (new window settings restart the watermark) count as late on it.
+                if let bytes = try store.database.get(stored, in: store.windows),
+                    var first = try? WindowResult(serialized: bytes)
+                {
+                    first.lateRows &+= result.rows &+ result.lateRows
+                    batch.put(stored, first.serialized(), in: store.windows)
+                    continue
+                }
+                batch.put(stored, result.serialized(), in: store.windows)
             }
             for (key, rows) in part.late {
                 let stored = Self.windowKey(shard: shard, model: model, key)

@@ -26,7 +26,15 @@ extension ShardActor {
 
     /// `request.modelID`'s window results, oldest first, filtered as asked. Call after
     /// ``readIndex()`` confirmed leadership.
-    public func windows(_ request: Infranaut_V1_WindowsRequest) -> Infranaut_V1_WindowsResponse {
+    public func windows(_ request: Infranaut_V1_WindowsRequest, deadline: ContinuousClock.Instant = .now + .seconds(30))
+        -> Infranaut_V1_WindowsResponse
+    {
+        guard ContinuousClock.now < deadline else {
+            return .with {
+                $0.status = Infranaut_V1_Status(
+                    code: .deadlineExceeded, message: "the windows read waited past its deadline; retry")
+            }
+        }
         guard let held = models[request.modelID] else {
             return .with {
                 $0.status = Infranaut_V1_Status(
@@ -46,7 +54,12 @@ extension ShardActor {
         do throws(StorageError) {
             let prefix = StorageKeys.Windows.modelPrefix(shard: shard, model: request.modelID)
             try store.database.scan(prefix: prefix, in: store.windows) { (entry) throws(StorageError) -> Bool in
-                if let result = try? WindowResult(serialized: entry.value) { byKey[result.key] = result }
+                // The key says the series: only matching results are decoded.
+                if let parsed = try? StorageKeys.Windows.parse(entry.key), Self.matches(parsed.series, request),
+                    let result = try? WindowResult(serialized: entry.value)
+                {
+                    byKey[result.key] = result
+                }
                 return true
             }
         } catch {
@@ -55,8 +68,18 @@ extension ShardActor {
                     code: .unavailable, message: "the window results could not be read: \(error)")
             }
         }
-        for (key, rows) in monitor.lateStored { byKey[key]?.lateRows &+= rows }
-        for (key, result) in monitor.pending { byKey[key] = result }
+        // What a checkpoint is writing right now, then what closed since: newest last.
+        for part in [windowResultsInFlight[request.modelID], (monitor.pending, monitor.lateStored)] {
+            guard let part else { continue }
+            for (key, rows) in part.late { byKey[key]?.lateRows &+= rows }
+            for (key, result) in part.results {
+                if byKey[key] != nil {
+                    byKey[key]!.lateRows &+= result.rows &+ result.lateRows
+                } else {
+                    byKey[key] = result
+                }
+            }
+        }
         var results = Array(byKey.values)
         if request.includeOpen { results += monitor.openResults() }
         results = results.filter { Self.matches($0.key, request) }
@@ -90,6 +113,14 @@ extension ShardActor {
 
     /// Feature entries (and windows) one `windows` answer carries at most (about 10 MB).
     static let maxFeatureEntriesPerAnswer = 100_000
+
+    static func matches(_ series: StorageKeys.Windows.Series, _ request: Infranaut_V1_WindowsRequest) -> Bool {
+        if request.filterVersion && series.version != request.version { return false }
+        if request.wholeModelOnly { return series.segmentKind == 0 }
+        guard !request.segmentColumn.isEmpty else { return true }
+        return series.segmentKind == 1 && series.segmentColumn == request.segmentColumn
+            && series.segmentValue == request.segmentValue
+    }
 
     static func matches(_ key: WindowKey, _ request: Infranaut_V1_WindowsRequest) -> Bool {
         if request.filterVersion && key.version != request.version { return false }

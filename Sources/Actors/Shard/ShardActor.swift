@@ -130,6 +130,9 @@ public actor ShardActor {
     /// The index the shard's durable checkpoint (models and keys in RocksDB) is at.
     var checkpointIndex: RaftIndex = 0
     /// Command bytes applied since the last checkpoint started.
+    /// Window results a checkpoint is writing (taken from the models, not yet durable): reads
+    /// include them, so nothing acknowledged disappears from `windows` for the length of an fsync.
+    var windowResultsInFlight: [String: ShardModels.TakenResults] = [:]
     var bytesSinceCheckpoint = 0
     /// Snapshot transfers: the one being received, the one accepted and waiting for its write, and
     /// the peers this leader streams one to (ShardActor+Snapshots.swift).

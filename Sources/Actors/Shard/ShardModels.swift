@@ -85,8 +85,10 @@ struct ShardModels {
 
     /// The window results closed (and late rows counted) since the last call, per model, for a
     /// checkpoint; ``restoreWindowResults(_:)`` when its write failed.
-    mutating func takeWindowResults() -> [String: (results: [WindowKey: WindowResult], late: [WindowKey: UInt64])] {
-        var taken: [String: (results: [WindowKey: WindowResult], late: [WindowKey: UInt64])] = [:]
+    typealias TakenResults = (results: [WindowKey: WindowResult], late: [WindowKey: UInt64])
+
+    mutating func takeWindowResults() -> [String: TakenResults] {
+        var taken: [String: TakenResults] = [:]
         for (model, state) in states where state.monitor != nil {
             let part = states[model]!.monitor!.takeForCheckpoint()
             if !part.results.isEmpty || !part.late.isEmpty { taken[model] = part }
@@ -95,9 +97,7 @@ struct ShardModels {
         return taken
     }
 
-    mutating func restoreWindowResults(
-        _ taken: [String: (results: [WindowKey: WindowResult], late: [WindowKey: UInt64])]
-    ) {
+    mutating func restoreWindowResults(_ taken: [String: TakenResults]) {
         for (model, part) in taken where states[model]?.monitor != nil { states[model]!.monitor!.restore(part) }
     }
 

@@ -22,6 +22,8 @@ public struct PeerClock: Sendable {
 
     public static let maxRoundTripMs: UInt64 = 50
     public static let maxSampleAge: Duration = .seconds(60)
+    /// Clock readings beyond this (year ~2255) are not believed (and would overflow the arithmetic).
+    static let maxClockMs: UInt64 = 1 << 43
 
     private var samples: [String: Sample] = [:]
 
@@ -32,7 +34,7 @@ public struct PeerClock: Sendable {
         peer: String, requestSentMs t1: UInt64, replySealedMs tr: UInt64, replyReceivedMs t2: UInt64,
         at now: ContinuousClock.Instant = .now
     ) {
-        guard t2 >= t1, t2 - t1 <= Self.maxRoundTripMs else { return }
+        guard t2 >= t1, t2 - t1 <= Self.maxRoundTripMs, t2 <= Self.maxClockMs, tr <= Self.maxClockMs else { return }
         let middle = Int64(t1) + Int64(t2 - t1) / 2
         samples[peer] = Sample(offsetMs: Int64(tr) - middle, uncertaintyMs: Int64(t2 - t1 + 1) / 2, takenAt: now)
     }
@@ -43,7 +45,9 @@ public struct PeerClock: Sendable {
     public func transit(sender: String, sentMs: UInt64, nowMs: UInt64, at now: ContinuousClock.Instant = .now)
         -> Duration?
     {
-        guard let sample = samples[sender], now - sample.takenAt <= Self.maxSampleAge else { return nil }
+        guard let sample = samples[sender], now - sample.takenAt <= Self.maxSampleAge, sentMs <= Self.maxClockMs,
+            nowMs <= Self.maxClockMs
+        else { return nil }
         let sentHere = Int64(sentMs) - sample.offsetMs
         let age = Int64(nowMs) - sentHere - sample.uncertaintyMs
         return .milliseconds(max(0, age))

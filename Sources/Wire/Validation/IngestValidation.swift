@@ -33,6 +33,9 @@ extension Infranaut_V1_IngestRequest {
 }
 
 extension Infranaut_V1_TelemetryBatch {
+    /// 9999-12-31T23:59:59.999Z.
+    public static let maxEventTimeUnixMs: Int64 = 253_402_300_799_999
+
     public func validate(_ limits: IngestLimits = IngestLimits()) throws(WireError) {
         guard !modelID.isEmpty else { throw .invalid("batch.model_id is empty") }
         guard modelID.utf8.count <= limits.maxNameBytes else {
@@ -49,6 +52,13 @@ extension Infranaut_V1_TelemetryBatch {
         }
         guard predictionIds.isEmpty || predictionIds.count == rows else {
             throw .invalid("batch.prediction_ids has \(predictionIds.count) entries for \(rows) rows")
+        }
+        // Event times are ms since 1970 up to the year 9999: arithmetic on them (window starts,
+        // spans) then cannot overflow, and a hostile time cannot stop the shard that applies it.
+        if let bad = eventTimeUnixMs.firstIndex(where: { $0 < 0 || $0 > Self.maxEventTimeUnixMs }) {
+            throw .invalid(
+                "batch.event_time_unix_ms[\(bad)] is \(eventTimeUnixMs[bad]); event times are ms since 1970, from 0 to \(Self.maxEventTimeUnixMs) (year 9999)"
+            )
         }
         guard version.utf8.count <= 128 else {
             throw .invalid("batch.version is \(version.utf8.count) bytes; the limit is 128")
