@@ -26,14 +26,23 @@ struct ValueCountTable: Sendable, Hashable {
     /// Index of the first value `>= x`.
     @inline(__always)
     func lowerBound(_ x: Double) -> Int {
-        values.withUnsafeBufferPointer { v in
-            var lo = 0, hi = v.count
-            while lo < hi {
-                let mid = (lo + hi) &>> 1
-                if v[mid] < x { lo = mid &+ 1 } else { hi = mid }
-            }
-            return lo
+        values.withUnsafeBufferPointer { Self.lowerBound($0, x) }
+    }
+
+    /// Index of the first element of ascending `v` that is `>= x`. Branch-free: the loop runs
+    /// ⌈log₂ n⌉ times whatever the data and the comparison becomes a conditional move, so a column
+    /// of random integers costs no mispredicted branch per value.
+    @inline(__always)
+    static func lowerBound(_ v: UnsafeBufferPointer<Double>, _ x: Double) -> Int {
+        var n = v.count
+        guard n > 0 else { return 0 }
+        var base = 0
+        while n > 1 {
+            let half = n &>> 1
+            base = v[base &+ half] < x ? base &+ half : base
+            n &-= half
         }
+        return v[base] < x ? base &+ 1 : base
     }
 
     /// Adds `n` occurrences of the finite value `x`; returns `false`, leaving the table as it was,
@@ -62,11 +71,7 @@ struct ValueCountTable: Sendable, Hashable {
                     while i < xs.count {
                         let x = xs[i]
                         if x.isFinite {
-                            var lo = 0, hi = v.count
-                            while lo < hi {
-                                let mid = (lo + hi) &>> 1
-                                if v[mid] < x { lo = mid &+ 1 } else { hi = mid }
-                            }
+                            let lo = Self.lowerBound(v, x)
                             guard lo < v.count && v[lo] == x else { return x }
                             c[lo] &+= 1
                         }
