@@ -144,14 +144,23 @@ struct PeerClientsTests {
         #expect(try await peers.call(members, to: address, timeout: .seconds(60)).members.status.code == .ok)
         #expect(relay.accepted == 1)
         relay.stallExisting()
-        // Requests on the stalled connection time out; once it has been silent long enough, it is
+        // Requests given less time than the silence that condemns a connection do not count: a
+        // client asking for a few ms must not make the node drop its peer connections.
+        let shortStart = ContinuousClock.now
+        while ContinuousClock.now - shortStart < PeerClients.silenceBeforeReplacing + .milliseconds(500) {
+            _ = try? await peers.call(members, to: address, timeout: .milliseconds(300))
+        }
+        #expect(peers.replacedConnections == 0)
+        #expect(relay.accepted == 1)
+        // Requests that waited long enough time out on the stalled connection; then it is
         // replaced and the next request dials a new one. Without replacement every one times out.
         var timedOut = 0
         var answered = false
-        for _ in 0..<300 where !answered {
+        for _ in 0..<100 where !answered {
             do {
                 answered =
-                    try await peers.call(members, to: address, timeout: .milliseconds(400)).members.status.code == .ok
+                    try await peers.call(members, to: address, timeout: PeerClients.silenceBeforeReplacing)
+                    .members.status.code == .ok
             } catch {
                 timedOut += 1
             }

@@ -310,7 +310,7 @@ enum MomentPath: String, CaseIterable, CustomTestStringConvertible {
         #expect(isRelClose(restored.moments.variance, m.variance, rel: 1e-15))
         #expect(isRelClose(restored.moments.scaledM2, m.scaledM2, rel: 1e-15))
 
-        bytes[4] = 4
+        bytes[4] = NumericProfile.versions.upperBound + 1
         #expect { try NumericProfile(serialized: bytes) } throws: {
             ($0 as? ProfileDecodingError)?.code == .unsupportedVersion
         }

@@ -50,6 +50,8 @@ import Testing
         let restored = try NumericProfile(serialized: p.serialized())
         #expect(restored.distinctValueCounts?.map(\.count) == [2, 3])
         p.add(contentsOf: [2, 3, 4, 5])
+        #expect(p.distinctValueCounts?.map(\.value) == [0, 1, 2, 3, 4, 5])
+        p.add(contentsOf: (0...NumericProfile.distinctTableLimit).map { Double($0) + 0.5 })
         #expect(p.distinctValueCounts == nil)
     }
 

@@ -66,4 +66,56 @@ import Testing
         #expect(legacy.moments == p.moments)
         #expect(error(legacy.digest, Inputs.normal.values(20_000)) <= 0.02)
     }
+
+    /// The flush's radix sort orders every kind of finite value as `<` does (signs, subnormals,
+    /// extremes, ties; `-0.0` before `0.0`), for sizes around the buffer's.
+    @Test func radixSortOrdersFiniteValues() {
+        var r = TestRandom(seed: 5)
+        let special: [Double] = [
+            0, -0.0, .leastNonzeroMagnitude, -.leastNonzeroMagnitude, .greatestFiniteMagnitude,
+            -.greatestFiniteMagnitude, .leastNormalMagnitude, 1, -1, 1e-300, -1e300,
+        ]
+        for n in [0, 1, 2, 3, 17, 255, 256, 1000] {
+            var values = (0..<n).map { i -> Double in
+                switch r.next() % 4 {
+                case 0: return special[Int(r.next() % UInt64(special.count))]
+                case 1: return Double(Int(r.next() % 7) - 3)
+                case 2: return (r.uniform() - 0.5) * 1e6
+                default: return r.normal() * (Double.leastNormalMagnitude / 64) + Double(i % 2)
+                }
+            }
+            let expected = values.sorted()
+            values.withUnsafeMutableBufferPointer { radixSortFinite($0) }
+            #expect(values == expected, "n = \(n)")
+            #expect(
+                zip(values, values.dropFirst()).allSatisfy {
+                    !($0.sign == .plus && $0 == 0 && $1.sign == .minus && $1 == 0)
+                })
+        }
+    }
+
+    /// A flush (one pass merging the sorted buffer into the centroids while compressing) gives
+    /// the centroids of the plain construction: merge both sorted lists, then ``TDigest/compress``.
+    @Test func flushMatchesMergeThenCompress() {
+        let values = Inputs.pareto.values(5_000) + Inputs.discrete.values(3_000)
+        var d = TDigest()
+        var reference: [TDigest.Centroid] = []
+        for start in stride(from: 0, to: values.count, by: TDigest.bufferCapacity) {
+            let chunk = values[start..<Swift.min(start + TDigest.bufferCapacity, values.count)]
+            d.add(contentsOf: chunk)
+            var merged: [TDigest.Centroid] = []
+            var i = 0
+            for x in chunk.sorted() {
+                while i < reference.count && reference[i].mean <= x {
+                    merged.append(reference[i])
+                    i += 1
+                }
+                merged.append(TDigest.Centroid(x))
+            }
+            merged += reference[i...]
+            reference = TDigest.compress(merged, compression: d.compression)
+        }
+        d.flush()
+        #expect(d.centroids == reference)
+    }
 }

@@ -3,7 +3,7 @@ import Testing
 
 @testable import Monitoring
 
-/// One generated sample of the heavy-tail fixture; `values()` is mirrored by `draw` in
+/// One generated sample of the heavy-tail or integer-ties fixture; `values()` is mirrored by `draw` in
 /// scripts/fixtures/make_wasserstein_fixtures.py.
 struct HeavyTailSpec {
     var kind: String
@@ -30,6 +30,10 @@ struct HeavyTailSpec {
                 let x = p[0] + p[1] * r.normal()
                 let u = r.uniform(), v = r.uniform()
                 return u < p[2] ? x * (p[3] + (p[4] - p[3]) * v) : x
+            case "uniform_int": return p[0] + Foundation.floor(r.uniform() * (p[1] - p[0] + 1))
+            case "poisson": return Double(r.poisson(p[0])) + p[1]
+            case "geometric":
+                return Foundation.floor(Foundation.log(1 - r.uniform()) / Foundation.log(1 - p[0])) + p[1]
             default: preconditionFailure("unknown generator \(kind)")
             }
         }
@@ -58,16 +62,10 @@ struct HeavyTailSpec {
         for c in cases {
             let name = c["name"] as! String
             let refValues = try sample(c, "reference"), curValues = try sample(c, "current")
-            var reference = NumericProfile(), current = NumericProfile()
+            var reference = NumericProfile()
             reference.add(contentsOf: refValues)
             // The current profile is merged from windows, as the monitor builds it.
-            let windows = c["current_windows"] as! Int
-            let size = (curValues.count + windows - 1) / windows
-            for start in stride(from: 0, to: curValues.count, by: size) {
-                var window = NumericProfile()
-                window.add(contentsOf: curValues[start..<Swift.min(start + size, curValues.count)])
-                current.merge(window)
-            }
+            let current = mergedProfile(curValues, windows: c["current_windows"] as! Int)
             let result = ColumnDrift.compute(
                 reference: ColumnProfile(name: name, content: .numeric(reference)),
                 current: ColumnProfile(name: name, content: .numeric(current)), method: .wasserstein)
@@ -78,6 +76,33 @@ struct HeavyTailSpec {
             #expect(abs(estimate - exact) <= 0.01, "\(name): sketch \(estimate), SciPy \(exact)")
             if abs(exact - 0.1) > 0.01 { #expect(result.drift == (exact >= 0.1), "\(name)") }
         }
+    }
+}
+
+/// The profile of `values` merged from `windows` profiles of consecutive slices, as the monitor
+/// builds a current profile from its windows.
+func mergedProfile(_ values: [Double], windows: Int) -> NumericProfile {
+    var merged = NumericProfile()
+    let size = (values.count + windows - 1) / windows
+    for start in stride(from: 0, to: values.count, by: size) {
+        var window = NumericProfile()
+        window.add(contentsOf: values[start..<Swift.min(start + size, values.count)])
+        merged.merge(window)
+    }
+    return merged
+}
+
+extension TestRandom {
+    /// Knuth's multiplication method, as `poisson` in the fixture script.
+    mutating func poisson(_ lambda: Double) -> Int {
+        let limit = Foundation.exp(-lambda)
+        var k = 0
+        var p = uniform()
+        while p > limit {
+            k += 1
+            p *= uniform()
+        }
+        return k
     }
 }
 

@@ -70,7 +70,8 @@ public struct ColumnDrift: Sendable, Hashable {
         }
         guard nr > 0, nc > 0 else { return finishEmpty(chosen, options) }
 
-        let rd = r.sketch.distribution, cd = c.sketch.distribution
+        // Exact from the tables of distinct values where both sides have one (integer-like columns).
+        let rd = r.distribution, cd = c.distribution
         let d = DriftMeasures.kolmogorovSmirnov(rd, cd)
         ks = d
         ksPValue = PValues.kolmogorovSmirnov(statistic: d, n1: Double(nr), n2: Double(nc))
@@ -80,8 +81,8 @@ public struct ColumnDrift: Sendable, Hashable {
             pooled.merge(c.moments)
             scale = pooled.standardDeviation > 0 ? pooled.standardDeviation : 1
         }
-        // From the digests, not the KLL items: on heavy tails the KLL's uniform rank error lands
-        // where most of the area is (docs/drift.md).
+        // Exact from the tables while there are, else from the digests, not the KLL items: on heavy
+        // tails the KLL's uniform rank error lands where most of the area is (docs/drift.md).
         wasserstein = DriftMeasures.wasserstein(r.quantileCurve, c.quantileCurve) / scale
 
         let refCounts: [Double], curCounts: [Double]

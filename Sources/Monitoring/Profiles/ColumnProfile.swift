@@ -46,7 +46,7 @@ public struct ColumnProfile: Sendable, Hashable {
     }
 
     /// The column as categorical: a numeric profile is converted with exact counts when it has at
-    /// most ``NumericProfile/smallTableLimit`` distinct values, otherwise from the sketch's
+    /// most ``NumericProfile/distinctTableLimit`` distinct values, otherwise from the sketch's
     /// retained items and weights (approximate: each count within ε·count).
     public var asCategorical: CategoricalProfile {
         switch content {

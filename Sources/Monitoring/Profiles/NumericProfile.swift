@@ -1,21 +1,29 @@
 /// The mergeable profile of one numeric feature in one window: exact moments
 /// (``MomentStats``), a KLL ``QuantileSketch`` (rank error ≤ 1 % at the default k = 400), a
 /// ``TDigest`` (accurate tails, for the Wasserstein distance), and exact counts of its distinct
-/// values while there are at most ``smallTableLimit`` of them (used to treat low-cardinality
-/// numeric columns as categorical, as Evidently does).
+/// values while there are at most ``distinctTableLimit`` of them. The exact counts make every
+/// distribution measure exact on integer-like columns (counts of rooms, items, occupants), whose
+/// heavy ties the sketches blur, and let columns of at most 5 values be compared as categories,
+/// as Evidently does.
 ///
-/// Memory: ≤ ≈ 18 KiB at the default k: ≈ 10.6 KiB of sketch, ≈ 7 KiB of digest while values
-/// arrive (≈ 150 centroids of 32 bytes and a 2 KiB buffer; ≈ 5 KiB once merged or restored).
+/// Memory: ≤ ≈ 20 KiB at the default k: ≈ 10.6 KiB of sketch, ≈ 7 KiB of digest while values
+/// arrive (≈ 150 centroids of 32 bytes and a 2 KiB buffer; ≈ 5 KiB once merged or restored), and
+/// ≤ 2 KiB of exact counts (16 bytes per distinct value) until the table is dropped.
 public struct NumericProfile: Sendable, Hashable {
-    /// Distinct values tracked exactly before the table is dropped.
-    public static let smallTableLimit = 5
+    /// Distinct values counted exactly before the table is dropped for good. 128 covers the
+    /// integer columns that matter (counts, ratings, percentages 0–100, ages in years) for at most
+    /// 2 KiB per profile, less than the digest's ingest buffer; a table of 256 would cost as much
+    /// as the digest itself for columns that are rarely that wide and still integer-like.
+    public static let distinctTableLimit = 128
+    /// The table size versions 1–3 of the serialized form allow (builds before exact ties).
+    static let legacyTableLimit = 5
 
     public private(set) var moments: MomentStats
     public private(set) var sketch: QuantileSketch
     public private(set) var digest: TDigest
-    var smallValues: [Double] = []
-    var smallCounts: [UInt64] = []
-    var smallOverflow = false
+    /// Exact counts while at most ``distinctTableLimit`` distinct finite values were seen; `nil`
+    /// for good after that (a merge with a profile without a table drops it too).
+    private(set) var table: ValueCountTable? = ValueCountTable()
 
     public init(k: Int = QuantileSketch.defaultK, seed: UInt64 = QuantileSketch.defaultSeed) {
         moments = MomentStats()
@@ -30,7 +38,7 @@ public struct NumericProfile: Sendable, Hashable {
         if x.isFinite {
             sketch.addFinite(x)
             digest.add(x)
-            if !smallOverflow { track(x, 1) }
+            if table != nil && !table!.add(x, limit: Self.distinctTableLimit) { table = nil }
         }
     }
 
@@ -42,12 +50,7 @@ public struct NumericProfile: Sendable, Hashable {
         moments.add(contentsOf: values)
         sketch.add(contentsOf: values)
         digest.add(contentsOf: values)
-        if !smallOverflow {
-            for x in values where x.isFinite {
-                track(x, 1)
-                if smallOverflow { break }
-            }
-        }
+        if table != nil && !table!.add(contentsOf: values, limit: Self.distinctTableLimit) { table = nil }
     }
 
     /// Adds many values from an array or slice.
@@ -56,49 +59,37 @@ public struct NumericProfile: Sendable, Hashable {
         if done == nil { for x in values { add(x) } }
     }
 
-    mutating func track(_ x: Double, _ n: UInt64) {
-        for i in smallValues.indices where smallValues[i] == x {
-            smallCounts[i] &+= n
-            return
-        }
-        if smallValues.count < Self.smallTableLimit {
-            smallValues.append(x)
-            smallCounts.append(n)
-        } else {
-            smallOverflow = true
-            smallValues = []
-            smallCounts = []
-        }
+    /// Exact counts of each distinct finite value, ascending by value, or `nil` once more than
+    /// ``distinctTableLimit`` distinct values have been seen.
+    public var distinctValueCounts: [(value: Double, count: UInt64)]? {
+        table.map { t in zip(t.values, t.counts).map { (value: $0, count: $1) } }
     }
 
-    /// Exact counts of each distinct finite value, ascending by value, or `nil` once more than
-    /// ``smallTableLimit`` distinct values have been seen.
-    public var distinctValueCounts: [(value: Double, count: UInt64)]? {
-        guard !smallOverflow else { return nil }
-        return zip(smallValues, smallCounts).map { (value: $0, count: $1) }.sorted { $0.value < $1.value }
-    }
+    /// Number of distinct finite values, or `nil` once more than ``distinctTableLimit`` were seen.
+    public var distinctCount: Int? { table?.count }
+
+    /// The distribution the drift measures use: exact from the table while there is one, else the
+    /// sketch's (exact up to k values, then within its rank error).
+    public var distribution: EmpiricalDistribution { table?.distribution ?? sketch.distribution }
 
     /// Merges another window's or shard's profile.
     public mutating func merge(_ other: NumericProfile) {
         moments.merge(other.moments)
         sketch.merge(other.sketch)
         digest.merge(other.digest)
-        if other.smallOverflow {
-            smallOverflow = true
-            smallValues = []
-            smallCounts = []
-        } else if !smallOverflow {
-            for (v, c) in zip(other.smallValues, other.smallCounts) {
-                track(v, c)
-                if smallOverflow { break }
-            }
+        if let mine = table, let theirs = other.table {
+            table = ValueCountTable.union(mine, theirs, limit: Self.distinctTableLimit)
+        } else {
+            table = nil
         }
     }
 
-    /// The quantile function the Wasserstein distance uses: exact while the sketch is (up to
-    /// k values), otherwise the digest's, whose error shrinks towards both tails.
+    /// The quantile function the Wasserstein distance uses: exact while the table or the sketch
+    /// is (up to ``distinctTableLimit`` distinct values, or k values), otherwise the digest's,
+    /// whose error shrinks towards both tails but which blurs heavy ties.
     public var quantileCurve: QuantileCurve {
-        sketch.retainedCount == Int(sketch.count) ? QuantileCurve(sketch.distribution) : digest.quantileCurve
+        if let table { return QuantileCurve(table.distribution) }
+        return sketch.retainedCount == Int(sketch.count) ? QuantileCurve(sketch.distribution) : digest.quantileCurve
     }
 
     /// Estimated number of finite values outside `range` (error ≤ 2ε·count from the sketch;
@@ -118,44 +109,51 @@ public struct NumericProfile: Sendable, Hashable {
 extension NumericProfile {
     static let magic: StaticString = "IQNP"
     /// Version 1 stores plain M2; version 2 stores M2 / 4^scale (``MomentStats/scaledM2``);
-    /// version 3 stores M2 as version 2 does and adds the ``TDigest``.
-    static let versions: ClosedRange<UInt8> = 1...3
+    /// version 3 stores M2 as version 2 does and adds the ``TDigest``; version 4 is version 3 with
+    /// a table of up to ``distinctTableLimit`` (not 5) values, written ascending.
+    static let versions: ClosedRange<UInt8> = 1...4
 
     /// Compact binary form (little-endian):
     ///
     /// ```
-    /// "IQNP" magic, version u8 (3)
+    /// "IQNP" magic, version u8 (3 or 4)
     /// moments: count u64, missing u64, nonFinite u64, min f64, max f64, mean f64, m2 f64
-    /// small table: n u8 (0xFF = more than 5 distinct values), then n × (value f64, count varint)
+    /// table: n u8 (0xFF = dropped), then n × (value f64, count varint), values ascending
     /// sketch: the QuantileSketch layout ("IQKS" …)
-    /// digest: the TDigest layout ("IQTD" …), version 3 only
+    /// digest: the TDigest layout ("IQTD" …), versions 3 and 4
     /// ```
+    /// Version 4 is written only when the table holds 6...128 values; otherwise the bytes are
+    /// version 3's (n ≤ 5 or 0xFF), which builds before version 4 read. Versions 1–3 allow n ≤ 5,
+    /// and their 0xFF (more than 5 values) reads as a dropped table.
     /// The m2 field holds M2 / 4^s, with s the ``MomentStats/scale`` implied by min and max (plain
     /// M2 in version 1, which had no scale). Versions 1 and 2 (no digest) still read: their digest
     /// is rebuilt from the sketch's items, so it keeps the sketch's uniform rank error.
     ///
     /// About 100 bytes plus 8 bytes per retained sketch item (≤ ≈ 10.6 KiB at k = 400), plus the
-    /// digest (≈ 4.5 KiB: about 26 bytes per centroid and 8 per buffered value).
+    /// digest (≈ 4.5 KiB: about 26 bytes per centroid and 8 per buffered value), plus 9–18 bytes
+    /// per table entry (≤ ≈ 1.4 KiB for 128 values with counts below 2^28).
     public func serialized() -> [UInt8] {
         var w = ByteWriter(capacity: 128 + sketch.retainedCount * 8)
         encode(into: &w)
         return w.bytes
     }
 
-    /// Writes version 3, or with `digest: false` the layout older builds read (version 1 while
-    /// the moments' scale is 0, else 2).
+    /// Writes version 3 or 4 (see ``serialized()``), or with `digest: false` the layout builds
+    /// before the digest read (version 1 while the moments' scale is 0, else 2; a table of more
+    /// than 5 values is written as dropped).
     func encode(into w: inout ByteWriter, digest withDigest: Bool = true) {
-        w.write(magic: Self.magic, version: withDigest ? 3 : (moments.scale == 0 ? 1 : 2))
+        let wide = (table?.count ?? 0) > Self.legacyTableLimit
+        let version: UInt8 = withDigest ? (wide ? 4 : 3) : (moments.scale == 0 ? 1 : 2)
+        w.write(magic: Self.magic, version: version)
         moments.encode(into: &w)
-        if smallOverflow {
-            w.write(UInt8(0xFF))
-        } else {
-            let entries = distinctValueCounts ?? []
-            w.write(UInt8(entries.count))
-            for e in entries {
-                w.write(e.value)
-                w.writeVarint(e.count)
+        if let table, version == 4 || !wide {
+            w.write(UInt8(table.count))
+            for (v, c) in zip(table.values, table.counts) {
+                w.write(v)
+                w.writeVarint(c)
             }
+        } else {
+            w.write(UInt8(0xFF))
         }
         sketch.encode(into: &w)
         if withDigest { digest.encode(into: &w) }
@@ -172,17 +170,31 @@ extension NumericProfile {
         let version = try r.expect(magic: Self.magic, versions: Self.versions)
         let moments = try MomentStats(decoding: &r, scaledM2: version >= 2)
         let n = try r.readUInt8()
-        var values: [Double] = [], counts: [UInt64] = []
+        var table: ValueCountTable?
         if n != 0xFF {
-            guard n <= Self.smallTableLimit else { throw r.fail(.invalidValue, "small table size \(n)") }
+            let limit = version >= 4 ? Self.distinctTableLimit : Self.legacyTableLimit
+            guard n <= limit else { throw r.fail(.invalidValue, "table size \(n)") }
+            var entries: [(value: Double, count: UInt64)] = []
             for _ in 0..<n {
                 let v = try r.readDouble()
                 let c = try r.readVarint()
-                guard v.isFinite, c > 0, !values.contains(v) else { throw r.fail(.invalidValue, "small table entry") }
-                values.append(v)
-                counts.append(c)
+                guard v.isFinite, c > 0 else { throw r.fail(.invalidValue, "table entry") }
+                if version >= 4, let last = entries.last, !(last.value < v) {
+                    throw r.fail(.invalidValue, "table values not ascending")
+                }
+                entries.append((v, c))
             }
-            guard counts.reduce(0, &+) == moments.count else { throw r.fail(.invalidValue, "small table counts") }
+            // Versions before 4 did not promise an order.
+            entries.sort { $0.value < $1.value }
+            guard zip(entries, entries.dropFirst()).allSatisfy({ $0.value < $1.value }) else {
+                throw r.fail(.invalidValue, "table values repeated")
+            }
+            let (total, overflow) = entries.reduce((UInt64(0), false)) { acc, e in
+                let (s, o) = acc.0.addingReportingOverflow(e.count)
+                return (s, acc.1 || o)
+            }
+            guard !overflow, total == moments.count else { throw r.fail(.invalidValue, "table counts") }
+            table = ValueCountTable(sortedValues: entries.map(\.value), counts: entries.map(\.count))
         }
         let sketch = try QuantileSketch(decoding: &r)
         guard sketch.count == moments.count else {
@@ -200,8 +212,6 @@ extension NumericProfile {
         self.moments = moments
         self.sketch = sketch
         self.digest = digest
-        smallValues = values
-        smallCounts = counts
-        smallOverflow = n == 0xFF
+        self.table = table
     }
 }

@@ -12,6 +12,10 @@
 /// the count grows only with log n) plus a buffer of ``bufferCapacity`` values not yet merged:
 /// ≈ 7 KiB while values arrive, ≈ 5 KiB after a merge or decoding (see ``memoryFootprint``).
 ///
+/// **Cost.** Each flush sorts the buffer with ``radixSortFinite(_:)`` (a comparison sort spent
+/// most of its time on mispredicted branches) and merges it into the centroids while compressing,
+/// in one pass into temporary storage with no division per centroid (docs/benchmarks.md, issue 11).
+///
 /// **Determinism.** No random choices: replicas that apply the same updates and merges in the
 /// same order (or decode the same bytes, which carry the buffer) hold identical digests.
 public struct TDigest: Sendable, Hashable {
@@ -78,7 +82,27 @@ public struct TDigest: Sendable, Hashable {
 
     /// Adds many values; equivalent to calling ``add(_:)`` for each.
     public mutating func add(contentsOf values: UnsafeBufferPointer<Double>) {
-        for x in values { add(x) }
+        var i = 0
+        while i < values.count {
+            if buffer.isEmpty { buffer.reserveCapacity(Self.bufferCapacity) }
+            // Copies the finite values that fit, then merges the full buffer.
+            var lo = min, hi = max, added: UInt64 = 0
+            let room = Self.bufferCapacity - buffer.count
+            let end = Swift.min(values.count, i + room)
+            while i < end {
+                let x = values[i]
+                i += 1
+                guard x.isFinite else { continue }
+                buffer.append(x)
+                lo = x < lo ? x : lo
+                hi = x > hi ? x : hi
+                added &+= 1
+            }
+            min = lo
+            max = hi
+            count &+= added
+            if buffer.count >= Self.bufferCapacity { flush() }
+        }
     }
 
     /// Adds many values from an array or array slice.
@@ -94,16 +118,44 @@ public struct TDigest: Sendable, Hashable {
         count &+= o.count
         if o.min < min { min = o.min }
         if o.max > max { max = o.max }
-        centroids = Self.compress(Self.mergeSorted(centroids, o.centroids), compression: compression)
+        let mine = centroids
+        centroids = Self.compressing(
+            capacity: mine.count + o.centroids.count, total: Double(count), compression: compression
+        ) { k in
+            Self.mergeSorted(mine, o.centroids) { k.push($0) }
+        }
     }
 
-    /// Merges the buffered values into the centroids.
+    /// Merges the buffered values into the centroids: one sort of the buffer, then one pass that
+    /// merges it with the centroids and compresses, with no intermediate list.
     mutating func flush() {
         guard !buffer.isEmpty else { return }
-        buffer.withUnsafeMutableBufferPointer { sortDoubles($0) }
-        let merged = Self.mergeSorted(centroids, buffer.map(Centroid.init))
+        buffer.withUnsafeMutableBufferPointer { radixSortFinite($0) }
+        let mine = centroids
+        centroids = buffer.withUnsafeBufferPointer { b in
+            Self.compressing(capacity: mine.count + b.count, total: Double(count), compression: compression) { k in
+                var i = 0, j = 0
+                while i < mine.count && j < b.count {
+                    // Ties: centroids first, as ``mergeSorted(_:_:)`` orders them.
+                    if mine[i].mean <= b[j] {
+                        k.push(mine[i])
+                        i += 1
+                    } else {
+                        k.push(Centroid(b[j]))
+                        j += 1
+                    }
+                }
+                while i < mine.count {
+                    k.push(mine[i])
+                    i += 1
+                }
+                while j < b.count {
+                    k.push(Centroid(b[j]))
+                    j += 1
+                }
+            }
+        }
         buffer.removeAll(keepingCapacity: true)
-        centroids = Self.compress(merged, compression: compression)
     }
 
     /// A copy with the buffer merged.
@@ -113,50 +165,91 @@ public struct TDigest: Sendable, Hashable {
         return copy
     }
 
-    /// Merges two sorted centroid lists (ties: `a` first).
-    static func mergeSorted(_ a: [Centroid], _ b: [Centroid]) -> [Centroid] {
-        var out: [Centroid] = []
-        out.reserveCapacity(a.count + b.count)
+    /// Feeds two sorted centroid lists to `body` in one ascending sequence (ties: `a` first).
+    @inline(__always)
+    static func mergeSorted(_ a: [Centroid], _ b: [Centroid], _ body: (Centroid) -> Void) {
         var i = 0, j = 0
         while i < a.count || j < b.count {
             if j == b.count || (i < a.count && a[i].mean <= b[j].mean) {
-                out.append(a[i])
+                body(a[i])
                 i += 1
             } else {
-                out.append(b[j])
+                body(b[j])
                 j += 1
             }
         }
-        return out
     }
 
     /// One greedy pass over sorted centroids: a centroid absorbs the next one while its share of
     /// the total stays within `q(1 − q)/η` at both its ends (K₂, η = δ / (4 ln(n/δ) + 24)).
     static func compress(_ c: [Centroid], compression: Int) -> [Centroid] {
-        guard c.count > 1 else { return c }
-        let n = c.reduce(0) { $0 + $1.weight }, delta = Double(compression)
-        let eta = delta / (n > delta ? 4 * Math.log(n / delta) + 24 : 24)
-        var out: [Centroid] = [c[0]]
-        var before = 0.0
-        for next in c.dropFirst() {
-            let last = out.count - 1
-            let current = out[last]
+        let total = c.reduce(0) { $0 + $1.weight }
+        return compressing(capacity: c.count, total: total, compression: compression) { k in
+            for x in c { k.push(x) }
+        }
+    }
+
+    /// The compressed list of the centroids that `feed` pushes in ascending order (at most
+    /// `capacity`, of total weight `total`), built in temporary storage so that the stored array
+    /// is sized to the result.
+    @inline(__always)
+    static func compressing(
+        capacity: Int, total: Double, compression: Int, _ feed: (inout Compressor) -> Void
+    ) -> [Centroid] {
+        guard capacity > 0 else { return [] }
+        return withUnsafeTemporaryAllocation(of: Centroid.self, capacity: capacity) { scratch in
+            var k = Compressor(total: total, compression: compression, into: scratch)
+            feed(&k)
+            return [Centroid](unsafeUninitializedCapacity: k.count) { buffer, initialized in
+                initialized = buffer.initialize(fromContentsOf: UnsafeBufferPointer(rebasing: scratch[0..<k.count]))
+            }
+        }
+    }
+
+    /// The greedy K₂ pass of ``compress(_:compression:)`` over centroids pushed one at a time in
+    /// ascending order, written to caller-provided storage.
+    struct Compressor {
+        let out: UnsafeMutableBufferPointer<Centroid>
+        private(set) var count = 0
+        /// 1 / n and n / η: the pass multiplies instead of dividing (it is latency-bound).
+        private let inverseTotal: Double
+        private let totalOverEta: Double
+        /// Weight of the finished centroids (all but the last), and q(1 − q) at their end.
+        private var before = 0.0
+        private var lowLimit = 0.0
+
+        init(total n: Double, compression: Int, into out: UnsafeMutableBufferPointer<Centroid>) {
+            let delta = Double(compression)
+            let eta = delta / (n > delta ? 4 * Math.log(n / delta) + 24 : 24)
+            inverseTotal = 1 / n
+            totalOverEta = n / eta
+            self.out = out
+        }
+
+        @inline(__always)
+        mutating func push(_ next: Centroid) {
+            guard count > 0 else {
+                out.initializeElement(at: 0, to: next)
+                count = 1
+                return
+            }
+            let current = out[count - 1]
             let proposed = current.weight + next.weight
-            let q0 = before / n, q2 = (before + proposed) / n
-            if proposed <= n * Swift.min(q0 * (1 - q0), q2 * (1 - q2)) / eta {
+            let q2 = (before + proposed) * inverseTotal
+            if proposed <= Swift.min(lowLimit, q2 * (1 - q2)) * totalOverEta {
                 // A convex combination (no overflow for extreme values), kept between the two means.
-                let merged = current.mean * (current.weight / proposed) + next.mean * (next.weight / proposed)
-                out[last] = Centroid(
+                let share = next.weight / proposed
+                let merged = current.mean * (1 - share) + next.mean * share
+                out[count - 1] = Centroid(
                     mean: Swift.min(Swift.max(merged, current.mean), next.mean), weight: proposed,
                     low: Swift.min(current.low, next.low), high: Swift.max(current.high, next.high))
             } else {
                 before += current.weight
-                out.append(next)
+                let q0 = before * inverseTotal
+                lowLimit = q0 * (1 - q0)
+                out.initializeElement(at: count, to: next)
+                count += 1
             }
-        }
-        // A copy sized to the result: the stored array holds no spare capacity.
-        return [Centroid](unsafeUninitializedCapacity: out.count) { buffer, initialized in
-            initialized = buffer.initialize(fromContentsOf: out)
         }
     }
 }
