@@ -182,4 +182,32 @@ struct ShardSpecTests {
         }
         #expect(x == [0, 1], "\(found.windows.map(\.startUnixMs)) \(x)")
     }
+
+    @Test("results of windows past the spec's retention are deleted, also for a model that sends nothing more")
+    func retentionDeletes() async throws {
+        let harness = try Harness()
+        let shard = try await harness.shard()
+        var spec = applying("old")
+        spec.spec.window = .with { $0.sizeMs = 60_000 }
+        spec.spec.retention = .with { $0.windowsMs = 120_000 }
+        guard case .done = await shard.applySpecAtLeader(spec, deadline: later) else {
+            Issue.record("the shard does not lead")
+            return
+        }
+        let base = (Int64(Date().timeIntervalSince1970 * 1000) / 60_000 - 10) * 60_000
+        for (index, start) in [base, base + 60_000, base + 480_000, base + 540_000].enumerated() {
+            var timed = request(model: "old", key: "k\(index)", rows: 2)
+            timed.batch.eventTimeUnixMs = [start, start]
+            #expect(await shard.ingest(timed).status.code == .ok)
+        }
+        await shard.checkpoint()
+        let asked = Infranaut_V1_WindowsRequest.with {
+            $0.modelID = "old"
+            $0.wholeModelOnly = true
+        }
+        #expect(await shard.windows(asked).windows.map(\.startUnixMs) == [base, base + 60_000, base + 480_000])
+        await shard.enforceRetention()
+        // Ended more than 2 minutes ago: the first two go, the one ending 1 to 2 minutes ago stays.
+        #expect(await shard.windows(asked).windows.map(\.startUnixMs) == [base + 480_000])
+    }
 }

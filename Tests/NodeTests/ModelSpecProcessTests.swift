@@ -71,7 +71,7 @@ struct ModelSpecProcessTests {
         let leader = nodes.first { $0.address == roles.primary }!
         leader.kill()
         let survivor = nodes.first { $0 !== leader }!
-        let after = try await eventually(within: .seconds(30)) {
+        let after = try await eventually(within: .seconds(60)) {
             let run = try await runCLI(["get", "model", "fraud-v1", "--node", survivor.address, "-o", "json"])
             return run.status == 0 && run.stdout.contains("\"generation\": 2")
                 && run.stdout.contains("\"threshold\": 0.2")

@@ -168,7 +168,7 @@ struct WindowProcessTests {
         let leader = nodes.first { $0.address == roles.primary }!
         leader.kill()
         let survivor = nodes.first { $0 !== leader }!
-        let same = try await eventually(within: .seconds(30)) {
+        let same = try await eventually(within: .seconds(60)) {
             let after = try await runCLI(["windows", "--node", survivor.address, "--model", "shifty", "--json"])
             return after.status == 0 && after.stdout == before.stdout
         }

@@ -1,3 +1,4 @@
+import Foundation
 import Storage
 import Testing
 
@@ -21,6 +22,42 @@ struct DatabaseTests {
             #expect(try again.get(Array("k1".utf8), in: again.columnFamily("ops")) == Array("v1".utf8))
             #expect(try again.get(Array("k1".utf8), in: again.columnFamily("state")) == Array("other".utf8))
             #expect(try again.get(Array("k2".utf8), in: again.columnFamily("ops")) == nil)
+        }
+    }
+
+    @Test("a family written a little at a time does not pin the write-ahead log: it stays near its bound")
+    func walStaysBounded() throws {
+        try withTemporaryDirectory { dir in
+            var options = DatabaseOptions()
+            options.maxTotalWALSize = 1 << 20
+            options.syncWrites = false
+            let db = try Database.open(path: dir + "/db", columnFamilies: ["busy", "quiet"], options: options)
+            defer { db.close() }
+            let busy = try db.columnFamily("busy")
+            let quiet = try db.columnFamily("quiet")
+            let value = [UInt8](repeating: 7, count: 64 << 10)
+            // 16 MiB into one family (it flushes on its own), one small write to the other each time.
+            for i in 0..<256 {
+                var batch = WriteBatch()
+                batch.put(Array("k\(i)".utf8), value, in: busy)
+                batch.put(Array("q\(i)".utf8), [1], in: quiet)
+                try db.write(batch)
+            }
+            // Flushes run in the background: wait (bounded) until the old log files are gone.
+            func walBytes() throws -> Int {
+                try FileManager.default.contentsOfDirectory(atPath: dir + "/db").filter { $0.hasSuffix(".log") }
+                    .reduce(0) { total, name in
+                        total
+                            + ((try FileManager.default.attributesOfItem(atPath: dir + "/db/" + name)[.size] as? Int)
+                                ?? 0)
+                    }
+            }
+            var bytes = try walBytes()
+            for _ in 0..<300 where bytes > 4 << 20 {
+                Thread.sleep(forTimeInterval: 0.1)
+                bytes = try walBytes()
+            }
+            #expect(bytes <= 4 << 20, "the WAL holds \(bytes) bytes after 16 MiB of writes with a 1 MiB bound")
         }
     }
 

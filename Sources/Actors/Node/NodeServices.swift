@@ -24,7 +24,10 @@ struct ShardGroups: Service {
             // Windows of models whose traffic stopped close by processing time, through the log.
             group.addTask {
                 await repeatUntilStopped(every: .seconds(1)) {
-                    for shard in shards { await shard.closeIdleWindows() }
+                    for shard in shards {
+                        await shard.closeIdleWindows()
+                        await shard.enforceRetention()
+                    }
                 }
             }
             await repeatUntilStopped(every: checkpointInterval) {

@@ -6,6 +6,8 @@ struct ShardActivities {
     var checkpointing = false
     /// Whether a window tick is being proposed.
     var ticking = false
+    /// Whether expired window results are being deleted.
+    var retaining = false
     /// Follow-up work started by the shard itself, by id.
     var background: [Int: Task<Void, Never>] = [:]
     private var lastBackgroundID = 0

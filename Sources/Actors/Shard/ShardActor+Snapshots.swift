@@ -70,15 +70,6 @@ extension ShardActor {
                         to: StorageKeys.Windows.start(shard: shard, model: model, startMs: .max), in: store.windows)
                     continue
                 }
-                if let spec = held.spec {
-                    // Results past the spec's retention go, by this replica's clock.
-                    let cutoff =
-                        Int64(Date().timeIntervalSince1970 * 1000) - Int64(clamping: spec.retention.windowsMs)
-                        - Int64(clamping: spec.window.sizeMs)
-                    batch.deleteRange(
-                        from: StorageKeys.Windows.start(shard: shard, model: model, startMs: .min),
-                        to: StorageKeys.Windows.start(shard: shard, model: model, startMs: cutoff), in: store.windows)
-                }
                 batch.put(
                     StorageKeys.Models.key(shard: shard, model: model), try encode(held.snapshot), in: store.models)
             }

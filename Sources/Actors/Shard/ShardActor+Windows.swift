@@ -24,6 +24,36 @@ extension ShardActor {
         _ = await propose(command, op: op)
     }
 
+    /// Deletes the results of windows that ended more than the spec's `retention.windows` ago, by
+    /// this replica's clock, with one range delete per model whose cutoff moved by a window or more
+    /// since the last time. Storage only (not the replicated state): every replica does it on its
+    /// own, also when its shard receives nothing. Called every second by the node.
+    public func enforceRetention() async {
+        guard state == .serving, !activities.retaining else { return }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        var batch = WriteBatch()
+        var moved: [String: Int64] = [:]
+        for (model, held) in models.states {
+            guard let spec = held.spec else { continue }
+            let size = Int64(clamping: max(1, spec.window.sizeMs))
+            let cutoff = now - Int64(clamping: spec.retention.windowsMs) - size
+            if let last = retentionCutoffs[model], cutoff - last < size { continue }
+            batch.deleteRange(
+                from: StorageKeys.Windows.start(shard: shard, model: model, startMs: .min),
+                to: StorageKeys.Windows.start(shard: shard, model: model, startMs: cutoff), in: store.windows)
+            moved[model] = cutoff
+        }
+        guard !moved.isEmpty else { return }
+        activities.retaining = true
+        defer { activities.retaining = false }
+        do throws(StorageError) {
+            try await writer.write(batch)
+            retentionCutoffs.merge(moved) { _, new in new }
+        } catch {
+            logger.warning("could not delete expired window results; will retry", metadata: ["error": "\(error)"])
+        }
+    }
+
     /// `request.modelID`'s window results, oldest first, filtered as asked. Call after
     /// ``readIndex()`` confirmed leadership.
     public func windows(_ request: Infranaut_V1_WindowsRequest, deadline: ContinuousClock.Instant = .now + .seconds(30))

@@ -133,6 +133,8 @@ public actor ShardActor {
     /// Window results a checkpoint is writing (taken from the models, not yet durable): reads
     /// include them, so nothing acknowledged disappears from `windows` for the length of an fsync.
     var windowResultsInFlight: [String: ShardModels.TakenResults] = [:]
+    /// Per model: the window start before which its results were last deleted (retention).
+    var retentionCutoffs: [String: Int64] = [:]
     var bytesSinceCheckpoint = 0
     /// Snapshot transfers: the one being received, the one accepted and waiting for its write, and
     /// the peers this leader streams one to (ShardActor+Snapshots.swift).

@@ -33,6 +33,11 @@ public struct DatabaseOptions: Sendable {
     /// Memtable size per column family before it is flushed. Default 16 MiB: the op log is
     /// trimmed by checkpoints, so small memtables flush little and keep the node's memory low.
     public var writeBufferSize = 16 << 20
+    /// WAL size at which RocksDB flushes the column families that hold its oldest file. Default
+    /// 64 MiB. Without it a family written a few KB per checkpoint (models, windows) never fills
+    /// its memtable and pins every WAL file since its last flush: the WAL grew to ~800 MiB (6
+    /// families × 16 MiB × 2 × 4) whatever the data kept.
+    public var maxTotalWALSize: UInt64 = 64 << 20
 
     public init() {}
 }
@@ -95,6 +100,7 @@ public final class Database: @unchecked Sendable {
         rocksdb_options_set_compression(opts, options.compression.rocksValue)
         rocksdb_options_increase_parallelism(opts, options.backgroundThreads)
         rocksdb_options_set_write_buffer_size(opts, options.writeBufferSize)
+        rocksdb_options_set_max_total_wal_size(opts, options.maxTotalWALSize)
 
         var handles = [OpaquePointer?](repeating: nil, count: names.count)
         var err: UnsafeMutablePointer<CChar>?
