@@ -128,6 +128,10 @@ struct FaultProcessTests {
         let nodes = try await startCluster(["d1", "d2", "d3"])
         let (d1, d3) = (nodes[0], nodes[2])
         let model = try await model(withPrimary: "d1", asking: d3)
+        // The batch below is sent once: its group must have settled (d1 leading), or a leadership
+        // move on a fresh cluster can outlast the 2 s forward on its own.
+        let roles = try await replicaRoles(of: model, asking: d3.address)
+        #expect(roles.primary == d1.address)
         let client = try RequestClient(dial: d3.address)
         defer { client.close() }
         #expect(await ingestUntilAcked(client, model: model, key: "warm", rows: 3))
