@@ -24,18 +24,9 @@ struct BurstBench: AsyncParsableCommand {
     var rounds = 3
 
     func run() async throws {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-burst-\(UUID().uuidString)")
-            .path
-        defer { try? FileManager.default.removeItem(atPath: base) }
-        let launched = try await launchLocalCluster(
-            binary: infranautBinary(binary), nodes: max(3, nodes), base: base, idPrefix: "burst",
-            extra: ["--log-level", "warning"])
-        defer {
-            for node in launched {
-                node.process.terminate()
-                node.process.waitUntilExit()
-            }
-        }
+        let cluster = try await BenchNodes.launch(binary: binary, nodes: max(3, nodes), prefix: "burst")
+        defer { cluster.stop() }
+        let launched = cluster.nodes
         let model = "burst-model"
         let roles = try await replicaRoles(of: model, asking: launched[0].client)
         print("\(launched.count) nodes; \(clients) clients per burst, \(rows) row(s) each; model \(model)")

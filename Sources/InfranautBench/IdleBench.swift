@@ -38,18 +38,10 @@ struct IdleBench: AsyncParsableCommand {
     }
 
     private func measure(shardCount: Int) async throws {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-idle-\(UUID().uuidString)")
-            .path
-        defer { try? FileManager.default.removeItem(atPath: base) }
-        let launched = try await launchLocalCluster(
-            binary: infranautBinary(binary), nodes: nodes, base: base, idPrefix: "idle",
-            extra: ["--log-level", "warning", "--shards", "\(shardCount)"])
-        defer {
-            for node in launched {
-                node.process.terminate()
-                node.process.waitUntilExit()
-            }
-        }
+        let cluster = try await BenchNodes.launch(
+            binary: binary, nodes: nodes, prefix: "idle", extra: ["--shards", "\(shardCount)"])
+        defer { cluster.stop() }
+        let launched = cluster.nodes
         let pids = launched.map(\.process.processIdentifier)
         let emptyRSS = pids.map { residentMegabytes(pid: $0) }
 
@@ -82,38 +74,20 @@ struct IdleBench: AsyncParsableCommand {
     private func writeOnce(to addresses: [String]) async throws {
         let clients = try addresses.map { try RequestClient(dial: $0) }
         defer { clients.forEach { $0.close() } }
-        let models = self.models
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for sender in 0..<32 {
-                group.addTask {
-                    for model in stride(from: sender, to: models, by: 32) {
-                        let batch = Infranaut_V1_TelemetryBatch.with {
-                            $0.modelID = "idle-model-\(model)"
-                            $0.rowCount = 1
-                            $0.columns = [
-                                .with {
-                                    $0.name = "x"
-                                    $0.doubles = .with { $0.values = [Double(model)] }
-                                }
-                            ]
-                        }
-                        let bytes = Infranaut_V1_Request.encodedIngest(
-                            key: "idle-\(model)", batchBytes: try batch.serializedBytes())
-                        for attempt in 0..<200 {
-                            let reply = try Infranaut_V1_Response(
-                                serializedBytes: try await clients[model % clients.count].request(
-                                    bytes, timeout: .seconds(30)))
-                            if reply.outcome.code == .ok { break }
-                            guard reply.outcome.retryable, attempt < 199 else {
-                                throw ValidationError(
-                                    "ingest failed: \(reply.outcome.code.name): \(reply.outcome.message)")
-                            }
-                            try await Task.sleep(for: .milliseconds(50))
-                        }
+        try await forEachConcurrently(models, concurrency: 32) { model, _ in
+            let batch = Infranaut_V1_TelemetryBatch.with {
+                $0.modelID = "idle-model-\(model)"
+                $0.rowCount = 1
+                $0.columns = [
+                    .with {
+                        $0.name = "x"
+                        $0.doubles = .with { $0.values = [Double(model)] }
                     }
-                }
+                ]
             }
-            try await group.waitForAll()
+            try await sendRetrying(
+                Infranaut_V1_Request.encodedIngest(key: "idle-\(model)", batchBytes: try batch.serializedBytes()),
+                through: clients[model % clients.count], what: "ingest", pause: .milliseconds(50))
         }
     }
 }

@@ -1,14 +1,15 @@
 import ArgumentParser
 import Cluster
-import Drill
 import Foundation
-import Synchronization
-import Tabular
-import Telemetry
 import Wire
 
 /// Starts a real node process (the release `infranaut` binary) on a fresh data dir and drives it
 /// over loopback TCP with durable-ack ingest batches from concurrent senders.
+///
+/// With `--segments` and `--event-times` the batches carry what a monitored model's do (segment
+/// columns, event times near now); with `--spec` as well, every model first gets a spec declaring
+/// them (windows of `--window-seconds`, lateness 0) and an uploaded reference, outside the timed
+/// part, so the two runs differ only by the spec (docs/benchmarks.md, issue 11).
 struct IngestBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ingest", abstract: "Ingest throughput, ack latency and node memory.")
@@ -37,67 +38,85 @@ struct IngestBench: AsyncParsableCommand {
     )
     var nodes = 1
 
-    func run() async throws {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-bench-\(UUID().uuidString)")
-            .path
-        defer { try? FileManager.default.removeItem(atPath: base) }
-        let launchedNodes = try await launchLocalCluster(
-            binary: infranautBinary(binary), nodes: nodes, base: base, idPrefix: "bench",
-            extra: ["--log-level", "warning"])
-        defer {
-            for node in launchedNodes {
-                node.process.terminate()
-                node.process.waitUntilExit()
-            }
-        }
-        let pid = launchedNodes[0].process.processIdentifier
-        print(
-            "\(launchedNodes.count) node(s), first pid \(pid) at \(launchedNodes[0].client); \(concurrency) senders, \(rows) rows x \(features) features per batch, \(models) models"
-        )
+    @Option(help: "Text columns per row with 5 values each (the spec's segment columns).")
+    var segments = 0
 
-        // Pre-encode one batch body per model; each request only adds its own idempotency key.
-        var bodies: [[UInt8]] = []
-        var generator = SystemRandomNumberGenerator()
-        let names = (0..<features).map { "feature_\($0)" }
-        for model in 0..<models {
-            var builder = BatchBuilder(model: "bench-model-\(model)")
-            for _ in 0..<rows {
-                builder.append(
-                    (0..<features).map { f in .number(Double.random(in: -1...1, using: &generator) * Double(f + 1)) })
-            }
-            bodies.append(try builder.take(columns: names).serializedBytes())
-        }
-        let frozenBodies = bodies
+    @Flag(
+        name: .customLong("event-times"),
+        help: "Rows carry event times within the last second (bodies re-encoded every second).")
+    var eventTimes = false
+
+    @Flag(help: "Apply a spec to every model (all columns declared, segments, reference upload) before the load.")
+    var spec = false
+
+    @Option(name: .customLong("window-seconds"), help: "Window size of the spec.")
+    var windowSeconds = 60
+
+    @Option(name: .customLong("reference-rows"), help: "Rows of each model's uploaded reference (with --spec).")
+    var referenceRows = 1_000
+
+    func run() async throws {
+        let cluster = try await BenchNodes.launch(binary: binary, nodes: nodes, prefix: "bench")
+        defer { cluster.stop() }
+        let launchedNodes = cluster.nodes
+        let pid = cluster.pid
+        print(
+            "\(launchedNodes.count) node(s), first pid \(pid) at \(launchedNodes[0].client); \(concurrency) senders, \(rows) rows x \(features) features + \(segments) segment columns per batch, \(models) models, event times \(eventTimes ? "now" : "none"), spec \(spec ? "\(windowSeconds) s windows" : "none")"
+        )
+        let shape = SyntheticModels(features: features, segments: segments)
+        let names = (0..<models).map { "bench-model-\($0)" }
         let clients = try launchedNodes.map { try RequestClient(dial: $0.client) }
         defer { clients.forEach { $0.close() } }
+        if spec {
+            let applied = ContinuousClock.now
+            try await shape.applySpecs(
+                names, windowMs: UInt64(windowSeconds) * 1_000, referenceRows: referenceRows, through: clients[0])
+            print("specs and references of \(models) models applied in \(ContinuousClock.now - applied)")
+        }
+
+        // One batch per model, encoded once; with event times, re-encoded every second with new ones.
+        let rows = self.rows
+        let batches = names.map { shape.batch(model: $0, rows: rows) }
+        let encode: @Sendable (_ nowMs: Int64?) throws -> [[UInt8]] = { nowMs in
+            try batches.map { batch in
+                guard let nowMs else { return try batch.serializedBytes() }
+                var dated = batch
+                dated.eventTimeUnixMs = spreadEventTimes(rows: rows, endMs: nowMs, spanMs: 1_000)
+                return try dated.serializedBytes()
+            }
+        }
+        let bodies = Locked(try encode(eventTimes ? unixMilliseconds() : nil))
+        let encodeTime = Locked(Duration.zero)
+        let concurrency = self.concurrency
         let recorder = Recorder()
         let start = ContinuousClock.now
         let warmupEnd = start + .seconds(3)
         let end = warmupEnd + .seconds(duration)
         try await withThrowingTaskGroup(of: Void.self) { group in
+            if eventTimes {
+                group.addTask {
+                    while ContinuousClock.now < end {
+                        try await Task.sleep(for: .seconds(1))
+                        let began = ContinuousClock.now
+                        let fresh = try encode(unixMilliseconds())
+                        bodies.withLock { $0 = fresh }
+                        encodeTime.withLock { $0 += ContinuousClock.now - began }
+                    }
+                }
+            }
             for sender in 0..<concurrency {
                 group.addTask {
                     var sequence = 0
                     while ContinuousClock.now < end {
-                        let model = (sender + sequence * concurrency) % frozenBodies.count
+                        let model = (sender + sequence * concurrency) % names.count
+                        let body = bodies.withLock { $0[model] }
                         let request = Infranaut_V1_Request.encodedIngest(
-                            key: "s\(sender)-\(sequence)", batchBytes: frozenBodies[model])
+                            key: "s\(sender)-\(sequence)", batchBytes: body)
                         sequence += 1
                         let sent = ContinuousClock.now
-                        // Retryable refusals (a shard taking over, a follower not yet known dead)
-                        // are retried with the same key, as a client does; they count in the latency.
-                        var response = Infranaut_V1_Response()
-                        for attempt in 0..<100 {
-                            let reply = try await clients[sender % clients.count].request(
-                                request, timeout: .seconds(30))
-                            response = try Infranaut_V1_Response(serializedBytes: reply)
-                            guard response.outcome.code != .ok, response.outcome.retryable, attempt < 99 else { break }
-                            try await Task.sleep(for: .milliseconds(20))
-                        }
-                        guard response.outcome.code == .ok else {
-                            throw ValidationError(
-                                "ingest failed: \(response.outcome.code.name): \(response.outcome.message)")
-                        }
+                        // Retryable refusals count in the latency.
+                        try await sendRetrying(
+                            request, through: clients[sender % clients.count], what: "ingest", attempts: 100)
                         if sent >= warmupEnd { recorder.record(ContinuousClock.now - sent) }
                     }
                 }
@@ -105,15 +124,8 @@ struct IngestBench: AsyncParsableCommand {
             try await group.waitForAll()
         }
         let measured = recorder.latencies
-        let seconds = Double(duration)
-        let batchesPerSecond = Double(measured.count) / seconds
-        let rowsPerSecond = batchesPerSecond * Double(rows)
-        let sorted = measured.sorted()
-        func percentile(_ p: Double) -> Double {
-            guard !sorted.isEmpty else { return .nan }
-            let d = sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
-            return Double(d.components.attoseconds) / 1e15 + Double(d.components.seconds) * 1000
-        }
+        let rowsPerSecond = Double(measured.count) / Double(duration) * Double(rows)
+        let latency = LatencySummary(measured)
         let rss = residentMegabytes(pid: pid)
         try await Task.sleep(for: .seconds(12))  // one checkpoint interval later, load stopped
         let idleRSS = residentMegabytes(pid: pid)
@@ -123,27 +135,26 @@ struct IngestBench: AsyncParsableCommand {
                 rowsPerSecond, rowsPerSecond * Double(features) / 1e6))
         print(
             String(
-                format: "ack latency: p50 %.2f ms, p99 %.2f ms, max %.2f ms", percentile(0.5), percentile(0.99),
-                percentile(1.0)))
+                format: "ack latency: p50 %.2f ms, p99 %.2f ms, max %.2f ms", latency.milliseconds(at: 0.5),
+                latency.milliseconds(at: 0.99), latency.milliseconds(at: 1.0)))
         print(
             String(
                 format:
                     "node resident memory (%d models x %d features): %.1f MB at the end of the load, %.1f MB 12 s later",
                 models, features, rss, idleRSS))
+        if eventTimes {
+            print("client time re-encoding event times: \(encodeTime.withLock { $0 }) in total")
+        }
+        if spec {
+            let sample = try await sendRetrying(
+                .windows(.with { $0.modelID = names[0] }), through: clients[0], what: "windows")
+            let late = sample.windows.windows.reduce(0) { $0 + $1.lateRows }
+            print(
+                "\(names[0]): \(sample.windows.windows.count) closed windows (whole model and segments), \(late) late rows"
+            )
+        }
     }
 }
 
-func residentMegabytes(pid: Int32) -> Double {
-    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return .nan }
-    for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-        let kb = line.split(separator: " ").compactMap { Double($0) }.first ?? .nan
-        return kb / 1024
-    }
-    return .nan
-}
-
-final class Recorder: Sendable {
-    private let values = Mutex<[Duration]>([])
-    func record(_ d: Duration) { values.withLock { $0.append(d) } }
-    var latencies: [Duration] { values.withLock { $0 } }
-}
+/// Milliseconds since the Unix epoch, by the wall clock.
+func unixMilliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
