@@ -72,6 +72,20 @@ struct NodeTarget: ParsableArguments {
     var timeoutMs = 10_000
 
     func client() throws -> NodeClient { try NodeClient(address: node, timeout: .milliseconds(timeoutMs)) }
+
+    /// Sends one request with `body` and returns the answer, or throws the node's status when it
+    /// is not OK.
+    func ask(_ body: Infranaut_V1_Request.OneOf_Body) async throws -> Infranaut_V1_Response {
+        let client = try client()
+        defer { client.close() }
+        let response = try await client.send(
+            .with {
+                $0.version = 1
+                $0.body = body
+            })
+        guard response.outcome.code == .ok else { throw CLIError("\(node): \(statusLine(response.outcome))") }
+        return response
+    }
 }
 
 /// Reads a spec file (or stdin for `-`), refusing files over ``ApplyCommand/maxFileBytes``.
@@ -124,21 +138,12 @@ struct GetCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let client = try target.client()
-            defer { client.close() }
-            let response = try await client.send(
-                .with {
-                    $0.version = 1
-                    $0.listModels = .init()
-                })
-            guard response.outcome.code == .ok else {
-                throw CLIError("\(target.node): \(statusLine(response.outcome))")
-            }
+            let response = try await target.ask(.listModels(.init()))
             let list = response.listModels
             let rows = list.models.map { model in
                 Row(
                     name: model.name, generation: model.generation, spec: model.hasSpec_p, rows: model.rows,
-                    task: taskName(model.task),
+                    task: SpecRendering.taskName(model.task),
                     deleted_until: model.purgeAfterUnixMs == 0 ? nil : rfc3339(model.purgeAfterUnixMs),
                     labels: model.labels)
             }
@@ -186,16 +191,7 @@ struct GetCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let client = try target.client()
-            defer { client.close() }
-            let response = try await client.send(
-                .with {
-                    $0.version = 1
-                    $0.getModel = .with { $0.name = name }
-                })
-            guard response.outcome.code == .ok else {
-                throw CLIError("\(target.node): \(statusLine(response.outcome))")
-            }
+            let response = try await target.ask(.getModel(.with { $0.name = name }))
             let model = response.getModel
             var document = SpecRendering.document(model.spec, generation: model.generation, inferred: model.inferred)
             if model.purgeAfterUnixMs != 0, case .map(var pairs) = document {
@@ -239,29 +235,11 @@ struct DeleteCommand: AsyncParsableCommand {
                     "deleting model \(name) removes its telemetry, windows and spec once the deleted-model retention (24 h) ends; pass --yes to delete it"
                 )
             }
-            let client = try target.client()
-            defer { client.close() }
-            let response = try await client.send(
-                .with {
-                    $0.version = 1
-                    $0.deleteModel = .with { $0.name = name }
-                })
-            guard response.outcome.code == .ok else {
-                throw CLIError("\(target.node): \(statusLine(response.outcome))")
-            }
+            let response = try await target.ask(.deleteModel(.with { $0.name = name }))
             print(
                 "model/\(name) deleted (its state is kept until \(rfc3339(response.deleteModel.purgeAfterUnixMs)); apply its spec before then to undo)"
             )
         }
-    }
-}
-
-func taskName(_ task: Infranaut_V1_ModelTask) -> String? {
-    switch task {
-    case .binaryClassification: "binary-classification"
-    case .multiclassClassification: "multiclass-classification"
-    case .regression: "regression"
-    default: nil
     }
 }
 

@@ -35,12 +35,9 @@ struct WindowsCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let client = try target.client()
-        defer { client.close() }
-        let response = try await client.send(
-            .with {
-                $0.version = 1
-                $0.windows = .with {
+        let response = try await target.ask(
+            .windows(
+                .with {
                     $0.modelID = model
                     if let version {
                         $0.filterVersion = true
@@ -54,9 +51,7 @@ struct WindowsCommand: AsyncParsableCommand {
                     }
                     $0.last = last
                     $0.includeOpen = includeOpen
-                }
-            })
-        guard response.outcome.code == .ok else { throw CLIError("\(target.node): \(statusLine(response.outcome))") }
+                }))
         let reply = response.windows
         if json {
             try printJSON(Listing(model: model, truncated: reply.truncated, windows: reply.windows.map(Window.init)))

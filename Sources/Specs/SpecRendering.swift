@@ -19,7 +19,8 @@ public enum SpecRendering {
         return spec
     }
 
-    static func taskName(_ task: Infranaut_V1_ModelTask) -> String? {
+    /// The spec's word for `task` (`binary-classification`, ...); nil when unspecified.
+    public static func taskName(_ task: Infranaut_V1_ModelTask) -> String? {
         switch task {
         case .binaryClassification: "binary-classification"
         case .multiclassClassification: "multiclass-classification"

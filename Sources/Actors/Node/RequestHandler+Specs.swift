@@ -64,19 +64,12 @@ extension RequestHandler {
             request, bytes: bytes, model: get.name, deadline: deadline, what: "read",
             wrap: { reply in .with { $0.getModel = reply } },
             status: { status in .with { $0.status = status } },
-            serve: { shard in
-                switch await shard.readIndex() {
-                case .notLeader(let leader): return .notLeader(leader)
-                case .done(false):
-                    return .done(.with { $0.status = self.takingOver(get.name) })
-                case .done(true):
-                    return .done(
-                        await shard.model(get.name)
-                            ?? .with {
-                                $0.status = Infranaut_V1_Status(
-                                    code: .notFound, message: "model \"\(get.name)\" does not exist in this cluster")
-                            })
-                }
+            serve: self.afterReadIndex(model: get.name, status: { status in .with { $0.status = status } }) { shard in
+                await shard.model(get.name)
+                    ?? .with {
+                        $0.status = Infranaut_V1_Status(
+                            code: .notFound, message: "model \"\(get.name)\" does not exist in this cluster")
+                    }
             })
     }
 
@@ -94,13 +87,24 @@ extension RequestHandler {
             request, bytes: bytes, model: windows.modelID, deadline: deadline, what: "read",
             wrap: { reply in .with { $0.windows = reply } },
             status: { status in .with { $0.status = status } },
-            serve: { shard in
-                switch await shard.readIndex() {
-                case .notLeader(let leader): return .notLeader(leader)
-                case .done(false): return .done(.with { $0.status = self.takingOver(windows.modelID) })
-                case .done(true): return .done(await shard.windows(windows, deadline: deadline.instant))
-                }
+            serve: self.afterReadIndex(model: windows.modelID, status: { status in .with { $0.status = status } }) {
+                shard in await shard.windows(windows, deadline: deadline.instant)
             })
+    }
+
+    /// A read served by the shard's leader once a read-index round confirmed it still leads, so it
+    /// never answers from state a newer leader has replaced.
+    private func afterReadIndex<Reply: Sendable>(
+        model: String, status: @escaping @Sendable (Infranaut_V1_Status) -> Reply,
+        _ read: @escaping @Sendable (ShardActor) async -> Reply
+    ) -> @Sendable (ShardActor) async -> ShardActor.AtLeader<Reply> {
+        { shard in
+            switch await shard.readIndex() {
+            case .notLeader(let leader): return .notLeader(leader)
+            case .done(false): return .done(status(self.takingOver(model)))
+            case .done(true): return .done(await read(shard))
+            }
+        }
     }
 
     /// Serves a request at the leader of `model`'s shard: forwards it when another node leads,

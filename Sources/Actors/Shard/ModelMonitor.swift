@@ -27,20 +27,10 @@ struct ModelMonitor: Sendable {
     /// The newest closed whole-model window of each version, for `status`.
     private(set) var latest: [String: WindowResult] = [:]
 
-    init(
-        spec: Infranaut_V1_ModelSpec, restoring state: [UInt8]? = nil, latest stored: [[UInt8]] = []
-    ) throws(ProfileDecodingError) {
-        for bytes in stored {
-            let result = try WindowResult(serialized: bytes)
-            latest[result.key.version] = result
-        }
+    /// A monitor for `spec`, continuing `carried` windows when they have the spec's settings.
+    init(spec: Infranaut_V1_ModelSpec, carrying carried: ModelWindows? = nil) {
         let settings = Self.settings(spec)
-        if let state, !state.isEmpty {
-            let restored = try ModelWindows(serialized: state)
-            windows = restored.settings == settings ? restored : ModelWindows(settings: settings)
-        } else {
-            windows = ModelWindows(settings: settings)
-        }
+        windows = carried?.settings == settings ? carried! : ModelWindows(settings: settings)
         config = Self.config(spec)
         roles = Set(
             [
@@ -51,6 +41,17 @@ struct ModelMonitor: Sendable {
         versionColumn = spec.columns.version
         predictionColumn = spec.columns.prediction
         profiled = spec.features.isEmpty ? [] : Set(spec.features.map(\.name) + spec.segments)
+    }
+
+    /// The monitor a model snapshot holds: its open windows and newest results, serialized.
+    init(spec: Infranaut_V1_ModelSpec, restoring state: [UInt8], latest stored: [[UInt8]])
+        throws(ProfileDecodingError)
+    {
+        self.init(spec: spec, carrying: state.isEmpty ? nil : try ModelWindows(serialized: state))
+        for bytes in stored {
+            let result = try WindowResult(serialized: bytes)
+            latest[result.key.version] = result
+        }
     }
 
     static func settings(_ spec: Infranaut_V1_ModelSpec) -> WindowSettings {

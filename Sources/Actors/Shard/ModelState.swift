@@ -86,9 +86,7 @@ public struct ModelState: Sendable {
         if let old = previous, old.windows.settings != ModelMonitor.settings(change.spec) {
             previous!.tick(processingTimeMs: .max)
         }
-        var next =
-            (try? ModelMonitor(spec: change.spec, restoring: previous?.windows.serialized()))
-            ?? (try! ModelMonitor(spec: change.spec))
+        var next = ModelMonitor(spec: change.spec, carrying: previous?.windows)
         if var previous {
             next.restore(previous.takeForCheckpoint())
             next.inherit(latest: previous.latest)

@@ -89,10 +89,9 @@ struct ShardModels {
 
     mutating func takeWindowResults() -> [String: TakenResults] {
         var taken: [String: TakenResults] = [:]
-        for (model, state) in states where state.monitor != nil {
+        for model in states.keys where states[model]?.monitor != nil {
             let part = states[model]!.monitor!.takeForCheckpoint()
             if !part.results.isEmpty || !part.late.isEmpty { taken[model] = part }
-            _ = state
         }
         return taken
     }
