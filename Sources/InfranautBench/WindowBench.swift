@@ -13,7 +13,12 @@ struct WindowBench: ParsableCommand {
     @Option(help: "Rows in the uploaded reference.")
     var referenceRows = 50_000
 
+    @Flag(help: "Only the ingest-shaped comparison (windows against the all-time profile).")
+    var ingestOnly = false
+
     func run() throws {
+        compareIngestPaths()
+        if ingestOnly { return }
         let features = 100
         var rng = LCG()
         let segments = ["a", "b", "c"]
@@ -65,4 +70,59 @@ struct WindowBench: ParsableCommand {
             "windows \(closed.count); whole-model window: \(sample.driftedCount) of \(sample.features.count) drift (checksum \(drifting))"
         )
     }
+
+    /// The per-value work of the ingest benchmark's batches (`InfranautBench ingest --segments 3
+    /// --event-times`): 1,000-row batches of 20 numeric features and 3 text columns of 5 values,
+    /// 60 of them, through a spec's windows (whole model + 3 segment columns) and, for scale,
+    /// through the all-time profile every model keeps (one `NumericProfile` per feature).
+    private func compareIngestPaths() {
+        var rng = LCG()
+        let rows = 1_000, features = 20, batches = 60
+        let texts = ["a", "b", "c", "d", "e"]
+        let data: [WindowBatch] = (0..<batches).map { b in
+            var columns = (0..<features).map { f in
+                WindowColumn.numbers("f\(f)", (0..<rows).map { _ in rng.next() * Double(f + 1) })
+            }
+            for s in 0..<3 {
+                columns.append(.strings("s\(s)", (0..<rows).map { _ in texts[Int(rng.next() * 5)] }))
+            }
+            return WindowBatch(
+                rowCount: rows, eventTimesMs: (0..<rows).map { Int64(b * 1_000 + $0 % 1_000) }, versions: .batch("v1"),
+                columns: columns)
+        }
+        let values = data.count * rows * features
+        var sink = 0
+        let allTime = medianSeconds(runs: 7) {
+            var profiles = [NumericProfile](repeating: NumericProfile(), count: features)
+            for batch in data {
+                for f in 0..<features {
+                    if case .numbers(let v) = batch.columns[f].values {
+                        v.withUnsafeBufferPointer { profiles[f].add(contentsOf: $0) }
+                    }
+                }
+            }
+            sink &+= Int(profiles[0].moments.count)
+        }
+        let settings = WindowSettings(sizeMs: 3_600_000, latenessMs: 0, segmentColumns: ["s0", "s1", "s2"])
+        let windows = medianSeconds(runs: 7) {
+            var m = ModelWindows(settings: settings)
+            for (b, batch) in data.enumerated() { _ = try? m.add(batch, processingTimeMs: Int64(b * 1_000)) }
+            sink &+= m.openWindowCount
+        }
+        print(
+            "ingest shape, \(batches) x \(rows) rows x \(features) numeric features: all-time profiles "
+                + "\(fmt(allTime * 1e9 / Double(values), 1)) ns per value; windows (whole + 3 segment columns) "
+                + "\(fmt(windows * 1e9 / Double(values), 1)) ns per value, \(fmt(windows / allTime, 2)) x (checksum \(sink))"
+        )
+    }
+}
+
+/// The median wall time of `runs` calls of `body`, in seconds.
+func medianSeconds(runs: Int, _ body: () -> Void) -> Double {
+    median(
+        (0..<runs).map { _ in
+            let t0 = now()
+            body()
+            return now() - t0
+        })
 }

@@ -152,4 +152,59 @@ import Testing
             #expect(values == expected, "pattern \(pattern)")
         }
     }
+
+    /// Inputs for the sorts the sketches use: random, with duplicates, made of a few ascending runs
+    /// (what the sketches receive), more runs than are merged, negative and mixed signs, and values
+    /// packed so close that their high bytes tie (the radix sort's insertion pass gives up on them).
+    static func patterns(_ count: Int, seed: UInt64) -> [(String, [Double])] {
+        var r = TestRandom(seed: seed)
+        func runs(_ k: Int) -> [Double] {
+            let size = Swift.max(1, count / k)
+            var out: [Double] = []
+            while out.count < count {
+                let run = (0..<Swift.min(size, count - out.count)).map { _ in r.normal() }.sorted()
+                out += run
+            }
+            return out
+        }
+        return [
+            ("normal", (0..<count).map { _ in r.normal() }),
+            ("duplicates", (0..<count).map { _ in Double(r.next() % 5) - 2 }),
+            ("3 runs", runs(3)),
+            ("16 runs", runs(16)),
+            ("40 runs", runs(40)),
+            ("negative", (0..<count).map { _ in -abs(r.normal()) * 1e6 }),
+            ("packed", (0..<count).map { _ in 1.0e9 + Double(r.next() % 1_000_000) * 1e-6 }),
+            (
+                "extremes",
+                (0..<count).map { i in
+                    i % 7 == 0
+                        ? -Double.greatestFiniteMagnitude : (i % 5 == 0 ? Double.greatestFiniteMagnitude : r.normal())
+                }
+            ),
+        ]
+    }
+
+    @Test(arguments: [0, 1, 2, 50, 95, 96, 257, 1_000, 5_000])
+    func runSortMatchesStandardSort(count: Int) {
+        for (name, input) in Self.patterns(count, seed: UInt64(count) + 7) {
+            var values = input
+            values.withUnsafeMutableBufferPointer { sortFiniteRuns($0) }
+            #expect(values == input.sorted(), "\(name)")
+        }
+    }
+
+    @Test(arguments: [2, 96, 1_000, 5_000])
+    func radixSortCarriesItsPayload(count: Int) {
+        for (name, input) in Self.patterns(count, seed: UInt64(count) + 11) {
+            var values = input
+            var positions = (0..<Int32(count)).map { $0 }
+            values.withUnsafeMutableBufferPointer { v in
+                positions.withUnsafeMutableBufferPointer { radixSortFinite(v, carrying: $0) }
+            }
+            #expect(values == input.sorted(), "\(name)")
+            #expect(Set(positions).count == count, "\(name): a permutation")
+            #expect(zip(values, positions).allSatisfy { $0 == input[Int($1)] }, "\(name): payload follows its value")
+        }
+    }
 }

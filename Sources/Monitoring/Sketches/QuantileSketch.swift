@@ -127,6 +127,28 @@ public struct QuantileSketch: Sendable, Hashable {
         if done == nil { for x in values { add(x) } }
     }
 
+    /// Adds finite values given in ascending order: the same sketch as ``add(contentsOf:)`` up to
+    /// the order of the level-0 items, written as ascending runs so that compacting level 0
+    /// merges them instead of sorting (``sortFiniteRuns(_:)``).
+    public mutating func add(sortedFinite values: UnsafeBufferPointer<Double>) {
+        let n = values.count
+        guard n > 0 else { return }
+        if values[0] < min { min = values[0] }
+        if values[n - 1] > max { max = values[n - 1] }
+        count &+= UInt64(n)
+        var index = 0
+        while index < n {
+            if levelStart[0] == 0 { compressForUpdate() }
+            let free = levelStart[0]
+            let c = Swift.min(free, n - index)
+            items.withUnsafeMutableBufferPointer { buf in
+                for j in 0..<c { buf[free - c + j] = values[index + j] }
+            }
+            levelStart[0] = free - c
+            index += c
+        }
+    }
+
     /// Frees space in the buffer: compacts the lowest level that is at or over capacity.
 
     mutating func compressForUpdate() {
@@ -169,7 +191,7 @@ public struct QuantileSketch: Sendable, Hashable {
         let coin = Int(rng.next() >> 63)
         let low = levelStart[0]
         let (newStart, newUpperStart) = items.withUnsafeMutableBufferPointer { buf -> (Int, Int) in
-            if h == 0 { sortDoubles(UnsafeMutableBufferPointer(rebasing: buf[start..<end])) }
+            if h == 0 { sortFiniteRuns(UnsafeMutableBufferPointer(rebasing: buf[start..<end])) }
             let odd = size & 1 == 1
             let popStart = odd ? start + 1 : start
             let half = (end - popStart) / 2
@@ -177,28 +199,7 @@ public struct QuantileSketch: Sendable, Hashable {
             let mergedCount = half + upperCount
             let newUpperStart = nextEnd - mergedCount
             return withUnsafeTemporaryAllocation(of: Double.self, capacity: mergedCount) { tmp -> (Int, Int) in
-                var a = popStart + coin, b = end, o = 0
-                let aEnd = popStart + 2 * half
-                while a < aEnd && b < nextEnd {
-                    if buf[a] <= buf[b] {
-                        tmp[o] = buf[a]
-                        a += 2
-                    } else {
-                        tmp[o] = buf[b]
-                        b += 1
-                    }
-                    o += 1
-                }
-                while a < aEnd {
-                    tmp[o] = buf[a]
-                    a += 2
-                    o += 1
-                }
-                while b < nextEnd {
-                    tmp[o] = buf[b]
-                    b += 1
-                    o += 1
-                }
+                mergeAscending(buf, popStart + coin, popStart + 2 * half, step: 2, end, nextEnd, into: tmp, at: 0)
                 let kept = odd ? buf[start] : 0
                 for i in 0..<mergedCount { buf[newUpperStart + i] = tmp[i] }
                 let newStart = newUpperStart - (odd ? 1 : 0)

@@ -12,8 +12,9 @@
 /// the count grows only with log n) plus a buffer of ``bufferCapacity`` values not yet merged:
 /// ≈ 7 KiB while values arrive, ≈ 5 KiB after a merge or decoding (see ``memoryFootprint``).
 ///
-/// **Cost.** Each flush sorts the buffer with ``radixSortFinite(_:)`` (a comparison sort spent
-/// most of its time on mispredicted branches) and merges it into the centroids while compressing,
+/// **Cost.** Each flush sorts the buffer with ``sortFiniteRuns(_:)`` (a merge of its ascending
+/// runs, else a radix sort: a comparison sort spent most of its time on mispredicted branches)
+/// and merges it into the centroids while compressing,
 /// in one pass into temporary storage with no division per centroid (docs/benchmarks.md, issue 11).
 ///
 /// **Determinism.** No random choices: replicas that apply the same updates and merges in the
@@ -126,36 +127,60 @@ public struct TDigest: Sendable, Hashable {
         }
     }
 
+    /// Adds finite values given in ascending order. A run of at least half the buffer is merged
+    /// into the centroids at once, without copying or sorting; a shorter one is buffered, where
+    /// the flush merges the runs (``sortFiniteRuns(_:)``).
+    public mutating func add(sortedFinite values: UnsafeBufferPointer<Double>) {
+        let n = values.count
+        guard n >= Self.bufferCapacity / 2 else {
+            add(contentsOf: values)
+            return
+        }
+        flush()
+        if values[0] < min { min = values[0] }
+        if values[n - 1] > max { max = values[n - 1] }
+        count &+= UInt64(n)
+        centroids = Self.merging(centroids, values, total: count, compression: compression)
+    }
+
     /// Merges the buffered values into the centroids: one sort of the buffer, then one pass that
     /// merges it with the centroids and compresses, with no intermediate list.
     mutating func flush() {
         guard !buffer.isEmpty else { return }
-        buffer.withUnsafeMutableBufferPointer { radixSortFinite($0) }
-        let mine = centroids
-        centroids = buffer.withUnsafeBufferPointer { b in
-            Self.compressing(capacity: mine.count + b.count, total: Double(count), compression: compression) { k in
-                var i = 0, j = 0
-                while i < mine.count && j < b.count {
-                    // Ties: centroids first, as ``mergeSorted(_:_:)`` orders them.
-                    if mine[i].mean <= b[j] {
-                        k.push(mine[i])
-                        i += 1
-                    } else {
-                        k.push(Centroid(b[j]))
-                        j += 1
-                    }
-                }
-                while i < mine.count {
+        buffer.withUnsafeMutableBufferPointer { sortFiniteRuns($0) }
+        centroids = buffer.withUnsafeBufferPointer {
+            Self.merging(centroids, $0, total: count, compression: compression)
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// `mine` with the ascending values `b` merged in and compressed, in one pass, for a digest
+    /// of `total` values in all.
+    private static func merging(
+        _ mine: [Centroid], _ b: UnsafeBufferPointer<Double>, total: UInt64, compression: Int
+    ) -> [Centroid] {
+        compressing(capacity: mine.count + b.count, total: Double(total), compression: compression) {
+            k in
+            var i = 0, j = 0
+            while i < mine.count && j < b.count {
+                // Ties: centroids first, as ``mergeSorted(_:_:)`` orders them.
+                if mine[i].mean <= b[j] {
                     k.push(mine[i])
                     i += 1
-                }
-                while j < b.count {
+                } else {
                     k.push(Centroid(b[j]))
                     j += 1
                 }
             }
+            while i < mine.count {
+                k.push(mine[i])
+                i += 1
+            }
+            while j < b.count {
+                k.push(Centroid(b[j]))
+                j += 1
+            }
         }
-        buffer.removeAll(keepingCapacity: true)
     }
 
     /// A copy with the buffer merged.
@@ -237,11 +262,17 @@ public struct TDigest: Sendable, Hashable {
             let proposed = current.weight + next.weight
             let q2 = (before + proposed) * inverseTotal
             if proposed <= Swift.min(lowLimit, q2 * (1 - q2)) * totalOverEta {
-                // A convex combination (no overflow for extreme values), kept between the two means.
+                // The weighted mean moves from the current mean towards the next one (never below
+                // it: the step is not negative), kept at most the next mean; a convex combination
+                // when the step overflows (means of opposite extreme signs).
                 let share = next.weight / proposed
-                let merged = current.mean * (1 - share) + next.mean * share
+                let step = next.mean - current.mean
+                let merged =
+                    step.isFinite
+                    ? Swift.min(current.mean + step * share, next.mean)
+                    : Swift.min(Swift.max(current.mean * (1 - share) + next.mean * share, current.mean), next.mean)
                 out[count - 1] = Centroid(
-                    mean: Swift.min(Swift.max(merged, current.mean), next.mean), weight: proposed,
+                    mean: merged, weight: proposed,
                     low: Swift.min(current.low, next.low), high: Swift.max(current.high, next.high))
             } else {
                 before += current.weight

@@ -80,8 +80,8 @@ public struct ModelWindows: Sendable, Hashable {
         }
         let segments = segmentAssignments(batch, tracking: inTime)
         for (slot, rows) in late.sorted(by: { $0.key < $1.key }) {
-            for (key, count) in keys(slot, rows, segments).map({ ($0.key, $0.rows.count) }) {
-                update.lateRows[key, default: 0] &+= UInt64(count)
+            for part in SlotPlan(slot, rows: rows, segments: segments, columns: settings.segmentColumns).parts {
+                update.lateRows[part.key, default: 0] &+= UInt64(part.rows.count)
             }
         }
         var accepted = false
@@ -97,10 +97,12 @@ public struct ModelWindows: Sendable, Hashable {
                 slotCount += 1
             }
             accepted = true
-            for (key, subset) in keys(slot, rows, segments) {
-                open[key, default: WindowAccumulator()].add(prepared, rows: subset)
+            let plan = SlotPlan(slot, rows: rows, segments: segments, columns: settings.segmentColumns)
+            let sorted = SortedSlot(prepared, plan: plan)
+            for part in plan.parts {
+                open[part.key, default: WindowAccumulator()].add(prepared, rows: part.rows, sorted: (sorted, part))
                 references.accumulate(
-                    key.series, prepared, rows: subset, eventTimes: batch.eventTimesMs,
+                    part.key.series, prepared, rows: part.rows, eventTimes: batch.eventTimesMs,
                     processingTimeMs: processingTimeMs, settings: settings)
             }
         }
@@ -164,42 +166,29 @@ public struct ModelWindows: Sendable, Hashable {
             columns: acc.profiles, prediction: acc.prediction?.profile)
     }
 
-    /// The window keys of a slot's rows: the whole-model key with every row, then one key per
-    /// segment value present, each with its rows (ascending).
-    private func keys(_ slot: Slot, _ rows: [Int], _ segments: [[SegmentValue]?]) -> [(key: WindowKey, rows: [Int])] {
-        var out = [(key: WindowKey(startMs: slot.startMs, series: SeriesKey(version: slot.version)), rows: rows)]
-        for (c, column) in settings.segmentColumns.enumerated() {
-            guard let values = segments[c] else { continue }
-            var groups: [SegmentValue: [Int]] = [:]
-            for r in rows { groups[values[r], default: []].append(r) }
-            for (value, subset) in groups.sorted(by: { $0.key < $1.key }) {
-                let series = SeriesKey(version: slot.version, segment: Segment(column: column, value: value))
-                out.append((WindowKey(startMs: slot.startMs, series: series), subset))
-            }
-        }
-        return out
-    }
-
-    /// Each row's value of each segment column (`nil` when the batch lacks the column), tracking
-    /// new values up to the cap in row order. Only rows marked in `tracking` may claim a place:
-    /// rejected rows must not fill the cap.
-    private mutating func segmentAssignments(_ batch: WindowBatch, tracking: [Bool]) -> [[SegmentValue]?] {
-        settings.segmentColumns.enumerated().map { c, name in
+    /// Each row's segment code in each segment column (`nil` when the batch lacks the column),
+    /// tracking new values up to the cap in row order. Only rows marked in `tracking` may claim a
+    /// place: rejected rows must not fill the cap. A code is an index into ``segmentValues``, or
+    /// ``SegmentCodes/missing`` or ``SegmentCodes/other``.
+    private mutating func segmentAssignments(_ batch: WindowBatch, tracking: [Bool]) -> SegmentCodes {
+        let codes = settings.segmentColumns.enumerated().map { c, name -> [Int32]? in
             guard let column = batch.columns.first(where: { $0.name == name }) else { return nil }
             let prepared = PreparedColumn(column, rowCount: batch.rowCount)
-            var lookup: [String: SegmentValue] = [:]
-            for v in segmentValues[c] { lookup[v] = .value(v) }
+            var lookup: [String: Int32] = [:]
+            for (i, v) in segmentValues[c].enumerated() { lookup[v] = Int32(i) }
             return (0..<batch.rowCount).map { row in
-                guard let text = Self.segmentText(prepared, row) else { return .missing }
+                guard let text = Self.segmentText(prepared, row) else { return SegmentCodes.missing }
                 if let known = lookup[text] { return known }
                 if tracking[row], segmentValues[c].count < settings.maxSegmentValues {
+                    let code = Int32(segmentValues[c].count)
                     segmentValues[c].append(text)
-                    lookup[text] = .value(text)
-                    return .value(text)
+                    lookup[text] = code
+                    return code
                 }
-                return .other
+                return SegmentCodes.other
             }
         }
+        return SegmentCodes(codes: codes, values: segmentValues)
     }
 
     private static func segmentText(_ column: PreparedColumn, _ row: Int) -> String? {

@@ -12,12 +12,15 @@ struct WindowAccumulator: Sendable, Hashable {
     var index: [String: Int] = [:]
     var prediction: ColumnAccumulator?
 
-    /// Adds the rows `rows` (ascending indices) of `batch`.
-    mutating func add(_ batch: PreparedBatch, rows subset: [Int]) {
+    /// Adds the rows `rows` (ascending indices) of `batch`; `sorted`, when given, holds the
+    /// numeric columns' values of these rows already sorted (the rows of `sorted.part`).
+    mutating func add(
+        _ batch: PreparedBatch, rows subset: [Int], sorted: (slot: SortedSlot, part: SlotPlan.Part)? = nil
+    ) {
         guard !subset.isEmpty else { return }
         let n = UInt64(subset.count)
         var seen = [Bool](repeating: false, count: columns.count)
-        for column in batch.columns {
+        for (ci, column) in batch.columns.enumerated() {
             let i: Int
             if let existing = index[column.name] {
                 i = existing
@@ -29,12 +32,14 @@ struct WindowAccumulator: Sendable, Hashable {
             }
             if seen[i] { continue }  // a repeated column name: the first one counts
             seen[i] = true
-            columns[i].add(column, rows: subset)
+            columns[i].add(
+                column, rows: subset, sortedFinite: sorted?.slot.sortedFinite(column: ci, part: sorted!.part))
         }
         for i in columns.indices where !seen[i] { columns[i].addMissing(n) }
         if let p = batch.prediction {
             if prediction == nil { prediction = ColumnAccumulator(name: p.name, kind: p.kind, missing: rows) }
-            prediction!.add(p, rows: subset)
+            let sortedFinite = sorted?.slot.sortedFinite(column: batch.columns.count, part: sorted!.part)
+            prediction!.add(p, rows: subset, sortedFinite: sortedFinite)
         } else {
             prediction?.addMissing(n)
         }
@@ -91,14 +96,22 @@ struct ColumnAccumulator: Sendable, Hashable {
         numeric = nil
     }
 
-    mutating func add(_ column: PreparedColumn, rows subset: [Int]) {
+    /// Adds the rows `subset` of `column`; `sortedFinite`, when given, is their finite values in
+    /// ascending order (so a numeric profile need not sort them).
+    mutating func add(_ column: PreparedColumn, rows subset: [Int], sortedFinite: ArraySlice<Double>? = nil) {
         for r in subset where column.isMismatch(r) { typeMismatches &+= 1 }
         switch column.values {
         case .numbers(let v):
             if numeric != nil {
                 var gathered = [Double](repeating: 0, count: subset.count)
                 for (j, r) in subset.enumerated() { gathered[j] = v[r] }
-                gathered.withUnsafeBufferPointer { numeric!.add(contentsOf: $0) }
+                gathered.withUnsafeBufferPointer { g in
+                    if let sortedFinite {
+                        sortedFinite.withUnsafeBufferPointer { numeric!.add(contentsOf: g, sortedFinite: $0) }
+                    } else {
+                        numeric!.add(contentsOf: g)
+                    }
+                }
             } else {
                 for r in subset {
                     if v[r].isNaN { categorical!.addMissing() } else { categorical!.add(categoryLabel(v[r])) }
