@@ -49,9 +49,14 @@ extension QuantileSketch {
         return removed
     }
 
-    /// Lays `levels` out in a fresh flat buffer sized to the total capacity.
+    /// Lays `levels` out in a fresh flat buffer sized to the total capacity (one level: to
+    /// ``singleLevelCapacity(retained:k:)``).
     mutating func pack(_ levels: [[Double]]) {
-        let total = Swift.max(Self.totalCapacity(k: k, numLevels: levels.count), levels.reduce(0) { $0 + $1.count })
+        let retained = levels.reduce(0) { $0 + $1.count }
+        let total =
+            levels.count == 1
+            ? Swift.max(Self.singleLevelCapacity(retained: retained, k: k), retained)
+            : Swift.max(Self.totalCapacity(k: k, numLevels: levels.count), retained)
         var buffer = ContiguousArray<Double>(repeating: 0, count: total)
         var starts = ContiguousArray<Int>(repeating: total, count: levels.count + 1)
         var end = total

@@ -10,7 +10,9 @@
 ///
 /// **Memory.** All retained items live in one flat buffer sized to the current total level
 /// capacity, about 3k + 8·log₂(n/k) doubles: ≈ 10.6 KiB at `k = 400` and n = 10⁹ (see
-/// ``memoryFootprint``). The budget for a numeric feature-window is 16 KiB.
+/// ``memoryFootprint``). The budget for a numeric feature-window is 16 KiB. Until its first
+/// compaction a sketch's buffer holds only a power of two of doubles (16 and up) around its
+/// values, so the many small sketches of segment windows and small references cost what they hold.
 ///
 /// **Determinism.** Compaction picks odd or even items with a SplitMix64 generator whose seed is
 /// part of the state (and of the serialized form), so two replicas that apply the same updates
@@ -48,8 +50,20 @@ public struct QuantileSketch: Sendable, Hashable {
         precondition(k >= 8 && k <= 65535, "QuantileSketch k must be in 8...65535")
         self.k = k
         self.rng = SplitMix64(seed: seed)
-        self.items = ContiguousArray(repeating: 0, count: k)
-        self.levelStart = [k, k]
+        let capacity = Self.singleLevelCapacity(retained: 0, k: k)
+        self.items = ContiguousArray(repeating: 0, count: capacity)
+        self.levelStart = [capacity, capacity]
+    }
+
+    /// The buffer size of a one-level sketch holding `retained` items: the smallest power of two
+    /// from 16 that holds them, at most k. A sketch with few values (a segment's window, a small
+    /// reference) holds a few hundred bytes, not k doubles; the buffer doubles as values arrive,
+    /// and the first compaction happens at k items as it always did. A function of the items alone,
+    /// so a decoded sketch equals the one that was encoded.
+    static func singleLevelCapacity(retained: Int, k: Int) -> Int {
+        var capacity = 16
+        while capacity < retained { capacity *= 2 }
+        return Swift.min(capacity, k)
     }
 
     /// Number of levels currently allocated.
@@ -152,6 +166,10 @@ public struct QuantileSketch: Sendable, Hashable {
     /// Frees space in the buffer: compacts the lowest level that is at or over capacity.
 
     mutating func compressForUpdate() {
+        if numLevels == 1 && items.count < k {
+            growFront(by: Swift.min(items.count * 2, k) - items.count)
+            return
+        }
         let levels = numLevels
         var h = 0
         while h < levels {
@@ -166,11 +184,16 @@ public struct QuantileSketch: Sendable, Hashable {
 
     /// Adds an empty top level and grows the buffer by the capacity gained (at the front).
     mutating func addLevel() {
-        let oldTotal = items.count
-        let newTotal = Self.totalCapacity(k: k, numLevels: numLevels + 1)
-        let delta = newTotal - oldTotal
+        let delta = Self.totalCapacity(k: k, numLevels: numLevels + 1) - items.count
         precondition(delta > 0)
-        var grown = ContiguousArray<Double>(repeating: 0, count: newTotal)
+        growFront(by: delta)
+        levelStart.append(items.count)
+    }
+
+    /// Grows the buffer by `delta` free slots at the front, moving every level up.
+    private mutating func growFront(by delta: Int) {
+        let oldTotal = items.count
+        var grown = ContiguousArray<Double>(repeating: 0, count: oldTotal + delta)
         let start = levelStart[0]
         grown.withUnsafeMutableBufferPointer { dst in
             items.withUnsafeBufferPointer { src in
@@ -179,7 +202,6 @@ public struct QuantileSketch: Sendable, Hashable {
         }
         items = grown
         for j in levelStart.indices { levelStart[j] += delta }
-        levelStart.append(newTotal)
     }
 
     /// Halves level `h` into level `h + 1` (which must exist): sorts it (level 0), keeps one item

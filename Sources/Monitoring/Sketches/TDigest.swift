@@ -73,7 +73,7 @@ public struct TDigest: Sendable, Hashable {
     @inline(__always)
     public mutating func add(_ x: Double) {
         guard x.isFinite else { return }
-        if buffer.isEmpty { buffer.reserveCapacity(Self.bufferCapacity) }
+        if buffer.count == buffer.capacity { growBuffer(toHold: buffer.count + 1) }
         buffer.append(x)
         if x < min { min = x }
         if x > max { max = x }
@@ -85,11 +85,11 @@ public struct TDigest: Sendable, Hashable {
     public mutating func add(contentsOf values: UnsafeBufferPointer<Double>) {
         var i = 0
         while i < values.count {
-            if buffer.isEmpty { buffer.reserveCapacity(Self.bufferCapacity) }
             // Copies the finite values that fit, then merges the full buffer.
             var lo = min, hi = max, added: UInt64 = 0
             let room = Self.bufferCapacity - buffer.count
             let end = Swift.min(values.count, i + room)
+            growBuffer(toHold: buffer.count + end - i)
             while i < end {
                 let x = values[i]
                 i += 1
@@ -109,6 +109,16 @@ public struct TDigest: Sendable, Hashable {
     /// Adds many values from an array or array slice.
     public mutating func add<C: Collection>(contentsOf values: C) where C.Element == Double {
         for x in values { add(x) }
+    }
+
+    /// Makes room for `n` buffered values: the buffer doubles from 16 up to ``bufferCapacity``, so
+    /// a digest of a few values (a segment's window) holds a few hundred bytes, and a busy one
+    /// exactly ``bufferCapacity`` doubles.
+    private mutating func growBuffer(toHold n: Int) {
+        guard buffer.capacity < n else { return }
+        var capacity = Swift.max(16, buffer.capacity)
+        while capacity < n { capacity *= 2 }
+        buffer.reserveCapacity(Swift.min(capacity, Self.bufferCapacity))
     }
 
     /// Merges another digest into this one; the result summarises the union of both inputs.
