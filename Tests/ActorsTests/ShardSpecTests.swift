@@ -148,6 +148,50 @@ struct ShardSpecTests {
         #expect(cities.windows.map(\.rows) == [2, 2])
     }
 
+    @Test("a read of the last windows of each series is the tail of the full read, stored and pending alike")
+    func lastWindowsAreTheNewest() async throws {
+        let harness = try Harness()
+        let shard = try await harness.shard()
+        var spec = applying("t")
+        spec.spec.window = .with { $0.sizeMs = 60_000 }
+        guard case .done = await shard.applySpecAtLeader(spec, deadline: later) else {
+            Issue.record("the shard does not lead")
+            return
+        }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let base = (now / 60_000 - 20) * 60_000
+        // 12 minutes, one batch each (11 close); the first 7 closed ones are checkpointed (stored),
+        // the rest only pending; a late batch adds rows to a stored one.
+        for minute in 0..<12 {
+            var batch = request(model: "t", key: "m\(minute)", rows: 4)
+            batch.batch.eventTimeUnixMs = (0..<4).map { base + Int64(minute) * 60_000 + Int64($0) }
+            #expect(await shard.ingest(batch).status.code == .ok)
+            if minute == 7 { await shard.checkpoint() }
+        }
+        var late = request(model: "t", key: "late", rows: 2)
+        late.batch.eventTimeUnixMs = [base + 6 * 60_000, base + 6 * 60_000 + 1]
+        #expect(await shard.ingest(late).status.code == .ok)
+        let full = await shard.windows(.with { $0.modelID = "t" })
+        #expect(full.status.code == .ok && !full.truncated)
+        for n in [1, 3, 6, 20] {
+            let last = await shard.windows(
+                .with {
+                    $0.modelID = "t"
+                    $0.last = UInt32(n)
+                })
+            // The full read's newest n of each series (whole model, city=c0, city=c1), in its order.
+            var perSeries: [String: Int] = [:]
+            let expected = full.windows.reversed().filter { w in
+                let series = "\(w.segmentColumn)=\(w.segmentValue)"
+                perSeries[series, default: 0] += 1
+                return perSeries[series]! <= n
+            }.reversed()
+            #expect(last.windows == Array(expected), "last \(n)")
+        }
+        #expect(full.windows.filter { $0.segmentColumn.isEmpty }.count == 11)
+        #expect(full.windows.first { $0.segmentColumn.isEmpty && $0.startUnixMs == base + 6 * 60_000 }?.lateRows == 2)
+    }
+
     @Test("a value that does not fit its feature's type counts as a type mismatch in its own row's window")
     func mismatchesLandInTheirWindow() async throws {
         let harness = try Harness()

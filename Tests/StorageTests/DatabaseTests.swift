@@ -158,6 +158,33 @@ struct DatabaseTests {
         }
     }
 
+    @Test("a backward scan visits exactly the prefix's keys, last first, and stops when asked")
+    func backwardScan() throws {
+        try withTemporaryDirectory { dir in
+            let db = try Database.open(path: dir + "/db", columnFamilies: ["a"])
+            defer { db.close() }
+            let a = try db.columnFamily("a")
+            let keys: [[UInt8]] = [
+                [0, 9], [1], [1, 0], [1, 5, 7], [1, 0xFF], [1, 0xFF, 0xFF], [2], [2, 0], [0xFF], [0xFF, 1],
+            ]
+            for k in keys { try db.put(k, [UInt8(k.count)], in: a) }
+            func backward(_ prefix: [UInt8], first n: Int = .max) throws -> [[UInt8]] {
+                var seen: [[UInt8]] = []
+                try db.scanBackward(prefix: prefix, in: a) { entry in
+                    seen.append(entry.key)
+                    #expect(entry.value == [UInt8(entry.key.count)])
+                    return seen.count < n
+                }
+                return seen
+            }
+            for prefix: [UInt8] in [[1], [1, 0xFF], [2], [0xFF], [0], [3], [], [1, 5]] {
+                let expected = Array(keys.filter { $0.starts(with: prefix) }.reversed())
+                #expect(try backward(prefix) == expected, "prefix \(prefix)")
+            }
+            #expect(try backward([1], first: 2) == [[1, 0xFF, 0xFF], [1, 0xFF]])
+        }
+    }
+
     @Test("a write batch is atomic and a snapshot does not see later writes")
     func batchesAndSnapshots() throws {
         try withTemporaryDirectory { dir in

@@ -80,17 +80,26 @@ extension ShardActor {
                 )
             }
         }
+        // Stored results newest first (keys are in time order), stopping once they fill an answer:
+        // a model keeps up to 90 days of windows per series, and a read of the last few must not
+        // decode them all. The key says the series, so only matching results are decoded, and
+        // only the newest `last` of each.
         var byKey: [WindowKey: WindowResult] = [:]
         do throws(StorageError) {
             let prefix = StorageKeys.Windows.modelPrefix(shard: shard, model: request.modelID)
-            try store.database.scan(prefix: prefix, in: store.windows) { (entry) throws(StorageError) -> Bool in
-                // The key says the series: only matching results are decoded.
-                if let parsed = try? StorageKeys.Windows.parse(entry.key), Self.matches(parsed.series, request),
-                    let result = try? WindowResult(serialized: entry.value)
-                {
-                    byKey[result.key] = result
+            var budget = Self.maxFeatureEntriesPerAnswer
+            var perSeries: [StorageKeys.Windows.Series: Int] = [:]
+            try store.database.scanBackward(prefix: prefix, in: store.windows) { (entry) throws(StorageError) -> Bool in
+                guard let parsed = try? StorageKeys.Windows.parse(entry.key), Self.matches(parsed.series, request)
+                else { return true }
+                if request.last > 0 {
+                    perSeries[parsed.series, default: 0] += 1
+                    if perSeries[parsed.series]! > Int(request.last) { return true }
                 }
-                return true
+                guard let result = try? WindowResult(serialized: entry.value) else { return true }
+                byKey[result.key] = result
+                budget -= result.features.count + 1
+                return budget >= 0
             }
         } catch {
             return .with {

@@ -91,28 +91,76 @@ extension Database {
                 rocksdb_iter_seek(iterator, k.baseAddress?.assumingMemoryBound(to: CChar.self), k.count)
             }
             while rocksdb_iter_valid(iterator) != 0 {
-                var keyLength = 0
-                var valueLength = 0
-                guard let keyPointer = rocksdb_iter_key(iterator, &keyLength) else { break }
-                let key = keyPointer.withMemoryRebound(to: UInt8.self, capacity: keyLength) {
-                    Array(UnsafeBufferPointer(start: $0, count: keyLength))
-                }
-                guard key.starts(with: prefix) else { break }
-                let valuePointer = rocksdb_iter_value(iterator, &valueLength)
-                let value: [UInt8] =
-                    valuePointer.map { pointer in
-                        pointer.withMemoryRebound(to: UInt8.self, capacity: valueLength) {
-                            Array(UnsafeBufferPointer(start: $0, count: valueLength))
-                        }
-                    } ?? []
-                guard try body(KeyValue(key: key, value: value)) else { return }
+                guard let key = Self.key(at: iterator), key.starts(with: prefix) else { break }
+                guard try body(KeyValue(key: key, value: Self.value(at: iterator))) else { return }
                 rocksdb_iter_next(iterator)
             }
-            var err: UnsafeMutablePointer<CChar>?
-            rocksdb_iter_get_error(iterator, &err)
-            if let message = takeError(&err) {
-                throw StorageError(.read, operation: "scan(cf: \(family))", message: message)
+            try Self.checkIterator(iterator, "scan(cf: \(family))")
+        }
+    }
+
+    /// Like ``scan(prefix:from:in:snapshot:_:)``, in descending key order from the last key with
+    /// `prefix`: the newest entries of a time-ordered range first, without reading the older ones.
+    public func scanBackward(
+        prefix: [UInt8],
+        in family: ColumnFamily,
+        snapshot: Snapshot? = nil,
+        _ body: (KeyValue) throws(StorageError) -> Bool
+    ) throws(StorageError) {
+        try withReadHandle("scanBackward(cf: \(family))", snapshot: snapshot) {
+            (db, readOptions) throws(StorageError) in
+            let cf = try familyHandle(family, "scanBackward(cf: \(family))")
+            let iterator = rocksdb_create_iterator_cf(db, readOptions, cf)
+            defer { rocksdb_iter_destroy(iterator) }
+            // The first key after every key with the prefix: the prefix with its last byte below
+            // 0xFF incremented (and what follows it dropped); none when it is all 0xFF.
+            var bound = prefix
+            while let last = bound.last, last == 0xFF { bound.removeLast() }
+            if bound.isEmpty {
+                rocksdb_iter_seek_to_last(iterator)
+            } else {
+                bound[bound.count - 1] += 1
+                bound.withUnsafeBytes { k in
+                    rocksdb_iter_seek_for_prev(iterator, k.baseAddress?.assumingMemoryBound(to: CChar.self), k.count)
+                }
             }
+            while rocksdb_iter_valid(iterator) != 0 {
+                guard let key = Self.key(at: iterator) else { break }
+                if !key.starts(with: prefix) {
+                    // The bound itself (seek-for-prev lands on an equal key), or the range is done.
+                    guard prefix.lexicographicallyPrecedes(key) else { break }
+                    rocksdb_iter_prev(iterator)
+                    continue
+                }
+                guard try body(KeyValue(key: key, value: Self.value(at: iterator))) else { return }
+                rocksdb_iter_prev(iterator)
+            }
+            try Self.checkIterator(iterator, "scanBackward(cf: \(family))")
+        }
+    }
+
+    private static func key(at iterator: OpaquePointer?) -> [UInt8]? {
+        var length = 0
+        guard let pointer = rocksdb_iter_key(iterator, &length) else { return nil }
+        return pointer.withMemoryRebound(to: UInt8.self, capacity: length) {
+            Array(UnsafeBufferPointer(start: $0, count: length))
+        }
+    }
+
+    private static func value(at iterator: OpaquePointer?) -> [UInt8] {
+        var length = 0
+        return rocksdb_iter_value(iterator, &length).map { pointer in
+            pointer.withMemoryRebound(to: UInt8.self, capacity: length) {
+                Array(UnsafeBufferPointer(start: $0, count: length))
+            }
+        } ?? []
+    }
+
+    private static func checkIterator(_ iterator: OpaquePointer?, _ operation: String) throws(StorageError) {
+        var err: UnsafeMutablePointer<CChar>?
+        rocksdb_iter_get_error(iterator, &err)
+        if let message = takeError(&err) {
+            throw StorageError(.read, operation: operation, message: message)
         }
     }
 
