@@ -20,11 +20,15 @@ final class Harness: @unchecked Sendable {
     private let live = LiveShards()
     private var ticking: Task<Void, Never>?
 
-    init() throws {
+    /// - Parameter bootstrap: found every shard's group with "n1" as its only voter; without it
+    ///   the store is empty, as a new replica's is before its first snapshot.
+    init(bootstrap: Bool = true) throws {
         directory = TestScratch.track(
             FileManager.default.temporaryDirectory.appendingPathComponent("infranaut-shard-\(UUID().uuidString)").path)
         settings.raft = RaftSettings(electionTimeout: .milliseconds(300), heartbeatInterval: .milliseconds(50))
+        outbound = bootstrap ? NoPeers() : Unreachable()
         try open()
+        guard bootstrap else { return }
         var batch = WriteBatch()
         for shard in 0..<Self.shardCount {
             try ShardActor.bootstrapWrites(shard: shard, node: "n1", store: store, into: &batch)
@@ -37,7 +41,7 @@ final class Harness: @unchecked Sendable {
         writer = GroupCommitWriter(database: database)
         store = try ShardStore(database: database)
         let ticker = RaftTicker(shardCount: Self.shardCount)
-        links = RaftLinks(transport: NoPeers(), ticker: ticker)
+        links = RaftLinks(transport: outbound, ticker: ticker)
         let live = self.live
         ticking = Task {
             await ticker.run { number in await live[number]?.tick() }
@@ -45,6 +49,7 @@ final class Harness: @unchecked Sendable {
     }
 
     private var links: RaftLinks!
+    private var outbound: any RaftOutbound = NoPeers()
 
     /// The shard, recovered and leading its group, with every committed entry applied.
     func shard(_ number: Int = 0) async throws -> ShardActor {
@@ -58,6 +63,16 @@ final class Harness: @unchecked Sendable {
             guard ContinuousClock.now < deadline else { throw HarnessError("shard \(number) never led its group") }
             try await Task.sleep(for: .milliseconds(5))
         }
+        return shard
+    }
+
+    /// A shard of this (unbootstrapped) store as node `node`: attached, not waited on.
+    func replica(_ number: Int = 0, node: String) async throws -> ShardActor {
+        let shard = try ShardActor(
+            shard: number, nodeID: node, store: store, writer: writer, settings: settings, logger: Logger(label: "test")
+        )
+        live[number] = shard
+        await shard.attach(links, onFailure: { _ in })
         return shard
     }
 
@@ -93,6 +108,15 @@ final class LiveShards: Sendable {
 struct HarnessError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
+}
+
+/// The network of a replica whose leader is not there: what it sends is lost.
+struct Unreachable: RaftOutbound {
+    func send(shard: Int, _ message: RaftMessage, to node: NodeID) {}
+
+    func sendSnapshotChunk(_ chunk: Infranaut_V1_RaftSnapshotChunk, to node: NodeID) async
+        -> Infranaut_V1_RaftSnapshotChunkResponse?
+    { nil }
 }
 
 /// The network of a single-node group: it has no peer, so sending anything is a bug.

@@ -31,7 +31,7 @@ struct ShardGroups: Service {
                 }
             }
             await repeatUntilStopped(every: checkpointInterval) {
-                for shard in shards { await shard.checkpoint() }
+                for shard in shards { await shard.periodicCheckpoint() }
             }
             for shard in shards { await shard.stop() }
             group.cancelAll()

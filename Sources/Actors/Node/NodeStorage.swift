@@ -30,6 +30,7 @@ struct NodeStorage: Sendable {
         try FileManager.default.createDirectory(atPath: settings.dataDirectory, withIntermediateDirectories: true)
         var options = DatabaseOptions()
         options.compression = settings.compression
+        options.uncompressedFamilies = ShardStore.uncompressedFamilies
         let database = try Database.open(
             path: settings.dataDirectory + "/rocksdb", columnFamilies: ShardStore.families, options: options)
         let writer = GroupCommitWriter(database: database)

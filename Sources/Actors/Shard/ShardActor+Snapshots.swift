@@ -14,6 +14,37 @@ struct IncomingSnapshot {
     var idempotency: [Infranaut_V1_IdempotencyEntry] = []
     var windows: [Infranaut_V1_WindowRecord] = []
     var bytes = 0
+    /// The model whose pieces are arriving, and its bytes so far.
+    var piece: (model: String, data: Data)?
+
+    /// Adds the next piece of a model sent in pieces; its last piece decodes the model.
+    mutating func add(_ next: Infranaut_V1_ModelRecordPiece) throws(SnapshotPieceError) {
+        if let piece, piece.model != next.modelID {
+            throw SnapshotPieceError(message: "pieces of \(next.modelID) while \(piece.model) was unfinished")
+        }
+        var data = piece?.data ?? Data()
+        data.append(next.data)
+        guard next.last else {
+            piece = (next.modelID, data)
+            return
+        }
+        piece = nil
+        let model: Infranaut_V1_ModelSnapshot
+        do {
+            model = try Infranaut_V1_ModelSnapshot(serializedBytes: data)
+        } catch {
+            throw SnapshotPieceError(message: "model \(next.modelID) does not decode: \(error)")
+        }
+        guard model.modelID == next.modelID else {
+            throw SnapshotPieceError(message: "pieces named \(next.modelID) hold model \(model.modelID)")
+        }
+        models.append(model)
+    }
+}
+
+struct SnapshotPieceError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
 }
 
 /// A received snapshot the core accepted, waiting for the persist that makes it the shard's
@@ -58,6 +89,7 @@ extension ShardActor {
         windowResultsInFlight = results
         defer { windowResultsInFlight = [:] }
         bytesSinceCheckpoint = 0
+        var snapshotBytes = 0
         do throws(StorageError) {
             var batch = WriteBatch()
             try addWindowResults(results, to: &batch)
@@ -70,8 +102,9 @@ extension ShardActor {
                         to: StorageKeys.Windows.start(shard: shard, model: model, startMs: .max), in: store.windows)
                     continue
                 }
-                batch.put(
-                    StorageKeys.Models.key(shard: shard, model: model), try encode(held.snapshot), in: store.models)
+                let bytes = try encode(held.snapshot)
+                snapshotBytes += bytes.count
+                batch.put(StorageKeys.Models.key(shard: shard, model: model), bytes, in: store.models)
             }
             for (key, record) in keys.remembered {
                 batch.put(
@@ -90,6 +123,8 @@ extension ShardActor {
             return
         }
         checkpointIndex = max(checkpointIndex, meta.index)
+        lastCheckpointBytes = snapshotBytes
+        lastCheckpointAt = .now
         if dropThrough > 0, raft != nil, dropThrough <= raft!.appliedIndex { raft!.compact(through: dropThrough) }
     }
 
@@ -108,14 +143,33 @@ extension ShardActor {
         return keepFrom - 1
     }
 
-    /// Takes a checkpoint in the background once enough entries were applied since the last one.
+    /// Takes a checkpoint in the background once enough entries were applied since the last one,
+    /// and the log since holds at least half the bytes that checkpoint wrote. A checkpoint rewrites
+    /// every changed model whole, and a model with a spec carries its open windows (megabytes with
+    /// segments), so checkpointing every MiB of log would write several times the log; at half,
+    /// checkpoints write at most twice the log, and the log a shard holds in memory stays within
+    /// half its largest checkpoint (docs/benchmarks.md, issue 11).
     func checkpointIfDue() {
         guard
             appliedIndex - checkpointIndex >= UInt64(settings.checkpointEveryEntries)
                 || bytesSinceCheckpoint >= settings.checkpointEveryBytes,
+            bytesSinceCheckpoint >= lastCheckpointBytes / 2,
             !activities.checkpointing
         else { return }
         inBackground { await self.checkpoint() }
+    }
+
+    /// The node's periodic checkpoint (every `checkpointInterval`): skipped while the log since the
+    /// last checkpoint holds less than a quarter of that checkpoint's bytes, for at most
+    /// `checkpointMaxDelay`, so that a model with large windows and a trickle of rows is not
+    /// rewritten whole every interval.
+    public func periodicCheckpoint() async {
+        if bytesSinceCheckpoint < lastCheckpointBytes / 4, let last = lastCheckpointAt,
+            ContinuousClock.now - last < settings.checkpointMaxDelay
+        {
+            return
+        }
+        await checkpoint()
     }
 
     /// The models and idempotency keys of the shard's durable checkpoint.
@@ -179,8 +233,9 @@ extension ShardActor {
         }
     }
 
-    /// The durable checkpoint, read through one RocksDB snapshot, in chunks of at most 4 MiB.
-    private func checkpointChunks(term: RaftTerm) throws(StorageError) -> [Infranaut_V1_RaftSnapshotChunk] {
+    /// The durable checkpoint, read through one RocksDB snapshot, in chunks of at most
+    /// `snapshotChunkBytes` (and 64 KiB) of stored bytes.
+    func checkpointChunks(term: RaftTerm) throws(StorageError) -> [Infranaut_V1_RaftSnapshotChunk] {
         let db = store.database
         let view = try db.makeSnapshot()
         defer { view.release() }
@@ -190,7 +245,7 @@ extension ShardActor {
                 .corruption, operation: "send a snapshot of shard \(shard)", message: "it has no checkpoint")
         }
         let meta = try decode(Infranaut_V1_RaftSnapshotMeta.self, metaBytes, "raft snapshot metadata of shard \(shard)")
-        let limit = 4 << 20
+        let limit = max(settings.snapshotChunkBytes, 64 << 10)
         var chunks: [Infranaut_V1_RaftSnapshotChunk] = []
         var current = Infranaut_V1_RaftSnapshotChunk()
         var bytes = 0
@@ -206,9 +261,28 @@ extension ShardActor {
         }
         let prefix = StorageKeys.Shard.prefix(shard)
         try db.scan(prefix: prefix, in: store.models, snapshot: view) { (entry) throws(StorageError) -> Bool in
-            if bytes > 0 && bytes + entry.value.count > limit { close() }
-            current.models.append(try decode(Infranaut_V1_ModelSnapshot.self, entry.value, "model snapshot"))
-            bytes += entry.value.count
+            let value = entry.value
+            guard value.count > limit else {
+                if bytes > 0 && bytes + value.count > limit { close() }
+                current.models.append(try decode(Infranaut_V1_ModelSnapshot.self, value, "model snapshot"))
+                bytes += value.count
+                return true
+            }
+            // Larger than a chunk: its stored bytes in pieces, filling chunks.
+            let model = try StorageKeys.Models.parse(entry.key).model
+            var offset = 0
+            while offset < value.count {
+                if bytes > 0 && limit - bytes < 16 << 10 { close() }
+                let size = min(value.count - offset, limit - bytes)
+                current.modelPieces.append(
+                    .with {
+                        $0.modelID = model
+                        $0.data = Data(value[offset..<(offset + size)])
+                        $0.last = offset + size == value.count
+                    })
+                bytes += size
+                offset += size
+            }
             return true
         }
         try db.scan(prefix: prefix, in: store.idempotency, snapshot: view) { (entry) throws(StorageError) -> Bool in
@@ -271,6 +345,7 @@ extension ShardActor {
         incoming!.bytes +=
             chunk.models.reduce(0) { $0 + $1.serializedSizeEstimate } + chunk.idempotency.count * 96
             + chunk.windows.reduce(0) { $0 + $1.key.count + $1.result.count }
+            + chunk.modelPieces.reduce(0) { $0 + $1.data.count }
         guard incoming!.bytes <= settings.maxIncomingSnapshotBytes else {
             logger.error(
                 "a snapshot exceeds the size a replica receives; refused",
@@ -278,10 +353,23 @@ extension ShardActor {
             incoming = nil
             return .init()
         }
+        do throws(SnapshotPieceError) {
+            for piece in chunk.modelPieces { try incoming!.add(piece) }
+        } catch {
+            logger.error(
+                "a snapshot's model pieces do not fit together; refused",
+                metadata: ["from": "\(sender)", "error": "\(error)"])
+            incoming = nil
+            return .init()
+        }
         incoming!.nextChunk += 1
         guard chunk.last else { return .with { $0.nextChunk = incoming!.nextChunk } }
         let received = incoming!
         incoming = nil
+        guard received.piece == nil else {
+            logger.error("a snapshot ended inside a model's pieces; refused", metadata: ["from": "\(sender)"])
+            return .init()
+        }
         let (accepted, out) = raft!.installSnapshot(meta, leader: sender, term: chunk.term, now: RaftClock.now)
         if accepted {
             pendingInstall = PendingInstall(
@@ -395,6 +483,13 @@ extension ShardActor {
 }
 
 extension Infranaut_V1_ModelSnapshot {
-    /// The bytes a model snapshot takes, roughly (its features' serialized profiles dominate).
-    var serializedSizeEstimate: Int { features.reduce(64) { $0 + $1.profile.count + $1.name.utf8.count + 16 } }
+    /// The bytes a model snapshot takes, roughly: its serialized profiles (all-time, references)
+    /// and its windows' state dominate.
+    var serializedSizeEstimate: Int {
+        let features = self.features.reduce(64) { $0 + $1.profile.count + $1.name.utf8.count + 16 }
+        let references = self.references.reduce(0) { sum, r in
+            r.features.reduce(sum + 32) { $0 + $1.profile.count + 16 }
+        }
+        return features + references + windows.count + latestWindows.reduce(0) { $0 + $1.count }
+    }
 }

@@ -25,14 +25,21 @@ public struct ShardSettings: Sendable {
     /// ... or once entries of this many command bytes were (the core holds its log in memory until
     /// a checkpoint lets it go, and a node holds hundreds of shards). Default 1 MiB.
     public var checkpointEveryBytes = 1 << 20
+    /// The longest the periodic checkpoint waits for the log to grow to a quarter of the last
+    /// checkpoint's size (``ShardActor/periodicCheckpoint()``). Default 60 s.
+    public var checkpointMaxDelay: Duration = .seconds(60)
     /// Entries kept in the log behind a checkpoint, so that a follower a little behind catches up
     /// from the log rather than by a whole snapshot: at most this many, and at most
-    /// `logRetainedBytes` of commands. Default 128 entries, 256 KiB.
+    /// `logRetainedBytes` of commands. Default 128 entries, 64 KiB (a node holds a thousand shards:
+    /// 256 KiB each was a quarter of a GB with a model per shard; docs/benchmarks.md, issue 11).
     public var logRetainedEntries: UInt64 = 128
-    public var logRetainedBytes = 256 << 10
+    public var logRetainedBytes = 64 << 10
     /// The most bytes of a snapshot a replica holds in memory while it is being received. Default
     /// 1 GiB.
     public var maxIncomingSnapshotBytes = 1 << 30
+    /// The most bytes of checkpoint a snapshot chunk carries; a model larger than this travels in
+    /// pieces over several chunks. Default 4 MiB (peer frames are limited to 64 MiB).
+    public var snapshotChunkBytes = 4 << 20
     /// The timing of every shard's Raft group (the same on every node of a cluster). Idle groups go
     /// quiet; the node wakes them from its membership view (``ShardActor/reconcile(desired:liveness:)``).
     public var raft = RaftSettings()
@@ -136,6 +143,10 @@ public actor ShardActor {
     /// Per model: the window start before which its results were last deleted (retention).
     var retentionCutoffs: [String: Int64] = [:]
     var bytesSinceCheckpoint = 0
+    /// Bytes of model snapshots the last checkpoint wrote, and when it finished: a checkpoint is
+    /// not due again before the log holds half as many bytes (``checkpointIfDue()``).
+    var lastCheckpointBytes = 0
+    var lastCheckpointAt: ContinuousClock.Instant?
     /// Snapshot transfers: the one being received, the one accepted and waiting for its write, and
     /// the peers this leader streams one to (ShardActor+Snapshots.swift).
     var incoming: IncomingSnapshot?

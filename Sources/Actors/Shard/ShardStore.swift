@@ -29,6 +29,8 @@ public struct ShardStore: Sendable {
     public let modelCount = ModelCount()
 
     public static let families = StorageKeys.families
+    /// Families of serialized profiles (model snapshots, window results), which compress little.
+    public static let uncompressedFamilies: Set<String> = [StorageKeys.Models.family, StorageKeys.Windows.family]
 
     public init(database: Database) throws(StorageError) {
         self.database = database

@@ -24,6 +24,10 @@ public struct DatabaseOptions: Sendable {
     public var createIfMissing = true
     /// Block compression. Default `.lz4` (cheap on CPU, about 2x on telemetry).
     public var compression: Compression = .lz4
+    /// Column families stored without compression: their values are mostly sketch doubles, which
+    /// LZ4 barely shrinks while compressing every flushed and compacted block (a third of a
+    /// node's CPU under a spec's windows; docs/benchmarks.md, issue 11).
+    public var uncompressedFamilies: Set<String> = []
     /// Whether writes wait for the WAL to reach the disk (fsync) before returning. Default `true`:
     /// a write that returned survives a crash of the process or the machine. Individual writes may
     /// override it.
@@ -106,7 +110,10 @@ public final class Database: @unchecked Sendable {
         var err: UnsafeMutablePointer<CChar>?
         let cNames = names.map { strdup($0) }
         defer { cNames.forEach { free($0) } }
-        let cOpts = [OpaquePointer?](repeating: opts, count: names.count)
+        let plain = rocksdb_options_create_copy(opts)
+        defer { rocksdb_options_destroy(plain) }
+        rocksdb_options_set_compression(plain, Int32(rocksdb_no_compression))
+        let cOpts: [OpaquePointer?] = names.map { options.uncompressedFamilies.contains($0) ? plain : opts }
         let opened = cNames.withUnsafeBufferPointer { namePtr in
             namePtr.withMemoryRebound(to: UnsafePointer<CChar>?.self) { constNames in
                 cOpts.withUnsafeBufferPointer { optPtr in

@@ -359,11 +359,34 @@ public nonisolated struct Infranaut_V1_RaftSnapshotChunk: Sendable {
   /// Stored window results (docs/windows.md): the `windows` family's key and value, as stored.
   public var windows: [Infranaut_V1_WindowRecord] = []
 
+  /// A model snapshot too large for one chunk (a model with a spec carries its open windows:
+  /// megabytes, more with many segments), as consecutive pieces of its stored bytes. Pieces of one
+  /// model come in order, possibly over several chunks, the last marked; nothing else comes
+  /// between them. Smaller models travel whole in `models`.
+  public var modelPieces: [Infranaut_V1_ModelRecordPiece] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _meta: Infranaut_V1_RaftSnapshotMeta? = nil
+}
+
+public nonisolated struct Infranaut_V1_ModelRecordPiece: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var modelID: String = String()
+
+  /// The next bytes of the model's encoded ModelSnapshot.
+  public var data: Data = Data()
+
+  public var last: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 public nonisolated struct Infranaut_V1_WindowRecord: Sendable {
@@ -989,7 +1012,7 @@ nonisolated extension Infranaut_V1_RaftBatchResponse: SwiftProtobuf.Message, Swi
 
 nonisolated extension Infranaut_V1_RaftSnapshotChunk: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RaftSnapshotChunk"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}from\0\u{1}term\0\u{1}meta\0\u{1}chunk\0\u{1}models\0\u{1}idempotency\0\u{1}last\0\u{1}windows\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}from\0\u{1}term\0\u{1}meta\0\u{1}chunk\0\u{1}models\0\u{1}idempotency\0\u{1}last\0\u{1}windows\0\u{3}model_pieces\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1006,6 +1029,7 @@ nonisolated extension Infranaut_V1_RaftSnapshotChunk: SwiftProtobuf.Message, Swi
       case 7: try { try decoder.decodeRepeatedMessageField(value: &self.idempotency) }()
       case 8: try { try decoder.decodeSingularBoolField(value: &self.last) }()
       case 9: try { try decoder.decodeRepeatedMessageField(value: &self.windows) }()
+      case 10: try { try decoder.decodeRepeatedMessageField(value: &self.modelPieces) }()
       default: break
       }
     }
@@ -1043,6 +1067,9 @@ nonisolated extension Infranaut_V1_RaftSnapshotChunk: SwiftProtobuf.Message, Swi
     if !self.windows.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.windows, fieldNumber: 9)
     }
+    if !self.modelPieces.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.modelPieces, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1056,6 +1083,47 @@ nonisolated extension Infranaut_V1_RaftSnapshotChunk: SwiftProtobuf.Message, Swi
     if lhs.idempotency != rhs.idempotency {return false}
     if lhs.last != rhs.last {return false}
     if lhs.windows != rhs.windows {return false}
+    if lhs.modelPieces != rhs.modelPieces {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_ModelRecordPiece: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ModelRecordPiece"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_id\0\u{1}data\0\u{1}last\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.modelID) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.data) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.last) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.modelID.isEmpty {
+      try visitor.visitSingularStringField(value: self.modelID, fieldNumber: 1)
+    }
+    if !self.data.isEmpty {
+      try visitor.visitSingularBytesField(value: self.data, fieldNumber: 2)
+    }
+    if self.last != false {
+      try visitor.visitSingularBoolField(value: self.last, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_ModelRecordPiece, rhs: Infranaut_V1_ModelRecordPiece) -> Bool {
+    if lhs.modelID != rhs.modelID {return false}
+    if lhs.data != rhs.data {return false}
+    if lhs.last != rhs.last {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
