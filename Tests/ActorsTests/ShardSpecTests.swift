@@ -192,6 +192,33 @@ struct ShardSpecTests {
         #expect(full.windows.first { $0.segmentColumn.isEmpty && $0.startUnixMs == base + 6 * 60_000 }?.lateRows == 2)
     }
 
+    @Test("rows the windows refused stay counted across a spec change, a checkpoint and a crash")
+    func rejectedRowsSurvive() async throws {
+        let harness = try Harness()
+        harness.settings.logRetainedEntries = 0
+        let shard = try await harness.shard()
+        guard case .done = await shard.applySpecAtLeader(applying("r"), deadline: later) else {
+            Issue.record("the shard does not lead")
+            return
+        }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        var ahead = request(model: "r", key: "ahead", rows: 3)
+        // Two rows a day ahead of the op's time (refused), one now.
+        ahead.batch.eventTimeUnixMs = [now + 86_400_000, now + 86_400_000, now]
+        #expect(await shard.ingest(ahead).status.code == .ok)
+        let asked = Infranaut_V1_WindowsRequest.with { $0.modelID = "r" }
+        #expect(await shard.windows(asked).rejectedFutureRows == 2)
+        guard case .done = await shard.applySpecAtLeader(applying("r", threshold: 0.3), deadline: later) else {
+            Issue.record("the shard does not lead")
+            return
+        }
+        #expect(await shard.windows(asked).rejectedFutureRows == 2)
+        await shard.checkpoint()
+        try harness.crashAndReopen()
+        let recovered = try await harness.shard()
+        #expect(await recovered.windows(asked).rejectedFutureRows == 2)
+    }
+
     @Test("a value that does not fit its feature's type counts as a type mismatch in its own row's window")
     func mismatchesLandInTheirWindow() async throws {
         let harness = try Harness()

@@ -185,6 +185,41 @@ struct DatabaseTests {
         }
     }
 
+    @Test("large values of a blob family are stored in blob files and read back after flushes, overwrites and a reopen")
+    func largeValuesInBlobFiles() throws {
+        try withTemporaryDirectory { dir in
+            var options = DatabaseOptions()
+            options.largeValueFamilies = ["big"]
+            options.uncompressedFamilies = ["plain"]
+            func value(_ i: Int, _ round: Int) -> [UInt8] {
+                (0..<(40_000 + i)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ i &* 7 &+ round) }
+            }
+            do {
+                let db = try Database.open(path: dir + "/db", columnFamilies: ["big", "plain"], options: options)
+                defer { db.close() }
+                let big = try db.columnFamily("big"), plain = try db.columnFamily("plain")
+                for round in 0..<3 {
+                    for i in 0..<20 {
+                        try db.put([UInt8(i)], value(i, round), in: big)
+                        try db.put([UInt8(i)], [UInt8(i), UInt8(round)], in: plain)
+                    }
+                    try db.flush()
+                }
+            }
+            let blobFiles = try FileManager.default.contentsOfDirectory(atPath: dir + "/db").filter {
+                $0.hasSuffix(".blob")
+            }
+            #expect(!blobFiles.isEmpty, "the large values went to blob files")
+            let db = try Database.open(path: dir + "/db", columnFamilies: ["big", "plain"], options: options)
+            defer { db.close() }
+            let big = try db.columnFamily("big"), plain = try db.columnFamily("plain")
+            for i in 0..<20 {
+                #expect(try db.get([UInt8(i)], in: big) == value(i, 2))
+                #expect(try db.get([UInt8(i)], in: plain) == [UInt8(i), 2])
+            }
+        }
+    }
+
     @Test("a write batch is atomic and a snapshot does not see later writes")
     func batchesAndSnapshots() throws {
         try withTemporaryDirectory { dir in

@@ -31,6 +31,7 @@ struct NodeStorage: Sendable {
         var options = DatabaseOptions()
         options.compression = settings.compression
         options.uncompressedFamilies = ShardStore.uncompressedFamilies
+        options.largeValueFamilies = ShardStore.largeValueFamilies
         let database = try Database.open(
             path: settings.dataDirectory + "/rocksdb", columnFamilies: ShardStore.families, options: options)
         let writer = GroupCommitWriter(database: database)

@@ -147,8 +147,9 @@ struct ModelMonitor: Sendable {
         rejected.windowLimit &+= update.rejected.windowLimit
     }
 
-    /// Rows refused by the window logic (kept in memory; reported by `windows`).
-    private(set) var rejected = RejectedRows()
+    /// Rows refused by the window logic (reported by `windows`; in the checkpoint with the model,
+    /// carried over spec changes).
+    var rejected = RejectedRows()
 
     /// Hands the results closed since the last checkpoint (and late rows for stored ones) to the
     /// checkpoint; ``restore(_:)`` puts them back when its write fails.

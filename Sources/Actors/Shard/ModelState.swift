@@ -90,6 +90,7 @@ public struct ModelState: Sendable {
         if var previous {
             next.restore(previous.takeForCheckpoint())
             next.inherit(latest: previous.latest)
+            next.rejected = previous.rejected
         }
         // In a fixed order: the window logic keeps the most recently set references, and every
         // replica must keep the same ones.
@@ -176,6 +177,8 @@ public struct ModelState: Sendable {
                 $0.latestWindows = monitor.latest.keys.sorted().compactMap {
                     monitor.latest[$0].map { Data($0.serialized()) }
                 }
+                $0.rejectedFutureRows = monitor.rejected.future
+                $0.rejectedWindowLimitRows = monitor.rejected.windowLimit
             }
         }
     }
@@ -203,6 +206,8 @@ public struct ModelState: Sendable {
         if let spec {
             monitor = try ModelMonitor(
                 spec: spec, restoring: Array(snapshot.windows), latest: snapshot.latestWindows.map { Array($0) })
+            monitor!.rejected.future = snapshot.rejectedFutureRows
+            monitor!.rejected.windowLimit = snapshot.rejectedWindowLimitRows
         }
     }
 }

@@ -31,6 +31,9 @@ public struct ShardStore: Sendable {
     public static let families = StorageKeys.families
     /// Families of serialized profiles (model snapshots, window results), which compress little.
     public static let uncompressedFamilies: Set<String> = [StorageKeys.Models.family, StorageKeys.Windows.family]
+    /// Families whose large values go to blob files: model snapshots, rewritten whole at every
+    /// checkpoint.
+    public static let largeValueFamilies: Set<String> = [StorageKeys.Models.family]
 
     public init(database: Database) throws(StorageError) {
         self.database = database

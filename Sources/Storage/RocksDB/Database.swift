@@ -28,6 +28,14 @@ public struct DatabaseOptions: Sendable {
     /// LZ4 barely shrinks while compressing every flushed and compacted block (a third of a
     /// node's CPU under a spec's windows; docs/benchmarks.md, issue 11).
     public var uncompressedFamilies: Set<String> = []
+    /// Column families whose values of at least ``largeValueBytes`` live in blob files (RocksDB's
+    /// integrated BlobDB, garbage collected): compactions then move keys and references instead of
+    /// rewriting the values. For families of large values overwritten often (model snapshots, which
+    /// with a spec's open windows reach megabytes and are rewritten at every checkpoint); without
+    /// it every L0 compaction rewrote all of them. Also uncompressed.
+    public var largeValueFamilies: Set<String> = []
+    /// The smallest value stored in a blob file in ``largeValueFamilies``. Default 16 KiB.
+    public var largeValueBytes: UInt64 = 16 << 10
     /// Whether writes wait for the WAL to reach the disk (fsync) before returning. Default `true`:
     /// a write that returned survives a crash of the process or the machine. Individual writes may
     /// override it.
@@ -113,7 +121,15 @@ public final class Database: @unchecked Sendable {
         let plain = rocksdb_options_create_copy(opts)
         defer { rocksdb_options_destroy(plain) }
         rocksdb_options_set_compression(plain, Int32(rocksdb_no_compression))
-        let cOpts: [OpaquePointer?] = names.map { options.uncompressedFamilies.contains($0) ? plain : opts }
+        let blobs = rocksdb_options_create_copy(plain)
+        defer { rocksdb_options_destroy(blobs) }
+        rocksdb_options_set_enable_blob_files(blobs, 1)
+        rocksdb_options_set_min_blob_size(blobs, options.largeValueBytes)
+        rocksdb_options_set_enable_blob_gc(blobs, 1)
+        let cOpts: [OpaquePointer?] = names.map { name in
+            if options.largeValueFamilies.contains(name) { return blobs }
+            return options.uncompressedFamilies.contains(name) ? plain : opts
+        }
         let opened = cNames.withUnsafeBufferPointer { namePtr in
             namePtr.withMemoryRebound(to: UnsafePointer<CChar>?.self) { constNames in
                 cOpts.withUnsafeBufferPointer { optPtr in

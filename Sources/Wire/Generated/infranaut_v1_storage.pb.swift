@@ -170,60 +170,114 @@ public nonisolated struct Infranaut_V1_FeatureSnapshot: Sendable {
 }
 
 /// The state of one model as of a shard's checkpoint sequence.
-public nonisolated struct Infranaut_V1_ModelSnapshot: Sendable {
+public nonisolated struct Infranaut_V1_ModelSnapshot: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var modelID: String = String()
+  public var modelID: String {
+    get {_storage._modelID}
+    set {_uniqueStorage()._modelID = newValue}
+  }
 
-  public var rows: UInt64 = 0
+  public var rows: UInt64 {
+    get {_storage._rows}
+    set {_uniqueStorage()._rows = newValue}
+  }
 
-  public var batches: UInt64 = 0
+  public var batches: UInt64 {
+    get {_storage._batches}
+    set {_uniqueStorage()._batches = newValue}
+  }
 
-  public var features: [Infranaut_V1_FeatureSnapshot] = []
+  public var features: [Infranaut_V1_FeatureSnapshot] {
+    get {_storage._features}
+    set {_uniqueStorage()._features = newValue}
+  }
 
-  public var lastEventTimeUnixMs: Int64 = 0
+  public var lastEventTimeUnixMs: Int64 {
+    get {_storage._lastEventTimeUnixMs}
+    set {_uniqueStorage()._lastEventTimeUnixMs = newValue}
+  }
 
-  public var predictionColumn: String = String()
+  public var predictionColumn: String {
+    get {_storage._predictionColumn}
+    set {_uniqueStorage()._predictionColumn = newValue}
+  }
 
-  public var labelColumn: String = String()
+  public var labelColumn: String {
+    get {_storage._labelColumn}
+    set {_uniqueStorage()._labelColumn = newValue}
+  }
 
   /// Features seen so far only in columns without any value: their missing-value counts, kept
   /// until a column with values establishes the feature's type.
-  public var untypedMissing: Dictionary<String,UInt64> = [:]
+  public var untypedMissing: Dictionary<String,UInt64> {
+    get {_storage._untypedMissing}
+    set {_uniqueStorage()._untypedMissing = newValue}
+  }
 
   /// The applied spec, its generation and when it was applied (unset: no spec applied yet).
   public var spec: Infranaut_V1_ModelSpec {
-    get {_spec ?? Infranaut_V1_ModelSpec()}
-    set {_spec = newValue}
+    get {_storage._spec ?? Infranaut_V1_ModelSpec()}
+    set {_uniqueStorage()._spec = newValue}
   }
   /// Returns true if `spec` has been explicitly set.
-  public var hasSpec: Bool {self._spec != nil}
+  public var hasSpec: Bool {_storage._spec != nil}
   /// Clears the value of `spec`. Subsequent reads from it will return its default value.
-  public mutating func clearSpec() {self._spec = nil}
+  public mutating func clearSpec() {_uniqueStorage()._spec = nil}
 
-  public var generation: UInt64 = 0
+  public var generation: UInt64 {
+    get {_storage._generation}
+    set {_uniqueStorage()._generation = newValue}
+  }
 
-  public var specUpdatedUnixMs: Int64 = 0
+  public var specUpdatedUnixMs: Int64 {
+    get {_storage._specUpdatedUnixMs}
+    set {_uniqueStorage()._specUpdatedUnixMs = newValue}
+  }
 
   /// Set while the model is deleted: when its state is removed.
-  public var purgeAfterUnixMs: Int64 = 0
+  public var purgeAfterUnixMs: Int64 {
+    get {_storage._purgeAfterUnixMs}
+    set {_uniqueStorage()._purgeAfterUnixMs = newValue}
+  }
 
   /// Uploaded reference profiles, one per model version.
-  public var references: [Infranaut_V1_ReferenceSnapshot] = []
+  public var references: [Infranaut_V1_ReferenceSnapshot] {
+    get {_storage._references}
+    set {_uniqueStorage()._references = newValue}
+  }
 
   /// The model's open windows (Monitoring's ModelWindows, serialized); empty without a spec.
-  public var windows: Data = Data()
+  public var windows: Data {
+    get {_storage._windows}
+    set {_uniqueStorage()._windows = newValue}
+  }
 
   /// The newest closed whole-model window of each version (WindowResult, serialized), for status.
-  public var latestWindows: [Data] = []
+  public var latestWindows: [Data] {
+    get {_storage._latestWindows}
+    set {_uniqueStorage()._latestWindows = newValue}
+  }
+
+  /// Rows the window logic refused since the spec was first applied (reported by `windows`):
+  /// event times too far ahead, and rows past the open-window cap.
+  public var rejectedFutureRows: UInt64 {
+    get {_storage._rejectedFutureRows}
+    set {_uniqueStorage()._rejectedFutureRows = newValue}
+  }
+
+  public var rejectedWindowLimitRows: UInt64 {
+    get {_storage._rejectedWindowLimitRows}
+    set {_uniqueStorage()._rejectedWindowLimitRows = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _spec: Infranaut_V1_ModelSpec? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// A model version's reference profile as of a checkpoint.
@@ -529,103 +583,181 @@ nonisolated extension Infranaut_V1_FeatureSnapshot: SwiftProtobuf.Message, Swift
 
 nonisolated extension Infranaut_V1_ModelSnapshot: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelSnapshot"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_id\0\u{1}rows\0\u{1}batches\0\u{1}features\0\u{3}last_event_time_unix_ms\0\u{3}prediction_column\0\u{3}label_column\0\u{3}untyped_missing\0\u{1}spec\0\u{1}generation\0\u{3}spec_updated_unix_ms\0\u{3}purge_after_unix_ms\0\u{1}references\0\u{1}windows\0\u{3}latest_windows\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_id\0\u{1}rows\0\u{1}batches\0\u{1}features\0\u{3}last_event_time_unix_ms\0\u{3}prediction_column\0\u{3}label_column\0\u{3}untyped_missing\0\u{1}spec\0\u{1}generation\0\u{3}spec_updated_unix_ms\0\u{3}purge_after_unix_ms\0\u{1}references\0\u{1}windows\0\u{3}latest_windows\0\u{3}rejected_future_rows\0\u{3}rejected_window_limit_rows\0")
+
+  fileprivate class _StorageClass {
+    var _modelID: String = String()
+    var _rows: UInt64 = 0
+    var _batches: UInt64 = 0
+    var _features: [Infranaut_V1_FeatureSnapshot] = []
+    var _lastEventTimeUnixMs: Int64 = 0
+    var _predictionColumn: String = String()
+    var _labelColumn: String = String()
+    var _untypedMissing: Dictionary<String,UInt64> = [:]
+    var _spec: Infranaut_V1_ModelSpec? = nil
+    var _generation: UInt64 = 0
+    var _specUpdatedUnixMs: Int64 = 0
+    var _purgeAfterUnixMs: Int64 = 0
+    var _references: [Infranaut_V1_ReferenceSnapshot] = []
+    var _windows: Data = Data()
+    var _latestWindows: [Data] = []
+    var _rejectedFutureRows: UInt64 = 0
+    var _rejectedWindowLimitRows: UInt64 = 0
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _modelID = source._modelID
+      _rows = source._rows
+      _batches = source._batches
+      _features = source._features
+      _lastEventTimeUnixMs = source._lastEventTimeUnixMs
+      _predictionColumn = source._predictionColumn
+      _labelColumn = source._labelColumn
+      _untypedMissing = source._untypedMissing
+      _spec = source._spec
+      _generation = source._generation
+      _specUpdatedUnixMs = source._specUpdatedUnixMs
+      _purgeAfterUnixMs = source._purgeAfterUnixMs
+      _references = source._references
+      _windows = source._windows
+      _latestWindows = source._latestWindows
+      _rejectedFutureRows = source._rejectedFutureRows
+      _rejectedWindowLimitRows = source._rejectedWindowLimitRows
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.modelID) }()
-      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.rows) }()
-      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.batches) }()
-      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.features) }()
-      case 5: try { try decoder.decodeSingularInt64Field(value: &self.lastEventTimeUnixMs) }()
-      case 6: try { try decoder.decodeSingularStringField(value: &self.predictionColumn) }()
-      case 7: try { try decoder.decodeSingularStringField(value: &self.labelColumn) }()
-      case 8: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: &self.untypedMissing) }()
-      case 9: try { try decoder.decodeSingularMessageField(value: &self._spec) }()
-      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.generation) }()
-      case 11: try { try decoder.decodeSingularInt64Field(value: &self.specUpdatedUnixMs) }()
-      case 12: try { try decoder.decodeSingularInt64Field(value: &self.purgeAfterUnixMs) }()
-      case 13: try { try decoder.decodeRepeatedMessageField(value: &self.references) }()
-      case 14: try { try decoder.decodeSingularBytesField(value: &self.windows) }()
-      case 15: try { try decoder.decodeRepeatedBytesField(value: &self.latestWindows) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._modelID) }()
+        case 2: try { try decoder.decodeSingularUInt64Field(value: &_storage._rows) }()
+        case 3: try { try decoder.decodeSingularUInt64Field(value: &_storage._batches) }()
+        case 4: try { try decoder.decodeRepeatedMessageField(value: &_storage._features) }()
+        case 5: try { try decoder.decodeSingularInt64Field(value: &_storage._lastEventTimeUnixMs) }()
+        case 6: try { try decoder.decodeSingularStringField(value: &_storage._predictionColumn) }()
+        case 7: try { try decoder.decodeSingularStringField(value: &_storage._labelColumn) }()
+        case 8: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: &_storage._untypedMissing) }()
+        case 9: try { try decoder.decodeSingularMessageField(value: &_storage._spec) }()
+        case 10: try { try decoder.decodeSingularUInt64Field(value: &_storage._generation) }()
+        case 11: try { try decoder.decodeSingularInt64Field(value: &_storage._specUpdatedUnixMs) }()
+        case 12: try { try decoder.decodeSingularInt64Field(value: &_storage._purgeAfterUnixMs) }()
+        case 13: try { try decoder.decodeRepeatedMessageField(value: &_storage._references) }()
+        case 14: try { try decoder.decodeSingularBytesField(value: &_storage._windows) }()
+        case 15: try { try decoder.decodeRepeatedBytesField(value: &_storage._latestWindows) }()
+        case 16: try { try decoder.decodeSingularUInt64Field(value: &_storage._rejectedFutureRows) }()
+        case 17: try { try decoder.decodeSingularUInt64Field(value: &_storage._rejectedWindowLimitRows) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.modelID.isEmpty {
-      try visitor.visitSingularStringField(value: self.modelID, fieldNumber: 1)
-    }
-    if self.rows != 0 {
-      try visitor.visitSingularUInt64Field(value: self.rows, fieldNumber: 2)
-    }
-    if self.batches != 0 {
-      try visitor.visitSingularUInt64Field(value: self.batches, fieldNumber: 3)
-    }
-    if !self.features.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.features, fieldNumber: 4)
-    }
-    if self.lastEventTimeUnixMs != 0 {
-      try visitor.visitSingularInt64Field(value: self.lastEventTimeUnixMs, fieldNumber: 5)
-    }
-    if !self.predictionColumn.isEmpty {
-      try visitor.visitSingularStringField(value: self.predictionColumn, fieldNumber: 6)
-    }
-    if !self.labelColumn.isEmpty {
-      try visitor.visitSingularStringField(value: self.labelColumn, fieldNumber: 7)
-    }
-    if !self.untypedMissing.isEmpty {
-      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: self.untypedMissing, fieldNumber: 8)
-    }
-    try { if let v = self._spec {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
-    } }()
-    if self.generation != 0 {
-      try visitor.visitSingularUInt64Field(value: self.generation, fieldNumber: 10)
-    }
-    if self.specUpdatedUnixMs != 0 {
-      try visitor.visitSingularInt64Field(value: self.specUpdatedUnixMs, fieldNumber: 11)
-    }
-    if self.purgeAfterUnixMs != 0 {
-      try visitor.visitSingularInt64Field(value: self.purgeAfterUnixMs, fieldNumber: 12)
-    }
-    if !self.references.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.references, fieldNumber: 13)
-    }
-    if !self.windows.isEmpty {
-      try visitor.visitSingularBytesField(value: self.windows, fieldNumber: 14)
-    }
-    if !self.latestWindows.isEmpty {
-      try visitor.visitRepeatedBytesField(value: self.latestWindows, fieldNumber: 15)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._modelID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._modelID, fieldNumber: 1)
+      }
+      if _storage._rows != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._rows, fieldNumber: 2)
+      }
+      if _storage._batches != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._batches, fieldNumber: 3)
+      }
+      if !_storage._features.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._features, fieldNumber: 4)
+      }
+      if _storage._lastEventTimeUnixMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._lastEventTimeUnixMs, fieldNumber: 5)
+      }
+      if !_storage._predictionColumn.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._predictionColumn, fieldNumber: 6)
+      }
+      if !_storage._labelColumn.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._labelColumn, fieldNumber: 7)
+      }
+      if !_storage._untypedMissing.isEmpty {
+        try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: _storage._untypedMissing, fieldNumber: 8)
+      }
+      try { if let v = _storage._spec {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+      } }()
+      if _storage._generation != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._generation, fieldNumber: 10)
+      }
+      if _storage._specUpdatedUnixMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._specUpdatedUnixMs, fieldNumber: 11)
+      }
+      if _storage._purgeAfterUnixMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._purgeAfterUnixMs, fieldNumber: 12)
+      }
+      if !_storage._references.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._references, fieldNumber: 13)
+      }
+      if !_storage._windows.isEmpty {
+        try visitor.visitSingularBytesField(value: _storage._windows, fieldNumber: 14)
+      }
+      if !_storage._latestWindows.isEmpty {
+        try visitor.visitRepeatedBytesField(value: _storage._latestWindows, fieldNumber: 15)
+      }
+      if _storage._rejectedFutureRows != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._rejectedFutureRows, fieldNumber: 16)
+      }
+      if _storage._rejectedWindowLimitRows != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._rejectedWindowLimitRows, fieldNumber: 17)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Infranaut_V1_ModelSnapshot, rhs: Infranaut_V1_ModelSnapshot) -> Bool {
-    if lhs.modelID != rhs.modelID {return false}
-    if lhs.rows != rhs.rows {return false}
-    if lhs.batches != rhs.batches {return false}
-    if lhs.features != rhs.features {return false}
-    if lhs.lastEventTimeUnixMs != rhs.lastEventTimeUnixMs {return false}
-    if lhs.predictionColumn != rhs.predictionColumn {return false}
-    if lhs.labelColumn != rhs.labelColumn {return false}
-    if lhs.untypedMissing != rhs.untypedMissing {return false}
-    if lhs._spec != rhs._spec {return false}
-    if lhs.generation != rhs.generation {return false}
-    if lhs.specUpdatedUnixMs != rhs.specUpdatedUnixMs {return false}
-    if lhs.purgeAfterUnixMs != rhs.purgeAfterUnixMs {return false}
-    if lhs.references != rhs.references {return false}
-    if lhs.windows != rhs.windows {return false}
-    if lhs.latestWindows != rhs.latestWindows {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._modelID != rhs_storage._modelID {return false}
+        if _storage._rows != rhs_storage._rows {return false}
+        if _storage._batches != rhs_storage._batches {return false}
+        if _storage._features != rhs_storage._features {return false}
+        if _storage._lastEventTimeUnixMs != rhs_storage._lastEventTimeUnixMs {return false}
+        if _storage._predictionColumn != rhs_storage._predictionColumn {return false}
+        if _storage._labelColumn != rhs_storage._labelColumn {return false}
+        if _storage._untypedMissing != rhs_storage._untypedMissing {return false}
+        if _storage._spec != rhs_storage._spec {return false}
+        if _storage._generation != rhs_storage._generation {return false}
+        if _storage._specUpdatedUnixMs != rhs_storage._specUpdatedUnixMs {return false}
+        if _storage._purgeAfterUnixMs != rhs_storage._purgeAfterUnixMs {return false}
+        if _storage._references != rhs_storage._references {return false}
+        if _storage._windows != rhs_storage._windows {return false}
+        if _storage._latestWindows != rhs_storage._latestWindows {return false}
+        if _storage._rejectedFutureRows != rhs_storage._rejectedFutureRows {return false}
+        if _storage._rejectedWindowLimitRows != rhs_storage._rejectedWindowLimitRows {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
