@@ -57,6 +57,10 @@ public struct NodeSettings: Sendable {
     /// Forwarded requests this node serves for other nodes at once; more get RESOURCE_EXHAUSTED,
     /// so forwards can never take every peer context from replication. Default 128.
     public var maxForwardedServed = 128
+    /// Cluster-wide model listings (`list_models`, which asks every member) this node gathers at
+    /// once; 16 more wait up to 1 s, the rest get RESOURCE_EXHAUSTED. A burst of listings would
+    /// otherwise multiply into one peer call per member each. Default 2.
+    public var maxListingsInFlight = 2
     /// How long a request may wait for a forwarding slot. Default 1 s.
     public var forwardQueueWait: Duration = .seconds(1)
     /// How often every shard with new entries writes a checkpoint (it also does every

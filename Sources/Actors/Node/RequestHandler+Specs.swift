@@ -147,6 +147,17 @@ extension RequestHandler {
     func serveListModels(_ list: Infranaut_V1_ListModelsRequest, deadline: RequestDeadline) async
         -> Infranaut_V1_Response
     {
+        if !list.local {
+            // Each listing asks every member: a burst waits here (briefly, in order) or is refused.
+            guard await listings.enter(patience: min(.seconds(1), deadline.remaining)) else {
+                return .with {
+                    $0.error = .resourceExhausted(
+                        "this node is gathering \(settings.maxListingsInFlight) model lists from the cluster already; retry",
+                        retryAfter: .milliseconds(500))
+                }
+            }
+        }
+        defer { if !list.local { listings.leave() } }
         var models = await ledModels()
         var unreachable: [String] = []
         if !list.local {

@@ -83,6 +83,7 @@ final class RequestHandler: Service {
     let inFlight = InFlightBytes()
     let forwards: AdmissionGate
     let forwardedServed: AdmissionGate
+    let listings: AdmissionGate
     let clientRefusals = Atomic<UInt64>(0)
     /// Requests dropped because their deadline had passed before they were served.
     let expiredRequests = Atomic<UInt64>(0)
@@ -112,6 +113,7 @@ final class RequestHandler: Service {
         self.logger = logger
         forwards = AdmissionGate(limit: settings.maxForwardsInFlight, maxWaiting: settings.concurrency)
         forwardedServed = AdmissionGate(limit: settings.maxForwardedServed, maxWaiting: 0)
+        listings = AdmissionGate(limit: settings.maxListingsInFlight, maxWaiting: 16)
     }
 
     /// Serves until the node shuts down, then starts draining.
