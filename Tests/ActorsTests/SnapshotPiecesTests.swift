@@ -81,7 +81,16 @@ struct SnapshotPiecesTests {
         let first = try #require(mixed.firstIndex { !$0.modelPieces.isEmpty })
         mixed[first].modelPieces[0].modelID = "other"
 
-        for broken in [unfinished, mixed] {
+        // A piece split into a 1-byte piece and the rest: pieces but the last carry 16 KiB or more.
+        var tiny = chunks
+        let c = try #require(tiny.firstIndex { $0.modelPieces.contains { !$0.last } })
+        let p = try #require(tiny[c].modelPieces.firstIndex { !$0.last })
+        var head = tiny[c].modelPieces[p], rest = tiny[c].modelPieces[p]
+        head.data = rest.data.prefix(1)
+        rest.data = rest.data.dropFirst()
+        tiny[c].modelPieces.replaceSubrange(p...p, with: [head, rest])
+
+        for broken in [unfinished, mixed, tiny] {
             let follower = try Harness(bootstrap: false)
             let replica = try await follower.replica(node: "n2")
             var installed = false
@@ -92,5 +101,36 @@ struct SnapshotPiecesTests {
             #expect(await replica.status(model: "wide") == nil)
             #expect(await replica.status(model: "small") == nil)
         }
+    }
+
+    @Test("a model that is small on the wire but large decoded counts against the receiver's limit")
+    func decodedSizeIsCounted() async throws {
+        let (chunks, _, _, leader) = try await Self.leaderChunks()
+        _ = leader
+        // 200,000 empty features: ~400 KB of bytes, far more once decoded.
+        let bloated = Infranaut_V1_ModelSnapshot.with {
+            $0.modelID = "bloated"
+            $0.features = Array(repeating: Infranaut_V1_FeatureSnapshot(), count: 200_000)
+        }
+        let bytes = try bloated.serializedBytes() as [UInt8]
+        #expect(bytes.count < 1 << 20)
+        var chunk = chunks[0]
+        chunk.models = []
+        chunk.idempotency = []
+        chunk.windows = []
+        chunk.last = true
+        chunk.modelPieces = stride(from: 0, to: bytes.count, by: 64 << 10).map { start in
+            let end = min(start + (64 << 10), bytes.count)
+            return .with {
+                $0.modelID = "bloated"
+                $0.data = Data(bytes[start..<end])
+                $0.last = end == bytes.count
+            }
+        }
+        let follower = try Harness(bootstrap: false)
+        follower.settings.maxIncomingSnapshotBytes = 4 << 20
+        let replica = try await follower.replica(node: "n2")
+        #expect(!(await replica.receiveSnapshotChunk(chunk, from: "n1").installed))
+        #expect(await replica.status(model: "bloated") == nil)
     }
 }

@@ -22,13 +22,19 @@ struct IncomingSnapshot {
         if let piece, piece.model != next.modelID {
             throw SnapshotPieceError(message: "pieces of \(next.modelID) while \(piece.model) was unfinished")
         }
+        // Senders cut pieces of at least 16 KiB but the last: tiny ones would make the rebuild
+        // cost per piece, not per byte.
+        guard next.last || next.data.count >= Self.minimumPieceBytes else {
+            throw SnapshotPieceError(message: "a piece of \(next.modelID) of \(next.data.count) bytes")
+        }
+        // Taken out first, so that appending does not copy what arrived before.
         var data = piece?.data ?? Data()
+        piece = nil
         data.append(next.data)
         guard next.last else {
             piece = (next.modelID, data)
             return
         }
-        piece = nil
         let model: Infranaut_V1_ModelSnapshot
         do {
             model = try Infranaut_V1_ModelSnapshot(serializedBytes: data)
@@ -38,8 +44,13 @@ struct IncomingSnapshot {
         guard model.modelID == next.modelID else {
             throw SnapshotPieceError(message: "pieces named \(next.modelID) hold model \(model.modelID)")
         }
+        // Decoded, a model can take more than its bytes (many small repeated entries): count the
+        // difference too.
+        bytes += max(0, model.serializedSizeEstimate - data.count)
         models.append(model)
     }
+
+    static let minimumPieceBytes = 16 << 10
 }
 
 struct SnapshotPieceError: Error, CustomStringConvertible {
@@ -354,7 +365,15 @@ extension ShardActor {
             return .init()
         }
         do throws(SnapshotPieceError) {
-            for piece in chunk.modelPieces { try incoming!.add(piece) }
+            for piece in chunk.modelPieces {
+                try incoming!.add(piece)
+                guard incoming!.bytes <= settings.maxIncomingSnapshotBytes else {
+                    throw SnapshotPieceError(
+                        message:
+                            "the decoded models exceed the \(settings.maxIncomingSnapshotBytes) bytes a replica receives"
+                    )
+                }
+            }
         } catch {
             logger.error(
                 "a snapshot's model pieces do not fit together; refused",
@@ -485,11 +504,14 @@ extension ShardActor {
 extension Infranaut_V1_ModelSnapshot {
     /// The bytes a model snapshot takes, roughly: its serialized profiles (all-time, references)
     /// and its windows' state dominate.
+    /// Repeated entries are charged 64 bytes each besides their bytes, which covers what they take
+    /// decoded however small they are on the wire.
     var serializedSizeEstimate: Int {
-        let features = self.features.reduce(64) { $0 + $1.profile.count + $1.name.utf8.count + 16 }
+        let features = self.features.reduce(64) { $0 + $1.profile.count + $1.name.utf8.count + 64 }
         let references = self.references.reduce(0) { sum, r in
-            r.features.reduce(sum + 32) { $0 + $1.profile.count + 16 }
+            r.features.reduce(sum + 64) { $0 + $1.profile.count + 64 }
         }
-        return features + references + windows.count + latestWindows.reduce(0) { $0 + $1.count }
+        let latest = latestWindows.reduce(0) { $0 + $1.count + 64 }
+        return features + references + windows.count + latest + untypedMissing.count * 64
     }
 }

@@ -89,17 +89,20 @@ extension ShardActor {
             let prefix = StorageKeys.Windows.modelPrefix(shard: shard, model: request.modelID)
             var budget = Self.maxFeatureEntriesPerAnswer
             var perSeries: [StorageKeys.Windows.Series: Int] = [:]
+            // The start at which the budget ran out: its other series are still read, since the
+            // answer orders a start's series otherwise than the keys do.
+            var lastStart: Int64?
             try store.database.scanBackward(prefix: prefix, in: store.windows) { (entry) throws(StorageError) -> Bool in
-                guard let parsed = try? StorageKeys.Windows.parse(entry.key), Self.matches(parsed.series, request)
-                else { return true }
-                if request.last > 0 {
-                    perSeries[parsed.series, default: 0] += 1
-                    if perSeries[parsed.series]! > Int(request.last) { return true }
-                }
+                guard let parsed = try? StorageKeys.Windows.parse(entry.key) else { return true }
+                if let lastStart, parsed.startMs < lastStart { return false }
+                guard Self.matches(parsed.series, request) else { return true }
+                if request.last > 0, perSeries[parsed.series, default: 0] >= Int(request.last) { return true }
                 guard let result = try? WindowResult(serialized: entry.value) else { return true }
+                perSeries[parsed.series, default: 0] += 1
                 byKey[result.key] = result
                 budget -= result.features.count + 1
-                return budget >= 0
+                if budget < 0 && lastStart == nil { lastStart = parsed.startMs }
+                return true
             }
         } catch {
             return .with {

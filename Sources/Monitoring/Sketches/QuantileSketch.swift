@@ -147,6 +147,7 @@ public struct QuantileSketch: Sendable, Hashable {
     public mutating func add(sortedFinite values: UnsafeBufferPointer<Double>) {
         let n = values.count
         guard n > 0 else { return }
+        assert(isAscendingFinite(values), "add(sortedFinite:) takes finite values in ascending order")
         if values[0] < min { min = values[0] }
         if values[n - 1] > max { max = values[n - 1] }
         count &+= UInt64(n)
@@ -285,4 +286,10 @@ func sortDoubles(_ a: UnsafeMutableBufferPointer<Double>) {
         }
         a[m + 1] = x
     }
+}
+
+/// Whether `values` are finite and ascending (the precondition of the sketches' sorted-run adds,
+/// checked in debug builds).
+func isAscendingFinite(_ values: UnsafeBufferPointer<Double>) -> Bool {
+    values.allSatisfy(\.isFinite) && zip(values, values.dropFirst()).allSatisfy { $0 <= $1 }
 }

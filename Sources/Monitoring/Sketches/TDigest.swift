@@ -141,6 +141,7 @@ public struct TDigest: Sendable, Hashable {
     /// into the centroids at once, without copying or sorting; a shorter one is buffered, where
     /// the flush merges the runs (``sortFiniteRuns(_:)``).
     public mutating func add(sortedFinite values: UnsafeBufferPointer<Double>) {
+        assert(isAscendingFinite(values), "add(sortedFinite:) takes finite values in ascending order")
         let n = values.count
         guard n >= Self.bufferCapacity / 2 else {
             add(contentsOf: values)
