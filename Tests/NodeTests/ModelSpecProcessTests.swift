@@ -79,6 +79,41 @@ struct ModelSpecProcessTests {
         #expect(after != nil, "the spec was not served at generation 2 after its leader was killed")
     }
 
+    @Test("a burst of cluster-wide model listings while a member hangs: two gather, the rest are refused, not piled up")
+    func listingBurstIsAdmitted() async throws {
+        let nodes = try await startCluster(["l1", "l2"])
+        // l2 stops answering (as a hung process would) but is still in l1's view for a while: each
+        // listing l1 gathers waits for it up to the forward timeout (2 s).
+        nodes[1].send(SIGSTOP)
+        defer { nodes[1].send(SIGCONT) }
+        let client = try RequestClient(dial: nodes[0].address)
+        defer { client.close() }
+        let listing = Infranaut_V1_Request.with {
+            $0.version = 1
+            $0.listModels = .with { _ in }
+        }
+        let answers = try await withThrowingTaskGroup(of: Infranaut_V1_Response.self) { group in
+            for _ in 0..<40 { group.addTask { try await call(client, listing, timeout: .seconds(20)) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        var listed = 0, refused = 0
+        for answer in answers {
+            switch answer.body {
+            case .listModels(let list)?:
+                #expect(list.status.code == .ok)
+                #expect(list.unreachable == ["l2"], "the hung member is named: \(list.unreachable)")
+                listed += 1
+            case .error(let status)?:
+                #expect(status.code == .resourceExhausted, "\(status)")
+                refused += 1
+            default:
+                Issue.record("unexpected answer \(answer)")
+            }
+        }
+        // Without admission every listing would wait for l2 and all 40 would be gathered.
+        #expect(listed >= 2 && refused >= 1 && listed + refused == 40, "listed \(listed), refused \(refused)")
+    }
+
     @Test("an invalid spec is refused with every problem and its line, and changes nothing")
     func invalidSpec() async throws {
         let node = NodeProcess()

@@ -100,6 +100,12 @@ final class NodeProcess: @unchecked Sendable {
         process.waitUntilExit()
     }
 
+    /// Sends `signal` without waiting for an exit (SIGSTOP, SIGCONT).
+    func send(_ signal: Int32) {
+        guard let process, process.isRunning else { return }
+        Foundation.kill(process.processIdentifier, signal)
+    }
+
     /// Exit status after `kill(SIGTERM)`.
     var terminationStatus: Int32? { process.map { $0.isRunning ? nil : $0.terminationStatus } ?? nil }
 
