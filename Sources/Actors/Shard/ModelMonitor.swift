@@ -20,8 +20,8 @@ struct ModelMonitor: Sendable {
     let profiled: Set<String>
     /// Versions whose newest closed window is kept for status, at most.
     static let maxLatestVersions = 16
-    /// Closed since the last checkpoint.
-    private(set) var pending: [WindowKey: WindowResult] = [:]
+    /// Closed since the last checkpoint, serialized at close (see ``ClosedResult``).
+    private(set) var pending: [WindowKey: ClosedResult] = [:]
     /// Late rows for results the last checkpoint already stored.
     private(set) var lateStored: [WindowKey: UInt64] = [:]
     /// The newest closed whole-model window of each version, for `status`.
@@ -120,10 +120,10 @@ struct ModelMonitor: Sendable {
             // A window closes once. Should the same key close again (new window settings restart
             // the watermark), its rows count as late on the first result, which is kept.
             if pending[result.key] != nil {
-                pending[result.key]!.lateRows &+= result.rows
+                pending[result.key]!.lateSince &+= result.rows
                 continue
             }
-            pending[result.key] = result
+            pending[result.key] = ClosedResult(result)
             if result.key.segment == nil, (latest[result.key.version]?.startMs ?? .min) <= result.startMs {
                 latest[result.key.version] = result
                 // Bounded: the versions with the newest windows stay (ties by version, so every
@@ -137,7 +137,7 @@ struct ModelMonitor: Sendable {
         }
         for (key, rows) in update.lateRows {
             if pending[key] != nil {
-                pending[key]!.lateRows &+= rows
+                pending[key]!.lateSince &+= rows
             } else {
                 lateStored[key, default: 0] &+= rows
             }
@@ -153,7 +153,7 @@ struct ModelMonitor: Sendable {
 
     /// Hands the results closed since the last checkpoint (and late rows for stored ones) to the
     /// checkpoint; ``restore(_:)`` puts them back when its write fails.
-    mutating func takeForCheckpoint() -> (results: [WindowKey: WindowResult], late: [WindowKey: UInt64]) {
+    mutating func takeForCheckpoint() -> (results: [WindowKey: ClosedResult], late: [WindowKey: UInt64]) {
         defer {
             pending = [:]
             lateStored = [:]
@@ -166,7 +166,7 @@ struct ModelMonitor: Sendable {
         latest.merge(other) { mine, theirs in mine.startMs >= theirs.startMs ? mine : theirs }
     }
 
-    mutating func restore(_ taken: (results: [WindowKey: WindowResult], late: [WindowKey: UInt64])) {
+    mutating func restore(_ taken: (results: [WindowKey: ClosedResult], late: [WindowKey: UInt64])) {
         pending.merge(taken.results) { newer, _ in newer }
         lateStored.merge(taken.late) { $0 &+ $1 }
     }
@@ -256,5 +256,40 @@ extension ReferenceState {
         }
         let span = lastEventUnixMs > firstEventUnixMs ? lastEventUnixMs - firstEventUnixMs : nil
         return ReferenceProfile(columns: columns, prediction: prediction, rows: rows, spanMs: span)
+    }
+}
+
+/// A closed window's result on its way to the checkpoint that stores it, in its stored form.
+///
+/// A shard holds the results closed since its last checkpoint, which with the size-aware
+/// checkpoint triggers can be a minute of windows; as structs (a ``FeatureResult`` per feature
+/// with its strings and optionals) a 21-feature result took ~4 KB, serialized ~1 KB, and the
+/// checkpoint writes the bytes anyway. Late rows counted after the close are kept apart and
+/// folded in when the bytes are needed.
+struct ClosedResult: Sendable {
+    /// The result as evaluated at close.
+    let bytes: [UInt8]
+    /// Its rows, for a second close of the same window (counted as late on the first).
+    let rows: UInt64
+    /// Rows that arrived late for it since it closed.
+    var lateSince: UInt64 = 0
+
+    init(_ result: WindowResult) {
+        bytes = result.serialized()
+        rows = result.rows &+ result.lateRows
+    }
+
+    /// The result with the late rows counted since; nil only if the bytes do not decode (they
+    /// were written by this process, so never in practice).
+    var result: WindowResult? {
+        guard var result = try? WindowResult(serialized: bytes) else { return nil }
+        result.lateRows &+= lateSince
+        return result
+    }
+
+    /// The bytes to store.
+    var stored: [UInt8] {
+        guard lateSince > 0, let result else { return bytes }
+        return result.serialized()
     }
 }

@@ -75,8 +75,10 @@ struct PendingInstall {
 /// - A checkpoint is one atomic batch: the models changed since the last one, the idempotency keys
 ///   remembered and forgotten since, and the `raft-snapshot/` metadata of the index it is at. So
 ///   `models` and `idempotency` always hold the state machine at exactly that index. Log entries
-///   are dropped (from storage and from the core) only behind a durable checkpoint, and
-///   `logRetainedEntries` of them stay so that slightly lagging followers catch up from the log.
+///   are dropped (from storage and from the core) only behind a durable checkpoint; on a leader,
+///   up to `logRetainedEntries` of them stay for followers that do not hold them yet, so a follower
+///   slightly behind catches up from the log. What every follower holds goes (a node with a
+///   thousand shards kept 64 KiB of log per shard for nobody).
 /// - A received snapshot replaces the shard's state in one batch with its checkpoint metadata and
 ///   the deletion of the log it covers (the core's `persist`), and memory only after that batch is
 ///   durable, at the persist's place among the directives.
@@ -139,16 +141,31 @@ extension ShardActor {
         if dropThrough > 0, raft != nil, dropThrough <= raft!.appliedIndex { raft!.compact(through: dropThrough) }
     }
 
-    /// The index through which the log can go behind a checkpoint at `index`: all but the last
-    /// `logRetainedEntries` entries, and fewer when they hold more than `logRetainedBytes`.
+    /// The index through which the log can go behind a checkpoint at `index` (see
+    /// ``logDropThrough(checkpoint:firstIndex:heldByEveryFollower:retainedEntries:retainedBytes:payloadBytes:)``).
     private func retainedLogStart(before index: RaftIndex, in group: RaftInstance) -> RaftIndex {
+        Self.logDropThrough(
+            checkpoint: index, firstIndex: group.firstIndex, heldByEveryFollower: group.heldByEveryFollower,
+            retainedEntries: settings.logRetainedEntries, retainedBytes: settings.logRetainedBytes,
+            payloadBytes: { group.entry(at: $0)?.payloadBytes })
+    }
+
+    /// The index through which the log can go behind a checkpoint at `checkpoint`: everything,
+    /// except on a leader the entries after `heldByEveryFollower` (what some follower lacks), at
+    /// most `retainedEntries` of them and `retainedBytes` of their commands, newest kept first.
+    /// `heldByEveryFollower` is `nil` on a replica that is not leader: it keeps none.
+    static func logDropThrough(
+        checkpoint index: RaftIndex, firstIndex: RaftIndex, heldByEveryFollower: RaftIndex?,
+        retainedEntries: UInt64, retainedBytes: Int, payloadBytes: (RaftIndex) -> Int?
+    ) -> RaftIndex {
+        let lacked = (heldByEveryFollower ?? index) + 1
         var keepFrom = index + 1
         var bytes = 0
-        while keepFrom > group.firstIndex, index + 1 - keepFrom < settings.logRetainedEntries,
-            let entry = group.entry(at: keepFrom - 1)
+        while keepFrom > max(firstIndex, lacked), index + 1 - keepFrom < retainedEntries,
+            let entryBytes = payloadBytes(keepFrom - 1)
         {
-            bytes += entry.payloadBytes
-            if bytes > settings.logRetainedBytes { break }
+            bytes += entryBytes
+            if bytes > retainedBytes { break }
             keepFrom -= 1
         }
         return keepFrom - 1
@@ -461,18 +478,18 @@ extension ShardActor {
         throws(StorageError)
     {
         for (model, part) in taken {
-            for (key, result) in part.results {
+            for (key, closed) in part.results {
                 let stored = Self.windowKey(shard: shard, model: model, key)
                 // A window closes once: a result already stored keeps its figures, and the rows of a
                 // second close (new window settings restart the watermark) count as late on it.
                 if let bytes = try store.database.get(stored, in: store.windows),
                     var first = try? WindowResult(serialized: bytes)
                 {
-                    first.lateRows &+= result.rows &+ result.lateRows
+                    first.lateRows &+= closed.rows &+ closed.lateSince
                     batch.put(stored, first.serialized(), in: store.windows)
                     continue
                 }
-                batch.put(stored, result.serialized(), in: store.windows)
+                batch.put(stored, closed.stored, in: store.windows)
             }
             for (key, rows) in part.late {
                 let stored = Self.windowKey(shard: shard, model: model, key)

@@ -114,10 +114,10 @@ extension ShardActor {
         for part in [windowResultsInFlight[request.modelID], (monitor.pending, monitor.lateStored)] {
             guard let part else { continue }
             for (key, rows) in part.late { byKey[key]?.lateRows &+= rows }
-            for (key, result) in part.results {
+            for (key, closed) in part.results where Self.matches(key, request) {
                 if byKey[key] != nil {
-                    byKey[key]!.lateRows &+= result.rows &+ result.lateRows
-                } else {
+                    byKey[key]!.lateRows &+= closed.rows &+ closed.lateSince
+                } else if let result = closed.result {
                     byKey[key] = result
                 }
             }

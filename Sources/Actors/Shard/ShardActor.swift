@@ -28,10 +28,12 @@ public struct ShardSettings: Sendable {
     /// The longest the periodic checkpoint waits for the log to grow to a quarter of the last
     /// checkpoint's size (``ShardActor/periodicCheckpoint()``). Default 60 s.
     public var checkpointMaxDelay: Duration = .seconds(60)
-    /// Entries kept in the log behind a checkpoint, so that a follower a little behind catches up
-    /// from the log rather than by a whole snapshot: at most this many, and at most
-    /// `logRetainedBytes` of commands. Default 128 entries, 64 KiB (a node holds a thousand shards:
-    /// 256 KiB each was a quarter of a GB with a model per shard; docs/benchmarks.md, issue 11).
+    /// Entries a leader keeps in the log behind a checkpoint for followers that do not hold them
+    /// yet, so that a follower a little behind catches up from the log rather than by a whole
+    /// snapshot: at most this many, and at most `logRetainedBytes` of commands. Entries every
+    /// follower holds are not kept, and a follower keeps none. Default 128 entries, 64 KiB (a node
+    /// holds a thousand shards: 256 KiB each was a quarter of a GB with a model per shard;
+    /// docs/benchmarks.md, issue 11).
     public var logRetainedEntries: UInt64 = 128
     public var logRetainedBytes = 64 << 10
     /// The most bytes of a snapshot a replica holds in memory while it is being received. Default

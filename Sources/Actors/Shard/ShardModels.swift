@@ -85,7 +85,7 @@ struct ShardModels {
 
     /// The window results closed (and late rows counted) since the last call, per model, for a
     /// checkpoint; ``restoreWindowResults(_:)`` when its write failed.
-    typealias TakenResults = (results: [WindowKey: WindowResult], late: [WindowKey: UInt64])
+    typealias TakenResults = (results: [WindowKey: ClosedResult], late: [WindowKey: UInt64])
 
     mutating func takeWindowResults() -> [String: TakenResults] {
         var taken: [String: TakenResults] = [:]

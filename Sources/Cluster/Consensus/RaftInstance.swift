@@ -176,6 +176,15 @@ public struct RaftInstance: Sendable {
     public var lastTerm: RaftTerm { log.last?.term ?? snapshotTerm }
     /// Whether this replica currently counts as a voter.
     public var isVoter: Bool { voters.contains(id) }
+
+    /// What this replica's log must keep for others: on a leader, the highest index every replica
+    /// it sends to is known to hold (0 while one has not answered yet; `lastIndex` with no other
+    /// replica); elsewhere `nil` (only a leader sends entries, and one elected later sends a
+    /// snapshot to a replica behind its log).
+    public var heldByEveryFollower: RaftIndex? {
+        guard role == .leader else { return nil }
+        return progress.values.map(\.match).min() ?? lastIndex
+    }
     /// A majority of the current voters.
     var quorum: Int { voters.count / 2 + 1 }
 

@@ -213,4 +213,29 @@ struct RaftSnapshotTests {
         }
         #expect(sent.map(\.index) == [11, 12, 13])
     }
+
+    @Test("a leader knows what every follower holds: compacting through it needs no snapshot")
+    func compactingThroughWhatFollowersHoldNeedsNoSnapshot() throws {
+        let sim = RaftSimulation(voters: 3, spares: 0, seed: 21, settings: Self.settings)
+        let leader = try #require(RaftScenarioTests.electLeader(sim))
+        let lagging = (leader + 1) % 3
+        sim.run(for: .milliseconds(300))
+        let caughtUp = sim.replicas[leader].instance.lastIndex
+        #expect(sim.replicas[leader].instance.heldByEveryFollower == caughtUp)
+        #expect(sim.replicas[lagging].instance.heldByEveryFollower == nil)
+
+        sim.crash(lagging, mode: .inFlightWritten)
+        for value in UInt64(1)...40 { sim.propose(value, at: leader) }
+        sim.run(for: .milliseconds(500))
+        let held = try #require(sim.replicas[leader].instance.heldByEveryFollower)
+        #expect(held <= caughtUp)
+        #expect(sim.replicas[leader].instance.lastIndex >= caughtUp + 40)
+        // Everything the lagging follower lacks stays; everything else goes.
+        sim.checkpoint(leader, through: Int(held))
+        sim.restart(lagging)
+        sim.run(for: .seconds(1))
+        #expect(sim.snapshotsInstalled == 0)
+        #expect(sim.replicas[lagging].stateMachine.count == sim.replicas[leader].stateMachine.count)
+        #expect(sim.replicas[leader].instance.heldByEveryFollower == sim.replicas[leader].instance.lastIndex)
+    }
 }
