@@ -9,6 +9,14 @@
 /// Memory: ≤ ≈ 20 KiB at the default k: ≈ 10.6 KiB of sketch, ≈ 7 KiB of digest while values
 /// arrive (≈ 150 centroids of 32 bytes and a 2 KiB buffer; ≈ 5 KiB once merged or restored), and
 /// ≤ 2 KiB of exact counts (16 bytes per distinct value) until the table is dropped.
+///
+/// **Small profiles hold only the table.** While the table holds every finite value and there
+/// are at most ``deferredSketchLimit`` of them, the sketches stay empty: the table is exact and
+/// says everything they would (a segment's window of a few dozen rows, a small reference). Read
+/// through ``sketch`` and ``digest`` they are built from the table; they are fed for real, from
+/// the table first, once a value no longer fits or the count passes the limit. Whether a profile
+/// is small follows from its table and count alone, so a decoded profile is in the same state as
+/// the one encoded, and replicas that apply the same values hold the same sketches.
 public struct NumericProfile: Sendable, Hashable {
     /// Distinct values counted exactly before the table is dropped for good. 128 covers the
     /// integer columns that matter (counts, ratings, percentages 0–100, ages in years) for at most
@@ -18,28 +26,100 @@ public struct NumericProfile: Sendable, Hashable {
     /// The table size versions 1–3 of the serialized form allow (builds before exact ties).
     static let legacyTableLimit = 5
 
+    /// Finite values a profile holds in its table alone, without feeding its sketches (see
+    /// "Small profiles" above): up to here, building the sketches when they are read costs less
+    /// than keeping them.
+    public static let deferredSketchLimit: UInt64 = 512
+
     public private(set) var moments: MomentStats
-    public private(set) var sketch: QuantileSketch
-    public private(set) var digest: TDigest
+    /// The sketches as fed: the KLL empty while ``isSmall``, the digest while ``digestDeferred``.
+    private(set) var kll: QuantileSketch
+    private(set) var tdigest: TDigest
     /// Exact counts while at most ``distinctTableLimit`` distinct finite values were seen; `nil`
     /// for good after that (a merge with a profile without a table drops it too).
     private(set) var table: ValueCountTable? = ValueCountTable()
 
     public init(k: Int = QuantileSketch.defaultK, seed: UInt64 = QuantileSketch.defaultSeed) {
         moments = MomentStats()
-        sketch = QuantileSketch(k: k, seed: seed)
-        digest = TDigest()
+        kll = QuantileSketch(k: k, seed: seed)
+        tdigest = TDigest()
+    }
+
+    /// The most values a small profile holds: never more than k, so a KLL built from the table
+    /// never compacts (and never draws from its generator), and building it on read or feeding it
+    /// later gives the same sketch.
+    private var smallLimit: UInt64 { Swift.min(Self.deferredSketchLimit, UInt64(kll.k)) }
+
+    /// Whether the table alone holds the profile's values (both sketches are empty).
+    var isSmall: Bool { table != nil && moments.count <= smallLimit }
+
+    /// Whether the digest is empty: while there are at most k values and the KLL has one level,
+    /// the table or the KLL holds every value exactly, and the digest, which only the Wasserstein
+    /// distance of an inexact KLL reads, would be 32 bytes per value of nothing new. (Adds never
+    /// compact a KLL below k values; a merge with a sketch of another k can, which ends this.)
+    var digestDeferred: Bool { moments.count <= UInt64(kll.k) && kll.numLevels == 1 }
+
+    /// The KLL sketch of the finite values (built from the table while the profile is small).
+    public var sketch: QuantileSketch {
+        guard isSmall else { return kll }
+        var built = kll
+        table!.withExpanded { built.add(sortedFinite: $0) }
+        return built
+    }
+
+    /// The t-digest of the finite values (built from the exact values while it is deferred).
+    public var digest: TDigest {
+        guard digestDeferred else { return tdigest }
+        var built = tdigest
+        feedExactValues(to: &built)
+        return built
+    }
+
+    /// Feeds `digest` every value held so far, which the table or the uncompacted KLL holds exactly.
+    private func feedExactValues(to digest: inout TDigest) {
+        if isSmall {
+            table!.withExpanded { digest.add(sortedFinite: $0) }
+        } else {
+            kll.withSortedItemsOfOneLevel { digest.add(sortedFinite: $0) }
+        }
     }
 
     /// Adds one value: NaN counts as missing, ±infinity as non-finite (both kept out of the
     /// moments and the sketch).
     public mutating func add(_ x: Double) {
+        let before = (small: isSmall, digestDeferred: digestDeferred)
         moments.add(x)
-        if x.isFinite {
-            sketch.addFinite(x)
-            digest.add(x)
-            if table != nil && !table!.add(x, limit: Self.distinctTableLimit) { table = nil }
+        guard x.isFinite else { return }
+        withUnsafePointer(to: x) { absorb(UnsafeBufferPointer(start: $0, count: 1), before: before) }
+    }
+
+    /// Adds finite values, ascending, that ``moments`` already counts, to the table and the
+    /// sketches. `before` is the state before they were counted. Each value reaches each sketch
+    /// exactly once: a sketch that was deferred is first fed what was held exactly (the table, or
+    /// the KLL's items for the digest), then the values that are not in that.
+    private mutating func absorb(_ run: UnsafeBufferPointer<Double>, before: (small: Bool, digestDeferred: Bool)) {
+        var rest = run  // what the sketches fed from the table do not hold yet
+        var dropsTable = false
+        if table != nil {
+            let taken = table!.countingPrefix(of: run, limit: Self.distinctTableLimit)
+            dropsTable = taken < run.count
+            if before.small { rest = UnsafeBufferPointer(rebasing: run[taken...]) }
         }
+        if before.small && !dropsTable && moments.count <= smallLimit { return }
+        // The digest first: it may need the KLL's items from before this run.
+        if !before.digestDeferred {
+            tdigest.add(sortedFinite: run)
+        } else if !digestDeferred {
+            if before.small {
+                table!.withExpanded { tdigest.add(sortedFinite: $0) }
+            } else {
+                kll.withSortedItemsOfOneLevel { tdigest.add(sortedFinite: $0) }
+            }
+            tdigest.add(sortedFinite: before.small ? rest : run)
+        }
+        if before.small { table!.withExpanded { kll.add(sortedFinite: $0) } }
+        kll.add(sortedFinite: rest)
+        if dropsTable { table = nil }
     }
 
     /// Counts `n` missing values.
@@ -75,10 +155,9 @@ public struct NumericProfile: Sendable, Hashable {
     /// once for several profiles): the same as ``add(contentsOf:)``.
     public mutating func add(contentsOf values: UnsafeBufferPointer<Double>, sortedFinite: UnsafeBufferPointer<Double>)
     {
+        let before = (small: isSmall, digestDeferred: digestDeferred)
         moments.add(contentsOf: values)
-        sketch.add(sortedFinite: sortedFinite)
-        digest.add(sortedFinite: sortedFinite)
-        if table != nil && !table!.add(contentsOf: sortedFinite, limit: Self.distinctTableLimit) { table = nil }
+        absorb(sortedFinite, before: before)
     }
 
     /// Adds many values from an array or slice.
@@ -102,14 +181,29 @@ public struct NumericProfile: Sendable, Hashable {
 
     /// Merges another window's or shard's profile.
     public mutating func merge(_ other: NumericProfile) {
-        moments.merge(other.moments)
-        sketch.merge(other.sketch)
-        digest.merge(other.digest)
+        var union: ValueCountTable?
         if let mine = table, let theirs = other.table {
-            table = ValueCountTable.union(mine, theirs, limit: Self.distinctTableLimit)
-        } else {
-            table = nil
+            union = ValueCountTable.union(mine, theirs, limit: Self.distinctTableLimit)
         }
+        let total = moments.count &+ other.moments.count
+        if isSmall && union != nil && total <= smallLimit {
+            moments.merge(other.moments)
+            table = union
+            return
+        }
+        // Each deferred sketch first takes this profile's own values (held exactly), then the other's.
+        let theirs = other.sketch
+        if !digestDeferred {
+            tdigest.merge(other.digest)
+        } else if total > UInt64(kll.k) || theirs.numLevels > 1 {
+            // The merged KLL may compact: the digest stops being deferred here.
+            feedExactValues(to: &tdigest)
+            tdigest.merge(other.digest)
+        }
+        if isSmall { table!.withExpanded { kll.add(sortedFinite: $0) } }
+        kll.merge(theirs)
+        moments.merge(other.moments)
+        table = union
     }
 
     /// The quantile function the Wasserstein distance uses: exact while the table or the sketch
@@ -117,7 +211,7 @@ public struct NumericProfile: Sendable, Hashable {
     /// whose error shrinks towards both tails but which blurs heavy ties.
     public var quantileCurve: QuantileCurve {
         if let table { return QuantileCurve(table.distribution) }
-        return sketch.retainedCount == Int(sketch.count) ? QuantileCurve(sketch.distribution) : digest.quantileCurve
+        return kll.retainedCount == Int(kll.count) ? QuantileCurve(kll.distribution) : tdigest.quantileCurve
     }
 
     /// Estimated number of finite values outside `range` (error ≤ 2ε·count from the sketch;
@@ -125,7 +219,7 @@ public struct NumericProfile: Sendable, Hashable {
     public func countOutside(_ range: ClosedRange<Double>) -> Double {
         guard moments.count > 0 else { return 0 }
         if moments.min >= range.lowerBound && moments.max <= range.upperBound { return 0 }
-        let d = sketch.distribution
+        let d = isSmall ? table!.distribution : kll.distribution
         let n = Double(moments.count)
         // Below: weight of values < lower; above: weight of values > upper.
         let below = range.lowerBound > moments.min ? n * d.cdf(range.lowerBound.nextDown) : 0
@@ -161,7 +255,7 @@ extension NumericProfile {
     /// digest (≈ 4.5 KiB: about 26 bytes per centroid and 8 per buffered value), plus 9–18 bytes
     /// per table entry (≤ ≈ 1.4 KiB for 128 values with counts below 2^28).
     public func serialized() -> [UInt8] {
-        var w = ByteWriter(capacity: 128 + sketch.retainedCount * 8)
+        var w = ByteWriter(capacity: 128 + (isSmall ? Int(moments.count) : kll.retainedCount) * 8)
         encode(into: &w)
         return w.bytes
     }
@@ -183,6 +277,8 @@ extension NumericProfile {
         } else {
             w.write(UInt8(0xFF))
         }
+        // A small profile writes the sketches built from its table: the layout stays the one
+        // every build reads, and the decoder (which sees the same table and count) drops them.
         sketch.encode(into: &w)
         if withDigest { digest.encode(into: &w) }
     }
@@ -238,8 +334,12 @@ extension NumericProfile {
             digest = TDigest(sketch.distribution)
         }
         self.moments = moments
-        self.sketch = sketch
-        self.digest = digest
+        self.kll = sketch
+        self.tdigest = digest
         self.table = table
+        // What ``sketch`` and ``digest`` build from the exact values; the stored ones (built the
+        // same way, or fed value by value by builds before deferred sketches) are not kept.
+        if isSmall { kll = sketch.emptied() }
+        if digestDeferred { tdigest = TDigest(compression: digest.compression) }
     }
 }

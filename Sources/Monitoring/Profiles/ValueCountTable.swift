@@ -63,6 +63,12 @@ struct ValueCountTable: Sendable, Hashable {
     /// Adds every finite value of `xs`; returns `false` as soon as one does not fit (the values
     /// before it are counted, so the caller drops the table).
     mutating func add(contentsOf xs: UnsafeBufferPointer<Double>, limit: Int) -> Bool {
+        countingPrefix(of: xs, limit: limit) == xs.count
+    }
+
+    /// Adds the values of `xs` in order until one does not fit; returns how many were taken (all
+    /// of `xs` when everything fit). Non-finite values are skipped but count as taken.
+    mutating func countingPrefix(of xs: UnsafeBufferPointer<Double>, limit: Int) -> Int {
         var i = 0
         while i < xs.count {
             // Runs of values already in the table update the counts in place, without insertion.
@@ -80,11 +86,11 @@ struct ValueCountTable: Sendable, Hashable {
                     return nil
                 }
             }
-            guard let x = missing else { return true }
-            guard add(x, limit: limit) else { return false }
+            guard let x = missing else { return xs.count }
+            guard add(x, limit: limit) else { return i }
             i &+= 1
         }
-        return true
+        return xs.count
     }
 
     /// The union of two tables (counts added), or `nil` when it has more than `limit` values.
@@ -111,6 +117,22 @@ struct ValueCountTable: Sendable, Hashable {
             }
         }
         return ValueCountTable(sortedValues: values, counts: counts)
+    }
+
+    /// Calls `body` with every counted value, ascending, each repeated by its count (for tables of
+    /// small totals: the caller bounds the total).
+    func withExpanded(_ body: (UnsafeBufferPointer<Double>) -> Void) {
+        let total = Int(self.total)
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: total) { all in
+            var n = 0
+            for (v, c) in zip(values, counts) {
+                for _ in 0..<Int(c) {
+                    all[n] = v
+                    n += 1
+                }
+            }
+            body(UnsafeBufferPointer(rebasing: all[0..<n]))
+        }
     }
 
     /// The exact distribution of the counted values.

@@ -55,6 +55,28 @@ public struct QuantileSketch: Sendable, Hashable {
         self.levelStart = [capacity, capacity]
     }
 
+    /// Calls `body` with the items, ascending, of a sketch that never compacted (one level, each
+    /// item one value).
+    func withSortedItemsOfOneLevel(_ body: (UnsafeBufferPointer<Double>) -> Void) {
+        precondition(numLevels == 1, "the sketch has compacted")
+        var level = Array(items[levelStart[0]..<levelStart[1]])
+        level.sort()
+        level.withUnsafeBufferPointer(body)
+    }
+
+    /// The sketch with its values removed and its k and generator state kept: what
+    /// ``init(k:seed:)`` made, for a sketch that never compacted.
+    func emptied() -> QuantileSketch {
+        var empty = self
+        empty.count = 0
+        empty.min = .infinity
+        empty.max = -.infinity
+        let capacity = Self.singleLevelCapacity(retained: 0, k: k)
+        empty.items = ContiguousArray(repeating: 0, count: capacity)
+        empty.levelStart = [capacity, capacity]
+        return empty
+    }
+
     /// The buffer size of a one-level sketch holding `retained` items: the smallest power of two
     /// from 16 that holds them, at most k. A sketch with few values (a segment's window, a small
     /// reference) holds a few hundred bytes, not k doubles; the buffer doubles as values arrive,

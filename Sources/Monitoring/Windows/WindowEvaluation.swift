@@ -179,6 +179,7 @@ extension NumericProfile {
     func shareOutside(_ range: ClosedRange<Double>) -> Double {
         guard moments.count > 0 else { return 0 }
         if moments.min >= range.lowerBound && moments.max <= range.upperBound { return 0 }
+        if isSmall { return countOutside(range) / Double(moments.count) }  // exact, from the table
         let s = sketch
         var outside = 0.0, total = 0.0
         s.items.withUnsafeBufferPointer { items in
