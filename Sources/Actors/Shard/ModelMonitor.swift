@@ -101,16 +101,13 @@ struct ModelMonitor: Sendable {
 
     /// Closes the windows idle for size + lateness by `processingTimeMs`.
     mutating func tick(processingTimeMs: Int64) {
-        // Silent windows continue the version of the newest stored window (`latest` is in the
-        // model's snapshot, so a restored replica picks the same one).
-        let newest = latest.values.max { ($0.startMs, $0.key.version) < ($1.startMs, $1.key.version) }
-        record(windows.tick(processingTimeMs: processingTimeMs, lastVersion: newest?.key.version))
+        record(windows.tick(processingTimeMs: processingTimeMs))
     }
 
     /// Whether a tick at `nowMs` would close something.
     func isDue(nowMs: Int64) -> Bool {
-        guard let last = windows.lastDataMs, nowMs >= last &+ windows.settings.idleCloseMs else { return false }
-        return windows.openWindowCount > 0 || windows.silentWindowDue(by: nowMs)
+        guard windows.openWindowCount > 0, let last = windows.lastDataMs else { return false }
+        return nowMs >= last &+ windows.settings.idleCloseMs
     }
 
     mutating func setUploadedReference(_ reference: ReferenceProfile, version: String) {

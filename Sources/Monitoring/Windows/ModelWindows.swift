@@ -119,62 +119,14 @@ public struct ModelWindows: Sendable, Hashable {
     /// Applies a processing-time tick: when no rows arrived for size + lateness, every open window
     /// closes (so a model whose traffic stopped still gets its last windows), and rows for them
     /// are late from then on.
-    /// - Parameter lastVersion: the version of the newest whole-model window the caller stored,
-    ///   for silent windows (see ``closeSilentWindows(by:version:)``).
-    public mutating func tick(processingTimeMs: Int64, lastVersion: String? = nil) -> WindowUpdate {
+    public mutating func tick(processingTimeMs: Int64) -> WindowUpdate {
         var update = WindowUpdate()
-        guard let last = lastDataMs, processingTimeMs &- last >= settings.idleCloseMs else { return update }
-        if !open.isEmpty {
-            update.closed = close { _ in true }
-            if let end = update.closed.map(\.window.endMs).max(), end > closedBeforeMs { closedBeforeMs = end }
+        guard let last = lastDataMs, processingTimeMs &- last >= settings.idleCloseMs, !open.isEmpty else {
+            return update
         }
-        let newest = update.closed.map(\.window.key).filter { $0.segment == nil }.max {
-            ($0.startMs, $0.version) < ($1.startMs, $1.version)
-        }
-        let version = newest?.version ?? lastVersion ?? references.versions.last ?? ""
-        update.closed += closeSilentWindows(by: processingTimeMs, version: version)
+        update.closed = close { _ in true }
+        if let end = update.closed.map(\.window.endMs).max(), end > closedBeforeMs { closedBeforeMs = end }
         return update
-    }
-
-    /// Silent windows closed by one tick at most: the newest of a longer silence (older ones are
-    /// skipped, and stay absent from the results).
-    public static let maxSilentWindowsPerTick: Int64 = 100
-
-    /// Whether a tick at `processingTimeMs` would close a silent window (see
-    /// ``closeSilentWindows(by:)``); the caller checks idleness.
-    public func silentWindowDue(by processingTimeMs: Int64) -> Bool {
-        guard let start = nextSilentStart else { return false }
-        return start &+ settings.sizeMs <= processingTimeMs &- settings.latenessMs
-    }
-
-    /// Where the next silent window starts: the model had rows once, none is open, and the window
-    /// after the last closed one (or the one holding the watermark, which had no row) is next.
-    private var nextSilentStart: Int64? {
-        guard open.isEmpty, lastDataMs != nil, closedBeforeMs > .min else { return nil }
-        return settings.windowStart(closedBeforeMs)
-    }
-
-    /// The windows of a model whose traffic stopped: every whole-model window that ended, plus the
-    /// lateness, by processing time without a row is closed empty (rows 0), so that "no traffic"
-    /// is a window like any other (for reading, status and alert rules) instead of a gap. Kept for
-    /// `version` (the newest closed window's). Their rows would be late from then on, as after
-    /// any close. Segment windows are not made up.
-    private mutating func closeSilentWindows(by processingTimeMs: Int64, version: String) -> [EvaluableWindow] {
-        guard let first = nextSilentStart else { return [] }
-        let size = settings.sizeMs
-        let horizon = processingTimeMs &- settings.latenessMs
-        guard first &+ size <= horizon else { return [] }
-        let due = (horizon &- first) / size
-        var closed: [EvaluableWindow] = []
-        for i in Swift.max(0, due &- Self.maxSilentWindowsPerTick)..<due {
-            let key = WindowKey(startMs: first &+ i &* size, series: SeriesKey(version: version))
-            closed.append(
-                EvaluableWindow(
-                    window: snapshot(key, WindowAccumulator(), isOpen: false),
-                    reference: references.reference(for: key, settings: settings)))
-        }
-        closedBeforeMs = first &+ due &* size
-        return closed
     }
 
     /// The open windows as they are now (evaluated so far), oldest first, each with the reference

@@ -105,11 +105,6 @@ extension WindowResult {
         }
         let ignored = Set(config.ignoredColumns).union(config.prediction.map { [$0.name] } ?? [])
         var result = WindowResult(window: window)
-        if window.rows == 0 {
-            // A silent window (traffic stopped): volume only; no column is "missing" from no rows.
-            result.expectedRows = reference?.expectedRows(perWindowOf: window.endMs - window.startMs)
-            return result
-        }
         var schema = SchemaChange()
         for spec in specs where !ignored.contains(spec.name) {
             guard let current = byName[spec.name] else {
