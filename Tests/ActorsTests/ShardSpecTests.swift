@@ -260,13 +260,19 @@ struct ShardSpecTests {
         let shard = try await harness.shard()
         var spec = applying("old")
         spec.spec.window = .with { $0.sizeMs = 60_000 }
-        spec.spec.retention = .with { $0.windowsMs = 120_000 }
+        spec.spec.retention = .with { $0.windowsMs = 600_000 }
         guard case .done = await shard.applySpecAtLeader(spec, deadline: later) else {
             Issue.record("the shard does not lead")
             return
         }
-        let base = (Int64(Date().timeIntervalSince1970 * 1000) / 60_000 - 10) * 60_000
-        for (index, start) in [base, base + 60_000, base + 480_000, base + 540_000].enumerated() {
+        // Far from the cutoff on both sides, so a slow run cannot move a window across it: the
+        // kept window ends 2 minutes before the minute the test started in, the expired ones
+        // about 29 minutes before, against a retention of 10 minutes. (With 2 minutes and a
+        // window ending 1 minute back, a run that crossed a minute boundary deleted it.)
+        let minute = Int64(Date().timeIntervalSince1970 * 1000) / 60_000 * 60_000
+        let base = minute - 30 * 60_000
+        let kept = minute - 180_000
+        for (index, start) in [base, base + 60_000, kept, kept + 60_000].enumerated() {
             var timed = request(model: "old", key: "k\(index)", rows: 2)
             timed.batch.eventTimeUnixMs = [start, start]
             #expect(await shard.ingest(timed).status.code == .ok)
@@ -276,9 +282,9 @@ struct ShardSpecTests {
             $0.modelID = "old"
             $0.wholeModelOnly = true
         }
-        #expect(await shard.windows(asked).windows.map(\.startUnixMs) == [base, base + 60_000, base + 480_000])
+        #expect(await shard.windows(asked).windows.map(\.startUnixMs) == [base, base + 60_000, kept])
         await shard.enforceRetention()
-        // Ended more than 2 minutes ago: the first two go, the one ending 1 to 2 minutes ago stays.
-        #expect(await shard.windows(asked).windows.map(\.startUnixMs) == [base + 480_000])
+        // Ended more than 10 minutes ago: the first two go; the one that ended 2 minutes ago stays.
+        #expect(await shard.windows(asked).windows.map(\.startUnixMs) == [kept])
     }
 }
