@@ -7,10 +7,11 @@ import Wire
 
 private let hour: Int64 = 3_600_000
 
-private let windowSpec = """
+private func windowSpec(_ name: String = "shifty", reference: String = "{from: upload}") -> String {
+    """
     apiVersion: infranaut.io/v1
     kind: Model
-    metadata: {name: shifty}
+    metadata: {name: \(name)}
     spec:
       features:
         - {name: f0, type: numeric}
@@ -19,13 +20,15 @@ private let windowSpec = """
         - {name: region, type: categorical}
       segments: [region]
       window: {size: 1h, lateness: 0}
-      reference: {from: upload}
+      reference: \(reference)
     """
+}
 
 /// `rows` rows of f0..f2 ~ N(0, 1) (f1 shifted by `shift`) and region a/b, at event times spread
 /// over `[start, start + span)`.
 private func batch(
-    key: String, rows: Int, start: Int64, span: Int64, shift: Double = 0, seed: UInt64, reference: Bool = false
+    model: String = "shifty", key: String, rows: Int, start: Int64, span: Int64, shift: Double = 0, seed: UInt64,
+    reference: Bool = false
 ) -> Infranaut_V1_Request {
     var random = SplitMix64(seed: seed)
     func normal() -> Double {
@@ -41,7 +44,7 @@ private func batch(
         $0.ingest = .with {
             $0.idempotencyKey = key
             $0.batch = .with {
-                $0.modelID = "shifty"
+                $0.modelID = model
                 $0.rowCount = UInt32(rows)
                 $0.reference = reference
                 $0.eventTimeUnixMs = (0..<rows).map { start + span * Int64($0) / Int64(rows) }
@@ -81,8 +84,10 @@ private func send(_ request: Infranaut_V1_Request, through node: NodeProcess) as
 }
 
 /// The model's windows as `infranaut windows --json` prints them.
-private func windows(_ node: NodeProcess, _ extra: [String] = []) async throws -> [[String: Any]]? {
-    let run = try await runCLI(["windows", "--node", node.address, "--model", "shifty", "--json"] + extra)
+private func windows(_ node: NodeProcess, model: String = "shifty", _ extra: [String] = []) async throws
+    -> [[String: Any]]?
+{
+    let run = try await runCLI(["windows", "--node", node.address, "--model", model, "--json"] + extra)
     guard run.status == 0 else { return nil }
     let object = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
     return object?["windows"] as? [[String: Any]]
@@ -108,7 +113,7 @@ struct WindowProcessTests {
     func shiftedHour() async throws {
         let nodes = try await startCluster(["w1", "w2", "w3"])
         let path = TestScratch.track(NSTemporaryDirectory() + "windows-\(UInt64.random(in: 0...UInt64.max)).yaml")
-        try windowSpec.write(toFile: path, atomically: true, encoding: .utf8)
+        try windowSpec().write(toFile: path, atomically: true, encoding: .utf8)
         let applied = try await runCLI(["apply", "-f", path, "--node", nodes[0].address])
         #expect(applied.status == 0 && applied.stdout.contains("model/shifty created"), "\(applied.stderr)")
 
@@ -173,5 +178,55 @@ struct WindowProcessTests {
             return after.status == 0 && after.stdout == before.stdout
         }
         #expect(same != nil, "the new leader did not serve the same window results")
+    }
+
+    @Test(
+        "references from the first rows and from the previous window, on real nodes: the same shifted hours drift against the first and not against the one before"
+    )
+    func referencePolicies() async throws {
+        let nodes = try await startCluster(["r1", "r2", "r3"])
+        let path = TestScratch.track(NSTemporaryDirectory() + "policies-\(UInt64.random(in: 0...UInt64.max)).yaml")
+        let specs = [
+            windowSpec("first", reference: "{from: first-rows, rows: 4000}"),
+            windowSpec("previous", reference: "{from: previous-window}"),
+        ]
+        try specs.joined(separator: "\n---\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let applied = try await runCLI(["apply", "-f", path, "--node", nodes[0].address])
+        #expect(applied.status == 0 && applied.stdout.contains("model/previous created"), "\(applied.stderr)")
+
+        let t0 = (Int64(Date().timeIntervalSince1970 * 1000) / hour - 5) * hour
+        // Hour 0 as the first rows; f1 shifted by 1 in hours 1 and 2 alike; one row in hour 3 closes
+        // hour 2. Both models get the same rows, through the three nodes in turn.
+        var sent = 0
+        for model in ["first", "previous"] {
+            for h in 0..<3 {
+                for part in 0..<4 {
+                    let start = t0 + Int64(h) * hour + Int64(part) * hour / 4
+                    try await send(
+                        batch(
+                            model: model, key: "\(model)-h\(h)-\(part)", rows: 1_000, start: start, span: hour / 4,
+                            shift: h == 0 ? 0 : 1.0, seed: UInt64(100 + h * 4 + part)),
+                        through: nodes[sent % 3])
+                    sent += 1
+                }
+            }
+            try await send(
+                batch(model: model, key: "\(model)-h3", rows: 2, start: t0 + 3 * hour, span: 60_000, seed: 999),
+                through: nodes[sent % 3])
+        }
+
+        let first = try await windows(nodes[1], model: "first", ["--segment", "none"])
+        let previous = try await windows(nodes[2], model: "previous", ["--segment", "none"])
+        #expect(first?.map { $0["rows"] as? Int } == [4_000, 4_000, 4_000])
+        #expect(previous?.map { $0["rows"] as? Int } == [4_000, 4_000, 4_000])
+        // Against the first 4,000 rows (hour 0 itself): hours 1 and 2 drift on f1.
+        #expect(first.map { $0.map(drifting) } == [[], ["f1"], ["f1"]], "\(String(describing: first))")
+        // Against the window before: hour 0 has no reference, hour 1 drifts from hour 0, hour 2 is
+        // like hour 1.
+        #expect(previous.map { $0.map(drifting) } == [[], ["f1"], []], "\(String(describing: previous))")
+        #expect(
+            previous?.first?["features"].map {
+                ($0 as? [[String: Any]])?.allSatisfy { $0["score"] == nil || $0["score"] is NSNull }
+            } == true)
     }
 }
