@@ -94,7 +94,7 @@ struct StartCommand: AsyncParsableCommand {
     @Option(
         name: .customLong("log-retained-entries"),
         help:
-            "Raft log entries a shard keeps behind its checkpoint, so that a follower a little behind catches up from the log instead of a snapshot."
+            "Raft log entries a shard's leader keeps behind its checkpoint for followers that lack them, so that a follower a little behind catches up from the log instead of a snapshot (entries every follower holds are not kept; a follower keeps none)."
     )
     var logRetainedEntries = 128
 
