@@ -274,6 +274,9 @@ struct ClosedResult: Sendable {
     /// Rows that arrived late for it since it closed.
     var lateSince: UInt64 = 0
 
+    /// What it adds to the late rows of a result already stored for its window (a second close).
+    var rowsAsLate: UInt64 { rows &+ lateSince }
+
     init(_ result: WindowResult) {
         bytes = result.serialized()
         rows = result.rows &+ result.lateRows

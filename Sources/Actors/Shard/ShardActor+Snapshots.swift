@@ -300,7 +300,7 @@ extension ShardActor {
             let model = try StorageKeys.Models.parse(entry.key).model
             var offset = 0
             while offset < value.count {
-                if bytes > 0 && limit - bytes < 16 << 10 { close() }
+                if bytes > 0 && limit - bytes < IncomingSnapshot.minimumPieceBytes { close() }
                 let size = min(value.count - offset, limit - bytes)
                 current.modelPieces.append(
                     .with {
@@ -485,7 +485,7 @@ extension ShardActor {
                 if let bytes = try store.database.get(stored, in: store.windows),
                     var first = try? WindowResult(serialized: bytes)
                 {
-                    first.lateRows &+= closed.rows &+ closed.lateSince
+                    first.lateRows &+= closed.rowsAsLate
                     batch.put(stored, first.serialized(), in: store.windows)
                     continue
                 }

@@ -116,7 +116,7 @@ extension ShardActor {
             for (key, rows) in part.late { byKey[key]?.lateRows &+= rows }
             for (key, closed) in part.results where Self.matches(key, request) {
                 if byKey[key] != nil {
-                    byKey[key]!.lateRows &+= closed.rows &+ closed.lateSince
+                    byKey[key]!.lateRows &+= closed.rowsAsLate
                 } else if let result = closed.result {
                     byKey[key] = result
                 }

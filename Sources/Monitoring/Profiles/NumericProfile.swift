@@ -71,13 +71,14 @@ public struct NumericProfile: Sendable, Hashable {
     public var digest: TDigest {
         guard digestDeferred else { return tdigest }
         var built = tdigest
-        feedExactValues(to: &built)
+        feedExactValues(to: &built, small: isSmall)
         return built
     }
 
-    /// Feeds `digest` every value held so far, which the table or the uncompacted KLL holds exactly.
-    private func feedExactValues(to digest: inout TDigest) {
-        if isSmall {
+    /// Feeds `digest` every value held so far, which the table (while the profile is `small`) or
+    /// the uncompacted KLL holds exactly.
+    private func feedExactValues(to digest: inout TDigest, small: Bool) {
+        if small {
             table!.withExpanded { digest.add(sortedFinite: $0) }
         } else {
             kll.withSortedItemsOfOneLevel { digest.add(sortedFinite: $0) }
@@ -110,11 +111,7 @@ public struct NumericProfile: Sendable, Hashable {
         if !before.digestDeferred {
             tdigest.add(sortedFinite: run)
         } else if !digestDeferred {
-            if before.small {
-                table!.withExpanded { tdigest.add(sortedFinite: $0) }
-            } else {
-                kll.withSortedItemsOfOneLevel { tdigest.add(sortedFinite: $0) }
-            }
+            feedExactValues(to: &tdigest, small: before.small)
             tdigest.add(sortedFinite: before.small ? rest : run)
         }
         if before.small { table!.withExpanded { kll.add(sortedFinite: $0) } }
@@ -197,7 +194,7 @@ public struct NumericProfile: Sendable, Hashable {
             tdigest.merge(other.digest)
         } else if total > UInt64(kll.k) || theirs.numLevels > 1 {
             // The merged KLL may compact: the digest stops being deferred here.
-            feedExactValues(to: &tdigest)
+            feedExactValues(to: &tdigest, small: isSmall)
             tdigest.merge(other.digest)
         }
         if isSmall { table!.withExpanded { kll.add(sortedFinite: $0) } }

@@ -60,12 +60,6 @@ struct ValueCountTable: Sendable, Hashable {
         return true
     }
 
-    /// Adds every finite value of `xs`; returns `false` as soon as one does not fit (the values
-    /// before it are counted, so the caller drops the table).
-    mutating func add(contentsOf xs: UnsafeBufferPointer<Double>, limit: Int) -> Bool {
-        countingPrefix(of: xs, limit: limit) == xs.count
-    }
-
     /// Adds the values of `xs` in order until one does not fit; returns how many were taken (all
     /// of `xs` when everything fit). Non-finite values are skipped but count as taken.
     mutating func countingPrefix(of xs: UnsafeBufferPointer<Double>, limit: Int) -> Int {

@@ -67,13 +67,8 @@ public struct QuantileSketch: Sendable, Hashable {
     /// The sketch with its values removed and its k and generator state kept: what
     /// ``init(k:seed:)`` made, for a sketch that never compacted.
     func emptied() -> QuantileSketch {
-        var empty = self
-        empty.count = 0
-        empty.min = .infinity
-        empty.max = -.infinity
-        let capacity = Self.singleLevelCapacity(retained: 0, k: k)
-        empty.items = ContiguousArray(repeating: 0, count: capacity)
-        empty.levelStart = [capacity, capacity]
+        var empty = QuantileSketch(k: k)
+        empty.rng = rng
         return empty
     }
 
