@@ -98,5 +98,25 @@ struct WindowMemoryBench: AsyncParsableCommand {
                     (ContinuousClock.now - settled) / .seconds(1),
                     residentMegabytes(pid: pid), disk.total, disk.tables, disk.logs))
         }
+
+        // Every model gets one more batch, `--concurrency` at a time: models idle for the node's
+        // --park-idle-models-after-s are loaded back from RocksDB first.
+        let recorder = Recorder()
+        let woke = ContinuousClock.now
+        try await forEachConcurrently(models, concurrency: concurrency) { index, _ in
+            let batch = shape.batch(
+                model: names[index], rows: rows, eventTimes: spreadEventTimes(rows: rows, endMs: nowMs, spanMs: 1_000))
+            let sent = ContinuousClock.now
+            try await sendRetrying(
+                Infranaut_V1_Request.encodedIngest(key: "m\(index)-again", batchBytes: try batch.serializedBytes()),
+                through: client, what: "ingest")
+            recorder.record(ContinuousClock.now - sent)
+        }
+        let latency = LatencySummary(recorder.latencies)
+        print(
+            String(
+                format: "one more batch per model: %d batches in %.2f s, ack p50 %.2f ms, p99 %.2f ms; RSS %.1f MB",
+                models, (ContinuousClock.now - woke) / .seconds(1), latency.milliseconds(at: 0.5),
+                latency.milliseconds(at: 0.99), residentMegabytes(pid: pid)))
     }
 }

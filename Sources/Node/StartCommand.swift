@@ -98,6 +98,13 @@ struct StartCommand: AsyncParsableCommand {
     )
     var logRetainedEntries = 128
 
+    @Option(
+        name: .customLong("park-idle-models-after-s"),
+        help:
+            "Seconds a model may go without traffic or reads before its shard keeps it only on disk (loaded again by its next batch, read or window deadline); 0 keeps every model in memory."
+    )
+    var parkIdleModelsAfterSeconds = 60
+
     @Option(name: .customLong("idempotency-window-s"), help: "How long a retried idempotency key is recognised.")
     var idempotencyWindowSeconds = 600
 
@@ -132,6 +139,9 @@ struct StartCommand: AsyncParsableCommand {
         }
         guard maxRequestBytes >= 1024 && maxRequestBytes <= 64 << 20 else {
             throw ValidationError("--max-request-bytes must be between 1024 and 67108864 (64 MiB)")
+        }
+        guard parkIdleModelsAfterSeconds >= 0 else {
+            throw ValidationError("--park-idle-models-after-s must be 0 (keep every model in memory) or more")
         }
         guard maxClientConnections >= 1 else { throw ValidationError("--max-client-connections must be at least 1") }
         guard maxFeaturesPerModel >= 1, maxModels >= 1 else {
@@ -191,6 +201,8 @@ struct StartCommand: AsyncParsableCommand {
         settings.cluster.placement.replicationFactor = replicationFactor
         settings.checkpointInterval = .milliseconds(checkpointIntervalMs)
         settings.shard.logRetainedEntries = UInt64(max(0, logRetainedEntries))
+        settings.shard.parkIdleModelsAfter =
+            parkIdleModelsAfterSeconds > 0 ? .seconds(parkIdleModelsAfterSeconds) : nil
         settings.cluster.placement.replicaLoadFactor = replicaLoadFactor == 0 ? nil : replicaLoadFactor
         settings.cluster.roles = Set(
             roles.split(separator: ",").compactMap { NodeRole(rawValue: $0.trimmingCharacters(in: .whitespaces)) })

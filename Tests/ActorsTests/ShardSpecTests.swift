@@ -6,21 +6,8 @@ import Wire
 private func applying(_ name: String, threshold: Double = 0.1, dryRun: Bool = false) -> Infranaut_V1_ApplyModelRequest {
     .with {
         $0.dryRun = dryRun
-        $0.spec = .with {
-            $0.name = name
-            $0.features = [
-                .with {
-                    $0.name = "x"
-                    $0.type = .numeric
-                },
-                .with {
-                    $0.name = "city"
-                    $0.type = .categorical
-                },
-            ]
-            $0.segments = ["city"]
-            $0.drift = .with { $0.threshold = threshold }
-        }
+        $0.spec = cityAndX(name)
+        $0.spec.drift = .with { $0.threshold = threshold }
     }
 }
 

@@ -106,8 +106,14 @@ struct ModelMonitor: Sendable {
 
     /// Whether a tick at `nowMs` would close something.
     func isDue(nowMs: Int64) -> Bool {
-        guard windows.openWindowCount > 0, let last = windows.lastDataMs else { return false }
-        return nowMs >= last &+ windows.settings.idleCloseMs
+        guard let due = idleCloseAtMs else { return false }
+        return nowMs >= due
+    }
+
+    /// The processing time from which a tick closes the open windows (nil: none is open).
+    var idleCloseAtMs: Int64? {
+        guard windows.openWindowCount > 0, let last = windows.lastDataMs else { return nil }
+        return last &+ windows.settings.idleCloseMs
     }
 
     mutating func setUploadedReference(_ reference: ReferenceProfile, version: String) {

@@ -202,7 +202,11 @@ extension ShardActor {
             do throws(StorageError) {
                 for case .persist(let persist) in round {
                     try raftLog.add(persist, to: &batch)
-                    if let snapshot = persist.snapshot { try addInstall(of: snapshot, to: &batch) }
+                    if let snapshot = persist.snapshot {
+                        try addInstall(of: snapshot, to: &batch)
+                        // No new checkpoint starts while an install is pending.
+                        await awaitCheckpointEnd()
+                    }
                     persists += 1
                 }
                 if persists > 0 { try await writer.write(batch) }
@@ -227,6 +231,8 @@ extension ShardActor {
     private func apply(_ entries: [RaftEntry]) {
         defer { checkpointIfDue() }
         for entry in entries where entry.index > appliedIndex {
+            // After a failure nothing more is applied: the state machine stays where it stopped.
+            if case .failed = state { return }
             precondition(entry.index == appliedIndex + 1, "entries are applied in index order, once")
             appliedIndex = entry.index
             var result: ShardActor.Applied?
@@ -264,23 +270,30 @@ extension ShardActor {
         // Deleted models whose retention ended go by the same clock.
         let purged = models.purge(deletedBefore: op.acceptedUnixMs)
         if purged > 0 { store.modelCount.add(-purged) }
-        if op.windowTick {
-            models.tickWindows(at: op.acceptedUnixMs)
-            return .marker
+        do throws(StorageError) {
+            if op.windowTick {
+                try models.tickWindows(at: op.acceptedUnixMs)
+                return .marker
+            }
+            if op.hasModelSpec {
+                if try models.apply(spec: op.modelSpec, acceptedUnixMs: op.acceptedUnixMs) { store.modelCount.add(1) }
+                let held = models.residentState(op.modelSpec.modelID)
+                return .spec(generation: held?.generation ?? 0, purgeAfterUnixMs: held?.purgeAfterUnixMs ?? 0)
+            }
+            let key = IdempotencyKey(model: op.batch.modelID, key: op.idempotencyKey)
+            if let earlier = remembered[key] { return .op(earlier, replayed: true) }
+            op.sequence = entry.index
+            op.term = entry.term
+            if try models.apply(op) { store.modelCount.add(1) }
+            let record = Self.record(of: op)
+            remembered.remember(key, record)
+            return .op(record, replayed: false)
+        } catch {
+            // A parked model that cannot be read back: the entry cannot be applied, so stop rather
+            // than diverge (loading happens before any change, so nothing was half applied).
+            fail("the entry at index \(entry.index) needs a parked model that cannot be loaded: \(error)")
+            return nil
         }
-        if op.hasModelSpec {
-            if models.apply(spec: op.modelSpec, acceptedUnixMs: op.acceptedUnixMs) { store.modelCount.add(1) }
-            let held = models[op.modelSpec.modelID]
-            return .spec(generation: held?.generation ?? 0, purgeAfterUnixMs: held?.purgeAfterUnixMs ?? 0)
-        }
-        let key = IdempotencyKey(model: op.batch.modelID, key: op.idempotencyKey)
-        if let earlier = remembered[key] { return .op(earlier, replayed: true) }
-        op.sequence = entry.index
-        op.term = entry.term
-        if models.apply(op) { store.modelCount.add(1) }
-        let record = Self.record(of: op)
-        remembered.remember(key, record)
-        return .op(record, replayed: false)
     }
 
     static func record(of op: Infranaut_V1_StoredOp) -> Infranaut_V1_IdempotencyRecord {

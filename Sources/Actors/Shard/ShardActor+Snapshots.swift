@@ -93,7 +93,7 @@ extension ShardActor {
             !activities.checkpointing
         else { return }
         activities.checkpointing = true
-        defer { activities.checkpointing = false }
+        defer { checkpointEnded() }
         guard let meta = current.snapshotMeta(at: appliedIndex) else { return }
         let dropThrough = retainedLogStart(before: meta.index, in: current)
         let dirty = models.takeDirty()
@@ -107,7 +107,10 @@ extension ShardActor {
             var batch = WriteBatch()
             try addWindowResults(results, to: &batch)
             for model in dirty {
-                guard let held = models[model] else {
+                guard let held = models.residentState(model) else {
+                    // A changed model is resident until its checkpoint; a parked one's entry is
+                    // already its state.
+                    if models.isParked(model) { continue }
                     // Purged since the last checkpoint (a deleted model whose retention ended).
                     batch.delete(StorageKeys.Models.key(shard: shard, model: model), in: store.models)
                     batch.deleteRange(
@@ -200,17 +203,16 @@ extension ShardActor {
         await checkpoint()
     }
 
-    /// The models and idempotency keys of the shard's durable checkpoint.
-    static func loadCheckpoint(shard: Int, store: ShardStore) throws(StorageError) -> (
-        models: [String: ModelState],
-        idempotency: [(model: String, key: String, record: Infranaut_V1_IdempotencyRecord)]
-    ) {
-        var models: [String: ModelState] = [:]
+    /// The models (handed to `each`, one at a time) and idempotency keys of the shard's durable
+    /// checkpoint.
+    static func loadCheckpoint(shard: Int, store: ShardStore, each: (ModelState) -> Void) throws(StorageError)
+        -> [(model: String, key: String, record: Infranaut_V1_IdempotencyRecord)]
+    {
         var idempotency: [(model: String, key: String, record: Infranaut_V1_IdempotencyRecord)] = []
         let prefix = StorageKeys.Shard.prefix(shard)
         try store.database.scan(prefix: prefix, in: store.models) { (entry) throws(StorageError) -> Bool in
             let snapshot = try decode(Infranaut_V1_ModelSnapshot.self, entry.value, "model snapshot of shard \(shard)")
-            models[snapshot.modelID] = try Self.modelState(snapshot, shard: shard)
+            each(try Self.modelState(snapshot, shard: shard))
             return true
         }
         try store.database.scan(prefix: prefix, in: store.idempotency) { (entry) throws(StorageError) -> Bool in
@@ -219,7 +221,7 @@ extension ShardActor {
             idempotency.append((model, key, record))
             return true
         }
-        return (models, idempotency)
+        return idempotency
     }
 
     static func modelState(_ snapshot: Infranaut_V1_ModelSnapshot, shard: Int) throws(StorageError) -> ModelState {

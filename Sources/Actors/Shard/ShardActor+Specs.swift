@@ -42,7 +42,12 @@ extension ShardActor {
         }
         let model = request.spec.name
         let spec = SpecRendering.normalized(request.spec)
-        let held = models[model]
+        let held: ModelState?
+        do throws(ModelUnavailable) {
+            held = try self.held(model)
+        } catch {
+            return answer(.unavailable, error.message)
+        }
         let live = held.map { $0.purgeAfterUnixMs == 0 } ?? false
         if live, let applied = held?.spec, applied == spec {
             return .done(
@@ -107,7 +112,13 @@ extension ShardActor {
         case .notLeader(let leader): return .notLeader(leader)
         case .ready: break
         }
-        guard let held = models[request.name] else {
+        let found: ModelState?
+        do throws(ModelUnavailable) {
+            found = try self.held(request.name)
+        } catch {
+            return answer(.unavailable, error.message)
+        }
+        guard let held = found else {
             return answer(.notFound, "model \"\(request.name)\" does not exist in this cluster")
         }
         if held.purgeAfterUnixMs != 0 {
@@ -181,7 +192,13 @@ extension ShardActor {
     /// `name`'s spec as applied, or inferred from its telemetry when none was; nil when the shard
     /// holds nothing of it. Call after ``readIndex()`` confirmed leadership.
     public func model(_ name: String) -> Infranaut_V1_GetModelResponse? {
-        guard let held = models[name] else { return nil }
+        let found: ModelState?
+        do throws(ModelUnavailable) {
+            found = try self.held(name)
+        } catch {
+            return .with { $0.status = error.status }
+        }
+        guard let held = found else { return nil }
         return .with {
             $0.status = .ok
             if let spec = held.spec {
@@ -198,17 +215,7 @@ extension ShardActor {
 
     /// The models this shard holds, for `get models`.
     public func modelSummaries() -> [Infranaut_V1_ModelSummary] {
-        models.states.values.map { held in
-            .with {
-                $0.name = held.modelID
-                $0.generation = held.generation
-                $0.hasSpec_p = held.spec != nil
-                $0.rows = held.rows
-                $0.task = held.spec?.task ?? .unspecified
-                $0.purgeAfterUnixMs = held.purgeAfterUnixMs
-                $0.labels = held.spec?.labels ?? [:]
-            }
-        }
+        models.summaries
     }
 
     /// What a spec for `held` would say from its telemetry alone: its features with their types,

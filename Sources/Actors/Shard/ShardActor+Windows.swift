@@ -33,10 +33,9 @@ extension ShardActor {
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         var batch = WriteBatch()
         var moved: [String: Int64] = [:]
-        for (model, held) in models.states {
-            guard let spec = held.spec else { continue }
-            let size = Int64(clamping: max(1, spec.window.sizeMs))
-            let cutoff = now - Int64(clamping: spec.retention.windowsMs) - size
+        for (model, sizeMs, keepMs) in models.windowRetention {
+            let size = max(1, sizeMs)
+            let cutoff = now - keepMs - size
             if let last = retentionCutoffs[model], cutoff - last < size { continue }
             batch.deleteRange(
                 from: StorageKeys.Windows.start(shard: shard, model: model, startMs: .min),
@@ -65,7 +64,13 @@ extension ShardActor {
                     code: .deadlineExceeded, message: "the windows read waited past its deadline; retry")
             }
         }
-        guard let held = models[request.modelID] else {
+        let found: ModelState?
+        do throws(ModelUnavailable) {
+            found = try self.held(request.modelID)
+        } catch {
+            return .with { $0.status = error.status }
+        }
+        guard let held = found else {
             return .with {
                 $0.status = Infranaut_V1_Status(
                     code: .notFound, message: "model \"\(request.modelID)\" does not exist in this cluster")

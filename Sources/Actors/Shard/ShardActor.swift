@@ -45,10 +45,21 @@ public struct ShardSettings: Sendable {
     /// The timing of every shard's Raft group (the same on every node of a cluster). Idle groups go
     /// quiet; the node wakes them from its membership view (``ShardActor/reconcile(desired:liveness:)``).
     public var raft = RaftSettings()
+    /// How long a model may go without an op or a read before its shard keeps it only in RocksDB
+    /// (parked: loaded again by its next op, read or window deadline), so that memory follows the
+    /// models in use rather than every model the node holds. nil keeps every model in memory.
+    /// Models loaded from the checkpoint at start are parked until used. Default 60 s.
+    public var parkIdleModelsAfter: Duration? = .seconds(60)
 
     public init() {
         raft.quiesceWhenIdle = true
     }
+}
+
+/// A read refused because the model it needs is parked and cannot be loaded right now (retryable).
+struct ModelUnavailable: Error {
+    var message: String
+    var status: Infranaut_V1_Status { Infranaut_V1_Status(code: .unavailable, message: message) }
 }
 
 /// A replica's view of its shard's Raft group.
@@ -185,15 +196,20 @@ public actor ShardActor {
         var logger = logger
         logger[metadataKey: "shard"] = "\(shard)"
         self.logger = logger
-        models = ShardModels([:], dirty: false)
+        let loader = ModelLoader(store: store, shard: shard)
+        models = ShardModels([:], dirty: false, loader: loader)
         raftLog = RaftLogStore(store: store, shard: shard)
         if let durable = try raftLog.load() {
             if let checkpoint = durable.snapshot {
-                let loaded = try Self.loadCheckpoint(shard: shard, store: store)
-                models = ShardModels(loaded.models, dirty: false)
-                remembered = IdempotencyTable(loaded.idempotency)
+                var loaded = ShardModels([:], dirty: false, loader: loader)
+                let parking = settings.parkIdleModelsAfter != nil
+                let idempotency = try Self.loadCheckpoint(shard: shard, store: store) { state in
+                    loaded.adopt(state, parked: parking)
+                }
+                models = loaded
+                remembered = IdempotencyTable(idempotency)
                 _ = remembered.takeChanges()
-                store.modelCount.add(loaded.models.count)
+                store.modelCount.add(loaded.modelIDs.count)
                 appliedIndex = checkpoint.index
                 checkpointIndex = checkpoint.index
             }
@@ -402,18 +418,57 @@ public actor ShardActor {
         return false
     }
 
-    /// The whole status of `model` (every feature; for in-process readers).
+    /// The whole status of `model` (every feature; for in-process readers; nil also when it cannot
+    /// be loaded right now).
     public func status(model: String) -> Infranaut_V1_ModelStatus? {
-        models[model]?.status(shard: shard)
+        (try? held(model))?.status(shard: shard)
     }
 
     /// One page of `request.model_id`'s status (``StatusPaging``); nil when the shard holds no
     /// such model.
     public func status(_ request: Infranaut_V1_StatusRequest) -> Infranaut_V1_StatusResponse? {
-        models[request.modelID]?.statusPage(shard: shard, after: request.featuresAfter, limit: request.featureLimit)
+        do throws(ModelUnavailable) {
+            return try held(request.modelID)?.statusPage(
+                shard: shard, after: request.featuresAfter, limit: request.featureLimit)
+        } catch {
+            return .with { $0.status = error.status }
+        }
     }
 
-    public var modelIDs: [String] { Array(models.states.keys) }
+    public var modelIDs: [String] { models.modelIDs }
+
+    /// How many of the shard's models are in memory and how many only in RocksDB (parked).
+    public var residency: (resident: Int, parked: Int) { (models.residentCount, models.parkedCount) }
+
+    /// `model`'s state for a read, loaded from the checkpoint when parked; nil when the shard holds
+    /// nothing of it. Throws a retryable refusal while a received snapshot is replacing the state
+    /// (the checkpoint is being rewritten under the parked model) or when the model cannot be read
+    /// back; a read changes nothing, so it refuses rather than stopping the shard.
+    func held(_ model: String) throws(ModelUnavailable) -> ModelState? {
+        if models.isParked(model), pendingInstall != nil {
+            throw ModelUnavailable(
+                message: "shard \(shard) is installing a snapshot from its leader; retry shortly")
+        }
+        do throws(StorageError) {
+            return try models.state(model)
+        } catch {
+            logger.error("could not load a parked model", metadata: ["model": "\(model)", "error": "\(error)"])
+            throw ModelUnavailable(
+                message: "model \"\(model)\" could not be read from disk on shard \(shard) (\(error)); retry")
+        }
+    }
+
+    /// Parks the models unused for `parkIdleModelsAfter` (``ShardModels``): called every second by
+    /// the node. Not while a checkpoint is being written, whose models are out of the dirty set
+    /// before they are durable, nor while a received snapshot waits to replace the state.
+    /// Returns how many it parked.
+    @discardableResult
+    public func parkIdleModels() -> Int {
+        guard let idle = settings.parkIdleModelsAfter, state == .serving, !activities.checkpointing,
+            pendingInstall == nil
+        else { return 0 }
+        return models.park(unusedSince: .now - idle)
+    }
 
     /// The index of the last entry applied to this replica's state machine.
     public var appliedSequence: UInt64 { appliedIndex }
@@ -433,8 +488,9 @@ public actor ShardActor {
                     }
                 }
             }
-            $0.modelBatches = models[model]?.batches ?? 0
-            $0.modelRows = models[model]?.rows ?? 0
+            let counts = models.counts(of: model)
+            $0.modelBatches = counts?.batches ?? 0
+            $0.modelRows = counts?.rows ?? 0
         }
     }
 

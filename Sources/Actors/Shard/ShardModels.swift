@@ -1,31 +1,73 @@
 import Monitoring
+import Storage
 import Wire
 
-/// The models of one shard in memory: each model's state, the schema each will have once every
-/// accepted op is applied, and which models changed since the last checkpoint. The home of what a
-/// shard knows per model; the actor routes ops here and persists what it reports.
+/// The models of one shard: each model's state, the schema each will have once every accepted op
+/// is applied, and which models changed since the last checkpoint. The home of what a shard knows
+/// per model; the actor routes ops here and persists what it reports.
+///
+/// A model is *resident* (its whole ``ModelState`` in memory) or *parked* (only a ``ParkedModel``
+/// of counts and deadlines in memory; the state is its entry in the shard's durable checkpoint).
+/// Memory then follows the models that receive traffic or reads, not every model the node holds
+/// (docs/replication.md, "Parked models").
+///
+/// Invariant: a parked model's durable checkpoint entry is its whole state. A model is parked only
+/// while it has not changed since the last durable checkpoint (not dirty, and no checkpoint write
+/// in flight: the caller's part), and every change or read of a parked model loads it first. So
+/// parking is invisible to the state machine: a shard that parks ends byte-identical to one that
+/// never does (`ParkingTests`).
 struct ShardModels {
-    /// Per model: its state from every applied op.
-    private(set) var states: [String: ModelState]
+    /// Per resident model: its state from every applied op, and when it was last used.
+    private var resident: [String: ModelState]
+    private var lastUsed: [String: ContinuousClock.Instant] = [:]
+    /// Per parked model: what is kept of it in memory.
+    private var parked: [String: ParkedModel] = [:]
     /// Per model: its names once every accepted op is applied (includes ops written and not yet
-    /// applied, so concurrent batches agree on feature types and on the feature count).
+    /// applied, so concurrent batches agree on feature types and on the feature count). Parked
+    /// models always have one, so admitting a batch never loads a model.
     private var projections: [String: ProjectedSchema] = [:]
     /// Models changed since the last checkpoint.
     private var dirty: Set<String> = []
+    /// Reads a parked model's state back from the durable checkpoint.
+    private let loader: ModelLoader
 
-    init(_ states: [String: ModelState], dirty: Bool) {
-        self.states = states
+    init(_ states: [String: ModelState], dirty: Bool, loader: ModelLoader) {
+        resident = states
         self.dirty = dirty ? Set(states.keys) : []
+        self.loader = loader
+        let now = ContinuousClock.now
+        for model in states.keys { lastUsed[model] = now }
     }
 
-    subscript(model: String) -> ModelState? { states[model] }
+    /// A resident model's state, without loading a parked one (nil for it): for the checkpoint,
+    /// whose models are dirty and so resident.
+    func residentState(_ model: String) -> ModelState? { resident[model] }
+
+    /// `model`'s state, loading it when parked (it stays resident until idle again); nil when the
+    /// shard holds nothing of it. Throws when a parked model cannot be read back.
+    mutating func state(_ model: String) throws(StorageError) -> ModelState? {
+        try unpark(model)
+        if resident[model] != nil { lastUsed[model] = .now }
+        return resident[model]
+    }
+
+    /// Whether `model` is held only in the durable checkpoint.
+    func isParked(_ model: String) -> Bool { parked[model] != nil }
+
+    /// `model`'s row and batch counts, without loading it.
+    func counts(of model: String) -> (rows: UInt64, batches: UInt64)? {
+        if let held = resident[model] { return (held.rows, held.batches) }
+        return parked[model].map { ($0.summary.rows, $0.batches) }
+    }
 
     /// Whether the shard holds or has accepted anything for `model`.
-    func knows(_ model: String) -> Bool { projections[model] != nil || states[model] != nil }
+    func knows(_ model: String) -> Bool {
+        projections[model] != nil || resident[model] != nil || parked[model] != nil
+    }
 
     /// What `model`'s schema will be once every accepted op is applied.
     func projection(of model: String) -> ProjectedSchema {
-        projections[model] ?? ProjectedSchema(states[model])
+        projections[model] ?? ProjectedSchema(resident[model])
     }
 
     /// Records the schema an accepted (not yet applied) op leaves `model` with.
@@ -34,70 +76,82 @@ struct ShardModels {
     }
 
     /// Applies one op; true when it is the first the shard holds of its model.
-    mutating func apply(_ op: Infranaut_V1_StoredOp) -> Bool {
+    mutating func apply(_ op: Infranaut_V1_StoredOp) throws(StorageError) -> Bool {
         let model = op.batch.modelID
+        try unpark(model)
         var isNew = false
         if projections[model] != nil {
             // A no-op for this shard's own ops; keeps the projection whole when ops of another
             // primary's history are applied here.
             projections[model]!.absorb(op.batch)
-        } else if states[model] == nil {
+        } else if resident[model] == nil {
             isNew = true
         }
-        states[model, default: ModelState(modelID: model)].apply(op)
-        dirty.insert(model)
+        resident[model, default: ModelState(modelID: model)].apply(op)
+        touch(model)
         return isNew
     }
 
     /// Applies a spec change; true when it is the first the shard holds of its model.
-    mutating func apply(spec change: Infranaut_V1_ModelSpecOp, acceptedUnixMs: Int64) -> Bool {
+    mutating func apply(spec change: Infranaut_V1_ModelSpecOp, acceptedUnixMs: Int64) throws(StorageError) -> Bool {
         let model = change.modelID
-        let isNew = projections[model] == nil && states[model] == nil
-        states[model, default: ModelState(modelID: model)].apply(spec: change, acceptedUnixMs: acceptedUnixMs)
-        dirty.insert(model)
+        try unpark(model)
+        let isNew = projections[model] == nil && resident[model] == nil
+        resident[model, default: ModelState(modelID: model)].apply(spec: change, acceptedUnixMs: acceptedUnixMs)
+        touch(model)
         return isNew
     }
 
     /// Removes the deleted models whose retention ended by `unixMs` (an op's acceptance time, so
-    /// every replica removes the same models at the same index); returns how many.
+    /// every replica removes the same models at the same index); returns how many. Parked models
+    /// go without being loaded.
     mutating func purge(deletedBefore unixMs: Int64) -> Int {
-        let due = states.values.filter { $0.purgeAfterUnixMs != 0 && $0.purgeAfterUnixMs <= unixMs }.map(\.modelID)
-        for model in due {
-            states[model] = nil
+        func due(_ purgeAfter: Int64) -> Bool { purgeAfter != 0 && purgeAfter <= unixMs }
+        let gone =
+            resident.values.filter { due($0.purgeAfterUnixMs) }.map(\.modelID)
+            + parked.values.filter { due($0.summary.purgeAfterUnixMs) }.map(\.summary.name)
+        for model in gone {
+            resident[model] = nil
+            lastUsed[model] = nil
+            parked[model] = nil
             projections[model] = nil
             dirty.insert(model)
         }
-        return due.count
+        return gone.count
     }
 
     /// Whether any model's windows are due to close by processing time at `nowMs`.
     func windowsDue(nowMs: Int64) -> Bool {
-        states.values.contains { $0.monitor?.isDue(nowMs: nowMs) == true }
+        resident.values.contains { $0.monitor?.isDue(nowMs: nowMs) == true }
+            || parked.values.contains { ($0.idleCloseAtMs ?? .max) <= nowMs }
     }
 
-    /// Applies a tick op: closes every model's windows idle by `unixMs`.
-    mutating func tickWindows(at unixMs: Int64) {
-        for (model, state) in states where state.monitor?.isDue(nowMs: unixMs) == true {
-            states[model]!.tickWindows(processingTimeMs: unixMs)
+    /// Applies a tick op: closes every model's windows idle by `unixMs`, loading the parked ones
+    /// that are due.
+    mutating func tickWindows(at unixMs: Int64) throws(StorageError) {
+        for (model, held) in parked where (held.idleCloseAtMs ?? .max) <= unixMs { try unpark(model) }
+        for (model, state) in resident where state.monitor?.isDue(nowMs: unixMs) == true {
+            resident[model]!.tickWindows(processingTimeMs: unixMs)
             dirty.insert(model)
         }
     }
 
     /// The window results closed (and late rows counted) since the last call, per model, for a
-    /// checkpoint; ``restoreWindowResults(_:)`` when its write failed.
+    /// checkpoint; ``restoreWindowResults(_:)`` when its write failed. Only resident models have
+    /// any: results come from changes, and a changed model is resident until its checkpoint.
     typealias TakenResults = (results: [WindowKey: ClosedResult], late: [WindowKey: UInt64])
 
     mutating func takeWindowResults() -> [String: TakenResults] {
         var taken: [String: TakenResults] = [:]
-        for model in states.keys where states[model]?.monitor != nil {
-            let part = states[model]!.monitor!.takeForCheckpoint()
+        for model in resident.keys where resident[model]?.monitor != nil {
+            let part = resident[model]!.monitor!.takeForCheckpoint()
             if !part.results.isEmpty || !part.late.isEmpty { taken[model] = part }
         }
         return taken
     }
 
     mutating func restoreWindowResults(_ taken: [String: TakenResults]) {
-        for (model, part) in taken where states[model]?.monitor != nil { states[model]!.monitor!.restore(part) }
+        for (model, part) in taken where resident[model]?.monitor != nil { resident[model]!.monitor!.restore(part) }
     }
 
     /// The models changed since the last call, for a checkpoint (``restoreDirty(_:)`` when it failed).
@@ -110,13 +164,119 @@ struct ShardModels {
         dirty.formUnion(models)
     }
 
-    /// Replaces every model with `loaded` (a snapshot install); returns the change in the number
-    /// of models the shard counts (held or accepted).
+    /// Replaces every model with `loaded` (a snapshot install, durable as the shard's checkpoint);
+    /// returns the change in the number of models the shard counts (held or accepted).
     mutating func replace(with loaded: [String: ModelState]) -> Int {
-        let before = Set(states.keys).union(projections.keys).count
-        states = loaded
-        projections = [:]
-        dirty = []
+        let before = Set(resident.keys).union(parked.keys).union(projections.keys).count
+        self = ShardModels(loaded, dirty: false, loader: loader)
         return loaded.count - before
+    }
+
+    // MARK: Parking
+
+    /// Parks every resident model unchanged since the last checkpoint and unused since `cutoff`;
+    /// returns how many. Call only when the shard's checkpoint is durable and no checkpoint write
+    /// is in flight (its models are taken out of `dirty` before they are durable).
+    mutating func park(unusedSince cutoff: ContinuousClock.Instant) -> Int {
+        let idle = resident.keys.filter { !dirty.contains($0) && (lastUsed[$0] ?? cutoff) < cutoff }
+        for model in idle { park(model) }
+        return idle.count
+    }
+
+    /// Takes in `state` from the shard's durable checkpoint (at start), parked or resident.
+    mutating func adopt(_ state: ModelState, parked: Bool) {
+        resident[state.modelID] = state
+        lastUsed[state.modelID] = .now
+        if parked { park(state.modelID) }
+    }
+
+    private mutating func park(_ model: String) {
+        guard let state = resident.removeValue(forKey: model) else { return }
+        lastUsed[model] = nil
+        if projections[model] == nil { projections[model] = ProjectedSchema(state) }
+        parked[model] = ParkedModel(state)
+    }
+
+    private mutating func unpark(_ model: String) throws(StorageError) {
+        guard parked[model] != nil else { return }
+        guard let state = try loader.load(model) else {
+            throw StorageError(
+                .corruption, operation: "load parked model \(model) of shard \(loader.shard)",
+                message: "its checkpoint entry is missing")
+        }
+        parked[model] = nil
+        resident[model] = state
+        lastUsed[model] = .now
+    }
+
+    private mutating func touch(_ model: String) {
+        dirty.insert(model)
+        lastUsed[model] = .now
+    }
+
+    // MARK: Listings
+
+    /// Every model the shard holds, resident or parked.
+    var modelIDs: [String] { Array(resident.keys) + Array(parked.keys) }
+
+    var residentCount: Int { resident.count }
+    var parkedCount: Int { parked.count }
+
+    /// The `get models` line of every model the shard holds.
+    var summaries: [Infranaut_V1_ModelSummary] {
+        resident.values.map { ParkedModel.summary(of: $0) } + parked.values.map(\.summary)
+    }
+
+    /// Per model with a spec: its window size and how long its window results are kept.
+    var windowRetention: [(model: String, sizeMs: Int64, keepMs: Int64)] {
+        resident.values.compactMap { held in
+            ParkedModel.retention(of: held).map { (held.modelID, $0.sizeMs, $0.keepMs) }
+        }
+            + parked.values.compactMap { held in held.retention.map { (held.summary.name, $0.sizeMs, $0.keepMs) } }
+    }
+}
+
+/// What a shard keeps in memory of a parked model: its `get models` line, its batch count, when
+/// its open windows close by processing time, and its window retention.
+struct ParkedModel {
+    var summary: Infranaut_V1_ModelSummary
+    var batches: UInt64
+    var idleCloseAtMs: Int64?
+    var retention: (sizeMs: Int64, keepMs: Int64)?
+
+    init(_ state: ModelState) {
+        summary = Self.summary(of: state)
+        batches = state.batches
+        idleCloseAtMs = state.monitor?.idleCloseAtMs
+        retention = Self.retention(of: state)
+    }
+
+    static func retention(of held: ModelState) -> (sizeMs: Int64, keepMs: Int64)? {
+        held.spec.map { (Int64(clamping: $0.window.sizeMs), Int64(clamping: $0.retention.windowsMs)) }
+    }
+
+    static func summary(of held: ModelState) -> Infranaut_V1_ModelSummary {
+        .with {
+            $0.name = held.modelID
+            $0.generation = held.generation
+            $0.hasSpec_p = held.spec != nil
+            $0.rows = held.rows
+            $0.task = held.spec?.task ?? .unspecified
+            $0.purgeAfterUnixMs = held.purgeAfterUnixMs
+            $0.labels = held.spec?.labels ?? [:]
+        }
+    }
+}
+
+/// Reads a model's state from its shard's durable checkpoint (the `models` family).
+struct ModelLoader: Sendable {
+    let store: ShardStore
+    let shard: Int
+
+    func load(_ model: String) throws(StorageError) -> ModelState? {
+        guard let bytes = try store.database.get(StorageKeys.Models.key(shard: shard, model: model), in: store.models)
+        else { return nil }
+        let snapshot = try decode(Infranaut_V1_ModelSnapshot.self, bytes, "model snapshot of shard \(shard)")
+        return try ShardActor.modelState(snapshot, shard: shard)
     }
 }
