@@ -284,7 +284,7 @@ public struct Drill: Sendable {
                 "--node-id", node.id, "--log-level", "info", "--replication-factor", "\(options.replicationFactor)",
             ]
                 + (options.shards.map { ["--shards", "\($0)"] } ?? [])
-                + (seed.map { ["--seed", $0] } ?? []),
+                + (seed.map { ["--seed", $0] } ?? []) + options.nodeArguments,
             logPath: "\(root)/\(node.id).log")
         node.process = launched.process
         node.client = launched.client

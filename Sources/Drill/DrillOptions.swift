@@ -30,6 +30,8 @@ public struct DrillOptions: Sendable {
     public var replicationFactor = 3
     /// The nodes' shard count (nil: the nodes' default), to drill the shape a cluster runs with.
     public var shards: Int?
+    /// More flags for every node (`--node-arg`), e.g. to drill with models parked after 1 s.
+    public var nodeArguments: [String] = []
     /// Progress lines, as they happen.
     public var progress: @Sendable (String) -> Void = { _ in }
 

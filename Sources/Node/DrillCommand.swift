@@ -66,6 +66,11 @@ struct DrillCommand: AsyncParsableCommand {
     var binary: String?
 
     @Option(
+        name: .customLong("node-arg"), parsing: .unconditionalSingleValue,
+        help: "A flag for every node (repeat for each word: --node-arg --park-idle-models-after-s --node-arg 1).")
+    var nodeArguments: [String] = []
+
+    @Option(
         name: .customLong("work-dir"),
         help: "Keep node data and logs here (default: a temporary directory, removed afterwards).")
     var workDirectory: String?
@@ -85,6 +90,7 @@ struct DrillCommand: AsyncParsableCommand {
         options.rate = rate
         options.replicationFactor = replicationFactor
         options.shards = shards
+        options.nodeArguments = nodeArguments
         options.workDirectory = workDirectory
         let json = self.json
         options.progress = { line in
