@@ -4,13 +4,19 @@
 public struct ClassificationState: Sendable, Hashable {
     public let classCount: Int
     /// Row-major K×K counts: `confusion[actual * K + predicted]`.
-    public private(set) var confusion: [UInt64]
-    public private(set) var logLossSum = 0.0
-    public private(set) var brierSum = 0.0
+    public internal(set) var confusion: [UInt64]
+    public internal(set) var logLossSum = 0.0
+    public internal(set) var brierSum = 0.0
     /// Examples added with probabilities.
-    public private(set) var scoredCount: UInt64 = 0
+    public internal(set) var scoredCount: UInt64 = 0
     /// Binary: one histogram of P(class 1). Multiclass: one per class (one-vs-rest).
-    public private(set) var histograms: [ScoreHistogram]
+    public internal(set) var histograms: [ScoreHistogram]
+    /// Binary: the sum of the scores in each of ``calibrationBins`` equal bins of [0, 1] (each the
+    /// union of consecutive histogram bins), for the expected calibration error. Empty otherwise.
+    public internal(set) var calibrationScoreSums: [Double]
+
+    /// Bins of the expected calibration error.
+    public static let calibrationBins = 10
 
     /// Probabilities are clipped to [ε, 1 − ε] with ε = 2.22e-16 for the log loss (scikit-learn).
     public static let probabilityEpsilon = Double.ulpOfOne
@@ -20,6 +26,9 @@ public struct ClassificationState: Sendable, Hashable {
         self.classCount = classCount
         confusion = [UInt64](repeating: 0, count: classCount * classCount)
         histograms = Array(repeating: ScoreHistogram(binCount: binCount), count: classCount == 2 ? 1 : classCount)
+        calibrationScoreSums =
+            classCount == 2 && binCount % Self.calibrationBins == 0
+            ? [Double](repeating: 0, count: Self.calibrationBins) : []
     }
 
     /// Adds one labelled prediction; labels outside 0..<K are ignored (return `false`).
@@ -45,6 +54,10 @@ public struct ClassificationState: Sendable, Hashable {
             let d = probabilities[1] - Double(actual)
             brierSum += d * d
             histograms[0].add(score: probabilities[1], positive: actual == 1)
+            if !calibrationScoreSums.isEmpty {
+                let bin = histograms[0].bin(probabilities[1]) / (histograms[0].binCount / Self.calibrationBins)
+                calibrationScoreSums[bin] += Swift.min(Swift.max(probabilities[1], 0), 1)
+            }
         } else {
             for k in 0..<classCount {
                 let d = probabilities[k] - (k == actual ? 1 : 0)
@@ -54,6 +67,39 @@ public struct ClassificationState: Sendable, Hashable {
         }
         scoredCount &+= 1
         return true
+    }
+
+    /// Binary, at a decision threshold: predicted 1 when `score ≥ threshold`; the score is P(class
+    /// 1) and must lie in [0, 1] (else nothing is added and the answer is `false`).
+    @discardableResult
+    public mutating func add(actual: Int, score: Double, threshold: Double) -> Bool {
+        guard classCount == 2, actual == 0 || actual == 1, score >= 0, score <= 1 else { return false }
+        confusion[actual * 2 + (score >= threshold ? 1 : 0)] &+= 1
+        let eps = Self.probabilityEpsilon
+        let p = Swift.min(Swift.max(actual == 1 ? score : 1 - score, eps), 1 - eps)
+        logLossSum -= Math.log(p)
+        let d = score - Double(actual)
+        brierSum += d * d
+        histograms[0].add(score: score, positive: actual == 1)
+        if !calibrationScoreSums.isEmpty {
+            calibrationScoreSums[histograms[0].bin(score) / (histograms[0].binCount / Self.calibrationBins)] += score
+        }
+        scoredCount &+= 1
+        return true
+    }
+
+    /// Binary: Σ over ``calibrationBins`` equal score bins of |positives − Σ scores|, over the
+    /// scored examples (the expected calibration error); nil without scores.
+    public var expectedCalibrationError: Double? {
+        guard classCount == 2, scoredCount > 0, !calibrationScoreSums.isEmpty else { return nil }
+        let h = histograms[0]
+        let width = h.binCount / Self.calibrationBins
+        var total = 0.0
+        for b in 0..<Self.calibrationBins {
+            let positives = h.positives[(b * width)..<((b + 1) * width)].reduce(0, &+)
+            total += abs(Double(positives) - calibrationScoreSums[b])
+        }
+        return total / Double(scoredCount)
     }
 
     /// Binary convenience: score = P(class 1).
@@ -69,6 +115,9 @@ public struct ClassificationState: Sendable, Hashable {
         brierSum += other.brierSum
         scoredCount &+= other.scoredCount
         for i in histograms.indices { histograms[i].merge(other.histograms[i]) }
+        for i in calibrationScoreSums.indices where i < other.calibrationScoreSums.count {
+            calibrationScoreSums[i] += other.calibrationScoreSums[i]
+        }
     }
 
     public func count(actual: Int, predicted: Int) -> UInt64 { confusion[actual * classCount + predicted] }

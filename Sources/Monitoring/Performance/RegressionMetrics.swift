@@ -2,14 +2,14 @@
 /// moments (for R²) and KLL sketches of the signed error `predicted − actual` and of the
 /// absolute error (quantiles within 1 % rank error).
 public struct RegressionState: Sendable, Hashable {
-    public private(set) var count: UInt64 = 0
-    public private(set) var absoluteErrorSum = 0.0
-    public private(set) var squaredErrorSum = 0.0
-    public private(set) var absolutePercentageErrorSum = 0.0
+    public internal(set) var count: UInt64 = 0
+    public internal(set) var absoluteErrorSum = 0.0
+    public internal(set) var squaredErrorSum = 0.0
+    public internal(set) var absolutePercentageErrorSum = 0.0
     /// Moments of the actual values (their M2 is R²'s total sum of squares).
-    public private(set) var actual = MomentStats()
-    public private(set) var errors = QuantileSketch()
-    public private(set) var absoluteErrors = QuantileSketch()
+    public internal(set) var actual = MomentStats()
+    public internal(set) var errors = QuantileSketch()
+    public internal(set) var absoluteErrors = QuantileSketch()
 
     /// MAPE's denominator floor, `max(|actual|, ε)` with ε = 2.22e-16 (scikit-learn).
     public static let percentageEpsilon = Double.ulpOfOne

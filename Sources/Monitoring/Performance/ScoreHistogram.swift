@@ -10,8 +10,8 @@
 public struct ScoreHistogram: Sendable, Hashable {
     public static let defaultBinCount = 1000
     public let binCount: Int
-    public private(set) var positives: [UInt64]
-    public private(set) var negatives: [UInt64]
+    public internal(set) var positives: [UInt64]
+    public internal(set) var negatives: [UInt64]
 
     public init(binCount: Int = ScoreHistogram.defaultBinCount) {
         precondition(binCount >= 1)
