@@ -57,16 +57,22 @@ struct WindowsCommand: AsyncParsableCommand {
             try printJSON(Listing(model: model, truncated: reply.truncated, windows: reply.windows.map(Window.init)))
             return
         }
-        var table = [["START (UTC)", "VERSION", "SEGMENT", "ROWS", "LATE", "DRIFT SHARE", "DRIFTING"]]
+        let labelled = reply.windows.contains(where: \.hasPerformance)
+        var table = [
+            ["START (UTC)", "VERSION", "SEGMENT", "ROWS", "LATE", "DRIFT SHARE"] + (labelled ? ["PERFORMANCE"] : [])
+                + ["DRIFTING"]
+        ]
         for window in reply.windows {
             let drifting = window.features.filter(\.drift).map(\.name)
-            table.append([
-                rfc3339(window.startUnixMs) + (window.open ? " (open)" : ""),
-                window.version.isEmpty ? "-" : window.version,
-                Self.segmentText(window) ?? "all", "\(window.rows)", "\(window.lateRows)",
-                String(format: "%.2f", window.driftShare) + (window.datasetDrift ? " DRIFT" : ""),
-                drifting.isEmpty ? "-" : drifting.joined(separator: ", "),
-            ])
+            table.append(
+                [
+                    rfc3339(window.startUnixMs) + (window.open ? " (open)" : ""),
+                    window.version.isEmpty ? "-" : window.version,
+                    Self.segmentText(window) ?? "all", "\(window.rows)", "\(window.lateRows)",
+                    String(format: "%.2f", window.driftShare) + (window.datasetDrift ? " DRIFT" : ""),
+                ] + (labelled ? [Self.performanceText(window)] : []) + [
+                    drifting.isEmpty ? "-" : drifting.joined(separator: ", ")
+                ])
         }
         printTable(table)
         if reply.truncated {
@@ -77,6 +83,15 @@ struct WindowsCommand: AsyncParsableCommand {
                 "rows refused by the windows: \(reply.rejectedFutureRows) dated over 1 h ahead, \(reply.rejectedWindowLimitRows) beyond the open-window limit"
             )
         }
+    }
+
+    /// The window's headline metric (ROC AUC, else accuracy, else RMSE) and its labelled rows.
+    static func performanceText(_ window: Infranaut_V1_WindowInfo) -> String {
+        guard window.hasPerformance else { return "-" }
+        let p = window.performance
+        let headline = ["roc_auc", "accuracy", "rmse"].first { p.realized[$0] != nil }
+        let value = headline.map { "\($0) " + String(format: "%.3f", p.realized[$0]!) + ", " } ?? ""
+        return value + "\(p.labelledRows) labelled"
     }
 
     static func segmentText(_ window: Infranaut_V1_WindowInfo) -> String? {
@@ -107,7 +122,8 @@ struct WindowsCommand: AsyncParsableCommand {
         var features: [Feature]
         var prediction: Feature?
         var quality: Quality
-        var performance: String?
+        /// Absent while no row of the window carried a label.
+        var performance: Performance?
 
         init(_ w: Infranaut_V1_WindowInfo) {
             start = rfc3339(w.startUnixMs)
@@ -130,6 +146,19 @@ struct WindowsCommand: AsyncParsableCommand {
             quality = Quality(
                 expected_rows: w.hasExpectedRows_p ? w.expectedRows : nil, schema_added: w.schemaAdded,
                 schema_missing: w.schemaMissing, schema_changed_type: w.schemaChangedType)
+            performance = w.hasPerformance ? Performance(w.performance) : nil
+        }
+    }
+
+    struct Performance: Encodable {
+        var labelled_rows: UInt64
+        var unusable_rows: UInt64
+        var realized: [String: Double]
+
+        init(_ p: Infranaut_V1_WindowPerformanceInfo) {
+            labelled_rows = p.labelledRows
+            unusable_rows = p.unusableRows
+            realized = p.realized
         }
     }
 

@@ -23,6 +23,8 @@ public enum ModelSpecRules {
     public static let maxWindow = 31 * day
     public static let maxRetention = 3_650 * day
     public static let maxReferenceRows: UInt64 = 100_000_000
+    /// Classes a multiclass spec may list.
+    public static let maxClasses = 1_000
 
     public static func problems(of spec: Infranaut_V1_ModelSpec, limits: SpecLimits = SpecLimits())
         -> [SpecProblem]
@@ -157,6 +159,35 @@ public enum ModelSpecRules {
                     found.append(SpecProblem(path, "\"\(name)\" is not a declared feature of spec.features"))
                 }
                 found += driftProblems(method: override.method, threshold: override.threshold, at: path)
+            }
+        }
+
+        if spec.hasPerformance {
+            let p = spec.performance
+            if p.threshold != 0 {
+                check(
+                    spec.task == .binaryClassification, "spec.performance.threshold",
+                    "goes only with task: binary-classification")
+                check(
+                    p.threshold > 0 && p.threshold <= 1, "spec.performance.threshold",
+                    "\(p.threshold) is outside (0, 1]")
+            }
+            if !p.classes.isEmpty {
+                check(
+                    spec.task == .multiclassClassification, "spec.performance.classes",
+                    "goes only with task: multiclass-classification")
+                check(
+                    (2...maxClasses).contains(p.classes.count), "spec.performance.classes",
+                    "\(p.classes.count) classes; between 2 and \(maxClasses)")
+                var seen: Set<String> = []
+                for (index, name) in p.classes.enumerated() {
+                    let path = "spec.performance.classes[\(index)]"
+                    if name.isEmpty || name.utf8.count > limits.maxNameBytes {
+                        found.append(SpecProblem(path, "a class name is empty or over \(limits.maxNameBytes) bytes"))
+                    } else if !seen.insert(name).inserted {
+                        found.append(SpecProblem(path, "\"\(name)\" is listed twice"))
+                    }
+                }
             }
         }
 

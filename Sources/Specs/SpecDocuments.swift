@@ -242,7 +242,7 @@ struct SpecReader {
 
     private mutating func readModel(_ node: Node, into spec: inout Infranaut_V1_ModelSpec) {
         let known = [
-            "task", "columns", "features", "segments", "window", "reference", "drift", "retention",
+            "task", "columns", "features", "segments", "window", "reference", "drift", "retention", "performance",
         ]
         guard let fields = mapping(node, at: "spec", known: known) else { return }
         if let task = fields["task"] {
@@ -300,6 +300,20 @@ struct SpecReader {
             }
         }
         if let drift = fields["drift"] { readDrift(drift, into: &spec) }
+        if let performance = fields["performance"],
+            let parts = mapping(performance, at: "spec.performance", known: ["threshold", "classes"])
+        {
+            spec.performance = .with { p in
+                if let node = parts["threshold"] { p.threshold = number(node, at: "spec.performance.threshold") ?? 0 }
+                if let node = parts["classes"], let items = list(node, at: "spec.performance.classes") {
+                    for (index, item) in items.enumerated() {
+                        let path = "spec.performance.classes[\(index)]"
+                        lines[path] = item.mark?.line
+                        p.classes.append(string(item, at: path) ?? "")
+                    }
+                }
+            }
+        }
         if let retention = fields["retention"],
             let parts = mapping(retention, at: "spec.retention", known: ["windows"])
         {

@@ -16,6 +16,7 @@ public enum SpecRendering {
             spec.drift.perFeature[name]?.method = method
         }
         if spec.retention.windowsMs == 0 { spec.retention.windowsMs = 90 * 86_400_000 }
+        if spec.task == .binaryClassification && spec.performance.threshold == 0 { spec.performance.threshold = 0.5 }
         return spec
     }
 
@@ -137,6 +138,12 @@ public enum SpecRendering {
         }
         body.append(("drift", .map(drift)))
         body.append(("retention", .map([("windows", .string(SpecDuration.text(spec.retention.windowsMs)))])))
+        var performance: [(String, Value)] = []
+        if spec.performance.threshold != 0 { performance.append(("threshold", .number(spec.performance.threshold))) }
+        if !spec.performance.classes.isEmpty {
+            performance.append(("classes", .list(spec.performance.classes.map { .string($0) })))
+        }
+        if !performance.isEmpty { body.append(("performance", .map(performance))) }
         return .map([
             ("apiVersion", .string(SpecDocuments.apiVersion)), ("kind", .string("Model")),
             ("metadata", .map(metadata)), ("spec", .map(body)),

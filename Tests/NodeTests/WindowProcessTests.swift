@@ -105,6 +105,46 @@ private func drifting(_ window: [String: Any]) -> [String] {
     }
 }
 
+/// A batch of a binary classifier's telemetry: `f0`, `region` (a, b in turn), the score and, when
+/// `labels` is given, the label column `is_fraud` (NaN: no label yet).
+private func scored(
+    key: String, scores: [Double], labels: [Double]?, start: Int64, span: Int64
+) -> Infranaut_V1_Request {
+    let rows = scores.count
+    return .with {
+        $0.version = 1
+        $0.ingest = .with {
+            $0.idempotencyKey = key
+            $0.batch = .with {
+                $0.modelID = "scored"
+                $0.rowCount = UInt32(rows)
+                $0.eventTimeUnixMs = (0..<rows).map { start + span * Int64($0) / Int64(rows) }
+                $0.columns = [
+                    .with {
+                        $0.name = "f0"
+                        $0.doubles = .with { $0.values = scores.map { $0 * 10 } }
+                    },
+                    .with {
+                        $0.name = "region"
+                        $0.strings = .with { $0.values = (0..<rows).map { $0 % 2 == 0 ? "a" : "b" } }
+                    },
+                    .with {
+                        $0.name = "score"
+                        $0.doubles = .with { $0.values = scores }
+                    },
+                ]
+                if let labels {
+                    $0.columns.append(
+                        .with {
+                            $0.name = "is_fraud"
+                            $0.doubles = .with { $0.values = labels }
+                        })
+                }
+            }
+        }
+    }
+}
+
 @Suite("windows on real nodes", .serialized, .timeLimit(.minutes(4)))
 struct WindowProcessTests {
     @Test(
@@ -228,5 +268,83 @@ struct WindowProcessTests {
             previous?.first?["features"].map {
                 ($0 as? [[String: Any]])?.allSatisfy { $0["score"] == nil || $0["score"] is NSNull }
             } == true)
+    }
+
+    @Test("labels inline with telemetry give each window and segment its realized performance, as in the rows")
+    func inlineLabels() async throws {
+        let node = NodeProcess(arguments: ["--node-id", "perf"])
+        try await node.start()
+        let path = TestScratch.track(NSTemporaryDirectory() + "scored-\(UInt64.random(in: 0...UInt64.max)).yaml")
+        try """
+        apiVersion: infranaut.io/v1
+        kind: Model
+        metadata: {name: scored}
+        spec:
+          task: binary-classification
+          columns: {prediction: score, label: is_fraud}
+          features:
+            - {name: f0, type: numeric}
+            - {name: region, type: categorical}
+          segments: [region]
+          window: {size: 1h, lateness: 0}
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        let applied = try await runCLI(["apply", "-f", path, "--node", node.address])
+        #expect(applied.status == 0, "\(applied.stderr)")
+
+        // Hour 0: 400 rows with scores i/400 and labels "score > 0.3 except every 7th row flipped";
+        // rows 10..<20 have no label yet (NaN), rows 20..<25 an unreadable label (2). Hour 1: no
+        // label column at all. One row in hour 2 closes hour 1.
+        let t0 = (Int64(Date().timeIntervalSince1970 * 1000) / hour - 4) * hour
+        let scores = (0..<400).map { Double($0) / 400 }
+        var labels = scores.enumerated().map { i, s in (s > 0.3) != (i % 7 == 0) ? 1.0 : 0.0 }
+        for i in 10..<20 { labels[i] = .nan }
+        for i in 20..<25 { labels[i] = 2 }
+        try await send(scored(key: "h0", scores: scores, labels: labels, start: t0, span: hour), through: node)
+        try await send(scored(key: "h1", scores: scores, labels: nil, start: t0 + hour, span: hour), through: node)
+        try await send(scored(key: "h2", scores: [0.5], labels: nil, start: t0 + 2 * hour, span: 1), through: node)
+
+        // What the rows say, counted here: labelled rows of hour 0 and their confusion at 0.5.
+        func expected(_ rows: [Int]) -> (labelled: Int, unusable: Int, tp: Int, fp: Int, tn: Int, fn: Int) {
+            var e = (labelled: 0, unusable: 0, tp: 0, fp: 0, tn: 0, fn: 0)
+            for i in rows where !labels[i].isNaN {
+                guard labels[i] == 0 || labels[i] == 1 else {
+                    e.unusable += 1
+                    continue
+                }
+                e.labelled += 1
+                switch (labels[i] == 1, scores[i] >= 0.5) {
+                case (true, true): e.tp += 1
+                case (false, true): e.fp += 1
+                case (false, false): e.tn += 1
+                case (true, false): e.fn += 1
+                }
+            }
+            return e
+        }
+        func check(_ window: [String: Any]?, _ e: (labelled: Int, unusable: Int, tp: Int, fp: Int, tn: Int, fn: Int)) {
+            let performance = window?["performance"] as? [String: Any]
+            let realized = performance?["realized"] as? [String: Double]
+            #expect(performance?["labelled_rows"] as? Int == e.labelled, "\(String(describing: performance))")
+            #expect(performance?["unusable_rows"] as? Int == e.unusable)
+            #expect(realized?["tp"] == Double(e.tp) && realized?["fp"] == Double(e.fp))
+            #expect(realized?["tn"] == Double(e.tn) && realized?["fn"] == Double(e.fn))
+            let accuracy = Double(e.tp + e.tn) / Double(e.labelled)
+            #expect(realized.flatMap { $0["accuracy"] }.map { abs($0 - accuracy) < 1e-12 } == true)
+            #expect(realized?["roc_auc"] != nil && realized?["log_loss"] != nil && realized?["ece"] != nil)
+        }
+        let whole = try await windows(node, model: "scored", ["--segment", "none"])
+        #expect(whole?.count == 2)
+        check(whole?.first, expected(Array(0..<400)))
+        #expect(whole?.last?["performance"] == nil, "hour 1 carried no label")
+        let regionA = try await windows(node, model: "scored", ["--segment", "region=a"])
+        check(regionA?.first, expected(Array(stride(from: 0, to: 400, by: 2))))
+        // The table names the headline metric and the labelled rows, "-" for the hour without labels.
+        let table = try await runCLI(["windows", "--node", node.address, "--model", "scored", "--segment", "none"])
+        let lines = table.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first?.contains("PERFORMANCE") == true, "\(table.stdout)")
+        #expect(
+            lines.count == 3 && lines[1].contains("roc_auc 0.")
+                && lines[1].contains("\(expected(Array(0..<400)).labelled) labelled"))
+        #expect(lines.count == 3 && !lines[2].contains("labelled"), "\(table.stdout)")
     }
 }

@@ -126,4 +126,50 @@ struct SpecDocumentsTests {
         #expect(SpecDuration.milliseconds("1500ms") == 1_500 && SpecDuration.text(5_400_000) == "90m")
         #expect(SpecDuration.milliseconds("1.5h") == nil && SpecDuration.milliseconds("h") == nil)
     }
+
+    @Test("spec.performance: a binary threshold and multiclass classes read, render and check their task")
+    func performanceSection() throws {
+        let multiclass = """
+            apiVersion: infranaut.io/v1
+            kind: Model
+            metadata: {name: m}
+            spec:
+              task: multiclass-classification
+              columns: {prediction: predicted, label: actual}
+              performance: {classes: [cat, dog, bird]}
+            """
+        let read = SpecDocuments.read(multiclass)
+        #expect(read.problems.isEmpty, "\(read.problems)")
+        guard case .model(let spec)? = read.objects.first?.body else {
+            Issue.record("no model read")
+            return
+        }
+        #expect(spec.performance.classes == ["cat", "dog", "bird"])
+        let yaml = SpecRendering.yaml(SpecRendering.document(spec, generation: 1, inferred: false))
+        guard case .model(let back)? = SpecDocuments.read(yaml).objects.first?.body else {
+            Issue.record("the rendered spec did not read back:\n\(yaml)")
+            return
+        }
+        #expect(back.performance == spec.performance, "\(yaml)")
+        // A binary model shows the threshold in force.
+        let binary = SpecRendering.normalized(.with { $0.task = .binaryClassification })
+        #expect(binary.performance.threshold == 0.5)
+
+        let wrong = """
+            apiVersion: infranaut.io/v1
+            kind: Model
+            metadata: {name: m}
+            spec:
+              task: regression
+              performance: {threshold: 1.5, classes: [a, a]}
+            """
+        let (objects, problems) = SpecDocuments.read(wrong)
+        #expect(objects.isEmpty)
+        let messages = problems.filter { $0.path.hasPrefix("spec.performance") }.map { "\($0.path): \($0.message)" }
+        #expect(messages.contains("spec.performance.threshold: goes only with task: binary-classification"))
+        #expect(messages.contains("spec.performance.threshold: 1.5 is outside (0, 1]"))
+        #expect(messages.contains("spec.performance.classes: goes only with task: multiclass-classification"))
+        #expect(messages.contains("spec.performance.classes[1]: \"a\" is listed twice"), "\(messages)")
+        #expect(problems.allSatisfy { $0.line == 6 }, "\(problems)")
+    }
 }

@@ -16,6 +16,7 @@ struct ModelMonitor: Sendable {
     let roles: Set<String>
     let versionColumn: String
     let predictionColumn: String
+    let labelColumn: String
     /// Declared features and segment columns (empty: no feature declared, profile every column).
     let profiled: Set<String>
     /// Versions whose newest closed window is kept for status, at most.
@@ -31,6 +32,7 @@ struct ModelMonitor: Sendable {
     init(spec: Infranaut_V1_ModelSpec, carrying carried: ModelWindows? = nil) {
         let settings = Self.settings(spec)
         windows = carried?.settings == settings ? carried! : ModelWindows(settings: settings)
+        windows.performanceTask = Self.performanceTask(spec)
         config = Self.config(spec)
         roles = Set(
             [
@@ -40,6 +42,7 @@ struct ModelMonitor: Sendable {
             .filter { !$0.isEmpty })
         versionColumn = spec.columns.version
         predictionColumn = spec.columns.prediction
+        labelColumn = spec.columns.label
         profiled = spec.features.isEmpty ? [] : Set(spec.features.map(\.name) + spec.segments)
     }
 
@@ -51,6 +54,19 @@ struct ModelMonitor: Sendable {
         for bytes in stored {
             let result = try WindowResult(serialized: bytes)
             latest[result.key.version] = result
+        }
+    }
+
+    /// What labelled rows count for: binary classifiers at the spec's threshold (0.5 by default),
+    /// multiclass ones over the spec's classes (none listed: no performance), regression.
+    static func performanceTask(_ spec: Infranaut_V1_ModelSpec) -> PerformanceTask? {
+        switch spec.task {
+        case .binaryClassification:
+            .binary(threshold: spec.performance.threshold > 0 ? spec.performance.threshold : 0.5)
+        case .multiclassClassification where spec.performance.classes.count >= 2:
+            .multiclass(classes: spec.performance.classes)
+        case .regression: .regression
+        default: nil
         }
     }
 
@@ -209,8 +225,10 @@ struct ModelMonitor: Sendable {
         guard rows > 0 else { return nil }
         var columns: [WindowColumn] = []
         var prediction: WindowColumn?
+        var label: WindowColumn?
         var versions: WindowBatch.Versions = .batch(batch.version)
         let predictionName = predictionColumn.isEmpty ? batch.predictionColumn : predictionColumn
+        let labelName = labelColumn.isEmpty ? batch.labelColumn : labelColumn
         for (index, column) in batch.columns.enumerated() {
             if column.name == versionColumn, case .strings(let values)? = column.values {
                 versions = .perRow(
@@ -220,18 +238,24 @@ struct ModelMonitor: Sendable {
                     })
                 continue
             }
-            if !profiled.isEmpty && !profiled.contains(column.name) && column.name != predictionName { continue }
+            if !profiled.isEmpty && !profiled.contains(column.name) && column.name != predictionName
+                && column.name != labelName
+            {
+                continue
+            }
             guard var converted = Self.windowColumn(column) else { continue }
             converted.mismatchRows = mismatches[index] ?? []
             if column.name == predictionName {
                 prediction = converted
+            } else if !labelName.isEmpty && column.name == labelName {
+                label = converted
             } else if !roles.contains(column.name) && column.name != batch.labelColumn {
                 columns.append(converted)
             }
         }
         return WindowBatch(
             rowCount: rows, eventTimesMs: batch.eventTimeUnixMs.isEmpty ? nil : batch.eventTimeUnixMs,
-            versions: versions, columns: columns, prediction: prediction)
+            versions: versions, columns: columns, prediction: prediction, label: label)
     }
 
     private static func windowColumn(_ column: Infranaut_V1_Column) -> WindowColumn? {

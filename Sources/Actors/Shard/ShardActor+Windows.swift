@@ -210,6 +210,15 @@ extension WindowResult {
             info.schemaAdded = schema.added
             info.schemaMissing = schema.missing
             info.schemaChangedType = schema.changedType
+            if let performance {
+                info.performance = .with {
+                    $0.labelledRows = performance.labelledRows
+                    $0.unusableRows = performance.unusableRows
+                    for metric in performance.metrics where metric.value.isFinite {
+                        $0.realized[metric.name] = metric.value
+                    }
+                }
+            }
         }
     }
 }

@@ -113,7 +113,9 @@ public struct PerformanceState: Sendable, Hashable {
     }
 
     /// The result's performance part.
-    public var result: WindowPerformance { WindowPerformance(metrics: metrics, labelledRows: labelledRows) }
+    public var result: WindowPerformance {
+        WindowPerformance(metrics: metrics, labelledRows: labelledRows, unusableRows: unusableRows)
+    }
 
     // MARK: Reading cells
 

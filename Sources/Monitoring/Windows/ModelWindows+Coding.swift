@@ -1,13 +1,13 @@
 extension ModelWindows {
     static let magic: StaticString = "IQMW"
-    static let version: UInt8 = 1
+    static let version: UInt8 = 2
 
     /// The whole state (settings, open windows, watermark, tracked segment values, references) as
     /// bytes; ``init(serialized:)`` restores a value that behaves identically on every later op.
     ///
     /// Deterministic: maps are written in key order, so equal states give equal bytes.
     /// ```
-    /// "IQMW", version u8 (= 1)
+    /// "IQMW", version u8 (= 2; 1 is read too: its accumulators have no performance)
     /// settings: size i64, lateness i64, max ahead i64, max segment values varint,
     ///           max open windows varint, max reference versions varint,
     ///           reference policy u8 (0 uploaded, 1 first rows + rows varint, 2 previous window),
@@ -18,7 +18,8 @@ extension ModelWindows {
     /// references: versions (LRU order), uploaded (count, version + reference profile),
     ///             first rows (count, series key + min i64 + max i64 + accumulator),
     ///             previous (count, series key + reference profile)
-    /// accumulator: rows varint, columns (count varint, column profiles), prediction (flag, profile)
+    /// accumulator: rows varint, columns (count varint, column profiles), prediction (flag, profile),
+    ///              performance (flag, ``PerformanceState``; version 2)
     /// ```
     public func serialized() -> [UInt8] {
         var w = ByteWriter(capacity: 1024)
@@ -72,7 +73,7 @@ extension ModelWindows {
     /// Restores ``serialized()`` output; throws ``ProfileDecodingError`` on corrupt input.
     public init<C: Collection>(serialized bytes: C) throws(ProfileDecodingError) where C.Element == UInt8 {
         var r = ByteReader(bytes, what: "ModelWindows")
-        try r.expect(magic: Self.magic, version: Self.version)
+        let version = try r.expect(magic: Self.magic, versions: 1...Self.version)
         let size = try r.readInt64(), lateness = try r.readInt64(), ahead = try r.readInt64()
         let maxValues = try r.readCount("max segment values")
         let maxOpen = try r.readCount("max open windows")
@@ -101,7 +102,7 @@ extension ModelWindows {
         }
         for _ in 0..<(try r.readCount("open window count")) {
             let key = try r.readKey()
-            open[key] = try WindowAccumulator(decoding: &r)
+            open[key] = try WindowAccumulator(decoding: &r, version: version)
         }
         references.versions = try r.readStrings()
         for _ in 0..<(try r.readCount("uploaded reference count")) {
@@ -113,7 +114,7 @@ extension ModelWindows {
             var state = FirstRows()
             state.minEventMs = try r.readInt64()
             state.maxEventMs = try r.readInt64()
-            state.profiles = try WindowAccumulator(decoding: &r)
+            state.profiles = try WindowAccumulator(decoding: &r, version: version)
             references.firstRows[series] = state
         }
         for _ in 0..<(try r.readCount("previous-window reference count")) {
@@ -131,9 +132,11 @@ extension WindowAccumulator {
         for c in columns { w.write(profile: c.profile) }
         w.write(bool: prediction != nil)
         if let prediction { w.write(profile: prediction.profile) }
+        w.write(bool: performance != nil)
+        performance?.encode(into: &w)
     }
 
-    init(decoding r: inout ByteReader) throws(ProfileDecodingError) {
+    init(decoding r: inout ByteReader, version: UInt8) throws(ProfileDecodingError) {
         rows = try r.readVarint()
         for p in try r.readProfiles() {
             guard index[p.name] == nil else { throw r.fail(.invalidValue, "duplicate column \(p.name)") }
@@ -141,5 +144,6 @@ extension WindowAccumulator {
             columns.append(ColumnAccumulator(p))
         }
         prediction = try r.readFlag() ? ColumnAccumulator(try r.readProfile()) : nil
+        if version >= 2, try r.readFlag() { performance = try PerformanceState(decoding: &r) }
     }
 }

@@ -26,6 +26,9 @@ public struct ModelWindows: Sendable, Hashable {
     public internal(set) var closedBeforeMs: Int64 = .min
     /// Processing time of the last op that carried accepted rows.
     public internal(set) var lastDataMs: Int64?
+    /// The task labelled rows count for (from the spec; not part of the serialized state, which the
+    /// spec restores). nil: labels are not paired.
+    public var performanceTask: PerformanceTask?
     /// Per segment column (in settings order), the tracked values in order of first arrival.
     var segmentValues: [[String]]
     var references: ReferenceState
@@ -100,7 +103,8 @@ public struct ModelWindows: Sendable, Hashable {
             let plan = SlotPlan(slot, rows: rows, segments: segments, columns: settings.segmentColumns)
             let sorted = SortedSlot(prepared, plan: plan)
             for part in plan.parts {
-                open[part.key, default: WindowAccumulator()].add(prepared, rows: part.rows, sorted: (sorted, part))
+                open[part.key, default: WindowAccumulator()].add(
+                    prepared, rows: part.rows, sorted: (sorted, part), task: performanceTask)
                 references.accumulate(
                     part.key.series, prepared, rows: part.rows, eventTimes: batch.eventTimesMs,
                     processingTimeMs: processingTimeMs, settings: settings)
@@ -163,7 +167,7 @@ public struct ModelWindows: Sendable, Hashable {
     private func snapshot(_ key: WindowKey, _ acc: WindowAccumulator, isOpen: Bool) -> WindowSnapshot {
         WindowSnapshot(
             key: key, endMs: key.startMs &+ settings.sizeMs, isOpen: isOpen, rows: acc.rows,
-            columns: acc.profiles, prediction: acc.prediction?.profile)
+            columns: acc.profiles, prediction: acc.prediction?.profile, performance: acc.performance)
     }
 
     /// Each row's segment code in each segment column (`nil` when the batch lacks the column),
@@ -258,6 +262,8 @@ public struct WindowSnapshot: Sendable, Hashable {
     /// Feature (and segment) column profiles, in order of first arrival.
     public var columns: [ColumnProfile]
     public var prediction: ColumnProfile?
+    /// The performance of its labelled rows (nil when no row carried a label).
+    public var performance: PerformanceState?
 
     public var startMs: Int64 { key.startMs }
 }

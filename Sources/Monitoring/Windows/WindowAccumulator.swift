@@ -11,11 +11,16 @@ struct WindowAccumulator: Sendable, Hashable {
     var columns: [ColumnAccumulator] = []
     var index: [String: Int] = [:]
     var prediction: ColumnAccumulator?
+    /// The performance of the rows that carried a label, for the model's task; it keeps the task
+    /// it started with (a new task or threshold counts in windows opened after the change).
+    var performance: PerformanceState?
 
     /// Adds the rows `rows` (ascending indices) of `batch`; `sorted`, when given, holds the
-    /// numeric columns' values of these rows already sorted (the rows of `sorted.part`).
+    /// numeric columns' values of these rows already sorted (the rows of `sorted.part`). Rows with a
+    /// label count in the performance for `task`.
     mutating func add(
-        _ batch: PreparedBatch, rows subset: [Int], sorted: (slot: SortedSlot, part: SlotPlan.Part)? = nil
+        _ batch: PreparedBatch, rows subset: [Int], sorted: (slot: SortedSlot, part: SlotPlan.Part)? = nil,
+        task: PerformanceTask? = nil
     ) {
         guard !subset.isEmpty else { return }
         let n = UInt64(subset.count)
@@ -42,6 +47,10 @@ struct WindowAccumulator: Sendable, Hashable {
             prediction!.add(p, rows: subset, sortedFinite: sortedFinite)
         } else {
             prediction?.addMissing(n)
+        }
+        if let label = batch.label, let task {
+            if performance == nil { performance = PerformanceState(task: task) }
+            if performance!.task == task { performance!.add(prediction: batch.prediction, label: label, rows: subset) }
         }
         rows &+= n
     }
@@ -179,9 +188,11 @@ struct PreparedColumn: Sendable {
 struct PreparedBatch: Sendable {
     let columns: [PreparedColumn]
     let prediction: PreparedColumn?
+    let label: PreparedColumn?
 
     init(_ batch: WindowBatch) {
         columns = batch.columns.map { PreparedColumn($0, rowCount: batch.rowCount) }
         prediction = batch.prediction.map { PreparedColumn($0, rowCount: batch.rowCount) }
+        label = batch.label.map { PreparedColumn($0, rowCount: batch.rowCount) }
     }
 }

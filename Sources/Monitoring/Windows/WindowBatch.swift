@@ -20,16 +20,20 @@ public struct WindowBatch: Sendable, Hashable {
     public var columns: [WindowColumn]
     /// The model's output, profiled like a feature but reported apart.
     public var prediction: WindowColumn?
+    /// The true label of rows that carry one inline, paired with the prediction for the window's
+    /// performance (``PerformanceState``); not profiled.
+    public var label: WindowColumn?
 
     public init(
         rowCount: Int, eventTimesMs: [Int64]? = nil, versions: Versions = .batch(""), columns: [WindowColumn],
-        prediction: WindowColumn? = nil
+        prediction: WindowColumn? = nil, label: WindowColumn? = nil
     ) {
         self.rowCount = rowCount
         self.eventTimesMs = eventTimesMs
         self.versions = versions
         self.columns = columns
         self.prediction = prediction
+        self.label = label
     }
 
     /// Why a batch cannot be read: an array's length differs from the row count.
@@ -48,7 +52,7 @@ public struct WindowBatch: Sendable, Hashable {
         if case .perRow(let v) = versions, v.count != rowCount {
             throw ShapeError(field: "versions", count: v.count, rowCount: rowCount)
         }
-        for c in columns + (prediction.map { [$0] } ?? []) {
+        for c in columns + [prediction, label].compactMap({ $0 }) {
             guard c.valueCount == rowCount else {
                 throw ShapeError(field: "column \(c.name)", count: c.valueCount, rowCount: rowCount)
             }

@@ -105,6 +105,7 @@ extension WindowResult {
         }
         let ignored = Set(config.ignoredColumns).union(config.prediction.map { [$0.name] } ?? [])
         var result = WindowResult(window: window)
+        result.performance = window.performance?.result
         var schema = SchemaChange()
         for spec in specs where !ignored.contains(spec.name) {
             guard let current = byName[spec.name] else {

@@ -1,15 +1,16 @@
 extension WindowResult {
     static let magic: StaticString = "IQWR"
-    static let version: UInt8 = 1
+    static let version: UInt8 = 2
 
     /// Compact binary form for storage: deterministic (equal results give equal bytes; doubles
     /// are stored as their bit patterns, so nothing is rounded on the way to disk and back).
     /// ```
-    /// "IQWR", version u8 (= 1), key, end i64, open u8, rows varint, late rows varint,
+    /// "IQWR", version u8 (= 2; 1 is read too: it lacks the unusable rows), key, end i64, open u8, rows varint, late rows varint,
     /// drifted count varint, drift share f64, dataset drift u8, expected rows (flag, f64),
     /// schema: added, missing, changed type (each count varint + strings),
     /// features (count varint, each a feature), prediction (flag, feature),
-    /// performance (flag; labelled rows varint, count varint, each name string + value f64)
+    /// performance (flag; labelled rows varint, unusable rows varint (version 2), count varint,
+    ///              each name string + value f64)
     /// feature: name string, type u8 (0 numeric, 1 categorical), method (flag, name string),
     ///          score (flag, f64), threshold (flag, f64), drift u8, note (flag, string),
     ///          values varint, missing rate f64, missing rate change (flag, f64),
@@ -39,6 +40,7 @@ extension WindowResult {
         w.write(bool: performance != nil)
         if let performance {
             w.writeVarint(performance.labelledRows)
+            w.writeVarint(performance.unusableRows)
             w.writeVarint(UInt64(performance.metrics.count))
             for m in performance.metrics {
                 w.write(string: m.name)
@@ -51,7 +53,7 @@ extension WindowResult {
     /// Decodes ``serialized()`` output; throws ``ProfileDecodingError`` on corrupt input.
     public init<C: Collection>(serialized bytes: C) throws(ProfileDecodingError) where C.Element == UInt8 {
         var r = ByteReader(bytes, what: "WindowResult")
-        try r.expect(magic: Self.magic, version: Self.version)
+        let version = try r.expect(magic: Self.magic, versions: 1...Self.version)
         key = try r.readKey()
         endMs = try r.readInt64()
         isOpen = try r.readFlag()
@@ -68,12 +70,13 @@ extension WindowResult {
         prediction = try r.readFlag() ? try FeatureResult(decoding: &r) : nil
         if try r.readFlag() {
             let labelled = try r.readVarint()
+            let unusable = version >= 2 ? try r.readVarint() : 0
             var metrics: [(name: String, value: Double)] = []
             for _ in 0..<(try r.readCount("metric count")) {
                 let name = try r.readString()
                 metrics.append((name: name, value: try r.readDouble()))
             }
-            performance = WindowPerformance(metrics: metrics, labelledRows: labelled)
+            performance = WindowPerformance(metrics: metrics, labelledRows: labelled, unusableRows: unusable)
         }
         try r.finish()
     }

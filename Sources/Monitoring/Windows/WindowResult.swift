@@ -96,19 +96,24 @@ public struct WindowPerformance: Sendable, Hashable {
     }
     /// Labelled rows the metrics are computed from.
     public var labelledRows: UInt64
+    /// Labelled rows whose prediction or label the task could not read (not in the metrics).
+    public var unusableRows: UInt64
     private var storage: [(name: String, value: Double)] = []
 
-    public init(metrics: [(name: String, value: Double)], labelledRows: UInt64) {
+    public init(metrics: [(name: String, value: Double)], labelledRows: UInt64, unusableRows: UInt64 = 0) {
         self.labelledRows = labelledRows
+        self.unusableRows = unusableRows
         self.metrics = metrics
     }
 
     public static func == (a: WindowPerformance, b: WindowPerformance) -> Bool {
-        a.labelledRows == b.labelledRows && a.storage.elementsEqual(b.storage) { $0 == $1 }
+        a.labelledRows == b.labelledRows && a.unusableRows == b.unusableRows
+            && a.storage.elementsEqual(b.storage) { $0 == $1 }
     }
 
     public func hash(into h: inout Hasher) {
         h.combine(labelledRows)
+        h.combine(unusableRows)
         for m in storage {
             h.combine(m.name)
             h.combine(m.value)

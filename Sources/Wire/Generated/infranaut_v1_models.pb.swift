@@ -319,11 +319,38 @@ public nonisolated struct Infranaut_V1_ModelSpec: @unchecked Sendable {
   /// Clears the value of `retention`. Subsequent reads from it will return its default value.
   public mutating func clearRetention() {_uniqueStorage()._retention = nil}
 
+  public var performance: Infranaut_V1_PerformanceSpec {
+    get {_storage._performance ?? Infranaut_V1_PerformanceSpec()}
+    set {_uniqueStorage()._performance = newValue}
+  }
+  /// Returns true if `performance` has been explicitly set.
+  public var hasPerformance: Bool {_storage._performance != nil}
+  /// Clears the value of `performance`. Subsequent reads from it will return its default value.
+  public mutating func clearPerformance() {_uniqueStorage()._performance = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// How predictions and labels are read for the model's performance (docs/performance.md).
+public nonisolated struct Infranaut_V1_PerformanceSpec: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Binary classification: the predicted class is 1 when the score is at least this; 0 means 0.5.
+  public var threshold: Double = 0
+
+  /// Multiclass classification: the class names (2 to 1,000); labels and predictions of other
+  /// values are counted as unusable. Without them a multiclass model has no performance.
+  public var classes: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// Which telemetry columns play which part. All optional; a named column is not a feature.
@@ -850,11 +877,40 @@ public nonisolated struct Infranaut_V1_WindowInfo: @unchecked Sendable {
     set {_uniqueStorage()._schemaChangedType = newValue}
   }
 
+  /// The performance of the window's rows that carried a label (absent while none did).
+  public var performance: Infranaut_V1_WindowPerformanceInfo {
+    get {_storage._performance ?? Infranaut_V1_WindowPerformanceInfo()}
+    set {_uniqueStorage()._performance = newValue}
+  }
+  /// Returns true if `performance` has been explicitly set.
+  public var hasPerformance: Bool {_storage._performance != nil}
+  /// Clears the value of `performance`. Subsequent reads from it will return its default value.
+  public mutating func clearPerformance() {_uniqueStorage()._performance = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Infranaut_V1_WindowPerformanceInfo: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Rows whose prediction and label were paired.
+  public var labelledRows: UInt64 = 0
+
+  /// Labelled rows whose prediction or label the model's task could not read (not in the metrics).
+  public var unusableRows: UInt64 = 0
+
+  /// Realized metrics by name (docs/performance.md).
+  public var realized: Dictionary<String,Double> = [:]
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// A feature's figures in one window. Optional figures carry a `has_` flag.
@@ -1003,7 +1059,7 @@ nonisolated extension Infranaut_V1_SegmentKind: SwiftProtobuf._ProtoNameProvidin
 
 nonisolated extension Infranaut_V1_ModelSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelSpec"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}labels\0\u{1}task\0\u{1}columns\0\u{1}features\0\u{1}segments\0\u{1}window\0\u{1}reference\0\u{1}drift\0\u{1}retention\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}labels\0\u{1}task\0\u{1}columns\0\u{1}features\0\u{1}segments\0\u{1}window\0\u{1}reference\0\u{1}drift\0\u{1}retention\0\u{1}performance\0")
 
   fileprivate class _StorageClass {
     var _name: String = String()
@@ -1016,6 +1072,7 @@ nonisolated extension Infranaut_V1_ModelSpec: SwiftProtobuf.Message, SwiftProtob
     var _reference: Infranaut_V1_ReferenceSpec? = nil
     var _drift: Infranaut_V1_DriftSpec? = nil
     var _retention: Infranaut_V1_RetentionSpec? = nil
+    var _performance: Infranaut_V1_PerformanceSpec? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1036,6 +1093,7 @@ nonisolated extension Infranaut_V1_ModelSpec: SwiftProtobuf.Message, SwiftProtob
       _reference = source._reference
       _drift = source._drift
       _retention = source._retention
+      _performance = source._performance
     }
   }
 
@@ -1064,6 +1122,7 @@ nonisolated extension Infranaut_V1_ModelSpec: SwiftProtobuf.Message, SwiftProtob
         case 8: try { try decoder.decodeSingularMessageField(value: &_storage._reference) }()
         case 9: try { try decoder.decodeSingularMessageField(value: &_storage._drift) }()
         case 10: try { try decoder.decodeSingularMessageField(value: &_storage._retention) }()
+        case 11: try { try decoder.decodeSingularMessageField(value: &_storage._performance) }()
         default: break
         }
       }
@@ -1106,6 +1165,9 @@ nonisolated extension Infranaut_V1_ModelSpec: SwiftProtobuf.Message, SwiftProtob
       try { if let v = _storage._retention {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
       } }()
+      try { if let v = _storage._performance {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1125,10 +1187,46 @@ nonisolated extension Infranaut_V1_ModelSpec: SwiftProtobuf.Message, SwiftProtob
         if _storage._reference != rhs_storage._reference {return false}
         if _storage._drift != rhs_storage._drift {return false}
         if _storage._retention != rhs_storage._retention {return false}
+        if _storage._performance != rhs_storage._performance {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_PerformanceSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PerformanceSpec"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}threshold\0\u{1}classes\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularDoubleField(value: &self.threshold) }()
+      case 2: try { try decoder.decodeRepeatedStringField(value: &self.classes) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.threshold.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.threshold, fieldNumber: 1)
+    }
+    if !self.classes.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.classes, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_PerformanceSpec, rhs: Infranaut_V1_PerformanceSpec) -> Bool {
+    if lhs.threshold != rhs.threshold {return false}
+    if lhs.classes != rhs.classes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1955,7 +2053,7 @@ nonisolated extension Infranaut_V1_WindowsResponse: SwiftProtobuf.Message, Swift
 
 nonisolated extension Infranaut_V1_WindowInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WindowInfo"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}start_unix_ms\0\u{3}end_unix_ms\0\u{1}version\0\u{3}segment_column\0\u{3}segment_value\0\u{3}segment_kind\0\u{1}open\0\u{1}rows\0\u{3}late_rows\0\u{3}drift_share\0\u{3}dataset_drift\0\u{3}drifted_count\0\u{3}has_expected_rows\0\u{3}expected_rows\0\u{1}features\0\u{1}prediction\0\u{3}schema_added\0\u{3}schema_missing\0\u{3}schema_changed_type\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}start_unix_ms\0\u{3}end_unix_ms\0\u{1}version\0\u{3}segment_column\0\u{3}segment_value\0\u{3}segment_kind\0\u{1}open\0\u{1}rows\0\u{3}late_rows\0\u{3}drift_share\0\u{3}dataset_drift\0\u{3}drifted_count\0\u{3}has_expected_rows\0\u{3}expected_rows\0\u{1}features\0\u{1}prediction\0\u{3}schema_added\0\u{3}schema_missing\0\u{3}schema_changed_type\0\u{1}performance\0")
 
   fileprivate class _StorageClass {
     var _startUnixMs: Int64 = 0
@@ -1977,6 +2075,7 @@ nonisolated extension Infranaut_V1_WindowInfo: SwiftProtobuf.Message, SwiftProto
     var _schemaAdded: [String] = []
     var _schemaMissing: [String] = []
     var _schemaChangedType: [String] = []
+    var _performance: Infranaut_V1_WindowPerformanceInfo? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2006,6 +2105,7 @@ nonisolated extension Infranaut_V1_WindowInfo: SwiftProtobuf.Message, SwiftProto
       _schemaAdded = source._schemaAdded
       _schemaMissing = source._schemaMissing
       _schemaChangedType = source._schemaChangedType
+      _performance = source._performance
     }
   }
 
@@ -2043,6 +2143,7 @@ nonisolated extension Infranaut_V1_WindowInfo: SwiftProtobuf.Message, SwiftProto
         case 17: try { try decoder.decodeRepeatedStringField(value: &_storage._schemaAdded) }()
         case 18: try { try decoder.decodeRepeatedStringField(value: &_storage._schemaMissing) }()
         case 19: try { try decoder.decodeRepeatedStringField(value: &_storage._schemaChangedType) }()
+        case 20: try { try decoder.decodeSingularMessageField(value: &_storage._performance) }()
         default: break
         }
       }
@@ -2112,6 +2213,9 @@ nonisolated extension Infranaut_V1_WindowInfo: SwiftProtobuf.Message, SwiftProto
       if !_storage._schemaChangedType.isEmpty {
         try visitor.visitRepeatedStringField(value: _storage._schemaChangedType, fieldNumber: 19)
       }
+      try { if let v = _storage._performance {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2140,10 +2244,51 @@ nonisolated extension Infranaut_V1_WindowInfo: SwiftProtobuf.Message, SwiftProto
         if _storage._schemaAdded != rhs_storage._schemaAdded {return false}
         if _storage._schemaMissing != rhs_storage._schemaMissing {return false}
         if _storage._schemaChangedType != rhs_storage._schemaChangedType {return false}
+        if _storage._performance != rhs_storage._performance {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_WindowPerformanceInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".WindowPerformanceInfo"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}labelled_rows\0\u{3}unusable_rows\0\u{1}realized\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.labelledRows) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.unusableRows) }()
+      case 3: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufDouble>.self, value: &self.realized) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.labelledRows != 0 {
+      try visitor.visitSingularUInt64Field(value: self.labelledRows, fieldNumber: 1)
+    }
+    if self.unusableRows != 0 {
+      try visitor.visitSingularUInt64Field(value: self.unusableRows, fieldNumber: 2)
+    }
+    if !self.realized.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufDouble>.self, value: self.realized, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_WindowPerformanceInfo, rhs: Infranaut_V1_WindowPerformanceInfo) -> Bool {
+    if lhs.labelledRows != rhs.labelledRows {return false}
+    if lhs.unusableRows != rhs.unusableRows {return false}
+    if lhs.realized != rhs.realized {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
