@@ -23,8 +23,8 @@ public enum ModelSpecRules {
     public static let maxWindow = 31 * day
     public static let maxRetention = 3_650 * day
     public static let maxReferenceRows: UInt64 = 100_000_000
-    /// Classes a multiclass spec may list.
-    public static let maxClasses = 1_000
+    /// Classes a multiclass spec may list: every window and segment keeps a K × K confusion matrix.
+    public static let maxClasses = 50
 
     public static func problems(of spec: Infranaut_V1_ModelSpec, limits: SpecLimits = SpecLimits())
         -> [SpecProblem]

@@ -27,7 +27,10 @@ public struct PerformanceState: Sendable, Hashable {
         self.task = task
         switch task {
         case .binary: classification = ClassificationState(classCount: 2)
-        case .multiclass(let classes): classification = ClassificationState(classCount: Swift.max(2, classes.count))
+        case .multiclass(let classes):
+            // Hard predictions only: no score histograms to fill (one bin each keeps them empty and
+            // small). The confusion matrix is K² counters per window; specs list at most 50 classes.
+            classification = ClassificationState(classCount: Swift.max(2, classes.count), binCount: 1)
         case .regression: regression = RegressionState()
         }
     }

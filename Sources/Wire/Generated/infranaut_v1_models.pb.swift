@@ -344,7 +344,7 @@ public nonisolated struct Infranaut_V1_PerformanceSpec: Sendable {
   /// Binary classification: the predicted class is 1 when the score is at least this; 0 means 0.5.
   public var threshold: Double = 0
 
-  /// Multiclass classification: the class names (2 to 1,000); labels and predictions of other
+  /// Multiclass classification: the class names (2 to 50); labels and predictions of other
   /// values are counted as unusable. Without them a multiclass model has no performance.
   public var classes: [String] = []
 
