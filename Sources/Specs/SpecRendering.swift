@@ -16,7 +16,6 @@ public enum SpecRendering {
             spec.drift.perFeature[name]?.method = method
         }
         if spec.retention.windowsMs == 0 { spec.retention.windowsMs = 90 * 86_400_000 }
-        if spec.task == .binaryClassification && spec.performance.threshold == 0 { spec.performance.threshold = 0.5 }
         return spec
     }
 

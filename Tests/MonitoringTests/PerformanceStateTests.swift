@@ -59,6 +59,8 @@ import Testing
         #expect(isClose(auc, c["roc_auc_binned"] as! Double, rel: 1e-12))
         #expect(abs(auc - (c["roc_auc"] as! Double)) < 0.002)
         #expect(isClose(try #require(metric(whole, "pr_auc")), c["average_precision_binned"] as! Double, rel: 1e-12))
+        // scikit-learn has no ECE: the fixture computes it with NumPy from its definition (10
+        // equal score bins, each the union of 100 histogram bins; Σ |positives − Σ scores| / n).
         #expect(isClose(try #require(metric(whole, "ece")), c["ece"] as! Double, rel: 1e-12))
 
         let at03 = state(.binary(threshold: 0.3), prediction: scores, label: labels, rows: y.count)
@@ -89,6 +91,11 @@ import Testing
         #expect(metric(s, "accuracy") == 1)
         let noPrediction = state(.binary(threshold: 0.5), prediction: nil, label: labels, rows: 6)
         #expect(noPrediction.labelledRows == 0 && noPrediction.unusableRows == 5 && noPrediction.metrics.isEmpty)
+        // A label whose value did not fit the column's type was sent: unusable, not unlabelled.
+        let mismatched = WindowColumn(name: "y", values: .numbers([1, .nan, .nan]), mismatchRows: [1, 2])
+        let m = state(
+            .binary(threshold: 0.5), prediction: .numbers("p", [0.9, 0.9, 0.9]), label: mismatched, rows: 3)
+        #expect(m.labelledRows == 1 && m.unusableRows == 2)
     }
 
     @Test("multiclass: accuracy, macro and weighted F1, per-class precision and recall equal scikit-learn's")

@@ -45,6 +45,31 @@ import Testing
         #expect(result.performance?.labelledRows == 100 && result.performance == first.performance?.result)
     }
 
+    @Test func aTaskChangeMidWindowCountsLaterLabelsAsUnusable() throws {
+        var m = ModelWindows(settings: settings)
+        m.performanceTask = .binary(threshold: 0.5)
+        _ = try m.add(labelled(40, at: 30_000), processingTimeMs: 30_000)
+        m.performanceTask = .binary(threshold: 0.3)
+        _ = try m.add(labelled(20, at: 30_500), processingTimeMs: 30_500)
+        // A label column of missing values only adds nothing.
+        var unlabelled = labelled(10, at: 30_700)
+        unlabelled.label = .numbers("y", [Double](repeating: .nan, count: 10))
+        _ = try m.add(unlabelled, processingTimeMs: 30_700)
+        let closed = try m.add(labelled(1, at: 31_500, labels: false), processingTimeMs: 31_500).closed
+        let whole = try #require(closed.first { $0.window.key.segment == nil && $0.window.key.startMs == 30_000 })
+        #expect(whole.window.performance?.task == .binary(threshold: 0.5))
+        #expect(whole.window.performance?.labelledRows == 40 && whole.window.performance?.unusableRows == 20)
+
+        var silent = ModelWindows(settings: settings)
+        silent.performanceTask = .regression
+        var onlyMissing = labelled(5, at: 40_000)
+        onlyMissing.label = .numbers("y", [Double](repeating: .nan, count: 5))
+        _ = try silent.add(onlyMissing, processingTimeMs: 40_000)
+        let result = try #require(
+            try silent.add(labelled(1, at: 41_500, labels: false), processingTimeMs: 41_500).closed.first)
+        #expect(WindowResult.evaluate(result.window, reference: nil, config: MonitorConfig()).performance == nil)
+    }
+
     @Test func performanceSurvivesEncodingMidWindow() throws {
         var straight = ModelWindows(settings: settings)
         straight.performanceTask = .regression

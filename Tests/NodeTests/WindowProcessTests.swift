@@ -346,5 +346,20 @@ struct WindowProcessTests {
             lines.count == 3 && lines[1].contains("roc_auc 0.")
                 && lines[1].contains("\(expected(Array(0..<400)).labelled) labelled"))
         #expect(lines.count == 3 && !lines[2].contains("labelled"), "\(table.stdout)")
+
+        // After kill -9 the model comes back from its checkpoint and log (parked until read): the
+        // same figures.
+        node.kill(SIGKILL)
+        let again = NodeProcess(dataDirectory: node.dataDirectory, arguments: ["--node-id", "perf"])
+        try await again.start()
+        defer { again.kill(SIGKILL) }
+        var restored: [[String: Any]]?
+        for _ in 0..<50 {
+            restored = try await windows(again, model: "scored", ["--segment", "none"])
+            if restored != nil { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        let before = whole?.first?["performance"] as? NSDictionary
+        #expect(before != nil && before == restored?.first?["performance"] as? NSDictionary)
     }
 }

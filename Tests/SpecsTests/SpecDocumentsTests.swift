@@ -151,9 +151,10 @@ struct SpecDocumentsTests {
             return
         }
         #expect(back.performance == spec.performance, "\(yaml)")
-        // A binary model shows the threshold in force.
+        // No default is filled in (0 means 0.5), so specs applied before the section existed
+        // still compare unchanged.
         let binary = SpecRendering.normalized(.with { $0.task = .binaryClassification })
-        #expect(binary.performance.threshold == 0.5)
+        #expect(binary.performance.threshold == 0 && !binary.hasPerformance)
 
         let wrong = """
             apiVersion: infranaut.io/v1

@@ -105,7 +105,7 @@ extension ShardActor {
                 guard let result = try? WindowResult(serialized: entry.value) else { return true }
                 perSeries[parsed.series, default: 0] += 1
                 byKey[result.key] = result
-                budget -= result.features.count + 1
+                budget -= result.answerEntries
                 if budget < 0 && lastStart == nil { lastStart = parsed.startMs }
                 return true
             }
@@ -143,7 +143,7 @@ extension ShardActor {
         var budget = Self.maxFeatureEntriesPerAnswer
         var kept = 0
         for result in results.reversed() {
-            budget -= result.features.count + 1
+            budget -= result.answerEntries
             if budget < 0 { break }
             kept += 1
         }
@@ -180,6 +180,10 @@ extension ShardActor {
 }
 
 extension WindowResult {
+    /// What the result weighs in an answer's budget: its features, a share for each performance
+    /// metric (a name and a number, about a tenth of a feature's figures) and itself.
+    var answerEntries: Int { features.count + 1 + ((performance?.metrics.count ?? 0) + 9) / 10 }
+
     var wire: Infranaut_V1_WindowInfo {
         .with { info in
             info.startUnixMs = key.startMs

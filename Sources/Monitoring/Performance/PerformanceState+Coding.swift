@@ -89,6 +89,12 @@ extension PerformanceState {
                 classification!.histograms[i] = h
             }
             let sums = try r.readCount(limit: ClassificationState.calibrationBins, "calibration bins")
+            // Exactly the bins the state's own histogram shape gives (ECE reads them by index).
+            guard
+                sums == classification!.calibrationScoreSums.count
+                    || (sums == ClassificationState.calibrationBins && k == 2
+                        && classification!.histograms[0].binCount % sums == 0)
+            else { throw r.fail(.invalidValue, "\(sums) calibration bins") }
             var calibration: [Double] = []
             for _ in 0..<sums { calibration.append(try r.readDouble()) }
             classification!.calibrationScoreSums = calibration

@@ -44,6 +44,11 @@ public struct PerformanceState: Sendable, Hashable {
     /// Adds the rows `rows` of a batch, pairing `prediction` with `label` row by row.
     mutating func add(prediction: PreparedColumn?, label: PreparedColumn, rows: [Int]) {
         for r in rows {
+            // A label whose value did not fit the column's type was sent, but cannot be read.
+            if label.isMismatch(r) {
+                unusableRows &+= 1
+                continue
+            }
             guard let actual = Self.cell(label, r) else { continue }  // unlabelled
             guard let predicted = prediction.flatMap({ Self.cell($0, r) }), add(actual: actual, predicted: predicted)
             else {
@@ -51,6 +56,12 @@ public struct PerformanceState: Sendable, Hashable {
                 continue
             }
         }
+    }
+
+    /// Counts the labelled rows of `rows` as unusable: their window counts for another task (the
+    /// spec's task, threshold or classes changed while it was open).
+    mutating func addUnusable(label: PreparedColumn, rows: [Int]) {
+        for r in rows where label.isMismatch(r) || Self.cell(label, r) != nil { unusableRows &+= 1 }
     }
 
     /// Adds one labelled pair; false when the task cannot read it.

@@ -11,8 +11,9 @@ struct WindowAccumulator: Sendable, Hashable {
     var columns: [ColumnAccumulator] = []
     var index: [String: Int] = [:]
     var prediction: ColumnAccumulator?
-    /// The performance of the rows that carried a label, for the model's task; it keeps the task
-    /// it started with (a new task or threshold counts in windows opened after the change).
+    /// The performance of the rows that carried a label, for the model's task. It keeps the task
+    /// it started with: labelled rows that arrive after the spec's task, threshold or classes
+    /// changed count as unusable in it, and as usual in windows opened after the change.
     var performance: PerformanceState?
 
     /// Adds the rows `rows` (ascending indices) of `batch`; `sorted`, when given, holds the
@@ -50,7 +51,11 @@ struct WindowAccumulator: Sendable, Hashable {
         }
         if let label = batch.label, let task {
             if performance == nil { performance = PerformanceState(task: task) }
-            if performance!.task == task { performance!.add(prediction: batch.prediction, label: label, rows: subset) }
+            if performance!.task == task {
+                performance!.add(prediction: batch.prediction, label: label, rows: subset)
+            } else {
+                performance!.addUnusable(label: label, rows: subset)
+            }
         }
         rows &+= n
     }

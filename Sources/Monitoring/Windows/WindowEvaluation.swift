@@ -105,7 +105,10 @@ extension WindowResult {
         }
         let ignored = Set(config.ignoredColumns).union(config.prediction.map { [$0.name] } ?? [])
         var result = WindowResult(window: window)
-        result.performance = window.performance?.result
+        // Absent until a row carried a label (a label column of missing values only adds none).
+        if let performance = window.performance, performance.labelledRows + performance.unusableRows > 0 {
+            result.performance = performance.result
+        }
         var schema = SchemaChange()
         for spec in specs where !ignored.contains(spec.name) {
             guard let current = byName[spec.name] else {
