@@ -52,27 +52,29 @@ private struct OpScript {
     }
 
     mutating func spec(_ spec: Infranaut_V1_ModelSpec) {
-        clock += 1_000
-        ops.append(
+        change(
             .with {
-                $0.modelSpec = .with {
-                    $0.modelID = spec.name
-                    $0.spec = spec
-                }
-                $0.acceptedUnixMs = clock
+                $0.modelID = spec.name
+                $0.spec = spec
             })
     }
 
     mutating func delete(_ model: String) {
+        change(
+            .with {
+                $0.modelID = model
+                $0.delete = true
+                $0.purgeAfterMs = 1_500
+            })
+    }
+
+    private mutating func change(_ change: Infranaut_V1_ModelSpecOp) {
         clock += 1_000
+        let at = clock
         ops.append(
             .with {
-                $0.modelSpec = .with {
-                    $0.modelID = model
-                    $0.delete = true
-                    $0.purgeAfterMs = 1_500
-                }
-                $0.acceptedUnixMs = clock
+                $0.modelSpec = change
+                $0.acceptedUnixMs = at
             })
     }
 
