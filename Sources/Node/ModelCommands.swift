@@ -151,8 +151,10 @@ struct GetCommand: AsyncParsableCommand {
                 struct Listing: Encodable {
                     var models: [Row]
                     var unreachable: [String]
+                    var leaderless_shards: [UInt32]
                 }
-                try printJSON(Listing(models: rows, unreachable: list.unreachable))
+                try printJSON(
+                    Listing(models: rows, unreachable: list.unreachable, leaderless_shards: list.leaderlessShards))
             } else {
                 var table = [["NAME", "GENERATION", "SPEC", "ROWS", "TASK", "STATUS"]]
                 for row in rows {
@@ -169,6 +171,12 @@ struct GetCommand: AsyncParsableCommand {
                     Data(
                         "warning: no answer from \(list.unreachable.joined(separator: ", ")); their shards' models are missing\n"
                             .utf8))
+            }
+            if !list.leaderlessShards.isEmpty {
+                let shards = list.leaderlessShards.map(String.init).joined(separator: ", ")
+                FileHandle.standardError.write(
+                    Data(
+                        "warning: no answering leader for shard(s) \(shards); their models are missing\n".utf8))
             }
         }
     }

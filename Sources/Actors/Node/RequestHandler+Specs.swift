@@ -143,7 +143,9 @@ extension RequestHandler {
 
     /// Every model of the cluster: this node's led shards, and (unless `local`) every other live
     /// member's, asked in parallel. Members that do not answer are named, not waited on past the
-    /// deadline.
+    /// deadline, and so are the shards no answer covered: a listing is either complete or says
+    /// what it misses (a hung member that gossip already calls dead is not asked, but the shards
+    /// it led are still named until another member leads them).
     func serveListModels(_ list: Infranaut_V1_ListModelsRequest, deadline: RequestDeadline) async
         -> Infranaut_V1_Response
     {
@@ -158,7 +160,7 @@ extension RequestHandler {
             }
         }
         defer { if !list.local { listings.leave() } }
-        var models = await ledModels()
+        var (models, led) = await ledModels()
         var unreachable: [String] = []
         if !list.local {
             let others = await membership.view.members.filter {
@@ -171,21 +173,27 @@ extension RequestHandler {
                 $0.version = 1
                 $0.listModels = .with { $0.local = true }
             }
-            await withTaskGroup(of: (String, [Infranaut_V1_ModelSummary]?).self) { group in
+            await withTaskGroup(of: (String, Infranaut_V1_ListModelsResponse?).self) { group in
                 for member in others {
                     group.addTask {
                         let reply = try? await peers.call(asked, to: member.peerAddress, timeout: wait)
                         guard let reply, case .listModels(let found) = reply.body, found.status.code == .ok else {
                             return (member.id.rawValue, nil)
                         }
-                        return (member.id.rawValue, found.models)
+                        return (member.id.rawValue, found)
                     }
                 }
                 for await (member, found) in group {
-                    if let found { models += found } else { unreachable.append(member) }
+                    if let found {
+                        models += found.models
+                        led.formUnion(found.ledShards)
+                    } else {
+                        unreachable.append(member)
+                    }
                 }
             }
         }
+        let leaderless = (0..<UInt32(router.shards.count)).filter { !led.contains($0) }
         // A model is listed once even when two nodes both thought they led its shard a moment ago.
         var seen: Set<String> = []
         let unique = models.sorted { $0.name < $1.name }.filter { seen.insert($0.name).inserted }
@@ -194,15 +202,19 @@ extension RequestHandler {
                 $0.status = .ok
                 $0.models = unique
                 $0.unreachable = unreachable.sorted()
+                if list.local { $0.ledShards = led.sorted() } else { $0.leaderlessShards = leaderless }
             }
         }
     }
 
-    private func ledModels() async -> [Infranaut_V1_ModelSummary] {
+    /// The models of the shards this node leads, and those shards' numbers.
+    private func ledModels() async -> ([Infranaut_V1_ModelSummary], Set<UInt32>) {
         var found: [Infranaut_V1_ModelSummary] = []
-        for shard in router.shards where await shard.leadership == .here {
+        var led: Set<UInt32> = []
+        for (number, shard) in router.shards.enumerated() where await shard.leadership == .here {
             found += await shard.modelSummaries()
+            led.insert(UInt32(number))
         }
-        return found
+        return (found, led)
     }
 }

@@ -696,6 +696,13 @@ public nonisolated struct Infranaut_V1_ListModelsResponse: Sendable {
   /// Nodes that did not answer (their shards' models are missing from the list).
   public var unreachable: [String] = []
 
+  /// In a peer's answer to a local listing: the shards it leads, whose models it listed.
+  public var ledShards: [UInt32] = []
+
+  /// Shards that no answering node led when asked (no leader, or a leader that did not answer):
+  /// their models are missing from the list. Empty when the list is complete.
+  public var leaderlessShards: [UInt32] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1890,7 +1897,7 @@ nonisolated extension Infranaut_V1_ModelSummary: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Infranaut_V1_ListModelsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListModelsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}models\0\u{1}unreachable\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}models\0\u{1}unreachable\0\u{3}led_shards\0\u{3}leaderless_shards\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1901,6 +1908,8 @@ nonisolated extension Infranaut_V1_ListModelsResponse: SwiftProtobuf.Message, Sw
       case 1: try { try decoder.decodeSingularMessageField(value: &self._status) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.models) }()
       case 3: try { try decoder.decodeRepeatedStringField(value: &self.unreachable) }()
+      case 4: try { try decoder.decodeRepeatedUInt32Field(value: &self.ledShards) }()
+      case 5: try { try decoder.decodeRepeatedUInt32Field(value: &self.leaderlessShards) }()
       default: break
       }
     }
@@ -1920,6 +1929,12 @@ nonisolated extension Infranaut_V1_ListModelsResponse: SwiftProtobuf.Message, Sw
     if !self.unreachable.isEmpty {
       try visitor.visitRepeatedStringField(value: self.unreachable, fieldNumber: 3)
     }
+    if !self.ledShards.isEmpty {
+      try visitor.visitPackedUInt32Field(value: self.ledShards, fieldNumber: 4)
+    }
+    if !self.leaderlessShards.isEmpty {
+      try visitor.visitPackedUInt32Field(value: self.leaderlessShards, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1927,6 +1942,8 @@ nonisolated extension Infranaut_V1_ListModelsResponse: SwiftProtobuf.Message, Sw
     if lhs._status != rhs._status {return false}
     if lhs.models != rhs.models {return false}
     if lhs.unreachable != rhs.unreachable {return false}
+    if lhs.ledShards != rhs.ledShards {return false}
+    if lhs.leaderlessShards != rhs.leaderlessShards {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
