@@ -19,6 +19,10 @@ extension Drill {
         /// The voters (ids) of each drill model's shard's Raft group, as its leader reported them
         /// just before the phase began (the placement's replicas where no leader answered).
         var replicas: [String: [String]]
+        /// The same, read again as the phase ended (before the next rules or the heal): a group's
+        /// voters change only through committed configuration entries, so between the two readings
+        /// a minority could commit only if one of them gives it a majority of the voters.
+        var replicasAtEnd: [String: [String]] = [:]
         var failover: ContinuousClock.Instant?
     }
 
@@ -85,6 +89,7 @@ extension Drill {
                 }
                 if ContinuousClock.now >= run.heal { break }
                 if let flip = nextFlip, ContinuousClock.now >= flip {
+                    phase.replicasAtEnd = try await readVoters(of: models, asking: running)
                     phase.end = .now
                     phase.failover = await probing.value
                     run.phases.append(phase)
@@ -97,6 +102,7 @@ extension Drill {
                     options.progress("round \(round): flip to \(next)" + Self.sidesNote(next))
                 }
             }
+            phase.replicasAtEnd = try await readVoters(of: models, asking: running)
             try await applyRules(nil, on: running, secret: secret, lifetime: .zero)
             run.heal = .now
             phase.end = run.heal
@@ -132,8 +138,16 @@ extension Drill {
     private func beginPhase(
         _ partition: Partition, cluster running: [Node], models: [String], secret: ClusterSecret, window: Duration
     ) async throws -> PhaseRun {
-        // Every node's view: a shard's voters are what its leader reports (a group may not have
-        // reached its placement yet, and what can commit where follows the voters).
+        let replicas = try await readVoters(of: models, asking: running)
+        try await applyRules(partition, on: running, secret: secret, lifetime: window + Self.faultRulesSlack)
+        let now = ContinuousClock.now
+        return PhaseRun(partition: partition, start: now, end: now, replicas: replicas)
+    }
+
+    /// Every node's view: a shard's voters are what its newest-term leader reports (a group may
+    /// not have reached its placement yet, and what can commit where follows the voters); the
+    /// placement's replicas where no node names a leader.
+    private func readVoters(of models: [String], asking running: [Node]) async throws -> [String: [String]] {
         var rings: [Infranaut_V1_RingResponse] = []
         for node in running { rings.append(try await ask(node.client, .ring(.init())).ring) }
         var replicas: [String: [String]] = [:]
@@ -147,9 +161,7 @@ extension Drill {
             }.max { $0.term < $1.term }
             replicas[model] = led.map(\.voters) ?? placed.shards[shard].replicas
         }
-        try await applyRules(partition, on: running, secret: secret, lifetime: window + Self.faultRulesSlack)
-        let now = ContinuousClock.now
-        return PhaseRun(partition: partition, start: now, end: now, replicas: replicas)
+        return replicas
     }
 
     /// Sets each node's fault rules for `partition` (nil: clears them), all nodes at once.
@@ -273,10 +285,18 @@ extension Drill {
                 // partition was in place. An attempt sent before it may have been committed before
                 // the cut and answered just after; a replayed answer reports a commit made earlier.
                 let uncommittable = minorityAcks.filter { batch in
-                    let replicas = phase.replicas[batch.model] ?? []
                     guard let sent = batch.acknowledgedAttemptSent, sent >= phase.start, !batch.acknowledgedAsReplay
                     else { return false }
-                    return replicas.filter(minority.contains).count * 2 <= replicas.count
+                    return [phase.replicas, phase.replicasAtEnd].allSatisfy { reading in
+                        guard let replicas = reading[batch.model] else { return true }
+                        return replicas.filter(minority.contains).count * 2 <= replicas.count
+                    }
+                }
+                let unexplained = uncommittable.prefix(10).map { batch in
+                    let by = batch.acknowledgedBy.map { nodeByClient[$0] ?? $0 } ?? "?"
+                    let before = phase.replicas[batch.model]?.joined(separator: ",") ?? "?"
+                    let after = phase.replicasAtEnd[batch.model]?.joined(separator: ",") ?? "?"
+                    return "\(batch.model) key \(batch.key) acknowledged by \(by); voters [\(before)] then [\(after)]"
                 }
                 round.phases.append(
                     DrillReport.PartitionPhase(
@@ -285,7 +305,8 @@ extension Drill {
                         seconds: (phase.end - phase.start).inSeconds,
                         detectionSeconds: detection.map { ($0 - phase.start).inSeconds },
                         failoverSeconds: phase.failover.map { ($0 - phase.start).inSeconds },
-                        minorityAcks: minorityAcks.count, minorityAcksWithoutReplicaMajority: uncommittable.count))
+                        minorityAcks: minorityAcks.count, minorityAcksWithoutReplicaMajority: uncommittable.count,
+                        unexplainedAcks: Array(unexplained)))
             }
             report.minorityAcks += round.phases.reduce(0) { $0 + $1.minorityAcks }
             report.minorityAcksWithoutReplicaMajority += round.phases.reduce(0) {

@@ -85,15 +85,19 @@ public struct DrillReport: Encodable, Sendable {
         public var failoverSeconds: Double?
         /// Writes acknowledged by minority nodes during the phase.
         public var minorityAcks = 0
-        /// Of those, writes of models whose shard did not have most of its replicas (in the ring
-        /// read just before the phase) on the minority side: writes the minority could not commit.
+        /// Of those, writes of models whose shard did not have most of its voters on the minority
+        /// side, neither in the ring read just before the phase nor in the one read as it ended:
+        /// writes the minority could not commit.
         public var minorityAcksWithoutReplicaMajority = 0
+        /// Each such write: model, key, the node that acknowledged it, and both voter readings.
+        public var unexplainedAcks: [String] = []
 
         enum CodingKeys: String, CodingKey {
             case sides, minority, majority, startSeconds = "start_seconds", seconds
             case detectionSeconds = "detection_seconds", failoverSeconds = "failover_seconds"
             case minorityAcks = "minority_acks"
             case minorityAcksWithoutReplicaMajority = "minority_acks_without_replica_majority"
+            case unexplainedAcks = "unexplained_acks"
         }
     }
 

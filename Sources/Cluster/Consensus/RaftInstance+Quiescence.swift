@@ -13,7 +13,9 @@
 // ends the follower's trust in the leader so that its timer can start an election. A quiescent
 // follower woken by another replica's (pre-)vote request still trusts its leader for one election
 // timeout, so a replica that was cut off cannot disrupt a quiet, healthy group; if the leader really
-// is gone (restarted without its leadership), the follower's own timer then elects a new one.
+// is gone (restarted without its leadership), the follower's own timer then elects a new one. A
+// live leader woken by such a request goes quiet again with a `quiesce`, which names it as the
+// term's leader to a replica that forgot it (`onMessage`), so a false suspicion ends there.
 //
 // Safety does not depend on any of this: a quiescent leader commits nothing without a majority's
 // acknowledgements, and reads go through the log.

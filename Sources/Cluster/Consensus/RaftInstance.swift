@@ -276,7 +276,9 @@ public struct RaftInstance: Sendable {
             // A stale sender: tell it the current term so that a deposed leader or a candidate
             // from the past steps down. Stale answers are dropped.
             switch message.payload {
-            case .append:
+            case .append, .quiesce:
+                // A stale `quiesce` too: its leader must learn the term, or it stays quiet and
+                // unaware while this replica campaigns.
                 let reply = RaftMessage.Payload.appendResponse(success: false, index: lastIndex, rejectedPrev: 0)
                 send(reply, to: message.from, into: &out)
             case .preVote:
@@ -318,6 +320,14 @@ public struct RaftInstance: Sendable {
         case .timeoutNow:
             if role != .leader && isVoter { campaign(transfer: true, now: now, into: &out) }
         case .quiesce(let end, let endTerm, let commit):
+            // Only the leader of a term sends `quiesce` in it, so like an append it names that
+            // leader: a replica that forgot it (woken by a suspicion, or a pre-candidate whose
+            // pre-votes the others refuse while they trust the leader) follows it again, instead
+            // of staying leaderless while the leader keeps going quiet.
+            guard role != .leader else { break }
+            if role != .follower || leader != message.from {
+                becomeFollower(term: term, leader: message.from, now: now, into: &out)
+            }
             onQuiesce(from: message.from, lastIndex: end, lastTerm: endTerm, commit: commit)
         }
         return finish(out, now: now)

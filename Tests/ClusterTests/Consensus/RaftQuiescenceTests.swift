@@ -18,11 +18,7 @@ struct RaftQuiescenceTests {
     /// `quiesce`. The woken follower must take that as its leader's word (one leader per term) and
     /// follow it again, not stay leaderless until a write comes or a lucky timer forces an election
     /// (a leave test once waited 90 s for leaders on real nodes).
-    @Test(
-        "a follower woken by a false suspicion follows its quiet leader again",
-        .disabled(
-            "a known liveness bug (docs/consensus.md, \"Known: a woken follower can stay leaderless\"); the fix that makes this pass was taken back because the flap partition drill's audit then reported a minority acknowledgement twice"
-        ))
+    @Test("a follower woken by a false suspicion follows its quiet leader again")
     func wokenFollowerFollowsItsQuietLeader() throws {
         for seed: UInt64 in 1...8 {
             let sim = RaftSimulation(voters: 3, spares: 0, seed: seed, settings: Self.settings)
