@@ -7,7 +7,9 @@ struct Infranaut: AsyncParsableCommand {
         commandName: "infranaut",
         abstract: "Monitor machine-learning models in production: profiles, drift, data quality.",
         subcommands: [
-            StartCommand.self, PushCommand.self, StatusCommand.self, DriftCommand.self, GenerateCommand.self,
+            StartCommand.self, PushCommand.self, LabelsCommand.self, CompareCommand.self, StatusCommand.self,
+            DriftCommand.self,
+            GenerateCommand.self,
             MembersCommand.self, RingCommand.self, LeaveCommand.self, FaultCommand.self, DrillCommand.self,
             PublishEventCommand.self, EventsCommand.self, ApplyCommand.self, GetCommand.self, DeleteCommand.self,
             WindowsCommand.self,

@@ -57,7 +57,17 @@ struct PushCommand: AsyncParsableCommand {
     @Flag(help: "Print the result as JSON.")
     var json = false
 
+    /// Set by `infranaut labels`: the rows are labels for predictions sent earlier.
+    @Flag(help: .hidden)
+    var labels = false
+
     func validate() throws {
+        if labels {
+            guard idColumn != nil, labelColumn != nil else {
+                throw ValidationError("labels need --id-column and --label-column")
+            }
+            guard !reference else { throw ValidationError("labels are not reference data") }
+        }
         guard batchSize > 0 && batchSize <= 1_000_000 else {
             throw ValidationError("--batch-size must be between 1 and 1000000")
         }
@@ -82,6 +92,24 @@ struct PushCommand: AsyncParsableCommand {
         var type_mismatch_count: UInt64
         var type_mismatches: [Mismatch]
         var seconds: Double
+        /// For labels: what they did, summed over the batches.
+        var labels: LabelTotals?
+    }
+
+    struct LabelTotals: Encodable {
+        var joined: UInt64 = 0
+        var unusable: UInt64 = 0
+        var unknown_ids: UInt64 = 0
+        var already_labelled: UInt64 = 0
+        var missing: UInt64 = 0
+
+        mutating func add(_ outcome: Infranaut_V1_LabelOutcome) {
+            joined += outcome.joined
+            unusable += outcome.unusable
+            unknown_ids += outcome.unknownIds
+            already_labelled += outcome.alreadyLabelled
+            missing += outcome.missing
+        }
     }
 
     func run() async throws {
@@ -106,7 +134,7 @@ struct PushCommand: AsyncParsableCommand {
         let started = Date()
         var result = Result(
             model: model, node: node, file: file, rows_accepted: 0, batches: 0, replayed_batches: 0,
-            type_mismatch_count: 0, type_mismatches: [], seconds: 0)
+            type_mismatch_count: 0, type_mismatches: [], seconds: 0, labels: labels ? LabelTotals() : nil)
         var builder = BatchBuilder(
             model: model, idColumn: idColumn, timeColumn: timeColumn,
             predictionColumn: predictionColumn, labelColumn: labelColumn)
@@ -117,7 +145,7 @@ struct PushCommand: AsyncParsableCommand {
         func flush() async throws {
             guard builder.rowCount > 0 else { return }
             let firstRow = rowsRead - builder.rowCount
-            let batch: Infranaut_V1_TelemetryBatch
+            var batch: Infranaut_V1_TelemetryBatch
             do throws(BatchError) {
                 batch = try builder.take(columns: reader.columns)
             } catch {
@@ -126,10 +154,16 @@ struct PushCommand: AsyncParsableCommand {
                     "\(place)--\(error.role.rawValue)-column \(error.column): \(error.message) (\(result.rows_accepted) rows before it were accepted)"
                 )
             }
+            if labels {
+                // Only the ids and the labels: the rest of the file stays here.
+                batch.columns = batch.columns.filter { $0.name == labelColumn }
+                batch.eventTimeUnixMs = []
+                batch.labels = true
+            }
             let request = Infranaut_V1_Request.with {
                 $0.version = 1
                 $0.ingest = .with {
-                    $0.idempotencyKey = "push-\(runID)-\(result.batches)"
+                    $0.idempotencyKey = "\(labels ? "labels" : "push")-\(runID)-\(result.batches)"
                     $0.batch = batch
                     $0.batch.version = version
                     $0.batch.reference = reference
@@ -144,6 +178,7 @@ struct PushCommand: AsyncParsableCommand {
                 )
             }
             let ingest = response.ingest
+            result.labels?.add(ingest.labels)
             result.batches += 1
             result.rows_accepted += ingest.rowsAccepted
             if ingest.replayed { result.replayed_batches += 1 }
@@ -190,9 +225,15 @@ struct PushCommand: AsyncParsableCommand {
             try printJSON(result)
             return
         }
-        print(
-            "accepted \(result.rows_accepted) rows in \(result.batches) batches for model \(model) (\(String(format: "%.2f", result.seconds)) s)"
-        )
+        if let totals = result.labels {
+            print(
+                "\(result.rows_accepted) labels for model \(model) in \(result.batches) batches: \(totals.joined) joined (\(totals.unusable) unusable for the task), \(totals.unknown_ids) unknown ids, \(totals.already_labelled) already labelled, \(totals.missing) missing"
+            )
+        } else {
+            print(
+                "accepted \(result.rows_accepted) rows in \(result.batches) batches for model \(model) (\(String(format: "%.2f", result.seconds)) s)"
+            )
+        }
         if result.replayed_batches > 0 {
             print("\(result.replayed_batches) batches had already been applied (idempotent retries)")
         }
@@ -204,5 +245,53 @@ struct PushCommand: AsyncParsableCommand {
                 print("  row \(m.row), column \(m.column): expected \(m.expected), got \"\(m.value)\"")
             }
         }
+    }
+}
+
+struct LabelsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "labels",
+        abstract: "Send true labels for predictions sent earlier, joined by prediction id.",
+        discussion: """
+            Each label joins the prediction the model's shard kept under its id (for
+            spec.retention.predictions, 7 days by default) and counts in the performance of the
+            window, and segments, that prediction counted in, open or closed. The answer counts
+            labels joined, ids with no kept prediction, and ids already labelled (never applied
+            twice). Batches carry idempotency keys and are retried like push's.
+            """
+    )
+
+    @Option(help: "Node client address.")
+    var node = "tcp://127.0.0.1:7400"
+
+    @Option(help: "Model id the predictions belong to.")
+    var model: String
+
+    @Option(help: "A .csv (with a header row) or .jsonl file.")
+    var file: String
+
+    @Option(name: .customLong("id-column"), help: "Column holding the prediction ids.")
+    var idColumn: String
+
+    @Option(name: .customLong("label-column"), help: "Column holding the true labels.")
+    var labelColumn: String
+
+    @Option(name: .customLong("batch-size"), help: "Labels per batch.")
+    var batchSize = 1_000
+
+    @Option(name: .customLong("timeout-ms"), help: "Deadline per batch request.")
+    var timeoutMs = 40_000
+
+    @Flag(help: "Print the result as JSON.")
+    var json = false
+
+    func run() async throws {
+        var arguments = [
+            "--node", node, "--model", model, "--file", file, "--id-column", idColumn, "--label-column", labelColumn,
+            "--batch-size", "\(batchSize)", "--timeout-ms", "\(timeoutMs)", "--labels",
+        ]
+        if json { arguments.append("--json") }
+        let push = try PushCommand.parse(arguments)
+        try await push.run()
     }
 }

@@ -196,6 +196,11 @@ public enum ModelSpecRules {
                 (second...maxRetention).contains(spec.retention.windowsMs), "spec.retention.windows",
                 "\(SpecDuration.text(spec.retention.windowsMs)) is outside 1s to 3650d")
         }
+        if spec.hasRetention && spec.retention.predictionsMs != 0 {
+            check(
+                (3_600_000...365 * 86_400_000).contains(spec.retention.predictionsMs), "spec.retention.predictions",
+                "\(SpecDuration.text(spec.retention.predictionsMs)) is outside 1h to 365d")
+        }
         return found
     }
 

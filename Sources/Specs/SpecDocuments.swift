@@ -315,10 +315,13 @@ struct SpecReader {
             }
         }
         if let retention = fields["retention"],
-            let parts = mapping(retention, at: "spec.retention", known: ["windows"])
+            let parts = mapping(retention, at: "spec.retention", known: ["windows", "predictions"])
         {
             spec.retention = .with { r in
                 if let node = parts["windows"] { r.windowsMs = duration(node, at: "spec.retention.windows") ?? 0 }
+                if let node = parts["predictions"] {
+                    r.predictionsMs = duration(node, at: "spec.retention.predictions") ?? 0
+                }
             }
         }
     }

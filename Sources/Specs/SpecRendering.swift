@@ -16,6 +16,7 @@ public enum SpecRendering {
             spec.drift.perFeature[name]?.method = method
         }
         if spec.retention.windowsMs == 0 { spec.retention.windowsMs = 90 * 86_400_000 }
+        if spec.retention.predictionsMs == 0 { spec.retention.predictionsMs = 7 * 86_400_000 }
         return spec
     }
 
@@ -136,7 +137,14 @@ public enum SpecRendering {
                 ))
         }
         body.append(("drift", .map(drift)))
-        body.append(("retention", .map([("windows", .string(SpecDuration.text(spec.retention.windowsMs)))])))
+        body.append(
+            (
+                "retention",
+                .map([
+                    ("windows", .string(SpecDuration.text(spec.retention.windowsMs))),
+                    ("predictions", .string(SpecDuration.text(spec.retention.predictionsMs))),
+                ])
+            ))
         var performance: [(String, Value)] = []
         if spec.performance.threshold != 0 { performance.append(("threshold", .number(spec.performance.threshold))) }
         if !spec.performance.classes.isEmpty {

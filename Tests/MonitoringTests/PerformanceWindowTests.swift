@@ -108,10 +108,32 @@ import Testing
         let withoutPerformance = result.serialized()
         result.performance = WindowPerformance(metrics: [("accuracy", 0.5)], labelledRows: 8)
         var oldResult = result.serialized()
+        // Format 3 ends the performance with the state's flag (0: none): format 2 lacks it.
+        #expect(oldResult.last == 0)
+        oldResult.removeLast()
+        oldResult[4] = 2
+        #expect(try WindowResult(serialized: oldResult) == result)
         // Flag at the end of the bytes without performance, then the labelled rows (one byte).
         oldResult.remove(at: withoutPerformance.count + 1)
         oldResult[4] = 1
         #expect(try WindowResult(serialized: oldResult) == result)
+
+        // Format 3 keeps the state, so labels joined later merge into it.
+        var state = PerformanceState(task: .binary(threshold: 0.5))
+        state.add(actual: .bool(true), predicted: .number(0.9))
+        result.performanceState = state
+        result.performance = state.result
+        var decoded = try WindowResult(serialized: result.serialized())
+        #expect(decoded == result)
+        var late = PerformanceState(task: .binary(threshold: 0.5))
+        late.add(actual: .bool(true), predicted: .number(0.2))
+        decoded.addLabels(late)
+        #expect(decoded.performance?.labelledRows == 2)
+        #expect(decoded.performance?.metrics.first { $0.name == "accuracy" }?.value == 0.5)
+        // A format 2 result (figures, no state) counts later labels as unusable.
+        var figuresOnly = try WindowResult(serialized: oldResult)
+        figuresOnly.addLabels(late)
+        #expect(figuresOnly.performance?.labelledRows == 8 && figuresOnly.performance?.unusableRows == 1)
     }
 
     private func firstIndex(of needle: [UInt8], in haystack: [UInt8]) -> Int? {

@@ -362,4 +362,205 @@ struct WindowProcessTests {
         let before = whole?.first?["performance"] as? NSDictionary
         #expect(before != nil && before == restored?.first?["performance"] as? NSDictionary)
     }
+
+    @Test(
+        "labels sent later through another node join their predictions once: per window and segment, across kill -9 of the primary"
+    )
+    func delayedLabels() async throws {
+        let nodes = try await startCluster(["d1", "d2", "d3"])
+        let spec = TestScratch.track(NSTemporaryDirectory() + "delayed-\(UInt64.random(in: 0...UInt64.max)).yaml")
+        try """
+        apiVersion: infranaut.io/v1
+        kind: Model
+        metadata: {name: delayed}
+        spec:
+          task: binary-classification
+          columns: {id: request_id, timestamp: ts, prediction: score}
+          features:
+            - {name: f0, type: numeric}
+            - {name: region, type: categorical}
+          segments: [region]
+          window: {size: 1h, lateness: 0}
+        """.write(toFile: spec, atomically: true, encoding: .utf8)
+        let applied = try await runCLI(["apply", "-f", spec, "--node", nodes[0].address])
+        #expect(applied.status == 0, "\(applied.stderr)")
+
+        // Hours 0 and 1: 200 predictions each (scores i/200, regions a and b in turn); one row in
+        // hour 2 closes hour 1. Pushed through d1, with their ids.
+        let t0 = (Int64(Date().timeIntervalSince1970 * 1000) / hour - 4) * hour
+        let scores = (0..<200).map { Double($0) / 200 }
+        var rows = ["request_id,ts,f0,region,score"]
+        for h in 0..<2 {
+            for (i, score) in scores.enumerated() {
+                rows.append(
+                    "r\(h)-\(i),\(t0 + Int64(h) * hour + Int64(i) * 1000),\(score * 10),\(i % 2 == 0 ? "a" : "b"),\(score)"
+                )
+            }
+        }
+        rows.append("r2-0,\(t0 + 2 * hour),1,a,0.5")
+        let predictions = TestScratch.track(NSTemporaryDirectory() + "delayed-\(UInt64.random(in: 0...UInt64.max)).csv")
+        try (rows.joined(separator: "\n") + "\n").write(toFile: predictions, atomically: true, encoding: .utf8)
+        let pushed = try await runCLI([
+            "push", "--node", nodes[0].address, "--model", "delayed", "--file", predictions, "--id-column",
+            "request_id", "--time-column", "ts", "--prediction-column", "score",
+        ])
+        #expect(pushed.status == 0, "\(pushed.stderr)")
+
+        // Labels, later, through d2: all of hour 0, the first 100 of hour 1, five ids never
+        // predicted and ten repeated. The rule: positive when score > 0.3, every 7th row flipped.
+        func label(_ i: Int) -> Int { (scores[i] > 0.3) != (i % 7 == 0) ? 1 : 0 }
+        var labelRows = ["request_id,is_fraud"]
+        for i in 0..<200 { labelRows.append("r0-\(i),\(label(i))") }
+        for i in 0..<100 { labelRows.append("r1-\(i),\(label(i))") }
+        for i in 0..<5 { labelRows.append("nobody-\(i),1") }
+        for i in 0..<10 { labelRows.append("r0-\(i),\(label(i))") }
+        let labelFile = TestScratch.track(NSTemporaryDirectory() + "labels-\(UInt64.random(in: 0...UInt64.max)).csv")
+        try (labelRows.joined(separator: "\n") + "\n").write(toFile: labelFile, atomically: true, encoding: .utf8)
+        func sendLabels(through node: NodeProcess) async throws -> [String: Any]? {
+            let run = try await runCLI([
+                "labels", "--node", node.address, "--model", "delayed", "--file", labelFile, "--id-column",
+                "request_id", "--label-column", "is_fraud", "--batch-size", "100", "--json",
+            ])
+            #expect(run.status == 0, "\(run.stderr)")
+            let object = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
+            return object?["labels"] as? [String: Any]
+        }
+        let first = try await sendLabels(through: nodes[1])
+        #expect(first?["joined"] as? Int == 300 && first?["unknown_ids"] as? Int == 5, "\(String(describing: first))")
+        #expect(first?["already_labelled"] as? Int == 10 && first?["unusable"] as? Int == 0)
+
+        // What the labels say, counted here: accuracy at 0.5 over the labelled rows.
+        func accuracy(_ indices: [Int]) -> Double {
+            Double(indices.filter { (scores[$0] >= 0.5) == (label($0) == 1) }.count) / Double(indices.count)
+        }
+        func check(_ listed: [[String: Any]]?, labelled: [Int], accuracies: [Double]) {
+            let performance = (listed ?? []).map { $0["performance"] as? [String: Any] }
+            #expect(performance.map { $0?["labelled_rows"] as? Int ?? 0 } == labelled, "\(performance)")
+            let realized = performance.map { ($0?["realized"] as? [String: Double])?["accuracy"] ?? -1 }
+            #expect(realized.count == accuracies.count && zip(realized, accuracies).allSatisfy { abs($0 - $1) < 1e-12 })
+        }
+        let whole = try await windows(nodes[2], model: "delayed", ["--segment", "none"])
+        check(whole, labelled: [200, 100], accuracies: [accuracy(Array(0..<200)), accuracy(Array(0..<100))])
+        let regionA = try await windows(nodes[2], model: "delayed", ["--segment", "region=a"])
+        let evens = Array(stride(from: 0, to: 200, by: 2))
+        check(regionA, labelled: [100, 50], accuracies: [accuracy(evens), accuracy(evens.filter { $0 < 100 })])
+
+        // The model's primary dies; the same labels again through a survivor: each is labelled
+        // already, and the figures stay as they were.
+        let roles = try await replicaRoles(of: "delayed", asking: nodes[0].address)
+        let primary = nodes.first { $0.address == roles.primary }!
+        primary.kill(SIGKILL)
+        let survivor = nodes.first { $0 !== primary }!
+        let second = try await sendLabels(through: survivor)
+        #expect(
+            second?["joined"] as? Int == 0 && second?["already_labelled"] as? Int == 310,
+            "\(String(describing: second))")
+        #expect(second?["unknown_ids"] as? Int == 5)
+        check(
+            try await windows(survivor, model: "delayed", ["--segment", "none"]), labelled: [200, 100],
+            accuracies: [accuracy(Array(0..<200)), accuracy(Array(0..<100))])
+    }
+
+    @Test(
+        "compare: two versions' accuracy and AUC over their labelled windows, with the better one named, and clear refusals"
+    )
+    func compareVersions() async throws {
+        let node = NodeProcess(arguments: ["--node-id", "ab"])
+        try await node.start()
+        let path = TestScratch.track(NSTemporaryDirectory() + "ab-\(UInt64.random(in: 0...UInt64.max)).yaml")
+        try """
+        apiVersion: infranaut.io/v1
+        kind: Model
+        metadata: {name: ab}
+        spec:
+          task: binary-classification
+          columns: {prediction: score, label: y}
+          features: [{name: f0, type: numeric}]
+          window: {size: 1h, lateness: 0}
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try await runCLI(["apply", "-f", path, "--node", node.address]).status == 0)
+        // v1 scores rank the labels well, v2 barely: 300 rows each in each of two hours (hour by
+        // hour: the model's watermark is shared by its versions, so hour 1's rows close hour 0).
+        let t0 = (Int64(Date().timeIntervalSince1970 * 1000) / hour - 4) * hour
+        var generator = SplitMix64(seed: 5)
+        for (h, version, noise) in [(0, "v1", 0.3), (0, "v2", 0.6), (1, "v1", 0.3), (1, "v2", 0.6)] {
+            let labels = (0..<300).map { _ in Bool.random(using: &generator) }
+            let scores = labels.map { y in
+                Swift.min(
+                    1, Swift.max(0, (y ? 0.7 : 0.3) + noise * (Double.random(in: 0..<1, using: &generator) - 0.5) * 2))
+            }
+            let request = Infranaut_V1_Request.with {
+                $0.version = 1
+                $0.ingest = .with {
+                    $0.idempotencyKey = "ab-\(version)-\(h)"
+                    $0.batch = .with {
+                        $0.modelID = "ab"
+                        $0.version = version
+                        $0.rowCount = 300
+                        $0.eventTimeUnixMs = (0..<300).map { t0 + Int64(h) * hour + Int64($0) * hour / 300 }
+                        $0.columns = [
+                            .with {
+                                $0.name = "f0"
+                                $0.doubles = .with { $0.values = scores }
+                            },
+                            .with {
+                                $0.name = "score"
+                                $0.doubles = .with { $0.values = scores }
+                            },
+                            .with {
+                                $0.name = "y"
+                                $0.bools = .with { $0.values = labels }
+                            },
+                        ]
+                    }
+                }
+            }
+            try await send(request, through: node)
+        }
+        func compare(_ metric: String, _ extra: [String] = []) async throws -> (
+            status: Int32, json: [String: Any]?, stderr: String
+        ) {
+            let run = try await runCLI(
+                [
+                    "compare", "--node", node.address, "--model", "ab", "--a", "v1", "--b", "v2", "--metric", metric,
+                    "--json",
+                ]
+                    + extra)
+            let object =
+                run.status == 0 ? try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any] : nil
+            return (run.status, object, run.stderr)
+        }
+        // The open hours count too: each side's labelled rows are all 600.
+        for metric in ["accuracy", "roc_auc", "f1"] {
+            let result = try await compare(metric)
+            #expect(result.status == 0, "\(result.stderr)")
+            let a = result.json?["a"] as? [String: Any], b = result.json?["b"] as? [String: Any]
+            #expect(
+                a?["labelled_rows"] as? Int == 600 && b?["labelled_rows"] as? Int == 600,
+                "\(String(describing: result.json))")
+            #expect(result.json?["better"] as? String == "a", "\(metric): \(String(describing: result.json))")
+            let p = result.json?["p_value"] as? Double ?? 1
+            #expect(p < 1e-6, "\(metric) p \(p)")
+        }
+        // The values are the versions' own figures: v1's accuracy as `windows` reports it, merged.
+        let accuracy = try await compare("accuracy")
+        let windowsV1 = try await windows(
+            node, model: "ab", ["--version", "v1", "--segment", "none", "--include-open"])
+        let merged = (windowsV1 ?? []).reduce(into: (right: 0.0, n: 0.0)) { total, window in
+            let performance = window["performance"] as? [String: Any]
+            let n = Double(performance?["labelled_rows"] as? Int ?? 0)
+            total.right += ((performance?["realized"] as? [String: Double])?["accuracy"] ?? 0) * n
+            total.n += n
+        }
+        let v1 = (accuracy.json?["a"] as? [String: Any])?["value"] as? Double
+        #expect(v1.map { abs($0 - merged.right / merged.n) < 1e-9 } == true, "\(String(describing: v1)) vs \(merged)")
+        // A metric of another task, and an unknown one, are refused with the reason.
+        let rmse = try await compare("rmse")
+        #expect(rmse.status != 0 && rmse.stderr.contains("rmse does not apply to version a's task"), "\(rmse.stderr)")
+        let unknown = try await compare("precision")
+        #expect(unknown.status != 0 && unknown.stderr.contains("--metric must be one of"), "\(unknown.stderr)")
+        // A range with no windows has nothing to compare.
+        let empty = try await compare("accuracy", ["--from", "2001-01-01T00:00:00Z", "--to", "2001-01-02T00:00:00Z"])
+        #expect(empty.status != 0 && empty.stderr.contains("0 labelled rows"), "\(empty.stderr)")
+    }
 }

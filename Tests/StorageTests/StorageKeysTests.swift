@@ -12,7 +12,32 @@ private let strings = ["", "m", "fraud-model", "modèle ✓", "a/b/c", String(re
 struct StorageKeysGoldenTests {
     @Test("column families keep their names and order")
     func families() {
-        #expect(StorageKeys.families == ["ops", "models", "idempotency", "meta", "raft-log", "windows"])
+        // Families are only ever appended: a data dir without the newest one gets it at open.
+        #expect(
+            StorageKeys.families == ["ops", "models", "idempotency", "meta", "raft-log", "windows", "predictions"])
+    }
+
+    @Test(
+        "predictions: shard, generation byte, length-prefixed model id, epoch as big-endian UInt32, length-prefixed id")
+    func predictions() {
+        #expect(
+            StorageKeys.Predictions.key(shard: 2, generation: 1, model: "m", epoch: 0x0102_0304, id: "r-1")
+                == [0x00, 0x02, 0x01, 0x00, 0x01] + utf8("m") + [1, 2, 3, 4] + [0x00, 0x03] + utf8("r-1"))
+        // A model's range holds all its epochs, and no other model's keys.
+        let range = StorageKeys.Predictions.modelRange(shard: 2, generation: 0, model: "m")
+        let newest = StorageKeys.Predictions.key(
+            shard: 2, generation: 0, model: "m", epoch: .max, id: String(repeating: "z", count: 256))
+        #expect(range.start.lexicographicallyPrecedes(newest) && newest.lexicographicallyPrecedes(range.end))
+        let other = StorageKeys.Predictions.key(shard: 2, generation: 0, model: "n", epoch: 0, id: "a")
+        #expect(range.end.lexicographicallyPrecedes(other))
+        // A generation's range holds every key of it, and none of the other generation's.
+        let zero = StorageKeys.Predictions.generationRange(shard: 2, generation: 0)
+        let one = StorageKeys.Predictions.key(shard: 2, generation: 1, model: "", epoch: 0, id: "")
+        #expect(zero.start.lexicographicallyPrecedes(other) && other.lexicographicallyPrecedes(zero.end))
+        #expect(!one.lexicographicallyPrecedes(zero.end))
+        #expect(StorageKeys.Predictions.rekey(other, shard: 2, to: 1)?[2] == 1)
+        #expect(StorageKeys.Predictions.rekey(other, shard: 3, to: 1) == nil)
+        #expect(StorageKeys.Predictions.Generation.key(shard: 2) == utf8("predictions-generation/") + [0x00, 0x02])
     }
 
     @Test("a shard's keys start with the shard as big-endian UInt16")

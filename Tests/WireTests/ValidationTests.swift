@@ -75,4 +75,41 @@ struct ValidationTests {
         request.idempotencyKey = String(repeating: "k", count: 200)
         #expect(throws: WireError.self) { try request.validate() }
     }
+
+    @Test("a batch of labels carries ids and one label column only, within its own row limit")
+    func labelBatches() throws {
+        func labels(_ change: (inout Infranaut_V1_IngestRequest) -> Void = { _ in }) -> Infranaut_V1_IngestRequest {
+            var request = valid()
+            request.batch.columns = [request.batch.columns[0]]
+            request.batch.labels = true
+            request.batch.labelColumn = "a"
+            request.batch.predictionIds = ["p1", "p2"]
+            change(&request)
+            return request
+        }
+        try labels().validate()
+        let cases: [(String, (inout Infranaut_V1_IngestRequest) -> Void)] = [
+            ("prediction_ids is empty", { $0.batch.predictionIds = [] }),
+            ("prediction_ids[1] is empty", { $0.batch.predictionIds = ["p1", ""] }),
+            ("label_column is empty", { $0.batch.labelColumn = "" }),
+            ("carries only the label column", { $0.batch.columns.append(valid().batch.columns[1]) }),
+            ("carries only the label column", { $0.batch.predictionColumn = "a" }),
+            ("batch.labels and batch.reference", { $0.batch.reference = true }),
+        ]
+        for (expected, mutate) in cases {
+            do {
+                try labels(mutate).validate()
+                Issue.record("accepted a batch of labels with a problem: \(expected)")
+            } catch {
+                #expect(error.message.contains(expected), "message: \(error.message)")
+                #expect(error.code == .invalidArgument)
+            }
+        }
+        var limits = IngestLimits()
+        limits.maxLabelRows = 1
+        #expect(
+            throws: WireError(
+                .tooLarge, "batch.labels is set and batch.row_count is 2; the limit is 1 labels per batch")
+        ) { try labels().validate(limits) }
+    }
 }

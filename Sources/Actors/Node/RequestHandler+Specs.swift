@@ -92,6 +92,23 @@ extension RequestHandler {
             })
     }
 
+    func serveCompare(
+        _ compare: Infranaut_V1_CompareRequest, request: Infranaut_V1_Request, bytes: [UInt8], deadline: RequestDeadline
+    ) async -> Infranaut_V1_Response {
+        if let problem = compare.problem {
+            return .with {
+                $0.compare = .with { $0.status = Infranaut_V1_Status(code: .invalidArgument, message: problem) }
+            }
+        }
+        return await atLeader(
+            request, bytes: bytes, model: compare.modelID, deadline: deadline, what: "read",
+            wrap: { reply in .with { $0.compare = reply } },
+            status: { status in .with { $0.status = status } },
+            serve: self.afterReadIndex(model: compare.modelID, status: { status in .with { $0.status = status } }) {
+                shard in await shard.compare(compare, deadline: deadline.instant)
+            })
+    }
+
     /// A read served by the shard's leader once a read-index round confirmed it still leads, so it
     /// never answers from state a newer leader has replaced.
     private func afterReadIndex<Reply: Sendable>(

@@ -58,6 +58,7 @@ extension Infranaut_V1_Request {
         case .deleteModel: "delete_model"
         case .listModels: "list_models"
         case .windows: "windows"
+        case .compare: "compare"
         case .none: "no body"
         }
     }
@@ -324,6 +325,8 @@ final class RequestHandler: Service {
             return await serveListModels(list, deadline: deadline)
         case .windows(let windows):
             return await serveWindows(windows, request: request, bytes: bytes, deadline: deadline)
+        case .compare(let compare):
+            return await serveCompare(compare, request: request, bytes: bytes, deadline: deadline)
         case .members:
             let view = await membership.view
             return .with { $0.members = membersResponse(view) }
@@ -414,7 +417,7 @@ extension Infranaut_V1_Request {
     /// Requests a node forwards to a model's primary.
     var forwardable: Bool {
         switch body {
-        case .ingest, .status, .applyModel, .getModel, .deleteModel, .windows: true
+        case .ingest, .status, .applyModel, .getModel, .deleteModel, .windows, .compare: true
         case .receipts(let receipts): !receipts.local
         default: false
         }

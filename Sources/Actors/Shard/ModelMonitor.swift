@@ -25,6 +25,11 @@ struct ModelMonitor: Sendable {
     private(set) var pending: [WindowKey: ClosedResult] = [:]
     /// Late rows for results the last checkpoint already stored.
     private(set) var lateStored: [WindowKey: UInt64] = [:]
+    /// Labels joined since the last checkpoint to predictions of windows it already stored: their
+    /// pairs, per window, merged into the stored results by the next checkpoint.
+    private(set) var lateLabels: [WindowKey: PerformanceState] = [:]
+    /// Which prediction epochs are live (from the spec's retention).
+    let epochs: PredictionEpochs
     /// The newest closed whole-model window of each version, for `status`.
     private(set) var latest: [String: WindowResult] = [:]
 
@@ -41,6 +46,7 @@ struct ModelMonitor: Sendable {
             ]
             .filter { !$0.isEmpty })
         versionColumn = spec.columns.version
+        epochs = PredictionEpochs(spec: spec)
         predictionColumn = spec.columns.prediction
         labelColumn = spec.columns.label
         profiled = spec.features.isEmpty ? [] : Set(spec.features.map(\.name) + spec.segments)
@@ -103,15 +109,107 @@ struct ModelMonitor: Sendable {
             drift: rule(spec.drift.method, spec.drift.threshold), options: options)
     }
 
-    /// Feeds one applied batch of live traffic; returns the rows the window logic refused.
+    /// Feeds one applied batch of live traffic. Returns the predictions to keep for their labels:
+    /// those of rows with an id and a prediction that counted in an open window, when the spec
+    /// names a task (docs/performance.md).
     mutating func add(
         _ batch: Infranaut_V1_TelemetryBatch, mismatchRows: [Infranaut_V1_MismatchRows], processingTimeMs: Int64
-    ) {
-        guard let input = windowBatch(batch, mismatchRows: mismatchRows) else { return }
+    ) -> [(id: String, record: Infranaut_V1_PredictionRecord)] {
+        guard let input = windowBatch(batch, mismatchRows: mismatchRows) else { return [] }
+        let ids = batch.predictionIds
+        let keeping = ids.count == input.rowCount && windows.performanceTask != nil && input.prediction != nil
+        let update: WindowUpdate
         do throws(WindowBatch.ShapeError) {
-            record(try windows.add(input, processingTimeMs: processingTimeMs))
+            update = try windows.add(input, processingTimeMs: processingTimeMs, placing: keeping)
         } catch {
             // Validated batches always have matching lengths; a mismatch is skipped, never fatal.
+            return []
+        }
+        record(update)
+        guard keeping else { return [] }
+        let predicted = input.prediction!.performanceCells(rowCount: input.rowCount)
+        // A row that carried its label already counted it: kept as labelled, so a label sent
+        // later for its id is not counted again.
+        let inline = input.label?.performanceCells(rowCount: input.rowCount)
+        var kept: [(id: String, record: Infranaut_V1_PredictionRecord)] = []
+        for row in 0..<input.rowCount where !ids[row].isEmpty && !update.placements[row].isEmpty {
+            guard let cell = predicted[row] else { continue }  // no prediction: nothing to pair
+            var record = Self.predictionRecord(update.placements[row], cell)
+            record.labelled = inline?[row] != nil
+            kept.append((ids[row], record))
+        }
+        return kept
+    }
+
+    /// Joins a label to a kept prediction: the pair counts in the prediction's windows, open or
+    /// closed. Returns whether the task could pair them.
+    mutating func joinLabel(_ record: Infranaut_V1_PredictionRecord, actual: PerformanceState.Cell) -> Bool {
+        guard let task = windows.performanceTask else { return false }
+        let keys = Self.windowKeys(record)
+        let predicted = Self.cell(record)
+        var pair = PerformanceState(task: task)
+        let paired = pair.add(actual: actual, predicted: predicted)
+        if !paired { pair.addUnusable(1) }
+        let (usable, closed) = windows.addLabelled(keys: keys, actual: actual, predicted: predicted)
+        for key in closed {
+            if pending[key] != nil {
+                pending[key]!.addLabels(pair)
+            } else {
+                lateLabels[key, default: PerformanceState(task: task)].absorb(pair)
+            }
+            if latest[key.version]?.key == key { latest[key.version]!.addLabels(pair) }
+        }
+        return paired && usable
+    }
+
+    static func predictionRecord(_ keys: [WindowKey], _ cell: PerformanceState.Cell) -> Infranaut_V1_PredictionRecord {
+        .with {
+            $0.windowStartMs = keys[0].startMs
+            $0.version = keys[0].version
+            $0.segments = keys.dropFirst().compactMap { key in
+                key.segment.map { segment in
+                    .with {
+                        $0.column = segment.column
+                        switch segment.value {
+                        case .value(let value):
+                            $0.kind = 1
+                            $0.value = value
+                        case .missing: $0.kind = 2
+                        case .other: $0.kind = 3
+                        }
+                    }
+                }
+            }
+            switch cell {
+            case .number(let v): $0.number = v
+            case .text(let t): $0.text = t
+            case .bool(let b): $0.flag = b
+            }
+        }
+    }
+
+    static func windowKeys(_ record: Infranaut_V1_PredictionRecord) -> [WindowKey] {
+        let whole = WindowKey(startMs: record.windowStartMs, series: SeriesKey(version: record.version))
+        return [whole]
+            + record.segments.map { stored in
+                let value: SegmentValue =
+                    switch stored.kind {
+                    case 2: .missing
+                    case 3: .other
+                    default: .value(stored.value)
+                    }
+                return WindowKey(
+                    startMs: record.windowStartMs,
+                    series: SeriesKey(version: record.version, segment: Segment(column: stored.column, value: value)))
+            }
+    }
+
+    static func cell(_ record: Infranaut_V1_PredictionRecord) -> PerformanceState.Cell {
+        switch record.predicted {
+        case .number(let v)?: .number(v)
+        case .text(let t)?: .text(t)
+        case .flag(let b)?: .bool(b)
+        case nil: .number(.nan)
         }
     }
 
@@ -173,24 +271,33 @@ struct ModelMonitor: Sendable {
     /// carried over spec changes).
     var rejected = RejectedRows()
 
-    /// Hands the results closed since the last checkpoint (and late rows for stored ones) to the
-    /// checkpoint; ``restore(_:)`` puts them back when its write fails.
-    mutating func takeForCheckpoint() -> (results: [WindowKey: ClosedResult], late: [WindowKey: UInt64]) {
+    /// Hands the results closed since the last checkpoint (and late rows and labels for stored
+    /// ones) to the checkpoint; ``restore(_:)`` puts them back when its write fails.
+    mutating func takeForCheckpoint() -> MonitorChanges {
         defer {
             pending = [:]
             lateStored = [:]
+            lateLabels = [:]
         }
-        return (pending, lateStored)
+        return changes
     }
+
+    /// What the next checkpoint writes to the `windows` family.
+    var changes: MonitorChanges { MonitorChanges(results: pending, late: lateStored, labels: lateLabels) }
 
     /// Carries another monitor's newest windows over (a spec change replaces the monitor).
     mutating func inherit(latest other: [String: WindowResult]) {
         latest.merge(other) { mine, theirs in mine.startMs >= theirs.startMs ? mine : theirs }
     }
 
-    mutating func restore(_ taken: (results: [WindowKey: ClosedResult], late: [WindowKey: UInt64])) {
+    mutating func restore(_ taken: MonitorChanges) {
         pending.merge(taken.results) { newer, _ in newer }
         lateStored.merge(taken.late) { $0 &+ $1 }
+        lateLabels.merge(taken.labels) { newer, older in
+            var both = older
+            both.absorb(newer)
+            return both
+        }
     }
 
     /// The open windows, evaluated so far.
@@ -258,7 +365,7 @@ struct ModelMonitor: Sendable {
             versions: versions, columns: columns, prediction: prediction, label: label)
     }
 
-    private static func windowColumn(_ column: Infranaut_V1_Column) -> WindowColumn? {
+    static func windowColumn(_ column: Infranaut_V1_Column) -> WindowColumn? {
         switch column.values {
         case .doubles(let values)?:
             return WindowColumn(name: column.name, values: .numbers(values.values))
@@ -289,6 +396,16 @@ extension ReferenceState {
     }
 }
 
+/// The changes a checkpoint writes to the `windows` family for one model: results closed since the
+/// last one, and late rows and late labels for results stored before.
+struct MonitorChanges: Sendable {
+    var results: [WindowKey: ClosedResult]
+    var late: [WindowKey: UInt64]
+    var labels: [WindowKey: PerformanceState]
+
+    var isEmpty: Bool { results.isEmpty && late.isEmpty && labels.isEmpty }
+}
+
 /// A closed window's result on its way to the checkpoint that stores it, in its stored form.
 ///
 /// A shard holds the results closed since its last checkpoint, which with the size-aware
@@ -303,6 +420,12 @@ struct ClosedResult: Sendable {
     let rows: UInt64
     /// Rows that arrived late for it since it closed.
     var lateSince: UInt64 = 0
+    /// Labels joined to its predictions since it closed.
+    var labelsSince: PerformanceState?
+
+    mutating func addLabels(_ pair: PerformanceState) {
+        if labelsSince == nil { labelsSince = pair } else { labelsSince!.absorb(pair) }
+    }
 
     /// What it adds to the late rows of a result already stored for its window (a second close).
     var rowsAsLate: UInt64 { rows &+ lateSince }
@@ -317,12 +440,13 @@ struct ClosedResult: Sendable {
     var result: WindowResult? {
         guard var result = try? WindowResult(serialized: bytes) else { return nil }
         result.lateRows &+= lateSince
+        if let labelsSince { result.addLabels(labelsSince) }
         return result
     }
 
     /// The bytes to store.
     var stored: [UInt8] {
-        guard lateSince > 0, let result else { return bytes }
+        guard lateSince > 0 || labelsSince != nil, let result else { return bytes }
         return result.serialized()
     }
 }

@@ -29,14 +29,20 @@ public struct ModelState: Sendable {
     public private(set) var references: [String: ReferenceState] = [:]
     /// The model's windows, once a spec declares them.
     var monitor: ModelMonitor?
+    /// The largest acceptance time of any op applied to the model: which prediction epochs are
+    /// live (``PredictionEpochs``).
+    public private(set) var newestOpUnixMs: Int64 = 0
 
     public init(modelID: String) { self.modelID = modelID }
 
     /// The established type of each feature.
     public var schema: [String: Infranaut_V1_FeatureType] { features.mapValues(\.type) }
 
-    /// Applies one normalised op.
-    public mutating func apply(_ op: Infranaut_V1_StoredOp) {
+    /// Applies one normalised op. Returns the predictions to keep for their labels (see
+    /// ``ModelMonitor/add(_:mismatchRows:processingTimeMs:)``).
+    @discardableResult
+    public mutating func apply(_ op: Infranaut_V1_StoredOp) -> [(id: String, record: Infranaut_V1_PredictionRecord)] {
+        noteOp(acceptedUnixMs: op.acceptedUnixMs)
         let batch = op.batch
         if batch.reference {
             references[batch.version, default: ReferenceState(version: batch.version)].apply(op)
@@ -45,9 +51,8 @@ public struct ModelState: Sendable {
                     reference.profile(predictionColumn: spec?.columns.prediction ?? predictionColumn),
                     version: batch.version)
             }
-            return
+            return []
         }
-        defer { monitor?.add(batch, mismatchRows: op.typeMismatchRows, processingTimeMs: op.acceptedUnixMs) }
         rows &+= UInt64(batch.rowCount)
         batches &+= 1
         if let newest = batch.eventTimeUnixMs.max(), newest > lastEventTimeUnixMs { lastEventTimeUnixMs = newest }
@@ -68,10 +73,22 @@ public struct ModelState: Sendable {
             }
             features[column.name]!.apply(column, mismatches: mismatches)
         }
+        return monitor?.add(batch, mismatchRows: op.typeMismatchRows, processingTimeMs: op.acceptedUnixMs) ?? []
+    }
+
+    /// Counts an op accepted at `acceptedUnixMs` as applied to the model (its epochs' clock).
+    mutating func noteOp(acceptedUnixMs: Int64) {
+        if acceptedUnixMs > newestOpUnixMs { newestOpUnixMs = acceptedUnixMs }
+    }
+
+    /// Joins a label to a kept prediction (see ``ModelMonitor/joinLabel(_:actual:)``).
+    mutating func joinLabel(_ record: Infranaut_V1_PredictionRecord, actual: PerformanceState.Cell) -> Bool {
+        monitor?.joinLabel(record, actual: actual) ?? false
     }
 
     /// Applies a spec change: a new spec (a new generation, and undoing a deletion) or a delete.
     public mutating func apply(spec change: Infranaut_V1_ModelSpecOp, acceptedUnixMs: Int64) {
+        noteOp(acceptedUnixMs: acceptedUnixMs)
         if change.delete {
             if purgeAfterUnixMs == 0 { purgeAfterUnixMs = acceptedUnixMs + Int64(change.purgeAfterMs) }
             return
@@ -103,6 +120,7 @@ public struct ModelState: Sendable {
 
     /// Closes the windows idle for window size + lateness by `processingTimeMs` (a tick op's time).
     mutating func tickWindows(processingTimeMs: Int64) {
+        noteOp(acceptedUnixMs: processingTimeMs)
         monitor?.tick(processingTimeMs: processingTimeMs)
     }
 
@@ -171,6 +189,7 @@ public struct ModelState: Sendable {
             $0.generation = generation
             $0.specUpdatedUnixMs = specUpdatedUnixMs
             $0.purgeAfterUnixMs = purgeAfterUnixMs
+            $0.newestOpUnixMs = newestOpUnixMs
             $0.references = references.keys.sorted().compactMap { references[$0]?.snapshot }
             if let monitor {
                 $0.windows = Data(monitor.windows.serialized())
@@ -200,6 +219,7 @@ public struct ModelState: Sendable {
         generation = snapshot.generation
         specUpdatedUnixMs = snapshot.specUpdatedUnixMs
         purgeAfterUnixMs = snapshot.purgeAfterUnixMs
+        newestOpUnixMs = snapshot.newestOpUnixMs
         for reference in snapshot.references {
             references[reference.version] = try ReferenceState(snapshot: reference)
         }

@@ -284,13 +284,20 @@ extension ShardActor {
             if let earlier = remembered[key] { return .op(earlier, replayed: true) }
             op.sequence = entry.index
             op.term = entry.term
+            var record = Self.record(of: op)
+            if op.batch.labels {
+                record.labels = try models.applyLabels(op)
+                remembered.remember(key, record)
+                return .op(record, replayed: false)
+            }
             if try models.apply(op) { store.modelCount.add(1) }
-            let record = Self.record(of: op)
             remembered.remember(key, record)
             return .op(record, replayed: false)
         } catch {
-            // A parked model that cannot be read back: the entry cannot be applied, so stop rather
-            // than diverge (loading happens before any change, so nothing was half applied).
+            // A parked model, or a kept prediction, that cannot be read back: the entry cannot be
+            // applied, so stop rather than diverge. A batch of labels may have joined some of its
+            // labels in memory by then; the failed shard applies and checkpoints nothing more, so
+            // that never reaches storage, and a restart replays the entry from the checkpoint.
             fail("the entry at index \(entry.index) needs a parked model that cannot be loaded: \(error)")
             return nil
         }

@@ -13,6 +13,8 @@ struct IncomingSnapshot {
     var models: [Infranaut_V1_ModelSnapshot] = []
     var idempotency: [Infranaut_V1_IdempotencyEntry] = []
     var windows: [Infranaut_V1_WindowRecord] = []
+    /// Kept predictions go straight to the shard's other generation in RocksDB, not here.
+    var predictions = 0
     var bytes = 0
     /// The model whose pieces are arriving, and its bytes so far.
     var piece: (model: String, data: Data)?
@@ -65,6 +67,8 @@ struct PendingInstall {
     var models: [Infranaut_V1_ModelSnapshot]
     var idempotency: [Infranaut_V1_IdempotencyEntry]
     var windows: [Infranaut_V1_WindowRecord]
+    /// The generation the snapshot's predictions were written under (the shard's other one).
+    var predictionGeneration: UInt8
 }
 
 /// Checkpoints and snapshots: the state machine written to RocksDB at an applied index so the log
@@ -101,11 +105,13 @@ extension ShardActor {
         let results = models.takeWindowResults()
         windowResultsInFlight = results
         defer { windowResultsInFlight = [:] }
+        let predictions = models.takePredictions()
         bytesSinceCheckpoint = 0
         var snapshotBytes = 0
         do throws(StorageError) {
             var batch = WriteBatch()
             try addWindowResults(results, to: &batch)
+            try addPredictions(predictions, expiring: dirty, to: &batch)
             for model in dirty {
                 guard let held = models.residentState(model) else {
                     // A changed model is resident until its checkpoint; a parked one's entry is
@@ -135,9 +141,11 @@ extension ShardActor {
             try await writer.write(batch)
         } catch {
             models.restoreWindowResults(results)
+            models.restorePredictions(predictions)
             fail("could not write a checkpoint: \(error)")
             return
         }
+        models.predictionsWritten()
         checkpointIndex = max(checkpointIndex, meta.index)
         lastCheckpointBytes = snapshotBytes
         lastCheckpointAt = .now
@@ -181,21 +189,29 @@ extension ShardActor {
     /// checkpoints write at most twice the log, and the log a shard holds in memory stays within
     /// half its largest checkpoint (docs/benchmarks.md, issue 11).
     func checkpointIfDue() {
+        // Kept predictions wait in memory until a checkpoint writes them: many of them are a reason
+        // of their own, whatever the model bytes.
+        let predictionsDue = models.stagedPredictions >= Self.checkpointEveryStagedPredictions
         guard
             appliedIndex - checkpointIndex >= UInt64(settings.checkpointEveryEntries)
-                || bytesSinceCheckpoint >= settings.checkpointEveryBytes,
-            bytesSinceCheckpoint >= lastCheckpointBytes / 2,
+                || bytesSinceCheckpoint >= settings.checkpointEveryBytes || predictionsDue,
+            bytesSinceCheckpoint >= lastCheckpointBytes / 2 || predictionsDue,
             !activities.checkpointing
         else { return }
         inBackground { await self.checkpoint() }
     }
+
+    /// Staged prediction records (kept or labelled since the last checkpoint) that make a
+    /// checkpoint due: ~100 bytes each in memory, so at most ~20 MB per shard, twice while one is
+    /// being written.
+    static let checkpointEveryStagedPredictions = 200_000
 
     /// The node's periodic checkpoint (every `checkpointInterval`): skipped while the log since the
     /// last checkpoint holds less than a quarter of that checkpoint's bytes, for at most
     /// `checkpointMaxDelay`, so that a model with large windows and a trickle of rows is not
     /// rewritten whole every interval.
     public func periodicCheckpoint() async {
-        if bytesSinceCheckpoint < lastCheckpointBytes / 4, let last = lastCheckpointAt,
+        if bytesSinceCheckpoint < lastCheckpointBytes / 4, models.stagedPredictions == 0, let last = lastCheckpointAt,
             ContinuousClock.now - last < settings.checkpointMaxDelay
         {
             return
@@ -247,35 +263,47 @@ extension ShardActor {
 
     private func streamSnapshot(to peer: NodeID, term: RaftTerm, over transport: any RaftOutbound) async {
         defer { sendingSnapshotTo.remove(peer) }
-        let chunks: [Infranaut_V1_RaftSnapshotChunk]
+        var stream: CheckpointStream
         do throws(StorageError) {
-            chunks = try checkpointChunks(term: term)
+            stream = try CheckpointStream(self, term: term)
         } catch {
             logger.error("cannot read the checkpoint to send", metadata: ["to": "\(peer)", "error": "\(error)"])
             return
         }
+        defer { stream.view.release() }
         var next = 0
-        while next < chunks.count {
+        while true {
             guard state == .serving, raft?.role == .leader, raft?.term == term else { return }
-            guard let answer = await transport.sendSnapshotChunk(chunks[next], to: peer) else { return }
-            if answer.term > term || chunks[next].last { return }
+            let chunk: Infranaut_V1_RaftSnapshotChunk
+            do throws(StorageError) {
+                chunk = try stream.chunk(next)
+            } catch {
+                logger.error("cannot read the checkpoint to send", metadata: ["to": "\(peer)", "error": "\(error)"])
+                return
+            }
+            guard let answer = await transport.sendSnapshotChunk(chunk, to: peer) else { return }
+            if answer.term > term || chunk.last { return }
             next = Int(answer.nextChunk)
         }
     }
 
     /// The durable checkpoint, read through one RocksDB snapshot, in chunks of at most
-    /// `snapshotChunkBytes` (and 64 KiB) of stored bytes.
+    /// `snapshotChunkBytes` (and 64 KiB) of stored bytes (tests, and small shards: every chunk at
+    /// once).
     func checkpointChunks(term: RaftTerm) throws(StorageError) -> [Infranaut_V1_RaftSnapshotChunk] {
+        var stream = try CheckpointStream(self, term: term)
+        defer { stream.view.release() }
+        var chunks: [Infranaut_V1_RaftSnapshotChunk] = []
+        while chunks.last?.last != true { chunks.append(try stream.chunk(chunks.count)) }
+        return chunks
+    }
+
+    /// The models, idempotency keys and window results of the durable checkpoint, in chunks, all
+    /// read at once (they are bounded by what the shard holds in memory anyway).
+    fileprivate func baseChunks(view: Snapshot, meta: Infranaut_V1_RaftSnapshotMeta, limit: Int, term: RaftTerm)
+        throws(StorageError) -> [Infranaut_V1_RaftSnapshotChunk]
+    {
         let db = store.database
-        let view = try db.makeSnapshot()
-        defer { view.release() }
-        guard let metaBytes = try db.get(StorageKeys.RaftSnapshot.key(shard: shard), in: store.meta, snapshot: view)
-        else {
-            throw StorageError(
-                .corruption, operation: "send a snapshot of shard \(shard)", message: "it has no checkpoint")
-        }
-        let meta = try decode(Infranaut_V1_RaftSnapshotMeta.self, metaBytes, "raft snapshot metadata of shard \(shard)")
-        let limit = max(settings.snapshotChunkBytes, 64 << 10)
         var chunks: [Infranaut_V1_RaftSnapshotChunk] = []
         var current = Infranaut_V1_RaftSnapshotChunk()
         var bytes = 0
@@ -338,11 +366,107 @@ extension ShardActor {
             bytes += entry.value.count + entry.key.count
             return true
         }
-        current.last = true
         close()
         return chunks
     }
+}
 
+/// A checkpoint on its way to a follower: the base chunks (``ShardActor/baseChunks``), then the
+/// kept predictions, read chunk by chunk through the same RocksDB snapshot as the follower asks
+/// for them, so a shard's predictions (days of them) are never all in memory. Chunk `k` is the
+/// same whenever it is asked for: a request for an earlier chunk than the cursor's re-reads from
+/// the first prediction.
+struct CheckpointStream {
+    let view: Snapshot
+    private let base: [Infranaut_V1_RaftSnapshotChunk]
+    private let template: Infranaut_V1_RaftSnapshotChunk
+    private let database: Database
+    private let family: ColumnFamily
+    private let prefix: [UInt8]
+    private let limit: Int
+    /// The chunk the cursor reads next, and its first key (nil: past the last prediction).
+    private var cursorChunk: Int
+    private var cursorKey: [UInt8]?
+
+    init(_ shard: isolated ShardActor, term: RaftTerm) throws(StorageError) {
+        let db = shard.store.database
+        let view = try db.makeSnapshot()
+        guard
+            let metaBytes = try db.get(
+                StorageKeys.RaftSnapshot.key(shard: shard.shard), in: shard.store.meta, snapshot: view)
+        else {
+            view.release()
+            throw StorageError(
+                .corruption, operation: "send a snapshot of shard \(shard.shard)", message: "it has no checkpoint")
+        }
+        let meta = try decode(
+            Infranaut_V1_RaftSnapshotMeta.self, metaBytes, "raft snapshot metadata of shard \(shard.shard)")
+        let generation =
+            try db.get(
+                StorageKeys.Predictions.Generation.key(shard: shard.shard), in: shard.store.meta, snapshot: view)?
+            .first ?? 0
+        limit = max(shard.settings.snapshotChunkBytes, 64 << 10)
+        base = try shard.baseChunks(view: view, meta: meta, limit: limit, term: term)
+        template = .with {
+            $0.shard = UInt32(shard.shard)
+            $0.from = shard.nodeID.rawValue
+            $0.term = term
+            $0.meta = meta
+        }
+        self.view = view
+        database = db
+        family = shard.store.predictions
+        prefix = StorageKeys.Predictions.generationRange(shard: shard.shard, generation: generation).start
+        cursorChunk = base.count
+        cursorKey = prefix
+    }
+
+    /// Chunk `index`; the last one is marked.
+    mutating func chunk(_ index: Int) throws(StorageError) -> Infranaut_V1_RaftSnapshotChunk {
+        if index < base.count { return base[index] }
+        if index < cursorChunk {
+            cursorChunk = base.count
+            cursorKey = prefix
+        }
+        while true {
+            var chunk = try predictionChunk()
+            if cursorChunk - 1 == index || chunk.last {
+                chunk.chunk = UInt32(cursorChunk - 1)
+                return chunk
+            }
+        }
+    }
+
+    /// The chunk at the cursor, moving the cursor past it.
+    private mutating func predictionChunk() throws(StorageError) -> Infranaut_V1_RaftSnapshotChunk {
+        var chunk = template
+        var bytes = 0
+        var stoppedAt: [UInt8]?
+        if let start = cursorKey {
+            let limit = self.limit
+            try database.scan(prefix: prefix, from: start, in: family, snapshot: view) {
+                (entry) throws(StorageError) -> Bool in
+                if bytes > 0 && bytes + entry.value.count + entry.key.count > limit {
+                    stoppedAt = entry.key
+                    return false
+                }
+                chunk.predictions.append(
+                    .with {
+                        $0.key = Data(entry.key)
+                        $0.result = Data(entry.value)
+                    })
+                bytes += entry.value.count + entry.key.count
+                return true
+            }
+        }
+        cursorKey = stoppedAt
+        chunk.last = stoppedAt == nil
+        cursorChunk += 1
+        return chunk
+    }
+}
+
+extension ShardActor {
     // MARK: Receiving
 
     /// One chunk of a leader's snapshot, from `sender` (the node that sealed the frame). The last
@@ -364,9 +488,22 @@ extension ShardActor {
             }
         }
         guard let meta = try? RaftSnapshotMeta(wire: chunk.meta) else { return .init() }
+        // The staged predictions of a received snapshot wait in the other generation until its
+        // install is durable: no new stream may start over them before.
+        guard pendingInstall == nil else { return .init() }
+        let staging = models.predictionGeneration ^ 1
         if incoming?.meta != meta || incoming?.from != sender || incoming?.term != chunk.term {
             guard chunk.chunk == 0 else { return .init() }  // start over from the first chunk
             incoming = IncomingSnapshot(from: sender, term: chunk.term, meta: meta)
+            // What an interrupted stream left there goes first.
+            let range = StorageKeys.Predictions.generationRange(shard: shard, generation: staging)
+            do throws(StorageError) {
+                try store.database.deleteRange(from: range.start, to: range.end, in: store.predictions)
+            } catch {
+                logger.error("cannot clear the staging range for a snapshot", metadata: ["error": "\(error)"])
+                incoming = nil
+                return .init()
+            }
         }
         guard chunk.chunk == incoming!.nextChunk else { return .with { $0.nextChunk = incoming!.nextChunk } }
         incoming!.models += chunk.models
@@ -376,6 +513,25 @@ extension ShardActor {
             chunk.models.reduce(0) { $0 + $1.serializedSizeEstimate } + chunk.idempotency.count * 96
             + chunk.windows.reduce(0) { $0 + $1.key.count + $1.result.count }
             + chunk.modelPieces.reduce(0) { $0 + $1.data.count }
+        if !chunk.predictions.isEmpty {
+            // Unsynced: the install's synced write makes them durable with it (one WAL, in order).
+            var batch = WriteBatch()
+            for record in chunk.predictions {
+                // Only this shard's keys, moved to the staging generation.
+                guard let key = StorageKeys.Predictions.rekey([UInt8](record.key), shard: shard, to: staging) else {
+                    continue
+                }
+                batch.put(key, [UInt8](record.result), in: store.predictions)
+            }
+            do throws(StorageError) {
+                try store.database.write(batch, sync: false)
+            } catch {
+                logger.error("cannot stage a snapshot's predictions", metadata: ["error": "\(error)"])
+                incoming = nil
+                return .init()
+            }
+            incoming!.predictions += chunk.predictions.count
+        }
         guard incoming!.bytes <= settings.maxIncomingSnapshotBytes else {
             logger.error(
                 "a snapshot exceeds the size a replica receives; refused",
@@ -411,7 +567,12 @@ extension ShardActor {
         let (accepted, out) = raft!.installSnapshot(meta, leader: sender, term: chunk.term, now: RaftClock.now)
         if accepted {
             pendingInstall = PendingInstall(
-                meta: meta, models: received.models, idempotency: received.idempotency, windows: received.windows)
+                meta: meta, models: received.models, idempotency: received.idempotency, windows: received.windows,
+                predictionGeneration: staging)
+        } else {
+            // Refused (stale): what it staged is garbage; the next stream would clear it anyway.
+            let range = StorageKeys.Predictions.generationRange(shard: shard, generation: staging)
+            try? store.database.deleteRange(from: range.start, to: range.end, in: store.predictions)
         }
         execute(out)
         return .with {
@@ -438,6 +599,11 @@ extension ShardActor {
             guard key.starts(with: range.start) else { continue }
             batch.put(key, [UInt8](record.result), in: store.windows)
         }
+        // The staged predictions become the shard's; the ones it had go.
+        let active = StorageKeys.Predictions.generationRange(shard: shard, generation: install.predictionGeneration ^ 1)
+        batch.deleteRange(from: active.start, to: active.end, in: store.predictions)
+        batch.put(
+            StorageKeys.Predictions.Generation.key(shard: shard), [install.predictionGeneration], in: store.meta)
         for model in install.models {
             batch.put(StorageKeys.Models.key(shard: shard, model: model.modelID), try encode(model), in: store.models)
         }
@@ -463,6 +629,7 @@ extension ShardActor {
             }
         }
         store.modelCount.add(models.replace(with: loaded))
+        models.predictionGeneration = install.predictionGeneration
         remembered = IdempotencyTable(
             install.idempotency.map { (model: $0.modelID, key: $0.key, record: $0.record) })
         _ = remembered.takeChanges()
@@ -480,26 +647,59 @@ extension ShardActor {
         throws(StorageError)
     {
         for (model, part) in taken {
-            for (key, closed) in part.results {
+            // One read and one write per window: a key can have a new result and late rows or labels
+            // for the one stored before it (a second close), and a batch's later put would hide an
+            // earlier one's changes.
+            for key in Set(part.results.keys).union(part.late.keys).union(part.labels.keys) {
                 let stored = Self.windowKey(shard: shard, model: model, key)
-                // A window closes once: a result already stored keeps its figures, and the rows of a
-                // second close (new window settings restart the watermark) count as late on it.
-                if let bytes = try store.database.get(stored, in: store.windows),
-                    var first = try? WindowResult(serialized: bytes)
-                {
-                    first.lateRows &+= closed.rowsAsLate
-                    batch.put(stored, first.serialized(), in: store.windows)
-                    continue
+                var result: WindowResult?
+                if let bytes = try store.database.get(stored, in: store.windows) {
+                    result = try? WindowResult(serialized: bytes)
                 }
-                batch.put(stored, closed.stored, in: store.windows)
+                if result != nil {
+                    result!.lateRows &+= part.late[key] ?? 0
+                    if let labels = part.labels[key] { result!.addLabels(labels) }
+                    // A window closes once: a result already stored keeps its figures, and the rows
+                    // of a second close (new window settings restart the watermark) count as late
+                    // on it, its labels in it.
+                    if let closed = part.results[key] {
+                        result!.lateRows &+= closed.rowsAsLate
+                        if let labels = closed.labelsSince { result!.addLabels(labels) }
+                    }
+                    batch.put(stored, result!.serialized(), in: store.windows)
+                } else if let closed = part.results[key] {
+                    batch.put(stored, closed.stored, in: store.windows)
+                }  // else: gone by retention
             }
-            for (key, rows) in part.late {
-                let stored = Self.windowKey(shard: shard, model: model, key)
-                guard let bytes = try store.database.get(stored, in: store.windows),
-                    var result = try? WindowResult(serialized: bytes)
-                else { continue }  // gone by retention
-                result.lateRows &+= rows
-                batch.put(stored, result.serialized(), in: store.windows)
+        }
+    }
+
+    /// Puts the predictions kept or labelled since the last checkpoint (in live epochs), after
+    /// deleting all records of models whose records were voided and, for every changed model, the
+    /// epochs that are no longer live (docs/performance.md).
+    func addPredictions(_ taken: PredictionBuffer, expiring changed: Set<String>, to batch: inout WriteBatch)
+        throws(StorageError)
+    {
+        let generation = models.predictionGeneration
+        for model in taken.cleared.sorted() {
+            let range = StorageKeys.Predictions.modelRange(shard: shard, generation: generation, model: model)
+            batch.deleteRange(from: range.start, to: range.end, in: store.predictions)
+        }
+        for model in changed.sorted() {
+            guard let liveFrom = models.predictionsLiveFrom(model), liveFrom > 0 else { continue }
+            batch.deleteRange(
+                from: StorageKeys.Predictions.epochStart(shard: shard, generation: generation, model: model, epoch: 0),
+                to: StorageKeys.Predictions.epochStart(
+                    shard: shard, generation: generation, model: model, epoch: liveFrom),
+                in: store.predictions)
+        }
+        for (model, records) in taken.staged {
+            let liveFrom = models.predictionsLiveFrom(model) ?? 0
+            for (id, staged) in records where staged.epoch >= liveFrom {
+                batch.put(
+                    StorageKeys.Predictions.key(
+                        shard: shard, generation: generation, model: model, epoch: staged.epoch, id: id),
+                    try encode(staged.record), in: store.predictions)
             }
         }
     }

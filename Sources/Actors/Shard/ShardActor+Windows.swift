@@ -116,12 +116,14 @@ extension ShardActor {
             }
         }
         // What a checkpoint is writing right now, then what closed since: newest last.
-        for part in [windowResultsInFlight[request.modelID], (monitor.pending, monitor.lateStored)] {
+        for part in [windowResultsInFlight[request.modelID], monitor.changes] {
             guard let part else { continue }
             for (key, rows) in part.late { byKey[key]?.lateRows &+= rows }
+            for (key, labels) in part.labels { byKey[key]?.addLabels(labels) }
             for (key, closed) in part.results where Self.matches(key, request) {
                 if byKey[key] != nil {
                     byKey[key]!.lateRows &+= closed.rowsAsLate
+                    if let labels = closed.labelsSince { byKey[key]!.addLabels(labels) }
                 } else if let result = closed.result {
                     byKey[key] = result
                 }
@@ -261,6 +263,138 @@ extension FeatureResult {
                 info.newCategories = newCategories
                 info.newCategoryValues = newCategoryValues ?? 0
             }
+        }
+    }
+}
+
+extension Infranaut_V1_CompareRequest {
+    /// What is wrong with the request, naming the field; nil when it can be served.
+    var problem: String? {
+        if modelID.isEmpty { return "compare.model_id is empty" }
+        for (field, version) in [("version_a", versionA), ("version_b", versionB)] where version.utf8.count > 128 {
+            return "compare.\(field) is \(version.utf8.count) bytes; the limit is 128"
+        }
+        if versionA == versionB {
+            return "compare.version_a and compare.version_b are both \"\(versionA)\"; name two versions"
+        }
+        if ComparedMetric(rawValue: metric) == nil {
+            return
+                "compare.metric \"\(metric)\" is not one of \(ComparedMetric.allCases.map(\.rawValue).joined(separator: ", "))"
+        }
+        if fromUnixMs < 0 || toUnixMs < 0 {
+            return "compare.from_unix_ms and to_unix_ms are ms since 1970 (0: unbounded)"
+        }
+        if toUnixMs != 0 && fromUnixMs >= toUnixMs { return "compare.from_unix_ms must be before to_unix_ms" }
+        return nil
+    }
+}
+
+extension ShardActor {
+    /// Compares two versions of `request.modelID` on a metric over their whole-model windows in
+    /// the range: stored results, those a checkpoint is writing or that closed since, and the open
+    /// windows, each window counted once with the labels joined to it so far. Call after
+    /// ``readIndex()`` confirmed leadership.
+    public func compare(_ request: Infranaut_V1_CompareRequest, deadline: ContinuousClock.Instant = .now + .seconds(30))
+        -> Infranaut_V1_CompareResponse
+    {
+        func refused(_ code: Infranaut_V1_StatusCode, _ message: String) -> Infranaut_V1_CompareResponse {
+            .with { $0.status = Infranaut_V1_Status(code: code, message: message) }
+        }
+        if let problem = request.problem { return refused(.invalidArgument, problem) }
+        let metric = ComparedMetric(rawValue: request.metric)!
+        let found: ModelState?
+        do throws(ModelUnavailable) {
+            found = try held(request.modelID)
+        } catch {
+            return .with { $0.status = error.status }
+        }
+        guard let monitor = found?.monitor else {
+            return refused(
+                .notFound, "model \"\(request.modelID)\" has no windows: apply a spec for it (infranaut apply)")
+        }
+        let versions = [request.versionA, request.versionB]
+        func wanted(_ key: WindowKey) -> Bool {
+            key.segment == nil && versions.contains(key.version) && key.startMs >= request.fromUnixMs
+                && (request.toUnixMs == 0 || key.startMs < request.toUnixMs)
+        }
+        // Every window once, merged as it is read (a state can be 16 KiB; months of windows are not
+        // held at once): stored results with what reached them since the checkpoint, then results
+        // closed since and not stored yet, then the open windows.
+        var closedSince: [WindowKey: [ClosedResult]] = [:]
+        var labelsSince: [WindowKey: [PerformanceState]] = [:]
+        for part in [windowResultsInFlight[request.modelID], monitor.changes] {
+            guard let part else { continue }
+            for (key, labels) in part.labels where wanted(key) { labelsSince[key, default: []].append(labels) }
+            for (key, closed) in part.results where wanted(key) { closedSince[key, default: []].append(closed) }
+        }
+        var merged: [String: (state: PerformanceState?, windows: UInt32)] = [:]
+        for version in versions { merged[version] = (nil, 0) }
+        func merge(_ result: WindowResult) {
+            guard let state = result.performanceState, state.labelledRows > 0 else { return }
+            var side = merged[result.key.version]!
+            if side.state == nil { side.state = PerformanceState(task: state.task) }
+            side.state!.absorb(state)
+            side.windows += 1
+            merged[result.key.version] = side
+        }
+        do throws(StorageError) {
+            let prefix = StorageKeys.Windows.modelPrefix(shard: shard, model: request.modelID)
+            try store.database.scan(prefix: prefix, in: store.windows) { (entry) throws(StorageError) -> Bool in
+                guard let parsed = try? StorageKeys.Windows.parse(entry.key) else { return true }
+                if request.toUnixMs != 0 && parsed.startMs >= request.toUnixMs { return false }
+                guard parsed.series.segmentKind == 0, versions.contains(parsed.series.version),
+                    parsed.startMs >= request.fromUnixMs, var result = try? WindowResult(serialized: entry.value)
+                else { return true }
+                for labels in labelsSince[result.key] ?? [] { result.addLabels(labels) }
+                for closed in closedSince.removeValue(forKey: result.key) ?? [] {
+                    if let labels = closed.labelsSince { result.addLabels(labels) }
+                }
+                merge(result)
+                return true
+            }
+        } catch {
+            return refused(.unavailable, "the window results could not be read: \(error)")
+        }
+        guard ContinuousClock.now < deadline else {
+            return refused(.deadlineExceeded, "the comparison ran past its deadline; narrow --from/--to and retry")
+        }
+        for key in closedSince.keys.sorted() {
+            let list = closedSince[key]!
+            guard var first = list[0].result else { continue }
+            for closed in list.dropFirst() { if let labels = closed.labelsSince { first.addLabels(labels) } }
+            merge(first)
+        }
+        for result in monitor.openResults() where wanted(result.key) { merge(result) }
+        let task = monitor.windows.performanceTask ?? .binary(threshold: 0.5)
+        let a = merged[request.versionA]!, b = merged[request.versionB]!
+        let comparison: VersionComparison
+        do throws(ComparisonError) {
+            comparison = try VersionComparison.compare(
+                a.state ?? PerformanceState(task: task), b.state ?? PerformanceState(task: task), on: metric)
+        } catch {
+            return refused(.invalidArgument, "\(error)")
+        }
+        return .with {
+            $0.status = .ok
+            $0.metric = metric.rawValue
+            $0.a = .with {
+                $0.version = request.versionA
+                $0.value = comparison.a.value
+                $0.labelledRows = comparison.a.n
+                $0.windows = a.windows
+            }
+            $0.b = .with {
+                $0.version = request.versionB
+                $0.value = comparison.b.value
+                $0.labelledRows = comparison.b.n
+                $0.windows = b.windows
+            }
+            $0.difference = comparison.difference
+            $0.lower = comparison.lower
+            $0.upper = comparison.upper
+            $0.pValue = comparison.pValue
+            $0.test = comparison.test
+            $0.better = comparison.better ?? ""
         }
     }
 }

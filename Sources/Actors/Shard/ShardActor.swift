@@ -198,10 +198,14 @@ public actor ShardActor {
         self.logger = logger
         let loader = ModelLoader(store: store, shard: shard)
         models = ShardModels([:], dirty: false, loader: loader)
+        let generation =
+            try store.database.get(StorageKeys.Predictions.Generation.key(shard: shard), in: store.meta)?.first ?? 0
+        models.predictionGeneration = generation
         raftLog = RaftLogStore(store: store, shard: shard)
         if let durable = try raftLog.load() {
             if let checkpoint = durable.snapshot {
                 var loaded = ShardModels([:], dirty: false, loader: loader)
+                loaded.predictionGeneration = generation
                 let parking = settings.parkIdleModelsAfter != nil
                 let idempotency = try Self.loadCheckpoint(shard: shard, store: store) { state in
                     loaded.adopt(state, parked: parking)
@@ -281,18 +285,23 @@ public actor ShardActor {
         // The limits are checked against the projection, in the same actor turn that extends it and
         // proposes the op, so concurrent batches are counted in order and cannot pass a limit
         // together. Only the leader checks: a replica applies what the group committed.
-        var projection: ProjectedSchema
-        do throws(WireError) {
-            projection = try admit(request.batch)
-        } catch {
-            return .done(
-                .with {
-                    $0.status = Infranaut_V1_Status(code: error.code, message: error.message)
-                    $0.shard = UInt32(shard)
-                })
+        // A batch of labels adds no feature and no model: nothing to admit or normalize.
+        var normalized = BatchNormalizer.Result(
+            batch: request.batch, mismatchCounts: [], firstMismatches: [], mismatchRows: [])
+        if !request.batch.labels {
+            var projection: ProjectedSchema
+            do throws(WireError) {
+                projection = try admit(request.batch)
+            } catch {
+                return .done(
+                    .with {
+                        $0.status = Infranaut_V1_Status(code: error.code, message: error.message)
+                        $0.shard = UInt32(shard)
+                    })
+            }
+            normalized = projection.normalize(request.batch)
+            models.project(model, projection)
         }
-        let normalized = projection.normalize(request.batch)
-        models.project(model, projection)
         let op = Infranaut_V1_StoredOp.with {
             $0.idempotencyKey = request.idempotencyKey
             $0.batch = normalized.batch
@@ -318,6 +327,7 @@ public actor ShardActor {
                 $0.typeMismatchCount = record.typeMismatchCount
                 $0.replayed = replayed
                 if !replayed { $0.typeMismatches = normalized.firstMismatches }
+                if record.hasLabels { $0.labels = record.labels }
             }
         case .marker?, .spec?, nil:
             response = failure(
@@ -387,6 +397,7 @@ public actor ShardActor {
             $0.shard = UInt32(shard)
             $0.typeMismatchCount = record.typeMismatchCount
             $0.replayed = true
+            if record.hasLabels { $0.labels = record.labels }
         }
     }
 

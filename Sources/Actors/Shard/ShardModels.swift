@@ -30,6 +30,12 @@ struct ShardModels {
     private var dirty: Set<String> = []
     /// Reads a parked model's state back from the durable checkpoint.
     private let loader: ModelLoader
+    /// Predictions kept or labelled since the last checkpoint was taken, and those of a checkpoint
+    /// being written (readable until its write is durable).
+    private var predictions = PredictionBuffer()
+    private var predictionsInFlight = PredictionBuffer()
+    /// The generation the shard's kept predictions are stored under (`StorageKeys.Predictions`).
+    var predictionGeneration: UInt8 = 0
 
     init(_ states: [String: ModelState], dirty: Bool, loader: ModelLoader) {
         resident = states
@@ -87,9 +93,100 @@ struct ShardModels {
         } else if resident[model] == nil {
             isNew = true
         }
-        resident[model, default: ModelState(modelID: model)].apply(op)
+        let kept = resident[model, default: ModelState(modelID: model)].apply(op)
+        if !kept.isEmpty, let epochs = resident[model]!.monitor?.epochs {
+            let epoch = epochs.epoch(ms: resident[model]!.newestOpUnixMs)
+            // An id sent again replaces the prediction kept under it.
+            for (id, record) in kept { predictions.put(model, id, .init(epoch: epoch, record: record)) }
+        }
         touch(model)
         return isNew
+    }
+
+    /// Applies a batch of labels (`op.batch.labels`): each joins the prediction kept under its id
+    /// in a live epoch, once. A model the shard does not hold, or one without a task, has no kept
+    /// predictions: every label is unknown, and nothing is created.
+    mutating func applyLabels(_ op: Infranaut_V1_StoredOp) throws(StorageError) -> Infranaut_V1_LabelOutcome {
+        let batch = op.batch
+        let model = batch.modelID
+        try unpark(model)
+        var outcome = Infranaut_V1_LabelOutcome()
+        let rows = Int(batch.rowCount)
+        let cells =
+            batch.columns.first { $0.name == batch.labelColumn }.flatMap(ModelMonitor.windowColumn)?
+            .performanceCells(rowCount: rows) ?? []
+        guard resident[model] != nil, let epochs = resident[model]!.monitor?.epochs,
+            cells.count == rows, batch.predictionIds.count == rows
+        else {
+            for cell in cells { if cell == nil { outcome.missing += 1 } else { outcome.unknownIds += 1 } }
+            return outcome
+        }
+        resident[model]!.noteOp(acceptedUnixMs: op.acceptedUnixMs)
+        touch(model)
+        let newest = resident[model]!.newestOpUnixMs
+        let (current, liveFrom) = (epochs.epoch(ms: newest), epochs.liveFrom(newestOpMs: newest))
+        for row in 0..<rows {
+            guard let actual = cells[row] else {
+                outcome.missing += 1
+                continue
+            }
+            let id = batch.predictionIds[row]
+            guard var found = try keptPrediction(model, id, current: current, liveFrom: liveFrom) else {
+                outcome.unknownIds += 1
+                continue
+            }
+            if found.record.labelled {
+                outcome.alreadyLabelled += 1
+                continue
+            }
+            found.record.labelled = true
+            predictions.put(model, id, found)
+            outcome.joined += 1
+            if !resident[model]!.joinLabel(found.record, actual: actual) { outcome.unusable += 1 }
+        }
+        return outcome
+    }
+
+    /// The prediction kept for `id` as of the last applied op: changes since the last checkpoint,
+    /// then those of a checkpoint being written, then the durable checkpoint's, newest epoch first.
+    private func keptPrediction(_ model: String, _ id: String, current: UInt32, liveFrom: UInt32)
+        throws(StorageError) -> PredictionBuffer.Staged?
+    {
+        for buffer in [predictions, predictionsInFlight] {
+            if let staged = buffer.record(model, id) { return staged.epoch >= liveFrom ? staged : nil }
+            if buffer.isCleared(model) { return nil }
+        }
+        guard current >= liveFrom else { return nil }
+        for epoch in stride(from: current, through: liveFrom, by: -1) {
+            if let record = try loader.prediction(model, generation: predictionGeneration, epoch: epoch, id: id) {
+                return .init(epoch: epoch, record: record)
+            }
+        }
+        return nil
+    }
+
+    /// The oldest live prediction epoch of a resident model with a spec (nil otherwise).
+    func predictionsLiveFrom(_ model: String) -> UInt32? {
+        guard let held = resident[model], let epochs = held.monitor?.epochs else { return nil }
+        return epochs.liveFrom(newestOpMs: held.newestOpUnixMs)
+    }
+
+    /// The prediction changes since the last call, for a checkpoint: readable until
+    /// ``predictionsWritten()``, or put back by ``restorePredictions(_:)`` when its write failed.
+    mutating func takePredictions() -> PredictionBuffer {
+        predictionsInFlight = predictions
+        predictions = PredictionBuffer()
+        return predictionsInFlight
+    }
+
+    mutating func predictionsWritten() { predictionsInFlight = PredictionBuffer() }
+
+    /// Predictions kept or labelled since the last checkpoint was taken.
+    var stagedPredictions: Int { predictions.count }
+
+    mutating func restorePredictions(_ taken: PredictionBuffer) {
+        predictions.restore(taken)
+        predictionsInFlight = PredictionBuffer()
     }
 
     /// Applies a spec change; true when it is the first the shard holds of its model.
@@ -97,7 +194,10 @@ struct ShardModels {
         let model = change.modelID
         try unpark(model)
         let isNew = projections[model] == nil && resident[model] == nil
+        let epochs = resident[model]?.monitor?.epochs
         resident[model, default: ModelState(modelID: model)].apply(spec: change, acceptedUnixMs: acceptedUnixMs)
+        // A new epoch length makes the kept epochs unreadable: the predictions kept so far go.
+        if let epochs, epochs != resident[model]!.monitor?.epochs { predictions.clear(model) }
         touch(model)
         return isNew
     }
@@ -115,6 +215,7 @@ struct ShardModels {
             lastUsed[model] = nil
             parked[model] = nil
             projections[model] = nil
+            predictions.clear(model)
             dirty.insert(model)
         }
         return gone.count
@@ -139,13 +240,13 @@ struct ShardModels {
     /// The window results closed (and late rows counted) since the last call, per model, for a
     /// checkpoint; ``restoreWindowResults(_:)`` when its write failed. Only resident models have
     /// any: results come from changes, and a changed model is resident until its checkpoint.
-    typealias TakenResults = (results: [WindowKey: ClosedResult], late: [WindowKey: UInt64])
+    typealias TakenResults = MonitorChanges
 
     mutating func takeWindowResults() -> [String: TakenResults] {
         var taken: [String: TakenResults] = [:]
         for model in resident.keys where resident[model]?.monitor != nil {
             let part = resident[model]!.monitor!.takeForCheckpoint()
-            if !part.results.isEmpty || !part.late.isEmpty { taken[model] = part }
+            if !part.isEmpty { taken[model] = part }
         }
         return taken
     }
@@ -168,7 +269,9 @@ struct ShardModels {
     /// returns the change in the number of models the shard counts (held or accepted).
     mutating func replace(with loaded: [String: ModelState]) -> Int {
         let before = Set(resident.keys).union(parked.keys).union(projections.keys).count
+        let generation = predictionGeneration
         self = ShardModels(loaded, dirty: false, loader: loader)
+        predictionGeneration = generation
         return loaded.count - before
     }
 
@@ -272,6 +375,15 @@ struct ParkedModel {
 struct ModelLoader: Sendable {
     let store: ShardStore
     let shard: Int
+
+    /// The prediction kept for `id` in `epoch` as of the durable checkpoint.
+    func prediction(_ model: String, generation: UInt8, epoch: UInt32, id: String) throws(StorageError)
+        -> Infranaut_V1_PredictionRecord?
+    {
+        let key = StorageKeys.Predictions.key(shard: shard, generation: generation, model: model, epoch: epoch, id: id)
+        guard let bytes = try store.database.get(key, in: store.predictions) else { return nil }
+        return try decode(Infranaut_V1_PredictionRecord.self, bytes, "prediction record of shard \(shard)")
+    }
 
     func load(_ model: String) throws(StorageError) -> ModelState? {
         guard let bytes = try store.database.get(StorageKeys.Models.key(shard: shard, model: model), in: store.models)

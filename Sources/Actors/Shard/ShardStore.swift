@@ -25,6 +25,8 @@ public struct ShardStore: Sendable {
     public let raftLog: ColumnFamily
     /// Closed windows' results, per model in time order.
     public let windows: ColumnFamily
+    /// Predictions kept for their labels (docs/performance.md).
+    public let predictions: ColumnFamily
     /// Models held by the node's shards (every shard gets a copy of this store, so they share it).
     public let modelCount = ModelCount()
 
@@ -42,6 +44,7 @@ public struct ShardStore: Sendable {
         meta = try database.columnFamily(StorageKeys.meta)
         raftLog = try database.columnFamily(StorageKeys.RaftLog.family)
         windows = try database.columnFamily(StorageKeys.Windows.family)
+        predictions = try database.columnFamily(StorageKeys.Predictions.family)
     }
 
     /// The placement shape stored in the data dir (shard count and replica bound), storing

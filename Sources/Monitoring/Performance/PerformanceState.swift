@@ -58,15 +58,29 @@ public struct PerformanceState: Sendable, Hashable {
         }
     }
 
+    /// Counts `rows` labelled rows as unusable.
+    public mutating func addUnusable(_ rows: UInt64) { unusableRows &+= rows }
+
+    /// Adds another window's state when it is for the same task; otherwise counts its rows as
+    /// unusable here (a late label whose window was opened for another task).
+    public mutating func absorb(_ other: PerformanceState) {
+        if other.task == task {
+            merge(other)
+        } else {
+            unusableRows &+= other.labelledRows &+ other.unusableRows
+        }
+    }
+
     /// Counts the labelled rows of `rows` as unusable: their window counts for another task (the
     /// spec's task, threshold or classes changed while it was open).
     mutating func addUnusable(label: PreparedColumn, rows: [Int]) {
         for r in rows where label.isMismatch(r) || Self.cell(label, r) != nil { unusableRows &+= 1 }
     }
 
-    /// Adds one labelled pair; false when the task cannot read it.
+    /// Adds one labelled pair; false when the task cannot read it (nothing is added then: the
+    /// caller counts it with ``addUnusable(_:)``).
     @discardableResult
-    mutating func add(actual: Cell, predicted: Cell) -> Bool {
+    public mutating func add(actual: Cell, predicted: Cell) -> Bool {
         switch task {
         case .binary(let threshold):
             guard let y = actual.binaryLabel, let score = predicted.number else { return false }
@@ -134,7 +148,7 @@ public struct PerformanceState: Sendable, Hashable {
     // MARK: Reading cells
 
     /// One cell of a column as the task reads it.
-    enum Cell {
+    public enum Cell: Sendable, Hashable {
         case number(Double)
         case text(String)
         case bool(Bool)
@@ -177,5 +191,14 @@ public struct PerformanceState: Sendable, Hashable {
         case .strings(let v): return .text(v[r])
         case .bools(let v): return .bool(v[r])
         }
+    }
+}
+
+extension WindowColumn {
+    /// Each row as a performance pair reads it: nil where it is missing or did not fit the
+    /// column's type.
+    public func performanceCells(rowCount: Int) -> [PerformanceState.Cell?] {
+        let prepared = PreparedColumn(self, rowCount: rowCount)
+        return (0..<rowCount).map { PerformanceState.cell(prepared, $0) }
     }
 }

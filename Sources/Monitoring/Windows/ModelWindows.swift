@@ -50,8 +50,9 @@ public struct ModelWindows: Sendable, Hashable {
     ///   - batch: the rows; validated here.
     ///   - processingTimeMs: the op's time from the op log (event time of rows without one).
     /// - Returns: the windows this batch closed, late rows and rejected rows.
-    public mutating func add(_ batch: WindowBatch, processingTimeMs: Int64) throws(WindowBatch.ShapeError)
-        -> WindowUpdate
+    ///   - placing: fill ``WindowUpdate/placements`` (the windows each row counted in).
+    public mutating func add(_ batch: WindowBatch, processingTimeMs: Int64, placing: Bool = false)
+        throws(WindowBatch.ShapeError) -> WindowUpdate
     {
         try batch.validate()
         var update = WindowUpdate()
@@ -87,6 +88,7 @@ public struct ModelWindows: Sendable, Hashable {
                 update.lateRows[part.key, default: 0] &+= UInt64(part.rows.count)
             }
         }
+        if placing { update.placements = [[WindowKey]](repeating: [], count: batch.rowCount) }
         var accepted = false
         let openSlots = Set(
             open.keys.filter { $0.segment == nil }.map { Slot(startMs: $0.startMs, version: $0.version) })
@@ -108,6 +110,7 @@ public struct ModelWindows: Sendable, Hashable {
                 references.accumulate(
                     part.key.series, prepared, rows: part.rows, eventTimes: batch.eventTimesMs,
                     processingTimeMs: processingTimeMs, settings: settings)
+                if placing { for r in part.rows { update.placements[r].append(part.key) } }
             }
         }
         if accepted || !late.isEmpty {
@@ -118,6 +121,25 @@ public struct ModelWindows: Sendable, Hashable {
         let closedBefore = closedBeforeMs
         update.closed = close { $0.startMs &+ size <= closedBefore }
         return update
+    }
+
+    /// Adds a label joined to a prediction that counted in the windows `keys` (the whole model's,
+    /// then its segments'): to those still open. Returns whether the task could pair it, and the
+    /// keys that are not open (closed since: the caller adds the pair to their stored results).
+    public mutating func addLabelled(
+        keys: [WindowKey], actual: PerformanceState.Cell, predicted: PerformanceState.Cell
+    ) -> (usable: Bool, closed: [WindowKey]) {
+        guard let task = performanceTask else { return (false, []) }
+        var usable = true
+        var closed: [WindowKey] = []
+        for key in keys {
+            if open[key] != nil {
+                usable = open[key]!.addLabelled(actual: actual, predicted: predicted, task: task) && usable
+            } else {
+                closed.append(key)
+            }
+        }
+        return (usable, closed)
     }
 
     /// Applies a processing-time tick: when no rows arrived for size + lateness, every open window
@@ -227,6 +249,9 @@ extension WindowBatch {
 /// What one op did to a model's windows.
 public struct WindowUpdate: Sendable, Hashable {
     /// Windows that closed, oldest first; evaluate and store each.
+    /// With `placing`: per batch row, the windows it counted in (the whole model's first, then
+    /// one per segment column); empty for rows that were late or refused.
+    public var placements: [[WindowKey]] = []
     public var closed: [EvaluableWindow] = []
     /// Rows that arrived after their window closed, per window key; add them to the stored
     /// results (``WindowResult/lateRows``).

@@ -60,6 +60,17 @@ struct WindowAccumulator: Sendable, Hashable {
         rows &+= n
     }
 
+    /// Adds one label joined to a prediction of this window after its rows arrived; false when
+    /// the pair counts as unusable.
+    mutating func addLabelled(actual: PerformanceState.Cell, predicted: PerformanceState.Cell, task: PerformanceTask)
+        -> Bool
+    {
+        if performance == nil { performance = PerformanceState(task: task) }
+        if performance!.task == task, performance!.add(actual: actual, predicted: predicted) { return true }
+        performance!.addUnusable(1)
+        return false
+    }
+
     /// Column profiles in order of first arrival.
     var profiles: [ColumnProfile] { columns.map(\.profile) }
 }

@@ -108,6 +108,7 @@ extension WindowResult {
         // Absent until a row carried a label (a label column of missing values only adds none).
         if let performance = window.performance, performance.labelledRows + performance.unusableRows > 0 {
             result.performance = performance.result
+            result.performanceState = performance
         }
         var schema = SchemaChange()
         for spec in specs where !ignored.contains(spec.name) {

@@ -1,16 +1,18 @@
 extension WindowResult {
     static let magic: StaticString = "IQWR"
-    static let version: UInt8 = 2
+    static let version: UInt8 = 3
 
     /// Compact binary form for storage: deterministic (equal results give equal bytes; doubles
     /// are stored as their bit patterns, so nothing is rounded on the way to disk and back).
     /// ```
-    /// "IQWR", version u8 (= 2; 1 is read too: it lacks the unusable rows), key, end i64, open u8, rows varint, late rows varint,
+    /// "IQWR", version u8 (= 3; 1 and 2 are read too: 1 lacks the unusable rows, both lack the
+    /// performance state), key, end i64, open u8, rows varint, late rows varint,
     /// drifted count varint, drift share f64, dataset drift u8, expected rows (flag, f64),
     /// schema: added, missing, changed type (each count varint + strings),
     /// features (count varint, each a feature), prediction (flag, feature),
     /// performance (flag; labelled rows varint, unusable rows varint (version 2), count varint,
-    ///              each name string + value f64)
+    ///              each name string + value f64;
+    ///              then (version 3) state (flag, ``PerformanceState``))
     /// feature: name string, type u8 (0 numeric, 1 categorical), method (flag, name string),
     ///          score (flag, f64), threshold (flag, f64), drift u8, note (flag, string),
     ///          values varint, missing rate f64, missing rate change (flag, f64),
@@ -46,6 +48,8 @@ extension WindowResult {
                 w.write(string: m.name)
                 w.write(m.value)
             }
+            w.write(bool: performanceState != nil)
+            performanceState?.encode(into: &w)
         }
         return w.bytes
     }
@@ -77,6 +81,7 @@ extension WindowResult {
                 metrics.append((name: name, value: try r.readDouble()))
             }
             performance = WindowPerformance(metrics: metrics, labelledRows: labelled, unusableRows: unusable)
+            if version >= 3, try r.readFlag() { performanceState = try PerformanceState(decoding: &r) }
         }
         try r.finish()
     }

@@ -21,6 +21,9 @@ public struct WindowResult: Sendable, Hashable {
     public var expectedRows: Double?
     /// Filled by the performance evaluation once labels are known.
     public var performance: WindowPerformance?
+    /// The mergeable state ``performance`` is computed from, kept in stored results so that a
+    /// label joined after the window closed changes its figures (``addLabels(_:)``).
+    public var performanceState: PerformanceState?
 
     public init(window: WindowSnapshot) {
         key = window.key
@@ -35,6 +38,20 @@ public struct WindowResult: Sendable, Hashable {
     public var volumeRatio: Double? {
         guard let expectedRows, expectedRows > 0 else { return nil }
         return Double(rows) / expectedRows
+    }
+
+    /// Adds labels joined after the window closed (their pairs, as a state of their own), and
+    /// recomputes the performance figures.
+    public mutating func addLabels(_ joined: PerformanceState) {
+        if performanceState == nil, let earlier = performance {
+            // Stored before results kept their state (format 2): its figures cannot take more
+            // pairs, so the new labels count as unusable in it.
+            performance!.unusableRows = earlier.unusableRows &+ joined.labelledRows &+ joined.unusableRows
+            return
+        }
+        if performanceState == nil { performanceState = PerformanceState(task: joined.task) }
+        performanceState!.absorb(joined)
+        performance = performanceState!.result
     }
 
     /// Names of the drifting features, in spec order.

@@ -28,7 +28,9 @@
 /// old data unreadable; `StorageKeysTests` pins every one of them (golden bytes).
 public enum StorageKeys {
     /// The column families a node opens, in order.
-    public static let families = [Ops.family, Models.family, Idempotency.family, meta, RaftLog.family, Windows.family]
+    public static let families = [
+        Ops.family, Models.family, Idempotency.family, meta, RaftLog.family, Windows.family, Predictions.family,
+    ]
 
     /// The family holding node-wide and per-shard metadata (checkpoints, promises, events, ids).
     public static let meta = "meta"
@@ -190,6 +192,58 @@ public enum StorageKeys {
         }
 
         static func sortable(_ ms: Int64) -> UInt64 { UInt64(bitPattern: ms) ^ (1 << 63) }
+    }
+
+    /// `predictions`: shard, generation (one byte), model id (length-prefixed), epoch (big-endian
+    /// UInt32), prediction id (length-prefixed). A model's epochs are contiguous and ascending, so
+    /// expiry is one range delete below the oldest live epoch. A shard's records live under its
+    /// active generation (``Generation``); a snapshot being received is written under the other
+    /// one, and its install switches them (docs/performance.md, "Snapshots").
+    public enum Predictions {
+        public static let family = "predictions"
+
+        /// Every key of one generation (0 or 1) of `shard`.
+        public static func generationRange(shard: Int, generation: UInt8) -> (start: [UInt8], end: [UInt8]) {
+            precondition(generation < 0xFF, "generations are 0 and 1")
+            let prefix = Shard.prefix(shard)
+            return (prefix + [generation], prefix + [generation + 1])
+        }
+
+        public static func epochStart(shard: Int, generation: UInt8, model: String, epoch: UInt32) -> [UInt8] {
+            KeyBuilder().appending(bigEndian: UInt16(shard)).appending(bigEndian: generation).appending(string: model)
+                .appending(bigEndian: epoch).bytes
+        }
+
+        public static func key(shard: Int, generation: UInt8, model: String, epoch: UInt32, id: String) -> [UInt8] {
+            epochStart(shard: shard, generation: generation, model: model, epoch: epoch)
+                + KeyBuilder().appending(string: id).bytes
+        }
+
+        /// Every key of `model` (for a purge): its first epoch to past its last.
+        public static func modelRange(shard: Int, generation: UInt8, model: String) -> (start: [UInt8], end: [UInt8]) {
+            (
+                epochStart(shard: shard, generation: generation, model: model, epoch: 0),
+                epochStart(shard: shard, generation: generation, model: model, epoch: .max)
+                    + [0xFF, 0xFF, 0xFF, 0xFF, 0xFF]
+            )
+        }
+
+        /// `key` (of any generation of `shard`) moved to `generation`; nil when it is not a key of
+        /// `shard`.
+        public static func rekey(_ key: [UInt8], shard: Int, to generation: UInt8) -> [UInt8]? {
+            let prefix = Shard.prefix(shard)
+            guard key.count > prefix.count, key.starts(with: prefix) else { return nil }
+            var moved = key
+            moved[prefix.count] = generation
+            return moved
+        }
+
+        /// `meta` `"predictions-generation/"`, shard: the shard's active generation (one byte; 0
+        /// when absent).
+        public enum Generation {
+            public static let prefix = Array("predictions-generation/".utf8)
+            public static func key(shard: Int) -> [UInt8] { prefix + Shard.prefix(shard) }
+        }
     }
 
     /// `idempotency`: shard, model id, idempotency key (both length-prefixed).

@@ -365,6 +365,9 @@ public nonisolated struct Infranaut_V1_RaftSnapshotChunk: Sendable {
   /// between them. Smaller models travel whole in `models`.
   public var modelPieces: [Infranaut_V1_ModelRecordPiece] = []
 
+  /// Kept predictions (docs/performance.md): the `predictions` family's key and value, as stored.
+  public var predictions: [Infranaut_V1_WindowRecord] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1012,7 +1015,7 @@ nonisolated extension Infranaut_V1_RaftBatchResponse: SwiftProtobuf.Message, Swi
 
 nonisolated extension Infranaut_V1_RaftSnapshotChunk: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RaftSnapshotChunk"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}from\0\u{1}term\0\u{1}meta\0\u{1}chunk\0\u{1}models\0\u{1}idempotency\0\u{1}last\0\u{1}windows\0\u{3}model_pieces\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}from\0\u{1}term\0\u{1}meta\0\u{1}chunk\0\u{1}models\0\u{1}idempotency\0\u{1}last\0\u{1}windows\0\u{3}model_pieces\0\u{1}predictions\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1030,6 +1033,7 @@ nonisolated extension Infranaut_V1_RaftSnapshotChunk: SwiftProtobuf.Message, Swi
       case 8: try { try decoder.decodeSingularBoolField(value: &self.last) }()
       case 9: try { try decoder.decodeRepeatedMessageField(value: &self.windows) }()
       case 10: try { try decoder.decodeRepeatedMessageField(value: &self.modelPieces) }()
+      case 11: try { try decoder.decodeRepeatedMessageField(value: &self.predictions) }()
       default: break
       }
     }
@@ -1070,6 +1074,9 @@ nonisolated extension Infranaut_V1_RaftSnapshotChunk: SwiftProtobuf.Message, Swi
     if !self.modelPieces.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.modelPieces, fieldNumber: 10)
     }
+    if !self.predictions.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.predictions, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1084,6 +1091,7 @@ nonisolated extension Infranaut_V1_RaftSnapshotChunk: SwiftProtobuf.Message, Swi
     if lhs.last != rhs.last {return false}
     if lhs.windows != rhs.windows {return false}
     if lhs.modelPieces != rhs.modelPieces {return false}
+    if lhs.predictions != rhs.predictions {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

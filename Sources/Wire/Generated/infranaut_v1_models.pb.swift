@@ -471,6 +471,9 @@ public nonisolated struct Infranaut_V1_RetentionSpec: Sendable {
   /// How long window results are kept: 1 s to 10 years. 0 means 90 days.
   public var windowsMs: UInt64 = 0
 
+  /// How long predictions are kept for their labels: 1 h to 1 year. 0 means 7 days.
+  public var predictionsMs: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -737,6 +740,131 @@ public nonisolated struct Infranaut_V1_WindowsRequest: Sendable {
 
   /// Also the open windows, evaluated so far.
   public var includeOpen: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Two versions of one model compared on one metric over their whole-model windows whose start
+/// is in [from_unix_ms, to_unix_ms) (0: unbounded), stored, closing and open alike
+/// (docs/performance.md, "Comparing versions"). Routed to the leader of the model's shard and read
+/// through its log like `windows`.
+public nonisolated struct Infranaut_V1_CompareRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var modelID: String = String()
+
+  public var versionA: String = String()
+
+  public var versionB: String = String()
+
+  /// roc_auc, accuracy, f1 (binary classification; accuracy for multiclass too), rmse or mae
+  /// (regression).
+  public var metric: String = String()
+
+  public var fromUnixMs: Int64 = 0
+
+  public var toUnixMs: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Infranaut_V1_CompareResponse: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var status: Infranaut_V1_Status {
+    get {_storage._status ?? Infranaut_V1_Status()}
+    set {_uniqueStorage()._status = newValue}
+  }
+  /// Returns true if `status` has been explicitly set.
+  public var hasStatus: Bool {_storage._status != nil}
+  /// Clears the value of `status`. Subsequent reads from it will return its default value.
+  public mutating func clearStatus() {_uniqueStorage()._status = nil}
+
+  public var metric: String {
+    get {_storage._metric}
+    set {_uniqueStorage()._metric = newValue}
+  }
+
+  public var a: Infranaut_V1_CompareSide {
+    get {_storage._a ?? Infranaut_V1_CompareSide()}
+    set {_uniqueStorage()._a = newValue}
+  }
+  /// Returns true if `a` has been explicitly set.
+  public var hasA: Bool {_storage._a != nil}
+  /// Clears the value of `a`. Subsequent reads from it will return its default value.
+  public mutating func clearA() {_uniqueStorage()._a = nil}
+
+  public var b: Infranaut_V1_CompareSide {
+    get {_storage._b ?? Infranaut_V1_CompareSide()}
+    set {_uniqueStorage()._b = newValue}
+  }
+  /// Returns true if `b` has been explicitly set.
+  public var hasB: Bool {_storage._b != nil}
+  /// Clears the value of `b`. Subsequent reads from it will return its default value.
+  public mutating func clearB() {_uniqueStorage()._b = nil}
+
+  /// a − b, and its 95% confidence interval.
+  public var difference: Double {
+    get {_storage._difference}
+    set {_uniqueStorage()._difference = newValue}
+  }
+
+  public var lower: Double {
+    get {_storage._lower}
+    set {_uniqueStorage()._lower = newValue}
+  }
+
+  public var upper: Double {
+    get {_storage._upper}
+    set {_uniqueStorage()._upper = newValue}
+  }
+
+  /// Two-sided, for "no difference".
+  public var pValue: Double {
+    get {_storage._pValue}
+    set {_uniqueStorage()._pValue = newValue}
+  }
+
+  /// The test used, named for people.
+  public var test: String {
+    get {_storage._test}
+    set {_uniqueStorage()._test = newValue}
+  }
+
+  /// "a" or "b" (the better version) when p_value < 0.05; empty otherwise.
+  public var better: String {
+    get {_storage._better}
+    set {_uniqueStorage()._better = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Infranaut_V1_CompareSide: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var version: String = String()
+
+  public var value: Double = 0
+
+  public var labelledRows: UInt64 = 0
+
+  /// Windows whose labelled rows were merged.
+  public var windows: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1491,7 +1619,7 @@ nonisolated extension Infranaut_V1_FeatureDriftSpec: SwiftProtobuf.Message, Swif
 
 nonisolated extension Infranaut_V1_RetentionSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RetentionSpec"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}windows_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}windows_ms\0\u{3}predictions_ms\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1500,6 +1628,7 @@ nonisolated extension Infranaut_V1_RetentionSpec: SwiftProtobuf.Message, SwiftPr
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.windowsMs) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.predictionsMs) }()
       default: break
       }
     }
@@ -1509,11 +1638,15 @@ nonisolated extension Infranaut_V1_RetentionSpec: SwiftProtobuf.Message, SwiftPr
     if self.windowsMs != 0 {
       try visitor.visitSingularUInt64Field(value: self.windowsMs, fieldNumber: 1)
     }
+    if self.predictionsMs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.predictionsMs, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Infranaut_V1_RetentionSpec, rhs: Infranaut_V1_RetentionSpec) -> Bool {
     if lhs.windowsMs != rhs.windowsMs {return false}
+    if lhs.predictionsMs != rhs.predictionsMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2009,6 +2142,239 @@ nonisolated extension Infranaut_V1_WindowsRequest: SwiftProtobuf.Message, SwiftP
     if lhs.wholeModelOnly != rhs.wholeModelOnly {return false}
     if lhs.last != rhs.last {return false}
     if lhs.includeOpen != rhs.includeOpen {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_CompareRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CompareRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_id\0\u{3}version_a\0\u{3}version_b\0\u{1}metric\0\u{3}from_unix_ms\0\u{3}to_unix_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.modelID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.versionA) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.versionB) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.metric) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.fromUnixMs) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self.toUnixMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.modelID.isEmpty {
+      try visitor.visitSingularStringField(value: self.modelID, fieldNumber: 1)
+    }
+    if !self.versionA.isEmpty {
+      try visitor.visitSingularStringField(value: self.versionA, fieldNumber: 2)
+    }
+    if !self.versionB.isEmpty {
+      try visitor.visitSingularStringField(value: self.versionB, fieldNumber: 3)
+    }
+    if !self.metric.isEmpty {
+      try visitor.visitSingularStringField(value: self.metric, fieldNumber: 4)
+    }
+    if self.fromUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.fromUnixMs, fieldNumber: 5)
+    }
+    if self.toUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.toUnixMs, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_CompareRequest, rhs: Infranaut_V1_CompareRequest) -> Bool {
+    if lhs.modelID != rhs.modelID {return false}
+    if lhs.versionA != rhs.versionA {return false}
+    if lhs.versionB != rhs.versionB {return false}
+    if lhs.metric != rhs.metric {return false}
+    if lhs.fromUnixMs != rhs.fromUnixMs {return false}
+    if lhs.toUnixMs != rhs.toUnixMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_CompareResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CompareResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}metric\0\u{1}a\0\u{1}b\0\u{1}difference\0\u{1}lower\0\u{1}upper\0\u{3}p_value\0\u{1}test\0\u{1}better\0")
+
+  fileprivate class _StorageClass {
+    var _status: Infranaut_V1_Status? = nil
+    var _metric: String = String()
+    var _a: Infranaut_V1_CompareSide? = nil
+    var _b: Infranaut_V1_CompareSide? = nil
+    var _difference: Double = 0
+    var _lower: Double = 0
+    var _upper: Double = 0
+    var _pValue: Double = 0
+    var _test: String = String()
+    var _better: String = String()
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _status = source._status
+      _metric = source._metric
+      _a = source._a
+      _b = source._b
+      _difference = source._difference
+      _lower = source._lower
+      _upper = source._upper
+      _pValue = source._pValue
+      _test = source._test
+      _better = source._better
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._status) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._metric) }()
+        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._a) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._b) }()
+        case 5: try { try decoder.decodeSingularDoubleField(value: &_storage._difference) }()
+        case 6: try { try decoder.decodeSingularDoubleField(value: &_storage._lower) }()
+        case 7: try { try decoder.decodeSingularDoubleField(value: &_storage._upper) }()
+        case 8: try { try decoder.decodeSingularDoubleField(value: &_storage._pValue) }()
+        case 9: try { try decoder.decodeSingularStringField(value: &_storage._test) }()
+        case 10: try { try decoder.decodeSingularStringField(value: &_storage._better) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._status {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      if !_storage._metric.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._metric, fieldNumber: 2)
+      }
+      try { if let v = _storage._a {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      } }()
+      try { if let v = _storage._b {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
+      if _storage._difference.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._difference, fieldNumber: 5)
+      }
+      if _storage._lower.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._lower, fieldNumber: 6)
+      }
+      if _storage._upper.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._upper, fieldNumber: 7)
+      }
+      if _storage._pValue.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._pValue, fieldNumber: 8)
+      }
+      if !_storage._test.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._test, fieldNumber: 9)
+      }
+      if !_storage._better.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._better, fieldNumber: 10)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_CompareResponse, rhs: Infranaut_V1_CompareResponse) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._status != rhs_storage._status {return false}
+        if _storage._metric != rhs_storage._metric {return false}
+        if _storage._a != rhs_storage._a {return false}
+        if _storage._b != rhs_storage._b {return false}
+        if _storage._difference != rhs_storage._difference {return false}
+        if _storage._lower != rhs_storage._lower {return false}
+        if _storage._upper != rhs_storage._upper {return false}
+        if _storage._pValue != rhs_storage._pValue {return false}
+        if _storage._test != rhs_storage._test {return false}
+        if _storage._better != rhs_storage._better {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_CompareSide: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CompareSide"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}value\0\u{3}labelled_rows\0\u{1}windows\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.version) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.value) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.labelledRows) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.windows) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.version.isEmpty {
+      try visitor.visitSingularStringField(value: self.version, fieldNumber: 1)
+    }
+    if self.value.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.value, fieldNumber: 2)
+    }
+    if self.labelledRows != 0 {
+      try visitor.visitSingularUInt64Field(value: self.labelledRows, fieldNumber: 3)
+    }
+    if self.windows != 0 {
+      try visitor.visitSingularUInt32Field(value: self.windows, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_CompareSide, rhs: Infranaut_V1_CompareSide) -> Bool {
+    if lhs.version != rhs.version {return false}
+    if lhs.value != rhs.value {return false}
+    if lhs.labelledRows != rhs.labelledRows {return false}
+    if lhs.windows != rhs.windows {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

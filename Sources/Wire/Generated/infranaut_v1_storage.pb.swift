@@ -273,11 +273,91 @@ public nonisolated struct Infranaut_V1_ModelSnapshot: @unchecked Sendable {
     set {_uniqueStorage()._rejectedWindowLimitRows = newValue}
   }
 
+  /// The largest acceptance time of any op applied to the model: which prediction epochs are live
+  /// (docs/performance.md).
+  public var newestOpUnixMs: Int64 {
+    get {_storage._newestOpUnixMs}
+    set {_uniqueStorage()._newestOpUnixMs = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// A prediction kept for its label (docs/performance.md), in the `predictions` family under
+/// shard | model | 0x00 | epoch | id.
+public nonisolated struct Infranaut_V1_PredictionRecord: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The window the row counted in: its start, version and, per segment column the row had, its
+  /// segment there.
+  public var windowStartMs: Int64 = 0
+
+  public var version: String = String()
+
+  public var segments: [Infranaut_V1_PredictionSegment] = []
+
+  public var predicted: Infranaut_V1_PredictionRecord.OneOf_Predicted? = nil
+
+  public var number: Double {
+    get {
+      if case .number(let v)? = predicted {return v}
+      return 0
+    }
+    set {predicted = .number(newValue)}
+  }
+
+  public var text: String {
+    get {
+      if case .text(let v)? = predicted {return v}
+      return String()
+    }
+    set {predicted = .text(newValue)}
+  }
+
+  public var flag: Bool {
+    get {
+      if case .flag(let v)? = predicted {return v}
+      return false
+    }
+    set {predicted = .flag(newValue)}
+  }
+
+  /// A label was joined to it.
+  public var labelled: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum OneOf_Predicted: Equatable, Sendable {
+    case number(Double)
+    case text(String)
+    case flag(Bool)
+
+  }
+
+  public init() {}
+}
+
+public nonisolated struct Infranaut_V1_PredictionSegment: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var column: String = String()
+
+  /// 1: the value below; 2: missing; 3: other (past the column's tracked values).
+  public var kind: UInt32 = 0
+
+  public var value: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// A model version's reference profile as of a checkpoint.
@@ -317,9 +397,21 @@ public nonisolated struct Infranaut_V1_IdempotencyRecord: Sendable {
 
   public var typeMismatchCount: UInt64 = 0
 
+  /// For a batch of labels: its outcome, answered again to a retry.
+  public var labels: Infranaut_V1_LabelOutcome {
+    get {_labels ?? Infranaut_V1_LabelOutcome()}
+    set {_labels = newValue}
+  }
+  /// Returns true if `labels` has been explicitly set.
+  public var hasLabels: Bool {self._labels != nil}
+  /// Clears the value of `labels`. Subsequent reads from it will return its default value.
+  public mutating func clearLabels() {self._labels = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _labels: Infranaut_V1_LabelOutcome? = nil
 }
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
@@ -583,7 +675,7 @@ nonisolated extension Infranaut_V1_FeatureSnapshot: SwiftProtobuf.Message, Swift
 
 nonisolated extension Infranaut_V1_ModelSnapshot: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelSnapshot"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_id\0\u{1}rows\0\u{1}batches\0\u{1}features\0\u{3}last_event_time_unix_ms\0\u{3}prediction_column\0\u{3}label_column\0\u{3}untyped_missing\0\u{1}spec\0\u{1}generation\0\u{3}spec_updated_unix_ms\0\u{3}purge_after_unix_ms\0\u{1}references\0\u{1}windows\0\u{3}latest_windows\0\u{3}rejected_future_rows\0\u{3}rejected_window_limit_rows\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_id\0\u{1}rows\0\u{1}batches\0\u{1}features\0\u{3}last_event_time_unix_ms\0\u{3}prediction_column\0\u{3}label_column\0\u{3}untyped_missing\0\u{1}spec\0\u{1}generation\0\u{3}spec_updated_unix_ms\0\u{3}purge_after_unix_ms\0\u{1}references\0\u{1}windows\0\u{3}latest_windows\0\u{3}rejected_future_rows\0\u{3}rejected_window_limit_rows\0\u{3}newest_op_unix_ms\0")
 
   fileprivate class _StorageClass {
     var _modelID: String = String()
@@ -603,6 +695,7 @@ nonisolated extension Infranaut_V1_ModelSnapshot: SwiftProtobuf.Message, SwiftPr
     var _latestWindows: [Data] = []
     var _rejectedFutureRows: UInt64 = 0
     var _rejectedWindowLimitRows: UInt64 = 0
+    var _newestOpUnixMs: Int64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -630,6 +723,7 @@ nonisolated extension Infranaut_V1_ModelSnapshot: SwiftProtobuf.Message, SwiftPr
       _latestWindows = source._latestWindows
       _rejectedFutureRows = source._rejectedFutureRows
       _rejectedWindowLimitRows = source._rejectedWindowLimitRows
+      _newestOpUnixMs = source._newestOpUnixMs
     }
   }
 
@@ -665,6 +759,7 @@ nonisolated extension Infranaut_V1_ModelSnapshot: SwiftProtobuf.Message, SwiftPr
         case 15: try { try decoder.decodeRepeatedBytesField(value: &_storage._latestWindows) }()
         case 16: try { try decoder.decodeSingularUInt64Field(value: &_storage._rejectedFutureRows) }()
         case 17: try { try decoder.decodeSingularUInt64Field(value: &_storage._rejectedWindowLimitRows) }()
+        case 18: try { try decoder.decodeSingularInt64Field(value: &_storage._newestOpUnixMs) }()
         default: break
         }
       }
@@ -728,6 +823,9 @@ nonisolated extension Infranaut_V1_ModelSnapshot: SwiftProtobuf.Message, SwiftPr
       if _storage._rejectedWindowLimitRows != 0 {
         try visitor.visitSingularUInt64Field(value: _storage._rejectedWindowLimitRows, fieldNumber: 17)
       }
+      if _storage._newestOpUnixMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._newestOpUnixMs, fieldNumber: 18)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -754,10 +852,140 @@ nonisolated extension Infranaut_V1_ModelSnapshot: SwiftProtobuf.Message, SwiftPr
         if _storage._latestWindows != rhs_storage._latestWindows {return false}
         if _storage._rejectedFutureRows != rhs_storage._rejectedFutureRows {return false}
         if _storage._rejectedWindowLimitRows != rhs_storage._rejectedWindowLimitRows {return false}
+        if _storage._newestOpUnixMs != rhs_storage._newestOpUnixMs {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_PredictionRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PredictionRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}window_start_ms\0\u{1}version\0\u{1}segments\0\u{1}number\0\u{1}text\0\u{1}flag\0\u{1}labelled\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.windowStartMs) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.version) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.segments) }()
+      case 4: try {
+        var v: Double?
+        try decoder.decodeSingularDoubleField(value: &v)
+        if let v = v {
+          if self.predicted != nil {try decoder.handleConflictingOneOf()}
+          self.predicted = .number(v)
+        }
+      }()
+      case 5: try {
+        var v: String?
+        try decoder.decodeSingularStringField(value: &v)
+        if let v = v {
+          if self.predicted != nil {try decoder.handleConflictingOneOf()}
+          self.predicted = .text(v)
+        }
+      }()
+      case 6: try {
+        var v: Bool?
+        try decoder.decodeSingularBoolField(value: &v)
+        if let v = v {
+          if self.predicted != nil {try decoder.handleConflictingOneOf()}
+          self.predicted = .flag(v)
+        }
+      }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.labelled) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.windowStartMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.windowStartMs, fieldNumber: 1)
+    }
+    if !self.version.isEmpty {
+      try visitor.visitSingularStringField(value: self.version, fieldNumber: 2)
+    }
+    if !self.segments.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.segments, fieldNumber: 3)
+    }
+    switch self.predicted {
+    case .number?: try {
+      guard case .number(let v)? = self.predicted else { preconditionFailure() }
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 4)
+    }()
+    case .text?: try {
+      guard case .text(let v)? = self.predicted else { preconditionFailure() }
+      try visitor.visitSingularStringField(value: v, fieldNumber: 5)
+    }()
+    case .flag?: try {
+      guard case .flag(let v)? = self.predicted else { preconditionFailure() }
+      try visitor.visitSingularBoolField(value: v, fieldNumber: 6)
+    }()
+    case nil: break
+    }
+    if self.labelled != false {
+      try visitor.visitSingularBoolField(value: self.labelled, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_PredictionRecord, rhs: Infranaut_V1_PredictionRecord) -> Bool {
+    if lhs.windowStartMs != rhs.windowStartMs {return false}
+    if lhs.version != rhs.version {return false}
+    if lhs.segments != rhs.segments {return false}
+    if lhs.predicted != rhs.predicted {return false}
+    if lhs.labelled != rhs.labelled {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_PredictionSegment: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PredictionSegment"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}column\0\u{1}kind\0\u{1}value\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.column) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.kind) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.value) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.column.isEmpty {
+      try visitor.visitSingularStringField(value: self.column, fieldNumber: 1)
+    }
+    if self.kind != 0 {
+      try visitor.visitSingularUInt32Field(value: self.kind, fieldNumber: 2)
+    }
+    if !self.value.isEmpty {
+      try visitor.visitSingularStringField(value: self.value, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_PredictionSegment, rhs: Infranaut_V1_PredictionSegment) -> Bool {
+    if lhs.column != rhs.column {return false}
+    if lhs.kind != rhs.kind {return false}
+    if lhs.value != rhs.value {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -815,7 +1043,7 @@ nonisolated extension Infranaut_V1_ReferenceSnapshot: SwiftProtobuf.Message, Swi
 
 nonisolated extension Infranaut_V1_IdempotencyRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".IdempotencyRecord"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}accepted_unix_ms\0\u{1}sequence\0\u{3}rows_accepted\0\u{3}type_mismatch_count\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}accepted_unix_ms\0\u{1}sequence\0\u{3}rows_accepted\0\u{3}type_mismatch_count\0\u{1}labels\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -827,12 +1055,17 @@ nonisolated extension Infranaut_V1_IdempotencyRecord: SwiftProtobuf.Message, Swi
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.sequence) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.rowsAccepted) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.typeMismatchCount) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._labels) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if self.acceptedUnixMs != 0 {
       try visitor.visitSingularInt64Field(value: self.acceptedUnixMs, fieldNumber: 1)
     }
@@ -845,6 +1078,9 @@ nonisolated extension Infranaut_V1_IdempotencyRecord: SwiftProtobuf.Message, Swi
     if self.typeMismatchCount != 0 {
       try visitor.visitSingularUInt64Field(value: self.typeMismatchCount, fieldNumber: 4)
     }
+    try { if let v = self._labels {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -853,6 +1089,7 @@ nonisolated extension Infranaut_V1_IdempotencyRecord: SwiftProtobuf.Message, Swi
     if lhs.sequence != rhs.sequence {return false}
     if lhs.rowsAccepted != rhs.rowsAccepted {return false}
     if lhs.typeMismatchCount != rhs.typeMismatchCount {return false}
+    if lhs._labels != rhs._labels {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

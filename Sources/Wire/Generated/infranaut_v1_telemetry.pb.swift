@@ -145,6 +145,41 @@ public nonisolated struct Infranaut_V1_TelemetryBatch: Sendable {
   /// window.
   public var reference: Bool = false
 
+  /// The rows are true labels for predictions sent earlier (docs/performance.md): each row is a
+  /// `prediction_ids` entry and its label in the column `label_column`, joined to the prediction
+  /// kept under that id, which adds the pair to the performance of the window the prediction
+  /// counted in. Such a batch carries only those two, and counts in no window as rows.
+  public var labels: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// What a batch of labels did (IngestResponse.labels; docs/performance.md).
+public nonisolated struct Infranaut_V1_LabelOutcome: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Labels joined to a kept prediction (each prediction is joined once).
+  public var joined: UInt64 = 0
+
+  /// Of those, labels the model's task could not pair (an unreadable label or prediction): they
+  /// count in the window's `unusable_rows`.
+  public var unusable: UInt64 = 0
+
+  /// Ids with no kept prediction: never sent with a prediction, expired
+  /// (`spec.retention.predictions`), sent in a row that was late for its window, or sent before the
+  /// model's spec named a task.
+  public var unknownIds: UInt64 = 0
+
+  /// Ids whose prediction already had its label: not applied again.
+  public var alreadyLabelled: UInt64 = 0
+
+  /// Rows without a label value (missing): skipped.
+  public var missing: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -227,11 +262,22 @@ public nonisolated struct Infranaut_V1_IngestResponse: Sendable {
 
   public var typeMismatches: [Infranaut_V1_TypeMismatch] = []
 
+  /// For a batch of labels (`batch.labels`): what each label did.
+  public var labels: Infranaut_V1_LabelOutcome {
+    get {_labels ?? Infranaut_V1_LabelOutcome()}
+    set {_labels = newValue}
+  }
+  /// Returns true if `labels` has been explicitly set.
+  public var hasLabels: Bool {self._labels != nil}
+  /// Clears the value of `labels`. Subsequent reads from it will return its default value.
+  public mutating func clearLabels() {self._labels = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _status: Infranaut_V1_Status? = nil
+  fileprivate var _labels: Infranaut_V1_LabelOutcome? = nil
 }
 
 /// Which of a model's recent ingests were applied: the answer a client needs when it lost an
@@ -499,7 +545,7 @@ nonisolated extension Infranaut_V1_Column: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Infranaut_V1_TelemetryBatch: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TelemetryBatch"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_id\0\u{3}row_count\0\u{3}prediction_ids\0\u{3}event_time_unix_ms\0\u{1}columns\0\u{3}prediction_column\0\u{3}label_column\0\u{1}version\0\u{1}reference\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_id\0\u{3}row_count\0\u{3}prediction_ids\0\u{3}event_time_unix_ms\0\u{1}columns\0\u{3}prediction_column\0\u{3}label_column\0\u{1}version\0\u{1}reference\0\u{1}labels\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -516,6 +562,7 @@ nonisolated extension Infranaut_V1_TelemetryBatch: SwiftProtobuf.Message, SwiftP
       case 7: try { try decoder.decodeSingularStringField(value: &self.labelColumn) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.version) }()
       case 9: try { try decoder.decodeSingularBoolField(value: &self.reference) }()
+      case 10: try { try decoder.decodeSingularBoolField(value: &self.labels) }()
       default: break
       }
     }
@@ -549,6 +596,9 @@ nonisolated extension Infranaut_V1_TelemetryBatch: SwiftProtobuf.Message, SwiftP
     if self.reference != false {
       try visitor.visitSingularBoolField(value: self.reference, fieldNumber: 9)
     }
+    if self.labels != false {
+      try visitor.visitSingularBoolField(value: self.labels, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -562,6 +612,57 @@ nonisolated extension Infranaut_V1_TelemetryBatch: SwiftProtobuf.Message, SwiftP
     if lhs.labelColumn != rhs.labelColumn {return false}
     if lhs.version != rhs.version {return false}
     if lhs.reference != rhs.reference {return false}
+    if lhs.labels != rhs.labels {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_LabelOutcome: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LabelOutcome"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}joined\0\u{1}unusable\0\u{3}unknown_ids\0\u{3}already_labelled\0\u{1}missing\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.joined) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.unusable) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.unknownIds) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.alreadyLabelled) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.missing) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.joined != 0 {
+      try visitor.visitSingularUInt64Field(value: self.joined, fieldNumber: 1)
+    }
+    if self.unusable != 0 {
+      try visitor.visitSingularUInt64Field(value: self.unusable, fieldNumber: 2)
+    }
+    if self.unknownIds != 0 {
+      try visitor.visitSingularUInt64Field(value: self.unknownIds, fieldNumber: 3)
+    }
+    if self.alreadyLabelled != 0 {
+      try visitor.visitSingularUInt64Field(value: self.alreadyLabelled, fieldNumber: 4)
+    }
+    if self.missing != 0 {
+      try visitor.visitSingularUInt64Field(value: self.missing, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_LabelOutcome, rhs: Infranaut_V1_LabelOutcome) -> Bool {
+    if lhs.joined != rhs.joined {return false}
+    if lhs.unusable != rhs.unusable {return false}
+    if lhs.unknownIds != rhs.unknownIds {return false}
+    if lhs.alreadyLabelled != rhs.alreadyLabelled {return false}
+    if lhs.missing != rhs.missing {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -653,7 +754,7 @@ nonisolated extension Infranaut_V1_TypeMismatch: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Infranaut_V1_IngestResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".IngestResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{3}rows_accepted\0\u{1}sequence\0\u{1}shard\0\u{1}replayed\0\u{3}type_mismatch_count\0\u{3}type_mismatches\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{3}rows_accepted\0\u{1}sequence\0\u{1}shard\0\u{1}replayed\0\u{3}type_mismatch_count\0\u{3}type_mismatches\0\u{1}labels\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -668,6 +769,7 @@ nonisolated extension Infranaut_V1_IngestResponse: SwiftProtobuf.Message, SwiftP
       case 5: try { try decoder.decodeSingularBoolField(value: &self.replayed) }()
       case 6: try { try decoder.decodeSingularUInt64Field(value: &self.typeMismatchCount) }()
       case 7: try { try decoder.decodeRepeatedMessageField(value: &self.typeMismatches) }()
+      case 8: try { try decoder.decodeSingularMessageField(value: &self._labels) }()
       default: break
       }
     }
@@ -699,6 +801,9 @@ nonisolated extension Infranaut_V1_IngestResponse: SwiftProtobuf.Message, SwiftP
     if !self.typeMismatches.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.typeMismatches, fieldNumber: 7)
     }
+    try { if let v = self._labels {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -710,6 +815,7 @@ nonisolated extension Infranaut_V1_IngestResponse: SwiftProtobuf.Message, SwiftP
     if lhs.replayed != rhs.replayed {return false}
     if lhs.typeMismatchCount != rhs.typeMismatchCount {return false}
     if lhs.typeMismatches != rhs.typeMismatches {return false}
+    if lhs._labels != rhs._labels {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

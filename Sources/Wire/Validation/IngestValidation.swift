@@ -2,6 +2,10 @@
 public struct IngestLimits: Sendable {
     /// Rows in one batch. Default 1,000,000.
     public var maxRows = 1_000_000
+    /// Rows in one batch of labels. Default 20,000: each label may cost its shard up to three
+    /// RocksDB reads while it applies (on every replica, in the actor that also runs the shard's
+    /// consensus), so a batch of labels holds the shard far longer per row than telemetry.
+    public var maxLabelRows = 20_000
     /// Columns in one batch. Default 4,096.
     public var maxColumns = 4_096
     /// Bytes of a model id, column name or prediction id. Default 256.
@@ -104,6 +108,35 @@ extension Infranaut_V1_TelemetryBatch {
         }
         if !labelColumn.isEmpty && !names.contains(labelColumn) {
             throw .invalid("batch.label_column names \"\(labelColumn)\", which is not a column of the batch")
+        }
+        if labels { try validateLabels(limits) }
+    }
+
+    /// A batch of labels carries ids and one label column, nothing else.
+    private func validateLabels(_ limits: IngestLimits) throws(WireError) {
+        guard rowCount <= limits.maxLabelRows else {
+            throw WireError(
+                .tooLarge,
+                "batch.labels is set and batch.row_count is \(rowCount); the limit is \(limits.maxLabelRows) labels per batch"
+            )
+        }
+        guard !reference else {
+            throw .invalid("batch.labels and batch.reference are both set; a batch is one or the other")
+        }
+        guard !predictionIds.isEmpty else {
+            throw .invalid(
+                "batch.labels is set but batch.prediction_ids is empty: each label needs the id of its prediction")
+        }
+        guard !labelColumn.isEmpty else {
+            throw .invalid("batch.labels is set but batch.label_column is empty: name the column that holds the labels")
+        }
+        guard predictionColumn.isEmpty, columns.count == 1 else {
+            throw .invalid(
+                "batch.labels is set, so the batch carries only the label column \"\(labelColumn)\"; it has \(columns.map(\.name))"
+            )
+        }
+        if let empty = predictionIds.firstIndex(of: "") {
+            throw .invalid("batch.prediction_ids[\(empty)] is empty: each label needs the id of its prediction")
         }
     }
 
