@@ -75,8 +75,10 @@ import Testing
                 let got = try VersionComparison.compare(a, b, on: .f1)
                 #expect(abs(got.a.value - expected["a"]!) < 1e-12 && abs(got.b.value - expected["b"]!) < 1e-12)
                 #expect(got.lower < got.difference && got.difference < got.upper, "\(got)")
-                // The same comparison answers the same (fixed seeds).
+                // The same comparison answers the same (fixed seeds), either way round.
                 #expect(try VersionComparison.compare(a, b, on: .f1) == got)
+                let swapped = try VersionComparison.compare(b, a, on: .f1)
+                #expect(swapped.pValue == got.pValue && swapped.difference == -got.difference)
                 #expect((got.pValue < 0.05) == (name == "binary_apart"), "\(name) f1 p \(got.pValue)")
             }
         }
@@ -88,14 +90,41 @@ import Testing
         #expect(throws: ComparisonError("rmse does not apply to version a's task (binary-classification)")) {
             try VersionComparison.compare(binary, regression, on: .rmse)
         }
-        #expect(throws: ComparisonError("version b has 0 labelled rows in the range; a comparison needs at least 2")) {
+        #expect(throws: ComparisonError("version b has 0 labelled rows in the range; a comparison needs at least 30")) {
             try VersionComparison.compare(binary, PerformanceState(task: .binary(threshold: 0.5)), on: .accuracy)
         }
         var onlyPositives = PerformanceState(task: .binary(threshold: 0.5))
-        for _ in 0..<5 { onlyPositives.add(actual: .number(1), predicted: .number(0.7)) }
+        for _ in 0..<40 { onlyPositives.add(actual: .number(1), predicted: .number(0.7)) }
         #expect(throws: ComparisonError("version b needs at least 2 positive and 2 negative labels for roc_auc")) {
             try VersionComparison.compare(binary, onlyPositives, on: .rocAUC)
         }
+    }
+
+    @Test func rmseSeesRareLargeErrors() throws {
+        // 0.04% of errors are 100, the rest 1: the mean fourth power is ~41 (MSE² ~25); from
+        // quantiles alone it would look like 1, and the standard error would vanish.
+        func state(outliers: Int, rows: Int) -> PerformanceState {
+            var s = PerformanceState(task: .regression)
+            for i in 0..<rows {
+                s.add(actual: .number(0), predicted: .number(i < outliers ? 100 : (i % 2 == 0 ? 1 : -1)))
+            }
+            return s
+        }
+        let a = state(outliers: 20, rows: 50_000), b = state(outliers: 0, rows: 50_000)
+        let got = try VersionComparison.compare(a, b, on: .rmse)
+        #expect(got.upper - got.lower > 0.1, "\(got)")
+        // The exact delta-method p for these errors: se² = Σ (E[e⁴] − MSE²)/(4·n·MSE) over both.
+        func exact(_ outliers: Double, _ n: Double) -> (rmse: Double, variance: Double) {
+            let mse = (outliers * 10_000 + (n - outliers)) / n
+            let fourth = (outliers * 100_000_000 + (n - outliers)) / n
+            return (mse.squareRoot(), (fourth - mse * mse) / n / (4 * mse))
+        }
+        let (ea, va) = exact(20, 50_000), (eb, vb) = exact(0, 50_000)
+        let z = (ea - eb) / (va + vb).squareRoot()
+        let p = VersionComparison.normalSurvival(abs(z)) * 2
+        // Never narrower than the truth: the interval is at least as wide, p at least as large.
+        #expect(got.upper - got.lower >= 2 * 1.959963984540054 * (va + vb).squareRoot() * 0.99, "\(got)")
+        #expect(got.pValue >= p * 0.5 && got.pValue < 1e-4, "p \(got.pValue) vs \(p)")
     }
 
     @Test func studentTailsMatchSciPy() {

@@ -108,10 +108,10 @@ struct ModelSpecProcessTests {
             case .listModels(let list)?:
                 #expect(list.status.code == .ok)
                 // While gossip still counts l2 alive it is asked and named; once it counts it dead it
-                // is not asked, but the shards it led (or that lost their majority) are named.
-                #expect(
-                    list.unreachable == ["l2"] || (list.unreachable.isEmpty && !list.leaderlessShards.isEmpty),
-                    "the listing says it misses l2's models: \(list.unreachable), \(list.leaderlessShards)")
+                // is not asked, but the shards it led (or that lost their majority) are named. When
+                // l1 still leads every shard (l2 not yet a voter of them, or before check-quorum
+                // steps it down) the listing is complete and names nothing: only l2 can be missing.
+                #expect(list.unreachable.allSatisfy { $0 == "l2" }, "\(list.unreachable)")
                 listed += 1
             case .error(let status)?:
                 #expect(status.code == .resourceExhausted, "\(status)")

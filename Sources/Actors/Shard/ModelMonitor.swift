@@ -305,6 +305,11 @@ struct ModelMonitor: Sendable {
         windows.openWindows().map(evaluate)
     }
 
+    /// The open windows whose key `wanted` accepts, evaluated so far (only those are evaluated).
+    func openResults(where wanted: (WindowKey) -> Bool) -> [WindowResult] {
+        windows.openWindows(where: wanted).map(evaluate)
+    }
+
     /// A segment's windows hold one value of the segment column by construction: that column is
     /// not compared in them (it would always differ from the whole model's reference).
     private func evaluate(_ window: EvaluableWindow) -> WindowResult {

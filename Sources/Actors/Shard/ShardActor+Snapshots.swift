@@ -9,6 +9,7 @@ struct IncomingSnapshot {
     var from: NodeID
     var term: RaftTerm
     var meta: RaftSnapshotMeta
+    var stream: UInt64 = 0
     var nextChunk: UInt32 = 0
     var models: [Infranaut_V1_ModelSnapshot] = []
     var idempotency: [Infranaut_V1_IdempotencyEntry] = []
@@ -276,7 +277,10 @@ extension ShardActor {
             guard state == .serving, raft?.role == .leader, raft?.term == term else { return }
             let chunk: Infranaut_V1_RaftSnapshotChunk
             do throws(StorageError) {
-                chunk = try stream.chunk(next)
+                // A receiver of this stream asks for the next chunk or the same one again; anything
+                // else ends the attempt (the core asks again; a new stream starts at chunk 0).
+                guard let found = try stream.chunk(next) else { return }
+                chunk = found
             } catch {
                 logger.error("cannot read the checkpoint to send", metadata: ["to": "\(peer)", "error": "\(error)"])
                 return
@@ -294,7 +298,7 @@ extension ShardActor {
         var stream = try CheckpointStream(self, term: term)
         defer { stream.view.release() }
         var chunks: [Infranaut_V1_RaftSnapshotChunk] = []
-        while chunks.last?.last != true { chunks.append(try stream.chunk(chunks.count)) }
+        while chunks.last?.last != true, let chunk = try stream.chunk(chunks.count) { chunks.append(chunk) }
         return chunks
     }
 
@@ -373,9 +377,9 @@ extension ShardActor {
 
 /// A checkpoint on its way to a follower: the base chunks (``ShardActor/baseChunks``), then the
 /// kept predictions, read chunk by chunk through the same RocksDB snapshot as the follower asks
-/// for them, so a shard's predictions (days of them) are never all in memory. Chunk `k` is the
-/// same whenever it is asked for: a request for an earlier chunk than the cursor's re-reads from
-/// the first prediction.
+/// for them, so a shard's predictions (days of them) are never all in memory. Every chunk carries
+/// the stream's id: a receiver resumes only within one stream, so the leader only ever reads the
+/// next chunk (or hands the last one again), never skips through days of predictions in one turn.
 struct CheckpointStream {
     let view: Snapshot
     private let base: [Infranaut_V1_RaftSnapshotChunk]
@@ -387,6 +391,8 @@ struct CheckpointStream {
     /// The chunk the cursor reads next, and its first key (nil: past the last prediction).
     private var cursorChunk: Int
     private var cursorKey: [UInt8]?
+    /// The prediction chunk read last, for a receiver that asks for it again.
+    private var lastRead: Infranaut_V1_RaftSnapshotChunk?
 
     init(_ shard: isolated ShardActor, term: RaftTerm) throws(StorageError) {
         let db = shard.store.database
@@ -406,12 +412,16 @@ struct CheckpointStream {
                 StorageKeys.Predictions.Generation.key(shard: shard.shard), in: shard.store.meta, snapshot: view)?
             .first ?? 0
         limit = max(shard.settings.snapshotChunkBytes, 64 << 10)
-        base = try shard.baseChunks(view: view, meta: meta, limit: limit, term: term)
+        var base = try shard.baseChunks(view: view, meta: meta, limit: limit, term: term)
+        let stream = UInt64.random(in: 1...UInt64.max)
+        for i in base.indices { base[i].stream = stream }
+        self.base = base
         template = .with {
             $0.shard = UInt32(shard.shard)
             $0.from = shard.nodeID.rawValue
             $0.term = term
             $0.meta = meta
+            $0.stream = stream
         }
         self.view = view
         database = db
@@ -421,20 +431,16 @@ struct CheckpointStream {
         cursorKey = prefix
     }
 
-    /// Chunk `index`; the last one is marked.
-    mutating func chunk(_ index: Int) throws(StorageError) -> Infranaut_V1_RaftSnapshotChunk {
+    /// Chunk `index` (the last one is marked): a base chunk, the next prediction chunk, or the
+    /// one read last again; nil for any other (a receiver that is not following this stream).
+    mutating func chunk(_ index: Int) throws(StorageError) -> Infranaut_V1_RaftSnapshotChunk? {
         if index < base.count { return base[index] }
-        if index < cursorChunk {
-            cursorChunk = base.count
-            cursorKey = prefix
-        }
-        while true {
-            var chunk = try predictionChunk()
-            if cursorChunk - 1 == index || chunk.last {
-                chunk.chunk = UInt32(cursorChunk - 1)
-                return chunk
-            }
-        }
+        if index == cursorChunk - 1, let lastRead { return lastRead }
+        guard index == cursorChunk, cursorChunk == base.count || cursorKey != nil else { return nil }
+        var chunk = try predictionChunk()
+        chunk.chunk = UInt32(index)
+        lastRead = chunk
+        return chunk
     }
 
     /// The chunk at the cursor, moving the cursor past it.
@@ -492,9 +498,11 @@ extension ShardActor {
         // install is durable: no new stream may start over them before.
         guard pendingInstall == nil else { return .init() }
         let staging = models.predictionGeneration ^ 1
-        if incoming?.meta != meta || incoming?.from != sender || incoming?.term != chunk.term {
+        if incoming?.meta != meta || incoming?.from != sender || incoming?.term != chunk.term
+            || incoming?.stream != chunk.stream
+        {
             guard chunk.chunk == 0 else { return .init() }  // start over from the first chunk
-            incoming = IncomingSnapshot(from: sender, term: chunk.term, meta: meta)
+            incoming = IncomingSnapshot(from: sender, term: chunk.term, meta: meta, stream: chunk.stream)
             // What an interrupted stream left there goes first.
             let range = StorageKeys.Predictions.generationRange(shard: shard, generation: staging)
             do throws(StorageError) {
@@ -518,8 +526,12 @@ extension ShardActor {
             var batch = WriteBatch()
             for record in chunk.predictions {
                 // Only this shard's keys, moved to the staging generation.
-                guard let key = StorageKeys.Predictions.rekey([UInt8](record.key), shard: shard, to: staging) else {
-                    continue
+                guard let key = StorageKeys.Predictions.rekey([UInt8](record.key), shard: shard, to: staging),
+                    (try? Infranaut_V1_PredictionRecord(serializedBytes: record.result)) != nil
+                else {
+                    logger.error("a snapshot carries a prediction record that does not decode; refused")
+                    incoming = nil
+                    return .init()
                 }
                 batch.put(key, [UInt8](record.result), in: store.predictions)
             }

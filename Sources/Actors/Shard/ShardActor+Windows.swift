@@ -312,6 +312,12 @@ extension ShardActor {
             return refused(
                 .notFound, "model \"\(request.modelID)\" has no windows: apply a spec for it (infranaut apply)")
         }
+        guard let task = monitor.windows.performanceTask else {
+            return refused(
+                .invalidArgument,
+                "model \"\(request.modelID)\"'s spec names no task whose performance can be compared (binary or multiclass classification with classes, or regression)"
+            )
+        }
         let versions = [request.versionA, request.versionB]
         func wanted(_ key: WindowKey) -> Bool {
             key.segment == nil && versions.contains(key.version) && key.startMs >= request.fromUnixMs
@@ -327,19 +333,33 @@ extension ShardActor {
             for (key, labels) in part.labels where wanted(key) { labelsSince[key, default: []].append(labels) }
             for (key, closed) in part.results where wanted(key) { closedSince[key, default: []].append(closed) }
         }
-        var merged: [String: (state: PerformanceState?, windows: UInt32)] = [:]
-        for version in versions { merged[version] = (nil, 0) }
+        // Merged under the model's task now: windows read for another one (a threshold or the
+        // classes changed) are counted apart, not mixed in.
+        var merged: [String: (state: PerformanceState, windows: UInt32, other: UInt32)] = [:]
+        for version in versions { merged[version] = (PerformanceState(task: task), 0, 0) }
         func merge(_ result: WindowResult) {
             guard let state = result.performanceState, state.labelledRows > 0 else { return }
-            var side = merged[result.key.version]!
-            if side.state == nil { side.state = PerformanceState(task: state.task) }
-            side.state!.absorb(state)
-            side.windows += 1
-            merged[result.key.version] = side
+            guard state.task == task else {
+                merged[result.key.version]!.other += 1
+                return
+            }
+            merged[result.key.version]!.state.merge(state)
+            merged[result.key.version]!.windows += 1
         }
+        var outOfTime = false
         do throws(StorageError) {
             let prefix = StorageKeys.Windows.modelPrefix(shard: shard, model: request.modelID)
-            try store.database.scan(prefix: prefix, in: store.windows) { (entry) throws(StorageError) -> Bool in
+            let start =
+                request.fromUnixMs > 0
+                ? StorageKeys.Windows.start(shard: shard, model: request.modelID, startMs: request.fromUnixMs) : nil
+            var visited = 0
+            try store.database.scan(prefix: prefix, from: start, in: store.windows) {
+                (entry) throws(StorageError) -> Bool in
+                visited += 1
+                if visited % 256 == 0 && ContinuousClock.now >= deadline {
+                    outOfTime = true
+                    return false
+                }
                 guard let parsed = try? StorageKeys.Windows.parse(entry.key) else { return true }
                 if request.toUnixMs != 0 && parsed.startMs >= request.toUnixMs { return false }
                 guard parsed.series.segmentKind == 0, versions.contains(parsed.series.version),
@@ -355,22 +375,22 @@ extension ShardActor {
         } catch {
             return refused(.unavailable, "the window results could not be read: \(error)")
         }
-        guard ContinuousClock.now < deadline else {
+        guard !outOfTime, ContinuousClock.now < deadline else {
             return refused(.deadlineExceeded, "the comparison ran past its deadline; narrow --from/--to and retry")
         }
         for key in closedSince.keys.sorted() {
             let list = closedSince[key]!
             guard var first = list[0].result else { continue }
             for closed in list.dropFirst() { if let labels = closed.labelsSince { first.addLabels(labels) } }
+            // Labels joined while this result was being written count as late ones for it.
+            for labels in labelsSince[key] ?? [] { first.addLabels(labels) }
             merge(first)
         }
-        for result in monitor.openResults() where wanted(result.key) { merge(result) }
-        let task = monitor.windows.performanceTask ?? .binary(threshold: 0.5)
+        for result in monitor.openResults(where: wanted) { merge(result) }
         let a = merged[request.versionA]!, b = merged[request.versionB]!
         let comparison: VersionComparison
         do throws(ComparisonError) {
-            comparison = try VersionComparison.compare(
-                a.state ?? PerformanceState(task: task), b.state ?? PerformanceState(task: task), on: metric)
+            comparison = try VersionComparison.compare(a.state, b.state, on: metric)
         } catch {
             return refused(.invalidArgument, "\(error)")
         }
@@ -382,12 +402,14 @@ extension ShardActor {
                 $0.value = comparison.a.value
                 $0.labelledRows = comparison.a.n
                 $0.windows = a.windows
+                $0.otherTaskWindows = a.other
             }
             $0.b = .with {
                 $0.version = request.versionB
                 $0.value = comparison.b.value
                 $0.labelledRows = comparison.b.n
                 $0.windows = b.windows
+                $0.otherTaskWindows = b.other
             }
             $0.difference = comparison.difference
             $0.lower = comparison.lower

@@ -201,6 +201,9 @@ public actor ShardActor {
         let generation =
             try store.database.get(StorageKeys.Predictions.Generation.key(shard: shard), in: store.meta)?.first ?? 0
         models.predictionGeneration = generation
+        // The other generation only ever holds a snapshot being received: after a restart, garbage.
+        let staging = StorageKeys.Predictions.generationRange(shard: shard, generation: generation ^ 1)
+        try store.database.deleteRange(from: staging.start, to: staging.end, in: store.predictions)
         raftLog = RaftLogStore(store: store, shard: shard)
         if let durable = try raftLog.load() {
             if let checkpoint = durable.snapshot {

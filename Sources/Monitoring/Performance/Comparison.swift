@@ -26,7 +26,12 @@ public enum ComparedMetric: String, Sendable, Hashable, CaseIterable {
 ///   (fixed seed, so a comparison always answers the same), and a z-test;
 /// - mae: Welch's t-test on the absolute errors (their mean and variance are in the state);
 /// - rmse: the delta method on the mean squared error, whose variance needs the mean fourth
-///   power of the errors, estimated from the errors' quantile sketch (1,000 quantiles); a z-test.
+///   power of the errors, estimated from the errors' quantile sketch (its retained items, each
+///   weighted by the values it stands for), or, when that estimate is impossible (below MSE²:
+///   the sketch lost a rare large error), the bound max|e|²·MSE; a z-test.
+///
+/// Every test here is a large-sample approximation: each side needs at least
+/// ``minimumLabelledRows`` labelled rows.
 public struct VersionComparison: Sendable, Hashable {
     public struct Side: Sendable, Hashable {
         public var value: Double
@@ -48,6 +53,7 @@ public struct VersionComparison: Sendable, Hashable {
     public var better: String?
 
     public static let significance = 0.05
+    public static let minimumLabelledRows: UInt64 = 30
     static let z975 = 1.959963984540054
     static let bootstrapResamples = 2_000
 
@@ -72,8 +78,9 @@ public struct VersionComparison: Sendable, Hashable {
             return result(
                 metric, a, b, ua, ub, se: se, p: zTest(ua - ub, se), test: "DeLong z-test (independent samples)")
         case .f1:
-            let (fa, va) = bootstrapF1(sa.confusion, seed: 1)
-            let (fb, vb) = bootstrapF1(sb.confusion, seed: 2)
+            // Seeds from the counts: the same comparison, either way round, answers the same.
+            let (fa, va) = bootstrapF1(sa.confusion, seed: seed(sa.confusion))
+            let (fb, vb) = bootstrapF1(sb.confusion, seed: seed(sb.confusion))
             let se = (va + vb).squareRoot()
             return result(
                 metric, a, b, fa, fb, se: se, p: zTest(fa - fb, se), test: "z-test, bootstrap standard errors")
@@ -90,7 +97,7 @@ public struct VersionComparison: Sendable, Hashable {
             let t = se > 0 ? (ma - mb) / se : 0
             let p = se > 0 ? 2 * studentSurvival(abs(t), degreesOfFreedom: df) : (ma == mb ? 1 : 0)
             var out = result(metric, a, b, ma, mb, se: se, p: p, test: "Welch t-test on absolute errors")
-            if se > 0, df.isFinite {
+            if se > 0, df.isFinite, out.lower.isFinite {
                 let half = studentQuantile975(df) * se
                 (out.lower, out.upper) = (out.difference - half, out.difference + half)
             }
@@ -134,8 +141,10 @@ public struct VersionComparison: Sendable, Hashable {
         default:
             throw ComparisonError("\(metric.rawValue) does not apply to version \(name)'s task (\(state.task.name))")
         }
-        guard n >= 2 else {
-            throw ComparisonError("version \(name) has \(n) labelled rows in the range; a comparison needs at least 2")
+        guard n >= minimumLabelledRows else {
+            throw ComparisonError(
+                "version \(name) has \(n) labelled rows in the range; a comparison needs at least \(minimumLabelledRows)"
+            )
         }
         return Read(state: state, n: n)
     }
@@ -145,12 +154,15 @@ public struct VersionComparison: Sendable, Hashable {
         se: Double, p: Double, test: String
     ) -> VersionComparison {
         let d = va - vb
-        let pValue = Swift.min(1, Swift.max(0, p))
+        // Non-finite figures (an overflowed sum) prove nothing: no difference is claimed.
+        let finite = d.isFinite && se.isFinite && p.isFinite
+        let pValue = finite ? Swift.min(1, Swift.max(0, p)) : 1
         var better: String?
-        if pValue < significance, d != 0 { better = (d > 0) == metric.higherIsBetter ? "a" : "b" }
+        if finite, pValue < significance, d != 0 { better = (d > 0) == metric.higherIsBetter ? "a" : "b" }
         return VersionComparison(
             metric: metric, a: Side(value: va, n: a.labelledRows), b: Side(value: vb, n: b.labelledRows),
-            difference: d, lower: d - z975 * se, upper: d + z975 * se, pValue: pValue, test: test, better: better)
+            difference: d, lower: finite ? d - z975 * se : -.infinity, upper: finite ? d + z975 * se : .infinity,
+            pValue: pValue, test: test, better: better)
     }
 
     private static func zTest(_ difference: Double, _ se: Double) -> Double {
@@ -189,6 +201,10 @@ public struct VersionComparison: Sendable, Hashable {
 
     // MARK: F1 by bootstrap
 
+    static func seed(_ counts: [UInt64]) -> UInt64 {
+        counts.reduce(0x5EED) { SplitMix64.mix($0 ^ $1) }
+    }
+
     /// F1 of class 1 and the variance of its bootstrap resamples.
     static func bootstrapF1(_ confusion: [UInt64], seed: UInt64) -> (f1: Double, variance: Double) {
         // Binary: [tn, fp, fn, tp] (actual * 2 + predicted).
@@ -204,7 +220,7 @@ public struct VersionComparison: Sendable, Hashable {
         let draws = Int(n)
         for _ in 0..<bootstrapResamples {
             var c = [0.0, 0.0, 0.0, 0.0]
-            if draws <= 5_000 {
+            if draws <= 1_000 {
                 for _ in 0..<draws {
                     let u = Double.random(in: 0..<1, using: &generator)
                     c[u < cumulative[0] ? 0 : u < cumulative[1] ? 1 : u < cumulative[2] ? 2 : 3] += 1
@@ -213,15 +229,14 @@ public struct VersionComparison: Sendable, Hashable {
                 // Large samples: each cell's count is close to normal; draw it so and keep the total.
                 var left = n
                 var share = 1.0
-                for cell in 0..<3 {
-                    let p = counts[cell] / n / share
+                for cell in 0..<3 where share > 0 && left > 0 {
+                    let p = Swift.min(1, Swift.max(0, counts[cell] / n / share))
                     let mean = left * p
                     let sd = (left * p * (1 - p)).squareRoot()
                     let drawn = Swift.min(left, Swift.max(0, (mean + sd * normal(&generator)).rounded()))
                     c[cell] = drawn
                     left -= drawn
                     share -= counts[cell] / n
-                    if share <= 0 { break }
                 }
                 c[3] = left
             }
@@ -246,8 +261,14 @@ public struct VersionComparison: Sendable, Hashable {
     static func rmseAndVariance(_ r: RegressionState) -> (rmse: Double, variance: Double) {
         let n = Double(r.count)
         let mse = r.squaredErrorSum / n
-        let qs = (0..<1_000).map { (Double($0) + 0.5) / 1_000 }
-        let fourth = r.errors.quantiles(qs).reduce(0) { $0 + $1 * $1 * $1 * $1 } / Double(qs.count)
+        var fourth = r.errors.estimatedMean { $0 * $0 * $0 * $0 }
+        // E[e⁴] ≥ MSE² for any data: an estimate below it means the sketch lost the tail that
+        // matters here, so the bound E[e⁴] ≤ max|e|²·MSE (max|e| is exact) stands in: wider, never
+        // falsely narrow.
+        if !(fourth > mse * mse) {
+            let largest = Swift.max(abs(r.errors.min), abs(r.errors.max))
+            fourth = largest * largest * mse
+        }
         let varianceMSE = Swift.max(0, fourth - mse * mse) / n
         return (mse.squareRoot(), mse > 0 ? varianceMSE / (4 * mse) : 0)
     }

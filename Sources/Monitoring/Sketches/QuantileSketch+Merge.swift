@@ -189,3 +189,18 @@ extension QuantileSketch {
         pack(levels)
     }
 }
+
+extension QuantileSketch {
+    /// Σ weight·f(item) over the retained items, divided by the count: an unbiased estimate of
+    /// the mean of f over every value inserted (each retained item of level h stands for 2^h of
+    /// them). Unlike a mean over quantiles it sees the tails, as far as the sketch kept them.
+    public func estimatedMean(of f: (Double) -> Double) -> Double {
+        guard count > 0 else { return .nan }
+        var sum = 0.0
+        for level in 0..<(levelStart.count - 1) {
+            let weight = Double(UInt64(1) << UInt64(level))
+            for i in levelStart[level]..<levelStart[level + 1] { sum += weight * f(items[i]) }
+        }
+        return sum / Double(count)
+    }
+}

@@ -157,8 +157,8 @@ public struct ModelWindows: Sendable, Hashable {
 
     /// The open windows as they are now (evaluated so far), oldest first, each with the reference
     /// it would be compared with if it closed now.
-    public func openWindows() -> [EvaluableWindow] {
-        open.keys.sorted().map { key in
+    public func openWindows(where wanted: (WindowKey) -> Bool = { _ in true }) -> [EvaluableWindow] {
+        open.keys.filter(wanted).sorted().map { key in
             EvaluableWindow(
                 window: snapshot(key, open[key]!, isOpen: true),
                 reference: references.reference(for: key, settings: settings))

@@ -368,6 +368,11 @@ public nonisolated struct Infranaut_V1_RaftSnapshotChunk: Sendable {
   /// Kept predictions (docs/performance.md): the `predictions` family's key and value, as stored.
   public var predictions: [Infranaut_V1_WindowRecord] = []
 
+  /// The sender's stream: chunk k of one stream is always the same; a receiver starts over (from
+  /// chunk 0) when the stream changes, even for the same snapshot, since the checkpoint's window
+  /// results can change between two reads of it.
+  public var stream: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1015,7 +1020,7 @@ nonisolated extension Infranaut_V1_RaftBatchResponse: SwiftProtobuf.Message, Swi
 
 nonisolated extension Infranaut_V1_RaftSnapshotChunk: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RaftSnapshotChunk"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}from\0\u{1}term\0\u{1}meta\0\u{1}chunk\0\u{1}models\0\u{1}idempotency\0\u{1}last\0\u{1}windows\0\u{3}model_pieces\0\u{1}predictions\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}from\0\u{1}term\0\u{1}meta\0\u{1}chunk\0\u{1}models\0\u{1}idempotency\0\u{1}last\0\u{1}windows\0\u{3}model_pieces\0\u{1}predictions\0\u{1}stream\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1034,6 +1039,7 @@ nonisolated extension Infranaut_V1_RaftSnapshotChunk: SwiftProtobuf.Message, Swi
       case 9: try { try decoder.decodeRepeatedMessageField(value: &self.windows) }()
       case 10: try { try decoder.decodeRepeatedMessageField(value: &self.modelPieces) }()
       case 11: try { try decoder.decodeRepeatedMessageField(value: &self.predictions) }()
+      case 12: try { try decoder.decodeSingularUInt64Field(value: &self.stream) }()
       default: break
       }
     }
@@ -1077,6 +1083,9 @@ nonisolated extension Infranaut_V1_RaftSnapshotChunk: SwiftProtobuf.Message, Swi
     if !self.predictions.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.predictions, fieldNumber: 11)
     }
+    if self.stream != 0 {
+      try visitor.visitSingularUInt64Field(value: self.stream, fieldNumber: 12)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1092,6 +1101,7 @@ nonisolated extension Infranaut_V1_RaftSnapshotChunk: SwiftProtobuf.Message, Swi
     if lhs.windows != rhs.windows {return false}
     if lhs.modelPieces != rhs.modelPieces {return false}
     if lhs.predictions != rhs.predictions {return false}
+    if lhs.stream != rhs.stream {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

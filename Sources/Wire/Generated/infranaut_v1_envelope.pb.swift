@@ -21,17 +21,23 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
 }
 
 /// Every message a client sends to a node's client endpoint is exactly one serialized Request.
-public nonisolated struct Infranaut_V1_Request: Sendable {
+public nonisolated struct Infranaut_V1_Request: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// Protocol version; this document describes version 1.
-  public var version: UInt32 = 0
+  public var version: UInt32 {
+    get {_storage._version}
+    set {_uniqueStorage()._version = newValue}
+  }
 
   /// Set by a node that forwards the request to the model's primary; clients leave it 0. A
   /// forwarded request is served where it arrives, never forwarded again.
-  public var hops: UInt32 = 0
+  public var hops: UInt32 {
+    get {_storage._hops}
+    set {_uniqueStorage()._hops = newValue}
+  }
 
   /// How long the sender waits for the answer, in milliseconds; 0 means the node's own request
   /// timeout (30 s by default), which also caps any larger value. Past it the node stops working on
@@ -40,155 +46,161 @@ public nonisolated struct Infranaut_V1_Request: Sendable {
   /// counts from when its frame arrives; a peer's from the time sealed into its frame, so a frame
   /// that sat in a stalled connection is dropped on arrival instead of being worked through late.
   /// A node that forwards a request sets it to what is left of its own wait.
-  public var timeoutMs: UInt32 = 0
+  public var timeoutMs: UInt32 {
+    get {_storage._timeoutMs}
+    set {_uniqueStorage()._timeoutMs = newValue}
+  }
 
-  public var body: Infranaut_V1_Request.OneOf_Body? = nil
+  public var body: OneOf_Body? {
+    get {return _storage._body}
+    set {_uniqueStorage()._body = newValue}
+  }
 
   public var ingest: Infranaut_V1_IngestRequest {
     get {
-      if case .ingest(let v)? = body {return v}
+      if case .ingest(let v)? = _storage._body {return v}
       return Infranaut_V1_IngestRequest()
     }
-    set {body = .ingest(newValue)}
+    set {_uniqueStorage()._body = .ingest(newValue)}
   }
 
   public var status: Infranaut_V1_StatusRequest {
     get {
-      if case .status(let v)? = body {return v}
+      if case .status(let v)? = _storage._body {return v}
       return Infranaut_V1_StatusRequest()
     }
-    set {body = .status(newValue)}
+    set {_uniqueStorage()._body = .status(newValue)}
   }
 
   public var members: Infranaut_V1_MembersRequest {
     get {
-      if case .members(let v)? = body {return v}
+      if case .members(let v)? = _storage._body {return v}
       return Infranaut_V1_MembersRequest()
     }
-    set {body = .members(newValue)}
+    set {_uniqueStorage()._body = .members(newValue)}
   }
 
   public var ring: Infranaut_V1_RingRequest {
     get {
-      if case .ring(let v)? = body {return v}
+      if case .ring(let v)? = _storage._body {return v}
       return Infranaut_V1_RingRequest()
     }
-    set {body = .ring(newValue)}
+    set {_uniqueStorage()._body = .ring(newValue)}
   }
 
   public var receipts: Infranaut_V1_ReceiptsRequest {
     get {
-      if case .receipts(let v)? = body {return v}
+      if case .receipts(let v)? = _storage._body {return v}
       return Infranaut_V1_ReceiptsRequest()
     }
-    set {body = .receipts(newValue)}
+    set {_uniqueStorage()._body = .receipts(newValue)}
   }
 
   public var leave: Infranaut_V1_LeaveRequest {
     get {
-      if case .leave(let v)? = body {return v}
+      if case .leave(let v)? = _storage._body {return v}
       return Infranaut_V1_LeaveRequest()
     }
-    set {body = .leave(newValue)}
+    set {_uniqueStorage()._body = .leave(newValue)}
   }
 
   public var publishEvent: Infranaut_V1_PublishEventRequest {
     get {
-      if case .publishEvent(let v)? = body {return v}
+      if case .publishEvent(let v)? = _storage._body {return v}
       return Infranaut_V1_PublishEventRequest()
     }
-    set {body = .publishEvent(newValue)}
+    set {_uniqueStorage()._body = .publishEvent(newValue)}
   }
 
   public var events: Infranaut_V1_EventsRequest {
     get {
-      if case .events(let v)? = body {return v}
+      if case .events(let v)? = _storage._body {return v}
       return Infranaut_V1_EventsRequest()
     }
-    set {body = .events(newValue)}
+    set {_uniqueStorage()._body = .events(newValue)}
   }
 
   public var applyModel: Infranaut_V1_ApplyModelRequest {
     get {
-      if case .applyModel(let v)? = body {return v}
+      if case .applyModel(let v)? = _storage._body {return v}
       return Infranaut_V1_ApplyModelRequest()
     }
-    set {body = .applyModel(newValue)}
+    set {_uniqueStorage()._body = .applyModel(newValue)}
   }
 
   public var getModel: Infranaut_V1_GetModelRequest {
     get {
-      if case .getModel(let v)? = body {return v}
+      if case .getModel(let v)? = _storage._body {return v}
       return Infranaut_V1_GetModelRequest()
     }
-    set {body = .getModel(newValue)}
+    set {_uniqueStorage()._body = .getModel(newValue)}
   }
 
   public var deleteModel: Infranaut_V1_DeleteModelRequest {
     get {
-      if case .deleteModel(let v)? = body {return v}
+      if case .deleteModel(let v)? = _storage._body {return v}
       return Infranaut_V1_DeleteModelRequest()
     }
-    set {body = .deleteModel(newValue)}
+    set {_uniqueStorage()._body = .deleteModel(newValue)}
   }
 
   public var listModels: Infranaut_V1_ListModelsRequest {
     get {
-      if case .listModels(let v)? = body {return v}
+      if case .listModels(let v)? = _storage._body {return v}
       return Infranaut_V1_ListModelsRequest()
     }
-    set {body = .listModels(newValue)}
+    set {_uniqueStorage()._body = .listModels(newValue)}
   }
 
   public var windows: Infranaut_V1_WindowsRequest {
     get {
-      if case .windows(let v)? = body {return v}
+      if case .windows(let v)? = _storage._body {return v}
       return Infranaut_V1_WindowsRequest()
     }
-    set {body = .windows(newValue)}
+    set {_uniqueStorage()._body = .windows(newValue)}
   }
 
   public var compare: Infranaut_V1_CompareRequest {
     get {
-      if case .compare(let v)? = body {return v}
+      if case .compare(let v)? = _storage._body {return v}
       return Infranaut_V1_CompareRequest()
     }
-    set {body = .compare(newValue)}
+    set {_uniqueStorage()._body = .compare(newValue)}
   }
 
   /// Node to node; clients never send these. 20–23 carried primary–backup replication, which
   /// consensus replaced.
   public var deliverEvent: Infranaut_V1_DeliverEventRequest {
     get {
-      if case .deliverEvent(let v)? = body {return v}
+      if case .deliverEvent(let v)? = _storage._body {return v}
       return Infranaut_V1_DeliverEventRequest()
     }
-    set {body = .deliverEvent(newValue)}
+    set {_uniqueStorage()._body = .deliverEvent(newValue)}
   }
 
   public var raft: Infranaut_V1_RaftBatchRequest {
     get {
-      if case .raft(let v)? = body {return v}
+      if case .raft(let v)? = _storage._body {return v}
       return Infranaut_V1_RaftBatchRequest()
     }
-    set {body = .raft(newValue)}
+    set {_uniqueStorage()._body = .raft(newValue)}
   }
 
   public var raftSnapshot: Infranaut_V1_RaftSnapshotChunk {
     get {
-      if case .raftSnapshot(let v)? = body {return v}
+      if case .raftSnapshot(let v)? = _storage._body {return v}
       return Infranaut_V1_RaftSnapshotChunk()
     }
-    set {body = .raftSnapshot(newValue)}
+    set {_uniqueStorage()._body = .raftSnapshot(newValue)}
   }
 
   /// Admin, peer-only: node-local fault injection for partition drills.
   public var fault: Infranaut_V1_FaultRequest {
     get {
-      if case .fault(let v)? = body {return v}
+      if case .fault(let v)? = _storage._body {return v}
       return Infranaut_V1_FaultRequest()
     }
-    set {body = .fault(newValue)}
+    set {_uniqueStorage()._body = .fault(newValue)}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -219,6 +231,8 @@ public nonisolated struct Infranaut_V1_Request: Sendable {
   }
 
   public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// Every reply is exactly one serialized Response whose body matches the request's.
@@ -418,351 +432,393 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
   public static let protoMessageName: String = _protobuf_package + ".Request"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}hops\0\u{3}timeout_ms\0\u{2}\u{7}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{3}apply_model\0\u{3}get_model\0\u{4}\u{5}deliver_event\0\u{1}raft\0\u{3}raft_snapshot\0\u{3}delete_model\0\u{3}list_models\0\u{1}windows\0\u{1}fault\0\u{1}compare\0\u{c}\u{14}\u{1}\u{c}\u{15}\u{1}\u{c}\u{16}\u{1}\u{c}\u{17}\u{1}")
 
+  fileprivate class _StorageClass {
+    var _version: UInt32 = 0
+    var _hops: UInt32 = 0
+    var _timeoutMs: UInt32 = 0
+    var _body: Infranaut_V1_Request.OneOf_Body?
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _version = source._version
+      _hops = source._hops
+      _timeoutMs = source._timeoutMs
+      _body = source._body
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.version) }()
-      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.hops) }()
-      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.timeoutMs) }()
-      case 10: try {
-        var v: Infranaut_V1_IngestRequest?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .ingest(let m) = current {v = m}
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularUInt32Field(value: &_storage._version) }()
+        case 2: try { try decoder.decodeSingularUInt32Field(value: &_storage._hops) }()
+        case 3: try { try decoder.decodeSingularUInt32Field(value: &_storage._timeoutMs) }()
+        case 10: try {
+          var v: Infranaut_V1_IngestRequest?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .ingest(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .ingest(v)
+          }
+        }()
+        case 11: try {
+          var v: Infranaut_V1_StatusRequest?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .status(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .status(v)
+          }
+        }()
+        case 12: try {
+          var v: Infranaut_V1_MembersRequest?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .members(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .members(v)
+          }
+        }()
+        case 13: try {
+          var v: Infranaut_V1_RingRequest?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .ring(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .ring(v)
+          }
+        }()
+        case 14: try {
+          var v: Infranaut_V1_ReceiptsRequest?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .receipts(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .receipts(v)
+          }
+        }()
+        case 15: try {
+          var v: Infranaut_V1_LeaveRequest?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .leave(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .leave(v)
+          }
+        }()
+        case 16: try {
+          var v: Infranaut_V1_PublishEventRequest?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .publishEvent(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .publishEvent(v)
+          }
+        }()
+        case 17: try {
+          var v: Infranaut_V1_EventsRequest?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .events(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .events(v)
+          }
+        }()
+        case 18: try {
+          var v: Infranaut_V1_ApplyModelRequest?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .applyModel(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .applyModel(v)
+          }
+        }()
+        case 19: try {
+          var v: Infranaut_V1_GetModelRequest?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .getModel(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .getModel(v)
+          }
+        }()
+        case 24: try {
+          var v: Infranaut_V1_DeliverEventRequest?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .deliverEvent(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .deliverEvent(v)
+          }
+        }()
+        case 25: try {
+          var v: Infranaut_V1_RaftBatchRequest?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .raft(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .raft(v)
+          }
+        }()
+        case 26: try {
+          var v: Infranaut_V1_RaftSnapshotChunk?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .raftSnapshot(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .raftSnapshot(v)
+          }
+        }()
+        case 27: try {
+          var v: Infranaut_V1_DeleteModelRequest?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .deleteModel(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .deleteModel(v)
+          }
+        }()
+        case 28: try {
+          var v: Infranaut_V1_ListModelsRequest?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .listModels(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .listModels(v)
+          }
+        }()
+        case 29: try {
+          var v: Infranaut_V1_WindowsRequest?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .windows(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .windows(v)
+          }
+        }()
+        case 30: try {
+          var v: Infranaut_V1_FaultRequest?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .fault(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .fault(v)
+          }
+        }()
+        case 31: try {
+          var v: Infranaut_V1_CompareRequest?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .compare(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .compare(v)
+          }
+        }()
+        default: break
         }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .ingest(v)
-        }
-      }()
-      case 11: try {
-        var v: Infranaut_V1_StatusRequest?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .status(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .status(v)
-        }
-      }()
-      case 12: try {
-        var v: Infranaut_V1_MembersRequest?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .members(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .members(v)
-        }
-      }()
-      case 13: try {
-        var v: Infranaut_V1_RingRequest?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .ring(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .ring(v)
-        }
-      }()
-      case 14: try {
-        var v: Infranaut_V1_ReceiptsRequest?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .receipts(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .receipts(v)
-        }
-      }()
-      case 15: try {
-        var v: Infranaut_V1_LeaveRequest?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .leave(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .leave(v)
-        }
-      }()
-      case 16: try {
-        var v: Infranaut_V1_PublishEventRequest?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .publishEvent(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .publishEvent(v)
-        }
-      }()
-      case 17: try {
-        var v: Infranaut_V1_EventsRequest?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .events(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .events(v)
-        }
-      }()
-      case 18: try {
-        var v: Infranaut_V1_ApplyModelRequest?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .applyModel(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .applyModel(v)
-        }
-      }()
-      case 19: try {
-        var v: Infranaut_V1_GetModelRequest?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .getModel(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .getModel(v)
-        }
-      }()
-      case 24: try {
-        var v: Infranaut_V1_DeliverEventRequest?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .deliverEvent(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .deliverEvent(v)
-        }
-      }()
-      case 25: try {
-        var v: Infranaut_V1_RaftBatchRequest?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .raft(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .raft(v)
-        }
-      }()
-      case 26: try {
-        var v: Infranaut_V1_RaftSnapshotChunk?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .raftSnapshot(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .raftSnapshot(v)
-        }
-      }()
-      case 27: try {
-        var v: Infranaut_V1_DeleteModelRequest?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .deleteModel(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .deleteModel(v)
-        }
-      }()
-      case 28: try {
-        var v: Infranaut_V1_ListModelsRequest?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .listModels(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .listModels(v)
-        }
-      }()
-      case 29: try {
-        var v: Infranaut_V1_WindowsRequest?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .windows(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .windows(v)
-        }
-      }()
-      case 30: try {
-        var v: Infranaut_V1_FaultRequest?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .fault(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .fault(v)
-        }
-      }()
-      case 31: try {
-        var v: Infranaut_V1_CompareRequest?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .compare(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .compare(v)
-        }
-      }()
-      default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if self.version != 0 {
-      try visitor.visitSingularUInt32Field(value: self.version, fieldNumber: 1)
-    }
-    if self.hops != 0 {
-      try visitor.visitSingularUInt32Field(value: self.hops, fieldNumber: 2)
-    }
-    if self.timeoutMs != 0 {
-      try visitor.visitSingularUInt32Field(value: self.timeoutMs, fieldNumber: 3)
-    }
-    switch self.body {
-    case .ingest?: try {
-      guard case .ingest(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
-    }()
-    case .status?: try {
-      guard case .status(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
-    }()
-    case .members?: try {
-      guard case .members(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
-    }()
-    case .ring?: try {
-      guard case .ring(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
-    }()
-    case .receipts?: try {
-      guard case .receipts(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
-    }()
-    case .leave?: try {
-      guard case .leave(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
-    }()
-    case .publishEvent?: try {
-      guard case .publishEvent(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
-    }()
-    case .events?: try {
-      guard case .events(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
-    }()
-    case .applyModel?: try {
-      guard case .applyModel(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 18)
-    }()
-    case .getModel?: try {
-      guard case .getModel(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 19)
-    }()
-    case .deliverEvent?: try {
-      guard case .deliverEvent(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 24)
-    }()
-    case .raft?: try {
-      guard case .raft(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 25)
-    }()
-    case .raftSnapshot?: try {
-      guard case .raftSnapshot(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 26)
-    }()
-    case .deleteModel?: try {
-      guard case .deleteModel(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 27)
-    }()
-    case .listModels?: try {
-      guard case .listModels(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 28)
-    }()
-    case .windows?: try {
-      guard case .windows(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 29)
-    }()
-    case .fault?: try {
-      guard case .fault(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 30)
-    }()
-    case .compare?: try {
-      guard case .compare(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 31)
-    }()
-    case nil: break
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._version != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._version, fieldNumber: 1)
+      }
+      if _storage._hops != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._hops, fieldNumber: 2)
+      }
+      if _storage._timeoutMs != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._timeoutMs, fieldNumber: 3)
+      }
+      switch _storage._body {
+      case .ingest?: try {
+        guard case .ingest(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+      }()
+      case .status?: try {
+        guard case .status(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+      }()
+      case .members?: try {
+        guard case .members(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
+      }()
+      case .ring?: try {
+        guard case .ring(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+      }()
+      case .receipts?: try {
+        guard case .receipts(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
+      }()
+      case .leave?: try {
+        guard case .leave(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
+      }()
+      case .publishEvent?: try {
+        guard case .publishEvent(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
+      }()
+      case .events?: try {
+        guard case .events(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
+      }()
+      case .applyModel?: try {
+        guard case .applyModel(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 18)
+      }()
+      case .getModel?: try {
+        guard case .getModel(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 19)
+      }()
+      case .deliverEvent?: try {
+        guard case .deliverEvent(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 24)
+      }()
+      case .raft?: try {
+        guard case .raft(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 25)
+      }()
+      case .raftSnapshot?: try {
+        guard case .raftSnapshot(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 26)
+      }()
+      case .deleteModel?: try {
+        guard case .deleteModel(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 27)
+      }()
+      case .listModels?: try {
+        guard case .listModels(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 28)
+      }()
+      case .windows?: try {
+        guard case .windows(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 29)
+      }()
+      case .fault?: try {
+        guard case .fault(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 30)
+      }()
+      case .compare?: try {
+        guard case .compare(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 31)
+      }()
+      case nil: break
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Infranaut_V1_Request, rhs: Infranaut_V1_Request) -> Bool {
-    if lhs.version != rhs.version {return false}
-    if lhs.hops != rhs.hops {return false}
-    if lhs.timeoutMs != rhs.timeoutMs {return false}
-    if lhs.body != rhs.body {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._version != rhs_storage._version {return false}
+        if _storage._hops != rhs_storage._hops {return false}
+        if _storage._timeoutMs != rhs_storage._timeoutMs {return false}
+        if _storage._body != rhs_storage._body {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

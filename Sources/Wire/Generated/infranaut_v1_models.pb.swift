@@ -866,6 +866,10 @@ public nonisolated struct Infranaut_V1_CompareSide: Sendable {
   /// Windows whose labelled rows were merged.
   public var windows: UInt32 = 0
 
+  /// Windows in the range left out: their labelled rows were read for another task (the spec's
+  /// threshold or classes changed since).
+  public var otherTaskWindows: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2337,7 +2341,7 @@ nonisolated extension Infranaut_V1_CompareResponse: SwiftProtobuf.Message, Swift
 
 nonisolated extension Infranaut_V1_CompareSide: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CompareSide"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}value\0\u{3}labelled_rows\0\u{1}windows\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}value\0\u{3}labelled_rows\0\u{1}windows\0\u{3}other_task_windows\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2349,6 +2353,7 @@ nonisolated extension Infranaut_V1_CompareSide: SwiftProtobuf.Message, SwiftProt
       case 2: try { try decoder.decodeSingularDoubleField(value: &self.value) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.labelledRows) }()
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.windows) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.otherTaskWindows) }()
       default: break
       }
     }
@@ -2367,6 +2372,9 @@ nonisolated extension Infranaut_V1_CompareSide: SwiftProtobuf.Message, SwiftProt
     if self.windows != 0 {
       try visitor.visitSingularUInt32Field(value: self.windows, fieldNumber: 4)
     }
+    if self.otherTaskWindows != 0 {
+      try visitor.visitSingularUInt32Field(value: self.otherTaskWindows, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2375,6 +2383,7 @@ nonisolated extension Infranaut_V1_CompareSide: SwiftProtobuf.Message, SwiftProt
     if lhs.value != rhs.value {return false}
     if lhs.labelledRows != rhs.labelledRows {return false}
     if lhs.windows != rhs.windows {return false}
+    if lhs.otherTaskWindows != rhs.otherTaskWindows {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
