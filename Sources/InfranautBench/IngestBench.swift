@@ -55,15 +55,27 @@ struct IngestBench: AsyncParsableCommand {
     @Option(name: .customLong("reference-rows"), help: "Rows of each model's uploaded reference (with --spec).")
     var referenceRows = 1_000
 
+    @Flag(
+        help:
+            "Rows carry a score and a prediction id (new every second) and the spec names a binary task, so shards keep every prediction for its label (with --spec and --event-times)."
+    )
+    var predictions = false
+
+    func validate() throws {
+        if predictions && !(spec && eventTimes) {
+            throw ValidationError("--predictions needs --spec and --event-times")
+        }
+    }
+
     func run() async throws {
         let cluster = try await BenchNodes.launch(binary: binary, nodes: nodes, prefix: "bench")
         defer { cluster.stop() }
         let launchedNodes = cluster.nodes
         let pid = cluster.pid
         print(
-            "\(launchedNodes.count) node(s), first pid \(pid) at \(launchedNodes[0].client); \(concurrency) senders, \(rows) rows x \(features) features + \(segments) segment columns per batch, \(models) models, event times \(eventTimes ? "now" : "none"), spec \(spec ? "\(windowSeconds) s windows" : "none")"
+            "\(launchedNodes.count) node(s), first pid \(pid) at \(launchedNodes[0].client); \(concurrency) senders, \(rows) rows x \(features) features + \(segments) segment columns per batch, \(models) models, event times \(eventTimes ? "now" : "none"), spec \(spec ? "\(windowSeconds) s windows" : "none")\(predictions ? ", predictions kept by id" : "")"
         )
-        let shape = SyntheticModels(features: features, segments: segments)
+        let shape = SyntheticModels(features: features, segments: segments, scores: predictions)
         let names = (0..<models).map { "bench-model-\($0)" }
         let clients = try launchedNodes.map { try RequestClient(dial: $0.client) }
         defer { clients.forEach { $0.close() } }
@@ -77,11 +89,14 @@ struct IngestBench: AsyncParsableCommand {
         // One batch per model, encoded once; with event times, re-encoded every second with new ones.
         let rows = self.rows
         let batches = names.map { shape.batch(model: $0, rows: rows) }
+        let withIDs = predictions
         let encode: @Sendable (_ nowMs: Int64?) throws -> [[UInt8]] = { nowMs in
             try batches.map { batch in
                 guard let nowMs else { return try batch.serializedBytes() }
                 var dated = batch
                 dated.eventTimeUnixMs = spreadEventTimes(rows: rows, endMs: nowMs, spanMs: 1_000)
+                // Ids new every second (a body sent twice within one second sends its ids again).
+                if withIDs { dated.predictionIds = (0..<rows).map { "\(nowMs)-\($0)" } }
                 return try dated.serializedBytes()
             }
         }

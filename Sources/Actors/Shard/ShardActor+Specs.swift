@@ -166,6 +166,14 @@ extension ShardActor {
         await awaitTransferEnd()
         guard state == .serving else { return .refused(.unavailable, unavailableMessage) }
         guard let current = raft, current.role == .leader else { return .notLeader(raft?.leader) }
+        // The decision (created, configured, unchanged, the next generation) reads the applied
+        // state: a leader elected a moment ago may not have applied its predecessor's committed
+        // entries yet, and would call an applied spec new. A read barrier applies them first.
+        switch await readIndex() {
+        case .notLeader(let leader): return .notLeader(leader)
+        case .done(false): return .refused(.unavailable, unavailableMessage)
+        case .done(true): break
+        }
         guard ContinuousClock.now < deadline else {
             return .refused(
                 .deadlineExceeded, "the \(what) waited past its deadline; nothing was changed; \(what) again")

@@ -8,6 +8,9 @@ struct SyntheticModels {
     var features: Int
     var segments = 0
     var segmentValues = 5
+    /// Rows carry a `score` column, and the spec makes the model a binary classifier predicting
+    /// it (prediction ids, when the batch has them, keep the predictions for labels).
+    var scores = false
 
     /// A batch of `rows` rows for `model`, with `eventTimes` (one per row) when given.
     func batch(model: String, rows: Int, eventTimes: [Int64]? = nil, reference: Bool = false)
@@ -25,6 +28,15 @@ struct SyntheticModels {
                     $0.name = "feature_\(f)"
                     $0.doubles = .with {
                         $0.values = (0..<rows).map { _ in Double.random(in: -1...1, using: &generator) * Double(f + 1) }
+                    }
+                })
+        }
+        if scores {
+            batch.columns.append(
+                .with {
+                    $0.name = "score"
+                    $0.doubles = .with {
+                        $0.values = (0..<rows).map { _ in Double.random(in: 0..<1, using: &generator) }
                     }
                 })
         }
@@ -66,6 +78,10 @@ struct SyntheticModels {
             }
             $0.reference = .with { $0.policy = .upload }
             if retentionMs > 0 { $0.retention = .with { $0.windowsMs = retentionMs } }
+            if scores {
+                $0.task = .binaryClassification
+                $0.columns = .with { $0.prediction = "score" }
+            }
         }
     }
 
