@@ -52,8 +52,6 @@ struct PredictionBuffer: Sendable {
     /// the checkpoint deletes all their records before writing the staged ones.
     private(set) var cleared: Set<String> = []
 
-    var isEmpty: Bool { staged.isEmpty && cleared.isEmpty }
-
     func record(_ model: String, _ id: String) -> Staged? { staged[model]?[id] }
 
     /// Whether the stored (and in-flight) records of `model` no longer count.

@@ -287,10 +287,9 @@ extension ShardActor {
             var record = Self.record(of: op)
             if op.batch.labels {
                 record.labels = try models.applyLabels(op)
-                remembered.remember(key, record)
-                return .op(record, replayed: false)
+            } else if try models.apply(op) {
+                store.modelCount.add(1)
             }
-            if try models.apply(op) { store.modelCount.add(1) }
             remembered.remember(key, record)
             return .op(record, replayed: false)
         } catch {
@@ -298,7 +297,9 @@ extension ShardActor {
             // applied, so stop rather than diverge. A batch of labels may have joined some of its
             // labels in memory by then; the failed shard applies and checkpoints nothing more, so
             // that never reaches storage, and a restart replays the entry from the checkpoint.
-            fail("the entry at index \(entry.index) needs a parked model that cannot be loaded: \(error)")
+            fail(
+                "the entry at index \(entry.index) cannot be applied: its parked model or a kept prediction cannot be read back from storage (\(error))"
+            )
             return nil
         }
     }

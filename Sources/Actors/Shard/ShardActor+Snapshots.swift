@@ -13,9 +13,8 @@ struct IncomingSnapshot {
     var nextChunk: UInt32 = 0
     var models: [Infranaut_V1_ModelSnapshot] = []
     var idempotency: [Infranaut_V1_IdempotencyEntry] = []
+    /// (Kept predictions go straight to the shard's other generation in RocksDB, not here.)
     var windows: [Infranaut_V1_WindowRecord] = []
-    /// Kept predictions go straight to the shard's other generation in RocksDB, not here.
-    var predictions = 0
     var bytes = 0
     /// The model whose pieces are arriving, and its bytes so far.
     var piece: (model: String, data: Data)?
@@ -292,8 +291,8 @@ extension ShardActor {
     }
 
     /// The durable checkpoint, read through one RocksDB snapshot, in chunks of at most
-    /// `snapshotChunkBytes` (and 64 KiB) of stored bytes (tests, and small shards: every chunk at
-    /// once).
+    /// `snapshotChunkBytes` (and 64 KiB) of stored bytes, every chunk at once (for tests; a
+    /// follower gets them one by one from ``CheckpointStream``).
     func checkpointChunks(term: RaftTerm) throws(StorageError) -> [Infranaut_V1_RaftSnapshotChunk] {
         var stream = try CheckpointStream(self, term: term)
         defer { stream.view.release() }
@@ -542,7 +541,6 @@ extension ShardActor {
                 incoming = nil
                 return .init()
             }
-            incoming!.predictions += chunk.predictions.count
         }
         guard incoming!.bytes <= settings.maxIncomingSnapshotBytes else {
             logger.error(

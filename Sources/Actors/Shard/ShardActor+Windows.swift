@@ -394,23 +394,22 @@ extension ShardActor {
         } catch {
             return refused(.invalidArgument, "\(error)")
         }
+        func side(_ version: String, _ figures: VersionComparison.Side, _ counted: (windows: UInt32, other: UInt32))
+            -> Infranaut_V1_CompareSide
+        {
+            .with {
+                $0.version = version
+                $0.value = figures.value
+                $0.labelledRows = figures.n
+                $0.windows = counted.windows
+                $0.otherTaskWindows = counted.other
+            }
+        }
         return .with {
             $0.status = .ok
             $0.metric = metric.rawValue
-            $0.a = .with {
-                $0.version = request.versionA
-                $0.value = comparison.a.value
-                $0.labelledRows = comparison.a.n
-                $0.windows = a.windows
-                $0.otherTaskWindows = a.other
-            }
-            $0.b = .with {
-                $0.version = request.versionB
-                $0.value = comparison.b.value
-                $0.labelledRows = comparison.b.n
-                $0.windows = b.windows
-                $0.otherTaskWindows = b.other
-            }
+            $0.a = side(request.versionA, comparison.a, (a.windows, a.other))
+            $0.b = side(request.versionB, comparison.b, (b.windows, b.other))
             $0.difference = comparison.difference
             $0.lower = comparison.lower
             $0.upper = comparison.upper
