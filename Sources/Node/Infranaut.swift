@@ -7,7 +7,8 @@ struct Infranaut: AsyncParsableCommand {
         commandName: "infranaut",
         abstract: "Monitor machine-learning models in production: profiles, drift, data quality.",
         subcommands: [
-            StartCommand.self, PushCommand.self, LabelsCommand.self, CompareCommand.self, StatusCommand.self,
+            StartCommand.self, PushCommand.self, LabelsCommand.self, CompareCommand.self, ExplainCommand.self,
+            StatusCommand.self,
             DriftCommand.self,
             GenerateCommand.self,
             MembersCommand.self, RingCommand.self, LeaveCommand.self, FaultCommand.self, DrillCommand.self,

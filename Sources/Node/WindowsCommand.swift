@@ -85,13 +85,19 @@ struct WindowsCommand: AsyncParsableCommand {
         }
     }
 
-    /// The window's headline metric (ROC AUC, else accuracy, else RMSE) and its labelled rows.
+    /// The window's headline metric (ROC AUC, else accuracy, else RMSE) realized and its labelled
+    /// rows, and the estimate beside it: "roc_auc 0.861 (est 0.857), 120 labelled".
     static func performanceText(_ window: Infranaut_V1_WindowInfo) -> String {
         guard window.hasPerformance else { return "-" }
         let p = window.performance
-        let headline = ["roc_auc", "accuracy", "rmse"].first { p.realized[$0] != nil }
-        let value = headline.map { "\($0) " + String(format: "%.3f", p.realized[$0]!) + ", " } ?? ""
-        return value + "\(p.labelledRows) labelled"
+        let headline =
+            ["roc_auc", "accuracy", "rmse"].first { p.realized[$0] != nil }
+            ?? ["roc_auc", "accuracy"].first { p.estimated[$0] != nil }
+        guard let headline else { return "\(p.labelledRows) labelled" }
+        var parts: [String] = []
+        if let v = p.realized[headline] { parts.append(String(format: "%.3f", v)) }
+        if let e = p.estimated[headline] { parts.append(String(format: "(est %.3f)", e.value)) }
+        return "\(headline) \(parts.joined(separator: " ")), \(p.labelledRows) labelled"
     }
 
     static func segmentText(_ window: Infranaut_V1_WindowInfo) -> String? {
@@ -154,11 +160,27 @@ struct WindowsCommand: AsyncParsableCommand {
         var labelled_rows: UInt64
         var unusable_rows: UInt64
         var realized: [String: Double]
+        var estimated: [String: Estimate]
 
         init(_ p: Infranaut_V1_WindowPerformanceInfo) {
             labelled_rows = p.labelledRows
             unusable_rows = p.unusableRows
             realized = p.realized
+            estimated = p.estimated.mapValues(Estimate.init)
+        }
+    }
+
+    struct Estimate: Encodable {
+        var value: Double
+        var lower: Double
+        var upper: Double
+        var sampling_error: Double
+
+        init(_ e: Infranaut_V1_EstimatedMetricInfo) {
+            value = e.value
+            lower = e.lower
+            upper = e.upper
+            sampling_error = e.samplingError
         }
     }
 

@@ -87,16 +87,21 @@ import Testing
     }
 
     @Test func formatOneStatesAndResultsStillDecode() throws {
-        // A state with one open window and no labels: format 2 only adds a flag byte (0) after the
-        // window's accumulator.
+        // A state with one open window, no labels and no task: format 2 adds a flag byte (0, no
+        // performance) after the window's accumulator, format 3 another (0, no scores).
         var m = ModelWindows(settings: WindowSettings(sizeMs: 1_000, latenessMs: 0, reference: .uploaded))
         _ = try m.add(labelled(20, at: 5_000, labels: false), processingTimeMs: 5_000)
         let current = m.serialized()
         var accumulator = ByteWriter(capacity: 256)
         m.open.values.first!.encode(into: &accumulator)
         let at = try #require(firstIndex(of: accumulator.bytes, in: current))
+        let end = at + accumulator.bytes.count
+        #expect(current[end - 2] == 0 && current[end - 1] == 0)
         var old = current
-        old.remove(at: at + accumulator.bytes.count - 1)
+        old.remove(at: end - 1)
+        old[4] = 2
+        #expect(try ModelWindows(serialized: old).serialized() == current)
+        old.remove(at: end - 2)
         old[4] = 1
         #expect(try ModelWindows(serialized: old).serialized() == current)
 
@@ -105,11 +110,22 @@ import Testing
             window: WindowSnapshot(
                 key: WindowKey(startMs: 0, series: SeriesKey(version: "v")), endMs: 1_000, isOpen: false, rows: 9,
                 columns: []))
-        let withoutPerformance = result.serialized()
+        // Format 5 ends with the attributions' count (0): formats 1 to 4 lack it.
+        var withoutPerformance = result.serialized()
+        #expect(withoutPerformance.last == 0)
+        withoutPerformance.removeLast()
         result.performance = WindowPerformance(metrics: [("accuracy", 0.5)], labelledRows: 8)
         var oldResult = result.serialized()
-        // Format 3 ends the performance with the state's flag (0: none): format 2 lacks it.
         #expect(oldResult.last == 0)
+        oldResult.removeLast()
+        oldResult[4] = 4
+        #expect(try WindowResult(serialized: oldResult) == result)
+        // Format 4 ends the performance with the estimates' count (0), after format 3's state flag
+        // (0: none), which format 2 lacks.
+        #expect(oldResult.suffix(2) == [0, 0])
+        oldResult.removeLast()
+        oldResult[4] = 3
+        #expect(try WindowResult(serialized: oldResult) == result)
         oldResult.removeLast()
         oldResult[4] = 2
         #expect(try WindowResult(serialized: oldResult) == result)
@@ -123,17 +139,111 @@ import Testing
         state.add(actual: .bool(true), predicted: .number(0.9))
         result.performanceState = state
         result.performance = state.result
+        // Format 4 keeps the estimates, which later labels leave as they are.
+        result.performance!.estimated = [EstimatedMetric(name: "accuracy", value: 0.7, samplingError: 0.01)]
         var decoded = try WindowResult(serialized: result.serialized())
         #expect(decoded == result)
         var late = PerformanceState(task: .binary(threshold: 0.5))
         late.add(actual: .bool(true), predicted: .number(0.2))
         decoded.addLabels(late)
+        #expect(decoded.performance?.estimated == result.performance!.estimated)
         #expect(decoded.performance?.labelledRows == 2)
         #expect(decoded.performance?.metrics.first { $0.name == "accuracy" }?.value == 0.5)
         // A format 2 result (figures, no state) counts later labels as unusable.
         var figuresOnly = try WindowResult(serialized: oldResult)
         figuresOnly.addLabels(late)
         #expect(figuresOnly.performance?.labelledRows == 8 && figuresOnly.performance?.unusableRows == 1)
+    }
+
+    /// `n` rows of calibrated scores (uniform in [0, 1), label 1 with probability the score) at
+    /// `start`, with or without their labels.
+    func calibrated(_ n: Int, at start: Int64, labels: Bool, seed: UInt64) -> WindowBatch {
+        var rng = SplitMix64(seed: seed)
+        let scores = (0..<n).map { _ in Double.random(in: 0..<1, using: &rng) }
+        let y = scores.map { s in Double.random(in: 0..<1, using: &rng) < s ? 1.0 : 0 }
+        return WindowBatch(
+            rowCount: n, eventTimesMs: (0..<n).map { start + Int64($0 % 1_000) / 2 }, columns: [],
+            prediction: .numbers("score", scores), label: labels ? .numbers("y", y) : nil)
+    }
+
+    /// A window without labels gets estimates calibrated on the labelled reference, under the
+    /// first-rows policy (the reference's inline labels) and an uploaded reference (which survives
+    /// encoding). With scores that are calibrated probabilities, the expected accuracy at 0.5 is
+    /// E[max(s, 1 − s)] = 0.75, and the expected ROC AUC is 5/6.
+    @Test func unlabelledWindowsGetEstimates() throws {
+        var first = ModelWindows(
+            settings: WindowSettings(
+                sizeMs: 1_000, latenessMs: 0, maxEventAheadMs: 1 << 40, reference: .firstRows(4_000)))
+        first.performanceTask = .binary(threshold: 0.5)
+        _ = try first.add(calibrated(4_000, at: 0, labels: true, seed: 1), processingTimeMs: 0)
+        _ = try first.add(calibrated(3_000, at: 1_000, labels: false, seed: 2), processingTimeMs: 1_000)
+        let closed = try #require(
+            try first.add(calibrated(1, at: 2_000, labels: false, seed: 3), processingTimeMs: 2_000).closed.first {
+                $0.window.startMs == 1_000
+            })
+        let result = WindowResult.evaluate(closed.window, reference: closed.reference, config: MonitorConfig())
+        let performance = try #require(result.performance)
+        #expect(performance.labelledRows == 0 && performance.metrics.isEmpty)
+        let estimated = Dictionary(uniqueKeysWithValues: performance.estimated.map { ($0.name, $0) })
+        #expect(Set(estimated.keys) == ["accuracy", "f1", "precision", "recall", "roc_auc"])
+        for (name, truth) in [("accuracy", 0.75), ("roc_auc", 5.0 / 6)] {
+            let e = try #require(estimated[name])
+            #expect(e.lower <= truth && truth <= e.upper, "\(name) \(e.value) in [\(e.lower), \(e.upper)]")
+            #expect(abs(e.value - truth) < 0.02, "\(name) \(e.value)")
+            #expect(e.upper - e.lower < 0.1)
+        }
+
+        // An uploaded reference with the same labelled scores gives the same estimate, after
+        // the state's encoding too.
+        var uploaded = ModelWindows(settings: WindowSettings(sizeMs: 1_000, latenessMs: 0, maxEventAheadMs: 1 << 40))
+        uploaded.performanceTask = .binary(threshold: 0.5)
+        let reference = try #require(closed.reference)
+        #expect(reference.labelled?.positiveCount ?? 0 > 1_000)
+        uploaded.setUploadedReference(
+            ReferenceProfile(columns: [], rows: 4_000, labelled: reference.labelled), version: "")
+        _ = try uploaded.add(calibrated(3_000, at: 1_000, labels: false, seed: 2), processingTimeMs: 1_000)
+        var restored = try ModelWindows(serialized: uploaded.serialized())
+        restored.performanceTask = .binary(threshold: 0.5)
+        let again = try #require(
+            try restored.add(calibrated(1, at: 2_000, labels: false, seed: 3), processingTimeMs: 2_000).closed.first)
+        #expect(
+            WindowResult.evaluate(again.window, reference: again.reference, config: MonitorConfig()).performance?
+                .estimated == performance.estimated)
+
+        // Without labelled reference rows there is nothing to calibrate with: no performance.
+        var unlabelled = ModelWindows(settings: WindowSettings(sizeMs: 1_000, latenessMs: 0, maxEventAheadMs: 1 << 40))
+        unlabelled.performanceTask = .binary(threshold: 0.5)
+        unlabelled.setUploadedReference(ReferenceProfile(columns: [], rows: 4_000), version: "")
+        _ = try unlabelled.add(calibrated(300, at: 1_000, labels: false, seed: 2), processingTimeMs: 1_000)
+        let bare = try #require(
+            try unlabelled.add(calibrated(1, at: 2_000, labels: false, seed: 3), processingTimeMs: 2_000).closed.first)
+        #expect(
+            WindowResult.evaluate(bare.window, reference: bare.reference, config: MonitorConfig()).performance == nil)
+
+        // Labels joined after the close start the realized figures of a result that so far held
+        // only estimates (stored and read back first), and leave the estimates as they were.
+        var stored = try WindowResult(serialized: result.serialized())
+        var late = PerformanceState(task: .binary(threshold: 0.5))
+        late.add(actual: .bool(true), predicted: .number(0.9))
+        stored.addLabels(late)
+        #expect(stored.performance?.labelledRows == 1 && stored.performance?.unusableRows == 0)
+        #expect(stored.performance?.metrics.first { $0.name == "accuracy" }?.value == 1)
+        #expect(stored.performance?.estimated == performance.estimated)
+    }
+
+    /// A reference profile of format 1 (no labelled scores) still decodes; format 2 keeps them.
+    @Test func referenceProfilesKeepTheirLabelledScores() throws {
+        var labelled = ScoreHistogram()
+        labelled.add(score: 0.3, positive: false)
+        labelled.add(score: 0.8, positive: true)
+        let with = ReferenceProfile(columns: [], rows: 2, spanMs: 10, labelled: labelled)
+        #expect(try ReferenceProfile(serialized: with.serialized()) == with)
+        let without = ReferenceProfile(columns: [], rows: 2, spanMs: 10)
+        var old = without.serialized()
+        #expect(old.last == 0)  // format 2's flag: no labelled scores
+        old.removeLast()
+        old[4] = 1
+        #expect(try ReferenceProfile(serialized: old) == without)
     }
 
     private func firstIndex(of needle: [UInt8], in haystack: [UInt8]) -> Int? {

@@ -65,6 +65,12 @@ final class NodeProcess: @unchecked Sendable {
             // while the suite runs, and the shape itself is tested where it matters.
             + (extraArguments.contains("--shards") ? [] : ["--shards", "\(Self.defaultShards)"])
             + extraArguments
+        // A crash must end the process promptly: full symbolication of the debug binary kept a node
+        // that had crashed (an nng panic) alive and silent for over 15 minutes, so a test waiting
+        // on it hung instead of failing. Function names without line numbers are enough.
+        process.environment = ProcessInfo.processInfo.environment.merging(["SWIFT_BACKTRACE": "symbolicate=fast"]) {
+            current, _ in current
+        }
         let out = Pipe()
         process.standardOutput = out
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)

@@ -563,4 +563,108 @@ struct WindowProcessTests {
         let empty = try await compare("accuracy", ["--from", "2001-01-01T00:00:00Z", "--to", "2001-01-02T00:00:00Z"])
         #expect(empty.status != 0 && empty.stderr.contains("0 labelled rows"), "\(empty.stderr)")
     }
+
+    @Test(
+        "estimated performance: windows without labels get CBPE estimates calibrated on the labelled reference, beside the realized figures once labels come, across a restart"
+    )
+    func estimatedPerformance() async throws {
+        var node = NodeProcess(arguments: ["--node-id", "cbpe"])
+        try await node.start()
+        let path = TestScratch.track(NSTemporaryDirectory() + "cbpe-\(UInt64.random(in: 0...UInt64.max)).yaml")
+        try """
+        apiVersion: infranaut.io/v1
+        kind: Model
+        metadata: {name: scored}
+        spec:
+          task: binary-classification
+          columns: {prediction: score, label: is_fraud}
+          features:
+            - {name: f0, type: numeric}
+            - {name: region, type: categorical}
+          window: {size: 1h, lateness: 0}
+          reference: {from: upload}
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        let applied = try await runCLI(["apply", "-f", path, "--node", node.address])
+        #expect(applied.status == 0, "\(applied.stderr)")
+
+        // Scores that are calibrated probabilities: a row's label is 1 with probability its score.
+        var random = SplitMix64(seed: 1130)
+        func rows(_ n: Int, skew: Double) -> (scores: [Double], labels: [Double]) {
+            let scores = (0..<n).map { _ in pow(Double.random(in: 0..<1, using: &random), skew) }
+            return (scores, scores.map { Double.random(in: 0..<1, using: &random) < $0 ? 1 : 0 })
+        }
+        // The labelled reference: 4,000 uniform scores. Hour 0: 3,000 scores, no labels. Hour 1:
+        // 3,000 scores skewed low (the inputs drifted), all labelled inline. Hour 2 closes hour 1.
+        let t0 = (Int64(Date().timeIntervalSince1970 * 1000) / hour - 4) * hour
+        let reference = rows(4_000, skew: 1)
+        var upload = scored(
+            key: "ref", scores: reference.scores, labels: reference.labels, start: t0 - hour, span: hour)
+        upload.ingest.batch.reference = true
+        try await send(upload, through: node)
+        let h0 = rows(3_000, skew: 1), h1 = rows(3_000, skew: 2.5)
+        try await send(scored(key: "h0", scores: h0.scores, labels: nil, start: t0, span: hour), through: node)
+        try await send(
+            scored(key: "h1", scores: h1.scores, labels: h1.labels, start: t0 + hour, span: hour), through: node)
+        try await send(scored(key: "h2", scores: [0.5], labels: nil, start: t0 + 2 * hour, span: 1), through: node)
+
+        /// What the rows say: the expected accuracy at 0.5 given calibrated scores, and the
+        /// realized one.
+        func expectedAccuracy(_ s: [Double]) -> Double { s.map { max($0, 1 - $0) }.reduce(0, +) / Double(s.count) }
+        func realizedAccuracy(_ r: (scores: [Double], labels: [Double])) -> Double {
+            Double(zip(r.scores, r.labels).filter { ($0 >= 0.5) == ($1 == 1) }.count) / Double(r.scores.count)
+        }
+        func performance(_ listed: [[String: Any]]?, hourStart: Int64) -> [String: Any]? {
+            listed?.first { $0["start"] as? String == rfc3339Text(hourStart) && $0["segment"] == nil }?["performance"]
+                as? [String: Any]
+        }
+        func estimate(_ p: [String: Any]?, _ metric: String) -> (value: Double, lower: Double, upper: Double)? {
+            guard let e = (p?["estimated"] as? [String: Any])?[metric] as? [String: Double],
+                let value = e["value"], let lower = e["lower"], let upper = e["upper"]
+            else { return nil }
+            return (value, lower, upper)
+        }
+
+        var listed = try await windows(node, model: "scored", ["--segment", "none"])
+        // Hour 0: estimates only, near what the scores imply, with a band that holds it.
+        let p0 = performance(listed, hourStart: t0)
+        #expect(p0?["labelled_rows"] as? Int == 0 && (p0?["realized"] as? [String: Any])?.isEmpty ?? true)
+        let a0 = try #require(estimate(p0, "accuracy"), "\(String(describing: p0))")
+        let truth0 = expectedAccuracy(h0.scores)
+        #expect(abs(a0.value - truth0) < 0.02 && a0.lower <= truth0 && truth0 <= a0.upper, "\(a0) vs \(truth0)")
+        for metric in ["roc_auc", "precision", "recall", "f1"] { #expect(estimate(p0, metric) != nil, "\(metric)") }
+
+        // Hour 1: the drift moved the estimate; realized and estimated side by side, the realized
+        // accuracy inside the band.
+        let p1 = performance(listed, hourStart: t0 + hour)
+        #expect(p1?["labelled_rows"] as? Int == 3_000)
+        let a1 = try #require(estimate(p1, "accuracy"))
+        let realized1 = try #require((p1?["realized"] as? [String: Double])?["accuracy"])
+        #expect(abs(realized1 - realizedAccuracy(h1)) < 1e-12)
+        #expect(a1.lower <= realized1 && realized1 <= a1.upper, "\(a1) vs realized \(realized1)")
+        #expect(abs(a1.value - expectedAccuracy(h1.scores)) < 0.02)
+        #expect(a1.value - a0.value > 0.03, "skewed scores are more often right: \(a0.value) → \(a1.value)")
+
+        // The text table shows both.
+        let table = try await runCLI(["windows", "--node", node.address, "--model", "scored"])
+        #expect(table.stdout.contains("(est "), "\(table.stdout)")
+
+        // The closed windows' estimates are stored with their results: the same after kill -9.
+        node.kill()
+        node = NodeProcess(dataDirectory: node.dataDirectory, arguments: ["--node-id", "cbpe"])
+        try await node.start()
+        listed = try await windows(node, model: "scored", ["--segment", "none"])
+        #expect(estimate(performance(listed, hourStart: t0), "accuracy")?.value == a0.value)
+        let auc1 = try #require(estimate(p1, "roc_auc"))
+        #expect(estimate(performance(listed, hourStart: t0 + hour), "roc_auc")?.value == auc1.value)
+        // The restarted node still calibrates with the reference's labelled scores: a new hour,
+        // unlabelled, closed by a row an hour later, is estimated.
+        let h3 = rows(2_000, skew: 1)
+        try await send(
+            scored(key: "h3", scores: h3.scores, labels: nil, start: t0 + 3 * hour, span: hour), through: node)
+        try await send(scored(key: "h4", scores: [0.5], labels: nil, start: t0 + 4 * hour, span: 1), through: node)
+        listed = try await windows(node, model: "scored", ["--segment", "none"])
+        let a3 = try #require(estimate(performance(listed, hourStart: t0 + 3 * hour), "accuracy"))
+        let truth3 = expectedAccuracy(h3.scores)
+        #expect(abs(a3.value - truth3) < 0.025 && a3.lower <= truth3 && truth3 <= a3.upper, "\(a3) vs \(truth3)")
+    }
 }

@@ -76,37 +76,46 @@ extension RequestHandler {
     func serveWindows(
         _ windows: Infranaut_V1_WindowsRequest, request: Infranaut_V1_Request, bytes: [UInt8], deadline: RequestDeadline
     ) async -> Infranaut_V1_Response {
-        guard !windows.modelID.isEmpty else {
-            return .with {
-                $0.windows = .with {
-                    $0.status = Infranaut_V1_Status(code: .invalidArgument, message: "windows.model_id is empty")
-                }
-            }
-        }
-        return await atLeader(
-            request, bytes: bytes, model: windows.modelID, deadline: deadline, what: "read",
+        await modelRead(
+            model: windows.modelID, problem: windows.modelID.isEmpty ? "windows.model_id is empty" : nil,
+            request: request, bytes: bytes, deadline: deadline,
             wrap: { reply in .with { $0.windows = reply } },
-            status: { status in .with { $0.status = status } },
-            serve: self.afterReadIndex(model: windows.modelID, status: { status in .with { $0.status = status } }) {
-                shard in await shard.windows(windows, deadline: deadline.instant)
-            })
+            status: { status in .with { $0.status = status } }
+        ) { shard in await shard.windows(windows, deadline: deadline.instant) }
     }
 
     func serveCompare(
         _ compare: Infranaut_V1_CompareRequest, request: Infranaut_V1_Request, bytes: [UInt8], deadline: RequestDeadline
     ) async -> Infranaut_V1_Response {
-        if let problem = compare.problem {
-            return .with {
-                $0.compare = .with { $0.status = Infranaut_V1_Status(code: .invalidArgument, message: problem) }
-            }
-        }
-        return await atLeader(
-            request, bytes: bytes, model: compare.modelID, deadline: deadline, what: "read",
+        await modelRead(
+            model: compare.modelID, problem: compare.problem, request: request, bytes: bytes, deadline: deadline,
             wrap: { reply in .with { $0.compare = reply } },
-            status: { status in .with { $0.status = status } },
-            serve: self.afterReadIndex(model: compare.modelID, status: { status in .with { $0.status = status } }) {
-                shard in await shard.compare(compare, deadline: deadline.instant)
-            })
+            status: { status in .with { $0.status = status } }
+        ) { shard in await shard.compare(compare, deadline: deadline.instant) }
+    }
+
+    func serveExplain(
+        _ explain: Infranaut_V1_ExplainRequest, request: Infranaut_V1_Request, bytes: [UInt8], deadline: RequestDeadline
+    ) async -> Infranaut_V1_Response {
+        await modelRead(
+            model: explain.modelID, problem: explain.problem, request: request, bytes: bytes, deadline: deadline,
+            wrap: { reply in .with { $0.explain = reply } },
+            status: { status in .with { $0.status = status } }
+        ) { shard in await shard.explain(explain, deadline: deadline.instant) }
+    }
+
+    /// A read of one model at its shard's leader after a read-index round, or the request's
+    /// `problem` answered as an invalid argument without going anywhere.
+    private func modelRead<Reply: Sendable>(
+        model: String, problem: String?, request: Infranaut_V1_Request, bytes: [UInt8], deadline: RequestDeadline,
+        wrap: @escaping @Sendable (Reply) -> Infranaut_V1_Response,
+        status: @escaping @Sendable (Infranaut_V1_Status) -> Reply,
+        serve: @escaping @Sendable (ShardActor) async -> Reply
+    ) async -> Infranaut_V1_Response {
+        if let problem { return wrap(status(Infranaut_V1_Status(code: .invalidArgument, message: problem))) }
+        return await atLeader(
+            request, bytes: bytes, model: model, deadline: deadline, what: "read", wrap: wrap, status: status,
+            serve: self.afterReadIndex(model: model, status: status, serve))
     }
 
     /// A read served by the shard's leader once a read-index round confirmed it still leads, so it

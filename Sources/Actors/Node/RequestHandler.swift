@@ -59,6 +59,7 @@ extension Infranaut_V1_Request {
         case .listModels: "list_models"
         case .windows: "windows"
         case .compare: "compare"
+        case .explain: "explain"
         case .none: "no body"
         }
     }
@@ -327,6 +328,8 @@ final class RequestHandler: Service {
             return await serveWindows(windows, request: request, bytes: bytes, deadline: deadline)
         case .compare(let compare):
             return await serveCompare(compare, request: request, bytes: bytes, deadline: deadline)
+        case .explain(let explain):
+            return await serveExplain(explain, request: request, bytes: bytes, deadline: deadline)
         case .members:
             let view = await membership.view
             return .with { $0.members = membersResponse(view) }
@@ -417,7 +420,7 @@ extension Infranaut_V1_Request {
     /// Requests a node forwards to a model's primary.
     var forwardable: Bool {
         switch body {
-        case .ingest, .status, .applyModel, .getModel, .deleteModel, .windows, .compare: true
+        case .ingest, .status, .applyModel, .getModel, .deleteModel, .windows, .compare, .explain: true
         case .receipts(let receipts): !receipts.local
         default: false
         }

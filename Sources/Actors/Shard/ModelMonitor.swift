@@ -351,7 +351,7 @@ struct ModelMonitor: Sendable {
                 continue
             }
             if !profiled.isEmpty && !profiled.contains(column.name) && column.name != predictionName
-                && column.name != labelName
+                && column.name != labelName && !column.name.hasPrefix(AttributionResult.columnPrefix)
             {
                 continue
             }
@@ -387,17 +387,19 @@ struct ModelMonitor: Sendable {
 }
 
 extension ReferenceState {
-    /// The uploaded reference as the window logic compares with it.
-    func profile(predictionColumn: String) -> ReferenceProfile {
+    /// The uploaded reference as the window logic compares with it: the label column is no
+    /// feature (windows hold it apart too).
+    func profile(predictionColumn: String, labelColumn: String) -> ReferenceProfile {
         var columns: [ColumnProfile] = []
         var prediction: ColumnProfile?
-        for name in featureOrder {
+        let label = self.labelColumn.isEmpty ? labelColumn : self.labelColumn
+        for name in featureOrder where name != label || label.isEmpty {
             guard let feature = features[name] else { continue }
             let profile = feature.columnProfile
             if name == predictionColumn { prediction = profile } else { columns.append(profile) }
         }
         let span = lastEventUnixMs > firstEventUnixMs ? lastEventUnixMs - firstEventUnixMs : nil
-        return ReferenceProfile(columns: columns, prediction: prediction, rows: rows, spanMs: span)
+        return ReferenceProfile(columns: columns, prediction: prediction, rows: rows, spanMs: span, labelled: labelled)
     }
 }
 

@@ -45,10 +45,12 @@ public struct ModelState: Sendable {
         noteOp(acceptedUnixMs: op.acceptedUnixMs)
         let batch = op.batch
         if batch.reference {
-            references[batch.version, default: ReferenceState(version: batch.version)].apply(op)
+            let roles = roleColumns(spec, batch: batch)
+            references[batch.version, default: ReferenceState(version: batch.version)].apply(
+                op, predictionColumn: roles.prediction, labelColumn: roles.label)
             if let reference = references[batch.version] {
                 monitor?.setUploadedReference(
-                    reference.profile(predictionColumn: spec?.columns.prediction ?? predictionColumn),
+                    reference.profile(predictionColumn: roles.prediction, labelColumn: roles.label),
                     version: batch.version)
             }
             return []
@@ -74,6 +76,21 @@ public struct ModelState: Sendable {
             features[column.name]!.apply(column, mismatches: mismatches)
         }
         return monitor?.add(batch, mismatchRows: op.typeMismatchRows, processingTimeMs: op.acceptedUnixMs) ?? []
+    }
+
+    /// The prediction and label columns: the spec's, else the batch's (or the model's, without one).
+    private func roleColumns(_ spec: Infranaut_V1_ModelSpec?, batch: Infranaut_V1_TelemetryBatch? = nil)
+        -> (prediction: String, label: String)
+    {
+        func pick(_ declared: String?, _ sent: String?, _ seen: String) -> String {
+            if let declared, !declared.isEmpty { return declared }
+            if let sent, !sent.isEmpty { return sent }
+            return seen
+        }
+        return (
+            pick(spec?.columns.prediction, batch?.predictionColumn, predictionColumn),
+            pick(spec?.columns.label, batch?.labelColumn, labelColumn)
+        )
     }
 
     /// Counts an op accepted at `acceptedUnixMs` as applied to the model (its epochs' clock).
@@ -111,9 +128,11 @@ public struct ModelState: Sendable {
         }
         // In a fixed order: the window logic keeps the most recently set references, and every
         // replica must keep the same ones.
+        let roles = roleColumns(change.spec)
         for version in references.keys.sorted() {
             next.setUploadedReference(
-                references[version]!.profile(predictionColumn: change.spec.columns.prediction), version: version)
+                references[version]!.profile(predictionColumn: roles.prediction, labelColumn: roles.label),
+                version: version)
         }
         monitor = next
     }
@@ -242,11 +261,20 @@ public struct ReferenceState: Sendable {
     public private(set) var featureOrder: [String] = []
     public private(set) var firstEventUnixMs: Int64 = 0
     public private(set) var lastEventUnixMs: Int64 = 0
+    /// The scores of rows that carried a binary label (1/0, true/false) and a score in [0, 1],
+    /// positives and negatives per bin: the calibration of estimated performance. Read from the
+    /// prediction and label columns each batch was applied with (the spec's, else the batch's).
+    public private(set) var labelled: ScoreHistogram?
+    /// The label column the rows were read with, last named (left out of the reference's features
+    /// whatever names a later spec gives).
+    public private(set) var labelColumn = ""
 
     public init(version: String) { self.version = version }
 
-    mutating func apply(_ op: Infranaut_V1_StoredOp) {
+    mutating func apply(_ op: Infranaut_V1_StoredOp, predictionColumn: String, labelColumn: String) {
         let batch = op.batch
+        if !labelColumn.isEmpty { self.labelColumn = labelColumn }
+        addLabelledScores(batch, predictionColumn: predictionColumn, labelColumn: labelColumn)
         rows &+= UInt64(batch.rowCount)
         if let first = batch.eventTimeUnixMs.min(), let last = batch.eventTimeUnixMs.max() {
             firstEventUnixMs = firstEventUnixMs == 0 ? first : min(firstEventUnixMs, first)
@@ -269,6 +297,24 @@ public struct ReferenceState: Sendable {
             $0.features = featureOrder.compactMap { features[$0]?.snapshot }
             $0.firstEventUnixMs = firstEventUnixMs
             $0.lastEventUnixMs = lastEventUnixMs
+            if let labelled { $0.labelledScores = Data(labelled.serialized()) }
+            $0.labelColumn = labelColumn
+        }
+    }
+
+    private mutating func addLabelledScores(
+        _ batch: Infranaut_V1_TelemetryBatch, predictionColumn: String, labelColumn: String
+    ) {
+        let rows = Int(batch.rowCount)
+        guard !predictionColumn.isEmpty, !labelColumn.isEmpty,
+            let p = batch.columns.first(where: { $0.name == predictionColumn }).flatMap(ModelMonitor.windowColumn),
+            let l = batch.columns.first(where: { $0.name == labelColumn }).flatMap(ModelMonitor.windowColumn),
+            p.fits(rowCount: rows), l.fits(rowCount: rows)
+        else { return }
+        for (score, label) in zip(p.performanceCells(rowCount: rows), l.performanceCells(rowCount: rows)) {
+            guard let s = score?.number, s >= 0, s <= 1, let y = label?.binaryLabel else { continue }
+            if labelled == nil { labelled = ScoreHistogram() }
+            labelled!.add(score: s, positive: y == 1)
         }
     }
 
@@ -277,6 +323,8 @@ public struct ReferenceState: Sendable {
         rows = snapshot.rows
         firstEventUnixMs = snapshot.firstEventUnixMs
         lastEventUnixMs = snapshot.lastEventUnixMs
+        if !snapshot.labelledScores.isEmpty { labelled = try ScoreHistogram(serialized: snapshot.labelledScores) }
+        labelColumn = snapshot.labelColumn
         for feature in snapshot.features {
             features[feature.name] = try FeatureState(snapshot: feature)
             featureOrder.append(feature.name)

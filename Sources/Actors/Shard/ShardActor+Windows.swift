@@ -115,20 +115,7 @@ extension ShardActor {
                     code: .unavailable, message: "the window results could not be read: \(error)")
             }
         }
-        // What a checkpoint is writing right now, then what closed since: newest last.
-        for part in [windowResultsInFlight[request.modelID], monitor.changes] {
-            guard let part else { continue }
-            for (key, rows) in part.late { byKey[key]?.lateRows &+= rows }
-            for (key, labels) in part.labels { byKey[key]?.addLabels(labels) }
-            for (key, closed) in part.results where Self.matches(key, request) {
-                if byKey[key] != nil {
-                    byKey[key]!.lateRows &+= closed.rowsAsLate
-                    if let labels = closed.labelsSince { byKey[key]!.addLabels(labels) }
-                } else if let result = closed.result {
-                    byKey[key] = result
-                }
-            }
-        }
+        addUnstored(to: &byKey, model: request.modelID, monitor: monitor) { Self.matches($0, request) }
         var results = Array(byKey.values)
         if request.includeOpen { results += monitor.openResults() }
         results = results.filter { Self.matches($0.key, request) }
@@ -160,6 +147,28 @@ extension ShardActor {
         }
     }
 
+    /// Adds to stored results what a checkpoint is writing right now, then what closed since (newest
+    /// last): late rows and labels for the stored ones, and the results not stored yet that
+    /// `wanted` accepts.
+    func addUnstored(
+        to byKey: inout [WindowKey: WindowResult], model: String, monitor: ModelMonitor,
+        wanted: (WindowKey) -> Bool
+    ) {
+        for part in [windowResultsInFlight[model], monitor.changes] {
+            guard let part else { continue }
+            for (key, rows) in part.late { byKey[key]?.lateRows &+= rows }
+            for (key, labels) in part.labels { byKey[key]?.addLabels(labels) }
+            for (key, closed) in part.results where wanted(key) {
+                if byKey[key] != nil {
+                    byKey[key]!.lateRows &+= closed.rowsAsLate
+                    if let labels = closed.labelsSince { byKey[key]!.addLabels(labels) }
+                } else if let result = closed.result {
+                    byKey[key] = result
+                }
+            }
+        }
+    }
+
     /// Feature entries (and windows) one `windows` answer carries at most (about 10 MB).
     static let maxFeatureEntriesPerAnswer = 100_000
 
@@ -184,7 +193,9 @@ extension ShardActor {
 extension WindowResult {
     /// What the result weighs in an answer's budget: its features, a share for each performance
     /// metric (a name and a number, about a tenth of a feature's figures) and itself.
-    var answerEntries: Int { features.count + 1 + ((performance?.metrics.count ?? 0) + 9) / 10 }
+    var answerEntries: Int {
+        features.count + 1 + ((performance?.metrics.count ?? 0) + (performance?.estimated.count ?? 0) + 9) / 10
+    }
 
     var wire: Infranaut_V1_WindowInfo {
         .with { info in
@@ -222,6 +233,14 @@ extension WindowResult {
                     $0.unusableRows = performance.unusableRows
                     for metric in performance.metrics where metric.value.isFinite {
                         $0.realized[metric.name] = metric.value
+                    }
+                    for e in performance.estimated where e.value.isFinite && e.samplingError.isFinite {
+                        $0.estimated[e.name] = .with {
+                            $0.value = e.value
+                            $0.lower = e.lower
+                            $0.upper = e.upper
+                            $0.samplingError = e.samplingError
+                        }
                     }
                 }
             }

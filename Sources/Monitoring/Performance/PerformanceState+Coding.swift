@@ -30,16 +30,7 @@ extension PerformanceState {
             w.write(c.brierSum)
             w.writeVarint(c.scoredCount)
             w.writeVarint(UInt64(c.histograms.count))
-            for h in c.histograms {
-                w.writeVarint(UInt64(h.binCount))
-                let used = (0..<h.binCount).filter { h.positives[$0] != 0 || h.negatives[$0] != 0 }
-                w.writeVarint(UInt64(used.count))
-                for b in used {
-                    w.writeVarint(UInt64(b))
-                    w.writeVarint(h.positives[b])
-                    w.writeVarint(h.negatives[b])
-                }
-            }
+            for h in c.histograms { h.encode(into: &w) }
             w.writeVarint(UInt64(c.calibrationScoreSums.count))
             for s in c.calibrationScoreSums { w.write(s) }
         }
@@ -79,14 +70,9 @@ extension PerformanceState {
                 throw r.fail(.invalidValue, "\(histograms) score histograms")
             }
             for i in 0..<histograms {
-                let bins = try r.readCount(limit: 1 << 20, "bin count")
-                var h = ScoreHistogram(binCount: max(1, bins))
-                for _ in 0..<(try r.readCount(limit: bins, "used bins")) {
-                    let b = try r.readCount(limit: bins - 1, "bin")
-                    h.positives[b] = try r.readVarint()
-                    h.negatives[b] = try r.readVarint()
-                }
-                classification!.histograms[i] = h
+                // Exactly the bins the task's state is made with (ECE and merges read them by index).
+                let bins = classification!.histograms[i].binCount
+                classification!.histograms[i] = try ScoreHistogram(decoding: &r, binCount: bins)
             }
             let sums = try r.readCount(limit: ClassificationState.calibrationBins, "calibration bins")
             // Exactly the bins the state's own histogram shape gives (ECE reads them by index).
@@ -107,6 +93,92 @@ extension PerformanceState {
             regression!.actual = try MomentStats(decoding: &r, scaledM2: true)
             regression!.errors = try QuantileSketch(decoding: &r)
             regression!.absoluteErrors = try QuantileSketch(decoding: &r)
+        }
+    }
+}
+
+/// ```
+/// bins varint, non-empty bins count varint, each bin index varint + positives varint + negatives varint
+/// ```
+extension ScoreHistogram {
+    func encode(into w: inout ByteWriter) {
+        w.writeVarint(UInt64(binCount))
+        let used = (0..<binCount).filter { positives[$0] != 0 || negatives[$0] != 0 }
+        w.writeVarint(UInt64(used.count))
+        for b in used {
+            w.writeVarint(UInt64(b))
+            w.writeVarint(positives[b])
+            w.writeVarint(negatives[b])
+        }
+    }
+
+    /// Decodes a histogram that must have `binCount` bins (anything else is refused before any
+    /// allocation).
+    init(decoding r: inout ByteReader, binCount expected: Int = ScoreHistogram.defaultBinCount)
+        throws(ProfileDecodingError)
+    {
+        let bins = try r.readCount(limit: 1 << 20, "bin count")
+        guard bins == expected else { throw r.fail(.invalidValue, "\(bins) score bins, expected \(expected)") }
+        self.init(binCount: bins)
+        for _ in 0..<(try r.readCount(limit: bins, "used bins")) {
+            let b = try r.readCount(limit: bins - 1, "bin")
+            positives[b] = try r.readVarint()
+            negatives[b] = try r.readVarint()
+        }
+    }
+
+    static let magic: StaticString = "IQSH"
+    static let version: UInt8 = 1
+
+    /// "IQSH", version u8 (= 1), then the histogram as above: for a reference's labelled scores
+    /// kept outside a window (a model's uploaded reference).
+    public func serialized() -> [UInt8] {
+        var w = ByteWriter(capacity: 64)
+        w.write(magic: Self.magic, version: Self.version)
+        encode(into: &w)
+        return w.bytes
+    }
+
+    /// Decodes ``serialized()`` output; throws ``ProfileDecodingError`` on corrupt input.
+    public init<C: Collection>(serialized bytes: C) throws(ProfileDecodingError) where C.Element == UInt8 {
+        var r = ByteReader(bytes, what: "ScoreHistogram")
+        try r.expect(magic: Self.magic, version: Self.version)
+        try self.init(decoding: &r)
+        try r.finish()
+    }
+}
+
+/// ```
+/// threshold f64, bins varint, threshold bin above varint, non-empty bins count varint,
+/// each bin index varint + count varint
+/// ```
+extension PredictionScores {
+    func encode(into w: inout ByteWriter) {
+        w.write(threshold)
+        w.writeVarint(UInt64(binCount))
+        w.writeVarint(thresholdBinAbove)
+        let used = (0..<binCount).filter { counts[$0] != 0 }
+        w.writeVarint(UInt64(used.count))
+        for b in used {
+            w.writeVarint(UInt64(b))
+            w.writeVarint(counts[b])
+        }
+    }
+
+    init(decoding r: inout ByteReader) throws(ProfileDecodingError) {
+        let threshold = try r.readDouble()
+        guard threshold.isFinite else { throw r.fail(.invalidValue, "threshold \(threshold)") }
+        let bins = try r.readCount(limit: 1 << 20, "bin count")
+        guard bins == ScoreHistogram.defaultBinCount else {
+            throw r.fail(.invalidValue, "\(bins) score bins, expected \(ScoreHistogram.defaultBinCount)")
+        }
+        self.init(threshold: threshold, binCount: bins)
+        thresholdBinAbove = try r.readVarint()
+        for _ in 0..<(try r.readCount(limit: bins, "used bins")) {
+            counts[try r.readCount(limit: bins - 1, "bin")] = try r.readVarint()
+        }
+        guard thresholdBinAbove <= counts[thresholdBin] else {
+            throw r.fail(.invalidValue, "more rows above the threshold than in its bin")
         }
     }
 }

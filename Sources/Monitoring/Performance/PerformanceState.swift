@@ -35,6 +35,13 @@ public struct PerformanceState: Sendable, Hashable {
         }
     }
 
+    /// A binary model's labelled scores, positives and negatives per bin: what a reference
+    /// calibrates estimates with (``PerformanceEstimator``); nil for other tasks.
+    public var labelledScores: ScoreHistogram? {
+        guard case .binary = task else { return nil }
+        return classification?.histograms.first
+    }
+
     /// Rows joined: those whose pair was added.
     public var labelledRows: UInt64 {
         if let classification { return classification.confusion.reduce(0, &+) }
@@ -153,7 +160,7 @@ public struct PerformanceState: Sendable, Hashable {
         case text(String)
         case bool(Bool)
 
-        var number: Double? {
+        public var number: Double? {
             switch self {
             case .number(let v): v.isFinite ? v : nil
             case .bool(let b): b ? 1 : 0
@@ -161,7 +168,7 @@ public struct PerformanceState: Sendable, Hashable {
             }
         }
 
-        var binaryLabel: Int? {
+        public var binaryLabel: Int? {
             switch self {
             case .number(let v): v == 1 ? 1 : v == 0 ? 0 : nil
             case .bool(let b): b ? 1 : 0

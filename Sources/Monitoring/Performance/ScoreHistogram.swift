@@ -21,10 +21,7 @@ public struct ScoreHistogram: Sendable, Hashable {
     }
 
     @inline(__always)
-    func bin(_ score: Double) -> Int {
-        guard score > 0 else { return 0 }  // also NaN
-        return Swift.min(Int(Swift.min(score, 1) * Double(binCount)), binCount - 1)
-    }
+    func bin(_ score: Double) -> Int { Self.bin(score, binCount: binCount) }
 
     public mutating func add(score: Double, positive: Bool) {
         let b = bin(score)

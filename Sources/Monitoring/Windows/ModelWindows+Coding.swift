@@ -1,13 +1,14 @@
 extension ModelWindows {
     static let magic: StaticString = "IQMW"
-    static let version: UInt8 = 2
+    static let version: UInt8 = 3
 
     /// The whole state (settings, open windows, watermark, tracked segment values, references) as
     /// bytes; ``init(serialized:)`` restores a value that behaves identically on every later op.
     ///
     /// Deterministic: maps are written in key order, so equal states give equal bytes.
     /// ```
-    /// "IQMW", version u8 (= 2; 1 is read too: its accumulators have no performance)
+    /// "IQMW", version u8 (= 3; 1 and 2 are read too: their accumulators lack the scores, and
+    /// 1's the performance)
     /// settings: size i64, lateness i64, max ahead i64, max segment values varint,
     ///           max open windows varint, max reference versions varint,
     ///           reference policy u8 (0 uploaded, 1 first rows + rows varint, 2 previous window),
@@ -19,7 +20,8 @@ extension ModelWindows {
     ///             first rows (count, series key + min i64 + max i64 + accumulator),
     ///             previous (count, series key + reference profile)
     /// accumulator: rows varint, columns (count varint, column profiles), prediction (flag, profile),
-    ///              performance (flag, ``PerformanceState``; version 2)
+    ///              performance (flag, ``PerformanceState``; version 2),
+    ///              scores (flag, ``PredictionScores``; version 3)
     /// ```
     public func serialized() -> [UInt8] {
         var w = ByteWriter(capacity: 1024)
@@ -134,6 +136,8 @@ extension WindowAccumulator {
         if let prediction { w.write(profile: prediction.profile) }
         w.write(bool: performance != nil)
         performance?.encode(into: &w)
+        w.write(bool: scores != nil)
+        scores?.encode(into: &w)
     }
 
     init(decoding r: inout ByteReader, version: UInt8) throws(ProfileDecodingError) {
@@ -145,5 +149,6 @@ extension WindowAccumulator {
         }
         prediction = try r.readFlag() ? ColumnAccumulator(try r.readProfile()) : nil
         if version >= 2, try r.readFlag() { performance = try PerformanceState(decoding: &r) }
+        if version >= 3, try r.readFlag() { scores = try PredictionScores(decoding: &r) }
     }
 }

@@ -109,7 +109,7 @@ public struct ModelWindows: Sendable, Hashable {
                     prepared, rows: part.rows, sorted: (sorted, part), task: performanceTask)
                 references.accumulate(
                     part.key.series, prepared, rows: part.rows, eventTimes: batch.eventTimesMs,
-                    processingTimeMs: processingTimeMs, settings: settings)
+                    processingTimeMs: processingTimeMs, settings: settings, task: performanceTask)
                 if placing { for r in part.rows { update.placements[r].append(part.key) } }
             }
         }
@@ -166,6 +166,11 @@ public struct ModelWindows: Sendable, Hashable {
     }
 
     /// Stores an uploaded reference for `version` (used with ``ReferencePolicy/uploaded``).
+    /// The labelled scores of the reference `key`'s window is compared with (nil without one).
+    public func labelledReference(for key: WindowKey) -> ScoreHistogram? {
+        references.reference(for: key, settings: settings)?.labelled
+    }
+
     public mutating func setUploadedReference(_ reference: ReferenceProfile, version: String) {
         references.setUploaded(reference, version: version, limit: settings.maxReferenceVersions)
     }
@@ -189,7 +194,8 @@ public struct ModelWindows: Sendable, Hashable {
     private func snapshot(_ key: WindowKey, _ acc: WindowAccumulator, isOpen: Bool) -> WindowSnapshot {
         WindowSnapshot(
             key: key, endMs: key.startMs &+ settings.sizeMs, isOpen: isOpen, rows: acc.rows,
-            columns: acc.profiles, prediction: acc.prediction?.profile, performance: acc.performance)
+            columns: acc.profiles, prediction: acc.prediction?.profile, performance: acc.performance,
+            scores: acc.scores)
     }
 
     /// Each row's segment code in each segment column (`nil` when the batch lacks the column),
@@ -289,6 +295,8 @@ public struct WindowSnapshot: Sendable, Hashable {
     public var prediction: ColumnProfile?
     /// The performance of its labelled rows (nil when no row carried a label).
     public var performance: PerformanceState?
+    /// A binary model's scores, for the estimated performance (nil for other tasks).
+    public var scores: PredictionScores?
 
     public var startMs: Int64 { key.startMs }
 }

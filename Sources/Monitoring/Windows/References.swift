@@ -6,12 +6,19 @@ public struct ReferenceProfile: Sendable, Hashable {
     public var rows: UInt64
     /// Event-time span the rows cover, for the expected rows per window; `nil` when unknown.
     public var spanMs: Int64?
+    /// A binary classifier's labelled reference scores, positives and negatives per bin: what the
+    /// estimated performance is calibrated with; `nil` without labelled rows.
+    public var labelled: ScoreHistogram?
 
-    public init(columns: [ColumnProfile], prediction: ColumnProfile? = nil, rows: UInt64, spanMs: Int64? = nil) {
+    public init(
+        columns: [ColumnProfile], prediction: ColumnProfile? = nil, rows: UInt64, spanMs: Int64? = nil,
+        labelled: ScoreHistogram? = nil
+    ) {
         self.columns = columns
         self.prediction = prediction
         self.rows = rows
         self.spanMs = spanMs
+        self.labelled = labelled
     }
 
     /// Rows a window of `sizeMs` would hold at the reference's rate; `nil` without a span.
@@ -30,11 +37,16 @@ struct FirstRows: Sendable, Hashable {
     var reference: ReferenceProfile {
         ReferenceProfile(
             columns: profiles.profiles, prediction: profiles.prediction?.profile, rows: profiles.rows,
-            spanMs: profiles.rows > 0 ? maxEventMs - minEventMs : nil)
+            spanMs: profiles.rows > 0 ? maxEventMs - minEventMs : nil, labelled: profiles.performance?.labelledScores)
     }
 
-    mutating func add(_ batch: PreparedBatch, rows subset: [Int], eventTimes: [Int64]?, processingTimeMs: Int64) {
-        profiles.add(batch, rows: subset)
+    mutating func add(
+        _ batch: PreparedBatch, rows subset: [Int], eventTimes: [Int64]?, processingTimeMs: Int64,
+        task: PerformanceTask?
+    ) {
+        // With the task, inline labels make a labelled reference (the estimates' calibration).
+        profiles.add(batch, rows: subset, task: task)
+        profiles.scores = nil  // a reference calibrates with its labelled scores, not all of them
         for r in subset {
             let t = eventTimes?[r] ?? processingTimeMs
             minEventMs = Swift.min(minEventMs, t)
@@ -61,7 +73,7 @@ struct ReferenceState: Sendable, Hashable {
     /// Feeds first-rows references (the rows of `subset` in order, until each series is full).
     mutating func accumulate(
         _ series: SeriesKey, _ batch: PreparedBatch, rows subset: [Int], eventTimes: [Int64]?,
-        processingTimeMs: Int64, settings: WindowSettings
+        processingTimeMs: Int64, settings: WindowSettings, task: PerformanceTask?
     ) {
         guard case .firstRows(let target) = settings.reference else { return }
         if series.segment == nil { touch(series.version, limit: settings.maxReferenceVersions) }
@@ -69,7 +81,7 @@ struct ReferenceState: Sendable, Hashable {
         guard have < target else { return }
         let take = Array(subset.prefix(Int(clamping: target - have)))
         firstRows[series, default: FirstRows()].add(
-            batch, rows: take, eventTimes: eventTimes, processingTimeMs: processingTimeMs)
+            batch, rows: take, eventTimes: eventTimes, processingTimeMs: processingTimeMs, task: task)
     }
 
     mutating func windowClosed(_ key: WindowKey, _ window: WindowAccumulator, settings: WindowSettings) {
@@ -77,7 +89,7 @@ struct ReferenceState: Sendable, Hashable {
         if key.segment == nil { touch(key.version, limit: settings.maxReferenceVersions) }
         previous[key.series] = ReferenceProfile(
             columns: window.profiles, prediction: window.prediction?.profile, rows: window.rows,
-            spanMs: settings.sizeMs)
+            spanMs: settings.sizeMs, labelled: window.performance?.labelledScores)
     }
 
     /// The reference of `key` under the policy: the version's upload (segments too), the series'

@@ -15,6 +15,9 @@ struct WindowAccumulator: Sendable, Hashable {
     /// it started with: labelled rows that arrive after the spec's task, threshold or classes
     /// changed count as unusable in it, and as usual in windows opened after the change.
     var performance: PerformanceState?
+    /// A binary model's scores, labelled or not, for the estimated performance; the window keeps
+    /// the threshold it opened with.
+    var scores: PredictionScores?
 
     /// Adds the rows `rows` (ascending indices) of `batch`; `sorted`, when given, holds the
     /// numeric columns' values of these rows already sorted (the rows of `sorted.part`). Rows with a
@@ -48,6 +51,17 @@ struct WindowAccumulator: Sendable, Hashable {
             prediction!.add(p, rows: subset, sortedFinite: sortedFinite)
         } else {
             prediction?.addMissing(n)
+        }
+        if case .binary(let threshold)? = task {
+            if let p = batch.prediction {
+                if scores == nil { scores = PredictionScores(threshold: threshold) }
+                for r in subset {
+                    if let score = PerformanceState.cell(p, r)?.number { scores!.add(score: score) }
+                }
+            }
+        } else {
+            // The task is no longer a binary classifier's: the window gets no estimate.
+            scores = nil
         }
         if let label = batch.label, let task {
             if performance == nil { performance = PerformanceState(task: task) }

@@ -52,7 +52,7 @@ public struct WindowBatch: Sendable, Hashable {
         if case .perRow(let v) = versions, v.count != rowCount {
             throw ShapeError(field: "versions", count: v.count, rowCount: rowCount)
         }
-        for c in columns + [prediction, label].compactMap({ $0 }) {
+        for c in columns + [prediction, label].compactMap({ $0 }) where !c.fits(rowCount: rowCount) {
             guard c.valueCount == rowCount else {
                 throw ShapeError(field: "column \(c.name)", count: c.valueCount, rowCount: rowCount)
             }
@@ -60,6 +60,13 @@ public struct WindowBatch: Sendable, Hashable {
                 throw ShapeError(field: "row index of column \(c.name)", count: bad, rowCount: rowCount)
             }
         }
+    }
+}
+
+extension WindowColumn {
+    /// Exactly `rowCount` values, and every listed row index inside them.
+    public func fits(rowCount: Int) -> Bool {
+        valueCount == rowCount && !(missingRows + mismatchRows).contains { $0 < 0 || $0 >= rowCount }
     }
 }
 

@@ -145,10 +145,11 @@ extension ByteReader {
 
 extension ReferenceProfile {
     static let magic: StaticString = "IQRP"
-    static let version: UInt8 = 1
+    static let version: UInt8 = 2
 
-    /// Compact binary form: "IQRP", version u8 (= 1), rows varint, span (flag u8, i64), columns
-    /// (count varint, each a column profile), prediction (flag u8, column profile).
+    /// Compact binary form: "IQRP", version u8 (= 2; 1 is read too), rows varint, span (flag u8,
+    /// i64), columns (count varint, each a column profile), prediction (flag u8, column profile),
+    /// labelled scores (version 2: flag u8, score histogram).
     public func serialized() -> [UInt8] {
         var w = ByteWriter(capacity: 256)
         encode(into: &w)
@@ -163,6 +164,8 @@ extension ReferenceProfile {
         for c in columns { w.write(profile: c) }
         w.write(bool: prediction != nil)
         if let prediction { w.write(profile: prediction) }
+        w.write(bool: labelled != nil)
+        labelled?.encode(into: &w)
     }
 
     /// Decodes ``serialized()`` output; throws ``ProfileDecodingError`` on corrupt input.
@@ -173,10 +176,11 @@ extension ReferenceProfile {
     }
 
     init(decoding r: inout ByteReader) throws(ProfileDecodingError) {
-        try r.expect(magic: Self.magic, version: Self.version)
+        let version = try r.expect(magic: Self.magic, versions: 1...Self.version)
         rows = try r.readVarint()
         spanMs = try r.readOptionalInt64()
         columns = try r.readProfiles()
         prediction = try r.readFlag() ? try r.readProfile() : nil
+        if version >= 2, try r.readFlag() { labelled = try ScoreHistogram(decoding: &r) }
     }
 }

@@ -103,12 +103,27 @@ extension WindowResult {
         } else {
             specs = (reference?.columns ?? window.columns).map { FeatureSpec(name: $0.name) }
         }
+        // Attribution columns (`shap.<feature>`) are no features: they give the attributions below.
+        let attributionColumns = (window.columns + (reference?.columns ?? [])).map(\.name).filter {
+            $0.hasPrefix(AttributionResult.columnPrefix)
+        }
         let ignored = Set(config.ignoredColumns).union(config.prediction.map { [$0.name] } ?? [])
+            .union(attributionColumns)
         var result = WindowResult(window: window)
         // Absent until a row carried a label (a label column of missing values only adds none).
         if let performance = window.performance, performance.labelledRows + performance.unusableRows > 0 {
             result.performance = performance.result
             result.performanceState = performance
+        }
+        // Estimated from the scores once the reference holds labelled ones of both classes.
+        if let scores = window.scores, let labelled = reference?.labelled,
+            let estimator = PerformanceEstimator(reference: labelled, threshold: scores.threshold)
+        {
+            let estimated = estimator.estimate(scores)
+            if !estimated.isEmpty {
+                if result.performance == nil { result.performance = WindowPerformance(metrics: [], labelledRows: 0) }
+                result.performance!.estimated = estimated
+            }
         }
         var schema = SchemaChange()
         for spec in specs where !ignored.contains(spec.name) {
@@ -137,6 +152,13 @@ extension WindowResult {
         result.datasetDrift = !compared.isEmpty && result.driftShare >= config.options.datasetDriftShare
         if let expected = reference?.expectedRows(perWindowOf: window.endMs - window.startMs) {
             result.expectedRows = expected
+        }
+        for column in window.columns where column.name.hasPrefix(AttributionResult.columnPrefix) {
+            guard let mean = column.meanAbsolute else { continue }
+            result.attributions.append(
+                AttributionResult(
+                    feature: String(column.name.dropFirst(AttributionResult.columnPrefix.count)), meanAbsolute: mean,
+                    referenceMeanAbsolute: referenceByName[column.name]?.meanAbsolute))
         }
         return result
     }
@@ -173,6 +195,22 @@ extension FeatureResult {
         threshold = drift.threshold
         self.drift = drift.drift
         note = drift.note
+    }
+}
+
+extension ColumnProfile {
+    /// The mean absolute value of a numeric column's finite values (from its exact values while
+    /// few, else its quantile sketch); nil for a categorical or empty column.
+    var meanAbsolute: Double? {
+        guard case .numeric(let p) = content, p.moments.count > 0 else { return nil }
+        let d = p.distribution
+        guard d.totalWeight > 0 else { return nil }
+        var sum = 0.0, below = 0.0
+        for (v, c) in zip(d.values, d.cumulative) {
+            sum += abs(v) * (c - below)
+            below = c
+        }
+        return sum / d.totalWeight
     }
 }
 

@@ -1,18 +1,21 @@
 extension WindowResult {
     static let magic: StaticString = "IQWR"
-    static let version: UInt8 = 3
+    static let version: UInt8 = 5
 
     /// Compact binary form for storage: deterministic (equal results give equal bytes; doubles
     /// are stored as their bit patterns, so nothing is rounded on the way to disk and back).
     /// ```
-    /// "IQWR", version u8 (= 3; 1 and 2 are read too: 1 lacks the unusable rows, both lack the
-    /// performance state), key, end i64, open u8, rows varint, late rows varint,
+    /// "IQWR", version u8 (= 5; 1 to 4 are read too: 1 lacks the unusable rows, 1 and 2 the
+    /// performance state, 1 to 3 the estimates, all four the attributions), key, end i64, open u8, rows varint, late rows varint,
     /// drifted count varint, drift share f64, dataset drift u8, expected rows (flag, f64),
     /// schema: added, missing, changed type (each count varint + strings),
     /// features (count varint, each a feature), prediction (flag, feature),
     /// performance (flag; labelled rows varint, unusable rows varint (version 2), count varint,
     ///              each name string + value f64;
-    ///              then (version 3) state (flag, ``PerformanceState``))
+    ///              then (version 3) state (flag, ``PerformanceState``),
+    ///              then (version 4) estimated (count varint, each name string + value f64 +
+    ///              sampling error f64 + lower f64 + upper f64)),
+    /// attributions (version 5: count varint, each feature string + mean |a| f64 + reference (flag, f64))
     /// feature: name string, type u8 (0 numeric, 1 categorical), method (flag, name string),
     ///          score (flag, f64), threshold (flag, f64), drift u8, note (flag, string),
     ///          values varint, missing rate f64, missing rate change (flag, f64),
@@ -50,6 +53,20 @@ extension WindowResult {
             }
             w.write(bool: performanceState != nil)
             performanceState?.encode(into: &w)
+            w.writeVarint(UInt64(performance.estimated.count))
+            for e in performance.estimated {
+                w.write(string: e.name)
+                w.write(e.value)
+                w.write(e.samplingError)
+                w.write(e.lower)
+                w.write(e.upper)
+            }
+        }
+        w.writeVarint(UInt64(attributions.count))
+        for a in attributions {
+            w.write(string: a.feature)
+            w.write(a.meanAbsolute)
+            w.write(optionalDouble: a.referenceMeanAbsolute)
         }
         return w.bytes
     }
@@ -82,6 +99,29 @@ extension WindowResult {
             }
             performance = WindowPerformance(metrics: metrics, labelledRows: labelled, unusableRows: unusable)
             if version >= 3, try r.readFlag() { performanceState = try PerformanceState(decoding: &r) }
+            if version >= 4 {
+                var estimated: [EstimatedMetric] = []
+                for _ in 0..<(try r.readCount(limit: 64, "estimated metric count")) {
+                    let name = try r.readString(maxLength: 64)
+                    let e = EstimatedMetric(
+                        name: name, value: try r.readDouble(), samplingError: try r.readDouble(),
+                        lower: try r.readDouble(), upper: try r.readDouble())
+                    guard e.value.isFinite, e.samplingError.isFinite, e.lower.isFinite, e.upper.isFinite else {
+                        throw r.fail(.invalidValue, "estimated \(name) is not finite")
+                    }
+                    estimated.append(e)
+                }
+                performance!.estimated = estimated
+            }
+        }
+        if version >= 5 {
+            for _ in 0..<(try r.readCount("attribution count")) {
+                let feature = try r.readString()
+                attributions.append(
+                    AttributionResult(
+                        feature: feature, meanAbsolute: try r.readDouble(),
+                        referenceMeanAbsolute: try r.readOptionalDouble()))
+            }
         }
         try r.finish()
     }

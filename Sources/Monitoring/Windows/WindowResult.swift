@@ -24,6 +24,9 @@ public struct WindowResult: Sendable, Hashable {
     /// The mergeable state ``performance`` is computed from, kept in stored results so that a
     /// label joined after the window closed changes its figures (``addLabels(_:)``).
     public var performanceState: PerformanceState?
+    /// Mean |attribution| per feature from the window's `shap.<feature>` columns, with the
+    /// reference's, in the order the columns arrived (empty without such columns).
+    public var attributions: [AttributionResult] = []
 
     public init(window: WindowSnapshot) {
         key = window.key
@@ -43,15 +46,18 @@ public struct WindowResult: Sendable, Hashable {
     /// Adds labels joined after the window closed (their pairs, as a state of their own), and
     /// recomputes the performance figures.
     public mutating func addLabels(_ joined: PerformanceState) {
-        if performanceState == nil, let earlier = performance {
+        if performanceState == nil, let earlier = performance, earlier.labelledRows &+ earlier.unusableRows > 0 {
             // Stored before results kept their state (format 2): its figures cannot take more
-            // pairs, so the new labels count as unusable in it.
+            // pairs, so the new labels count as unusable in it. (A result whose performance holds
+            // only estimates has no labelled rows yet: it starts a state.)
             performance!.unusableRows = earlier.unusableRows &+ joined.labelledRows &+ joined.unusableRows
             return
         }
         if performanceState == nil { performanceState = PerformanceState(task: joined.task) }
         performanceState!.absorb(joined)
-        performance = performanceState!.result
+        var realized = performanceState!.result
+        realized.estimated = performance?.estimated ?? []  // from the scores, which labels do not change
+        performance = realized
     }
 
     /// Names of the drifting features, in spec order.
@@ -103,9 +109,14 @@ public struct SchemaChange: Sendable, Hashable {
     public var isEmpty: Bool { added.isEmpty && missing.isEmpty && changedType.isEmpty }
 }
 
-/// Performance figures of a window, by metric name (for example "accuracy", "rmse"), once labels
-/// are joined. Kept as named values so new metrics need no new format version.
+/// Performance figures of a window, by metric name (for example "accuracy", "rmse"): realized once
+/// labels are joined, and estimated from a binary classifier's scores (``PerformanceEstimator``).
+/// Kept as named values so new metrics need no new format version.
 public struct WindowPerformance: Sendable, Hashable {
+    /// Estimated metrics sorted by name, each with its band (empty without a labelled reference).
+    public var estimated: [EstimatedMetric] = [] {
+        didSet { estimated.sort { $0.name < $1.name } }
+    }
     /// Metrics sorted by name.
     public var metrics: [(name: String, value: Double)] {
         get { storage }
@@ -124,13 +135,14 @@ public struct WindowPerformance: Sendable, Hashable {
     }
 
     public static func == (a: WindowPerformance, b: WindowPerformance) -> Bool {
-        a.labelledRows == b.labelledRows && a.unusableRows == b.unusableRows
+        a.labelledRows == b.labelledRows && a.unusableRows == b.unusableRows && a.estimated == b.estimated
             && a.storage.elementsEqual(b.storage) { $0 == $1 }
     }
 
     public func hash(into h: inout Hasher) {
         h.combine(labelledRows)
         h.combine(unusableRows)
+        h.combine(estimated)
         for m in storage {
             h.combine(m.name)
             h.combine(m.value)

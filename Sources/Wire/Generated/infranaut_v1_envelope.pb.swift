@@ -168,6 +168,14 @@ public nonisolated struct Infranaut_V1_Request: @unchecked Sendable {
     set {_uniqueStorage()._body = .compare(newValue)}
   }
 
+  public var explain: Infranaut_V1_ExplainRequest {
+    get {
+      if case .explain(let v)? = _storage._body {return v}
+      return Infranaut_V1_ExplainRequest()
+    }
+    set {_uniqueStorage()._body = .explain(newValue)}
+  }
+
   /// Node to node; clients never send these. 20–23 carried primary–backup replication, which
   /// consensus replaced.
   public var deliverEvent: Infranaut_V1_DeliverEventRequest {
@@ -220,6 +228,7 @@ public nonisolated struct Infranaut_V1_Request: @unchecked Sendable {
     case listModels(Infranaut_V1_ListModelsRequest)
     case windows(Infranaut_V1_WindowsRequest)
     case compare(Infranaut_V1_CompareRequest)
+    case explain(Infranaut_V1_ExplainRequest)
     /// Node to node; clients never send these. 20–23 carried primary–backup replication, which
     /// consensus replaced.
     case deliverEvent(Infranaut_V1_DeliverEventRequest)
@@ -364,6 +373,14 @@ public nonisolated struct Infranaut_V1_Response: Sendable {
     set {body = .compare(newValue)}
   }
 
+  public var explain: Infranaut_V1_ExplainResponse {
+    get {
+      if case .explain(let v)? = body {return v}
+      return Infranaut_V1_ExplainResponse()
+    }
+    set {body = .explain(newValue)}
+  }
+
   public var deliverEvent: Infranaut_V1_DeliverEventResponse {
     get {
       if case .deliverEvent(let v)? = body {return v}
@@ -414,6 +431,7 @@ public nonisolated struct Infranaut_V1_Response: Sendable {
     case listModels(Infranaut_V1_ListModelsResponse)
     case windows(Infranaut_V1_WindowsResponse)
     case compare(Infranaut_V1_CompareResponse)
+    case explain(Infranaut_V1_ExplainResponse)
     case deliverEvent(Infranaut_V1_DeliverEventResponse)
     case raft(Infranaut_V1_RaftBatchResponse)
     case raftSnapshot(Infranaut_V1_RaftSnapshotChunkResponse)
@@ -430,7 +448,7 @@ fileprivate nonisolated let _protobuf_package = "infranaut.v1"
 
 nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Request"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}hops\0\u{3}timeout_ms\0\u{2}\u{7}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{3}apply_model\0\u{3}get_model\0\u{4}\u{5}deliver_event\0\u{1}raft\0\u{3}raft_snapshot\0\u{3}delete_model\0\u{3}list_models\0\u{1}windows\0\u{1}fault\0\u{1}compare\0\u{c}\u{14}\u{1}\u{c}\u{15}\u{1}\u{c}\u{16}\u{1}\u{c}\u{17}\u{1}")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}hops\0\u{3}timeout_ms\0\u{2}\u{7}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{3}apply_model\0\u{3}get_model\0\u{4}\u{5}deliver_event\0\u{1}raft\0\u{3}raft_snapshot\0\u{3}delete_model\0\u{3}list_models\0\u{1}windows\0\u{1}fault\0\u{1}compare\0\u{1}explain\0\u{c}\u{14}\u{1}\u{c}\u{15}\u{1}\u{c}\u{16}\u{1}\u{c}\u{17}\u{1}")
 
   fileprivate class _StorageClass {
     var _version: UInt32 = 0
@@ -706,6 +724,19 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
             _storage._body = .compare(v)
           }
         }()
+        case 32: try {
+          var v: Infranaut_V1_ExplainRequest?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .explain(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .explain(v)
+          }
+        }()
         default: break
         }
       }
@@ -800,6 +831,10 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
         guard case .compare(let v)? = _storage._body else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 31)
       }()
+      case .explain?: try {
+        guard case .explain(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 32)
+      }()
       case nil: break
       }
     }
@@ -826,7 +861,7 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Response"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{9}error\0\u{1}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{3}apply_model\0\u{3}get_model\0\u{4}\u{5}deliver_event\0\u{1}raft\0\u{3}raft_snapshot\0\u{3}delete_model\0\u{3}list_models\0\u{1}windows\0\u{1}fault\0\u{1}compare\0\u{c}\u{14}\u{1}\u{c}\u{15}\u{1}\u{c}\u{16}\u{1}\u{c}\u{17}\u{1}")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{9}error\0\u{1}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{3}apply_model\0\u{3}get_model\0\u{4}\u{5}deliver_event\0\u{1}raft\0\u{3}raft_snapshot\0\u{3}delete_model\0\u{3}list_models\0\u{1}windows\0\u{1}fault\0\u{1}compare\0\u{1}explain\0\u{c}\u{14}\u{1}\u{c}\u{15}\u{1}\u{c}\u{16}\u{1}\u{c}\u{17}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1081,6 +1116,19 @@ nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobu
           self.body = .compare(v)
         }
       }()
+      case 32: try {
+        var v: Infranaut_V1_ExplainResponse?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .explain(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .explain(v)
+        }
+      }()
       default: break
       }
     }
@@ -1167,6 +1215,10 @@ nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobu
     case .compare?: try {
       guard case .compare(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 31)
+    }()
+    case .explain?: try {
+      guard case .explain(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 32)
     }()
     case nil: break
     }

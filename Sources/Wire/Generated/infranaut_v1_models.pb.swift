@@ -1047,6 +1047,29 @@ public nonisolated struct Infranaut_V1_WindowPerformanceInfo: Sendable {
   /// Realized metrics by name (docs/performance.md).
   public var realized: Dictionary<String,Double> = [:]
 
+  /// Estimated metrics by name, from the window's scores calibrated on the labelled reference (a
+  /// binary classifier with a reference whose rows carried labels of both classes).
+  public var estimated: Dictionary<String,Infranaut_V1_EstimatedMetricInfo> = [:]
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// An estimate and its band: value ± 3 sampling errors, clipped to [0, 1].
+public nonisolated struct Infranaut_V1_EstimatedMetricInfo: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var value: Double = 0
+
+  public var lower: Double = 0
+
+  public var upper: Double = 0
+
+  public var samplingError: Double = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1170,6 +1193,200 @@ public nonisolated struct Infranaut_V1_FeatureWindowInfo: @unchecked Sendable {
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// Root-cause hints for one window of one version (docs/performance.md, "Root-cause hints"): its
+/// features ranked by drift and attribution change, its segments by their share of the errors
+/// against their share of the rows. Routed to the leader of the model's shard and read through its
+/// log like `windows`.
+public nonisolated struct Infranaut_V1_ExplainRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var modelID: String = String()
+
+  /// Any time inside the window, ms since 1970 (its start names it).
+  public var windowUnixMs: Int64 = 0
+
+  /// The version ("" is the default version).
+  public var version: String = String()
+
+  /// Features and segments listed at most, each (0: 10; at most 1,000).
+  public var top: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Infranaut_V1_ExplainResponse: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var status: Infranaut_V1_Status {
+    get {_storage._status ?? Infranaut_V1_Status()}
+    set {_uniqueStorage()._status = newValue}
+  }
+  /// Returns true if `status` has been explicitly set.
+  public var hasStatus: Bool {_storage._status != nil}
+  /// Clears the value of `status`. Subsequent reads from it will return its default value.
+  public mutating func clearStatus() {_uniqueStorage()._status = nil}
+
+  /// The whole-model window explained.
+  public var window: Infranaut_V1_WindowInfo {
+    get {_storage._window ?? Infranaut_V1_WindowInfo()}
+    set {_uniqueStorage()._window = newValue}
+  }
+  /// Returns true if `window` has been explicitly set.
+  public var hasWindow: Bool {_storage._window != nil}
+  /// Clears the value of `window`. Subsequent reads from it will return its default value.
+  public mutating func clearWindow() {_uniqueStorage()._window = nil}
+
+  /// The headline performance figure (absent without one).
+  public var performance: Infranaut_V1_ExplainPerformance {
+    get {_storage._performance ?? Infranaut_V1_ExplainPerformance()}
+    set {_uniqueStorage()._performance = newValue}
+  }
+  /// Returns true if `performance` has been explicitly set.
+  public var hasPerformance: Bool {_storage._performance != nil}
+  /// Clears the value of `performance`. Subsequent reads from it will return its default value.
+  public mutating func clearPerformance() {_uniqueStorage()._performance = nil}
+
+  public var features: [Infranaut_V1_FeatureHint] {
+    get {_storage._features}
+    set {_uniqueStorage()._features = newValue}
+  }
+
+  public var segments: [Infranaut_V1_SegmentHint] {
+    get {_storage._segments}
+    set {_uniqueStorage()._segments = newValue}
+  }
+
+  /// What the segments' errors count: "realized accuracy", "realized mae" or "estimated accuracy"
+  /// (empty: no performance to share out).
+  public var segmentBasis: String {
+    get {_storage._segmentBasis}
+    set {_uniqueStorage()._segmentBasis = newValue}
+  }
+
+  public var featuresTotal: UInt32 {
+    get {_storage._featuresTotal}
+    set {_uniqueStorage()._featuresTotal = newValue}
+  }
+
+  public var segmentsTotal: UInt32 {
+    get {_storage._segmentsTotal}
+    set {_uniqueStorage()._segmentsTotal = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Infranaut_V1_ExplainPerformance: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// roc_auc, accuracy or mae.
+  public var metric: String = String()
+
+  public var value: Double = 0
+
+  /// From the scores (CBPE), not labels.
+  public var estimated: Bool = false
+
+  /// A labelled reference gave `reference` and `margin` (3 sampling errors at the window's rows).
+  public var referenced: Bool = false
+
+  public var reference: Double = 0
+
+  public var margin: Double = 0
+
+  /// value < reference − margin.
+  public var dropped: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Infranaut_V1_FeatureHint: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String = String()
+
+  public var drift: Bool = false
+
+  /// The drift method, score and threshold (empty method: no score).
+  public var method: String = String()
+
+  public var score: Double = 0
+
+  public var threshold: Double = 0
+
+  /// 1 at the threshold, above it beyond (score / threshold; log p / log threshold for p-values).
+  public var severity: Double = 0
+
+  /// The window had a `shap.<name>` column: its share of the window's mean |attribution|, the
+  /// mean |attribution|, and (when `attribution_referenced`) the reference's and the relative change.
+  public var attributed: Bool = false
+
+  public var importance: Double = 0
+
+  public var attribution: Double = 0
+
+  public var attributionReferenced: Bool = false
+
+  public var referenceAttribution: Double = 0
+
+  public var attributionChange: Double = 0
+
+  /// |attribution_change| ≥ 0.3.
+  public var attributionShifted: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Infranaut_V1_SegmentHint: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var column: String = String()
+
+  public var value: String = String()
+
+  public var kind: Infranaut_V1_SegmentKind = .unspecified
+
+  /// Rows counted (labelled rows when realized) and their share of the window's.
+  public var rows: Double = 0
+
+  public var rowShare: Double = 0
+
+  /// Errors (expected errors when estimated; the absolute error sum for mae) and their share.
+  public var errors: Double = 0
+
+  public var errorShare: Double = 0
+
+  /// error_share / row_share.
+  public var lift: Double = 0
+
+  /// The segment's own accuracy (or mae).
+  public var metricValue: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
@@ -2648,7 +2865,7 @@ nonisolated extension Infranaut_V1_WindowInfo: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Infranaut_V1_WindowPerformanceInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WindowPerformanceInfo"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}labelled_rows\0\u{3}unusable_rows\0\u{1}realized\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}labelled_rows\0\u{3}unusable_rows\0\u{1}realized\0\u{1}estimated\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2659,6 +2876,7 @@ nonisolated extension Infranaut_V1_WindowPerformanceInfo: SwiftProtobuf.Message,
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.labelledRows) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.unusableRows) }()
       case 3: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufDouble>.self, value: &self.realized) }()
+      case 4: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMessageMap<SwiftProtobuf.ProtobufString,Infranaut_V1_EstimatedMetricInfo>.self, value: &self.estimated) }()
       default: break
       }
     }
@@ -2674,6 +2892,9 @@ nonisolated extension Infranaut_V1_WindowPerformanceInfo: SwiftProtobuf.Message,
     if !self.realized.isEmpty {
       try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufDouble>.self, value: self.realized, fieldNumber: 3)
     }
+    if !self.estimated.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMessageMap<SwiftProtobuf.ProtobufString,Infranaut_V1_EstimatedMetricInfo>.self, value: self.estimated, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2681,6 +2902,52 @@ nonisolated extension Infranaut_V1_WindowPerformanceInfo: SwiftProtobuf.Message,
     if lhs.labelledRows != rhs.labelledRows {return false}
     if lhs.unusableRows != rhs.unusableRows {return false}
     if lhs.realized != rhs.realized {return false}
+    if lhs.estimated != rhs.estimated {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_EstimatedMetricInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".EstimatedMetricInfo"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}value\0\u{1}lower\0\u{1}upper\0\u{3}sampling_error\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularDoubleField(value: &self.value) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.lower) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.upper) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.samplingError) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.value.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.value, fieldNumber: 1)
+    }
+    if self.lower.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.lower, fieldNumber: 2)
+    }
+    if self.upper.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.upper, fieldNumber: 3)
+    }
+    if self.samplingError.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.samplingError, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_EstimatedMetricInfo, rhs: Infranaut_V1_EstimatedMetricInfo) -> Bool {
+    if lhs.value != rhs.value {return false}
+    if lhs.lower != rhs.lower {return false}
+    if lhs.upper != rhs.upper {return false}
+    if lhs.samplingError != rhs.samplingError {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2887,6 +3154,390 @@ nonisolated extension Infranaut_V1_FeatureWindowInfo: SwiftProtobuf.Message, Swi
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_ExplainRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ExplainRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_id\0\u{3}window_unix_ms\0\u{1}version\0\u{1}top\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.modelID) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.windowUnixMs) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.version) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.top) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.modelID.isEmpty {
+      try visitor.visitSingularStringField(value: self.modelID, fieldNumber: 1)
+    }
+    if self.windowUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.windowUnixMs, fieldNumber: 2)
+    }
+    if !self.version.isEmpty {
+      try visitor.visitSingularStringField(value: self.version, fieldNumber: 3)
+    }
+    if self.top != 0 {
+      try visitor.visitSingularUInt32Field(value: self.top, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_ExplainRequest, rhs: Infranaut_V1_ExplainRequest) -> Bool {
+    if lhs.modelID != rhs.modelID {return false}
+    if lhs.windowUnixMs != rhs.windowUnixMs {return false}
+    if lhs.version != rhs.version {return false}
+    if lhs.top != rhs.top {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_ExplainResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ExplainResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}window\0\u{1}performance\0\u{1}features\0\u{1}segments\0\u{3}segment_basis\0\u{3}features_total\0\u{3}segments_total\0")
+
+  fileprivate class _StorageClass {
+    var _status: Infranaut_V1_Status? = nil
+    var _window: Infranaut_V1_WindowInfo? = nil
+    var _performance: Infranaut_V1_ExplainPerformance? = nil
+    var _features: [Infranaut_V1_FeatureHint] = []
+    var _segments: [Infranaut_V1_SegmentHint] = []
+    var _segmentBasis: String = String()
+    var _featuresTotal: UInt32 = 0
+    var _segmentsTotal: UInt32 = 0
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _status = source._status
+      _window = source._window
+      _performance = source._performance
+      _features = source._features
+      _segments = source._segments
+      _segmentBasis = source._segmentBasis
+      _featuresTotal = source._featuresTotal
+      _segmentsTotal = source._segmentsTotal
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._status) }()
+        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._window) }()
+        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._performance) }()
+        case 4: try { try decoder.decodeRepeatedMessageField(value: &_storage._features) }()
+        case 5: try { try decoder.decodeRepeatedMessageField(value: &_storage._segments) }()
+        case 6: try { try decoder.decodeSingularStringField(value: &_storage._segmentBasis) }()
+        case 7: try { try decoder.decodeSingularUInt32Field(value: &_storage._featuresTotal) }()
+        case 8: try { try decoder.decodeSingularUInt32Field(value: &_storage._segmentsTotal) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._status {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      try { if let v = _storage._window {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+      } }()
+      try { if let v = _storage._performance {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      } }()
+      if !_storage._features.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._features, fieldNumber: 4)
+      }
+      if !_storage._segments.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._segments, fieldNumber: 5)
+      }
+      if !_storage._segmentBasis.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._segmentBasis, fieldNumber: 6)
+      }
+      if _storage._featuresTotal != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._featuresTotal, fieldNumber: 7)
+      }
+      if _storage._segmentsTotal != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._segmentsTotal, fieldNumber: 8)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_ExplainResponse, rhs: Infranaut_V1_ExplainResponse) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._status != rhs_storage._status {return false}
+        if _storage._window != rhs_storage._window {return false}
+        if _storage._performance != rhs_storage._performance {return false}
+        if _storage._features != rhs_storage._features {return false}
+        if _storage._segments != rhs_storage._segments {return false}
+        if _storage._segmentBasis != rhs_storage._segmentBasis {return false}
+        if _storage._featuresTotal != rhs_storage._featuresTotal {return false}
+        if _storage._segmentsTotal != rhs_storage._segmentsTotal {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_ExplainPerformance: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ExplainPerformance"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}metric\0\u{1}value\0\u{1}estimated\0\u{1}referenced\0\u{1}reference\0\u{1}margin\0\u{1}dropped\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.metric) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.value) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.estimated) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.referenced) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self.reference) }()
+      case 6: try { try decoder.decodeSingularDoubleField(value: &self.margin) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.dropped) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.metric.isEmpty {
+      try visitor.visitSingularStringField(value: self.metric, fieldNumber: 1)
+    }
+    if self.value.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.value, fieldNumber: 2)
+    }
+    if self.estimated != false {
+      try visitor.visitSingularBoolField(value: self.estimated, fieldNumber: 3)
+    }
+    if self.referenced != false {
+      try visitor.visitSingularBoolField(value: self.referenced, fieldNumber: 4)
+    }
+    if self.reference.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.reference, fieldNumber: 5)
+    }
+    if self.margin.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.margin, fieldNumber: 6)
+    }
+    if self.dropped != false {
+      try visitor.visitSingularBoolField(value: self.dropped, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_ExplainPerformance, rhs: Infranaut_V1_ExplainPerformance) -> Bool {
+    if lhs.metric != rhs.metric {return false}
+    if lhs.value != rhs.value {return false}
+    if lhs.estimated != rhs.estimated {return false}
+    if lhs.referenced != rhs.referenced {return false}
+    if lhs.reference != rhs.reference {return false}
+    if lhs.margin != rhs.margin {return false}
+    if lhs.dropped != rhs.dropped {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_FeatureHint: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".FeatureHint"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}drift\0\u{1}method\0\u{1}score\0\u{1}threshold\0\u{1}severity\0\u{1}attributed\0\u{1}importance\0\u{1}attribution\0\u{3}attribution_referenced\0\u{3}reference_attribution\0\u{3}attribution_change\0\u{3}attribution_shifted\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.drift) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.method) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.score) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self.threshold) }()
+      case 6: try { try decoder.decodeSingularDoubleField(value: &self.severity) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.attributed) }()
+      case 8: try { try decoder.decodeSingularDoubleField(value: &self.importance) }()
+      case 9: try { try decoder.decodeSingularDoubleField(value: &self.attribution) }()
+      case 10: try { try decoder.decodeSingularBoolField(value: &self.attributionReferenced) }()
+      case 11: try { try decoder.decodeSingularDoubleField(value: &self.referenceAttribution) }()
+      case 12: try { try decoder.decodeSingularDoubleField(value: &self.attributionChange) }()
+      case 13: try { try decoder.decodeSingularBoolField(value: &self.attributionShifted) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if self.drift != false {
+      try visitor.visitSingularBoolField(value: self.drift, fieldNumber: 2)
+    }
+    if !self.method.isEmpty {
+      try visitor.visitSingularStringField(value: self.method, fieldNumber: 3)
+    }
+    if self.score.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.score, fieldNumber: 4)
+    }
+    if self.threshold.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.threshold, fieldNumber: 5)
+    }
+    if self.severity.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.severity, fieldNumber: 6)
+    }
+    if self.attributed != false {
+      try visitor.visitSingularBoolField(value: self.attributed, fieldNumber: 7)
+    }
+    if self.importance.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.importance, fieldNumber: 8)
+    }
+    if self.attribution.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.attribution, fieldNumber: 9)
+    }
+    if self.attributionReferenced != false {
+      try visitor.visitSingularBoolField(value: self.attributionReferenced, fieldNumber: 10)
+    }
+    if self.referenceAttribution.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.referenceAttribution, fieldNumber: 11)
+    }
+    if self.attributionChange.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.attributionChange, fieldNumber: 12)
+    }
+    if self.attributionShifted != false {
+      try visitor.visitSingularBoolField(value: self.attributionShifted, fieldNumber: 13)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_FeatureHint, rhs: Infranaut_V1_FeatureHint) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.drift != rhs.drift {return false}
+    if lhs.method != rhs.method {return false}
+    if lhs.score != rhs.score {return false}
+    if lhs.threshold != rhs.threshold {return false}
+    if lhs.severity != rhs.severity {return false}
+    if lhs.attributed != rhs.attributed {return false}
+    if lhs.importance != rhs.importance {return false}
+    if lhs.attribution != rhs.attribution {return false}
+    if lhs.attributionReferenced != rhs.attributionReferenced {return false}
+    if lhs.referenceAttribution != rhs.referenceAttribution {return false}
+    if lhs.attributionChange != rhs.attributionChange {return false}
+    if lhs.attributionShifted != rhs.attributionShifted {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_SegmentHint: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SegmentHint"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}column\0\u{1}value\0\u{1}kind\0\u{1}rows\0\u{3}row_share\0\u{1}errors\0\u{3}error_share\0\u{1}lift\0\u{3}metric_value\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.column) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.value) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.rows) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self.rowShare) }()
+      case 6: try { try decoder.decodeSingularDoubleField(value: &self.errors) }()
+      case 7: try { try decoder.decodeSingularDoubleField(value: &self.errorShare) }()
+      case 8: try { try decoder.decodeSingularDoubleField(value: &self.lift) }()
+      case 9: try { try decoder.decodeSingularDoubleField(value: &self.metricValue) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.column.isEmpty {
+      try visitor.visitSingularStringField(value: self.column, fieldNumber: 1)
+    }
+    if !self.value.isEmpty {
+      try visitor.visitSingularStringField(value: self.value, fieldNumber: 2)
+    }
+    if self.kind != .unspecified {
+      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 3)
+    }
+    if self.rows.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.rows, fieldNumber: 4)
+    }
+    if self.rowShare.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.rowShare, fieldNumber: 5)
+    }
+    if self.errors.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.errors, fieldNumber: 6)
+    }
+    if self.errorShare.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.errorShare, fieldNumber: 7)
+    }
+    if self.lift.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.lift, fieldNumber: 8)
+    }
+    if self.metricValue.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.metricValue, fieldNumber: 9)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_SegmentHint, rhs: Infranaut_V1_SegmentHint) -> Bool {
+    if lhs.column != rhs.column {return false}
+    if lhs.value != rhs.value {return false}
+    if lhs.kind != rhs.kind {return false}
+    if lhs.rows != rhs.rows {return false}
+    if lhs.rowShare != rhs.rowShare {return false}
+    if lhs.errors != rhs.errors {return false}
+    if lhs.errorShare != rhs.errorShare {return false}
+    if lhs.lift != rhs.lift {return false}
+    if lhs.metricValue != rhs.metricValue {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

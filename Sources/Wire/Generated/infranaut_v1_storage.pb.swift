@@ -378,6 +378,13 @@ public nonisolated struct Infranaut_V1_ReferenceSnapshot: Sendable {
 
   public var lastEventUnixMs: Int64 = 0
 
+  /// The labelled rows' scores, positives and negatives per bin (Monitoring's ScoreHistogram
+  /// serialized; empty without labelled rows): what estimated performance is calibrated with.
+  public var labelledScores: Data = Data()
+
+  /// The label column the reference's rows were read with (not a feature of the reference).
+  public var labelColumn: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -993,7 +1000,7 @@ nonisolated extension Infranaut_V1_PredictionSegment: SwiftProtobuf.Message, Swi
 
 nonisolated extension Infranaut_V1_ReferenceSnapshot: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ReferenceSnapshot"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}rows\0\u{1}features\0\u{3}first_event_unix_ms\0\u{3}last_event_unix_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}rows\0\u{1}features\0\u{3}first_event_unix_ms\0\u{3}last_event_unix_ms\0\u{3}labelled_scores\0\u{3}label_column\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1006,6 +1013,8 @@ nonisolated extension Infranaut_V1_ReferenceSnapshot: SwiftProtobuf.Message, Swi
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.features) }()
       case 4: try { try decoder.decodeSingularInt64Field(value: &self.firstEventUnixMs) }()
       case 5: try { try decoder.decodeSingularInt64Field(value: &self.lastEventUnixMs) }()
+      case 6: try { try decoder.decodeSingularBytesField(value: &self.labelledScores) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.labelColumn) }()
       default: break
       }
     }
@@ -1027,6 +1036,12 @@ nonisolated extension Infranaut_V1_ReferenceSnapshot: SwiftProtobuf.Message, Swi
     if self.lastEventUnixMs != 0 {
       try visitor.visitSingularInt64Field(value: self.lastEventUnixMs, fieldNumber: 5)
     }
+    if !self.labelledScores.isEmpty {
+      try visitor.visitSingularBytesField(value: self.labelledScores, fieldNumber: 6)
+    }
+    if !self.labelColumn.isEmpty {
+      try visitor.visitSingularStringField(value: self.labelColumn, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1036,6 +1051,8 @@ nonisolated extension Infranaut_V1_ReferenceSnapshot: SwiftProtobuf.Message, Swi
     if lhs.features != rhs.features {return false}
     if lhs.firstEventUnixMs != rhs.firstEventUnixMs {return false}
     if lhs.lastEventUnixMs != rhs.lastEventUnixMs {return false}
+    if lhs.labelledScores != rhs.labelledScores {return false}
+    if lhs.labelColumn != rhs.labelColumn {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -21,6 +21,7 @@ extension Infranaut_V1_Response {
         case .listModels(let reply): reply.status
         case .windows(let reply): reply.status
         case .compare(let reply): reply.status
+        case .explain(let reply): reply.status
         case .none: Infranaut_V1_Status(code: .internal, message: "the node sent an empty response")
         }
     }
