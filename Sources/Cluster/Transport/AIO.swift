@@ -1,4 +1,5 @@
 internal import CNNG
+import Dispatch
 
 #if canImport(Glibc)
     import Glibc
@@ -7,7 +8,8 @@ internal import CNNG
 /// Owns one `nng_aio` and forwards its completion callback to a Swift closure.
 ///
 /// nng calls the completion callback on one of its own threads. The box is retained by an
-/// `Unmanaged` reference for as long as the aio exists, and released by ``free()`` or ``reap()``.
+/// `Unmanaged` reference for as long as the aio exists, and released by ``free()`` or
+/// ``freeAfterCallback(then:)``.
 /// The closure must not block: it copies what it needs and hands off to Swift concurrency.
 final class AIOBox: @unchecked Sendable {
     // Safe: `aio` is written once in `make` before any operation starts; `onComplete` is only
@@ -100,16 +102,26 @@ final class AIOBox: @unchecked Sendable {
         Unmanaged.passUnretained(self).release()
     }
 
-    /// Frees the aio from its own completion callback: nng stops and frees it on its reaper thread,
-    /// after this callback has returned, and never calls back again.
-    func reap() {
-        guard let aio else { return }
-        self.aio = nil
-        onComplete = nil
-        nng_aio_reap(aio)
-        handles?.released()
-        Unmanaged.passUnretained(self).release()
+    /// Frees the aio from its own completion callback, on a thread of its own once the callback
+    /// has returned, then calls `then`. Never calls back again.
+    ///
+    /// Why not `nng_aio_reap`: nng's timeout thread can still be inside the protocol's cancel
+    /// function for this aio (its deadline fired as the operation completed) after the completion
+    /// callback ran, holding a pointer to the socket's or context's mutex. Only `nng_aio_free`
+    /// waits for that (nng marks the aio expiring; its teardown waits); reaping does not, so a
+    /// socket closed right after could be freed under the timeout thread (seen as `panic:
+    /// pthread_mutex_unlock: Invalid argument` from `nni_aio_expire_loop` when a peer died,
+    /// docs/transport.md rule 4). Callers that close a socket wait for `then` of every aio of it.
+    func freeAfterCallback(then: (@Sendable () -> Void)? = nil) {
+        Self.freeing.async {
+            self.free()
+            then?()
+        }
     }
+
+    /// One serial queue frees every aio handed over by its callback: `nng_aio_free` waits for the
+    /// callback to return, which it does promptly (callbacks never block).
+    private static let freeing = DispatchQueue(label: "nng-aio-free")
 }
 
 extension Duration {

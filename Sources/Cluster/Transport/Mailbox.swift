@@ -114,9 +114,20 @@ public final class Mailbox: Sendable {
 }
 
 /// The sending end of a one-way peer channel: an nng PUSH socket dialing one mailbox.
+///
+/// Every posted send has a timeout and its own aio. The socket is closed only once every such aio
+/// is freed (``AIOBox/freeAfterCallback(then:)``): nng's timeout thread may otherwise still be
+/// cancelling a send inside the socket when `nng_close` frees it (docs/transport.md, rule 4).
+/// ``close()`` therefore refuses new posts at once and closes the socket when the last one ends,
+/// which its timeout bounds.
 public final class MailboxSender: Sendable {
     private let socket: nng_socket
-    private let closed = Mutex(false)
+    private struct State {
+        var closed = false
+        var inFlight = 0
+        var socketClosed = false
+    }
+    private let state = Mutex(State())
     public let address: String
 
     public init(dial address: String) throws(TransportError) {
@@ -152,18 +163,23 @@ public final class MailboxSender: Sendable {
         _ message: [UInt8], timeout: Duration = .seconds(2), completion: (@Sendable (TransportError?) -> Void)? = nil
     ) {
         let operation = "send to \(address)"
-        guard !closed.withLock({ $0 }) else {
+        let admitted = state.withLock { state -> Bool in
+            guard !state.closed else { return false }
+            state.inFlight += 1
+            return true
+        }
+        guard admitted else {
             completion?(TransportError(.closed, operation: operation, message: "the sender is closed"))
             return
         }
         do throws(TransportError) {
-            // The callback holds the sender until the send completes: releasing the last other
+            // The callback holds the sender until the send's aio is freed: releasing the last other
             // reference (closing its socket in deinit) must not cut off a message already posted.
             let box = try AIOBox.make { [self] box in
                 let rv = box.result
                 if rv != 0 { box.discardMessage() }
-                box.reap()
-                withExtendedLifetime(self) { completion?(TransportError.from(rv, operation)) }
+                completion?(TransportError.from(rv, operation))
+                box.freeAfterCallback { self.ended() }
             }
             do throws(TransportError) {
                 try box.setMessage(message)
@@ -174,18 +190,41 @@ public final class MailboxSender: Sendable {
             box.setTimeout(timeout)
             nng_send_aio(socket, box.aio)
         } catch {
+            ended()
             completion?(error)
         }
     }
 
+    /// A posted send's aio is freed (or it never started): the last one after ``close()`` closes
+    /// the socket.
+    private func ended() {
+        let closeNow = state.withLock { state -> Bool in
+            state.inFlight -= 1
+            return takeSocketClose(&state)
+        }
+        if closeNow { closeSocket() }
+    }
+
+    /// Refuses new posts at once; closes the socket when no posted send's aio is left (at once,
+    /// or when the last one's callback has run and its aio is freed; each send's timeout bounds
+    /// that). Safe to call more than once.
     public func close() {
-        let first = closed.withLock { closed -> Bool in
-            defer { closed = true }
-            return !closed
+        let closeNow = state.withLock { state -> Bool in
+            state.closed = true
+            return takeSocketClose(&state)
         }
-        if first {
-            let socket = self.socket
-            detachOffPool("nng-close") { _ = nng_close(socket) }
-        }
+        if closeNow { closeSocket() }
+    }
+
+    /// Whether the socket is to be closed now (exactly once: closed and nothing in flight).
+    private func takeSocketClose(_ state: inout State) -> Bool {
+        guard state.closed, state.inFlight == 0, !state.socketClosed else { return false }
+        state.socketClosed = true
+        return true
+    }
+
+    private func closeSocket() {
+        let socket = self.socket
+        detachOffPool("nng-close") { _ = nng_close(socket) }
     }
 }

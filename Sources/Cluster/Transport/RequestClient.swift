@@ -132,24 +132,29 @@ public final class RequestClient: Sendable {
     /// Whether ``close()`` was called.
     public var isClosed: Bool { registry.isClosed }
 
-    /// Closes the socket. Requests in flight fail with `.closed`. Safe to call more than once.
+    /// Closes the socket. Requests in flight fail with `.closed` at once. Safe to call more than
+    /// once.
     ///
-    /// nng (seen with 1.11) can touch a socket's memory after `nng_close` has freed it when a
-    /// context of that socket is closed at the same moment on another thread. So the socket is
-    /// closed only after every request's context is: close each in-flight context (its pending
-    /// operation completes with `NNG_ECLOSED`), wait for those exchanges to finish, then close the
-    /// socket. All of it runs on a thread of its own; the caller never blocks.
+    /// nng (seen with 1.11) can touch a socket's memory after `nng_close` has freed it: when a
+    /// context of that socket is closed at the same moment on another thread, and when its timeout
+    /// thread is still cancelling an operation whose deadline fired (docs/transport.md, rule 4).
+    /// So the socket is closed only after every request's operation has ended by itself (reply,
+    /// error or deadline), its aio is freed (which waits for the timeout thread) and its context
+    /// closed. The callers do not wait for that: they get `.closed` now. All of it runs on a
+    /// thread of its own; the caller never blocks.
     public func close() {
-        guard let exchanges = registry.beginClose() else { return }
+        guard let (exchanges, latest) = registry.beginClose() else { return }
         let socket = self.socket
         let registry = self.registry
+        for exchange in exchanges {
+            exchange.abandon(TransportError(.closed, operation: "request", message: "the client was closed"))
+        }
         detachOffPool("nng-close") {
-            for exchange in exchanges { exchange.closeContext() }
-            if registry.waitDrained(seconds: 5) {
+            if registry.waitDrained(until: latest + .seconds(1)) {
                 _ = nng_close(socket)
             }
-            // Otherwise a context might still be closing; leaking the socket is safer than freeing
-            // it under that context (see docs/transport.md).
+            // Otherwise an operation has not ended a second past its deadline; leaking the socket
+            // is safer than freeing it under nng's threads (see docs/transport.md).
         }
     }
 }
@@ -220,6 +225,8 @@ private final class ExchangeRegistry: Sendable {
     private struct State {
         var closed = false
         var live: [ObjectIdentifier: Exchange] = [:]
+        /// The latest deadline of any exchange registered: by then every operation has ended.
+        var latest = ContinuousClock.now
     }
     private let state = Mutex(State())
     private let drained = DispatchSemaphore(value: 0)
@@ -231,6 +238,7 @@ private final class ExchangeRegistry: Sendable {
         state.withLock { state in
             guard !state.closed else { return false }
             state.live[ObjectIdentifier(exchange)] = exchange
+            state.latest = max(state.latest, exchange.deadline)
             return true
         }
     }
@@ -244,40 +252,42 @@ private final class ExchangeRegistry: Sendable {
         if signal { drained.signal() }
     }
 
-    /// Marks the client closed and returns the exchanges in flight; nil if it was closed already.
-    func beginClose() -> [Exchange]? {
-        let result = state.withLock { state -> [Exchange]? in
+    /// Marks the client closed and returns the exchanges in flight and the latest deadline any
+    /// exchange had; nil if it was closed already.
+    func beginClose() -> ([Exchange], ContinuousClock.Instant)? {
+        let result = state.withLock { state -> ([Exchange], ContinuousClock.Instant)? in
             guard !state.closed else { return nil }
             state.closed = true
-            return Array(state.live.values)
+            return (Array(state.live.values), state.latest)
         }
-        if let result, result.isEmpty { drained.signal() }
+        if let result, result.0.isEmpty { drained.signal() }
         return result
     }
 
-    /// Blocks the calling (dedicated) thread until no exchange is in flight, at most `seconds`.
-    func waitDrained(seconds: Double) -> Bool {
+    /// Blocks the calling (dedicated) thread until no exchange is in flight, at most until `limit`.
+    func waitDrained(until limit: ContinuousClock.Instant) -> Bool {
         if state.withLock({ $0.live.isEmpty }) { return true }
-        _ = drained.wait(timeout: .now() + seconds)
+        let seconds = Double((limit - ContinuousClock.now).milliseconds) / 1000
+        _ = drained.wait(timeout: .now() + max(0, seconds))
         return state.withLock { $0.live.isEmpty }
     }
 }
 
 /// One request's send-then-receive on its own context and aio.
 private final class Exchange: @unchecked Sendable {
-    // Safe: `receiving` and `continuation` are touched strictly in sequence (start, then the send
-    // callback, then the receive callback); the context's state is guarded by its Mutex because
-    // the client's close may close it from another thread.
+    // Safe: `receiving` is touched strictly in sequence (start, then the send callback, then the
+    // receive callback); the context and the continuation are guarded by Mutexes because the
+    // client's close may abandon the exchange from another thread.
     private enum Context { case notOpen, open(nng_ctx), closed }
 
     private let context = Mutex(Context.notOpen)
     /// An nng call on the context may still be returning when its callback already ran; the
     /// exchange leaves the registry (allowing the socket to close) only after both.
     private let progress = Mutex((calling: false, finished: false))
-    private let deadline: ContinuousClock.Instant
+    let deadline: ContinuousClock.Instant
     private let operation: String
     private var receiving = false
-    private var continuation: CheckedContinuation<Result<[UInt8], TransportError>, Never>?
+    private let continuation = Mutex<CheckedContinuation<Result<[UInt8], TransportError>, Never>?>(nil)
     private let registry: ExchangeRegistry
 
     init(deadline: ContinuousClock.Instant, operation: String, registry: ExchangeRegistry) {
@@ -295,7 +305,20 @@ private final class Exchange: @unchecked Sendable {
         }
     }
 
-    /// Closes the context once, whoever calls first (the exchange finishing, or the client's close).
+    /// Answers the caller with `error` now; the operation on the wire ends by itself (its deadline
+    /// bounds it) and only then is its aio freed and its context closed.
+    func abandon(_ error: TransportError) { resume(.failure(error)) }
+
+    /// Resumes the caller once, whoever comes first (the operation's end, or the client's close).
+    private func resume(_ result: Result<[UInt8], TransportError>) {
+        let waiting = continuation.withLock { c -> CheckedContinuation<Result<[UInt8], TransportError>, Never>? in
+            defer { c = nil }
+            return c
+        }
+        waiting?.resume(returning: result)
+    }
+
+    /// Closes the context once (the exchange finishing, or a failure before it started).
     func closeContext() {
         let ctx = context.withLock { context -> nng_ctx? in
             defer { context = .closed }
@@ -313,7 +336,7 @@ private final class Exchange: @unchecked Sendable {
     }
 
     func start(_ request: [UInt8], continuation: CheckedContinuation<Result<[UInt8], TransportError>, Never>) {
-        self.continuation = continuation
+        self.continuation.withLock { $0 = continuation }
         let box: AIOBox
         do throws(TransportError) {
             box = try AIOBox.make { box in self.completed(box) }
@@ -374,20 +397,21 @@ private final class Exchange: @unchecked Sendable {
 
     private func fail(_ error: TransportError) {
         closeContext()
-        continuation?.resume(returning: .failure(error))
-        continuation = nil
+        resume(.failure(error))
         registry.unregister(self)
     }
 
+    /// Answers the caller at once; then, once the aio is freed (which waits for nng's timeout
+    /// thread to be done with it), closes the context and leaves the registry.
     private func finish(_ box: AIOBox, _ result: Result<[UInt8], TransportError>) {
-        closeContext()
-        box.reap()
-        continuation?.resume(returning: result)
-        continuation = nil
-        let done = progress.withLock { progress -> Bool in
-            progress.finished = true
-            return !progress.calling
+        resume(result)
+        box.freeAfterCallback {
+            self.closeContext()
+            let done = self.progress.withLock { progress -> Bool in
+                progress.finished = true
+                return !progress.calling
+            }
+            if done { self.registry.unregister(self) }
         }
-        if done { registry.unregister(self) }
     }
 }

@@ -169,8 +169,10 @@ public final class RequestServer: Sendable {
         while inFlight > 0, ContinuousClock.now < deadline, !Task.isCancelled {
             await idle.wait(until: deadline)
         }
-        // Close the contexts first, then the socket. Each context's pending receive completes with
-        // NNG_ECLOSED and its worker stops; only then are the aios freed. A worker whose handler is
+        // Close the contexts first, then free the aios, then close the socket. Each context's
+        // pending receive completes with NNG_ECLOSED and its worker stops; then its aio is freed,
+        // which waits for nng's timeout thread to be done with it (a reply's send has a timeout),
+        // and only then is the socket closed (docs/transport.md, rule 4). A worker whose handler is
         // still running (past the grace) stops when that handler's reply fails with NNG_ECLOSED:
         // waiting for the workers is waiting for every handler task too.
         let workers = self.workers
@@ -184,13 +186,13 @@ public final class RequestServer: Sendable {
                 }
             }
             for worker in workers { await worker.waitStopped() }
+            await offPool("nng-aio-free") { for worker in workers { worker.free() } }
             await offPool("nng-close") {
                 _ = nng_close(socket)
                 handles?.released()
             }
         }
         if clean {
-            await offPool("nng-aio-free") { for worker in workers { worker.free() } }
             // No pipe callback can run once the socket is closed.
             connections.release()
         } else {
