@@ -667,4 +667,79 @@ struct WindowProcessTests {
         let truth3 = expectedAccuracy(h3.scores)
         #expect(abs(a3.value - truth3) < 0.025 && a3.lower <= truth3 && truth3 <= a3.upper, "\(a3) vs \(truth3)")
     }
+
+    @Test("explain ranks the segment that holds the errors first and flags a feature whose attributions shifted")
+    func explainWindow() async throws {
+        let node = NodeProcess(arguments: ["--node-id", "why"])
+        try await node.start()
+        let spec = TestScratch.track(NSTemporaryDirectory() + "why-\(UInt64.random(in: 0...UInt64.max)).yaml")
+        try """
+        apiVersion: infranaut.io/v1
+        kind: Model
+        metadata: {name: why}
+        spec:
+          task: binary-classification
+          columns: {timestamp: ts, prediction: score, label: is_fraud}
+          features:
+            - {name: f0, type: numeric}
+            - {name: region, type: categorical}
+          segments: [region]
+          window: {size: 1h, lateness: 0}
+          reference: {from: upload}
+        """.write(toFile: spec, atomically: true, encoding: .utf8)
+        #expect(try await runCLI(["apply", "-f", spec, "--node", node.address]).status == 0)
+
+        // Reference: right 95% of the time, f0's attributions small. Hour 0: region a (three rows
+        // in four) always right, region b a coin toss; the attributions of f0 three times as large.
+        var random = SplitMix64(seed: 7)
+        func uniform() -> Double { Double.random(in: 0..<1, using: &random) }
+        let t0 = (Int64(Date().timeIntervalSince1970 * 1000) / hour - 3) * hour
+        func csv(_ rows: Int, start: Int64, shap: Double, reference: Bool) -> String {
+            var lines = ["ts,f0,region,score,is_fraud,shap.f0"]
+            for i in 0..<rows {
+                let region = i % 4 == 0 ? "b" : "a"
+                let s = uniform()
+                // The reference is right 95% of the time (a perfect one has no sampling error).
+                let right = reference ? uniform() >= 0.05 : region == "a" || uniform() < 0.5
+                let y = (s >= 0.5) == right ? 1 : 0
+                lines.append("\(start + Int64(i) * 1000),\(uniform()),\(region),\(s),\(y),\(shap * (uniform() - 0.5))")
+            }
+            return lines.joined(separator: "\n") + "\n"
+        }
+        for (name, text, extra) in [
+            ("ref", csv(2_000, start: t0 - hour, shap: 0.2, reference: true), ["--reference"]),
+            ("h0", csv(2_000, start: t0, shap: 0.6, reference: false) + "\(t0 + hour),0.5,a,0.5,1,0\n", []),
+        ] {
+            let path = TestScratch.track(
+                NSTemporaryDirectory() + "why-\(name)-\(UInt64.random(in: 0...UInt64.max)).csv")
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            let pushed = try await runCLI(
+                [
+                    "push", "--node", node.address, "--model", "why", "--file", path, "--time-column", "ts",
+                    "--prediction-column", "score", "--label-column", "is_fraud",
+                ] + extra)
+            #expect(pushed.status == 0, "\(pushed.stderr)")
+        }
+
+        let run = try await runCLI(["explain", "--node", node.address, "--model", "why", "--window", "\(t0)", "--json"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let answer = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        let segments = try #require(answer["segments"] as? [[String: Any]])
+        #expect(segments.first?["value"] as? String == "b", "\(segments)")
+        #expect(
+            (segments.first?["error_share"] as? Double ?? 0) > 0.95 && (segments.first?["lift"] as? Double ?? 0) > 3)
+        #expect(answer["segment_basis"] as? String == "realized accuracy")
+        let features = try #require(answer["features"] as? [[String: Any]])
+        let f0 = try #require(features.first { $0["name"] as? String == "f0" })
+        #expect(f0["attribution_shifted"] as? Bool == true, "\(f0)")
+        #expect((f0["attribution_change"] as? Double ?? 0) > 1, "mean |attribution| tripled: \(f0)")
+        #expect(features.first?["name"] as? String == "f0", "the flagged feature comes first: \(features)")
+        let performance = try #require(answer["performance"] as? [String: Any])
+        #expect(performance["metric"] as? String == "roc_auc" && performance["estimated"] as? Bool == false)
+        #expect(performance["dropped"] as? Bool == true, "half of region b's rows are wrong: \(performance)")
+
+        // A window that does not exist is a clear error.
+        let none = try await runCLI(["explain", "--node", node.address, "--model", "why", "--window", "0"])
+        #expect(none.status != 0 && none.stderr.contains("no window"), "\(none.stderr)")
+    }
 }
