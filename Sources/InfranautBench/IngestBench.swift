@@ -61,10 +61,17 @@ struct IngestBench: AsyncParsableCommand {
     )
     var predictions = false
 
+    @Flag(
+        help:
+            "After the load, send a label for every prediction kept (batches of --rows, --concurrency at a time) and report labels joined per second (with --predictions)."
+    )
+    var labels = false
+
     func validate() throws {
         if predictions && !(spec && eventTimes) {
             throw ValidationError("--predictions needs --spec and --event-times")
         }
+        if labels && !predictions { throw ValidationError("--labels needs --predictions") }
     }
 
     func run() async throws {
@@ -90,6 +97,8 @@ struct IngestBench: AsyncParsableCommand {
         let rows = self.rows
         let batches = names.map { shape.batch(model: $0, rows: rows) }
         let withIDs = predictions
+        // The seconds whose ids were sent (each second's batches carry ids "<second>-<row>").
+        let idSeconds = Locked([Int64]())
         let encode: @Sendable (_ nowMs: Int64?) throws -> [[UInt8]] = { nowMs in
             try batches.map { batch in
                 guard let nowMs else { return try batch.serializedBytes() }
@@ -100,7 +109,9 @@ struct IngestBench: AsyncParsableCommand {
                 return try dated.serializedBytes()
             }
         }
-        let bodies = Locked(try encode(eventTimes ? unixMilliseconds() : nil))
+        let firstSecond = unixMilliseconds()
+        if withIDs { idSeconds.withLock { $0.append(firstSecond) } }
+        let bodies = Locked(try encode(eventTimes ? firstSecond : nil))
         let encodeTime = Locked(Duration.zero)
         let concurrency = self.concurrency
         let recorder = Recorder()
@@ -113,7 +124,9 @@ struct IngestBench: AsyncParsableCommand {
                     while ContinuousClock.now < end {
                         try await Task.sleep(for: .seconds(1))
                         let began = ContinuousClock.now
-                        let fresh = try encode(unixMilliseconds())
+                        let second = unixMilliseconds()
+                        if withIDs { idSeconds.withLock { $0.append(second) } }
+                        let fresh = try encode(second)
                         bodies.withLock { $0 = fresh }
                         encodeTime.withLock { $0 += ContinuousClock.now - began }
                     }
@@ -159,6 +172,54 @@ struct IngestBench: AsyncParsableCommand {
                 models, features, rss, idleRSS))
         if eventTimes {
             print("client time re-encoding event times: \(encodeTime.withLock { $0 }) in total")
+        }
+        if labels {
+            // One label batch per model and second: every id sent in that second, label 1 or 0.
+            let seconds = idSeconds.withLock { $0 }
+            let work = Locked(names.flatMap { model in seconds.map { (model, $0) } })
+            let total = Locked((joined: UInt64(0), other: UInt64(0)))
+            let began = ContinuousClock.now
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for sender in 0..<concurrency {
+                    group.addTask {
+                        var sequence = 0
+                        while let (model, second) = work.withLock({ $0.popLast() }) {
+                            let batch = Infranaut_V1_TelemetryBatch.with {
+                                $0.modelID = model
+                                $0.labels = true
+                                $0.rowCount = UInt32(rows)
+                                $0.predictionIds = (0..<rows).map { "\(second)-\($0)" }
+                                $0.labelColumn = "y"
+                                $0.columns = [
+                                    .with {
+                                        $0.name = "y"
+                                        $0.doubles = .with { $0.values = (0..<rows).map { Double($0 % 2) } }
+                                    }
+                                ]
+                            }
+                            let request = Infranaut_V1_Request.encodedIngest(
+                                key: "l\(sender)-\(sequence)", batchBytes: try batch.serializedBytes())
+                            sequence += 1
+                            let reply = try await sendRetrying(
+                                request, through: clients[sender % clients.count], what: "labels", attempts: 100)
+                            let outcome = reply.ingest.labels
+                            total.withLock {
+                                $0.joined += outcome.joined
+                                $0.other += outcome.unknownIds + outcome.alreadyLabelled + outcome.missing
+                            }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let elapsed = ContinuousClock.now - began
+            let (joined, other) = total.withLock { $0 }
+            let seconds_ = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            print(
+                String(
+                    format:
+                        "labels: %llu joined, %llu not (unknown or already labelled) in %.1f s: %.0f labels joined/s",
+                    joined, other, seconds_, Double(joined) / seconds_))
         }
         if spec {
             let sample = try await sendRetrying(
