@@ -175,31 +175,36 @@ struct IngestBench: AsyncParsableCommand {
         }
         if labels {
             // One label batch per model and second: every id sent in that second, label 1 or 0.
+            // Encoded before the clock starts: the client shares the machine's cores with the node,
+            // and what is measured is the node's joining.
             let seconds = idSeconds.withLock { $0 }
-            let work = Locked(names.flatMap { model in seconds.map { (model, $0) } })
+            let labelColumn = Infranaut_V1_Column.with {
+                $0.name = "y"
+                $0.doubles = .with { $0.values = (0..<rows).map { Double($0 % 2) } }
+            }
+            var encoded: [[UInt8]] = []
+            for model in names {
+                for second in seconds {
+                    let batch = Infranaut_V1_TelemetryBatch.with {
+                        $0.modelID = model
+                        $0.labels = true
+                        $0.rowCount = UInt32(rows)
+                        $0.predictionIds = (0..<rows).map { "\(second)-\($0)" }
+                        $0.labelColumn = "y"
+                        $0.columns = [labelColumn]
+                    }
+                    encoded.append(
+                        Infranaut_V1_Request.encodedIngest(
+                            key: "l-\(model)-\(second)", batchBytes: try batch.serializedBytes()))
+                }
+            }
+            let work = Locked(encoded)
             let total = Locked((joined: UInt64(0), other: UInt64(0)))
             let began = ContinuousClock.now
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for sender in 0..<concurrency {
                     group.addTask {
-                        var sequence = 0
-                        while let (model, second) = work.withLock({ $0.popLast() }) {
-                            let batch = Infranaut_V1_TelemetryBatch.with {
-                                $0.modelID = model
-                                $0.labels = true
-                                $0.rowCount = UInt32(rows)
-                                $0.predictionIds = (0..<rows).map { "\(second)-\($0)" }
-                                $0.labelColumn = "y"
-                                $0.columns = [
-                                    .with {
-                                        $0.name = "y"
-                                        $0.doubles = .with { $0.values = (0..<rows).map { Double($0 % 2) } }
-                                    }
-                                ]
-                            }
-                            let request = Infranaut_V1_Request.encodedIngest(
-                                key: "l\(sender)-\(sequence)", batchBytes: try batch.serializedBytes())
-                            sequence += 1
+                        while let request = work.withLock({ $0.popLast() }) {
                             let reply = try await sendRetrying(
                                 request, through: clients[sender % clients.count], what: "labels", attempts: 100)
                             let outcome = reply.ingest.labels

@@ -105,10 +105,29 @@ private func drifting(_ window: [String: Any]) -> [String] {
     }
 }
 
+/// `n` scores (uniform, raised to `skew`) that are calibrated probabilities: each row's label is 1
+/// with probability its score.
+private func calibratedRows(_ n: Int, skew: Double, using random: inout SplitMix64) -> (
+    scores: [Double], labels: [Double]
+) {
+    let scores = (0..<n).map { _ in pow(Double.random(in: 0..<1, using: &random), skew) }
+    return (scores, scores.map { Double.random(in: 0..<1, using: &random) < $0 ? 1 : 0 })
+}
+
+/// A window's estimate of `metric` as `windows --json` prints it under `performance.estimated`.
+private func estimate(_ performance: [String: Any]?, _ metric: String) -> (
+    value: Double, lower: Double, upper: Double
+)? {
+    guard let e = (performance?["estimated"] as? [String: Any])?[metric] as? [String: Double],
+        let value = e["value"], let lower = e["lower"], let upper = e["upper"]
+    else { return nil }
+    return (value, lower, upper)
+}
+
 /// A batch of a binary classifier's telemetry: `f0`, `region` (a, b in turn), the score and, when
 /// `labels` is given, the label column `is_fraud` (NaN: no label yet).
 private func scored(
-    key: String, scores: [Double], labels: [Double]?, start: Int64, span: Int64
+    key: String, scores: [Double], labels: [Double]?, start: Int64, span: Int64, model: String = "scored"
 ) -> Infranaut_V1_Request {
     let rows = scores.count
     return .with {
@@ -116,7 +135,7 @@ private func scored(
         $0.ingest = .with {
             $0.idempotencyKey = key
             $0.batch = .with {
-                $0.modelID = "scored"
+                $0.modelID = model
                 $0.rowCount = UInt32(rows)
                 $0.eventTimeUnixMs = (0..<rows).map { start + span * Int64($0) / Int64(rows) }
                 $0.columns = [
@@ -364,7 +383,7 @@ struct WindowProcessTests {
     }
 
     @Test(
-        "labels sent later through another node join their predictions once: per window and segment, across kill -9 of the primary"
+        "delayed labels end to end: three windows estimated before any label; the primary killed -9; labels through another node join once, realized as in the rows and inside the estimates' bands"
     )
     func delayedLabels() async throws {
         let nodes = try await startCluster(["d1", "d2", "d3"])
@@ -375,45 +394,74 @@ struct WindowProcessTests {
         metadata: {name: delayed}
         spec:
           task: binary-classification
-          columns: {id: request_id, timestamp: ts, prediction: score}
+          columns: {id: request_id, timestamp: ts, prediction: score, label: is_fraud}
           features:
             - {name: f0, type: numeric}
             - {name: region, type: categorical}
           segments: [region]
           window: {size: 1h, lateness: 0}
+          reference: {from: upload}
         """.write(toFile: spec, atomically: true, encoding: .utf8)
         let applied = try await runCLI(["apply", "-f", spec, "--node", nodes[0].address])
         #expect(applied.status == 0, "\(applied.stderr)")
 
-        // Hours 0 and 1: 200 predictions each (scores i/200, regions a and b in turn); one row in
-        // hour 2 closes hour 1. Pushed through d1, with their ids.
-        let t0 = (Int64(Date().timeIntervalSince1970 * 1000) / hour - 4) * hour
-        let scores = (0..<200).map { Double($0) / 200 }
-        var rows = ["request_id,ts,f0,region,score"]
-        for h in 0..<2 {
-            for (i, score) in scores.enumerated() {
-                rows.append(
-                    "r\(h)-\(i),\(t0 + Int64(h) * hour + Int64(i) * 1000),\(score * 10),\(i % 2 == 0 ? "a" : "b"),\(score)"
-                )
+        // Calibrated scores: a row is positive with probability its score. The labelled
+        // reference: 3,000 uniform scores. Hours 0 to 2: 400 predictions each, hour 1's scores
+        // skewed low (the inputs drifted); one row in hour 3 closes hour 2. Pushed through d1, with
+        // ids and without labels.
+        var random = SplitMix64(seed: 1201)
+        func rows(_ n: Int, skew: Double) -> (scores: [Double], labels: [Double]) {
+            calibratedRows(n, skew: skew, using: &random)
+        }
+        let t0 = (Int64(Date().timeIntervalSince1970 * 1000) / hour - 5) * hour
+        let reference = rows(3_000, skew: 1)
+        var upload = scored(
+            key: "ref", scores: reference.scores, labels: reference.labels, start: t0 - hour,
+            span: hour, model: "delayed")
+        upload.ingest.batch.reference = true
+        try await send(upload, through: nodes[0])
+        let hours = [rows(400, skew: 1), rows(400, skew: 2.5), rows(400, skew: 1)]
+        var lines = ["request_id,ts,f0,region,score"]
+        for (h, hourRows) in hours.enumerated() {
+            for (i, score) in hourRows.scores.enumerated() {
+                let ts = t0 + Int64(h) * hour + Int64(i) * 1000
+                lines.append("r\(h)-\(i),\(ts),\(score * 10),\(i % 2 == 0 ? "a" : "b"),\(score)")
             }
         }
-        rows.append("r2-0,\(t0 + 2 * hour),1,a,0.5")
+        lines.append("r3-0,\(t0 + 3 * hour),1,a,0.5")
         let predictions = TestScratch.track(NSTemporaryDirectory() + "delayed-\(UInt64.random(in: 0...UInt64.max)).csv")
-        try (rows.joined(separator: "\n") + "\n").write(toFile: predictions, atomically: true, encoding: .utf8)
+        try (lines.joined(separator: "\n") + "\n").write(toFile: predictions, atomically: true, encoding: .utf8)
         let pushed = try await runCLI([
             "push", "--node", nodes[0].address, "--model", "delayed", "--file", predictions, "--id-column",
             "request_id", "--time-column", "ts", "--prediction-column", "score",
         ])
         #expect(pushed.status == 0, "\(pushed.stderr)")
 
-        // Labels, later, through d2: all of hour 0, the first 100 of hour 1, five ids never
-        // predicted and ten repeated. The rule: positive when score > 0.3, every 7th row flipped.
-        func label(_ i: Int) -> Int { (scores[i] > 0.3) != (i % 7 == 0) ? 1 : 0 }
+        // Before any label: each closed hour has estimates and no realized figures.
+        func performance(_ listed: [[String: Any]]?) -> [[String: Any]] {
+            (listed ?? []).map { $0["performance"] as? [String: Any] ?? [:] }
+        }
+        let before = performance(try await windows(nodes[0], model: "delayed", ["--segment", "none"]))
+        #expect(before.count == 3, "\(before)")
+        #expect(before.allSatisfy { $0["labelled_rows"] as? Int == 0 }, "\(before)")
+        let metrics = ["accuracy", "precision", "recall", "f1", "roc_auc"]
+        let estimates = before.map { p in metrics.map { estimate(p, $0) } }
+        #expect(estimates.allSatisfy { $0.allSatisfy { $0 != nil } }, "every metric estimated: \(before)")
+
+        // The model's primary dies between the predictions and their labels.
+        let roles = try await replicaRoles(of: "delayed", asking: nodes[0].address)
+        let primary = try #require(nodes.first { $0.address == roles.primary })
+        primary.kill(SIGKILL)
+        let survivors = nodes.filter { $0 !== primary }
+
+        // Labels, later, through a node other than d1 (and not the dead one): every prediction of
+        // the three hours, five ids never predicted and ten repeated.
         var labelRows = ["request_id,is_fraud"]
-        for i in 0..<200 { labelRows.append("r0-\(i),\(label(i))") }
-        for i in 0..<100 { labelRows.append("r1-\(i),\(label(i))") }
+        for (h, hourRows) in hours.enumerated() {
+            for (i, y) in hourRows.labels.enumerated() { labelRows.append("r\(h)-\(i),\(Int(y))") }
+        }
         for i in 0..<5 { labelRows.append("nobody-\(i),1") }
-        for i in 0..<10 { labelRows.append("r0-\(i),\(label(i))") }
+        for i in 0..<10 { labelRows.append("r0-\(i),\(Int(hours[0].labels[i]))") }
         let labelFile = TestScratch.track(NSTemporaryDirectory() + "labels-\(UInt64.random(in: 0...UInt64.max)).csv")
         try (labelRows.joined(separator: "\n") + "\n").write(toFile: labelFile, atomically: true, encoding: .utf8)
         func sendLabels(through node: NodeProcess) async throws -> [String: Any]? {
@@ -425,40 +473,75 @@ struct WindowProcessTests {
             let object = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
             return object?["labels"] as? [String: Any]
         }
-        let first = try await sendLabels(through: nodes[1])
-        #expect(first?["joined"] as? Int == 300 && first?["unknown_ids"] as? Int == 5, "\(String(describing: first))")
+        let labelNode = survivors.first { $0 !== nodes[0] } ?? survivors[0]
+        let first = try await sendLabels(through: labelNode)
+        #expect(first?["joined"] as? Int == 1_200 && first?["unknown_ids"] as? Int == 5, "\(String(describing: first))")
         #expect(first?["already_labelled"] as? Int == 10 && first?["unusable"] as? Int == 0)
 
-        // What the labels say, counted here: accuracy at 0.5 over the labelled rows.
-        func accuracy(_ indices: [Int]) -> Double {
-            Double(indices.filter { (scores[$0] >= 0.5) == (label($0) == 1) }.count) / Double(indices.count)
+        // What the rows say, counted here: the confusion metrics at 0.5, and ROC AUC over every
+        // pair of a positive and a negative (ties count half), as scikit-learn computes them.
+        func expected(_ r: (scores: [Double], labels: [Double]), _ indices: [Int]) -> [String: Double] {
+            var (tp, fp, tn, fn) = (0.0, 0.0, 0.0, 0.0)
+            for i in indices {
+                switch (r.scores[i] >= 0.5, r.labels[i] == 1) {
+                case (true, true): tp += 1
+                case (true, false): fp += 1
+                case (false, false): tn += 1
+                case (false, true): fn += 1
+                }
+            }
+            let positives = indices.filter { r.labels[$0] == 1 }, negatives = indices.filter { r.labels[$0] == 0 }
+            var pairs = 0.0
+            for p in positives {
+                for n in negatives { pairs += r.scores[p] > r.scores[n] ? 1 : r.scores[p] == r.scores[n] ? 0.5 : 0 }
+            }
+            return [
+                "accuracy": (tp + tn) / Double(indices.count), "precision": tp / (tp + fp), "recall": tp / (tp + fn),
+                "f1": 2 * tp / (2 * tp + fp + fn), "roc_auc": pairs / Double(positives.count * negatives.count),
+            ]
         }
-        func check(_ listed: [[String: Any]]?, labelled: [Int], accuracies: [Double]) {
-            let performance = (listed ?? []).map { $0["performance"] as? [String: Any] }
-            #expect(performance.map { $0?["labelled_rows"] as? Int ?? 0 } == labelled, "\(performance)")
-            let realized = performance.map { ($0?["realized"] as? [String: Double])?["accuracy"] ?? -1 }
-            #expect(realized.count == accuracies.count && zip(realized, accuracies).allSatisfy { abs($0 - $1) < 1e-12 })
+        func check(_ listed: [[String: Any]]?, indices: [Int], rows expectedRows: Int) {
+            let after = performance(listed)
+            #expect(after.count == 3 && after.allSatisfy { $0["labelled_rows"] as? Int == expectedRows }, "\(after)")
+            for (h, p) in after.enumerated() where h < hours.count {
+                let realized = p["realized"] as? [String: Double] ?? [:]
+                for (metric, value) in expected(hours[h], indices) {
+                    // AUC from the node's score histogram (1,000 bins); the rest are exact.
+                    let tolerance = metric == "roc_auc" ? 0.002 : 1e-12
+                    #expect(
+                        realized[metric].map { abs($0 - value) <= tolerance } == true,
+                        "hour \(h) \(metric): \(String(describing: realized[metric])) vs \(value)")
+                }
+            }
         }
-        let whole = try await windows(nodes[2], model: "delayed", ["--segment", "none"])
-        check(whole, labelled: [200, 100], accuracies: [accuracy(Array(0..<200)), accuracy(Array(0..<100))])
-        let regionA = try await windows(nodes[2], model: "delayed", ["--segment", "region=a"])
-        let evens = Array(stride(from: 0, to: 200, by: 2))
-        check(regionA, labelled: [100, 50], accuracies: [accuracy(evens), accuracy(evens.filter { $0 < 100 })])
+        let everyRow = Array(0..<400), evens = Array(stride(from: 0, to: 400, by: 2))
+        let whole = try await windows(labelNode, model: "delayed", ["--segment", "none"])
+        check(whole, indices: everyRow, rows: 400)
+        check(try await windows(labelNode, model: "delayed", ["--segment", "region=a"]), indices: evens, rows: 200)
 
-        // The model's primary dies; the same labels again through a survivor: each is labelled
-        // already, and the figures stay as they were.
-        let roles = try await replicaRoles(of: "delayed", asking: nodes[0].address)
-        let primary = nodes.first { $0.address == roles.primary }!
-        primary.kill(SIGKILL)
-        let survivor = nodes.first { $0 !== primary }!
-        let second = try await sendLabels(through: survivor)
+        // The estimates made before the labels stand unchanged beside the realized figures, and
+        // the realized accuracy, F1 and AUC lie inside their bands.
+        let after = performance(whole)
+        for (h, p) in after.enumerated() where h < estimates.count {
+            for (m, metric) in metrics.enumerated() {
+                let now = estimate(p, metric), then = estimates[h][m]
+                #expect(now?.value == then?.value && now?.lower == then?.lower, "hour \(h) \(metric)")
+                guard ["accuracy", "f1", "roc_auc"].contains(metric), let band = then,
+                    let realized = (p["realized"] as? [String: Double])?[metric]
+                else { continue }
+                #expect(band.lower <= realized && realized <= band.upper, "hour \(h) \(metric): \(band) vs \(realized)")
+            }
+        }
+
+        // The same labels again through the other survivor: each is labelled already, and the
+        // figures stay as they were.
+        let other = survivors.first { $0 !== labelNode } ?? labelNode
+        let second = try await sendLabels(through: other)
         #expect(
-            second?["joined"] as? Int == 0 && second?["already_labelled"] as? Int == 310,
+            second?["joined"] as? Int == 0 && second?["already_labelled"] as? Int == 1_210,
             "\(String(describing: second))")
         #expect(second?["unknown_ids"] as? Int == 5)
-        check(
-            try await windows(survivor, model: "delayed", ["--segment", "none"]), labelled: [200, 100],
-            accuracies: [accuracy(Array(0..<200)), accuracy(Array(0..<100))])
+        check(try await windows(other, model: "delayed", ["--segment", "none"]), indices: everyRow, rows: 400)
     }
 
     @Test(
@@ -590,8 +673,7 @@ struct WindowProcessTests {
         // Scores that are calibrated probabilities: a row's label is 1 with probability its score.
         var random = SplitMix64(seed: 1130)
         func rows(_ n: Int, skew: Double) -> (scores: [Double], labels: [Double]) {
-            let scores = (0..<n).map { _ in pow(Double.random(in: 0..<1, using: &random), skew) }
-            return (scores, scores.map { Double.random(in: 0..<1, using: &random) < $0 ? 1 : 0 })
+            calibratedRows(n, skew: skew, using: &random)
         }
         // The labelled reference: 4,000 uniform scores. Hour 0: 3,000 scores, no labels. Hour 1:
         // 3,000 scores skewed low (the inputs drifted), all labelled inline. Hour 2 closes hour 1.
@@ -616,12 +698,6 @@ struct WindowProcessTests {
         func performance(_ listed: [[String: Any]]?, hourStart: Int64) -> [String: Any]? {
             listed?.first { $0["start"] as? String == rfc3339Text(hourStart) && $0["segment"] == nil }?["performance"]
                 as? [String: Any]
-        }
-        func estimate(_ p: [String: Any]?, _ metric: String) -> (value: Double, lower: Double, upper: Double)? {
-            guard let e = (p?["estimated"] as? [String: Any])?[metric] as? [String: Double],
-                let value = e["value"], let lower = e["lower"], let upper = e["upper"]
-            else { return nil }
-            return (value, lower, upper)
         }
 
         var listed = try await windows(node, model: "scored", ["--segment", "none"])
