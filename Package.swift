@@ -34,7 +34,9 @@ let package = Package(
         .target(name: "Monitoring", swiftSettings: strict),
         .target(name: "Tabular", swiftSettings: strict),
         // Model specs: the YAML form, its rules, and rendering (docs/models.md).
-        .target(name: "Specs", dependencies: ["Wire", .product(name: "Yams", package: "Yams")], swiftSettings: strict),
+        .target(
+            name: "Specs", dependencies: ["Wire", "Monitoring", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strict),
         .target(name: "Storage", dependencies: ["CRocksDB"], swiftSettings: strict),
         .target(name: "Telemetry", dependencies: ["Wire", "Tabular"], swiftSettings: strict),
         .target(

@@ -201,6 +201,7 @@ public enum ModelSpecRules {
                 (3_600_000...365 * 86_400_000).contains(spec.retention.predictionsMs), "spec.retention.predictions",
                 "\(SpecDuration.text(spec.retention.predictionsMs)) is outside 1h to 365d")
         }
+        found += alertProblems(spec, features: Set(spec.features.map(\.name)))
         return found
     }
 

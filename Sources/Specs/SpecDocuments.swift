@@ -130,6 +130,21 @@ struct SpecReader {
         return pairs
     }
 
+    /// A mapping of label keys to string values (the keys are checked by the spec's rules).
+    mutating func labels(_ node: Node, at path: String) -> [String: String] {
+        guard case .mapping(let pairs) = node else {
+            problem(path, node, "expected a mapping (key: value), found \(Self.shape(of: node))")
+            return [:]
+        }
+        var labels: [String: String] = [:]
+        for (key, value) in pairs {
+            let labelPath = "\(path).\(key.string ?? "")"
+            lines[labelPath] = key.mark?.line
+            if let text = string(value, at: labelPath) { labels[key.string ?? ""] = text }
+        }
+        return labels
+    }
+
     mutating func string(_ node: Node, at path: String) -> String? {
         guard case .scalar(let scalar) = node, node.null == nil else {
             problem(path, node, "expected a string, found \(Self.shape(of: node))")
@@ -229,20 +244,13 @@ struct SpecReader {
         } else {
             problem("metadata.name", node, "missing: the model's id, as its telemetry names it")
         }
-        if let labels = fields["labels"], case .mapping(let pairs) = labels {
-            for (key, value) in pairs {
-                let path = "metadata.labels.\(key.string ?? "")"
-                lines[path] = key.mark?.line
-                if let text = string(value, at: path) { spec.labels[key.string ?? ""] = text }
-            }
-        } else if let labels = fields["labels"] {
-            problem("metadata.labels", labels, "expected a mapping (key: value), found \(Self.shape(of: labels))")
-        }
+        if let labels = fields["labels"] { spec.labels = self.labels(labels, at: "metadata.labels") }
     }
 
     private mutating func readModel(_ node: Node, into spec: inout Infranaut_V1_ModelSpec) {
         let known = [
             "task", "columns", "features", "segments", "window", "reference", "drift", "retention", "performance",
+            "alerts",
         ]
         guard let fields = mapping(node, at: "spec", known: known) else { return }
         if let task = fields["task"] {
@@ -300,6 +308,7 @@ struct SpecReader {
             }
         }
         if let drift = fields["drift"] { readDrift(drift, into: &spec) }
+        if let alerts = fields["alerts"] { readAlerts(alerts, into: &spec) }
         if let performance = fields["performance"],
             let parts = mapping(performance, at: "spec.performance", known: ["threshold", "classes"])
         {

@@ -52,6 +52,7 @@ public enum SpecRendering {
         case string(String)
         case number(Double)
         case integer(UInt64)
+        case bool(Bool)
         case list([Value])
         case map([(String, Value)])
 
@@ -60,6 +61,7 @@ public enum SpecRendering {
             case (.string(let x), .string(let y)): x == y
             case (.number(let x), .number(let y)): x == y
             case (.integer(let x), .integer(let y)): x == y
+            case (.bool(let x), .bool(let y)): x == y
             case (.list(let x), .list(let y)): x == y
             case (.map(let x), .map(let y)): x.map(\.0) == y.map(\.0) && x.map(\.1) == y.map(\.1)
             default: false
@@ -151,10 +153,42 @@ public enum SpecRendering {
             performance.append(("classes", .list(spec.performance.classes.map { .string($0) })))
         }
         if !performance.isEmpty { body.append(("performance", .map(performance))) }
+        if !spec.alerts.isEmpty { body.append(("alerts", .list(spec.alerts.map(alertRule)))) }
         return .map([
             ("apiVersion", .string(SpecDocuments.apiVersion)), ("kind", .string("Model")),
             ("metadata", .map(metadata)), ("spec", .map(body)),
         ])
+    }
+
+    /// One rule as a spec writes it (docs/alerting.md).
+    static func alertRule(_ rule: Infranaut_V1_AlertRule) -> Value {
+        var fields: [(String, Value)] = [("name", .string(rule.name))]
+        if rule.disabled { return .map(fields + [("disabled", .bool(true))]) }
+        fields.append(("metric", .string(rule.metric)))
+        if !rule.feature.isEmpty { fields.append(("feature", .string(rule.feature))) }
+        switch rule.condition {
+        case .above(let v)?: fields.append(("condition", .map([("above", .number(v))])))
+        case .below(let v)?: fields.append(("condition", .map([("below", .number(v))])))
+        case .anomaly(let v)?: fields.append(("condition", .map([("anomaly", .number(v))])))
+        case .changePoint(let v)?: fields.append(("condition", .map([("change_point", .number(v))])))
+        case nil: break
+        }
+        fields.append(("for", .integer(UInt64(max(1, rule.forWindows)))))
+        let severity: String =
+            switch rule.severity {
+            case .info: "info"
+            case .critical: "critical"
+            default: "warning"
+            }
+        fields.append(("severity", .string(severity)))
+        if !rule.labels.isEmpty {
+            fields.append(("labels", .map(rule.labels.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })))
+        }
+        if !rule.summary.isEmpty { fields.append(("summary", .string(rule.summary))) }
+        if !rule.runbookURL.isEmpty { fields.append(("runbook_url", .string(rule.runbookURL))) }
+        if !rule.notify.isEmpty { fields.append(("notify", .list(rule.notify.map { .string($0) }))) }
+        if rule.perSegment { fields.append(("per_segment", .bool(true))) }
+        return .map(fields)
     }
 
     public static func yaml(_ value: Value) -> String {
@@ -217,6 +251,7 @@ public enum SpecRendering {
         case .string(let text): scalar(text)
         case .number(let x): number(x)
         case .integer(let n): "\(n)"
+        case .bool(let b): b ? "true" : "false"
         case .list(let items): "[" + items.map(inline).joined(separator: ", ") + "]"
         case .map(let pairs): "{" + pairs.map { scalar($0.0) + ": " + inline($0.1) }.joined(separator: ", ") + "}"
         }
@@ -267,6 +302,7 @@ public enum SpecRendering {
         case .string(let text): return quoted(text)
         case .number(let x): return x.isFinite ? number(x) : "null"
         case .integer(let n): return "\(n)"
+        case .bool(let b): return b ? "true" : "false"
         case .list(let items):
             guard !items.isEmpty else { return "[]" }
             return "[\n" + items.map { inner + json($0, indent: indent + 2) }.joined(separator: ",\n") + "\n" + pad

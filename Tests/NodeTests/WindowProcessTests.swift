@@ -87,10 +87,23 @@ private func send(_ request: Infranaut_V1_Request, through node: NodeProcess) as
 private func windows(_ node: NodeProcess, model: String = "shifty", _ extra: [String] = []) async throws
     -> [[String: Any]]?
 {
-    let run = try await runCLI(["windows", "--node", node.address, "--model", model, "--json"] + extra)
+    try await listed("windows", ["windows", "--node", node.address, "--model", model, "--json"] + extra)
+}
+
+/// Applies a spec (YAML) through `node` with `infranaut apply`, expecting it to be accepted.
+private func apply(_ yaml: String, through node: NodeProcess) async throws {
+    let path = TestScratch.track(NSTemporaryDirectory() + "spec-\(UInt64.random(in: 0...UInt64.max)).yaml")
+    try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+    let applied = try await runCLI(["apply", "-f", path, "--node", node.address])
+    #expect(applied.status == 0, "\(applied.stderr)")
+}
+
+/// The array under `key` in what a CLI command printed as JSON; nil when it failed.
+private func listed(_ key: String, _ arguments: [String]) async throws -> [[String: Any]]? {
+    let run = try await runCLI(arguments)
     guard run.status == 0 else { return nil }
     let object = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
-    return object?["windows"] as? [[String: Any]]
+    return object?[key] as? [[String: Any]]
 }
 
 private func rfc3339Text(_ ms: Int64) -> String {
@@ -387,23 +400,21 @@ struct WindowProcessTests {
     )
     func delayedLabels() async throws {
         let nodes = try await startCluster(["d1", "d2", "d3"])
-        let spec = TestScratch.track(NSTemporaryDirectory() + "delayed-\(UInt64.random(in: 0...UInt64.max)).yaml")
-        try """
-        apiVersion: infranaut.io/v1
-        kind: Model
-        metadata: {name: delayed}
-        spec:
-          task: binary-classification
-          columns: {id: request_id, timestamp: ts, prediction: score, label: is_fraud}
-          features:
-            - {name: f0, type: numeric}
-            - {name: region, type: categorical}
-          segments: [region]
-          window: {size: 1h, lateness: 0}
-          reference: {from: upload}
-        """.write(toFile: spec, atomically: true, encoding: .utf8)
-        let applied = try await runCLI(["apply", "-f", spec, "--node", nodes[0].address])
-        #expect(applied.status == 0, "\(applied.stderr)")
+        try await apply(
+            """
+            apiVersion: infranaut.io/v1
+            kind: Model
+            metadata: {name: delayed}
+            spec:
+              task: binary-classification
+              columns: {id: request_id, timestamp: ts, prediction: score, label: is_fraud}
+              features:
+                - {name: f0, type: numeric}
+                - {name: region, type: categorical}
+              segments: [region]
+              window: {size: 1h, lateness: 0}
+              reference: {from: upload}
+            """, through: nodes[0])
 
         // Calibrated scores: a row is positive with probability its score. The labelled
         // reference: 3,000 uniform scores. Hours 0 to 2: 400 predictions each, hour 1's scores
@@ -817,5 +828,102 @@ struct WindowProcessTests {
         // A window that does not exist is a clear error.
         let none = try await runCLI(["explain", "--node", node.address, "--model", "why", "--window", "0"])
         #expect(none.status != 0 && none.stderr.contains("no window"), "\(none.stderr)")
+    }
+}
+
+/// The alerts `infranaut alerts` lists, as JSON.
+private func alerts(_ node: NodeProcess, _ extra: [String] = []) async throws -> [[String: Any]]? {
+    try await listed("alerts", ["alerts", "--node", node.address, "--json"] + extra)
+}
+
+@Suite("alerts on real nodes", .serialized, .timeLimit(.minutes(4)))
+struct AlertProcessTests {
+    @Test(
+        "a drifted window fires its rule's alert, the alert survives kill -9 of the primary unchanged, and a clean window resolves it"
+    )
+    func driftFiresAndResolves() async throws {
+        let nodes = try await startCluster(["a1", "a2", "a3"])
+        try await apply(
+            """
+            apiVersion: infranaut.io/v1
+            kind: Model
+            metadata: {name: alerted}
+            spec:
+              features:
+                - {name: f0, type: numeric}
+                - {name: f1, type: numeric}
+                - {name: f2, type: numeric}
+              window: {size: 1h, lateness: 0}
+              reference: {from: upload}
+              alerts:
+                - name: dataset-drift
+                  metric: drift_share
+                  condition: {above: 0.3}
+                  for: 1
+                  severity: warning
+                  labels: {team: risk}
+                  summary: "{{model}}: {{value}} of the features drift"
+                  notify: [ops-webhook]
+            """, through: nodes[0])
+
+        // The reference, a clean hour 0, hour 1 with f1 shifted by 3σ (one feature in three
+        // drifts), and the first row of hour 2, which closes hour 1.
+        let t0 = (Int64(Date().timeIntervalSince1970 * 1000) / hour - 5) * hour
+        try await send(
+            batch(model: "alerted", key: "ref", rows: 2_000, start: t0 - hour, span: hour, seed: 1, reference: true),
+            through: nodes[0])
+        try await send(batch(model: "alerted", key: "h0", rows: 500, start: t0, span: hour, seed: 2), through: nodes[0])
+        try await send(
+            batch(model: "alerted", key: "h1", rows: 500, start: t0 + hour, span: hour, shift: 3, seed: 3),
+            through: nodes[0])
+        try await send(
+            batch(model: "alerted", key: "h2a", rows: 1, start: t0 + 2 * hour, span: 1, seed: 4), through: nodes[0])
+
+        let firing = try #require(try await alerts(nodes[1]))
+        #expect(firing.count == 1, "\(firing)")
+        let alert = try #require(firing.first)
+        #expect(alert["model"] as? String == "alerted" && alert["rule"] as? String == "dataset-drift")
+        #expect(alert["state"] as? String == "firing" && alert["severity"] as? String == "warning")
+        #expect(
+            alert["window_start"] as? String == rfc3339Text(t0 + hour)
+                && alert["since"] as? String == rfc3339Text(t0 + hour))
+        let value = try #require(alert["value"] as? Double)
+        #expect(abs(value - 1.0 / 3) < 1e-9 && alert["threshold"] as? Double == 0.3, "\(alert)")
+        #expect(alert["summary"] as? String == "alerted: 0.3333 of the features drift", "\(alert)")
+        #expect(
+            alert["labels"] as? [String: String] == ["team": "risk"] && alert["notify"] as? [String] == ["ops-webhook"])
+        #expect(alert["sequence"] as? Int == 1)
+        let fingerprint = try #require(alert["fingerprint"] as? String)
+        // The windows agree: hour 1's drift share is the value.
+        let listed = try await windows(nodes[1], model: "alerted", ["--segment", "none"])
+        #expect(
+            (listed?.last?["drift_share"] as? Double).map { abs($0 - value) < 1e-9 } == true,
+            "\(String(describing: listed))")
+
+        // The primary dies: a survivor lists the same alert, fired once.
+        let roles = try await replicaRoles(of: "alerted", asking: nodes[0].address)
+        let primary = try #require(nodes.first { $0.address == roles.primary })
+        primary.kill(SIGKILL)
+        let survivor = try #require(nodes.first { $0 !== primary })
+        let after = try #require(try await alerts(survivor, ["--model", "alerted"]))
+        #expect(after.count == 1 && after.first?["fingerprint"] as? String == fingerprint, "\(after)")
+        #expect(after.first?["state"] as? String == "firing" && after.first?["sequence"] as? Int == 1)
+
+        // Hour 2 is clean; a row of hour 3 closes it: resolved, and only listed when asked.
+        try await send(
+            batch(model: "alerted", key: "h2", rows: 500, start: t0 + 2 * hour + 1, span: hour - 1, seed: 5),
+            through: survivor)
+        try await send(
+            batch(model: "alerted", key: "h3", rows: 1, start: t0 + 3 * hour, span: 1, seed: 6), through: survivor)
+        let active = try await alerts(survivor)
+        #expect(active?.isEmpty == true, "\(String(describing: active))")
+        let resolved = try #require(try await alerts(survivor, ["--include-resolved"]))
+        #expect(resolved.count == 1 && resolved.first?["state"] as? String == "resolved", "\(resolved)")
+        #expect(resolved.first?["fingerprint"] as? String == fingerprint && resolved.first?["sequence"] as? Int == 2)
+        #expect(resolved.first?["window_start"] as? String == rfc3339Text(t0 + 2 * hour))
+        let onlyFiring = try await alerts(survivor, ["--state", "firing"])
+        #expect(onlyFiring?.isEmpty == true)
+        let unknown = try await runCLI(["alerts", "--node", survivor.address, "--model", "nobody"])
+        #expect(unknown.status != 0 && unknown.stderr.contains("does not exist"), "\(unknown.stderr)")
     }
 }

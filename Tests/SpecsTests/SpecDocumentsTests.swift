@@ -173,4 +173,94 @@ struct SpecDocumentsTests {
         #expect(messages.contains("spec.performance.classes[1]: \"a\" is listed twice"), "\(messages)")
         #expect(problems.allSatisfy { $0.line == 6 }, "\(problems)")
     }
+
+    @Test("spec.alerts: the documented rule reads, renders and reads back; bad rules are named by path and line")
+    func alertsSection() throws {
+        let text = """
+            apiVersion: infranaut.io/v1
+            kind: Model
+            metadata: {name: fraud-v1}
+            spec:
+              task: binary-classification
+              columns: {prediction: score}
+              features: [{name: amount, type: numeric}, {name: country, type: categorical}]
+              segments: [country]
+              alerts:
+                - name: dataset-drift
+                  metric: drift_share
+                  condition: {above: 0.1}
+                  for: 1
+                  severity: warning
+                  notify: [ops-webhook]
+                - name: amount-missing
+                  metric: missing_rate
+                  feature: amount
+                  condition: {anomaly: 3.5}
+                  for: 2
+                  severity: critical
+                  labels: {team: risk}
+                  summary: "{{model}}: {{feature}} misses {{value}}"
+                  runbook_url: https://runbooks.example/missing
+                  per_segment: true
+                - {name: performance-drop, disabled: true}
+            """
+        let read = SpecDocuments.read(text)
+        #expect(read.problems.isEmpty, "\(read.problems)")
+        guard case .model(let spec)? = read.objects.first?.body else {
+            Issue.record("no model read")
+            return
+        }
+        #expect(spec.alerts.map(\.name) == ["dataset-drift", "amount-missing", "performance-drop"])
+        #expect(spec.alerts[0].metric == "drift_share" && spec.alerts[0].condition == .above(0.1))
+        #expect(spec.alerts[0].severity == .warning && spec.alerts[0].notify == ["ops-webhook"])
+        #expect(spec.alerts[1].condition == .anomaly(3.5) && spec.alerts[1].forWindows == 2)
+        #expect(spec.alerts[1].labels == ["team": "risk"] && spec.alerts[1].perSegment)
+        #expect(spec.alerts[2].disabled)
+        let yaml = SpecRendering.yaml(SpecRendering.document(spec, generation: 1, inferred: false))
+        guard case .model(let back)? = SpecDocuments.read(yaml).objects.first?.body else {
+            Issue.record("the rendered spec did not read back:\n\(yaml)")
+            return
+        }
+        #expect(back.alerts == spec.alerts, "\(yaml)")
+
+        let wrong = """
+            apiVersion: infranaut.io/v1
+            kind: Model
+            metadata: {name: m}
+            spec:
+              features: [{name: amount, type: numeric}]
+              alerts:
+                - {name: a, metric: drift_share, condition: {above: 0.1, below: 0.2}}
+                - {name: a, metric: nope, condition: {above: 1}}
+                - {name: c, metric: missing_rate, feature: colour, condition: {change_point: 2}}
+                - {name: d, metric: roc_auc, condition: {below: 0.7}, per_segment: true}
+                - {name: e, disabled: true}
+                - {name: "bad name", metric: rows, condition: {below: 1}, runbook_url: "ftp://x"}
+                - {name: g, metric: rows}
+            """
+        let (objects, problems) = SpecDocuments.read(wrong)
+        #expect(objects.isEmpty)
+        let messages = problems.map { "\($0.path): \($0.message)" }
+        for expected in [
+            "spec.alerts[0].condition: give exactly one of above, below, anomaly, change_point",
+            "spec.alerts[1].name: \"a\" is given twice",
+            "spec.alerts[2].feature: \"colour\" is not a declared feature of spec.features",
+            "spec.alerts[2].condition.change_point: 2.0 is not a confidence δ in (0, 1)",
+            "spec.alerts[3].metric: roc_auc needs the spec's task",
+            "spec.alerts[3].per_segment: the spec has no segments to judge",
+            "spec.alerts[6].condition: missing; one of above, below, anomaly, change_point",
+        ] {
+            #expect(messages.contains(expected), "\(expected) not in \(messages)")
+        }
+        #expect(
+            messages.contains {
+                $0.hasPrefix("spec.alerts[1].metric: \"nope\" is not one of dataset_drift, drift_share")
+            })
+        #expect(messages.contains { $0.hasPrefix("spec.alerts[4].disabled: there is no default rule \"e\"") })
+        #expect(messages.contains { $0.hasPrefix("spec.alerts[5].name: a rule name is") })
+        #expect(messages.contains { $0.hasPrefix("spec.alerts[5].runbook_url: an http") })
+        // Problems found while reading carry their line; those of the rules, the rule's line.
+        #expect(problems.first { $0.path == "spec.alerts[0].condition" }?.line == 7, "\(problems)")
+        #expect(problems.first { $0.path == "spec.alerts[3].metric" }?.line == 10, "\(problems)")
+    }
 }

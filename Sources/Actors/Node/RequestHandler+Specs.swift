@@ -106,7 +106,7 @@ extension RequestHandler {
 
     /// A read of one model at its shard's leader after a read-index round, or the request's
     /// `problem` answered as an invalid argument without going anywhere.
-    private func modelRead<Reply: Sendable>(
+    func modelRead<Reply: Sendable>(
         model: String, problem: String?, request: Infranaut_V1_Request, bytes: [UInt8], deadline: RequestDeadline,
         wrap: @escaping @Sendable (Reply) -> Infranaut_V1_Response,
         status: @escaping @Sendable (Infranaut_V1_Status) -> Reply,
@@ -175,62 +175,86 @@ extension RequestHandler {
     func serveListModels(_ list: Infranaut_V1_ListModelsRequest, deadline: RequestDeadline) async
         -> Infranaut_V1_Response
     {
-        if !list.local {
-            // Each listing asks every member: a burst waits here (briefly, in order) or is refused.
-            guard await listings.enter(patience: min(.seconds(1), deadline.remaining)) else {
-                return .with {
-                    $0.error = .resourceExhausted(
-                        "this node is gathering \(settings.maxListingsInFlight) model lists from the cluster already; retry",
-                        retryAfter: .milliseconds(500))
+        if list.local {
+            let (models, led) = await ledModels()
+            return .with {
+                $0.listModels = .with {
+                    $0.status = .ok
+                    $0.models = models.sorted { $0.name < $1.name }
+                    $0.ledShards = led.sorted()
                 }
             }
         }
-        defer { if !list.local { listings.leave() } }
-        var (models, led) = await ledModels()
-        var unreachable: [String] = []
-        if !list.local {
-            let others = await membership.view.members.filter {
-                $0.id.rawValue != membership.nodeID && ($0.status == .alive || $0.status == .suspect)
-                    && !$0.peerAddress.isEmpty
-            }
-            let wait = min(settings.forwardTimeout, deadline.remaining)
-            let peers = self.peers
-            let asked = Infranaut_V1_Request.with {
-                $0.version = 1
-                $0.listModels = .with { $0.local = true }
-            }
-            await withTaskGroup(of: (String, Infranaut_V1_ListModelsResponse?).self) { group in
-                for member in others {
-                    group.addTask {
-                        let reply = try? await peers.call(asked, to: member.peerAddress, timeout: wait)
-                        guard let reply, case .listModels(let found) = reply.body, found.status.code == .ok else {
-                            return (member.id.rawValue, nil)
-                        }
-                        return (member.id.rawValue, found)
-                    }
-                }
-                for await (member, found) in group {
-                    if let found {
-                        models += found.models
-                        led.formUnion(found.ledShards)
-                    } else {
-                        unreachable.append(member)
-                    }
-                }
-            }
+        let asked = Infranaut_V1_Request.with {
+            $0.version = 1
+            $0.listModels = .with { $0.local = true }
         }
-        let leaderless = (0..<UInt32(router.shards.count)).filter { !led.contains($0) }
+        guard
+            let gathered = await gatherFromLeaders(
+                asking: asked, deadline: deadline, what: "model lists", local: ledModels,
+                part: { reply in
+                    guard case .listModels(let found) = reply.body, found.status.code == .ok else { return nil }
+                    return (found.models, found.ledShards)
+                })
+        else {
+            return .with { $0.error = busyGathering("model lists") }
+        }
         // A model is listed once even when two nodes both thought they led its shard a moment ago.
         var seen: Set<String> = []
-        let unique = models.sorted { $0.name < $1.name }.filter { seen.insert($0.name).inserted }
+        let unique = gathered.items.sorted { $0.name < $1.name }.filter { seen.insert($0.name).inserted }
         return .with {
             $0.listModels = .with {
                 $0.status = .ok
                 $0.models = unique
-                $0.unreachable = unreachable.sorted()
-                if list.local { $0.ledShards = led.sorted() } else { $0.leaderlessShards = leaderless }
+                $0.unreachable = gathered.unreachable
+                $0.leaderlessShards = gathered.leaderless
             }
         }
+    }
+
+    func busyGathering(_ what: String) -> Infranaut_V1_Status {
+        .resourceExhausted(
+            "this node is gathering \(settings.maxListingsInFlight) \(what) from the cluster already; retry",
+            retryAfter: .milliseconds(500))
+    }
+
+    /// Asks every other live member for the part of the shards it leads (`asking`, a request
+    /// with `local` set) and adds this node's own part: the parts, the members that did not
+    /// answer, and the shards no answering node led. Each gathering asks every member, so a burst
+    /// waits here (briefly, in order) or gets nil (the caller answers that it is busy).
+    func gatherFromLeaders<Item: Sendable>(
+        asking: Infranaut_V1_Request, deadline: RequestDeadline, what: String,
+        local: () async -> ([Item], Set<UInt32>),
+        part: @escaping @Sendable (Infranaut_V1_Response) -> (items: [Item], led: [UInt32])?
+    ) async -> (items: [Item], unreachable: [String], leaderless: [UInt32])? {
+        guard await listings.enter(patience: min(.seconds(1), deadline.remaining)) else { return nil }
+        defer { listings.leave() }
+        var (items, led) = await local()
+        var unreachable: [String] = []
+        let others = await membership.view.members.filter {
+            $0.id.rawValue != membership.nodeID && ($0.status == .alive || $0.status == .suspect)
+                && !$0.peerAddress.isEmpty
+        }
+        let wait = min(settings.forwardTimeout, deadline.remaining)
+        let peers = self.peers
+        await withTaskGroup(of: (String, (items: [Item], led: [UInt32])?).self) { group in
+            for member in others {
+                group.addTask {
+                    let reply = try? await peers.call(asking, to: member.peerAddress, timeout: wait)
+                    return (member.id.rawValue, reply.flatMap(part))
+                }
+            }
+            for await (member, found) in group {
+                if let found {
+                    items += found.items
+                    led.formUnion(found.led)
+                } else {
+                    unreachable.append(member)
+                }
+            }
+        }
+        let leaderless = (0..<UInt32(router.shards.count)).filter { !led.contains($0) }
+        return (items, unreachable.sorted(), leaderless)
     }
 
     /// The models of the shards this node leads, and those shards' numbers.

@@ -34,6 +34,8 @@ extension Infranaut_V1_Request {
             return "receipts.local reads one replica's copy, for peers and drills"
         case .listModels(let list) where list.local:
             return "list_models.local lists one node's shards, for the node that gathers the list"
+        case .alerts(let alerts) where alerts.local:
+            return "alerts.local lists one node's shards, for the node that gathers the list"
         default:
             return nil
         }
@@ -60,6 +62,7 @@ extension Infranaut_V1_Request {
         case .windows: "windows"
         case .compare: "compare"
         case .explain: "explain"
+        case .alerts: "alerts"
         case .none: "no body"
         }
     }
@@ -330,6 +333,8 @@ final class RequestHandler: Service {
             return await serveCompare(compare, request: request, bytes: bytes, deadline: deadline)
         case .explain(let explain):
             return await serveExplain(explain, request: request, bytes: bytes, deadline: deadline)
+        case .alerts(let alerts):
+            return await serveAlerts(alerts, request: request, bytes: bytes, deadline: deadline)
         case .members:
             let view = await membership.view
             return .with { $0.members = membersResponse(view) }
@@ -422,6 +427,7 @@ extension Infranaut_V1_Request {
         switch body {
         case .ingest, .status, .applyModel, .getModel, .deleteModel, .windows, .compare, .explain: true
         case .receipts(let receipts): !receipts.local
+        case .alerts(let alerts): !alerts.modelID.isEmpty
         default: false
         }
     }

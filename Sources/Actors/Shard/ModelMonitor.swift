@@ -32,6 +32,12 @@ struct ModelMonitor: Sendable {
     let epochs: PredictionEpochs
     /// The newest closed whole-model window of each version, for `status`.
     private(set) var latest: [String: WindowResult] = [:]
+    /// The model's id (the spec's name): part of each alert's fingerprint.
+    let model: String
+    /// The spec's alert rules and the defaults it keeps (docs/alerting.md).
+    let rules: [AlertRule]
+    /// The alerts the rules raised, judged as windows close (in the model's checkpoint).
+    var alerts = AlertBook()
 
     /// A monitor for `spec`, continuing `carried` windows when they have the spec's settings.
     init(spec: Infranaut_V1_ModelSpec, carrying carried: ModelWindows? = nil) {
@@ -50,13 +56,16 @@ struct ModelMonitor: Sendable {
         predictionColumn = spec.columns.prediction
         labelColumn = spec.columns.label
         profiled = spec.features.isEmpty ? [] : Set(spec.features.map(\.name) + spec.segments)
+        model = spec.name
+        rules = Self.alertRules(spec)
     }
 
-    /// The monitor a model snapshot holds: its open windows and newest results, serialized.
-    init(spec: Infranaut_V1_ModelSpec, restoring state: [UInt8], latest stored: [[UInt8]])
+    /// The monitor a model snapshot holds: its open windows, newest results and alerts, serialized.
+    init(spec: Infranaut_V1_ModelSpec, restoring state: [UInt8], latest stored: [[UInt8]], alerts: [UInt8])
         throws(ProfileDecodingError)
     {
         self.init(spec: spec, carrying: state.isEmpty ? nil : try ModelWindows(serialized: state))
+        if !alerts.isEmpty { self.alerts = try AlertBook(serialized: alerts) }
         for bytes in stored {
             let result = try WindowResult(serialized: bytes)
             latest[result.key.version] = result
@@ -125,7 +134,7 @@ struct ModelMonitor: Sendable {
             // Validated batches always have matching lengths; a mismatch is skipped, never fatal.
             return []
         }
-        record(update)
+        record(update, nowMs: processingTimeMs)
         guard keeping else { return [] }
         let predicted = input.prediction!.performanceCells(rowCount: input.rowCount)
         // A row that carried its label already counted it: kept as labelled, so a label sent
@@ -213,9 +222,10 @@ struct ModelMonitor: Sendable {
         }
     }
 
-    /// Closes the windows idle for size + lateness by `processingTimeMs`.
-    mutating func tick(processingTimeMs: Int64) {
-        record(windows.tick(processingTimeMs: processingTimeMs))
+    /// Closes the windows idle for size + lateness by `processingTimeMs`; alerts they change are
+    /// stamped `nowMs` (by default the same time).
+    mutating func tick(processingTimeMs: Int64, nowMs: Int64? = nil) {
+        record(windows.tick(processingTimeMs: processingTimeMs), nowMs: nowMs ?? processingTimeMs)
     }
 
     /// Whether a tick at `nowMs` would close something.
@@ -234,7 +244,9 @@ struct ModelMonitor: Sendable {
         windows.setUploadedReference(reference, version: version)
     }
 
-    private mutating func record(_ update: WindowUpdate) {
+    /// Keeps what closed (results, late rows, refused rows) and judges each newly closed window
+    /// by the alert rules; `nowMs` is the acceptance time of the op that closed them.
+    private mutating func record(_ update: WindowUpdate, nowMs: Int64) {
         for closed in update.closed {
             let result = evaluate(closed)
             // A window closes once. Should the same key close again (new window settings restart
@@ -244,6 +256,7 @@ struct ModelMonitor: Sendable {
                 continue
             }
             pending[result.key] = ClosedResult(result)
+            if !rules.isEmpty { alerts.judge(result, rules: rules, context: alertContext(result.key), nowMs: nowMs) }
             if result.key.segment == nil, (latest[result.key.version]?.startMs ?? .min) <= result.startMs {
                 latest[result.key.version] = result
                 // Bounded: the versions with the newest windows stay (ties by version, so every

@@ -118,13 +118,16 @@ public struct ModelState: Sendable {
         // keep the open windows and evaluate them with the new rules from now on.
         var previous = monitor
         if let old = previous, old.windows.settings != ModelMonitor.settings(change.spec) {
-            previous!.tick(processingTimeMs: .max)
+            previous!.tick(processingTimeMs: .max, nowMs: acceptedUnixMs)
         }
         var next = ModelMonitor(spec: change.spec, carrying: previous?.windows)
         if var previous {
             next.restore(previous.takeForCheckpoint())
             next.inherit(latest: previous.latest)
             next.rejected = previous.rejected
+            // Alerts live on across spec changes; those of rules the new spec dropped resolve.
+            next.alerts = previous.alerts
+            next.alerts.keep(rules: next.rules, nowMs: acceptedUnixMs)
         }
         // In a fixed order: the window logic keeps the most recently set references, and every
         // replica must keep the same ones.
@@ -217,6 +220,7 @@ public struct ModelState: Sendable {
                 }
                 $0.rejectedFutureRows = monitor.rejected.future
                 $0.rejectedWindowLimitRows = monitor.rejected.windowLimit
+                $0.alerts = Data(monitor.alerts.serialized())
             }
         }
     }
@@ -244,7 +248,8 @@ public struct ModelState: Sendable {
         }
         if let spec {
             monitor = try ModelMonitor(
-                spec: spec, restoring: Array(snapshot.windows), latest: snapshot.latestWindows.map { Array($0) })
+                spec: spec, restoring: Array(snapshot.windows), latest: snapshot.latestWindows.map { Array($0) },
+                alerts: Array(snapshot.alerts))
             monitor!.rejected.future = snapshot.rejectedFutureRows
             monitor!.rejected.windowLimit = snapshot.rejectedWindowLimitRows
         }

@@ -32,15 +32,10 @@ extension ShardActor {
         guard ContinuousClock.now < deadline else {
             return refused(.deadlineExceeded, "the explain read waited past its deadline; retry")
         }
-        let found: ModelState?
-        do throws(ModelUnavailable) {
-            found = try held(request.modelID)
-        } catch {
-            return .with { $0.status = error.status }
-        }
-        guard let monitor = found?.monitor else {
-            return refused(
-                .notFound, "model \"\(request.modelID)\" has no windows: apply a spec for it (infranaut apply)")
+        let monitor: ModelMonitor
+        switch heldMonitor(request.modelID) {
+        case .success(let found): monitor = found
+        case .failure(let refusal): return .with { $0.status = refusal.status }
         }
         let start = monitor.windows.settings.windowStart(request.windowUnixMs)
         func wanted(_ key: WindowKey) -> Bool { key.startMs == start && key.version == request.version }

@@ -64,26 +64,10 @@ extension ShardActor {
                     code: .deadlineExceeded, message: "the windows read waited past its deadline; retry")
             }
         }
-        let found: ModelState?
-        do throws(ModelUnavailable) {
-            found = try self.held(request.modelID)
-        } catch {
-            return .with { $0.status = error.status }
-        }
-        guard let held = found else {
-            return .with {
-                $0.status = Infranaut_V1_Status(
-                    code: .notFound, message: "model \"\(request.modelID)\" does not exist in this cluster")
-            }
-        }
-        guard let monitor = held.monitor else {
-            return .with {
-                $0.status = Infranaut_V1_Status(
-                    code: .notFound,
-                    message:
-                        "model \"\(request.modelID)\" has no windows: apply a spec for it (infranaut apply) to declare them"
-                )
-            }
+        let monitor: ModelMonitor
+        switch heldMonitor(request.modelID) {
+        case .success(let found): monitor = found
+        case .failure(let refusal): return .with { $0.status = refusal.status }
         }
         // Stored results newest first (keys are in time order), stopping once they fill an answer:
         // a model keeps up to 90 days of windows per series, and a read of the last few must not
@@ -321,15 +305,10 @@ extension ShardActor {
         }
         if let problem = request.problem { return refused(.invalidArgument, problem) }
         let metric = ComparedMetric(rawValue: request.metric)!
-        let found: ModelState?
-        do throws(ModelUnavailable) {
-            found = try held(request.modelID)
-        } catch {
-            return .with { $0.status = error.status }
-        }
-        guard let monitor = found?.monitor else {
-            return refused(
-                .notFound, "model \"\(request.modelID)\" has no windows: apply a spec for it (infranaut apply)")
+        let monitor: ModelMonitor
+        switch heldMonitor(request.modelID) {
+        case .success(let found): monitor = found
+        case .failure(let refusal): return .with { $0.status = refusal.status }
         }
         guard let task = monitor.windows.performanceTask else {
             return refused(

@@ -472,6 +472,40 @@ public actor ShardActor {
         }
     }
 
+    /// `model`'s state for a read, or the status refusing it: retryable (see ``held(_:)``), or not
+    /// found when the shard holds nothing of it.
+    func heldForRead(_ model: String) -> Result<ModelState, ReadRefusal> {
+        let found: ModelState?
+        do throws(ModelUnavailable) {
+            found = try held(model)
+        } catch {
+            return .failure(ReadRefusal(status: error.status))
+        }
+        guard let found else {
+            return .failure(
+                ReadRefusal(
+                    status: Infranaut_V1_Status(
+                        code: .notFound, message: "model \"\(model)\" does not exist in this cluster")))
+        }
+        return .success(found)
+    }
+
+    /// `model`'s windows for a read (see ``heldForRead(_:)``); not found without a spec.
+    func heldMonitor(_ model: String) -> Result<ModelMonitor, ReadRefusal> {
+        heldForRead(model).flatMap { held in
+            guard let monitor = held.monitor else {
+                return .failure(
+                    ReadRefusal(
+                        status: Infranaut_V1_Status(
+                            code: .notFound,
+                            message:
+                                "model \"\(model)\" has no windows: apply a spec for it (infranaut apply) to declare them"
+                        )))
+            }
+            return .success(monitor)
+        }
+    }
+
     /// Parks the models unused for `parkIdleModelsAfter` (``ShardModels``): called every second by
     /// the node. Not while a checkpoint is being written, whose models are out of the dirty set
     /// before they are durable, nor while a received snapshot waits to replace the state.
@@ -551,4 +585,9 @@ public actor ShardActor {
             try? await Task.sleep(for: settings.raft.heartbeatInterval / 5)
         }
     }
+}
+
+/// Why a read of a model is refused, as the status its answer carries.
+struct ReadRefusal: Error {
+    let status: Infranaut_V1_Status
 }

@@ -325,6 +325,18 @@ struct ShardModels {
     var residentCount: Int { resident.count }
     var parkedCount: Int { parked.count }
 
+    /// The alerts of every model the shard holds, in `state` (unspecified: pending and firing),
+    /// resolved ones too when asked.
+    func alertInfos(state: Infranaut_V1_AlertState, includeResolved: Bool) -> [Infranaut_V1_AlertInfo] {
+        let kept = resident.values.flatMap {
+            $0.monitor?.alertInfos(state: state, includeResolved: includeResolved) ?? []
+        }
+        let parkedKept = parked.values.flatMap(\.alerts).filter {
+            state == .unspecified ? ($0.state != .resolved || includeResolved) : $0.state == state
+        }
+        return kept + parkedKept
+    }
+
     /// The `get models` line of every model the shard holds.
     var summaries: [Infranaut_V1_ModelSummary] {
         resident.values.map { ParkedModel.summary(of: $0) } + parked.values.map(\.summary)
@@ -346,12 +358,15 @@ struct ParkedModel {
     var batches: UInt64
     var idleCloseAtMs: Int64?
     var retention: (sizeMs: Int64, keepMs: Int64)?
+    /// Its alerts, resolved ones included (empty for most models).
+    var alerts: [Infranaut_V1_AlertInfo]
 
     init(_ state: ModelState) {
         summary = Self.summary(of: state)
         batches = state.batches
         idleCloseAtMs = state.monitor?.idleCloseAtMs
         retention = Self.retention(of: state)
+        alerts = state.monitor?.alertInfos(state: .unspecified, includeResolved: true) ?? []
     }
 
     static func retention(of held: ModelState) -> (sizeMs: Int64, keepMs: Int64)? {

@@ -20,6 +20,48 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
+public nonisolated enum Infranaut_V1_AlertSeverity: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+  case info // = 1
+  case warning // = 2
+  case critical // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .info
+    case 2: self = .warning
+    case 3: self = .critical
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .info: return 1
+    case .warning: return 2
+    case .critical: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Infranaut_V1_AlertSeverity] = [
+    .unspecified,
+    .info,
+    .warning,
+    .critical,
+  ]
+
+}
+
 public nonisolated enum Infranaut_V1_ModelTask: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
   case unspecified // = 0
@@ -236,6 +278,48 @@ public nonisolated enum Infranaut_V1_SegmentKind: SwiftProtobuf.Enum, Swift.Case
 
 }
 
+public nonisolated enum Infranaut_V1_AlertState: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+  case pending // = 1
+  case firing // = 2
+  case resolved // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .pending
+    case 2: self = .firing
+    case 3: self = .resolved
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .pending: return 1
+    case .firing: return 2
+    case .resolved: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Infranaut_V1_AlertState] = [
+    .unspecified,
+    .pending,
+    .firing,
+    .resolved,
+  ]
+
+}
+
 /// A model's monitoring, as declared by `infranaut apply` (docs/models.md). The YAML form is
 /// parsed and checked by the CLI; a node checks the same rules again on every apply, so a client
 /// that sends this message directly gets the same problems listed (without line numbers).
@@ -328,11 +412,117 @@ public nonisolated struct Infranaut_V1_ModelSpec: @unchecked Sendable {
   /// Clears the value of `performance`. Subsequent reads from it will return its default value.
   public mutating func clearPerformance() {_uniqueStorage()._performance = nil}
 
+  /// Alert rules (docs/alerting.md). The built-in default rules apply as well, unless a rule here
+  /// has the same name (it replaces the default) or is `disabled`.
+  public var alerts: [Infranaut_V1_AlertRule] {
+    get {_storage._alerts}
+    set {_uniqueStorage()._alerts = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// A rule that raises an alert from a model's closed windows (docs/alerting.md).
+public nonisolated struct Infranaut_V1_AlertRule: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// 1 to 63 bytes of letters, digits, '-', '_' and '.'; unique within the spec.
+  public var name: String = String()
+
+  /// What each closed window is judged by: drift_share, dataset_drift, feature_drift,
+  /// feature_drift_score, missing_rate, missing_rate_change, out_of_range_share, new_categories,
+  /// rows, late_rows, or a performance metric (roc_auc, accuracy, f1, precision, recall, rmse, mae)
+  /// optionally prefixed `realized_` or `estimated_`.
+  public var metric: String = String()
+
+  /// For the per-feature metrics: the feature; empty means any feature (the worst one counts).
+  public var feature: String = String()
+
+  public var condition: Infranaut_V1_AlertRule.OneOf_Condition? = nil
+
+  /// The metric is above this.
+  public var above: Double {
+    get {
+      if case .above(let v)? = condition {return v}
+      return 0
+    }
+    set {condition = .above(newValue)}
+  }
+
+  /// The metric is below this.
+  public var below: Double {
+    get {
+      if case .below(let v)? = condition {return v}
+      return 0
+    }
+    set {condition = .below(newValue)}
+  }
+
+  /// The metric's robust anomaly score against its own previous windows is at least this (in
+  /// absolute value).
+  public var anomaly: Double {
+    get {
+      if case .anomaly(let v)? = condition {return v}
+      return 0
+    }
+    set {condition = .anomaly(newValue)}
+  }
+
+  /// ADWIN finds a change in the metric's window series at this confidence (delta, 0 to 1).
+  public var changePoint: Double {
+    get {
+      if case .changePoint(let v)? = condition {return v}
+      return 0
+    }
+    set {condition = .changePoint(newValue)}
+  }
+
+  /// How many consecutive windows the condition must hold before the alert fires (0 means 1).
+  public var forWindows: UInt32 = 0
+
+  public var severity: Infranaut_V1_AlertSeverity = .unspecified
+
+  /// Extra labels, part of the alert's fingerprint (at most 32; keys 1 to 63 bytes, values at
+  /// most 256 bytes).
+  public var labels: Dictionary<String,String> = [:]
+
+  /// A one-line summary; {{model}}, {{version}}, {{segment}}, {{rule}}, {{metric}}, {{feature}},
+  /// {{value}}, {{threshold}} and {{window}} are filled in.
+  public var summary: String = String()
+
+  public var runbookURL: String = String()
+
+  /// The notification channels (by name) that hear of it.
+  public var notify: [String] = []
+
+  /// Judge each segment's windows too (by default only the whole model's).
+  public var perSegment: Bool = false
+
+  /// Turns off the default rule of the same name.
+  public var disabled: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum OneOf_Condition: Equatable, Sendable {
+    /// The metric is above this.
+    case above(Double)
+    /// The metric is below this.
+    case below(Double)
+    /// The metric's robust anomaly score against its own previous windows is at least this (in
+    /// absolute value).
+    case anomaly(Double)
+    /// ADWIN finds a change in the metric's window series at this confidence (delta, 0 to 1).
+    case changePoint(Double)
+
+  }
+
+  public init() {}
 }
 
 /// How predictions and labels are read for the model's performance (docs/performance.md).
@@ -1389,9 +1579,190 @@ public nonisolated struct Infranaut_V1_SegmentHint: Sendable {
   public init() {}
 }
 
+/// The alerts the shards hold (docs/alerting.md): pending and firing ones, and those resolved
+/// lately when asked.
+public nonisolated struct Infranaut_V1_AlertsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Empty: every model's alerts (the node asks every other node for the shards they lead).
+  public var modelID: String = String()
+
+  /// Only alerts in this state (unspecified: pending and firing).
+  public var state: Infranaut_V1_AlertState = .unspecified
+
+  /// Include alerts resolved lately (each model keeps its newest resolved ones, at most 100).
+  public var includeResolved: Bool = false
+
+  /// Peer-only: the alerts of the shards this node leads, without asking other nodes.
+  public var local: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Infranaut_V1_AlertInfo: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Stable across the alert's life: model, version, segment, rule and labels, hashed (16 hex
+  /// digits).
+  public var fingerprint: String {
+    get {_storage._fingerprint}
+    set {_uniqueStorage()._fingerprint = newValue}
+  }
+
+  public var modelID: String {
+    get {_storage._modelID}
+    set {_uniqueStorage()._modelID = newValue}
+  }
+
+  public var version: String {
+    get {_storage._version}
+    set {_uniqueStorage()._version = newValue}
+  }
+
+  /// "column=value" for a segment's alert; empty for the whole model.
+  public var segment: String {
+    get {_storage._segment}
+    set {_uniqueStorage()._segment = newValue}
+  }
+
+  public var rule: String {
+    get {_storage._rule}
+    set {_uniqueStorage()._rule = newValue}
+  }
+
+  public var state: Infranaut_V1_AlertState {
+    get {_storage._state}
+    set {_uniqueStorage()._state = newValue}
+  }
+
+  public var severity: Infranaut_V1_AlertSeverity {
+    get {_storage._severity}
+    set {_uniqueStorage()._severity = newValue}
+  }
+
+  public var metric: String {
+    get {_storage._metric}
+    set {_uniqueStorage()._metric = newValue}
+  }
+
+  /// The feature the value is of (per-feature metrics).
+  public var feature: String {
+    get {_storage._feature}
+    set {_uniqueStorage()._feature = newValue}
+  }
+
+  /// The metric in the newest window judged, and the rule's threshold.
+  public var value: Double {
+    get {_storage._value}
+    set {_uniqueStorage()._value = newValue}
+  }
+
+  public var threshold: Double {
+    get {_storage._threshold}
+    set {_uniqueStorage()._threshold = newValue}
+  }
+
+  /// The newest window judged.
+  public var windowStartUnixMs: Int64 {
+    get {_storage._windowStartUnixMs}
+    set {_uniqueStorage()._windowStartUnixMs = newValue}
+  }
+
+  public var windowEndUnixMs: Int64 {
+    get {_storage._windowEndUnixMs}
+    set {_uniqueStorage()._windowEndUnixMs = newValue}
+  }
+
+  /// The start of the first window of the run of windows the condition held in.
+  public var sinceUnixMs: Int64 {
+    get {_storage._sinceUnixMs}
+    set {_uniqueStorage()._sinceUnixMs = newValue}
+  }
+
+  /// When the alert last changed state (the acceptance time of the op that changed it).
+  public var changedUnixMs: Int64 {
+    get {_storage._changedUnixMs}
+    set {_uniqueStorage()._changedUnixMs = newValue}
+  }
+
+  public var labels: Dictionary<String,String> {
+    get {_storage._labels}
+    set {_uniqueStorage()._labels = newValue}
+  }
+
+  public var summary: String {
+    get {_storage._summary}
+    set {_uniqueStorage()._summary = newValue}
+  }
+
+  public var runbookURL: String {
+    get {_storage._runbookURL}
+    set {_uniqueStorage()._runbookURL = newValue}
+  }
+
+  public var notify: [String] {
+    get {_storage._notify}
+    set {_uniqueStorage()._notify = newValue}
+  }
+
+  /// The alert's changes so far (pending, firing, resolved each count one).
+  public var sequence: UInt64 {
+    get {_storage._sequence}
+    set {_uniqueStorage()._sequence = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Infranaut_V1_AlertsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var status: Infranaut_V1_Status {
+    get {_status ?? Infranaut_V1_Status()}
+    set {_status = newValue}
+  }
+  /// Returns true if `status` has been explicitly set.
+  public var hasStatus: Bool {self._status != nil}
+  /// Clears the value of `status`. Subsequent reads from it will return its default value.
+  public mutating func clearStatus() {self._status = nil}
+
+  /// By model, then fingerprint.
+  public var alerts: [Infranaut_V1_AlertInfo] = []
+
+  /// Nodes that did not answer, and shards no answering node led (their alerts are missing).
+  public var unreachable: [String] = []
+
+  public var leaderlessShards: [UInt32] = []
+
+  /// In a peer's answer to a local listing: the shards it leads.
+  public var ledShards: [UInt32] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _status: Infranaut_V1_Status? = nil
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "infranaut.v1"
+
+nonisolated extension Infranaut_V1_AlertSeverity: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ALERT_SEVERITY_UNSPECIFIED\0\u{1}ALERT_SEVERITY_INFO\0\u{1}ALERT_SEVERITY_WARNING\0\u{1}ALERT_SEVERITY_CRITICAL\0")
+}
 
 nonisolated extension Infranaut_V1_ModelTask: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0MODEL_TASK_UNSPECIFIED\0\u{1}MODEL_TASK_BINARY_CLASSIFICATION\0\u{1}MODEL_TASK_MULTICLASS_CLASSIFICATION\0\u{1}MODEL_TASK_REGRESSION\0")
@@ -1413,9 +1784,13 @@ nonisolated extension Infranaut_V1_SegmentKind: SwiftProtobuf._ProtoNameProvidin
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SEGMENT_KIND_UNSPECIFIED\0\u{1}SEGMENT_KIND_VALUE\0\u{1}SEGMENT_KIND_MISSING\0\u{1}SEGMENT_KIND_OTHER\0")
 }
 
+nonisolated extension Infranaut_V1_AlertState: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ALERT_STATE_UNSPECIFIED\0\u{1}ALERT_STATE_PENDING\0\u{1}ALERT_STATE_FIRING\0\u{1}ALERT_STATE_RESOLVED\0")
+}
+
 nonisolated extension Infranaut_V1_ModelSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelSpec"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}labels\0\u{1}task\0\u{1}columns\0\u{1}features\0\u{1}segments\0\u{1}window\0\u{1}reference\0\u{1}drift\0\u{1}retention\0\u{1}performance\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}labels\0\u{1}task\0\u{1}columns\0\u{1}features\0\u{1}segments\0\u{1}window\0\u{1}reference\0\u{1}drift\0\u{1}retention\0\u{1}performance\0\u{1}alerts\0")
 
   fileprivate class _StorageClass {
     var _name: String = String()
@@ -1429,6 +1804,7 @@ nonisolated extension Infranaut_V1_ModelSpec: SwiftProtobuf.Message, SwiftProtob
     var _drift: Infranaut_V1_DriftSpec? = nil
     var _retention: Infranaut_V1_RetentionSpec? = nil
     var _performance: Infranaut_V1_PerformanceSpec? = nil
+    var _alerts: [Infranaut_V1_AlertRule] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1450,6 +1826,7 @@ nonisolated extension Infranaut_V1_ModelSpec: SwiftProtobuf.Message, SwiftProtob
       _drift = source._drift
       _retention = source._retention
       _performance = source._performance
+      _alerts = source._alerts
     }
   }
 
@@ -1479,6 +1856,7 @@ nonisolated extension Infranaut_V1_ModelSpec: SwiftProtobuf.Message, SwiftProtob
         case 9: try { try decoder.decodeSingularMessageField(value: &_storage._drift) }()
         case 10: try { try decoder.decodeSingularMessageField(value: &_storage._retention) }()
         case 11: try { try decoder.decodeSingularMessageField(value: &_storage._performance) }()
+        case 12: try { try decoder.decodeRepeatedMessageField(value: &_storage._alerts) }()
         default: break
         }
       }
@@ -1524,6 +1902,9 @@ nonisolated extension Infranaut_V1_ModelSpec: SwiftProtobuf.Message, SwiftProtob
       try { if let v = _storage._performance {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
       } }()
+      if !_storage._alerts.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._alerts, fieldNumber: 12)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1544,10 +1925,147 @@ nonisolated extension Infranaut_V1_ModelSpec: SwiftProtobuf.Message, SwiftProtob
         if _storage._drift != rhs_storage._drift {return false}
         if _storage._retention != rhs_storage._retention {return false}
         if _storage._performance != rhs_storage._performance {return false}
+        if _storage._alerts != rhs_storage._alerts {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_AlertRule: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AlertRule"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}metric\0\u{1}feature\0\u{1}above\0\u{1}below\0\u{1}anomaly\0\u{3}change_point\0\u{3}for_windows\0\u{1}severity\0\u{1}labels\0\u{1}summary\0\u{3}runbook_url\0\u{1}notify\0\u{3}per_segment\0\u{1}disabled\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.metric) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.feature) }()
+      case 4: try {
+        var v: Double?
+        try decoder.decodeSingularDoubleField(value: &v)
+        if let v = v {
+          if self.condition != nil {try decoder.handleConflictingOneOf()}
+          self.condition = .above(v)
+        }
+      }()
+      case 5: try {
+        var v: Double?
+        try decoder.decodeSingularDoubleField(value: &v)
+        if let v = v {
+          if self.condition != nil {try decoder.handleConflictingOneOf()}
+          self.condition = .below(v)
+        }
+      }()
+      case 6: try {
+        var v: Double?
+        try decoder.decodeSingularDoubleField(value: &v)
+        if let v = v {
+          if self.condition != nil {try decoder.handleConflictingOneOf()}
+          self.condition = .anomaly(v)
+        }
+      }()
+      case 7: try {
+        var v: Double?
+        try decoder.decodeSingularDoubleField(value: &v)
+        if let v = v {
+          if self.condition != nil {try decoder.handleConflictingOneOf()}
+          self.condition = .changePoint(v)
+        }
+      }()
+      case 8: try { try decoder.decodeSingularUInt32Field(value: &self.forWindows) }()
+      case 9: try { try decoder.decodeSingularEnumField(value: &self.severity) }()
+      case 10: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.labels) }()
+      case 11: try { try decoder.decodeSingularStringField(value: &self.summary) }()
+      case 12: try { try decoder.decodeSingularStringField(value: &self.runbookURL) }()
+      case 13: try { try decoder.decodeRepeatedStringField(value: &self.notify) }()
+      case 14: try { try decoder.decodeSingularBoolField(value: &self.perSegment) }()
+      case 15: try { try decoder.decodeSingularBoolField(value: &self.disabled) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if !self.metric.isEmpty {
+      try visitor.visitSingularStringField(value: self.metric, fieldNumber: 2)
+    }
+    if !self.feature.isEmpty {
+      try visitor.visitSingularStringField(value: self.feature, fieldNumber: 3)
+    }
+    switch self.condition {
+    case .above?: try {
+      guard case .above(let v)? = self.condition else { preconditionFailure() }
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 4)
+    }()
+    case .below?: try {
+      guard case .below(let v)? = self.condition else { preconditionFailure() }
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 5)
+    }()
+    case .anomaly?: try {
+      guard case .anomaly(let v)? = self.condition else { preconditionFailure() }
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 6)
+    }()
+    case .changePoint?: try {
+      guard case .changePoint(let v)? = self.condition else { preconditionFailure() }
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 7)
+    }()
+    case nil: break
+    }
+    if self.forWindows != 0 {
+      try visitor.visitSingularUInt32Field(value: self.forWindows, fieldNumber: 8)
+    }
+    if self.severity != .unspecified {
+      try visitor.visitSingularEnumField(value: self.severity, fieldNumber: 9)
+    }
+    if !self.labels.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.labels, fieldNumber: 10)
+    }
+    if !self.summary.isEmpty {
+      try visitor.visitSingularStringField(value: self.summary, fieldNumber: 11)
+    }
+    if !self.runbookURL.isEmpty {
+      try visitor.visitSingularStringField(value: self.runbookURL, fieldNumber: 12)
+    }
+    if !self.notify.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.notify, fieldNumber: 13)
+    }
+    if self.perSegment != false {
+      try visitor.visitSingularBoolField(value: self.perSegment, fieldNumber: 14)
+    }
+    if self.disabled != false {
+      try visitor.visitSingularBoolField(value: self.disabled, fieldNumber: 15)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_AlertRule, rhs: Infranaut_V1_AlertRule) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.metric != rhs.metric {return false}
+    if lhs.feature != rhs.feature {return false}
+    if lhs.condition != rhs.condition {return false}
+    if lhs.forWindows != rhs.forWindows {return false}
+    if lhs.severity != rhs.severity {return false}
+    if lhs.labels != rhs.labels {return false}
+    if lhs.summary != rhs.summary {return false}
+    if lhs.runbookURL != rhs.runbookURL {return false}
+    if lhs.notify != rhs.notify {return false}
+    if lhs.perSegment != rhs.perSegment {return false}
+    if lhs.disabled != rhs.disabled {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3538,6 +4056,304 @@ nonisolated extension Infranaut_V1_SegmentHint: SwiftProtobuf.Message, SwiftProt
     if lhs.errorShare != rhs.errorShare {return false}
     if lhs.lift != rhs.lift {return false}
     if lhs.metricValue != rhs.metricValue {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_AlertsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AlertsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_id\0\u{1}state\0\u{3}include_resolved\0\u{1}local\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.modelID) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.state) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.includeResolved) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.local) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.modelID.isEmpty {
+      try visitor.visitSingularStringField(value: self.modelID, fieldNumber: 1)
+    }
+    if self.state != .unspecified {
+      try visitor.visitSingularEnumField(value: self.state, fieldNumber: 2)
+    }
+    if self.includeResolved != false {
+      try visitor.visitSingularBoolField(value: self.includeResolved, fieldNumber: 3)
+    }
+    if self.local != false {
+      try visitor.visitSingularBoolField(value: self.local, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_AlertsRequest, rhs: Infranaut_V1_AlertsRequest) -> Bool {
+    if lhs.modelID != rhs.modelID {return false}
+    if lhs.state != rhs.state {return false}
+    if lhs.includeResolved != rhs.includeResolved {return false}
+    if lhs.local != rhs.local {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_AlertInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AlertInfo"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}fingerprint\0\u{3}model_id\0\u{1}version\0\u{1}segment\0\u{1}rule\0\u{1}state\0\u{1}severity\0\u{1}metric\0\u{1}feature\0\u{1}value\0\u{1}threshold\0\u{3}window_start_unix_ms\0\u{3}window_end_unix_ms\0\u{3}since_unix_ms\0\u{3}changed_unix_ms\0\u{1}labels\0\u{1}summary\0\u{3}runbook_url\0\u{1}notify\0\u{1}sequence\0")
+
+  fileprivate class _StorageClass {
+    var _fingerprint: String = String()
+    var _modelID: String = String()
+    var _version: String = String()
+    var _segment: String = String()
+    var _rule: String = String()
+    var _state: Infranaut_V1_AlertState = .unspecified
+    var _severity: Infranaut_V1_AlertSeverity = .unspecified
+    var _metric: String = String()
+    var _feature: String = String()
+    var _value: Double = 0
+    var _threshold: Double = 0
+    var _windowStartUnixMs: Int64 = 0
+    var _windowEndUnixMs: Int64 = 0
+    var _sinceUnixMs: Int64 = 0
+    var _changedUnixMs: Int64 = 0
+    var _labels: Dictionary<String,String> = [:]
+    var _summary: String = String()
+    var _runbookURL: String = String()
+    var _notify: [String] = []
+    var _sequence: UInt64 = 0
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _fingerprint = source._fingerprint
+      _modelID = source._modelID
+      _version = source._version
+      _segment = source._segment
+      _rule = source._rule
+      _state = source._state
+      _severity = source._severity
+      _metric = source._metric
+      _feature = source._feature
+      _value = source._value
+      _threshold = source._threshold
+      _windowStartUnixMs = source._windowStartUnixMs
+      _windowEndUnixMs = source._windowEndUnixMs
+      _sinceUnixMs = source._sinceUnixMs
+      _changedUnixMs = source._changedUnixMs
+      _labels = source._labels
+      _summary = source._summary
+      _runbookURL = source._runbookURL
+      _notify = source._notify
+      _sequence = source._sequence
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._fingerprint) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._modelID) }()
+        case 3: try { try decoder.decodeSingularStringField(value: &_storage._version) }()
+        case 4: try { try decoder.decodeSingularStringField(value: &_storage._segment) }()
+        case 5: try { try decoder.decodeSingularStringField(value: &_storage._rule) }()
+        case 6: try { try decoder.decodeSingularEnumField(value: &_storage._state) }()
+        case 7: try { try decoder.decodeSingularEnumField(value: &_storage._severity) }()
+        case 8: try { try decoder.decodeSingularStringField(value: &_storage._metric) }()
+        case 9: try { try decoder.decodeSingularStringField(value: &_storage._feature) }()
+        case 10: try { try decoder.decodeSingularDoubleField(value: &_storage._value) }()
+        case 11: try { try decoder.decodeSingularDoubleField(value: &_storage._threshold) }()
+        case 12: try { try decoder.decodeSingularInt64Field(value: &_storage._windowStartUnixMs) }()
+        case 13: try { try decoder.decodeSingularInt64Field(value: &_storage._windowEndUnixMs) }()
+        case 14: try { try decoder.decodeSingularInt64Field(value: &_storage._sinceUnixMs) }()
+        case 15: try { try decoder.decodeSingularInt64Field(value: &_storage._changedUnixMs) }()
+        case 16: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &_storage._labels) }()
+        case 17: try { try decoder.decodeSingularStringField(value: &_storage._summary) }()
+        case 18: try { try decoder.decodeSingularStringField(value: &_storage._runbookURL) }()
+        case 19: try { try decoder.decodeRepeatedStringField(value: &_storage._notify) }()
+        case 20: try { try decoder.decodeSingularUInt64Field(value: &_storage._sequence) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      if !_storage._fingerprint.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._fingerprint, fieldNumber: 1)
+      }
+      if !_storage._modelID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._modelID, fieldNumber: 2)
+      }
+      if !_storage._version.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._version, fieldNumber: 3)
+      }
+      if !_storage._segment.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._segment, fieldNumber: 4)
+      }
+      if !_storage._rule.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._rule, fieldNumber: 5)
+      }
+      if _storage._state != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._state, fieldNumber: 6)
+      }
+      if _storage._severity != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._severity, fieldNumber: 7)
+      }
+      if !_storage._metric.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._metric, fieldNumber: 8)
+      }
+      if !_storage._feature.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._feature, fieldNumber: 9)
+      }
+      if _storage._value.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._value, fieldNumber: 10)
+      }
+      if _storage._threshold.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._threshold, fieldNumber: 11)
+      }
+      if _storage._windowStartUnixMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._windowStartUnixMs, fieldNumber: 12)
+      }
+      if _storage._windowEndUnixMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._windowEndUnixMs, fieldNumber: 13)
+      }
+      if _storage._sinceUnixMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._sinceUnixMs, fieldNumber: 14)
+      }
+      if _storage._changedUnixMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._changedUnixMs, fieldNumber: 15)
+      }
+      if !_storage._labels.isEmpty {
+        try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: _storage._labels, fieldNumber: 16)
+      }
+      if !_storage._summary.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._summary, fieldNumber: 17)
+      }
+      if !_storage._runbookURL.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._runbookURL, fieldNumber: 18)
+      }
+      if !_storage._notify.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._notify, fieldNumber: 19)
+      }
+      if _storage._sequence != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._sequence, fieldNumber: 20)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_AlertInfo, rhs: Infranaut_V1_AlertInfo) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._fingerprint != rhs_storage._fingerprint {return false}
+        if _storage._modelID != rhs_storage._modelID {return false}
+        if _storage._version != rhs_storage._version {return false}
+        if _storage._segment != rhs_storage._segment {return false}
+        if _storage._rule != rhs_storage._rule {return false}
+        if _storage._state != rhs_storage._state {return false}
+        if _storage._severity != rhs_storage._severity {return false}
+        if _storage._metric != rhs_storage._metric {return false}
+        if _storage._feature != rhs_storage._feature {return false}
+        if _storage._value != rhs_storage._value {return false}
+        if _storage._threshold != rhs_storage._threshold {return false}
+        if _storage._windowStartUnixMs != rhs_storage._windowStartUnixMs {return false}
+        if _storage._windowEndUnixMs != rhs_storage._windowEndUnixMs {return false}
+        if _storage._sinceUnixMs != rhs_storage._sinceUnixMs {return false}
+        if _storage._changedUnixMs != rhs_storage._changedUnixMs {return false}
+        if _storage._labels != rhs_storage._labels {return false}
+        if _storage._summary != rhs_storage._summary {return false}
+        if _storage._runbookURL != rhs_storage._runbookURL {return false}
+        if _storage._notify != rhs_storage._notify {return false}
+        if _storage._sequence != rhs_storage._sequence {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_AlertsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AlertsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}alerts\0\u{1}unreachable\0\u{3}leaderless_shards\0\u{3}led_shards\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._status) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.alerts) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.unreachable) }()
+      case 4: try { try decoder.decodeRepeatedUInt32Field(value: &self.leaderlessShards) }()
+      case 5: try { try decoder.decodeRepeatedUInt32Field(value: &self.ledShards) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._status {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.alerts.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.alerts, fieldNumber: 2)
+    }
+    if !self.unreachable.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.unreachable, fieldNumber: 3)
+    }
+    if !self.leaderlessShards.isEmpty {
+      try visitor.visitPackedUInt32Field(value: self.leaderlessShards, fieldNumber: 4)
+    }
+    if !self.ledShards.isEmpty {
+      try visitor.visitPackedUInt32Field(value: self.ledShards, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_AlertsResponse, rhs: Infranaut_V1_AlertsResponse) -> Bool {
+    if lhs._status != rhs._status {return false}
+    if lhs.alerts != rhs.alerts {return false}
+    if lhs.unreachable != rhs.unreachable {return false}
+    if lhs.leaderlessShards != rhs.leaderlessShards {return false}
+    if lhs.ledShards != rhs.ledShards {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

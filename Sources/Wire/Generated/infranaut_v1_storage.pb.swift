@@ -280,6 +280,12 @@ public nonisolated struct Infranaut_V1_ModelSnapshot: @unchecked Sendable {
     set {_uniqueStorage()._newestOpUnixMs = newValue}
   }
 
+  /// The model's alerts (Monitoring's AlertBook, serialized; docs/alerting.md).
+  public var alerts: Data {
+    get {_storage._alerts}
+    set {_uniqueStorage()._alerts = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -682,7 +688,7 @@ nonisolated extension Infranaut_V1_FeatureSnapshot: SwiftProtobuf.Message, Swift
 
 nonisolated extension Infranaut_V1_ModelSnapshot: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelSnapshot"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_id\0\u{1}rows\0\u{1}batches\0\u{1}features\0\u{3}last_event_time_unix_ms\0\u{3}prediction_column\0\u{3}label_column\0\u{3}untyped_missing\0\u{1}spec\0\u{1}generation\0\u{3}spec_updated_unix_ms\0\u{3}purge_after_unix_ms\0\u{1}references\0\u{1}windows\0\u{3}latest_windows\0\u{3}rejected_future_rows\0\u{3}rejected_window_limit_rows\0\u{3}newest_op_unix_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_id\0\u{1}rows\0\u{1}batches\0\u{1}features\0\u{3}last_event_time_unix_ms\0\u{3}prediction_column\0\u{3}label_column\0\u{3}untyped_missing\0\u{1}spec\0\u{1}generation\0\u{3}spec_updated_unix_ms\0\u{3}purge_after_unix_ms\0\u{1}references\0\u{1}windows\0\u{3}latest_windows\0\u{3}rejected_future_rows\0\u{3}rejected_window_limit_rows\0\u{3}newest_op_unix_ms\0\u{1}alerts\0")
 
   fileprivate class _StorageClass {
     var _modelID: String = String()
@@ -703,6 +709,7 @@ nonisolated extension Infranaut_V1_ModelSnapshot: SwiftProtobuf.Message, SwiftPr
     var _rejectedFutureRows: UInt64 = 0
     var _rejectedWindowLimitRows: UInt64 = 0
     var _newestOpUnixMs: Int64 = 0
+    var _alerts: Data = Data()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -731,6 +738,7 @@ nonisolated extension Infranaut_V1_ModelSnapshot: SwiftProtobuf.Message, SwiftPr
       _rejectedFutureRows = source._rejectedFutureRows
       _rejectedWindowLimitRows = source._rejectedWindowLimitRows
       _newestOpUnixMs = source._newestOpUnixMs
+      _alerts = source._alerts
     }
   }
 
@@ -767,6 +775,7 @@ nonisolated extension Infranaut_V1_ModelSnapshot: SwiftProtobuf.Message, SwiftPr
         case 16: try { try decoder.decodeSingularUInt64Field(value: &_storage._rejectedFutureRows) }()
         case 17: try { try decoder.decodeSingularUInt64Field(value: &_storage._rejectedWindowLimitRows) }()
         case 18: try { try decoder.decodeSingularInt64Field(value: &_storage._newestOpUnixMs) }()
+        case 19: try { try decoder.decodeSingularBytesField(value: &_storage._alerts) }()
         default: break
         }
       }
@@ -833,6 +842,9 @@ nonisolated extension Infranaut_V1_ModelSnapshot: SwiftProtobuf.Message, SwiftPr
       if _storage._newestOpUnixMs != 0 {
         try visitor.visitSingularInt64Field(value: _storage._newestOpUnixMs, fieldNumber: 18)
       }
+      if !_storage._alerts.isEmpty {
+        try visitor.visitSingularBytesField(value: _storage._alerts, fieldNumber: 19)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -860,6 +872,7 @@ nonisolated extension Infranaut_V1_ModelSnapshot: SwiftProtobuf.Message, SwiftPr
         if _storage._rejectedFutureRows != rhs_storage._rejectedFutureRows {return false}
         if _storage._rejectedWindowLimitRows != rhs_storage._rejectedWindowLimitRows {return false}
         if _storage._newestOpUnixMs != rhs_storage._newestOpUnixMs {return false}
+        if _storage._alerts != rhs_storage._alerts {return false}
         return true
       }
       if !storagesAreEqual {return false}

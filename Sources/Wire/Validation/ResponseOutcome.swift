@@ -22,6 +22,7 @@ extension Infranaut_V1_Response {
         case .windows(let reply): reply.status
         case .compare(let reply): reply.status
         case .explain(let reply): reply.status
+        case .alerts(let reply): reply.status
         case .none: Infranaut_V1_Status(code: .internal, message: "the node sent an empty response")
         }
     }
