@@ -56,6 +56,11 @@ import Testing
         #expect(book.active.isEmpty)
         #expect(book.resolved.map(\.sequence) == [3] && book.resolved[0].fired && book.resolved[0].changedMs == 15)
         #expect(book.resolved[0].state == .resolved)
+        // Each change waits in the outbox, numbered, until the coordinators have it.
+        #expect(book.outbox.map(\.number) == [1, 2, 3])
+        #expect(book.outbox.map(\.alert.state) == [.pending, .firing, .resolved])
+        book.delivered(through: 2)
+        #expect(book.outbox.map(\.number) == [3] && book.nextChange == 4)
     }
 
     @Test func aPendingAlertThatClearsResolvesWithoutHavingFired() {

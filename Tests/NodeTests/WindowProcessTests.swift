@@ -836,6 +836,20 @@ private func alerts(_ node: NodeProcess, _ extra: [String] = []) async throws ->
     try await listed("alerts", ["alerts", "--node", node.address, "--json"] + extra)
 }
 
+/// How many times each alert event id is in `node`'s inbox (`infranaut events`).
+private func alertEvents(_ node: NodeProcess) async throws -> [String: Int] {
+    let run = try await runCLI(["events", "--node", node.address, "--json", "--limit", "10000"])
+    guard run.status == 0,
+        let object = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any],
+        let events = object["events"] as? [[String: Any]]
+    else { return [:] }
+    var counts: [String: Int] = [:]
+    for event in events where event["kind"] as? String == "alert" {
+        counts[event["id"] as? String ?? "", default: 0] += 1
+    }
+    return counts
+}
+
 @Suite("alerts on real nodes", .serialized, .timeLimit(.minutes(4)))
 struct AlertProcessTests {
     @Test(
@@ -900,6 +914,15 @@ struct AlertProcessTests {
             (listed?.last?["drift_share"] as? Double).map { abs($0 - value) < 1e-9 } == true,
             "\(String(describing: listed))")
 
+        // The change reaches every coordinator (each node is one) once, as event alert/<fp>/1.
+        let firedEvent = "alert/\(fingerprint)/1"
+        let everywhere = try await eventually(within: .seconds(30)) {
+            for node in nodes where try await alertEvents(node) != [firedEvent: 1] { return false }
+            return true
+        }
+        let seenFirst = try await alertEvents(nodes[0])
+        #expect(everywhere != nil, "\(seenFirst)")
+
         // The primary dies: a survivor lists the same alert, fired once.
         let roles = try await replicaRoles(of: "alerted", asking: nodes[0].address)
         let primary = try #require(nodes.first { $0.address == roles.primary })
@@ -921,6 +944,16 @@ struct AlertProcessTests {
         #expect(resolved.count == 1 && resolved.first?["state"] as? String == "resolved", "\(resolved)")
         #expect(resolved.first?["fingerprint"] as? String == fingerprint && resolved.first?["sequence"] as? Int == 2)
         #expect(resolved.first?["window_start"] as? String == rfc3339Text(t0 + 2 * hour))
+        // The survivors' coordinators get the resolution once, and the firing not again.
+        let bothOnce = [firedEvent: 1, "alert/\(fingerprint)/2": 1]
+        let delivered = try await eventually(within: .seconds(30)) {
+            for node in nodes where node !== primary {
+                if try await alertEvents(node) != bothOnce { return false }
+            }
+            return true
+        }
+        let seenSurvivor = try await alertEvents(survivor)
+        #expect(delivered != nil, "\(seenSurvivor)")
         let onlyFiring = try await alerts(survivor, ["--state", "firing"])
         #expect(onlyFiring?.isEmpty == true)
         let unknown = try await runCLI(["alerts", "--node", survivor.address, "--model", "nobody"])

@@ -140,6 +140,11 @@ actor EventRelay: Service {
         return .with { $0.status = .ok }
     }
 
+    /// Whether the event `id`, published here, still waits for some coordinator.
+    func isPending(_ id: String) -> Bool {
+        queue.payload(of: id) != nil || loaded.contains { $0.id == id }
+    }
+
     /// The events published here that some coordinator has not acknowledged yet.
     func pendingEvents() -> [Infranaut_V1_ClusterEvent] {
         let payloads = queue.pendingIDs.compactMap { queue.payload(of: $0) } + loaded.map(\.payload)

@@ -82,6 +82,11 @@ public final class NodeService: Service {
             (parts.handler, "request handler"),
             (parts.events, "event relay"),
             (
+                AlertDispatcher(
+                    shards: storage.shards, relay: parts.events, interval: .milliseconds(200), logger: logger),
+                "alert dispatcher"
+            ),
+            (
                 GroupReconciler(
                     shards: storage.shards, membership: parts.membership, peers: parts.peers,
                     authenticator: parts.authenticator, interval: settings.reconcileInterval), "group reconciler"

@@ -46,6 +46,23 @@ extension ModelMonitor {
         }
     }
 
+    /// A change as the coordinators receive it: the alert right after it, with its rule's details.
+    func info(of change: AlertBook.Change) -> Infranaut_V1_AlertInfo {
+        Self.info(change.alert, model: model, rule: rules.first { $0.name == change.alert.rule })
+    }
+
+    /// The event that carries a change to every coordinator: its id is the same on every replica
+    /// and every retry, so coordinators keep it once.
+    static func event(_ info: Infranaut_V1_AlertInfo) throws -> Infranaut_V1_ClusterEvent {
+        try .with {
+            $0.id = "alert/\(info.fingerprint)/\(info.sequence)"
+            $0.kind = alertEventKind
+            $0.payload = try info.serializedData()
+        }
+    }
+
+    static let alertEventKind = "alert"
+
     static func info(_ alert: AlertBook.Alert, model: String, rule: AlertRule?) -> Infranaut_V1_AlertInfo {
         let segment = alert.series.segment.map(Self.segmentText) ?? ""
         return .with {

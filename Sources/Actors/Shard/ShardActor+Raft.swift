@@ -275,6 +275,10 @@ extension ShardActor {
                 try models.tickWindows(at: op.acceptedUnixMs)
                 return .marker
             }
+            if op.hasAlertsDelivered {
+                try models.alertsDelivered(op.alertsDelivered)
+                return .marker
+            }
             if op.hasModelSpec {
                 if try models.apply(spec: op.modelSpec, acceptedUnixMs: op.acceptedUnixMs) { store.modelCount.add(1) }
                 let held = models.residentState(op.modelSpec.modelID)

@@ -237,6 +237,28 @@ struct ShardModels {
         }
     }
 
+    /// Forgets a model's alert changes up to `op.through`: every coordinator has them.
+    mutating func alertsDelivered(_ op: Infranaut_V1_AlertsDelivered) throws(StorageError) {
+        try unpark(op.modelID)
+        guard resident[op.modelID]?.monitor != nil else { return }
+        resident[op.modelID]!.monitor!.alerts.delivered(through: op.through)
+        touch(op.modelID)
+    }
+
+    /// The oldest alert changes not yet delivered to the coordinators, at most `limit`, by model.
+    /// Only resident models have any: a model with undelivered changes is not parked.
+    func undeliveredAlertChanges(limit: Int) -> [(model: String, number: UInt64, info: Infranaut_V1_AlertInfo)] {
+        var found: [(model: String, number: UInt64, info: Infranaut_V1_AlertInfo)] = []
+        for model in resident.keys.sorted() {
+            guard let monitor = resident[model]!.monitor, !monitor.alerts.outbox.isEmpty else { continue }
+            for change in monitor.alerts.outbox.prefix(limit - found.count) {
+                found.append((model, change.number, monitor.info(of: change)))
+            }
+            if found.count >= limit { break }
+        }
+        return found
+    }
+
     /// The window results closed (and late rows counted) since the last call, per model, for a
     /// checkpoint; ``restoreWindowResults(_:)`` when its write failed. Only resident models have
     /// any: results come from changes, and a changed model is resident until its checkpoint.
@@ -281,7 +303,11 @@ struct ShardModels {
     /// returns how many. Call only when the shard's checkpoint is durable and no checkpoint write
     /// is in flight (its models are taken out of `dirty` before they are durable).
     mutating func park(unusedSince cutoff: ContinuousClock.Instant) -> Int {
-        let idle = resident.keys.filter { !dirty.contains($0) && (lastUsed[$0] ?? cutoff) < cutoff }
+        // A model whose alert changes are not delivered yet stays: the leader sends them from memory.
+        let idle = resident.keys.filter {
+            !dirty.contains($0) && (lastUsed[$0] ?? cutoff) < cutoff
+                && resident[$0]!.monitor?.alerts.outbox.isEmpty ?? true
+        }
         for model in idle { park(model) }
         return idle.count
     }
@@ -290,7 +316,7 @@ struct ShardModels {
     mutating func adopt(_ state: ModelState, parked: Bool) {
         resident[state.modelID] = state
         lastUsed[state.modelID] = .now
-        if parked { park(state.modelID) }
+        if parked, state.monitor?.alerts.outbox.isEmpty ?? true { park(state.modelID) }
     }
 
     private mutating func park(_ model: String) {

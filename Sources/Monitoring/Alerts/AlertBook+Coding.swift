@@ -1,6 +1,7 @@
 extension AlertBook {
     private static let magic: StaticString = "IFAB"
-    private static let formatVersion: UInt8 = 1
+    /// 2 adds the outbox of undelivered changes.
+    private static let formatVersion: UInt8 = 2
 
     /// The book's binary form, kept in the model's checkpoint.
     public func serialized() -> [UInt8] {
@@ -11,12 +12,19 @@ extension AlertBook {
         for alert in sorted { Self.write(alert, to: &w) }
         w.writeVarint(UInt64(resolved.count))
         for alert in resolved { Self.write(alert, to: &w) }
+        w.writeVarint(nextChange)
+        w.writeVarint(droppedChanges)
+        w.writeVarint(UInt64(outbox.count))
+        for change in outbox {
+            w.writeVarint(change.number)
+            Self.write(change.alert, to: &w)
+        }
         return w.bytes
     }
 
     public init(serialized bytes: [UInt8]) throws(ProfileDecodingError) {
         var r = ByteReader(bytes, what: "alert book")
-        try r.expect(magic: Self.magic, version: Self.formatVersion)
+        let version = try r.expect(magic: Self.magic, versions: 1...Self.formatVersion)
         let count = try r.readCount(limit: Self.maxAlerts * 2, "alerts")
         for _ in 0..<count {
             let alert = try Self.read(&r)
@@ -24,6 +32,15 @@ extension AlertBook {
         }
         let resolvedCount = try r.readCount(limit: Self.maxResolved, "resolved alerts")
         for _ in 0..<resolvedCount { resolved.append(try Self.read(&r)) }
+        if version >= 2 {
+            nextChange = try r.readVarint()
+            droppedChanges = try r.readVarint()
+            let changes = try r.readCount(limit: Self.maxOutbox, "undelivered alert changes")
+            for _ in 0..<changes {
+                let number = try r.readVarint()
+                outbox.append(Change(number: number, alert: try Self.read(&r)))
+            }
+        }
         try r.finish()
     }
 

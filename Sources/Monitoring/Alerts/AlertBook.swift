@@ -46,6 +46,23 @@ public struct AlertBook: Sendable, Hashable {
     /// The newest resolved alerts, newest last (at most ``maxResolved``).
     public internal(set) var resolved: [Alert] = []
 
+    /// A change of an alert's state, numbered in the model's order of changes, kept until the
+    /// shard knows every coordinator has it (``delivered(through:)``).
+    public struct Change: Sendable, Hashable {
+        public var number: UInt64
+        /// The alert as it was right after the change.
+        public var alert: Alert
+    }
+
+    /// Changes not yet delivered to the coordinators, oldest first (at most ``maxOutbox``).
+    public internal(set) var outbox: [Change] = []
+    /// The number the next change gets (numbers start at 1).
+    public internal(set) var nextChange: UInt64 = 1
+    /// Changes dropped undelivered because the outbox was full.
+    public internal(set) var droppedChanges: UInt64 = 0
+
+    public static let maxOutbox = 10_000
+
     public static let maxResolved = 100
     /// Alerts kept per model; beyond it the inactive ones judged longest ago go first.
     public static let maxAlerts = 10_000
@@ -137,6 +154,17 @@ public struct AlertBook: Sendable, Hashable {
         alert.state = state
         alert.changedMs = nowMs
         alert.sequence &+= 1
+        outbox.append(Change(number: nextChange, alert: alert))
+        nextChange &+= 1
+        if outbox.count > Self.maxOutbox {
+            droppedChanges &+= UInt64(outbox.count - Self.maxOutbox)
+            outbox.removeFirst(outbox.count - Self.maxOutbox)
+        }
+    }
+
+    /// Forgets the changes numbered up to `number`: every coordinator has them.
+    public mutating func delivered(through number: UInt64) {
+        outbox.removeAll { $0.number <= number }
     }
 
     private mutating func remember(_ alert: Alert) {

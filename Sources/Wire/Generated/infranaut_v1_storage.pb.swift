@@ -95,11 +95,37 @@ public nonisolated struct Infranaut_V1_StoredOp: @unchecked Sendable {
     set {_uniqueStorage()._typeMismatchRows = newValue}
   }
 
+  /// Set instead of `batch` by a leader that knows every coordinator has a model's alert changes
+  /// up to a number (docs/alerting.md): they leave the model's outbox.
+  public var alertsDelivered: Infranaut_V1_AlertsDelivered {
+    get {_storage._alertsDelivered ?? Infranaut_V1_AlertsDelivered()}
+    set {_uniqueStorage()._alertsDelivered = newValue}
+  }
+  /// Returns true if `alertsDelivered` has been explicitly set.
+  public var hasAlertsDelivered: Bool {_storage._alertsDelivered != nil}
+  /// Clears the value of `alertsDelivered`. Subsequent reads from it will return its default value.
+  public mutating func clearAlertsDelivered() {_uniqueStorage()._alertsDelivered = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Infranaut_V1_AlertsDelivered: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var modelID: String = String()
+
+  /// The number of the newest change delivered; every change up to it was.
+  public var through: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 public nonisolated struct Infranaut_V1_MismatchRows: Sendable {
@@ -433,7 +459,7 @@ fileprivate nonisolated let _protobuf_package = "infranaut.v1"
 
 nonisolated extension Infranaut_V1_StoredOp: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StoredOp"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{3}idempotency_key\0\u{1}batch\0\u{3}type_mismatches\0\u{3}accepted_unix_ms\0\u{1}term\0\u{3}model_spec\0\u{3}window_tick\0\u{3}type_mismatch_rows\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{3}idempotency_key\0\u{1}batch\0\u{3}type_mismatches\0\u{3}accepted_unix_ms\0\u{1}term\0\u{3}model_spec\0\u{3}window_tick\0\u{3}type_mismatch_rows\0\u{3}alerts_delivered\0")
 
   fileprivate class _StorageClass {
     var _sequence: UInt64 = 0
@@ -445,6 +471,7 @@ nonisolated extension Infranaut_V1_StoredOp: SwiftProtobuf.Message, SwiftProtobu
     var _modelSpec: Infranaut_V1_ModelSpecOp? = nil
     var _windowTick: Bool = false
     var _typeMismatchRows: [Infranaut_V1_MismatchRows] = []
+    var _alertsDelivered: Infranaut_V1_AlertsDelivered? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -464,6 +491,7 @@ nonisolated extension Infranaut_V1_StoredOp: SwiftProtobuf.Message, SwiftProtobu
       _modelSpec = source._modelSpec
       _windowTick = source._windowTick
       _typeMismatchRows = source._typeMismatchRows
+      _alertsDelivered = source._alertsDelivered
     }
   }
 
@@ -491,6 +519,7 @@ nonisolated extension Infranaut_V1_StoredOp: SwiftProtobuf.Message, SwiftProtobu
         case 7: try { try decoder.decodeSingularMessageField(value: &_storage._modelSpec) }()
         case 8: try { try decoder.decodeSingularBoolField(value: &_storage._windowTick) }()
         case 9: try { try decoder.decodeRepeatedMessageField(value: &_storage._typeMismatchRows) }()
+        case 10: try { try decoder.decodeSingularMessageField(value: &_storage._alertsDelivered) }()
         default: break
         }
       }
@@ -530,6 +559,9 @@ nonisolated extension Infranaut_V1_StoredOp: SwiftProtobuf.Message, SwiftProtobu
       if !_storage._typeMismatchRows.isEmpty {
         try visitor.visitRepeatedMessageField(value: _storage._typeMismatchRows, fieldNumber: 9)
       }
+      try { if let v = _storage._alertsDelivered {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -548,10 +580,46 @@ nonisolated extension Infranaut_V1_StoredOp: SwiftProtobuf.Message, SwiftProtobu
         if _storage._modelSpec != rhs_storage._modelSpec {return false}
         if _storage._windowTick != rhs_storage._windowTick {return false}
         if _storage._typeMismatchRows != rhs_storage._typeMismatchRows {return false}
+        if _storage._alertsDelivered != rhs_storage._alertsDelivered {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_AlertsDelivered: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AlertsDelivered"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_id\0\u{1}through\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.modelID) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.through) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.modelID.isEmpty {
+      try visitor.visitSingularStringField(value: self.modelID, fieldNumber: 1)
+    }
+    if self.through != 0 {
+      try visitor.visitSingularUInt64Field(value: self.through, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_AlertsDelivered, rhs: Infranaut_V1_AlertsDelivered) -> Bool {
+    if lhs.modelID != rhs.modelID {return false}
+    if lhs.through != rhs.through {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
