@@ -19,6 +19,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        // Notifications (docs/alerting.md): HTTP(S) to webhooks, Slack and PagerDuty; swift-nio also
+        // serves the test receivers.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
     ],
     targets: [
         // C libraries: nng 1.11 built statically by scripts/install-nng.sh (Debian's 1.5.2 hangs in
@@ -55,6 +59,8 @@ let package = Package(
                 "Wire", "Monitoring", "Storage", "Cluster", "Specs",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
@@ -91,6 +97,11 @@ let package = Package(
             name: "ActorsTests",
             dependencies: ["Actors", "Wire", "Storage", "Cluster", "Monitoring", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
-        .testTarget(name: "NodeTests", dependencies: ["Wire", "Cluster", "Drill", "Monitoring"]),
+        .testTarget(
+            name: "NodeTests",
+            dependencies: [
+                "Wire", "Cluster", "Drill", "Monitoring", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
     ]
 )

@@ -30,7 +30,13 @@ struct ApplyCommand: AsyncParsableCommand {
         let client = try target.client()
         defer { client.close() }
         for object in objects {
-            guard case .model(let spec) = object.body else { continue }
+            let spec: Infranaut_V1_ModelSpec
+            switch object.body {
+            case .model(let model): spec = model
+            case .channel(let channel):
+                try await apply(channel, object: object, through: client)
+                continue
+            }
             let response = try await client.send(
                 .with {
                     $0.version = 1
@@ -55,6 +61,29 @@ struct ApplyCommand: AsyncParsableCommand {
                 }
             print("model/\(spec.name) \(outcome)\(dryRun ? " (dry run)" : "")")
         }
+    }
+
+    /// Sends a channel to the node, which hands it to every coordinator.
+    private func apply(_ channel: Infranaut_V1_NotificationChannel, object: SpecObject, through client: NodeClient)
+        async throws
+    {
+        guard !dryRun else {
+            print("notificationchannel/\(channel.name) checked (dry run)")
+            return
+        }
+        let response = try await client.send(
+            .with {
+                $0.version = 1
+                $0.applyChannel = .with { $0.channel = channel }
+            })
+        guard response.outcome.code == .ok else {
+            for problem in response.applyChannel.problems {
+                let found = SpecProblem(problem.path, problem.message, line: object.line(of: problem.path))
+                FileHandle.standardError.write(Data((locate(found) + "\n").utf8))
+            }
+            throw CLIError("notificationchannel/\(channel.name): \(statusLine(response.outcome))")
+        }
+        print("notificationchannel/\(channel.name) configured")
     }
 
     private func locate(_ problem: SpecProblem) -> String {

@@ -5,6 +5,7 @@ import Yams
 public struct SpecObject: Sendable {
     public enum Body: Sendable {
         case model(Infranaut_V1_ModelSpec)
+        case channel(Infranaut_V1_NotificationChannel)
     }
 
     public var body: Body
@@ -34,7 +35,7 @@ public struct SpecObject: Sendable {
 /// to apply, so an invalid file changes nothing.
 public enum SpecDocuments {
     public static let apiVersion = "infranaut.io/v1"
-    public static let kinds = ["Model"]
+    public static let kinds = ["Model", "NotificationChannel"]
 
     /// The objects of `yaml` and every problem found in them (read and checked).
     public static func read(_ yaml: String, limits: SpecLimits = SpecLimits()) -> (
@@ -62,12 +63,15 @@ public enum SpecDocuments {
                 continue
             }
             var found = reader.problems
-            if case .model(let spec) = object.body {
-                // A field the reader already refused is not reported again by the rules.
-                let refused = Set(found.map(\.path))
-                found += ModelSpecRules.problems(of: spec, limits: limits).filter { !refused.contains($0.path) }.map {
-                    SpecProblem($0.path, $0.message, line: object.line(of: $0.path))
+            // A field the reader already refused is not reported again by the rules.
+            let refused = Set(found.map(\.path))
+            let ruled: [SpecProblem] =
+                switch object.body {
+                case .model(let spec): ModelSpecRules.problems(of: spec, limits: limits)
+                case .channel(let channel): ChannelRules.problems(of: channel)
                 }
+            found += ruled.filter { !refused.contains($0.path) }.map {
+                SpecProblem($0.path, $0.message, line: object.line(of: $0.path))
             }
             if found.isEmpty {
                 objects.append(object)
@@ -218,6 +222,7 @@ struct SpecReader {
             return nil
         }
         guard let kind = string(kindNode, at: "kind") else { return nil }
+        if kind == "NotificationChannel" { return channel(top, document: document, line: line) }
         guard kind == "Model" else {
             problem(
                 "kind", kindNode, "\"\(kind)\" is not one of \(SpecDocuments.kinds.joined(separator: ", "))")

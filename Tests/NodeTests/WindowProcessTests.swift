@@ -960,3 +960,121 @@ struct AlertProcessTests {
         #expect(unknown.status != 0 && unknown.stderr.contains("does not exist"), "\(unknown.stderr)")
     }
 }
+
+/// Each coordinator's channel table, as `infranaut channels --json` prints it.
+private func channels(_ node: NodeProcess) async throws -> [String: Any]? {
+    let run = try await runCLI(["channels", "--node", node.address, "--json"])
+    guard run.status == 0 else { return nil }
+    return try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
+}
+
+@Suite("notifications on real nodes", .serialized, .timeLimit(.minutes(4)))
+struct NotificationProcessTests {
+    @Test(
+        "a drifted window yields one firing webhook notice and a clean one one resolved notice, in the Alertmanager format, through retries and the sending coordinator's kill -9"
+    )
+    func webhookOnceEach() async throws {
+        // The receiver refuses the first two requests: the notice is retried and counted.
+        let receiver = try HTTPReceiver(failFirst: 2)
+        defer { receiver.close() }
+        let nodes = try await startCluster(["c1", "c2", "c3"])
+        // The issue's first example, as users will copy it from the docs.
+        try await apply(
+            """
+            apiVersion: infranaut.io/v1
+            kind: NotificationChannel
+            metadata: {name: ops-webhook}
+            spec: {type: webhook, url: "\(receiver.url)"}
+            ---
+            apiVersion: infranaut.io/v1
+            kind: Model
+            metadata: {name: fraud-v1}
+            spec:
+              features:
+                - {name: f0, type: numeric}
+                - {name: f1, type: numeric}
+                - {name: f2, type: numeric}
+              window: {size: 1h, lateness: 0}
+              reference: {from: upload}
+              alerts:
+                - name: dataset-drift
+                  metric: drift_share
+                  condition: {above: 0.1}
+                  for: 1
+                  severity: warning
+                  notify: [ops-webhook]
+            """, through: nodes[1])
+
+        // Reference, a drifted hour 0, and the first row of hour 1, which closes it.
+        let t0 = (Int64(Date().timeIntervalSince1970 * 1000) / hour - 5) * hour
+        try await send(
+            batch(model: "fraud-v1", key: "ref", rows: 2_000, start: t0 - hour, span: hour, seed: 1, reference: true),
+            through: nodes[1])
+        try await send(
+            batch(model: "fraud-v1", key: "h0", rows: 500, start: t0, span: hour, shift: 3, seed: 2), through: nodes[1])
+        try await send(
+            batch(model: "fraud-v1", key: "h1a", rows: 1, start: t0 + hour, span: 1, seed: 3), through: nodes[1])
+
+        // One notice accepted, after two refused attempts with the same dedup key.
+        let fired = try await eventually(within: .seconds(60)) { receiver.accepted.count >= 1 }
+        #expect(fired != nil, "\(receiver.requests.map(\.answered))")
+        let notice = try #require(receiver.accepted.first?.json)
+        #expect(notice["version"] as? String == "4" && notice["status"] as? String == "firing", "\(notice)")
+        #expect(notice["receiver"] as? String == "ops-webhook")
+        let sent = try #require((notice["alerts"] as? [[String: Any]])?.first)
+        let labels = sent["labels"] as? [String: String]
+        #expect(
+            labels?["alertname"] == "dataset-drift" && labels?["model"] == "fraud-v1"
+                && labels?["severity"] == "warning")
+        #expect(sent["status"] as? String == "firing" && sent["endsAt"] as? String == "0001-01-01T00:00:00Z")
+        #expect(sent["startsAt"] as? String == rfc3339Text(t0), "\(sent)")
+        let fingerprint = try #require(sent["fingerprint"] as? String)
+        #expect((sent["annotations"] as? [String: String])?["summary"]?.contains("fraud-v1") == true)
+        let keys = Set(receiver.requests.map { $0.headers["idempotency-key"] ?? "" })
+        #expect(
+            receiver.requests.count == 3 && keys.count == 1 && keys.first != "", "\(receiver.requests.map(\.headers))")
+        #expect(notice["groupKey"] as? String == keys.first)
+
+        // Every coordinator holds the record of the send: none sends it again.
+        let record = "notified/\(fingerprint)/1/ops-webhook"
+        func recorded(_ node: NodeProcess) async throws -> Bool {
+            let run = try await runCLI(["events", "--node", node.address, "--json", "--limit", "10000"])
+            return run.status == 0 && run.stdout.contains("\"\(record)\"")
+        }
+        let everywhere = try await eventually(within: .seconds(30)) {
+            for node in nodes where !(try await recorded(node)) { return false }
+            return true
+        }
+        #expect(everywhere != nil)
+        #expect(receiver.accepted.count == 1)
+        let sender = try #require(try await channels(nodes[0]))
+        #expect(sender["sending"] as? Bool == true, "c1 is the lowest live coordinator: \(sender)")
+        let counted = (sender["channels"] as? [[String: Any]])?.first
+        #expect(
+            counted?["sent"] as? Int == 1 && counted?["failed_attempts"] as? Int == 2, "\(String(describing: counted))")
+
+        // The sending coordinator dies; a clean hour 1 closes: the next lowest sends the one
+        // resolved notice.
+        nodes[0].kill(SIGKILL)
+        let next = nodes[1]
+        try await send(
+            batch(model: "fraud-v1", key: "h1", rows: 500, start: t0 + hour + 1, span: hour - 1, seed: 4), through: next
+        )
+        try await send(
+            batch(model: "fraud-v1", key: "h2a", rows: 1, start: t0 + 2 * hour, span: 1, seed: 5), through: next)
+        let resolvedRecord = "notified/\(fingerprint)/2/ops-webhook"
+        let resolved = try await eventually(within: .seconds(60)) {
+            guard receiver.accepted.count >= 2 else { return false }
+            let run = try await runCLI(["events", "--node", nodes[2].address, "--json", "--limit", "10000"])
+            return run.stdout.contains("\"\(resolvedRecord)\"")
+        }
+        #expect(resolved != nil, "\(receiver.accepted.map { String(decoding: $0.body, as: UTF8.self) })")
+        #expect(receiver.accepted.count == 2)
+        let second = try #require(receiver.accepted.last?.json)
+        #expect(second["status"] as? String == "resolved", "\(second)")
+        let ended = try #require((second["alerts"] as? [[String: Any]])?.first)
+        #expect(ended["fingerprint"] as? String == fingerprint && ended["endsAt"] as? String != "0001-01-01T00:00:00Z")
+        let takenOver = try await channels(next)
+        #expect(takenOver?["sending"] as? Bool == true, "\(String(describing: takenOver))")
+    }
+}

@@ -336,6 +336,8 @@ public actor MembershipService: Service {
     }
 
     public nonisolated var nodeID: String { settings.nodeID }
+    /// Whether this node has the coordinator role (keeps events, sends notifications).
+    public nonisolated var isCoordinator: Bool { settings.roles.contains(.coordinator) }
 
     /// What this node knows of `id` (itself included).
     public func member(_ id: NodeID) -> Member? {

@@ -265,6 +265,7 @@ actor EventRelay: Service {
         }
         inbox.insert(received)
         await trimInbox()
+        await listener?(request.event)
         return .with { $0.status = .ok }
     }
 
@@ -286,6 +287,18 @@ actor EventRelay: Service {
             logger.warning("could not delete \(what)", metadata: ["records": "\(keys.count)", "error": "\(error)"])
         }
     }
+
+    /// Every event the inbox keeps, oldest first (what a coordinator's notifier starts from).
+    func receivedEvents() -> [Infranaut_V1_ClusterEvent] {
+        inbox.newest(limit: Int.max, maxBytes: Int.max).reversed().map(\.event)
+    }
+
+    /// Called with each event stored in the inbox from now on (once per id).
+    func listen(_ listener: @escaping @Sendable (Infranaut_V1_ClusterEvent) async -> Void) {
+        self.listener = listener
+    }
+
+    private var listener: (@Sendable (Infranaut_V1_ClusterEvent) async -> Void)?
 
     /// Bytes of event payloads one `events` answer carries at most (newest first kept).
     static let maxListBytes = 16 << 20

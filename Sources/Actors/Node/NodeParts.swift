@@ -11,6 +11,7 @@ struct NodeParts {
     let authenticator: PeerAuthenticator
     let peers: PeerClients
     let events: EventRelay
+    let notifier: Notifier
     let decommission: Decommission
     let handler: RequestHandler
     let peerServer: RequestServer
@@ -48,10 +49,13 @@ struct NodeParts {
             }
             let decommission = Decommission(
                 shards: storage.shards, events: events, membership: membership, peers: peers, logger: logger)
+            let notifier = Notifier(
+                relay: events, membership: membership, nodeID: storage.nodeID, isCoordinator: isCoordinator,
+                logger: logger)
             let handler = RequestHandler(
                 router: Router(shards: storage.shards), membership: membership, peers: peers,
                 decommission: decommission,
-                events: events, settings: settings, logger: logger)
+                events: events, notifier: notifier, settings: settings, logger: logger)
             let peerServer = try Self.peerServer(
                 handler: handler, authenticator: authenticator, faults: faults, settings: settings, logger: logger)
             do {
@@ -61,6 +65,7 @@ struct NodeParts {
                 throw error
             }
             self.events = events
+            self.notifier = notifier
             self.decommission = decommission
             self.handler = handler
             self.peerServer = peerServer

@@ -86,6 +86,7 @@ public final class NodeService: Service {
                     shards: storage.shards, relay: parts.events, interval: .milliseconds(200), logger: logger),
                 "alert dispatcher"
             ),
+            (parts.notifier, "notifier"),
             (
                 GroupReconciler(
                     shards: storage.shards, membership: parts.membership, peers: parts.peers,

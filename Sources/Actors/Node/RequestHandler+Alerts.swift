@@ -1,4 +1,6 @@
 import Cluster
+import Foundation
+import Specs
 import Wire
 
 /// `alerts` (docs/alerting.md): one model's alerts from its shard's leader, or every model's,
@@ -62,5 +64,53 @@ extension RequestHandler {
             led.insert(UInt32(number))
         }
         return (found, led)
+    }
+}
+
+extension RequestHandler {
+    /// Checks a channel and publishes it to every coordinator (each keeps the newest apply of a
+    /// name). Answered once the event is durable here: the relay delivers it from there.
+    func serveApplyChannel(_ apply: Infranaut_V1_ApplyChannelRequest, deadline: RequestDeadline) async
+        -> Infranaut_V1_Response
+    {
+        var channel = apply.channel
+        let problems = ChannelRules.problems(of: channel)
+        guard problems.isEmpty else {
+            return .with {
+                $0.applyChannel = .with {
+                    $0.status = Infranaut_V1_Status(
+                        code: .invalidArgument,
+                        message: problems.map { "\($0.path): \($0.message)" }.joined(separator: "; "))
+                    $0.problems = problems.map { problem in
+                        .with {
+                            $0.path = problem.path
+                            $0.message = problem.message
+                        }
+                    }
+                }
+            }
+        }
+        channel.appliedUnixMs = Int64(Date().timeIntervalSince1970 * 1000)
+        let event: Infranaut_V1_ClusterEvent
+        do {
+            event = try .with {
+                $0.id = "channel/\(channel.name)/\(channel.appliedUnixMs)/\(membership.nodeID)"
+                $0.kind = NotificationLedger.channelKind
+                $0.payload = try channel.serializedData()
+            }
+        } catch {
+            return .with {
+                $0.applyChannel = .with { $0.status = Infranaut_V1_Status(code: .internal, message: "\(error)") }
+            }
+        }
+        let events = self.events
+        let published =
+            await withDeadline(deadline.remaining) { await events.publish(event) }
+            ?? .with {
+                $0.status = Infranaut_V1_Status(
+                    code: .deadlineExceeded,
+                    message: "the channel was not made durable within its deadline; apply it again")
+            }
+        return .with { $0.applyChannel = .with { $0.status = published.status } }
     }
 }

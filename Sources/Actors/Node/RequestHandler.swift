@@ -63,6 +63,8 @@ extension Infranaut_V1_Request {
         case .compare: "compare"
         case .explain: "explain"
         case .alerts: "alerts"
+        case .applyChannel: "apply_channel"
+        case .channels: "channels"
         case .none: "no body"
         }
     }
@@ -85,6 +87,7 @@ final class RequestHandler: Service {
     let peers: PeerClients
     let decommission: Decommission
     let events: EventRelay
+    let notifier: Notifier
     let inFlight = InFlightBytes()
     let forwards: AdmissionGate
     let forwardedServed: AdmissionGate
@@ -107,9 +110,10 @@ final class RequestHandler: Service {
 
     init(
         router: Router, membership: MembershipService, peers: PeerClients, decommission: Decommission,
-        events: EventRelay, settings: NodeSettings, logger: Logger
+        events: EventRelay, notifier: Notifier, settings: NodeSettings, logger: Logger
     ) {
         self.events = events
+        self.notifier = notifier
         self.router = router
         self.peers = peers
         self.membership = membership
@@ -335,6 +339,14 @@ final class RequestHandler: Service {
             return await serveExplain(explain, request: request, bytes: bytes, deadline: deadline)
         case .alerts(let alerts):
             return await serveAlerts(alerts, request: request, bytes: bytes, deadline: deadline)
+        case .applyChannel(let apply):
+            return await serveApplyChannel(apply, deadline: deadline)
+        case .channels:
+            guard membership.isCoordinator else {
+                return .error(.invalidArgument, "node \(membership.nodeID) is not a coordinator; ask one")
+            }
+            let reply = await notifier.channels()
+            return .with { $0.channels = reply }
         case .members:
             let view = await membership.view
             return .with { $0.members = membersResponse(view) }

@@ -85,6 +85,7 @@ extension ModelMonitor {
             $0.sinceUnixMs = alert.sinceMs
             $0.changedUnixMs = alert.changedMs
             $0.sequence = alert.sequence
+            $0.fired = alert.fired
             guard let rule else { return }
             $0.metric = rule.metric.name
             $0.threshold = rule.condition.threshold

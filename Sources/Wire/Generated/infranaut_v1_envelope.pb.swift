@@ -184,6 +184,22 @@ public nonisolated struct Infranaut_V1_Request: @unchecked Sendable {
     set {_uniqueStorage()._body = .alerts(newValue)}
   }
 
+  public var applyChannel: Infranaut_V1_ApplyChannelRequest {
+    get {
+      if case .applyChannel(let v)? = _storage._body {return v}
+      return Infranaut_V1_ApplyChannelRequest()
+    }
+    set {_uniqueStorage()._body = .applyChannel(newValue)}
+  }
+
+  public var channels: Infranaut_V1_ChannelsRequest {
+    get {
+      if case .channels(let v)? = _storage._body {return v}
+      return Infranaut_V1_ChannelsRequest()
+    }
+    set {_uniqueStorage()._body = .channels(newValue)}
+  }
+
   /// Node to node; clients never send these. 20–23 carried primary–backup replication, which
   /// consensus replaced.
   public var deliverEvent: Infranaut_V1_DeliverEventRequest {
@@ -238,6 +254,8 @@ public nonisolated struct Infranaut_V1_Request: @unchecked Sendable {
     case compare(Infranaut_V1_CompareRequest)
     case explain(Infranaut_V1_ExplainRequest)
     case alerts(Infranaut_V1_AlertsRequest)
+    case applyChannel(Infranaut_V1_ApplyChannelRequest)
+    case channels(Infranaut_V1_ChannelsRequest)
     /// Node to node; clients never send these. 20–23 carried primary–backup replication, which
     /// consensus replaced.
     case deliverEvent(Infranaut_V1_DeliverEventRequest)
@@ -398,6 +416,22 @@ public nonisolated struct Infranaut_V1_Response: Sendable {
     set {body = .alerts(newValue)}
   }
 
+  public var applyChannel: Infranaut_V1_ApplyChannelResponse {
+    get {
+      if case .applyChannel(let v)? = body {return v}
+      return Infranaut_V1_ApplyChannelResponse()
+    }
+    set {body = .applyChannel(newValue)}
+  }
+
+  public var channels: Infranaut_V1_ChannelsResponse {
+    get {
+      if case .channels(let v)? = body {return v}
+      return Infranaut_V1_ChannelsResponse()
+    }
+    set {body = .channels(newValue)}
+  }
+
   public var deliverEvent: Infranaut_V1_DeliverEventResponse {
     get {
       if case .deliverEvent(let v)? = body {return v}
@@ -450,6 +484,8 @@ public nonisolated struct Infranaut_V1_Response: Sendable {
     case compare(Infranaut_V1_CompareResponse)
     case explain(Infranaut_V1_ExplainResponse)
     case alerts(Infranaut_V1_AlertsResponse)
+    case applyChannel(Infranaut_V1_ApplyChannelResponse)
+    case channels(Infranaut_V1_ChannelsResponse)
     case deliverEvent(Infranaut_V1_DeliverEventResponse)
     case raft(Infranaut_V1_RaftBatchResponse)
     case raftSnapshot(Infranaut_V1_RaftSnapshotChunkResponse)
@@ -466,7 +502,7 @@ fileprivate nonisolated let _protobuf_package = "infranaut.v1"
 
 nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Request"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}hops\0\u{3}timeout_ms\0\u{2}\u{7}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{3}apply_model\0\u{3}get_model\0\u{4}\u{5}deliver_event\0\u{1}raft\0\u{3}raft_snapshot\0\u{3}delete_model\0\u{3}list_models\0\u{1}windows\0\u{1}fault\0\u{1}compare\0\u{1}explain\0\u{1}alerts\0\u{c}\u{14}\u{1}\u{c}\u{15}\u{1}\u{c}\u{16}\u{1}\u{c}\u{17}\u{1}")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}hops\0\u{3}timeout_ms\0\u{2}\u{7}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{3}apply_model\0\u{3}get_model\0\u{4}\u{5}deliver_event\0\u{1}raft\0\u{3}raft_snapshot\0\u{3}delete_model\0\u{3}list_models\0\u{1}windows\0\u{1}fault\0\u{1}compare\0\u{1}explain\0\u{1}alerts\0\u{3}apply_channel\0\u{1}channels\0\u{c}\u{14}\u{1}\u{c}\u{15}\u{1}\u{c}\u{16}\u{1}\u{c}\u{17}\u{1}")
 
   fileprivate class _StorageClass {
     var _version: UInt32 = 0
@@ -768,6 +804,32 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
             _storage._body = .alerts(v)
           }
         }()
+        case 34: try {
+          var v: Infranaut_V1_ApplyChannelRequest?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .applyChannel(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .applyChannel(v)
+          }
+        }()
+        case 35: try {
+          var v: Infranaut_V1_ChannelsRequest?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .channels(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .channels(v)
+          }
+        }()
         default: break
         }
       }
@@ -870,6 +932,14 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
         guard case .alerts(let v)? = _storage._body else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 33)
       }()
+      case .applyChannel?: try {
+        guard case .applyChannel(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 34)
+      }()
+      case .channels?: try {
+        guard case .channels(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 35)
+      }()
       case nil: break
       }
     }
@@ -896,7 +966,7 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Response"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{9}error\0\u{1}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{3}apply_model\0\u{3}get_model\0\u{4}\u{5}deliver_event\0\u{1}raft\0\u{3}raft_snapshot\0\u{3}delete_model\0\u{3}list_models\0\u{1}windows\0\u{1}fault\0\u{1}compare\0\u{1}explain\0\u{1}alerts\0\u{c}\u{14}\u{1}\u{c}\u{15}\u{1}\u{c}\u{16}\u{1}\u{c}\u{17}\u{1}")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{9}error\0\u{1}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{3}apply_model\0\u{3}get_model\0\u{4}\u{5}deliver_event\0\u{1}raft\0\u{3}raft_snapshot\0\u{3}delete_model\0\u{3}list_models\0\u{1}windows\0\u{1}fault\0\u{1}compare\0\u{1}explain\0\u{1}alerts\0\u{3}apply_channel\0\u{1}channels\0\u{c}\u{14}\u{1}\u{c}\u{15}\u{1}\u{c}\u{16}\u{1}\u{c}\u{17}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1177,6 +1247,32 @@ nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobu
           self.body = .alerts(v)
         }
       }()
+      case 34: try {
+        var v: Infranaut_V1_ApplyChannelResponse?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .applyChannel(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .applyChannel(v)
+        }
+      }()
+      case 35: try {
+        var v: Infranaut_V1_ChannelsResponse?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .channels(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .channels(v)
+        }
+      }()
       default: break
       }
     }
@@ -1271,6 +1367,14 @@ nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobu
     case .alerts?: try {
       guard case .alerts(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 33)
+    }()
+    case .applyChannel?: try {
+      guard case .applyChannel(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 34)
+    }()
+    case .channels?: try {
+      guard case .channels(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 35)
     }()
     case nil: break
     }

@@ -320,6 +320,54 @@ public nonisolated enum Infranaut_V1_AlertState: SwiftProtobuf.Enum, Swift.CaseI
 
 }
 
+public nonisolated enum Infranaut_V1_ChannelType: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// The Prometheus Alertmanager webhook JSON (version 4).
+  case webhook // = 1
+
+  /// A Slack incoming webhook.
+  case slack // = 2
+
+  /// PagerDuty Events API v2.
+  case pagerduty // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .webhook
+    case 2: self = .slack
+    case 3: self = .pagerduty
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .webhook: return 1
+    case .slack: return 2
+    case .pagerduty: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Infranaut_V1_ChannelType] = [
+    .unspecified,
+    .webhook,
+    .slack,
+    .pagerduty,
+  ]
+
+}
+
 /// A model's monitoring, as declared by `infranaut apply` (docs/models.md). The YAML form is
 /// parsed and checked by the CLI; a node checks the same rules again on every apply, so a client
 /// that sends this message directly gets the same problems listed (without line numbers).
@@ -1717,6 +1765,13 @@ public nonisolated struct Infranaut_V1_AlertInfo: @unchecked Sendable {
     set {_uniqueStorage()._sequence = newValue}
   }
 
+  /// Whether it fired in its current (resolved: its last) run; a pending alert that cleared never
+  /// fired, and nobody hears of it.
+  public var fired: Bool {
+    get {_storage._fired}
+    set {_uniqueStorage()._fired = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1756,6 +1811,175 @@ public nonisolated struct Infranaut_V1_AlertsResponse: Sendable {
   fileprivate var _status: Infranaut_V1_Status? = nil
 }
 
+/// Where notifications go (docs/alerting.md), applied like a model (`kind: NotificationChannel`)
+/// and kept by every coordinator.
+public nonisolated struct Infranaut_V1_NotificationChannel: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// 1 to 63 bytes of letters, digits, '-', '_' and '.'.
+  public var name: String = String()
+
+  public var type: Infranaut_V1_ChannelType = .unspecified
+
+  /// The address to POST to (http or https). Slack's and PagerDuty's webhooks carry a secret in
+  /// the address or key: give those through `secret_file` or `secret_env` instead.
+  public var url: String = String()
+
+  /// A file, or an environment variable, on each coordinator, holding the secret: the URL for a
+  /// webhook or Slack channel without `url`, the routing key for PagerDuty. Read when sending,
+  /// never logged or stored.
+  public var secretFile: String = String()
+
+  public var secretEnv: String = String()
+
+  /// Set by the node that accepted the apply: the newest apply of a name wins.
+  public var appliedUnixMs: Int64 = 0
+
+  /// Set by `infranaut delete channel`.
+  public var deleted: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Creates, replaces or deletes a channel: published to every coordinator.
+public nonisolated struct Infranaut_V1_ApplyChannelRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var channel: Infranaut_V1_NotificationChannel {
+    get {_channel ?? Infranaut_V1_NotificationChannel()}
+    set {_channel = newValue}
+  }
+  /// Returns true if `channel` has been explicitly set.
+  public var hasChannel: Bool {self._channel != nil}
+  /// Clears the value of `channel`. Subsequent reads from it will return its default value.
+  public mutating func clearChannel() {self._channel = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _channel: Infranaut_V1_NotificationChannel? = nil
+}
+
+public nonisolated struct Infranaut_V1_ApplyChannelResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var status: Infranaut_V1_Status {
+    get {_status ?? Infranaut_V1_Status()}
+    set {_status = newValue}
+  }
+  /// Returns true if `status` has been explicitly set.
+  public var hasStatus: Bool {self._status != nil}
+  /// Clears the value of `status`. Subsequent reads from it will return its default value.
+  public mutating func clearStatus() {self._status = nil}
+
+  public var problems: [Infranaut_V1_SpecProblem] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _status: Infranaut_V1_Status? = nil
+}
+
+/// The channels a coordinator knows, and what it sent through them.
+public nonisolated struct Infranaut_V1_ChannelsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Infranaut_V1_ChannelInfo: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var channel: Infranaut_V1_NotificationChannel {
+    get {_channel ?? Infranaut_V1_NotificationChannel()}
+    set {_channel = newValue}
+  }
+  /// Returns true if `channel` has been explicitly set.
+  public var hasChannel: Bool {self._channel != nil}
+  /// Clears the value of `channel`. Subsequent reads from it will return its default value.
+  public mutating func clearChannel() {self._channel = nil}
+
+  /// Notifications sent (answered 2xx), failed attempts, and given up after the last retry.
+  public var sent: UInt64 = 0
+
+  public var failedAttempts: UInt64 = 0
+
+  public var deadLetters: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _channel: Infranaut_V1_NotificationChannel? = nil
+}
+
+public nonisolated struct Infranaut_V1_ChannelsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var status: Infranaut_V1_Status {
+    get {_status ?? Infranaut_V1_Status()}
+    set {_status = newValue}
+  }
+  /// Returns true if `status` has been explicitly set.
+  public var hasStatus: Bool {self._status != nil}
+  /// Clears the value of `status`. Subsequent reads from it will return its default value.
+  public mutating func clearStatus() {self._status = nil}
+
+  public var channels: [Infranaut_V1_ChannelInfo] = []
+
+  /// Whether this coordinator sends now (the lowest live coordinator by id).
+  public var sending: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _status: Infranaut_V1_Status? = nil
+}
+
+/// A coordinator's record that a change was notified through a channel (the event payload of
+/// kind "notified"): other coordinators then never send it.
+public nonisolated struct Infranaut_V1_NotifiedRecord: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var fingerprint: String = String()
+
+  public var sequence: UInt64 = 0
+
+  public var channel: String = String()
+
+  public var byNode: String = String()
+
+  public var atUnixMs: Int64 = 0
+
+  /// Delivered (2xx), or given up after the last retry.
+  public var delivered: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "infranaut.v1"
@@ -1786,6 +2010,10 @@ nonisolated extension Infranaut_V1_SegmentKind: SwiftProtobuf._ProtoNameProvidin
 
 nonisolated extension Infranaut_V1_AlertState: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ALERT_STATE_UNSPECIFIED\0\u{1}ALERT_STATE_PENDING\0\u{1}ALERT_STATE_FIRING\0\u{1}ALERT_STATE_RESOLVED\0")
+}
+
+nonisolated extension Infranaut_V1_ChannelType: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CHANNEL_TYPE_UNSPECIFIED\0\u{1}CHANNEL_TYPE_WEBHOOK\0\u{1}CHANNEL_TYPE_SLACK\0\u{1}CHANNEL_TYPE_PAGERDUTY\0")
 }
 
 nonisolated extension Infranaut_V1_ModelSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -4108,7 +4336,7 @@ nonisolated extension Infranaut_V1_AlertsRequest: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Infranaut_V1_AlertInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AlertInfo"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}fingerprint\0\u{3}model_id\0\u{1}version\0\u{1}segment\0\u{1}rule\0\u{1}state\0\u{1}severity\0\u{1}metric\0\u{1}feature\0\u{1}value\0\u{1}threshold\0\u{3}window_start_unix_ms\0\u{3}window_end_unix_ms\0\u{3}since_unix_ms\0\u{3}changed_unix_ms\0\u{1}labels\0\u{1}summary\0\u{3}runbook_url\0\u{1}notify\0\u{1}sequence\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}fingerprint\0\u{3}model_id\0\u{1}version\0\u{1}segment\0\u{1}rule\0\u{1}state\0\u{1}severity\0\u{1}metric\0\u{1}feature\0\u{1}value\0\u{1}threshold\0\u{3}window_start_unix_ms\0\u{3}window_end_unix_ms\0\u{3}since_unix_ms\0\u{3}changed_unix_ms\0\u{1}labels\0\u{1}summary\0\u{3}runbook_url\0\u{1}notify\0\u{1}sequence\0\u{1}fired\0")
 
   fileprivate class _StorageClass {
     var _fingerprint: String = String()
@@ -4131,6 +4359,7 @@ nonisolated extension Infranaut_V1_AlertInfo: SwiftProtobuf.Message, SwiftProtob
     var _runbookURL: String = String()
     var _notify: [String] = []
     var _sequence: UInt64 = 0
+    var _fired: Bool = false
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -4161,6 +4390,7 @@ nonisolated extension Infranaut_V1_AlertInfo: SwiftProtobuf.Message, SwiftProtob
       _runbookURL = source._runbookURL
       _notify = source._notify
       _sequence = source._sequence
+      _fired = source._fired
     }
   }
 
@@ -4199,6 +4429,7 @@ nonisolated extension Infranaut_V1_AlertInfo: SwiftProtobuf.Message, SwiftProtob
         case 18: try { try decoder.decodeSingularStringField(value: &_storage._runbookURL) }()
         case 19: try { try decoder.decodeRepeatedStringField(value: &_storage._notify) }()
         case 20: try { try decoder.decodeSingularUInt64Field(value: &_storage._sequence) }()
+        case 21: try { try decoder.decodeSingularBoolField(value: &_storage._fired) }()
         default: break
         }
       }
@@ -4267,6 +4498,9 @@ nonisolated extension Infranaut_V1_AlertInfo: SwiftProtobuf.Message, SwiftProtob
       if _storage._sequence != 0 {
         try visitor.visitSingularUInt64Field(value: _storage._sequence, fieldNumber: 20)
       }
+      if _storage._fired != false {
+        try visitor.visitSingularBoolField(value: _storage._fired, fieldNumber: 21)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -4296,6 +4530,7 @@ nonisolated extension Infranaut_V1_AlertInfo: SwiftProtobuf.Message, SwiftProtob
         if _storage._runbookURL != rhs_storage._runbookURL {return false}
         if _storage._notify != rhs_storage._notify {return false}
         if _storage._sequence != rhs_storage._sequence {return false}
+        if _storage._fired != rhs_storage._fired {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -4354,6 +4589,306 @@ nonisolated extension Infranaut_V1_AlertsResponse: SwiftProtobuf.Message, SwiftP
     if lhs.unreachable != rhs.unreachable {return false}
     if lhs.leaderlessShards != rhs.leaderlessShards {return false}
     if lhs.ledShards != rhs.ledShards {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_NotificationChannel: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".NotificationChannel"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}type\0\u{1}url\0\u{3}secret_file\0\u{3}secret_env\0\u{3}applied_unix_ms\0\u{1}deleted\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.type) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.url) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.secretFile) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.secretEnv) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self.appliedUnixMs) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.deleted) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if self.type != .unspecified {
+      try visitor.visitSingularEnumField(value: self.type, fieldNumber: 2)
+    }
+    if !self.url.isEmpty {
+      try visitor.visitSingularStringField(value: self.url, fieldNumber: 3)
+    }
+    if !self.secretFile.isEmpty {
+      try visitor.visitSingularStringField(value: self.secretFile, fieldNumber: 4)
+    }
+    if !self.secretEnv.isEmpty {
+      try visitor.visitSingularStringField(value: self.secretEnv, fieldNumber: 5)
+    }
+    if self.appliedUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.appliedUnixMs, fieldNumber: 6)
+    }
+    if self.deleted != false {
+      try visitor.visitSingularBoolField(value: self.deleted, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_NotificationChannel, rhs: Infranaut_V1_NotificationChannel) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.type != rhs.type {return false}
+    if lhs.url != rhs.url {return false}
+    if lhs.secretFile != rhs.secretFile {return false}
+    if lhs.secretEnv != rhs.secretEnv {return false}
+    if lhs.appliedUnixMs != rhs.appliedUnixMs {return false}
+    if lhs.deleted != rhs.deleted {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_ApplyChannelRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ApplyChannelRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}channel\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._channel) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._channel {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_ApplyChannelRequest, rhs: Infranaut_V1_ApplyChannelRequest) -> Bool {
+    if lhs._channel != rhs._channel {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_ApplyChannelResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ApplyChannelResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}problems\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._status) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.problems) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._status {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.problems.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.problems, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_ApplyChannelResponse, rhs: Infranaut_V1_ApplyChannelResponse) -> Bool {
+    if lhs._status != rhs._status {return false}
+    if lhs.problems != rhs.problems {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_ChannelsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ChannelsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_ChannelsRequest, rhs: Infranaut_V1_ChannelsRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_ChannelInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ChannelInfo"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}channel\0\u{1}sent\0\u{3}failed_attempts\0\u{3}dead_letters\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._channel) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.sent) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.failedAttempts) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.deadLetters) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._channel {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.sent != 0 {
+      try visitor.visitSingularUInt64Field(value: self.sent, fieldNumber: 2)
+    }
+    if self.failedAttempts != 0 {
+      try visitor.visitSingularUInt64Field(value: self.failedAttempts, fieldNumber: 3)
+    }
+    if self.deadLetters != 0 {
+      try visitor.visitSingularUInt64Field(value: self.deadLetters, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_ChannelInfo, rhs: Infranaut_V1_ChannelInfo) -> Bool {
+    if lhs._channel != rhs._channel {return false}
+    if lhs.sent != rhs.sent {return false}
+    if lhs.failedAttempts != rhs.failedAttempts {return false}
+    if lhs.deadLetters != rhs.deadLetters {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_ChannelsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ChannelsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}channels\0\u{1}sending\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._status) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.channels) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.sending) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._status {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.channels.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.channels, fieldNumber: 2)
+    }
+    if self.sending != false {
+      try visitor.visitSingularBoolField(value: self.sending, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_ChannelsResponse, rhs: Infranaut_V1_ChannelsResponse) -> Bool {
+    if lhs._status != rhs._status {return false}
+    if lhs.channels != rhs.channels {return false}
+    if lhs.sending != rhs.sending {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_NotifiedRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".NotifiedRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}fingerprint\0\u{1}sequence\0\u{1}channel\0\u{3}by_node\0\u{3}at_unix_ms\0\u{1}delivered\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.fingerprint) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.sequence) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.channel) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.byNode) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.atUnixMs) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.delivered) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.fingerprint.isEmpty {
+      try visitor.visitSingularStringField(value: self.fingerprint, fieldNumber: 1)
+    }
+    if self.sequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.sequence, fieldNumber: 2)
+    }
+    if !self.channel.isEmpty {
+      try visitor.visitSingularStringField(value: self.channel, fieldNumber: 3)
+    }
+    if !self.byNode.isEmpty {
+      try visitor.visitSingularStringField(value: self.byNode, fieldNumber: 4)
+    }
+    if self.atUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.atUnixMs, fieldNumber: 5)
+    }
+    if self.delivered != false {
+      try visitor.visitSingularBoolField(value: self.delivered, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_NotifiedRecord, rhs: Infranaut_V1_NotifiedRecord) -> Bool {
+    if lhs.fingerprint != rhs.fingerprint {return false}
+    if lhs.sequence != rhs.sequence {return false}
+    if lhs.channel != rhs.channel {return false}
+    if lhs.byNode != rhs.byNode {return false}
+    if lhs.atUnixMs != rhs.atUnixMs {return false}
+    if lhs.delivered != rhs.delivered {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

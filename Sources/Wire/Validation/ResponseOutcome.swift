@@ -23,6 +23,8 @@ extension Infranaut_V1_Response {
         case .compare(let reply): reply.status
         case .explain(let reply): reply.status
         case .alerts(let reply): reply.status
+        case .applyChannel(let reply): reply.status
+        case .channels(let reply): reply.status
         case .none: Infranaut_V1_Status(code: .internal, message: "the node sent an empty response")
         }
     }

@@ -1,0 +1,87 @@
+import Wire
+
+/// What a coordinator knows for notifying (docs/alerting.md, "Notifications"): the cluster-wide
+/// alert table, the alert changes people must hear of, which of those were notified through which
+/// channel (by any coordinator), and the channels. A pure value fed with the events the
+/// coordinator receives, in any order and any number of times: the same events give the same
+/// ledger.
+struct NotificationLedger {
+    /// The newest change of each alert, by fingerprint.
+    private(set) var alerts: [String: Infranaut_V1_AlertInfo] = [:]
+    /// Changes to notify, by "fingerprint/sequence": firing ones, and resolved ones that fired.
+    private(set) var changes: [String: Infranaut_V1_AlertInfo] = [:]
+    /// "fingerprint/sequence/channel" of every notice sent (or given up on), by any coordinator.
+    private(set) var notified: Set<String> = []
+    /// The newest apply of each channel name (deleted ones kept, so an older apply arriving late
+    /// does not bring them back).
+    private(set) var channels: [String: Infranaut_V1_NotificationChannel] = [:]
+
+    /// Notices remembered at most; beyond it the oldest changes go, notified or not.
+    static let maxChanges = 50_000
+
+    static func key(_ info: Infranaut_V1_AlertInfo) -> String { "\(info.fingerprint)/\(info.sequence)" }
+    static func key(_ info: Infranaut_V1_AlertInfo, channel: String) -> String { "\(key(info))/\(channel)" }
+
+    mutating func absorb(_ event: Infranaut_V1_ClusterEvent) {
+        switch event.kind {
+        case ModelMonitor.alertEventKind:
+            guard let info = try? Infranaut_V1_AlertInfo(serializedBytes: event.payload) else { return }
+            if (alerts[info.fingerprint]?.sequence ?? 0) < info.sequence { alerts[info.fingerprint] = info }
+            if info.state == .firing || (info.state == .resolved && info.fired) { changes[Self.key(info)] = info }
+            if changes.count > Self.maxChanges {
+                for key in changes.keys.sorted().prefix(changes.count - Self.maxChanges) { changes[key] = nil }
+            }
+        case Self.notifiedKind:
+            guard let record = try? Infranaut_V1_NotifiedRecord(serializedBytes: event.payload) else { return }
+            notified.insert("\(record.fingerprint)/\(record.sequence)/\(record.channel)")
+        case Self.channelKind:
+            guard let channel = try? Infranaut_V1_NotificationChannel(serializedBytes: event.payload) else { return }
+            if let known = channels[channel.name], known.appliedUnixMs > channel.appliedUnixMs { return }
+            channels[channel.name] = channel
+        default:
+            return
+        }
+    }
+
+    static let notifiedKind = "notified"
+    static let channelKind = "channel"
+
+    mutating func markNotified(_ info: Infranaut_V1_AlertInfo, channel: String) {
+        notified.insert(Self.key(info, channel: channel))
+    }
+
+    /// One notification: the changes of one model's window, all firing or all resolved, for one
+    /// channel.
+    struct Notice {
+        var channel: Infranaut_V1_NotificationChannel
+        var alerts: [Infranaut_V1_AlertInfo]
+        var firing: Bool
+
+        /// Stable for the same changes: receivers drop a notice they already have by it.
+        var dedupKey: String {
+            alerts.map { Infranaut_V1_AlertInfo.dedupPart($0) }.sorted().joined(separator: ",") + "@" + channel.name
+        }
+    }
+
+    /// The notices still owed, oldest window first. A change whose channel is unknown (or deleted)
+    /// waits: the channel may be applied later.
+    func due() -> [Notice] {
+        var groups: [String: Notice] = [:]
+        for (_, info) in changes.sorted(by: { $0.key < $1.key }) {
+            for name in info.notify where !notified.contains(Self.key(info, channel: name)) {
+                guard let channel = channels[name], !channel.deleted else { continue }
+                let firing = info.state == .firing
+                let group = "\(name)\u{0}\(info.modelID)\u{0}\(info.windowStartUnixMs)\u{0}\(firing)"
+                groups[group, default: Notice(channel: channel, alerts: [], firing: firing)].alerts.append(info)
+            }
+        }
+        return groups.values.sorted {
+            ($0.alerts[0].windowStartUnixMs, $0.channel.name, $0.alerts[0].modelID, $0.firing ? 0 : 1)
+                < ($1.alerts[0].windowStartUnixMs, $1.channel.name, $1.alerts[0].modelID, $1.firing ? 0 : 1)
+        }
+    }
+}
+
+extension Infranaut_V1_AlertInfo {
+    static func dedupPart(_ info: Infranaut_V1_AlertInfo) -> String { "\(info.fingerprint)/\(info.sequence)" }
+}
