@@ -24,6 +24,7 @@ struct ChannelsCommand: AsyncParsableCommand {
         var sent: UInt64
         var failed_attempts: UInt64
         var dead_letters: UInt64
+        var silenced: UInt64
     }
 
     struct Output: Encodable {
@@ -48,7 +49,7 @@ struct ChannelsCommand: AsyncParsableCommand {
                     name: c.name, type: type, url: c.url.isEmpty ? nil : c.url,
                     secret_file: c.secretFile.isEmpty ? nil : c.secretFile,
                     secret_env: c.secretEnv.isEmpty ? nil : c.secretEnv, deleted: c.deleted, sent: info.sent,
-                    failed_attempts: info.failedAttempts, dead_letters: info.deadLetters)
+                    failed_attempts: info.failedAttempts, dead_letters: info.deadLetters, silenced: info.silenced)
             })
         if json {
             try printJSON(output)
@@ -56,9 +57,9 @@ struct ChannelsCommand: AsyncParsableCommand {
         }
         print(
             output.sending ? "this coordinator sends the notifications" : "another coordinator sends the notifications")
-        var rows = [["CHANNEL", "TYPE", "SENT", "FAILED ATTEMPTS", "DEAD LETTERS"]]
+        var rows = [["CHANNEL", "TYPE", "SENT", "FAILED ATTEMPTS", "DEAD LETTERS", "SILENCED"]]
         for c in output.channels where !c.deleted {
-            rows.append([c.name, c.type, "\(c.sent)", "\(c.failed_attempts)", "\(c.dead_letters)"])
+            rows.append([c.name, c.type, "\(c.sent)", "\(c.failed_attempts)", "\(c.dead_letters)", "\(c.silenced)"])
         }
         printTable(rows)
     }

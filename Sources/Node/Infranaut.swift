@@ -13,7 +13,7 @@ struct Infranaut: AsyncParsableCommand {
             GenerateCommand.self,
             MembersCommand.self, RingCommand.self, LeaveCommand.self, FaultCommand.self, DrillCommand.self,
             PublishEventCommand.self, EventsCommand.self, ApplyCommand.self, GetCommand.self, DeleteCommand.self,
-            WindowsCommand.self, AlertsCommand.self, ChannelsCommand.self,
+            WindowsCommand.self, AlertsCommand.self, ChannelsCommand.self, SilenceCommand.self, SilencesCommand.self,
         ]
     )
 

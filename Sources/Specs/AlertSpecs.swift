@@ -175,7 +175,7 @@ extension ModelSpecRules {
         return found
     }
 
-    static func isRuleName(_ name: String) -> Bool {
+    public static func isRuleName(_ name: String) -> Bool {
         !name.isEmpty && name.utf8.count <= 63
             && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "_" || $0 == "-") }
     }

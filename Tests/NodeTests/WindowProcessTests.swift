@@ -968,6 +968,11 @@ private func channels(_ node: NodeProcess) async throws -> [String: Any]? {
     return try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
 }
 
+/// The silences `infranaut silences --json` lists on `node`.
+private func listedSilences(_ node: NodeProcess) async throws -> [[String: Any]]? {
+    try await listed("silences", ["silences", "--node", node.address, "--json"])
+}
+
 @Suite("notifications on real nodes", .serialized, .timeLimit(.minutes(4)))
 struct NotificationProcessTests {
     @Test(
@@ -1076,5 +1081,78 @@ struct NotificationProcessTests {
         #expect(ended["fingerprint"] as? String == fingerprint && ended["endsAt"] as? String != "0001-01-01T00:00:00Z")
         let takenOver = try await channels(next)
         #expect(takenOver?["sending"] as? Bool == true, "\(String(describing: takenOver))")
+    }
+
+    @Test("a silenced alert changes state but sends nothing, on every coordinator; silences list and end")
+    func silencedSendsNothing() async throws {
+        let receiver = try HTTPReceiver()
+        defer { receiver.close() }
+        let nodes = try await startCluster(["q1", "q2", "q3"])
+        try await apply(
+            """
+            apiVersion: infranaut.io/v1
+            kind: NotificationChannel
+            metadata: {name: ops-webhook}
+            spec: {type: webhook, url: "\(receiver.url)"}
+            ---
+            apiVersion: infranaut.io/v1
+            kind: Model
+            metadata: {name: quiet}
+            spec:
+              features: [{name: f0, type: numeric}, {name: f1, type: numeric}, {name: f2, type: numeric}]
+              window: {size: 1h, lateness: 0}
+              reference: {from: upload}
+              alerts:
+                - {name: dataset-drift, metric: drift_share, condition: {above: 0.1}, notify: [ops-webhook]}
+            """, through: nodes[0])
+        let made = try await runCLI([
+            "silence", "--node", nodes[2].address, "--model", "quiet", "--rule", "dataset-drift", "--for", "2h",
+            "--comment", "planned retraining", "--json",
+        ])
+        #expect(made.status == 0, "\(made.stderr)")
+        let id = try #require(
+            (try JSONSerialization.jsonObject(with: Data(made.stdout.utf8)) as? [String: Any])?["id"] as? String)
+        func listed(_ node: NodeProcess) async throws -> [[String: Any]] {
+            try await listedSilences(node) ?? []
+        }
+        let known = try await eventually(within: .seconds(30)) {
+            for node in nodes where !(try await listed(node)).contains(where: { $0["id"] as? String == id }) {
+                return false
+            }
+            return true
+        }
+        #expect(known != nil)
+
+        let t0 = (Int64(Date().timeIntervalSince1970 * 1000) / hour - 5) * hour
+        try await send(
+            batch(model: "quiet", key: "ref", rows: 2_000, start: t0 - hour, span: hour, seed: 1, reference: true),
+            through: nodes[0])
+        try await send(
+            batch(model: "quiet", key: "h0", rows: 500, start: t0, span: hour, shift: 3, seed: 2), through: nodes[0])
+        try await send(
+            batch(model: "quiet", key: "h1a", rows: 1, start: t0 + hour, span: 1, seed: 3), through: nodes[0])
+
+        // The alert fires, and every coordinator records its change as handled (silenced).
+        let firing = try await alerts(nodes[1])
+        let fingerprint = try #require(firing?.first?["fingerprint"] as? String, "\(String(describing: firing))")
+        #expect(firing?.first?["state"] as? String == "firing")
+        let record = "notified/\(fingerprint)/1/ops-webhook"
+        let settled = try await eventually(within: .seconds(30)) {
+            for node in nodes {
+                let run = try await runCLI(["events", "--node", node.address, "--json", "--limit", "10000"])
+                if !run.stdout.contains("\"\(record)\"") { return false }
+            }
+            return true
+        }
+        #expect(settled != nil)
+        #expect(receiver.requests.isEmpty, "\(receiver.requests.count) requests")
+        let counted = (try await channels(nodes[0])?["channels"] as? [[String: Any]])?.first
+        #expect(counted?["silenced"] as? Int == 1 && counted?["sent"] as? Int == 0, "\(String(describing: counted))")
+
+        // Ended now: listed with its end, and a wrong id is refused.
+        let ended = try await runCLI(["silences", "--node", nodes[1].address, "--expire", id])
+        #expect(ended.status == 0, "\(ended.stderr)")
+        let wrong = try await runCLI(["silences", "--node", nodes[1].address, "--expire", "0000000000000000"])
+        #expect(wrong.status != 0 && wrong.stderr.contains("no silence"), "\(wrong.stderr)")
     }
 }

@@ -15,6 +15,8 @@ struct NotificationLedger {
     /// The newest apply of each channel name (deleted ones kept, so an older apply arriving late
     /// does not bring them back).
     private(set) var channels: [String: Infranaut_V1_NotificationChannel] = [:]
+    /// The newest version of each silence, by id.
+    private(set) var silences: [String: Infranaut_V1_Silence] = [:]
 
     /// Notices remembered at most; beyond it the oldest changes go, notified or not.
     static let maxChanges = 50_000
@@ -34,6 +36,10 @@ struct NotificationLedger {
         case Self.notifiedKind:
             guard let record = try? Infranaut_V1_NotifiedRecord(serializedBytes: event.payload) else { return }
             notified.insert("\(record.fingerprint)/\(record.sequence)/\(record.channel)")
+        case Self.silenceKind:
+            guard let silence = try? Infranaut_V1_Silence(serializedBytes: event.payload) else { return }
+            if let known = silences[silence.id], known.updatedUnixMs >= silence.updatedUnixMs { return }
+            silences[silence.id] = silence
         case Self.channelKind:
             guard let channel = try? Infranaut_V1_NotificationChannel(serializedBytes: event.payload) else { return }
             if let known = channels[channel.name], known.appliedUnixMs > channel.appliedUnixMs { return }
@@ -45,6 +51,17 @@ struct NotificationLedger {
 
     static let notifiedKind = "notified"
     static let channelKind = "channel"
+    static let silenceKind = "silence"
+
+    /// The silence that mutes `info` at `nowMs`, if any (the one ending last).
+    func silence(muting info: Infranaut_V1_AlertInfo, nowMs: Int64) -> Infranaut_V1_Silence? {
+        let labels = NotificationFormats.labels(info)
+        return silences.values.filter { silence in
+            silence.startsUnixMs <= nowMs && nowMs < silence.endsUnixMs && silence.modelID == info.modelID
+                && (silence.rule.isEmpty || silence.rule == info.rule)
+                && silence.matchers.allSatisfy { labels[$0.key] == $0.value }
+        }.max { ($0.endsUnixMs, $0.id) < ($1.endsUnixMs, $1.id) }
+    }
 
     mutating func markNotified(_ info: Infranaut_V1_AlertInfo, channel: String) {
         notified.insert(Self.key(info, channel: channel))
@@ -56,6 +73,8 @@ struct NotificationLedger {
         var channel: Infranaut_V1_NotificationChannel
         var alerts: [Infranaut_V1_AlertInfo]
         var firing: Bool
+        /// The silence that mutes it: recorded, never sent.
+        var silencedBy: String?
 
         /// Stable for the same changes: receivers drop a notice they already have by it.
         var dedupKey: String {
@@ -63,16 +82,19 @@ struct NotificationLedger {
         }
     }
 
-    /// The notices still owed, oldest window first. A change whose channel is unknown (or deleted)
-    /// waits: the channel may be applied later.
-    func due() -> [Notice] {
+    /// The notices still owed at `nowMs`, oldest window first, the silenced ones apart. A change
+    /// whose channel is unknown (or deleted) waits: the channel may be applied later.
+    func due(nowMs: Int64) -> [Notice] {
         var groups: [String: Notice] = [:]
         for (_, info) in changes.sorted(by: { $0.key < $1.key }) {
+            let muted = silence(muting: info, nowMs: nowMs)?.id
             for name in info.notify where !notified.contains(Self.key(info, channel: name)) {
                 guard let channel = channels[name], !channel.deleted else { continue }
                 let firing = info.state == .firing
-                let group = "\(name)\u{0}\(info.modelID)\u{0}\(info.windowStartUnixMs)\u{0}\(firing)"
-                groups[group, default: Notice(channel: channel, alerts: [], firing: firing)].alerts.append(info)
+                let group =
+                    "\(name)\u{0}\(info.modelID)\u{0}\(info.windowStartUnixMs)\u{0}\(firing)\u{0}\(muted ?? "")"
+                groups[group, default: Notice(channel: channel, alerts: [], firing: firing, silencedBy: muted)].alerts
+                    .append(info)
             }
         }
         return groups.values.sorted {

@@ -28,7 +28,7 @@ actor Notifier: Service {
     private var ledger = NotificationLedger()
     /// Per notice (dedup key): failed attempts so far and when the next may start.
     private var retries: [String: (attempts: Int, nextAt: ContinuousClock.Instant)] = [:]
-    private var counts: [String: (sent: UInt64, failed: UInt64, dead: UInt64)] = [:]
+    private var counts: [String: (sent: UInt64, failed: UInt64, dead: UInt64, silenced: UInt64)] = [:]
     private var sending = false
 
     /// Attempts per notice before it is given up (a dead letter); the waits between them double
@@ -72,19 +72,24 @@ actor Notifier: Service {
         let live = await membership.coordinators.filter { $0.live && !$0.left }.map(\.id)
         sending = live.min() == nodeID
         guard sending else { return }
-        for notice in ledger.due() {
+        for notice in ledger.due(nowMs: Int64(Date().timeIntervalSince1970 * 1000)) {
             let key = notice.dedupKey
-            if let retry = retries[key], retry.nextAt > .now { continue }
             let name = notice.channel.name
+            if let silence = notice.silencedBy {
+                counts[name, default: (0, 0, 0, 0)].silenced += 1
+                await record(notice, delivered: false, silencedBy: silence)
+                continue
+            }
+            if let retry = retries[key], retry.nextAt > .now { continue }
             switch await send(notice) {
             case .success:
-                counts[name, default: (0, 0, 0)].sent += 1
+                counts[name, default: (0, 0, 0, 0)].sent += 1
                 await record(notice, delivered: true)
             case .failure(let reason):
-                counts[name, default: (0, 0, 0)].failed += 1
+                counts[name, default: (0, 0, 0, 0)].failed += 1
                 let attempts = (retries[key]?.attempts ?? 0) + 1
                 if attempts >= Self.maxAttempts {
-                    counts[name, default: (0, 0, 0)].dead += 1
+                    counts[name, default: (0, 0, 0, 0)].dead += 1
                     logger.error(
                         "a notification was given up after \(attempts) attempts",
                         metadata: ["channel": "\(name)", "reason": "\(reason)"])
@@ -100,7 +105,7 @@ actor Notifier: Service {
     }
 
     /// Notes the notice as sent (or given up) here and tells every coordinator.
-    private func record(_ notice: NotificationLedger.Notice, delivered: Bool) async {
+    private func record(_ notice: NotificationLedger.Notice, delivered: Bool, silencedBy: String = "") async {
         retries[notice.dedupKey] = nil
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         for info in notice.alerts {
@@ -112,6 +117,7 @@ actor Notifier: Service {
                 $0.byNode = nodeID
                 $0.atUnixMs = now
                 $0.delivered = delivered
+                $0.silencedBy = silencedBy
             }
             guard let payload = try? record.serializedData() else { continue }
             let answer = await relay.publish(
@@ -205,18 +211,31 @@ actor Notifier: Service {
         return nil
     }
 
+    /// The silences this coordinator knows, newest first; those ended over a day ago are left out.
+    func silences(nowMs: Int64) -> Infranaut_V1_SilencesResponse {
+        .with {
+            $0.status = .ok
+            $0.silences = ledger.silences.values.filter { $0.endsUnixMs > nowMs - 86_400_000 }
+                .sorted { ($0.startsUnixMs, $0.id) > ($1.startsUnixMs, $1.id) }
+        }
+    }
+
+    /// The silence `id` as this coordinator knows it.
+    func silence(_ id: String) -> Infranaut_V1_Silence? { ledger.silences[id] }
+
     /// The channels this coordinator knows, with what it sent through them.
     func channels() -> Infranaut_V1_ChannelsResponse {
         .with {
             $0.status = .ok
             $0.sending = sending
             $0.channels = ledger.channels.keys.sorted().map { name in
-                let count = counts[name] ?? (0, 0, 0)
+                let count = counts[name] ?? (0, 0, 0, 0)
                 return .with {
                     $0.channel = ledger.channels[name]!
                     $0.sent = count.sent
                     $0.failedAttempts = count.failed
                     $0.deadLetters = count.dead
+                    $0.silenced = count.silenced
                 }
             }
         }

@@ -1,6 +1,7 @@
 import Cluster
 import Foundation
 import Specs
+import SwiftProtobuf
 import Wire
 
 /// `alerts` (docs/alerting.md): one model's alerts from its shard's leader, or every model's,
@@ -91,17 +92,26 @@ extension RequestHandler {
             }
         }
         channel.appliedUnixMs = Int64(Date().timeIntervalSince1970 * 1000)
+        let status = await publishToCoordinators(
+            id: "channel/\(channel.name)/\(channel.appliedUnixMs)/\(membership.nodeID)",
+            kind: NotificationLedger.channelKind, payload: channel, deadline: deadline)
+        return .with { $0.applyChannel = .with { $0.status = status } }
+    }
+
+    /// Publishes a cluster-wide fact (a channel, a silence) to every coordinator; OK once it is
+    /// durable here, from where the relay delivers it.
+    private func publishToCoordinators(
+        id: String, kind: String, payload: some SwiftProtobuf.Message, deadline: RequestDeadline
+    ) async -> Infranaut_V1_Status {
         let event: Infranaut_V1_ClusterEvent
         do {
             event = try .with {
-                $0.id = "channel/\(channel.name)/\(channel.appliedUnixMs)/\(membership.nodeID)"
-                $0.kind = NotificationLedger.channelKind
-                $0.payload = try channel.serializedData()
+                $0.id = id
+                $0.kind = kind
+                $0.payload = try payload.serializedData()
             }
         } catch {
-            return .with {
-                $0.applyChannel = .with { $0.status = Infranaut_V1_Status(code: .internal, message: "\(error)") }
-            }
+            return Infranaut_V1_Status(code: .internal, message: "the \(kind) could not be encoded: \(error)")
         }
         let events = self.events
         let published =
@@ -109,8 +119,69 @@ extension RequestHandler {
             ?? .with {
                 $0.status = Infranaut_V1_Status(
                     code: .deadlineExceeded,
-                    message: "the channel was not made durable within its deadline; apply it again")
+                    message: "the \(kind) was not made durable within its deadline; send it again")
             }
-        return .with { $0.applyChannel = .with { $0.status = published.status } }
+        return published.status
+    }
+
+    /// Creates a silence from now for `for_ms`, or ends one now, and publishes it to every
+    /// coordinator (docs/alerting.md, "Silences").
+    func serveSilence(_ request: Infranaut_V1_SilenceRequest, deadline: RequestDeadline) async -> Infranaut_V1_Response
+    {
+        func refused(_ code: Infranaut_V1_StatusCode, _ message: String) -> Infranaut_V1_Response {
+            .with { $0.silence = .with { $0.status = Infranaut_V1_Status(code: code, message: message) } }
+        }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        var silence: Infranaut_V1_Silence
+        if !request.expireID.isEmpty {
+            guard membership.isCoordinator else {
+                return refused(.invalidArgument, "node \(membership.nodeID) is not a coordinator; ask one")
+            }
+            guard let known = await notifier.silence(request.expireID) else {
+                return refused(
+                    .notFound, "no silence \(request.expireID) on this coordinator (infranaut silences lists them)")
+            }
+            silence = known
+            silence.endsUnixMs = min(silence.endsUnixMs, now)
+        } else {
+            if let problem = Self.silenceProblem(request, maxNameBytes: settings.limits.maxNameBytes) {
+                return refused(.invalidArgument, problem)
+            }
+            silence = request.silence
+            let id = String(UInt64.random(in: 0...UInt64.max), radix: 16)
+            silence.id = String(repeating: "0", count: 16 - id.count) + id
+            silence.startsUnixMs = now
+            silence.endsUnixMs = now + Int64(request.forMs)
+            silence.createdBy = membership.nodeID
+        }
+        silence.updatedUnixMs = now
+        let status = await publishToCoordinators(
+            id: "silence/\(silence.id)/\(now)", kind: NotificationLedger.silenceKind, payload: silence,
+            deadline: deadline)
+        return .with {
+            $0.silence = .with {
+                $0.status = status
+                $0.silence = silence
+            }
+        }
+    }
+
+    static let maxSilence: UInt64 = 90 * 86_400_000
+
+    static func silenceProblem(_ request: Infranaut_V1_SilenceRequest, maxNameBytes: Int) -> String? {
+        let s = request.silence
+        if s.modelID.isEmpty || s.modelID.utf8.count > maxNameBytes {
+            return "silence.model_id must be 1 to \(maxNameBytes) bytes"
+        }
+        if !s.rule.isEmpty && !ModelSpecRules.isRuleName(s.rule) { return "silence.rule is not a rule name" }
+        if s.matchers.count > 16 { return "at most 16 matchers" }
+        for (key, value) in s.matchers where key.isEmpty || key.utf8.count > 63 || value.utf8.count > 256 {
+            return "a matcher's label is 1 to 63 bytes and its value at most 256"
+        }
+        if !(60_000...maxSilence).contains(request.forMs) { return "a silence lasts 1m to 90d" }
+        if s.comment.isEmpty || s.comment.utf8.count > 1_024 {
+            return "a silence needs a comment of at most 1024 bytes"
+        }
+        return nil
     }
 }

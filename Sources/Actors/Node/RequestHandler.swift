@@ -65,6 +65,8 @@ extension Infranaut_V1_Request {
         case .alerts: "alerts"
         case .applyChannel: "apply_channel"
         case .channels: "channels"
+        case .silence: "silence"
+        case .silences: "silences"
         case .none: "no body"
         }
     }
@@ -347,6 +349,14 @@ final class RequestHandler: Service {
             }
             let reply = await notifier.channels()
             return .with { $0.channels = reply }
+        case .silence(let silence):
+            return await serveSilence(silence, deadline: deadline)
+        case .silences:
+            guard membership.isCoordinator else {
+                return .error(.invalidArgument, "node \(membership.nodeID) is not a coordinator; ask one")
+            }
+            let reply = await notifier.silences(nowMs: Int64(Date().timeIntervalSince1970 * 1000))
+            return .with { $0.silences = reply }
         case .members:
             let view = await membership.view
             return .with { $0.members = membersResponse(view) }

@@ -245,16 +245,22 @@ struct ShardModels {
         touch(op.modelID)
     }
 
-    /// The oldest alert changes not yet delivered to the coordinators, at most `limit`, by model.
-    /// Only resident models have any: a model with undelivered changes is not parked.
+    /// The oldest alert changes not yet delivered to the coordinators, at most `limit`, by model:
+    /// resident models' and parked ones' (kept with the park, since only applying an op, which
+    /// loads the model, changes them).
     func undeliveredAlertChanges(limit: Int) -> [(model: String, number: UInt64, info: Infranaut_V1_AlertInfo)] {
         var found: [(model: String, number: UInt64, info: Infranaut_V1_AlertInfo)] = []
-        for model in resident.keys.sorted() {
-            guard let monitor = resident[model]!.monitor, !monitor.alerts.outbox.isEmpty else { continue }
-            for change in monitor.alerts.outbox.prefix(limit - found.count) {
-                found.append((model, change.number, monitor.info(of: change)))
+        let waiting =
+            resident.compactMap { $0.value.monitor?.alerts.outbox.isEmpty == false ? $0.key : nil }
+            + parked.compactMap { $0.value.alertChanges.isEmpty ? nil : $0.key }
+        for model in waiting.sorted() where found.count < limit {
+            let changes: [(number: UInt64, info: Infranaut_V1_AlertInfo)]
+            if let monitor = resident[model]?.monitor {
+                changes = monitor.alerts.outbox.prefix(limit - found.count).map { ($0.number, monitor.info(of: $0)) }
+            } else {
+                changes = Array((parked[model]?.alertChanges ?? []).prefix(limit - found.count))
             }
-            if found.count >= limit { break }
+            found += changes.map { (model, $0.number, $0.info) }
         }
         return found
     }
@@ -303,11 +309,7 @@ struct ShardModels {
     /// returns how many. Call only when the shard's checkpoint is durable and no checkpoint write
     /// is in flight (its models are taken out of `dirty` before they are durable).
     mutating func park(unusedSince cutoff: ContinuousClock.Instant) -> Int {
-        // A model whose alert changes are not delivered yet stays: the leader sends them from memory.
-        let idle = resident.keys.filter {
-            !dirty.contains($0) && (lastUsed[$0] ?? cutoff) < cutoff
-                && resident[$0]!.monitor?.alerts.outbox.isEmpty ?? true
-        }
+        let idle = resident.keys.filter { !dirty.contains($0) && (lastUsed[$0] ?? cutoff) < cutoff }
         for model in idle { park(model) }
         return idle.count
     }
@@ -316,7 +318,7 @@ struct ShardModels {
     mutating func adopt(_ state: ModelState, parked: Bool) {
         resident[state.modelID] = state
         lastUsed[state.modelID] = .now
-        if parked, state.monitor?.alerts.outbox.isEmpty ?? true { park(state.modelID) }
+        if parked { park(state.modelID) }
     }
 
     private mutating func park(_ model: String) {
@@ -386,6 +388,8 @@ struct ParkedModel {
     var retention: (sizeMs: Int64, keepMs: Int64)?
     /// Its alerts, resolved ones included (empty for most models).
     var alerts: [Infranaut_V1_AlertInfo]
+    /// Its alert changes not yet delivered to the coordinators.
+    var alertChanges: [(number: UInt64, info: Infranaut_V1_AlertInfo)]
 
     init(_ state: ModelState) {
         summary = Self.summary(of: state)
@@ -393,6 +397,8 @@ struct ParkedModel {
         idleCloseAtMs = state.monitor?.idleCloseAtMs
         retention = Self.retention(of: state)
         alerts = state.monitor?.alertInfos(state: .unspecified, includeResolved: true) ?? []
+        alertChanges =
+            state.monitor.map { monitor in monitor.alerts.outbox.map { ($0.number, monitor.info(of: $0)) } } ?? []
     }
 
     static func retention(of held: ModelState) -> (sizeMs: Int64, keepMs: Int64)? {

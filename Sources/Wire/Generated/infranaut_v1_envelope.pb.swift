@@ -200,6 +200,22 @@ public nonisolated struct Infranaut_V1_Request: @unchecked Sendable {
     set {_uniqueStorage()._body = .channels(newValue)}
   }
 
+  public var silence: Infranaut_V1_SilenceRequest {
+    get {
+      if case .silence(let v)? = _storage._body {return v}
+      return Infranaut_V1_SilenceRequest()
+    }
+    set {_uniqueStorage()._body = .silence(newValue)}
+  }
+
+  public var silences: Infranaut_V1_SilencesRequest {
+    get {
+      if case .silences(let v)? = _storage._body {return v}
+      return Infranaut_V1_SilencesRequest()
+    }
+    set {_uniqueStorage()._body = .silences(newValue)}
+  }
+
   /// Node to node; clients never send these. 20–23 carried primary–backup replication, which
   /// consensus replaced.
   public var deliverEvent: Infranaut_V1_DeliverEventRequest {
@@ -256,6 +272,8 @@ public nonisolated struct Infranaut_V1_Request: @unchecked Sendable {
     case alerts(Infranaut_V1_AlertsRequest)
     case applyChannel(Infranaut_V1_ApplyChannelRequest)
     case channels(Infranaut_V1_ChannelsRequest)
+    case silence(Infranaut_V1_SilenceRequest)
+    case silences(Infranaut_V1_SilencesRequest)
     /// Node to node; clients never send these. 20–23 carried primary–backup replication, which
     /// consensus replaced.
     case deliverEvent(Infranaut_V1_DeliverEventRequest)
@@ -432,6 +450,22 @@ public nonisolated struct Infranaut_V1_Response: Sendable {
     set {body = .channels(newValue)}
   }
 
+  public var silence: Infranaut_V1_SilenceResponse {
+    get {
+      if case .silence(let v)? = body {return v}
+      return Infranaut_V1_SilenceResponse()
+    }
+    set {body = .silence(newValue)}
+  }
+
+  public var silences: Infranaut_V1_SilencesResponse {
+    get {
+      if case .silences(let v)? = body {return v}
+      return Infranaut_V1_SilencesResponse()
+    }
+    set {body = .silences(newValue)}
+  }
+
   public var deliverEvent: Infranaut_V1_DeliverEventResponse {
     get {
       if case .deliverEvent(let v)? = body {return v}
@@ -486,6 +520,8 @@ public nonisolated struct Infranaut_V1_Response: Sendable {
     case alerts(Infranaut_V1_AlertsResponse)
     case applyChannel(Infranaut_V1_ApplyChannelResponse)
     case channels(Infranaut_V1_ChannelsResponse)
+    case silence(Infranaut_V1_SilenceResponse)
+    case silences(Infranaut_V1_SilencesResponse)
     case deliverEvent(Infranaut_V1_DeliverEventResponse)
     case raft(Infranaut_V1_RaftBatchResponse)
     case raftSnapshot(Infranaut_V1_RaftSnapshotChunkResponse)
@@ -502,7 +538,7 @@ fileprivate nonisolated let _protobuf_package = "infranaut.v1"
 
 nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Request"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}hops\0\u{3}timeout_ms\0\u{2}\u{7}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{3}apply_model\0\u{3}get_model\0\u{4}\u{5}deliver_event\0\u{1}raft\0\u{3}raft_snapshot\0\u{3}delete_model\0\u{3}list_models\0\u{1}windows\0\u{1}fault\0\u{1}compare\0\u{1}explain\0\u{1}alerts\0\u{3}apply_channel\0\u{1}channels\0\u{c}\u{14}\u{1}\u{c}\u{15}\u{1}\u{c}\u{16}\u{1}\u{c}\u{17}\u{1}")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}hops\0\u{3}timeout_ms\0\u{2}\u{7}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{3}apply_model\0\u{3}get_model\0\u{4}\u{5}deliver_event\0\u{1}raft\0\u{3}raft_snapshot\0\u{3}delete_model\0\u{3}list_models\0\u{1}windows\0\u{1}fault\0\u{1}compare\0\u{1}explain\0\u{1}alerts\0\u{3}apply_channel\0\u{1}channels\0\u{1}silence\0\u{1}silences\0\u{c}\u{14}\u{1}\u{c}\u{15}\u{1}\u{c}\u{16}\u{1}\u{c}\u{17}\u{1}")
 
   fileprivate class _StorageClass {
     var _version: UInt32 = 0
@@ -830,6 +866,32 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
             _storage._body = .channels(v)
           }
         }()
+        case 36: try {
+          var v: Infranaut_V1_SilenceRequest?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .silence(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .silence(v)
+          }
+        }()
+        case 37: try {
+          var v: Infranaut_V1_SilencesRequest?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .silences(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .silences(v)
+          }
+        }()
         default: break
         }
       }
@@ -940,6 +1002,14 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
         guard case .channels(let v)? = _storage._body else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 35)
       }()
+      case .silence?: try {
+        guard case .silence(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 36)
+      }()
+      case .silences?: try {
+        guard case .silences(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 37)
+      }()
       case nil: break
       }
     }
@@ -966,7 +1036,7 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Response"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{9}error\0\u{1}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{3}apply_model\0\u{3}get_model\0\u{4}\u{5}deliver_event\0\u{1}raft\0\u{3}raft_snapshot\0\u{3}delete_model\0\u{3}list_models\0\u{1}windows\0\u{1}fault\0\u{1}compare\0\u{1}explain\0\u{1}alerts\0\u{3}apply_channel\0\u{1}channels\0\u{c}\u{14}\u{1}\u{c}\u{15}\u{1}\u{c}\u{16}\u{1}\u{c}\u{17}\u{1}")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{9}error\0\u{1}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{3}apply_model\0\u{3}get_model\0\u{4}\u{5}deliver_event\0\u{1}raft\0\u{3}raft_snapshot\0\u{3}delete_model\0\u{3}list_models\0\u{1}windows\0\u{1}fault\0\u{1}compare\0\u{1}explain\0\u{1}alerts\0\u{3}apply_channel\0\u{1}channels\0\u{1}silence\0\u{1}silences\0\u{c}\u{14}\u{1}\u{c}\u{15}\u{1}\u{c}\u{16}\u{1}\u{c}\u{17}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1273,6 +1343,32 @@ nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobu
           self.body = .channels(v)
         }
       }()
+      case 36: try {
+        var v: Infranaut_V1_SilenceResponse?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .silence(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .silence(v)
+        }
+      }()
+      case 37: try {
+        var v: Infranaut_V1_SilencesResponse?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .silences(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .silences(v)
+        }
+      }()
       default: break
       }
     }
@@ -1375,6 +1471,14 @@ nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobu
     case .channels?: try {
       guard case .channels(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 35)
+    }()
+    case .silence?: try {
+      guard case .silence(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 36)
+    }()
+    case .silences?: try {
+      guard case .silences(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 37)
     }()
     case nil: break
     }

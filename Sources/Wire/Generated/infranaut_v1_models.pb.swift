@@ -1922,6 +1922,9 @@ public nonisolated struct Infranaut_V1_ChannelInfo: Sendable {
 
   public var deadLetters: UInt64 = 0
 
+  /// Notices not sent because a silence matched them.
+  public var silenced: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1975,9 +1978,139 @@ public nonisolated struct Infranaut_V1_NotifiedRecord: Sendable {
   /// Delivered (2xx), or given up after the last retry.
   public var delivered: Bool = false
 
+  /// Not sent: a silence matched it (its id).
+  public var silencedBy: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+}
+
+/// Mutes the notifications of matching alerts for a while (docs/alerting.md, "Silences"): their
+/// changes are recorded as notified and never sent, even after the silence ends. Kept by every
+/// coordinator.
+public nonisolated struct Infranaut_V1_Silence: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// 16 hex digits, chosen by the node that accepted it.
+  public var id: String = String()
+
+  public var modelID: String = String()
+
+  /// Only this rule's alerts (empty: every rule of the model).
+  public var rule: String = String()
+
+  /// Label values an alert must have (the labels a webhook notice carries: alertname, model,
+  /// severity, version, segment, feature and the rule's labels).
+  public var matchers: Dictionary<String,String> = [:]
+
+  public var startsUnixMs: Int64 = 0
+
+  public var endsUnixMs: Int64 = 0
+
+  public var comment: String = String()
+
+  /// Set by the node: when this version of the silence was made (an expiry makes a newer one).
+  public var updatedUnixMs: Int64 = 0
+
+  public var createdBy: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Creates a silence (from now for `for_ms`), or ends one now (`expire_id`).
+public nonisolated struct Infranaut_V1_SilenceRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var silence: Infranaut_V1_Silence {
+    get {_silence ?? Infranaut_V1_Silence()}
+    set {_silence = newValue}
+  }
+  /// Returns true if `silence` has been explicitly set.
+  public var hasSilence: Bool {self._silence != nil}
+  /// Clears the value of `silence`. Subsequent reads from it will return its default value.
+  public mutating func clearSilence() {self._silence = nil}
+
+  public var forMs: UInt64 = 0
+
+  public var expireID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _silence: Infranaut_V1_Silence? = nil
+}
+
+public nonisolated struct Infranaut_V1_SilenceResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var status: Infranaut_V1_Status {
+    get {_status ?? Infranaut_V1_Status()}
+    set {_status = newValue}
+  }
+  /// Returns true if `status` has been explicitly set.
+  public var hasStatus: Bool {self._status != nil}
+  /// Clears the value of `status`. Subsequent reads from it will return its default value.
+  public mutating func clearStatus() {self._status = nil}
+
+  public var silence: Infranaut_V1_Silence {
+    get {_silence ?? Infranaut_V1_Silence()}
+    set {_silence = newValue}
+  }
+  /// Returns true if `silence` has been explicitly set.
+  public var hasSilence: Bool {self._silence != nil}
+  /// Clears the value of `silence`. Subsequent reads from it will return its default value.
+  public mutating func clearSilence() {self._silence = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _status: Infranaut_V1_Status? = nil
+  fileprivate var _silence: Infranaut_V1_Silence? = nil
+}
+
+/// The silences a coordinator knows, newest first (ended ones kept for a day).
+public nonisolated struct Infranaut_V1_SilencesRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Infranaut_V1_SilencesResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var status: Infranaut_V1_Status {
+    get {_status ?? Infranaut_V1_Status()}
+    set {_status = newValue}
+  }
+  /// Returns true if `status` has been explicitly set.
+  public var hasStatus: Bool {self._status != nil}
+  /// Clears the value of `status`. Subsequent reads from it will return its default value.
+  public mutating func clearStatus() {self._status = nil}
+
+  public var silences: [Infranaut_V1_Silence] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _status: Infranaut_V1_Status? = nil
 }
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
@@ -4748,7 +4881,7 @@ nonisolated extension Infranaut_V1_ChannelsRequest: SwiftProtobuf.Message, Swift
 
 nonisolated extension Infranaut_V1_ChannelInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ChannelInfo"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}channel\0\u{1}sent\0\u{3}failed_attempts\0\u{3}dead_letters\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}channel\0\u{1}sent\0\u{3}failed_attempts\0\u{3}dead_letters\0\u{1}silenced\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4760,6 +4893,7 @@ nonisolated extension Infranaut_V1_ChannelInfo: SwiftProtobuf.Message, SwiftProt
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.sent) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.failedAttempts) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.deadLetters) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.silenced) }()
       default: break
       }
     }
@@ -4782,6 +4916,9 @@ nonisolated extension Infranaut_V1_ChannelInfo: SwiftProtobuf.Message, SwiftProt
     if self.deadLetters != 0 {
       try visitor.visitSingularUInt64Field(value: self.deadLetters, fieldNumber: 4)
     }
+    if self.silenced != 0 {
+      try visitor.visitSingularUInt64Field(value: self.silenced, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4790,6 +4927,7 @@ nonisolated extension Infranaut_V1_ChannelInfo: SwiftProtobuf.Message, SwiftProt
     if lhs.sent != rhs.sent {return false}
     if lhs.failedAttempts != rhs.failedAttempts {return false}
     if lhs.deadLetters != rhs.deadLetters {return false}
+    if lhs.silenced != rhs.silenced {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4841,7 +4979,7 @@ nonisolated extension Infranaut_V1_ChannelsResponse: SwiftProtobuf.Message, Swif
 
 nonisolated extension Infranaut_V1_NotifiedRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".NotifiedRecord"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}fingerprint\0\u{1}sequence\0\u{1}channel\0\u{3}by_node\0\u{3}at_unix_ms\0\u{1}delivered\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}fingerprint\0\u{1}sequence\0\u{1}channel\0\u{3}by_node\0\u{3}at_unix_ms\0\u{1}delivered\0\u{3}silenced_by\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4855,6 +4993,7 @@ nonisolated extension Infranaut_V1_NotifiedRecord: SwiftProtobuf.Message, SwiftP
       case 4: try { try decoder.decodeSingularStringField(value: &self.byNode) }()
       case 5: try { try decoder.decodeSingularInt64Field(value: &self.atUnixMs) }()
       case 6: try { try decoder.decodeSingularBoolField(value: &self.delivered) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.silencedBy) }()
       default: break
       }
     }
@@ -4879,6 +5018,9 @@ nonisolated extension Infranaut_V1_NotifiedRecord: SwiftProtobuf.Message, SwiftP
     if self.delivered != false {
       try visitor.visitSingularBoolField(value: self.delivered, fieldNumber: 6)
     }
+    if !self.silencedBy.isEmpty {
+      try visitor.visitSingularStringField(value: self.silencedBy, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4889,6 +5031,218 @@ nonisolated extension Infranaut_V1_NotifiedRecord: SwiftProtobuf.Message, SwiftP
     if lhs.byNode != rhs.byNode {return false}
     if lhs.atUnixMs != rhs.atUnixMs {return false}
     if lhs.delivered != rhs.delivered {return false}
+    if lhs.silencedBy != rhs.silencedBy {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_Silence: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Silence"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}model_id\0\u{1}rule\0\u{1}matchers\0\u{3}starts_unix_ms\0\u{3}ends_unix_ms\0\u{1}comment\0\u{3}updated_unix_ms\0\u{3}created_by\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.modelID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.rule) }()
+      case 4: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.matchers) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.startsUnixMs) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self.endsUnixMs) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.comment) }()
+      case 8: try { try decoder.decodeSingularInt64Field(value: &self.updatedUnixMs) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.createdBy) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    }
+    if !self.modelID.isEmpty {
+      try visitor.visitSingularStringField(value: self.modelID, fieldNumber: 2)
+    }
+    if !self.rule.isEmpty {
+      try visitor.visitSingularStringField(value: self.rule, fieldNumber: 3)
+    }
+    if !self.matchers.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.matchers, fieldNumber: 4)
+    }
+    if self.startsUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.startsUnixMs, fieldNumber: 5)
+    }
+    if self.endsUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.endsUnixMs, fieldNumber: 6)
+    }
+    if !self.comment.isEmpty {
+      try visitor.visitSingularStringField(value: self.comment, fieldNumber: 7)
+    }
+    if self.updatedUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.updatedUnixMs, fieldNumber: 8)
+    }
+    if !self.createdBy.isEmpty {
+      try visitor.visitSingularStringField(value: self.createdBy, fieldNumber: 9)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_Silence, rhs: Infranaut_V1_Silence) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.modelID != rhs.modelID {return false}
+    if lhs.rule != rhs.rule {return false}
+    if lhs.matchers != rhs.matchers {return false}
+    if lhs.startsUnixMs != rhs.startsUnixMs {return false}
+    if lhs.endsUnixMs != rhs.endsUnixMs {return false}
+    if lhs.comment != rhs.comment {return false}
+    if lhs.updatedUnixMs != rhs.updatedUnixMs {return false}
+    if lhs.createdBy != rhs.createdBy {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_SilenceRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SilenceRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}silence\0\u{3}for_ms\0\u{3}expire_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._silence) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.forMs) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.expireID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._silence {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.forMs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.forMs, fieldNumber: 2)
+    }
+    if !self.expireID.isEmpty {
+      try visitor.visitSingularStringField(value: self.expireID, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_SilenceRequest, rhs: Infranaut_V1_SilenceRequest) -> Bool {
+    if lhs._silence != rhs._silence {return false}
+    if lhs.forMs != rhs.forMs {return false}
+    if lhs.expireID != rhs.expireID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_SilenceResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SilenceResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}silence\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._status) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._silence) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._status {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._silence {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_SilenceResponse, rhs: Infranaut_V1_SilenceResponse) -> Bool {
+    if lhs._status != rhs._status {return false}
+    if lhs._silence != rhs._silence {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_SilencesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SilencesRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_SilencesRequest, rhs: Infranaut_V1_SilencesRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_SilencesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SilencesResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}silences\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._status) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.silences) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._status {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.silences.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.silences, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_SilencesResponse, rhs: Infranaut_V1_SilencesResponse) -> Bool {
+    if lhs._status != rhs._status {return false}
+    if lhs.silences != rhs.silences {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

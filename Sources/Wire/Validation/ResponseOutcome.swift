@@ -25,6 +25,8 @@ extension Infranaut_V1_Response {
         case .alerts(let reply): reply.status
         case .applyChannel(let reply): reply.status
         case .channels(let reply): reply.status
+        case .silence(let reply): reply.status
+        case .silences(let reply): reply.status
         case .none: Infranaut_V1_Status(code: .internal, message: "the node sent an empty response")
         }
     }
