@@ -76,10 +76,19 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // A real HTTP listener that records what it receives: the notification receiver of the tests
+        // and of the alert benchmark.
+        .target(
+            name: "Receiver",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
         .executableTarget(
             name: "InfranautBench",
             dependencies: [
-                "Actors", "Drill", "Wire", "Monitoring", "Cluster", "Storage", "Tabular", "Telemetry",
+                "Actors", "Drill", "Wire", "Monitoring", "Cluster", "Storage", "Tabular", "Telemetry", "Receiver",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -99,9 +108,6 @@ let package = Package(
         ),
         .testTarget(
             name: "NodeTests",
-            dependencies: [
-                "Wire", "Cluster", "Drill", "Monitoring", .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
-            ]),
+            dependencies: ["Wire", "Cluster", "Drill", "Monitoring", "Receiver"]),
     ]
 )

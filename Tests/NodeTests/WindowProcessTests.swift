@@ -2,6 +2,7 @@ import Cluster
 import Drill
 import Foundation
 import Monitoring
+import Receiver
 import Testing
 import Wire
 

@@ -1,19 +1,20 @@
-import Foundation
+public import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// A real HTTP listener on loopback that keeps every request it gets (path, headers, body) and
-/// answers 500 to the first `failFirst` of them, 200 to the rest: the receiving end of
-/// notifications in the tests.
-final class HTTPReceiver: @unchecked Sendable {
-    struct Request: Sendable {
-        var path: String
-        var headers: [String: String]
-        var body: Data
-        var answered: Int
+/// A real HTTP listener on loopback that keeps every request it gets (path, headers, body, when
+/// it arrived) and answers 500 to the first `failFirst` of them, 200 to the rest: the receiving
+/// end of notifications in the tests and the alert benchmark.
+public final class HTTPReceiver: @unchecked Sendable {
+    public struct Request: Sendable {
+        public var path: String
+        public var headers: [String: String]
+        public var body: Data
+        public var answered: Int
+        public var arrived: ContinuousClock.Instant
 
-        var json: [String: Any]? { try? JSONSerialization.jsonObject(with: body) as? [String: Any] }
+        public var json: [String: Any]? { try? JSONSerialization.jsonObject(with: body) as? [String: Any] }
     }
 
     private let lock = NSLock()
@@ -21,9 +22,9 @@ final class HTTPReceiver: @unchecked Sendable {
     private var failuresLeft: Int
     private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     private var channel: (any Channel)?
-    private(set) var port = 0
+    public private(set) var port = 0
 
-    init(failFirst: Int = 0) throws {
+    public init(failFirst: Int = 0) throws {
         failuresLeft = failFirst
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 64)
@@ -38,12 +39,12 @@ final class HTTPReceiver: @unchecked Sendable {
         port = bound.localAddress?.port ?? 0
     }
 
-    var url: String { "http://127.0.0.1:\(port)/hook" }
+    public var url: String { "http://127.0.0.1:\(port)/hook" }
 
-    var requests: [Request] { lock.withLock { kept } }
+    public var requests: [Request] { lock.withLock { kept } }
 
     /// Requests answered 2xx.
-    var accepted: [Request] { requests.filter { $0.answered == 200 } }
+    public var accepted: [Request] { requests.filter { $0.answered == 200 } }
 
     fileprivate func take(path: String, headers: HTTPHeaders, body: Data) -> Int {
         lock.withLock {
@@ -51,7 +52,7 @@ final class HTTPReceiver: @unchecked Sendable {
             if failuresLeft > 0 { failuresLeft -= 1 }
             var names: [String: String] = [:]
             for (name, value) in headers { names[name.lowercased()] = value }
-            kept.append(Request(path: path, headers: names, body: body, answered: status))
+            kept.append(Request(path: path, headers: names, body: body, answered: status, arrived: .now))
             return status
         }
     }
@@ -59,7 +60,7 @@ final class HTTPReceiver: @unchecked Sendable {
     private var closed = false
 
     /// Stops listening; later calls do nothing.
-    func close() {
+    public func close() {
         let first = lock.withLock {
             defer { closed = true }
             return !closed
