@@ -8,7 +8,8 @@ import Wire
 struct NotificationLedger {
     /// The newest change of each alert, by fingerprint.
     private(set) var alerts: [String: Infranaut_V1_AlertInfo] = [:]
-    /// Changes to notify, by "fingerprint/sequence": firing ones, and resolved ones that fired.
+    /// Changes still owed to some channel, by "fingerprint/sequence": firing ones, and resolved
+    /// ones that fired.
     private(set) var changes: [String: Infranaut_V1_AlertInfo] = [:]
     /// "fingerprint/sequence/channel" of every notice sent (or given up on), by any coordinator.
     private(set) var notified: Set<String> = []
@@ -18,7 +19,8 @@ struct NotificationLedger {
     /// The newest version of each silence, by id.
     private(set) var silences: [String: Infranaut_V1_Silence] = [:]
 
-    /// Notices remembered at most; beyond it the oldest changes go, notified or not.
+    /// Changes owed at most (a channel that stays unknown keeps its changes owed); beyond it the
+    /// oldest go.
     static let maxChanges = 50_000
 
     static func key(_ info: Infranaut_V1_AlertInfo) -> String { "\(info.fingerprint)/\(info.sequence)" }
@@ -29,13 +31,20 @@ struct NotificationLedger {
         case ModelMonitor.alertEventKind:
             guard let info = try? Infranaut_V1_AlertInfo(serializedBytes: event.payload) else { return }
             if (alerts[info.fingerprint]?.sequence ?? 0) < info.sequence { alerts[info.fingerprint] = info }
-            if info.state == .firing || (info.state == .resolved && info.fired) { changes[Self.key(info)] = info }
+            if info.state == .firing || (info.state == .resolved && info.fired) {
+                changes[Self.key(info)] = info
+                settle(Self.key(info))
+            }
             if changes.count > Self.maxChanges {
-                for key in changes.keys.sorted().prefix(changes.count - Self.maxChanges) { changes[key] = nil }
+                let oldest = changes.values.sorted {
+                    ($0.changedUnixMs, Self.key($0)) < ($1.changedUnixMs, Self.key($1))
+                }
+                for info in oldest.prefix(changes.count - Self.maxChanges) { changes[Self.key(info)] = nil }
             }
         case Self.notifiedKind:
             guard let record = try? Infranaut_V1_NotifiedRecord(serializedBytes: event.payload) else { return }
             notified.insert("\(record.fingerprint)/\(record.sequence)/\(record.channel)")
+            settle("\(record.fingerprint)/\(record.sequence)")
         case Self.silenceKind:
             guard let silence = try? Infranaut_V1_Silence(serializedBytes: event.payload) else { return }
             if let known = silences[silence.id], known.updatedUnixMs >= silence.updatedUnixMs { return }
@@ -65,6 +74,14 @@ struct NotificationLedger {
 
     mutating func markNotified(_ info: Infranaut_V1_AlertInfo, channel: String) {
         notified.insert(Self.key(info, channel: channel))
+        settle(Self.key(info))
+    }
+
+    /// Forgets a change once every channel it names has a record: `due()` looks at the changes
+    /// still owed only, not at every one ever received.
+    private mutating func settle(_ key: String) {
+        guard let info = changes[key], info.notify.allSatisfy({ notified.contains("\(key)/\($0)") }) else { return }
+        changes[key] = nil
     }
 
     /// One notification: the changes of one model's window, all firing or all resolved, for one
