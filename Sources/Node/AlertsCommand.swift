@@ -58,6 +58,15 @@ struct AlertsCommand: AsyncParsableCommand {
         var summary: String
         var runbook_url: String?
         var notify: [String]
+        var hints: Hints?
+    }
+
+    /// The root-cause hints of the alert's window, as `explain` gives them (its first few).
+    struct Hints: Encodable {
+        var performance: ExplainCommand.Performance?
+        var features: [ExplainCommand.Feature]
+        var segment_basis: String?
+        var segments: [ExplainCommand.Segment]
     }
 
     struct Listing: Encodable {
@@ -83,12 +92,14 @@ struct AlertsCommand: AsyncParsableCommand {
         } else if listing.alerts.isEmpty {
             print(includeResolved || state != nil ? "no alerts" : "no pending or firing alerts")
         } else {
-            var rows = [["MODEL", "VERSION", "SEGMENT", "RULE", "STATE", "SEVERITY", "VALUE", "WINDOW", "SUMMARY"]]
-            for a in listing.alerts {
+            var rows = [
+                ["MODEL", "VERSION", "SEGMENT", "RULE", "STATE", "SEVERITY", "VALUE", "WINDOW", "SUMMARY", "HINTS"]
+            ]
+            for (a, info) in zip(listing.alerts, reply.alerts) {
                 let value = String(format: "%.4g", a.value) + (a.feature.map { " (\($0))" } ?? "")
                 rows.append([
                     a.model, a.version.isEmpty ? "-" : a.version, a.segment ?? "-", a.rule, a.state, a.severity, value,
-                    a.window_start, a.summary,
+                    a.window_start, a.summary, info.hints.text.isEmpty ? "-" : info.hints.text,
                 ])
             }
             printTable(rows)
@@ -122,6 +133,13 @@ struct AlertsCommand: AsyncParsableCommand {
             value: a.value, threshold: a.threshold, window_start: rfc3339(a.windowStartUnixMs),
             window_end: rfc3339(a.windowEndUnixMs), since: rfc3339(a.sinceUnixMs), changed: rfc3339(a.changedUnixMs),
             sequence: a.sequence, labels: a.labels, summary: a.summary,
-            runbook_url: a.runbookURL.isEmpty ? nil : a.runbookURL, notify: a.notify)
+            runbook_url: a.runbookURL.isEmpty ? nil : a.runbookURL, notify: a.notify,
+            hints: a.hasHints
+                ? Hints(
+                    performance: a.hints.hasPerformance ? ExplainCommand.performance(a.hints.performance) : nil,
+                    features: a.hints.features.map(ExplainCommand.feature),
+                    segment_basis: a.hints.segmentBasis.isEmpty ? nil : a.hints.segmentBasis,
+                    segments: a.hints.segments.map(ExplainCommand.segment)) : nil)
     }
+
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Specs
 import Wire
 
 struct ChannelsCommand: AsyncParsableCommand {
@@ -20,8 +21,11 @@ struct ChannelsCommand: AsyncParsableCommand {
         var url: String?
         var secret_file: String?
         var secret_env: String?
+        /// "4h", or "never".
+        var repeat_interval: String
         var deleted: Bool
         var sent: UInt64
+        var repeats: UInt64
         var failed_attempts: UInt64
         var dead_letters: UInt64
         var silenced: UInt64
@@ -48,7 +52,10 @@ struct ChannelsCommand: AsyncParsableCommand {
                 return Channel(
                     name: c.name, type: type, url: c.url.isEmpty ? nil : c.url,
                     secret_file: c.secretFile.isEmpty ? nil : c.secretFile,
-                    secret_env: c.secretEnv.isEmpty ? nil : c.secretEnv, deleted: c.deleted, sent: info.sent,
+                    secret_env: c.secretEnv.isEmpty ? nil : c.secretEnv,
+                    repeat_interval: c.noRepeat
+                        ? "never" : SpecDuration.text(c.repeatIntervalMs == 0 ? 4 * 3_600_000 : c.repeatIntervalMs),
+                    deleted: c.deleted, sent: info.sent, repeats: info.repeats,
                     failed_attempts: info.failedAttempts, dead_letters: info.deadLetters, silenced: info.silenced)
             })
         if json {
@@ -57,9 +64,12 @@ struct ChannelsCommand: AsyncParsableCommand {
         }
         print(
             output.sending ? "this coordinator sends the notifications" : "another coordinator sends the notifications")
-        var rows = [["CHANNEL", "TYPE", "SENT", "FAILED ATTEMPTS", "DEAD LETTERS", "SILENCED"]]
+        var rows = [["CHANNEL", "TYPE", "REPEAT", "SENT", "REPEATS", "FAILED ATTEMPTS", "DEAD LETTERS", "SILENCED"]]
         for c in output.channels where !c.deleted {
-            rows.append([c.name, c.type, "\(c.sent)", "\(c.failed_attempts)", "\(c.dead_letters)", "\(c.silenced)"])
+            rows.append([
+                c.name, c.type, c.repeat_interval, "\(c.sent)", "\(c.repeats)", "\(c.failed_attempts)",
+                "\(c.dead_letters)", "\(c.silenced)",
+            ])
         }
         printTable(rows)
     }

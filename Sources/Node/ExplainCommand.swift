@@ -154,32 +154,35 @@ struct ExplainCommand: AsyncParsableCommand {
         return Result(
             model: model, version: w.version, start: rfc3339(w.startUnixMs), end: rfc3339(w.endUnixMs), rows: w.rows,
             dataset_drift: w.datasetDrift, drift_share: w.driftShare,
-            performance: p.map {
-                Performance(
-                    metric: $0.metric, value: $0.value, estimated: $0.estimated,
-                    reference: $0.referenced ? $0.reference : nil, margin: $0.referenced ? $0.margin : nil,
-                    dropped: $0.dropped)
-            },
-            features: reply.features.map { f in
-                Feature(
-                    name: f.name, drift: f.drift, method: f.method.isEmpty ? nil : f.method,
-                    score: f.method.isEmpty ? nil : f.score, threshold: f.method.isEmpty ? nil : f.threshold,
-                    severity: f.severity, importance: f.attributed ? f.importance : nil,
-                    attribution: f.attributed ? f.attribution : nil,
-                    reference_attribution: f.attributionReferenced ? f.referenceAttribution : nil,
-                    attribution_change: f.attributionReferenced ? f.attributionChange : nil,
-                    attribution_shifted: f.attributionShifted)
-            },
+            performance: p.map(Self.performance), features: reply.features.map(Self.feature),
             features_total: reply.featuresTotal,
             segment_basis: reply.segmentBasis.isEmpty ? nil : reply.segmentBasis,
-            segments: reply.segments.map { s in
-                Segment(
-                    column: s.column, value: s.kind == .value ? s.value : nil,
-                    kind: s.kind == .value ? "value" : s.kind == .missing ? "missing" : "other", rows: s.rows,
-                    row_share: s.rowShare, errors: s.errors, error_share: s.errorShare, lift: s.lift,
-                    metric_value: s.metricValue)
-            },
-            segments_total: reply.segmentsTotal)
+            segments: reply.segments.map(Self.segment), segments_total: reply.segmentsTotal)
+    }
+
+    static func performance(_ p: Infranaut_V1_ExplainPerformance) -> Performance {
+        Performance(
+            metric: p.metric, value: p.value, estimated: p.estimated, reference: p.referenced ? p.reference : nil,
+            margin: p.referenced ? p.margin : nil, dropped: p.dropped)
+    }
+
+    static func feature(_ f: Infranaut_V1_FeatureHint) -> Feature {
+        Feature(
+            name: f.name, drift: f.drift, method: f.method.isEmpty ? nil : f.method,
+            score: f.method.isEmpty ? nil : f.score, threshold: f.method.isEmpty ? nil : f.threshold,
+            severity: f.severity, importance: f.attributed ? f.importance : nil,
+            attribution: f.attributed ? f.attribution : nil,
+            reference_attribution: f.attributionReferenced ? f.referenceAttribution : nil,
+            attribution_change: f.attributionReferenced ? f.attributionChange : nil,
+            attribution_shifted: f.attributionShifted)
+    }
+
+    static func segment(_ s: Infranaut_V1_SegmentHint) -> Segment {
+        Segment(
+            column: s.column, value: s.kind == .value ? s.value : nil,
+            kind: s.kind == .value ? "value" : s.kind == .missing ? "missing" : "other", rows: s.rows,
+            row_share: s.rowShare, errors: s.errors, error_share: s.errorShare, lift: s.lift,
+            metric_value: s.metricValue)
     }
 
     private func format(_ value: Double, digits: Int = 3) -> String { String(format: "%.\(digits)f", value) }

@@ -15,7 +15,8 @@ extension SpecReader {
             problem("metadata", document, "missing; a channel needs metadata.name")
         }
         if let body = top["spec"],
-            let fields = mapping(body, at: "spec", known: ["type", "url", "secret_file", "secret_env"])
+            let fields = mapping(
+                body, at: "spec", known: ["type", "url", "secret_file", "secret_env", "repeat_interval"])
         {
             if let type = fields["type"] {
                 channel.type =
@@ -25,6 +26,14 @@ extension SpecReader {
             if let url = fields["url"] { channel.url = string(url, at: "spec.url") ?? "" }
             if let file = fields["secret_file"] { channel.secretFile = string(file, at: "spec.secret_file") ?? "" }
             if let env = fields["secret_env"] { channel.secretEnv = string(env, at: "spec.secret_env") ?? "" }
+            if let interval = fields["repeat_interval"] {
+                if case .scalar(let scalar) = interval, scalar.string == "never" {
+                    channel.noRepeat = true
+                } else if let ms = duration(interval, at: "spec.repeat_interval") {
+                    channel.repeatIntervalMs = ms
+                    if ms == 0 { problem("spec.repeat_interval", interval, "0 is not an interval; write never") }
+                }
+            }
         } else if top["spec"] == nil {
             problem("spec", document, "missing; a channel needs spec.type and where to send")
         }
@@ -67,6 +76,12 @@ public enum ChannelRules {
                 "give the url or a secret holding it, not both")
         default: break
         }
+        check(
+            channel.repeatIntervalMs == 0 || (1_000...30 * 86_400_000).contains(channel.repeatIntervalMs),
+            "spec.repeat_interval", "\(SpecDuration.text(channel.repeatIntervalMs)) is outside 1s to 30d")
+        check(
+            !(channel.noRepeat && channel.repeatIntervalMs != 0), "spec.repeat_interval",
+            "an interval and never at once")
         check(channel.secretFile.utf8.count <= 4_096, "spec.secret_file", "over 4096 bytes")
         check(
             channel.secretEnv.isEmpty

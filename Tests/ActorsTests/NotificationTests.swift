@@ -44,17 +44,23 @@ struct NotificationTests {
         }
     }
 
+    /// The webhook channel "hook", applied at `applied`, changed by `change`.
+    func hook(applied: Int64, _ change: (inout Infranaut_V1_NotificationChannel) -> Void = { _ in }) throws
+        -> Infranaut_V1_ClusterEvent
+    {
+        var channel = Infranaut_V1_NotificationChannel.with {
+            $0.name = "hook"
+            $0.type = .webhook
+            $0.url = "http://127.0.0.1:9/hook"
+            $0.appliedUnixMs = applied
+        }
+        change(&channel)
+        return try event("channel", "channel/hook/\(applied)", channel)
+    }
+
     func ledger(_ infos: [Infranaut_V1_AlertInfo]) throws -> NotificationLedger {
         var ledger = NotificationLedger()
-        ledger.absorb(
-            try event(
-                "channel", "channel/hook/1",
-                Infranaut_V1_NotificationChannel.with {
-                    $0.name = "hook"
-                    $0.type = .webhook
-                    $0.url = "http://127.0.0.1:9/hook"
-                    $0.appliedUnixMs = 1
-                }))
+        ledger.absorb(try hook(applied: 1))
         for info in infos { ledger.absorb(try event("alert", "alert/\(info.fingerprint)/\(info.sequence)", info)) }
         return ledger
     }
@@ -107,6 +113,68 @@ struct NotificationTests {
         #expect(ledger.due(nowMs: 150).first?.silencedBy == "s1")
         #expect(ledger.due(nowMs: 200).first?.silencedBy == nil, "ended")
         #expect(ledger.due(nowMs: 99).first?.silencedBy == nil, "not begun")
+    }
+
+    @Test(
+        "a firing alert is notified again each interval after its own notice: only the latest repetition, each once, none once resolved"
+    )
+    func repeats() throws {
+        let fired = info("drift", fingerprint: "a", sequence: 2, state: .firing)
+        let t = fired.changedUnixMs
+        var ledger = try self.ledger([fired])
+        ledger.absorb(try hook(applied: 2) { $0.repeatIntervalMs = 60_000 })
+        func record(repetition k: UInt32) throws -> Infranaut_V1_ClusterEvent {
+            try event(
+                "notified", "notified/a/2/hook/\(k)",
+                Infranaut_V1_NotifiedRecord.with {
+                    $0.fingerprint = "a"
+                    $0.sequence = 2
+                    $0.channel = "hook"
+                    $0.repetition = k
+                })
+        }
+        // Before its own notice is recorded, only that notice is owed, however late it is.
+        var due = ledger.due(nowMs: t + 210_000)
+        #expect(due.count == 1 && due[0].repetition == 0 && !due[0].dedupKey.contains("#"))
+        ledger.absorb(try record(repetition: 0))
+        #expect(ledger.due(nowMs: t + 59_999).isEmpty, "not yet an interval")
+        due = ledger.due(nowMs: t + 60_000)
+        #expect(due.count == 1 && due[0].repetition == 1 && due[0].firing && due[0].dedupKey.hasSuffix("@hook#1"))
+        // Away for more than one interval: the latest repetition only.
+        due = ledger.due(nowMs: t + 150_000)
+        #expect(due.map(\.repetition) == [2])
+        ledger.absorb(try record(repetition: 2))
+        #expect(ledger.due(nowMs: t + 150_000).isEmpty, "recorded by any coordinator, sent once")
+        #expect(ledger.due(nowMs: t + 180_000).map(\.repetition) == [3])
+        // A silence mutes a repetition like a change.
+        ledger.absorb(
+            try event(
+                "silence", "silence/s/1",
+                Infranaut_V1_Silence.with {
+                    $0.id = "s"
+                    $0.modelID = "fraud-v1"
+                    $0.startsUnixMs = t
+                    $0.endsUnixMs = t + 200_000
+                    $0.updatedUnixMs = 1
+                }))
+        #expect(ledger.due(nowMs: t + 180_000).first?.silencedBy == "s")
+        // Resolved: the resolution is owed, and no more repeats.
+        var resolved = info("drift", fingerprint: "a", sequence: 3, state: .resolved)
+        resolved.changedUnixMs = t + 190_000
+        ledger.absorb(try event("alert", "alert/a/3", resolved))
+        due = ledger.due(nowMs: t + 900_000)
+        #expect(due.count == 1 && !due[0].firing && due[0].repetition == 0)
+    }
+
+    @Test("a channel that never repeats gets the changes only")
+    func noRepeat() throws {
+        var ledger = try self.ledger([info("drift", fingerprint: "a", sequence: 2, state: .firing)])
+        ledger.absorb(try hook(applied: 2) { $0.noRepeat = true })
+        let t = ledger.alerts["a"]!.changedUnixMs
+        ledger.markNotified(ledger.alerts["a"]!, channel: "hook")
+        #expect(ledger.due(nowMs: t + 30 * 86_400_000).isEmpty)
+        // The default interval is 4 hours.
+        #expect(NotificationLedger.repeatInterval(.with { $0.name = "x" }) == Int64(4 * 3_600_000))
     }
 
     func json(_ bytes: [UInt8]) throws -> [String: Any] {

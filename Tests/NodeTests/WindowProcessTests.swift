@@ -974,6 +974,42 @@ private func listedSilences(_ node: NodeProcess) async throws -> [[String: Any]]
     try await listed("silences", ["silences", "--node", node.address, "--json"])
 }
 
+/// A webhook channel "ops-webhook" to `webhook` (with `channelFields` in its spec) and `model`,
+/// whose dataset-drift rule notifies it.
+private func driftAlertedModel(_ model: String, webhook: String, channelFields: String = "") -> String {
+    """
+    apiVersion: infranaut.io/v1
+    kind: NotificationChannel
+    metadata: {name: ops-webhook}
+    spec: {type: webhook, url: "\(webhook)"\(channelFields.isEmpty ? "" : ", " + channelFields)}
+    ---
+    apiVersion: infranaut.io/v1
+    kind: Model
+    metadata: {name: \(model)}
+    spec:
+      features: [{name: f0, type: numeric}, {name: f1, type: numeric}, {name: f2, type: numeric}]
+      window: {size: 1h, lateness: 0}
+      reference: {from: upload}
+      alerts:
+        - {name: dataset-drift, metric: drift_share, condition: {above: 0.1}, notify: [ops-webhook]}
+    """
+}
+
+/// Five hours ago: a reference hour, a drifted hour `t0` (f1 shifted by 3) and the first row of the
+/// next hour, which closes it. Returns `t0`.
+private func pushDriftedHour(model: String, through node: NodeProcess, closeThrough closer: NodeProcess? = nil)
+    async throws -> Int64
+{
+    let t0 = (Int64(Date().timeIntervalSince1970 * 1000) / hour - 5) * hour
+    try await send(
+        batch(model: model, key: "ref", rows: 2_000, start: t0 - hour, span: hour, seed: 1, reference: true),
+        through: node)
+    try await send(batch(model: model, key: "h0", rows: 500, start: t0, span: hour, shift: 3, seed: 2), through: node)
+    try await send(
+        batch(model: model, key: "h1a", rows: 1, start: t0 + hour, span: 1, seed: 3), through: closer ?? node)
+    return t0
+}
+
 @Suite("notifications on real nodes", .serialized, .timeLimit(.minutes(4)))
 struct NotificationProcessTests {
     @Test(
@@ -1012,14 +1048,7 @@ struct NotificationProcessTests {
             """, through: nodes[1])
 
         // Reference, a drifted hour 0, and the first row of hour 1, which closes it.
-        let t0 = (Int64(Date().timeIntervalSince1970 * 1000) / hour - 5) * hour
-        try await send(
-            batch(model: "fraud-v1", key: "ref", rows: 2_000, start: t0 - hour, span: hour, seed: 1, reference: true),
-            through: nodes[1])
-        try await send(
-            batch(model: "fraud-v1", key: "h0", rows: 500, start: t0, span: hour, shift: 3, seed: 2), through: nodes[1])
-        try await send(
-            batch(model: "fraud-v1", key: "h1a", rows: 1, start: t0 + hour, span: 1, seed: 3), through: nodes[1])
+        let t0 = try await pushDriftedHour(model: "fraud-v1", through: nodes[1])
 
         // One notice accepted, after two refused attempts with the same dedup key.
         let fired = try await eventually(within: .seconds(60)) { receiver.accepted.count >= 1 }
@@ -1036,6 +1065,9 @@ struct NotificationProcessTests {
         #expect(sent["startsAt"] as? String == rfc3339Text(t0), "\(sent)")
         let fingerprint = try #require(sent["fingerprint"] as? String)
         #expect((sent["annotations"] as? [String: String])?["summary"]?.contains("fraud-v1") == true)
+        #expect(
+            (sent["annotations"] as? [String: String])?["hints"]?.hasPrefix("flagged: ") == true
+                && (sent["annotations"] as? [String: String])?["hints"]?.contains("f1") == true, "\(sent)")
         let keys = Set(receiver.requests.map { $0.headers["idempotency-key"] ?? "" })
         #expect(
             receiver.requests.count == 3 && keys.count == 1 && keys.first != "", "\(receiver.requests.map(\.headers))")
@@ -1084,28 +1116,80 @@ struct NotificationProcessTests {
         #expect(takenOver?["sending"] as? Bool == true, "\(String(describing: takenOver))")
     }
 
+    @Test(
+        "a firing alert is notified again each repeat interval, each repeat once and recorded on every coordinator, with the window's hints; the resolution ends them"
+    )
+    func repeatsWhileFiring() async throws {
+        let receiver = try HTTPReceiver()
+        defer { receiver.close() }
+        let nodes = try await startCluster(["p1", "p2", "p3"])
+        try await apply(
+            driftAlertedModel("nagging", webhook: receiver.url, channelFields: "repeat_interval: 2s"), through: nodes[1]
+        )
+        let t0 = try await pushDriftedHour(model: "nagging", through: nodes[1], closeThrough: nodes[2])
+
+        // The firing notice, then at least two repeats.
+        let repeated = try await eventually(within: .seconds(90)) { receiver.accepted.count >= 3 }
+        #expect(repeated != nil, "\(receiver.requests.map { $0.headers["idempotency-key"] ?? "" })")
+        let firstThree = Array(receiver.accepted.prefix(3))
+        let keys = firstThree.map { $0.headers["idempotency-key"] ?? "" }
+        #expect(!keys[0].isEmpty && !keys[0].contains("#"), "the change's own notice first: \(keys)")
+        // Each later one is a repeat with a larger number (a busy sender may skip to the latest).
+        let numbers = keys.dropFirst().compactMap { $0.split(separator: "#").last.flatMap { Int($0) } }
+        #expect(numbers.count == 2 && numbers[0] >= 1 && numbers[1] > numbers[0], "\(keys)")
+        #expect(Set(keys).count == keys.count)
+        for notice in firstThree {
+            let json = notice.json
+            #expect(json?["status"] as? String == "firing", "\(String(describing: json))")
+            let alert = (json?["alerts"] as? [[String: Any]])?.first
+            // The hints of the window go with the notice: f1 is the feature that drifted.
+            let hints = (alert?["annotations"] as? [String: String])?["hints"] ?? ""
+            #expect(hints.hasPrefix("flagged: ") && hints.contains("f1"), "\(String(describing: alert))")
+        }
+        let fingerprint = try #require(
+            ((firstThree[0].json?["alerts"] as? [[String: Any]])?.first?["fingerprint"]) as? String)
+
+        // Every coordinator holds the record of the first repeat: no other sends it again.
+        let record = "notified/\(fingerprint)/1/ops-webhook/\(numbers.first ?? 1)"
+        let everywhere = try await eventually(within: .seconds(30)) {
+            for node in nodes {
+                let run = try await runCLI(["events", "--node", node.address, "--json", "--limit", "10000"])
+                if run.status != 0 || !run.stdout.contains("\"\(record)\"") { return false }
+            }
+            return true
+        }
+        #expect(everywhere != nil, "\(record) is not on every coordinator")
+        let counted = (try await channels(nodes[0])?["channels"] as? [[String: Any]])?.first
+        #expect((counted?["repeats"] as? Int ?? 0) >= 2, "\(String(describing: counted))")
+        #expect(counted?["repeat_interval"] as? String == "2s")
+
+        // `alerts` lists the same hints.
+        let listed = try await runCLI(["alerts", "--node", nodes[2].address, "--model", "nagging", "--json"])
+        let alerts = (try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [String: Any])?["alerts"]
+        let hinted = (alerts as? [[String: Any]])?.first?["hints"] as? [String: Any]
+        let features = (hinted?["features"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
+        #expect(features?.contains("f1") == true, "\(listed.stdout)")
+
+        // A clean hour resolves it: the resolved notice comes, and the repeats end with it.
+        try await send(
+            batch(model: "nagging", key: "h1", rows: 500, start: t0 + hour + 1, span: hour - 1, seed: 4),
+            through: nodes[1])
+        try await send(
+            batch(model: "nagging", key: "h2a", rows: 1, start: t0 + 2 * hour, span: 1, seed: 5), through: nodes[1])
+        let resolved = try await eventually(within: .seconds(60)) {
+            receiver.accepted.contains { $0.json?["status"] as? String == "resolved" }
+        }
+        #expect(resolved != nil)
+        let all = receiver.accepted.map { $0.headers["idempotency-key"] ?? "" }
+        #expect(Set(all).count == all.count, "no notice twice: \(all)")
+    }
+
     @Test("a silenced alert changes state but sends nothing, on every coordinator; silences list and end")
     func silencedSendsNothing() async throws {
         let receiver = try HTTPReceiver()
         defer { receiver.close() }
         let nodes = try await startCluster(["q1", "q2", "q3"])
-        try await apply(
-            """
-            apiVersion: infranaut.io/v1
-            kind: NotificationChannel
-            metadata: {name: ops-webhook}
-            spec: {type: webhook, url: "\(receiver.url)"}
-            ---
-            apiVersion: infranaut.io/v1
-            kind: Model
-            metadata: {name: quiet}
-            spec:
-              features: [{name: f0, type: numeric}, {name: f1, type: numeric}, {name: f2, type: numeric}]
-              window: {size: 1h, lateness: 0}
-              reference: {from: upload}
-              alerts:
-                - {name: dataset-drift, metric: drift_share, condition: {above: 0.1}, notify: [ops-webhook]}
-            """, through: nodes[0])
+        try await apply(driftAlertedModel("quiet", webhook: receiver.url), through: nodes[0])
         let made = try await runCLI([
             "silence", "--node", nodes[2].address, "--model", "quiet", "--rule", "dataset-drift", "--for", "2h",
             "--comment", "planned retraining", "--json",
@@ -1124,14 +1208,7 @@ struct NotificationProcessTests {
         }
         #expect(known != nil)
 
-        let t0 = (Int64(Date().timeIntervalSince1970 * 1000) / hour - 5) * hour
-        try await send(
-            batch(model: "quiet", key: "ref", rows: 2_000, start: t0 - hour, span: hour, seed: 1, reference: true),
-            through: nodes[0])
-        try await send(
-            batch(model: "quiet", key: "h0", rows: 500, start: t0, span: hour, shift: 3, seed: 2), through: nodes[0])
-        try await send(
-            batch(model: "quiet", key: "h1a", rows: 1, start: t0 + hour, span: 1, seed: 3), through: nodes[0])
+        _ = try await pushDriftedHour(model: "quiet", through: nodes[0])
 
         // The alert fires, and every coordinator records its change as handled (silenced).
         let firing = try await alerts(nodes[1])

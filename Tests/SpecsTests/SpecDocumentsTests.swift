@@ -174,6 +174,28 @@ struct SpecDocumentsTests {
         #expect(problems.allSatisfy { $0.line == 6 }, "\(problems)")
     }
 
+    @Test("channels: repeat_interval is a duration from 1s to 30d, or never")
+    func channelRepeats() throws {
+        func read(_ line: String) -> (Infranaut_V1_NotificationChannel?, [String]) {
+            let text = """
+                apiVersion: infranaut.io/v1
+                kind: NotificationChannel
+                metadata: {name: hook}
+                spec: {type: webhook, url: "http://127.0.0.1:9000/hook", \(line)}
+                """
+            let read = SpecDocuments.read(text)
+            guard read.problems.isEmpty, case .channel(let channel)? = read.objects.first?.body else {
+                return (nil, read.problems.map { "\($0.path): \($0.message)" })
+            }
+            return (channel, [])
+        }
+        #expect(read("repeat_interval: 30m").0?.repeatIntervalMs == 1_800_000)
+        #expect(read("repeat_interval: never").0?.noRepeat == true)
+        #expect(read("repeat_interval: 500ms").1 == ["spec.repeat_interval: 500ms is outside 1s to 30d"])
+        #expect(read("repeat_interval: 0").1.contains("spec.repeat_interval: 0 is not an interval; write never"))
+        #expect(read("repeat_interval: soon").1.first?.hasPrefix("spec.repeat_interval: expected a duration") == true)
+    }
+
     @Test("spec.alerts: the documented rule reads, renders and reads back; bad rules are named by path and line")
     func alertsSection() throws {
         let text = """

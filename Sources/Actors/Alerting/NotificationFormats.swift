@@ -51,6 +51,7 @@ enum NotificationFormats {
             "window_end": ModelMonitor.rfc3339(info.windowEndUnixMs),
         ]
         if !info.runbookURL.isEmpty { annotations["runbook_url"] = info.runbookURL }
+        if !info.hints.text.isEmpty { annotations["hints"] = info.hints.text }
         return annotations
     }
 
@@ -91,10 +92,12 @@ enum NotificationFormats {
         let first = notice.alerts[0]
         var lines = [
             "[\(notice.firing ? "FIRING" : "RESOLVED"):\(notice.alerts.count)] \(first.modelID), window from \(ModelMonitor.rfc3339(first.windowStartUnixMs))"
+                + (notice.repetition == 0 ? "" : " (still firing since \(ModelMonitor.rfc3339(first.changedUnixMs)))")
         ]
         for info in notice.alerts {
             var line = "• \(info.rule) (\(severity(info.severity))): "
             line += info.summary.isEmpty ? "\(info.metric) \(ModelMonitor.short(info.value))" : info.summary
+            if !info.hints.text.isEmpty { line += " — \(info.hints.text)" }
             if !info.runbookURL.isEmpty { line += " <\(info.runbookURL)|runbook>" }
             lines.append(line)
         }

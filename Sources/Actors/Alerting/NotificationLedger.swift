@@ -8,10 +8,13 @@ import Wire
 struct NotificationLedger {
     /// The newest change of each alert, by fingerprint.
     private(set) var alerts: [String: Infranaut_V1_AlertInfo] = [:]
+    /// The alerts whose newest change is firing, by fingerprint: the ones repeats are owed for.
+    private(set) var firing: [String: Infranaut_V1_AlertInfo] = [:]
     /// Changes still owed to some channel, by "fingerprint/sequence": firing ones, and resolved
     /// ones that fired.
     private(set) var changes: [String: Infranaut_V1_AlertInfo] = [:]
-    /// "fingerprint/sequence/channel" of every notice sent (or given up on), by any coordinator.
+    /// "fingerprint/sequence/channel" of every notice sent (or given up on), by any coordinator,
+    /// and "fingerprint/sequence/channel/k" of its k-th repetition.
     private(set) var notified: Set<String> = []
     /// The newest apply of each channel name (deleted ones kept, so an older apply arriving late
     /// does not bring them back).
@@ -24,13 +27,21 @@ struct NotificationLedger {
     static let maxChanges = 50_000
 
     static func key(_ info: Infranaut_V1_AlertInfo) -> String { "\(info.fingerprint)/\(info.sequence)" }
-    static func key(_ info: Infranaut_V1_AlertInfo, channel: String) -> String { "\(key(info))/\(channel)" }
+    static func key(_ info: Infranaut_V1_AlertInfo, channel: String, repetition: Int = 0) -> String {
+        repetition == 0 ? "\(key(info))/\(channel)" : "\(key(info))/\(channel)/\(repetition)"
+    }
+
+    /// How often a firing alert is notified again when its channel does not say.
+    static let defaultRepeatIntervalMs: Int64 = 4 * 3_600_000
 
     mutating func absorb(_ event: Infranaut_V1_ClusterEvent) {
         switch event.kind {
         case ModelMonitor.alertEventKind:
             guard let info = try? Infranaut_V1_AlertInfo(serializedBytes: event.payload) else { return }
-            if (alerts[info.fingerprint]?.sequence ?? 0) < info.sequence { alerts[info.fingerprint] = info }
+            if (alerts[info.fingerprint]?.sequence ?? 0) < info.sequence {
+                alerts[info.fingerprint] = info
+                firing[info.fingerprint] = info.state == .firing ? info : nil
+            }
             if info.state == .firing || (info.state == .resolved && info.fired) {
                 changes[Self.key(info)] = info
                 settle(Self.key(info))
@@ -43,7 +54,9 @@ struct NotificationLedger {
             }
         case Self.notifiedKind:
             guard let record = try? Infranaut_V1_NotifiedRecord(serializedBytes: event.payload) else { return }
-            notified.insert("\(record.fingerprint)/\(record.sequence)/\(record.channel)")
+            notified.insert(
+                "\(record.fingerprint)/\(record.sequence)/\(record.channel)"
+                    + (record.repetition == 0 ? "" : "/\(record.repetition)"))
             settle("\(record.fingerprint)/\(record.sequence)")
         case Self.silenceKind:
             guard let silence = try? Infranaut_V1_Silence(serializedBytes: event.payload) else { return }
@@ -72,8 +85,8 @@ struct NotificationLedger {
         }.max { ($0.endsUnixMs, $0.id) < ($1.endsUnixMs, $1.id) }
     }
 
-    mutating func markNotified(_ info: Infranaut_V1_AlertInfo, channel: String) {
-        notified.insert(Self.key(info, channel: channel))
+    mutating func markNotified(_ info: Infranaut_V1_AlertInfo, channel: String, repetition: Int = 0) {
+        notified.insert(Self.key(info, channel: channel, repetition: repetition))
         settle(Self.key(info))
     }
 
@@ -92,31 +105,63 @@ struct NotificationLedger {
         var firing: Bool
         /// The silence that mutes it: recorded, never sent.
         var silencedBy: String?
+        /// 0 for the changes' own notice; k for the k-th repetition of firing changes.
+        var repetition: Int = 0
 
-        /// Stable for the same changes: receivers drop a notice they already have by it.
+        /// Stable for the same changes (and the same repetition): receivers drop a notice they already
+        /// have by it.
         var dedupKey: String {
             alerts.map { Infranaut_V1_AlertInfo.dedupPart($0) }.sorted().joined(separator: ",") + "@" + channel.name
+                + (repetition == 0 ? "" : "#\(repetition)")
         }
+    }
+
+    /// The channel's interval between repeats of a firing alert, or nil when it never repeats.
+    static func repeatInterval(_ channel: Infranaut_V1_NotificationChannel) -> Int64? {
+        if channel.noRepeat { return nil }
+        return channel.repeatIntervalMs == 0
+            ? defaultRepeatIntervalMs : Int64(clamping: channel.repeatIntervalMs)
     }
 
     /// The notices still owed at `nowMs`, oldest window first, the silenced ones apart. A change
     /// whose channel is unknown (or deleted) waits: the channel may be applied later.
     func due(nowMs: Int64) -> [Notice] {
         var groups: [String: Notice] = [:]
-        for (_, info) in changes.sorted(by: { $0.key < $1.key }) {
+        func add(_ info: Infranaut_V1_AlertInfo, _ channel: Infranaut_V1_NotificationChannel, repetition: Int) {
             let muted = silence(muting: info, nowMs: nowMs)?.id
+            let firing = info.state == .firing
+            let group = [
+                channel.name, info.modelID, "\(info.windowStartUnixMs)", "\(firing)", muted ?? "", "\(repetition)",
+            ].joined(separator: "\u{0}")
+            groups[
+                group,
+                default: Notice(channel: channel, alerts: [], firing: firing, silencedBy: muted, repetition: repetition)
+            ].alerts.append(info)
+        }
+        for (_, info) in changes.sorted(by: { $0.key < $1.key }) {
             for name in info.notify where !notified.contains(Self.key(info, channel: name)) {
                 guard let channel = channels[name], !channel.deleted else { continue }
-                let firing = info.state == .firing
-                let group =
-                    "\(name)\u{0}\(info.modelID)\u{0}\(info.windowStartUnixMs)\u{0}\(firing)\u{0}\(muted ?? "")"
-                groups[group, default: Notice(channel: channel, alerts: [], firing: firing, silencedBy: muted)].alerts
-                    .append(info)
+                add(info, channel, repetition: 0)
+            }
+        }
+        // Repeats: the k-th is due k intervals after the change fired, once its own notice is
+        // recorded; a coordinator that was away for several intervals sends only the latest.
+        for (_, info) in firing.sorted(by: { $0.key < $1.key }) {
+            for name in info.notify where notified.contains(Self.key(info, channel: name)) {
+                guard let channel = channels[name], !channel.deleted, let interval = Self.repeatInterval(channel),
+                    interval > 0
+                else { continue }
+                let k = Int(clamping: (nowMs - info.changedUnixMs) / interval)
+                guard k >= 1, !notified.contains(Self.key(info, channel: name, repetition: k)) else { continue }
+                add(info, channel, repetition: k)
             }
         }
         return groups.values.sorted {
-            ($0.alerts[0].windowStartUnixMs, $0.channel.name, $0.alerts[0].modelID, $0.firing ? 0 : 1)
-                < ($1.alerts[0].windowStartUnixMs, $1.channel.name, $1.alerts[0].modelID, $1.firing ? 0 : 1)
+            ($0.alerts[0].windowStartUnixMs, $0.channel.name, $0.alerts[0].modelID, $0.firing ? 0 : 1, $0.repetition)
+                < (
+                    $1.alerts[0].windowStartUnixMs, $1.channel.name, $1.alerts[0].modelID, $1.firing ? 0 : 1,
+                    $1.repetition
+                )
         }
     }
 }

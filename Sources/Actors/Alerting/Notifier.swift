@@ -28,7 +28,15 @@ actor Notifier: Service {
     private var ledger = NotificationLedger()
     /// Per notice (dedup key): failed attempts so far and when the next may start.
     private var retries: [String: (attempts: Int, nextAt: ContinuousClock.Instant)] = [:]
-    private var counts: [String: (sent: UInt64, failed: UInt64, dead: UInt64, silenced: UInt64)] = [:]
+    private var counts: [String: Counts] = [:]
+
+    struct Counts {
+        var sent: UInt64 = 0
+        var repeats: UInt64 = 0
+        var failed: UInt64 = 0
+        var dead: UInt64 = 0
+        var silenced: UInt64 = 0
+    }
     private var sending = false
 
     /// Attempts per notice before it is given up (a dead letter); the waits between them double
@@ -76,20 +84,21 @@ actor Notifier: Service {
             let key = notice.dedupKey
             let name = notice.channel.name
             if let silence = notice.silencedBy {
-                counts[name, default: (0, 0, 0, 0)].silenced += 1
+                counts[name, default: Counts()].silenced += 1
                 await record(notice, delivered: false, silencedBy: silence)
                 continue
             }
             if let retry = retries[key], retry.nextAt > .now { continue }
             switch await send(notice) {
             case .success:
-                counts[name, default: (0, 0, 0, 0)].sent += 1
+                counts[name, default: Counts()].sent += 1
+                if notice.repetition > 0 { counts[name, default: Counts()].repeats += 1 }
                 await record(notice, delivered: true)
             case .failure(let reason):
-                counts[name, default: (0, 0, 0, 0)].failed += 1
+                counts[name, default: Counts()].failed += 1
                 let attempts = (retries[key]?.attempts ?? 0) + 1
                 if attempts >= Self.maxAttempts {
-                    counts[name, default: (0, 0, 0, 0)].dead += 1
+                    counts[name, default: Counts()].dead += 1
                     logger.error(
                         "a notification was given up after \(attempts) attempts",
                         metadata: ["channel": "\(name)", "reason": "\(reason)"])
@@ -109,7 +118,7 @@ actor Notifier: Service {
         retries[notice.dedupKey] = nil
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         for info in notice.alerts {
-            ledger.markNotified(info, channel: notice.channel.name)
+            ledger.markNotified(info, channel: notice.channel.name, repetition: notice.repetition)
             let record = Infranaut_V1_NotifiedRecord.with {
                 $0.fingerprint = info.fingerprint
                 $0.sequence = info.sequence
@@ -118,11 +127,14 @@ actor Notifier: Service {
                 $0.atUnixMs = now
                 $0.delivered = delivered
                 $0.silencedBy = silencedBy
+                $0.repetition = UInt32(clamping: notice.repetition)
             }
             guard let payload = try? record.serializedData() else { continue }
             let answer = await relay.publish(
                 .with {
-                    $0.id = "notified/\(info.fingerprint)/\(info.sequence)/\(notice.channel.name)"
+                    $0.id =
+                        "notified/\(info.fingerprint)/\(info.sequence)/\(notice.channel.name)"
+                        + (notice.repetition == 0 ? "" : "/\(notice.repetition)")
                     $0.kind = NotificationLedger.notifiedKind
                     $0.payload = payload
                 })
@@ -229,13 +241,14 @@ actor Notifier: Service {
             $0.status = .ok
             $0.sending = sending
             $0.channels = ledger.channels.keys.sorted().map { name in
-                let count = counts[name] ?? (0, 0, 0, 0)
+                let count = counts[name] ?? Counts()
                 return .with {
                     $0.channel = ledger.channels[name]!
                     $0.sent = count.sent
                     $0.failedAttempts = count.failed
                     $0.deadLetters = count.dead
                     $0.silenced = count.silenced
+                    $0.repeats = count.repeats
                 }
             }
         }

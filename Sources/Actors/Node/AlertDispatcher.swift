@@ -28,14 +28,19 @@ struct AlertDispatcher: Service {
                 var through: [String: UInt64] = [:]
                 var blocked: Set<String> = []
                 for (model, number, info) in changes {
-                    guard let event = try? ModelMonitor.event(info) else { continue }
-                    seen.insert(event.id)
-                    if !published.contains(event.id) {
+                    let id = ModelMonitor.eventID(info)
+                    seen.insert(id)
+                    if !published.contains(id) {
+                        // The hints go with the change people hear of, read once when it is
+                        // published (a retry after a failover reads them again).
+                        var told = info
+                        if info.state == .firing, let hints = await shard.hints(of: info) { told.hints = hints }
+                        guard let event = try? ModelMonitor.event(told) else { continue }
                         let answer = await relay.publish(event)
-                        if answer.status.code == .ok { published.insert(event.id) }
+                        if answer.status.code == .ok { published.insert(id) }
                     }
                     guard !blocked.contains(model) else { continue }
-                    if published.contains(event.id), await !relay.isPending(event.id) {
+                    if published.contains(id), await !relay.isPending(id) {
                         through[model] = number
                     } else {
                         blocked.insert(model)

@@ -55,13 +55,15 @@ extension ModelMonitor {
     /// and every retry, so coordinators keep it once.
     static func event(_ info: Infranaut_V1_AlertInfo) throws -> Infranaut_V1_ClusterEvent {
         try .with {
-            $0.id = "alert/\(info.fingerprint)/\(info.sequence)"
+            $0.id = eventID(info)
             $0.kind = alertEventKind
             $0.payload = try info.serializedData()
         }
     }
 
     static let alertEventKind = "alert"
+
+    static func eventID(_ info: Infranaut_V1_AlertInfo) -> String { "alert/\(info.fingerprint)/\(info.sequence)" }
 
     static func info(_ alert: AlertBook.Alert, model: String, rule: AlertRule?) -> Infranaut_V1_AlertInfo {
         let segment = alert.series.segment.map(Self.segmentText) ?? ""

@@ -1772,11 +1772,53 @@ public nonisolated struct Infranaut_V1_AlertInfo: @unchecked Sendable {
     set {_uniqueStorage()._fired = newValue}
   }
 
+  /// Root-cause hints of the newest window judged, as `explain` gives them (the leader adds them
+  /// to pending and firing alerts when listing them and when sending a change to the
+  /// coordinators); absent when the window has no hints or they could not be read.
+  public var hints: Infranaut_V1_AlertHints {
+    get {_storage._hints ?? Infranaut_V1_AlertHints()}
+    set {_uniqueStorage()._hints = newValue}
+  }
+  /// Returns true if `hints` has been explicitly set.
+  public var hasHints: Bool {_storage._hints != nil}
+  /// Clears the value of `hints`. Subsequent reads from it will return its default value.
+  public mutating func clearHints() {_uniqueStorage()._hints = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// The few hints that help a person act on an alert: whether performance dropped, the features
+/// flagged first, the segments holding the most errors (docs/alerting.md, "Hints").
+public nonisolated struct Infranaut_V1_AlertHints: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var performance: Infranaut_V1_ExplainPerformance {
+    get {_performance ?? Infranaut_V1_ExplainPerformance()}
+    set {_performance = newValue}
+  }
+  /// Returns true if `performance` has been explicitly set.
+  public var hasPerformance: Bool {self._performance != nil}
+  /// Clears the value of `performance`. Subsequent reads from it will return its default value.
+  public mutating func clearPerformance() {self._performance = nil}
+
+  /// At most 3 each, ranked as `explain` ranks them.
+  public var features: [Infranaut_V1_FeatureHint] = []
+
+  public var segments: [Infranaut_V1_SegmentHint] = []
+
+  public var segmentBasis: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _performance: Infranaut_V1_ExplainPerformance? = nil
 }
 
 public nonisolated struct Infranaut_V1_AlertsResponse: Sendable {
@@ -1839,6 +1881,13 @@ public nonisolated struct Infranaut_V1_NotificationChannel: Sendable {
 
   /// Set by `infranaut delete channel`.
   public var deleted: Bool = false
+
+  /// How often a firing alert is notified again while it stays firing (docs/alerting.md,
+  /// "Repeats"): 0 means the default, 4 hours.
+  public var repeatIntervalMs: UInt64 = 0
+
+  /// Never notify a firing alert again (only its firing and resolved changes).
+  public var noRepeat: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1925,6 +1974,9 @@ public nonisolated struct Infranaut_V1_ChannelInfo: Sendable {
   /// Notices not sent because a silence matched them.
   public var silenced: UInt64 = 0
 
+  /// Of `sent`: repeats of alerts still firing.
+  public var repeats: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1980,6 +2032,10 @@ public nonisolated struct Infranaut_V1_NotifiedRecord: Sendable {
 
   /// Not sent: a silence matched it (its id).
   public var silencedBy: String = String()
+
+  /// 0: the change's notice; k: the k-th repeat of a firing change, due k repeat intervals after
+  /// it fired.
+  public var repetition: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -4469,7 +4525,7 @@ nonisolated extension Infranaut_V1_AlertsRequest: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Infranaut_V1_AlertInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AlertInfo"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}fingerprint\0\u{3}model_id\0\u{1}version\0\u{1}segment\0\u{1}rule\0\u{1}state\0\u{1}severity\0\u{1}metric\0\u{1}feature\0\u{1}value\0\u{1}threshold\0\u{3}window_start_unix_ms\0\u{3}window_end_unix_ms\0\u{3}since_unix_ms\0\u{3}changed_unix_ms\0\u{1}labels\0\u{1}summary\0\u{3}runbook_url\0\u{1}notify\0\u{1}sequence\0\u{1}fired\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}fingerprint\0\u{3}model_id\0\u{1}version\0\u{1}segment\0\u{1}rule\0\u{1}state\0\u{1}severity\0\u{1}metric\0\u{1}feature\0\u{1}value\0\u{1}threshold\0\u{3}window_start_unix_ms\0\u{3}window_end_unix_ms\0\u{3}since_unix_ms\0\u{3}changed_unix_ms\0\u{1}labels\0\u{1}summary\0\u{3}runbook_url\0\u{1}notify\0\u{1}sequence\0\u{1}fired\0\u{1}hints\0")
 
   fileprivate class _StorageClass {
     var _fingerprint: String = String()
@@ -4493,6 +4549,7 @@ nonisolated extension Infranaut_V1_AlertInfo: SwiftProtobuf.Message, SwiftProtob
     var _notify: [String] = []
     var _sequence: UInt64 = 0
     var _fired: Bool = false
+    var _hints: Infranaut_V1_AlertHints? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -4524,6 +4581,7 @@ nonisolated extension Infranaut_V1_AlertInfo: SwiftProtobuf.Message, SwiftProtob
       _notify = source._notify
       _sequence = source._sequence
       _fired = source._fired
+      _hints = source._hints
     }
   }
 
@@ -4563,6 +4621,7 @@ nonisolated extension Infranaut_V1_AlertInfo: SwiftProtobuf.Message, SwiftProtob
         case 19: try { try decoder.decodeRepeatedStringField(value: &_storage._notify) }()
         case 20: try { try decoder.decodeSingularUInt64Field(value: &_storage._sequence) }()
         case 21: try { try decoder.decodeSingularBoolField(value: &_storage._fired) }()
+        case 22: try { try decoder.decodeSingularMessageField(value: &_storage._hints) }()
         default: break
         }
       }
@@ -4571,6 +4630,10 @@ nonisolated extension Infranaut_V1_AlertInfo: SwiftProtobuf.Message, SwiftProtob
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
       if !_storage._fingerprint.isEmpty {
         try visitor.visitSingularStringField(value: _storage._fingerprint, fieldNumber: 1)
       }
@@ -4634,6 +4697,9 @@ nonisolated extension Infranaut_V1_AlertInfo: SwiftProtobuf.Message, SwiftProtob
       if _storage._fired != false {
         try visitor.visitSingularBoolField(value: _storage._fired, fieldNumber: 21)
       }
+      try { if let v = _storage._hints {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -4664,10 +4730,60 @@ nonisolated extension Infranaut_V1_AlertInfo: SwiftProtobuf.Message, SwiftProtob
         if _storage._notify != rhs_storage._notify {return false}
         if _storage._sequence != rhs_storage._sequence {return false}
         if _storage._fired != rhs_storage._fired {return false}
+        if _storage._hints != rhs_storage._hints {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Infranaut_V1_AlertHints: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AlertHints"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}performance\0\u{1}features\0\u{1}segments\0\u{3}segment_basis\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._performance) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.features) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.segments) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.segmentBasis) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._performance {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.features.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.features, fieldNumber: 2)
+    }
+    if !self.segments.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.segments, fieldNumber: 3)
+    }
+    if !self.segmentBasis.isEmpty {
+      try visitor.visitSingularStringField(value: self.segmentBasis, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Infranaut_V1_AlertHints, rhs: Infranaut_V1_AlertHints) -> Bool {
+    if lhs._performance != rhs._performance {return false}
+    if lhs.features != rhs.features {return false}
+    if lhs.segments != rhs.segments {return false}
+    if lhs.segmentBasis != rhs.segmentBasis {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4729,7 +4845,7 @@ nonisolated extension Infranaut_V1_AlertsResponse: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Infranaut_V1_NotificationChannel: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".NotificationChannel"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}type\0\u{1}url\0\u{3}secret_file\0\u{3}secret_env\0\u{3}applied_unix_ms\0\u{1}deleted\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}type\0\u{1}url\0\u{3}secret_file\0\u{3}secret_env\0\u{3}applied_unix_ms\0\u{1}deleted\0\u{3}repeat_interval_ms\0\u{3}no_repeat\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4744,6 +4860,8 @@ nonisolated extension Infranaut_V1_NotificationChannel: SwiftProtobuf.Message, S
       case 5: try { try decoder.decodeSingularStringField(value: &self.secretEnv) }()
       case 6: try { try decoder.decodeSingularInt64Field(value: &self.appliedUnixMs) }()
       case 7: try { try decoder.decodeSingularBoolField(value: &self.deleted) }()
+      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.repeatIntervalMs) }()
+      case 9: try { try decoder.decodeSingularBoolField(value: &self.noRepeat) }()
       default: break
       }
     }
@@ -4771,6 +4889,12 @@ nonisolated extension Infranaut_V1_NotificationChannel: SwiftProtobuf.Message, S
     if self.deleted != false {
       try visitor.visitSingularBoolField(value: self.deleted, fieldNumber: 7)
     }
+    if self.repeatIntervalMs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.repeatIntervalMs, fieldNumber: 8)
+    }
+    if self.noRepeat != false {
+      try visitor.visitSingularBoolField(value: self.noRepeat, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4782,6 +4906,8 @@ nonisolated extension Infranaut_V1_NotificationChannel: SwiftProtobuf.Message, S
     if lhs.secretEnv != rhs.secretEnv {return false}
     if lhs.appliedUnixMs != rhs.appliedUnixMs {return false}
     if lhs.deleted != rhs.deleted {return false}
+    if lhs.repeatIntervalMs != rhs.repeatIntervalMs {return false}
+    if lhs.noRepeat != rhs.noRepeat {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4881,7 +5007,7 @@ nonisolated extension Infranaut_V1_ChannelsRequest: SwiftProtobuf.Message, Swift
 
 nonisolated extension Infranaut_V1_ChannelInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ChannelInfo"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}channel\0\u{1}sent\0\u{3}failed_attempts\0\u{3}dead_letters\0\u{1}silenced\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}channel\0\u{1}sent\0\u{3}failed_attempts\0\u{3}dead_letters\0\u{1}silenced\0\u{1}repeats\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4894,6 +5020,7 @@ nonisolated extension Infranaut_V1_ChannelInfo: SwiftProtobuf.Message, SwiftProt
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.failedAttempts) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.deadLetters) }()
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self.silenced) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.repeats) }()
       default: break
       }
     }
@@ -4919,6 +5046,9 @@ nonisolated extension Infranaut_V1_ChannelInfo: SwiftProtobuf.Message, SwiftProt
     if self.silenced != 0 {
       try visitor.visitSingularUInt64Field(value: self.silenced, fieldNumber: 5)
     }
+    if self.repeats != 0 {
+      try visitor.visitSingularUInt64Field(value: self.repeats, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4928,6 +5058,7 @@ nonisolated extension Infranaut_V1_ChannelInfo: SwiftProtobuf.Message, SwiftProt
     if lhs.failedAttempts != rhs.failedAttempts {return false}
     if lhs.deadLetters != rhs.deadLetters {return false}
     if lhs.silenced != rhs.silenced {return false}
+    if lhs.repeats != rhs.repeats {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4979,7 +5110,7 @@ nonisolated extension Infranaut_V1_ChannelsResponse: SwiftProtobuf.Message, Swif
 
 nonisolated extension Infranaut_V1_NotifiedRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".NotifiedRecord"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}fingerprint\0\u{1}sequence\0\u{1}channel\0\u{3}by_node\0\u{3}at_unix_ms\0\u{1}delivered\0\u{3}silenced_by\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}fingerprint\0\u{1}sequence\0\u{1}channel\0\u{3}by_node\0\u{3}at_unix_ms\0\u{1}delivered\0\u{3}silenced_by\0\u{1}repetition\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4994,6 +5125,7 @@ nonisolated extension Infranaut_V1_NotifiedRecord: SwiftProtobuf.Message, SwiftP
       case 5: try { try decoder.decodeSingularInt64Field(value: &self.atUnixMs) }()
       case 6: try { try decoder.decodeSingularBoolField(value: &self.delivered) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.silencedBy) }()
+      case 8: try { try decoder.decodeSingularUInt32Field(value: &self.repetition) }()
       default: break
       }
     }
@@ -5021,6 +5153,9 @@ nonisolated extension Infranaut_V1_NotifiedRecord: SwiftProtobuf.Message, SwiftP
     if !self.silencedBy.isEmpty {
       try visitor.visitSingularStringField(value: self.silencedBy, fieldNumber: 7)
     }
+    if self.repetition != 0 {
+      try visitor.visitSingularUInt32Field(value: self.repetition, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -5032,6 +5167,7 @@ nonisolated extension Infranaut_V1_NotifiedRecord: SwiftProtobuf.Message, SwiftP
     if lhs.atUnixMs != rhs.atUnixMs {return false}
     if lhs.delivered != rhs.delivered {return false}
     if lhs.silencedBy != rhs.silencedBy {return false}
+    if lhs.repetition != rhs.repetition {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
