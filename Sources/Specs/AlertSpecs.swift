@@ -131,6 +131,18 @@ extension ModelSpecRules {
                     spec.task == .binaryClassification, "\(path).metric",
                     "performance_drop goes only with task: binary-classification")
             }
+            if metric == .idleWindows {
+                // Judged by time, not per window (docs/alerting.md, "Traffic stopping").
+                if case .above(let v)? = rule.condition {
+                    check(
+                        v > 0 && v <= 10_000, "\(path).condition.above",
+                        "\(v) is not a number of windows in (0, 10000]")
+                } else if rule.condition != nil {
+                    found.append(SpecProblem("\(path).condition", "idle_windows takes only above: a number of windows"))
+                }
+                check(rule.forWindows <= 1, "\(path).for", "idle_windows fires when it holds; leave for out")
+                check(!rule.perSegment, "\(path).per_segment", "idle_windows is judged for the whole model only")
+            }
             switch rule.condition {
             case nil:
                 found.append(SpecProblem("\(path).condition", "missing; one of above, below, anomaly, change_point"))

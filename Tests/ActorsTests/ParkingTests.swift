@@ -224,6 +224,19 @@ struct ParkingTests {
         let closed = await shard.windows(asked)
         #expect(closed.windows.map(\.rows) == [4] && closed.windows.allSatisfy { !$0.open })
 
+        // Quiet for over two windows: the traffic-stopped default is due by time, and the tick
+        // loads the parked model to judge it.
+        await shard.checkpoint()
+        await shard.parkIdleModels()
+        #expect(await shard.residency == (0, 2))
+        while await shard.residency.resident < 1 {
+            try #require(ContinuousClock.now < deadline, "the parked model's traffic rule was never judged")
+            await shard.closeIdleWindows()
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let quiet = await shard.alerts(of: .with { $0.modelID = "w" }).alerts
+        #expect(quiet.map(\.rule) == ["traffic-stopped"] && quiet.first?.state == .firing, "\(quiet)")
+
         // A deleted model parked until its retention ended goes with the next op, unloaded.
         guard case .done(let deleted) = await shard.deleteModelAtLeader(.with { $0.name = "p" }, deadline: later) else {
             Issue.record("the shard does not lead")

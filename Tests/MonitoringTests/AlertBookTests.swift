@@ -155,10 +155,32 @@ import Testing
     @Test func defaultsApplyUnlessReplacedOrDisabled() {
         let mine = AlertRule(name: "dataset-drift", metric: .driftShare, condition: .above(0.3))
         let rules = AlertRule.effective([mine], disabled: ["missing-values-rise"])
-        #expect(rules.map(\.name) == ["dataset-drift", "performance-drop"])
+        #expect(rules.map(\.name) == ["dataset-drift", "performance-drop", "traffic-stopped"])
         #expect(rules[0] == mine)
         #expect(AlertMetric(name: "estimated_roc_auc") == .performance("roc_auc", .estimated))
         #expect(AlertMetric(name: "roc_auc")?.name == "roc_auc" && AlertMetric(name: "nope") == nil)
         #expect(AlertMetric.names.allSatisfy { AlertMetric(name: $0)?.name == $0 })
+    }
+
+    @Test func idleRulesFireOnlyOnTimeAndResolveWhenRowsCome() {
+        let rule = AlertRule(name: "quiet", metric: .idleWindows, condition: .above(3))
+        var book = AlertBook()
+        // A closed window does not judge it.
+        book.judge(window(0, driftShare: 0), rules: [rule], context: .init(model: "m"), nowMs: 10)
+        #expect(book.alerts.isEmpty)
+        #expect(book.idleDueMs(lastDataMs: 1_000, windowMs: 100, rules: [rule], model: "m") == 1_301)
+        book.judgeIdle(lastDataMs: 1_000, nowMs: 1_300, windowMs: 100, rules: [rule], model: "m")
+        #expect(book.active.isEmpty, "exactly three windows is not above three")
+        book.judgeIdle(lastDataMs: 1_000, nowMs: 1_301, windowMs: 100, rules: [rule], model: "m")
+        let fired = book.active.first
+        #expect(fired?.state == .firing && fired?.sequence == 1 && fired?.fired == true)
+        #expect(fired?.fingerprint == AlertBook.fingerprint(model: "m", series: SeriesKey(version: ""), rule: rule))
+        // Judged again while firing: no second change.
+        book.judgeIdle(lastDataMs: 1_000, nowMs: 5_000, windowMs: 100, rules: [rule], model: "m")
+        #expect(book.outbox.count == 1 && book.active.first?.value == 40)
+        #expect(book.idleDueMs(lastDataMs: 1_000, windowMs: 100, rules: [rule], model: "m") == nil)
+        book.trafficResumed(nowMs: 6_000, rules: [rule], model: "m")
+        #expect(book.active.isEmpty && book.outbox.last?.alert.state == .resolved && book.outbox.count == 2)
+        #expect(book.resolved.last?.changedMs == 6_000)
     }
 }

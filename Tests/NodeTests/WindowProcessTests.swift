@@ -960,6 +960,56 @@ struct AlertProcessTests {
         let unknown = try await runCLI(["alerts", "--node", survivor.address, "--model", "nobody"])
         #expect(unknown.status != 0 && unknown.stderr.contains("does not exist"), "\(unknown.stderr)")
     }
+
+    @Test(
+        "traffic stopping: the rule fires once no rows came for two windows (models parking after 1 s idle), notifies, and rows resolve it at once"
+    )
+    func trafficStoppedFiresAndResolves() async throws {
+        let receiver = try HTTPReceiver()
+        defer { receiver.close() }
+        // Models park after 1 s idle: the tick that judges the quiet model must load it.
+        let nodes = try await startCluster(["i1", "i2", "i3"], arguments: ["--park-idle-models-after-s", "1"])
+        try await apply(
+            webhookChannel(receiver.url)
+                + """
+                    apiVersion: infranaut.io/v1
+                    kind: Model
+                    metadata: {name: stopping}
+                    spec:
+                      features: [{name: f0, type: numeric}, {name: f1, type: numeric}, {name: f2, type: numeric}]
+                      window: {size: 2s, lateness: 0}
+                      alerts:
+                        - {name: traffic-stopped, metric: idle_windows, condition: {above: 2}, notify: [ops-webhook]}
+                """, through: nodes[0])
+        let sent = Int64(Date().timeIntervalSince1970 * 1000)
+        try await send(
+            batch(model: "stopping", key: "b1", rows: 10, start: sent, span: 100, seed: 1), through: nodes[1])
+
+        // Nothing more comes: after 4 s without rows the alert fires and the notice goes out.
+        let fired = try await eventually(within: .seconds(60)) {
+            (try await alerts(nodes[2], ["--model", "stopping"]))?.contains {
+                $0["rule"] as? String == "traffic-stopped" && $0["state"] as? String == "firing"
+            } == true
+        }
+        #expect(fired != nil)
+        let firing = try #require(try await alerts(nodes[2], ["--model", "stopping"])?.first)
+        #expect((firing["value"] as? Double ?? 0) > 2 && firing["metric"] as? String == "idle_windows", "\(firing)")
+        let noticed = try await eventually(within: .seconds(30)) { receiver.accepted.count >= 1 }
+        #expect(noticed != nil)
+        let notice = try #require(receiver.accepted.first?.json)
+        let labels = (notice["alerts"] as? [[String: Any]])?.first?["labels"] as? [String: String]
+        #expect(notice["status"] as? String == "firing" && labels?["alertname"] == "traffic-stopped", "\(notice)")
+
+        // Rows again: resolved at once (not at the next window's close), and the resolution is sent.
+        let again = Int64(Date().timeIntervalSince1970 * 1000)
+        try await send(
+            batch(model: "stopping", key: "b2", rows: 10, start: again, span: 100, seed: 2), through: nodes[0])
+        let resolved = try await eventually(within: .seconds(30)) {
+            receiver.accepted.contains { $0.json?["status"] as? String == "resolved" }
+        }
+        #expect(resolved != nil, "\(receiver.accepted.map { String(decoding: $0.body, as: UTF8.self) })")
+        #expect(receiver.accepted.count == 2)
+    }
 }
 
 /// Each coordinator's channel table, as `infranaut channels --json` prints it.
@@ -974,25 +1024,33 @@ private func listedSilences(_ node: NodeProcess) async throws -> [[String: Any]]
     try await listed("silences", ["silences", "--node", node.address, "--json"])
 }
 
-/// A webhook channel "ops-webhook" to `webhook` (with `channelFields` in its spec) and `model`,
-/// whose dataset-drift rule notifies it.
-private func driftAlertedModel(_ model: String, webhook: String, channelFields: String = "") -> String {
+/// The webhook channel "ops-webhook" to `url` (with `fields` in its spec), and a document break.
+private func webhookChannel(_ url: String, fields: String = "") -> String {
     """
     apiVersion: infranaut.io/v1
     kind: NotificationChannel
     metadata: {name: ops-webhook}
-    spec: {type: webhook, url: "\(webhook)"\(channelFields.isEmpty ? "" : ", " + channelFields)}
+    spec: {type: webhook, url: "\(url)"\(fields.isEmpty ? "" : ", " + fields)}
     ---
-    apiVersion: infranaut.io/v1
-    kind: Model
-    metadata: {name: \(model)}
-    spec:
-      features: [{name: f0, type: numeric}, {name: f1, type: numeric}, {name: f2, type: numeric}]
-      window: {size: 1h, lateness: 0}
-      reference: {from: upload}
-      alerts:
-        - {name: dataset-drift, metric: drift_share, condition: {above: 0.1}, notify: [ops-webhook]}
+
     """
+}
+
+/// A webhook channel "ops-webhook" to `webhook` (with `channelFields` in its spec) and `model`,
+/// whose dataset-drift rule notifies it.
+private func driftAlertedModel(_ model: String, webhook: String, channelFields: String = "") -> String {
+    webhookChannel(webhook, fields: channelFields)
+        + """
+        apiVersion: infranaut.io/v1
+        kind: Model
+        metadata: {name: \(model)}
+        spec:
+          features: [{name: f0, type: numeric}, {name: f1, type: numeric}, {name: f2, type: numeric}]
+          window: {size: 1h, lateness: 0}
+          reference: {from: upload}
+          alerts:
+            - {name: dataset-drift, metric: drift_share, condition: {above: 0.1}, notify: [ops-webhook]}
+        """
 }
 
 /// Five hours ago: a reference hour, a drifted hour `t0` (f1 shifted by 3) and the first row of the

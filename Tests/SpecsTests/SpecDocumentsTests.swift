@@ -259,6 +259,7 @@ struct SpecDocumentsTests {
                 - {name: e, disabled: true}
                 - {name: "bad name", metric: rows, condition: {below: 1}, runbook_url: "ftp://x"}
                 - {name: g, metric: rows}
+                - {name: h, metric: idle_windows, condition: {below: 1}, for: 2}
             """
         let (objects, problems) = SpecDocuments.read(wrong)
         #expect(objects.isEmpty)
@@ -271,6 +272,8 @@ struct SpecDocumentsTests {
             "spec.alerts[3].metric: roc_auc needs the spec's task",
             "spec.alerts[3].per_segment: the spec has no segments to judge",
             "spec.alerts[6].condition: missing; one of above, below, anomaly, change_point",
+            "spec.alerts[7].condition: idle_windows takes only above: a number of windows",
+            "spec.alerts[7].for: idle_windows fires when it holds; leave for out",
         ] {
             #expect(messages.contains(expected), "\(expected) not in \(messages)")
         }

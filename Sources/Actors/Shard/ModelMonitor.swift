@@ -135,6 +135,9 @@ struct ModelMonitor: Sendable {
             return []
         }
         record(update, nowMs: processingTimeMs)
+        if windows.lastDataMs == processingTimeMs {
+            alerts.trafficResumed(nowMs: processingTimeMs, rules: rules, model: model)
+        }
         guard keeping else { return [] }
         let predicted = input.prediction!.performanceCells(rowCount: input.rowCount)
         // A row that carried its label already counted it: kept as labelled, so a label sent
@@ -228,16 +231,28 @@ struct ModelMonitor: Sendable {
         record(windows.tick(processingTimeMs: processingTimeMs), nowMs: nowMs ?? processingTimeMs)
     }
 
-    /// Whether a tick at `nowMs` would close something.
+    /// Applies a tick op at `nowMs` (the leader's clock, carried in the op): closes the windows
+    /// idle by then and judges the rules on time without rows (`idle_windows`).
+    mutating func tickOp(nowMs: Int64) {
+        tick(processingTimeMs: nowMs)
+        guard let last = windows.lastDataMs else { return }
+        alerts.judgeIdle(
+            lastDataMs: last, nowMs: nowMs, windowMs: windows.settings.sizeMs, rules: rules, model: model)
+    }
+
+    /// Whether a tick at `nowMs` would close something or judge an `idle_windows` rule.
     func isDue(nowMs: Int64) -> Bool {
-        guard let due = idleCloseAtMs else { return false }
+        guard let due = tickDueAtMs else { return false }
         return nowMs >= due
     }
 
-    /// The processing time from which a tick closes the open windows (nil: none is open).
-    var idleCloseAtMs: Int64? {
-        guard windows.openWindowCount > 0, let last = windows.lastDataMs else { return nil }
-        return last &+ windows.settings.idleCloseMs
+    /// The processing time from which a tick has work: closing the open windows, or judging an
+    /// `idle_windows` rule that is not firing (nil: neither).
+    var tickDueAtMs: Int64? {
+        let close = windows.openWindowCount > 0 ? windows.lastDataMs.map { $0 &+ windows.settings.idleCloseMs } : nil
+        let idle = alerts.idleDueMs(
+            lastDataMs: windows.lastDataMs, windowMs: windows.settings.sizeMs, rules: rules, model: model)
+        return [close, idle].compactMap { $0 }.min()
     }
 
     mutating func setUploadedReference(_ reference: ReferenceProfile, version: String) {

@@ -143,7 +143,7 @@ public struct ModelState: Sendable {
     /// Closes the windows idle for window size + lateness by `processingTimeMs` (a tick op's time).
     mutating func tickWindows(processingTimeMs: Int64) {
         noteOp(acceptedUnixMs: processingTimeMs)
-        monitor?.tick(processingTimeMs: processingTimeMs)
+        monitor?.tickOp(nowMs: processingTimeMs)
     }
 
     /// One page of the model's status: counts, and up to `limit` features sorted by name that come

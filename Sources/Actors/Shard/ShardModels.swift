@@ -224,13 +224,13 @@ struct ShardModels {
     /// Whether any model's windows are due to close by processing time at `nowMs`.
     func windowsDue(nowMs: Int64) -> Bool {
         resident.values.contains { $0.monitor?.isDue(nowMs: nowMs) == true }
-            || parked.values.contains { ($0.idleCloseAtMs ?? .max) <= nowMs }
+            || parked.values.contains { ($0.tickDueAtMs ?? .max) <= nowMs }
     }
 
     /// Applies a tick op: closes every model's windows idle by `unixMs`, loading the parked ones
     /// that are due.
     mutating func tickWindows(at unixMs: Int64) throws(StorageError) {
-        for (model, held) in parked where (held.idleCloseAtMs ?? .max) <= unixMs { try unpark(model) }
+        for (model, held) in parked where (held.tickDueAtMs ?? .max) <= unixMs { try unpark(model) }
         for (model, state) in resident where state.monitor?.isDue(nowMs: unixMs) == true {
             resident[model]!.tickWindows(processingTimeMs: unixMs)
             dirty.insert(model)
@@ -384,7 +384,7 @@ struct ShardModels {
 struct ParkedModel {
     var summary: Infranaut_V1_ModelSummary
     var batches: UInt64
-    var idleCloseAtMs: Int64?
+    var tickDueAtMs: Int64?
     var retention: (sizeMs: Int64, keepMs: Int64)?
     /// Its alerts, resolved ones included (empty for most models).
     var alerts: [Infranaut_V1_AlertInfo]
@@ -394,7 +394,7 @@ struct ParkedModel {
     init(_ state: ModelState) {
         summary = Self.summary(of: state)
         batches = state.batches
-        idleCloseAtMs = state.monitor?.idleCloseAtMs
+        tickDueAtMs = state.monitor?.tickDueAtMs
         retention = Self.retention(of: state)
         alerts = state.monitor?.alertInfos(state: .unspecified, includeResolved: true) ?? []
         alertChanges =

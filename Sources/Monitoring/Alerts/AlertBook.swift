@@ -125,16 +125,20 @@ public struct AlertBook: Sendable, Hashable {
                     change(&alert, to: next, nowMs: nowMs)
                 }
             } else {
-                alert.consecutive = 0
-                if alert.state != .inactive {
-                    change(&alert, to: .resolved, nowMs: nowMs)
-                    remember(alert)
-                    alert.state = .inactive
-                }
+                settle(&alert, nowMs: nowMs)
             }
             alerts[fingerprint] = alert
         }
         trim()
+    }
+
+    /// The condition does not hold: a pending or firing alert is resolved, and stays inactive.
+    mutating func settle(_ alert: inout Alert, nowMs: Int64) {
+        alert.consecutive = 0
+        guard alert.state != .inactive else { return }
+        change(&alert, to: .resolved, nowMs: nowMs)
+        remember(alert)
+        alert.state = .inactive
     }
 
     /// Resolves the active alerts of rules the model no longer has, and forgets the inactive ones
@@ -150,7 +154,7 @@ public struct AlertBook: Sendable, Hashable {
         }
     }
 
-    private mutating func change(_ alert: inout Alert, to state: State, nowMs: Int64) {
+    mutating func change(_ alert: inout Alert, to state: State, nowMs: Int64) {
         alert.state = state
         alert.changedMs = nowMs
         alert.sequence &+= 1
@@ -172,7 +176,7 @@ public struct AlertBook: Sendable, Hashable {
         if resolved.count > Self.maxResolved { resolved.removeFirst(resolved.count - Self.maxResolved) }
     }
 
-    private mutating func trim() {
+    mutating func trim() {
         guard alerts.count > Self.maxAlerts else { return }
         let idle = alerts.values.filter { $0.state == .inactive }
             .sorted { ($0.windowStartMs, $0.fingerprint) < ($1.windowStartMs, $1.fingerprint) }

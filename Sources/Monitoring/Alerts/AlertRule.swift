@@ -56,7 +56,7 @@ public struct AlertRule: Sendable, Hashable {
     /// The rules every model has unless its spec replaces or disables them by name: the dataset
     /// drifts; a feature's missing values rise by 10 points against the reference; the
     /// performance (realized, else estimated) falls more than three sampling errors below the
-    /// labelled reference's.
+    /// labelled reference's; no rows came for more than two windows' length.
     public static let defaults: [AlertRule] = [
         AlertRule(
             name: "dataset-drift", metric: .datasetDrift, condition: .above(0.5), severity: .warning,
@@ -68,6 +68,9 @@ public struct AlertRule: Sendable, Hashable {
             name: "performance-drop", metric: .performanceDrop, condition: .above(3), severity: .critical,
             summary:
                 "{{model}}: {{feature}} {{value}} sampling errors below the reference in the window from {{window}}"),
+        AlertRule(
+            name: "traffic-stopped", metric: .idleWindows, condition: .above(2), severity: .warning,
+            summary: "{{model}}: no rows since {{window}} ({{value}} windows long)"),
     ]
 
     /// The rules a model has: its spec's (in order) then the defaults its spec neither replaces
@@ -144,6 +147,9 @@ public enum AlertMetric: Sendable, Hashable {
     /// estimated) is below the labelled reference's, in sampling errors at the window's rows
     /// (binary classifiers with a labelled reference only).
     case performanceDrop
+    /// How long the model has had no rows (of any version), in window lengths: judged by time,
+    /// not per window (``AlertBook/judgeIdle(lastDataMs:nowMs:windowMs:rules:model:)``).
+    case idleWindows
 
     public enum PerformanceSource: UInt8, Sendable, Hashable {
         case best = 0
@@ -161,6 +167,7 @@ public enum AlertMetric: Sendable, Hashable {
         "feature_drift_score": .featureDriftScore, "missing_rate": .missingRate,
         "missing_rate_change": .missingRateChange, "out_of_range_share": .outOfRangeShare,
         "new_categories": .newCategories, "rows": .rows, "late_rows": .lateRows, "performance_drop": .performanceDrop,
+        "idle_windows": .idleWindows,
     ]
 
     /// Every name a spec may use, for messages.

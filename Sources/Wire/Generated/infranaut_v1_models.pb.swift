@@ -486,7 +486,8 @@ public nonisolated struct Infranaut_V1_AlertRule: Sendable {
   /// What each closed window is judged by: drift_share, dataset_drift, feature_drift,
   /// feature_drift_score, missing_rate, missing_rate_change, out_of_range_share, new_categories,
   /// rows, late_rows, or a performance metric (roc_auc, accuracy, f1, precision, recall, rmse, mae)
-  /// optionally prefixed `realized_` or `estimated_`.
+  /// optionally prefixed `realized_` or `estimated_`; or idle_windows, judged by time: how many
+  /// window lengths the model has had no rows (only `above`).
   public var metric: String = String()
 
   /// For the per-feature metrics: the feature; empty means any feature (the worst one counts).
