@@ -6,10 +6,13 @@ import Wire
 
 @Suite("coordinator inbox")
 struct CoordinatorInboxTests {
-    private func event(_ id: String, at ms: Int64, bytes: Int = 10) -> Infranaut_V1_ReceivedEvent {
+    private func event(_ id: String, at ms: Int64, bytes: Int = 10, kind: String = "alert")
+        -> Infranaut_V1_ReceivedEvent
+    {
         .with {
             $0.event = .with {
                 $0.id = id
+                $0.kind = kind
                 $0.payload = Data(repeating: 1, count: bytes)
             }
             $0.receivedUnixMs = ms
@@ -51,5 +54,31 @@ struct CoordinatorInboxTests {
         #expect(inbox.newest(limit: 3, maxBytes: 1 << 20).map(\.event.id) == ["e7", "e8", "e9"])
         // Each counts its payload plus 256 bytes: two fit in 800.
         #expect(inbox.newest(limit: 10, maxBytes: 800).map(\.event.id) == ["e8", "e9"])
+    }
+
+    @Test(
+        "channels and silences are kept apart: a stream of other events never pushes them out, and a listing filters by kind"
+    )
+    func retainedKinds() {
+        let stored = [
+            event("channel/a", at: 1, kind: "channel"), event("x0", at: 2), event("silence/s", at: 3, kind: "silence"),
+        ]
+        var inbox = CoordinatorInbox(
+            loading: stored, capacity: 2, maxBytes: 1_000, retainedKinds: ["channel", "silence"], retainedCapacity: 2)
+        for index in 1..<50 { inbox.insert(event("x\(index)", at: Int64(3 + index))) }
+        let dropped = inbox.trim()
+        #expect(dropped.count == 48 && !dropped.contains("channel/a") && !dropped.contains("silence/s"))
+        #expect(inbox.contains("channel/a") && inbox.contains("silence/s") && inbox.contains("x49"))
+        #expect(
+            inbox.newest(limit: 10, maxBytes: 1 << 20, kinds: ["channel", "silence"]).map(\.event.id)
+                == ["channel/a", "silence/s"])
+        #expect(inbox.newest(limit: 10, maxBytes: 1 << 20).map(\.event.id) == ["channel/a", "silence/s", "x48", "x49"])
+        // The retained tier has its own cap, oldest first; a restart keeps the same.
+        inbox.insert(event("channel/b", at: 100, kind: "channel"))
+        #expect(inbox.trim() == ["channel/a"])
+        let reloaded = CoordinatorInbox(
+            loading: stored + [event("channel/b", at: 100, kind: "channel")], capacity: 2, maxBytes: 1_000,
+            retainedKinds: ["channel", "silence"], retainedCapacity: 2)
+        #expect(reloaded.contains("silence/s") && reloaded.contains("channel/b") && !reloaded.contains("channel/a"))
     }
 }

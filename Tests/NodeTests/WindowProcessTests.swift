@@ -1242,6 +1242,49 @@ struct NotificationProcessTests {
         #expect(Set(all).count == all.count, "no notice twice: \(all)")
     }
 
+    @Test(
+        "a coordinator that joins later copies the channels, silences and sends it missed, and as the lowest sends the next notice, once"
+    )
+    func joinerCatchesUp() async throws {
+        let receiver = try HTTPReceiver()
+        defer { receiver.close() }
+        let nodes = try await startCluster(["n2", "n3", "n4"])
+        try await apply(driftAlertedModel("joined", webhook: receiver.url), through: nodes[0])
+        let silenced = try await runCLI([
+            "silence", "--node", nodes[1].address, "--model", "elsewhere", "--for", "2h", "--comment", "unrelated",
+            "--json",
+        ])
+        #expect(silenced.status == 0, "\(silenced.stderr)")
+        let t0 = try await pushDriftedHour(model: "joined", through: nodes[1])
+        let fired = try await eventually(within: .seconds(60)) { receiver.accepted.count >= 1 }
+        #expect(fired != nil)
+
+        // n1 joins: it sorts first, so once it has caught up it is the one that sends.
+        let joiner = NodeProcess(arguments: ["--node-id", "n1", "--seed", nodes[0].clusterAddress])
+        try await joiner.start()
+        let leads = try await eventually(within: .seconds(60)) {
+            let known = try await channels(joiner)
+            let names = (known?["channels"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
+            return known?["sending"] as? Bool == true && names == ["ops-webhook"]
+        }
+        #expect(leads != nil, "the joiner never learned the channel or never took over sending")
+        let silences = try await listedSilences(joiner) ?? []
+        #expect(silences.contains { $0["model"] as? String == "elsewhere" }, "\(silences)")
+        #expect(receiver.accepted.count == 1, "the firing notice was not sent again by the joiner")
+
+        // The clean hour resolves the alert: the joiner sends the resolved notice, once.
+        try await send(
+            batch(model: "joined", key: "h1", rows: 500, start: t0 + hour + 1, span: hour - 1, seed: 4),
+            through: nodes[2])
+        try await send(
+            batch(model: "joined", key: "h2a", rows: 1, start: t0 + 2 * hour, span: 1, seed: 5), through: nodes[2])
+        let resolved = try await eventually(within: .seconds(60)) { receiver.accepted.count >= 2 }
+        #expect(resolved != nil)
+        #expect(receiver.accepted.count == 2 && receiver.accepted.last?.json?["status"] as? String == "resolved")
+        let counted = (try await channels(joiner)?["channels"] as? [[String: Any]])?.first
+        #expect(counted?["sent"] as? Int == 1, "the joiner sent the resolution: \(String(describing: counted))")
+    }
+
     @Test("a silenced alert changes state but sends nothing, on every coordinator; silences list and end")
     func silencedSendsNothing() async throws {
         let receiver = try HTTPReceiver()

@@ -20,6 +20,7 @@ import Wire
 actor Notifier: Service {
     private let relay: EventRelay
     private let membership: MembershipService
+    private let peers: PeerClients
     private let nodeID: String
     private let isCoordinator: Bool
     private let interval: Duration
@@ -38,6 +39,11 @@ actor Notifier: Service {
         var silenced: UInt64 = 0
     }
     private var sending = false
+    /// Whether this coordinator has copied what another live coordinator knows (channels,
+    /// silences, alert changes and notification records published before it joined or while it
+    /// was away). Until then it sends only while no other coordinator is live.
+    private var caughtUp = false
+    private var nextCatchUp = ContinuousClock.now
 
     /// Attempts per notice before it is given up (a dead letter); the waits between them double
     /// from 0.5 s up to 30 s (about 2.5 minutes in all).
@@ -46,11 +52,12 @@ actor Notifier: Service {
     static let pagerDutyURL = "https://events.pagerduty.com/v2/enqueue"
 
     init(
-        relay: EventRelay, membership: MembershipService, nodeID: String, isCoordinator: Bool,
+        relay: EventRelay, membership: MembershipService, peers: PeerClients, nodeID: String, isCoordinator: Bool,
         interval: Duration = .milliseconds(200), logger: Logger
     ) {
         self.relay = relay
         self.membership = membership
+        self.peers = peers
         self.nodeID = nodeID
         self.isCoordinator = isCoordinator
         self.interval = interval
@@ -75,10 +82,15 @@ actor Notifier: Service {
         ledger.absorb(event)
     }
 
-    /// Sends the notices owed, when this coordinator is the lowest live one.
+    /// Sends the notices owed, when this coordinator is the lowest live one and knows what the
+    /// others know.
     private func round() async {
-        let live = await membership.coordinators.filter { $0.live && !$0.left }.map(\.id)
-        sending = live.min() == nodeID
+        let live = await membership.coordinators.filter { $0.live && !$0.left }
+        let others = live.filter { $0.id != nodeID }
+        if !caughtUp, !others.isEmpty, ContinuousClock.now >= nextCatchUp {
+            await catchUp(from: others)
+        }
+        sending = live.map(\.id).min() == nodeID && (caughtUp || others.isEmpty)
         guard sending else { return }
         for notice in ledger.due(nowMs: Int64(Date().timeIntervalSince1970 * 1000)) {
             let key = notice.dedupKey
@@ -111,6 +123,54 @@ actor Notifier: Service {
                 }
             }
         }
+    }
+
+    /// Kinds a catch-up copies, and how many of the newest of each group it asks for (the
+    /// configured kinds are kept apart in every inbox, so the newest 10,000 are all of them).
+    static let catchUpGroups: [(kinds: [String], limit: UInt32)] = [
+        ([NotificationLedger.channelKind, NotificationLedger.silenceKind], 10_000),
+        ([ModelMonitor.alertEventKind, NotificationLedger.notifiedKind], 10_000),
+    ]
+
+    /// Copies into this coordinator's inbox the events of the notification kinds another live
+    /// coordinator holds (the lowest by id that answers): an event goes only to the coordinators
+    /// known when it was published, so one that joined later, or restarted after a long absence,
+    /// would not know the channels, the silences, or which changes were already sent.
+    private func catchUp(from others: [DeliveryQueue.Coordinator]) async {
+        for peer in others.sorted(by: { $0.id < $1.id }) {
+            var copied: [Infranaut_V1_ReceivedEvent] = []
+            var answered = true
+            for group in Self.catchUpGroups {
+                let request = Infranaut_V1_Request.with {
+                    $0.version = 1
+                    $0.hops = 1
+                    $0.events = .with {
+                        $0.limit = group.limit
+                        $0.kinds = group.kinds
+                    }
+                }
+                guard let reply = try? await peers.call(request, to: peer.address, timeout: .seconds(5)),
+                    case .events(let listed) = reply.body, listed.status.code == .ok
+                else {
+                    answered = false
+                    break
+                }
+                copied += listed.events
+            }
+            guard answered else { continue }
+            do {
+                let added = try await relay.adopt(copied)
+                caughtUp = true
+                logger.info(
+                    "caught up with another coordinator's notification events",
+                    metadata: ["from": "\(peer.id)", "events": "\(copied.count)", "new": "\(added)"])
+                return
+            } catch {
+                logger.warning(
+                    "the caught-up events could not be stored; trying again", metadata: ["error": "\(error)"])
+            }
+        }
+        nextCatchUp = .now + .seconds(2)
     }
 
     /// Notes the notice as sent (or given up) here and tells every coordinator.

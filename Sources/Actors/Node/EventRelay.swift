@@ -24,6 +24,8 @@ actor EventRelay: Service {
     /// 100,000 events hold 6 GiB.
     static let inboxCapacity = 100_000
     static let inboxMaxBytes = 64 << 20
+    /// Kinds the inbox keeps apart from the others (``CoordinatorInbox``): what people configured.
+    static let retainedKinds: Set<String> = [NotificationLedger.channelKind, NotificationLedger.silenceKind]
     static let attemptTimeout: Duration = .seconds(2)
     /// Events a publisher keeps until delivered; beyond it, publishing is refused (retryably).
     static let outboxCapacity = 100_000
@@ -78,7 +80,9 @@ actor EventRelay: Service {
             received.append(event)
             return true
         }
-        inbox = CoordinatorInbox(loading: received, capacity: Self.inboxCapacity, maxBytes: Self.inboxMaxBytes)
+        inbox = CoordinatorInbox(
+            loading: received, capacity: Self.inboxCapacity, maxBytes: Self.inboxMaxBytes,
+            retainedKinds: Self.retainedKinds)
     }
 
     private var now: Duration { ContinuousClock.now - origin }
@@ -269,6 +273,25 @@ actor EventRelay: Service {
         return .with { $0.status = .ok }
     }
 
+    /// Stores the events another coordinator holds that this one lacks (a catch-up after joining
+    /// or restarting), keeping the time that one received them, and hands each to the listener.
+    /// Returns how many were new here.
+    func adopt(_ received: [Infranaut_V1_ReceivedEvent]) async throws(StorageError) -> Int {
+        let fresh = received.filter { !inbox.contains($0.event.id) && (try? $0.event.validate()) != nil }
+        guard isCoordinator, !fresh.isEmpty else { return 0 }
+        var batch = WriteBatch()
+        for event in fresh { batch.put(StorageKeys.Inbox.key(eventID: event.event.id), try encode(event), in: meta) }
+        try await writer.write(batch)
+        var added = 0
+        for event in fresh where !inbox.contains(event.event.id) {
+            inbox.insert(event)
+            added += 1
+            await listener?(event.event)
+        }
+        await trimInbox()
+        return added
+    }
+
     /// Drops what the inbox no longer keeps, in memory and on disk (a failed delete is trimmed
     /// again at the next start).
     private func trimInbox() async {
@@ -290,7 +313,7 @@ actor EventRelay: Service {
 
     /// Every event the inbox keeps, oldest first (what a coordinator's notifier starts from).
     func receivedEvents() -> [Infranaut_V1_ClusterEvent] {
-        inbox.newest(limit: Int.max, maxBytes: Int.max).reversed().map(\.event)
+        inbox.newest(limit: Int.max, maxBytes: Int.max).map(\.event)
     }
 
     /// Called with each event stored in the inbox from now on (once per id).
@@ -303,10 +326,10 @@ actor EventRelay: Service {
     /// Bytes of event payloads one `events` answer carries at most (newest first kept).
     static let maxListBytes = 16 << 20
 
-    func list(limit: Int) -> Infranaut_V1_EventsResponse {
+    func list(limit: Int, kinds: Set<String> = []) -> Infranaut_V1_EventsResponse {
         return .with {
             $0.status = .ok
-            $0.events = inbox.newest(limit: limit, maxBytes: Self.maxListBytes)
+            $0.events = inbox.newest(limit: limit, maxBytes: Self.maxListBytes, kinds: kinds)
             $0.pendingOutbound = UInt32(queue.pendingIDs.count)
             $0.receivedTotal = inbox.receivedTotal
         }

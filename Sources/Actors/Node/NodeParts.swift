@@ -50,7 +50,8 @@ struct NodeParts {
             let decommission = Decommission(
                 shards: storage.shards, events: events, membership: membership, peers: peers, logger: logger)
             let notifier = Notifier(
-                relay: events, membership: membership, nodeID: storage.nodeID, isCoordinator: isCoordinator,
+                relay: events, membership: membership, peers: peers, nodeID: storage.nodeID,
+                isCoordinator: isCoordinator,
                 logger: logger)
             let handler = RequestHandler(
                 router: Router(shards: storage.shards), membership: membership, peers: peers,

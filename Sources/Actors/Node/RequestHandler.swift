@@ -387,7 +387,14 @@ final class RequestHandler: Service {
                 }
             return .with { $0.publishEvent = reply }
         case .events(let list):
-            let reply = await events.list(limit: list.limit == 0 ? 1_000 : Int(min(list.limit, 10_000)))
+            guard list.kinds.count <= 16, list.kinds.allSatisfy({ $0.utf8.count <= 64 }) else {
+                return .with {
+                    $0.events.status = Infranaut_V1_Status(
+                        code: .invalidArgument, message: "kinds: at most 16, each at most 64 bytes")
+                }
+            }
+            let reply = await events.list(
+                limit: list.limit == 0 ? 1_000 : Int(min(list.limit, 10_000)), kinds: Set(list.kinds))
             return .with { $0.events = reply }
         case .deliverEvent(let deliver):
             let events = self.events
