@@ -27,6 +27,12 @@ struct ApplyCommand: AsyncParsableCommand {
             throw CLIError(
                 "\(file) has \(problems.count) problem\(problems.count == 1 ? "" : "s"); nothing was applied")
         }
+        for object in objects {
+            guard case .alertDefaults = object.body else { continue }
+            throw CLIError(
+                "\(file):\(object.line): AlertDefaults is a node setting, not applied: give the file to infranaut start --alert-defaults; nothing was applied"
+            )
+        }
         let client = try target.client()
         defer { client.close() }
         for object in objects {
@@ -36,6 +42,7 @@ struct ApplyCommand: AsyncParsableCommand {
             case .channel(let channel):
                 try await apply(channel, object: object, through: client)
                 continue
+            case .alertDefaults: continue
             }
             let response = try await client.send(
                 .with {

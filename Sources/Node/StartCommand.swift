@@ -4,7 +4,9 @@ import Cluster
 import Foundation
 import Logging
 import ServiceLifecycle
+import Specs
 import Storage
+import Wire
 
 #if canImport(Glibc)
     import Glibc
@@ -118,6 +120,13 @@ struct StartCommand: AsyncParsableCommand {
         help: "Models this node's shards may hold together; the first batch of one more is refused.")
     var maxModels = 10_000
 
+    @Option(
+        name: .customLong("alert-defaults"),
+        help:
+            "A file with a kind: AlertDefaults document: the default alert rules the models whose specs this node accepts inherit, instead of the built-in ones. Give every node the same file (docs/alerting.md, \"Cluster defaults\").",
+        completion: .file())
+    var alertDefaults: String?
+
     @Option(help: "Block compression for RocksDB: none, snappy, lz4 or zstd.")
     var compression = "lz4"
 
@@ -194,6 +203,7 @@ struct StartCommand: AsyncParsableCommand {
         settings.shard.idempotencyWindow = .seconds(idempotencyWindowSeconds)
         settings.shard.maxFeaturesPerModel = maxFeaturesPerModel
         settings.shard.maxModels = maxModels
+        if let alertDefaults { settings.shard.alertDefaults = try Self.readAlertDefaults(alertDefaults) }
         settings.compression = Compression(rawValue: compression) ?? .lz4
         settings.cluster.nodeID = nodeID ?? ""
         settings.cluster.listen = clusterListen
@@ -256,3 +266,23 @@ extension StartCommand {
     @_silgen_name("mallopt")
     private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
 #endif
+
+extension StartCommand {
+    /// The rules of the one `kind: AlertDefaults` document in `path`; every problem is named with
+    /// its line, and the node does not start.
+    static func readAlertDefaults(_ path: String) throws -> [Infranaut_V1_AlertRule] {
+        let (objects, problems) = SpecDocuments.read(try readSpecFile(path))
+        guard problems.isEmpty else {
+            let lines = problems.map { "\(path)\($0.line.map { ":\($0)" } ?? ""): \($0.path): \($0.message)" }
+            throw CLIError("--alert-defaults: \(lines.joined(separator: "; "))")
+        }
+        let tables = objects.compactMap { object -> [Infranaut_V1_AlertRule]? in
+            if case .alertDefaults(let rules) = object.body { return rules }
+            return nil
+        }
+        guard tables.count == 1, objects.count == 1 else {
+            throw CLIError("--alert-defaults: \(path) must hold exactly one kind: AlertDefaults document")
+        }
+        return tables[0]
+    }
+}

@@ -1,8 +1,25 @@
 import Monitoring
-import Wire
+public import Wire
 import Yams
 
 extension SpecReader {
+    /// A `kind: AlertDefaults` document: `spec.alerts`, the rules every model a node accepts
+    /// inherits (docs/alerting.md, "Cluster defaults"); `metadata` is optional.
+    mutating func alertDefaults(_ top: [String: Node], document: Node, line: Int) -> SpecObject? {
+        if let metadata = top["metadata"] { _ = mapping(metadata, at: "metadata", known: ["name"]) }
+        var holder = Infranaut_V1_ModelSpec()
+        if let body = top["spec"], let fields = mapping(body, at: "spec", known: ["alerts"]) {
+            if let alerts = fields["alerts"] {
+                readAlerts(alerts, into: &holder)
+            } else {
+                problem("spec.alerts", body, "missing; the list of default rules (it may be empty: [])")
+            }
+        } else if top["spec"] == nil {
+            problem("spec", document, "missing; AlertDefaults needs spec.alerts")
+        }
+        return SpecObject(body: .alertDefaults(holder.alerts), lines: lines, line: line)
+    }
+
     /// `spec.alerts`: a list of rules (docs/alerting.md).
     mutating func readAlerts(_ node: Node, into spec: inout Infranaut_V1_ModelSpec) {
         guard let items = list(node, at: "spec.alerts") else { return }
@@ -76,7 +93,12 @@ extension ModelSpecRules {
     static let maxAlertChannels = 16
 
     /// The problems of `spec.alerts`; `features` are the declared features (empty: none declared).
-    static func alertProblems(_ spec: Infranaut_V1_ModelSpec, features: Set<String>) -> [SpecProblem] {
+    /// `defaults`: the names a rule may turn off (nil: not checked). `forDefaults`: the rules are a
+    /// table of defaults, read for any model: no task or feature to check them against, and none
+    /// may be `disabled`.
+    static func alertProblems(
+        _ spec: Infranaut_V1_ModelSpec, features: Set<String>, defaults: Set<String>?, forDefaults: Bool = false
+    ) -> [SpecProblem] {
         var found: [SpecProblem] = []
         func check(_ ok: Bool, _ path: String, _ message: @autoclosure () -> String) {
             if !ok { found.append(SpecProblem(path, message())) }
@@ -84,7 +106,6 @@ extension ModelSpecRules {
         check(
             spec.alerts.count <= maxAlertRules, "spec.alerts",
             "\(spec.alerts.count) rules; the limit is \(maxAlertRules)")
-        let defaults = Set(AlertRule.defaults.map(\.name))
         var names: Set<String> = []
         for (index, rule) in spec.alerts.prefix(maxAlertRules).enumerated() {
             let path = "spec.alerts[\(index)]"
@@ -96,10 +117,13 @@ extension ModelSpecRules {
                 found.append(SpecProblem("\(path).name", "\"\(rule.name)\" is given twice"))
             }
             if rule.disabled {
-                check(
-                    defaults.contains(rule.name), "\(path).disabled",
-                    "there is no default rule \"\(rule.name)\" to turn off; the defaults are \(defaults.sorted().joined(separator: ", "))"
-                )
+                check(!forDefaults, "\(path).disabled", "a table of defaults lists only the rules it gives")
+                if let defaults {
+                    check(
+                        defaults.contains(rule.name), "\(path).disabled",
+                        "there is no default rule \"\(rule.name)\" to turn off; the defaults are \(defaults.sorted().joined(separator: ", "))"
+                    )
+                }
                 check(
                     rule.metric.isEmpty && rule.condition == nil, "\(path).disabled",
                     "a disabled rule has only its name")
@@ -123,10 +147,10 @@ extension ModelSpecRules {
                     )
                 }
             }
-            if case .performance = metric {
+            if case .performance = metric, !forDefaults {
                 check(spec.task != .unspecified, "\(path).metric", "\(rule.metric) needs the spec's task")
             }
-            if metric == .performanceDrop {
+            if metric == .performanceDrop, !forDefaults {
                 check(
                     spec.task == .binaryClassification, "\(path).metric",
                     "performance_drop goes only with task: binary-classification")
@@ -181,10 +205,16 @@ extension ModelSpecRules {
                     ))
             }
             check(
-                !rule.perSegment || !spec.segments.isEmpty, "\(path).per_segment",
+                !rule.perSegment || !spec.segments.isEmpty || forDefaults, "\(path).per_segment",
                 "the spec has no segments to judge")
         }
         return found
+    }
+
+    /// The problems of a table of default rules (`kind: AlertDefaults`, `start --alert-defaults`),
+    /// by the same rules as a spec's, with paths under `spec.alerts`.
+    public static func alertDefaultsProblems(_ rules: [Infranaut_V1_AlertRule]) -> [SpecProblem] {
+        alertProblems(.with { $0.alerts = rules }, features: [], defaults: nil, forDefaults: true)
     }
 
     public static func isRuleName(_ name: String) -> Bool {

@@ -9,6 +9,9 @@ public struct SpecLimits: Sendable {
     public var maxLabels = 64
     /// Encoded size of a spec. Default 256 KiB (1,000 features with ranges take about 40 KiB).
     public var maxSpecBytes = 256 << 10
+    /// The names of the default rules a spec may turn off (`disabled: true`); nil leaves that
+    /// unchecked, as the CLI does: only the node knows its defaults (docs/alerting.md).
+    public var defaultRuleNames: Set<String>?
 
     public init() {}
 }
@@ -201,7 +204,7 @@ public enum ModelSpecRules {
                 (3_600_000...365 * 86_400_000).contains(spec.retention.predictionsMs), "spec.retention.predictions",
                 "\(SpecDuration.text(spec.retention.predictionsMs)) is outside 1h to 365d")
         }
-        found += alertProblems(spec, features: Set(spec.features.map(\.name)))
+        found += alertProblems(spec, features: Set(spec.features.map(\.name)), defaults: limits.defaultRuleNames)
         return found
     }
 

@@ -6,6 +6,9 @@ public struct SpecObject: Sendable {
     public enum Body: Sendable {
         case model(Infranaut_V1_ModelSpec)
         case channel(Infranaut_V1_NotificationChannel)
+        /// `kind: AlertDefaults`: the default rules a node gives the models it accepts specs of
+        /// (read by `start --alert-defaults`, not applied).
+        case alertDefaults([Infranaut_V1_AlertRule])
     }
 
     public var body: Body
@@ -35,7 +38,7 @@ public struct SpecObject: Sendable {
 /// to apply, so an invalid file changes nothing.
 public enum SpecDocuments {
     public static let apiVersion = "infranaut.io/v1"
-    public static let kinds = ["Model", "NotificationChannel"]
+    public static let kinds = ["Model", "NotificationChannel", "AlertDefaults"]
 
     /// The objects of `yaml` and every problem found in them (read and checked).
     public static func read(_ yaml: String, limits: SpecLimits = SpecLimits()) -> (
@@ -69,6 +72,7 @@ public enum SpecDocuments {
                 switch object.body {
                 case .model(let spec): ModelSpecRules.problems(of: spec, limits: limits)
                 case .channel(let channel): ChannelRules.problems(of: channel)
+                case .alertDefaults(let rules): ModelSpecRules.alertDefaultsProblems(rules)
                 }
             found += ruled.filter { !refused.contains($0.path) }.map {
                 SpecProblem($0.path, $0.message, line: object.line(of: $0.path))
@@ -223,6 +227,7 @@ struct SpecReader {
         }
         guard let kind = string(kindNode, at: "kind") else { return nil }
         if kind == "NotificationChannel" { return channel(top, document: document, line: line) }
+        if kind == "AlertDefaults" { return alertDefaults(top, document: document, line: line) }
         guard kind == "Model" else {
             problem(
                 "kind", kindNode, "\"\(kind)\" is not one of \(SpecDocuments.kinds.joined(separator: ", "))")

@@ -28,6 +28,47 @@ struct ModelMonitorTests {
     }
 }
 
+@Suite("which alert rules a spec gives")
+struct AlertRulesOfSpecTests {
+    @Test("stamped defaults replace the built-in ones; the spec still replaces and disables them by name")
+    func stampedDefaults() {
+        let builtIn = ModelMonitor.alertRules(.with { $0.name = "m" }).map(\.name)
+        #expect(builtIn == AlertRule.defaults.map(\.name))
+        let spec = Infranaut_V1_ModelSpec.with {
+            $0.name = "m"
+            $0.defaultsStamped = true
+            $0.defaultAlerts = [
+                .with {
+                    $0.name = "team-drift"
+                    $0.metric = "drift_share"
+                    $0.condition = .above(0.2)
+                },
+                .with {
+                    $0.name = "quiet"
+                    $0.metric = "idle_windows"
+                    $0.condition = .above(5)
+                },
+            ]
+            $0.alerts = [
+                .with {
+                    $0.name = "mine"
+                    $0.metric = "rows"
+                    $0.condition = .below(10)
+                },
+                .with {
+                    $0.name = "quiet"
+                    $0.disabled = true
+                },
+            ]
+        }
+        let rules = ModelMonitor.alertRules(spec)
+        #expect(rules.map(\.name) == ["mine", "team-drift"])
+        #expect(rules[1].condition == .above(0.2) && rules[1].metric == .driftShare)
+        // Stamped but empty: no defaults at all.
+        #expect(ModelMonitor.alertRules(.with { $0.defaultsStamped = true }).isEmpty)
+    }
+}
+
 @Suite("traffic stopping: idle_windows judged by the tick ops")
 struct IdleAlertTests {
     let t: Int64 = 1_764_518_400_000

@@ -275,3 +275,52 @@ struct ShardSpecTests {
         #expect(await shard.windows(asked).windows.map(\.startUnixMs) == [kept])
     }
 }
+
+@Suite("cluster alert defaults in the shard")
+struct AlertDefaultsShardTests {
+    @Test(
+        "the leader stamps its node's default rules into each spec it accepts, drops a client's, and checks disabled names against them"
+    )
+    func leaderStampsDefaults() async throws {
+        let harness = try Harness()
+        let table: [Infranaut_V1_AlertRule] = [
+            .with {
+                $0.name = "team-drift"
+                $0.metric = "drift_share"
+                $0.condition = .above(0.2)
+                $0.notify = ["oncall"]
+            }
+        ]
+        harness.settings.alertDefaults = table
+        let shard = try await harness.shard()
+        var request = applying("d")
+        // A client cannot give itself other defaults.
+        request.spec.defaultAlerts = [.with { $0.name = "sneaky" }]
+        request.spec.defaultsStamped = true
+        guard case .done(let created) = await shard.applySpecAtLeader(request, deadline: later) else {
+            Issue.record("the shard does not lead")
+            return
+        }
+        #expect(created.status.code == .ok && created.outcome == .created)
+        let stored = await shard.model("d")?.spec
+        #expect(stored?.defaultsStamped == true && stored?.defaultAlerts == table)
+        // Applying the same spec again changes nothing.
+        guard case .done(let same) = await shard.applySpecAtLeader(applying("d"), deadline: later) else { return }
+        #expect(same.outcome == .unchanged)
+
+        // Only the node's defaults may be turned off: the built-in ones are not its defaults here.
+        var off = applying("d")
+        off.spec.alerts = [
+            .with {
+                $0.name = "dataset-drift"
+                $0.disabled = true
+            }
+        ]
+        guard case .done(let refused) = await shard.applySpecAtLeader(off, deadline: later) else { return }
+        #expect(refused.status.code == .invalidArgument)
+        #expect(refused.problems.map(\.path) == ["spec.alerts[0].disabled"], "\(refused.problems)")
+        off.spec.alerts[0].name = "team-drift"
+        guard case .done(let accepted) = await shard.applySpecAtLeader(off, deadline: later) else { return }
+        #expect(accepted.status.code == .ok && accepted.outcome == .configured)
+    }
+}

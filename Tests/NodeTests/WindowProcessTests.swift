@@ -1285,6 +1285,61 @@ struct NotificationProcessTests {
         #expect(counted?["sent"] as? Int == 1, "the joiner sent the resolution: \(String(describing: counted))")
     }
 
+    @Test(
+        "cluster defaults: nodes started with --alert-defaults give a model without rules the table's rule, which fires and notifies; a bad table keeps the node from starting"
+    )
+    func clusterDefaultsNotify() async throws {
+        let receiver = try HTTPReceiver()
+        defer { receiver.close() }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("defaults-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let table = directory.appendingPathComponent("alert-defaults.yaml").path
+        try """
+        apiVersion: infranaut.io/v1
+        kind: AlertDefaults
+        spec:
+          alerts:
+            - {name: team-drift, metric: drift_share, condition: {above: 0.1}, severity: critical, notify: [ops-webhook]}
+        """.write(toFile: table, atomically: true, encoding: .utf8)
+        let bad = directory.appendingPathComponent("bad.yaml").path
+        try """
+        apiVersion: infranaut.io/v1
+        kind: AlertDefaults
+        spec:
+          alerts:
+            - {name: broken, metric: nope, condition: {above: 1}}
+        """.write(toFile: bad, atomically: true, encoding: .utf8)
+        let refused = try await runCLI([
+            "start", "--alert-defaults", bad, "--data-dir", directory.appendingPathComponent("never").path,
+        ])
+        #expect(
+            refused.status != 0 && refused.stderr.contains("bad.yaml:5: spec.alerts[0].metric"), "\(refused.stderr)")
+
+        let nodes = try await startCluster(["d1", "d2", "d3"], arguments: ["--alert-defaults", table])
+        try await apply(
+            webhookChannel(receiver.url)
+                + """
+                apiVersion: infranaut.io/v1
+                kind: Model
+                metadata: {name: inherits}
+                spec:
+                  features: [{name: f0, type: numeric}, {name: f1, type: numeric}, {name: f2, type: numeric}]
+                  window: {size: 1h, lateness: 0}
+                  reference: {from: upload}
+                """, through: nodes[1])
+        _ = try await pushDriftedHour(model: "inherits", through: nodes[2])
+        let fired = try await eventually(within: .seconds(60)) { receiver.accepted.count >= 1 }
+        #expect(fired != nil)
+        let alert = (receiver.accepted.first?.json?["alerts"] as? [[String: Any]])?.first
+        let labels = alert?["labels"] as? [String: String]
+        #expect(
+            labels?["alertname"] == "team-drift" && labels?["severity"] == "critical", "\(String(describing: alert))")
+        // The built-in defaults are not the cluster's any more.
+        let listed = try await alerts(nodes[0], ["--model", "inherits"]) ?? []
+        #expect(listed.map { $0["rule"] as? String } == ["team-drift"], "\(listed)")
+    }
+
     @Test("a silenced alert changes state but sends nothing, on every coordinator; silences list and end")
     func silencedSendsNothing() async throws {
         let receiver = try HTTPReceiver()

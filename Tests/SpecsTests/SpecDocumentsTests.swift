@@ -1,3 +1,4 @@
+import Monitoring
 import Specs
 import Testing
 import Wire
@@ -261,8 +262,13 @@ struct SpecDocumentsTests {
                 - {name: g, metric: rows}
                 - {name: h, metric: idle_windows, condition: {below: 1}, for: 2}
             """
-        let (objects, problems) = SpecDocuments.read(wrong)
+        // As a node reads it: it knows its defaults, so turning off one it lacks is a problem.
+        var limits = SpecLimits()
+        limits.defaultRuleNames = Set(AlertRule.defaults.map(\.name))
+        let (objects, problems) = SpecDocuments.read(wrong, limits: limits)
         #expect(objects.isEmpty)
+        // The CLI does not know the cluster's defaults, and leaves that check to the node.
+        #expect(!SpecDocuments.read(wrong).problems.contains { $0.path == "spec.alerts[4].disabled" })
         let messages = problems.map { "\($0.path): \($0.message)" }
         for expected in [
             "spec.alerts[0].condition: give exactly one of above, below, anomaly, change_point",
@@ -287,5 +293,44 @@ struct SpecDocumentsTests {
         // Problems found while reading carry their line; those of the rules, the rule's line.
         #expect(problems.first { $0.path == "spec.alerts[0].condition" }?.line == 7, "\(problems)")
         #expect(problems.first { $0.path == "spec.alerts[3].metric" }?.line == 10, "\(problems)")
+    }
+}
+
+@Suite("alert defaults files")
+struct AlertDefaultsFileTests {
+    @Test("kind: AlertDefaults reads a table of rules; a disabled entry, a bad metric and a missing list are named")
+    func readsAndChecks() {
+        let good = """
+            apiVersion: infranaut.io/v1
+            kind: AlertDefaults
+            metadata: {name: company}
+            spec:
+              alerts:
+                - {name: team-drift, metric: drift_share, condition: {above: 0.2}, notify: [oncall]}
+                - {name: auc-low, metric: roc_auc, condition: {below: 0.7}, severity: critical}
+            """
+        let read = SpecDocuments.read(good)
+        #expect(read.problems.isEmpty, "\(read.problems)")
+        guard case .alertDefaults(let rules)? = read.objects.first?.body else {
+            Issue.record("no table read")
+            return
+        }
+        #expect(rules.map(\.name) == ["team-drift", "auc-low"] && rules[0].notify == ["oncall"])
+
+        let bad = """
+            apiVersion: infranaut.io/v1
+            kind: AlertDefaults
+            spec:
+              alerts:
+                - {name: dataset-drift, disabled: true}
+                - {name: x, metric: nope, condition: {above: 1}}
+            """
+        let messages = SpecDocuments.read(bad).problems.map { "\($0.path): \($0.message)" }
+        #expect(
+            messages.contains("spec.alerts[0].disabled: a table of defaults lists only the rules it gives"),
+            "\(messages)")
+        #expect(messages.contains { $0.hasPrefix("spec.alerts[1].metric: \"nope\" is not one of") })
+        let empty = SpecDocuments.read("apiVersion: infranaut.io/v1\nkind: AlertDefaults\nspec: {}\n").problems
+        #expect(empty.map(\.path) == ["spec.alerts"])
     }
 }

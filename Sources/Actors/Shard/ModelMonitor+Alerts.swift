@@ -4,11 +4,19 @@ import Wire
 
 /// The alert rules a spec gives a model, and its alerts as `alerts` lists them (docs/alerting.md).
 extension ModelMonitor {
-    /// The spec's rules in order, then the defaults it neither replaces nor disables. A rule the
-    /// node cannot read (a metric it does not know) is left out: the spec was checked on apply, so
-    /// only a spec from a newer node can hold one.
+    /// The spec's rules in order, then the defaults it neither replaces nor disables: those the
+    /// leader stamped into the spec from its node's table, else the built-in ones. A rule the node
+    /// cannot read (a metric it does not know) is left out: the spec was checked on apply, so only
+    /// a spec from a newer node can hold one.
     static func alertRules(_ spec: Infranaut_V1_ModelSpec) -> [AlertRule] {
-        let declared = spec.alerts.filter { !$0.disabled }.compactMap { rule -> AlertRule? in
+        let defaults = spec.defaultsStamped ? rules(spec.defaultAlerts) : AlertRule.defaults
+        return AlertRule.effective(
+            rules(spec.alerts), disabled: Set(spec.alerts.filter(\.disabled).map(\.name)), defaults: defaults)
+    }
+
+    /// The rules of `specified` the node can read, the disabled ones left out.
+    static func rules(_ specified: [Infranaut_V1_AlertRule]) -> [AlertRule] {
+        specified.filter { !$0.disabled }.compactMap { rule -> AlertRule? in
             guard let metric = AlertMetric(name: rule.metric), let condition = rule.condition else { return nil }
             let judged: AlertCondition =
                 switch condition {
@@ -24,7 +32,6 @@ extension ModelMonitor {
                 labels: rule.labels, summary: rule.summary, runbookURL: rule.runbookURL, notify: rule.notify,
                 perSegment: rule.perSegment)
         }
-        return AlertRule.effective(declared, disabled: Set(spec.alerts.filter(\.disabled).map(\.name)))
     }
 
     /// What the rules read besides the window: the labelled reference and the binary threshold.

@@ -1,5 +1,6 @@
 import Cluster
 import Foundation
+import Monitoring
 import Specs
 import Storage
 public import Wire
@@ -23,7 +24,12 @@ extension ShardActor {
         }
         var limits = SpecLimits()
         limits.maxFeatures = settings.maxFeaturesPerModel
-        let problems = ModelSpecRules.problems(of: request.spec, limits: limits)
+        limits.defaultRuleNames = Set(settings.alertDefaults?.map(\.name) ?? AlertRule.defaults.map(\.name))
+        // The inherited defaults are the leader's to set, never a client's.
+        var incoming = request.spec
+        incoming.defaultAlerts = []
+        incoming.defaultsStamped = false
+        let problems = ModelSpecRules.problems(of: incoming, limits: limits)
         guard problems.isEmpty else {
             return .done(
                 .with {
@@ -40,8 +46,12 @@ extension ShardActor {
                     }
                 })
         }
-        let model = request.spec.name
-        let spec = SpecRendering.normalized(request.spec)
+        let model = incoming.name
+        var spec = SpecRendering.normalized(incoming)
+        if let table = settings.alertDefaults {
+            spec.defaultAlerts = table
+            spec.defaultsStamped = true
+        }
         let held: ModelState?
         do throws(ModelUnavailable) {
             held = try self.held(model)

@@ -17,6 +17,10 @@ public struct ShardSettings: Sendable {
     /// Models the node's shards may hold together; the first batch of one more is refused whole
     /// with INVALID_ARGUMENT (see ``ModelCount``). Default 10,000.
     public var maxModels = 10_000
+    /// The default alert rules this node gives the models whose specs its shards accept as leader
+    /// (`start --alert-defaults`), stamped into each spec so every replica judges the same rules;
+    /// nil: the built-in defaults, not stamped (docs/alerting.md, "Cluster defaults").
+    public var alertDefaults: [Infranaut_V1_AlertRule]?
     /// How long a deleted model's state is kept, so that applying its spec again undoes the
     /// deletion. Default 24 h.
     public var deletedModelRetention: Duration = .seconds(86_400)

@@ -73,9 +73,11 @@ public struct AlertRule: Sendable, Hashable {
             summary: "{{model}}: no rows since {{window}} ({{value}} windows long)"),
     ]
 
-    /// The rules a model has: its spec's (in order) then the defaults its spec neither replaces
-    /// nor disables.
-    public static func effective(_ declared: [AlertRule], disabled: Set<String>) -> [AlertRule] {
+    /// The rules a model has: its spec's (in order) then the `defaults` (the built-in ones unless
+    /// given) its spec neither replaces nor disables.
+    public static func effective(_ declared: [AlertRule], disabled: Set<String>, defaults: [AlertRule] = defaults)
+        -> [AlertRule]
+    {
         let named = Set(declared.map(\.name)).union(disabled)
         return declared + defaults.filter { !named.contains($0.name) }
     }

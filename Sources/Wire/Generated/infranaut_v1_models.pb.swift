@@ -460,11 +460,24 @@ public nonisolated struct Infranaut_V1_ModelSpec: @unchecked Sendable {
   /// Clears the value of `performance`. Subsequent reads from it will return its default value.
   public mutating func clearPerformance() {_uniqueStorage()._performance = nil}
 
-  /// Alert rules (docs/alerting.md). The built-in default rules apply as well, unless a rule here
-  /// has the same name (it replaces the default) or is `disabled`.
+  /// Alert rules (docs/alerting.md). The default rules apply as well, unless a rule here has the
+  /// same name (it replaces the default) or is `disabled`.
   public var alerts: [Infranaut_V1_AlertRule] {
     get {_storage._alerts}
     set {_uniqueStorage()._alerts = newValue}
+  }
+
+  /// The default rules the model inherits, set by the shard leader that accepted the apply from
+  /// its node's --alert-defaults table (docs/alerting.md, "Cluster defaults"); a client's values
+  /// are dropped. Without `defaults_stamped`, the built-in defaults apply.
+  public var defaultAlerts: [Infranaut_V1_AlertRule] {
+    get {_storage._defaultAlerts}
+    set {_uniqueStorage()._defaultAlerts = newValue}
+  }
+
+  public var defaultsStamped: Bool {
+    get {_storage._defaultsStamped}
+    set {_uniqueStorage()._defaultsStamped = newValue}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -2208,7 +2221,7 @@ nonisolated extension Infranaut_V1_ChannelType: SwiftProtobuf._ProtoNameProvidin
 
 nonisolated extension Infranaut_V1_ModelSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelSpec"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}labels\0\u{1}task\0\u{1}columns\0\u{1}features\0\u{1}segments\0\u{1}window\0\u{1}reference\0\u{1}drift\0\u{1}retention\0\u{1}performance\0\u{1}alerts\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}labels\0\u{1}task\0\u{1}columns\0\u{1}features\0\u{1}segments\0\u{1}window\0\u{1}reference\0\u{1}drift\0\u{1}retention\0\u{1}performance\0\u{1}alerts\0\u{3}default_alerts\0\u{3}defaults_stamped\0")
 
   fileprivate class _StorageClass {
     var _name: String = String()
@@ -2223,6 +2236,8 @@ nonisolated extension Infranaut_V1_ModelSpec: SwiftProtobuf.Message, SwiftProtob
     var _retention: Infranaut_V1_RetentionSpec? = nil
     var _performance: Infranaut_V1_PerformanceSpec? = nil
     var _alerts: [Infranaut_V1_AlertRule] = []
+    var _defaultAlerts: [Infranaut_V1_AlertRule] = []
+    var _defaultsStamped: Bool = false
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2245,6 +2260,8 @@ nonisolated extension Infranaut_V1_ModelSpec: SwiftProtobuf.Message, SwiftProtob
       _retention = source._retention
       _performance = source._performance
       _alerts = source._alerts
+      _defaultAlerts = source._defaultAlerts
+      _defaultsStamped = source._defaultsStamped
     }
   }
 
@@ -2275,6 +2292,8 @@ nonisolated extension Infranaut_V1_ModelSpec: SwiftProtobuf.Message, SwiftProtob
         case 10: try { try decoder.decodeSingularMessageField(value: &_storage._retention) }()
         case 11: try { try decoder.decodeSingularMessageField(value: &_storage._performance) }()
         case 12: try { try decoder.decodeRepeatedMessageField(value: &_storage._alerts) }()
+        case 13: try { try decoder.decodeRepeatedMessageField(value: &_storage._defaultAlerts) }()
+        case 14: try { try decoder.decodeSingularBoolField(value: &_storage._defaultsStamped) }()
         default: break
         }
       }
@@ -2323,6 +2342,12 @@ nonisolated extension Infranaut_V1_ModelSpec: SwiftProtobuf.Message, SwiftProtob
       if !_storage._alerts.isEmpty {
         try visitor.visitRepeatedMessageField(value: _storage._alerts, fieldNumber: 12)
       }
+      if !_storage._defaultAlerts.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._defaultAlerts, fieldNumber: 13)
+      }
+      if _storage._defaultsStamped != false {
+        try visitor.visitSingularBoolField(value: _storage._defaultsStamped, fieldNumber: 14)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2344,6 +2369,8 @@ nonisolated extension Infranaut_V1_ModelSpec: SwiftProtobuf.Message, SwiftProtob
         if _storage._retention != rhs_storage._retention {return false}
         if _storage._performance != rhs_storage._performance {return false}
         if _storage._alerts != rhs_storage._alerts {return false}
+        if _storage._defaultAlerts != rhs_storage._defaultAlerts {return false}
+        if _storage._defaultsStamped != rhs_storage._defaultsStamped {return false}
         return true
       }
       if !storagesAreEqual {return false}
