@@ -145,6 +145,50 @@ struct LabelJoinTests {
         #expect(last.labels == outcome(joined: 2, already: 1))
     }
 
+    @Test("labels that join the newest closed window later fire its realized-performance rule, across a crash")
+    func lateLabelsJudgeAgain() async throws {
+        let harness = try Harness()
+        harness.settings.logRetainedEntries = 0
+        let shard = try await harness.shard()
+        var spec = classifier("r")
+        spec.spec.alerts = [
+            .with {
+                $0.name = "acc-low"
+                $0.metric = "realized_accuracy"
+                $0.condition = .below(0.6)
+            }
+        ]
+        guard case .done = await shard.applySpecAtLeader(spec, deadline: later) else {
+            Issue.record("the shard does not lead")
+            return
+        }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let base = (now / 60_000 - 10) * 60_000
+        let ids = ["a0", "a1", "a2", "a3"]
+        #expect(
+            await shard.ingest(predictions("r", key: "w0", ids: ids, scores: [0.9, 0.8, 0.7, 0.6], at: base)).status
+                .code == .ok)
+        #expect(
+            await shard.ingest(predictions("r", key: "w1", ids: ["b0"], scores: [0.9], at: base + 60_000)).status.code
+                == .ok)
+        func accLow(_ shard: ShardActor) async -> Infranaut_V1_AlertInfo? {
+            await shard.alerts(of: .with { $0.modelID = "r" }).alerts.first { $0.rule == "acc-low" }
+        }
+        #expect(await accLow(shard) == nil, "closed without labels: nothing to read")
+        await shard.checkpoint()
+        // Every prediction said positive; every label says negative.
+        let joined = await shard.ingest(labels("r", key: "l1", ids: ids, values: [false, false, false, false]))
+        #expect(joined.labels.joined == 4)
+        let fired = await accLow(shard)
+        #expect(
+            fired?.state == .firing && fired?.value == 0 && fired?.windowStartUnixMs == base,
+            "\(String(describing: fired))")
+        try harness.crashAndReopen()
+        let recovered = try await harness.shard()
+        let replayed = await accLow(recovered)
+        #expect(replayed?.state == .firing && replayed?.sequence == fired?.sequence)
+    }
+
     @Test("labels for a model the shard does not hold, or one without a task, are unknown and create nothing")
     func labelsWithoutPredictions() async throws {
         let harness = try Harness()

@@ -162,6 +162,48 @@ import Testing
         #expect(AlertMetric.names.allSatisfy { AlertMetric(name: $0)?.name == $0 })
     }
 
+    /// Window `index` with an estimated accuracy and, when given, a realized one from labels.
+    func scored(_ index: Int, estimated: Double, realized: Double? = nil) -> WindowResult {
+        var r = window(index, driftShare: 0)
+        var p = WindowPerformance(
+            metrics: realized.map { [("accuracy", $0)] } ?? [], labelledRows: realized == nil ? 0 : 50)
+        p.estimated = [EstimatedMetric(name: "accuracy", value: estimated, samplingError: 0.01)]
+        r.performance = p
+        return r
+    }
+
+    @Test func labelsJoinedLaterJudgeTheNewestWindowAgain() {
+        let best = AlertRule(name: "acc", metric: .performance("accuracy", .best), condition: .below(0.8))
+        let realized = AlertRule(
+            name: "real-acc", metric: .performance("accuracy", .realized), condition: .below(0.8))
+        let drift = AlertRule(name: "drift", metric: .driftShare, condition: .above(0.5))
+        let rules = [best, realized, drift]
+        var book = AlertBook()
+        // At close: only the estimate, which is fine; the realized-only rule has nothing to read.
+        book.judge(scored(0, estimated: 0.9), rules: rules, context: context, nowMs: 10)
+        #expect(book.active.isEmpty && book.alerts.count == 2)
+        // Labels come: accuracy 0.5. Both performance rules fire on that window; drift is untouched.
+        book.rejudge(scored(0, estimated: 0.9, realized: 0.5), rules: rules, context: context, nowMs: 20)
+        #expect(Set(book.active.map(\.rule)) == ["acc", "real-acc"])
+        #expect(book.active.allSatisfy { $0.state == .firing && $0.value == 0.5 && $0.changedMs == 20 })
+        #expect(book.alerts.values.first { $0.rule == "acc" }?.history == [0.5])
+        // More labels, no other verdict: no change.
+        let changes = book.outbox.count
+        book.rejudge(scored(0, estimated: 0.9, realized: 0.55), rules: rules, context: context, nowMs: 30)
+        #expect(book.outbox.count == changes && book.active.first?.value == 0.55)
+        // A newer window was judged by the estimate (0.7, still firing): labels for the older one
+        // move that alert no more. The realized-only alert had nothing to read in the newer
+        // window, so the older one is still its newest, and the labels resolve it.
+        book.judge(scored(1, estimated: 0.7), rules: rules, context: context, nowMs: 40)
+        let acc = book.alerts.values.first { $0.rule == "acc" }
+        book.rejudge(scored(0, estimated: 0.9, realized: 0.95), rules: rules, context: context, nowMs: 50)
+        #expect(book.alerts.values.first { $0.rule == "acc" } == acc)
+        #expect(book.active.map(\.rule) == ["acc"] && book.outbox.last?.alert.rule == "real-acc")
+        // Labels for the newest show it fine after all: both resolve.
+        book.rejudge(scored(1, estimated: 0.7, realized: 0.9), rules: rules, context: context, nowMs: 60)
+        #expect(book.active.isEmpty && book.outbox.suffix(2).allSatisfy { $0.alert.state == .resolved })
+    }
+
     @Test func idleRulesFireOnlyOnTimeAndResolveWhenRowsCome() {
         let rule = AlertRule(name: "quiet", metric: .idleWindows, condition: .above(3))
         var book = AlertBook()

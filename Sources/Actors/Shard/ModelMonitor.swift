@@ -169,9 +169,27 @@ struct ModelMonitor: Sendable {
             } else {
                 lateLabels[key, default: PerformanceState(task: task)].absorb(pair)
             }
-            if latest[key.version]?.key == key { latest[key.version]!.addLabels(pair) }
+            if latest[key.version]?.key == key {
+                latest[key.version]!.addLabels(pair)
+                relabelled.insert(key.version)
+            }
         }
         return paired && usable
+    }
+
+    /// Versions whose newest closed window took labels in the label op being applied (empty
+    /// between ops: ``rejudgeLabelled(nowMs:)`` ends each).
+    private var relabelled: Set<String> = []
+
+    /// Ends a label op: the rules that read labels judge again each newest window that took some
+    /// (docs/alerting.md, "Labels that come later"); `nowMs` is the op's acceptance time.
+    mutating func rejudgeLabelled(nowMs: Int64) {
+        defer { relabelled = [] }
+        guard !rules.isEmpty else { return }
+        for version in relabelled.sorted() {
+            guard let result = latest[version] else { continue }
+            alerts.rejudge(result, rules: rules, context: alertContext(result.key), nowMs: nowMs)
+        }
     }
 
     static func predictionRecord(_ keys: [WindowKey], _ cell: PerformanceState.Cell) -> Infranaut_V1_PredictionRecord {

@@ -144,6 +144,7 @@ struct ShardModels {
             outcome.joined += 1
             if !resident[model]!.joinLabel(found.record, actual: actual) { outcome.unusable += 1 }
         }
+        resident[model]!.monitor?.rejudgeLabelled(nowMs: op.acceptedUnixMs)
         return outcome
     }
 

@@ -116,20 +116,25 @@ public struct AlertBook: Sendable, Hashable {
                 alert.history.removeFirst(alert.history.count - AlertCondition.keptHistory)
             }
             if holds {
-                alert.consecutive += 1
-                if alert.consecutive == 1 { alert.sinceMs = window.startMs }
-                let next: State = alert.consecutive >= rule.forWindows ? .firing : .pending
-                if next != alert.state {
-                    if alert.state == .inactive { alert.fired = false }
-                    if next == .firing { alert.fired = true }
-                    change(&alert, to: next, nowMs: nowMs)
-                }
+                hold(&alert, windowStartMs: window.startMs, forWindows: rule.forWindows, nowMs: nowMs)
             } else {
                 settle(&alert, nowMs: nowMs)
             }
             alerts[fingerprint] = alert
         }
         trim()
+    }
+
+    /// The condition holds in one more window (starting at `windowStartMs`): pending, or firing
+    /// once it held in `forWindows` consecutive ones.
+    mutating func hold(_ alert: inout Alert, windowStartMs: Int64, forWindows: Int, nowMs: Int64) {
+        alert.consecutive += 1
+        if alert.consecutive == 1 { alert.sinceMs = windowStartMs }
+        let next: State = alert.consecutive >= forWindows ? .firing : .pending
+        guard next != alert.state else { return }
+        if alert.state == .inactive { alert.fired = false }
+        if next == .firing { alert.fired = true }
+        change(&alert, to: next, nowMs: nowMs)
     }
 
     /// The condition does not hold: a pending or firing alert is resolved, and stays inactive.
