@@ -18,3 +18,5 @@ sockets="TransportTests|MailboxTests|ConnectionLimitTests|StartupFailureTests|Pe
 timeout -k 30 1200 swift test --skip-build --skip NodeTests --skip "$sockets"
 timeout -k 30 1200 swift test --skip-build --filter "$sockets"
 timeout -k 30 1200 swift test --skip-build --filter NodeTests
+# The Python client against real nodes of this build.
+scripts/test-python.sh

@@ -67,6 +67,7 @@ extension Infranaut_V1_Request {
         case .channels: "channels"
         case .silence: "silence"
         case .silences: "silences"
+        case .applyDocuments: "apply_documents"
         case .none: "no body"
         }
     }
@@ -351,6 +352,8 @@ final class RequestHandler: Service {
             return .with { $0.channels = reply }
         case .silence(let silence):
             return await serveSilence(silence, deadline: deadline)
+        case .applyDocuments(let apply):
+            return await serveApplyDocuments(apply, request: request, deadline: deadline)
         case .silences:
             guard membership.isCoordinator else {
                 return .error(.invalidArgument, "node \(membership.nodeID) is not a coordinator; ask one")

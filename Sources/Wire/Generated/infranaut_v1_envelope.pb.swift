@@ -216,6 +216,14 @@ public nonisolated struct Infranaut_V1_Request: @unchecked Sendable {
     set {_uniqueStorage()._body = .silences(newValue)}
   }
 
+  public var applyDocuments: Infranaut_V1_ApplyDocumentsRequest {
+    get {
+      if case .applyDocuments(let v)? = _storage._body {return v}
+      return Infranaut_V1_ApplyDocumentsRequest()
+    }
+    set {_uniqueStorage()._body = .applyDocuments(newValue)}
+  }
+
   /// Node to node; clients never send these. 20–23 carried primary–backup replication, which
   /// consensus replaced.
   public var deliverEvent: Infranaut_V1_DeliverEventRequest {
@@ -274,6 +282,7 @@ public nonisolated struct Infranaut_V1_Request: @unchecked Sendable {
     case channels(Infranaut_V1_ChannelsRequest)
     case silence(Infranaut_V1_SilenceRequest)
     case silences(Infranaut_V1_SilencesRequest)
+    case applyDocuments(Infranaut_V1_ApplyDocumentsRequest)
     /// Node to node; clients never send these. 20–23 carried primary–backup replication, which
     /// consensus replaced.
     case deliverEvent(Infranaut_V1_DeliverEventRequest)
@@ -466,6 +475,14 @@ public nonisolated struct Infranaut_V1_Response: Sendable {
     set {body = .silences(newValue)}
   }
 
+  public var applyDocuments: Infranaut_V1_ApplyDocumentsResponse {
+    get {
+      if case .applyDocuments(let v)? = body {return v}
+      return Infranaut_V1_ApplyDocumentsResponse()
+    }
+    set {body = .applyDocuments(newValue)}
+  }
+
   public var deliverEvent: Infranaut_V1_DeliverEventResponse {
     get {
       if case .deliverEvent(let v)? = body {return v}
@@ -522,6 +539,7 @@ public nonisolated struct Infranaut_V1_Response: Sendable {
     case channels(Infranaut_V1_ChannelsResponse)
     case silence(Infranaut_V1_SilenceResponse)
     case silences(Infranaut_V1_SilencesResponse)
+    case applyDocuments(Infranaut_V1_ApplyDocumentsResponse)
     case deliverEvent(Infranaut_V1_DeliverEventResponse)
     case raft(Infranaut_V1_RaftBatchResponse)
     case raftSnapshot(Infranaut_V1_RaftSnapshotChunkResponse)
@@ -538,7 +556,7 @@ fileprivate nonisolated let _protobuf_package = "infranaut.v1"
 
 nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Request"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}hops\0\u{3}timeout_ms\0\u{2}\u{7}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{3}apply_model\0\u{3}get_model\0\u{4}\u{5}deliver_event\0\u{1}raft\0\u{3}raft_snapshot\0\u{3}delete_model\0\u{3}list_models\0\u{1}windows\0\u{1}fault\0\u{1}compare\0\u{1}explain\0\u{1}alerts\0\u{3}apply_channel\0\u{1}channels\0\u{1}silence\0\u{1}silences\0\u{c}\u{14}\u{1}\u{c}\u{15}\u{1}\u{c}\u{16}\u{1}\u{c}\u{17}\u{1}")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}hops\0\u{3}timeout_ms\0\u{2}\u{7}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{3}apply_model\0\u{3}get_model\0\u{4}\u{5}deliver_event\0\u{1}raft\0\u{3}raft_snapshot\0\u{3}delete_model\0\u{3}list_models\0\u{1}windows\0\u{1}fault\0\u{1}compare\0\u{1}explain\0\u{1}alerts\0\u{3}apply_channel\0\u{1}channels\0\u{1}silence\0\u{1}silences\0\u{3}apply_documents\0\u{c}\u{14}\u{1}\u{c}\u{15}\u{1}\u{c}\u{16}\u{1}\u{c}\u{17}\u{1}")
 
   fileprivate class _StorageClass {
     var _version: UInt32 = 0
@@ -892,6 +910,19 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
             _storage._body = .silences(v)
           }
         }()
+        case 38: try {
+          var v: Infranaut_V1_ApplyDocumentsRequest?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .applyDocuments(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .applyDocuments(v)
+          }
+        }()
         default: break
         }
       }
@@ -1010,6 +1041,10 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
         guard case .silences(let v)? = _storage._body else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 37)
       }()
+      case .applyDocuments?: try {
+        guard case .applyDocuments(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 38)
+      }()
       case nil: break
       }
     }
@@ -1036,7 +1071,7 @@ nonisolated extension Infranaut_V1_Request: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Response"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{9}error\0\u{1}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{3}apply_model\0\u{3}get_model\0\u{4}\u{5}deliver_event\0\u{1}raft\0\u{3}raft_snapshot\0\u{3}delete_model\0\u{3}list_models\0\u{1}windows\0\u{1}fault\0\u{1}compare\0\u{1}explain\0\u{1}alerts\0\u{3}apply_channel\0\u{1}channels\0\u{1}silence\0\u{1}silences\0\u{c}\u{14}\u{1}\u{c}\u{15}\u{1}\u{c}\u{16}\u{1}\u{c}\u{17}\u{1}")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{9}error\0\u{1}ingest\0\u{1}status\0\u{1}members\0\u{1}ring\0\u{1}receipts\0\u{1}leave\0\u{3}publish_event\0\u{1}events\0\u{3}apply_model\0\u{3}get_model\0\u{4}\u{5}deliver_event\0\u{1}raft\0\u{3}raft_snapshot\0\u{3}delete_model\0\u{3}list_models\0\u{1}windows\0\u{1}fault\0\u{1}compare\0\u{1}explain\0\u{1}alerts\0\u{3}apply_channel\0\u{1}channels\0\u{1}silence\0\u{1}silences\0\u{3}apply_documents\0\u{c}\u{14}\u{1}\u{c}\u{15}\u{1}\u{c}\u{16}\u{1}\u{c}\u{17}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1369,6 +1404,19 @@ nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobu
           self.body = .silences(v)
         }
       }()
+      case 38: try {
+        var v: Infranaut_V1_ApplyDocumentsResponse?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .applyDocuments(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .applyDocuments(v)
+        }
+      }()
       default: break
       }
     }
@@ -1479,6 +1527,10 @@ nonisolated extension Infranaut_V1_Response: SwiftProtobuf.Message, SwiftProtobu
     case .silences?: try {
       guard case .silences(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 37)
+    }()
+    case .applyDocuments?: try {
+      guard case .applyDocuments(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 38)
     }()
     case nil: break
     }
