@@ -176,3 +176,25 @@ def test_the_asyncio_twin_awaits_the_same_calls(start_cluster):
 
     sent, status = asyncio.run(main())
     assert sent.rows_accepted == 3 and int(status["model"]["rows"]) == 3
+
+
+def test_the_pandas_quickstart_example_prints_the_drifting_features(start_cluster):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    node = start_cluster(1)[0]
+    example = Path(__file__).resolve().parents[3] / "examples" / "pandas_quickstart.py"
+    run = subprocess.run(
+        [sys.executable, str(example)],
+        env={**os.environ, "INFRANAUT_NODE": node.address},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    line = [l for l in run.stdout.splitlines() if l.startswith("drifting features:")]
+    assert line, run.stdout
+    drifting = line[0].split(":", 1)[1].strip().split(", ")
+    assert "income" in drifting and "channel" in drifting and "age" not in drifting, run.stdout
