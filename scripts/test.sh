@@ -18,5 +18,6 @@ sockets="TransportTests|MailboxTests|ConnectionLimitTests|StartupFailureTests|Pe
 timeout -k 30 1200 swift test --skip-build --skip NodeTests --skip "$sockets"
 timeout -k 30 1200 swift test --skip-build --filter "$sockets"
 timeout -k 30 1200 swift test --skip-build --filter NodeTests
-# The Python client against real nodes of this build.
+# The clients against real nodes of this build: Python (pytest), C (under the sanitizers).
 scripts/test-python.sh
+scripts/test-c.sh
