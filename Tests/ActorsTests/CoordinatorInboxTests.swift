@@ -57,7 +57,7 @@ struct CoordinatorInboxTests {
     }
 
     @Test(
-        "channels and silences are kept apart: a stream of other events never pushes them out, and a listing filters by kind"
+        "channels and silences are kept apart, each kind in its own tier: other events never push them out, and a listing filters by kind"
     )
     func retainedKinds() {
         let stored = [
@@ -73,12 +73,36 @@ struct CoordinatorInboxTests {
             inbox.newest(limit: 10, maxBytes: 1 << 20, kinds: ["channel", "silence"]).map(\.event.id)
                 == ["channel/a", "silence/s"])
         #expect(inbox.newest(limit: 10, maxBytes: 1 << 20).map(\.event.id) == ["channel/a", "silence/s", "x48", "x49"])
-        // The retained tier has its own cap, oldest first; a restart keeps the same.
-        inbox.insert(event("channel/b", at: 100, kind: "channel"))
-        #expect(inbox.trim() == ["channel/a"])
+        // A flood of silences pushes out old silences only, never a channel.
+        for index in 0..<5 { inbox.insert(event("silence/flood\(index)", at: Int64(100 + index), kind: "silence")) }
+        let flooded = inbox.trim()
+        #expect(Set(flooded) == ["silence/s", "silence/flood0", "silence/flood1", "silence/flood2"])
+        #expect(inbox.contains("channel/a"))
+    }
+
+    @Test("of a retained object only its newest version is kept, by creation time, whatever the order of arrival")
+    func newestVersionOnly() {
+        func version(_ id: String, created: Int64, at ms: Int64) -> Infranaut_V1_ReceivedEvent {
+            var received = event(id, at: ms, kind: "channel")
+            received.event.createdUnixMs = created
+            return received
+        }
+        var inbox = CoordinatorInbox(
+            loading: [], capacity: 10, maxBytes: 1 << 20, retainedKinds: ["channel"], retainedCapacity: 10)
+        inbox.insert(version("channel/ops/200/n1", created: 200, at: 1))
+        // An older apply arriving later is not kept, and its stored record goes.
+        inbox.insert(version("channel/ops/100/n2", created: 100, at: 2))
+        #expect(inbox.trim() == ["channel/ops/100/n2"])
+        #expect(inbox.contains("channel/ops/200/n1") && !inbox.contains("channel/ops/100/n2"))
+        // A newer one replaces it. Re-applying every few minutes keeps one event per channel.
+        for created in 300..<400 {
+            inbox.insert(version("channel/ops/\(created)/n1", created: Int64(created), at: Int64(created)))
+        }
+        #expect(inbox.trim().count == 100)
+        #expect(inbox.newest(limit: 100, maxBytes: 1 << 20).map(\.event.id) == ["channel/ops/399/n1"])
         let reloaded = CoordinatorInbox(
-            loading: stored + [event("channel/b", at: 100, kind: "channel")], capacity: 2, maxBytes: 1_000,
-            retainedKinds: ["channel", "silence"], retainedCapacity: 2)
-        #expect(reloaded.contains("silence/s") && reloaded.contains("channel/b") && !reloaded.contains("channel/a"))
+            loading: [version("channel/ops/5/n1", created: 5, at: 9), version("channel/ops/7/n1", created: 7, at: 8)],
+            capacity: 10, maxBytes: 1 << 20, retainedKinds: ["channel"], retainedCapacity: 10)
+        #expect(reloaded.contains("channel/ops/7/n1") && !reloaded.contains("channel/ops/5/n1"))
     }
 }

@@ -66,6 +66,8 @@ struct AlertRulesOfSpecTests {
         #expect(rules[1].condition == .above(0.2) && rules[1].metric == .driftShare)
         // Stamped but empty: no defaults at all.
         #expect(ModelMonitor.alertRules(.with { $0.defaultsStamped = true }).isEmpty)
+        // The built-in table as stamped reads back as the built-in rules.
+        #expect(ModelMonitor.rules(ModelMonitor.builtInDefaults) == AlertRule.defaults)
     }
 }
 

@@ -1,7 +1,8 @@
-import Actors
 import Foundation
 import Testing
 import Wire
+
+@testable import Actors
 
 private func applying(_ name: String, threshold: Double = 0.1, dryRun: Bool = false) -> Infranaut_V1_ApplyModelRequest {
     .with {
@@ -47,6 +48,8 @@ struct ShardSpecTests {
         let recovered = try await harness.shard()
         let model = await recovered.model("m")
         #expect(model?.generation == 2 && model?.spec.drift.threshold == 0.3 && model?.inferred == false)
+        // Without a table of its own the node stamps the built-in defaults.
+        #expect(model?.spec.defaultsStamped == true && model?.spec.defaultAlerts == ModelMonitor.builtInDefaults)
         let status = await recovered.status(.with { $0.modelID = "m" })
         #expect(status?.model.rows == 0)
         #expect(status?.model.referenceRows == ["v1": 6])

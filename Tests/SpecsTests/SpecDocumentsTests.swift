@@ -334,3 +334,35 @@ struct AlertDefaultsFileTests {
         #expect(empty.map(\.path) == ["spec.alerts"])
     }
 }
+
+@Suite("spec text a node takes from clients")
+struct SpecTextBoundsTests {
+    @Test("anchors, aliases and deep nesting are refused with their line; text with & and * in it is not")
+    func refusesExpansionAndDepth() {
+        let bomb = """
+            apiVersion: infranaut.io/v1
+            kind: Model
+            metadata: {name: m}
+            a: &a [x, x, x, x, x, x, x, x, x, x]
+            b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]
+            """
+        #expect(SpecTextBounds.problem(bomb)?.line == 4)
+        #expect(SpecTextBounds.problem("x:\n  - *a\n")?.line == 2)
+        #expect(SpecTextBounds.problem("<<: *base\n")?.line == 1)
+        let fine = """
+            apiVersion: infranaut.io/v1
+            kind: Model
+            metadata: {name: m}   # *not* an alias in a comment
+            spec:
+              alerts:
+                - {name: a, metric: rows, condition: {below: 1}, summary: "*urgent* {{model}}"}
+                - name: b
+                  summary: drift & missing values, 3 * 4
+                  runbook_url: 'https://x/&y'
+            """
+        #expect(SpecTextBounds.problem(fine) == nil)
+        #expect(SpecTextBounds.problem(String(repeating: "[", count: 65))?.message.contains("deeper") == true)
+        #expect(SpecTextBounds.problem(String(repeating: " ", count: 201) + "x: 1")?.message.contains("deeper") == true)
+        #expect(SpecTextBounds.problem(String(repeating: "- ", count: 101) + "x")?.message.contains("deeper") == true)
+    }
+}

@@ -13,9 +13,11 @@ struct NotificationLedger {
     /// Changes still owed to some channel, by "fingerprint/sequence": firing ones, and resolved
     /// ones that fired.
     private(set) var changes: [String: Infranaut_V1_AlertInfo] = [:]
-    /// "fingerprint/sequence/channel" of every notice sent (or given up on), by any coordinator,
-    /// and "fingerprint/sequence/channel/k" of its k-th repetition.
+    /// "fingerprint/sequence/channel" of every notice sent (or given up on), by any coordinator.
     private(set) var notified: Set<String> = []
+    /// Per "fingerprint/sequence/channel": the latest repeat recorded (one entry per firing change
+    /// and channel, however many repeats were sent).
+    private(set) var repeated: [String: Int] = [:]
     /// The newest apply of each channel name (deleted ones kept, so an older apply arriving late
     /// does not bring them back).
     private(set) var channels: [String: Infranaut_V1_NotificationChannel] = [:]
@@ -27,9 +29,7 @@ struct NotificationLedger {
     static let maxChanges = 50_000
 
     static func key(_ info: Infranaut_V1_AlertInfo) -> String { "\(info.fingerprint)/\(info.sequence)" }
-    static func key(_ info: Infranaut_V1_AlertInfo, channel: String, repetition: Int = 0) -> String {
-        repetition == 0 ? "\(key(info))/\(channel)" : "\(key(info))/\(channel)/\(repetition)"
-    }
+    static func key(_ info: Infranaut_V1_AlertInfo, channel: String) -> String { "\(key(info))/\(channel)" }
 
     /// How often a firing alert is notified again when its channel does not say.
     static let defaultRepeatIntervalMs: Int64 = 4 * 3_600_000
@@ -54,9 +54,12 @@ struct NotificationLedger {
             }
         case Self.notifiedKind:
             guard let record = try? Infranaut_V1_NotifiedRecord(serializedBytes: event.payload) else { return }
-            notified.insert(
-                "\(record.fingerprint)/\(record.sequence)/\(record.channel)"
-                    + (record.repetition == 0 ? "" : "/\(record.repetition)"))
+            let key = "\(record.fingerprint)/\(record.sequence)/\(record.channel)"
+            if record.repetition == 0 {
+                notified.insert(key)
+            } else {
+                repeated[key] = max(repeated[key] ?? 0, Int(record.repetition))
+            }
             settle("\(record.fingerprint)/\(record.sequence)")
         case Self.silenceKind:
             guard let silence = try? Infranaut_V1_Silence(serializedBytes: event.payload) else { return }
@@ -86,7 +89,12 @@ struct NotificationLedger {
     }
 
     mutating func markNotified(_ info: Infranaut_V1_AlertInfo, channel: String, repetition: Int = 0) {
-        notified.insert(Self.key(info, channel: channel, repetition: repetition))
+        let key = Self.key(info, channel: channel)
+        if repetition > 0 {
+            repeated[key] = max(repeated[key] ?? 0, repetition)
+            return
+        }
+        notified.insert(key)
         settle(Self.key(info))
     }
 
@@ -152,7 +160,7 @@ struct NotificationLedger {
                     interval > 0
                 else { continue }
                 let k = Int(clamping: (nowMs - info.changedUnixMs) / interval)
-                guard k >= 1, !notified.contains(Self.key(info, channel: name, repetition: k)) else { continue }
+                guard k >= 1, k > repeated[Self.key(info, channel: name)] ?? 0 else { continue }
                 add(info, channel, repetition: k)
             }
         }

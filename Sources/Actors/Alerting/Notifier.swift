@@ -44,6 +44,17 @@ actor Notifier: Service {
     /// was away). Until then it sends only while no other coordinator is live.
     private var caughtUp = false
     private var nextCatchUp = ContinuousClock.now
+    /// When the notifier started, and since when its catch-up has been failing.
+    private let started = ContinuousClock.now
+    private var catchUpFailingSince: ContinuousClock.Instant?
+    /// The other coordinators that were live in the last round: one that comes back (a restart,
+    /// a healed partition) may hold records and silences this one missed, so it catches up again.
+    private var lastLive: Set<String> = []
+
+    /// How long a notifier waits for membership before it counts itself alone (a restarted node
+    /// knows only itself for a moment), and how long a failing catch-up may hold sending back.
+    static let startupGrace: Duration = .seconds(5)
+    static let catchUpPatience: Duration = .seconds(30)
 
     /// Attempts per notice before it is given up (a dead letter); the waits between them double
     /// from 0.5 s up to 30 s (about 2.5 minutes in all).
@@ -87,10 +98,25 @@ actor Notifier: Service {
     private func round() async {
         let live = await membership.coordinators.filter { $0.live && !$0.left }
         let others = live.filter { $0.id != nodeID }
+        let otherIDs = Set(others.map(\.id))
+        if !otherIDs.subtracting(lastLive).isEmpty {
+            caughtUp = false
+            catchUpFailingSince = nil
+        }
+        lastLive = otherIDs
         if !caughtUp, !others.isEmpty, ContinuousClock.now >= nextCatchUp {
             await catchUp(from: others)
         }
-        sending = live.map(\.id).min() == nodeID && (caughtUp || others.isEmpty)
+        // Alone only once membership had time to learn the cluster; a catch-up that keeps failing
+        // holds sending back for a while, then this coordinator sends what it knows (a receiver
+        // may see a notice twice then; the dedup key covers it).
+        let alone = others.isEmpty && ContinuousClock.now - started >= Self.startupGrace
+        if !caughtUp, let since = catchUpFailingSince, ContinuousClock.now - since >= Self.catchUpPatience {
+            logger.warning("no other coordinator answered a catch-up for 30 s; sending what this one knows")
+            caughtUp = true
+            catchUpFailingSince = nil
+        }
+        sending = live.map(\.id).min() == nodeID && (caughtUp || alone)
         guard sending else { return }
         for notice in ledger.due(nowMs: Int64(Date().timeIntervalSince1970 * 1000)) {
             let key = notice.dedupKey
@@ -128,7 +154,8 @@ actor Notifier: Service {
     /// Kinds a catch-up copies, and how many of the newest of each group it asks for (the
     /// configured kinds are kept apart in every inbox, so the newest 10,000 are all of them).
     static let catchUpGroups: [(kinds: [String], limit: UInt32)] = [
-        ([NotificationLedger.channelKind, NotificationLedger.silenceKind], 10_000),
+        ([NotificationLedger.channelKind], 10_000),
+        ([NotificationLedger.silenceKind], 10_000),
         ([ModelMonitor.alertEventKind, NotificationLedger.notifiedKind], 10_000),
     ]
 
@@ -161,6 +188,7 @@ actor Notifier: Service {
             do {
                 let added = try await relay.adopt(copied)
                 caughtUp = true
+                catchUpFailingSince = nil
                 logger.info(
                     "caught up with another coordinator's notification events",
                     metadata: ["from": "\(peer.id)", "events": "\(copied.count)", "new": "\(added)"])
@@ -171,6 +199,7 @@ actor Notifier: Service {
             }
         }
         nextCatchUp = .now + .seconds(2)
+        if catchUpFailingSince == nil { catchUpFailingSince = .now }
     }
 
     /// Notes the notice as sent (or given up) here and tells every coordinator.

@@ -8,6 +8,8 @@ import Wire
 extension RequestHandler {
     /// Text one request may carry (the CLI's own limit for a spec file).
     static let maxDocumentBytes = 4 << 20
+    /// Problems one answer lists at most (the message says how many there are).
+    static let maxListedProblems = 100
 
     func serveApplyDocuments(
         _ apply: Infranaut_V1_ApplyDocumentsRequest, request: Infranaut_V1_Request, deadline: RequestDeadline
@@ -25,6 +27,14 @@ extension RequestHandler {
                     )
                 })
         }
+        if let refused = SpecTextBounds.problem(apply.yaml) {
+            return answer(
+                .with {
+                    $0.status = Infranaut_V1_Status(
+                        code: .invalidArgument, message: "\(refused.description); nothing was applied")
+                    $0.problems = [refused.wire]
+                })
+        }
         // Every document is read and checked before anything is applied: a file with any problem
         // changes nothing. The node's own limits are checked again where each object is applied.
         let (objects, problems) = SpecDocuments.read(apply.yaml)
@@ -36,7 +46,8 @@ extension RequestHandler {
                         message:
                             "the file has \(problems.count) problem\(problems.count == 1 ? "" : "s"); nothing was applied: "
                             + problems.prefix(10).map(\.description).joined(separator: "; "))
-                    $0.problems = problems.map(\.wire)
+                    // Bounded: a 4 MiB file of unknown keys would otherwise answer with 400,000.
+                    $0.problems = problems.prefix(Self.maxListedProblems).map(\.wire)
                 })
         }
         if let object = objects.first(where: { if case .alertDefaults = $0.body { true } else { false } }) {

@@ -14,6 +14,31 @@ extension ModelMonitor {
             rules(spec.alerts), disabled: Set(spec.alerts.filter(\.disabled).map(\.name)), defaults: defaults)
     }
 
+    /// The built-in default rules as a spec writes them, for stamping into specs.
+    static let builtInDefaults: [Infranaut_V1_AlertRule] = AlertRule.defaults.map(wire)
+
+    /// `rule` as a spec writes it (the inverse of ``rules(_:)``).
+    static func wire(_ rule: AlertRule) -> Infranaut_V1_AlertRule {
+        .with {
+            $0.name = rule.name
+            $0.metric = rule.metric.name
+            $0.feature = rule.feature ?? ""
+            switch rule.condition {
+            case .above(let v): $0.condition = .above(v)
+            case .below(let v): $0.condition = .below(v)
+            case .anomaly(let v): $0.condition = .anomaly(v)
+            case .changePoint(let v): $0.condition = .changePoint(v)
+            }
+            $0.forWindows = UInt32(clamping: rule.forWindows)
+            $0.severity = Infranaut_V1_AlertSeverity(rawValue: Int(rule.severity.rawValue)) ?? .warning
+            $0.labels = Dictionary(rule.labels.map { ($0.key, $0.value) }) { first, _ in first }
+            $0.summary = rule.summary
+            $0.runbookURL = rule.runbookURL
+            $0.notify = rule.notify
+            $0.perSegment = rule.perSegment
+        }
+    }
+
     /// The rules of `specified` the node can read, the disabled ones left out.
     static func rules(_ specified: [Infranaut_V1_AlertRule]) -> [AlertRule] {
         specified.filter { !$0.disabled }.compactMap { rule -> AlertRule? in

@@ -108,6 +108,9 @@ public struct ModelState: Sendable {
         noteOp(acceptedUnixMs: acceptedUnixMs)
         if change.delete {
             if purgeAfterUnixMs == 0 { purgeAfterUnixMs = acceptedUnixMs + Int64(change.purgeAfterMs) }
+            // A deleted model raises nothing more: its active alerts resolve now, so coordinators
+            // do not repeat them until the purge (and its traffic rule stops asking for ticks).
+            monitor?.alerts.keep(rules: [], nowMs: acceptedUnixMs)
             return
         }
         spec = change.spec
@@ -139,6 +142,9 @@ public struct ModelState: Sendable {
         }
         monitor = next
     }
+
+    /// When a tick next has work for this model (none once it is deleted).
+    var tickDueAtMs: Int64? { purgeAfterUnixMs == 0 ? monitor?.tickDueAtMs : nil }
 
     /// Closes the windows idle for window size + lateness by `processingTimeMs` (a tick op's time).
     mutating func tickWindows(processingTimeMs: Int64) {

@@ -48,9 +48,16 @@ extension ShardActor {
         }
         let model = incoming.name
         var spec = SpecRendering.normalized(incoming)
-        if let table = settings.alertDefaults {
-            spec.defaultAlerts = table
-            spec.defaultsStamped = true
+        // Always stamped, the built-in table too: replicas on different releases (a rolling
+        // upgrade that changed the built-ins) then judge the same rules.
+        spec.defaultAlerts = settings.alertDefaults ?? ModelMonitor.builtInDefaults
+        spec.defaultsStamped = true
+        let stampedBytes = (try? spec.serializedBytes() as [UInt8])?.count ?? Int.max
+        guard stampedBytes <= limits.maxSpecBytes else {
+            return answer(
+                .invalidArgument,
+                "the spec of model \"\(model)\" with this node's default alert rules is \(stampedBytes) bytes encoded; the limit is \(limits.maxSpecBytes); nothing was changed"
+            )
         }
         let held: ModelState?
         do throws(ModelUnavailable) {

@@ -224,7 +224,7 @@ struct ShardModels {
 
     /// Whether any model's windows are due to close by processing time at `nowMs`.
     func windowsDue(nowMs: Int64) -> Bool {
-        resident.values.contains { $0.monitor?.isDue(nowMs: nowMs) == true }
+        resident.values.contains { ($0.tickDueAtMs ?? .max) <= nowMs }
             || parked.values.contains { ($0.tickDueAtMs ?? .max) <= nowMs }
     }
 
@@ -232,7 +232,7 @@ struct ShardModels {
     /// that are due.
     mutating func tickWindows(at unixMs: Int64) throws(StorageError) {
         for (model, held) in parked where (held.tickDueAtMs ?? .max) <= unixMs { try unpark(model) }
-        for (model, state) in resident where state.monitor?.isDue(nowMs: unixMs) == true {
+        for (model, state) in resident where (state.tickDueAtMs ?? .max) <= unixMs {
             resident[model]!.tickWindows(processingTimeMs: unixMs)
             dirty.insert(model)
         }
@@ -395,7 +395,7 @@ struct ParkedModel {
     init(_ state: ModelState) {
         summary = Self.summary(of: state)
         batches = state.batches
-        tickDueAtMs = state.monitor?.tickDueAtMs
+        tickDueAtMs = state.tickDueAtMs
         retention = Self.retention(of: state)
         alerts = state.monitor?.alertInfos(state: .unspecified, includeResolved: true) ?? []
         alertChanges =

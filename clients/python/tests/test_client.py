@@ -87,6 +87,11 @@ def test_apply_then_reference_and_a_drifted_hour_show_in_windows(start_cluster):
             client.apply((SPEC % {"name": "fraud-py"}).replace("size: 1h", "size: 1y"))
         assert refused.value.code == "INVALID_ARGUMENT"
         assert any(path == "spec.window.size" for path, _ in refused.value.problems), refused.value.problems
+        # A few hundred bytes of aliases would expand to a billion nodes: refused before reading.
+        bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+        with pytest.raises(infranaut.InfranautError) as aliased:
+            client.apply(bomb)
+        assert aliased.value.code == "INVALID_ARGUMENT" and "aliases" in aliased.value.message
 
         now = int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)
         t0 = (now // HOUR_MS - 5) * HOUR_MS
@@ -198,3 +203,44 @@ def test_the_pandas_quickstart_example_prints_the_drifting_features(start_cluste
     assert line, run.stdout
     drifting = line[0].split(":", 1)[1].strip().split(", ")
     assert "income" in drifting and "channel" in drifting and "age" not in drifting, run.stdout
+
+
+def test_a_bad_row_costs_only_itself_and_the_logger_lives_on(start_cluster):
+    node = start_cluster(1)[0]
+    with infranaut.Client(node.address) as client:
+        logger = client.logger("rough", timestamp_column="ts", batch_rows=10, flush_interval=0.2)
+        with pytest.raises(TypeError):
+            logger.log(["not", "a", "mapping"])
+        for i in range(9):
+            logger.log({"ts": 1_764_518_400_000 + i, "x": float(i)})
+        logger.log({"ts": float("inf"), "x": 1.0})  # no time: fails alone
+        assert logger.flush(30)
+        for i in range(5):
+            logger.log({"ts": 1_764_518_500_000 + i, "x": float(i)})
+        assert logger.flush(30)
+        logger.close()
+        assert (logger.sent_rows, logger.failed_rows) == (14, 1), logger.last_error
+        assert int(client.status("rough")["model"]["rows"]) == 14
+
+
+def test_a_burst_of_threads_shares_a_bounded_pool_of_sockets(start_cluster):
+    import threading
+
+    node = start_cluster(1)[0]
+    with infranaut.Client(node.address, max_sockets=4) as client:
+        errors = []
+
+        def one(i: int) -> None:
+            try:
+                client.log("burst", {"x": [float(i)]}, idempotency_key=f"b{i}")
+            except Exception as error:  # noqa: BLE001
+                errors.append(error)
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(60)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors[:3]
+        assert len(client._all_sockets) <= 4
+        assert int(client.status("burst")["model"]["rows"]) == 60

@@ -8,6 +8,7 @@ pause, up to ``attempts`` times; then the last error is raised. Nothing is swall
 
 from __future__ import annotations
 
+import queue
 import random
 import threading
 import time
@@ -71,8 +72,9 @@ class Client:
 
     ``timeout`` is how long one attempt waits for its answer (seconds; above the node's 30 s so a
     slow ingest comes back as the node's ``DEADLINE_EXCEEDED``). ``attempts`` bounds the sends of
-    one request across nodes. A client may be used from several threads: each thread has its own
-    sockets.
+    one request across nodes. A client may be used from many threads: they share a pool of at
+    most ``max_sockets`` sockets per node (a thread waits for one when all are busy), so a burst of
+    threads never opens more connections than that.
     """
 
     def __init__(
@@ -82,12 +84,18 @@ class Client:
         timeout: float = 35.0,
         attempts: int = 8,
         max_message_bytes: int = 64 << 20,
+        max_sockets: int = 8,
     ) -> None:
         self.nodes = _address_list(nodes)
         self.timeout = timeout
         self.attempts = max(1, attempts)
         self.max_message_bytes = max_message_bytes
-        self._local = threading.local()
+        self.max_sockets = max(1, max_sockets)
+        # Per address: idle sockets, and a bound on how many exist.
+        self._idle: Dict[str, "queue.LifoQueue[pynng.Req0]"] = {a: queue.LifoQueue() for a in self.nodes}
+        self._slots: Dict[str, threading.BoundedSemaphore] = {
+            a: threading.BoundedSemaphore(self.max_sockets) for a in self.nodes
+        }
         self._all_sockets: List[pynng.Req0] = []
         self._lock = threading.Lock()
         self._next = random.randrange(len(self.nodes))
@@ -95,14 +103,19 @@ class Client:
 
     # -- transport -------------------------------------------------------------------------
 
-    def _socket(self, address: str) -> pynng.Req0:
-        sockets = getattr(self._local, "sockets", None)
-        if sockets is None:
-            sockets = self._local.sockets = {}
-        sock = sockets.get(address)
-        if sock is None:
-            if self._closed:
-                raise InfranautError("INVALID_ARGUMENT", "the client is closed")
+    def _acquire(self, address: str) -> pynng.Req0:
+        """An idle socket to `address`, or a new one while fewer than `max_sockets` exist; waits
+        up to the timeout for one to come back otherwise."""
+        if not self._slots[address].acquire(timeout=self.timeout):
+            raise TransportError(f"all {self.max_sockets} sockets to the node stayed busy", node=address)
+        if self._closed:
+            self._slots[address].release()
+            raise InfranautError("INVALID_ARGUMENT", "the client is closed")
+        try:
+            return self._idle[address].get_nowait()
+        except queue.Empty:
+            pass
+        try:
             # resend_time -1: nng never re-sends by itself; this client retries (docs/protocol.md,
             # "Resend").
             sock = pynng.Req0(
@@ -112,16 +125,24 @@ class Client:
                 recv_max_size=self.max_message_bytes,
             )
             sock.dial(address, block=False)
-            sockets[address] = sock
-            with self._lock:
-                self._all_sockets.append(sock)
+        except BaseException:
+            self._slots[address].release()
+            raise
+        with self._lock:
+            self._all_sockets.append(sock)
         return sock
 
-    def _drop_socket(self, address: str) -> None:
-        sockets = getattr(self._local, "sockets", {})
-        sock = sockets.pop(address, None)
-        if sock is not None:
+    def _release(self, address: str, sock: pynng.Req0, broken: bool) -> None:
+        """Gives a socket back; a broken one (no answer came) is closed instead: a REQ socket
+        whose answer is still due would match the next request's answer to the old one."""
+        if broken or self._closed:
+            with self._lock:
+                if sock in self._all_sockets:
+                    self._all_sockets.remove(sock)
             sock.close()
+        else:
+            self._idle[address].put(sock)
+        self._slots[address].release()
 
     def request(self, body: str, message: Any, *, attempts: Optional[int] = None) -> Any:
         """Sends ``message`` as the request body ``body`` (``"status"``, ``"ingest"``, ...) and
@@ -135,17 +156,21 @@ class Client:
             with self._lock:
                 address = self.nodes[self._next % len(self.nodes)]
             try:
-                sock = self._socket(address)
+                sock = self._acquire(address)
+            except TransportError as error:
+                last = error
+                self._rotate()
+                continue
+            try:
                 sock.send(payload)
                 reply = sock.recv()
             except pynng.exceptions.NNGException as error:
-                # A REQ socket whose answer did not come is left in a state where the next send
-                # cancels the old request; a fresh socket is simpler to reason about.
-                self._drop_socket(address)
+                self._release(address, sock, broken=True)
                 last = TransportError(f"no answer: {error}", node=address)
                 self._rotate()
                 self._pause(attempt, 0)
                 continue
+            self._release(address, sock, broken=False)
             response = envelope_pb2.Response()
             try:
                 response.ParseFromString(reply)

@@ -10,7 +10,11 @@ fail again.
 
 When the queue is full, ``policy`` decides: ``"block"`` waits (up to ``block_timeout`` seconds,
 then drops and counts), ``"drop"`` drops the row at once and counts it in ``dropped_rows``. The
-queue is flushed on ``close()``, on ``with`` exit and when the interpreter exits.
+queue is flushed on ``close()``, on ``with`` exit and when the interpreter exits (for up to
+``exit_timeout`` seconds; rows still queued then are counted in ``dropped_rows``).
+
+A row that cannot be sent (a value of no known type, a time that is not a time) is counted in
+``failed_rows`` on its own; the rest of its batch is sent. The sending thread survives any error.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import atexit
 import threading
 import time
 import uuid
+import weakref
 from collections import deque
 from typing import Any, Deque, Mapping, Optional
 
@@ -42,6 +47,7 @@ class BackgroundLogger:
         max_queue: int = 100_000,
         policy: str = "block",
         block_timeout: float = 5.0,
+        exit_timeout: float = 10.0,
     ) -> None:
         if policy not in ("block", "drop"):
             raise ValueError(f"policy is block or drop, not {policy!r}")
@@ -61,6 +67,7 @@ class BackgroundLogger:
         self.max_queue = max(1, max_queue)
         self.policy = policy
         self.block_timeout = block_timeout
+        self.exit_timeout = exit_timeout
         self._rows: Deque[Mapping[str, Any]] = deque()
         self._lock = threading.Lock()
         self._has_rows = threading.Condition(self._lock)
@@ -77,10 +84,12 @@ class BackgroundLogger:
         self.last_error: Optional[BaseException] = None
         self._thread = threading.Thread(target=self._run, name=f"infranaut-logger-{model}", daemon=True)
         self._thread.start()
-        atexit.register(self.close)
+        _open_loggers.add(self)
 
     def log(self, row: Mapping[str, Any]) -> bool:
         """Queues one row (a mapping of column names to values); False when it was dropped."""
+        if not isinstance(row, Mapping):
+            raise TypeError(f"a row is a mapping of column names to values, not {type(row).__name__}")
         with self._lock:
             if self._closing:
                 raise InfranautError("INVALID_ARGUMENT", "the logger is closed")
@@ -114,15 +123,19 @@ class BackgroundLogger:
         return True
 
     def close(self, timeout: Optional[float] = 60.0) -> None:
-        """Sends what is queued and stops the thread."""
+        """Sends what is queued (for up to `timeout` seconds) and stops the thread; rows still
+        queued after that are counted in ``dropped_rows``."""
         with self._lock:
             if self._closing:
                 return
         self.flush(timeout)
         with self._lock:
             self._closing = True
+            self.dropped_rows += len(self._rows)
+            self._rows.clear()
             self._has_rows.notify_all()
             self._has_room.notify_all()
+        _open_loggers.discard(self)
         self._thread.join(timeout)
 
     def __enter__(self) -> "BackgroundLogger":
@@ -155,24 +168,50 @@ class BackgroundLogger:
         while True:
             rows = self._take()
             if rows:
-                self._send(rows)
-                with self._lock:
-                    self._in_flight -= len(rows)
-                    self._idle.notify_all()
+                try:
+                    self._send(rows)
+                except Exception as error:  # noqa: BLE001 - the thread must outlive any row
+                    self.failed_rows += len(rows)
+                    self.last_error = error
+                finally:
+                    with self._lock:
+                        self._in_flight -= len(rows)
+                        self._idle.notify_all()
             else:
                 with self._lock:
                     self._idle.notify_all()
                     if self._closing and not self._rows:
                         return
 
-    def _send(self, rows: list) -> None:
+    def _batches(self, rows: list) -> list:
+        """The rows as batches; when they do not convert together, row by row, so one bad row
+        costs only itself."""
         try:
-            batches = list(_batch.batches(self.model, _batch.rows_to_columns(rows), batch_rows=len(rows), **self.options))
-        except (TypeError, ValueError) as error:
-            self.failed_rows += len(rows)
+            return list(_batch.batches(self.model, _batch.rows_to_columns(rows), batch_rows=len(rows), **self.options))
+        except Exception as error:  # noqa: BLE001 - any conversion failure is the rows' fault
+            if len(rows) == 1:
+                self.failed_rows += 1
+                self.last_error = error
+                return []
+        good = []
+        for row in rows:
+            try:
+                list(_batch.batches(self.model, _batch.rows_to_columns([row]), **self.options))
+                good.append(row)
+            except Exception as error:  # noqa: BLE001
+                self.failed_rows += 1
+                self.last_error = error
+        if not good:
+            return []
+        try:
+            return list(_batch.batches(self.model, _batch.rows_to_columns(good), batch_rows=len(good), **self.options))
+        except Exception as error:  # noqa: BLE001 - rows that convert alone but not together
+            self.failed_rows += len(good)
             self.last_error = error
-            return
-        for one in batches:
+            return []
+
+    def _send(self, rows: list) -> None:
+        for one in self._batches(rows):
             key = uuid.uuid4().hex
             pause = 0.1
             while True:
@@ -185,7 +224,23 @@ class BackgroundLogger:
                     if not error.retryable:
                         self.failed_rows += one.row_count
                         break
-                    # Every node was tried: wait, then the same key again (applied once).
+                    # Every node was tried: wait, then the same key again (applied once). Closing
+                    # gives up after its timeout; the rows are then counted as dropped.
+                    with self._lock:
+                        if self._closing:
+                            self.dropped_rows += one.row_count
+                            return
                     self.resent_batches += 1
                     time.sleep(pause)
                     pause = min(5.0, pause * 2)
+
+
+#: Loggers not yet closed, flushed when the interpreter exits (weakly held: a logger nobody
+#: references any more is not kept alive by this).
+_open_loggers: "weakref.WeakSet[BackgroundLogger]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_loggers() -> None:
+    for logger in list(_open_loggers):
+        logger.close(timeout=logger.exit_timeout)
