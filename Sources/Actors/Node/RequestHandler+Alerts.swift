@@ -56,13 +56,29 @@ extension RequestHandler {
         }
     }
 
-    /// The alerts of the shards this node leads, and those shards' numbers.
+    /// The alerts of the shards this node leads, each read after a read-index round (so a leader
+    /// that has not yet applied what an older one acknowledged, or that was deposed, does not
+    /// answer from old state), and those shards' numbers; a shard whose round fails is left out
+    /// and counts as leaderless in the listing.
     private func ledAlerts(_ request: Infranaut_V1_AlertsRequest) async -> ([Infranaut_V1_AlertInfo], Set<UInt32>) {
         var found: [Infranaut_V1_AlertInfo] = []
         var led: Set<UInt32> = []
+        var leading: [(UInt32, ShardActor)] = []
         for (number, shard) in router.shards.enumerated() where await shard.leadership == .here {
-            found += await shard.allAlerts(request)
-            led.insert(UInt32(number))
+            leading.append((UInt32(number), shard))
+        }
+        await withTaskGroup(of: (UInt32, [Infranaut_V1_AlertInfo])?.self) { group in
+            for (number, shard) in leading {
+                group.addTask {
+                    guard case .done(true) = await shard.readIndex() else { return nil }
+                    return (number, await shard.allAlerts(request))
+                }
+            }
+            for await part in group {
+                guard let (number, alerts) = part else { continue }
+                found += alerts
+                led.insert(number)
+            }
         }
         return (found, led)
     }
