@@ -23,6 +23,10 @@ let package = Package(
         // serves the test receivers.
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        // Operations (docs/operations.md): health, readiness and Prometheus metrics over HTTP.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [
         // C libraries: nng 1.11 built statically by scripts/install-nng.sh (Debian's 1.5.2 hangs in
@@ -61,6 +65,9 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),
@@ -108,6 +115,9 @@ let package = Package(
         ),
         .testTarget(
             name: "NodeTests",
-            dependencies: ["Wire", "Cluster", "Drill", "Monitoring", "Receiver"]),
+            dependencies: [
+                "Wire", "Cluster", "Drill", "Monitoring", "Receiver",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]),
     ]
 )

@@ -16,6 +16,7 @@ mkdir -p "$demo"
 client() { echo "tcp://$host:$((7400 + 10 * $1))"; }
 gossip() { echo "tcp://$host:$((7401 + 10 * $1))"; }
 peer() { echo "tcp://$host:$((7402 + 10 * $1))"; }
+http() { echo "$host:$((7480 + 10 * $1))"; }
 
 for i in 0 1 2; do
     if [[ -f "$demo/node$i.pid" ]] && kill -0 "$(cat "$demo/node$i.pid")" 2>/dev/null; then
@@ -30,7 +31,7 @@ for i in 0 1 2; do
     seed=()
     [[ $i -gt 0 ]] && seed=(--seed "$(gossip 0)" --cluster-secret-file "$demo/node0/cluster-secret")
     "$bin" start --node-id "node$i" --data-dir "$demo/node$i" --client-listen "$(client $i)" \
-        --cluster-listen "$(gossip $i)" --peer-listen "$(peer $i)" "${seed[@]}" >"$demo/node$i.out" 2>"$demo/node$i.log" &
+        --cluster-listen "$(gossip $i)" --peer-listen "$(peer $i)" --http-listen "$(http $i)" "${seed[@]}" >"$demo/node$i.out" 2>"$demo/node$i.log" &
     echo $! >"$demo/node$i.pid"
     for _ in $(seq 1 50); do
         grep -q "serving on" "$demo/node$i.out" 2>/dev/null && break

@@ -4,7 +4,8 @@
 set -euo pipefail
 # nng is built from source by install-nng.sh (Debian's 1.5.2 hangs in nng_close); cmake and curl
 # are what that build needs.
-packages=(librocksdb-dev libprotobuf-c-dev protobuf-compiler protobuf-c-compiler cmake curl pkg-config)
+# prometheus (with promtool) is for the tests of the metrics and the shipped rules.
+packages=(librocksdb-dev libprotobuf-c-dev protobuf-compiler protobuf-c-compiler cmake curl pkg-config prometheus)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -16,7 +16,7 @@ cleanup() {
 }
 trap cleanup EXIT
 .build/debug/infranaut start --data-dir "$work/node" --client-listen tcp://127.0.0.1:0 \
-    --cluster-listen tcp://127.0.0.1:0 --peer-listen tcp://127.0.0.1:0 --shards 16 \
+    --cluster-listen tcp://127.0.0.1:0 --peer-listen tcp://127.0.0.1:0 --http-listen 127.0.0.1:0 --shards 16 \
     >"$work/node.out" 2>"$work/node.log" &
 node_pid=$!
 address=""

@@ -21,3 +21,5 @@ timeout -k 30 1200 swift test --skip-build --filter NodeTests
 # The clients against real nodes of this build: Python (pytest), C (under the sanitizers).
 scripts/test-python.sh
 scripts/test-c.sh
+# A real Prometheus scraping a node, and promtool on the shipped rules.
+scripts/test-prometheus.sh

@@ -43,7 +43,7 @@ public func launchNode(
         [
             "start", "--data-dir", dataDirectory, "--client-listen", client, "--cluster-listen", cluster,
             "--peer-listen", peer, "--cluster-secret-file", secretFile,
-        ] + extra
+        ] + (extra.contains("--http-listen") ? [] : ["--http-listen", "127.0.0.1:0"]) + extra
     let out = Pipe()
     process.standardOutput = out
     if let logPath {

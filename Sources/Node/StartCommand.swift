@@ -6,6 +6,7 @@ import Logging
 import ServiceLifecycle
 import Specs
 import Storage
+import Synchronization
 import Wire
 
 #if canImport(Glibc)
@@ -121,6 +122,13 @@ struct StartCommand: AsyncParsableCommand {
     var maxModels = 10_000
 
     @Option(
+        name: .customLong("http-listen"),
+        help:
+            "HOST:PORT of the operators' HTTP listener (GET /healthz, /readyz, /metrics; port 0 picks a free one), or off. It serves only reads; keep it on loopback or a network only probes and Prometheus reach."
+    )
+    var httpListen = "127.0.0.1:7480"
+
+    @Option(
         name: .customLong("alert-defaults"),
         help:
             "A file with a kind: AlertDefaults document: the default alert rules the models whose specs this node accepts inherit, instead of the built-in ones. Give every node the same file (docs/alerting.md, \"Cluster defaults\").",
@@ -203,6 +211,7 @@ struct StartCommand: AsyncParsableCommand {
         settings.shard.idempotencyWindow = .seconds(idempotencyWindowSeconds)
         settings.shard.maxFeaturesPerModel = maxFeaturesPerModel
         settings.shard.maxModels = maxModels
+        settings.httpListen = httpListen == "off" ? nil : httpListen
         if let alertDefaults { settings.shard.alertDefaults = try Self.readAlertDefaults(alertDefaults) }
         settings.compression = Compression(rawValue: compression) ?? .lz4
         settings.cluster.nodeID = nodeID ?? ""
@@ -219,13 +228,34 @@ struct StartCommand: AsyncParsableCommand {
 
         let json = self.json
         let dataDirectory = self.dataDirectory
-        let node = NodeService(settings: settings, logger: logger) { ready in
+        // The ready line waits for the HTTP listener too, when there is one, so it names every
+        // address the node bound.
+        let announced = Mutex<(ready: NodeService.ReadyInfo?, http: String?)>((nil, nil))
+        let wantsHTTP = settings.httpListen != nil
+        @Sendable func announce() {
+            guard
+                let (ready, http) = announced.withLock({ state -> (NodeService.ReadyInfo, String?)? in
+                    guard let ready = state.ready, !wantsHTTP || state.http != nil else { return nil }
+                    state.ready = nil  // once
+                    return (ready, state.http)
+                })
+            else { return }
             let line =
                 json
-                ? "{\"event\":\"serving\",\"client\":\"\(ready.client)\",\"cluster\":\"\(ready.cluster)\",\"peer\":\"\(ready.peer)\",\"node_id\":\"\(ready.nodeID)\",\"data_dir\":\"\(dataDirectory)\",\"pid\":\(getpid())}\n"
-                : "infranaut node \(ready.nodeID) serving on \(ready.client) (cluster \(ready.cluster), peer \(ready.peer), data: \(dataDirectory), pid \(getpid()))\n"
+                ? "{\"event\":\"serving\",\"client\":\"\(ready.client)\",\"cluster\":\"\(ready.cluster)\",\"peer\":\"\(ready.peer)\",\"http\":\"\(http ?? "")\",\"node_id\":\"\(ready.nodeID)\",\"data_dir\":\"\(dataDirectory)\",\"pid\":\(getpid())}\n"
+                : "infranaut node \(ready.nodeID) serving on \(ready.client) (cluster \(ready.cluster), peer \(ready.peer), \(http.map { "http \($0), " } ?? "")data: \(dataDirectory), pid \(getpid()))\n"
             FileHandle.standardOutput.write(Data(line.utf8))
         }
+        let node = NodeService(
+            settings: settings, logger: logger,
+            onReady: { ready in
+                announced.withLock { $0.ready = ready }
+                announce()
+            },
+            onHTTP: { address in
+                announced.withLock { $0.http = address }
+                announce()
+            })
         let group = ServiceGroup(
             // The node also returns on its own after `infranaut leave` handed everything off.
             configuration: .init(

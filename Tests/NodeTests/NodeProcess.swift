@@ -13,6 +13,8 @@ final class NodeProcess: @unchecked Sendable {
     private(set) var process: Process?
     private(set) var address = ""
     private(set) var clusterAddress = ""
+    /// The operators' HTTP listener (`http://HOST:PORT`), empty when it is off.
+    private(set) var httpAddress = ""
     private(set) var peerAddress = ""
     let extraArguments: [String]
 
@@ -64,6 +66,8 @@ final class NodeProcess: @unchecked Sendable {
             // 64 shards unless a test asks for more: several clusters run side by side on two cores
             // while the suite runs, and the shape itself is tested where it matters.
             + (extraArguments.contains("--shards") ? [] : ["--shards", "\(Self.defaultShards)"])
+            // Several nodes run on one host: each its own HTTP port.
+            + (extraArguments.contains("--http-listen") ? [] : ["--http-listen", "127.0.0.1:0"])
             + extraArguments
         // A crash must end the process promptly: full symbolication of the debug binary kept a node
         // that had crashed (an nng panic) alive and silent for over 15 minutes, so a test waiting
@@ -91,6 +95,9 @@ final class NodeProcess: @unchecked Sendable {
                 }
                 if let peer = text.range(of: #"peer (tcp://[0-9.]+:[0-9]+)"#, options: .regularExpression) {
                     peerAddress = String(text[peer].dropFirst("peer ".count))
+                }
+                if let http = text.range(of: #"http (http://[0-9.]+:[0-9]+)"#, options: .regularExpression) {
+                    httpAddress = String(text[http].dropFirst("http ".count))
                 }
                 return
             }

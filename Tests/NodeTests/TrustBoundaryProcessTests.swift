@@ -206,7 +206,7 @@ struct TrustBoundaryProcessTests {
         let noSecret = try await runCLI([
             "start", "--data-dir", data, "--client-listen", "tcp://127.0.0.1:0", "--cluster-listen",
             "tcp://127.0.0.1:0",
-            "--peer-listen", "tcp://127.0.0.1:0", "--seed", seed.clusterAddress,
+            "--peer-listen", "tcp://127.0.0.1:0", "--http-listen", "off", "--seed", seed.clusterAddress,
         ])
         #expect(noSecret.status != 0)
         #expect(noSecret.stderr.contains("needs the cluster's secret"), "stderr: \(noSecret.stderr)")

@@ -312,6 +312,9 @@ actor Notifier: Service {
         return nil
     }
 
+    /// Whether this coordinator sends the notifications now.
+    var isSending: Bool { sending }
+
     /// The silences this coordinator knows, newest first; those ended over a day ago are left out.
     func silences(nowMs: Int64) -> Infranaut_V1_SilencesResponse {
         .with {

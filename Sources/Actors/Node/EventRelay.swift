@@ -144,6 +144,9 @@ actor EventRelay: Service {
         return .with { $0.status = .ok }
     }
 
+    /// Events published here that some coordinator has not acknowledged yet.
+    var pendingCount: Int { queue.pendingIDs.count + loaded.count }
+
     /// Whether the event `id`, published here, still waits for some coordinator.
     func isPending(_ id: String) -> Bool {
         queue.payload(of: id) != nil || loaded.contains { $0.id == id }

@@ -3,6 +3,7 @@ import Foundation
 public import Logging
 public import ServiceLifecycle
 import Storage
+import Synchronization
 import Wire
 
 /// A running Infranaut node: RocksDB, the shards recovered from it, the membership and the
@@ -18,6 +19,7 @@ public final class NodeService: Service {
     private let settings: NodeSettings
     private let logger: Logger
     private let onReady: @Sendable (ReadyInfo) -> Void
+    private let onHTTP: @Sendable (String) -> Void
 
     /// What a node reports once it serves.
     public struct ReadyInfo: Sendable {
@@ -27,11 +29,17 @@ public final class NodeService: Service {
         public var nodeID: String
     }
 
-    /// - Parameter onReady: called with the bound addresses once the node serves.
-    public init(settings: NodeSettings, logger: Logger, onReady: @escaping @Sendable (ReadyInfo) -> Void = { _ in }) {
+    /// - Parameters:
+    ///   - onReady: called with the bound addresses once the node serves.
+    ///   - onHTTP: called with the operators' HTTP address (`http://HOST:PORT`) once it is bound.
+    public init(
+        settings: NodeSettings, logger: Logger, onReady: @escaping @Sendable (ReadyInfo) -> Void = { _ in },
+        onHTTP: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
         self.settings = settings
         self.logger = logger
         self.onReady = onReady
+        self.onHTTP = onHTTP
     }
 
     public func run() async throws {
@@ -69,32 +77,43 @@ public final class NodeService: Service {
         let clientAddress = parts.clientServer.boundAddress
         let peerAddress = parts.peerServer.boundAddress
         await parts.membership.setEndpoints(client: clientAddress, peer: peerAddress)
-        let services: [(any Service, String)] = [
-            (
-                ShardGroups(
-                    shards: storage.shards, ticker: parts.raftTicker, transport: parts.raftTransport,
-                    checkpointInterval: settings.checkpointInterval),
-                "shard groups"
-            ),
-            (parts.peerServer, "peer listener"),
-            (parts.clientServer, "client listener"),
-            (parts.membership, "membership"),
-            (parts.handler, "request handler"),
-            (parts.events, "event relay"),
-            (
-                AlertDispatcher(
-                    shards: storage.shards, relay: parts.events, interval: .milliseconds(200), logger: logger),
-                "alert dispatcher"
-            ),
-            (parts.notifier, "notifier"),
-            (
-                GroupReconciler(
-                    shards: storage.shards, membership: parts.membership, peers: parts.peers,
-                    authenticator: parts.authenticator, interval: settings.reconcileInterval), "group reconciler"
-            ),
-            (parts.decommission, "decommission"),
-            (StorageFailureWatch(failures: parts.storageFailures, logger: logger), "fail-stop watch"),
-        ]
+        let serving = ServingFlag()
+        var operations: [(any Service, String)] = []
+        if let listen = settings.httpListen {
+            let (host, port) = try Self.hostAndPort(listen)
+            let http = OperationsHTTP(
+                host: host, port: port, metrics: parts.handler.metrics, membership: parts.membership,
+                shards: storage.shards, events: parts.events, notifier: parts.notifier, handler: parts.handler,
+                serving: { serving.value }, joining: !settings.cluster.seeds.isEmpty, onBound: onHTTP, logger: logger)
+            operations.append((http.application(), "http listener"))
+        }
+        let services: [(any Service, String)] =
+            operations + [
+                (
+                    ShardGroups(
+                        shards: storage.shards, ticker: parts.raftTicker, transport: parts.raftTransport,
+                        checkpointInterval: settings.checkpointInterval),
+                    "shard groups"
+                ),
+                (parts.peerServer, "peer listener"),
+                (parts.clientServer, "client listener"),
+                (parts.membership, "membership"),
+                (parts.handler, "request handler"),
+                (parts.events, "event relay"),
+                (
+                    AlertDispatcher(
+                        shards: storage.shards, relay: parts.events, interval: .milliseconds(200), logger: logger),
+                    "alert dispatcher"
+                ),
+                (parts.notifier, "notifier"),
+                (
+                    GroupReconciler(
+                        shards: storage.shards, membership: parts.membership, peers: parts.peers,
+                        authenticator: parts.authenticator, interval: settings.reconcileInterval), "group reconciler"
+                ),
+                (parts.decommission, "decommission"),
+                (StorageFailureWatch(failures: parts.storageFailures, logger: logger), "fail-stop watch"),
+            ]
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: services.map { service, name in
@@ -113,12 +132,32 @@ public final class NodeService: Service {
         onReady(
             ReadyInfo(
                 client: clientAddress, cluster: parts.membership.address, peer: peerAddress, nodeID: storage.nodeID))
+        serving.set()
         let logger = self.logger
         try await withGracefulShutdownHandler {
             try await group.run()
         } onGracefulShutdown: {
             logger.info("shutting down")
         }
+    }
+}
+
+/// Set once, when the node reports that it serves; read by `/readyz`.
+final class ServingFlag: Sendable {
+    private let flag = Atomic(false)
+    var value: Bool { flag.load(ordering: .acquiring) }
+    func set() { flag.store(true, ordering: .releasing) }
+}
+
+extension NodeService {
+    /// `HOST:PORT` of `--http-listen`.
+    static func hostAndPort(_ listen: String) throws(NodeStartFailure) -> (String, Int) {
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
+            (0...65_535).contains(port), colon != listen.startIndex
+        else {
+            throw NodeStartFailure(reason: "--http-listen \(listen): expected HOST:PORT such as 127.0.0.1:7480, or off")
+        }
+        return (String(listen[..<colon]), port)
     }
 }
 

@@ -9,6 +9,9 @@ public struct NodeSettings: Sendable {
     /// The client endpoint (nng REQ/REP over TCP). Port 0 picks a free port; the node logs and
     /// prints the address it bound.
     public var clientListen = "tcp://127.0.0.1:7400"
+    /// The operators' HTTP listener (`/healthz`, `/readyz`, `/metrics`; docs/operations.md) as
+    /// `HOST:PORT` (port 0 picks a free port), or nil for none. Default `127.0.0.1:7480`.
+    public var httpListen: String? = "127.0.0.1:7480"
     /// The peer endpoint (nng REQ/REP, sealed frames only): replication, snapshots, hand-off, event
     /// delivery, forwarded requests and `leave`. Port 0 picks a free port. Default port 7402.
     public var peerListen = "tcp://127.0.0.1:7402"

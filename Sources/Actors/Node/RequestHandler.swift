@@ -91,6 +91,7 @@ final class RequestHandler: Service {
     let decommission: Decommission
     let events: EventRelay
     let notifier: Notifier
+    let metrics: NodeMetrics
     let inFlight = InFlightBytes()
     let forwards: AdmissionGate
     let forwardedServed: AdmissionGate
@@ -113,8 +114,10 @@ final class RequestHandler: Service {
 
     init(
         router: Router, membership: MembershipService, peers: PeerClients, decommission: Decommission,
-        events: EventRelay, notifier: Notifier, settings: NodeSettings, logger: Logger
+        events: EventRelay, notifier: Notifier, settings: NodeSettings, logger: Logger,
+        metrics: NodeMetrics = NodeMetrics()
     ) {
+        self.metrics = metrics
         self.events = events
         self.notifier = notifier
         self.router = router
@@ -264,9 +267,24 @@ final class RequestHandler: Service {
         do {
             request = try Infranaut_V1_Request(serializedBytes: bytes)
         } catch {
-            return .error(
+            let refusal = Infranaut_V1_Response.error(
                 .invalidArgument, "malformed frame: \(bytes.count) bytes are not an infranaut.v1.Request (\(error))")
+            if caller == .client { metrics.client(nil, refusal, elapsed: .now - arrivedAt) }
+            return refusal
         }
+        let response = await answer(
+            request, bytes: bytes, from: caller, arrivedAt: arrivedAt, transit: transit, screen: screen)
+        if caller == .client { metrics.client(request, response, elapsed: .now - arrivedAt) }
+        return response
+    }
+
+    /// Whether the node serves client requests (not leaving, not shutting down).
+    var servesClients: Bool { mode.withLock { $0 == .serving } }
+
+    private func answer(
+        _ request: Infranaut_V1_Request, bytes: [UInt8], from caller: Caller, arrivedAt: ContinuousClock.Instant,
+        transit: Duration, screen: (Infranaut_V1_Request) -> Infranaut_V1_Response?
+    ) async -> Infranaut_V1_Response {
         guard request.version == 1 else {
             return .error(
                 .invalidArgument, "unsupported protocol version \(request.version); this node speaks version 1")

@@ -22,6 +22,11 @@ extension ShardActor {
         withHints(models.alertInfos(state: request.state, includeResolved: request.includeResolved))
     }
 
+    /// How many alerts of this shard fire (for the metrics; no hints read).
+    func firingAlertCount() -> Int {
+        models.alertInfos(state: .firing, includeResolved: false).count
+    }
+
     /// Windows whose hints one listing reads at most (each is a scan of one window start); the
     /// alerts of further windows are listed without hints.
     static let maxHintWindows = 32

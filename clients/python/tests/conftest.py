@@ -42,7 +42,7 @@ class Node:
         arguments = [
             binary, "start", "--data-dir", str(directory), "--node-id", node_id,
             "--client-listen", "tcp://127.0.0.1:0", "--cluster-listen", "tcp://127.0.0.1:0",
-            "--peer-listen", "tcp://127.0.0.1:0", "--shards", "16",
+            "--peer-listen", "tcp://127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--shards", "16",
         ]
         if seed is not None:
             arguments += ["--seed", seed.cluster_address, "--cluster-secret-file", str(seed.directory / "cluster-secret")]

@@ -1,0 +1,83 @@
+import Foundation
+import Prometheus
+import Wire
+
+/// A node's metrics in the Prometheus text format (docs/operations.md, "Metrics"). Counters and
+/// the ack-latency histogram move as client requests are answered; the gauges (members, shards,
+/// events, alerts, memory) are read from the node's parts when `/metrics` is scraped.
+final class NodeMetrics: Sendable {
+    let registry = PrometheusCollectorRegistry()
+    private let ackLatency: DurationHistogram
+    private let ingestRows: Counter
+
+    static let requestsHelp = "Client requests answered, by request and outcome (the status code)."
+
+    /// A metric's whole name (`infranaut_…`) and its help line.
+    static func named(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+    }
+
+    init() {
+        ackLatency = registry.makeDurationHistogram(
+            descriptor: Self.named(
+                "infranaut_ingest_ack_seconds",
+                "Time from an ingest request's arrival on the client listener to its answer."),
+            buckets: [
+                .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+                .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+                .milliseconds(2_500), .seconds(5), .seconds(10), .seconds(30),
+            ])
+        ingestRows = registry.makeCounter(
+            descriptor: Self.named(
+                "infranaut_ingest_rows_total", "Rows of ingest requests acknowledged (replays not counted)."))
+    }
+
+    /// A client request answered with `response` after `elapsed`.
+    func client(_ request: Infranaut_V1_Request?, _ response: Infranaut_V1_Response, elapsed: Duration) {
+        let outcome = response.outcome.code
+        let name = request?.bodyName ?? "malformed"
+        registry.makeCounter(
+            descriptor: Self.named("infranaut_client_requests_total", Self.requestsHelp),
+            labels: [("request", name), ("outcome", Self.outcomeName(outcome))]
+        ).increment()
+        guard case .ingest = request?.body else { return }
+        ackLatency.record(elapsed)
+        if outcome == .ok, case .ingest(let answer) = response.body, !answer.replayed {
+            ingestRows.increment(by: Int64(clamping: answer.rowsAccepted))
+        }
+    }
+
+    static func outcomeName(_ code: Infranaut_V1_StatusCode) -> String {
+        switch code {
+        case .ok: "ok"
+        case .invalidArgument: "invalid_argument"
+        case .notFound: "not_found"
+        case .tooLarge: "too_large"
+        case .unavailable: "unavailable"
+        case .internal: "internal"
+        case .deadlineExceeded: "deadline_exceeded"
+        case .permissionDenied: "permission_denied"
+        case .resourceExhausted: "resource_exhausted"
+        default: "unknown"
+        }
+    }
+
+    func gauge(_ name: String, _ value: Double, labels: [(String, String)] = [], help: String) {
+        registry.makeGauge(descriptor: Self.named(name, help), labels: labels).set(value)
+    }
+
+    /// The text `/metrics` answers.
+    func text() -> [UInt8] {
+        var bytes: [UInt8] = []
+        registry.emit(into: &bytes)
+        return bytes
+    }
+
+    /// The process's resident memory, from /proc/self/statm (0 where there is none).
+    static func residentBytes() -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Double(fields[1]) else { return 0 }
+        return pages * Double(sysconf(Int32(_SC_PAGESIZE)))
+    }
+}

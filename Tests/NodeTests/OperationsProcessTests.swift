@@ -1,0 +1,72 @@
+import AsyncHTTPClient
+import Cluster
+import Foundation
+import NIOCore
+import Testing
+import Wire
+
+/// GET `url`: the status code and the body as text.
+private func get(_ url: String) async throws -> (status: UInt, body: String) {
+    var request = HTTPClientRequest(url: url)
+    request.method = .GET
+    let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+    let body = try await response.body.collect(upTo: 4 << 20)
+    return (response.status.code, String(buffer: body))
+}
+
+/// The value of the sample `name{labels}` (labels as written, sorted) in a Prometheus text page.
+private func sample(_ page: String, _ series: String) -> Double? {
+    for line in page.split(separator: "\n") where line.hasPrefix(series + " ") {
+        return Double(line.dropFirst(series.count + 1))
+    }
+    return nil
+}
+
+@Suite("operators' HTTP listener on real nodes", .serialized, .timeLimit(.minutes(3)))
+struct OperationsProcessTests {
+    @Test(
+        "healthz and readyz answer on every node of a cluster; metrics count the requests, rows, members and shards; a node that cannot reach its seed is alive but not ready"
+    )
+    func healthReadinessMetrics() async throws {
+        let nodes = try await startCluster(["h1", "h2", "h3"])
+        for node in nodes {
+            #expect(!node.httpAddress.isEmpty)
+            #expect(try await get(node.httpAddress + "/healthz") == (200, "ok\n"))
+        }
+        let ready = try await eventually(within: .seconds(30)) {
+            for node in nodes where try await get(node.httpAddress + "/readyz").status != 200 { return false }
+            return true
+        }
+        #expect(ready != nil)
+
+        let client = try RequestClient(dial: nodes[0].address)
+        defer { client.close() }
+        #expect(await ingestUntilAcked(client, model: "metered", key: "m1", rows: 10))
+        let bad = try await call(client, ingestRequest(model: "", key: "m2", rows: 1))
+        #expect(bad.ingest.status.code == .invalidArgument || bad.error.code == .invalidArgument)
+        let page = try await get(nodes[0].httpAddress + "/metrics")
+        #expect(page.status == 200)
+        #expect((sample(page.body, #"infranaut_client_requests_total{request="ingest",outcome="ok"}"#) ?? 0) >= 1)
+        #expect(
+            sample(page.body, #"infranaut_client_requests_total{request="ingest",outcome="invalid_argument"}"#) == 1)
+        #expect(sample(page.body, "infranaut_ingest_rows_total") == 10, "\(page.body)")
+        #expect(sample(page.body, #"infranaut_members{status="alive"}"#) == 3)
+        #expect((sample(page.body, "infranaut_ingest_ack_seconds_count") ?? 0) >= 2)
+        #expect(sample(page.body, "infranaut_ready") == 1)
+        // Every shard is led by one node: the leaders add up to the shard count.
+        var leaders = 0.0
+        for node in nodes {
+            leaders +=
+                sample(try await get(node.httpAddress + "/metrics").body, #"infranaut_shards{role="leader"}"#) ?? 0
+        }
+        #expect(leaders == Double(NodeProcess.defaultShards))
+
+        // A node whose seed does not answer: alive, not ready, and it says why.
+        let lonely = NodeProcess(arguments: ["--node-id", "h9", "--seed", "tcp://127.0.0.1:1"])
+        try await lonely.start()
+        #expect(try await get(lonely.httpAddress + "/healthz").status == 200)
+        let refused = try await get(lonely.httpAddress + "/readyz")
+        #expect(refused.status == 503 && refused.body.contains("not joined"), "\(refused)")
+        #expect(try await get(lonely.httpAddress + "/nothing").status == 404)
+    }
+}
