@@ -23,3 +23,5 @@ scripts/test-python.sh
 scripts/test-c.sh
 # A real Prometheus scraping a node, and promtool on the shipped rules.
 scripts/test-prometheus.sh
+# The Kubernetes manifests against the API schemas, the kustomizations, the example defaults.
+scripts/test-deploy.sh
