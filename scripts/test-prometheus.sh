@@ -57,4 +57,37 @@ if [[ "$alive" != "1" || "$ready" != "1" || -z "$recorded" ]]; then
     tail -20 "$work/prometheus.log" >&2
     exit 1
 fi
+# The Grafana dashboard: it loads, every query is PromQL this Prometheus accepts, and every
+# metric it names is one the node exports or a recording rule makes.
+# One client request, so that the request counters exist.
+client="$(grep -o 'serving on tcp://[0-9.]*:[0-9]*' "$work/node.out" | head -1 | cut -d' ' -f3)"
+.build/debug/infranaut status --node "$client" --model never-sent >/dev/null 2>&1 || true
+curl -sf "http://$http/metrics" >"$work/metrics.txt"
+python3 - "$work/metrics.txt" "$port" <<'PY'
+import json, re, sys, urllib.parse, urllib.request
+exported = {line.split()[2] for line in open(sys.argv[1]) if line.startswith("# TYPE ")}
+rules = set(re.findall(r"record:\s*(\S+)", open("deploy/prometheus/infranaut-rules.yml").read()))
+dashboard = json.load(open("deploy/grafana/infranaut-cluster.json"))
+problems, queries = [], 0
+for panel in dashboard["panels"]:
+    for target in panel.get("targets", []):
+        expr = target["expr"]
+        queries += 1
+        for name in re.findall(r"\b(infranaut[_:][a-z0-9_:]*)", expr):
+            base = re.sub(r"_(bucket|sum|count)$", "", name)
+            if base not in exported and name not in rules:
+                problems.append(f"panel {panel['title']!r}: {name} is neither exported nor recorded")
+        url = f"http://127.0.0.1:{sys.argv[2]}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+        try:
+            answer = json.load(urllib.request.urlopen(url, timeout=10))
+        except Exception as error:  # noqa: BLE001 - a 400 is Prometheus refusing the query
+            problems.append(f"panel {panel['title']!r}: {expr}: {error}")
+            continue
+        if answer.get("status") != "success":
+            problems.append(f"panel {panel['title']!r}: {expr}: {answer}")
+if problems:
+    print("\n".join(problems), file=sys.stderr)
+    sys.exit(1)
+print(f"grafana: {queries} dashboard queries accepted by Prometheus, every metric exported or recorded")
+PY
 echo "prometheus: scraped $http; infranaut_members{status=\"alive\"} = $alive, infranaut_ready = $ready, recording rule answered"
