@@ -78,6 +78,7 @@ let package = Package(
             dependencies: [
                 "Actors", "Drill", "Wire", "Monitoring", "Cluster", "Tabular", "Storage", "Telemetry", "Specs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

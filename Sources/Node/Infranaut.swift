@@ -14,6 +14,7 @@ struct Infranaut: AsyncParsableCommand {
             MembersCommand.self, RingCommand.self, LeaveCommand.self, FaultCommand.self, DrillCommand.self,
             PublishEventCommand.self, EventsCommand.self, ApplyCommand.self, GetCommand.self, DeleteCommand.self,
             WindowsCommand.self, AlertsCommand.self, ChannelsCommand.self, SilenceCommand.self, SilencesCommand.self,
+            ConfigCommand.self,
         ]
     )
 
@@ -23,7 +24,21 @@ struct Infranaut: AsyncParsableCommand {
     /// Help and version requests print as usual.
     static func main() async {
         do {
-            var command = try await asyncParseAsRoot()
+            var arguments = Array(CommandLine.arguments.dropFirst())
+            // `start` takes its settings from a file and the environment too (StartConfig).
+            if arguments.first == "start", !arguments.contains("--help"), !arguments.contains("-h") {
+                do {
+                    arguments =
+                        ["start"]
+                        + (try StartConfig.layered(
+                            arguments: Array(arguments.dropFirst()), environment: ProcessInfo.processInfo.environment
+                        )
+                        .arguments)
+                } catch {
+                    throw ValidationError(error.description)
+                }
+            }
+            var command = try await asyncParseAsRoot(arguments)
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {

@@ -135,6 +135,17 @@ struct StartCommand: AsyncParsableCommand {
         completion: .file())
     var alertDefaults: String?
 
+    @Option(
+        help:
+            "A YAML file of settings, one key per flag (data-dir: /var/lib/infranaut); INFRANAUT_* variables override it and flags override both (docs/operations.md, \"Configuration\"). infranaut config print shows the result.",
+        completion: .file())
+    var config: String?
+
+    @Option(
+        name: .customLong("log-format"),
+        help: "Logs on stderr as readable lines (text) or one JSON object a line (json).")
+    var logFormat = "text"
+
     @Option(help: "Block compression for RocksDB: none, snappy, lz4 or zstd.")
     var compression = "lz4"
 
@@ -171,6 +182,7 @@ struct StartCommand: AsyncParsableCommand {
         where NodeRole(rawValue: role.trimmingCharacters(in: .whitespaces)) == nil {
             throw ValidationError("--roles: unknown role \(role); use worker, coordinator or both")
         }
+        guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format must be text or json") }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level \(logLevel) is not a level")
         }
@@ -188,7 +200,13 @@ struct StartCommand: AsyncParsableCommand {
             _ = glibcMallopt(arenaMax, 2)
         #endif
         let level = Logger.Level(rawValue: logLevel) ?? .info
+        let format = logFormat
         LoggingSystem.bootstrap { label in
+            if format == "json" {
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler

@@ -143,14 +143,21 @@ func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thro
 }
 
 /// Runs the CLI to completion and returns its exit status and output.
-func runCLI(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
-    try await offPool { try runCLIBlocking(arguments) }
+func runCLI(_ arguments: [String], environment: [String: String] = [:]) async throws -> (
+    status: Int32, stdout: String, stderr: String
+) {
+    try await offPool { try runCLIBlocking(arguments, environment: environment) }
 }
 
-private func runCLIBlocking(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+private func runCLIBlocking(_ arguments: [String], environment: [String: String]) throws -> (
+    status: Int32, stdout: String, stderr: String
+) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: NodeProcess.binary)
     process.arguments = arguments
+    if !environment.isEmpty {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, given in given }
+    }
     let out = Pipe()
     let err = Pipe()
     process.standardOutput = out

@@ -70,3 +70,62 @@ struct OperationsProcessTests {
         #expect(try await get(lonely.httpAddress + "/nothing").status == 404)
     }
 }
+
+@Suite("start's settings from a file, the environment and flags", .serialized, .timeLimit(.minutes(2)))
+struct StartConfigProcessTests {
+    @Test(
+        "flags override INFRANAUT_* variables, which override the file; config print names each source; unknown keys and wrong types name the file and line; a node runs from the file with JSON logs"
+    )
+    func layers() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("config-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("node.yaml").path
+        try """
+        data-dir: \(directory.path)/data
+        shards: 16
+        node-id: from-file
+        log-format: json
+        seed:
+          - tcp://127.0.0.1:1
+        """.write(toFile: file, atomically: true, encoding: .utf8)
+        let printed = try await runCLI(
+            ["config", "print", "--config", file, "--shards", "8", "--json"],
+            environment: ["INFRANAUT_NODE_ID": "from-env", "INFRANAUT_CLUSTER_SECRET": "s3cret-value"])
+        #expect(printed.status == 0, "\(printed.stderr)")
+        #expect(!printed.stdout.contains("s3cret-value"), "the secret is never printed")
+        let rows = try #require(
+            try JSONSerialization.jsonObject(with: Data(printed.stdout.utf8)) as? [[String: String]])
+        func row(_ key: String) -> [String: String]? { rows.first { $0["key"] == key } }
+        #expect(row("shards")?["value"] == "8" && row("shards")?["source"] == "flag")
+        #expect(row("node-id")?["value"] == "from-env" && row("node-id")?["source"] == "env INFRANAUT_NODE_ID")
+        #expect(row("data-dir")?["source"] == "file \(file):1")
+        #expect(row("seed")?["value"] == "tcp://127.0.0.1:1" && row("seed")?["source"] == "file \(file):5")
+        #expect(row("replication-factor")?["source"] == "default")
+        #expect(row("cluster-secret")?["value"] == "*****")
+
+        let wrong = directory.appendingPathComponent("wrong.yaml").path
+        try "data-dir: /tmp/x\nshard: 64\n".write(toFile: wrong, atomically: true, encoding: .utf8)
+        let unknown = try await runCLI(["start", "--config", wrong])
+        #expect(unknown.status == 64 && unknown.stderr.contains("\(wrong):2: shard: unknown key"), "\(unknown.stderr)")
+        try "max-models: lots\n".write(toFile: wrong, atomically: true, encoding: .utf8)
+        let typed = try await runCLI(["start", "--config", wrong])
+        #expect(typed.status == 64 && typed.stderr.contains("\(wrong):1: max-models: \"lots\" is not a whole number"))
+
+        // A node from the file (the test's own flags override its data dir, listeners and shards;
+        // the seed is dropped so it forms a cluster of its own): its log lines are JSON objects.
+        try """
+        node-id: from-file
+        log-format: json
+        log-level: info
+        """.write(toFile: file, atomically: true, encoding: .utf8)
+        let node = NodeProcess(arguments: ["--config", file])
+        try await node.start()
+        let members = try await runCLI(["members", "--node", node.address, "--json"])
+        #expect(members.stdout.contains("from-file"), "\(members.stdout)")
+        let log = try String(contentsOfFile: node.logPath, encoding: .utf8)
+        let first = try #require(log.split(separator: "\n").first { $0.hasPrefix("{") })
+        let object = try JSONSerialization.jsonObject(with: Data(first.utf8)) as? [String: String]
+        #expect(object?["level"] != nil && object?["message"] != nil && object?["time"] != nil, "\(first)")
+    }
+}
