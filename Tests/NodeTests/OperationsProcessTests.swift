@@ -60,6 +60,17 @@ struct OperationsProcessTests {
                 sample(try await get(node.httpAddress + "/metrics").body, #"infranaut_shards{role="leader"}"#) ?? 0
         }
         #expect(leaders == Double(NodeProcess.defaultShards))
+        // The WAL and the data directory on the node that took the batch; the model's rows on the
+        // node that leads its shard (per-model series come from leaders only).
+        #expect((sample(page.body, "infranaut_wal_groups_total") ?? 0) >= 1)
+        #expect((sample(page.body, "infranaut_data_directory_bytes") ?? 0) > 0)
+        var modelRows = 0.0
+        for node in nodes {
+            modelRows +=
+                sample(try await get(node.httpAddress + "/metrics").body, #"infranaut_model_rows{model="metered"}"#)
+                ?? 0
+        }
+        #expect(modelRows == 10)
 
         // A node whose seed does not answer: alive, not ready, and it says why.
         let lonely = NodeProcess(arguments: ["--node-id", "h9", "--seed", "tcp://127.0.0.1:1"])

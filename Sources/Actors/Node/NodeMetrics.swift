@@ -1,5 +1,6 @@
 import Foundation
 import Prometheus
+import Synchronization
 import Wire
 
 /// A node's metrics in the Prometheus text format (docs/operations.md, "Metrics"). Counters and
@@ -64,6 +65,64 @@ final class NodeMetrics: Sendable {
 
     func gauge(_ name: String, _ value: Double, labels: [(String, String)] = [], help: String) {
         registry.makeGauge(descriptor: Self.named(name, help), labels: labels).set(value)
+    }
+
+    /// Totals kept elsewhere (the WAL writer's), as counters: each scrape adds what grew since.
+    private let totals = Mutex<[String: Int64]>([:])
+
+    func advance(_ name: String, to total: Int64, help: String) {
+        let grown = totals.withLock { seen -> Int64 in
+            defer { seen[name] = max(seen[name] ?? 0, total) }
+            return max(0, total - (seen[name] ?? 0))
+        }
+        let counter = registry.makeCounter(descriptor: Self.named(name, help))
+        if grown > 0 { counter.increment(by: grown) }
+    }
+
+    /// Per-model series are kept for this many models per node, those with the most rows: each
+    /// series costs Prometheus memory, and a node may hold 10,000 models.
+    static let maxModelSeries = 50
+
+    /// The models whose series are registered now.
+    private let modelSeries = Mutex<Set<String>>([])
+
+    static let modelRowsHelp =
+        "Rows of a model (the per-model series are kept for the 50 models with the most rows on each node)."
+    static let modelDriftHelp = "Drift share of a model's newest closed window (resident models among the 50)."
+    static let modelFiringHelp = "Firing alerts of a model (among the 50)."
+
+    /// Sets the per-model series to `models` (the top ones by rows) and drops the series of models
+    /// that left the top.
+    func setModels(_ models: [(model: String, rows: UInt64, driftShare: Double?, firing: Int)]) {
+        let kept = models.sorted { ($0.rows, $1.model) > ($1.rows, $0.model) }.prefix(Self.maxModelSeries)
+        let names = Set(kept.map(\.model))
+        let gone = modelSeries.withLock { registered -> Set<String> in
+            defer { registered = names }
+            return registered.subtracting(names)
+        }
+        for model in gone {
+            registry.unregisterGauge(
+                registry.makeGauge(
+                    descriptor: Self.named("infranaut_model_rows", Self.modelRowsHelp), labels: [("model", model)]))
+            registry.unregisterGauge(
+                registry.makeGauge(
+                    descriptor: Self.named("infranaut_model_drift_share", Self.modelDriftHelp),
+                    labels: [("model", model)]))
+            registry.unregisterGauge(
+                registry.makeGauge(
+                    descriptor: Self.named("infranaut_model_alerts_firing", Self.modelFiringHelp),
+                    labels: [("model", model)]))
+        }
+        for entry in kept {
+            gauge(
+                "infranaut_model_rows", Double(entry.rows), labels: [("model", entry.model)], help: Self.modelRowsHelp)
+            if let drift = entry.driftShare {
+                gauge("infranaut_model_drift_share", drift, labels: [("model", entry.model)], help: Self.modelDriftHelp)
+            }
+            gauge(
+                "infranaut_model_alerts_firing", Double(entry.firing), labels: [("model", entry.model)],
+                help: Self.modelFiringHelp)
+        }
     }
 
     /// The text `/metrics` answers.

@@ -84,6 +84,7 @@ public final class NodeService: Service {
             let http = OperationsHTTP(
                 host: host, port: port, metrics: parts.handler.metrics, membership: parts.membership,
                 shards: storage.shards, events: parts.events, notifier: parts.notifier, handler: parts.handler,
+                storage: storage, dataDirectory: settings.dataDirectory,
                 serving: { serving.value }, joining: !settings.cluster.seeds.isEmpty, onBound: onHTTP, logger: logger)
             operations.append((http.application(), "http listener"))
         }

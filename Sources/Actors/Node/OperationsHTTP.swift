@@ -18,6 +18,8 @@ struct OperationsHTTP {
     let events: EventRelay
     let notifier: Notifier
     let handler: RequestHandler
+    let storage: NodeStorage
+    let dataDirectory: String
     /// Whether the node reported that it serves.
     let serving: @Sendable () -> Bool
     /// Whether the node was started with seeds, so that it must see another member to be joined.
@@ -48,14 +50,49 @@ struct OperationsHTTP {
         var leading = 0
         var following = 0
         var firing = 0
+        var behind: UInt64 = 0
+        var unapplied: UInt64 = 0
+        var models: [(model: String, rows: UInt64, driftShare: Double?, firing: Int)] = []
         for shard in shards {
+            let lag = await shard.replicationLag()
+            unapplied += lag.unapplied
             switch await shard.leadership {
             case .here:
                 leading += 1
                 firing += await shard.firingAlertCount()
+                behind = max(behind, lag.behind)
+                models += await shard.modelGauges().map { ($0.model, $0.rows, $0.driftShare, $0.firing) }
             case .elsewhere: following += 1
             case .notAReplica: break
             }
+        }
+        metrics.setModels(models)
+        metrics.gauge(
+            "infranaut_replication_lag_entries", Double(behind),
+            help: "Of the shards this node leads, the most log entries a follower lacks.")
+        metrics.gauge(
+            "infranaut_unapplied_entries", Double(unapplied),
+            help: "Log entries committed on this node's replicas but not yet applied.")
+        let wal = storage.writer.statistics
+        metrics.advance(
+            "infranaut_wal_groups_total", to: Int64(clamping: wal.groups), help: "Synced WAL writes (groups).")
+        metrics.advance(
+            "infranaut_wal_batches_total", to: Int64(clamping: wal.batches),
+            help: "Batches written in those groups (batches / groups: the mean group size).")
+        let synced = storage.writer.syncTime.components
+        metrics.advance(
+            "infranaut_wal_sync_microseconds_total",
+            to: synced.seconds * 1_000_000 + synced.attoseconds / 1_000_000_000_000,
+            help: "Time in synced WAL writes (divided by groups: the mean fsync latency).")
+        metrics.gauge(
+            "infranaut_data_directory_bytes", Self.directoryBytes(dataDirectory),
+            help: "Bytes of the node's data directory (RocksDB files).")
+        if let pending = try? storage.database.property("rocksdb.estimate-pending-compaction-bytes"),
+            let bytes = Double(pending)
+        {
+            metrics.gauge(
+                "infranaut_rocksdb_pending_compaction_bytes", bytes,
+                help: "RocksDB's estimate of bytes compaction still has to rewrite (default column family).")
         }
         metrics.gauge(
             "infranaut_shards", Double(leading), labels: [("role", "leader")], help: "Shard replicas held, by role.")
@@ -98,6 +135,19 @@ struct OperationsHTTP {
             router: router, configuration: .init(address: .hostname(host, port: port), serverName: nil),
             onServerRunning: { channel in onBound("http://\(host):\(channel.localAddress?.port ?? 0)") },
             logger: logger)
+    }
+
+    /// The size of the files under `path`.
+    static func directoryBytes(_ path: String) -> Double {
+        guard let files = FileManager.default.enumerator(atPath: path) else { return 0 }
+        var total = 0.0
+        for case let name as String in files {
+            let attributes = try? FileManager.default.attributesOfItem(atPath: path + "/" + name)
+            if attributes?[.type] as? FileAttributeType == .typeRegular {
+                total += Double((attributes?[.size] as? NSNumber)?.int64Value ?? 0)
+            }
+        }
+        return total
     }
 
     static func text(_ status: HTTPResponse.Status, _ body: String) -> Response {

@@ -34,6 +34,8 @@ public final class GroupCommitWriter: @unchecked Sendable {
     private var failure: StorageError?
     private var groupsWritten: UInt64 = 0
     private var batchesWritten: UInt64 = 0
+    /// Time spent in the synced writes (the fsyncs), in all.
+    private var syncedFor: Duration = .zero
 
     public init(database: Database, maxGroupBytes: Int = 32 << 20) {
         self.database = database
@@ -68,6 +70,13 @@ public final class GroupCommitWriter: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         return (groupsWritten, batchesWritten)
+    }
+
+    /// Time spent in synced writes so far (divided by groups: the mean fsync latency).
+    public var syncTime: Duration {
+        condition.lock()
+        defer { condition.unlock() }
+        return syncedFor
     }
 
     /// Finishes every batch already queued, then stops the thread. Later writes fail with `.closed`.
@@ -112,12 +121,17 @@ public final class GroupCommitWriter: @unchecked Sendable {
             } else {
                 var merged = WriteBatch()
                 for pending in group { merged.append(contentsOf: pending.batch) }
+                let started = ContinuousClock.now
                 do throws(StorageError) {
                     try database.write(merged, sync: true)
                     result = .success(())
                 } catch {
                     result = .failure(error)
                 }
+                let took = ContinuousClock.now - started
+                condition.lock()
+                syncedFor += took
+                condition.unlock()
             }
             condition.lock()
             switch result {
