@@ -71,6 +71,8 @@ struct OperationsProcessTests {
                 ?? 0
         }
         #expect(modelRows == 10)
+        // Peers' Raft traffic is counted apart from clients'.
+        #expect((sample(page.body, #"infranaut_peer_requests_total{request="raft",outcome="ok"}"#) ?? 0) > 0)
 
         // A node whose seed does not answer: alive, not ready, and it says why.
         let lonely = NodeProcess(arguments: ["--node-id", "h9", "--seed", "tcp://127.0.0.1:1"])

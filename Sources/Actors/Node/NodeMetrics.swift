@@ -33,8 +33,29 @@ final class NodeMetrics: Sendable {
                 "infranaut_ingest_rows_total", "Rows of ingest requests acknowledged (replays not counted)."))
     }
 
-    /// A client request answered with `response` after `elapsed`.
-    func client(_ request: Infranaut_V1_Request?, _ response: Infranaut_V1_Response, elapsed: Duration) {
+    static let peerHelp = "Requests from peers and admin commands (sealed frames) answered, by request and outcome."
+    static let forwardHelp =
+        "Requests this node forwarded to a shard's leader, by outcome (refused: the peer refused the frame; no_answer: none came)."
+    static let bytesHelp = "Bytes of ingest requests acknowledged (replays not counted)."
+
+    /// A peer's request answered with `response`.
+    func peer(_ request: Infranaut_V1_Request, _ response: Infranaut_V1_Response) {
+        registry.makeCounter(
+            descriptor: Self.named("infranaut_peer_requests_total", Self.peerHelp),
+            labels: [("request", request.bodyName), ("outcome", Self.outcomeName(response.outcome.code))]
+        ).increment()
+    }
+
+    /// A forward to a leader that ended with `outcome`.
+    func forward(_ outcome: String) {
+        registry.makeCounter(
+            descriptor: Self.named("infranaut_forwards_total", Self.forwardHelp), labels: [("outcome", outcome)]
+        ).increment()
+    }
+
+    /// A client request answered with `response` after `elapsed`; `bytes`, its frame's size.
+    func client(_ request: Infranaut_V1_Request?, _ response: Infranaut_V1_Response, elapsed: Duration, bytes: Int = 0)
+    {
         let outcome = response.outcome.code
         let name = request?.bodyName ?? "malformed"
         registry.makeCounter(
@@ -45,6 +66,8 @@ final class NodeMetrics: Sendable {
         ackLatency.record(elapsed)
         if outcome == .ok, case .ingest(let answer) = response.body, !answer.replayed {
             ingestRows.increment(by: Int64(clamping: answer.rowsAccepted))
+            registry.makeCounter(descriptor: Self.named("infranaut_ingest_bytes_total", Self.bytesHelp))
+                .increment(by: Int64(bytes))
         }
     }
 

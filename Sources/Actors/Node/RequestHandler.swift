@@ -235,13 +235,16 @@ final class RequestHandler: Service {
                 logger.warning(
                     "a peer refused a forwarded request",
                     metadata: ["to": "\(target.id)", "reason": "\(refusal.message)"])
+                metrics.forward("refused")
                 return .error(
                     .unavailable,
                     "\(target.id) refused this node's forward of a request for model \(model) (\(refusal.message)); retry with the same idempotency key"
                 )
             }
+            metrics.forward(NodeMetrics.outcomeName(reply.outcome.code))
             return reply
         } catch {
+            metrics.forward("no_answer")
             logger.debug("forward failed", metadata: ["to": "\(target.id)", "error": "\(error)"])
             return .error(
                 .unavailable,
@@ -274,7 +277,11 @@ final class RequestHandler: Service {
         }
         let response = await answer(
             request, bytes: bytes, from: caller, arrivedAt: arrivedAt, transit: transit, screen: screen)
-        if caller == .client { metrics.client(request, response, elapsed: .now - arrivedAt) }
+        if caller == .client {
+            metrics.client(request, response, elapsed: .now - arrivedAt, bytes: bytes.count)
+        } else {
+            metrics.peer(request, response)
+        }
         return response
     }
 

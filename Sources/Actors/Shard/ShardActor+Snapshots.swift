@@ -97,7 +97,12 @@ extension ShardActor {
             !activities.checkpointing
         else { return }
         activities.checkpointing = true
-        defer { checkpointEnded() }
+        let started = ContinuousClock.now
+        defer {
+            checkpointEnded()
+            checkpointStatistics.count &+= 1
+            checkpointStatistics.time += .now - started
+        }
         guard let meta = current.snapshotMeta(at: appliedIndex) else { return }
         let dropThrough = retainedLogStart(before: meta.index, in: current)
         let dirty = models.takeDirty()

@@ -163,6 +163,8 @@ public actor ShardActor {
     /// Bytes of model snapshots the last checkpoint wrote, and when it finished: a checkpoint is
     /// not due again before the log holds half as many bytes (``checkpointIfDue()``).
     var lastCheckpointBytes = 0
+    /// Checkpoints taken and the time they took, for the metrics.
+    var checkpointStatistics: (count: UInt64, time: Duration) = (0, .zero)
     var lastCheckpointAt: ContinuousClock.Instant?
     /// Snapshot transfers: the one being received, the one accepted and waiting for its write, and
     /// the peers this leader streams one to (ShardActor+Snapshots.swift).
