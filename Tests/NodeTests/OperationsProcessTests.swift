@@ -63,6 +63,7 @@ struct OperationsProcessTests {
         // The WAL and the data directory on the node that took the batch; the model's rows on the
         // node that leads its shard (per-model series come from leaders only).
         #expect((sample(page.body, "infranaut_wal_groups_total") ?? 0) >= 1)
+        #expect((sample(page.body, "infranaut_wal_sync_seconds_count") ?? 0) >= 1)
         #expect((sample(page.body, "infranaut_data_directory_bytes") ?? 0) > 0)
         var modelRows = 0.0
         for node in nodes {

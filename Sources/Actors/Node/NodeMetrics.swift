@@ -10,6 +10,8 @@ final class NodeMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
     private let ackLatency: DurationHistogram
     private let ingestRows: Counter
+    private let syncLatency: DurationHistogram
+    private let checkpointLatency: DurationHistogram
 
     static let requestsHelp = "Client requests answered, by request and outcome (the status code)."
 
@@ -27,6 +29,21 @@ final class NodeMetrics: Sendable {
                 .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
                 .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
                 .milliseconds(2_500), .seconds(5), .seconds(10), .seconds(30),
+            ])
+        syncLatency = registry.makeDurationHistogram(
+            descriptor: Self.named(
+                "infranaut_wal_sync_seconds",
+                "Duration of each synced WAL write (a group of batches): the fsync latency."),
+            buckets: [
+                .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
+                .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+                .milliseconds(250), .seconds(1),
+            ])
+        checkpointLatency = registry.makeDurationHistogram(
+            descriptor: Self.named("infranaut_checkpoint_seconds", "Duration of each shard checkpoint."),
+            buckets: [
+                .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(50), .milliseconds(100),
+                .milliseconds(500), .seconds(1), .seconds(5), .seconds(10), .seconds(30),
             ])
         ingestRows = registry.makeCounter(
             descriptor: Self.named(
@@ -52,6 +69,9 @@ final class NodeMetrics: Sendable {
             descriptor: Self.named("infranaut_forwards_total", Self.forwardHelp), labels: [("outcome", outcome)]
         ).increment()
     }
+
+    func recordSync(_ took: Duration) { syncLatency.record(took) }
+    func recordCheckpoint(_ took: Duration) { checkpointLatency.record(took) }
 
     /// A client request answered with `response` after `elapsed`; `bytes`, its frame's size.
     func client(_ request: Infranaut_V1_Request?, _ response: Infranaut_V1_Response, elapsed: Duration, bytes: Int = 0)

@@ -24,7 +24,10 @@ struct NodeParts {
 
     /// Builds the parts and opens the gossip listener, then the peer and client listeners. When a
     /// step fails, the listeners already opened are closed again.
-    init(storage: NodeStorage, secret: ClusterSecret, settings: NodeSettings, logger: Logger) async throws {
+    init(
+        storage: NodeStorage, secret: ClusterSecret, settings: NodeSettings, logger: Logger,
+        metrics: NodeMetrics = NodeMetrics()
+    ) async throws {
         var clusterSettings = settings.cluster
         clusterSettings.nodeID = storage.nodeID
         clusterSettings.placement = storage.shape
@@ -56,7 +59,7 @@ struct NodeParts {
             let handler = RequestHandler(
                 router: Router(shards: storage.shards), membership: membership, peers: peers,
                 decommission: decommission,
-                events: events, notifier: notifier, settings: settings, logger: logger)
+                events: events, notifier: notifier, settings: settings, logger: logger, metrics: metrics)
             let peerServer = try Self.peerServer(
                 handler: handler, authenticator: authenticator, faults: faults, settings: settings, logger: logger)
             do {

@@ -46,9 +46,11 @@ public final class NodeService: Service {
         guard let secret = settings.secret else {
             throw NodeStartFailure(reason: "no cluster secret: every node needs one (--cluster-secret-file)")
         }
-        let storage = try await NodeStorage.open(settings: settings, logger: logger)
+        let metrics = NodeMetrics()
+        let storage = try await NodeStorage.open(settings: settings, logger: logger, metrics: metrics)
         do {
-            let parts = try await NodeParts(storage: storage, secret: secret, settings: settings, logger: logger)
+            let parts = try await NodeParts(
+                storage: storage, secret: secret, settings: settings, logger: logger, metrics: metrics)
             try await serve(parts, storage: storage)
         } catch {
             await storage.close()

@@ -20,13 +20,15 @@ struct NodeStorage: Sendable {
 
     /// Opens the database, starts the writer, reads or stores the placement shape and the node id,
     /// and recovers every shard (sequentially). If a step fails, what was opened is closed again.
-    static func open(settings: NodeSettings, logger: Logger) async throws -> NodeStorage {
+    static func open(settings: NodeSettings, logger: Logger, metrics: NodeMetrics? = nil) async throws -> NodeStorage {
         try await offPool("infranaut-storage-open") { () throws -> NodeStorage in
-            try openBlocking(settings: settings, logger: logger)
+            try openBlocking(settings: settings, logger: logger, metrics: metrics)
         }
     }
 
-    private static func openBlocking(settings: NodeSettings, logger: Logger) throws -> NodeStorage {
+    private static func openBlocking(settings: NodeSettings, logger: Logger, metrics: NodeMetrics?) throws
+        -> NodeStorage
+    {
         try FileManager.default.createDirectory(atPath: settings.dataDirectory, withIntermediateDirectories: true)
         var options = DatabaseOptions()
         options.compression = settings.compression
@@ -34,7 +36,9 @@ struct NodeStorage: Sendable {
         options.largeValueFamilies = ShardStore.largeValueFamilies
         let database = try Database.open(
             path: settings.dataDirectory + "/rocksdb", columnFamilies: ShardStore.families, options: options)
-        let writer = GroupCommitWriter(database: database)
+        var onSync: (@Sendable (Duration) -> Void)?
+        if let metrics { onSync = { @Sendable took in metrics.recordSync(took) } }
+        let writer = GroupCommitWriter(database: database, onSync: onSync)
         do {
             let store = try ShardStore(database: database)
             let fresh = try store.isFresh
@@ -67,10 +71,12 @@ struct NodeStorage: Sendable {
             }
             let started = ContinuousClock.now
             var shards: [ShardActor] = []
+            var shardSettings = settings.shard
+            if let metrics { shardSettings.onCheckpoint = { @Sendable took in metrics.recordCheckpoint(took) } }
             for shard in 0..<shardCount {
                 shards.append(
                     try ShardActor(
-                        shard: shard, nodeID: nodeID, store: store, writer: writer, settings: settings.shard,
+                        shard: shard, nodeID: nodeID, store: store, writer: writer, settings: shardSettings,
                         logger: logger))
             }
             logger.info("recovered", metadata: ["shards": "\(shardCount)", "took": "\(ContinuousClock.now - started)"])

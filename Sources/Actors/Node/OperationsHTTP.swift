@@ -53,12 +53,7 @@ struct OperationsHTTP {
         var behind: UInt64 = 0
         var unapplied: UInt64 = 0
         var models: [(model: String, rows: UInt64, driftShare: Double?, firing: Int)] = []
-        var checkpoints: UInt64 = 0
-        var checkpointTime: Duration = .zero
         for shard in shards {
-            let taken = await shard.checkpointStatistics
-            checkpoints &+= taken.count
-            checkpointTime += taken.time
             let lag = await shard.replicationLag()
             unapplied += lag.unapplied
             switch await shard.leadership {
@@ -72,14 +67,6 @@ struct OperationsHTTP {
             }
         }
         metrics.setModels(models)
-        metrics.advance(
-            "infranaut_checkpoints_total", to: Int64(clamping: checkpoints),
-            help: "Shard checkpoints taken on this node.")
-        let spent = checkpointTime.components
-        metrics.advance(
-            "infranaut_checkpoint_microseconds_total",
-            to: spent.seconds * 1_000_000 + spent.attoseconds / 1_000_000_000_000,
-            help: "Time shard checkpoints took (divided by checkpoints: the mean checkpoint duration).")
         metrics.gauge(
             "infranaut_replication_lag_entries", Double(behind),
             help: "Of the shards this node leads, the most log entries a follower lacks.")
@@ -92,11 +79,6 @@ struct OperationsHTTP {
         metrics.advance(
             "infranaut_wal_batches_total", to: Int64(clamping: wal.batches),
             help: "Batches written in those groups (batches / groups: the mean group size).")
-        let synced = storage.writer.syncTime.components
-        metrics.advance(
-            "infranaut_wal_sync_microseconds_total",
-            to: synced.seconds * 1_000_000 + synced.attoseconds / 1_000_000_000_000,
-            help: "Time in synced WAL writes (divided by groups: the mean fsync latency).")
         metrics.gauge(
             "infranaut_data_directory_bytes", Self.directoryBytes(dataDirectory),
             help: "Bytes of the node's data directory (RocksDB files).")

@@ -100,8 +100,7 @@ extension ShardActor {
         let started = ContinuousClock.now
         defer {
             checkpointEnded()
-            checkpointStatistics.count &+= 1
-            checkpointStatistics.time += .now - started
+            settings.onCheckpoint?(.now - started)
         }
         guard let meta = current.snapshotMeta(at: appliedIndex) else { return }
         let dropThrough = retainedLogStart(before: meta.index, in: current)

@@ -21,6 +21,8 @@ public struct ShardSettings: Sendable {
     /// (`start --alert-defaults`), stamped into each spec so every replica judges the same rules;
     /// nil: the built-in defaults, not stamped (docs/alerting.md, "Cluster defaults").
     public var alertDefaults: [Infranaut_V1_AlertRule]?
+    /// Called with each checkpoint's duration (for the metrics).
+    public var onCheckpoint: (@Sendable (Duration) -> Void)?
     /// How long a deleted model's state is kept, so that applying its spec again undoes the
     /// deletion. Default 24 h.
     public var deletedModelRetention: Duration = .seconds(86_400)
@@ -163,8 +165,6 @@ public actor ShardActor {
     /// Bytes of model snapshots the last checkpoint wrote, and when it finished: a checkpoint is
     /// not due again before the log holds half as many bytes (``checkpointIfDue()``).
     var lastCheckpointBytes = 0
-    /// Checkpoints taken and the time they took, for the metrics.
-    var checkpointStatistics: (count: UInt64, time: Duration) = (0, .zero)
     var lastCheckpointAt: ContinuousClock.Instant?
     /// Snapshot transfers: the one being received, the one accepted and waiting for its write, and
     /// the peers this leader streams one to (ShardActor+Snapshots.swift).

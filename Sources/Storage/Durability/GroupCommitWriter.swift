@@ -34,12 +34,16 @@ public final class GroupCommitWriter: @unchecked Sendable {
     private var failure: StorageError?
     private var groupsWritten: UInt64 = 0
     private var batchesWritten: UInt64 = 0
-    /// Time spent in the synced writes (the fsyncs), in all.
-    private var syncedFor: Duration = .zero
 
-    public init(database: Database, maxGroupBytes: Int = 32 << 20) {
+    /// Called with the duration of each synced write (the fsync latency), on the writer's thread.
+    private let onSync: (@Sendable (Duration) -> Void)?
+
+    public init(
+        database: Database, maxGroupBytes: Int = 32 << 20, onSync: (@Sendable (Duration) -> Void)? = nil
+    ) {
         self.database = database
         self.maxGroupBytes = maxGroupBytes
+        self.onSync = onSync
         // Strong on purpose (see "Ownership" above): released when `run()` returns.
         let thread = Thread { [self] in self.run() }
         thread.name = "infranaut-wal-writer"
@@ -70,13 +74,6 @@ public final class GroupCommitWriter: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         return (groupsWritten, batchesWritten)
-    }
-
-    /// Time spent in synced writes so far (divided by groups: the mean fsync latency).
-    public var syncTime: Duration {
-        condition.lock()
-        defer { condition.unlock() }
-        return syncedFor
     }
 
     /// Finishes every batch already queued, then stops the thread. Later writes fail with `.closed`.
@@ -128,10 +125,7 @@ public final class GroupCommitWriter: @unchecked Sendable {
                 } catch {
                     result = .failure(error)
                 }
-                let took = ContinuousClock.now - started
-                condition.lock()
-                syncedFor += took
-                condition.unlock()
+                onSync?(ContinuousClock.now - started)
             }
             condition.lock()
             switch result {
