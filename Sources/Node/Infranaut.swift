@@ -14,7 +14,7 @@ struct Infranaut: AsyncParsableCommand {
             MembersCommand.self, RingCommand.self, LeaveCommand.self, FaultCommand.self, DrillCommand.self,
             PublishEventCommand.self, EventsCommand.self, ApplyCommand.self, GetCommand.self, DeleteCommand.self,
             WindowsCommand.self, AlertsCommand.self, ChannelsCommand.self, SilenceCommand.self, SilencesCommand.self,
-            ConfigCommand.self,
+            ConfigCommand.self, BackupCommand.self,
         ]
     )
 

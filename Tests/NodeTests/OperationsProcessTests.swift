@@ -143,3 +143,57 @@ struct StartConfigProcessTests {
         #expect(object?["level"] != nil && object?["message"] != nil && object?["time"] != nil, "\(first)")
     }
 }
+
+@Suite("backups of a running node", .serialized, .timeLimit(.minutes(2)))
+struct BackupProcessTests {
+    @Test(
+        "infranaut backup makes a checkpoint while the node runs; a node started from the copy holds every acknowledged row; clients may not ask, and names are checked"
+    )
+    func backupAndRestore() async throws {
+        let node = NodeProcess(arguments: ["--node-id", "b1"])
+        try await node.start()
+        let client = try RequestClient(dial: node.address)
+        defer { client.close() }
+        for key in ["k1", "k2", "k3"] { #expect(await ingestUntilAcked(client, model: "kept", key: key, rows: 100)) }
+
+        let made = try await runCLI([
+            "backup", "--node", node.address, "--name", "first", "--cluster-secret-file", NodeProcess.secretFile,
+            "--json",
+        ])
+        #expect(made.status == 0, "\(made.stderr)")
+        let path = try #require(
+            (try JSONSerialization.jsonObject(with: Data(made.stdout.utf8)) as? [String: Any])?["path"] as? String)
+        #expect(path.hasSuffix("/backups/first"))
+        let again = try await runCLI([
+            "backup", "--node", node.address, "--name", "first", "--cluster-secret-file", NodeProcess.secretFile,
+        ])
+        #expect(again.status != 0 && again.stderr.contains("exists already"), "\(again.stderr)")
+        let badName = try await runCLI([
+            "backup", "--node", node.address, "--name", "../x", "--cluster-secret-file", NodeProcess.secretFile,
+        ])
+        #expect(badName.status != 0 && badName.stderr.contains("backup.name"), "\(badName.stderr)")
+        // On the client listener it is refused: only holders of the secret may write into the
+        // node's data directory.
+        let asClient = try await call(
+            client,
+            .with {
+                $0.version = 1
+                $0.backup = .with { $0.name = "sneaky" }
+            })
+        #expect(asClient.error.code == .permissionDenied, "\(asClient)")
+
+        // A row acknowledged after the copy is not in it.
+        #expect(await ingestUntilAcked(client, model: "kept", key: "k4", rows: 100))
+        node.kill(SIGTERM)
+
+        let restored = FileManager.default.temporaryDirectory.appendingPathComponent("restored-\(UUID().uuidString)")
+            .path
+        try FileManager.default.createDirectory(atPath: restored, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: path, toPath: restored + "/rocksdb")
+        let revived = NodeProcess(dataDirectory: restored, arguments: ["--node-id", "b1"])
+        try await revived.start()
+        let status = try await runCLI(["status", "--node", revived.address, "--model", "kept", "--json"])
+        let rows = (try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])?["rows"] as? Int
+        #expect(rows == 300, "\(status.stdout)\(status.stderr)")
+    }
+}

@@ -59,7 +59,12 @@ struct NodeParts {
             let handler = RequestHandler(
                 router: Router(shards: storage.shards), membership: membership, peers: peers,
                 decommission: decommission,
-                events: events, notifier: notifier, settings: settings, logger: logger, metrics: metrics)
+                events: events, notifier: notifier, settings: settings, logger: logger, metrics: metrics,
+                backup: { path in
+                    try await offPool("infranaut-backup") { () throws(StorageError) in
+                        try storage.database.checkpoint(to: path)
+                    }
+                })
             let peerServer = try Self.peerServer(
                 handler: handler, authenticator: authenticator, faults: faults, settings: settings, logger: logger)
             do {

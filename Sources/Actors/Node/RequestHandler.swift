@@ -30,6 +30,9 @@ extension Infranaut_V1_Request {
         case .fault:
             return
                 "fault rules cut a node off from its peers and need the cluster secret (infranaut fault --cluster-secret-file)"
+        case .backup:
+            return
+                "a backup writes into the node's data directory and needs the cluster secret (infranaut backup --cluster-secret-file)"
         case .receipts(let receipts) where receipts.local:
             return "receipts.local reads one replica's copy, for peers and drills"
         case .listModels(let list) where list.local:
@@ -68,6 +71,7 @@ extension Infranaut_V1_Request {
         case .silence: "silence"
         case .silences: "silences"
         case .applyDocuments: "apply_documents"
+        case .backup: "backup"
         case .none: "no body"
         }
     }
@@ -92,6 +96,8 @@ final class RequestHandler: Service {
     let events: EventRelay
     let notifier: Notifier
     let metrics: NodeMetrics
+    /// Makes a checkpoint of the node's database at a path (nil: this node cannot).
+    let takeBackup: (@Sendable (String) async throws -> Void)?
     let inFlight = InFlightBytes()
     let forwards: AdmissionGate
     let forwardedServed: AdmissionGate
@@ -115,9 +121,10 @@ final class RequestHandler: Service {
     init(
         router: Router, membership: MembershipService, peers: PeerClients, decommission: Decommission,
         events: EventRelay, notifier: Notifier, settings: NodeSettings, logger: Logger,
-        metrics: NodeMetrics = NodeMetrics()
+        metrics: NodeMetrics = NodeMetrics(), backup: (@Sendable (String) async throws -> Void)? = nil
     ) {
         self.metrics = metrics
+        self.takeBackup = backup
         self.events = events
         self.notifier = notifier
         self.router = router
@@ -379,6 +386,9 @@ final class RequestHandler: Service {
             return await serveSilence(silence, deadline: deadline)
         case .applyDocuments(let apply):
             return await serveApplyDocuments(apply, request: request, deadline: deadline)
+        case .backup(let backup):
+            let reply = await serveBackup(backup)
+            return .with { $0.backup = reply }
         case .silences:
             guard membership.isCoordinator else {
                 return .error(.invalidArgument, "node \(membership.nodeID) is not a coordinator; ask one")

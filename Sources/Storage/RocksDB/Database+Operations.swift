@@ -157,6 +157,24 @@ extension Database {
         }
     }
 
+    /// A consistent copy of the whole database at `path` (which must not exist), made by RocksDB's
+    /// checkpoint: the memtables are flushed, SST files are hard-linked (copied across
+    /// filesystems) and the rest copied, while writes go on.
+    public func checkpoint(to path: String) throws(StorageError) {
+        try withHandle("checkpoint(\(path))") { (db) throws(StorageError) in
+            var err: UnsafeMutablePointer<CChar>?
+            guard let checkpoint = rocksdb_checkpoint_object_create(db, &err) else {
+                throw StorageError(
+                    .write, operation: "checkpoint(\(path))", message: takeError(&err) ?? "no checkpoint object")
+            }
+            defer { rocksdb_checkpoint_object_destroy(checkpoint) }
+            rocksdb_checkpoint_create(checkpoint, path, 0, &err)
+            if let message = takeError(&err) {
+                throw StorageError(.write, operation: "checkpoint(\(path))", message: message)
+            }
+        }
+    }
+
     /// A RocksDB property such as `rocksdb.estimate-num-keys`, or `nil` when unknown.
     public func property(_ name: String) throws(StorageError) -> String? {
         try withHandle("property(\(name))") { db in

@@ -28,6 +28,7 @@ extension Infranaut_V1_Response {
         case .silence(let reply): reply.status
         case .silences(let reply): reply.status
         case .applyDocuments(let reply): reply.status
+        case .backup(let reply): reply.status
         case .none: Infranaut_V1_Status(code: .internal, message: "the node sent an empty response")
         }
     }
