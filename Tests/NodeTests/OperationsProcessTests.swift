@@ -65,6 +65,8 @@ struct OperationsProcessTests {
         #expect((sample(page.body, "infranaut_wal_groups_total") ?? 0) >= 1)
         #expect((sample(page.body, "infranaut_wal_sync_seconds_count") ?? 0) >= 1)
         #expect((sample(page.body, "infranaut_data_directory_bytes") ?? 0) > 0)
+        #expect((sample(page.body, "infranaut_data_filesystem_free_bytes") ?? 0) > 0)
+        #expect(sample(page.body, #"infranaut_rocksdb_pending_compaction_bytes{family="ops"}"#) != nil, "\(page.body)")
         var modelRows = 0.0
         for node in nodes {
             modelRows +=

@@ -82,12 +82,33 @@ struct OperationsHTTP {
         metrics.gauge(
             "infranaut_data_directory_bytes", Self.directoryBytes(dataDirectory),
             help: "Bytes of the node's data directory (RocksDB files).")
-        if let pending = try? storage.database.property("rocksdb.estimate-pending-compaction-bytes"),
-            let bytes = Double(pending)
-        {
+        var space = statvfs()
+        if statvfs(dataDirectory, &space) == 0 {
+            let block = Double(space.f_frsize)
             metrics.gauge(
-                "infranaut_rocksdb_pending_compaction_bytes", bytes,
-                help: "RocksDB's estimate of bytes compaction still has to rewrite (default column family).")
+                "infranaut_data_filesystem_free_bytes", Double(space.f_bavail) * block,
+                help: "Bytes the data directory's filesystem has free (for the node's user).")
+            metrics.gauge(
+                "infranaut_data_filesystem_size_bytes", Double(space.f_blocks) * block,
+                help: "Size of the data directory's filesystem.")
+        }
+        // Per column family: the SST files' bytes, and what compaction still has to rewrite.
+        for name in ShardStore.families {
+            guard let family = try? storage.database.columnFamily(name) else { continue }
+            for (property, metric, help) in [
+                (
+                    "rocksdb.total-sst-files-size", "infranaut_rocksdb_sst_bytes",
+                    "Bytes of a RocksDB column family's SST files."
+                ),
+                (
+                    "rocksdb.estimate-pending-compaction-bytes", "infranaut_rocksdb_pending_compaction_bytes",
+                    "RocksDB's estimate of bytes compaction still has to rewrite, per column family."
+                ),
+            ] {
+                guard let text = try? storage.database.property(property, of: family), let value = Double(text)
+                else { continue }
+                metrics.gauge(metric, value, labels: [("family", name)], help: help)
+            }
         }
         metrics.gauge(
             "infranaut_shards", Double(leading), labels: [("role", "leader")], help: "Shard replicas held, by role.")

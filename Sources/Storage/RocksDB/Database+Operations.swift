@@ -175,6 +175,16 @@ extension Database {
         }
     }
 
+    /// A RocksDB property of one column family, or `nil` when unknown.
+    public func property(_ name: String, of family: ColumnFamily) throws(StorageError) -> String? {
+        try withHandle("property(\(name), cf: \(family))") { (db) throws(StorageError) in
+            let cf = try familyHandle(family, "property(\(name), cf: \(family))")
+            guard let value = rocksdb_property_value_cf(db, cf, name) else { return nil }
+            defer { rocksdb_free(value) }
+            return String(cString: value)
+        }
+    }
+
     /// A RocksDB property such as `rocksdb.estimate-num-keys`, or `nil` when unknown.
     public func property(_ name: String) throws(StorageError) -> String? {
         try withHandle("property(\(name))") { db in
