@@ -42,6 +42,17 @@ then
     fi
     kill "$pid"; wait "$pid" || true
 fi
+# The example config file reads as start reads it, with the per-pod variables of the StatefulSet.
+INFRANAUT_NODE_ID=infranaut-1 INFRANAUT_CLUSTER_LISTEN=tcp://infranaut-1.infranaut-headless:7401 \
+    INFRANAUT_PEER_LISTEN=tcp://infranaut-1.infranaut-headless:7402 \
+    .build/debug/infranaut config print --config deploy/kubernetes/overlays/example/infranaut.yaml --json \
+    | python3 -c '
+import json, sys
+rows = {row["key"]: row for row in json.load(sys.stdin)}
+assert rows["node-id"]["value"] == "infranaut-1" and rows["node-id"]["source"].startswith("env"), rows["node-id"]
+assert rows["http-listen"]["value"] == "0.0.0.0:7480" and rows["http-listen"]["source"].startswith("file"), rows["http-listen"]
+assert rows["log-format"]["value"] == "json", rows["log-format"]
+'
 if command -v systemd-analyze >/dev/null 2>&1; then
     systemd-analyze verify deploy/systemd/infranaut.service deploy/systemd/infranaut@.service 2>&1 \
         | grep -v "not found\|Failed to\|No such file\|is not executable" || true
