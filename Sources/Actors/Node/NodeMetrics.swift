@@ -10,6 +10,7 @@ final class NodeMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
     private let ackLatency: DurationHistogram
     private let ingestRows: Counter
+    private let ingestBytes: Counter
     private let syncLatency: DurationHistogram
     private let checkpointLatency: DurationHistogram
 
@@ -48,12 +49,14 @@ final class NodeMetrics: Sendable {
         ingestRows = registry.makeCounter(
             descriptor: Self.named(
                 "infranaut_ingest_rows_total", "Rows of ingest requests acknowledged (replays not counted)."))
+        ingestBytes = registry.makeCounter(
+            descriptor: Self.named(
+                "infranaut_ingest_bytes_total", "Bytes of ingest requests acknowledged (replays not counted)."))
     }
 
     static let peerHelp = "Requests from peers and admin commands (sealed frames) answered, by request and outcome."
     static let forwardHelp =
         "Requests this node forwarded to a shard's leader, by outcome (refused: the peer refused the frame; no_answer: none came)."
-    static let bytesHelp = "Bytes of ingest requests acknowledged (replays not counted)."
 
     /// A peer's request answered with `response`.
     func peer(_ request: Infranaut_V1_Request, _ response: Infranaut_V1_Response) {
@@ -86,8 +89,7 @@ final class NodeMetrics: Sendable {
         ackLatency.record(elapsed)
         if outcome == .ok, case .ingest(let answer) = response.body, !answer.replayed {
             ingestRows.increment(by: Int64(clamping: answer.rowsAccepted))
-            registry.makeCounter(descriptor: Self.named("infranaut_ingest_bytes_total", Self.bytesHelp))
-                .increment(by: Int64(bytes))
+            ingestBytes.increment(by: Int64(bytes))
         }
     }
 
